@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig, SERVICE_NAMES, type Config, type ServiceName } from '../kernel/config/index.js';
+import { openDatabase } from '../kernel/db/database.js';
+import { migrate, pendingMigrations, MigrationError } from '../kernel/db/migrate.js';
+import { AuditLog } from '../kernel/audit/index.js';
+import { AppError } from '../kernel/errors.js';
+import { createPlatform, KERNEL_MIGRATIONS, StartupError, VERSION, availableModules, type Platform } from './platform.js';
+import { runServer } from './server.js';
+
+function config(overrides: Partial<Record<string, string>> = {}): Config {
+  return loadConfig({ ...process.env, ...overrides });
+}
+
+/** Opens the platform without serving HTTP, runs fn, closes. */
+async function withPlatform<T>(fn: (p: Platform) => Promise<T>): Promise<T> {
+  const p = await createPlatform({ config: config({ LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }) });
+  try {
+    return await fn(p);
+  } finally {
+    await p.close();
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+export function buildCli(): Command {
+  const program = new Command('v01t')
+    .description('v01t: one platform for creators, builders, analysts and automators')
+    .version(VERSION)
+    .showHelpAfterError();
+
+  program
+    .command('start')
+    .description('run every service in one process (embedded PostgreSQL unless DATABASE_URL is set)')
+    .action(async () => {
+      await runServer(config());
+    });
+
+  program
+    .command('serve')
+    .description('run the named services in this process (the distributed shape: one service per pod)')
+    .argument('<service...>', `one or more of: ${SERVICE_NAMES.join(', ')}`)
+    .action(async (services: string[]) => {
+      await runServer(config({ V01T_SERVICES: services.join(',') }));
+    });
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations (also done at start unless MIGRATE_ON_START=false)')
+    .option('--status', 'only list pending migrations')
+    .action(async (opts: { status?: boolean }) => {
+      const cfg = config();
+      const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
+      try {
+        const modules = Object.values(availableModules(() => new Map()));
+        const sets = [KERNEL_MIGRATIONS, ...modules.map((m) => ({ service: m!.name, migrations: m!.migrations }))];
+        if (opts.status) {
+          const pending = await pendingMigrations(db, sets);
+          console.log(pending.length ? `pending:\n  ${pending.join('\n  ')}` : 'up to date');
+          return;
+        }
+        const { applied } = await migrate(db, sets, (m) => console.log(m));
+        console.log(applied.length ? `${applied.length} migration(s) applied` : 'up to date');
+      } finally {
+        await db.close();
+      }
+    });
+
+  const user = program.command('user').description('manage accounts');
+  user
+    .command('create')
+    .description('create an account (a platform admin with --admin)')
+    .requiredOption('--email <email>', 'email address')
+    .option('--name <name>', 'display name', 'Administrator')
+    .option('--admin', 'make the account a platform administrator (sees security events)')
+    .addOption(new Option('--password-stdin', 'read the password from standard input').conflicts('password'))
+    .option('--password <password>', 'the password (visible in the process list: prefer --password-stdin)')
+    .action(async (opts: { email: string; name: string; admin?: boolean; passwordStdin?: boolean; password?: string }) => {
+      let password = opts.password ?? (opts.passwordStdin ? await readStdin() : undefined);
+      const generated = !password;
+      password ??= randomBytes(18).toString('base64url');
+      const created = await withPlatform(async (p) => {
+        if (!p.orchestrator) throw new StartupError('the orchestrator is not available');
+        return p.orchestrator.services.auth.createUser({ email: opts.email, name: opts.name, password: password!, platformAdmin: Boolean(opts.admin) }, null);
+      });
+      console.log(JSON.stringify({ id: created.id, email: created.email, platformAdmin: created.platformAdmin, ...(generated ? { password } : {}) }));
+    });
+
+  const audit = program.command('audit').description('the hash-chained audit log');
+  audit
+    .command('verify')
+    .description('walk the chain and report the first broken link (exit 1 when broken)')
+    .action(async () => {
+      const cfg = config();
+      const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
+      try {
+        const result = await new AuditLog(db.orm, { now: () => new Date() }).verify((n) => process.stderr.write(`\rchecked ${n} entries`));
+        process.stderr.write('\n');
+        if (result.ok) {
+          console.log(`audit chain intact: ${result.checked} entries verified`);
+        } else {
+          console.log(`audit chain BROKEN at seq ${result.brokenAt.seq} (id ${result.brokenAt.id}): ${result.brokenAt.reason}; ${result.checked} entries before it verified`);
+          process.exitCode = 1;
+        }
+      } finally {
+        await db.close();
+      }
+    });
+
+  const gdpr = program.command('gdpr').description('data subject requests (runbook: GDPR Compliance Procedures)');
+  gdpr
+    .command('export')
+    .description('print every piece of personal data kept about a user, as JSON')
+    .requiredOption('--user-id <id>', 'the user id')
+    .action(async (opts: { userId: string }) => {
+      const out = await withPlatform((p) => p.orchestrator!.services.account.exportUser(opts.userId));
+      console.log(JSON.stringify(out, null, 2));
+    });
+  gdpr
+    .command('erase')
+    .description('erase a user in every service (right to be forgotten)')
+    .requiredOption('--user-id <id>', 'the user id')
+    .option('--confirm', 'required: confirms the erasure')
+    .action(async (opts: { userId: string; confirm?: boolean }) => {
+      if (!opts.confirm) throw new AppError('bad_request', 'refusing to erase without --confirm');
+      const out = await withPlatform((p) => p.orchestrator!.services.account.eraseUser(opts.userId, { actorId: null, ip: null }));
+      console.log(JSON.stringify({ erased: out }));
+    });
+
+  program
+    .command('retention')
+    .description('data retention (runbook: automated_cleanup)')
+    .command('run')
+    .description('delete data past its retention period in every service')
+    .action(async () => {
+      const out = await withPlatform(async (p) => {
+        const result: Record<string, number> = {};
+        const now = p.ctx.clock.now();
+        for (const instance of p.instances.values()) for (const rule of instance.retention ?? []) result[rule.name] = await rule.purge(now);
+        return result;
+      });
+      console.log(JSON.stringify({ purged: out }));
+    });
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof StartupError || err instanceof MigrationError || err instanceof AppError) {
+      console.error(`v01t: ${err.message}`);
+    } else {
+      console.error('v01t: unexpected error:', err);
+    }
+    process.exitCode = 1;
+  }
+}
+
+void main();
+export type { ServiceName };

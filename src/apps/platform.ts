@@ -1,0 +1,226 @@
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Config, ServiceName } from '../kernel/config/index.js';
+import { systemClock, type Clock } from '../kernel/clock.js';
+import { openDatabase, type Database } from '../kernel/db/database.js';
+import { migrate, pendingMigrations, type MigrationSet } from '../kernel/db/migrate.js';
+import { createCache, type Cache } from '../kernel/cache/index.js';
+import { createLogger, type Logger } from '../kernel/telemetry/logger.js';
+import { CoreMetrics } from '../kernel/telemetry/metrics.js';
+import { AuditLog, AUDIT_MIGRATIONS } from '../kernel/audit/index.js';
+import { PermissionRegistry } from '../kernel/auth/permissions.js';
+import type { IdentityPort } from '../kernel/auth/principal.js';
+import { loadKeyProvider, SecretBox } from '../kernel/crypto/secret-box.js';
+import { createHttpServer, type App } from '../kernel/http/server.js';
+import { opsRoutes, type ReadinessProbe } from '../kernel/http/ops-routes.js';
+import type { ContractDirectory, PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../kernel/module.js';
+import { orchestratorModule, type OrchestratorInstance } from '../services/orchestrator/index.js';
+import { IdentityHttpClient } from '../services/orchestrator/contract.js';
+
+export const VERSION: string = (() => {
+  try {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    for (const up of ['../..', '../../..']) {
+      try {
+        return (JSON.parse(readFileSync(path.join(here, up, 'package.json'), 'utf8')) as { version: string }).version;
+      } catch {
+        /* try the next level */
+      }
+    }
+  } catch {
+    /* fall through */
+  }
+  return '0.0.0';
+})();
+
+export const KERNEL_MIGRATIONS: MigrationSet = { service: 'kernel', migrations: AUDIT_MIGRATIONS };
+
+/** Every service this build can run. A service not listed here is not built yet. */
+export function availableModules(handlers: () => Map<string, PersonalDataHandler>): Partial<Record<ServiceName, ServiceModule>> {
+  return {
+    orchestrator: orchestratorModule({ personalDataHandlers: handlers }),
+  };
+}
+
+export interface PlatformOptions {
+  config: Config;
+  clock?: Clock;
+  logger?: Logger;
+  /** Skip the HTTP server (CLI commands that only touch the database). */
+  http?: boolean;
+}
+
+export interface Platform {
+  config: Config;
+  app: App;
+  ctx: ServiceContext;
+  database: Database;
+  cache: Cache;
+  metrics: CoreMetrics;
+  logger: Logger;
+  instances: Map<ServiceName, ServiceInstance>;
+  orchestrator?: OrchestratorInstance;
+  personalData: Map<string, PersonalDataHandler>;
+  migrationSets: MigrationSet[];
+  /** Starts background work of every service. */
+  startServices(): Promise<void>;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
+  const { config } = opts;
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger(config.log.level);
+  const metrics = new CoreMetrics({ serviceLabel: config.services.length === 1 ? config.services[0] : 'all' });
+  const personalData = new Map<string, PersonalDataHandler>();
+  const catalog = availableModules(() => personalData);
+
+  const requested = config.services;
+  const modules = requested.map((n) => catalog[n]).filter((m): m is ServiceModule => Boolean(m));
+  const missing = requested.filter((n) => !catalog[n]);
+  if (missing.length && config.servicesExplicit) {
+    throw new StartupError(`service(s) not available in this build: ${missing.join(', ')}`);
+  }
+  if (missing.length) logger.debug({ missing }, 'services not built yet are skipped');
+
+  const database = await openDatabase({
+    url: config.db.url,
+    dataDir: config.db.url ? undefined : path.join(config.dataDir, 'pg'),
+    poolMax: config.db.poolMax,
+    statementTimeoutMs: config.db.statementTimeoutMs,
+    applicationName: `v01t-${config.services.length === 1 ? config.services[0] : 'all'}`,
+    observe: (queryType, table, seconds) => metrics.dbQueryDuration.observe({ query_type: queryType, table }, seconds),
+  });
+  const cache = createCache({ redisUrl: config.redis.url, clock });
+  const closeAll = async () => {
+    await cache.close().catch(() => {});
+    await database.close().catch(() => {});
+  };
+
+  try {
+    metrics.gauge('database_connections_active', 'Database connections in use', () => database.connectionStats().active);
+    metrics.gauge('database_connections_max', 'Database connection pool size', () => database.connectionStats().max);
+
+    const migrationSets: MigrationSet[] = [KERNEL_MIGRATIONS, ...modules.map((m) => ({ service: m.name, migrations: m.migrations }))];
+    if (config.db.migrateOnStart) {
+      const { applied } = await migrate(database, migrationSets, (msg) => logger.info(msg));
+      if (applied.length) logger.info({ count: applied.length }, 'migrations applied');
+    }
+
+    const permissions = new PermissionRegistry(...modules.map((m) => m.permissions ?? {}));
+    const secrets = new SecretBox(loadKeyProvider({ masterKey: config.secrets.masterKey, previousKeys: config.secrets.previousKeys, dataDir: config.dataDir }));
+    const audit = new AuditLog(database.orm, clock);
+    const instances = new Map<ServiceName, ServiceInstance>();
+
+    let identity: IdentityPort | undefined;
+    const contracts: ContractDirectory = {
+      has: (s) => instances.get(s)?.contract !== undefined,
+      get<T>(s: ServiceName): T {
+        const c = instances.get(s)?.contract;
+        if (c === undefined) throw new Error(`the ${s} contract is not available in this process`);
+        return c as T;
+      },
+    };
+    const ctx: ServiceContext = {
+      config,
+      database,
+      db: database.orm,
+      cache,
+      clock,
+      logger,
+      metrics,
+      audit,
+      secrets,
+      permissions,
+      identity: () => {
+        if (!identity) throw new Error('identity is not configured');
+        return identity;
+      },
+      contracts,
+    };
+
+    for (const m of modules) {
+      const instance = await m.create({ ...ctx, logger: logger.child({ service: m.name }) });
+      instances.set(m.name, instance);
+      if (instance.personalData) personalData.set(m.name, instance.personalData);
+      if (instance.identity) identity = instance.identity;
+    }
+    if (!identity) {
+      if (!config.internal.orchestratorUrl || !config.internal.token) {
+        throw new StartupError('without the orchestrator in this process, set V01T_ORCHESTRATOR_URL and V01T_INTERNAL_TOKEN so requests can be authenticated');
+      }
+      identity = new IdentityHttpClient(config.internal.orchestratorUrl, config.internal.token);
+    }
+
+    const app = await createHttpServer({
+      logger,
+      metrics,
+      permissions,
+      identity: () => identity!,
+      bodyLimit: config.http.bodyLimit,
+      trustProxy: config.http.trustProxy,
+      version: VERSION,
+    });
+
+    let migrationsDone = false;
+    const probes: ReadinessProbe[] = [
+      { name: 'database', check: () => database.ping() },
+      {
+        name: 'migrations',
+        check: async () => {
+          if (migrationsDone) return;
+          const pending = await pendingMigrations(database, migrationSets);
+          if (pending.length) throw new Error(`${pending.length} pending (run v01t migrate): ${pending.slice(0, 3).join(', ')}`);
+          migrationsDone = true;
+        },
+      },
+    ];
+    if (cache.kind === 'redis') probes.push({ name: 'redis', check: () => cache.ping() });
+    for (const [name, instance] of instances) {
+      for (const [probe, check] of Object.entries(instance.readiness ?? {})) probes.push({ name: `${name}.${probe}`, check });
+    }
+    opsRoutes(app, { probes, registry: metrics.registry });
+    for (const instance of instances.values()) await instance.routes?.(app);
+    await app.ready();
+
+    let started = false;
+    return {
+      config,
+      app,
+      ctx,
+      database,
+      cache,
+      metrics,
+      logger,
+      instances,
+      orchestrator: instances.get('orchestrator') as OrchestratorInstance | undefined,
+      personalData,
+      migrationSets,
+      async startServices() {
+        if (started) return;
+        started = true;
+        for (const instance of instances.values()) await instance.start?.();
+      },
+      async listen() {
+        return app.listen({ host: config.http.host, port: config.http.port });
+      },
+      async close() {
+        await app.close();
+        for (const instance of [...instances.values()].reverse()) await instance.stop?.().catch((err) => logger.error({ err }, 'service stop failed'));
+        await closeAll();
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

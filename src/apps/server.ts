@@ -1,0 +1,42 @@
+import type { Config } from '../kernel/config/index.js';
+import { createLogger } from '../kernel/telemetry/logger.js';
+import { createPlatform } from './platform.js';
+
+/**
+ * Runs the HTTP server until SIGTERM/SIGINT, then shuts down gracefully: stop accepting
+ * connections (503 to new requests on kept-alive sockets), let in-flight requests finish within
+ * SHUTDOWN_TIMEOUT_MS, stop background work, close pools.
+ */
+export async function runServer(config: Config): Promise<void> {
+  const logger = createLogger(config.log.level);
+  const started = Date.now();
+  const platform = await createPlatform({ config, logger });
+  await platform.startServices();
+  const address = await platform.listen();
+  logger.info(
+    { address, services: [...platform.instances.keys()], profile: config.profile, database: platform.database.kind, cache: platform.cache.kind, startupMs: Date.now() - started },
+    `v01t listening on ${address}`,
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    deadline.unref();
+    try {
+      await platform.close();
+      logger.info('shutdown complete');
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}

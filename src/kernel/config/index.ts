@@ -1,0 +1,162 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Every service v01t can run; `V01T_SERVICES` and `v01t serve` pick from these. */
+export const SERVICE_NAMES = [
+  'orchestrator',
+  'workflow-engine',
+  'integration-hub',
+  'content-scheduler',
+  'analytics-engine',
+  'gamification',
+] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+/** TRUST_PROXY: unset/false = use the socket address; true = trust X-Forwarded-For; or a list of CIDRs/hops. */
+const trustProxy = z.string().transform((v, ctx): boolean | string | number => {
+  const s = v.trim();
+  if (['', 'false', '0', 'no'].includes(s)) return false;
+  if (['true', '1', 'yes'].includes(s)) return true;
+  if (/^\d+$/.test(s)) return Number(s);
+  if (!/^[0-9a-fA-F.:/,\s]+$/.test(s)) {
+    ctx.addIssue({ code: 'custom', message: 'expected true, false, a hop count or a comma-separated list of IPs/CIDRs' });
+    return z.NEVER;
+  }
+  return s;
+});
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port.default(8080),
+  V01T_DATA_DIR: z.string().min(1).default('./data'),
+  V01T_SERVICES: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (!v || v.trim() === '' || v.trim() === 'all') return [...SERVICE_NAMES];
+      const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+      for (const n of names) {
+        if (!(SERVICE_NAMES as readonly string[]).includes(n)) {
+          ctx.addIssue({ code: 'custom', message: `unknown service "${n}" (known: ${SERVICE_NAMES.join(', ')})` });
+          return z.NEVER;
+        }
+      }
+      return names as ServiceName[];
+    }),
+  V01T_PUBLIC_URL: z.url().optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_MAX: positiveInt.max(1000).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(30_000),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TRUST_PROXY: trustProxy.default(false),
+  BODY_LIMIT_BYTES: positiveInt.default(1024 * 1024),
+  SESSION_TTL_HOURS: positiveInt.max(24 * 90).default(24 * 14),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(10),
+  LOGIN_FAILURE_WINDOW_SECONDS: positiveInt.default(15 * 60),
+  LOGIN_BLOCK_SECONDS: positiveInt.default(15 * 60),
+  SIGNUP_ENABLED: bool.default(true),
+  V01T_INTERNAL_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  V01T_ORCHESTRATOR_URL: z.url().optional(),
+  MIGRATE_ON_START: bool.default(true),
+  ARGON2_MEMORY_KIB: positiveInt.min(1024).default(19_456),
+  ARGON2_TIME_COST: positiveInt.max(10).default(2),
+  V01T_MASTER_KEY: z.string().optional(),
+  V01T_MASTER_KEY_PREVIOUS: z.string().optional(),
+});
+
+export type Config = {
+  env: 'development' | 'production' | 'test';
+  http: { host: string; port: number; bodyLimit: number; trustProxy: boolean | string | number; publicUrl?: string };
+  services: ServiceName[];
+  /** True when V01T_SERVICES named services (a missing one is then an error, not skipped). */
+  servicesExplicit: boolean;
+  dataDir: string;
+  db: { url?: string; poolMax: number; statementTimeoutMs: number; migrateOnStart: boolean };
+  redis: { url?: string };
+  log: { level: string };
+  auth: {
+    sessionTtlHours: number;
+    signupEnabled: boolean;
+    loginMaxFailuresPerIp: number;
+    loginFailureWindowSeconds: number;
+    loginBlockSeconds: number;
+    argon2: { memoryCost: number; timeCost: number };
+  };
+  shutdownTimeoutMs: number;
+  internal: { token?: string; orchestratorUrl?: string };
+  secrets: { masterKey?: string; previousKeys?: string };
+  profile: 'embedded' | 'distributed';
+};
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once; a bad variable throws a ConfigError naming it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset": shells and Helm often render unset values as "".
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const name = i.path.join('.') || '(environment)';
+        const given = typeof cleaned[name] === 'string' ? ` (got "${redactValue(name, cleaned[name] as string)}")` : '';
+        return `${name}: ${i.message}${given}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    http: { host: e.HOST, port: e.PORT, bodyLimit: e.BODY_LIMIT_BYTES, trustProxy: e.TRUST_PROXY, publicUrl: e.V01T_PUBLIC_URL },
+    services: e.V01T_SERVICES,
+    servicesExplicit: typeof cleaned.V01T_SERVICES === 'string' && cleaned.V01T_SERVICES.trim() !== 'all',
+    dataDir: path.resolve(e.V01T_DATA_DIR),
+    db: {
+      url: e.DATABASE_URL,
+      poolMax: e.DATABASE_POOL_MAX,
+      statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      migrateOnStart: e.MIGRATE_ON_START,
+    },
+    redis: { url: e.REDIS_URL },
+    log: { level: e.LOG_LEVEL },
+    auth: {
+      sessionTtlHours: e.SESSION_TTL_HOURS,
+      signupEnabled: e.SIGNUP_ENABLED,
+      loginMaxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
+      loginFailureWindowSeconds: e.LOGIN_FAILURE_WINDOW_SECONDS,
+      loginBlockSeconds: e.LOGIN_BLOCK_SECONDS,
+      argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST },
+    },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    internal: { token: e.V01T_INTERNAL_TOKEN, orchestratorUrl: e.V01T_ORCHESTRATOR_URL },
+    secrets: { masterKey: e.V01T_MASTER_KEY, previousKeys: e.V01T_MASTER_KEY_PREVIOUS },
+    profile: e.DATABASE_URL ? 'distributed' : 'embedded',
+  };
+}
+
+function redactValue(name: string, value: string): string {
+  if (/URL$/.test(name)) return value.replace(/\/\/([^@/]*)@/, '//***@');
+  if (/TOKEN|KEY|SECRET|PASSWORD/.test(name)) return '***';
+  return value.length > 80 ? `${value.slice(0, 80)}…` : value;
+}

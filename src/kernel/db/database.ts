@@ -1,0 +1,211 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import pg from 'pg';
+import { classifyQuery } from './instrument.js';
+
+export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
+export type DbTx = PgTransaction<PgQueryResultHKT, Record<string, never>, ExtractTablesWithRelations<Record<string, never>>>;
+/** What repository methods accept: the database, or a transaction that spans several writes. */
+export type DbExecutor = Db | DbTx;
+
+export type QueryObserver = (queryType: string, table: string, seconds: number) => void;
+
+/** A connection on which raw SQL (several statements at once) can run; used by migrations. */
+export interface RawClient {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  exec(sql: string): Promise<void>;
+}
+
+export interface Database {
+  readonly kind: 'pglite' | 'postgres';
+  readonly orm: Db;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Runs fn on one dedicated connection (session-level locks, multi-statement SQL). */
+  withClient<T>(fn: (client: RawClient) => Promise<T>): Promise<T>;
+  /** Runs fn in a transaction on one dedicated connection. */
+  withTransaction<T>(fn: (client: RawClient) => Promise<T>): Promise<T>;
+  ping(): Promise<void>;
+  connectionStats(): { active: number; max: number };
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  url?: string;
+  /** PGlite data folder; omitted = in memory. */
+  dataDir?: string;
+  poolMax?: number;
+  statementTimeoutMs?: number;
+  observe?: QueryObserver;
+  applicationName?: string;
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  return opts.url ? openPostgres(opts) : openPglite(opts);
+}
+
+function timer(observe: QueryObserver | undefined, sql: string | undefined): () => void {
+  if (!observe || !sql) return () => {};
+  const start = process.hrtime.bigint();
+  return () => {
+    const { queryType, table } = classifyQuery(sql);
+    observe(queryType, table, Number(process.hrtime.bigint() - start) / 1e9);
+  };
+}
+
+async function openPostgres(opts: DatabaseOptions): Promise<Database> {
+  const observe = opts.observe;
+  // Every query of the pool, in or out of a transaction, passes through this client class.
+  class InstrumentedClient extends pg.Client {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    override query(...args: any[]): any {
+      const first = args[0];
+      if (first && typeof first === 'object' && typeof first.submit === 'function') {
+        return (super.query as (...a: unknown[]) => unknown)(...args);
+      }
+      const text: string | undefined = typeof first === 'string' ? first : first?.text;
+      const done = timer(observe, text);
+      const cbIndex = args.findIndex((a) => typeof a === 'function');
+      if (cbIndex >= 0) {
+        const cb = args[cbIndex] as (...r: unknown[]) => void;
+        args[cbIndex] = (...r: unknown[]) => {
+          done();
+          cb(...r);
+        };
+        return (super.query as (...a: unknown[]) => unknown)(...args);
+      }
+      const result = (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
+      return result.finally(done);
+    }
+  }
+  const poolMax = opts.poolMax ?? 10;
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: poolMax,
+    Client: InstrumentedClient,
+    statement_timeout: opts.statementTimeoutMs ?? 30_000,
+    application_name: opts.applicationName ?? 'v01t',
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client that errors (server restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  const orm = drizzlePg({ client: pool }) as unknown as Db;
+  const rawFrom = (c: pg.PoolClient): RawClient => ({
+    async query<T>(sql: string, params?: unknown[]) {
+      return (await c.query(sql, params as unknown[])).rows as T[];
+    },
+    async exec(sql: string) {
+      await c.query(sql);
+    },
+  });
+  const withClient = async <T>(fn: (client: RawClient) => Promise<T>): Promise<T> => {
+    const c = await pool.connect();
+    try {
+      return await fn(rawFrom(c));
+    } finally {
+      c.release();
+    }
+  };
+  return {
+    kind: 'postgres',
+    orm,
+    async query<T>(sql: string, params?: unknown[]) {
+      return (await pool.query(sql, params as unknown[])).rows as T[];
+    },
+    withClient,
+    withTransaction: (fn) =>
+      withClient(async (c) => {
+        await c.exec('BEGIN');
+        try {
+          const r = await fn(c);
+          await c.exec('COMMIT');
+          return r;
+        } catch (err) {
+          await c.exec('ROLLBACK').catch(() => {});
+          throw err;
+        }
+      }),
+    async ping() {
+      await pool.query('SELECT 1');
+    },
+    connectionStats: () => ({ active: pool.totalCount - pool.idleCount, max: poolMax }),
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+async function openPglite(opts: DatabaseOptions): Promise<Database> {
+  if (opts.dataDir) fs.mkdirSync(path.dirname(opts.dataDir), { recursive: true });
+  const client = opts.dataDir ? await PGlite.create(opts.dataDir) : await PGlite.create();
+  const observe = opts.observe;
+  let inFlight = 0;
+  // PGlite runs one statement at a time; wrap query/exec (and those of transactions) to time them.
+  type Queryable = Pick<PGlite, 'query' | 'exec'>;
+  const wrap = <Q extends Queryable>(target: Q): Q =>
+    new Proxy(target, {
+      get(t, prop, receiver) {
+        if (prop === 'query') {
+          return async (sql: string, params?: unknown[], o?: unknown) => {
+            const done = timer(observe, sql);
+            inFlight++;
+            try {
+              return await t.query(sql, params as unknown[], o as never);
+            } finally {
+              inFlight--;
+              done();
+            }
+          };
+        }
+        if (prop === 'exec') {
+          return async (sql: string, o?: unknown) => {
+            const done = timer(observe, sql);
+            inFlight++;
+            try {
+              return await t.exec(sql, o as never);
+            } finally {
+              inFlight--;
+              done();
+            }
+          };
+        }
+        if (prop === 'transaction') {
+          return (cb: (tx: unknown) => Promise<unknown>) =>
+            (t as unknown as PGlite).transaction((tx) => cb(wrap(tx as unknown as Queryable)));
+        }
+        const value = Reflect.get(t, prop, receiver === target ? t : receiver);
+        return typeof value === 'function' ? value.bind(t) : value;
+      },
+    });
+  const instrumented = wrap(client);
+  const orm = drizzlePglite({ client: instrumented as PGlite }) as unknown as Db;
+  const rawFrom = (c: Queryable): RawClient => ({
+    async query<T>(sql: string, params?: unknown[]) {
+      return (await c.query<T>(sql, params as unknown[])).rows;
+    },
+    async exec(sql: string) {
+      await c.exec(sql);
+    },
+  });
+  return {
+    kind: 'pglite',
+    orm,
+    async query<T>(sql: string, params?: unknown[]) {
+      return (await instrumented.query<T>(sql, params as unknown[])).rows;
+    },
+    withClient: (fn) => fn(rawFrom(instrumented)),
+    withTransaction: (fn) =>
+      (instrumented as PGlite).transaction(async (tx) => fn(rawFrom(tx as unknown as Queryable))) as never,
+    async ping() {
+      await instrumented.query('SELECT 1');
+    },
+    connectionStats: () => ({ active: inFlight > 0 ? 1 : 0, max: 1 }),
+    async close() {
+      if (!client.closed) await client.close();
+    },
+  };
+}

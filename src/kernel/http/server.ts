@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import FindMyWay from 'find-my-way';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from '../telemetry/logger.js';
+import type { CoreMetrics } from '../telemetry/metrics.js';
+import { AppError } from '../errors.js';
+import { scopeAllows, type PermissionRegistry } from '../auth/permissions.js';
+import type { IdentityPort, Principal, WorkspaceAccess } from '../auth/principal.js';
+import { sendProblem, toAppError } from './problem.js';
+
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** 'required' (default under /v1), 'optional', or 'none'. */
+    auth?: 'required' | 'optional' | 'none';
+    /** Permission checked against the caller's workspace role; required on /v1/workspaces/:workspaceId routes. */
+    permission?: string;
+    /** Token scope needed on routes outside a workspace (e.g. "account.manage"). */
+    scope?: string;
+    /** Rejects API tokens: only an interactive session may call (MFA changes, token minting). */
+    sessionOnly?: boolean;
+  }
+  interface FastifyRequest {
+    principal?: Principal;
+    access?: WorkspaceAccess;
+  }
+}
+
+export interface HttpServerOptions {
+  logger: Logger;
+  metrics: CoreMetrics;
+  permissions: PermissionRegistry;
+  identity: () => IdentityPort;
+  bodyLimit: number;
+  trustProxy: boolean | string | number;
+  version: string;
+}
+
+const WORKSPACE_PREFIX = '/v1/workspaces/:workspaceId';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+export function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1] ?? null;
+}
+
+export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    bodyLimit: opts.bodyLimit,
+    trustProxy: opts.trustProxy as boolean | string,
+    return503OnClosing: true,
+    disableRequestLogging: true,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && /^[\w.:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // A second router that only knows which methods exist per path, so a wrong method answers 405.
+  const methodIndex = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 500 });
+  app.addHook('onRoute', (route) => {
+    const cfg = route.config ?? {};
+    if (route.url.startsWith(WORKSPACE_PREFIX) && !cfg.permission) {
+      throw new Error(`workspace route ${String(route.method)} ${route.url} must declare config.permission`);
+    }
+    if (cfg.permission && !opts.permissions.has(cfg.permission)) {
+      throw new Error(`route ${String(route.method)} ${route.url} uses undeclared permission ${cfg.permission}`);
+    }
+    for (const m of [route.method].flat()) {
+      if (m === 'HEAD' || m === 'OPTIONS') continue;
+      try {
+        methodIndex.on(m as 'GET', route.url, () => {});
+      } catch {
+        /* the same route registered twice (HEAD shadows) */
+      }
+    }
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'v01t API', version: opts.version, description: 'The v01t platform API. Errors are application/problem+json bodies with a stable `code`.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Session token (v01t_s_…) or personal API token (v01t_pat_…)' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true }, staticCSP: true });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', String(request.id));
+    const cfg = request.routeOptions.config ?? {};
+    const url = request.routeOptions.url ?? '';
+    const mode = cfg.auth ?? (url.startsWith('/v1/') ? 'required' : 'none');
+    if (mode === 'none') return;
+    const token = bearerToken(request.headers.authorization);
+    if (!token) {
+      if (mode === 'optional') return;
+      throw new AppError('unauthenticated', 'Send Authorization: Bearer <token>');
+    }
+    const principal = await opts.identity().authenticate(token);
+    if (!principal) throw new AppError('invalid_token');
+    request.principal = principal;
+    if (cfg.sessionOnly && principal.tokenKind !== 'session') {
+      throw new AppError('insufficient_scope', 'This action needs an interactive session, not an API token');
+    }
+    if (cfg.scope && !scopeAllows(principal.scopes, cfg.scope)) {
+      throw new AppError('insufficient_scope', `The token lacks the scope "${cfg.scope}"`);
+    }
+    if (url.startsWith(WORKSPACE_PREFIX)) {
+      const workspaceId = (request.params as { workspaceId?: string }).workspaceId ?? '';
+      // A malformed id and a workspace the caller is not a member of look the same: 404.
+      const access = UUID.test(workspaceId) ? await opts.identity().workspaceAccess(principal.userId, workspaceId) : null;
+      if (!access) throw new AppError('workspace_not_found');
+      request.access = access;
+      const permission = cfg.permission!;
+      if (!opts.permissions.can(access.role, permission)) {
+        throw new AppError('forbidden', `Your role (${access.role}) does not allow ${permission}`);
+      }
+      if (!scopeAllows(principal.scopes, permission)) {
+        throw new AppError('insufficient_scope', `The token lacks the scope "${permission}"`);
+      }
+      if (access.requireMfa && !principal.mfaEnabled) {
+        throw new AppError('mfa_enrollment_required', 'Turn on MFA (POST /v1/auth/mfa/totp) to use this workspace');
+      }
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const labels = { method: request.method, route, status: String(reply.statusCode) };
+    opts.metrics.httpRequests.inc(labels);
+    opts.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const { appError, unexpected } = toAppError(err);
+    if (unexpected) request.log.error({ err, reqId: request.id, url: request.url, method: request.method }, 'request failed');
+    else request.log.info({ reqId: request.id, code: appError.code, status: appError.status, url: request.url }, 'request rejected');
+    return sendProblem(reply, appError, request);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = HTTP_METHODS.filter((m) => m !== request.method && methodIndex.find(m, path));
+    if (allowed.length > 0) {
+      return sendProblem(
+        reply,
+        new AppError('method_not_allowed', `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`, { headers: { allow: allowed.join(', ') } }),
+        request,
+      );
+    }
+    return sendProblem(reply, new AppError('not_found', `No route ${request.method} ${path}`), request);
+  });
+
+  return app as unknown as App;
+}

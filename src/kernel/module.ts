@@ -1,0 +1,78 @@
+import type { Config, ServiceName } from './config/index.js';
+import type { Clock } from './clock.js';
+import type { Database, Db } from './db/database.js';
+import type { Migration } from './db/migrate.js';
+import type { Cache } from './cache/index.js';
+import type { Logger } from './telemetry/logger.js';
+import type { CoreMetrics } from './telemetry/metrics.js';
+import type { AuditLog } from './audit/index.js';
+import type { PermissionMap, PermissionRegistry } from './auth/permissions.js';
+import type { IdentityPort } from './auth/principal.js';
+import type { SecretBox } from './crypto/secret-box.js';
+import type { App } from './http/server.js';
+
+/** Everything a service may use; its constructor picks what it needs. */
+export interface ServiceContext {
+  config: Config;
+  database: Database;
+  db: Db;
+  cache: Cache;
+  clock: Clock;
+  logger: Logger;
+  metrics: CoreMetrics;
+  audit: AuditLog;
+  secrets: SecretBox;
+  permissions: PermissionRegistry;
+  /** Identity as seen by this process (in process, or the orchestrator over HTTP when split). */
+  identity: () => IdentityPort;
+  /** Contract clients of the other services, by service name (see each service's contract.ts). */
+  contracts: ContractDirectory;
+}
+
+export interface ContractDirectory {
+  get<T>(service: ServiceName): T;
+  has(service: ServiceName): boolean;
+}
+
+/** What a service keeps about a person, and how to export and erase it (GDPR art. 15, 17, 20). */
+export interface PersonalDataHandler {
+  /** Human-readable list of the personal data the service keeps. */
+  describes: string[];
+  exportUser(userId: string): Promise<Record<string, unknown>>;
+  /** Erases or anonymises everything about the user; returns counts per kind. */
+  eraseUser(userId: string): Promise<Record<string, number>>;
+}
+
+/** A retention rule run by the weekly cleanup (runbook: "0 2 * * 0"). */
+export interface RetentionRule {
+  name: string;
+  /** How long the data is kept, as the runbook words it (e.g. "90 days", "7 years"). */
+  keep: string;
+  purge(now: Date): Promise<number>;
+}
+
+export interface ServiceInstance {
+  routes?(app: App): void | Promise<void>;
+  /** Starts background work (workers, relays, schedulers). */
+  start?(): Promise<void>;
+  /** Stops background work; in-flight work finishes or is left resumable. */
+  stop?(): Promise<void>;
+  personalData?: PersonalDataHandler;
+  retention?: RetentionRule[];
+  /** The in-process implementation of the service's contract client. */
+  contract?: unknown;
+  /** Only the orchestrator provides identity. */
+  identity?: IdentityPort;
+  /** Extra readiness checks (name → probe). */
+  readiness?: Record<string, () => Promise<void>>;
+}
+
+/** A service is a manifest: the app entry points choose which manifests to load. */
+export interface ServiceModule {
+  name: ServiceName;
+  /** Postgres schema the service owns. */
+  schema: string;
+  migrations: Migration[];
+  permissions?: PermissionMap;
+  create(ctx: ServiceContext): ServiceInstance | Promise<ServiceInstance>;
+}

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import type { App } from '../../kernel/http/server.js';
+import { AppError } from '../../kernel/errors.js';
+import type { AuthService } from './auth.service.js';
+import { publicUser } from './auth.service.js';
+import type { MfaService } from './mfa.service.js';
+import type { AccountService } from './account.service.js';
+import {
+  apiTokenSchema,
+  createTokenBody,
+  idParam,
+  loginBody,
+  otpBody,
+  sessionResponse,
+  signupBody,
+  userSchema,
+} from './schemas.js';
+
+export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService; account: AccountService }): void {
+  const { auth, mfa, account } = deps;
+  const tags = ['auth'];
+
+  app.post('/v1/auth/signup', {
+    config: { auth: 'none' },
+    schema: { tags, summary: 'Create an account and a session', security: [], body: signupBody, response: { 201: z.object({ user: userSchema, token: z.string(), expiresAt: z.date() }) } },
+    handler: async (req, reply) => reply.status(201).send(await auth.signup(req.body, req.ip)),
+  });
+
+  app.post('/v1/auth/login', {
+    config: { auth: 'none' },
+    schema: { tags, summary: 'Sign in; answers mfa_required when a one-time password is needed', security: [], body: loginBody, response: { 200: sessionResponse } },
+    handler: async (req) => auth.login(req.body, req.ip),
+  });
+
+  app.post('/v1/auth/logout', {
+    schema: { tags, summary: 'Revoke the token used for this call', response: { 204: z.null() } },
+    handler: async (req, reply) => {
+      await auth.logout(req.principal!, req.ip);
+      return reply.status(204).send(null);
+    },
+  });
+
+  app.post('/v1/auth/mfa/totp', {
+    config: { sessionOnly: true },
+    schema: { tags, summary: 'Start TOTP enrolment', response: { 200: z.object({ secret: z.string(), otpauthUrl: z.string() }) } },
+    handler: async (req) => mfa.begin(await auth.user(req.principal!.userId), req.ip),
+  });
+
+  app.post('/v1/auth/mfa/totp/confirm', {
+    config: { sessionOnly: true },
+    schema: { tags, summary: 'Confirm enrolment with a current code; returns one-time recovery codes', body: otpBody, response: { 200: z.object({ recoveryCodes: z.array(z.string()) }) } },
+    handler: async (req) => mfa.confirm(await auth.user(req.principal!.userId), req.body.otp, req.ip),
+  });
+
+  app.post('/v1/auth/mfa/totp/disable', {
+    config: { sessionOnly: true },
+    schema: { tags, summary: 'Turn MFA off (needs a current code or a recovery code)', body: otpBody, response: { 204: z.null() } },
+    handler: async (req, reply) => {
+      await mfa.disable(await auth.user(req.principal!.userId), req.body.otp, req.ip);
+      return reply.status(204).send(null);
+    },
+  });
+
+  app.post('/v1/auth/mfa/recovery-codes', {
+    config: { sessionOnly: true },
+    schema: { tags, summary: 'Replace the recovery codes (needs a current code)', body: otpBody, response: { 200: z.object({ recoveryCodes: z.array(z.string()) }) } },
+    handler: async (req) => mfa.regenerateRecoveryCodes(await auth.user(req.principal!.userId), req.body.otp, req.ip),
+  });
+
+  const meTags = ['me'];
+  app.get('/v1/me', {
+    config: { scope: 'account.read' },
+    schema: { tags: meTags, summary: 'The signed-in user', response: { 200: z.object({ user: userSchema }) } },
+    handler: async (req) => ({ user: publicUser(await auth.user(req.principal!.userId)) }),
+  });
+
+  app.patch('/v1/me', {
+    config: { scope: 'account.manage' },
+    schema: { tags: meTags, summary: 'Update the profile', body: z.object({ name: z.string().trim().min(1).max(100).optional() }), response: { 200: z.object({ user: userSchema }) } },
+    handler: async (req) => ({ user: publicUser(await auth.updateProfile(req.principal!.userId, req.body)) }),
+  });
+
+  app.post('/v1/me/password', {
+    config: { sessionOnly: true },
+    schema: {
+      tags: meTags,
+      summary: 'Change the password; every other session and token is revoked',
+      body: z.object({ currentPassword: z.string().min(1).max(256), newPassword: z.string().min(1).max(256) }),
+      response: { 204: z.null() },
+    },
+    handler: async (req, reply) => {
+      await auth.changePassword(req.principal!, req.body.currentPassword, req.body.newPassword, req.ip);
+      return reply.status(204).send(null);
+    },
+  });
+
+  app.get('/v1/me/tokens', {
+    config: { scope: 'account.read' },
+    schema: { tags: meTags, summary: 'Personal API tokens', response: { 200: z.object({ tokens: z.array(apiTokenSchema) }) } },
+    handler: async (req) => ({ tokens: await auth.listApiTokens(req.principal!.userId) }),
+  });
+
+  app.post('/v1/me/tokens', {
+    config: { sessionOnly: true },
+    schema: {
+      tags: meTags,
+      summary: 'Create a personal API token; the token is shown once',
+      description: 'Scopes: "*", "read" (every *.read permission), "account.read", "account.manage", "<service>.*", or permission names (see docs/permissions.md).',
+      body: createTokenBody,
+      response: { 201: z.object({ token: z.string(), apiToken: apiTokenSchema }) },
+    },
+    handler: async (req, reply) => reply.status(201).send(await auth.createApiToken(req.principal!, req.body, req.ip)),
+  });
+
+  app.delete('/v1/me/tokens/:tokenId', {
+    config: { scope: 'account.manage' },
+    schema: { tags: meTags, summary: 'Revoke a personal API token', params: z.object({ tokenId: idParam }), response: { 204: z.null() } },
+    handler: async (req, reply) => {
+      await auth.revokeApiToken(req.principal!, req.params.tokenId, req.ip);
+      return reply.status(204).send(null);
+    },
+  });
+
+  app.get('/v1/me/export', {
+    config: { sessionOnly: true },
+    schema: { tags: meTags, summary: 'Export every piece of personal data v01t keeps about you (GDPR art. 15/20)', response: { 200: z.record(z.string(), z.unknown()) } },
+    handler: async (req) => account.exportUser(req.principal!.userId),
+  });
+
+  app.delete('/v1/me', {
+    config: { sessionOnly: true },
+    schema: {
+      tags: meTags,
+      summary: 'Erase your account and personal data in every service (GDPR art. 17)',
+      body: z.object({ password: z.string().min(1).max(256) }),
+      response: { 200: z.object({ erased: z.record(z.string(), z.record(z.string(), z.number())) }) },
+    },
+    handler: async (req) => {
+      const user = await auth.user(req.principal!.userId);
+      if (!(await account.checkPassword(user, req.body.password))) throw new AppError('invalid_credentials', 'The password is wrong');
+      return { erased: await account.eraseUser(user.id, { actorId: user.id, ip: req.ip }) };
+    },
+  });
+}

@@ -1,0 +1,273 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../../kernel/audit/index.js';
+import type { Cache } from '../../kernel/cache/index.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import { AppError } from '../../kernel/errors.js';
+import type { PermissionRegistry } from '../../kernel/auth/permissions.js';
+import type { IdentityPort, Principal, WorkspaceAccess } from '../../kernel/auth/principal.js';
+import { normalizeEmail, type IdentityRepository, type TokenRow, type UserRow } from './identity.repository.js';
+import type { WorkspacesRepository } from './workspaces.repository.js';
+import type { LoginGuard } from './login-guard.js';
+import type { MfaService } from './mfa.service.js';
+import { newToken, sha256, type PasswordHasher } from './secrets.js';
+
+/** Scopes a personal API token may carry beyond permission names. */
+export const ACCOUNT_SCOPES = ['account.read', 'account.manage'] as const;
+const PRINCIPAL_CACHE_SECONDS = 60;
+const ACCESS_CACHE_SECONDS = 30;
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  name: string;
+  mfaEnabled: boolean;
+  platformAdmin: boolean;
+  createdAt: Date;
+}
+
+export const publicUser = (u: UserRow): PublicUser => ({
+  id: u.id,
+  email: u.email,
+  name: u.name,
+  mfaEnabled: u.mfaEnabled,
+  platformAdmin: u.platformAdmin,
+  createdAt: u.createdAt,
+});
+
+export const publicToken = (t: TokenRow) => ({
+  id: t.id,
+  name: t.name ?? '',
+  scopes: t.scopes,
+  createdAt: t.createdAt,
+  expiresAt: t.expiresAt,
+  lastUsedAt: t.lastUsedAt,
+  revoked: t.revokedAt !== null,
+});
+
+export class AuthService implements IdentityPort {
+  constructor(
+    private readonly db: Db,
+    private readonly repo: IdentityRepository,
+    private readonly workspaces: WorkspacesRepository,
+    private readonly hasher: PasswordHasher,
+    private readonly guard: LoginGuard,
+    private readonly mfa: MfaService,
+    private readonly audit: AuditLog,
+    private readonly cache: Cache,
+    private readonly clock: Clock,
+    private readonly permissions: PermissionRegistry,
+    private readonly opts: { sessionTtlHours: number; signupEnabled: boolean },
+  ) {}
+
+  private async issueSession(userId: string, ip: string | null, tx?: DbExecutor) {
+    const token = newToken('session');
+    const now = this.clock.now();
+    const expiresAt = new Date(now.getTime() + this.opts.sessionTtlHours * 3600_000);
+    await this.repo.insertToken(
+      { id: randomUUID(), userId, kind: 'session', name: 'session', tokenHash: sha256(token), scopes: ['*'], createdAt: now, expiresAt, createdIp: ip },
+      tx,
+    );
+    return { token, expiresAt };
+  }
+
+  async signup(input: { email: string; password: string; name: string }, ip: string | null) {
+    if (!this.opts.signupEnabled) throw new AppError('signup_disabled', 'Ask an administrator to create your account (v01t user create)');
+    const user = await this.createUser({ ...input, platformAdmin: false }, ip, 'auth.signup');
+    const session = await this.issueSession(user.id, ip);
+    return { user: publicUser(user), ...session };
+  }
+
+  /** Creates an account (sign-up, or an operator through the CLI). */
+  async createUser(input: { email: string; password: string; name: string; platformAdmin: boolean }, ip: string | null, action = 'admin.user.created'): Promise<UserRow> {
+    assertPasswordPolicy(input.password, input.email);
+    const now = this.clock.now();
+    const passwordHash = await this.hasher.hash(input.password);
+    return this.db.transaction(async (tx) => {
+      const user = await this.repo.insertUser(
+        {
+          id: randomUUID(),
+          email: input.email.trim(),
+          emailNormalized: normalizeEmail(input.email),
+          name: input.name.trim(),
+          passwordHash,
+          platformAdmin: input.platformAdmin,
+          createdAt: now,
+          updatedAt: now,
+        },
+        tx,
+      );
+      if (!user) throw new AppError('email_taken', 'An account with this email already exists; sign in instead');
+      await this.audit.record({ action, actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id, data: { platformAdmin: input.platformAdmin } }, tx);
+      return user;
+    });
+  }
+
+  async login(input: { email: string; password: string; otp?: string }, ip: string) {
+    await this.guard.assertIpAllowed(ip);
+    const user = await this.repo.userByEmail(input.email);
+    if (!user) {
+      await this.hasher.verifyAgainstDummy(input.password);
+      await this.guard.recordFailure({ ip, email: input.email, reason: 'unknown_email' });
+      throw new AppError('invalid_credentials');
+    }
+    this.guard.assertAccountNotLocked(user.lockedUntil);
+    if (!(await this.hasher.verify(user.passwordHash, input.password))) {
+      await this.guard.recordFailure({ ip, email: input.email, userId: user.id, reason: 'wrong_password' });
+      throw new AppError('invalid_credentials');
+    }
+    if (user.mfaEnabled) {
+      if (!input.otp) throw new AppError('mfa_required', 'Send the code from your authenticator app (or a recovery code) as "otp"');
+      const how = await this.mfa.verify(user, input.otp);
+      if (!how) {
+        await this.guard.recordFailure({ ip, email: input.email, userId: user.id, reason: 'wrong_otp' });
+        throw new AppError('invalid_credentials', 'The one-time password is invalid or was already used', { mfa: true });
+      }
+      if (how === 'recovery') await this.audit.record({ action: 'auth.mfa.recovery_code_used', actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id });
+    }
+    await this.guard.recordSuccess(user.id);
+    if (this.hasher.needsRehash(user.passwordHash)) {
+      await this.repo.updateUser(user.id, { passwordHash: await this.hasher.hash(input.password) });
+    }
+    const session = await this.issueSession(user.id, ip);
+    await this.audit.record({ action: 'auth.login', actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id, data: { mfa: user.mfaEnabled } });
+    return session;
+  }
+
+  async logout(principal: Principal, ip: string | null): Promise<void> {
+    const hashes = await this.repo.revokeTokens({ userId: principal.userId, id: principal.tokenId }, this.clock.now());
+    await this.forget(hashes);
+    await this.audit.record({ action: 'auth.logout', actorId: principal.userId, actorIp: ip, targetType: 'token', targetId: principal.tokenId });
+  }
+
+  async authenticate(token: string): Promise<Principal | null> {
+    if (token.length > 200 || !/^v01t_(s|pat)_[\w-]+$/.test(token)) return null;
+    const hash = sha256(token);
+    const now = this.clock.now();
+    const cached = await this.cache.get(`tok:${hash}`);
+    if (cached) {
+      const c = JSON.parse(cached) as Principal & { expiresAt: number | null };
+      if (c.expiresAt === null || c.expiresAt > now.getTime()) {
+        const { expiresAt: _drop, ...principal } = c;
+        return principal;
+      }
+    }
+    const found = await this.repo.liveTokenByHash(hash, now);
+    if (!found) return null;
+    const principal: Principal = {
+      userId: found.user.id,
+      tokenId: found.token.id,
+      tokenKind: found.token.kind,
+      scopes: found.token.scopes,
+      platformAdmin: found.user.platformAdmin,
+      mfaEnabled: found.user.mfaEnabled,
+    };
+    const expiresAt = found.token.expiresAt?.getTime() ?? null;
+    const ttl = expiresAt === null ? PRINCIPAL_CACHE_SECONDS : Math.min(PRINCIPAL_CACHE_SECONDS, Math.ceil((expiresAt - now.getTime()) / 1000));
+    await this.cache.set(`tok:${hash}`, JSON.stringify({ ...principal, expiresAt }), ttl);
+    // last_used_at is refreshed at most once per cache period per token.
+    await this.repo.touchToken(found.token.id, now);
+    return principal;
+  }
+
+  async workspaceAccess(userId: string, workspaceId: string): Promise<WorkspaceAccess | null> {
+    const key = `acc:${workspaceId}:${userId}`;
+    const cached = await this.cache.get(key);
+    if (cached) return cached === 'none' ? null : { workspaceId, ...(JSON.parse(cached) as Omit<WorkspaceAccess, 'workspaceId'>) };
+    const access = await this.workspaces.access(userId, workspaceId);
+    await this.cache.set(key, access ? JSON.stringify(access) : 'none', ACCESS_CACHE_SECONDS);
+    return access ? { workspaceId, ...access } : null;
+  }
+
+  async forgetAccess(workspaceId: string, userIds: string[]): Promise<void> {
+    await Promise.all(userIds.map((u) => this.cache.del(`acc:${workspaceId}:${u}`)));
+  }
+
+  /** Drops cached token lookups (after revocation, MFA or admin changes). */
+  async forget(hashes: string[]): Promise<void> {
+    await Promise.all(hashes.map((h) => this.cache.del(`tok:${h}`)));
+  }
+
+  async forgetUser(userId: string): Promise<void> {
+    await this.forget(await this.repo.liveTokenHashesOfUser(userId));
+  }
+
+  async user(userId: string): Promise<UserRow> {
+    const u = await this.repo.userById(userId);
+    if (!u) throw new AppError('invalid_token');
+    return u;
+  }
+
+  async updateProfile(userId: string, patch: { name?: string }): Promise<UserRow> {
+    const u = await this.repo.updateUser(userId, { ...(patch.name ? { name: patch.name.trim() } : {}), updatedAt: this.clock.now() });
+    if (!u) throw new AppError('invalid_token');
+    return u;
+  }
+
+  async changePassword(principal: Principal, current: string, next: string, ip: string | null): Promise<void> {
+    const user = await this.user(principal.userId);
+    if (!(await this.hasher.verify(user.passwordHash, current))) throw new AppError('invalid_credentials', 'The current password is wrong');
+    assertPasswordPolicy(next, user.email);
+    await this.repo.updateUser(user.id, { passwordHash: await this.hasher.hash(next), updatedAt: this.clock.now() });
+    // Every other session and token of the account stops working.
+    await this.forget(await this.repo.revokeTokens({ userId: user.id, exceptId: principal.tokenId }, this.clock.now()));
+    await this.audit.record({ action: 'auth.password_changed', actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id });
+  }
+
+  validateScopes(scopes: string[]): void {
+    const bad = scopes.filter(
+      (s) => !(s === '*' || s === 'read' || (ACCOUNT_SCOPES as readonly string[]).includes(s) || this.permissions.has(s) || /^[a-z][a-z-]*\.\*$/.test(s)),
+    );
+    if (bad.length) {
+      throw new AppError('validation_failed', `Unknown scopes: ${bad.join(', ')}`, {
+        errors: bad.map((s) => ({ path: `body.scopes`, message: `unknown scope "${s}"` })),
+      });
+    }
+  }
+
+  async createApiToken(principal: Principal, input: { name: string; scopes: string[]; expiresInDays: number }, ip: string | null) {
+    this.validateScopes(input.scopes);
+    const token = newToken('api');
+    const now = this.clock.now();
+    const row = await this.db.transaction(async (tx) => {
+      const r = await this.repo.insertToken(
+        {
+          id: randomUUID(),
+          userId: principal.userId,
+          kind: 'api',
+          name: input.name,
+          tokenHash: sha256(token),
+          scopes: [...new Set(input.scopes)],
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + input.expiresInDays * 86_400_000),
+          createdIp: ip,
+        },
+        tx,
+      );
+      await this.audit.record({ action: 'auth.token.created', actorId: principal.userId, actorIp: ip, targetType: 'token', targetId: r.id, data: { name: input.name, scopes: r.scopes } }, tx);
+      return r;
+    });
+    return { token, apiToken: publicToken(row) };
+  }
+
+  async listApiTokens(userId: string) {
+    return (await this.repo.tokensOfUser(userId, 'api')).map(publicToken);
+  }
+
+  async revokeApiToken(principal: Principal, tokenId: string, ip: string | null): Promise<void> {
+    const hashes = await this.repo.revokeTokens({ userId: principal.userId, id: tokenId, kind: 'api' }, this.clock.now());
+    if (hashes.length === 0) throw new AppError('not_found', 'No live API token with this id');
+    await this.forget(hashes);
+    await this.audit.record({ action: 'auth.token.revoked', actorId: principal.userId, actorIp: ip, targetType: 'token', targetId: tokenId });
+  }
+}
+
+export function assertPasswordPolicy(password: string, email: string): void {
+  const problems: string[] = [];
+  if (password.length < 10) problems.push('must be at least 10 characters');
+  if (password.length > 256) problems.push('must be at most 256 characters');
+  if (password.trim().toLowerCase() === email.trim().toLowerCase()) problems.push('must not be the email address');
+  if (problems.length) {
+    throw new AppError('validation_failed', `Password ${problems.join(' and ')}`, { errors: problems.map((m) => ({ path: 'body.password', message: m })) });
+  }
+}

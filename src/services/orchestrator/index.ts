@@ -1,0 +1,85 @@
+import { CORE_PERMISSIONS, type Persona } from '../../kernel/auth/permissions.js';
+import type { PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
+import { ORCHESTRATOR_MIGRATIONS } from './migrations.js';
+import { IdentityRepository } from './identity.repository.js';
+import { WorkspacesRepository } from './workspaces.repository.js';
+import { LoginGuard } from './login-guard.js';
+import { MfaService } from './mfa.service.js';
+import { AuthService } from './auth.service.js';
+import { WorkspacesService } from './workspaces.service.js';
+import { AccountService } from './account.service.js';
+import { PasswordHasher } from './secrets.js';
+import { authRoutes } from './auth.routes.js';
+import { workspaceRoutes } from './workspaces.routes.js';
+import { adminRoutes, internalRoutes } from './admin.routes.js';
+import type { OrchestratorContract } from './contract.js';
+
+/** Where the orchestrator finds the personal-data handlers of every loaded service (set by the app). */
+export interface OrchestratorExtras {
+  personalDataHandlers: () => Map<string, PersonalDataHandler>;
+}
+
+export interface OrchestratorInstance extends ServiceInstance {
+  identity: AuthService;
+  contract: OrchestratorContract;
+  services: { auth: AuthService; account: AccountService; workspaces: WorkspacesService; mfa: MfaService };
+}
+
+export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & { create(ctx: ServiceContext): OrchestratorInstance } {
+  return {
+    name: 'orchestrator',
+    schema: 'orchestrator',
+    migrations: ORCHESTRATOR_MIGRATIONS,
+    permissions: CORE_PERMISSIONS,
+    create(ctx) {
+      const identityRepo = new IdentityRepository(ctx.db);
+      const workspacesRepo = new WorkspacesRepository(ctx.db);
+      const hasher = new PasswordHasher(ctx.config.auth.argon2);
+      const a = ctx.config.auth;
+      const guard = new LoginGuard(ctx.cache, ctx.clock, identityRepo, ctx.metrics, {
+        maxFailuresPerIp: a.loginMaxFailuresPerIp,
+        windowSeconds: a.loginFailureWindowSeconds,
+        blockSeconds: a.loginBlockSeconds,
+        accountFreeFailures: 5,
+        accountBaseDelaySeconds: 30,
+        accountMaxDelaySeconds: 15 * 60,
+      });
+      // AuthService and MfaService need each other's effects (MFA changes drop cached principals).
+      let auth: AuthService | undefined;
+      const mfa = new MfaService(ctx.db, identityRepo, ctx.secrets, ctx.audit, ctx.clock, (userId) => auth!.forgetUser(userId));
+      auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cache, ctx.clock, ctx.permissions, {
+        sessionTtlHours: a.sessionTtlHours,
+        signupEnabled: a.signupEnabled,
+      });
+      const authService = auth;
+      const workspaces = new WorkspacesService(ctx.db, workspacesRepo, identityRepo, ctx.audit, ctx.clock, (w, u) => authService.forgetAccess(w, u));
+      const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, hasher, extras.personalDataHandlers, async (_userId, hashes) =>
+        authService.forget(hashes),
+      );
+      const contract: OrchestratorContract = {
+        identity: authService,
+        async user(userId) {
+          const u = await identityRepo.userById(userId);
+          return u ? { id: u.id, email: u.email, name: u.name } : null;
+        },
+        async members(workspaceId) {
+          return (await workspacesRepo.membersWithUsers(workspaceId)).map((m) => ({ userId: m.userId, role: m.role, personas: m.personas as Persona[] }));
+        },
+      };
+      const instance: OrchestratorInstance = {
+        identity: authService,
+        contract,
+        personalData: account.personalData,
+        retention: account.retention,
+        services: { auth: authService, account, workspaces, mfa },
+        routes(app) {
+          authRoutes(app, { auth: authService, mfa, account });
+          workspaceRoutes(app, { workspaces, audit: ctx.audit });
+          adminRoutes(app, { identity: identityRepo });
+          if (ctx.config.internal.token) internalRoutes(app, { auth: authService, internalToken: ctx.config.internal.token });
+        },
+      };
+      return instance;
+    },
+  };
+}

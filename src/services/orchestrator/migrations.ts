@@ -1,0 +1,97 @@
+import type { Migration } from '../../kernel/db/migrate.js';
+
+export const ORCHESTRATOR_MIGRATIONS: Migration[] = [
+  {
+    id: '0001_identity',
+    sql: `
+CREATE SCHEMA IF NOT EXISTS orchestrator;
+
+CREATE TABLE orchestrator.users (
+  id uuid PRIMARY KEY,
+  email text NOT NULL,
+  email_normalized text NOT NULL UNIQUE,
+  name text NOT NULL,
+  password_hash text NOT NULL,
+  platform_admin boolean NOT NULL DEFAULT false,
+  mfa_enabled boolean NOT NULL DEFAULT false,
+  mfa_secret text,            -- SecretBox ciphertext, never plaintext
+  mfa_pending_secret text,    -- SecretBox ciphertext while enrolment awaits confirmation
+  mfa_last_step bigint,       -- last TOTP time step accepted (no replay of a code)
+  failed_logins integer NOT NULL DEFAULT 0,
+  locked_until timestamptz,
+  last_login_at timestamptz,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE orchestrator.recovery_codes (
+  user_id uuid NOT NULL REFERENCES orchestrator.users(id) ON DELETE CASCADE,
+  code_hash text NOT NULL,
+  used_at timestamptz,
+  PRIMARY KEY (user_id, code_hash)
+);
+
+CREATE TABLE orchestrator.tokens (
+  id uuid PRIMARY KEY,
+  user_id uuid NOT NULL REFERENCES orchestrator.users(id) ON DELETE CASCADE,
+  kind text NOT NULL CHECK (kind IN ('session', 'api')),
+  name text,
+  token_hash text NOT NULL UNIQUE,
+  scopes text[] NOT NULL,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz,
+  revoked_at timestamptz,
+  last_used_at timestamptz,
+  created_ip text
+);
+CREATE INDEX tokens_user_idx ON orchestrator.tokens (user_id, kind);
+
+CREATE TABLE orchestrator.workspaces (
+  id uuid PRIMARY KEY,
+  name text NOT NULL,
+  require_mfa boolean NOT NULL DEFAULT false,
+  created_by uuid,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE orchestrator.members (
+  workspace_id uuid NOT NULL REFERENCES orchestrator.workspaces(id) ON DELETE CASCADE,
+  user_id uuid NOT NULL REFERENCES orchestrator.users(id) ON DELETE CASCADE,
+  role text NOT NULL CHECK (role IN ('owner', 'admin', 'developer', 'analyst', 'viewer')),
+  personas text[] NOT NULL DEFAULT '{}',
+  joined_at timestamptz NOT NULL,
+  PRIMARY KEY (workspace_id, user_id)
+);
+CREATE INDEX members_user_idx ON orchestrator.members (user_id);
+
+CREATE TABLE orchestrator.invitations (
+  id uuid PRIMARY KEY,
+  workspace_id uuid NOT NULL REFERENCES orchestrator.workspaces(id) ON DELETE CASCADE,
+  email text NOT NULL,
+  email_normalized text NOT NULL,
+  role text NOT NULL CHECK (role IN ('owner', 'admin', 'developer', 'analyst', 'viewer')),
+  token_hash text NOT NULL UNIQUE,
+  invited_by uuid,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  accepted_at timestamptz,
+  accepted_by uuid,
+  revoked_at timestamptz
+);
+CREATE INDEX invitations_workspace_idx ON orchestrator.invitations (workspace_id, created_at DESC);
+
+CREATE TABLE orchestrator.security_events (
+  id bigserial PRIMARY KEY,
+  occurred_at timestamptz NOT NULL,
+  kind text NOT NULL,
+  ip text,
+  user_id uuid,
+  email_normalized text,
+  detail jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX security_events_time_idx ON orchestrator.security_events (occurred_at DESC);
+CREATE INDEX security_events_user_idx ON orchestrator.security_events (user_id);
+`,
+  },
+];

@@ -1,0 +1,94 @@
+import { bigint, bigserial, boolean, integer, jsonb, pgSchema, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+
+export const orchestrator = pgSchema('orchestrator');
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const users = orchestrator.table('users', {
+  id: uuid('id').primaryKey(),
+  email: text('email').notNull(),
+  emailNormalized: text('email_normalized').notNull().unique(),
+  name: text('name').notNull(),
+  passwordHash: text('password_hash').notNull(),
+  platformAdmin: boolean('platform_admin').notNull().default(false),
+  mfaEnabled: boolean('mfa_enabled').notNull().default(false),
+  mfaSecret: text('mfa_secret'),
+  mfaPendingSecret: text('mfa_pending_secret'),
+  mfaLastStep: bigint('mfa_last_step', { mode: 'number' }),
+  failedLogins: integer('failed_logins').notNull().default(0),
+  lockedUntil: ts('locked_until'),
+  lastLoginAt: ts('last_login_at'),
+  createdAt: ts('created_at').notNull(),
+  updatedAt: ts('updated_at').notNull(),
+});
+
+export const recoveryCodes = orchestrator.table(
+  'recovery_codes',
+  {
+    userId: uuid('user_id').notNull(),
+    codeHash: text('code_hash').notNull(),
+    usedAt: ts('used_at'),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.codeHash] })],
+);
+
+export const tokens = orchestrator.table('tokens', {
+  id: uuid('id').primaryKey(),
+  userId: uuid('user_id').notNull(),
+  kind: text('kind', { enum: ['session', 'api'] }).notNull(),
+  name: text('name'),
+  tokenHash: text('token_hash').notNull().unique(),
+  scopes: text('scopes').array().notNull(),
+  createdAt: ts('created_at').notNull(),
+  expiresAt: ts('expires_at'),
+  revokedAt: ts('revoked_at'),
+  lastUsedAt: ts('last_used_at'),
+  createdIp: text('created_ip'),
+});
+
+export const workspaces = orchestrator.table('workspaces', {
+  id: uuid('id').primaryKey(),
+  name: text('name').notNull(),
+  requireMfa: boolean('require_mfa').notNull().default(false),
+  createdBy: uuid('created_by'),
+  createdAt: ts('created_at').notNull(),
+  updatedAt: ts('updated_at').notNull(),
+});
+
+export const members = orchestrator.table(
+  'members',
+  {
+    workspaceId: uuid('workspace_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    role: text('role', { enum: ['owner', 'admin', 'developer', 'analyst', 'viewer'] }).notNull(),
+    personas: text('personas').array().notNull().default([]),
+    joinedAt: ts('joined_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.userId] })],
+);
+
+export const invitations = orchestrator.table('invitations', {
+  id: uuid('id').primaryKey(),
+  workspaceId: uuid('workspace_id').notNull(),
+  email: text('email').notNull(),
+  emailNormalized: text('email_normalized').notNull(),
+  role: text('role', { enum: ['owner', 'admin', 'developer', 'analyst', 'viewer'] }).notNull(),
+  tokenHash: text('token_hash').notNull().unique(),
+  invitedBy: uuid('invited_by'),
+  createdAt: ts('created_at').notNull(),
+  expiresAt: ts('expires_at').notNull(),
+  acceptedAt: ts('accepted_at'),
+  acceptedBy: uuid('accepted_by'),
+  revokedAt: ts('revoked_at'),
+});
+
+export const securityEvents = orchestrator.table('security_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  occurredAt: ts('occurred_at').notNull(),
+  kind: text('kind').notNull(),
+  ip: text('ip'),
+  userId: uuid('user_id'),
+  emailNormalized: text('email_normalized'),
+  detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
+});
+
+export const ORCHESTRATOR_TABLES = { users, recoveryCodes, tokens, workspaces, members, invitations, securityEvents };

@@ -1,0 +1,50 @@
+import { createHash, randomBytes } from 'node:crypto';
+import argon2 from 'argon2';
+
+/** Opaque bearer tokens: a recognisable prefix and 256 random bits; only the SHA-256 is stored. */
+export function newToken(kind: 'session' | 'api' | 'invite'): string {
+  const prefix = kind === 'session' ? 'v01t_s_' : kind === 'api' ? 'v01t_pat_' : 'v01t_inv_';
+  return prefix + randomBytes(32).toString('base64url');
+}
+
+export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+
+/** Ten single-use recovery codes like "7kq2-9xmp-4d" (about 50 bits each). */
+export function newRecoveryCodes(count = 10): string[] {
+  const alphabet = 'abcdefghjkmnpqrstuvwxyz23456789';
+  return Array.from({ length: count }, () => {
+    const bytes = randomBytes(10);
+    const chars = [...bytes].map((b) => alphabet[b % alphabet.length]).join('');
+    return `${chars.slice(0, 4)}-${chars.slice(4, 8)}-${chars.slice(8, 10)}`;
+  });
+}
+
+export const normalizeRecoveryCode = (code: string) => code.trim().toLowerCase().replace(/[^a-z0-9]/g, '');
+
+export class PasswordHasher {
+  private dummy: Promise<string> | undefined;
+  constructor(private readonly opts: { memoryCost: number; timeCost: number }) {}
+
+  hash(password: string): Promise<string> {
+    return argon2.hash(password, { type: argon2.argon2id, memoryCost: this.opts.memoryCost, timeCost: this.opts.timeCost, parallelism: 1 });
+  }
+
+  async verify(hash: string, password: string): Promise<boolean> {
+    try {
+      return await argon2.verify(hash, password);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Spends the same time as a real check, so unknown emails cannot be told apart by timing. */
+  async verifyAgainstDummy(password: string): Promise<false> {
+    this.dummy ??= this.hash(randomBytes(16).toString('hex'));
+    await this.verify(await this.dummy, password);
+    return false;
+  }
+
+  needsRehash(hash: string): boolean {
+    return argon2.needsRehash(hash, { memoryCost: this.opts.memoryCost, timeCost: this.opts.timeCost, parallelism: 1 });
+  }
+}
