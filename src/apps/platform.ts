@@ -94,13 +94,13 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
 
   const database = await openDatabase({
     url: config.db.url,
-    dataDir: config.db.url ? undefined : path.join(config.dataDir, 'pg'),
+    dataDir: config.db.url || config.db.ephemeral ? undefined : path.join(config.dataDir, 'pg'),
     poolMax: config.db.poolMax,
     statementTimeoutMs: config.db.statementTimeoutMs,
     applicationName: `v01t-${config.services.length === 1 ? config.services[0] : 'all'}`,
     observe: (queryType, table, seconds) => metrics.dbQueryDuration.observe({ query_type: queryType, table }, seconds),
   });
-  const cache = createCache({ redisUrl: config.redis.url, clock });
+  const cache = createCache({ redisUrl: config.redis.url, clock, prefix: config.redis.keyPrefix });
   const closeAll = async () => {
     await cache.close().catch(() => {});
     await database.close().catch(() => {});

@@ -62,6 +62,8 @@ const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/).default('v01t:'),
+  V01T_EPHEMERAL: bool.default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRUST_PROXY: trustProxy.default(false),
   BODY_LIMIT_BYTES: positiveInt.default(1024 * 1024),
@@ -87,8 +89,8 @@ export type Config = {
   /** True when V01T_SERVICES named services (a missing one is then an error, not skipped). */
   servicesExplicit: boolean;
   dataDir: string;
-  db: { url?: string; poolMax: number; statementTimeoutMs: number; migrateOnStart: boolean };
-  redis: { url?: string };
+  db: { url?: string; ephemeral: boolean; poolMax: number; statementTimeoutMs: number; migrateOnStart: boolean };
+  redis: { url?: string; keyPrefix: string };
   log: { level: string };
   auth: {
     sessionTtlHours: number;
@@ -134,11 +136,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(e.V01T_DATA_DIR),
     db: {
       url: e.DATABASE_URL,
+      ephemeral: e.V01T_EPHEMERAL,
       poolMax: e.DATABASE_POOL_MAX,
       statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
       migrateOnStart: e.MIGRATE_ON_START,
     },
-    redis: { url: e.REDIS_URL },
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
     log: { level: e.LOG_LEVEL },
     auth: {
       sessionTtlHours: e.SESSION_TTL_HOURS,

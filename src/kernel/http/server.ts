@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import FindMyWay from 'find-my-way';
@@ -57,7 +57,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     bodyLimit: opts.bodyLimit,
     trustProxy: opts.trustProxy as boolean | string,
     return503OnClosing: true,
-    disableRequestLogging: true,
+    // Per-request lines are off: the onResponse metrics and the error handler's lines carry what matters.
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];

@@ -45,12 +45,12 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
         accountMaxDelaySeconds: 15 * 60,
       });
       // AuthService and MfaService need each other's effects (MFA changes drop cached principals).
-      let auth: AuthService | undefined;
-      const mfa = new MfaService(ctx.db, identityRepo, ctx.secrets, ctx.audit, ctx.clock, (userId) => auth!.forgetUser(userId));
-      auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cache, ctx.clock, ctx.permissions, {
+      const late: { auth?: AuthService } = {};
+      const mfa = new MfaService(ctx.db, identityRepo, ctx.secrets, ctx.audit, ctx.clock, (userId) => late.auth!.forgetUser(userId));
+      const auth = (late.auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cache, ctx.clock, ctx.permissions, {
         sessionTtlHours: a.sessionTtlHours,
         signupEnabled: a.signupEnabled,
-      });
+      }));
       const authService = auth;
       const workspaces = new WorkspacesService(ctx.db, workspacesRepo, identityRepo, ctx.audit, ctx.clock, (w, u) => authService.forgetAccess(w, u));
       const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, hasher, extras.personalDataHandlers, async (_userId, hashes) =>

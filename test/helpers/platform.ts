@@ -1,0 +1,84 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import pg from 'pg';
+import { loadConfig } from '../../src/kernel/config/index.js';
+import { ManualClock } from '../../src/kernel/clock.js';
+import { createLogger } from '../../src/kernel/telemetry/logger.js';
+import { createPlatform, type Platform } from '../../src/apps/platform.js';
+
+/** Which database the suite runs on: PGlite by default, the local PostgreSQL with V01T_TEST_DATABASE=postgres. */
+export const TEST_DB: 'pglite' | 'postgres' = process.env.V01T_TEST_DATABASE === 'postgres' ? 'postgres' : 'pglite';
+export const TEST_REDIS = process.env.V01T_TEST_REDIS === '1';
+export const ADMIN_PG_URL = process.env.V01T_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const TEST_REDIS_URL = process.env.V01T_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A fresh PostgreSQL database for one test file; dropped by the returned function. */
+export async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `v01t_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_PG_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: ADMIN_PG_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface TestPlatform {
+  platform: Platform;
+  clock: ManualClock;
+  dataDir: string;
+  inject: Platform['app']['inject'];
+  close(): Promise<void>;
+}
+
+/**
+ * A whole v01t (all built services) on in-memory PGlite or a fresh PostgreSQL database, memory
+ * cache or Redis under a unique prefix, a manual clock, cheap argon2 parameters and silent logs.
+ */
+export async function createTestPlatform(env: Record<string, string> = {}, opts: { clock?: ManualClock } = {}): Promise<TestPlatform> {
+  const clock = opts.clock ?? new ManualClock(new Date());
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-test-'));
+  let pgDb: { url: string; drop: () => Promise<void> } | undefined;
+  const base: Record<string, string> = {
+    NODE_ENV: 'test',
+    V01T_DATA_DIR: dataDir,
+    V01T_EPHEMERAL: 'true',
+    V01T_MASTER_KEY: randomBytes(32).toString('hex'),
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_TIME_COST: '1',
+    LOG_LEVEL: process.env.V01T_TEST_LOG_LEVEL ?? 'silent',
+  };
+  if (TEST_DB === 'postgres') {
+    pgDb = await freshPostgresDatabase();
+    base.DATABASE_URL = pgDb.url;
+    base.DATABASE_POOL_MAX = '5';
+  }
+  if (TEST_REDIS) {
+    base.REDIS_URL = TEST_REDIS_URL;
+    base.REDIS_KEY_PREFIX = `v01t-test:${randomUUID()}:`;
+  }
+  const config = loadConfig({ ...base, ...env });
+  const platform = await createPlatform({ config, clock, logger: createLogger(config.log.level) });
+  return {
+    platform,
+    clock,
+    dataDir,
+    inject: platform.app.inject.bind(platform.app),
+    async close() {
+      await platform.close();
+      await pgDb?.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

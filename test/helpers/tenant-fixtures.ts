@@ -1,0 +1,36 @@
+import type { TestPlatform } from './platform.js';
+import { bearer, type TestUser } from './api.js';
+
+export interface FixtureContext {
+  t: TestPlatform;
+  /** Owner of the workspace the resource is made in. */
+  owner: TestUser;
+  /** A second member (developer) of that workspace. */
+  member: TestUser;
+  workspaceId: string;
+}
+
+/**
+ * For every path parameter of the workspace routes, how to make a real resource of that kind in
+ * a workspace. The tenant isolation test (test/tenant-isolation.test.ts) fails when a workspace
+ * route uses a parameter that has no fixture here: a service adding routes adds its fixtures.
+ */
+export const RESOURCE_FIXTURES: Record<string, (ctx: FixtureContext) => Promise<string>> = {
+  userId: async ({ member }) => member.id,
+  invitationId: async ({ t, owner, workspaceId }) => {
+    const res = await t.inject({
+      method: 'POST',
+      url: `/v1/workspaces/${workspaceId}/invitations`,
+      headers: bearer(owner.token),
+      payload: { email: `invitee.${Math.random().toString(36).slice(2)}@example.test`, role: 'viewer' },
+    });
+    if (res.statusCode !== 201) throw new Error(`invitation fixture: ${res.statusCode} ${res.body}`);
+    return res.json().invitation.id as string;
+  },
+};
+
+/**
+ * Request bodies for routes whose generated sample body would not pass validation (keyed
+ * "METHOD /path/{param}"). Most routes need none: a sample is built from the OpenAPI schema.
+ */
+export const BODY_OVERRIDES: Record<string, unknown> = {};
