@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { DuckDBInstance, type DuckDBConnection, dateValue } from '@duckdb/node-api';
+import { dateLiteralText, ident, intLiteral, normaliseValue, type OlapDialect, type OlapRow, type OlapStore, type OlapTableSpec } from './index.js';
+
+const jsonPath = (key: string) => duckStr(`$."${key.replace(/["\\]/g, '')}"`);
+const duckStr = (value: string) => `'${value.replace(/'/g, "''").replace(/\0/g, '')}'`;
+
+export const duckDbDialect: OlapDialect = {
+  str: duckStr,
+  int: intLiteral,
+  idiv: (a, b) => `(${a} // ${b})`,
+  countDistinctIf: (expr, cond) => `count(DISTINCT ${expr}) FILTER (WHERE ${cond})`,
+  jsonString: (col, key) => `(CASE WHEN json_type(${col}, ${jsonPath(key)}) = 'VARCHAR' THEN json_extract_string(${col}, ${jsonPath(key)}) ELSE '' END)`,
+  jsonNumber: (col, key) =>
+    `(CASE WHEN json_type(${col}, ${jsonPath(key)}) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CAST(json_extract(${col}, ${jsonPath(key)}) AS DOUBLE) ELSE 0 END)`,
+  dateString: (expr) => `strftime(${expr}, '%Y-%m-%d')`,
+  date: (value) => `DATE '${dateLiteralText(value)}'`,
+  monthStart: (expr) => `CAST(date_trunc('month', ${expr}) AS DATE)`,
+  weekStart: (expr) => `CAST(date_trunc('week', ${expr}) AS DATE)`,
+  expand: (n, name) => ({ select: ident(name), from: `CROSS JOIN (SELECT CAST(range AS INTEGER) AS ${ident(name)} FROM range(${intLiteral(n)}))` }),
+};
+
+const SQL_TYPE = { string: 'VARCHAR', int64: 'BIGINT', float64: 'DOUBLE', date: 'DATE' } as const;
+const DAY_MS = 86_400_000;
+
+/**
+ * DuckDB in process: the embedded default (a file in the data folder; ':memory:' in tests).
+ * One connection, used by one statement at a time: DuckDB parallelises each query itself, and
+ * serialising keeps appends and reads from interleaving on the connection.
+ */
+export class DuckDbStore implements OlapStore {
+  readonly kind = 'duckdb' as const;
+  readonly dialect = duckDbDialect;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+  ) {}
+
+  static async open(file: string): Promise<DuckDbStore> {
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const instance = await DuckDBInstance.create(file);
+    const conn = await instance.connect();
+    return new DuckDbStore(instance, conn);
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async ensureTable(spec: OlapTableSpec): Promise<void> {
+    const cols = spec.columns.map((c) => `${ident(c.name)} ${SQL_TYPE[c.type]} NOT NULL`).join(', ');
+    await this.command(`CREATE TABLE IF NOT EXISTS ${ident(spec.name)} (${cols})`);
+  }
+
+  insert(spec: OlapTableSpec, rows: OlapRow[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    return this.serial(async () => {
+      // One transaction per batch: a crash leaves the whole batch in or out, never half of it.
+      await this.conn.run('BEGIN TRANSACTION');
+      try {
+        const appender = await this.conn.createAppender(ident(spec.name));
+        try {
+          for (const row of rows) {
+            for (const col of spec.columns) {
+              const v = row[col.name];
+              switch (col.type) {
+                case 'string':
+                  appender.appendVarchar(String(v ?? ''));
+                  break;
+                case 'int64':
+                  appender.appendBigInt(BigInt(Math.trunc(Number(v ?? 0))));
+                  break;
+                case 'float64':
+                  appender.appendDouble(Number(v ?? 0));
+                  break;
+                case 'date':
+                  appender.appendDate(dateValue(Math.floor(Date.parse(`${String(v)}T00:00:00Z`) / DAY_MS)));
+                  break;
+              }
+            }
+            appender.endRow();
+          }
+          appender.flushSync();
+        } finally {
+          appender.closeSync();
+        }
+        await this.conn.run('COMMIT');
+      } catch (err) {
+        await this.conn.run('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  query<T extends Record<string, unknown>>(sql: string): Promise<T[]> {
+    return this.serial(async () => {
+      const reader = await this.conn.runAndReadAll(sql);
+      return reader.getRowObjectsJS().map((row) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(row)) out[k] = normaliseValue(v);
+        return out as T;
+      });
+    });
+  }
+
+  command(sql: string): Promise<void> {
+    return this.serial(async () => {
+      await this.conn.run(sql);
+    });
+  }
+
+  async deleteWhere(table: string, condition: string): Promise<void> {
+    await this.command(`DELETE FROM ${ident(table)} WHERE ${condition}`);
+  }
+
+  async removeBefore(spec: OlapTableSpec, day: string): Promise<number> {
+    const where = `${ident(spec.partitionDate)} < ${this.dialect.date(day)}`;
+    const [row] = await this.query<{ n: number }>(`SELECT count(*) AS n FROM ${ident(spec.name)} WHERE ${where}`);
+    const n = Number(row?.n ?? 0);
+    if (n > 0) await this.command(`DELETE FROM ${ident(spec.name)} WHERE ${where}`);
+    return n;
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1 AS ok');
+  }
+
+  async close(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+}

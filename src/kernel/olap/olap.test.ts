@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OlapStore, OlapTableSpec } from './index.js';
+import { CLICKHOUSE_SKIP_REASON, OLAP_KINDS, openTestOlap, type TestOlap } from '../../../test/helpers/olap.js';
+
+const spec: OlapTableSpec = {
+  name: 'things',
+  columns: [
+    { name: 'k', type: 'string' },
+    { name: 'n', type: 'int64' },
+    { name: 'x', type: 'float64' },
+    { name: 'day', type: 'date' },
+    { name: 'props', type: 'string' },
+  ],
+  partitionDate: 'day',
+  orderBy: ['k', 'day'],
+};
+
+const rows = [
+  { k: "it's", n: 1, x: 1.5, day: '2023-01-15', props: JSON.stringify({ plan: 'pro', amount: 10 }) },
+  { k: 'back\\slash', n: 2, x: 2.5, day: '2023-02-20', props: JSON.stringify({ plan: 'free', amount: 2.5 }) },
+  { k: 'plain', n: 1_700_000_000_123, x: 0, day: '2026-03-04', props: JSON.stringify({ amount: 'not a number' }) },
+];
+
+for (const { kind, skip } of OLAP_KINDS) {
+  describe.skipIf(skip)(`OLAP port on ${kind}${skip ? ` (skipped: ${CLICKHOUSE_SKIP_REASON})` : ''}`, () => {
+    let t: TestOlap;
+    let s: OlapStore;
+    beforeAll(async () => {
+      t = await openTestOlap(kind);
+      s = t.store;
+      await s.ensureTable(spec);
+      await s.ensureTable(spec);
+      await s.insert(spec, rows);
+    });
+    afterAll(async () => t?.close());
+
+    it('round-trips strings that need quoting and 64-bit integers', async () => {
+      const d = s.dialect;
+      const got = await s.query<{ k: string; n: number }>(`SELECT k, n FROM things WHERE k IN (${d.str("it's")}, ${d.str('back\\slash')}) ORDER BY n`);
+      expect(got.map((r) => [r.k, Number(r.n)])).toEqual([["it's", 1], ['back\\slash', 2]]);
+      const [big] = await s.query(`SELECT n FROM things WHERE k = ${d.str('plain')}`);
+      expect(Number(big!.n)).toBe(1_700_000_000_123);
+      const [none] = await s.query(`SELECT count(*) AS c FROM things WHERE k = ${d.str("x' OR 1=1 --")}`);
+      expect(Number(none!.c)).toBe(0);
+    });
+
+    it('answers the dialect helpers the same way', async () => {
+      const d = s.dialect;
+      const got = await s.query(
+        `SELECT k, ${d.jsonString('props', 'plan')} AS plan, ${d.jsonNumber('props', 'amount')} AS amount, ${d.dateString('day')} AS d, ` +
+          `${d.dateString(d.monthStart('day'))} AS m, ${d.dateString(d.weekStart('day'))} AS w, ${d.idiv('n', '2')} AS half ` +
+          `FROM things ORDER BY k`,
+      );
+      expect(got.map((r) => ({ ...r, amount: Number(r.amount), half: Number(r.half) }))).toEqual([
+        { k: 'back\\slash', plan: 'free', amount: 2.5, d: '2023-02-20', m: '2023-02-01', w: '2023-02-20', half: 1 },
+        { k: "it's", plan: 'pro', amount: 10, d: '2023-01-15', m: '2023-01-01', w: '2023-01-09', half: 0 },
+        { k: 'plain', plan: '', amount: 0, d: '2026-03-04', m: '2026-03-01', w: '2026-03-02', half: 850_000_000_061 },
+      ]);
+      const e = d.expand(3, 'j');
+      const [c] = await s.query(`SELECT ${d.countDistinctIf('k', 'n < 3')} AS c, count(*) AS total FROM (SELECT k, n, ${e.select} FROM things ${e.from}) AS x`);
+      expect([Number(c!.c), Number(c!.total)]).toEqual([2, 9]);
+    });
+
+    it('deletes by condition and removes old data by date', async () => {
+      await s.deleteWhere('things', `k = ${s.dialect.str('plain')}`);
+      expect(Number((await s.query('SELECT count(*) AS c FROM things'))[0]!.c)).toBe(2);
+      expect(await s.removeBefore(spec, '2023-02-10')).toBe(1);
+      const left = await s.query<{ k: string }>('SELECT k FROM things');
+      expect(left.map((r) => r.k)).toEqual(['back\\slash']);
+    });
+  });
+}
