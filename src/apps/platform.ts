@@ -17,6 +17,7 @@ import { opsRoutes, type ReadinessProbe } from '../kernel/http/ops-routes.js';
 import type { ContractDirectory, PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../kernel/module.js';
 import { orchestratorModule, type OrchestratorInstance } from '../services/orchestrator/index.js';
 import { IdentityHttpClient } from '../services/orchestrator/contract.js';
+import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
 
 export const VERSION: string = (() => {
   try {
@@ -35,6 +36,7 @@ export const VERSION: string = (() => {
 })();
 
 export const KERNEL_MIGRATIONS: MigrationSet = { service: 'kernel', migrations: AUDIT_MIGRATIONS };
+export const KERNEL_EVENT_MIGRATIONS: MigrationSet = EVENTS_MIGRATION_SET;
 
 /** Every service this build can run. A service not listed here is not built yet. */
 export function availableModules(handlers: () => Map<string, PersonalDataHandler>): Partial<Record<ServiceName, ServiceModule>> {
@@ -47,8 +49,8 @@ export interface PlatformOptions {
   config: Config;
   clock?: Clock;
   logger?: Logger;
-  /** Skip the HTTP server (CLI commands that only touch the database). */
-  http?: boolean;
+  /** Extra routes registered before the server is sealed (tests of server behaviour). */
+  extraRoutes?: (app: App) => void;
 }
 
 export interface Platform {
@@ -63,6 +65,7 @@ export interface Platform {
   orchestrator?: OrchestratorInstance;
   personalData: Map<string, PersonalDataHandler>;
   migrationSets: MigrationSet[];
+  events: EventBackbone;
   /** Starts background work of every service. */
   startServices(): Promise<void>;
   listen(): Promise<string>;
@@ -110,7 +113,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     metrics.gauge('database_connections_active', 'Database connections in use', () => database.connectionStats().active);
     metrics.gauge('database_connections_max', 'Database connection pool size', () => database.connectionStats().max);
 
-    const migrationSets: MigrationSet[] = [KERNEL_MIGRATIONS, ...modules.map((m) => ({ service: m.name, migrations: m.migrations }))];
+    const migrationSets: MigrationSet[] = [KERNEL_MIGRATIONS, KERNEL_EVENT_MIGRATIONS, ...modules.map((m) => ({ service: m.name, migrations: m.migrations }))];
     if (config.db.migrateOnStart) {
       const { applied } = await migrate(database, migrationSets, (msg) => logger.info(msg));
       if (applied.length) logger.info({ count: applied.length }, 'migrations applied');
@@ -118,8 +121,9 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
 
     const permissions = new PermissionRegistry(...modules.map((m) => m.permissions ?? {}));
     const secrets = new SecretBox(loadKeyProvider({ masterKey: config.secrets.masterKey, previousKeys: config.secrets.previousKeys, dataDir: config.dataDir }));
-    const audit = new AuditLog(database.orm, clock);
+    const audit = new AuditLog(database.orm, clock, (action) => metrics.auditEvents.inc({ action }));
     const instances = new Map<ServiceName, ServiceInstance>();
+    const events = new EventBackbone({ db: database.orm, clock, logger: logger.child({ component: 'events' }), config: config.events, metrics });
 
     let identity: IdentityPort | undefined;
     const contracts: ContractDirectory = {
@@ -146,6 +150,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
         return identity;
       },
       contracts,
+      events,
     };
 
     for (const m of modules) {
@@ -190,6 +195,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     }
     opsRoutes(app, { probes, registry: metrics.registry });
     for (const instance of instances.values()) await instance.routes?.(app);
+    opts.extraRoutes?.(app);
     await app.ready();
 
     let started = false;
@@ -205,16 +211,20 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       orchestrator: instances.get('orchestrator') as OrchestratorInstance | undefined,
       personalData,
       migrationSets,
+      events,
       async startServices() {
         if (started) return;
         started = true;
         for (const instance of instances.values()) await instance.start?.();
+        // After the services: they subscribe while creating or starting, consumers start with all groups known.
+        await events.start();
       },
       async listen() {
         return app.listen({ host: config.http.host, port: config.http.port });
       },
       async close() {
         await app.close();
+        await events.stop().catch((err) => logger.error({ err }, 'event backbone stop failed'));
         for (const instance of [...instances.values()].reverse()) await instance.stop?.().catch((err) => logger.error({ err }, 'service stop failed'));
         await closeAll();
       },

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { loadConfig } from '../../src/kernel/config/index.js';
 import { ManualClock } from '../../src/kernel/clock.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
-import { createPlatform, type Platform } from '../../src/apps/platform.js';
+import { createPlatform, type Platform, type PlatformOptions } from '../../src/apps/platform.js';
 
 /** Which database the suite runs on: PGlite by default, the local PostgreSQL with V01T_TEST_DATABASE=postgres. */
 export const TEST_DB: 'pglite' | 'postgres' = process.env.V01T_TEST_DATABASE === 'postgres' ? 'postgres' : 'pglite';
@@ -46,7 +46,10 @@ export interface TestPlatform {
  * A whole v01t (all built services) on in-memory PGlite or a fresh PostgreSQL database, memory
  * cache or Redis under a unique prefix, a manual clock, cheap argon2 parameters and silent logs.
  */
-export async function createTestPlatform(env: Record<string, string> = {}, opts: { clock?: ManualClock } = {}): Promise<TestPlatform> {
+export async function createTestPlatform(
+  env: Record<string, string> = {},
+  opts: { clock?: ManualClock; extraRoutes?: PlatformOptions['extraRoutes'] } = {},
+): Promise<TestPlatform> {
   const clock = opts.clock ?? new ManualClock(new Date());
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-test-'));
   let pgDb: { url: string; drop: () => Promise<void> } | undefined;
@@ -69,7 +72,7 @@ export async function createTestPlatform(env: Record<string, string> = {}, opts:
     base.REDIS_KEY_PREFIX = `v01t-test:${randomUUID()}:`;
   }
   const config = loadConfig({ ...base, ...env });
-  const platform = await createPlatform({ config, clock, logger: createLogger(config.log.level) });
+  const platform = await createPlatform({ config, clock, logger: createLogger(config.log.level), extraRoutes: opts.extraRoutes });
   return {
     platform,
     clock,
