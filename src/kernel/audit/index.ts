@@ -153,11 +153,13 @@ export class AuditLog {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    /** Called after each append (the metrics counter behind the privilege-escalation alert). */
+    private readonly onRecorded?: (action: string) => void,
   ) {}
 
   /** Appends an entry; pass the caller's transaction so the entry commits with the change. */
   async record(input: AuditInput, executor: DbExecutor = this.db): Promise<AuditEntry> {
-    return executor.transaction(async (tx) => {
+    const entry = await executor.transaction(async (tx) => {
       await tx.execute(sql`SELECT pg_advisory_xact_lock(${APPEND_LOCK})`);
       const last = rowsOf<{ hash: string }>(await tx.execute(sql`SELECT hash FROM kernel.audit_log ORDER BY seq DESC LIMIT 1`));
       const prevHash = last[0]?.hash ?? GENESIS_HASH;
@@ -182,6 +184,10 @@ export class AuditLog {
       );
       return toEntry(inserted[0]!);
     });
+    // Counted after the append's own transaction; an outer caller's transaction may still roll
+    // back, so the counter can run ahead of the table, which errs on the side of alerting.
+    this.onRecorded?.(entry.action);
+    return entry;
   }
 
   async list(q: AuditQuery): Promise<AuditEntry[]> {

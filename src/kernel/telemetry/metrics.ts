@@ -13,6 +13,7 @@ export class CoreMetrics {
   readonly requestDuration: client.Histogram<'method' | 'route' | 'status'>;
   readonly dbQueryDuration: client.Histogram<'query_type' | 'table'>;
   readonly securityEvents: client.Counter<'kind'>;
+  readonly auditEvents: client.Counter<'action'>;
 
   constructor(opts: { collectDefaults?: boolean; serviceLabel?: string } = {}) {
     if (opts.serviceLabel) this.registry.setDefaultLabels({ service: opts.serviceLabel });
@@ -43,6 +44,17 @@ export class CoreMetrics {
       labelNames: ['kind'],
       registers: [this.registry],
     });
+    this.auditEvents = new client.Counter({
+      name: 'v01t_audit_events_total',
+      help: 'Audit log entries appended, by action (role changes feed the privilege-escalation alert)',
+      labelNames: ['action'],
+      registers: [this.registry],
+    });
+    // Series the security alerts watch with increase(): a labelled counter is absent until its
+    // first increment, and increase() cannot see a jump from absent to 1, so the first blocked
+    // address or role change after a start would go unnoticed. Starting them at zero fixes that.
+    for (const kind of ['login_failed', 'ip_blocked', 'account_backoff']) this.securityEvents.inc({ kind }, 0);
+    this.auditEvents.inc({ action: 'member.role_changed' }, 0);
   }
 
   /** Registers gauges whose value is read at scrape time. */
