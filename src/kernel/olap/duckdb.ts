@@ -9,7 +9,7 @@ const duckStr = (value: string) => `'${value.replace(/'/g, "''").replace(/\0/g, 
 export const duckDbDialect: OlapDialect = {
   str: duckStr,
   int: intLiteral,
-  idiv: (a, b) => `(${a} // ${b})`,
+  idiv: (a, b) => `((${a}) // (${b}))`,
   countDistinctIf: (expr, cond) => `count(DISTINCT ${expr}) FILTER (WHERE ${cond})`,
   jsonString: (col, key) => `(CASE WHEN json_type(${col}, ${jsonPath(key)}) = 'VARCHAR' THEN json_extract_string(${col}, ${jsonPath(key)}) ELSE '' END)`,
   jsonNumber: (col, key) =>

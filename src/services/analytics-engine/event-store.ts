@@ -1,0 +1,115 @@
+import type { OlapRow, OlapStore, OlapTableSpec } from '../../kernel/olap/index.js';
+
+/** The analytics event table, the same columns on DuckDB and ClickHouse. Times are epoch ms (Int64). */
+export const EVENTS_TABLE: OlapTableSpec = {
+  name: 'analytics_events',
+  columns: [
+    { name: 'workspace_id', type: 'string' },
+    { name: 'event', type: 'string' },
+    /** The user id, else the user an anonymous id was linked to, else "anon:<anonymousId>". */
+    { name: 'person_id', type: 'string' },
+    { name: 'user_id', type: 'string' },
+    { name: 'anonymous_id', type: 'string' },
+    { name: 'ts', type: 'int64' },
+    { name: 'day', type: 'date' },
+    { name: 'message_id', type: 'string' },
+    { name: 'properties', type: 'string' },
+    { name: 'received_at', type: 'int64' },
+    /** The flush batch that wrote the row: lets a crashed flush be undone and redone exactly once. */
+    { name: 'batch_id', type: 'string' },
+  ],
+  partitionDate: 'day',
+  orderBy: ['workspace_id', 'event', 'day', 'person_id'],
+};
+
+export interface StoredEvent {
+  workspaceId: string;
+  event: string;
+  personId: string;
+  userId: string;
+  anonymousId: string;
+  ts: number;
+  messageId: string;
+  properties: Record<string, unknown>;
+  receivedAt: number;
+  batchId: string;
+}
+
+export const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+export function toRow(e: StoredEvent): OlapRow {
+  return {
+    workspace_id: e.workspaceId,
+    event: e.event,
+    person_id: e.personId,
+    user_id: e.userId,
+    anonymous_id: e.anonymousId,
+    ts: e.ts,
+    day: dayOf(e.ts),
+    message_id: e.messageId,
+    properties: JSON.stringify(e.properties),
+    received_at: e.receivedAt,
+    batch_id: e.batchId,
+  };
+}
+
+/** Writes and housekeeping of the event table; the queries live in query.service.ts. */
+export class EventStore {
+  constructor(readonly olap: OlapStore) {}
+
+  async init(): Promise<void> {
+    await this.olap.ensureTable(EVENTS_TABLE);
+  }
+
+  async insert(events: StoredEvent[]): Promise<void> {
+    await this.olap.insert(EVENTS_TABLE, events.map(toRow));
+  }
+
+  async countBatch(batchId: string): Promise<number> {
+    const [row] = await this.olap.query(`SELECT count(*) AS n FROM ${EVENTS_TABLE.name} WHERE batch_id = ${this.olap.dialect.str(batchId)}`);
+    return Number(row?.n ?? 0);
+  }
+
+  async deleteBatch(batchId: string): Promise<void> {
+    await this.olap.deleteWhere(EVENTS_TABLE.name, `batch_id = ${this.olap.dialect.str(batchId)}`);
+  }
+
+  private userCondition(userId: string): string {
+    const u = this.olap.dialect.str(userId);
+    return `(user_id = ${u} OR person_id = ${u})`;
+  }
+
+  async eventsOfUser(userId: string, limit = 100_000): Promise<Record<string, unknown>[]> {
+    const rows = await this.olap.query(
+      `SELECT workspace_id, event, ts, message_id, properties, anonymous_id FROM ${EVENTS_TABLE.name} WHERE ${this.userCondition(userId)} ORDER BY ts LIMIT ${this.olap.dialect.int(limit)}`,
+    );
+    return rows.map((r) => ({
+      workspaceId: r.workspace_id,
+      event: r.event,
+      timestamp: new Date(Number(r.ts)).toISOString(),
+      messageId: r.message_id,
+      anonymousId: r.anonymous_id || null,
+      properties: safeJson(String(r.properties)),
+    }));
+  }
+
+  async eraseUser(userId: string): Promise<number> {
+    const [row] = await this.olap.query(`SELECT count(*) AS n FROM ${EVENTS_TABLE.name} WHERE ${this.userCondition(userId)}`);
+    const n = Number(row?.n ?? 0);
+    if (n > 0) await this.olap.deleteWhere(EVENTS_TABLE.name, this.userCondition(userId));
+    return n;
+  }
+
+  async removeBefore(day: string): Promise<number> {
+    return this.olap.removeBefore(EVENTS_TABLE, day);
+  }
+}
+
+export function safeJson(text: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
