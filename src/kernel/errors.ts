@@ -30,6 +30,12 @@ export const ERROR_CATALOG = {
   ip_blocked: { status: 429, title: 'Too many failed sign-in attempts from this address' },
   account_locked: { status: 429, title: 'Too many failed sign-in attempts for this account' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  egress_blocked: { status: 422, title: 'The outbound request target is not allowed' },
+  egress_rate_limited: { status: 429, title: 'Outbound rate limit for this connection reached' },
+  egress_failed: { status: 502, title: 'The outbound request failed' },
+  egress_response_too_large: { status: 502, title: 'The remote response exceeds the size limit' },
+  egress_circuit_open: { status: 503, title: 'The remote service is failing; requests are paused' },
+  egress_timeout: { status: 504, title: 'The remote service did not answer in time' },
   internal_error: { status: 500, title: 'Internal server error' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;

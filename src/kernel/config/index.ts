@@ -80,6 +80,9 @@ const envSchema = z.object({
   ARGON2_TIME_COST: positiveInt.max(10).default(2),
   V01T_MASTER_KEY: z.string().optional(),
   V01T_MASTER_KEY_PREVIOUS: z.string().optional(),
+  V01T_EGRESS_ALLOW: z.string().optional(),
+  EGRESS_TIMEOUT_MS: positiveInt.max(300_000).default(10_000),
+  EGRESS_MAX_RESPONSE_BYTES: positiveInt.default(5 * 1024 * 1024),
 });
 
 export type Config = {
@@ -103,6 +106,8 @@ export type Config = {
   shutdownTimeoutMs: number;
   internal: { token?: string; orchestratorUrl?: string };
   secrets: { masterKey?: string; previousKeys?: string };
+  /** Outbound HTTP (integration-hub egress guard). */
+  egress: { allow: string[]; timeoutMs: number; maxResponseBytes: number };
   profile: 'embedded' | 'distributed';
 };
 
@@ -154,6 +159,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     internal: { token: e.V01T_INTERNAL_TOKEN, orchestratorUrl: e.V01T_ORCHESTRATOR_URL },
     secrets: { masterKey: e.V01T_MASTER_KEY, previousKeys: e.V01T_MASTER_KEY_PREVIOUS },
+    egress: {
+      allow: (e.V01T_EGRESS_ALLOW ?? '').split(/[,\s]+/).map((x) => x.trim()).filter(Boolean),
+      timeoutMs: e.EGRESS_TIMEOUT_MS,
+      maxResponseBytes: e.EGRESS_MAX_RESPONSE_BYTES,
+    },
     profile: e.DATABASE_URL ? 'distributed' : 'embedded',
   };
 }

@@ -1,0 +1,77 @@
+/**
+ * The integration-hub's public contract: the only file of this service other services may import.
+ *
+ * - `egress`: the guarded outbound HTTP client (the workflow-engine's `http` step). In the same
+ *   process take it from the contract (`ctx.contracts.get<IntegrationHubContract>('integration-hub').egress`);
+ *   a service running without the integration-hub builds its own with `createEgressClient(config)`:
+ *   the same guard, configured by the same variables (V01T_EGRESS_ALLOW, EGRESS_TIMEOUT_MS, ...).
+ * - `runAction`: runs a connector action on a workspace connection (the workflow `integration` step).
+ * - `publish`: publishes content through a connection (the content-scheduler); it resolves only when
+ *   the provider confirmed, with the provider's id and URL of the published item.
+ *
+ * Failures are AppErrors with stable codes: egress_blocked, egress_timeout, egress_failed,
+ * egress_rate_limited, egress_circuit_open, egress_response_too_large, connection_not_found,
+ * connection_needs_reauth, connector_action_unknown, validation_failed, provider_error.
+ */
+import type { Config } from '../../kernel/config/index.js';
+import type { Clock } from '../../kernel/clock.js';
+import { EgressClient, type EgressObservation, type EgressRequest, type EgressResponse } from './egress.js';
+
+export type { EgressRequest, EgressResponse, EgressObservation };
+export { EgressClient };
+
+/** Codes a blocked or failed outbound call carries (AppError.code). */
+export const EGRESS_ERROR_CODES = ['egress_blocked', 'egress_timeout', 'egress_failed', 'egress_rate_limited', 'egress_circuit_open', 'egress_response_too_large'] as const;
+
+/** The guarded client configured from the platform configuration. */
+export function createEgressClient(config: Config, opts: { clock?: Clock; observe?: (o: EgressObservation) => void } = {}): EgressClient {
+  return new EgressClient({
+    allow: config.egress.allow,
+    timeoutMs: config.egress.timeoutMs,
+    maxResponseBytes: config.egress.maxResponseBytes,
+    clock: opts.clock,
+    observe: opts.observe,
+  });
+}
+
+/** Content the content-scheduler publishes; each connector uses what its provider supports. */
+export interface PublishContent {
+  text: string;
+  /** Title (GitHub issue title, email subject). */
+  title?: string;
+  /** A link appended or attached where the provider supports it. */
+  link?: string;
+}
+
+export interface PublishResult {
+  /** The provider's id of the created item (status id, post URI, message ts, issue number...). */
+  externalId: string;
+  /** Where the item can be seen, when the provider gives one. */
+  url: string | null;
+}
+
+export interface ActionResult {
+  output: Record<string, unknown>;
+}
+
+export interface ConnectionSummary {
+  id: string;
+  workspaceId: string;
+  connector: string;
+  name: string;
+  status: 'active' | 'needs_reauth' | 'disabled';
+  canPublish: boolean;
+}
+
+export interface IntegrationHubContract {
+  egress: { request(req: EgressRequest): Promise<EgressResponse> };
+  /** Connections of a workspace (no credentials). */
+  listConnections(workspaceId: string): Promise<ConnectionSummary[]>;
+  /** Runs `action` with `input` (validated against the action's schema) on the connection. */
+  runAction(workspaceId: string, connectionId: string, action: string, input: unknown): Promise<ActionResult>;
+  /**
+   * Publishes through the connection. The same idempotencyKey on the same connection returns the
+   * first confirmed result instead of publishing twice.
+   */
+  publish(workspaceId: string, connectionId: string, content: PublishContent, idempotencyKey: string): Promise<PublishResult>;
+}

@@ -1,0 +1,250 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../kernel/clock.js';
+import { AppError } from '../../kernel/errors.js';
+import { EgressClient, extractRawHost, type EgressObservation } from './egress.js';
+
+let server: http.Server;
+let port: number;
+let hits = 0;
+const sequence: Record<string, number[]> = {};
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    hits++;
+    const url = new URL(req.url ?? '/', 'http://x');
+    const p = url.pathname;
+    if (p === '/ok') return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, auth: req.headers.authorization ?? null }));
+    if (p === '/redirect') return res.writeHead(302, { location: url.searchParams.get('to') ?? '/ok' }).end();
+    if (p === '/big') return res.writeHead(200, { 'content-length': String(2_000_000) }).end(Buffer.alloc(2_000_000));
+    if (p === '/big-chunked') {
+      res.writeHead(200);
+      for (let i = 0; i < 20; i++) res.write(Buffer.alloc(100_000));
+      return res.end();
+    }
+    if (p === '/hang') return; // never answers
+    if (p.startsWith('/seq/')) {
+      // Answers the listed statuses in order, then 200.
+      const key = p;
+      const statuses = (sequence[key] ??= p.slice(5).split('-').map(Number));
+      const status = statuses.shift() ?? 200;
+      const headers: Record<string, string> = {};
+      if (status === 429) headers['retry-after'] = url.searchParams.get('ra') ?? '2';
+      return res.writeHead(status, headers).end(String(status));
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+const fakeDns: Record<string, string[]> = {
+  localhost: ['127.0.0.1', '::1'],
+  'metadata.example': ['169.254.169.254'],
+  'internal.example': ['10.1.2.3'],
+  'mixed.example': ['93.184.215.14', '10.0.0.7'],
+  'v6loop.example': ['::1'],
+  'fake.test': ['127.0.0.1'],
+};
+const resolveCalls: string[] = [];
+const resolve = async (host: string) => {
+  resolveCalls.push(host);
+  const list = fakeDns[host.toLowerCase().replace(/\.$/, '')];
+  if (!list) throw Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+  return list.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+};
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'no error';
+  } catch (err) {
+    return err instanceof AppError ? err.code : `unexpected ${(err as Error).message}`;
+  }
+}
+
+describe('SSRF guard: bad targets are all refused', () => {
+  const client = new EgressClient({ resolve, maxRetries: 0, timeoutMs: 2000 });
+  afterAll(() => client.close());
+
+  const targets = () => [
+    `http://127.0.0.1:${port}/ok`,
+    `http://localhost:${port}/ok`,
+    `http://LOCALHOST.:${port}/ok`,
+    `http://[::1]:${port}/ok`,
+    `http://0.0.0.0:${port}/ok`,
+    `http://[::]:${port}/ok`,
+    'http://169.254.169.254/latest/meta-data/',
+    'http://metadata.example/computeMetadata/v1/',
+    'http://10.0.0.1/',
+    'http://172.16.5.4/',
+    'http://192.168.1.1/',
+    'http://100.64.0.1/',
+    'http://224.0.0.1/',
+    'http://255.255.255.255/',
+    'http://[fd00::1]/',
+    'http://[fc00::1]/',
+    'http://[fe80::1]/',
+    'http://[ff02::1]/',
+    `http://2130706433:${port}/ok`,
+    `http://0x7f000001:${port}/ok`,
+    `http://0177.0.0.1:${port}/ok`,
+    `http://017700000001:${port}/ok`,
+    `http://0x7f.0.0.1:${port}/ok`,
+    `http://127.1:${port}/ok`,
+    `http://127.0.1:${port}/ok`,
+    `http://127.000.000.001:${port}/ok`,
+    `http://%31%32%37.0.0.1:${port}/ok`,
+    `http://[::ffff:127.0.0.1]:${port}/ok`,
+    `http://[::ffff:7f00:1]:${port}/ok`,
+    `http://[0:0:0:0:0:ffff:169.254.169.254]/`,
+    'http://[::ffff:a9fe:a9fe]/',
+    'http://[64:ff9b::a9fe:a9fe]/',
+    'http://[2002:a9fe:a9fe::]/',
+    `http://user:pw@127.0.0.1:${port}/ok`,
+    `http://example.com@127.0.0.1:${port}/ok`,
+    `http://127.0.0.1:6379/`,
+    'http://internal.example/',
+    'http://mixed.example/',
+    'http://v6loop.example/',
+    'file:///etc/passwd',
+    'ftp://example.com/',
+    'gopher://127.0.0.1:6379/_INFO',
+    'javascript:alert(1)',
+    '/relative/path',
+  ];
+
+  it('refuses each with egress_blocked and never reaches the local server', async () => {
+    const before = hits;
+    const results = await Promise.all(targets().map(async (url) => [url, await code(client.request({ url }))] as const));
+    const notBlocked = results.filter(([, c]) => c !== 'egress_blocked');
+    expect(notBlocked).toEqual([]);
+    expect(results.length).toBeGreaterThanOrEqual(40);
+    expect(hits).toBe(before);
+  });
+
+  it('refuses a redirect from an admitted host to a private address, re-checking every hop', async () => {
+    const admitted = new EgressClient({ resolve, allow: ['127.0.0.1'], maxRetries: 0 });
+    try {
+      for (const to of ['http://169.254.169.254/latest/meta-data/', 'http://10.0.0.1/', 'http://2130706433/', 'http://metadata.example/', 'file:///etc/passwd']) {
+        expect(await code(admitted.request({ url: `http://127.0.0.1:${port}/redirect?to=${encodeURIComponent(to)}` })), to).toBe('egress_blocked');
+      }
+      const ok = await admitted.request({ url: `http://127.0.0.1:${port}/redirect?to=/ok` });
+      expect(ok.status).toBe(200);
+      expect(ok.url).toBe(`http://127.0.0.1:${port}/ok`);
+    } finally {
+      await admitted.close();
+    }
+  });
+
+  it('reads raw hosts exactly as written', () => {
+    expect(extractRawHost('http://0x7f.1:80/x')).toBe('0x7f.1');
+    expect(extractRawHost('https://u:p@[::1]:8/')).toBe('[::1]');
+    expect(extractRawHost('http:\\\\evil.com\\x')).toBe('evil.com');
+    expect(extractRawHost('mailto:x@y')).toBeNull();
+  });
+});
+
+describe('guarded client behaviour against an admitted local server', () => {
+  const clock = new ManualClock();
+  const sleeps: number[] = [];
+  const observed: EgressObservation[] = [];
+  let client: EgressClient;
+  beforeAll(() => {
+    client = new EgressClient({
+      resolve,
+      allow: ['127.0.0.1/32'],
+      clock,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
+      observe: (o) => observed.push(o),
+      rateLimit: { perSecond: 1, burst: 2 },
+      breaker: { failureThreshold: 2, cooldownMs: 5000 },
+      maxRetryDelayMs: 10_000,
+    });
+  });
+  afterAll(() => client.close());
+
+  it('connects a host name to the address it checked, resolving it once', async () => {
+    resolveCalls.length = 0;
+    const res = await client.request({ url: `http://fake.test:${port}/ok?secret=abc`, headers: { authorization: 'Bearer t' } });
+    expect(res.status).toBe(200);
+    expect(res.json()).toEqual({ ok: true, auth: 'Bearer t' });
+    expect(resolveCalls).toEqual(['fake.test']);
+    const last = observed.at(-1)!;
+    expect(last).toMatchObject({ method: 'GET', host: `fake.test:${port}`, path: '/ok', status: 200, errorCode: null });
+    expect(JSON.stringify(last)).not.toContain('secret');
+  });
+
+  it('caps the response size, declared or streamed', async () => {
+    expect(await code(client.request({ url: `http://127.0.0.1:${port}/big`, maxResponseBytes: 1_000_000 }))).toBe('egress_response_too_large');
+    expect(await code(client.request({ url: `http://127.0.0.1:${port}/big-chunked`, maxResponseBytes: 1_000_000 }))).toBe('egress_response_too_large');
+  });
+
+  it('times out', async () => {
+    expect(await code(client.request({ url: `http://127.0.0.1:${port}/hang`, timeoutMs: 150, maxRetries: 0 }))).toBe('egress_timeout');
+  });
+
+  it('retries 429 honouring Retry-After, and 503 even for POST, but not a POST 500', async () => {
+    sleeps.length = 0;
+    const r = await client.request({ url: `http://127.0.0.1:${port}/seq/429-503`, method: 'POST', body: '{}' });
+    expect(r.status).toBe(200);
+    expect(r.attempts).toBe(3);
+    expect(sleeps[0]).toBe(2000);
+    const r500 = await client.request({ url: `http://127.0.0.1:${port}/seq/500`, method: 'POST', body: '{}' });
+    expect(r500.status).toBe(500);
+    expect(r500.attempts).toBe(1);
+    const get500 = await client.request({ url: `http://127.0.0.1:${port}/seq/500-502` });
+    expect(get500.status).toBe(200);
+    expect(get500.attempts).toBe(3);
+  });
+
+  it('does not wait for a Retry-After beyond the limit', async () => {
+    sleeps.length = 0;
+    const r = await client.request({ url: `http://127.0.0.1:${port}/seq/429?ra=3600` });
+    expect(r.status).toBe(429);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('rate limits per key', async () => {
+    const url = `http://127.0.0.1:${port}/ok`;
+    await client.request({ url, key: 'conn-rl' });
+    await client.request({ url, key: 'conn-rl' });
+    expect(await code(client.request({ url, key: 'conn-rl' }))).toBe('egress_rate_limited');
+    expect((await client.request({ url, key: 'other' })).status).toBe(200);
+    clock.advance(1000);
+    expect((await client.request({ url, key: 'conn-rl' })).status).toBe(200);
+  });
+
+  it('opens the circuit after repeated failures, then half-opens after the cooldown', async () => {
+    const key = 'conn-breaker';
+    clock.advance(10_000);
+    await client.request({ url: `http://127.0.0.1:${port}/seq/502`, method: 'POST', key });
+    clock.advance(10_000);
+    await client.request({ url: `http://127.0.0.1:${port}/seq/501`, method: 'POST', key });
+    expect(client.circuitState(key)).toBe('open');
+    const before = hits;
+    clock.advance(1000);
+    expect(await code(client.request({ url: `http://127.0.0.1:${port}/ok`, key }))).toBe('egress_circuit_open');
+    expect(hits).toBe(before);
+    clock.advance(5000);
+    expect(client.circuitState(key)).toBe('half_open');
+    expect((await client.request({ url: `http://127.0.0.1:${port}/ok`, key })).status).toBe(200);
+    expect(client.circuitState(key)).toBe('closed');
+  });
+
+  it('drops credentials on a cross-origin redirect', async () => {
+    const res = await client.request({
+      url: `http://127.0.0.1:${port}/redirect?to=${encodeURIComponent(`http://fake.test:${port}/ok`)}`,
+      headers: { authorization: 'Bearer secret' },
+    });
+    expect(res.json()).toEqual({ ok: true, auth: null });
+  });
+});
