@@ -38,6 +38,8 @@ export interface DatabaseOptions {
   url?: string;
   /** PGlite data folder; omitted = in memory. */
   dataDir?: string;
+  /** PGlite shared_buffers: its WASM heap never shrinks, so this bounds the embedded footprint. */
+  pgliteSharedBuffers?: string;
   poolMax?: number;
   statementTimeoutMs?: number;
   observe?: QueryObserver;
@@ -141,7 +143,10 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
 
 async function openPglite(opts: DatabaseOptions): Promise<Database> {
   if (opts.dataDir) fs.mkdirSync(path.dirname(opts.dataDir), { recursive: true });
-  const client = opts.dataDir ? await PGlite.create(opts.dataDir) : await PGlite.create();
+  const client = await PGlite.create({
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    postgresqlconf: `shared_buffers=${opts.pgliteSharedBuffers ?? '16MB'}`,
+  });
   const observe = opts.observe;
   let inFlight = 0;
   // PGlite runs one statement at a time; wrap query/exec (and those of transactions) to time them.

@@ -71,7 +71,7 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
   app.get('/v1/me', {
     config: { scope: 'account.read' },
     schema: { tags: meTags, summary: 'The signed-in user', response: { 200: z.object({ user: userSchema }) } },
-    handler: async (req) => ({ user: publicUser(await auth.user(req.principal!.userId)) }),
+    handler: async (req) => ({ user: await auth.profile(req.principal!.userId) }),
   });
 
   app.patch('/v1/me', {

@@ -188,8 +188,10 @@ export class AuthService implements IdentityPort {
     await Promise.all(hashes.map((h) => this.cache.del(`tok:${h}`)));
   }
 
-  async forgetUser(userId: string): Promise<void> {
-    await this.forget(await this.repo.liveTokenHashesOfUser(userId));
+  /** Drops every cached view of a user (tokens, profile) after MFA, admin or account changes. */
+  async forgetUser(userId: string, hashes?: string[]): Promise<void> {
+    await this.forget(hashes ?? (await this.repo.liveTokenHashesOfUser(userId)));
+    await this.cache.del(`usr:${userId}`);
   }
 
   async user(userId: string): Promise<UserRow> {
@@ -198,9 +200,22 @@ export class AuthService implements IdentityPort {
     return u;
   }
 
+  /** The public profile, cached briefly: GET /v1/me is the hottest authenticated read. */
+  async profile(userId: string): Promise<PublicUser> {
+    const cached = await this.cache.get(`usr:${userId}`);
+    if (cached) {
+      const p = JSON.parse(cached) as PublicUser & { createdAt: string };
+      return { ...p, createdAt: new Date(p.createdAt) };
+    }
+    const profile = publicUser(await this.user(userId));
+    await this.cache.set(`usr:${userId}`, JSON.stringify(profile), PRINCIPAL_CACHE_SECONDS);
+    return profile;
+  }
+
   async updateProfile(userId: string, patch: { name?: string }): Promise<UserRow> {
     const u = await this.repo.updateUser(userId, { ...(patch.name ? { name: patch.name.trim() } : {}), updatedAt: this.clock.now() });
     if (!u) throw new AppError('invalid_token');
+    await this.cache.del(`usr:${userId}`);
     return u;
   }
 

@@ -53,8 +53,8 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
       }));
       const authService = auth;
       const workspaces = new WorkspacesService(ctx.db, workspacesRepo, identityRepo, ctx.audit, ctx.clock, (w, u) => authService.forgetAccess(w, u));
-      const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, hasher, extras.personalDataHandlers, async (_userId, hashes) =>
-        authService.forget(hashes),
+      const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, hasher, extras.personalDataHandlers, async (userId, hashes) =>
+        authService.forgetUser(userId, hashes),
       );
       const contract: OrchestratorContract = {
         identity: authService,
