@@ -135,6 +135,28 @@ describe('brute-force defence (runbook: suspicious_login_attempts → block_ip)'
     expect((await login(victim.email, victim.password, {}, ip)).statusCode).toBe(200);
   });
 
+  it('ignores X-Forwarded-For unless TRUST_PROXY is set, so spoofed headers cannot dodge the block', async () => {
+    const socket = '192.0.2.77';
+    for (let i = 0; i < 11; i++) {
+      await t.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: `spoof${i}@example.test`, password: 'wrong password' }, remoteAddress: socket, headers: { 'x-forwarded-for': `10.9.9.${i}` } });
+    }
+    const res = await t.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'x@example.test', password: 'wrong password' }, remoteAddress: socket, headers: { 'x-forwarded-for': '10.9.9.200' } });
+    expect(problem(res).code).toBe('ip_blocked');
+
+    const proxied = await createTestPlatform({ TRUST_PROXY: 'true' });
+    try {
+      for (let i = 0; i < 11; i++) {
+        await proxied.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'p@example.test', password: 'wrong password' }, remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9' } });
+      }
+      const viaProxy = (xff: string) =>
+        proxied.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'p@example.test', password: 'wrong password' }, remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': xff } });
+      expect(problem(await viaProxy('203.0.113.9')).code).toBe('ip_blocked');
+      expect(problem(await viaProxy('203.0.113.10')).code).toBe('invalid_credentials');
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('backs off an account after 5 consecutive failures, from any address', async () => {
     const u = await signup(t, 'Backoff');
     for (let i = 0; i < 5; i++) expect((await login(u.email, 'wrong password', {}, `198.18.0.${i + 1}`)).statusCode).toBe(401);
