@@ -1,0 +1,164 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { availableModules } from '../../src/apps/platform.js';
+import { DEPLOY, alertRules } from './tools.js';
+import { LivePrometheus, pollUntil } from './live.js';
+
+/**
+ * Series that dashboards or rules use but that this test's v01t does not export, with the reason.
+ * An entry whose condition holds is checked to be absent: the test fails when such a series starts
+ * to exist, so the list stays true (update the entry then).
+ */
+const BUILT = availableModules(() => new Map());
+const PENDING: { name: string; reason: string; pending: boolean }[] = [
+  { name: 'v01t_user_activation_rate', reason: 'the analytics engine exports it; it is not in this build', pending: !BUILT['analytics-engine'] },
+  { name: 'v01t_mrr', reason: 'exported per currency only once the platform workspace (ANALYTICS_PLATFORM_WORKSPACE_ID) has subscription events; this test sends none', pending: true },
+  { name: 'v01t_mrr_forecast_deviation_ratio', reason: 'as v01t_mrr: needs revenue events in the platform workspace', pending: true },
+  { name: 'kafka_consumer_lag_sum', reason: 'exported only on the Kafka event bus (distributed profile); the embedded profile has none', pending: true },
+  { name: 'v01t_deployments_total', reason: 'deployment history (issue 8, item 8) is not built yet', pending: true },
+  { name: 'container_memory_working_set_bytes', reason: 'exported by the kubelet (cAdvisor) in Kubernetes, never by v01t', pending: true },
+  { name: 'kube_pod_container_resource_limits', reason: 'exported by kube-state-metrics in Kubernetes, never by v01t', pending: true },
+];
+const PENDING_NOW = PENDING.filter((p) => p.pending);
+
+/** Grafana's macros, replaced as Grafana would for a one-hour view. */
+function grafanaExpr(expr: string): string {
+  return expr.replaceAll('$__rate_interval', '1m').replaceAll('$__range', '1h').replaceAll('$service', '.*');
+}
+
+/** An alert's measured quantity: its expression without the final threshold comparison. */
+function measured(expr: string): string {
+  const m = /^([\s\S]*?)\s*(?:>|<|>=|<=|==|!=)\s*-?[0-9.]+\s*$/.exec(expr.trim());
+  return m ? m[1]! : expr;
+}
+
+function dashboardExprs(): { where: string; expr: string }[] {
+  const out: { where: string; expr: string }[] = [];
+  for (const file of fs.readdirSync(path.join(DEPLOY, 'grafana')).filter((f) => f.endsWith('.json'))) {
+    const d = JSON.parse(fs.readFileSync(path.join(DEPLOY, 'grafana', file), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    for (const p of d.panels) for (const t of p.targets ?? []) out.push({ where: `${file}: ${p.title}`, expr: grafanaExpr(t.expr) });
+  }
+  return out;
+}
+
+const pendingIn = (expr: string) => PENDING_NOW.map((p) => p.name).filter((name) => new RegExp(`\\b${name}\\b`).test(expr));
+
+describe('dashboards and rules against a real Prometheus scraping a running v01t', () => {
+  let t: TestPlatform;
+  let prom: LivePrometheus;
+  let base: string;
+  /** A user request that fails while the database is down. */
+  let failingRequest: () => Promise<number>;
+
+  beforeAll(async () => {
+    // Forwarded addresses let the test fail sign-ins from a "remote" address without blocking itself.
+    t = await createTestPlatform({ TRUST_PROXY: 'true', LOGIN_MAX_FAILURES_PER_IP: '3' });
+    base = await t.platform.app.listen({ port: 0, host: '127.0.0.1' });
+    prom = new LivePrometheus();
+    await prom.start(new URL(base).host, 'all');
+    await pollUntil('the first scrape of v01t', async () => ((await prom.count('up{job="v01t"} == 1')) > 0 ? true : undefined), 30_000);
+
+    const call = async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${base}${url}`, {
+        method,
+        headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const text = await res.text();
+      return { status: res.status, json: <T>() => JSON.parse(text) as T };
+    };
+    const signup = async (name: string) => {
+      const email = `${name}.${Date.now()}@example.test`;
+      const r = await call('POST', '/v1/auth/signup', { email, password: `pw-${name}-long-enough-1`, name });
+      expect(r.status).toBe(201);
+      const body = r.json<{ user: { id: string }; token: string }>();
+      return { id: body.user.id, email, token: body.token, password: `pw-${name}-long-enough-1` };
+    };
+    const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+
+    // Ordinary traffic: sign-ups, sign-ins, reads, a workspace with a second member.
+    const owner = await signup('owner');
+    const member = await signup('member');
+    expect((await call('POST', '/v1/auth/login', { email: owner.email, password: owner.password })).status).toBe(200);
+    expect((await call('GET', '/v1/me', undefined, auth(owner.token))).status).toBe(200);
+    expect((await call('GET', '/v1/nowhere')).status).toBe(404);
+    const ws = await call('POST', '/v1/workspaces', { name: 'Ops' }, auth(owner.token));
+    expect(ws.status).toBe(201);
+    const wsId = ws.json<{ workspace: { id: string } }>().workspace.id;
+    const inv = await call('POST', `/v1/workspaces/${wsId}/invitations`, { email: member.email, role: 'viewer' }, auth(owner.token));
+    expect(inv.status).toBe(201);
+    expect((await call('POST', '/v1/invitations/accept', { token: inv.json<{ token: string }>().token }, auth(member.token))).status).toBe(200);
+    // Six role changes in a row: more than the privilege-escalation threshold of 5 an hour.
+    for (const role of ['admin', 'viewer', 'admin', 'viewer', 'admin', 'viewer']) {
+      expect((await call('PATCH', `/v1/workspaces/${wsId}/members/${member.id}`, { role }, auth(owner.token))).status).toBe(200);
+    }
+    // Repeated failed sign-ins from one address: blocked after LOGIN_MAX_FAILURES_PER_IP.
+    for (let i = 0; i < 5; i++) {
+      const r = await call('POST', '/v1/auth/login', { email: 'nobody@example.test', password: 'wrong-password-123' }, { 'x-forwarded-for': '198.51.100.7' });
+      expect([401, 429]).toContain(r.status);
+    }
+    // A database outage: user requests answer 5xx and /ready names the dependency.
+    await t.platform.database.close();
+    failingRequest = async () => (await call('GET', `/v1/workspaces/${wsId}/members`, undefined, auth(owner.token))).status;
+    expect(await failingRequest()).toBeGreaterThanOrEqual(500);
+    expect((await call('GET', '/ready')).status).toBe(503);
+  }, 120_000);
+
+  afterAll(async () => {
+    await prom?.stop();
+    await t?.close();
+  });
+
+  it('no series listed as pending exists (remove it from PENDING once it does)', async () => {
+    // Everything the running v01t exports has been scraped by now.
+    await pollUntil('a scrape after the traffic', async () => ((await prom.count('v01t_security_events_total{kind="ip_blocked"} > 0')) > 0 ? true : undefined), 30_000);
+    for (const { name, reason } of PENDING_NOW) {
+      expect(await prom.count(`{__name__="${name}"}`), `${name} exists now (was pending: ${reason})`).toBe(0);
+    }
+  });
+
+  it('every dashboard and rule expression parses and returns data once traffic has flowed', async () => {
+    const exprs = [
+      ...dashboardExprs(),
+      ...alertRules().map((r) => ({ where: `alert ${r.alert}`, expr: measured(r.expr) })),
+    ];
+    expect(exprs.length).toBeGreaterThan(40);
+    const waiting = new Map(exprs.filter((e) => pendingIn(e.expr).length === 0).map((e) => [`${e.where}: ${e.expr}`, e.expr]));
+    for (const e of exprs.filter((x) => pendingIn(x.expr).length > 0)) {
+      // Parses (count() throws on an error) and, its series being pending, has no data yet.
+      expect(await prom.count(e.expr), `${e.where} uses pending ${pendingIn(e.expr).join(', ')} but returned data`).toBe(0);
+    }
+    // Rates need two scrapes of a series after it first appeared: poll rather than sleep.
+    const deadline = Date.now() + 30_000;
+    while (waiting.size && Date.now() < deadline) {
+      for (const [key, expr] of waiting) if ((await prom.count(expr)) > 0) waiting.delete(key);
+      if (waiting.size) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect([...waiting.keys()], 'expressions that returned no data').toEqual([]);
+  }, 90_000);
+
+  it('fires the security alerts from real events', async () => {
+    const firing = await pollUntil(
+      'SuspiciousLoginAttempts and PrivilegeEscalation to fire',
+      async () => {
+        const alerts = (await prom.alerts()).filter((a) => a.state === 'firing').map((a) => a.labels.alertname);
+        return alerts.includes('SuspiciousLoginAttempts') && alerts.includes('PrivilegeEscalation') ? alerts : undefined;
+      },
+      30_000,
+    );
+    expect(firing).toEqual(expect.arrayContaining(['SuspiciousLoginAttempts', 'PrivilegeEscalation']));
+    // While the outage goes on, its 5xx are seen; HighErrorRate waits its 2 minutes as pending.
+    const high = await pollUntil(
+      'HighErrorRate to be pending',
+      async () => {
+        expect(await failingRequest()).toBeGreaterThanOrEqual(500);
+        return (await prom.alerts()).find((a) => a.labels.alertname === 'HighErrorRate' && a.labels.route === '/v1/workspaces/:workspaceId/members');
+      },
+      30_000,
+    );
+    expect(high.state).toBe('pending');
+    expect(high.labels).toMatchObject({ severity: 'critical', team: 'engineering', status: '500' });
+  }, 90_000);
+});
