@@ -142,6 +142,7 @@ export function buildCli(): Command {
         const result: Record<string, number> = {};
         const now = p.ctx.clock.now();
         for (const instance of p.instances.values()) for (const rule of instance.retention ?? []) result[rule.name] = await rule.purge(now);
+        result[p.events.retentionRule().name] = await p.events.retentionRule().purge(now);
         return result;
       });
       console.log(JSON.stringify({ purged: out }));

@@ -16,6 +16,7 @@ import { createHttpServer, type App } from '../kernel/http/server.js';
 import { opsRoutes, type ReadinessProbe } from '../kernel/http/ops-routes.js';
 import type { ContractDirectory, PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../kernel/module.js';
 import { orchestratorModule, type OrchestratorInstance } from '../services/orchestrator/index.js';
+import { analyticsModule } from '../services/analytics-engine/index.js';
 import { IdentityHttpClient } from '../services/orchestrator/contract.js';
 import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
 
@@ -42,6 +43,7 @@ export const KERNEL_EVENT_MIGRATIONS: MigrationSet = EVENTS_MIGRATION_SET;
 export function availableModules(handlers: () => Map<string, PersonalDataHandler>): Partial<Record<ServiceName, ServiceModule>> {
   return {
     orchestrator: orchestratorModule({ personalDataHandlers: handlers }),
+    'analytics-engine': analyticsModule,
   };
 }
 

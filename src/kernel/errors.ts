@@ -30,6 +30,8 @@ export const ERROR_CATALOG = {
   ip_blocked: { status: 429, title: 'Too many failed sign-in attempts from this address' },
   account_locked: { status: 429, title: 'Too many failed sign-in attempts for this account' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  analytics_buffer_full: { status: 429, title: 'The analytics ingestion buffer is full; retry later' },
+  invalid_write_key: { status: 401, title: 'Invalid or revoked workspace write key' },
   egress_blocked: { status: 422, title: 'The outbound request target is not allowed' },
   egress_rate_limited: { status: 429, title: 'Outbound rate limit for this connection reached' },
   egress_failed: { status: 502, title: 'The outbound request failed' },

@@ -10,6 +10,7 @@ import type { PermissionMap, PermissionRegistry } from './auth/permissions.js';
 import type { IdentityPort } from './auth/principal.js';
 import type { SecretBox } from './crypto/secret-box.js';
 import type { App } from './http/server.js';
+import type { EventsPort } from './events/envelope.js';
 
 /** Everything a service may use; its constructor picks what it needs. */
 export interface ServiceContext {
@@ -27,6 +28,8 @@ export interface ServiceContext {
   identity: () => IdentityPort;
   /** Contract clients of the other services, by service name (see each service's contract.ts). */
   contracts: ContractDirectory;
+  /** The event backbone: publish through the transactional outbox, subscribe as a consumer group. */
+  events: EventsPort;
 }
 
 export interface ContractDirectory {

@@ -16,6 +16,23 @@ export interface FixtureContext {
  * route uses a parameter that has no fixture here: a service adding routes adds its fixtures.
  */
 export const RESOURCE_FIXTURES: Record<string, (ctx: FixtureContext) => Promise<string>> = {
+  reportId: async ({ t, owner, workspaceId }) => {
+    const now = Date.now();
+    const spec = { kind: 'trends', event: 'x', interval: 'day', from: new Date(now - 86_400_000).toISOString(), to: new Date(now).toISOString() };
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${workspaceId}/analytics/reports`, headers: bearer(owner.token), payload: { name: 'fixture', spec } });
+    if (res.statusCode !== 201) throw new Error(`report fixture: ${res.statusCode} ${res.body}`);
+    return res.json().report.id as string;
+  },
+  dashboardId: async ({ t, owner, workspaceId }) => {
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${workspaceId}/analytics/dashboards`, headers: bearer(owner.token), payload: { name: 'fixture' } });
+    if (res.statusCode !== 201) throw new Error(`dashboard fixture: ${res.statusCode} ${res.body}`);
+    return res.json().dashboard.id as string;
+  },
+  writeKeyId: async ({ t, owner, workspaceId }) => {
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${workspaceId}/analytics/write-keys`, headers: bearer(owner.token), payload: { name: 'fixture' } });
+    if (res.statusCode !== 201) throw new Error(`write key fixture: ${res.statusCode} ${res.body}`);
+    return res.json().writeKey.id as string;
+  },
   userId: async ({ member }) => member.id,
   invitationId: async ({ t, owner, workspaceId }) => {
     const res = await t.inject({

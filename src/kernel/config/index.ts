@@ -80,6 +80,16 @@ const envSchema = z.object({
   ARGON2_TIME_COST: positiveInt.max(10).default(2),
   V01T_MASTER_KEY: z.string().optional(),
   V01T_MASTER_KEY_PREVIOUS: z.string().optional(),
+  V01T_EVENT_BUS: z.enum(['postgres', 'kafka']).optional(),
+  V01T_EVENT_POLL_MS: positiveInt.max(60_000).default(200),
+  V01T_EVENT_MAX_ATTEMPTS: positiveInt.max(100).default(5),
+  KAFKA_BROKERS: z
+    .string()
+    .regex(/^[^\s,]+:\d+(,[^\s,]+:\d+)*$/, 'must be a comma-separated list of host:port')
+    .optional(),
+  KAFKA_CLIENT_ID: z.string().min(1).default('v01t'),
+  KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{0,100}$/).default('v01t.'),
+  KAFKA_TOPIC_PARTITIONS: positiveInt.max(1000).default(3),
   V01T_EGRESS_ALLOW: z.string().optional(),
   EGRESS_TIMEOUT_MS: positiveInt.max(300_000).default(10_000),
   EGRESS_MAX_RESPONSE_BYTES: positiveInt.default(5 * 1024 * 1024),
@@ -109,6 +119,13 @@ export type Config = {
   /** Outbound HTTP (integration-hub egress guard). */
   egress: { allow: string[]; timeoutMs: number; maxResponseBytes: number };
   profile: 'embedded' | 'distributed';
+  /** Event backbone: postgres (default) or kafka (when KAFKA_BROKERS is set or V01T_EVENT_BUS=kafka). */
+  events: {
+    bus: 'postgres' | 'kafka';
+    pollMs: number;
+    maxAttempts: number;
+    kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number };
+  };
 };
 
 export class ConfigError extends Error {
@@ -133,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const e = parsed.data;
+  if (e.V01T_EVENT_BUS === 'kafka' && !e.KAFKA_BROKERS) throw new ConfigError(['KAFKA_BROKERS: required when V01T_EVENT_BUS=kafka']);
   return {
     env: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT, bodyLimit: e.BODY_LIMIT_BYTES, trustProxy: e.TRUST_PROXY, publicUrl: e.V01T_PUBLIC_URL },
@@ -165,6 +183,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxResponseBytes: e.EGRESS_MAX_RESPONSE_BYTES,
     },
     profile: e.DATABASE_URL ? 'distributed' : 'embedded',
+    events: {
+      bus: e.V01T_EVENT_BUS ?? (e.KAFKA_BROKERS ? 'kafka' : 'postgres'),
+      pollMs: e.V01T_EVENT_POLL_MS,
+      maxAttempts: e.V01T_EVENT_MAX_ATTEMPTS,
+      kafka: {
+        brokers: (e.KAFKA_BROKERS ?? '').split(',').filter(Boolean),
+        clientId: e.KAFKA_CLIENT_ID,
+        topicPrefix: e.KAFKA_TOPIC_PREFIX,
+        partitions: e.KAFKA_TOPIC_PARTITIONS,
+      },
+    },
   };
 }
 

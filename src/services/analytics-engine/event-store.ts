@@ -74,9 +74,12 @@ export class EventStore {
     await this.olap.deleteWhere(EVENTS_TABLE.name, `batch_id = ${this.olap.dialect.str(batchId)}`);
   }
 
-  private userCondition(userId: string): string {
-    const u = this.olap.dialect.str(userId);
-    return `(user_id = ${u} OR person_id = ${u})`;
+  /** Rows of a user: by user id, by the person they were merged into, or by their linked anonymous ids. */
+  private userCondition(userId: string, anonymousIds: string[] = []): string {
+    const d = this.olap.dialect;
+    const u = d.str(userId);
+    const anon = anonymousIds.length ? ` OR anonymous_id IN (${anonymousIds.map((a) => d.str(a)).join(', ')})` : '';
+    return `(user_id = ${u} OR person_id = ${u}${anon})`;
   }
 
   async eventsOfUser(userId: string, limit = 100_000): Promise<Record<string, unknown>[]> {
@@ -93,10 +96,11 @@ export class EventStore {
     }));
   }
 
-  async eraseUser(userId: string): Promise<number> {
-    const [row] = await this.olap.query(`SELECT count(*) AS n FROM ${EVENTS_TABLE.name} WHERE ${this.userCondition(userId)}`);
+  async eraseUser(userId: string, anonymousIds: string[] = []): Promise<number> {
+    const where = this.userCondition(userId, anonymousIds);
+    const [row] = await this.olap.query(`SELECT count(*) AS n FROM ${EVENTS_TABLE.name} WHERE ${where}`);
     const n = Number(row?.n ?? 0);
-    if (n > 0) await this.olap.deleteWhere(EVENTS_TABLE.name, this.userCondition(userId));
+    if (n > 0) await this.olap.deleteWhere(EVENTS_TABLE.name, where);
     return n;
   }
 

@@ -1,0 +1,197 @@
+import { sql } from 'drizzle-orm';
+import client from 'prom-client';
+import type { Clock } from '../clock.js';
+import type { Db, DbExecutor } from '../db/database.js';
+import type { MigrationSet } from '../db/migrate.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { CoreMetrics } from '../telemetry/metrics.js';
+import { EVENT_NAMES, isEventName, type EventName } from './catalog.js';
+import { retryDelayMs } from './deliver.js';
+import type { EventEnvelope, EventHandler, EventsPort, NewEvent } from './envelope.js';
+import { KafkaBus } from './kafka-bus.js';
+import { EVENT_MIGRATIONS, Outbox, rowsOf } from './outbox.js';
+import { PostgresBus, type BusAdapter } from './postgres-bus.js';
+
+export * from './catalog.js';
+export * from './envelope.js';
+export { EVENT_MIGRATIONS } from './outbox.js';
+
+export const EVENTS_MIGRATION_SET: MigrationSet = { service: 'kernel.events', migrations: EVENT_MIGRATIONS };
+
+export interface EventsConfig {
+  bus: 'postgres' | 'kafka';
+  pollMs: number;
+  maxAttempts: number;
+  kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number };
+}
+
+export interface EventBackboneOptions {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  config: EventsConfig;
+  /** Where lag gauges go; omitted in tests that build a second replica on one registry. */
+  metrics?: CoreMetrics;
+}
+
+/**
+ * The event backbone of one process: the outbox publisher, the relay loop and the consumer groups
+ * this process subscribed. Replicas share work only through the database (relay advisory lock,
+ * group row locks) or Kafka's group coordinator.
+ */
+export class EventBackbone implements EventsPort {
+  readonly outbox: Outbox;
+  readonly bus: BusAdapter;
+  private readonly subscriptions = new Map<string, { names: EventName[]; handler: EventHandler }>();
+  private started = false;
+  private relayTimer?: NodeJS.Timeout;
+  private relayRunning?: Promise<void>;
+  private relayAgain = false;
+  private stopping = false;
+
+  constructor(private readonly o: EventBackboneOptions) {
+    this.outbox = new Outbox(o.db, o.clock);
+    const common = { db: o.db, logger: o.logger, maxAttempts: o.config.maxAttempts, retryDelayMs: (a: number) => retryDelayMs(a) };
+    this.bus =
+      o.config.bus === 'kafka'
+        ? new KafkaBus({ ...common, ...o.config.kafka, names: EVENT_NAMES })
+        : new PostgresBus({ ...common, pollMs: o.config.pollMs });
+    this.outbox.onPublished = () => this.nudgeRelay();
+    if (o.metrics) this.registerMetrics(o.metrics);
+  }
+
+  publish<N extends EventName>(event: NewEvent<N>, tx?: DbExecutor): Promise<EventEnvelope<N>> {
+    return this.outbox.publish(event, tx);
+  }
+
+  subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>): void {
+    if (!/^[a-z0-9][a-z0-9._-]{0,99}$/.test(group)) throw new Error(`invalid consumer group name "${group}"`);
+    if (this.subscriptions.has(group)) throw new Error(`consumer group "${group}" is subscribed twice`);
+    const unknown = names.filter((n) => !isEventName(n));
+    if (unknown.length || !names.length) throw new Error(`consumer group "${group}": unknown or no event names (${unknown.join(', ')})`);
+    this.subscriptions.set(group, { names, handler: handler as EventHandler });
+    this.bus.track(group, names);
+    if (this.started) void this.bus.startConsumer(group, names, handler as EventHandler).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
+  }
+
+  /** Starts the relay loop and every subscribed consumer group. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.stopping = false;
+    for (const [group, s] of this.subscriptions) await this.bus.startConsumer(group, s.names, s.handler);
+    this.scheduleRelay(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.started = false;
+    if (this.relayTimer) clearTimeout(this.relayTimer);
+    await this.relayRunning;
+    await this.bus.stop();
+  }
+
+  /** Relays pending outbox rows now (tests; and `v01t` commands that publish without starting services). */
+  async relayOnce(): Promise<number> {
+    const n = await this.bus.relayOnce();
+    if (n > 0 && this.bus instanceof PostgresBus) this.bus.wakeAll();
+    return n;
+  }
+
+  private nudgeRelay(): void {
+    if (!this.started || this.stopping) return;
+    if (this.relayRunning) {
+      this.relayAgain = true;
+      return;
+    }
+    this.scheduleRelay(0);
+  }
+
+  private scheduleRelay(delayMs: number): void {
+    if (this.relayTimer) clearTimeout(this.relayTimer);
+    this.relayTimer = setTimeout(() => {
+      this.relayTimer = undefined;
+      if (this.stopping) return;
+      this.relayAgain = false;
+      let next = this.o.config.pollMs;
+      this.relayRunning = this.relayOnce()
+        .then((n) => {
+          if (n > 0 || this.relayAgain) next = 0;
+        })
+        .catch((err) => {
+          this.o.logger.error({ err }, 'event relay failed; retrying');
+          next = Math.max(1000, this.o.config.pollMs);
+        })
+        .finally(() => {
+          this.relayRunning = undefined;
+          if (!this.stopping) this.scheduleRelay(next);
+        });
+    }, delayMs);
+  }
+
+  /** Events waiting in the outbox (not yet on the bus). */
+  async pendingInOutbox(): Promise<number> {
+    const [r] = rowsOf<{ n: string }>(await this.o.db.execute(sql`SELECT count(*) AS n FROM kernel.outbox WHERE published_at IS NULL`));
+    return Number(r?.n ?? 0);
+  }
+
+  /** Retention: published events and delivery records older than `keepDays` (7 days by default). */
+  retentionRule(keepDays = 7) {
+    return {
+      name: 'kernel.events',
+      keep: `${keepDays} days`,
+      purge: async (now: Date): Promise<number> => {
+        const cutoff = new Date(now.getTime() - keepDays * 86_400_000).toISOString();
+        const a = rowsOf<{ n: string }>(
+          await this.o.db.execute(sql`WITH d AS (DELETE FROM kernel.outbox WHERE published_at IS NOT NULL AND published_at < ${cutoff} RETURNING 1) SELECT count(*) AS n FROM d`),
+        );
+        const b = rowsOf<{ n: string }>(
+          await this.o.db.execute(sql`WITH d AS (DELETE FROM kernel.event_deliveries WHERE processed_at < ${cutoff} RETURNING 1) SELECT count(*) AS n FROM d`),
+        );
+        return Number(a[0]?.n ?? 0) + Number(b[0]?.n ?? 0);
+      },
+    };
+  }
+
+  private registerMetrics(metrics: CoreMetrics): void {
+    const bus = this.bus;
+    const logger = this.o.logger;
+    const kind = this.o.config.bus;
+    // Lag is read once per scrape and shared by both gauges.
+    let pending: Promise<Map<string, number>> | undefined;
+    const readLag = () => {
+      pending ??= bus
+        .lag()
+        .catch((err) => {
+          logger.warn({ err }, 'reading consumer lag failed');
+          return new Map<string, number>();
+        })
+        .finally(() => setTimeout(() => (pending = undefined), 0));
+      return pending;
+    };
+    new client.Gauge({
+      name: 'v01t_event_consumer_lag',
+      help: 'Events on the bus not yet consumed, per consumer group',
+      labelNames: ['group', 'bus'],
+      registers: [metrics.registry],
+      async collect() {
+        this.reset();
+        for (const [group, lag] of await readLag()) this.set({ group, bus: kind }, lag);
+      },
+    });
+    if (kind === 'kafka') {
+      new client.Gauge({
+        name: 'kafka_consumer_lag_sum',
+        help: 'Kafka consumer lag summed over the partitions of the group (runbook alert KafkaConsumerLag)',
+        labelNames: ['group'],
+        registers: [metrics.registry],
+        async collect() {
+          this.reset();
+          for (const [group, lag] of await readLag()) this.set({ group }, lag);
+        },
+      });
+    }
+    const outboxPending = () => this.pendingInOutbox().catch(() => 0);
+    metrics.gauge('v01t_event_outbox_pending', 'Events committed to the outbox and not yet relayed to the bus', outboxPending);
+  }
+}

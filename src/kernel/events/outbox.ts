@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Clock } from '../clock.js';
+import type { Db, DbExecutor } from '../db/database.js';
+import type { Migration } from '../db/migrate.js';
+import { AppError } from '../errors.js';
+import { EVENT_SCHEMAS, isEventName, type EventName } from './catalog.js';
+import type { AnyEnvelope, EventEnvelope, EventPublisher, NewEvent } from './envelope.js';
+
+/**
+ * The outbox is both the hand-off point (business write + event row in one transaction) and, on
+ * the postgres bus, the durable log itself: the relay stamps each committed row with a `position`
+ * from one sequence under one advisory lock, so positions become visible strictly in order and a
+ * consumer's stored offset can never skip a late-committing row.
+ */
+export const EVENT_MIGRATIONS: Migration[] = [
+  {
+    id: '0001_outbox',
+    sql: `
+CREATE SCHEMA IF NOT EXISTS kernel;
+CREATE TABLE kernel.outbox (
+  seq bigserial PRIMARY KEY,
+  id uuid NOT NULL UNIQUE,
+  name text NOT NULL,
+  occurred_at timestamptz NOT NULL,
+  workspace_id text,
+  actor_id text,
+  payload jsonb NOT NULL,
+  position bigint UNIQUE,
+  published_at timestamptz
+);
+CREATE INDEX outbox_unpublished_idx ON kernel.outbox (seq) WHERE published_at IS NULL;
+CREATE INDEX outbox_published_at_idx ON kernel.outbox (published_at);
+CREATE SEQUENCE kernel.outbox_position_seq;
+CREATE TABLE kernel.event_consumers (
+  group_name text PRIMARY KEY,
+  position bigint NOT NULL DEFAULT 0,
+  owner text,
+  lease_until timestamptz,
+  failing_event_id uuid,
+  failing_attempts integer NOT NULL DEFAULT 0,
+  last_error text,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE kernel.event_deliveries (
+  group_name text NOT NULL,
+  event_id uuid NOT NULL,
+  processed_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (group_name, event_id)
+);
+CREATE INDEX event_deliveries_processed_idx ON kernel.event_deliveries (processed_at);
+CREATE TABLE kernel.event_dead_letters (
+  group_name text NOT NULL,
+  event_id uuid NOT NULL,
+  name text NOT NULL,
+  envelope jsonb NOT NULL,
+  error text NOT NULL,
+  attempts integer NOT NULL,
+  failed_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (group_name, event_id)
+);
+`,
+  },
+];
+
+/** Held (transaction-scoped) by whichever replica relays; one relay at a time keeps positions ordered. */
+export const RELAY_LOCK_KEY = 7_310_101;
+
+export const rowsOf = <T>(result: unknown): T[] => (result as { rows: T[] }).rows;
+
+export interface OutboxRow {
+  seq: string | number;
+  id: string;
+  name: string;
+  occurred_at: Date | string;
+  workspace_id: string | null;
+  actor_id: string | null;
+  payload: unknown;
+  position: string | number | null;
+}
+
+export function envelopeOf(r: OutboxRow): AnyEnvelope {
+  return {
+    id: r.id,
+    name: r.name as EventName,
+    occurredAt: new Date(r.occurred_at).toISOString(),
+    workspaceId: r.workspace_id,
+    actorId: r.actor_id,
+    payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as never,
+  };
+}
+
+export class Outbox implements EventPublisher {
+  /** Called after a publish outside a transaction, so the relay can run without waiting for its poll. */
+  onPublished: () => void = () => {};
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  async publish<N extends EventName>(event: NewEvent<N>, tx?: DbExecutor): Promise<EventEnvelope<N>> {
+    if (!isEventName(event.name)) throw new AppError('bad_request', `unknown event "${String(event.name)}": add it to src/kernel/events/catalog.ts`);
+    const parsed = EVENT_SCHEMAS[event.name].safeParse(event.payload);
+    if (!parsed.success) {
+      throw new AppError('validation_failed', `payload of ${event.name} does not match its schema`, {
+        errors: parsed.error.issues.map((i) => ({ path: `payload.${i.path.join('.')}`, message: i.message })),
+      });
+    }
+    const envelope: EventEnvelope<N> = {
+      id: event.id ?? randomUUID(),
+      name: event.name,
+      occurredAt: (event.occurredAt ?? this.clock.now()).toISOString(),
+      workspaceId: event.workspaceId ?? null,
+      actorId: event.actorId ?? null,
+      payload: parsed.data as EventEnvelope<N>['payload'],
+    };
+    await (tx ?? this.db).execute(sql`
+      INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload)
+      VALUES (${envelope.id}, ${envelope.name}, ${envelope.occurredAt}, ${envelope.workspaceId}, ${envelope.actorId ?? null}, ${JSON.stringify(envelope.payload)}::jsonb)`);
+    if (!tx) this.onPublished();
+    return envelope;
+  }
+}

@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Db, DbExecutor } from '../db/database.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { EventName } from './catalog.js';
+import type { EventHandler } from './envelope.js';
+import { deliverOnce, errorText, recordDeadLetter } from './deliver.js';
+import { envelopeOf, RELAY_LOCK_KEY, rowsOf, type OutboxRow } from './outbox.js';
+
+export interface BusAdapter {
+  readonly kind: 'postgres' | 'kafka';
+  /** Moves committed outbox rows onto the bus; returns how many. No-op when another replica holds the relay lock. */
+  relayOnce(): Promise<number>;
+  /** Starts consuming for a group (background). */
+  startConsumer(group: string, names: EventName[], handler: EventHandler): Promise<void>;
+  stop(): Promise<void>;
+  /** Unconsumed events per group subscribed in this process. */
+  lag(): Promise<Map<string, number>>;
+  /** Makes lag() report a group before (or without) its consumer running here. */
+  track(group: string, names: EventName[]): void;
+}
+
+export interface PollResult {
+  /** Events handed to the handler (duplicates excluded). */
+  handled: number;
+  /** Another replica holds the group right now. */
+  busy: boolean;
+  /** A handler failed: wait this long before polling again. */
+  retryInMs?: number;
+  /** A full batch was read: poll again at once. */
+  more: boolean;
+}
+
+class LeaseLost extends Error {
+  constructor(group: string) {
+    super(`lease on consumer group ${group} was taken over by another replica`);
+  }
+}
+
+export interface PostgresBusOptions {
+  db: Db;
+  logger: Logger;
+  pollMs: number;
+  maxAttempts: number;
+  batchSize?: number;
+  retryDelayMs: (attempt: number) => number;
+  /** How long a replica owns a group without renewing (a dead replica's groups move after this). */
+  leaseMs?: number;
+}
+
+/**
+ * The default bus: the outbox table is the log. Offsets per consumer group live in
+ * kernel.event_consumers; a replica processes a group only while it holds that group's lease, so
+ * replicas never process one group's events concurrently and a crashed replica's groups move to
+ * another replica when its lease runs out.
+ */
+export class PostgresBus implements BusAdapter {
+  readonly kind = 'postgres' as const;
+  private readonly loops = new Map<string, { stop: boolean; pending: boolean; wake: () => void; done: Promise<void> }>();
+  private readonly batchSize: number;
+  private readonly leaseMs: number;
+  private readonly replicaId = randomUUID();
+  /** Groups subscribed in this process (lag is reported for these, running or not). */
+  private readonly known = new Set<string>();
+
+  constructor(private readonly o: PostgresBusOptions) {
+    this.batchSize = o.batchSize ?? 200;
+    this.leaseMs = o.leaseMs ?? 15_000;
+  }
+
+  track(group: string): void {
+    this.known.add(group);
+  }
+
+  async relayOnce(): Promise<number> {
+    return this.o.db.transaction(async (tx) => {
+      const [lock] = rowsOf<{ ok: boolean }>(await tx.execute(sql`SELECT pg_try_advisory_xact_lock(${RELAY_LOCK_KEY}) AS ok`));
+      if (!lock?.ok) return 0;
+      const stamped = rowsOf<{ seq: string }>(
+        await tx.execute(sql`
+          WITH next AS (
+            SELECT seq FROM kernel.outbox WHERE published_at IS NULL ORDER BY seq LIMIT 1000 FOR UPDATE
+          )
+          UPDATE kernel.outbox o SET position = nextval('kernel.outbox_position_seq'), published_at = now()
+          FROM next WHERE o.seq = next.seq RETURNING o.seq`),
+      );
+      return stamped.length;
+    });
+  }
+
+  /** Wakes every consumer loop in this process (after the relay stamped new positions). */
+  wakeAll(): void {
+    for (const l of this.loops.values()) l.wake();
+  }
+
+  async startConsumer(group: string, names: EventName[], handler: EventHandler): Promise<void> {
+    if (this.loops.has(group)) throw new Error(`consumer group ${group} is already running in this process`);
+    await this.ensureGroup(group);
+    this.known.add(group);
+    let wake = () => {};
+    const state = {
+      stop: false,
+      // A wake-up that arrives while a poll runs is remembered, so the loop polls again instead of sleeping.
+      pending: false,
+      wake: () => {
+        state.pending = true;
+        wake();
+      },
+      done: Promise.resolve(),
+    };
+    this.loops.set(group, state);
+    state.done = (async () => {
+      while (!state.stop) {
+        let waitMs = this.o.pollMs;
+        state.pending = false;
+        try {
+          const r = await this.pollOnce(group, names, handler);
+          if (r.more) waitMs = 0;
+          if (r.retryInMs !== undefined) waitMs = r.retryInMs;
+        } catch (err) {
+          this.o.logger.error({ err, group }, 'event consumer poll failed');
+        }
+        if (state.stop) break;
+        if (waitMs > 0 && !(state.pending && waitMs === this.o.pollMs)) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, waitMs);
+            wake = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+          wake = () => {};
+        }
+      }
+    })();
+  }
+
+  async ensureGroup(group: string): Promise<void> {
+    await this.o.db.execute(sql`INSERT INTO kernel.event_consumers (group_name) VALUES (${group}) ON CONFLICT DO NOTHING`);
+  }
+
+  /**
+   * Processes one batch for a group. The group is held through a lease (owner + lease_until, renewed
+   * every poll) rather than a row lock held across handlers: transactions stay one event long, which
+   * matters on PGlite where an open transaction holds the only connection. Each event's transaction
+   * advances the offset only while this replica still owns the lease (fencing), so a replica that
+   * lost its lease mid-batch rolls back instead of committing over the new owner.
+   */
+  async pollOnce(group: string, names: EventName[], handler: EventHandler): Promise<PollResult> {
+    const db = this.o.db;
+    const [g] = rowsOf<{ position: string; failing_event_id: string | null; failing_attempts: number }>(
+      await db.execute(sql`
+        UPDATE kernel.event_consumers
+        SET owner = ${this.replicaId}, lease_until = now() + make_interval(secs => ${this.leaseMs / 1000}), updated_at = now()
+        WHERE group_name = ${group} AND (owner IS NULL OR owner = ${this.replicaId} OR lease_until < now())
+        RETURNING position, failing_event_id, failing_attempts`),
+    );
+    if (!g) return { handled: 0, busy: true, more: false };
+    const [h] = rowsOf<{ head: string }>(await db.execute(sql`SELECT coalesce(max(position), 0) AS head FROM kernel.outbox`));
+    const head = Number(h?.head ?? 0);
+    const from = Number(g.position);
+    if (head <= from) return { handled: 0, busy: false, more: false };
+    const nameList = sql.join(names.map((n) => sql`${n}`), sql`, `);
+    const rows = rowsOf<OutboxRow>(
+      await db.execute(sql`SELECT * FROM kernel.outbox WHERE position > ${from} AND position <= ${head}
+                           AND name IN (${nameList}) ORDER BY position LIMIT ${this.batchSize}`),
+    );
+    let handled = 0;
+    for (const row of rows) {
+      const event = envelopeOf(row);
+      const position = Number(row.position);
+      const attempt = g.failing_event_id === event.id ? g.failing_attempts + 1 : 1;
+      try {
+        const outcome = await db.transaction(async (tx) => {
+          await this.advance(tx, group, position, null);
+          return deliverOnce(tx, group, event, handler, attempt);
+        });
+        if (outcome === 'handled') handled++;
+      } catch (err) {
+        if (err instanceof LeaseLost) return { handled, busy: true, more: false };
+        if (attempt >= this.o.maxAttempts) {
+          this.o.logger.error({ err, group, eventId: event.id, name: event.name, attempts: attempt }, 'event handler gave up; dead-lettered');
+          await db.transaction(async (tx) => {
+            await this.advance(tx, group, position, null);
+            await recordDeadLetter(tx, group, event, err, attempt);
+          });
+          continue;
+        }
+        this.o.logger.warn({ err, group, eventId: event.id, name: event.name, attempt }, 'event handler failed; will retry');
+        await this.advance(db, group, position - 1, { eventId: event.id, attempts: attempt, error: errorText(err) }, from);
+        return { handled, busy: false, more: false, retryInMs: this.o.retryDelayMs(attempt) };
+      }
+    }
+    const full = rows.length === this.batchSize;
+    // Nothing more that matches up to head: jump the offset there, so lag reads zero and the next scan starts late.
+    if (!full) await this.advance(db, group, head, null).catch((err) => (err instanceof LeaseLost ? undefined : Promise.reject(err)));
+    return { handled, busy: false, more: full };
+  }
+
+  /** Moves the group's offset (and failure bookkeeping) if this replica still holds the lease. */
+  private async advance(
+    executor: DbExecutor,
+    group: string,
+    position: number,
+    failure: { eventId: string; attempts: number; error: string } | null,
+    floor?: number,
+  ): Promise<void> {
+    const target = floor === undefined ? position : Math.max(position, floor);
+    const updated = rowsOf<{ one: number }>(
+      await executor.execute(sql`
+        UPDATE kernel.event_consumers SET position = greatest(position, ${target}), updated_at = now(),
+          failing_event_id = ${failure?.eventId ?? null}, failing_attempts = ${failure?.attempts ?? 0}, last_error = ${failure?.error ?? null}
+        WHERE group_name = ${group} AND owner = ${this.replicaId} RETURNING 1 AS one`),
+    );
+    if (!updated.length) throw new LeaseLost(group);
+  }
+
+  /** Gives the group's lease back so another replica can take it at once. */
+  private async release(group: string): Promise<void> {
+    await this.o.db.execute(sql`UPDATE kernel.event_consumers SET owner = NULL, lease_until = NULL WHERE group_name = ${group} AND owner = ${this.replicaId}`);
+  }
+
+  async lag(): Promise<Map<string, number>> {
+    const groups = [...this.known];
+    const out = new Map<string, number>();
+    if (!groups.length) return out;
+    const rows = rowsOf<{ group_name: string; lag: string }>(
+      await this.o.db.execute(sql`
+        SELECT c.group_name, greatest((SELECT coalesce(max(position), 0) FROM kernel.outbox) - c.position, 0) AS lag
+        FROM kernel.event_consumers c WHERE c.group_name IN (${sql.join(groups.map((g) => sql`${g}`), sql`, `)})`),
+    );
+    for (const r of rows) out.set(r.group_name, Number(r.lag));
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    for (const l of this.loops.values()) {
+      l.stop = true;
+      l.wake();
+    }
+    await Promise.all([...this.loops.values()].map((l) => l.done));
+    for (const group of this.loops.keys()) await this.release(group).catch(() => {});
+    this.loops.clear();
+    this.known.clear();
+  }
+}

@@ -1,0 +1,112 @@
+import type { PermissionMap } from '../../kernel/auth/permissions.js';
+import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
+import { openOlapStore } from '../../kernel/olap/index.js';
+import { ANALYTICS_MIGRATIONS } from './migrations.js';
+import { BufferRepository } from './buffer.repository.js';
+import { EventStore, dayOf } from './event-store.js';
+import { Flusher } from './flusher.js';
+import { IngestService, WriteKeyService } from './ingest.service.js';
+import { QueryService } from './query.service.js';
+import { ReportsService } from './reports.service.js';
+import { SettingsRepository } from './settings.repository.js';
+import { KpiService } from './kpi.service.js';
+import { registerKpiGauges } from './gauges.js';
+import { analyticsRoutes } from './routes.js';
+import type { AnalyticsContract } from './contract.js';
+
+export const ANALYTICS_PERMISSIONS: PermissionMap = {
+  'analytics.read': { description: 'Run analytics queries, read saved reports, dashboards, KPIs and settings', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
+  'analytics.write': { description: 'Ingest events with a token; save reports and dashboards; set KPI settings and forecasts', roles: ['owner', 'admin', 'developer', 'analyst'] },
+  'analytics.keys.manage': { description: 'Create, list and revoke workspace write keys for ingestion', roles: ['owner', 'admin'] },
+};
+
+const DAY = 86_400_000;
+const DEDUPE_WINDOW_DAYS = 7;
+
+export interface AnalyticsInstance extends ServiceInstance {
+  contract: AnalyticsContract;
+  services: { ingest: IngestService; flusher: Flusher; queries: QueryService; kpis: KpiService; store: EventStore; writeKeys: WriteKeyService };
+}
+
+export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Promise<AnalyticsInstance> } = {
+  name: 'analytics-engine',
+  schema: 'analytics',
+  migrations: ANALYTICS_MIGRATIONS,
+  permissions: ANALYTICS_PERMISSIONS,
+  async create(ctx) {
+    const cfg = ctx.config.analytics;
+    const olap = await openOlapStore({ clickhouseUrl: cfg.store === 'clickhouse' ? cfg.clickhouseUrl : undefined, duckdbPath: cfg.duckdbPath });
+    const store = new EventStore(olap);
+    await store.init();
+    const buffer = new BufferRepository(ctx.database);
+    const settings = new SettingsRepository(ctx.database, ctx.clock);
+    const ingest = new IngestService(buffer, ctx.clock, { bufferMaxEvents: cfg.bufferMaxEvents });
+    const flusher = new Flusher(buffer, store, ctx.clock, ctx.logger, {
+      batchSize: cfg.flushBatch,
+      intervalMs: cfg.flushIntervalMs,
+      onFlushed: () => ingest.forgetPendingCount(),
+    });
+    const writeKeys = new WriteKeyService(ctx.database, ctx.audit, ctx.clock);
+    const queries = new QueryService(olap);
+    const reports = new ReportsService(ctx.database, ctx.clock);
+    const kpis = new KpiService(olap, settings, ctx.metrics.registry, ctx.clock, cfg.kpiRefreshSeconds);
+    registerKpiGauges({ registry: ctx.metrics.registry, kpis, clock: ctx.clock, logger: ctx.logger, platformWorkspaceId: cfg.platformWorkspaceId, refreshSeconds: cfg.kpiRefreshSeconds });
+
+    return {
+      services: { ingest, flusher, queries, kpis, store, writeKeys },
+      contract: {
+        async kpis(workspaceId, from, to) {
+          const [a, m] = await Promise.all([kpis.activation(workspaceId, from.getTime(), to.getTime()), kpis.mrr(workspaceId, from.getTime(), to.getTime())]);
+          return { activationRate: a.rate, mrr: m.current };
+        },
+      },
+      routes(app) {
+        analyticsRoutes(app, { ingest, writeKeys, queries, reports, kpis, settings, clock: ctx.clock });
+      },
+      async start() {
+        flusher.start();
+      },
+      async stop() {
+        await flusher.stop();
+        await olap.close();
+      },
+      readiness: { olap: () => olap.ping() },
+      personalData: {
+        describes: [
+          'product analytics events keyed by the user id (event name, time, properties, anonymous ids linked by identify/alias)',
+          'events still in the ingestion buffer',
+        ],
+        async exportUser(userId) {
+          const identities = await buffer.identitiesOfUser(userId);
+          return {
+            events: await store.eventsOfUser(userId),
+            bufferedEvents: await buffer.eventsOfUser(userId),
+            linkedAnonymousIds: identities,
+          };
+        },
+        async eraseUser(userId) {
+          const anonymousIds = (await buffer.identitiesOfUser(userId)).map((r) => String(r.anonymousId));
+          // The buffer first, so nothing of the user is flushed into the store after it was cleaned.
+          const { buffered, identities } = await buffer.eraseUser(userId);
+          const events = await store.eraseUser(userId, anonymousIds);
+          return { events, bufferedEvents: buffered, linkedAnonymousIds: identities };
+        },
+      },
+      retention: [
+        {
+          name: 'analytics events',
+          keep: '3 years',
+          async purge(now) {
+            const cutoff = new Date(Date.UTC(now.getUTCFullYear() - 3, now.getUTCMonth(), now.getUTCDate()));
+            return store.removeBefore(dayOf(cutoff.getTime()));
+          },
+        },
+        {
+          name: 'analytics ingestion dedupe window',
+          keep: `${DEDUPE_WINDOW_DAYS} days`,
+          purge: (now) => buffer.purgeFlushed(new Date(now.getTime() - DEDUPE_WINDOW_DAYS * DAY)),
+        },
+      ],
+    };
+  },
+};
