@@ -80,6 +80,14 @@ const envSchema = z.object({
   ARGON2_TIME_COST: positiveInt.max(10).default(2),
   V01T_MASTER_KEY: z.string().optional(),
   V01T_MASTER_KEY_PREVIOUS: z.string().optional(),
+  ANALYTICS_STORE: z.enum(['duckdb', 'clickhouse']).optional(),
+  CLICKHOUSE_URL: z.url().optional(),
+  ANALYTICS_DUCKDB_PATH: z.string().min(1).optional(),
+  ANALYTICS_BUFFER_MAX_EVENTS: positiveInt.default(500_000),
+  ANALYTICS_FLUSH_INTERVAL_MS: positiveInt.max(60_000).default(1_000),
+  ANALYTICS_FLUSH_BATCH: positiveInt.max(100_000).default(10_000),
+  ANALYTICS_PLATFORM_WORKSPACE_ID: z.uuid().optional(),
+  ANALYTICS_KPI_REFRESH_SECONDS: positiveInt.default(60),
   V01T_EVENT_BUS: z.enum(['postgres', 'kafka']).optional(),
   V01T_EVENT_POLL_MS: positiveInt.max(60_000).default(200),
   V01T_EVENT_MAX_ATTEMPTS: positiveInt.max(100).default(5),
@@ -116,6 +124,19 @@ export type Config = {
   shutdownTimeoutMs: number;
   internal: { token?: string; orchestratorUrl?: string };
   secrets: { masterKey?: string; previousKeys?: string };
+  /** analytics-engine: OLAP store, ingestion buffer, business KPIs. */
+  analytics: {
+    store: 'duckdb' | 'clickhouse';
+    clickhouseUrl?: string;
+    /** DuckDB file (':memory:' when ephemeral). */
+    duckdbPath: string;
+    bufferMaxEvents: number;
+    flushIntervalMs: number;
+    flushBatch: number;
+    /** The workspace holding the platform's own business events (sign-ups, subscriptions) behind the KPI gauges. */
+    platformWorkspaceId?: string;
+    kpiRefreshSeconds: number;
+  };
   /** Outbound HTTP (integration-hub egress guard). */
   egress: { allow: string[]; timeoutMs: number; maxResponseBytes: number };
   profile: 'embedded' | 'distributed';
@@ -150,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const e = parsed.data;
+  if (e.ANALYTICS_STORE === 'clickhouse' && !e.CLICKHOUSE_URL) throw new ConfigError(['CLICKHOUSE_URL: required when ANALYTICS_STORE=clickhouse']);
   if (e.V01T_EVENT_BUS === 'kafka' && !e.KAFKA_BROKERS) throw new ConfigError(['KAFKA_BROKERS: required when V01T_EVENT_BUS=kafka']);
   return {
     env: e.NODE_ENV,
@@ -177,6 +199,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     internal: { token: e.V01T_INTERNAL_TOKEN, orchestratorUrl: e.V01T_ORCHESTRATOR_URL },
     secrets: { masterKey: e.V01T_MASTER_KEY, previousKeys: e.V01T_MASTER_KEY_PREVIOUS },
+    analytics: {
+      store: e.ANALYTICS_STORE ?? (e.CLICKHOUSE_URL ? 'clickhouse' : 'duckdb'),
+      clickhouseUrl: e.CLICKHOUSE_URL,
+      duckdbPath: e.ANALYTICS_DUCKDB_PATH ?? (e.V01T_EPHEMERAL ? ':memory:' : path.join(path.resolve(e.V01T_DATA_DIR), 'analytics.duckdb')),
+      bufferMaxEvents: e.ANALYTICS_BUFFER_MAX_EVENTS,
+      flushIntervalMs: e.ANALYTICS_FLUSH_INTERVAL_MS,
+      flushBatch: e.ANALYTICS_FLUSH_BATCH,
+      platformWorkspaceId: e.ANALYTICS_PLATFORM_WORKSPACE_ID,
+      kpiRefreshSeconds: e.ANALYTICS_KPI_REFRESH_SECONDS,
+    },
     egress: {
       allow: (e.V01T_EGRESS_ALLOW ?? '').split(/[,\s]+/).map((x) => x.trim()).filter(Boolean),
       timeoutMs: e.EGRESS_TIMEOUT_MS,
