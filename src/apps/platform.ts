@@ -57,6 +57,8 @@ export interface PlatformOptions {
 
 export interface Platform {
   config: Config;
+  /** Embedded only: start PGlite from this migrated data-directory tarball (test suites). */
+  pgliteSnapshot?: Blob;
   app: App;
   ctx: ServiceContext;
   database: Database;
@@ -105,6 +107,8 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     applicationName: `v01t-${config.services.length === 1 ? config.services[0] : 'all'}`,
     observe: (queryType, table, seconds) => metrics.dbQueryDuration.observe({ query_type: queryType, table }, seconds),
   });
+    pgliteSharedBuffers: config.db.pgliteSharedBuffers,
+    pgliteLoadDataDir: opts.pgliteSnapshot,
   const cache = createCache({ redisUrl: config.redis.url, clock, prefix: config.redis.keyPrefix });
   const closeAll = async () => {
     await cache.close().catch(() => {});

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { loadConfig } from '../../src/kernel/config/index.js';
 import { ManualClock } from '../../src/kernel/clock.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
@@ -72,7 +73,9 @@ export async function createTestPlatform(
     base.REDIS_KEY_PREFIX = `v01t-test:${randomUUID()}:`;
   }
   const config = loadConfig({ ...base, ...env });
-  const platform = await createPlatform({ config, clock, logger: createLogger(config.log.level), extraRoutes: opts.extraRoutes });
+  const snapshotFile = TEST_DB === 'pglite' ? inject('pgliteSnapshot') : undefined;
+  const pgliteSnapshot = snapshotFile && !env.DATABASE_URL ? new Blob([fs.readFileSync(snapshotFile)]) : undefined;
+  const platform = await createPlatform({ config, clock, logger: createLogger(config.log.level), extraRoutes: opts.extraRoutes, pgliteSnapshot });
   return {
     platform,
     clock,
@@ -84,4 +87,11 @@ export async function createTestPlatform(
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A PGlite data directory with every migration applied (test/global-setup.ts). */
+    pgliteSnapshot: string | undefined;
+  }
 }

@@ -23,6 +23,8 @@ export interface RawClient {
 
 export interface Database {
   readonly kind: 'pglite' | 'postgres';
+  /** The embedded engine (PGlite only), for libraries with their own PGlite adapter (pg-boss). */
+  readonly pglite?: Pick<PGlite, 'query' | 'exec'>;
   readonly orm: Db;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Runs fn on one dedicated connection (session-level locks, multi-statement SQL). */
@@ -31,6 +33,8 @@ export interface Database {
   withTransaction<T>(fn: (client: RawClient) => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   connectionStats(): { active: number; max: number };
+  /** PGlite only: the whole data directory as a tarball (a migrated template for tests). */
+  snapshot?(): Promise<Blob>;
   close(): Promise<void>;
 }
 
@@ -40,6 +44,8 @@ export interface DatabaseOptions {
   dataDir?: string;
   /** PGlite shared_buffers: its WASM heap never shrinks, so this bounds the embedded footprint. */
   pgliteSharedBuffers?: string;
+  /** PGlite only: start from this data directory tarball (see Database.snapshot) instead of initdb. */
+  pgliteLoadDataDir?: Blob;
   poolMax?: number;
   statementTimeoutMs?: number;
   observe?: QueryObserver;
@@ -145,6 +151,7 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
   if (opts.dataDir) fs.mkdirSync(path.dirname(opts.dataDir), { recursive: true });
   const client = await PGlite.create({
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    ...(opts.pgliteLoadDataDir ? { loadDataDir: opts.pgliteLoadDataDir } : {}),
     postgresqlconf: `shared_buffers=${opts.pgliteSharedBuffers ?? '16MB'}`,
   });
   const observe = opts.observe;
@@ -198,6 +205,7 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
   });
   return {
     kind: 'pglite',
+    pglite: instrumented,
     orm,
     async query<T>(sql: string, params?: unknown[]) {
       return (await instrumented.query<T>(sql, params as unknown[])).rows;
@@ -209,6 +217,7 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
       await instrumented.query('SELECT 1');
     },
     connectionStats: () => ({ active: inFlight > 0 ? 1 : 0, max: 1 }),
+    snapshot: () => client.dumpDataDir('none'),
     async close() {
       if (!client.closed) await client.close();
     },
