@@ -3,8 +3,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { availableModules } from '../../src/apps/platform.js';
-import { DEPLOY, alertRules } from './tools.js';
-import { LivePrometheus, pollUntil } from './live.js';
+import { DEPLOY, REPO, alertRules, runScript } from './tools.js';
+
+const CHECK_METRICS = path.join(REPO, 'scripts', 'check-metrics.sh');
+import { LivePrometheus, freePort, pollUntil } from './live.js';
 
 /**
  * Series that dashboards or rules use but that this test's v01t does not export, with the reason.
@@ -51,6 +53,9 @@ describe('dashboards and rules against a real Prometheus scraping a running v01t
   let base: string;
   /** A user request that fails while the database is down. */
   let failingRequest: () => Promise<number>;
+  let ready: () => Promise<number>;
+  const checkMetrics = (args: string[] = []) => runScript(CHECK_METRICS, ['--prometheus', prom.url, ...args]);
+  const line = (out: string, kpi: string) => out.split('\n').find((l) => l.startsWith(kpi)) ?? `(no line for ${kpi})`;
 
   beforeAll(async () => {
     // Forwarded addresses let the test fail sign-ins from a "remote" address without blocking itself.
@@ -99,11 +104,9 @@ describe('dashboards and rules against a real Prometheus scraping a running v01t
       const r = await call('POST', '/v1/auth/login', { email: 'nobody@example.test', password: 'wrong-password-123' }, { 'x-forwarded-for': '198.51.100.7' });
       expect([401, 429]).toContain(r.status);
     }
-    // A database outage: user requests answer 5xx and /ready names the dependency.
-    await t.platform.database.close();
+    // Used once the database is down (see the outage test below).
     failingRequest = async () => (await call('GET', `/v1/workspaces/${wsId}/members`, undefined, auth(owner.token))).status;
-    expect(await failingRequest()).toBeGreaterThanOrEqual(500);
-    expect((await call('GET', '/ready')).status).toBe(503);
+    ready = async () => (await call('GET', '/ready')).status;
   }, 120_000);
 
   afterAll(async () => {
@@ -117,6 +120,49 @@ describe('dashboards and rules against a real Prometheus scraping a running v01t
     for (const { name, reason } of PENDING_NOW) {
       expect(await prom.count(`{__name__="${name}"}`), `${name} exists now (was pending: ${reason})`).toBe(0);
     }
+  });
+
+  it('check-metrics.sh reports the KPIs of a healthy service, and the critical alert firing', async () => {
+    const res = await pollUntil(
+      'check-metrics.sh to see request rates',
+      async () => {
+        const r = await checkMetrics();
+        return /^Error rate.*\bok$/m.test(r.stdout) ? r : undefined;
+      },
+      30_000,
+    );
+    expect(line(res.stdout, 'Error rate')).toMatch(/\s0\s.*\bok$/);
+    expect(line(res.stdout, 'Database pool use')).toMatch(/\bok$/);
+    // Not asserted ok: on a loaded machine a 1 s scrape can time out, which is what it measures.
+    expect(line(res.stdout, 'Availability')).toMatch(/^Availability \(scrapes answered\)\s+[0-9.]+\s/);
+    for (const kpi of ['Pod memory of limit', 'Kafka consumer lag', 'MRR deviation']) expect(line(res.stdout, kpi)).toMatch(/no data$/);
+    // The six role changes fire PrivilegeEscalation (critical), so the check as a whole fails.
+    await pollUntil('PrivilegeEscalation to fire', async () => ((await prom.count('ALERTS{alertname="PrivilegeEscalation",alertstate="firing"}')) > 0 ? true : undefined), 30_000);
+    const after = await checkMetrics();
+    expect(line(after.stdout, 'Critical alerts firing')).toMatch(/CRITICAL$/);
+    expect(after.code).toBe(1);
+  }, 90_000);
+
+  it('a database outage: user requests answer 5xx, /ready 503, check-metrics.sh reports the error rate critical', async () => {
+    await t.platform.database.close();
+    expect(await ready()).toBe(503);
+    const res = await pollUntil(
+      'check-metrics.sh to see the errors',
+      async () => {
+        expect(await failingRequest()).toBeGreaterThanOrEqual(500);
+        const r = await checkMetrics(['--window', '1m']);
+        return /^Error rate.*CRITICAL$/m.test(r.stdout) ? r : undefined;
+      },
+      30_000,
+    );
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('CRITICAL: at least one KPI breaches its critical threshold');
+  }, 60_000);
+
+  it('check-metrics.sh exits 3 when Prometheus does not answer', async () => {
+    const res = await runScript(CHECK_METRICS, ['--prometheus', `http://127.0.0.1:${await freePort()}`]);
+    expect(res.code).toBe(3);
+    expect(res.stderr).toContain('did not answer');
   });
 
   it('every dashboard and rule expression parses and returns data once traffic has flowed', async () => {
