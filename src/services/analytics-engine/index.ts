@@ -12,6 +12,7 @@ import { SettingsRepository } from './settings.repository.js';
 import { KpiService } from './kpi.service.js';
 import { registerKpiGauges } from './gauges.js';
 import { analyticsRoutes } from './routes.js';
+import { subscribePlatformEvents } from './platform-events.js';
 import type { AnalyticsContract } from './contract.js';
 
 export const ANALYTICS_PERMISSIONS: PermissionMap = {
@@ -50,6 +51,7 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
     const queries = new QueryService(olap);
     const reports = new ReportsService(ctx.database, ctx.clock);
     const kpis = new KpiService(olap, settings, ctx.metrics.registry, ctx.clock, cfg.kpiRefreshSeconds);
+    subscribePlatformEvents(ctx.events, { platformWorkspaceId: cfg.platformWorkspaceId, logger: ctx.logger });
     registerKpiGauges({ registry: ctx.metrics.registry, kpis, clock: ctx.clock, logger: ctx.logger, platformWorkspaceId: cfg.platformWorkspaceId, refreshSeconds: cfg.kpiRefreshSeconds });
 
     return {
@@ -61,7 +63,7 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
         },
       },
       routes(app) {
-        analyticsRoutes(app, { ingest, writeKeys, queries, reports, kpis, settings, clock: ctx.clock });
+        analyticsRoutes(app, { ingest, writeKeys, queries, reports, kpis, settings, clock: ctx.clock, events: ctx.events });
       },
       async start() {
         flusher.start();

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { FastifyRequest } from 'fastify';
 import type { App } from '../../kernel/http/server.js';
 import type { Clock } from '../../kernel/clock.js';
+import type { EventPublisher } from '../../kernel/events/envelope.js';
 import { AppError } from '../../kernel/errors.js';
 import type { IngestService, WriteKeyService } from './ingest.service.js';
 import type { QueryService } from './query.service.js';
@@ -39,6 +40,7 @@ export interface AnalyticsRouteDeps {
   kpis: KpiService;
   settings: SettingsRepository;
   clock: Clock;
+  events: EventPublisher;
 }
 
 /** The write key of a request: `X-Write-Key: wk_…`, or HTTP Basic with the key as user name (Segment's convention). */
@@ -55,7 +57,10 @@ export function writeKeyOf(req: FastifyRequest): string | null {
 }
 
 export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
-  const { ingest, writeKeys, queries, reports, kpis, settings, clock } = deps;
+  const { ingest, writeKeys, queries, reports, kpis, settings, clock, events } = deps;
+  // Other services (gamification) may score analysis work; the event says which report ran, never its data.
+  const ran = (req: FastifyRequest, workspaceId: string, reportId: string | null, kind: string) =>
+    events.publish({ name: 'analytics.report.run.v1', workspaceId, actorId: req.principal?.userId ?? null, payload: { reportId, kind } });
   const actor = (req: FastifyRequest) => ({ userId: req.principal!.userId, ip: req.ip });
 
   app.post('/v1/workspaces/:workspaceId/events', {
@@ -130,7 +135,11 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
       body: z.object({ spec: querySpec }),
       response: { 200: queryResult },
     },
-    handler: async (req, reply) => sendResult(reply, await queries.run(req.params.workspaceId, req.body.spec), req.query.format),
+    handler: async (req, reply) => {
+      const result = await queries.run(req.params.workspaceId, req.body.spec);
+      await ran(req, req.params.workspaceId, null, result.kind);
+      return sendResult(reply, result, req.query.format);
+    },
   });
 
   const reportParams = ws.extend({ reportId: id });
@@ -169,7 +178,9 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
       const report = await reports.getReport(req.params.workspaceId, req.params.reportId);
       const spec = querySpec.safeParse(report.spec);
       if (!spec.success) throw new AppError('conflict', 'The saved spec no longer validates; update the report');
-      return sendResult(reply, await queries.run(req.params.workspaceId, spec.data), req.query.format);
+      const result = await queries.run(req.params.workspaceId, spec.data);
+      await ran(req, req.params.workspaceId, report.id, result.kind);
+      return sendResult(reply, result, req.query.format);
     },
   });
 

@@ -1,0 +1,44 @@
+import { sql } from 'drizzle-orm';
+import { EVENT_NAMES, type EventName } from '../../kernel/events/catalog.js';
+import type { EventsPort } from '../../kernel/events/envelope.js';
+import type { Logger } from '../../kernel/telemetry/logger.js';
+import type { BufferedEvent } from './buffer.repository.js';
+
+export const PLATFORM_EVENTS_GROUP = 'analytics-engine.platform-events';
+
+/** `workflow.run.succeeded.v1` → `workflow.run.succeeded`: reports keep working across payload versions. */
+export const analyticsNameOf = (busName: string) => busName.replace(/\.v\d+$/, '');
+
+/**
+ * Every event of the platform's catalog flows into analytics (sign-ups, workflow runs, posts,
+ * points, as the owning services publish them): the consumer group subscribes to the whole
+ * catalog as it stands when the process starts. Events of a workspace land in that workspace;
+ * workspace-less ones (sign-ups) in the platform workspace, or are skipped without one. The bus
+ * event id is the messageId, so a redelivery is dropped by the buffer's dedupe.
+ */
+export function subscribePlatformEvents(events: EventsPort, opts: { platformWorkspaceId?: string; logger: Logger }): void {
+  const names = EVENT_NAMES.filter((n) => !n.startsWith('analytics.'));
+  if (names.length === 0) return;
+  events.subscribe<EventName>(PLATFORM_EVENTS_GROUP, names, async (event, ctx) => {
+    const workspaceId = event.workspaceId ?? opts.platformWorkspaceId;
+    if (!workspaceId) return;
+    const payload = (event.payload ?? {}) as Record<string, unknown>;
+    const userId = event.actorId ?? (typeof payload.userId === 'string' ? payload.userId : null);
+    const buffered: BufferedEvent = {
+      type: 'track',
+      event: analyticsNameOf(event.name),
+      userId: userId ?? `system:${event.name.split('.')[0]}`,
+      anonymousId: null,
+      previousId: null,
+      ts: Date.parse(event.occurredAt),
+      properties: payload,
+      messageId: event.id,
+    };
+    // Through the delivery's transaction: the buffered row commits exactly when the event counts as handled.
+    await ctx.tx.execute(sql`
+      INSERT INTO analytics.event_buffer (workspace_id, message_id, received_at, payload)
+      VALUES (${workspaceId}::uuid, ${event.id}, ${new Date().toISOString()}::timestamptz, ${JSON.stringify(buffered)}::jsonb)
+      ON CONFLICT (workspace_id, message_id) DO NOTHING`);
+  });
+  opts.logger.debug({ group: PLATFORM_EVENTS_GROUP, names: names.length }, 'analytics subscribed to platform events');
+}
