@@ -112,6 +112,20 @@ export function buildCli(): Command {
       }
     });
 
+  program
+    .command('keys')
+    .description('master key management (envelope encryption of stored secrets)')
+    .command('rotate')
+    .description('rewrap every stored data key under V01T_MASTER_KEY; old keys from V01T_MASTER_KEY_PREVIOUS must still be set')
+    .action(async () => {
+      const out = await withPlatform(async (p) => {
+        const result: Record<string, { rewrapped: number; unchanged: number }> = {};
+        for (const [name, instance] of p.instances) if (instance.rewrapSecrets) result[name] = await instance.rewrapSecrets();
+        return { masterKeyId: p.ctx.secrets.keys.currentKeyId(), services: result };
+      });
+      console.log(JSON.stringify(out));
+    });
+
   const gdpr = program.command('gdpr').description('data subject requests (runbook: GDPR Compliance Procedures)');
   gdpr
     .command('export')

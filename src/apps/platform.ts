@@ -18,6 +18,7 @@ import type { ContractDirectory, PersonalDataHandler, ServiceContext, ServiceIns
 import { orchestratorModule, type OrchestratorInstance } from '../services/orchestrator/index.js';
 import { analyticsModule } from '../services/analytics-engine/index.js';
 import { IdentityHttpClient } from '../services/orchestrator/contract.js';
+import { integrationHubModule } from '../services/integration-hub/index.js';
 import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
 
 export const VERSION: string = (() => {
@@ -43,6 +44,7 @@ export const KERNEL_EVENT_MIGRATIONS: MigrationSet = EVENTS_MIGRATION_SET;
 export function availableModules(handlers: () => Map<string, PersonalDataHandler>): Partial<Record<ServiceName, ServiceModule>> {
   return {
     orchestrator: orchestratorModule({ personalDataHandlers: handlers }),
+    'integration-hub': integrationHubModule,
     'analytics-engine': analyticsModule,
   };
 }

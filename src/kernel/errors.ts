@@ -38,6 +38,12 @@ export const ERROR_CATALOG = {
   egress_response_too_large: { status: 502, title: 'The remote response exceeds the size limit' },
   egress_circuit_open: { status: 503, title: 'The remote service is failing; requests are paused' },
   egress_timeout: { status: 504, title: 'The remote service did not answer in time' },
+  provider_error: { status: 502, title: 'The provider refused or failed the request' },
+  provider_auth_failed: { status: 502, title: 'The provider refused the connection\'s credentials' },
+  connection_needs_reauth: { status: 409, title: 'The connection must be authorised again' },
+  connector_unknown: { status: 400, title: 'Unknown connector' },
+  webhook_signature_invalid: { status: 401, title: 'The webhook signature or timestamp is invalid' },
+  oauth_state_invalid: { status: 400, title: 'The OAuth state is invalid or expired' },
   internal_error: { status: 500, title: 'Internal server error' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;

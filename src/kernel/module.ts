@@ -66,6 +66,8 @@ export interface ServiceInstance {
   contract?: unknown;
   /** Only the orchestrator provides identity. */
   identity?: IdentityPort;
+  /** Re-wraps every secret the service stores under the current master key (`v01t keys rotate`). */
+  rewrapSecrets?(): Promise<{ rewrapped: number; unchanged: number }>;
   /** Extra readiness checks (name → probe). */
   readiness?: Record<string, () => Promise<void>>;
 }

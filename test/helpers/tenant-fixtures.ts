@@ -44,6 +44,18 @@ export const RESOURCE_FIXTURES: Record<string, (ctx: FixtureContext) => Promise<
     if (res.statusCode !== 201) throw new Error(`invitation fixture: ${res.statusCode} ${res.body}`);
     return res.json().invitation.id as string;
   },
+  connectionId: async ({ t, owner, workspaceId }) => {
+    const res = await t.inject({
+      method: 'POST',
+      url: `/v1/workspaces/${workspaceId}/connections`,
+      headers: bearer(owner.token),
+      payload: { connector: 'http', name: 'fixture', credentials: { type: 'bearer', token: 'fixture-token' }, config: { baseUrl: 'https://api.example.test' } },
+    });
+    if (res.statusCode !== 201) throw new Error(`connection fixture: ${res.statusCode} ${res.body}`);
+    return res.json().connection.id as string;
+  },
+  /** An action name of the http connector (the connectionId fixture's connector). */
+  action: async () => 'request',
 };
 
 /**

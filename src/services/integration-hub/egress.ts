@@ -38,6 +38,8 @@ export interface EgressRequest {
   /** Maximum retries on 429/5xx; default from the client options. */
   maxRetries?: number;
   signal?: AbortSignal;
+  /** Called once with this request's observation (request log of a connection). */
+  onObserve?: (o: EgressObservation) => void;
 }
 
 export interface EgressResponse {
@@ -340,7 +342,8 @@ export class EgressClient {
             await this.sleep(this.backoff(attempts));
             continue;
           }
-          if (req.key && err instanceof AppError && err.code !== 'egress_blocked' && err.code !== 'egress_response_too_large') this.recordFailure(req.key);
+          // Failures that put no load on the target (blocked, unresolvable, refused) do not trip the breaker.
+          if (req.key && err instanceof AppError && (err.code === 'egress_failed' || err.code === 'egress_timeout') && !err.extra.neverConnected) this.recordFailure(req.key);
           throw err;
         }
         res.attempts = attempts;
@@ -365,7 +368,7 @@ export class EgressClient {
       if (b) b.halfOpenInFlight = false;
       throw err;
     } finally {
-      this.opts.observe?.({
+      const observation: EgressObservation = {
         key: req.key,
         connector: req.connector,
         method,
@@ -375,7 +378,9 @@ export class EgressClient {
         errorCode,
         durationMs: Math.round(performance.now() - started),
         attempts,
-      });
+      };
+      this.opts.observe?.(observation);
+      req.onObserve?.(observation);
     }
   }
 

@@ -1,0 +1,212 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
+import { bearer, createWorkspace, signup, problem, type TestUser } from '../../../test/helpers/api.js';
+import { startFakes, type Fakes } from '../../../test/integration-hub/fakes.js';
+import type { IntegrationHubContract } from './contract.js';
+
+let t: TestPlatform;
+let f: Fakes;
+let owner: TestUser;
+let ws: string;
+
+beforeAll(async () => {
+  f = await startFakes();
+  t = await createTestPlatform({ V01T_EGRESS_ALLOW: '127.0.0.1' });
+  owner = await signup(t, 'Connector Owner');
+  ws = await createWorkspace(t, owner, 'Connectors');
+}, 60_000);
+
+afterAll(async () => {
+  await t?.close();
+  await f?.close();
+});
+
+async function connect(connector: string, credentials: unknown, config: unknown): Promise<string> {
+  const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/connections`, headers: bearer(owner.token), payload: { connector, name: connector, credentials, config } });
+  if (res.statusCode !== 201) throw new Error(`create ${connector}: ${res.statusCode} ${res.body}`);
+  return res.json().connection.id;
+}
+
+async function act(id: string, action: string, input: unknown) {
+  return t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/connections/${id}/actions/${action}`, headers: bearer(owner.token), payload: { input } });
+}
+
+const hub = () => t.platform.ctx.contracts.get<IntegrationHubContract>('integration-hub');
+const last = (prefix: string) => [...f.calls].reverse().find((c) => c.path.startsWith(prefix))!;
+
+describe('connectors against local fakes of the providers', () => {
+  it('lists the catalog with JSON Schemas and canPublish', async () => {
+    const res = await t.inject({ method: 'GET', url: '/v1/connectors', headers: bearer(owner.token) });
+    expect(res.statusCode).toBe(200);
+    const list = res.json().connectors as { id: string; canPublish: boolean; credentialsSchema: { type?: string; oneOf?: unknown; anyOf?: unknown }; actions: { name: string; inputSchema: object }[] }[];
+    expect(list.map((c) => c.id).sort()).toEqual(['bluesky', 'discord', 'email', 'github', 'http', 'mastodon', 'n8n', 'slack', 'webhook']);
+    const pub = Object.fromEntries(list.map((c) => [c.id, c.canPublish]));
+    expect(pub).toMatchObject({ slack: true, discord: true, mastodon: true, bluesky: true, github: true, http: false, n8n: false });
+    const gh = list.find((c) => c.id === 'github')!;
+    expect(gh.actions.map((a) => a.name).sort()).toEqual(['comment', 'createIssue', 'dispatchWorkflow']);
+    expect(gh.actions[0]!.inputSchema).toHaveProperty('properties');
+  });
+
+  it('http: bearer, api-key and basic auth; credentials never returned', async () => {
+    for (const [creds, check] of [
+      [{ type: 'bearer', token: 'rest-token' }, (h: Record<string, unknown>) => h.authorization === 'Bearer rest-token'],
+      [{ type: 'api_key', header: 'x-api-key', value: 'k-123' }, (h: Record<string, unknown>) => h['x-api-key'] === 'k-123'],
+      [{ type: 'basic', username: 'u', password: 'p' }, (h: Record<string, unknown>) => String(h.authorization).startsWith('Basic ')],
+    ] as const) {
+      const id = await connect('http', creds, { baseUrl: `${f.base}/rest` });
+      const res = await act(id, 'request', { method: 'POST', path: '/secure', query: { a: '1' }, body: { hello: 'world' } });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().output).toMatchObject({ status: 200, body: { path: '/rest/secure', query: { a: '1' }, received: { hello: 'world' } } });
+      expect(check(last('/rest/secure').headers as Record<string, unknown>)).toBe(true);
+      const got = await t.inject({ method: 'GET', url: `/v1/workspaces/${ws}/connections/${id}`, headers: bearer(owner.token) });
+      expect(got.body).not.toMatch(/rest-token|k-123|"p"/);
+      expect(got.json().connection.credentialFields.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('webhook: Standard Webhooks signature accepted by a verifying receiver', async () => {
+    const id = await connect('webhook', { secret: f.webhookSecret }, { url: `${f.base}/receiver` });
+    const res = await act(id, 'send', { type: 'order.created', data: { n: 1 } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().output).toMatchObject({ status: 204 });
+    const call = last('/receiver');
+    expect(call.headers['webhook-id']).toBe(res.json().output.webhookId);
+    expect(JSON.parse(call.body)).toMatchObject({ type: 'order.created', data: { n: 1 } });
+    const wrong = await connect('webhook', { secret: `whsec_${Buffer.from('another-secret-another-secret-xx').toString('base64')}` }, { url: `${f.base}/receiver` });
+    const bad = await act(wrong, 'send', { data: {} });
+    expect(problem(bad).code).toBe('provider_error');
+  });
+
+  it('slack: chat.postMessage, incoming webhook, publish with permalink; Slack errors surface', async () => {
+    const id = await connect('slack', { type: 'bot_token', token: 'xoxb-good', incomingWebhookUrl: `${f.base}/slack-incoming/T1/B1/secret` }, { channel: 'C123', baseUrl: `${f.base}/slack/api` });
+    const res = await act(id, 'postMessage', { text: 'hi' });
+    expect(res.json().output).toEqual({ channel: 'C123', ts: '1712345678.000100' });
+    expect(JSON.parse(last('/slack/api/chat.postMessage').body)).toEqual({ channel: 'C123', text: 'hi' });
+    expect((await act(id, 'incomingWebhook', { text: 'x' })).json().output).toEqual({ ok: true });
+    const pub = await hub().publish(ws, id, { text: 'launch', link: 'https://v01t.io' }, 'slack-1');
+    expect(pub).toEqual({ externalId: 'C123/1712345678.000100', url: 'https://team.slack.com/archives/C123/p1712345678000100' });
+    const revoked = await connect('slack', { type: 'bot_token', token: 'xoxb-revoked' }, { channel: 'C1', baseUrl: `${f.base}/slack/api` });
+    expect(problem(await act(revoked, 'postMessage', { text: 'x' })).code).toBe('provider_auth_failed');
+  });
+
+  it('discord: execute webhook with wait=true; publish returns the message id', async () => {
+    const id = await connect('discord', { webhookUrl: `${f.base}/discord/api/webhooks/123/tok` }, {});
+    const res = await act(id, 'sendMessage', { content: 'gm' });
+    expect(res.json().output).toEqual({ id: '1111', channelId: '999' });
+    expect(last('/discord/').path).toContain('wait=true');
+    expect(await hub().publish(ws, id, { text: 'post' }, 'discord-1')).toEqual({ externalId: '1111', url: null });
+    const test = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/connections/${id}/test`, headers: bearer(owner.token) });
+    expect(test.json()).toMatchObject({ ok: true });
+  });
+
+  it('github: create issue, comment, dispatch workflow, with the API version header', async () => {
+    const id = await connect('github', { type: 'token', token: 'ghp_abc' }, { owner: 'o', repo: 'r', baseUrl: `${f.base}/gh` });
+    const issue = await act(id, 'createIssue', { title: 'Bug', body: 'details' });
+    expect(issue.json().output).toEqual({ number: 42, url: 'https://github.com/o/r/issues/42' });
+    expect((await act(id, 'comment', { issueNumber: 42, body: 'hi' })).json().output).toEqual({ id: 777, url: 'https://github.com/o/r/issues/42#issuecomment-777' });
+    expect((await act(id, 'dispatchWorkflow', { workflow: 'ci.yml', ref: 'main', inputs: { a: 'b' } })).json().output).toEqual({ dispatched: true });
+    expect(JSON.parse(last('/gh/repos/o/r/actions').body)).toEqual({ ref: 'main', inputs: { a: 'b' } });
+    const badInput = await act(id, 'comment', { issueNumber: -1 });
+    expect(problem(badInput).code).toBe('validation_failed');
+    const unknown = await act(id, 'deleteRepo', {});
+    expect(unknown.statusCode).toBe(404);
+    const bad = await connect('github', { type: 'token', token: 'nope' }, { owner: 'o', repo: 'r', baseUrl: `${f.base}/gh` });
+    const refused = await act(bad, 'createIssue', { title: 'x' });
+    expect(problem(refused).code).toBe('provider_auth_failed');
+    expect(refused.body).not.toContain('nope');
+  });
+
+  it('mastodon: posts a status with Idempotency-Key; publish is idempotent', async () => {
+    const id = await connect('mastodon', { accessToken: 'masto-token' }, { instanceUrl: `${f.base}/masto`, visibility: 'unlisted' });
+    const r1 = await hub().publish(ws, id, { text: 'hello fediverse' }, 'pub-key-1');
+    expect(r1).toEqual({ externalId: '110', url: 'https://masto.example/@v01t/110' });
+    const call = last('/masto/api/v1/statuses');
+    expect(call.headers['idempotency-key']).toBe('pub-key-1');
+    expect(JSON.parse(call.body)).toEqual({ status: 'hello fediverse', visibility: 'unlisted' });
+    const before = f.calls.filter((c) => c.path === '/masto/api/v1/statuses').length;
+    expect(await hub().publish(ws, id, { text: 'hello fediverse' }, 'pub-key-1')).toEqual(r1);
+    expect(f.calls.filter((c) => c.path === '/masto/api/v1/statuses').length).toBe(before);
+  });
+
+  it('bluesky: session with an app password, then createRecord; publish gives the post URL', async () => {
+    const id = await connect('bluesky', { identifier: 'v01t.bsky.social', appPassword: 'abcd-efgh-ijkl-mnop' }, { serviceUrl: `${f.base}/bsky` });
+    const r = await hub().publish(ws, id, { text: 'skeet' }, 'b-1');
+    expect(r).toEqual({ externalId: 'at://did:plc:abc123/app.bsky.feed.post/3kabc2xyz', url: 'https://bsky.app/profile/v01t.bsky.social/post/3kabc2xyz' });
+    const rec = JSON.parse(last('/bsky/xrpc/com.atproto.repo.createRecord').body);
+    expect(rec.record).toMatchObject({ $type: 'app.bsky.feed.post', text: 'skeet' });
+    const wrong = await connect('bluesky', { identifier: 'v01t.bsky.social', appPassword: 'wrong' }, { serviceUrl: `${f.base}/bsky` });
+    await expect(hub().publish(ws, wrong, { text: 'x' }, 'b-2')).rejects.toMatchObject({ code: 'provider_auth_failed' });
+  });
+
+  it('n8n: calls the webhook with header auth and returns its answer', async () => {
+    const id = await connect('n8n', { type: 'header', name: 'x-n8n-key', value: 'n8n-secret' }, { webhookUrl: `${f.base}/n8n/webhook/flow-1` });
+    const res = await act(id, 'trigger', { payload: { order: 7 } });
+    expect(res.json().output).toEqual({ status: 200, body: { received: { order: 7 }, ok: true } });
+    await expect(hub().publish(ws, id, { text: 'x' }, 'k')).rejects.toMatchObject({ code: 'bad_request' });
+  });
+
+  it('email: sends through a local SMTP server with auth', async () => {
+    const id = await connect('email', { username: 'mailer', password: 'smtp-pass' }, { host: '127.0.0.1', port: f.smtpPort, secure: false, requireTls: false, from: 'v01t <noreply@example.test>', defaultTo: ['list@example.test'] });
+    const res = await act(id, 'send', { to: ['a@example.test'], subject: 'Hello', text: 'Body text' });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().output.accepted).toEqual(['a@example.test']);
+    const mail = f.mails.at(-1)!;
+    expect(mail).toMatchObject({ from: 'noreply@example.test', to: ['a@example.test'], user: 'mailer' });
+    expect(mail.data).toContain('Subject: Hello');
+    const pub = await hub().publish(ws, id, { text: 'Newsletter', title: 'Issue 1' }, 'mail-1');
+    expect(pub.externalId).toMatch(/@/);
+    const bad = await connect('email', { username: 'mailer', password: 'wrong' }, { host: '127.0.0.1', port: f.smtpPort, requireTls: false, from: 'x@example.test' });
+    expect(problem(await act(bad, 'send', { to: ['a@example.test'], subject: 's', text: 't' })).code).toBe('provider_auth_failed');
+    const blocked = await connect('email', {}, { host: '10.0.0.1', port: 25, from: 'x@example.test' });
+    expect(problem(await act(blocked, 'send', { to: ['a@example.test'], subject: 's', text: 't' })).code).toBe('egress_blocked');
+  });
+
+  it('refuses a connection whose URL points at a private address (egress_blocked), and logs requests without secrets', async () => {
+    const id = await connect('http', { type: 'bearer', token: 'secret-token-xyz' }, { baseUrl: 'http://169.254.169.254/latest' });
+    const res = await act(id, 'request', { path: '/meta-data' });
+    expect(problem(res).code).toBe('egress_blocked');
+    const ok = await connect('http', { type: 'bearer', token: 'secret-token-xyz' }, { baseUrl: `${f.base}/rest` });
+    await act(ok, 'request', { path: '/open', query: { apikey: 'in-query' } });
+    // The log write is not awaited by the request; poll briefly.
+    let log: { requests: { method: string; path: string; status: number; host: string }[] } = { requests: [] };
+    for (let i = 0; i < 50 && log.requests.length === 0; i++) {
+      log = (await t.inject({ method: 'GET', url: `/v1/workspaces/${ws}/connections/${ok}/requests`, headers: bearer(owner.token) })).json();
+      if (log.requests.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(log.requests[0]).toMatchObject({ method: 'GET', path: '/rest/open', status: 200 });
+    const raw = JSON.stringify(log);
+    expect(raw).not.toContain('secret-token-xyz');
+    expect(raw).not.toContain('in-query');
+    const metrics = (await t.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/integration_requests_total\{[^}]*connector="http"[^}]*status="200"/);
+    expect(metrics).toMatch(/integration_request_duration_seconds_count\{[^}]*connector="http"/);
+  });
+
+  it('health checks every connection and reports the broken ones', async () => {
+    const res = await t.inject({ method: 'GET', url: `/v1/workspaces/${ws}/connections/health`, headers: bearer(owner.token) });
+    expect(res.statusCode).toBe(200);
+    const body = res.json() as { healthy: boolean; connections: { connector: string; status: string; detail: string | null }[] };
+    expect(body.healthy).toBe(false);
+    expect(body.connections.some((c) => c.connector === 'discord' && c.status === 'up')).toBe(true);
+    expect(body.connections.some((c) => c.connector === 'bluesky' && c.status === 'down')).toBe(true);
+  });
+
+  it('scripts/health-check-external-apis.sh prints a table and exits 1 when one is down', async () => {
+    const address = await t.platform.app.listen({ host: '127.0.0.1', port: 0 });
+    const script = path.resolve(import.meta.dirname, '../../../scripts/health-check-external-apis.sh');
+    const run = (args: string[]) =>
+      new Promise<{ code: number; out: string; err: string }>((resolve) =>
+        execFile('bash', [script, ...args], { timeout: 30_000 }, (e, out, err) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out, err })),
+      );
+    const r = await run([address, owner.token, ws]);
+    expect(r.code, r.err).toBe(1);
+    expect(r.out).toMatch(/^NAME\s+CONNECTOR\s+STATUS\s+DETAIL/);
+    expect(r.out).toMatch(/discord\s+UP/);
+    expect(r.out).toMatch(/bluesky\s+DOWN\s+provider_auth_failed/);
+    expect(r.out).not.toContain(owner.token);
+    expect((await run([address, 'v01t_s_bad', ws])).code).toBe(2);
+    expect((await run([address])).code).toBe(64);
+  });
+});

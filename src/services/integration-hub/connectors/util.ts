@@ -1,0 +1,32 @@
+import { AppError } from '../../../kernel/errors.js';
+import type { EgressResponse } from '../egress.js';
+
+/** A provider's refusal, with the provider's own short message (never our request or credentials). */
+export function providerError(provider: string, res: EgressResponse, message?: string): AppError {
+  let detail = message;
+  if (!detail) {
+    try {
+      const b = res.json<{ message?: unknown; error?: unknown; error_description?: unknown }>();
+      detail = String(b.message ?? b.error_description ?? b.error ?? '');
+    } catch {
+      detail = '';
+    }
+  }
+  if (res.status === 401 || res.status === 403) {
+    return new AppError('provider_auth_failed', `${provider} refused the credentials (${res.status})${detail ? `: ${detail.slice(0, 200)}` : ''}`);
+  }
+  return new AppError('provider_error', `${provider} answered ${res.status}${detail ? `: ${detail.slice(0, 200)}` : ''}`, { providerStatus: res.status });
+}
+
+export function ensureOk(provider: string, res: EgressResponse): EgressResponse {
+  if (res.status < 200 || res.status >= 300) throw providerError(provider, res);
+  return res;
+}
+
+export const trimSlash = (u: string) => u.replace(/\/+$/, '');
+
+export const jsonHeaders = { 'content-type': 'application/json', accept: 'application/json' };
+
+export function composeText(content: { text: string; link?: string }): string {
+  return content.link ? `${content.text}\n\n${content.link}` : content.text;
+}

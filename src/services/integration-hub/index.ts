@@ -1,0 +1,73 @@
+import type { PermissionMap } from '../../kernel/auth/permissions.js';
+import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
+import { INTEGRATION_HUB_MIGRATIONS } from './migrations.js';
+import { ConnectionsRepository } from './connections.repository.js';
+import { ConnectionsService, integrationMetrics } from './connections.service.js';
+import { OAuthService } from './oauth.service.js';
+import { InboundService } from './inbound.service.js';
+import { Vault } from './vault.js';
+import { integrationRoutes } from './routes.js';
+import { createEgressClient, type IntegrationHubContract } from './contract.js';
+
+export const INTEGRATION_PERMISSIONS: PermissionMap = {
+  'integrations.read': { description: 'See connections (never their credentials), their request log and health', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
+  'integrations.write': { description: 'Create, change, test and delete connections, authorise them (OAuth) and run their actions', roles: ['owner', 'admin', 'developer'] },
+};
+
+export interface IntegrationHubInstance extends ServiceInstance {
+  contract: IntegrationHubContract;
+  services: { connections: ConnectionsService; oauth: OAuthService; inbound: InboundService };
+  /** Re-wraps every stored secret under the current master key (`v01t keys rotate`). */
+  rewrapSecrets(): Promise<{ rewrapped: number; unchanged: number }>;
+}
+
+export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext): IntegrationHubInstance } = {
+  name: 'integration-hub',
+  schema: 'integration_hub',
+  migrations: INTEGRATION_HUB_MIGRATIONS,
+  permissions: INTEGRATION_PERMISSIONS,
+  create(ctx) {
+    const repo = new ConnectionsRepository(ctx.db);
+    const vault = new Vault(ctx.secrets);
+    const egress = createEgressClient(ctx.config, { clock: ctx.clock });
+    const metrics = integrationMetrics(ctx.metrics.registry);
+    const publicUrl = ctx.config.http.publicUrl;
+    const connections = new ConnectionsService(ctx.db, repo, vault, egress, ctx.audit, ctx.clock, metrics, ctx.logger, { healthTimeoutMs: 10_000, publicUrl });
+    const oauth = new OAuthService(repo, connections, vault, ctx.clock, publicUrl);
+    const inbound = new InboundService(ctx.db, repo, vault, ctx.clock);
+    const system = { userId: null };
+    const contract: IntegrationHubContract = {
+      egress,
+      listConnections: (workspaceId) => connections.summaries(workspaceId),
+      runAction: (workspaceId, connectionId, action, input) => connections.runAction(system, workspaceId, connectionId, action, input),
+      publish: (workspaceId, connectionId, content, key) => connections.publish(system, workspaceId, connectionId, content, key),
+    };
+    const DAY = 86_400_000;
+    return {
+      contract,
+      services: { connections, oauth, inbound },
+      rewrapSecrets: () => connections.rewrapAll(),
+      routes(app) {
+        integrationRoutes(app, { connections, oauth, inbound });
+      },
+      async stop() {
+        await egress.close();
+      },
+      personalData: {
+        describes: [
+          'Outbound request log entries of connections, with the id of the member who ran them (90 days)',
+          'Which member created each connection',
+        ],
+        async exportUser(userId) {
+          return { requestLog: await repo.requestLogOfActor(userId), connectionsCreated: await repo.connectionsCreatedBy(userId) };
+        },
+        eraseUser: (userId) => repo.eraseActor(userId),
+      },
+      retention: [
+        { name: 'integration-hub.request_log', keep: '90 days', purge: (now) => repo.purgeRequestLog(new Date(now.getTime() - 90 * DAY)) },
+        { name: 'integration-hub.webhook_deliveries', keep: '30 days', purge: (now) => repo.purgeDeliveries(new Date(now.getTime() - 30 * DAY)) },
+        { name: 'integration-hub.oauth_states', keep: 'until expiry (10 minutes)', purge: (now) => repo.purgeOauthStates(now) },
+      ],
+    };
+  },
+};

@@ -1,0 +1,177 @@
+/**
+ * Local fakes speaking the providers' documented request and response shapes, for the tests.
+ * Each handler checks what the real API checks (auth header, required fields) and records calls.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { standardSignature } from '../../src/services/integration-hub/signatures.js';
+
+export interface Recorded {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export interface Fakes {
+  base: string;
+  calls: Recorded[];
+  /** Responses of the OAuth token endpoints, consumed in order (default: a fresh token). */
+  tokenAnswers: { status: number; body: Record<string, unknown> }[];
+  tokenCalls: number;
+  webhookSecret: string;
+  mails: { from: string; to: string[]; data: string; user?: string }[];
+  smtpPort: number;
+  close(): Promise<void>;
+}
+
+const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+
+export async function startFakes(): Promise<Fakes> {
+  const f: Fakes = { base: '', calls: [], tokenAnswers: [], tokenCalls: 0, webhookSecret: `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`, mails: [], smtpPort: 0, close: async () => {} };
+  let issueNo = 41;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const url = new URL(req.url ?? '/', 'http://fake');
+      const p = url.pathname;
+      f.calls.push({ method: req.method ?? 'GET', path: p + url.search, headers: req.headers, body });
+      const auth = req.headers.authorization ?? '';
+      const parsed = (() => {
+        try {
+          return JSON.parse(body) as Record<string, unknown>;
+        } catch {
+          return {};
+        }
+      })();
+
+      // Generic REST
+      if (p.startsWith('/rest/')) {
+        if (p === '/rest/secure' && auth !== 'Bearer rest-token' && req.headers['x-api-key'] !== 'k-123' && auth !== `Basic ${Buffer.from('u:p').toString('base64')}`) return json(res, 401, { message: 'no' });
+        return json(res, 200, { path: p, query: Object.fromEntries(url.searchParams), received: parsed });
+      }
+      // Standard Webhooks receiver: verifies the signature like a real receiver would.
+      if (p === '/receiver') {
+        const id = String(req.headers['webhook-id']);
+        const ts = Number(req.headers['webhook-timestamp']);
+        const ok = req.headers['webhook-signature'] === standardSignature(f.webhookSecret, id, ts, body);
+        return ok ? res.writeHead(204).end() : json(res, 400, { error: 'bad signature' });
+      }
+      // Slack Web API: 200 with ok:false on errors.
+      if (p.startsWith('/slack/api/')) {
+        const method = p.slice('/slack/api/'.length);
+        if (method === 'oauth.v2.access') {
+          f.tokenCalls++;
+          const form = new URLSearchParams(body);
+          if (!form.get('client_id') || !form.get('client_secret')) return json(res, 200, { ok: false, error: 'invalid_client' });
+          const a = f.tokenAnswers.shift() ?? { status: 200, body: { ok: true, access_token: `xoxb-new-${f.tokenCalls}`, token_type: 'bot', refresh_token: `xoxe-r-${f.tokenCalls}`, expires_in: 43200 } };
+          return json(res, a.status, a.body);
+        }
+        if (!auth.startsWith('Bearer xox')) return json(res, 200, { ok: false, error: 'not_authed' });
+        if (auth === 'Bearer xoxb-revoked') return json(res, 200, { ok: false, error: 'invalid_auth' });
+        if (method === 'auth.test') return json(res, 200, { ok: true, team: 'T', user: 'bot', team_id: 'T1', user_id: 'U1' });
+        if (method === 'chat.postMessage') {
+          if (!parsed.channel) return json(res, 200, { ok: false, error: 'channel_not_found' });
+          return json(res, 200, { ok: true, channel: parsed.channel, ts: '1712345678.000100', message: { text: parsed.text, type: 'message' } });
+        }
+        if (method === 'chat.getPermalink') return json(res, 200, { ok: true, channel: parsed.channel, permalink: `https://team.slack.com/archives/${String(parsed.channel)}/p1712345678000100` });
+        return json(res, 200, { ok: false, error: 'unknown_method' });
+      }
+      if (p === '/slack-incoming/T1/B1/secret') return parsed.text ? res.writeHead(200, { 'content-type': 'text/html' }).end('ok') : res.writeHead(400).end('no_text');
+      // Discord Execute Webhook (wait=true answers the message object).
+      if (p === '/discord/api/webhooks/123/tok') {
+        if (req.method === 'GET') return json(res, 200, { id: '123', type: 1, name: 'hook', channel_id: '999', guild_id: '5' });
+        if (!parsed.content) return json(res, 400, { code: 50006, message: 'Cannot send an empty message' });
+        if (url.searchParams.get('wait') !== 'true') return res.writeHead(204).end();
+        return json(res, 200, { id: '1111', channel_id: '999', content: parsed.content, type: 0 });
+      }
+      // GitHub REST API
+      if (p.startsWith('/gh/')) {
+        const ghPath = p.slice(3);
+        if (req.headers['x-github-api-version'] !== '2022-11-28' || !String(req.headers.accept).includes('github')) return json(res, 400, { message: 'bad headers' });
+        if (!auth.startsWith('Bearer gh')) return json(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
+        if (req.method === 'GET' && ghPath === '/repos/o/r') return json(res, 200, { id: 1, full_name: 'o/r' });
+        if (req.method === 'POST' && ghPath === '/repos/o/r/issues') {
+          if (!parsed.title) return json(res, 422, { message: 'Validation Failed' });
+          issueNo++;
+          return json(res, 201, { id: 9000 + issueNo, number: issueNo, title: parsed.title, html_url: `https://github.com/o/r/issues/${issueNo}` });
+        }
+        const cm = /^\/repos\/o\/r\/issues\/(\d+)\/comments$/.exec(ghPath);
+        if (req.method === 'POST' && cm) return json(res, 201, { id: 777, body: parsed.body, html_url: `https://github.com/o/r/issues/${cm[1]}#issuecomment-777` });
+        if (req.method === 'POST' && /^\/repos\/o\/r\/actions\/workflows\/[^/]+\/dispatches$/.test(ghPath)) return parsed.ref ? res.writeHead(204).end() : json(res, 422, { message: 'ref missing' });
+        return json(res, 404, { message: 'Not Found' });
+      }
+      if (p === '/gh-oauth/login/oauth/access_token') {
+        f.tokenCalls++;
+        const form = new URLSearchParams(body);
+        if (form.get('grant_type') === 'authorization_code' && (!form.get('code_verifier') || form.get('code') !== 'good-code')) return json(res, 200, { error: 'bad_verification_code' });
+        const a = f.tokenAnswers.shift() ?? { status: 200, body: { access_token: `gho_new_${f.tokenCalls}`, token_type: 'bearer', scope: 'repo', refresh_token: `ghr_${f.tokenCalls}`, expires_in: 28800 } };
+        return json(res, a.status, a.body);
+      }
+      // Mastodon
+      if (p.startsWith('/masto/')) {
+        if (auth !== 'Bearer masto-token') return json(res, 401, { error: 'The access token is invalid' });
+        if (p === '/masto/api/v1/accounts/verify_credentials') return json(res, 200, { id: '1', username: 'v01t', acct: 'v01t' });
+        if (p === '/masto/api/v1/statuses' && req.method === 'POST') {
+          if (!parsed.status) return json(res, 422, { error: "Validation failed: Text can't be blank" });
+          return json(res, 200, { id: '110', uri: 'https://masto.example/users/v01t/statuses/110', url: 'https://masto.example/@v01t/110', content: `<p>${String(parsed.status)}</p>`, visibility: parsed.visibility });
+        }
+      }
+      // Bluesky XRPC
+      if (p === '/bsky/xrpc/com.atproto.server.createSession') {
+        if (parsed.identifier !== 'v01t.bsky.social' || parsed.password !== 'abcd-efgh-ijkl-mnop') return json(res, 401, { error: 'AuthenticationRequired', message: 'Invalid identifier or password' });
+        return json(res, 200, { did: 'did:plc:abc123', handle: 'v01t.bsky.social', accessJwt: 'jwt-access', refreshJwt: 'jwt-refresh' });
+      }
+      if (p === '/bsky/xrpc/com.atproto.repo.createRecord') {
+        const rec = parsed.record as Record<string, unknown> | undefined;
+        if (auth !== 'Bearer jwt-access' || parsed.repo !== 'did:plc:abc123' || parsed.collection !== 'app.bsky.feed.post' || rec?.$type !== 'app.bsky.feed.post' || !rec.createdAt) return json(res, 400, { error: 'InvalidRequest', message: 'bad record' });
+        return json(res, 200, { uri: 'at://did:plc:abc123/app.bsky.feed.post/3kabc2xyz', cid: 'bafyreib2' });
+      }
+      // n8n webhook node with header auth
+      if (p === '/n8n/webhook/flow-1') {
+        if (req.headers['x-n8n-key'] !== 'n8n-secret') return res.writeHead(403).end('Authorization data is wrong!');
+        return json(res, 200, { received: parsed, ok: true });
+      }
+      if (p === '/n8n/healthz') return json(res, 200, { status: 'ok' });
+      json(res, 404, { message: 'not found' });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  f.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const smtp = new SMTPServer({
+    disabledCommands: ['STARTTLS'],
+    authOptional: false,
+    allowInsecureAuth: true,
+    onAuth(auth, _session, cb) {
+      if (auth.username === 'mailer' && auth.password === 'smtp-pass') return cb(null, { user: 'mailer' });
+      return cb(new Error('Invalid username or password'));
+    },
+    onData(stream, session, cb) {
+      const parts: Buffer[] = [];
+      stream.on('data', (c: Buffer) => parts.push(c));
+      stream.on('end', () => {
+        f.mails.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          data: Buffer.concat(parts).toString('utf8'),
+          user: session.user as string | undefined,
+        });
+        cb();
+      });
+    },
+    logger: false,
+  });
+  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
+  f.smtpPort = (smtp.server.address() as AddressInfo).port;
+
+  f.close = async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await new Promise<void>((r) => smtp.close(() => r()));
+  };
+  return f;
+}
