@@ -55,12 +55,12 @@ export interface PlatformOptions {
   logger?: Logger;
   /** Extra routes registered before the server is sealed (tests of server behaviour). */
   extraRoutes?: (app: App) => void;
+  /** Embedded only: start PGlite from this migrated data-directory tarball (test suites). */
+  pgliteSnapshot?: Blob;
 }
 
 export interface Platform {
   config: Config;
-  /** Embedded only: start PGlite from this migrated data-directory tarball (test suites). */
-  pgliteSnapshot?: Blob;
   app: App;
   ctx: ServiceContext;
   database: Database;
@@ -105,12 +105,12 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     url: config.db.url,
     dataDir: config.db.url || config.db.ephemeral ? undefined : path.join(config.dataDir, 'pg'),
     poolMax: config.db.poolMax,
+    pgliteSharedBuffers: config.db.pgliteSharedBuffers,
+    pgliteLoadDataDir: opts.pgliteSnapshot,
     statementTimeoutMs: config.db.statementTimeoutMs,
     applicationName: `v01t-${config.services.length === 1 ? config.services[0] : 'all'}`,
     observe: (queryType, table, seconds) => metrics.dbQueryDuration.observe({ query_type: queryType, table }, seconds),
   });
-    pgliteSharedBuffers: config.db.pgliteSharedBuffers,
-    pgliteLoadDataDir: opts.pgliteSnapshot,
   const cache = createCache({ redisUrl: config.redis.url, clock, prefix: config.redis.keyPrefix });
   const closeAll = async () => {
     await cache.close().catch(() => {});

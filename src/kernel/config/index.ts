@@ -64,6 +64,7 @@ const envSchema = z.object({
     .optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/).default('v01t:'),
   V01T_EPHEMERAL: bool.default(false),
+  PGLITE_SHARED_BUFFERS: z.string().regex(/^\d+(kB|MB|GB)$/, 'a size like 16MB').default('16MB'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRUST_PROXY: trustProxy.default(false),
   BODY_LIMIT_BYTES: positiveInt.default(1024 * 1024),
@@ -110,7 +111,7 @@ export type Config = {
   /** True when V01T_SERVICES named services (a missing one is then an error, not skipped). */
   servicesExplicit: boolean;
   dataDir: string;
-  db: { url?: string; ephemeral: boolean; poolMax: number; statementTimeoutMs: number; migrateOnStart: boolean };
+  db: { url?: string; ephemeral: boolean; pgliteSharedBuffers: string; poolMax: number; statementTimeoutMs: number; migrateOnStart: boolean };
   redis: { url?: string; keyPrefix: string };
   log: { level: string };
   auth: {
@@ -182,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     db: {
       url: e.DATABASE_URL,
       ephemeral: e.V01T_EPHEMERAL,
+      pgliteSharedBuffers: e.PGLITE_SHARED_BUFFERS,
       poolMax: e.DATABASE_POOL_MAX,
       statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
       migrateOnStart: e.MIGRATE_ON_START,
