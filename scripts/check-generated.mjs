@@ -1,4 +1,6 @@
 // Fails when a generated document (permission matrix, OpenAPI) differs from what the code produces.
-import { execFileSync } from 'node:child_process';
-execFileSync(process.execPath, ['scripts/ensure-build.mjs'], { stdio: 'inherit' });
-execFileSync(process.execPath, ['dist/src/apps/generate-docs.js', '--check'], { stdio: 'inherit' });
+import { spawnSync } from 'node:child_process';
+for (const args of [['scripts/ensure-build.mjs'], ['dist/src/apps/generate-docs.js', '--check']]) {
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
