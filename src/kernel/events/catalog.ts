@@ -39,6 +39,10 @@ export const EVENT_SCHEMAS = {
   'content.post.published.v1': z.object({ postId: z.string(), channel: z.string(), campaignId: z.string().nullable().optional() }),
   'content.campaign.launched.v1': z.object({ campaignId: z.string(), name: z.string(), channels: z.array(z.string()) }),
   'integration.app.configured.v1': z.object({ connectionId: z.string(), connector: z.string() }),
+  /** A connection's OAuth token refresh failed: it is marked needs_reauth (integration-hub). */
+  'integration.connection.broken.v1': z.object({ connectionId: z.string(), connector: z.string(), name: z.string(), reason: z.string() }),
+  /** An inbound webhook delivery passed its signature, timestamp and replay checks (integration-hub; workflow triggers). */
+  'integration.webhook.received.v1': z.object({ connectionId: z.string(), connector: z.string(), deliveryId: z.string(), eventType: z.string(), payload: z.unknown() }),
   'workflow.deployment.succeeded.v1': z.object({ deploymentId: z.string(), workflowId: z.string(), environment: z.string() }),
   'analytics.report.run.v1': z.object({ reportId: z.string().nullable(), kind: z.string() }),
   'analytics.insight.created.v1': z.object({ insightId: z.string(), title: z.string() }),

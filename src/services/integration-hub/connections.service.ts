@@ -7,6 +7,8 @@ import type { Clock } from '../../kernel/clock.js';
 import type { Db } from '../../kernel/db/database.js';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
+import type { EventPublisher } from '../../kernel/events/envelope.js';
+import type { DbExecutor } from '../../kernel/db/database.js';
 import { AppError, notFound, type FieldError } from '../../kernel/errors.js';
 import type { EgressClient, EgressObservation, EgressRequest } from './egress.js';
 import type { ConnectionsRepository } from './connections.repository.js';
@@ -83,8 +85,10 @@ const REFRESH_LEASE_MS = 30_000;
 export class ConnectionsService {
   /** One refresh per connection in this process; the database lease covers other replicas. */
   private readonly refreshing = new Map<string, Promise<void>>();
-  /** Hook set by the module: publishes integration.connection.broken.v1 when events exist. */
+  /** Set by the module: publishes integration.connection.broken.v1. */
   onBroken: (conn: ConnectionRow, reason: string) => Promise<void> = async () => {};
+  /** Set by the module: the event backbone (integration.app.configured.v1 with each usable connection). */
+  events?: EventPublisher;
 
   constructor(
     private readonly db: Db,
@@ -156,9 +160,15 @@ export class ConnectionsService {
         tx,
       );
       await this.audit.record({ action: 'integration.connection.created', workspaceId, actorId: actor.userId, actorIp: actor.ip ?? null, targetType: 'connection', targetId: id, data: { connector: connector.id, name: input.name } }, tx);
+      if (r.status === 'active') await this.configured(r, actor, tx);
       return r;
     });
     return { connection: await this.view(row), inboundUrl: token ? this.inboundUrl(token) : null };
+  }
+
+  /** integration.app.configured.v1: a connection became usable (created with credentials, or authorised). */
+  async configured(row: ConnectionRow, actor: Actor, tx?: DbExecutor): Promise<void> {
+    await this.events?.publish({ name: 'integration.app.configured.v1', workspaceId: row.workspaceId, actorId: actor.userId, payload: { connectionId: row.id, connector: row.connector } }, tx);
   }
 
   private inboundUrl(token: string): string {

@@ -33,8 +33,26 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
     const metrics = integrationMetrics(ctx.metrics.registry);
     const publicUrl = ctx.config.http.publicUrl;
     const connections = new ConnectionsService(ctx.db, repo, vault, egress, ctx.audit, ctx.clock, metrics, ctx.logger, { healthTimeoutMs: 10_000, publicUrl });
-    const oauth = new OAuthService(repo, connections, vault, ctx.clock, publicUrl);
+    const oauth = new OAuthService(ctx.db, repo, connections, vault, ctx.clock, publicUrl);
     const inbound = new InboundService(ctx.db, repo, vault, ctx.clock);
+    connections.events = ctx.events;
+    connections.onBroken = async (conn, reason) => {
+      await ctx.events.publish({
+        name: 'integration.connection.broken.v1',
+        workspaceId: conn.workspaceId,
+        payload: { connectionId: conn.id, connector: conn.connector, name: conn.name, reason: reason.slice(0, 500) },
+      });
+    };
+    inbound.emit = async (d, tx) => {
+      await ctx.events.publish(
+        {
+          name: 'integration.webhook.received.v1',
+          workspaceId: d.connection.workspaceId,
+          payload: { connectionId: d.connection.id, connector: d.connection.connector, deliveryId: d.deliveryId, eventType: d.eventType, payload: d.payload },
+        },
+        tx,
+      );
+    };
     const system = { userId: null };
     const contract: IntegrationHubContract = {
       egress,

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../../kernel/clock.js';
+import type { Db } from '../../kernel/db/database.js';
 import { AppError } from '../../kernel/errors.js';
 import type { ConnectionsRepository } from './connections.repository.js';
 import { connectorOf, type Actor, type ConnectionsService } from './connections.service.js';
@@ -15,6 +16,7 @@ const b64url = (b: Buffer) => b.toString('base64url');
  */
 export class OAuthService {
   constructor(
+    private readonly db: Db,
     private readonly repo: ConnectionsRepository,
     private readonly connections: ConnectionsService,
     private readonly vault: Vault,
@@ -64,12 +66,10 @@ export class OAuthService {
     const verifier = await this.vault.openValue(`oauth-verifier:${row.id}`, st.verifier);
     const tokens = await this.connections.tokenRequest(row, connector, creds, { grant_type: 'authorization_code', code: q.code, redirect_uri: st.redirectUri, code_verifier: verifier });
     const next = { ...creds, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? creds.refreshToken, expiresAt: tokens.expiresAt?.toISOString() };
-    await this.repo.update(row.workspaceId, row.id, {
-      credentials: await this.vault.seal(row.id, next),
-      tokenExpiresAt: tokens.expiresAt,
-      status: 'active',
-      statusDetail: null,
-      updatedAt: this.clock.now(),
+    const sealed = await this.vault.seal(row.id, next);
+    await this.db.transaction(async (tx) => {
+      const updated = await this.repo.update(row.workspaceId, row.id, { credentials: sealed, tokenExpiresAt: tokens.expiresAt, status: 'active', statusDetail: null, updatedAt: this.clock.now() }, tx);
+      if (updated) await this.connections.configured(updated, { userId: st.createdBy }, tx);
     });
     return { connectionId: row.id, status: 'active' };
   }
