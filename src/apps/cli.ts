@@ -28,6 +28,14 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
+/** A date-only value means midnight UTC; as an end it means the end of that day. */
+function parseAuditDate(flag: string, value: string, end: boolean): Date {
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
+  const d = new Date(dateOnly ? `${value}T00:00:00.000Z` : value);
+  if (Number.isNaN(d.getTime())) throw new AppError('bad_request', `${flag}: not a date (use YYYY-MM-DD or an ISO timestamp): ${value}`);
+  return dateOnly && end ? new Date(d.getTime() + 86_400_000) : d;
+}
+
 export function buildCli(): Command {
   const program = new Command('v01t')
     .description('v01t: one platform for creators, builders, analysts and automators')
@@ -107,6 +115,29 @@ export function buildCli(): Command {
           console.log(`audit chain BROKEN at seq ${result.brokenAt.seq} (id ${result.brokenAt.id}): ${result.brokenAt.reason}; ${result.checked} entries before it verified`);
           process.exitCode = 1;
         }
+      } finally {
+        await db.close();
+      }
+    });
+  audit
+    .command('export')
+    .description('print audit entries in a date range as JSON lines, oldest first (runbook: data processing audit)')
+    .requiredOption('--from <date>', 'start, inclusive: YYYY-MM-DD (00:00 UTC) or an ISO timestamp')
+    .requiredOption('--to <date>', 'end: YYYY-MM-DD includes that whole day (UTC); an ISO timestamp is exclusive')
+    .option('--action <action>', 'only this action, or a prefix ending in * (e.g. member.*)')
+    .action(async (opts: { from: string; to: string; action?: string }) => {
+      const from = parseAuditDate('--from', opts.from, false);
+      const to = parseAuditDate('--to', opts.to, true);
+      if (to <= from) throw new AppError('bad_request', '--to must be after --from');
+      const cfg = config();
+      const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
+      try {
+        let count = 0;
+        for await (const e of new AuditLog(db.orm, { now: () => new Date() }).export({ from, to, action: opts.action })) {
+          if (!process.stdout.write(`${JSON.stringify(e)}\n`)) await new Promise((r) => process.stdout.once('drain', r));
+          count++;
+        }
+        process.stderr.write(`${count} audit entries from ${from.toISOString()} to ${to.toISOString()}\n`);
       } finally {
         await db.close();
       }

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
@@ -5,6 +7,22 @@ import { freePort } from './live.js';
 import { REPO, runScript } from './tools.js';
 
 const SMOKE = path.join(REPO, 'scripts', 'smoke-tests.sh');
+const EMERGENCY = path.join(REPO, 'scripts', 'emergency-deploy.sh');
+
+/**
+ * Stand-ins for helm and kubectl (neither exists here): they log their arguments and answer as
+ * the real tools would for these calls. HELM_FAIL=upgrade makes `helm upgrade` fail.
+ */
+function fakeClusterTools(): { bin: string; log: string; calls(): string[] } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-fake-tools-'));
+  const log = path.join(dir, 'calls.log');
+  const tool = (name: string, body: string) => {
+    fs.writeFileSync(path.join(dir, name), `#!/usr/bin/env bash\necho "${name} $*" >> "${log}"\n${body}\n`, { mode: 0o755 });
+  };
+  tool('helm', '[ "$1" = upgrade ] && [ "${HELM_FAIL:-}" = upgrade ] && { echo "Error: UPGRADE FAILED: timed out waiting for the condition" >&2; exit 1; }\nexit 0');
+  tool('kubectl', 'printf "apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: production-config\\ndata:\\n  LOG_LEVEL: info\\n"');
+  return { bin: dir, log, calls: () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : []) };
+}
 
 describe('scripts/smoke-tests.sh against a running v01t', () => {
   let t: TestPlatform;
@@ -47,6 +65,66 @@ describe('scripts/smoke-tests.sh against a running v01t', () => {
     const res = await runScript(SMOKE, [`http://127.0.0.1:${await freePort()}`], { SMOKE_TIMEOUT: '2' });
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('FAIL  GET /health');
+  });
+
+  describe('scripts/emergency-deploy.sh', () => {
+    const tag = 'hotfix-v20251031-1415';
+    const envFor = (tools: { bin: string }, extra: Record<string, string> = {}) => ({
+      PATH: `${tools.bin}:${process.env.PATH}`,
+      V01T_BACKUP_DIR: tools.bin,
+      V01T_SMOKE_URL: base,
+      ...extra,
+    });
+
+    it('--dry-run prints the plan and runs nothing', async () => {
+      const tools = fakeClusterTools();
+      const res = await runScript(EMERGENCY, [tag, '--dry-run'], envFor(tools));
+      expect(res.code, res.stdout + res.stderr).toBe(0);
+      expect(res.stdout).toContain(`helm upgrade v01t ${path.join(REPO, 'deploy', 'helm', 'v01t')} --namespace production --reuse-values --set image.tag=${tag} --atomic --wait --timeout 10m`);
+      expect(res.stdout).toContain(`${path.join(REPO, 'scripts')}/smoke-tests.sh ${base}`);
+      expect(res.stdout).toContain('dry run: nothing was changed');
+      expect(tools.calls()).toEqual([]);
+    });
+
+    it('backs up the config, upgrades, and passes the smoke tests against the deployment', async () => {
+      const tools = fakeClusterTools();
+      const res = await runScript(EMERGENCY, [tag], envFor(tools));
+      expect(res.code, res.stdout + res.stderr).toBe(0);
+      const calls = tools.calls();
+      expect(calls[0]).toBe('kubectl get configmap production-config -n production -o yaml');
+      expect(calls[1]).toMatch(new RegExp(`^helm upgrade v01t \\S+/deploy/helm/v01t --namespace production --reuse-values --set image.tag=${tag} --atomic --wait --timeout 10m$`));
+      expect(calls).toHaveLength(2);
+      expect(res.stdout).toContain('smoke tests passed');
+      const backup = fs.readdirSync(tools.bin).find((f) => /^backup-config-\d{8}-\d{4}\.yaml$/.test(f));
+      expect(fs.readFileSync(path.join(tools.bin, backup!), 'utf8')).toContain('kind: ConfigMap');
+    }, 60_000);
+
+    it('rolls back when the smoke tests fail', async () => {
+      const tools = fakeClusterTools();
+      const res = await runScript(EMERGENCY, [tag], envFor(tools, { V01T_SMOKE_URL: `http://127.0.0.1:${await freePort()}`, SMOKE_TIMEOUT: '2' }));
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('smoke tests failed; rolling back');
+      expect(tools.calls().at(-1)).toBe('helm rollback v01t 0 --namespace production --wait --timeout 10m');
+    }, 60_000);
+
+    it('stops when helm upgrade fails, before any smoke test', async () => {
+      const tools = fakeClusterTools();
+      const res = await runScript(EMERGENCY, [tag], envFor(tools, { HELM_FAIL: 'upgrade' }));
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('helm upgrade failed');
+      expect(res.stdout).not.toContain('ok    GET /health');
+      expect(tools.calls().filter((c) => c.startsWith('helm rollback'))).toEqual([]);
+    });
+
+    it('refuses a bad tag, or to run without smoke tests', async () => {
+      const tools = fakeClusterTools();
+      expect((await runScript(EMERGENCY, ['-bad tag!'], envFor(tools))).code).toBe(64);
+      expect((await runScript(EMERGENCY, ['bad tag!'], envFor(tools))).code).toBe(64);
+      const noSmoke = await runScript(EMERGENCY, [tag], envFor(tools, { V01T_SMOKE_URL: '' }));
+      expect(noSmoke.code).toBe(64);
+      expect(noSmoke.stderr).toContain('the smoke tests are not skipped');
+      expect(tools.calls()).toEqual([]);
+    });
   });
 
   it('fails when a dependency is down (last: it closes the database)', async () => {

@@ -190,6 +190,26 @@ export class AuditLog {
     return entry;
   }
 
+  /**
+   * Every entry in [from, to), oldest first, read page by page so an export of years of entries
+   * never holds more than one page (the runbook's data processing audit trail).
+   */
+  async *export(q: { from?: Date; to?: Date; action?: string; pageSize?: number } = {}): AsyncGenerator<AuditEntry> {
+    let after = 0;
+    for (;;) {
+      const conditions = [sql`seq > ${after}`];
+      if (q.action) conditions.push(q.action.endsWith('*') ? sql`action LIKE ${q.action.slice(0, -1) + '%'}` : sql`action = ${q.action}`);
+      if (q.from) conditions.push(sql`occurred_at >= ${q.from.toISOString()}`);
+      if (q.to) conditions.push(sql`occurred_at < ${q.to.toISOString()}`);
+      const page = rowsOf<Row>(
+        await this.db.execute(sql`SELECT * FROM kernel.audit_log WHERE ${sql.join(conditions, sql` AND `)} ORDER BY seq LIMIT ${q.pageSize ?? 1000}`),
+      ).map(toEntry);
+      if (page.length === 0) return;
+      yield* page;
+      after = page.at(-1)!.seq;
+    }
+  }
+
   async list(q: AuditQuery): Promise<AuditEntry[]> {
     const conditions = [sql`true`];
     if (q.workspaceId) conditions.push(sql`workspace_id = ${q.workspaceId}`);
