@@ -3,6 +3,8 @@
  * 1. Ingests `httpEvents` through the HTTP API of an embedded platform (PGlite + DuckDB) in
  *    batches of 500 with a write key, 4 requests in flight, the flush loop running: events/s
  *    accepted, then how long the buffer takes to drain into DuckDB.
+ *    With V01T_BENCH_DATABASE_URL (an admin PostgreSQL URL) the same again with the buffer on a
+ *    fresh PostgreSQL database.
  * 2. Generates `storeEvents` straight into each OLAP store (DuckDB in a file; ClickHouse when
  *    V01T_BENCH_CLICKHOUSE_URL or V01T_TEST_CLICKHOUSE_URL is set) with the store's own
  *    INSERT … SELECT, then times a 90-day daily trend, a 3-step funnel and 8-week retention
@@ -13,6 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient } from '@clickhouse/client';
+import pg from 'pg';
 import { loadConfig } from '../src/kernel/config/index.js';
 import { createLogger } from '../src/kernel/telemetry/logger.js';
 import { createPlatform } from '../src/apps/platform.js';
@@ -33,7 +36,8 @@ async function post(url: string, headers: Record<string, string>, body: unknown)
   return { status: res.status, json: () => res.json() };
 }
 
-async function httpIngest(total: number): Promise<Record<string, number>> {
+async function httpIngest(total: number, databaseUrl?: string): Promise<Record<string, number>> {
+  const shape = databaseUrl ? 'postgres' : 'embedded';
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-analytics-'));
   const config = loadConfig({
     NODE_ENV: 'production',
@@ -47,6 +51,7 @@ async function httpIngest(total: number): Promise<Record<string, number>> {
     PORT: '0',
     ANALYTICS_BUFFER_MAX_EVENTS: String(Math.max(total * 2, 500_000)),
     ANALYTICS_FLUSH_INTERVAL_MS: '200',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   });
   const platform = await createPlatform({ config, logger: createLogger('warn') });
   try {
@@ -94,10 +99,10 @@ async function httpIngest(total: number): Promise<Record<string, number>> {
     if (Number(row?.n) !== total || accepted !== total) throw new Error(`expected ${total} events, accepted ${accepted}, stored ${String(row?.n)}`);
     const n = label(total);
     return {
-      [`ingest_http_embedded_${n}_events_per_s`]: total / ingestSeconds,
-      [`ingest_http_embedded_${n}_seconds`]: ingestSeconds,
-      [`flush_remaining_after_ingest_${n}_seconds`]: drainSeconds,
-      [`ingest_to_store_embedded_${n}_events_per_s`]: total / (ingestSeconds + drainSeconds),
+      [`ingest_http_${shape}_${n}_events_per_s`]: total / ingestSeconds,
+      [`ingest_http_${shape}_${n}_seconds`]: ingestSeconds,
+      [`flush_remaining_after_ingest_${shape}_${n}_seconds`]: drainSeconds,
+      [`ingest_to_store_${shape}_${n}_events_per_s`]: total / (ingestSeconds + drainSeconds),
     };
   } finally {
     await platform.close();
@@ -163,6 +168,22 @@ export default async function bench(args: string[]): Promise<Record<string, numb
   const storeEvents = Number(args[1] ?? 2_000_000);
   const figures: Record<string, number> = {};
   Object.assign(figures, await httpIngest(httpEvents));
+  // The same ingestion with the buffer on PostgreSQL (the distributed shape's database), when given.
+  const pgAdmin = process.env.V01T_BENCH_DATABASE_URL;
+  if (pgAdmin) {
+    const name = `v01t_bench_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: pgAdmin });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(pgAdmin);
+    url.pathname = `/${name}`;
+    try {
+      Object.assign(figures, await httpIngest(httpEvents, url.toString()));
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
+  }
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-duckdb-'));
   const duck = await openOlapStore({ duckdbPath: path.join(dir, 'bench.duckdb') });
