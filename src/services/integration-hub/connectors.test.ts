@@ -209,4 +209,19 @@ describe('connectors against local fakes of the providers', () => {
     expect((await run([address, 'v01t_s_bad', ws])).code).toBe(2);
     expect((await run([address])).code).toBe(64);
   });
+
+  it('exports and erases a member\'s data, and purges the request log after 90 days', async () => {
+    const instance = t.platform.instances.get('integration-hub')!;
+    const exported = (await instance.personalData!.exportUser(owner.id)) as { requestLog: { actorId: string }[]; connectionsCreated: unknown[] };
+    expect(exported.requestLog.length).toBeGreaterThan(0);
+    expect(exported.requestLog.every((r) => r.actorId === owner.id)).toBe(true);
+    expect(exported.connectionsCreated.length).toBeGreaterThan(0);
+    const rule = instance.retention!.find((r) => r.name === 'integration-hub.request_log')!;
+    expect(rule.keep).toBe('90 days');
+    expect(await rule.purge(t.clock.now())).toBe(0);
+    const erased = await instance.personalData!.eraseUser(owner.id);
+    expect(erased.requestLog).toBe(exported.requestLog.length);
+    expect(await instance.personalData!.exportUser(owner.id)).toEqual({ requestLog: [], connectionsCreated: [] });
+    expect(await rule.purge(new Date(t.clock.now().getTime() + 91 * 86_400_000))).toBeGreaterThan(0);
+  });
 });
