@@ -1,5 +1,5 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { dateLiteralText, ident, intLiteral, type OlapDialect, type OlapRow, type OlapStore, type OlapTableSpec } from './index.js';
+import { dateLiteralText, ident, intLiteral, type OlapDialect, type OlapRow, type OlapStore, type OlapTableSpec } from './port.js';
 
 // ClickHouse string literals treat the backslash as an escape character, so it is escaped too.
 const chStr = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\0/g, '')}'`;

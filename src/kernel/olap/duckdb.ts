@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection, dateValue } from '@duckdb/node-api';
-import { dateLiteralText, ident, intLiteral, normaliseValue, type OlapDialect, type OlapRow, type OlapStore, type OlapTableSpec } from './index.js';
+import { dateLiteralText, ident, intLiteral, normaliseValue, type OlapDialect, type OlapRow, type OlapStore, type OlapTableSpec } from './port.js';
 
 const jsonPath = (key: string) => duckStr(`$."${key.replace(/["\\]/g, '')}"`);
 const duckStr = (value: string) => `'${value.replace(/'/g, "''").replace(/\0/g, '')}'`;

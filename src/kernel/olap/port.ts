@@ -64,22 +64,6 @@ export interface OlapStore {
   close(): Promise<void>;
 }
 
-export interface OlapOptions {
-  /** ClickHouse HTTP URL (http://user:pass@host:8123/database); when set ClickHouse is used. */
-  clickhouseUrl?: string;
-  /** DuckDB database file, or ':memory:'. */
-  duckdbPath: string;
-}
-
-export async function openOlapStore(opts: OlapOptions): Promise<OlapStore> {
-  if (opts.clickhouseUrl) {
-    const { ClickHouseStore } = await import('./clickhouse.js');
-    return ClickHouseStore.open(opts.clickhouseUrl);
-  }
-  const { DuckDbStore } = await import('./duckdb.js');
-  return DuckDbStore.open(opts.duckdbPath);
-}
-
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 /** Table and column names are code, never input; this guards against a mistake. */
 export function ident(name: string): string {
