@@ -87,7 +87,7 @@ describe('GDPR scripts (scripts/gdpr-*.sh)', () => {
     const data = JSON.parse(res.stdout) as { userId: string };
     expect(data.userId).toBe(userId);
     expect(res.stdout).toContain('subject@example.test');
-  }, 120_000);
+  }, 180_000);
 
   it('gdpr-data-export.sh refuses other formats and malformed ids', async () => {
     const csv = await runScript(script('gdpr-data-export.sh'), ['--user-id', userId, '--output-format', 'csv'], env);
@@ -124,7 +124,7 @@ describe('GDPR scripts (scripts/gdpr-*.sh)', () => {
 
     const backwards = await runScript(script('gdpr-audit-trail.sh'), ['--start-date', today, '--end-date', dayAfter(today, -3)], env);
     expect(backwards.code).toBe(64);
-  }, 60_000);
+  }, 180_000);
 
   it('gdpr-data-deletion.sh refuses without --confirm, then erases the user everywhere', async () => {
     const refused = await runScript(script('gdpr-data-deletion.sh'), ['--user-id', userId], env);
@@ -142,5 +142,5 @@ describe('GDPR scripts (scripts/gdpr-*.sh)', () => {
     // The erasure itself is in the audit trail.
     const trail = await runScript(script('gdpr-audit-trail.sh'), ['--start-date', today, '--end-date', today], env);
     expect(trail.stdout).toMatch(/erase/i);
-  }, 120_000);
+  }, 180_000);
 });

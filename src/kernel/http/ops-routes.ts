@@ -56,8 +56,20 @@ export function opsRoutes(app: App, deps: { probes: ReadinessProbe[]; registry: 
   app.get('/metrics', {
     config: { auth: 'none' },
     schema: { tags: ['operations'], summary: 'Prometheus metrics', security: [], hide: false },
-    handler: async (_req, reply) => {
-      const body = await deps.registry.metrics();
+    handler: async (request, reply) => {
+      // Rendered metric by metric: one failing collector (a gauge reading the database during an
+      // outage) must not turn the whole scrape into a 500 and blind monitoring when it matters.
+      const parts = await Promise.all(
+        deps.registry.getMetricsAsArray().map(async (m) => {
+          try {
+            return await deps.registry.getSingleMetricAsString(m.name);
+          } catch (err) {
+            request.log.warn({ err, metric: m.name }, 'metric collection failed; left out of this scrape');
+            return undefined;
+          }
+        }),
+      );
+      const body = `${parts.filter((p): p is string => p !== undefined).join('\n\n')}\n`;
       return reply.type(deps.registry.contentType).send(body);
     },
   });
