@@ -240,9 +240,13 @@ class Breaker {
   halfOpenInFlight = false;
 }
 
+/** undici already lower-cases header names; only repeated headers need joining. */
 function headerRecord(h: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  for (const k in h) {
+    const v = h[k];
+    if (v !== undefined) out[k] = typeof v === 'string' ? v : v.join(', ');
+  }
   return out;
 }
 
@@ -421,13 +425,15 @@ export class EgressClient {
       // headersTimeout bounds the wait for the answer; the body gets what is left of timeoutMs
       // (below). No AbortSignal unless the caller gave one: undici's signal handling cost ~30% of
       // throughput on a keep-alive pool (bench/egress.ts).
-      res = await undiciRequest(url, {
+      // The Agent carries the default timeouts; per-request values only when they differ (each
+      // option costs on the hot path). A string URL is cheaper for undici than a URL object.
+      const custom = timeoutMs !== this.opts.timeoutMs;
+      res = await undiciRequest(url.href, {
         dispatcher: this.agent,
         method: method as 'GET',
         headers,
         body,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
+        ...(custom ? { headersTimeout: timeoutMs, bodyTimeout: timeoutMs } : {}),
         ...(req.signal ? { signal: req.signal } : {}),
       });
     } catch (err) {
