@@ -19,6 +19,7 @@ import { orchestratorModule, type OrchestratorInstance } from '../services/orche
 import { analyticsModule } from '../services/analytics-engine/index.js';
 import { IdentityHttpClient } from '../services/orchestrator/contract.js';
 import { integrationHubModule } from '../services/integration-hub/index.js';
+import { contentSchedulerModule } from '../services/content-scheduler/index.js';
 import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
 
 export const VERSION: string = (() => {
@@ -45,6 +46,7 @@ export function availableModules(handlers: () => Map<string, PersonalDataHandler
   return {
     orchestrator: orchestratorModule({ personalDataHandlers: handlers }),
     'integration-hub': integrationHubModule,
+    'content-scheduler': contentSchedulerModule,
     'analytics-engine': analyticsModule,
   };
 }

@@ -56,7 +56,40 @@ export const RESOURCE_FIXTURES: Record<string, (ctx: FixtureContext) => Promise<
   },
   /** An action name of the http connector (the connectionId fixture's connector). */
   action: async () => 'request',
+  channelId: (ctx) => contentChannel(ctx),
+  postId: async (ctx) => {
+    const channelId = await contentChannel(ctx);
+    const res = await ctx.t.inject({ method: 'POST', url: `/v1/workspaces/${ctx.workspaceId}/posts`, headers: bearer(ctx.owner.token), payload: { body: 'fixture', channels: [{ channelId }] } });
+    if (res.statusCode !== 201) throw new Error(`post fixture: ${res.statusCode} ${res.body}`);
+    return res.json().post.id as string;
+  },
+  campaignId: async ({ t, owner, workspaceId }) => {
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${workspaceId}/campaigns`, headers: bearer(owner.token), payload: { name: 'fixture', startsOn: '2026-01-01', endsOn: '2026-01-14' } });
+    if (res.statusCode !== 201) throw new Error(`campaign fixture: ${res.statusCode} ${res.body}`);
+    return res.json().campaign.id as string;
+  },
+  mediaId: async ({ t, owner, workspaceId }) => {
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(16)]);
+    const payload = Buffer.concat([Buffer.from('--fx\r\nContent-Disposition: form-data; name="file"; filename="f.png"\r\nContent-Type: image/png\r\n\r\n'), png, Buffer.from('\r\n--fx--\r\n')]);
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${workspaceId}/media`, headers: { ...bearer(owner.token), 'content-type': 'multipart/form-data; boundary=fx' }, payload });
+    if (res.statusCode !== 201) throw new Error(`media fixture: ${res.statusCode} ${res.body}`);
+    return res.json().media.id as string;
+  },
 };
+
+/** A content channel on a webhook connection (nothing is sent: the fixture only binds it). */
+async function contentChannel({ t, owner, workspaceId }: FixtureContext): Promise<string> {
+  const conn = await t.inject({
+    method: 'POST',
+    url: `/v1/workspaces/${workspaceId}/connections`,
+    headers: bearer(owner.token),
+    payload: { connector: 'webhook', name: 'content fixture', credentials: { secret: `whsec_${Buffer.from('fixture-fixture-fixture-fixture!').toString('base64')}` }, config: { url: 'https://hooks.example.test/in' } },
+  });
+  if (conn.statusCode !== 201) throw new Error(`content connection fixture: ${conn.statusCode} ${conn.body}`);
+  const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${workspaceId}/channels`, headers: bearer(owner.token), payload: { connectionId: conn.json().connection.id, name: 'fixture', timezone: 'UTC' } });
+  if (res.statusCode !== 201) throw new Error(`channel fixture: ${res.statusCode} ${res.body}`);
+  return res.json().channel.id as string;
+}
 
 /**
  * Request bodies for routes whose generated sample body would not pass validation (keyed

@@ -99,6 +99,19 @@ const envSchema = z.object({
   KAFKA_CLIENT_ID: z.string().min(1).default('v01t'),
   KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{0,100}$/).default('v01t.'),
   KAFKA_TOPIC_PARTITIONS: positiveInt.max(1000).default(3),
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').optional(),
+  S3_ENDPOINT: z.url().optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: bool.optional(),
+  S3_PREFIX: z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'empty or a path ending in /').default(''),
+  CONTENT_MEDIA_MAX_BYTES: positiveInt.default(25 * 1024 * 1024),
+  CONTENT_PUBLISHER_INTERVAL_MS: positiveInt.max(60_000).default(1_000),
+  CONTENT_PUBLISHER_BATCH: positiveInt.max(10_000).default(100),
+  CONTENT_PUBLISHER_CONCURRENCY: positiveInt.max(256).default(16),
+  CONTENT_PUBLISH_LEASE_SECONDS: positiveInt.max(86_400).default(120),
+  CONTENT_PUBLISH_MAX_ATTEMPTS: positiveInt.max(100).default(6),
   V01T_EGRESS_ALLOW: z.string().optional(),
   EGRESS_TIMEOUT_MS: positiveInt.max(300_000).default(10_000),
   EGRESS_MAX_RESPONSE_BYTES: positiveInt.default(5 * 1024 * 1024),
@@ -141,6 +154,10 @@ export type Config = {
   /** Outbound HTTP (integration-hub egress guard). */
   egress: { allow: string[]; timeoutMs: number; maxResponseBytes: number };
   profile: 'embedded' | 'distributed';
+  /** Object storage: the data folder (default) or an S3 bucket when S3_BUCKET is set. */
+  storage: { s3?: { bucket: string; endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean; prefix: string } };
+  /** content-scheduler: media limits and the publisher. */
+  content: { mediaMaxBytes: number; publisherIntervalMs: number; publisherBatch: number; publisherConcurrency: number; leaseSeconds: number; maxAttempts: number };
   /** Event backbone: postgres (default) or kafka (when KAFKA_BROKERS is set or V01T_EVENT_BUS=kafka). */
   events: {
     bus: 'postgres' | 'kafka';
@@ -217,6 +234,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxResponseBytes: e.EGRESS_MAX_RESPONSE_BYTES,
     },
     profile: e.DATABASE_URL ? 'distributed' : 'embedded',
+    storage: {
+      s3: e.S3_BUCKET
+        ? {
+            bucket: e.S3_BUCKET,
+            endpoint: e.S3_ENDPOINT,
+            region: e.S3_REGION,
+            accessKeyId: e.S3_ACCESS_KEY_ID,
+            secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+            // Local S3-compatible servers (s3rver, Swift, MinIO) do not serve virtual-host-style bucket names.
+            forcePathStyle: e.S3_FORCE_PATH_STYLE ?? Boolean(e.S3_ENDPOINT),
+            prefix: e.S3_PREFIX,
+          }
+        : undefined,
+    },
+    content: {
+      mediaMaxBytes: e.CONTENT_MEDIA_MAX_BYTES,
+      publisherIntervalMs: e.CONTENT_PUBLISHER_INTERVAL_MS,
+      publisherBatch: e.CONTENT_PUBLISHER_BATCH,
+      publisherConcurrency: e.CONTENT_PUBLISHER_CONCURRENCY,
+      leaseSeconds: e.CONTENT_PUBLISH_LEASE_SECONDS,
+      maxAttempts: e.CONTENT_PUBLISH_MAX_ATTEMPTS,
+    },
     events: {
       bus: e.V01T_EVENT_BUS ?? (e.KAFKA_BROKERS ? 'kafka' : 'postgres'),
       pollMs: e.V01T_EVENT_POLL_MS,

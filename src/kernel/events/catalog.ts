@@ -36,8 +36,38 @@ export const EVENT_SCHEMAS = {
     stepId: z.string(),
   }),
   // Activity the gamification service scores (consumed there; published by the owning services).
-  'content.post.published.v1': z.object({ postId: z.string(), channel: z.string(), campaignId: z.string().nullable().optional() }),
+  // content-scheduler: `channel` is the channel's connector type (mastodon, discord ...); the
+  // optional fields are additive and always set by the content-scheduler.
+  'content.post.published.v1': z.object({
+    postId: z.string(),
+    channel: z.string(),
+    campaignId: z.string().nullable().optional(),
+    targetId: z.string().optional(),
+    channelId: z.string().optional(),
+    externalId: z.string().optional(),
+    url: z.string().nullable().optional(),
+    lateBySeconds: z.number().int().optional(),
+  }),
   'content.campaign.launched.v1': z.object({ campaignId: z.string(), name: z.string(), channels: z.array(z.string()) }),
+  'content.post.scheduled.v1': z.object({
+    postId: z.string(),
+    campaignId: z.string().nullable(),
+    targets: z.array(z.object({ targetId: z.string(), channelId: z.string(), channel: z.string(), dueAt: z.string() })),
+    recurring: z.boolean(),
+  }),
+  'content.post.failed.v1': z.object({
+    postId: z.string(),
+    campaignId: z.string().nullable(),
+    targetId: z.string(),
+    channelId: z.string(),
+    channel: z.string(),
+    /** failed (the provider refused or retries ran out) or skipped (missed while down, by channel policy). */
+    outcome: z.enum(['failed', 'skipped']),
+    errorCode: z.string(),
+    error: z.string(),
+    attempts: z.number().int(),
+  }),
+  'content.campaign.created.v1': z.object({ campaignId: z.string(), name: z.string(), startsOn: z.string(), endsOn: z.string() }),
   'integration.app.configured.v1': z.object({ connectionId: z.string(), connector: z.string() }),
   /** A connection's OAuth token refresh failed: it is marked needs_reauth (integration-hub). */
   'integration.connection.broken.v1': z.object({ connectionId: z.string(), connector: z.string(), name: z.string(), reason: z.string() }),

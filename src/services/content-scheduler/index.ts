@@ -1,0 +1,104 @@
+import { sql } from 'drizzle-orm';
+import type { PermissionMap } from '../../kernel/auth/permissions.js';
+import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
+import { openObjectStorage, type ObjectStorage } from '../../kernel/storage/index.js';
+import { AppError } from '../../kernel/errors.js';
+import { CONTENT_MIGRATIONS } from './migrations.js';
+import { hubOf } from './hub.js';
+import { ChannelsService } from './channels.js';
+import { MediaService } from './media.js';
+import { PostsService } from './posts.js';
+import { CampaignsService } from './campaigns.js';
+import { Publisher, countDueUnpublished, registerPublisherMetrics } from './publisher.js';
+import { contentRoutes } from './routes.js';
+import type { ContentSchedulerContract } from './contract.js';
+
+export const CONTENT_PERMISSIONS: PermissionMap = {
+  'content.read': { description: 'See posts, channels, campaigns, media and the content calendar', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
+  'content.write': { description: 'Create, edit, schedule and cancel posts and campaigns; upload media', roles: ['owner', 'admin', 'developer'] },
+  'content.approve': { description: 'Approve or reject posts in review', roles: ['owner', 'admin'] },
+  'content.manage': { description: 'Bind channels to connections, set queue slots and limits, require approval', roles: ['owner', 'admin'] },
+};
+
+const UNATTACHED_MEDIA_DAYS = 7;
+
+export interface ContentInstance extends ServiceInstance {
+  contract: ContentSchedulerContract;
+  services: { channels: ChannelsService; media: MediaService; posts: PostsService; campaigns: CampaignsService; publisher: Publisher; storage: ObjectStorage };
+}
+
+export const contentSchedulerModule: ServiceModule & { create(ctx: ServiceContext): ContentInstance } = {
+  name: 'content-scheduler',
+  schema: 'content',
+  migrations: CONTENT_MIGRATIONS,
+  permissions: CONTENT_PERMISSIONS,
+  create(ctx) {
+    const cfg = ctx.config.content;
+    const storage = openObjectStorage({ dataDir: ctx.config.dataDir, s3: ctx.config.storage.s3 });
+    const hub = hubOf(ctx.contracts);
+    const channels = new ChannelsService(ctx.db, ctx.clock, hub);
+    const media = new MediaService(ctx.db, storage, ctx.clock, cfg.mediaMaxBytes);
+    const posts = new PostsService(ctx.db, ctx.clock, channels, media, ctx.audit, ctx.events);
+    const campaigns = new CampaignsService(ctx.db, ctx.clock, ctx.events);
+    const metrics = registerPublisherMetrics(ctx.metrics.registry, () => countDueUnpublished(ctx.db, ctx.clock.now()));
+    const publisher = new Publisher(ctx.db, ctx.clock, hub, ctx.events, (tx, t) => posts.scheduleNextOccurrence(tx, t), metrics, ctx.logger.child({ component: 'publisher' }), {
+      batch: cfg.publisherBatch,
+      concurrency: cfg.publisherConcurrency,
+      leaseSeconds: cfg.leaseSeconds,
+      maxAttempts: cfg.maxAttempts,
+      intervalMs: cfg.publisherIntervalMs,
+    });
+
+    return {
+      services: { channels, media, posts, campaigns, publisher, storage },
+      contract: {
+        async campaignProgress(workspaceId, campaignId) {
+          try {
+            return (await campaigns.get(workspaceId, campaignId)).progress;
+          } catch (err) {
+            if (err instanceof AppError && err.code === 'not_found') return null;
+            throw err;
+          }
+        },
+      },
+      routes(app) {
+        contentRoutes(app, { channels, media, posts, campaigns });
+      },
+      async start() {
+        publisher.start();
+      },
+      async stop() {
+        await publisher.stop();
+        await storage.close();
+      },
+      readiness: { storage: () => storage.ping() },
+      personalData: {
+        describes: ['posts authored by the user (text, title, link, schedule, per-channel copies); kept until the user is deleted', 'media files uploaded by the user', 'reviews (approve/reject) made by the user'],
+        async exportUser(userId) {
+          return { posts: await posts.ofAuthor(userId), media: await media.ofUser(userId) };
+        },
+        async eraseUser(userId) {
+          const { posts: p, reviews } = await posts.eraseAuthor(userId);
+          const m = await media.remove(sql`uploaded_by = ${userId}`);
+          return { posts: p, reviews, media: m };
+        },
+      },
+      retention: [
+        {
+          name: 'content posts and media (user_content)',
+          keep: 'until user deletion',
+          // Erasure removes a user's content; the weekly cleanup has nothing to expire by age.
+          purge: async () => 0,
+        },
+        {
+          name: 'uploaded media never attached to a post',
+          keep: `${UNATTACHED_MEDIA_DAYS} days`,
+          purge: (now) =>
+            media.remove(
+              sql`created_at < ${new Date(now.getTime() - UNATTACHED_MEDIA_DAYS * 86_400_000).toISOString()} AND NOT EXISTS (SELECT 1 FROM content.posts p WHERE p.workspace_id = content.media.workspace_id AND content.media.id = ANY(p.media_ids))`,
+            ),
+        },
+      ],
+    };
+  },
+};

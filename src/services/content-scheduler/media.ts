@@ -1,0 +1,122 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Readable } from 'node:stream';
+import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { ObjectStorage } from '../../kernel/storage/index.js';
+import { AppError, notFound } from '../../kernel/errors.js';
+import { rows, iso } from './db.js';
+
+export const MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'video/mp4', 'application/pdf'] as const;
+
+export interface Media {
+  id: string;
+  workspaceId: string;
+  fileName: string;
+  contentType: string;
+  sizeBytes: number;
+  sha256: string;
+  uploadedBy: string | null;
+  createdAt: string;
+}
+
+interface MediaRow {
+  id: string;
+  workspace_id: string;
+  object_key: string;
+  file_name: string;
+  content_type: string;
+  size_bytes: string | number;
+  sha256: string;
+  uploaded_by: string | null;
+  created_at: Date;
+}
+
+const toMedia = (r: MediaRow): Media => ({
+  id: r.id,
+  workspaceId: r.workspace_id,
+  fileName: r.file_name,
+  contentType: r.content_type,
+  sizeBytes: Number(r.size_bytes),
+  sha256: r.sha256,
+  uploadedBy: r.uploaded_by,
+  createdAt: iso(r.created_at)!,
+});
+
+/** The declared type must match the file's leading bytes: a renamed executable is not an image. */
+function sniff(buf: Buffer): string | null {
+  const starts = (...b: number[]) => b.every((x, i) => buf[i] === x);
+  if (starts(0xff, 0xd8, 0xff)) return 'image/jpeg';
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'image/png';
+  if (buf.subarray(0, 6).toString('latin1') === 'GIF87a' || buf.subarray(0, 6).toString('latin1') === 'GIF89a') return 'image/gif';
+  if (buf.subarray(0, 4).toString('latin1') === 'RIFF' && buf.subarray(8, 12).toString('latin1') === 'WEBP') return 'image/webp';
+  if (buf.subarray(4, 8).toString('latin1') === 'ftyp') return 'video/mp4';
+  if (buf.subarray(0, 5).toString('latin1') === '%PDF-') return 'application/pdf';
+  return null;
+}
+
+export class MediaService {
+  constructor(
+    private readonly db: Db,
+    private readonly storage: ObjectStorage,
+    private readonly clock: Clock,
+    readonly maxBytes: number,
+  ) {}
+
+  async upload(workspaceId: string, userId: string | null, file: { fileName: string; contentType: string; data: Buffer; expectedSha256?: string }): Promise<Media> {
+    if (!(MEDIA_TYPES as readonly string[]).includes(file.contentType)) {
+      throw new AppError('unsupported_media_type', `Media type ${file.contentType} is not accepted (accepted: ${MEDIA_TYPES.join(', ')})`);
+    }
+    if (file.data.length === 0) throw new AppError('validation_failed', 'The file is empty', { errors: [{ path: 'file', message: 'empty' }] });
+    if (file.data.length > this.maxBytes) throw new AppError('payload_too_large', `Media files are limited to ${this.maxBytes} bytes`);
+    const actual = sniff(file.data);
+    if (actual !== file.contentType) throw new AppError('unsupported_media_type', `The file's content is not ${file.contentType}`);
+    const sha256 = createHash('sha256').update(file.data).digest('hex');
+    if (file.expectedSha256 && file.expectedSha256.toLowerCase() !== sha256) {
+      throw new AppError('validation_failed', 'The file does not match the given SHA-256 checksum', { errors: [{ path: 'x-checksum-sha256', message: `computed ${sha256}` }] });
+    }
+    const id = randomUUID();
+    const key = `content/${workspaceId}/${id}`;
+    await this.storage.put(key, file.data, { contentType: file.contentType, contentLength: file.data.length });
+    try {
+      await this.db.execute(sql`
+        INSERT INTO content.media (id, workspace_id, object_key, file_name, content_type, size_bytes, sha256, uploaded_by, created_at)
+        VALUES (${id}, ${workspaceId}, ${key}, ${file.fileName.slice(0, 255)}, ${file.contentType}, ${file.data.length}, ${sha256}, ${userId}, ${this.clock.now().toISOString()})`);
+    } catch (err) {
+      await this.storage.delete(key).catch(() => {});
+      throw err;
+    }
+    return this.get(workspaceId, id);
+  }
+
+  async get(workspaceId: string, mediaId: string): Promise<Media> {
+    const [r] = await rows<MediaRow>(this.db, sql`SELECT * FROM content.media WHERE workspace_id = ${workspaceId} AND id = ${mediaId}`);
+    if (!r) throw notFound('Media');
+    return toMedia(r);
+  }
+
+  async many(workspaceId: string, ids: string[], db: DbExecutor = this.db): Promise<Map<string, Media>> {
+    if (!ids.length) return new Map();
+    const r = await rows<MediaRow>(db, sql`SELECT * FROM content.media WHERE workspace_id = ${workspaceId} AND id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[])`);
+    return new Map(r.map((x) => [x.id, toMedia(x)]));
+  }
+
+  async content(workspaceId: string, mediaId: string): Promise<{ media: Media; body: Readable }> {
+    const [r] = await rows<MediaRow>(this.db, sql`SELECT * FROM content.media WHERE workspace_id = ${workspaceId} AND id = ${mediaId}`);
+    if (!r) throw notFound('Media');
+    const obj = await this.storage.get(r.object_key);
+    if (!obj) throw new AppError('not_found', 'The media file is missing from object storage');
+    return { media: toMedia(r), body: obj.body };
+  }
+
+  /** Removes media rows and objects; used by erasure and the cleanup of never-attached uploads. */
+  async remove(where: ReturnType<typeof sql>): Promise<number> {
+    const gone = await rows<{ object_key: string }>(this.db, sql`DELETE FROM content.media WHERE ${where} RETURNING object_key`);
+    for (const g of gone) await this.storage.delete(g.object_key);
+    return gone.length;
+  }
+
+  async ofUser(userId: string): Promise<Media[]> {
+    return (await rows<MediaRow>(this.db, sql`SELECT * FROM content.media WHERE uploaded_by = ${userId} ORDER BY created_at`)).map(toMedia);
+  }
+}

@@ -1,0 +1,329 @@
+import os from 'node:os';
+import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import client from 'prom-client';
+import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { Logger } from '../../kernel/telemetry/logger.js';
+import type { EventPublisher } from '../../kernel/events/envelope.js';
+import { AppError } from '../../kernel/errors.js';
+import type { IntegrationHubContract, PublishResult } from '../integration-hub/contract.js';
+import { rows } from './db.js';
+
+/** Codes after which the same request may succeed later (conflict: the hub is still publishing this key); the rest are refusals for good. */
+const TRANSIENT_CODES = new Set(['conflict', 'egress_timeout', 'egress_failed', 'egress_rate_limited', 'egress_circuit_open', 'service_unavailable', 'rate_limited', 'internal_error']);
+
+export function isTransient(err: unknown): boolean {
+  if (!(err instanceof AppError)) return true; // an unexpected failure: retrying with the same idempotency key is safe
+  if (TRANSIENT_CODES.has(err.code)) return true;
+  if (err.code === 'provider_error') {
+    const status = Number(err.extra.providerStatus ?? err.extra.status ?? 0);
+    return status === 429 || status >= 500;
+  }
+  return false;
+}
+
+export const idempotencyKeyOf = (targetId: string) => `content-target:${targetId}`;
+
+export interface PublisherOptions {
+  batch: number;
+  concurrency: number;
+  leaseSeconds: number;
+  maxAttempts: number;
+  intervalMs: number;
+  workerId?: string;
+}
+
+export interface PublisherMetrics {
+  publishTotal: client.Counter<'channel_type' | 'status'>;
+  lateness: client.Histogram<'channel_type'>;
+}
+
+export function registerPublisherMetrics(registry: client.Registry, dueUnpublished: () => Promise<number>): PublisherMetrics {
+  const publishTotal = new client.Counter({
+    name: 'content_publish_total',
+    help: 'Publication attempts by channel type and outcome (published, retry, failed, skipped)',
+    labelNames: ['channel_type', 'status'] as const,
+    registers: [registry],
+  });
+  const lateness = new client.Histogram({
+    name: 'content_publish_lateness_seconds',
+    help: 'Seconds between a target being due and its confirmed publication',
+    labelNames: ['channel_type'] as const,
+    buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21_600, 86_400],
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'content_due_unpublished',
+    help: 'Targets whose time has come that are not published yet (scheduled or publishing)',
+    registers: [registry],
+    async collect() {
+      this.set(await dueUnpublished());
+    },
+  });
+  return { publishTotal, lateness };
+}
+
+interface ClaimedRow {
+  id: string;
+  workspace_id: string;
+  post_id: string;
+  channel_id: string;
+  due_at: Date;
+  attempts: number;
+  status: string;
+  recheck: boolean;
+  connection_id: string;
+  connector: string;
+  late_policy: 'publish_late' | 'skip';
+  late_grace_seconds: number;
+  title: string | null;
+  body: string;
+  link: string | null;
+  media_count: number;
+  body_override: string | null;
+  campaign_id: string | null;
+  author_id: string | null;
+}
+
+type Outcome =
+  | { kind: 'published'; result: PublishResult }
+  | { kind: 'retry'; code: string; message: string; delayMs?: number; countsAsAttempt: boolean }
+  | { kind: 'failed'; code: string; message: string }
+  | { kind: 'skipped'; code: string; message: string };
+
+export interface RunSummary {
+  claimed: number;
+  published: number;
+  retried: number;
+  failed: number;
+  skipped: number;
+  rechecked: number;
+}
+
+/**
+ * Claims due targets with FOR UPDATE SKIP LOCKED (any number of replicas), publishes each
+ * through the integration-hub with an idempotency key per target, and records only what the
+ * provider confirmed. See ARCHITECTURE.md beside this file.
+ */
+export class Publisher {
+  readonly workerId: string;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+  private stopped = true;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly hub: () => IntegrationHubContract,
+    private readonly events: EventPublisher,
+    private readonly nextOccurrence: (tx: DbExecutor, t: { postId: string; channelId: string; workspaceId: string; dueAt: Date }) => Promise<void>,
+    private readonly metrics: PublisherMetrics,
+    private readonly logger: Logger,
+    private readonly opts: PublisherOptions,
+  ) {
+    this.workerId = opts.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const loop = async () => {
+      if (this.stopped) return;
+      let full = false;
+      try {
+        const p = this.runOnce();
+        this.running = p;
+        const s = await p;
+        full = s.claimed >= this.opts.batch;
+      } catch (err) {
+        this.logger.error({ err }, 'publisher run failed');
+      } finally {
+        this.running = null;
+      }
+      // A full batch means more is due: go again at once instead of waiting for the interval.
+      if (!this.stopped) this.timer = setTimeout(loop, full ? 0 : this.opts.intervalMs);
+    };
+    this.timer = setTimeout(loop, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => {});
+  }
+
+  /** One pass: re-check expired leases, claim due targets, publish, record. */
+  async runOnce(): Promise<RunSummary> {
+    const summary: RunSummary = { claimed: 0, published: 0, retried: 0, failed: 0, skipped: 0, rechecked: 0 };
+    const claimed = await this.claim();
+    summary.claimed = claimed.length;
+    summary.rechecked = claimed.filter((c) => c.recheck).length;
+    let i = 0;
+    const worker = async () => {
+      while (i < claimed.length) {
+        const t = claimed[i++]!;
+        const outcome = await this.attempt(t);
+        if (await this.finish(t, outcome)) summary[outcome.kind === 'retry' ? 'retried' : outcome.kind]++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, claimed.length) }, worker));
+    return summary;
+  }
+
+  private async claim(): Promise<ClaimedRow[]> {
+    const now = this.clock.now();
+    const nowIso = now.toISOString();
+    const lease = new Date(now.getTime() + this.opts.leaseSeconds * 1000).toISOString();
+    // A target whose lease ran out was being published by a worker that died or hung: it is
+    // taken over and re-checked through the hub with the same idempotency key, which answers
+    // with the first confirmed result instead of publishing again.
+    const expired = await rows<{ id: string }>(
+      this.db,
+      sql`UPDATE content.targets t SET lease_until = ${lease}, claimed_by = ${this.workerId}, attempts = t.attempts + 1, updated_at = ${nowIso}
+        FROM (SELECT id FROM content.targets WHERE status = 'publishing' AND lease_until < ${nowIso} ORDER BY lease_until LIMIT ${this.opts.batch} FOR UPDATE SKIP LOCKED) d
+        WHERE t.id = d.id RETURNING t.id`,
+    );
+    const room = this.opts.batch - expired.length;
+    const due =
+      room > 0
+        ? await rows<{ id: string }>(
+            this.db,
+            sql`UPDATE content.targets t SET status = 'publishing', lease_until = ${lease}, claimed_by = ${this.workerId}, attempts = t.attempts + 1, updated_at = ${nowIso}
+              FROM (SELECT id FROM content.targets WHERE status = 'scheduled' AND COALESCE(next_attempt_at, due_at) <= ${nowIso}
+                    ORDER BY COALESCE(next_attempt_at, due_at) LIMIT ${room} FOR UPDATE SKIP LOCKED) d
+              WHERE t.id = d.id RETURNING t.id`,
+          )
+        : [];
+    const ids = [...expired.map((e) => e.id), ...due.map((d) => d.id)];
+    if (!ids.length) return [];
+    const recheck = new Set(expired.map((e) => e.id));
+    const details = await rows<Omit<ClaimedRow, 'recheck'>>(
+      this.db,
+      sql`SELECT t.id, t.workspace_id, t.post_id, t.channel_id, t.due_at, t.attempts, t.status,
+               c.connection_id, c.connector, c.late_policy, c.late_grace_seconds,
+               p.title, p.body, p.link, cardinality(p.media_ids) AS media_count, p.campaign_id, p.author_id, pc.body_override
+        FROM content.targets t
+        JOIN content.channels c ON c.id = t.channel_id
+        JOIN content.posts p ON p.id = t.post_id
+        LEFT JOIN content.post_channels pc ON pc.post_id = t.post_id AND pc.channel_id = t.channel_id
+        WHERE t.id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[]) AND t.claimed_by = ${this.workerId}`,
+    );
+    return details.map((d) => ({ ...d, media_count: Number(d.media_count), recheck: recheck.has(d.id) }));
+  }
+
+  private async attempt(t: ClaimedRow): Promise<Outcome> {
+    const now = this.clock.now().getTime();
+    const lateMs = now - new Date(t.due_at).getTime();
+    // Only a first attempt can be "missed": a retry is late because the provider failed, not because we were down.
+    if (!t.recheck && t.attempts === 1 && t.late_policy === 'skip' && lateMs > t.late_grace_seconds * 1000) {
+      return { kind: 'skipped', code: 'missed', message: `Missed by ${Math.round(lateMs / 1000)} s (more than the channel's ${t.late_grace_seconds} s grace); the channel skips late posts` };
+    }
+    if (t.media_count > 0) {
+      return { kind: 'failed', code: 'media_unsupported', message: 'The integration-hub publish contract carries text, title and link only; posts with media cannot be published' };
+    }
+    try {
+      const result = await this.hub().publish(t.workspace_id, t.connection_id, { text: t.body_override ?? t.body, title: t.title ?? undefined, link: t.link ?? undefined }, idempotencyKeyOf(t.id));
+      if (!result || typeof result.externalId !== 'string' || !result.externalId) {
+        return { kind: 'failed', code: 'unconfirmed', message: 'The provider did not return an id for the published item; not counted as published' };
+      }
+      return { kind: 'published', result };
+    } catch (err) {
+      const code = err instanceof AppError ? err.code : 'unexpected_error';
+      const message = err instanceof Error ? err.message : String(err);
+      // Our own throttles (the hub's per-connection rate limit, an open breaker, another holder of
+      // the key) say nothing about the provider: wait as told without using up an attempt.
+      if (code === 'egress_rate_limited' || code === 'egress_circuit_open' || code === 'conflict') {
+        const after = err instanceof AppError ? Number(err.extra.retryAfterSeconds ?? 0) * 1000 : 0;
+        return { kind: 'retry', code, message, delayMs: Math.max(after, code === 'conflict' ? 30_000 : 1_000), countsAsAttempt: false };
+      }
+      if (isTransient(err) && t.attempts < this.opts.maxAttempts) return { kind: 'retry', code, message, countsAsAttempt: true };
+      return { kind: 'failed', code, message: isTransient(err) ? `${message} (gave up after ${t.attempts} attempts)` : message };
+    }
+  }
+
+  /** Exponential backoff from 30 s, capped at 30 min, with a per-target spread so failures do not retry in lockstep. */
+  backoffMs(targetId: string, attempts: number): number {
+    const base = Math.min(30_000 * 2 ** (attempts - 1), 30 * 60_000);
+    const spread = createHash('sha256').update(targetId).digest().readUInt16BE(0) / 65_535;
+    return Math.round(base * (0.9 + 0.2 * spread));
+  }
+
+  /** Records the outcome if this worker still holds the target; false when the lease was lost meanwhile. */
+  private async finish(t: ClaimedRow, outcome: Outcome): Promise<boolean> {
+    const now = this.clock.now();
+    const nowIso = now.toISOString();
+    const dueAt = new Date(t.due_at);
+    const held = sql`id = ${t.id} AND status = 'publishing' AND claimed_by = ${this.workerId}`;
+    const done = await this.db.transaction(async (tx) => {
+      if (outcome.kind === 'published') {
+        const late = Math.max(0, Math.floor((now.getTime() - dueAt.getTime()) / 1000));
+        const r = await rows(
+          tx,
+          sql`UPDATE content.targets SET status = 'published', external_id = ${outcome.result.externalId}, external_url = ${outcome.result.url ?? null}, published_at = ${nowIso},
+            late_by_seconds = ${late}, lease_until = NULL, next_attempt_at = NULL, error_code = NULL, error = NULL, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
+        );
+        if (!r.length) return false;
+        await this.events.publish(
+          {
+            name: 'content.post.published.v1',
+            workspaceId: t.workspace_id,
+            actorId: t.author_id,
+            payload: { postId: t.post_id, channel: t.connector, campaignId: t.campaign_id, targetId: t.id, channelId: t.channel_id, externalId: outcome.result.externalId, url: outcome.result.url ?? null, lateBySeconds: late },
+          },
+          tx,
+        );
+        if (t.campaign_id) {
+          const [launched] = await rows<{ name: string }>(tx, sql`UPDATE content.campaigns SET launched_at = ${nowIso} WHERE id = ${t.campaign_id} AND launched_at IS NULL RETURNING name`);
+          if (launched) {
+            const chans = await rows<{ connector: string }>(
+              tx,
+              sql`SELECT DISTINCT c.connector FROM content.posts p JOIN content.post_channels pc ON pc.post_id = p.id JOIN content.channels c ON c.id = pc.channel_id WHERE p.campaign_id = ${t.campaign_id} ORDER BY c.connector`,
+            );
+            await this.events.publish({ name: 'content.campaign.launched.v1', workspaceId: t.workspace_id, actorId: t.author_id, payload: { campaignId: t.campaign_id, name: launched.name, channels: chans.map((c) => c.connector) } }, tx);
+          }
+        }
+        await this.nextOccurrence(tx, { postId: t.post_id, channelId: t.channel_id, workspaceId: t.workspace_id, dueAt });
+        return true;
+      }
+      if (outcome.kind === 'retry') {
+        const next = new Date(now.getTime() + (outcome.delayMs ?? this.backoffMs(t.id, t.attempts))).toISOString();
+        const r = await rows(
+          tx,
+          sql`UPDATE content.targets SET status = 'scheduled', next_attempt_at = ${next}, attempts = attempts - ${outcome.countsAsAttempt ? 0 : 1}, lease_until = NULL, error_code = ${outcome.code}, error = ${outcome.message.slice(0, 2000)}, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
+        );
+        return r.length > 0;
+      }
+      const r = await rows(
+        tx,
+        sql`UPDATE content.targets SET status = ${outcome.kind}, lease_until = NULL, next_attempt_at = NULL, error_code = ${outcome.code}, error = ${outcome.message.slice(0, 2000)}, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
+      );
+      if (!r.length) return false;
+      await this.events.publish(
+        {
+          name: 'content.post.failed.v1',
+          workspaceId: t.workspace_id,
+          actorId: t.author_id,
+          payload: { postId: t.post_id, campaignId: t.campaign_id, targetId: t.id, channelId: t.channel_id, channel: t.connector, outcome: outcome.kind, errorCode: outcome.code, error: outcome.message.slice(0, 2000), attempts: t.attempts },
+        },
+        tx,
+      );
+      await this.nextOccurrence(tx, { postId: t.post_id, channelId: t.channel_id, workspaceId: t.workspace_id, dueAt });
+      return true;
+    });
+    if (done) {
+      this.metrics.publishTotal.inc({ channel_type: t.connector, status: outcome.kind });
+      if (outcome.kind === 'published') this.metrics.lateness.observe({ channel_type: t.connector }, Math.max(0, (now.getTime() - dueAt.getTime()) / 1000));
+      if (outcome.kind !== 'published') this.logger.info({ targetId: t.id, outcome: outcome.kind, code: outcome.code }, 'content target not published');
+    } else {
+      this.logger.warn({ targetId: t.id }, 'lease lost before the outcome was recorded; the next holder re-checks the target');
+    }
+    return done;
+  }
+}
+
+export async function countDueUnpublished(db: Db, now: Date): Promise<number> {
+  const [r] = await rows<{ n: string | number }>(db, sql`SELECT count(*) AS n FROM content.targets WHERE status IN ('scheduled', 'publishing') AND due_at <= ${now.toISOString()}`);
+  return Number(r?.n ?? 0);
+}
