@@ -41,6 +41,8 @@ describe('platform events from the bus', () => {
       () => t.platform.database.query<{ n: string | number }>('SELECT count(*) AS n FROM analytics.event_buffer'),
       (rows) => Number(rows[0]!.n) >= 2,
     );
+    // Stop the background loop first: a batch it has claimed would otherwise be missed by drain().
+    await analytics.services.flusher.stop();
     await analytics.services.flusher.drain();
     const now = t.clock.now().getTime();
     const res = await t.inject({
