@@ -17,6 +17,7 @@ import { opsRoutes, type ReadinessProbe } from '../kernel/http/ops-routes.js';
 import type { ContractDirectory, PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../kernel/module.js';
 import { orchestratorModule, type OrchestratorInstance } from '../services/orchestrator/index.js';
 import { analyticsModule } from '../services/analytics-engine/index.js';
+import { gamificationModule } from '../services/gamification/index.js';
 import { IdentityHttpClient } from '../services/orchestrator/contract.js';
 import { integrationHubModule } from '../services/integration-hub/index.js';
 import { contentSchedulerModule } from '../services/content-scheduler/index.js';
@@ -48,6 +49,7 @@ export function availableModules(handlers: () => Map<string, PersonalDataHandler
     'integration-hub': integrationHubModule,
     'content-scheduler': contentSchedulerModule,
     'analytics-engine': analyticsModule,
+    gamification: gamificationModule,
   };
 }
 

@@ -75,6 +75,37 @@ export const RESOURCE_FIXTURES: Record<string, (ctx: FixtureContext) => Promise<
     if (res.statusCode !== 201) throw new Error(`media fixture: ${res.statusCode} ${res.body}`);
     return res.json().media.id as string;
   },
+  ruleId: async ({ t, owner, workspaceId }) => {
+    const res = await t.inject({
+      method: 'POST',
+      url: `/v1/workspaces/${workspaceId}/gamification/rules`,
+      headers: bearer(owner.token),
+      payload: { name: 'fixture rule', event: 'workflow.run.succeeded.v1', persona: 'vAutomator', metric: 'Automation XP', points: 1 },
+    });
+    if (res.statusCode !== 201) throw new Error(`gamification rule fixture: ${res.statusCode} ${res.body}`);
+    return res.json().rule.id as string;
+  },
+  badgeId: async ({ t, owner, workspaceId }) => {
+    const res = await t.inject({
+      method: 'POST',
+      url: `/v1/workspaces/${workspaceId}/gamification/badges`,
+      headers: bearer(owner.token),
+      payload: { key: 'fixture-badge', name: 'Fixture', criteria: { kind: 'count', event: 'workflow.run.succeeded.v1', atLeast: 3 } },
+    });
+    if (res.statusCode !== 201) throw new Error(`gamification badge fixture: ${res.statusCode} ${res.body}`);
+    return res.json().badge.id as string;
+  },
+  /** A gamification ledger entry (an admin adjustment of the member's points). */
+  entryId: async ({ t, owner, member, workspaceId }) => {
+    const res = await t.inject({
+      method: 'POST',
+      url: `/v1/workspaces/${workspaceId}/gamification/adjustments`,
+      headers: bearer(owner.token),
+      payload: { userId: member.id, persona: 'vBuilder', metric: 'Build Score', points: 5, reason: 'tenant fixture' },
+    });
+    if (res.statusCode !== 201) throw new Error(`gamification ledger fixture: ${res.statusCode} ${res.body}`);
+    return res.json().entryId as string;
+  },
 };
 
 /** A content channel on a webhook connection (nothing is sent: the fixture only binds it). */
@@ -95,4 +126,9 @@ async function contentChannel({ t, owner, workspaceId }: FixtureContext): Promis
  * Request bodies for routes whose generated sample body would not pass validation (keyed
  * "METHOD /path/{param}"). Most routes need none: a sample is built from the OpenAPI schema.
  */
-export const BODY_OVERRIDES: Record<string, unknown> = {};
+export const BODY_OVERRIDES: Record<string, unknown> = {
+  'POST /v1/workspaces/{workspaceId}/gamification/rules': { name: 'r', event: 'workflow.run.succeeded.v1', persona: 'vAutomator', metric: 'Automation XP', points: 1 },
+  'PATCH /v1/workspaces/{workspaceId}/gamification/rules/{ruleId}': { points: 2 },
+  'POST /v1/workspaces/{workspaceId}/gamification/badges': { key: 'tenant-probe', name: 'Probe', criteria: { kind: 'count', event: 'workflow.run.succeeded.v1', atLeast: 1 } },
+  'POST /v1/workspaces/{workspaceId}/gamification/ledger/{entryId}/reversal': { reason: 'tenant probe' },
+};

@@ -1,0 +1,97 @@
+import client from 'prom-client';
+import type { PermissionMap } from '../../kernel/auth/permissions.js';
+import { EVENT_NAMES, type EventName } from '../../kernel/events/index.js';
+import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
+import { RedisCache } from '../../kernel/cache/index.js';
+import { ConfigRepository } from './config.repository.js';
+import type { GamificationContract } from './contract.js';
+import { PostgresLeaderboard, RedisLeaderboard } from './leaderboard.js';
+import { GAMIFICATION_MIGRATIONS } from './migrations.js';
+import { ProfileService } from './profile.service.js';
+import { gamificationRoutes } from './routes.js';
+import { ScoringService } from './scoring.service.js';
+
+export const GAMIFICATION_PERMISSIONS: PermissionMap = {
+  'gamification.read': { description: 'See profiles, leaderboards, the badge catalog, rules and settings', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
+  'gamification.participate': { description: 'Set your own gamification preferences (time zone of your streak days)', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
+  'gamification.manage': { description: 'Edit scoring rules, badges and settings; adjust and reverse points', roles: ['owner', 'admin'] },
+};
+
+/** Events the service scores: workflow, content, integration and analytics activity (never its own). */
+export const CONSUMED_EVENTS: EventName[] = EVENT_NAMES.filter((n) => /^(workflow|content|integration|analytics)\./.test(n));
+export const CONSUMER_GROUP = 'gamification.scoring';
+
+const DAY = 86_400_000;
+
+export interface GamificationInstance extends ServiceInstance {
+  contract: GamificationContract;
+  services: { configs: ConfigRepository; scoring: ScoringService; profiles: ProfileService; redis: RedisLeaderboard | null; pg: PostgresLeaderboard };
+}
+
+export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): GamificationInstance } = {
+  name: 'gamification',
+  schema: 'gamification',
+  migrations: GAMIFICATION_MIGRATIONS,
+  permissions: GAMIFICATION_PERMISSIONS,
+  create(ctx) {
+    const configs = new ConfigRepository(ctx.db, ctx.clock);
+    const pg = new PostgresLeaderboard(ctx.db);
+    const redis = ctx.cache instanceof RedisCache ? new RedisLeaderboard(ctx.cache.client, ctx.db, ctx.config.redis.keyPrefix) : null;
+    const awarded = new client.Counter({ name: 'v01t_gamification_points_awarded_total', help: 'Points awarded by rules, adjustments excluded', labelNames: ['persona'], registers: [ctx.metrics.registry] });
+    const handled = new client.Counter({ name: 'v01t_gamification_events_total', help: 'Events seen by the scoring consumer, by outcome', labelNames: ['outcome'], registers: [ctx.metrics.registry] });
+    const scoring = new ScoringService(ctx.db, configs, ctx.events, ctx.audit, ctx.clock, { redis: redis !== null, onAwarded: (persona, points) => awarded.inc({ persona }, points) });
+    const profiles = new ProfileService(ctx.db, configs, scoring, redis ?? pg, pg, redis, ctx.clock);
+
+    ctx.events.subscribe(CONSUMER_GROUP, CONSUMED_EVENTS, async (event, { tx }) => {
+      const outcome = await scoring.handle(event, tx);
+      handled.inc({ outcome: outcome.status });
+    });
+
+    let timers: NodeJS.Timeout[] = [];
+    let draining: Promise<unknown> | undefined;
+    const drain = () => {
+      draining ??= (async () => {
+        while ((await redis!.drain()) > 0);
+      })()
+        .catch((err) => ctx.logger.warn({ err }, 'leaderboard projection to Redis failed; retrying'))
+        .finally(() => (draining = undefined));
+      return draining;
+    };
+
+    return {
+      services: { configs, scoring, profiles, redis, pg },
+      contract: {
+        hasEntitlement: async (workspaceId, userId, rewardKey) => (await profiles.entitlements(workspaceId, userId)).some((e) => e.rewardKey === rewardKey),
+        entitlements: (workspaceId, userId) => profiles.entitlements(workspaceId, userId),
+      },
+      routes(app) {
+        gamificationRoutes(app, { configs, scoring, profiles, identity: ctx.identity });
+      },
+      async start() {
+        if (redis) timers.push(setInterval(() => void drain(), 250));
+        const archive = () => void profiles.archiveClosedPeriods().catch((err) => ctx.logger.warn({ err }, 'leaderboard archiving failed'));
+        timers.push(setInterval(archive, 3_600_000));
+        archive();
+      },
+      async stop() {
+        for (const t of timers) clearInterval(t);
+        timers = [];
+        await draining;
+      },
+      personalData: {
+        describes: [
+          'points ledger per user (events scored, adjustments and reversals with reasons)',
+          'balances, levels, streaks, badges and reward entitlements per user',
+          'leaderboard scores and archived standings, and the user\'s time-zone setting',
+        ],
+        exportUser: (userId) => profiles.exportUser(userId),
+        eraseUser: (userId) => profiles.eraseUser(userId),
+      },
+      retention: [
+        { name: 'gamification ledger entries and scored event ids', keep: '90 days', purge: (now) => profiles.purgeLedger(new Date(now.getTime() - 90 * DAY)) },
+        { name: 'gamification daily cap counters', keep: '7 days', purge: (now) => profiles.purgeDailyCaps(new Date(now.getTime() - 7 * DAY)) },
+        { name: 'gamification leaderboard archives', keep: '3 years', purge: (now) => profiles.purgeArchive(new Date(Date.UTC(now.getUTCFullYear() - 3, now.getUTCMonth(), now.getUTCDate()))) },
+      ],
+    };
+  },
+};

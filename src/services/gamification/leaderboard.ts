@@ -1,0 +1,216 @@
+import { sql } from 'drizzle-orm';
+import type { Redis } from 'ioredis';
+import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import { rows } from './sql.js';
+
+export interface Standing {
+  rank: number;
+  userId: string;
+  score: number;
+}
+
+export interface BoardRef {
+  workspaceId: string;
+  board: string;
+  period: string;
+}
+
+/**
+ * Reads a leaderboard. Ranks are ordinal (1, 2, 3 …) and ties are broken by user id descending,
+ * which is the order Redis gives members of equal score in ZREVRANGE, so both stores agree.
+ */
+export interface LeaderboardStore {
+  readonly kind: 'postgres' | 'redis';
+  top(ref: BoardRef, limit: number): Promise<Standing[]>;
+  /** The user's standing with up to `radius` neighbours above and below; null when not ranked. */
+  around(ref: BoardRef, userId: string, radius: number): Promise<{ me: Standing; neighbours: Standing[] } | null>;
+  size(ref: BoardRef): Promise<number>;
+}
+
+type ScoreRow = { user_id: string; score: string | number };
+
+export class PostgresLeaderboard implements LeaderboardStore {
+  readonly kind = 'postgres' as const;
+  constructor(private readonly db: Db) {}
+
+  async top(ref: BoardRef, limit: number): Promise<Standing[]> {
+    const r = await rows<ScoreRow>(
+      this.db,
+      sql`SELECT user_id, score FROM gamification.scores WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period}
+          ORDER BY score DESC, user_id DESC LIMIT ${limit}`,
+    );
+    return r.map((x, i) => ({ rank: i + 1, userId: x.user_id, score: Number(x.score) }));
+  }
+
+  async around(ref: BoardRef, userId: string, radius: number) {
+    const where = sql`workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period}`;
+    const [mine] = await rows<{ score: string | number }>(this.db, sql`SELECT score FROM gamification.scores WHERE ${where} AND user_id = ${userId}`);
+    if (!mine) return null;
+    const score = Number(mine.score);
+    const [{ above }] = (await rows<{ above: string | number }>(
+      this.db,
+      sql`SELECT count(*) AS above FROM gamification.scores WHERE ${where} AND (score, user_id) > (${score}::bigint, ${userId}::uuid)`,
+    )) as [{ above: string | number }];
+    const rank = Number(above) + 1;
+    const up = await rows<ScoreRow>(
+      this.db,
+      sql`SELECT user_id, score FROM gamification.scores WHERE ${where} AND (score, user_id) > (${score}::bigint, ${userId}::uuid)
+          ORDER BY score ASC, user_id ASC LIMIT ${radius}`,
+    );
+    const down = await rows<ScoreRow>(
+      this.db,
+      sql`SELECT user_id, score FROM gamification.scores WHERE ${where} AND (score, user_id) < (${score}::bigint, ${userId}::uuid)
+          ORDER BY score DESC, user_id DESC LIMIT ${radius}`,
+    );
+    const me = { rank, userId, score };
+    const neighbours = [
+      ...up.map((x, i) => ({ rank: rank - i - 1, userId: x.user_id, score: Number(x.score) })).reverse(),
+      me,
+      ...down.map((x, i) => ({ rank: rank + i + 1, userId: x.user_id, score: Number(x.score) })),
+    ];
+    return { me, neighbours };
+  }
+
+  async size(ref: BoardRef): Promise<number> {
+    const [r] = await rows<{ n: string | number }>(
+      this.db,
+      sql`SELECT count(*) AS n FROM gamification.scores WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period}`,
+    );
+    return Number(r?.n ?? 0);
+  }
+}
+
+/**
+ * Sorted sets projected from gamification.scores. Scoring transactions mark changed entries in
+ * gamification.board_sync; `drain()` copies their committed scores (absolute values, so a repeat
+ * is harmless) and removes the marks in one transaction, so a crash loses nothing. A board whose
+ * "ready" marker is missing (new, or Redis lost its data) is rebuilt from PostgreSQL on first read.
+ */
+export class RedisLeaderboard implements LeaderboardStore {
+  readonly kind = 'redis' as const;
+  constructor(
+    private readonly redis: Redis,
+    private readonly db: Db,
+    private readonly prefix: string,
+  ) {}
+
+  key(ref: BoardRef): string {
+    return `${this.prefix}gam:lb:${ref.workspaceId}:${ref.board}:${ref.period}`;
+  }
+
+  /** Boards seen ready recently: the marker is re-checked at most once a second per board. */
+  private readonly seenReady = new Map<string, number>();
+
+  private async ready(ref: BoardRef): Promise<string> {
+    const key = this.key(ref);
+    const seen = this.seenReady.get(key);
+    if (seen !== undefined && performance.now() - seen < 1000) return key;
+    if ((await this.redis.exists(`${key}:ready`)) !== 1) await this.rebuild(ref);
+    if (this.seenReady.size > 10_000) this.seenReady.clear();
+    this.seenReady.set(key, performance.now());
+    return key;
+  }
+
+  /** Replaces the sorted set with the board's rows in PostgreSQL. */
+  async rebuild(ref: BoardRef): Promise<void> {
+    const key = this.key(ref);
+    const tmp = `${key}:rebuild`;
+    await this.redis.del(tmp);
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const batch = await rows<ScoreRow>(
+        this.db,
+        sql`SELECT user_id, score FROM gamification.scores WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period}
+            AND user_id > ${after}::uuid ORDER BY user_id LIMIT 10000`,
+      );
+      if (!batch.length) break;
+      const args: (string | number)[] = [];
+      for (const r of batch) args.push(Number(r.score), r.user_id);
+      await this.redis.zadd(tmp, ...args);
+      after = batch[batch.length - 1]!.user_id;
+    }
+    const multi = this.redis.multi();
+    if ((await this.redis.exists(tmp)) === 1) multi.rename(tmp, key);
+    else multi.del(key);
+    await multi.set(`${key}:ready`, '1').exec();
+  }
+
+  async top(ref: BoardRef, limit: number): Promise<Standing[]> {
+    const key = await this.ready(ref);
+    const flat = await this.redis.zrevrange(key, 0, limit - 1, 'WITHSCORES');
+    const out: Standing[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ rank: i / 2 + 1, userId: flat[i]!, score: Number(flat[i + 1]) });
+    return out;
+  }
+
+  async around(ref: BoardRef, userId: string, radius: number) {
+    const key = await this.ready(ref);
+    const rank0 = await this.redis.zrevrank(key, userId);
+    if (rank0 === null) return null;
+    const start = Math.max(0, rank0 - radius);
+    const flat = await this.redis.zrevrange(key, start, rank0 + radius, 'WITHSCORES');
+    const neighbours: Standing[] = [];
+    for (let i = 0; i < flat.length; i += 2) neighbours.push({ rank: start + i / 2 + 1, userId: flat[i]!, score: Number(flat[i + 1]) });
+    const me = neighbours.find((s) => s.userId === userId)!;
+    return { me, neighbours };
+  }
+
+  async size(ref: BoardRef): Promise<number> {
+    return this.redis.zcard(await this.ready(ref));
+  }
+
+  /** Copies pending score changes to Redis; returns how many entries were copied. */
+  async drain(batchSize = 1000): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const changed = await rows<{ workspace_id: string; board: string; period: string; user_id: string; score: string | number | null }>(
+        tx,
+        sql`WITH picked AS (
+              SELECT workspace_id, board, period, user_id FROM gamification.board_sync
+              ORDER BY workspace_id, board, period, user_id LIMIT ${batchSize} FOR UPDATE SKIP LOCKED),
+            gone AS (
+              DELETE FROM gamification.board_sync b USING picked p
+              WHERE b.workspace_id = p.workspace_id AND b.board = p.board AND b.period = p.period AND b.user_id = p.user_id
+              RETURNING b.workspace_id, b.board, b.period, b.user_id)
+            SELECT g.workspace_id, g.board, g.period, g.user_id, s.score FROM gone g
+            LEFT JOIN gamification.scores s ON s.workspace_id = g.workspace_id AND s.board = g.board AND s.period = g.period AND s.user_id = g.user_id`,
+      );
+      if (!changed.length) return 0;
+      const pipe = this.redis.pipeline();
+      for (const c of changed) {
+        const key = this.key({ workspaceId: c.workspace_id, board: c.board, period: c.period });
+        if (c.score === null) pipe.zrem(key, c.user_id);
+        else pipe.zadd(key, Number(c.score), c.user_id);
+      }
+      const results = (await pipe.exec()) ?? [];
+      const failed = results.find(([err]) => err);
+      // Throwing rolls the marks back: the same entries are copied on the next drain.
+      if (failed) throw failed[0];
+      return changed.length;
+    });
+  }
+
+  async remove(ref: BoardRef): Promise<void> {
+    const key = this.key(ref);
+    this.seenReady.delete(key);
+    await this.redis.del(key, `${key}:ready`);
+  }
+
+  async removeMember(ref: BoardRef, userId: string): Promise<void> {
+    await this.redis.zrem(this.key(ref), userId);
+  }
+}
+
+/** Score changes for the given boards and periods of one user (PostgreSQL rows; marks for Redis when used). */
+export async function addScores(tx: DbExecutor, entries: { workspaceId: string; board: string; period: string; userId: string; delta: number }[], markForRedis: boolean): Promise<void> {
+  if (!entries.length) return;
+  const values = sql.join(
+    entries.map((e) => sql`(${e.workspaceId}::uuid, ${e.board}, ${e.period}, ${e.userId}::uuid, ${e.delta}::bigint)`),
+    sql`, `,
+  );
+  await tx.execute(sql`INSERT INTO gamification.scores (workspace_id, board, period, user_id, score) VALUES ${values}
+    ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = gamification.scores.score + EXCLUDED.score`);
+  if (markForRedis) {
+    const marks = sql.join(entries.map((e) => sql`(${e.workspaceId}::uuid, ${e.board}, ${e.period}, ${e.userId}::uuid)`), sql`, `);
+    await tx.execute(sql`INSERT INTO gamification.board_sync (workspace_id, board, period, user_id) VALUES ${marks} ON CONFLICT DO NOTHING`);
+  }
+}

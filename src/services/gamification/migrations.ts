@@ -1,0 +1,189 @@
+import type { Migration } from '../../kernel/db/migrate.js';
+
+export const GAMIFICATION_MIGRATIONS: Migration[] = [
+  {
+    id: '0001_gamification',
+    sql: `
+CREATE SCHEMA IF NOT EXISTS gamification;
+
+-- Per-workspace configuration; version bumps on every rule or badge change so replicas reload.
+CREATE TABLE gamification.settings (
+  workspace_id uuid PRIMARY KEY,
+  settings jsonb NOT NULL,
+  config_version integer NOT NULL DEFAULT 1,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE gamification.rules (
+  id uuid PRIMARY KEY,
+  workspace_id uuid NOT NULL,
+  definition jsonb NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  -- Rules are archived, not deleted: ledger entries keep naming the rule that gave them.
+  archived_at timestamptz
+);
+CREATE INDEX rules_workspace_idx ON gamification.rules (workspace_id) WHERE archived_at IS NULL;
+
+CREATE TABLE gamification.badges (
+  id uuid PRIMARY KEY,
+  workspace_id uuid NOT NULL,
+  key text NOT NULL,
+  definition jsonb NOT NULL,
+  created_at timestamptz NOT NULL,
+  archived_at timestamptz
+);
+CREATE UNIQUE INDEX badges_key_idx ON gamification.badges (workspace_id, key) WHERE archived_at IS NULL;
+
+-- Events already scored: a redelivery finds its id here and changes nothing.
+CREATE TABLE gamification.processed_events (
+  event_id uuid PRIMARY KEY,
+  workspace_id uuid NOT NULL,
+  processed_at timestamptz NOT NULL
+);
+CREATE INDEX processed_events_at_idx ON gamification.processed_events (processed_at);
+
+CREATE TABLE gamification.ledger (
+  id uuid PRIMARY KEY,
+  workspace_id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  persona text NOT NULL,
+  metric text NOT NULL,
+  points integer NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('award', 'reversal', 'adjustment')),
+  event_id uuid,
+  event_name text,
+  rule_id uuid,
+  reverses uuid UNIQUE,
+  reason text,
+  actor_id uuid,
+  occurred_at timestamptz NOT NULL,
+  recorded_at timestamptz NOT NULL,
+  UNIQUE (event_id, rule_id),
+  CHECK (kind <> 'award' OR (event_id IS NOT NULL AND rule_id IS NOT NULL)),
+  CHECK (kind <> 'reversal' OR reverses IS NOT NULL)
+);
+CREATE INDEX ledger_user_idx ON gamification.ledger (workspace_id, user_id, metric, occurred_at);
+CREATE INDEX ledger_occurred_idx ON gamification.ledger (occurred_at);
+-- Append-only: corrections are reversal entries. Rows leave only through retention or erasure
+-- (session flag set by those code paths).
+CREATE FUNCTION gamification.ledger_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' AND current_setting('v01t.gamification_purge', true) = 'on' THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION 'gamification.ledger is append-only';
+END $$;
+CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON gamification.ledger
+  FOR EACH ROW EXECUTE FUNCTION gamification.ledger_guard();
+
+-- Running totals (kept when old ledger entries are purged by retention).
+CREATE TABLE gamification.balances (
+  workspace_id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  persona text NOT NULL,
+  metric text NOT NULL,
+  points bigint NOT NULL,
+  PRIMARY KEY (workspace_id, user_id, persona, metric)
+);
+
+CREATE TABLE gamification.daily_caps (
+  workspace_id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  rule_id uuid NOT NULL,
+  day date NOT NULL,
+  points integer NOT NULL,
+  PRIMARY KEY (workspace_id, user_id, rule_id, day)
+);
+
+CREATE TABLE gamification.event_counts (
+  workspace_id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  event_name text NOT NULL,
+  count bigint NOT NULL,
+  PRIMARY KEY (workspace_id, user_id, event_name)
+);
+
+CREATE TABLE gamification.streaks (
+  workspace_id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  activity text NOT NULL,
+  cadence text NOT NULL CHECK (cadence IN ('daily', 'weekly')),
+  current integer NOT NULL,
+  longest integer NOT NULL,
+  last_period integer,
+  freezes integer NOT NULL,
+  freezes_used integer NOT NULL,
+  updated_at timestamptz NOT NULL,
+  PRIMARY KEY (workspace_id, user_id, activity, cadence)
+);
+
+CREATE TABLE gamification.levels (
+  workspace_id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  persona text NOT NULL,
+  level integer NOT NULL,
+  PRIMARY KEY (workspace_id, user_id, persona)
+);
+
+CREATE TABLE gamification.user_badges (
+  workspace_id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  badge_id uuid NOT NULL,
+  awarded_at timestamptz NOT NULL,
+  PRIMARY KEY (workspace_id, user_id, badge_id)
+);
+
+CREATE TABLE gamification.entitlements (
+  workspace_id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  reward_key text NOT NULL,
+  kind text NOT NULL,
+  source text NOT NULL,
+  granted_at timestamptz NOT NULL,
+  PRIMARY KEY (workspace_id, user_id, reward_key)
+);
+
+CREATE TABLE gamification.user_settings (
+  workspace_id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  timezone text NOT NULL,
+  PRIMARY KEY (workspace_id, user_id)
+);
+
+-- The PostgreSQL leaderboard (and the source the Redis sorted sets are projected from).
+CREATE TABLE gamification.scores (
+  workspace_id uuid NOT NULL,
+  board text NOT NULL,
+  period text NOT NULL,
+  user_id uuid NOT NULL,
+  score bigint NOT NULL,
+  PRIMARY KEY (workspace_id, board, period, user_id)
+);
+-- Ascending: row comparisons (score, user_id) > (…) use it, and a backward scan gives the ranking order.
+CREATE INDEX scores_rank_idx ON gamification.scores (workspace_id, board, period, score, user_id);
+
+-- Score changes not yet copied to Redis; written in the scoring transaction, drained after commit.
+CREATE TABLE gamification.board_sync (
+  workspace_id uuid NOT NULL,
+  board text NOT NULL,
+  period text NOT NULL,
+  user_id uuid NOT NULL,
+  PRIMARY KEY (workspace_id, board, period, user_id)
+);
+
+-- Final standings of closed weekly and monthly periods.
+CREATE TABLE gamification.leaderboard_archive (
+  workspace_id uuid NOT NULL,
+  board text NOT NULL,
+  period text NOT NULL,
+  rank integer NOT NULL,
+  user_id uuid NOT NULL,
+  score bigint NOT NULL,
+  archived_at timestamptz NOT NULL,
+  PRIMARY KEY (workspace_id, board, period, rank)
+);
+`,
+  },
+];
