@@ -1,12 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import * as OTPAuth from 'otpauth';
+import { LocalKeyProvider } from '../../src/kernel/crypto/secret-box.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
 
 let t: TestPlatform;
+const MASTER_KEY = randomBytes(32).toString('hex');
 beforeAll(async () => {
   // Short block so the Redis variant (real TTLs) can wait it out; the memory variant drives the clock.
-  t = await createTestPlatform({ LOGIN_BLOCK_SECONDS: '2', LOGIN_FAILURE_WINDOW_SECONDS: '900' });
+  t = await createTestPlatform({ LOGIN_BLOCK_SECONDS: '2', LOGIN_FAILURE_WINDOW_SECONDS: '900', V01T_MASTER_KEY: MASTER_KEY });
 });
 afterAll(async () => {
   await t?.close();
@@ -84,6 +87,21 @@ describe('TOTP multi-factor authentication (RFC 6238)', () => {
     const rows = await t.platform.database.query<{ mfa_secret: string }>('SELECT mfa_secret FROM orchestrator.users WHERE id = $1', [u.id]);
     expect(rows[0]!.mfa_secret).toMatch(/^v1\./);
     expect(rows[0]!.mfa_secret).not.toContain(secret);
+  });
+
+  it('keys rotate re-wraps MFA secrets: after it, the old master key is no longer needed', async () => {
+    const u = await signup(t, 'Rotate');
+    const { secret } = await enrol(u);
+    const oldKey = Buffer.from(MASTER_KEY, 'hex');
+    const newKey = randomBytes(32);
+    const box = t.platform.ctx.secrets as unknown as { keys: LocalKeyProvider };
+    box.keys = new LocalKeyProvider(newKey, [oldKey]);
+    const first = await t.platform.orchestrator!.rewrapSecrets!();
+    expect(first.rewrapped).toBeGreaterThanOrEqual(1);
+    expect((await t.platform.orchestrator!.rewrapSecrets!()).rewrapped).toBe(0);
+    box.keys = new LocalKeyProvider(newKey);
+    t.clock.advance(30_000);
+    expect((await login(u.email, u.password, { otp: codeAt(secret, t.clock.now()) })).statusCode).toBe(200);
   });
 
   it('a workspace requiring MFA turns away members without it', async () => {

@@ -140,6 +140,24 @@ export class IdentityRepository {
     return r.length > 0;
   }
 
+  /** Users holding an encrypted MFA secret (for `v01t keys rotate`). */
+  async usersWithMfaSecrets(): Promise<Pick<UserRow, 'id' | 'mfaSecret' | 'mfaPendingSecret'>[]> {
+    return this.db
+      .select({ id: users.id, mfaSecret: users.mfaSecret, mfaPendingSecret: users.mfaPendingSecret })
+      .from(users)
+      .where(or(sql`${users.mfaSecret} IS NOT NULL`, sql`${users.mfaPendingSecret} IS NOT NULL`));
+  }
+
+  /** Replaces an encrypted secret only if it is still the one read (a concurrent change wins). */
+  async swapMfaSecret(id: string, column: 'mfaSecret' | 'mfaPendingSecret', from: string, to: string): Promise<boolean> {
+    const r = await this.db
+      .update(users)
+      .set({ [column]: to })
+      .where(and(eq(users.id, id), eq(users[column], from)))
+      .returning({ id: users.id });
+    return r.length > 0;
+  }
+
   async insertSecurityEvent(row: typeof securityEvents.$inferInsert): Promise<void> {
     await this.db.insert(securityEvents).values(row);
   }

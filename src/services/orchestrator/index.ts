@@ -70,6 +70,21 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
         identity: authService,
         contract,
         personalData: account.personalData,
+        // `v01t keys rotate`: MFA secrets are the orchestrator's only encrypted values.
+        async rewrapSecrets() {
+          let rewrapped = 0;
+          let unchanged = 0;
+          for (const u of await identityRepo.usersWithMfaSecrets()) {
+            for (const column of ['mfaSecret', 'mfaPendingSecret'] as const) {
+              const current = u[column];
+              if (!current) continue;
+              const next = await ctx.secrets.rewrap(current);
+              if (next === current) unchanged++;
+              else if (await identityRepo.swapMfaSecret(u.id, column, current, next)) rewrapped++;
+            }
+          }
+          return { rewrapped, unchanged };
+        },
         retention: account.retention,
         services: { auth: authService, account, workspaces, mfa },
         routes(app) {
