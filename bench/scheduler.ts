@@ -1,0 +1,144 @@
+/**
+ * `npm run bench -- scheduler [targets]`: 10,000 targets (default) due within the same minute on
+ * 50 webhook channels (real integration-hub connections to a local fake receiver), published by
+ * one and then by three publisher processes on the local PostgreSQL. Figures per run: throughput,
+ * lateness p50/p99/max (published_at − due_at, from the database), deliveries the receiver got
+ * twice (duplicates), targets not published before the deadline.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../src/kernel/config/index.js';
+import { createPlatform } from '../src/apps/platform.js';
+import { createLogger } from '../src/kernel/telemetry/logger.js';
+import { startFakeChannel } from './support/fake-receiver.js';
+import type { Figures } from './run.js';
+
+const ADMIN_URL = process.env.V01T_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const CHANNELS = 50;
+const SPREAD_MS = 60_000;
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+const quantile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN);
+
+async function run(targets: number, workers: number): Promise<Figures> {
+  const dbName = `v01t_bench_sched_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-sched-'));
+  const fake = await startFakeChannel();
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    DATABASE_URL: url.toString(),
+    DATABASE_POOL_MAX: '10',
+    V01T_DATA_DIR: dataDir,
+    V01T_SERVICES: 'orchestrator,integration-hub,content-scheduler',
+    V01T_MASTER_KEY: randomBytes(32).toString('hex'),
+    V01T_EGRESS_ALLOW: '127.0.0.1',
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_TIME_COST: '1',
+    LOG_LEVEL: 'warn',
+    CONTENT_PUBLISHER_INTERVAL_MS: '100',
+    CONTENT_PUBLISHER_BATCH: '100',
+    CONTENT_PUBLISHER_CONCURRENCY: '32',
+  };
+  const children: ChildProcess[] = [];
+  const setupConfig = loadConfig({ ...env, MIGRATE_ON_START: 'true', PORT: '0' });
+  const setup = await createPlatform({ config: setupConfig, logger: createLogger('warn') });
+  try {
+    const inject = setup.app.inject.bind(setup.app);
+    const su = await inject({ method: 'POST', url: '/v1/auth/signup', payload: { email: 'bench@example.test', password: `pw-${randomBytes(8).toString('hex')}`, name: 'Bench' } });
+    const token = su.json().token as string;
+    const userId = su.json().user.id as string;
+    const auth = { authorization: `Bearer ${token}` };
+    const ws = (await inject({ method: 'POST', url: '/v1/workspaces', headers: auth, payload: { name: 'bench' } })).json().workspace.id as string;
+    const channelIds: string[] = [];
+    for (let i = 0; i < CHANNELS; i++) {
+      const c = await inject({ method: 'POST', url: `/v1/workspaces/${ws}/connections`, headers: auth, payload: { connector: 'webhook', name: `fake ${i}`, credentials: { secret: `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}` }, config: { url: fake.url } } });
+      const ch = await inject({ method: 'POST', url: `/v1/workspaces/${ws}/channels`, headers: auth, payload: { connectionId: c.json().connection.id, name: `ch ${i}`, timezone: 'UTC' } });
+      if (ch.statusCode !== 201) throw new Error(`channel: ${ch.statusCode} ${ch.body}`);
+      channelIds.push(ch.json().channel.id);
+    }
+    await setup.close();
+
+    for (let i = 0; i < workers; i++) {
+      const child = spawn(process.execPath, [path.join(here, 'support', 'scheduler-worker.js')], { env: { ...process.env, ...env, MIGRATE_ON_START: 'false' }, stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+        child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+      });
+    }
+
+    const db = new pg.Client({ connectionString: url.toString() });
+    await db.connect();
+    // All targets due within one minute starting 3 s from now, spread evenly over the channels.
+    const start = Date.now() + 3_000;
+    await db.query(
+      `WITH p AS (
+         INSERT INTO content.posts (id, workspace_id, author_id, body, status, timezone, created_at, updated_at)
+         SELECT gen_random_uuid(), $1, $2, 'bench post ' || g, 'scheduled', 'UTC', now(), now() FROM generate_series(1, $3) g
+         RETURNING id
+       ), n AS (SELECT id, row_number() OVER () AS g FROM p),
+       pc AS (
+         INSERT INTO content.post_channels (post_id, channel_id)
+         SELECT n.id, ($4::uuid[])[1 + (n.g % array_length($4::uuid[], 1))] FROM n RETURNING post_id, channel_id
+       )
+       INSERT INTO content.targets (id, workspace_id, post_id, channel_id, due_at, status, updated_at)
+       SELECT gen_random_uuid(), $1, pc.post_id, pc.channel_id,
+              to_timestamp(($5::bigint + (n.g * $6::bigint) / $3) / 1000.0), 'scheduled', now()
+       FROM pc JOIN n ON n.id = pc.post_id`,
+      [ws, userId, targets, channelIds, start, SPREAD_MS],
+    );
+
+    const deadline = start + SPREAD_MS + 180_000;
+    let published = 0;
+    while (Date.now() < deadline) {
+      const r = await db.query<{ n: string }>(`SELECT count(*) AS n FROM content.targets WHERE status IN ('published', 'failed', 'skipped')`);
+      published = Number(r.rows[0]!.n);
+      if (published >= targets) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const rows = await db.query<{ late_ms: string; status: string; attempts: number; published_ms: string; due_ms: string }>(
+      `SELECT status, attempts, EXTRACT(EPOCH FROM (published_at - due_at)) * 1000 AS late_ms,
+              EXTRACT(EPOCH FROM published_at) * 1000 AS published_ms, EXTRACT(EPOCH FROM due_at) * 1000 AS due_ms
+       FROM content.targets`,
+    );
+    const ok = rows.rows.filter((r) => r.status === 'published');
+    const lateness = ok.map((r) => Number(r.late_ms)).sort((a, b) => a - b);
+    const firstDue = Math.min(...rows.rows.map((r) => Number(r.due_ms)));
+    const lastPublished = Math.max(...ok.map((r) => Number(r.published_ms)));
+    await db.end();
+    const prefix = `${workers}_publisher${workers > 1 ? 's' : ''}_postgres`;
+    return {
+      [`targets_published_${prefix}`]: ok.length,
+      [`targets_not_published_${prefix}`]: targets - ok.length,
+      [`throughput_targets_per_s_${prefix}`]: ok.length / ((lastPublished - firstDue) / 1000),
+      [`lateness_p50_ms_${prefix}`]: quantile(lateness, 0.5),
+      [`lateness_p99_ms_${prefix}`]: quantile(lateness, 0.99),
+      [`lateness_max_ms_${prefix}`]: lateness[lateness.length - 1] ?? NaN,
+      [`duplicate_deliveries_${prefix}`]: fake.duplicates(),
+      [`receiver_deliveries_${prefix}`]: fake.deliveries.length,
+      [`targets_retried_${prefix}`]: rows.rows.filter((r) => r.attempts > 1).length,
+    };
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)))));
+    await fake.close();
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export default async function scheduler(args: string[]): Promise<Figures> {
+  const targets = Number(args[0] ?? 10_000);
+  return { targets_due_in_one_minute: targets, channels: CHANNELS, ...(await run(targets, 1)), ...(await run(targets, 3)) };
+}
