@@ -24,10 +24,12 @@ import { freshDatabase } from './support/postgres.js';
 const PG_URL = process.env.V01T_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.V01T_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-const p99 = (samples: number[]) => {
+const quantile = (q: number) => (samples: number[]) => {
   const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))]!;
+  return s[Math.min(s.length - 1, Math.floor(s.length * q))]!;
 };
+const p99 = quantile(0.99);
+const p50 = quantile(0.5);
 async function timed(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -73,7 +75,7 @@ export default async function bench(args: string[]): Promise<Record<string, numb
   figures.rule_eval_events = events;
 
   const fresh = await freshDatabase(PG_URL);
-  const database = await openDatabase({ url: fresh.url, poolMax: 4 });
+  const database = await openDatabase({ url: fresh.url, poolMax: 4, statementTimeoutMs: 600_000 });
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
   const prefix = `v01t-bench:${randomUUID()}:`;
   try {
@@ -88,12 +90,15 @@ export default async function bench(args: string[]): Promise<Record<string, numb
 
     // The same members and scores in both stores; scores in 0..99,999 so ties are common.
     const t0 = performance.now();
-    await database.query(
-      `INSERT INTO gamification.scores (workspace_id, board, period, user_id, score)
-       SELECT $1::uuid, 'workspace', 'all', gen_random_uuid(), floor(random() * 100000)::bigint FROM generate_series(1, $2::int)`,
-      [workspaceId, members],
-    );
-    await database.query('ANALYZE gamification.scores');
+    for (let loaded = 0; loaded < members; loaded += 100_000) {
+      await database.query(
+        `INSERT INTO gamification.scores (workspace_id, board, period, user_id, score)
+         SELECT $1::uuid, 'workspace', 'all', gen_random_uuid(), floor(random() * 100000)::bigint FROM generate_series(1, $2::int)`,
+        [workspaceId, Math.min(100_000, members - loaded)],
+      );
+    }
+    // Steady state: autovacuum would have set the visibility map, which index-only rank counts need.
+    await database.query('VACUUM ANALYZE gamification.scores');
     figures.load_s_postgres = (performance.now() - t0) / 1000;
     const rd = new RedisLeaderboard(redis, db, prefix);
     const t1 = performance.now();
@@ -108,10 +113,18 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     const [top] = await Promise.all([pg.top(ref, 10)]);
     if (JSON.stringify(top) !== JSON.stringify(await rd.top(ref, 10))) throw new Error('the stores disagree on the top 10');
 
-    figures.top10_p99_ms_redis = p99(await timed(2000, () => rd.top(ref, 10)));
-    figures.around_me_p99_ms_redis = p99(await timed(2000, (i) => rd.around(ref, pick(i), 5)));
-    figures.top10_p99_ms_postgres = p99(await timed(500, () => pg.top(ref, 10)));
-    figures.around_me_p99_ms_postgres = p99(await timed(300, (i) => pg.around(ref, pick(i), 5)));
+    // Each figure with its p50, and the round trip of a no-op on the same connection as a floor:
+    // on a shared, loaded 2-core box the p99 is mostly scheduling delay.
+    const put = (what: string, store: string, samples: number[]) => {
+      figures[`${what}_p99_ms_${store}`] = p99(samples);
+      figures[`${what}_p50_ms_${store}`] = p50(samples);
+    };
+    put('noop_roundtrip', 'redis', await timed(2000, () => redis.ping()));
+    put('top10', 'redis', await timed(2000, () => rd.top(ref, 10)));
+    put('around_me', 'redis', await timed(2000, (i) => rd.around(ref, pick(i), 5)));
+    put('noop_roundtrip', 'postgres', await timed(500, () => database.query('SELECT 1')));
+    put('top10', 'postgres', await timed(500, () => pg.top(ref, 10)));
+    put('around_me', 'postgres', await timed(300, (i) => pg.around(ref, pick(i), 5)));
 
     // End to end on PostgreSQL: one delivery transaction per event, as the bus runs it.
     const logger = createLogger('silent');
