@@ -128,3 +128,30 @@ describe('schema and migrations', () => {
     await expect(migrate(t.platform.database, tampered)).rejects.toBeInstanceOf(MigrationError);
   });
 });
+
+describe('events out', () => {
+  it('publishes sign-up, workspace, membership and erasure events through the outbox, in the same transaction', async () => {
+    const u = await signup(t, 'Evented');
+    const ws = await createWorkspace(t, u);
+    const m = await signup(t, 'Joiner');
+    await addMember(t, ws, u, m, 'viewer');
+    await t.inject({ method: 'DELETE', url: '/v1/me', headers: bearer(m.token), payload: { password: m.password } });
+    const rows = await t.platform.database.query<{ name: string; workspace_id: string | null; payload: unknown }>(
+      `SELECT name, workspace_id, payload FROM kernel.outbox WHERE name LIKE 'orchestrator.%' ORDER BY position`,
+    );
+    const mine = rows.map((r) => ({ name: r.name, workspaceId: r.workspace_id, payload: typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload }));
+    expect(mine).toEqual(
+      expect.arrayContaining([
+        { name: 'orchestrator.user.signed_up.v1', workspaceId: null, payload: { userId: u.id, via: 'signup' } },
+        { name: 'orchestrator.workspace.created.v1', workspaceId: ws, payload: { workspaceId: ws, name: 'Workspace' } },
+        { name: 'orchestrator.member.joined.v1', workspaceId: ws, payload: { userId: m.id, role: 'viewer' } },
+        { name: 'orchestrator.user.erased.v1', workspaceId: null, payload: { userId: m.id } },
+      ]),
+    );
+    // A failed sign-up (taken email) leaves no event behind.
+    const before = rows.length;
+    await t.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email: u.email, password: 'another long password', name: 'Dup' } });
+    const after = await t.platform.database.query(`SELECT 1 FROM kernel.outbox WHERE name LIKE 'orchestrator.%'`);
+    expect(after).toHaveLength(before);
+  });
+});

@@ -6,6 +6,12 @@ import { z } from 'zod';
  * new name with the next version (`.v2`), published side by side until consumers have moved.
  */
 export const EVENT_SCHEMAS = {
+  // Published by the orchestrator (accounts and workspaces).
+  'orchestrator.user.signed_up.v1': z.object({ userId: z.string(), via: z.enum(['signup', 'admin']) }),
+  'orchestrator.user.erased.v1': z.object({ userId: z.string() }),
+  'orchestrator.workspace.created.v1': z.object({ workspaceId: z.string(), name: z.string() }),
+  'orchestrator.workspace.deleted.v1': z.object({ workspaceId: z.string() }),
+  'orchestrator.member.joined.v1': z.object({ userId: z.string(), role: z.string() }),
   'workflow.run.started.v1': z.object({
     runId: z.string(),
     workflowId: z.string(),

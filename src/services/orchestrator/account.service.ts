@@ -3,6 +3,7 @@ import type { Clock } from '../../kernel/clock.js';
 import type { Db } from '../../kernel/db/database.js';
 import { AppError } from '../../kernel/errors.js';
 import type { PersonalDataHandler, RetentionRule } from '../../kernel/module.js';
+import type { EventPublisher } from '../../kernel/events/index.js';
 import type { IdentityRepository, UserRow } from './identity.repository.js';
 import type { WorkspacesRepository } from './workspaces.repository.js';
 import { publicToken, publicUser } from './auth.service.js';
@@ -27,6 +28,7 @@ export class AccountService {
     private readonly hasher: PasswordHasher,
     private readonly handlers: () => Map<string, PersonalDataHandler>,
     private readonly onErased: (userId: string, hashes: string[]) => Promise<void>,
+    private readonly events: EventPublisher,
   ) {}
 
   checkPassword(user: UserRow, password: string) {
@@ -84,11 +86,14 @@ export class AccountService {
           } else {
             await this.workspaces.deleteWorkspace(m.workspaceId, tx);
             await this.audit.record({ action: 'workspace.deleted', workspaceId: m.workspaceId, targetType: 'workspace', targetId: m.workspaceId, data: { reason: 'sole member erased their account' } }, tx);
+            await this.events.publish({ name: 'orchestrator.workspace.deleted.v1', workspaceId: m.workspaceId, payload: { workspaceId: m.workspaceId } }, tx);
             workspacesDeleted++;
           }
         }
         const invitations = await this.workspaces.deleteInvitationsForEmail(user.emailNormalized, tx);
         const users = await this.identity.deleteUser(userId, tx); // tokens, memberships, recovery codes cascade
+        // Services in other processes erase their share when they see this (the distributed shape).
+        await this.events.publish({ name: 'orchestrator.user.erased.v1', workspaceId: null, payload: { userId } }, tx);
         return { users, invitations, workspacesDeleted, ownershipTransferred };
       });
       const securityEvents = await this.identity.deleteSecurityEventsOfUser(userId, user.email);

@@ -6,6 +6,7 @@ import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import { AppError } from '../../kernel/errors.js';
 import type { PermissionRegistry } from '../../kernel/auth/permissions.js';
 import type { IdentityPort, Principal, WorkspaceAccess } from '../../kernel/auth/principal.js';
+import type { EventPublisher } from '../../kernel/events/index.js';
 import { normalizeEmail, type IdentityRepository, type TokenRow, type UserRow } from './identity.repository.js';
 import type { WorkspacesRepository } from './workspaces.repository.js';
 import type { LoginGuard } from './login-guard.js';
@@ -58,6 +59,7 @@ export class AuthService implements IdentityPort {
     private readonly clock: Clock,
     private readonly permissions: PermissionRegistry,
     private readonly opts: { sessionTtlHours: number; signupEnabled: boolean },
+    private readonly events: EventPublisher,
   ) {}
 
   private async issueSession(userId: string, ip: string | null, tx?: DbExecutor) {
@@ -99,6 +101,7 @@ export class AuthService implements IdentityPort {
       );
       if (!user) throw new AppError('email_taken', 'An account with this email already exists; sign in instead');
       await this.audit.record({ action, actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id, data: { platformAdmin: input.platformAdmin } }, tx);
+      await this.events.publish({ name: 'orchestrator.user.signed_up.v1', workspaceId: null, actorId: user.id, payload: { userId: user.id, via: action === 'auth.signup' ? 'signup' : 'admin' } }, tx);
       return user;
     });
   }

@@ -50,12 +50,12 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
       const auth = (late.auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cache, ctx.clock, ctx.permissions, {
         sessionTtlHours: a.sessionTtlHours,
         signupEnabled: a.signupEnabled,
-      }));
+      }, ctx.events));
       const authService = auth;
-      const workspaces = new WorkspacesService(ctx.db, workspacesRepo, identityRepo, ctx.audit, ctx.clock, (w, u) => authService.forgetAccess(w, u));
+      const workspaces = new WorkspacesService(ctx.db, workspacesRepo, identityRepo, ctx.audit, ctx.clock, (w, u) => authService.forgetAccess(w, u), ctx.events);
       const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, hasher, extras.personalDataHandlers, async (userId, hashes) =>
         authService.forgetUser(userId, hashes),
-      );
+      ctx.events);
       const contract: OrchestratorContract = {
         identity: authService,
         async user(userId) {

@@ -5,6 +5,7 @@ import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import { AppError } from '../../kernel/errors.js';
 import { canGrantRole, type Persona, type Role } from '../../kernel/auth/permissions.js';
 import type { Principal, WorkspaceAccess } from '../../kernel/auth/principal.js';
+import type { EventPublisher } from '../../kernel/events/index.js';
 import { normalizeEmail, type IdentityRepository } from './identity.repository.js';
 import type { InvitationRow, WorkspaceRow, WorkspacesRepository } from './workspaces.repository.js';
 import { newToken, sha256 } from './secrets.js';
@@ -42,6 +43,7 @@ export class WorkspacesService {
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly forgetAccess: (workspaceId: string, userIds: string[]) => Promise<void>,
+    private readonly events: EventPublisher,
   ) {}
 
   async create(actor: Actor, name: string) {
@@ -50,6 +52,7 @@ export class WorkspacesService {
       const w = await this.repo.insertWorkspace({ id: randomUUID(), name: name.trim(), createdBy: actor.principal.userId, createdAt: now, updatedAt: now }, tx);
       await this.repo.insertMember({ workspaceId: w.id, userId: actor.principal.userId, role: 'owner', personas: [], joinedAt: now }, tx);
       await this.audit.record({ action: 'workspace.created', workspaceId: w.id, actorId: actor.principal.userId, actorIp: actor.ip, targetType: 'workspace', targetId: w.id, data: { name: w.name } }, tx);
+      await this.events.publish({ name: 'orchestrator.workspace.created.v1', workspaceId: w.id, actorId: actor.principal.userId, payload: { workspaceId: w.id, name: w.name } }, tx);
       return publicWorkspace(w, 'owner');
     });
   }
@@ -87,6 +90,7 @@ export class WorkspacesService {
     await this.db.transaction(async (tx) => {
       await this.repo.deleteWorkspace(workspaceId, tx);
       await this.audit.record({ action: 'workspace.deleted', workspaceId, actorId: actor.principal.userId, actorIp: actor.ip, targetType: 'workspace', targetId: workspaceId }, tx);
+      await this.events.publish({ name: 'orchestrator.workspace.deleted.v1', workspaceId, actorId: actor.principal.userId, payload: { workspaceId } }, tx);
     });
     await this.forgetAccess(workspaceId, memberIds);
   }
@@ -208,6 +212,7 @@ export class WorkspacesService {
       const added = await this.repo.insertMember({ workspaceId: inv.workspaceId, userId: user.id, role: inv.role, personas: [], joinedAt: now }, tx);
       if (!added) throw new AppError('already_member');
       await this.repo.updateInvitation(inv.id, { acceptedAt: now, acceptedBy: user.id }, tx);
+      await this.events.publish({ name: 'orchestrator.member.joined.v1', workspaceId: inv.workspaceId, actorId: user.id, payload: { userId: user.id, role: inv.role } }, tx);
       await this.audit.record(
         { action: 'invitation.accepted', workspaceId: inv.workspaceId, actorId: user.id, actorIp: actor.ip, targetType: 'invitation', targetId: inv.id, data: { role: inv.role } },
         tx,
