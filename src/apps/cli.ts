@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, SERVICE_NAMES, type Config, type ServiceName } from '../kernel/config/index.js';
 import { openDatabase } from '../kernel/db/database.js';
 import { migrate, pendingMigrations, MigrationError } from '../kernel/db/migrate.js';
-import { AuditLog } from '../kernel/audit/index.js';
+import { AuditLog, DEPLOYMENT_ACTION, DEPLOYMENT_RESULTS } from '../kernel/audit/index.js';
 import { AppError } from '../kernel/errors.js';
 import { createPlatform, KERNEL_MIGRATIONS, StartupError, VERSION, availableModules, type Platform } from './platform.js';
 import { runServer } from './server.js';
@@ -40,6 +40,8 @@ export function buildCli(): Command {
   const program = new Command('v01t')
     .description('v01t: one platform for creators, builders, analysts and automators')
     .version(VERSION)
+    // Program options only before a command name, so `deploy record --version 1.4.2` reaches the command.
+    .enablePositionalOptions()
     .showHelpAfterError();
 
   program
@@ -155,6 +157,33 @@ export function buildCli(): Command {
         return { masterKeyId: p.ctx.secrets.keys.currentKeyId(), services: result };
       });
       console.log(JSON.stringify(out));
+    });
+
+  program
+    .command('deploy')
+    .description('deployment history (the Operations dashboard, v01t_deployments_total)')
+    .command('record')
+    .description('record a deployment in the audit log: its version, environment and result')
+    .requiredOption('--version <version>', 'the deployed version or image tag')
+    .requiredOption('--environment <environment>', 'e.g. production, production-green')
+    .addOption(new Option('--result <result>', 'how it ended').choices([...DEPLOYMENT_RESULTS]).makeOptionMandatory())
+    .option('--notes <text>', 'free text (ticket, reason)')
+    .action(async (opts: { version: string; environment: string; result: string; notes?: string }) => {
+      if (!/^[\w.+-]{1,128}$/.test(opts.version)) throw new AppError('bad_request', `--version: not a version or image tag: ${opts.version}`);
+      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.environment)) throw new AppError('bad_request', `--environment: not an environment name: ${opts.environment}`);
+      const cfg = config();
+      const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
+      try {
+        const entry = await new AuditLog(db.orm, { now: () => new Date() }).record({
+          action: DEPLOYMENT_ACTION,
+          targetType: 'deployment',
+          targetId: opts.version,
+          data: { version: opts.version, environment: opts.environment, result: opts.result, ...(opts.notes ? { notes: opts.notes.slice(0, 1000) } : {}) },
+        });
+        console.log(JSON.stringify({ id: entry.id, occurredAt: entry.occurredAt, ...entry.data }));
+      } finally {
+        await db.close();
+      }
     });
 
   const gdpr = program.command('gdpr').description('data subject requests (runbook: GDPR Compliance Procedures)');

@@ -126,6 +126,20 @@ describe('GDPR scripts (scripts/gdpr-*.sh)', () => {
     expect(backwards.code).toBe(64);
   }, 180_000);
 
+  it('v01t deploy record writes the deployment history into the audit log', async () => {
+    const rec = await cli(['deploy', 'record', '--version', 'hotfix-v20251031-1415', '--environment', 'production-green', '--result', 'rolled_back', '--notes', 'INC-42']);
+    expect(rec.code, rec.stderr).toBe(0);
+    expect(JSON.parse(rec.stdout)).toMatchObject({ version: 'hotfix-v20251031-1415', environment: 'production-green', result: 'rolled_back', notes: 'INC-42' });
+    const bad = await cli(['deploy', 'record', '--version', 'v1', '--environment', 'production', '--result', 'maybe']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/success, failed, rolled_back/);
+    const trail = await runScript(script('gdpr-audit-trail.sh'), ['--start-date', today, '--end-date', today, '--action', 'deploy.*'], env);
+    expect(trail.code, trail.stderr).toBe(0);
+    const entries = trail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { action: string; data: Record<string, string> });
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ action: 'deploy.recorded', data: { environment: 'production-green', result: 'rolled_back' } });
+  }, 180_000);
+
   it('gdpr-data-deletion.sh refuses without --confirm, then erases the user everywhere', async () => {
     const refused = await runScript(script('gdpr-data-deletion.sh'), ['--user-id', userId], env);
     expect(refused.code).toBe(64);

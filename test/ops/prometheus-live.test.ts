@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { availableModules } from '../../src/apps/platform.js';
+import { DEPLOYMENT_ACTION } from '../../src/kernel/audit/index.js';
 import { DEPLOY, REPO, alertRules, runScript } from './tools.js';
 
 const CHECK_METRICS = path.join(REPO, 'scripts', 'check-metrics.sh');
@@ -19,7 +20,6 @@ const PENDING: { name: string; reason: string; pending: boolean }[] = [
   { name: 'v01t_mrr', reason: 'exported per currency only once the platform workspace (ANALYTICS_PLATFORM_WORKSPACE_ID) has subscription events; this test sends none', pending: true },
   { name: 'v01t_mrr_forecast_deviation_ratio', reason: 'as v01t_mrr: needs revenue events in the platform workspace', pending: true },
   { name: 'kafka_consumer_lag_sum', reason: 'exported only on the Kafka event bus (distributed profile); the embedded profile has none', pending: true },
-  { name: 'v01t_deployments_total', reason: 'deployment history (issue 8, item 8) is not built yet', pending: true },
   { name: 'container_memory_working_set_bytes', reason: 'exported by the kubelet (cAdvisor) in Kubernetes, never by v01t', pending: true },
   { name: 'kube_pod_container_resource_limits', reason: 'exported by kube-state-metrics in Kubernetes, never by v01t', pending: true },
 ];
@@ -61,6 +61,10 @@ describe('dashboards and rules against a real Prometheus scraping a running v01t
     // Forwarded addresses let the test fail sign-ins from a "remote" address without blocking itself.
     t = await createTestPlatform({ TRUST_PROXY: 'true', LOGIN_MAX_FAILURES_PER_IP: '3' });
     base = await t.platform.app.listen({ port: 0, host: '127.0.0.1' });
+    // Deployment history, as `v01t deploy record` writes it (before the first scrape: the gauge caches its read).
+    for (const result of ['success', 'failed'] as const) {
+      await t.platform.ctx.audit.record({ action: DEPLOYMENT_ACTION, targetType: 'deployment', targetId: '1.4.2', data: { version: '1.4.2', environment: 'production', result } });
+    }
     prom = new LivePrometheus();
     await prom.start(new URL(base).host, 'all');
     await pollUntil('the first scrape of v01t', async () => ((await prom.count('up{job="v01t"} == 1')) > 0 ? true : undefined), 30_000);
@@ -162,6 +166,11 @@ describe('dashboards and rules against a real Prometheus scraping a running v01t
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('CRITICAL: at least one KPI breaches its critical threshold');
   }, 60_000);
+
+  it('exports the recorded deployment history', async () => {
+    expect(await prom.count('v01t_deployments_total{environment="production",result="success"} == 1')).toBe(1);
+    expect(await prom.count('v01t_deployments_total{environment="production",result="failed"} == 1')).toBe(1);
+  });
 
   it('check-metrics.sh exits 3 when Prometheus does not answer', async () => {
     const res = await runScript(CHECK_METRICS, ['--prometheus', `http://127.0.0.1:${await freePort()}`]);

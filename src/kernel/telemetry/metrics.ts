@@ -57,6 +57,31 @@ export class CoreMetrics {
     this.auditEvents.inc({ action: 'member.role_changed' }, 0);
   }
 
+  /**
+   * A labelled gauge read at scrape time, no more often than every `cacheSeconds` (for reads that
+   * cost a query). A failing read leaves the series out of that scrape.
+   */
+  labelledGauge<L extends string>(
+    name: string,
+    help: string,
+    labelNames: L[],
+    read: () => Promise<{ labels: Record<L, string>; value: number }[]>,
+    cacheSeconds = 30,
+  ): void {
+    let cached: { at: number; values: { labels: Record<L, string>; value: number }[] } | undefined;
+    new client.Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      async collect() {
+        if (!cached || Date.now() - cached.at > cacheSeconds * 1000) cached = { at: Date.now(), values: await read() };
+        this.reset();
+        for (const v of cached.values) this.set(v.labels as Partial<Record<L, string>>, v.value);
+      },
+    });
+  }
+
   /** Registers gauges whose value is read at scrape time. */
   gauge(name: string, help: string, read: () => number | Promise<number>): void {
     new client.Gauge({
