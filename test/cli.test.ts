@@ -46,7 +46,7 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('v01t CLI', () => {
+describe('v01t CLI', { timeout: 240_000 }, () => {
   it('prints --help for every command', async () => {
     for (const cmd of [[], ['start'], ['serve'], ['migrate'], ['user', 'create'], ['audit', 'verify'], ['gdpr', 'export'], ['gdpr', 'erase'], ['retention', 'run']]) {
       const r = await v01t([...cmd, '--help']);
