@@ -16,6 +16,7 @@ import { createHttpServer, type App } from '../kernel/http/server.js';
 import { opsRoutes, type ReadinessProbe } from '../kernel/http/ops-routes.js';
 import type { ContractDirectory, PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../kernel/module.js';
 import { orchestratorModule, type OrchestratorInstance } from '../services/orchestrator/index.js';
+import { workflowEngineModule } from '../services/workflow-engine/index.js';
 import { analyticsModule } from '../services/analytics-engine/index.js';
 import { gamificationModule } from '../services/gamification/index.js';
 import { IdentityHttpClient } from '../services/orchestrator/contract.js';
@@ -46,6 +47,7 @@ export const KERNEL_EVENT_MIGRATIONS: MigrationSet = EVENTS_MIGRATION_SET;
 export function availableModules(handlers: () => Map<string, PersonalDataHandler>): Partial<Record<ServiceName, ServiceModule>> {
   return {
     orchestrator: orchestratorModule({ personalDataHandlers: handlers }),
+    'workflow-engine': workflowEngineModule,
     'integration-hub': integrationHubModule,
     'content-scheduler': contentSchedulerModule,
     'analytics-engine': analyticsModule,
@@ -134,11 +136,6 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     const permissions = new PermissionRegistry(...modules.map((m) => m.permissions ?? {}));
     const secrets = new SecretBox(loadKeyProvider({ masterKey: config.secrets.masterKey, previousKeys: config.secrets.previousKeys, dataDir: config.dataDir }));
     const audit = new AuditLog(database.orm, clock, (action) => metrics.auditEvents.inc({ action }));
-    // Deployment history for the Operations dashboard. Read from the audit log at scrape time, since
-    // `v01t deploy record` writes from another process; a count that only grows, hence _total.
-    metrics.labelledGauge('v01t_deployments_total', 'Deployments recorded with v01t deploy record, by environment and result', ['environment', 'result'], async () =>
-      (await audit.deploymentCounts()).map((d) => ({ labels: { environment: d.environment, result: d.result }, value: d.count })),
-    );
     const instances = new Map<ServiceName, ServiceInstance>();
     const events = new EventBackbone({ db: database.orm, clock, logger: logger.child({ component: 'events' }), config: config.events, metrics });
 

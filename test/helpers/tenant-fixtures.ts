@@ -54,6 +54,22 @@ export const RESOURCE_FIXTURES: Record<string, (ctx: FixtureContext) => Promise<
     if (res.statusCode !== 201) throw new Error(`connection fixture: ${res.statusCode} ${res.body}`);
     return res.json().connection.id as string;
   },
+  workflowId: async ({ t, owner, workspaceId }) => {
+    const res = await t.inject({
+      method: 'POST',
+      url: `/v1/workspaces/${workspaceId}/workflows`,
+      headers: bearer(owner.token),
+      payload: { name: 'fixture', steps: [{ id: 'a', type: 'transform', with: { expression: '1' } }] },
+    });
+    if (res.statusCode !== 201) throw new Error(`workflow fixture: ${res.statusCode} ${res.body}`);
+    return res.json().workflow.id as string;
+  },
+  runId: async ({ t, owner, workspaceId }) => {
+    const wf = await RESOURCE_FIXTURES.workflowId!({ t, owner, member: owner, workspaceId });
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${workspaceId}/workflows/${wf}/runs`, headers: bearer(owner.token), payload: {} });
+    if (res.statusCode !== 202) throw new Error(`run fixture: ${res.statusCode} ${res.body}`);
+    return res.json().run.id as string;
+  },
   /** An action name of the http connector (the connectionId fixture's connector). */
   action: async () => 'request',
   channelId: (ctx) => contentChannel(ctx),

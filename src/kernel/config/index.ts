@@ -99,6 +99,12 @@ const envSchema = z.object({
   KAFKA_CLIENT_ID: z.string().min(1).default('v01t'),
   KAFKA_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{0,100}$/).default('v01t.'),
   KAFKA_TOPIC_PARTITIONS: positiveInt.max(1000).default(3),
+  WORKFLOW_LEASE_MS: positiveInt.min(1000).max(600_000).default(10_000),
+  WORKFLOW_WORKSPACE_CONCURRENCY: z.coerce.number().int().min(0).max(100_000).default(100),
+  WORKFLOW_QUEUE_BATCH: positiveInt.max(500).default(20),
+  WORKFLOW_POLL_SECONDS: z.coerce.number().min(0.5).max(60).default(0.5),
+  WORKFLOW_SCHEDULER_TICK_MS: positiveInt.min(100).max(60_000).default(1000),
+  WORKFLOW_RUN_RETENTION_DAYS: positiveInt.max(3650).default(90),
   S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').optional(),
   S3_ENDPOINT: z.url().optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
@@ -165,6 +171,8 @@ export type Config = {
     maxAttempts: number;
     kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number };
   };
+  /** workflow-engine: run leases (takeover after a worker dies), limits, queue polling, scheduler. */
+  workflows: { leaseMs: number; workspaceConcurrency: number; queueBatch: number; pollSeconds: number; schedulerTickMs: number; runRetentionDays: number };
 };
 
 export class ConfigError extends Error {
@@ -266,6 +274,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         topicPrefix: e.KAFKA_TOPIC_PREFIX,
         partitions: e.KAFKA_TOPIC_PARTITIONS,
       },
+    },
+    workflows: {
+      leaseMs: e.WORKFLOW_LEASE_MS,
+      workspaceConcurrency: e.WORKFLOW_WORKSPACE_CONCURRENCY,
+      queueBatch: e.WORKFLOW_QUEUE_BATCH,
+      pollSeconds: e.WORKFLOW_POLL_SECONDS,
+      schedulerTickMs: e.WORKFLOW_SCHEDULER_TICK_MS,
+      runRetentionDays: e.WORKFLOW_RUN_RETENTION_DAYS,
     },
   };
 }

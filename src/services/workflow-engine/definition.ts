@@ -1,0 +1,198 @@
+import { Cron } from 'croner';
+import jsonata from 'jsonata';
+import { z } from 'zod';
+import { AppError, type FieldError } from '../../kernel/errors.js';
+
+/**
+ * A workflow definition: JSON, validated on save. Values in a step's `with` that are strings
+ * starting with `=` are JSONata expressions evaluated against `{input, steps, item, index}`;
+ * everything else is taken literally. Errors point at the step and field
+ * (`steps[2].with.expression`).
+ */
+export const STEP_TYPES = ['http', 'integration', 'transform', 'condition', 'delay', 'approval', 'emit', 'foreach'] as const;
+export type StepType = (typeof STEP_TYPES)[number];
+
+/** What to do with schedule fires that fell while no replica was running. */
+export const MISSED_FIRE_POLICIES = ['skip', 'fire_once'] as const;
+
+const retrySchema = z
+  .object({
+    maxAttempts: z.number().int().min(1).max(20),
+    backoffMs: z.number().int().min(0).max(3_600_000).default(1000),
+    maxBackoffMs: z.number().int().min(0).max(86_400_000).default(300_000),
+  })
+  .strict();
+
+const stepSchema = z
+  .object({
+    id: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'letters, digits and _, starting with a letter or _ (used as steps.<id>)'),
+    type: z.enum(STEP_TYPES),
+    with: z.record(z.string(), z.unknown()).default({}),
+    retry: retrySchema.optional(),
+    timeoutMs: z.number().int().min(1).max(86_400_000).optional(),
+    next: z.string().optional(),
+  })
+  .strict();
+
+const triggerSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('manual') }).strict(),
+  z
+    .object({
+      type: z.literal('schedule'),
+      cron: z.string().min(1),
+      timezone: z.string().default('UTC'),
+      missedFires: z.enum(MISSED_FIRE_POLICIES).default('skip'),
+    })
+    .strict(),
+  z.object({ type: z.literal('webhook'), hmac: z.boolean().default(false) }).strict(),
+]);
+
+export const definitionSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    description: z.string().max(2000).optional(),
+    trigger: triggerSchema.default({ type: 'manual' }),
+    steps: z.array(stepSchema).min(1).max(200),
+    /** Run timeout: a run still unfinished this long after it started ends as timed_out. */
+    timeoutMs: z.number().int().min(1000).max(30 * 86_400_000).optional(),
+    /** Runs of this workflow executing at once; more wait queued. */
+    concurrency: z.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
+
+export type Definition = z.infer<typeof definitionSchema>;
+export type StepDef = z.infer<typeof stepSchema>;
+export type Trigger = z.infer<typeof triggerSchema>;
+
+const isExpr = (v: unknown): v is string => typeof v === 'string' && v.startsWith('=');
+
+function checkExpression(errors: FieldError[], path: string, value: unknown): void {
+  if (!isExpr(value)) return;
+  try {
+    jsonata(value.slice(1));
+  } catch (err) {
+    errors.push({ path, message: `invalid JSONata expression: ${(err as Error).message}` });
+  }
+}
+
+function walkExpressions(errors: FieldError[], path: string, value: unknown): void {
+  if (isExpr(value)) return checkExpression(errors, path, value);
+  if (Array.isArray(value)) value.forEach((v, i) => walkExpressions(errors, `${path}[${i}]`, v));
+  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walkExpressions(errors, `${path}.${k}`, v);
+}
+
+function requireField(errors: FieldError[], path: string, w: Record<string, unknown>, key: string, what: string): void {
+  if (w[key] === undefined || w[key] === null || w[key] === '') errors.push({ path: `${path}.with.${key}`, message: `required: ${what}` });
+}
+
+function checkStep(errors: FieldError[], path: string, step: StepDef, ids: Set<string>, nested = false): void {
+  const w = step.with;
+  walkExpressions(errors, `${path}.with`, w);
+  switch (step.type) {
+    case 'http': {
+      requireField(errors, path, w, 'url', 'the URL to call (a string or an =expression)');
+      if (typeof w.url === 'string' && !isExpr(w.url) && !/^https?:\/\//.test(w.url)) errors.push({ path: `${path}.with.url`, message: 'must be an http(s) URL' });
+      if (w.method !== undefined && (typeof w.method !== 'string' || !/^(GET|POST|PUT|PATCH|DELETE|HEAD)$/.test(w.method))) {
+        errors.push({ path: `${path}.with.method`, message: 'one of GET, POST, PUT, PATCH, DELETE, HEAD' });
+      }
+      break;
+    }
+    case 'integration':
+      requireField(errors, path, w, 'connectionId', 'the workspace connection to use');
+      requireField(errors, path, w, 'action', 'the connector action to run');
+      break;
+    case 'transform':
+      requireField(errors, path, w, 'expression', 'a JSONata expression');
+      if (w.expression !== undefined && typeof w.expression !== 'string') errors.push({ path: `${path}.with.expression`, message: 'must be a string' });
+      else if (typeof w.expression === 'string') checkExpression(errors, `${path}.with.expression`, `=${w.expression.replace(/^=/, '')}`);
+      break;
+    case 'condition':
+      requireField(errors, path, w, 'expression', 'a JSONata expression that yields true or false');
+      if (typeof w.expression === 'string') checkExpression(errors, `${path}.with.expression`, `=${w.expression.replace(/^=/, '')}`);
+      for (const k of ['then', 'else'] as const) {
+        if (w[k] !== undefined && (typeof w[k] !== 'string' || !ids.has(w[k] as string))) {
+          errors.push({ path: `${path}.with.${k}`, message: `unknown step id "${String(w[k])}"` });
+        }
+      }
+      break;
+    case 'delay': {
+      const has = ['ms', 'until'].filter((k) => w[k] !== undefined);
+      if (has.length !== 1) errors.push({ path: `${path}.with`, message: 'exactly one of ms (a duration) or until (an ISO time or =expression)' });
+      if (w.ms !== undefined && !isExpr(w.ms) && !(typeof w.ms === 'number' && w.ms >= 0 && w.ms <= 365 * 86_400_000)) {
+        errors.push({ path: `${path}.with.ms`, message: 'a number of milliseconds between 0 and one year' });
+      }
+      if (typeof w.until === 'string' && !isExpr(w.until) && Number.isNaN(Date.parse(w.until))) errors.push({ path: `${path}.with.until`, message: 'an ISO-8601 time' });
+      break;
+    }
+    case 'approval':
+      if (w.expiresInMs !== undefined && !(typeof w.expiresInMs === 'number' && w.expiresInMs >= 1000 && w.expiresInMs <= 90 * 86_400_000)) {
+        errors.push({ path: `${path}.with.expiresInMs`, message: 'a number of milliseconds between 1000 and 90 days' });
+      }
+      break;
+    case 'emit':
+      requireField(errors, path, w, 'signal', 'the signal name consumers match on');
+      if (typeof w.signal === 'string' && !isExpr(w.signal) && !/^[a-z][a-z0-9_.-]{0,99}$/.test(w.signal)) errors.push({ path: `${path}.with.signal`, message: 'lower-case letters, digits, . _ -' });
+      break;
+    case 'foreach': {
+      if (nested) errors.push({ path: `${path}.type`, message: 'foreach cannot be nested' });
+      requireField(errors, path, w, 'items', 'an =expression yielding the array to map over');
+      if (w.concurrency !== undefined && !(typeof w.concurrency === 'number' && Number.isInteger(w.concurrency) && w.concurrency >= 1 && w.concurrency <= 50)) {
+        errors.push({ path: `${path}.with.concurrency`, message: 'an integer between 1 and 50' });
+      }
+      const inner = stepSchema.omit({ id: true, next: true }).safeParse(w.step);
+      if (!inner.success) {
+        for (const i of inner.error.issues) errors.push({ path: `${path}.with.step${i.path.length ? '.' + i.path.join('.') : ''}`, message: i.message });
+      } else if (!['http', 'transform', 'integration', 'emit'].includes(inner.data.type)) {
+        errors.push({ path: `${path}.with.step.type`, message: 'foreach maps an http, integration, transform or emit step' });
+      } else {
+        checkStep(errors, `${path}.with.step`, { ...inner.data, id: step.id }, ids, true);
+      }
+      break;
+    }
+  }
+}
+
+/** Validates a definition; throws validation_failed with every problem and its path. */
+export function parseDefinition(raw: unknown): Definition {
+  const parsed = definitionSchema.safeParse(raw);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+    throw new AppError('validation_failed', `invalid workflow definition: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
+  }
+  const def = parsed.data;
+  const errors: FieldError[] = [];
+  const ids = new Set<string>();
+  def.steps.forEach((s, i) => {
+    if (ids.has(s.id)) errors.push({ path: `steps[${i}].id`, message: `duplicate step id "${s.id}"` });
+    ids.add(s.id);
+  });
+  def.steps.forEach((s, i) => {
+    const path = `steps[${i}]`;
+    if (s.next !== undefined && !ids.has(s.next)) errors.push({ path: `${path}.next`, message: `unknown step id "${s.next}"` });
+    if (s.next === s.id) errors.push({ path: `${path}.next`, message: 'a step cannot be its own next step' });
+    checkStep(errors, path, s, ids);
+  });
+  const t = def.trigger;
+  if (t.type === 'schedule') {
+    try {
+      new Cron(t.cron, { timezone: t.timezone, paused: true }).stop();
+    } catch (err) {
+      errors.push({ path: 'trigger.cron', message: `invalid cron expression or timezone: ${(err as Error).message}` });
+    }
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: t.timezone });
+    } catch {
+      errors.push({ path: 'trigger.timezone', message: `unknown IANA time zone "${t.timezone}"` });
+    }
+  }
+  if (errors.length) {
+    throw new AppError('validation_failed', `invalid workflow definition: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
+  }
+  return def;
+}
+
+function formatPath(path: PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(definition)';
+}

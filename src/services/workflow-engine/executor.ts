@@ -1,0 +1,432 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../kernel/clock.js';
+import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { EventPublisher } from '../../kernel/events/envelope.js';
+import type { Logger } from '../../kernel/telemetry/logger.js';
+import type { Definition, StepDef } from './definition.js';
+import { evaluate, ExpressionError, resolveTemplate } from './expressions.js';
+import type { HttpPort, IntegrationPort } from './http-port.js';
+import type { WorkflowMetrics } from './metrics.js';
+import { TERMINAL, type RunRow, type RunStatus, type Wait, type WorkflowRepository } from './repository.js';
+
+/** A step failure; `retriable` false ends the run without using the remaining attempts. */
+export class StepError extends Error {
+  constructor(
+    message: string,
+    readonly retriable = true,
+  ) {
+    super(message);
+    this.name = 'StepError';
+  }
+}
+
+export interface ExecutorOptions {
+  db: Db;
+  repo: WorkflowRepository;
+  clock: Clock;
+  events: EventPublisher;
+  logger: Logger;
+  metrics: WorkflowMetrics;
+  http: () => HttpPort;
+  integration: () => IntegrationPort | null;
+  /** Enqueues a wake-up of the run (a durable job), at `at` or now; inside `tx` when given. */
+  wake: (runId: string, at: Date | null, tx?: DbExecutor) => Promise<void>;
+  /** This worker's identity for run leases. */
+  workerId: string;
+  leaseMs: number;
+  /** Runs executing at once per workspace (0 = no limit). */
+  workspaceConcurrency: number;
+  random?: () => number;
+}
+
+interface PendingAttempt {
+  id: string;
+  stepId: string;
+  stepType: string;
+  attempt: number;
+  status: string;
+  key: string;
+  input: unknown;
+  output: unknown;
+  error: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+}
+
+const MAX_STEPS_PER_ADVANCE = 1000;
+const MAX_TAKEOVERS = 5;
+const SIDE_EFFECTS = new Set(['http', 'integration', 'foreach']);
+
+/**
+ * Advances one run as far as it can go: the durable state machine behind every run. Called by
+ * the queue worker for each wake-up job. Deterministic steps (transform, condition, emit) are
+ * computed in memory and written together with the next side effect or wait, in one
+ * transaction; side-effecting steps (http, integration, foreach) record a `running` attempt with
+ * its idempotency key *before* acting, so a worker taking over a dead worker's run repeats the
+ * same attempt with the same key and the receiver can refuse the duplicate.
+ */
+export class Executor {
+  private readonly random: () => number;
+  constructor(private readonly o: ExecutorOptions) {
+    this.random = o.random ?? Math.random;
+  }
+
+  idempotencyKey(runId: string, stepId: string, attempt: number): string {
+    return `wf_${runId}_${stepId}_${attempt}`;
+  }
+
+  /** Exponential backoff with jitter (half fixed, half random), capped. */
+  backoffMs(step: StepDef, attempt: number): number {
+    const base = step.retry?.backoffMs ?? 1000;
+    const cap = step.retry?.maxBackoffMs ?? 300_000;
+    const ceiling = Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
+    return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
+  }
+
+  async advance(runId: string): Promise<void> {
+    const { repo, clock } = this.o;
+    const claimed = await repo.claim(runId, this.o.workerId, clock.now(), this.o.leaseMs);
+    if (!claimed) {
+      // Another live worker holds the run: look again once its lease could have run out.
+      const current = await repo.runById(runId);
+      if (current && !TERMINAL.has(current.status)) await this.o.wake(runId, new Date(clock.now().getTime() + Math.min(this.o.leaseMs, 2000)));
+      return;
+    }
+    let run = claimed.run;
+    if (claimed.takeover) this.o.logger.warn({ runId, takeovers: run.takeovers }, 'took over a run whose worker stopped renewing its lease');
+    const heartbeat = setInterval(() => {
+      void repo.renew(runId, this.o.workerId, clock.now(), this.o.leaseMs).catch(() => {});
+    }, Math.max(50, Math.floor(this.o.leaseMs / 3)));
+    heartbeat.unref?.();
+    try {
+      if (TERMINAL.has(run.status)) return;
+      if (run.takeovers > MAX_TAKEOVERS) {
+        await this.finish(run, 'failed', null, `the run's worker was lost ${run.takeovers} times; giving up`);
+        return;
+      }
+      const def = await repo.definition(run.workflowId, run.version);
+      if (!def) {
+        await this.finish(run, 'failed', null, `definition version ${run.version} not found`);
+        return;
+      }
+      run = (await this.start(run, def)) ?? run;
+      if (run.status === 'queued') return;
+      await this.runSteps(run, def);
+    } finally {
+      clearInterval(heartbeat);
+      await repo.release(runId, this.o.workerId).catch(() => {});
+    }
+  }
+
+  /** queued → running, respecting concurrency limits; returns null when it must wait. */
+  private async start(run: RunRow, def: Definition): Promise<RunRow | null> {
+    if (run.status !== 'queued') return run;
+    const { repo, clock } = this.o;
+    const now = clock.now();
+    const overWorkflow = def.concurrency !== undefined && (await repo.countActive(run.workflowId, run.id)) >= def.concurrency;
+    const overWorkspace = this.o.workspaceConcurrency > 0 && (await repo.countActiveInWorkspace(run.workspaceId, run.id)) >= this.o.workspaceConcurrency;
+    if (overWorkflow || overWorkspace) {
+      await this.o.wake(run.id, new Date(now.getTime() + 1000));
+      return run;
+    }
+    const first = def.steps[0]!.id;
+    const deadline = def.timeoutMs ? new Date(now.getTime() + def.timeoutMs) : null;
+    await this.o.db.transaction(async (tx) => {
+      await repo.updateRun(run.id, { status: 'running', startedAt: run.startedAt ? new Date(run.startedAt) : now, currentStep: run.currentStep ?? first, deadlineAt: run.deadlineAt ? new Date(run.deadlineAt) : deadline }, now, tx);
+      if (!run.startedAt) {
+        await this.o.events.publish(
+          { name: 'workflow.run.started.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, trigger: run.trigger } },
+          tx,
+        );
+      }
+    });
+    if (!run.startedAt) this.o.metrics.runs.inc({ status: 'started' });
+    return { ...run, status: 'running', startedAt: run.startedAt ?? now.toISOString(), currentStep: run.currentStep ?? first, deadlineAt: run.deadlineAt ?? deadline?.toISOString() ?? null };
+  }
+
+  private context(run: RunRow, outputs: Record<string, unknown>) {
+    return { input: run.input, steps: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { output: v }])), run: { id: run.id, workflowId: run.workflowId } };
+  }
+
+  private nextAfter(def: Definition, step: StepDef): string | null {
+    if (step.next) return step.next;
+    const i = def.steps.findIndex((s) => s.id === step.id);
+    return def.steps[i + 1]?.id ?? null;
+  }
+
+  private async runSteps(run: RunRow, def: Definition): Promise<void> {
+    const { repo, clock } = this.o;
+    const outputs = { ...run.outputs };
+    let pending: PendingAttempt[] = [];
+    let signals: { signal: string; data: unknown; stepId: string }[] = [];
+    let stepId: string | null = run.currentStep;
+    let attempt = Math.max(1, run.stepAttempt);
+    let wait: Wait | null = run.wait;
+    let lastOutput: unknown = null;
+
+    // Writes the deterministic steps computed so far together with the run's position.
+    const flush = async (extra: { status?: RunStatus; wait?: Wait | null; currentStep?: string | null; stepAttempt?: number } = {}, tx?: DbExecutor) => {
+      const write = async (ex: DbExecutor) => {
+        await repo.insertAttempts(run.id, pending, ex);
+        for (const s of signals) {
+          await this.o.events.publish(
+            { name: 'workflow.signal.v1', workspaceId: run.workspaceId, payload: { signal: s.signal, data: s.data, runId: run.id, workflowId: run.workflowId, stepId: s.stepId } },
+            ex,
+          );
+        }
+        await repo.updateRun(run.id, { outputs, currentStep: extra.currentStep === undefined ? stepId : extra.currentStep, stepAttempt: extra.stepAttempt ?? attempt, wait: extra.wait === undefined ? wait : extra.wait, ...(extra.status ? { status: extra.status } : {}) }, clock.now(), ex);
+      };
+      if (tx) await write(tx);
+      else await this.o.db.transaction(write);
+      pending = [];
+      signals = [];
+    };
+
+    for (let executed = 0; stepId !== null; executed++) {
+      if (executed >= MAX_STEPS_PER_ADVANCE) {
+        await flush();
+        return this.finish(run, 'failed', null, `more than ${MAX_STEPS_PER_ADVANCE} steps without a wait: a loop through next?`);
+      }
+      const now = clock.now();
+      if (run.deadlineAt && now.getTime() >= Date.parse(run.deadlineAt)) {
+        await flush();
+        return this.finish(run, 'timed_out', null, `run timeout of ${def.timeoutMs} ms exceeded`);
+      }
+      const step = def.steps.find((s) => s.id === stepId);
+      if (!step) {
+        await flush();
+        return this.finish(run, 'failed', null, `step "${stepId}" is not in version ${run.version}`);
+      }
+      // Cancellation and approvals arrive through the API: re-read the run before each side effect or wait.
+      if (SIDE_EFFECTS.has(step.type) || step.type === 'delay' || step.type === 'approval' || wait) {
+        const fresh = await repo.runById(run.id);
+        if (!fresh || TERMINAL.has(fresh.status)) return;
+        wait = fresh.wait;
+      }
+      if (wait && wait.stepId === step.id && wait.kind === 'retry' && now.getTime() < Date.parse(wait.until)) {
+        await flush({ status: 'running' });
+        return this.o.wake(run.id, new Date(wait.until));
+      }
+      if (wait && wait.kind === 'retry') wait = null;
+
+      const ctx = this.context(run, outputs);
+      const key = this.idempotencyKey(run.id, step.id, attempt);
+      const started = clock.now();
+      const t0 = process.hrtime.bigint();
+      try {
+        let output: unknown;
+        let next = this.nextAfter(def, step);
+        switch (step.type) {
+          case 'transform':
+            output = await evaluate(String(step.with.expression), ctx, `steps.${step.id}.with.expression`);
+            break;
+          case 'condition': {
+            const value = await evaluate(String(step.with.expression), ctx, `steps.${step.id}.with.expression`);
+            output = Boolean(value);
+            if (output) next = (step.with.then as string | undefined) ?? next;
+            // A false condition without an else branch ends the run: the condition filters.
+            else next = (step.with.else as string | undefined) ?? null;
+            break;
+          }
+          case 'emit': {
+            const data = await resolveTemplate(step.with.data ?? null, ctx, `steps.${step.id}.with.data`);
+            signals.push({ signal: String(step.with.signal), data, stepId: step.id });
+            output = { signal: step.with.signal, data };
+            break;
+          }
+          case 'delay':
+          case 'approval': {
+            const outcome = await this.waitStep(run, step, wait, ctx, flush);
+            if (outcome.kind === 'waiting') return;
+            if (outcome.kind === 'failed') {
+              await flush({ wait: null });
+              return this.finish(run, 'failed', null, outcome.error);
+            }
+            output = outcome.output;
+            wait = null;
+            break;
+          }
+          case 'http':
+          case 'integration':
+          case 'foreach': {
+            await flush({ status: 'running' });
+            output = await this.sideEffect(run, step, attempt, key, ctx);
+            break;
+          }
+        }
+        this.o.metrics.stepDuration.observe({ type: step.type }, Number(process.hrtime.bigint() - t0) / 1e9);
+        outputs[step.id] = output;
+        lastOutput = output;
+        if (SIDE_EFFECTS.has(step.type)) {
+          const id = (await repo.attemptFor(run.id, step.id, attempt))?.id;
+          await this.o.db.transaction(async (tx) => {
+            if (id) await repo.finishAttempt(id, 'succeeded', output, null, clock.now(), tx);
+            await repo.updateRun(run.id, { outputs, currentStep: next, stepAttempt: 1, wait: null }, clock.now(), tx);
+          });
+        } else {
+          pending.push({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'succeeded', key, input: null, output, error: null, startedAt: started, finishedAt: clock.now() });
+        }
+        stepId = next;
+        attempt = 1;
+      } catch (err) {
+        this.o.metrics.stepDuration.observe({ type: step.type }, Number(process.hrtime.bigint() - t0) / 1e9);
+        const message = err instanceof ExpressionError ? err.message : `steps.${step.id}: ${(err as Error).message}`;
+        const retriable = !(err instanceof ExpressionError) && !(err instanceof StepError && !err.retriable);
+        const maxAttempts = step.retry?.maxAttempts ?? 1;
+        if (SIDE_EFFECTS.has(step.type)) {
+          const id = (await repo.attemptFor(run.id, step.id, attempt))?.id;
+          if (id) await repo.finishAttempt(id, 'failed', null, message, clock.now(), this.o.db);
+        } else {
+          pending.push({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'failed', key, input: null, output: null, error: message, startedAt: started, finishedAt: clock.now() });
+        }
+        if (retriable && attempt < maxAttempts) {
+          const until = new Date(clock.now().getTime() + this.backoffMs(step, attempt));
+          const retryWait: Wait = { kind: 'retry', stepId: step.id, until: until.toISOString() };
+          await this.o.db.transaction(async (tx) => {
+            await flush({ wait: retryWait, stepAttempt: attempt + 1, currentStep: step.id }, tx);
+            await this.o.wake(run.id, until, tx);
+          });
+          return;
+        }
+        await flush({ currentStep: step.id, stepAttempt: attempt });
+        return this.finish(run, 'failed', null, message);
+      }
+    }
+    await flush({ currentStep: null });
+    await this.finish({ ...run, outputs }, 'succeeded', lastOutput, null);
+  }
+
+  private async waitStep(
+    run: RunRow,
+    step: StepDef,
+    wait: Wait | null,
+    ctx: unknown,
+    flush: (extra?: { status?: RunStatus; wait?: Wait | null }, tx?: DbExecutor) => Promise<void>,
+  ): Promise<{ kind: 'waiting' } | { kind: 'done'; output: unknown } | { kind: 'failed'; error: string }> {
+    const now = this.o.clock.now();
+    if (wait && wait.stepId === step.id) {
+      if (step.type === 'delay') {
+        if (now.getTime() >= Date.parse(wait.until)) return { kind: 'done', output: { waitedUntil: wait.until } };
+        await this.o.wake(run.id, new Date(wait.until));
+        return { kind: 'waiting' };
+      }
+      if (wait.decision) {
+        if (!wait.decision.approved) return { kind: 'failed', error: `steps.${step.id}: rejected${wait.decision.comment ? `: ${wait.decision.comment}` : ''}` };
+        return { kind: 'done', output: { approved: true, by: wait.decision.by, comment: wait.decision.comment, at: wait.decision.at } };
+      }
+      if (now.getTime() >= Date.parse(wait.until)) return { kind: 'failed', error: `steps.${step.id}: approval expired at ${wait.until}` };
+      return { kind: 'waiting' };
+    }
+    let until: Date;
+    if (step.type === 'delay') {
+      if (step.with.ms !== undefined) {
+        const ms = Number(await resolveTemplate(step.with.ms, ctx, `steps.${step.id}.with.ms`));
+        if (!Number.isFinite(ms) || ms < 0) throw new ExpressionError(`steps.${step.id}.with.ms`, 'did not yield a non-negative number');
+        until = new Date(now.getTime() + ms);
+      } else {
+        const at = await resolveTemplate(step.with.until, ctx, `steps.${step.id}.with.until`);
+        until = new Date(String(at));
+        if (Number.isNaN(until.getTime())) throw new ExpressionError(`steps.${step.id}.with.until`, `"${String(at)}" is not a time`);
+      }
+      if (until.getTime() <= now.getTime()) return { kind: 'done', output: { waitedUntil: until.toISOString() } };
+    } else {
+      until = new Date(now.getTime() + Number(step.with.expiresInMs ?? 7 * 86_400_000));
+    }
+    const newWait: Wait = { kind: step.type === 'delay' ? 'delay' : 'approval', stepId: step.id, until: until.toISOString() };
+    // The wait and its wake-up commit together: a delay holds no worker and survives restarts.
+    await this.o.db.transaction(async (tx) => {
+      await flush({ status: 'waiting', wait: newWait }, tx);
+      await this.o.wake(run.id, until, tx);
+    });
+    return { kind: 'waiting' };
+  }
+
+  private async sideEffect(run: RunRow, step: StepDef, attempt: number, key: string, ctx: unknown): Promise<unknown> {
+    const { repo, clock } = this.o;
+    const existing = await repo.attemptFor(run.id, step.id, attempt);
+    if (existing?.status === 'succeeded') return existing.output;
+    const withResolved = (await resolveTemplate(step.type === 'foreach' ? { items: step.with.items, concurrency: step.with.concurrency } : step.with, ctx, `steps.${step.id}.with`)) as Record<string, unknown>;
+    if (!existing) {
+      await repo.insertAttempts(
+        run.id,
+        [{ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'running', key, input: withResolved, output: null, error: null, startedAt: clock.now(), finishedAt: null }],
+        this.o.db,
+      );
+    }
+    const timeoutMs = step.timeoutMs ?? 30_000;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const work = this.perform(run, step.type, step.id, withResolved, key, step, ctx, controller.signal, timeoutMs);
+      return await Promise.race([
+        work,
+        new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(new StepError(`timed out after ${timeoutMs} ms`)), { once: true })),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async perform(run: RunRow, type: string, stepId: string, w: Record<string, unknown>, key: string, step: StepDef, ctx: unknown, signal: AbortSignal, timeoutMs: number): Promise<unknown> {
+    if (type === 'http') {
+      const method = String(w.method ?? 'POST');
+      const headers: Record<string, string> = { 'idempotency-key': key };
+      for (const [k, v] of Object.entries((w.headers as Record<string, unknown>) ?? {})) headers[k.toLowerCase()] = String(v);
+      let body: string | undefined;
+      if (w.body !== undefined && method !== 'GET' && method !== 'HEAD') {
+        body = typeof w.body === 'string' ? w.body : JSON.stringify(w.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      // maxRetries 0: the step's own retry policy decides, and each of its attempts has its own key.
+      const res = await this.o.http().request({ url: String(w.url), method, headers, body, timeoutMs, idempotent: true, maxRetries: 0, key: run.workflowId, signal });
+      const text = res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        /* not JSON: keep the text */
+      }
+      if (res.status >= 400) throw new StepError(`HTTP ${res.status} from ${new URL(String(w.url)).host}`, res.status >= 500 || res.status === 429 || res.status === 408);
+      return { status: res.status, body: parsed };
+    }
+    if (type === 'integration') {
+      const hub = this.o.integration();
+      if (!hub) throw new StepError('the integration-hub is not available in this process', false);
+      return (await hub.runAction(run.workspaceId, String(w.connectionId), String(w.action), w.input ?? {})).output;
+    }
+    // foreach: map the inner step over the items with bounded concurrency.
+    const items = w.items;
+    if (!Array.isArray(items)) throw new StepError(`steps.${stepId}.with.items did not yield an array`, false);
+    if (items.length > 10_000) throw new StepError(`steps.${stepId}.with.items has ${items.length} items (at most 10000)`, false);
+    const inner = step.with.step as { type: string; with?: Record<string, unknown> };
+    const concurrency = Number(w.concurrency ?? 5);
+    const results = new Array<unknown>(items.length);
+    let cursor = 0;
+    const worker = async () => {
+      while (cursor < items.length) {
+        const index = cursor++;
+        const itemCtx = { ...(ctx as object), item: items[index], index };
+        const iw = (await resolveTemplate(inner.with ?? {}, itemCtx, `steps.${stepId}.with.step.with`)) as Record<string, unknown>;
+        if (inner.type === 'transform') results[index] = await evaluate(String(inner.with?.expression), itemCtx, `steps.${stepId}.with.step.with.expression`);
+        else results[index] = await this.perform(run, inner.type, stepId, iw, `${key}_i${index}`, step, itemCtx, signal, timeoutMs);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+    return results;
+  }
+
+  /** Ends the run: status, output or error, the outgoing event and the metric, in one transaction. */
+  async finish(run: RunRow, status: RunStatus, output: unknown, error: string | null, tx?: DbExecutor): Promise<void> {
+    const now = this.o.clock.now();
+    const durationMs = run.startedAt ? now.getTime() - Date.parse(run.startedAt) : 0;
+    const write = async (ex: DbExecutor) => {
+      await this.o.repo.updateRun(run.id, { status, output, error, finishedAt: now, wait: null }, now, ex);
+      const base = { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, durationMs };
+      if (status === 'succeeded') await this.o.events.publish({ name: 'workflow.run.succeeded.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: base }, ex);
+      else await this.o.events.publish({ name: 'workflow.run.failed.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { ...base, status: status as 'failed' | 'timed_out' | 'cancelled', error: error ?? status } }, ex);
+    };
+    if (tx) await write(tx);
+    else await this.o.db.transaction(write);
+    this.o.metrics.runs.inc({ status });
+  }
+}

@@ -1,0 +1,19 @@
+/** What the workflow engine needs from an outbound HTTP client (the integration-hub's guarded egress client). */
+export interface HttpPort {
+  request(req: {
+    url: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    timeoutMs?: number;
+    idempotent?: boolean;
+    maxRetries?: number;
+    key?: string;
+    signal?: AbortSignal;
+  }): Promise<{ status: number; headers: Record<string, string>; text(): string }>;
+}
+
+/** The integration-hub's connector actions, when that service is available. */
+export interface IntegrationPort {
+  runAction(workspaceId: string, connectionId: string, action: string, input: unknown): Promise<{ output: Record<string, unknown> }>;
+}

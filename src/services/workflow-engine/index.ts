@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import type { PermissionMap } from '../../kernel/auth/permissions.js';
+import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
+import { createEgressClient, type IntegrationHubContract } from '../integration-hub/contract.js';
+import type { WorkflowEngineContract } from './contract.js';
+import { Executor } from './executor.js';
+import type { HttpPort, IntegrationPort } from './http-port.js';
+import { workflowMetrics } from './metrics.js';
+import { WORKFLOW_MIGRATIONS } from './migrations.js';
+import { RunQueue } from './queue.js';
+import { WorkflowRepository } from './repository.js';
+import { workflowRoutes } from './routes.js';
+import { WorkflowService } from './service.js';
+
+const everyone = ['owner', 'admin', 'developer', 'analyst', 'viewer'] as const;
+const developersUp = ['owner', 'admin', 'developer'] as const;
+
+export const WORKFLOW_PERMISSIONS: PermissionMap = {
+  'workflows.read': { description: 'See workflows, their versions and runs', roles: everyone },
+  'workflows.write': { description: 'Create, edit, enable, disable and delete workflows', roles: developersUp },
+  'workflows.run': { description: 'Start, cancel, retry runs and approve or reject approval steps', roles: developersUp },
+};
+
+export interface WorkflowEngineInstance extends ServiceInstance {
+  service: WorkflowService;
+  executor: Executor;
+  queue: RunQueue;
+  contract: WorkflowEngineContract;
+}
+
+export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext): WorkflowEngineInstance } = {
+  name: 'workflow-engine',
+  schema: 'workflow',
+  migrations: WORKFLOW_MIGRATIONS,
+  permissions: WORKFLOW_PERMISSIONS,
+  create(ctx) {
+    const cfg = ctx.config.workflows;
+    const repo = new WorkflowRepository(ctx.db);
+    const metrics = workflowMetrics(ctx.metrics, () => repo.queueStats(ctx.clock.now()));
+    const queue = new RunQueue({ database: ctx.database, url: ctx.config.db.url, logger: ctx.logger, batchSize: cfg.queueBatch, pollingIntervalSeconds: cfg.pollSeconds });
+    // The integration-hub's guarded egress client when it runs in this process; the same guard built from the same configuration otherwise.
+    let ownEgress: HttpPort | undefined;
+    const http = (): HttpPort => {
+      if (ctx.contracts.has('integration-hub')) return ctx.contracts.get<IntegrationHubContract>('integration-hub').egress as HttpPort;
+      ownEgress ??= createEgressClient(ctx.config, { clock: ctx.clock }) as unknown as HttpPort;
+      return ownEgress;
+    };
+    const integration = (): IntegrationPort | null => (ctx.contracts.has('integration-hub') ? ctx.contracts.get<IntegrationHubContract>('integration-hub') : null);
+    const executor = new Executor({
+      db: ctx.db,
+      repo,
+      clock: ctx.clock,
+      events: ctx.events,
+      logger: ctx.logger,
+      metrics,
+      http,
+      integration,
+      wake: (runId, at, tx) => queue.wake(runId, at, tx),
+      workerId: `${process.pid}-${randomUUID().slice(0, 8)}`,
+      leaseMs: cfg.leaseMs,
+      workspaceConcurrency: cfg.workspaceConcurrency,
+    });
+    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready());
+
+    const timers: NodeJS.Timeout[] = [];
+    let stopping = false;
+    const every = (ms: number, what: string, fn: () => Promise<unknown>) => {
+      let running = false;
+      const t = setInterval(() => {
+        if (running || stopping) return;
+        running = true;
+        fn()
+          .catch((err) => ctx.logger.error({ err }, `${what} failed`))
+          .finally(() => (running = false));
+      }, ms);
+      t.unref?.();
+      timers.push(t);
+    };
+
+    const contract: WorkflowEngineContract = {
+      async startRun(workspaceId, workflowId, input, idempotencyKey) {
+        const { run } = await service.startRun(workspaceId, workflowId, input, { trigger: 'service', idempotencyKey: idempotencyKey ? `svc:${idempotencyKey}` : null, actor: { userId: null } });
+        return { runId: run.id, status: run.status };
+      },
+      async runStatus(workspaceId, runId) {
+        const run = await repo.getRun(workspaceId, runId);
+        return run ? { status: run.status, output: run.output, error: run.error } : null;
+      },
+    };
+
+    return {
+      service,
+      executor,
+      queue,
+      contract,
+      routes(app) {
+        workflowRoutes(app, service);
+      },
+      async start() {
+        stopping = false;
+        await queue.work((runId) => executor.advance(runId));
+        // Runs whose worker died (lease ran out) get a wake-up; the next claim is the takeover.
+        every(Math.max(500, Math.floor(cfg.leaseMs / 3)), 'orphaned run sweep', async () => {
+          for (const id of await repo.orphaned(ctx.clock.now())) await queue.wake(id, null);
+        });
+        every(cfg.schedulerTickMs, 'schedule tick', () => service.scheduleTick());
+      },
+      async stop() {
+        stopping = true;
+        for (const t of timers.splice(0)) clearInterval(t);
+        await queue.stop();
+      },
+      readiness: {
+        queue: async () => {
+          await ctx.database.query('SELECT 1 FROM workflow.runs LIMIT 1');
+        },
+      },
+      personalData: {
+        describes: ['workflow and run authorship (created_by)', 'run inputs and step outputs may contain whatever the workflow processes'],
+        async exportUser(userId) {
+          const rows = await ctx.database.query('SELECT id, workspace_id, name, created_at FROM workflow.workflows WHERE created_by = $1', [userId]);
+          const runs = await ctx.database.query('SELECT id, workspace_id, workflow_id, status, created_at FROM workflow.runs WHERE created_by = $1 ORDER BY created_at DESC LIMIT 10000', [userId]);
+          return { workflowsCreated: rows, runsStarted: runs };
+        },
+        async eraseUser(userId) {
+          const a = await ctx.database.query('UPDATE workflow.workflows SET created_by = NULL WHERE created_by = $1 RETURNING 1', [userId]);
+          const b = await ctx.database.query('UPDATE workflow.versions SET created_by = NULL WHERE created_by = $1 RETURNING 1', [userId]);
+          const c = await ctx.database.query('UPDATE workflow.runs SET created_by = NULL WHERE created_by = $1 RETURNING 1', [userId]);
+          return { workflows: a.length, versions: b.length, runs: c.length };
+        },
+      },
+      retention: [
+        {
+          name: 'workflow.runs',
+          keep: `${cfg.runRetentionDays} days after a run finished`,
+          purge: (now) => repo.purgeFinishedBefore(new Date(now.getTime() - cfg.runRetentionDays * 86_400_000)),
+        },
+      ],
+    };
+  },
+};

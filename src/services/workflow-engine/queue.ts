@@ -1,0 +1,96 @@
+import { sql } from 'drizzle-orm';
+import { PgBoss, fromDrizzle, fromPglite } from 'pg-boss';
+import type { Database, DbExecutor } from '../../kernel/db/database.js';
+import type { Logger } from '../../kernel/telemetry/logger.js';
+
+export const RUN_QUEUE = 'workflow-run';
+
+export interface RunQueueOptions {
+  database: Database;
+  /** DATABASE_URL on PostgreSQL (pg-boss keeps its own pool); unused on PGlite. */
+  url?: string;
+  logger: Logger;
+  /** Jobs fetched per poll (each advances one run). */
+  batchSize: number;
+  pollingIntervalSeconds: number;
+}
+
+/**
+ * The job layer: pg-boss on the platform's database (its own `pgboss` schema; on PGlite through
+ * pg-boss's PGlite adapter, on PostgreSQL through its own small pool). A job is a wake-up of one
+ * run ("advance run X, not before T"); the run's state lives in workflow.runs, so a lost or
+ * duplicated job never loses or repeats work: the executor's lease and recorded attempts decide.
+ */
+export class RunQueue {
+  private boss?: PgBoss;
+  private starting?: Promise<PgBoss>;
+  private working = false;
+
+  constructor(private readonly o: RunQueueOptions) {}
+
+  private ensure(): Promise<PgBoss> {
+    this.starting ??= (async () => {
+      const { database } = this.o;
+      const common = { schema: 'pgboss', superviseIntervalSeconds: 5, monitorIntervalSeconds: 5, schedule: false, migrate: true } as const;
+      const boss =
+        database.kind === 'pglite' && database.pglite
+          ? new PgBoss({ ...common, db: fromPglite(database.pglite as never), backend: 'pglite' })
+          : new PgBoss({ ...common, connectionString: this.connectionString(), max: 4, application_name: 'v01t-workflow-queue' } as never);
+      boss.on('error', (err) => this.o.logger.error({ err }, 'pg-boss error'));
+      await boss.start();
+      await boss.createQueue(RUN_QUEUE, { retryLimit: 5, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, expireInSeconds: 900, heartbeatSeconds: 10 }).catch((err: Error) => {
+        if (!/exists/i.test(err.message)) throw err;
+      });
+      // pg-boss looks a queue up on its own connection the first time a job is sent to it. Sent inside
+      // a PGlite transaction, that lookup would wait for the transaction that waits for it: warm the
+      // cache now with a no-op job (the worker skips jobs without a runId).
+      await boss.send(RUN_QUEUE, { warmup: true });
+      this.boss = boss;
+      return boss;
+    })().catch((err) => {
+      this.starting = undefined;
+      throw err;
+    });
+    return this.starting;
+  }
+
+  private connectionString(): string {
+    if (!this.o.url) throw new Error('pg-boss needs DATABASE_URL on PostgreSQL');
+    return this.o.url;
+  }
+
+  async ready(): Promise<void> {
+    await this.ensure();
+  }
+
+  /** Enqueues a wake-up; pass the caller's transaction so the job commits with the state change. */
+  async wake(runId: string, at: Date | null, tx?: DbExecutor): Promise<void> {
+    const boss = await this.ensure();
+    await boss.send(RUN_QUEUE, { runId }, { ...(at ? { startAfter: at } : {}), ...(tx ? { db: fromDrizzle(tx as never, sql as never) } : {}) });
+  }
+
+  async work(handler: (runId: string) => Promise<void>): Promise<void> {
+    const boss = await this.ensure();
+    if (this.working) return;
+    this.working = true;
+    await boss.work<{ runId?: string }>(RUN_QUEUE, { batchSize: this.o.batchSize, pollingIntervalSeconds: this.o.pollingIntervalSeconds }, async (jobs) => {
+      const results = await Promise.allSettled(jobs.filter((j) => j.data?.runId).map((j) => handler(j.data.runId!)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      // pg-boss retries the batch; the executor is idempotent per run, so repeating the others is harmless.
+      if (failed) throw failed.reason;
+    });
+  }
+
+  /** Raw pg-boss throughput helpers for the benchmark. */
+  async raw(): Promise<PgBoss> {
+    return this.ensure();
+  }
+
+  async stop(): Promise<void> {
+    const boss = this.boss;
+    this.boss = undefined;
+    this.starting = undefined;
+    this.working = false;
+    await boss?.stop({ graceful: true, timeout: 5000 }).catch((err) => this.o.logger.warn({ err }, 'pg-boss stop failed'));
+  }
+}

@@ -1,0 +1,361 @@
+import { sql, type SQL } from 'drizzle-orm';
+import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Definition } from './definition.js';
+
+export const RUN_STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const TERMINAL: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
+
+const rowsOf = <T>(r: unknown): T[] => (r as { rows: T[] }).rows;
+// Both drivers (pg, PGlite) hand jsonb back parsed: a string here is a JSON string value.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = (v: unknown): any => v;
+const iso = (v: Date | string | null) => (v === null ? null : new Date(v).toISOString());
+
+export interface WorkflowRow {
+  id: string;
+  workspaceId: string;
+  name: string;
+  enabled: boolean;
+  currentVersion: number;
+  triggerType: string;
+  triggerEvent: string | null;
+  hasWebhookSecret: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Wait {
+  kind: 'delay' | 'approval' | 'retry' | 'concurrency';
+  stepId: string;
+  until: string;
+  decision?: { approved: boolean; by: string | null; comment: string | null; at: string };
+}
+
+export interface RunRow {
+  id: string;
+  workspaceId: string;
+  workflowId: string;
+  version: number;
+  status: RunStatus;
+  trigger: string;
+  input: unknown;
+  outputs: Record<string, unknown>;
+  output: unknown;
+  currentStep: string | null;
+  stepAttempt: number;
+  wait: Wait | null;
+  error: string | null;
+  idempotencyKey: string | null;
+  takeovers: number;
+  createdBy: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  deadlineAt: string | null;
+}
+
+export interface AttemptRow {
+  id: string;
+  stepId: string;
+  stepType: string;
+  attempt: number;
+  status: string;
+  idempotencyKey: string;
+  input: unknown;
+  output: unknown;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const toWorkflow = (r: any): WorkflowRow => ({
+  id: r.id,
+  workspaceId: r.workspace_id,
+  name: r.name,
+  enabled: r.enabled,
+  currentVersion: Number(r.current_version),
+  triggerType: r.trigger_type,
+  triggerEvent: r.trigger_event,
+  hasWebhookSecret: Boolean(r.webhook_secret_enc),
+  createdAt: iso(r.created_at)!,
+  updatedAt: iso(r.updated_at)!,
+});
+
+export const toRun = (r: any): RunRow => ({
+  id: r.id,
+  workspaceId: r.workspace_id,
+  workflowId: r.workflow_id,
+  version: Number(r.version),
+  status: r.status,
+  trigger: r.trigger,
+  input: json(r.input),
+  outputs: json(r.outputs) ?? {},
+  output: json(r.output),
+  currentStep: r.current_step,
+  stepAttempt: Number(r.step_attempt),
+  wait: json(r.wait),
+  error: r.error,
+  idempotencyKey: r.idempotency_key,
+  takeovers: Number(r.takeovers),
+  createdBy: r.created_by,
+  createdAt: iso(r.created_at)!,
+  startedAt: iso(r.started_at),
+  finishedAt: iso(r.finished_at),
+  deadlineAt: iso(r.deadline_at),
+});
+
+const toAttempt = (r: any): AttemptRow => ({
+  id: r.id,
+  stepId: r.step_id,
+  stepType: r.step_type,
+  attempt: Number(r.attempt),
+  status: r.status,
+  idempotencyKey: r.idempotency_key,
+  input: json(r.input),
+  output: json(r.output),
+  error: r.error,
+  startedAt: iso(r.started_at)!,
+  finishedAt: iso(r.finished_at),
+});
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+export class WorkflowRepository {
+  constructor(private readonly db: Db) {}
+
+  async insertWorkflow(
+    w: { id: string; workspaceId: string; name: string; triggerType: string; triggerEvent: string | null; webhookTokenHash: string | null; webhookSecretEnc: string | null; createdBy: string | null; now: Date; definition: Definition },
+    ex: DbExecutor = this.db,
+  ): Promise<void> {
+    const now = w.now.toISOString();
+    await ex.execute(sql`INSERT INTO workflow.workflows (id, workspace_id, name, current_version, trigger_type, trigger_event, webhook_token_hash, webhook_secret_enc, created_by, created_at, updated_at)
+      VALUES (${w.id}, ${w.workspaceId}, ${w.name}, 1, ${w.triggerType}, ${w.triggerEvent}, ${w.webhookTokenHash}, ${w.webhookSecretEnc}, ${w.createdBy}, ${now}, ${now})`);
+    await ex.execute(sql`INSERT INTO workflow.versions (workflow_id, version, definition, created_by, created_at) VALUES (${w.id}, 1, ${JSON.stringify(w.definition)}::jsonb, ${w.createdBy}, ${now})`);
+  }
+
+  async addVersion(workflowId: string, definition: Definition, by: string | null, now: Date, trigger: { type: string; event: string | null }, ex: DbExecutor): Promise<number> {
+    const [r] = rowsOf<{ v: number }>(
+      await ex.execute(sql`UPDATE workflow.workflows SET current_version = current_version + 1, name = ${definition.name}, trigger_type = ${trigger.type},
+        trigger_event = ${trigger.event}, updated_at = ${now.toISOString()} WHERE id = ${workflowId} RETURNING current_version AS v`),
+    );
+    const v = Number(r!.v);
+    await ex.execute(sql`INSERT INTO workflow.versions (workflow_id, version, definition, created_by, created_at) VALUES (${workflowId}, ${v}, ${JSON.stringify(definition)}::jsonb, ${by}, ${now.toISOString()})`);
+    return v;
+  }
+
+  async setWebhook(workflowId: string, tokenHash: string | null, secretEnc: string | null, ex: DbExecutor = this.db): Promise<void> {
+    await ex.execute(sql`UPDATE workflow.workflows SET webhook_token_hash = ${tokenHash}, webhook_secret_enc = ${secretEnc} WHERE id = ${workflowId}`);
+  }
+
+  async getWorkflow(workspaceId: string, id: string, ex: DbExecutor = this.db): Promise<WorkflowRow | null> {
+    const rows = rowsOf(await ex.execute(sql`SELECT * FROM workflow.workflows WHERE id = ${id} AND workspace_id = ${workspaceId} AND deleted_at IS NULL`));
+    return rows[0] ? toWorkflow(rows[0]) : null;
+  }
+
+  async workflowByWebhook(tokenHash: string): Promise<(WorkflowRow & { webhookSecretEnc: string | null }) | null> {
+    const rows = rowsOf<Record<string, unknown>>(await this.db.execute(sql`SELECT * FROM workflow.workflows WHERE webhook_token_hash = ${tokenHash} AND deleted_at IS NULL`));
+    return rows[0] ? { ...toWorkflow(rows[0]), webhookSecretEnc: rows[0].webhook_secret_enc as string | null } : null;
+  }
+
+  async listWorkflows(workspaceId: string): Promise<WorkflowRow[]> {
+    return rowsOf(await this.db.execute(sql`SELECT * FROM workflow.workflows WHERE workspace_id = ${workspaceId} AND deleted_at IS NULL ORDER BY created_at DESC LIMIT 500`)).map(toWorkflow);
+  }
+
+  async listByTrigger(type: string, event?: string, ex: DbExecutor = this.db): Promise<WorkflowRow[]> {
+    const cond = event ? sql`AND trigger_event = ${event}` : sql``;
+    return rowsOf(await ex.execute(sql`SELECT * FROM workflow.workflows WHERE trigger_type = ${type} ${cond} AND enabled AND deleted_at IS NULL`)).map(toWorkflow);
+  }
+
+  async setEnabled(workspaceId: string, id: string, enabled: boolean, now: Date): Promise<boolean> {
+    const r = rowsOf(await this.db.execute(sql`UPDATE workflow.workflows SET enabled = ${enabled}, updated_at = ${now.toISOString()} WHERE id = ${id} AND workspace_id = ${workspaceId} AND deleted_at IS NULL RETURNING id`));
+    return r.length > 0;
+  }
+
+  async softDelete(workspaceId: string, id: string, now: Date): Promise<boolean> {
+    const r = rowsOf(
+      await this.db.execute(sql`UPDATE workflow.workflows SET deleted_at = ${now.toISOString()}, enabled = false, webhook_token_hash = NULL WHERE id = ${id} AND workspace_id = ${workspaceId} AND deleted_at IS NULL RETURNING id`),
+    );
+    return r.length > 0;
+  }
+
+  async versions(workflowId: string): Promise<{ version: number; createdAt: string; createdBy: string | null; definition: Definition }[]> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    return rowsOf<any>(await this.db.execute(sql`SELECT * FROM workflow.versions WHERE workflow_id = ${workflowId} ORDER BY version DESC`)).map((r) => ({
+      version: Number(r.version),
+      createdAt: iso(r.created_at)!,
+      createdBy: r.created_by,
+      definition: json(r.definition),
+    }));
+  }
+
+  async definition(workflowId: string, version: number, ex: DbExecutor = this.db): Promise<Definition | null> {
+    const rows = rowsOf<{ definition: unknown }>(await ex.execute(sql`SELECT definition FROM workflow.versions WHERE workflow_id = ${workflowId} AND version = ${version}`));
+    return rows[0] ? (json(rows[0].definition) as Definition) : null;
+  }
+
+  /** Inserts a run, or returns the existing one with the same idempotency key. */
+  async insertRun(
+    r: { id: string; workspaceId: string; workflowId: string; version: number; trigger: string; input: unknown; idempotencyKey: string | null; createdBy: string | null; now: Date },
+    ex: DbExecutor,
+  ): Promise<{ run: RunRow; created: boolean }> {
+    const now = r.now.toISOString();
+    const inserted = rowsOf(
+      await ex.execute(sql`INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, idempotency_key, created_by, created_at, updated_at)
+        VALUES (${r.id}, ${r.workspaceId}, ${r.workflowId}, ${r.version}, 'queued', ${r.trigger}, ${JSON.stringify(r.input ?? {})}::jsonb, ${r.idempotencyKey}, ${r.createdBy}, ${now}, ${now})
+        ON CONFLICT (workflow_id, idempotency_key) DO NOTHING RETURNING *`),
+    );
+    if (inserted[0]) return { run: toRun(inserted[0]), created: true };
+    const existing = rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE workflow_id = ${r.workflowId} AND idempotency_key = ${r.idempotencyKey}`));
+    return { run: toRun(existing[0]), created: false };
+  }
+
+  async getRun(workspaceId: string, id: string, ex: DbExecutor = this.db): Promise<RunRow | null> {
+    const rows = rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE id = ${id} AND workspace_id = ${workspaceId}`));
+    return rows[0] ? toRun(rows[0]) : null;
+  }
+
+  async runById(id: string, ex: DbExecutor = this.db): Promise<RunRow | null> {
+    const rows = rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE id = ${id}`));
+    return rows[0] ? toRun(rows[0]) : null;
+  }
+
+  async listRuns(q: { workspaceId: string; workflowId?: string; status?: string; before?: { createdAt: string; id: string }; limit: number }): Promise<RunRow[]> {
+    const conds: SQL[] = [sql`workspace_id = ${q.workspaceId}`];
+    if (q.workflowId) conds.push(sql`workflow_id = ${q.workflowId}`);
+    if (q.status) conds.push(sql`status = ${q.status}`);
+    if (q.before) conds.push(sql`(created_at, id) < (${q.before.createdAt}::timestamptz, ${q.before.id}::uuid)`);
+    return rowsOf(await this.db.execute(sql`SELECT * FROM workflow.runs WHERE ${sql.join(conds, sql` AND `)} ORDER BY created_at DESC, id DESC LIMIT ${q.limit}`)).map(toRun);
+  }
+
+  async attempts(runId: string): Promise<AttemptRow[]> {
+    return rowsOf(await this.db.execute(sql`SELECT * FROM workflow.step_attempts WHERE run_id = ${runId} ORDER BY started_at, attempt`)).map(toAttempt);
+  }
+
+  /**
+   * Claims the run for this worker (lease), or returns null while another live worker holds it.
+   * A lease that ran out means its worker died: the claim counts a takeover.
+   */
+  async claim(runId: string, owner: string, now: Date, leaseMs: number): Promise<{ run: RunRow; takeover: boolean } | null> {
+    const until = new Date(now.getTime() + leaseMs).toISOString();
+    const rows = rowsOf<Record<string, unknown>>(
+      await this.db.execute(sql`
+        UPDATE workflow.runs r SET lease_owner = ${owner}, lease_until = ${until},
+          takeovers = r.takeovers + CASE WHEN r.lease_owner IS NOT NULL AND r.lease_owner <> ${owner} THEN 1 ELSE 0 END
+        FROM (SELECT lease_owner AS prev_owner FROM workflow.runs WHERE id = ${runId} FOR UPDATE) prev
+        WHERE r.id = ${runId} AND (r.lease_owner IS NULL OR r.lease_owner = ${owner} OR r.lease_until < ${now.toISOString()})
+        RETURNING r.*, prev.prev_owner`),
+    );
+    if (!rows[0]) return null;
+    return { run: toRun(rows[0]), takeover: rows[0].prev_owner !== null && rows[0].prev_owner !== owner };
+  }
+
+  async renew(runId: string, owner: string, now: Date, leaseMs: number): Promise<boolean> {
+    const r = rowsOf(
+      await this.db.execute(sql`UPDATE workflow.runs SET lease_until = ${new Date(now.getTime() + leaseMs).toISOString()} WHERE id = ${runId} AND lease_owner = ${owner} RETURNING id`),
+    );
+    return r.length > 0;
+  }
+
+  async release(runId: string, owner: string, ex: DbExecutor = this.db): Promise<void> {
+    await ex.execute(sql`UPDATE workflow.runs SET lease_owner = NULL, lease_until = NULL WHERE id = ${runId} AND lease_owner = ${owner}`);
+  }
+
+  /** Runs whose worker's lease ran out while they were running (the worker died). */
+  async orphaned(now: Date, limit = 100): Promise<string[]> {
+    return rowsOf<{ id: string }>(
+      await this.db.execute(sql`SELECT id FROM workflow.runs WHERE lease_until < ${now.toISOString()} AND status IN ('queued', 'running', 'waiting') ORDER BY lease_until LIMIT ${limit}`),
+    ).map((r) => r.id);
+  }
+
+  async updateRun(id: string, patch: Partial<{ status: RunStatus; outputs: Record<string, unknown>; output: unknown; currentStep: string | null; stepAttempt: number; wait: Wait | null; error: string | null; startedAt: Date; finishedAt: Date; deadlineAt: Date | null }>, now: Date, ex: DbExecutor): Promise<void> {
+    const sets: SQL[] = [sql`updated_at = ${now.toISOString()}`];
+    if (patch.status !== undefined) sets.push(sql`status = ${patch.status}`);
+    if (patch.outputs !== undefined) sets.push(sql`outputs = ${JSON.stringify(patch.outputs)}::jsonb`);
+    if (patch.output !== undefined) sets.push(sql`output = ${JSON.stringify(patch.output ?? null)}::jsonb`);
+    if (patch.currentStep !== undefined) sets.push(sql`current_step = ${patch.currentStep}`);
+    if (patch.stepAttempt !== undefined) sets.push(sql`step_attempt = ${patch.stepAttempt}`);
+    if (patch.wait !== undefined) sets.push(patch.wait === null ? sql`wait = NULL` : sql`wait = ${JSON.stringify(patch.wait)}::jsonb`);
+    if (patch.error !== undefined) sets.push(sql`error = ${patch.error}`);
+    if (patch.startedAt !== undefined) sets.push(sql`started_at = ${patch.startedAt.toISOString()}`);
+    if (patch.finishedAt !== undefined) sets.push(sql`finished_at = ${patch.finishedAt.toISOString()}, lease_owner = NULL, lease_until = NULL`);
+    if (patch.deadlineAt !== undefined) sets.push(sql`deadline_at = ${patch.deadlineAt ? patch.deadlineAt.toISOString() : null}`);
+    await ex.execute(sql`UPDATE workflow.runs SET ${sql.join(sets, sql`, `)} WHERE id = ${id}`);
+  }
+
+  /** Sets status only when the run is still in one of `from` (cancel, approve races). */
+  async transition(workspaceId: string, id: string, from: RunStatus[], patch: { status: RunStatus; error?: string | null; wait?: Wait | null; finishedAt?: Date }, now: Date, ex: DbExecutor): Promise<RunRow | null> {
+    const sets: SQL[] = [sql`updated_at = ${now.toISOString()}`, sql`status = ${patch.status}`];
+    if (patch.error !== undefined) sets.push(sql`error = ${patch.error}`);
+    if (patch.wait !== undefined) sets.push(patch.wait === null ? sql`wait = NULL` : sql`wait = ${JSON.stringify(patch.wait)}::jsonb`);
+    if (patch.finishedAt) sets.push(sql`finished_at = ${patch.finishedAt.toISOString()}`);
+    const rows = rowsOf(
+      await ex.execute(sql`UPDATE workflow.runs SET ${sql.join(sets, sql`, `)} WHERE id = ${id} AND workspace_id = ${workspaceId}
+        AND status IN (${sql.join(from.map((s) => sql`${s}`), sql`, `)}) RETURNING *`),
+    );
+    return rows[0] ? toRun(rows[0]) : null;
+  }
+
+  async attemptFor(runId: string, stepId: string, attempt: number, ex: DbExecutor = this.db): Promise<AttemptRow | null> {
+    const rows = rowsOf(await ex.execute(sql`SELECT * FROM workflow.step_attempts WHERE run_id = ${runId} AND step_id = ${stepId} AND attempt = ${attempt}`));
+    return rows[0] ? toAttempt(rows[0]) : null;
+  }
+
+  async insertAttempts(
+    runId: string,
+    attempts: { id: string; stepId: string; stepType: string; attempt: number; status: string; key: string; input: unknown; output: unknown; error: string | null; startedAt: Date; finishedAt: Date | null }[],
+    ex: DbExecutor,
+  ): Promise<void> {
+    if (!attempts.length) return;
+    const values = attempts.map(
+      (a) => sql`(${a.id}, ${runId}, ${a.stepId}, ${a.stepType}, ${a.attempt}, ${a.status}, ${a.key}, ${JSON.stringify(a.input ?? null)}::jsonb, ${JSON.stringify(a.output ?? null)}::jsonb,
+        ${a.error}, ${a.startedAt.toISOString()}, ${a.finishedAt ? a.finishedAt.toISOString() : null})`,
+    );
+    await ex.execute(sql`INSERT INTO workflow.step_attempts (id, run_id, step_id, step_type, attempt, status, idempotency_key, input, output, error, started_at, finished_at)
+      VALUES ${sql.join(values, sql`, `)}
+      ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error, finished_at = EXCLUDED.finished_at`);
+  }
+
+  async finishAttempt(id: string, status: string, output: unknown, error: string | null, now: Date, ex: DbExecutor): Promise<void> {
+    await ex.execute(sql`UPDATE workflow.step_attempts SET status = ${status}, output = ${JSON.stringify(output ?? null)}::jsonb, error = ${error}, finished_at = ${now.toISOString()} WHERE id = ${id}`);
+  }
+
+  async countActive(workflowId: string, excludeRunId: string): Promise<number> {
+    const [r] = rowsOf<{ n: string }>(
+      await this.db.execute(sql`SELECT count(*) AS n FROM workflow.runs WHERE workflow_id = ${workflowId} AND status = 'running' AND id <> ${excludeRunId}`),
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async countActiveInWorkspace(workspaceId: string, excludeRunId: string): Promise<number> {
+    const [r] = rowsOf<{ n: string }>(
+      await this.db.execute(sql`SELECT count(*) AS n FROM workflow.runs WHERE workspace_id = ${workspaceId} AND status = 'running' AND id <> ${excludeRunId}`),
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async queueStats(now: Date): Promise<{ depth: number; oldestAgeSeconds: number }> {
+    const [r] = rowsOf<{ n: string; oldest: string | Date | null }>(
+      await this.db.execute(sql`SELECT count(*) AS n, min(created_at) AS oldest FROM workflow.runs WHERE status = 'queued'`),
+    );
+    const oldest = r?.oldest ? new Date(r.oldest).getTime() : null;
+    return { depth: Number(r?.n ?? 0), oldestAgeSeconds: oldest === null ? 0 : Math.max(0, (now.getTime() - oldest) / 1000) };
+  }
+
+  async recordFire(workflowId: string, fireAt: Date, ex: DbExecutor): Promise<boolean> {
+    const r = rowsOf(await ex.execute(sql`INSERT INTO workflow.schedule_fires (workflow_id, fire_at) VALUES (${workflowId}, ${fireAt.toISOString()}) ON CONFLICT DO NOTHING RETURNING 1 AS one`));
+    return r.length > 0;
+  }
+
+  async lastFire(workflowId: string): Promise<Date | null> {
+    const [r] = rowsOf<{ at: string | Date | null }>(await this.db.execute(sql`SELECT max(fire_at) AS at FROM workflow.schedule_fires WHERE workflow_id = ${workflowId}`));
+    return r?.at ? new Date(r.at) : null;
+  }
+
+  async purgeFinishedBefore(cutoff: Date): Promise<number> {
+    const [r] = rowsOf<{ n: string }>(
+      await this.db.execute(sql`WITH d AS (DELETE FROM workflow.runs WHERE finished_at < ${cutoff.toISOString()} RETURNING 1) SELECT count(*) AS n FROM d`),
+    );
+    return Number(r?.n ?? 0);
+  }
+}

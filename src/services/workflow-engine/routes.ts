@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import type { App } from '../../kernel/http/server.js';
+import { RUN_STATUSES } from './repository.js';
+import type { Actor, WorkflowService } from './service.js';
+
+const uuid = z.uuid();
+const ws = z.object({ workspaceId: uuid });
+const wf = z.object({ workspaceId: uuid, workflowId: uuid });
+const rn = z.object({ workspaceId: uuid, runId: uuid });
+/** The definition is validated by parseDefinition, whose errors point at the step and field. */
+const definitionBody = z.record(z.string(), z.unknown()).describe('A workflow definition: {name, trigger, steps:[{id, type, with, retry?, timeoutMs?, next?}]}');
+
+export function workflowRoutes(app: App, svc: WorkflowService): void {
+  const tags = ['workflows'];
+  const actor = (req: { principal?: { userId: string } | null; ip: string }): Actor => ({ userId: req.principal?.userId ?? null, ip: req.ip });
+
+  app.get('/v1/workspaces/:workspaceId/workflows', {
+    config: { permission: 'workflows.read' },
+    schema: { tags, summary: 'Workflows of the workspace', params: ws },
+    handler: async (req) => ({ workflows: await svc.list(req.params.workspaceId) }),
+  });
+
+  app.post('/v1/workspaces/:workspaceId/workflows', {
+    config: { permission: 'workflows.write' },
+    schema: { tags, summary: 'Create a workflow (version 1); a webhook workflow answers with its secret URL once', params: ws, body: definitionBody },
+    handler: async (req, reply) => reply.status(201).send(await svc.create(req.params.workspaceId, req.body, actor(req))),
+  });
+
+  app.get('/v1/workspaces/:workspaceId/workflows/:workflowId', {
+    config: { permission: 'workflows.read' },
+    schema: { tags, summary: 'A workflow with its current definition', params: wf },
+    handler: async (req) => ({ workflow: await svc.get(req.params.workspaceId, req.params.workflowId) }),
+  });
+
+  app.put('/v1/workspaces/:workspaceId/workflows/:workflowId', {
+    config: { permission: 'workflows.write' },
+    schema: { tags, summary: 'Save a new version of the definition (running runs keep theirs)', params: wf, body: definitionBody },
+    handler: async (req) => svc.update(req.params.workspaceId, req.params.workflowId, req.body, actor(req)),
+  });
+
+  app.delete('/v1/workspaces/:workspaceId/workflows/:workflowId', {
+    config: { permission: 'workflows.write' },
+    schema: { tags, summary: 'Delete a workflow (its runs stay readable until retention)', params: wf },
+    handler: async (req, reply) => {
+      await svc.remove(req.params.workspaceId, req.params.workflowId, actor(req));
+      return reply.status(204).send();
+    },
+  });
+
+  app.get('/v1/workspaces/:workspaceId/workflows/:workflowId/versions', {
+    config: { permission: 'workflows.read' },
+    schema: { tags, summary: 'Every saved version, newest first', params: wf },
+    handler: async (req) => ({ versions: await svc.versions(req.params.workspaceId, req.params.workflowId) }),
+  });
+
+  for (const [verb, enabled] of [['enable', true], ['disable', false]] as const) {
+    app.post(`/v1/workspaces/:workspaceId/workflows/:workflowId/${verb}`, {
+      config: { permission: 'workflows.write' },
+      schema: { tags, summary: `${verb === 'enable' ? 'Enable' : 'Disable'} the workflow's triggers`, params: wf },
+      handler: async (req) => ({ workflow: await svc.setEnabled(req.params.workspaceId, req.params.workflowId, enabled, actor(req)) }),
+    });
+  }
+
+  app.post('/v1/workspaces/:workspaceId/workflows/:workflowId/runs', {
+    config: { permission: 'workflows.run' },
+    schema: {
+      tags,
+      summary: 'Start a run (manual trigger); honours Idempotency-Key',
+      params: wf,
+      headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).loose(),
+      body: z.object({ input: z.unknown().optional() }).nullish(),
+    },
+    handler: async (req, reply) => {
+      const key = req.headers['idempotency-key'] as string | undefined;
+      const { run, created } = await svc.startRun(req.params.workspaceId, req.params.workflowId, req.body?.input ?? {}, { trigger: 'manual', idempotencyKey: key ? `api:${key}` : null, actor: actor(req) });
+      return reply.status(created ? 202 : 200).send({ run });
+    },
+  });
+
+  app.get('/v1/workspaces/:workspaceId/runs', {
+    config: { permission: 'workflows.read' },
+    schema: {
+      tags,
+      summary: 'Runs, newest first',
+      params: ws,
+      querystring: z.object({ workflowId: uuid.optional(), status: z.enum(RUN_STATUSES).optional(), cursor: z.string().max(500).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
+    },
+    handler: async (req) => svc.listRuns(req.params.workspaceId, req.query),
+  });
+
+  app.get('/v1/workspaces/:workspaceId/runs/:runId', {
+    config: { permission: 'workflows.read' },
+    schema: { tags, summary: 'A run with its step timeline (every attempt)', params: rn },
+    handler: async (req) => ({ run: await svc.getRun(req.params.workspaceId, req.params.runId) }),
+  });
+
+  app.post('/v1/workspaces/:workspaceId/runs/:runId/cancel', {
+    config: { permission: 'workflows.run' },
+    schema: { tags, summary: 'Cancel a queued, running or waiting run', params: rn },
+    handler: async (req) => ({ run: await svc.cancel(req.params.workspaceId, req.params.runId, actor(req)) }),
+  });
+
+  app.post('/v1/workspaces/:workspaceId/runs/:runId/retry', {
+    config: { permission: 'workflows.run' },
+    schema: { tags, summary: 'Resume a failed or timed-out run from the failed step', params: rn },
+    handler: async (req) => ({ run: await svc.retry(req.params.workspaceId, req.params.runId, actor(req)) }),
+  });
+
+  for (const [verb, approved] of [['approve', true], ['reject', false]] as const) {
+    app.post(`/v1/workspaces/:workspaceId/runs/:runId/${verb}`, {
+      config: { permission: 'workflows.run' },
+      schema: { tags, summary: `${verb === 'approve' ? 'Approve' : 'Reject'} the approval step the run waits on`, params: rn, body: z.object({ comment: z.string().max(2000).optional() }).nullish() },
+      handler: async (req) => ({ run: await svc.decide(req.params.workspaceId, req.params.runId, approved, req.body?.comment ?? null, actor(req)) }),
+    });
+  }
+
+  // Outside /v1: no session; the secret token in the path is the credential, HMAC optional.
+  void app.register(async (hooks) => {
+    hooks.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    hooks.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    hooks.post('/hooks/workflows/:token', {
+      schema: { tags, summary: 'Webhook trigger: the JSON body becomes the run input', params: z.object({ token: z.string().min(20).max(200) }) },
+      handler: async (req, reply) => {
+        const raw = typeof req.body === 'string' ? req.body : '';
+        const { token } = req.params as { token: string };
+        const run = await svc.webhook(token, raw, req.headers['x-v01t-signature'] as string | undefined, req.headers['idempotency-key'] as string | undefined);
+        return reply.status(202).send({ runId: run.id, status: run.status });
+      },
+    });
+  });
+}

@@ -1,0 +1,288 @@
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { Cron } from 'croner';
+import type { AuditLog } from '../../kernel/audit/index.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { SecretBox } from '../../kernel/crypto/secret-box.js';
+import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import { AppError, notFound } from '../../kernel/errors.js';
+import type { EventPublisher } from '../../kernel/events/envelope.js';
+import type { Logger } from '../../kernel/telemetry/logger.js';
+import { parseDefinition, type Definition } from './definition.js';
+import type { Executor } from './executor.js';
+import type { WorkflowMetrics } from './metrics.js';
+import { TERMINAL, type RunRow, type RunStatus, type WorkflowRepository } from './repository.js';
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+export interface Actor {
+  userId: string | null;
+  ip?: string | null;
+}
+
+/** A schedule fire older than this counts as missed (the process was down), not merely late. */
+const SCHEDULE_GRACE_MS = 60_000;
+
+export class WorkflowService {
+  constructor(
+    private readonly db: Db,
+    private readonly repo: WorkflowRepository,
+    private readonly executor: Executor,
+    private readonly wake: (runId: string, at: Date | null, tx?: DbExecutor) => Promise<void>,
+    private readonly events: EventPublisher,
+    private readonly audit: AuditLog,
+    private readonly secrets: SecretBox,
+    private readonly clock: Clock,
+    private readonly metrics: WorkflowMetrics,
+    private readonly logger: Logger,
+    /** Starts the job layer if needed; called before any transaction that enqueues (on PGlite, starting it inside one would deadlock). */
+    private readonly prepareQueue: () => Promise<void> = async () => {},
+  ) {}
+
+  async create(workspaceId: string, raw: unknown, actor: Actor) {
+    const def = parseDefinition(raw);
+    const id = randomUUID();
+    const now = this.clock.now();
+    const webhook = def.trigger.type === 'webhook' ? this.newWebhook(def.trigger.hmac) : null;
+    const secretEnc = webhook?.secret ? await this.secrets.encrypt(webhook.secret, `workflow-webhook:${id}`) : null;
+    await this.db.transaction(async (tx) => {
+      await this.repo.insertWorkflow(
+        {
+          id,
+          workspaceId,
+          name: def.name,
+          triggerType: def.trigger.type,
+          triggerEvent: null,
+          webhookTokenHash: webhook ? hashToken(webhook.token) : null,
+          webhookSecretEnc: secretEnc,
+          createdBy: actor.userId,
+          now,
+          definition: def,
+        },
+        tx,
+      );
+      await this.audit.record({ action: 'workflow.created', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow', targetId: id, data: { name: def.name } }, tx);
+    });
+    const workflow = (await this.repo.getWorkflow(workspaceId, id))!;
+    return { workflow: { ...workflow, definition: def }, webhook: webhook ? { url: `/hooks/workflows/${webhook.token}`, token: webhook.token, hmacSecret: webhook.secret } : undefined };
+  }
+
+  private newWebhook(hmac: boolean): { token: string; secret: string | null } {
+    return { token: randomBytes(32).toString('base64url'), secret: hmac ? randomBytes(32).toString('hex') : null };
+  }
+
+  async get(workspaceId: string, id: string) {
+    const w = await this.repo.getWorkflow(workspaceId, id);
+    if (!w) throw notFound('Workflow');
+    const def = await this.repo.definition(id, w.currentVersion);
+    return { ...w, definition: def };
+  }
+
+  list(workspaceId: string) {
+    return this.repo.listWorkflows(workspaceId);
+  }
+
+  async update(workspaceId: string, id: string, raw: unknown, actor: Actor) {
+    const w = await this.repo.getWorkflow(workspaceId, id);
+    if (!w) throw notFound('Workflow');
+    const def = parseDefinition(raw);
+    const now = this.clock.now();
+    let webhook: { token: string; secret: string | null } | null = null;
+    // A webhook gets a URL when it first becomes a webhook workflow, or when HMAC is switched on without a secret.
+    if (def.trigger.type === 'webhook' && (w.triggerType !== 'webhook' || (def.trigger.hmac && !w.hasWebhookSecret))) webhook = this.newWebhook(def.trigger.hmac);
+    const hookSecretEnc = webhook?.secret ? await this.secrets.encrypt(webhook.secret, `workflow-webhook:${id}`) : null;
+    const version = await this.db.transaction(async (tx) => {
+      const v = await this.repo.addVersion(id, def, actor.userId, now, { type: def.trigger.type, event: null }, tx);
+      if (webhook) {
+        await this.repo.setWebhook(id, hashToken(webhook.token), hookSecretEnc, tx);
+      } else if (def.trigger.type !== 'webhook' && w.triggerType === 'webhook') {
+        await this.repo.setWebhook(id, null, null, tx);
+      }
+      await this.audit.record({ action: 'workflow.updated', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow', targetId: id, data: { version: v } }, tx);
+      return v;
+    });
+    const hook = webhook as { token: string; secret: string | null } | null;
+    return { workflow: { ...(await this.get(workspaceId, id)), version }, webhook: hook ? { url: `/hooks/workflows/${hook.token}`, token: hook.token, hmacSecret: hook.secret } : undefined };
+  }
+
+  async setEnabled(workspaceId: string, id: string, enabled: boolean, actor: Actor) {
+    if (!(await this.repo.setEnabled(workspaceId, id, enabled, this.clock.now()))) throw notFound('Workflow');
+    await this.audit.record({ action: enabled ? 'workflow.enabled' : 'workflow.disabled', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow', targetId: id });
+    return this.get(workspaceId, id);
+  }
+
+  async remove(workspaceId: string, id: string, actor: Actor) {
+    if (!(await this.repo.softDelete(workspaceId, id, this.clock.now()))) throw notFound('Workflow');
+    await this.audit.record({ action: 'workflow.deleted', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow', targetId: id });
+  }
+
+  async versions(workspaceId: string, id: string) {
+    if (!(await this.repo.getWorkflow(workspaceId, id))) throw notFound('Workflow');
+    return this.repo.versions(id);
+  }
+
+  /** Starts a run pinned to the workflow's current version; the same idempotency key returns the first run. */
+  async startRun(
+    workspaceId: string,
+    workflowId: string,
+    input: unknown,
+    opts: { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean },
+    tx?: DbExecutor,
+  ): Promise<{ run: RunRow; created: boolean }> {
+    if (!tx) await this.prepareQueue();
+    const w = await this.repo.getWorkflow(workspaceId, workflowId, tx ?? this.db);
+    if (!w) throw notFound('Workflow');
+    if (!w.enabled) throw new AppError('conflict', 'the workflow is disabled');
+    const write = async (ex: DbExecutor) => {
+      const r = await this.repo.insertRun(
+        { id: randomUUID(), workspaceId, workflowId, version: w.currentVersion, trigger: opts.trigger, input: input ?? {}, idempotencyKey: opts.idempotencyKey ?? null, createdBy: opts.actor.userId, now: this.clock.now() },
+        ex,
+      );
+      if (r.created) await this.wake(r.run.id, null, ex);
+      return r;
+    };
+    const result = tx ? await write(tx) : await this.db.transaction(write);
+    if (result.created) this.metrics.runs.inc({ status: 'queued' });
+    return result;
+  }
+
+  async getRun(workspaceId: string, runId: string) {
+    const run = await this.repo.getRun(workspaceId, runId);
+    if (!run) throw notFound('Run');
+    return { ...run, steps: await this.repo.attempts(runId) };
+  }
+
+  async listRuns(workspaceId: string, q: { workflowId?: string; status?: RunStatus; cursor?: string; limit: number }) {
+    let before: { createdAt: string; id: string } | undefined;
+    if (q.cursor) {
+      try {
+        const [createdAt, id] = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8')) as [string, string];
+        if (Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(id)) throw new Error('bad');
+        before = { createdAt, id };
+      } catch {
+        throw new AppError('bad_request', 'invalid cursor');
+      }
+    }
+    const runs = await this.repo.listRuns({ workspaceId, workflowId: q.workflowId, status: q.status, before, limit: q.limit + 1 });
+    const page = runs.slice(0, q.limit);
+    const last = page[page.length - 1];
+    const nextCursor = runs.length > q.limit && last ? Buffer.from(JSON.stringify([last.createdAt, last.id])).toString('base64url') : null;
+    return { runs: page, nextCursor };
+  }
+
+  async cancel(workspaceId: string, runId: string, actor: Actor) {
+    const run = await this.db.transaction(async (tx) => {
+      const r = await this.repo.transition(workspaceId, runId, ['queued', 'running', 'waiting'], { status: 'cancelled', error: 'cancelled', wait: null, finishedAt: this.clock.now() }, this.clock.now(), tx);
+      if (!r) return null;
+      const durationMs = r.startedAt ? this.clock.now().getTime() - Date.parse(r.startedAt) : 0;
+      await this.events.publish(
+        { name: 'workflow.run.failed.v1', workspaceId, actorId: actor.userId, payload: { runId, workflowId: r.workflowId, workflowVersion: r.version, status: 'cancelled', error: 'cancelled', durationMs } },
+        tx,
+      );
+      await this.audit.record({ action: 'workflow.run.cancelled', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow_run', targetId: runId }, tx);
+      return r;
+    });
+    if (!run) return this.conflictOrMissing(workspaceId, runId, 'only a queued, running or waiting run can be cancelled');
+    this.metrics.runs.inc({ status: 'cancelled' });
+    return this.getRun(workspaceId, runId);
+  }
+
+  /** Resumes a failed or timed-out run from the step that failed, with a fresh attempt. */
+  async retry(workspaceId: string, runId: string, actor: Actor) {
+    await this.prepareQueue();
+    const ok = await this.db.transaction(async (tx) => {
+      const current = await this.repo.getRun(workspaceId, runId, tx);
+      if (!current || !['failed', 'timed_out'].includes(current.status)) return false;
+      const nextAttempt = current.currentStep ? (await this.repo.attemptFor(runId, current.currentStep, current.stepAttempt, tx))?.status === 'failed' ? current.stepAttempt + 1 : current.stepAttempt : 1;
+      await this.repo.updateRun(runId, { status: 'running', error: null, wait: null, stepAttempt: Math.max(1, nextAttempt), deadlineAt: null }, this.clock.now(), tx);
+      await this.wake(runId, null, tx);
+      await this.audit.record({ action: 'workflow.run.retried', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow_run', targetId: runId }, tx);
+      return true;
+    });
+    if (!ok) return this.conflictOrMissing(workspaceId, runId, 'only a failed or timed-out run can be retried');
+    return this.getRun(workspaceId, runId);
+  }
+
+  async decide(workspaceId: string, runId: string, approved: boolean, comment: string | null, actor: Actor) {
+    await this.prepareQueue();
+    const ok = await this.db.transaction(async (tx) => {
+      const run = await this.repo.getRun(workspaceId, runId, tx);
+      if (!run || run.status !== 'waiting' || run.wait?.kind !== 'approval' || run.wait.decision) return false;
+      if (this.clock.now().getTime() >= Date.parse(run.wait.until)) return false;
+      const wait = { ...run.wait, decision: { approved, by: actor.userId, comment, at: this.clock.now().toISOString() } };
+      await this.repo.updateRun(runId, { wait, status: 'running' }, this.clock.now(), tx);
+      await this.wake(runId, null, tx);
+      await this.audit.record({ action: approved ? 'workflow.run.approved' : 'workflow.run.rejected', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow_run', targetId: runId, data: { step: run.wait.stepId } }, tx);
+      return true;
+    });
+    if (!ok) return this.conflictOrMissing(workspaceId, runId, 'the run is not waiting for an approval (or the approval expired)');
+    return this.getRun(workspaceId, runId);
+  }
+
+  private async conflictOrMissing(workspaceId: string, runId: string, detail: string): Promise<never> {
+    if (!(await this.repo.getRun(workspaceId, runId))) throw notFound('Run');
+    throw new AppError('conflict', detail);
+  }
+
+  /** Webhook trigger: the token names the workflow; HMAC-SHA256 of the raw body when the workflow requires it. */
+  async webhook(token: string, rawBody: string, signature: string | undefined, idempotencyKey: string | undefined) {
+    const w = await this.repo.workflowByWebhook(hashToken(token));
+    if (!w || w.triggerType !== 'webhook') throw notFound('Webhook');
+    if (w.webhookSecretEnc) {
+      const secret = await this.secrets.decrypt(w.webhookSecretEnc, `workflow-webhook:${w.id}`);
+      const expected = `sha256=${createHmac('sha256', secret).update(rawBody).digest('hex')}`;
+      const given = Buffer.from(signature ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) throw new AppError('unauthenticated', 'missing or invalid X-V01T-Signature (sha256=HMAC of the body)');
+    }
+    let input: unknown = {};
+    if (rawBody.trim()) {
+      try {
+        input = JSON.parse(rawBody);
+      } catch {
+        throw new AppError('invalid_json', 'the webhook body must be JSON');
+      }
+    }
+    const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null } });
+    return run;
+  }
+
+  /**
+   * One scheduler pass: for each schedule workflow, the newest due fire time since the last recorded
+   * fire. Fires are claimed by inserting (workflow, fire time) — the primary key lets exactly one
+   * replica win each tick. Older fires missed while down follow the workflow's missedFires policy.
+   */
+  async scheduleTick(now: Date = this.clock.now()): Promise<number> {
+    await this.prepareQueue();
+    let fired = 0;
+    for (const w of await this.repo.listByTrigger('schedule')) {
+      try {
+        const def = (await this.repo.definition(w.id, w.currentVersion)) as Definition | null;
+        if (!def || def.trigger.type !== 'schedule') continue;
+        const cron = new Cron(def.trigger.cron, { timezone: def.trigger.timezone, paused: true });
+        const anchor = (await this.repo.lastFire(w.id)) ?? new Date(w.updatedAt);
+        let due: Date | null = null;
+        let next = cron.nextRun(anchor);
+        for (let i = 0; next && next.getTime() <= now.getTime() && i < 10_000; i++) {
+          due = next;
+          next = cron.nextRun(next);
+        }
+        cron.stop();
+        if (!due) continue;
+        const missed = now.getTime() - due.getTime() > SCHEDULE_GRACE_MS;
+        const fire = !missed || def.trigger.missedFires === 'fire_once';
+        await this.db.transaction(async (tx) => {
+          if (!(await this.repo.recordFire(w.id, due!, tx))) return;
+          if (!fire) return;
+          await this.startRun(w.workspaceId, w.id, { scheduledAt: due!.toISOString(), missed }, { trigger: 'schedule', idempotencyKey: `schedule:${due!.toISOString()}`, actor: { userId: null } }, tx);
+          fired++;
+        });
+      } catch (err) {
+        this.logger.error({ err, workflowId: w.id }, 'schedule tick failed for a workflow');
+      }
+    }
+    return fired;
+  }
+
+  isTerminal(status: RunStatus): boolean {
+    return TERMINAL.has(status);
+  }
+}
