@@ -47,8 +47,8 @@ export const KERNEL_EVENT_MIGRATIONS: MigrationSet = EVENTS_MIGRATION_SET;
 export function availableModules(handlers: () => Map<string, PersonalDataHandler>): Partial<Record<ServiceName, ServiceModule>> {
   return {
     orchestrator: orchestratorModule({ personalDataHandlers: handlers }),
-    'workflow-engine': workflowEngineModule,
     'integration-hub': integrationHubModule,
+    'workflow-engine': workflowEngineModule,
     'content-scheduler': contentSchedulerModule,
     'analytics-engine': analyticsModule,
     gamification: gamificationModule,
@@ -136,6 +136,11 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     const permissions = new PermissionRegistry(...modules.map((m) => m.permissions ?? {}));
     const secrets = new SecretBox(loadKeyProvider({ masterKey: config.secrets.masterKey, previousKeys: config.secrets.previousKeys, dataDir: config.dataDir }));
     const audit = new AuditLog(database.orm, clock, (action) => metrics.auditEvents.inc({ action }));
+    // Deployment history for the Operations dashboard. Read from the audit log at scrape time, since
+    // `v01t deploy record` writes from another process; a count that only grows, hence _total.
+    metrics.labelledGauge('v01t_deployments_total', 'Deployments recorded with v01t deploy record, by environment and result', ['environment', 'result'], async () =>
+      (await audit.deploymentCounts()).map((d) => ({ labels: { environment: d.environment, result: d.result }, value: d.count })),
+    );
     const instances = new Map<ServiceName, ServiceInstance>();
     const events = new EventBackbone({ db: database.orm, clock, logger: logger.child({ component: 'events' }), config: config.events, metrics });
 

@@ -89,6 +89,9 @@ const envSchema = z.object({
   ANALYTICS_FLUSH_BATCH: positiveInt.max(100_000).default(10_000),
   ANALYTICS_PLATFORM_WORKSPACE_ID: z.uuid().optional(),
   ANALYTICS_KPI_REFRESH_SECONDS: positiveInt.default(60),
+  V01T_EGRESS_ALLOW: z.string().optional(),
+  EGRESS_TIMEOUT_MS: positiveInt.max(300_000).default(10_000),
+  EGRESS_MAX_RESPONSE_BYTES: positiveInt.default(5 * 1024 * 1024),
   V01T_EVENT_BUS: z.enum(['postgres', 'kafka']).optional(),
   V01T_EVENT_POLL_MS: positiveInt.max(60_000).default(200),
   V01T_EVENT_MAX_ATTEMPTS: positiveInt.max(100).default(5),
@@ -118,9 +121,6 @@ const envSchema = z.object({
   CONTENT_PUBLISHER_CONCURRENCY: positiveInt.max(256).default(16),
   CONTENT_PUBLISH_LEASE_SECONDS: positiveInt.max(86_400).default(120),
   CONTENT_PUBLISH_MAX_ATTEMPTS: positiveInt.max(100).default(6),
-  V01T_EGRESS_ALLOW: z.string().optional(),
-  EGRESS_TIMEOUT_MS: positiveInt.max(300_000).default(10_000),
-  EGRESS_MAX_RESPONSE_BYTES: positiveInt.default(5 * 1024 * 1024),
 });
 
 export type Config = {
