@@ -35,10 +35,12 @@ describe('platform events from the bus', () => {
     const eventId = randomUUID();
     const runPayload = { runId: 'r1', workflowId: 'w1', workflowVersion: 3, durationMs: 1200 };
     await t.platform.events.publish({ id: eventId, name: 'workflow.run.succeeded.v1', workspaceId: ws, actorId: owner.id, payload: runPayload });
-    await t.platform.events.publish({ name: 'gamification.level.up.v1', workspaceId: null, payload: { userId: owner.id, persona: 'vCreator', level: 2, previousLevel: 1, xp: 120 } });
+    const levelUpId = randomUUID();
+    await t.platform.events.publish({ id: levelUpId, name: 'gamification.level.up.v1', workspaceId: null, payload: { userId: owner.id, persona: 'vCreator', level: 2, previousLevel: 1, xp: 120 } });
     await t.platform.events.relayOnce();
+    // Wait for these two events by id: sign-up and workspace events of the orchestrator arrive too.
     await until(
-      () => t.platform.database.query<{ n: string | number }>('SELECT count(*) AS n FROM analytics.event_buffer'),
+      () => t.platform.database.query<{ n: string | number }>('SELECT count(*) AS n FROM analytics.event_buffer WHERE message_id IN ($1, $2)', [eventId, levelUpId]),
       (rows) => Number(rows[0]!.n) >= 2,
     );
     // Stop the background loop first: a batch it has claimed would otherwise be missed by drain().
