@@ -1,5 +1,6 @@
 import * as rruleNamespace from 'rrule';
 import type { Options as RRuleOptions } from 'rrule';
+import { isTimeZone, zoneFormatter } from '../../kernel/time/zones.js';
 
 // rrule ships CommonJS (Node sees `default`) and an ESM build (Vite sees named exports).
 type RRuleModule = typeof import('rrule');
@@ -23,25 +24,10 @@ export interface WallTime {
   second: number;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function formatter(tz: string): Intl.DateTimeFormat {
-  let f = formatters.get(tz);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
-    formatters.set(tz, f);
-  }
-  return f;
-}
+const WALL_PARTS: Intl.DateTimeFormatOptions = { hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' };
+const formatter = (tz: string) => zoneFormatter(tz, WALL_PARTS);
 
-export function isValidTimeZone(tz: string): boolean {
-  if (!tz || tz.length > 64) return false;
-  try {
-    formatter(tz);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export const isValidTimeZone = isTimeZone;
 
 /** The wall time shown in `tz` at `instant`. */
 export function wallTimeAt(instantMs: number, tz: string): WallTime {

@@ -1,27 +1,11 @@
+import { isTimeZone, zoneFormatter } from '../../kernel/time/zones.js';
 /**
  * Calendar periods in an IANA time zone. Days are calendar dates, never "24 hours since", so a
  * 23- or 25-hour DST day is still one day and a streak survives the clock change.
  */
-const formatters = new Map<string, Intl.DateTimeFormat>();
+const formatter = (timeZone: string) => zoneFormatter(timeZone, { year: 'numeric', month: '2-digit', day: '2-digit' }, 'en-CA');
 
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-export function isTimeZone(tz: string): boolean {
-  if (!tz || tz.length > 64) return false;
-  try {
-    formatter(tz);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isTimeZone };
 
 /** Days since 1970-01-01 of the calendar date `at` falls on in `timeZone`. */
 export function localDayNumber(at: Date, timeZone: string): number {
