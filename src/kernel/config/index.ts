@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { isTimeZone } from '../time/zones.js';
 
 /** Every service v01t can run; `V01T_SERVICES` and `v01t serve` pick from these. */
 export const SERVICE_NAMES = [
@@ -121,6 +122,12 @@ const envSchema = z.object({
   CONTENT_PUBLISHER_CONCURRENCY: positiveInt.max(256).default(16),
   CONTENT_PUBLISH_LEASE_SECONDS: positiveInt.max(86_400).default(120),
   CONTENT_PUBLISH_MAX_ATTEMPTS: positiveInt.max(100).default(6),
+  V01T_ALERTMANAGER_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  V01T_DEPLOY_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  V01T_OPS_WORKSPACE_ID: z.uuid().optional(),
+  V01T_OPS_TICK_SECONDS: positiveInt.max(3600).default(30),
+  V01T_OPS_TIMEZONE: z.string().refine(isTimeZone, 'an IANA time zone, e.g. Europe/Berlin').default('UTC'),
+  V01T_STATUS_PAGE_TITLE: z.string().min(1).max(100).default('v01t status'),
 });
 
 export type Config = {
@@ -173,6 +180,12 @@ export type Config = {
   };
   /** workflow-engine: run leases (takeover after a worker dies), limits, queue polling, scheduler. */
   workflows: { leaseMs: number; workspaceConcurrency: number; queueBatch: number; pollSeconds: number; schedulerTickMs: number; runRetentionDays: number };
+  /**
+   * Operations (src/ops): the Alertmanager webhook's and CI's bearer secrets, the workspace whose
+   * integration-hub connections are the escalation targets, the escalation tick, the time zone of
+   * "next business day" (Sev4), the status page's title.
+   */
+  ops: { alertmanagerToken?: string; deployToken?: string; workspaceId?: string; tickSeconds: number; timeZone: string; statusPageTitle: string };
 };
 
 export class ConfigError extends Error {
@@ -282,6 +295,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollSeconds: e.WORKFLOW_POLL_SECONDS,
       schedulerTickMs: e.WORKFLOW_SCHEDULER_TICK_MS,
       runRetentionDays: e.WORKFLOW_RUN_RETENTION_DAYS,
+    },
+    ops: {
+      alertmanagerToken: e.V01T_ALERTMANAGER_TOKEN,
+      deployToken: e.V01T_DEPLOY_TOKEN,
+      workspaceId: e.V01T_OPS_WORKSPACE_ID,
+      tickSeconds: e.V01T_OPS_TICK_SECONDS,
+      timeZone: e.V01T_OPS_TIMEZONE,
+      statusPageTitle: e.V01T_STATUS_PAGE_TITLE,
     },
   };
 }
