@@ -3,6 +3,7 @@ import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import { connections, oauthStates, publications, requestLog, webhookDeliveries, type ConnectionRow } from './schema.js';
 
 export type RequestLogRow = typeof requestLog.$inferSelect;
+export type Publication = typeof publications.$inferSelect;
 
 export class ConnectionsRepository {
   constructor(private readonly db: Db) {}
@@ -101,26 +102,52 @@ export class ConnectionsRepository {
     return r.length > 0;
   }
 
-  async claimPublication(connectionId: string, key: string, now: Date, staleBefore: Date): Promise<{ claimed: boolean; row: typeof publications.$inferSelect | null }> {
-    const inserted = await this.db.insert(publications).values({ connectionId, idempotencyKey: key, status: 'pending', claimedAt: now }).onConflictDoNothing().returning();
+  /**
+   * Takes the idempotency key of a publication (kind 'publish') or an action run (kind 'action'):
+   * inserts a pending row, or retakes a pending one whose claimer died (claimed before staleBefore).
+   * Not claimed: another caller holds it, or it is confirmed (the row carries the first result).
+   */
+  async claimPublication(
+    connectionId: string,
+    key: string,
+    now: Date,
+    staleBefore: Date,
+    kind: Publication['kind'] = 'publish',
+    action: string | null = null,
+  ): Promise<{ claimed: boolean; row: Publication | null }> {
+    const inserted = await this.db.insert(publications).values({ connectionId, kind, idempotencyKey: key, action, status: 'pending', claimedAt: now }).onConflictDoNothing().returning();
     if (inserted[0]) return { claimed: true, row: inserted[0] };
+    const same = and(eq(publications.connectionId, connectionId), eq(publications.kind, kind), eq(publications.idempotencyKey, key));
     // A pending claim older than staleBefore belonged to a process that died mid-publish: retake it.
     const retaken = await this.db
       .update(publications)
-      .set({ claimedAt: now })
-      .where(and(eq(publications.connectionId, connectionId), eq(publications.idempotencyKey, key), eq(publications.status, 'pending'), lt(publications.claimedAt, staleBefore)))
+      .set({ claimedAt: now, action })
+      .where(and(same, eq(publications.status, 'pending'), lt(publications.claimedAt, staleBefore)))
       .returning();
     if (retaken[0]) return { claimed: true, row: retaken[0] };
-    const existing = (await this.db.select().from(publications).where(and(eq(publications.connectionId, connectionId), eq(publications.idempotencyKey, key))).limit(1))[0] ?? null;
+    const existing = (await this.db.select().from(publications).where(same).limit(1))[0] ?? null;
     return { claimed: false, row: existing };
   }
 
   async confirmPublication(connectionId: string, key: string, externalId: string, url: string | null, at: Date): Promise<void> {
-    await this.db.update(publications).set({ status: 'confirmed', externalId, url, confirmedAt: at }).where(and(eq(publications.connectionId, connectionId), eq(publications.idempotencyKey, key)));
+    await this.db
+      .update(publications)
+      .set({ status: 'confirmed', externalId, url, confirmedAt: at })
+      .where(and(eq(publications.connectionId, connectionId), eq(publications.kind, 'publish'), eq(publications.idempotencyKey, key)));
   }
 
-  async releasePublication(connectionId: string, key: string): Promise<void> {
-    await this.db.delete(publications).where(and(eq(publications.connectionId, connectionId), eq(publications.idempotencyKey, key), eq(publications.status, 'pending')));
+  /** Keeps an action's first successful output under its key. */
+  async confirmAction(connectionId: string, key: string, output: Record<string, unknown>, at: Date): Promise<void> {
+    await this.db
+      .update(publications)
+      .set({ status: 'confirmed', output, confirmedAt: at })
+      .where(and(eq(publications.connectionId, connectionId), eq(publications.kind, 'action'), eq(publications.idempotencyKey, key)));
+  }
+
+  async releasePublication(connectionId: string, key: string, kind: Publication['kind'] = 'publish'): Promise<void> {
+    await this.db
+      .delete(publications)
+      .where(and(eq(publications.connectionId, connectionId), eq(publications.kind, kind), eq(publications.idempotencyKey, key), eq(publications.status, 'pending')));
   }
 
   // Personal data and retention.

@@ -81,6 +81,8 @@ export function connectorOf(id: string): Connector {
 /** Token refresh ahead of expiry: how early, and how long one refresher holds the lease. */
 const REFRESH_AHEAD_MS = 5 * 60_000;
 const REFRESH_LEASE_MS = 30_000;
+/** A pending idempotency claim older than this belonged to a process that died mid-call: it may be retaken. */
+const STALE_CLAIM_MS = 10 * 60_000;
 
 export class ConnectionsService {
   /** One refresh per connection in this process; the database lease covers other replicas. */
@@ -403,15 +405,40 @@ export class ConnectionsService {
     return { checkedAt: this.clock.now(), healthy: results.every((r) => r.status !== 'down'), connections: results };
   }
 
-  async runAction(actor: Actor, workspaceId: string, id: string, actionName: string, input: unknown): Promise<ActionResult> {
+  /**
+   * Runs a connector action. With `idempotencyKey`, the same key on the same connection returns the
+   * first successful output instead of running the action again (the publish mechanism, kind
+   * 'action'); a failed attempt frees the key so a retry with it runs the action again.
+   */
+  async runAction(actor: Actor, workspaceId: string, id: string, actionName: string, input: unknown, opts: { idempotencyKey?: string } = {}): Promise<ActionResult> {
     const row = await this.require(workspaceId, id);
     const connector = connectorOf(row.connector);
     const act = Object.prototype.hasOwnProperty.call(connector.actions, actionName) ? connector.actions[actionName] : undefined;
     if (!act) throw new AppError('not_found', `Connector ${connector.id} has no action "${actionName}" (has: ${Object.keys(connector.actions).join(', ')})`);
     const parsed = parseOrThrow(act.input, input ?? {}, 'input');
-    const ctx = await this.prepare(row, actor);
-    const output = await act.run(ctx, parsed as never);
-    return { output };
+    const key = opts.idempotencyKey;
+    if (key === undefined) {
+      const ctx = await this.prepare(row, actor);
+      return { output: await act.run(ctx, parsed as never) };
+    }
+    if (!key || key.length > 200) throw new AppError('validation_failed', 'idempotencyKey must be 1-200 characters');
+    const now = this.clock.now();
+    const claim = await this.repo.claimPublication(row.id, key, now, new Date(now.getTime() - STALE_CLAIM_MS), 'action', actionName);
+    if (!claim.claimed) {
+      if (claim.row?.action !== actionName) throw new AppError('conflict', `The idempotency key was used for the action "${claim.row?.action ?? '?'}" on this connection`);
+      if (claim.row.status === 'confirmed') return { output: claim.row.output ?? {} };
+      throw new AppError('conflict', 'An action run with this idempotency key is in progress');
+    }
+    try {
+      const ctx = await this.prepare(row, actor);
+      const output = await act.run(ctx, parsed as never);
+      await this.repo.confirmAction(row.id, key, output, this.clock.now());
+      return { output };
+    } catch (err) {
+      // Did not succeed: free the key so a retry may run the action.
+      await this.repo.releasePublication(row.id, key, 'action').catch(() => {});
+      throw err;
+    }
   }
 
   async publish(actor: Actor, workspaceId: string, id: string, content: PublishContent, idempotencyKey: string): Promise<PublishResult> {
@@ -420,7 +447,7 @@ export class ConnectionsService {
     if (!connector.canPublish || !connector.publish) throw new AppError('bad_request', `Connector ${connector.id} cannot publish content`);
     if (!idempotencyKey || idempotencyKey.length > 200) throw new AppError('validation_failed', 'idempotencyKey must be 1-200 characters');
     const now = this.clock.now();
-    const claim = await this.repo.claimPublication(row.id, idempotencyKey, now, new Date(now.getTime() - 10 * 60_000));
+    const claim = await this.repo.claimPublication(row.id, idempotencyKey, now, new Date(now.getTime() - STALE_CLAIM_MS));
     if (!claim.claimed) {
       if (claim.row?.status === 'confirmed') return { externalId: claim.row.externalId!, url: claim.row.url };
       throw new AppError('conflict', 'A publication with this idempotency key is in progress');

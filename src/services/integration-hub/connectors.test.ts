@@ -130,6 +130,39 @@ describe('connectors against local fakes of the providers', () => {
     expect(f.calls.filter((c) => c.path === '/masto/api/v1/statuses').length).toBe(before);
   });
 
+  it('runAction with an idempotency key runs the action once; a failed attempt may be retried with the key', async () => {
+    const issues = () => f.calls.filter((c) => c.method === 'POST' && c.path === '/gh/repos/o/r/issues').length;
+    const id = await connect('github', { type: 'token', token: 'nope' }, { owner: 'o', repo: 'r', baseUrl: `${f.base}/gh` });
+    // Failed attempt (the provider refused the token): the key stays free.
+    await expect(hub().runAction(ws, id, 'createIssue', { title: 'Once' }, { idempotencyKey: 'step-1/attempt-1' })).rejects.toMatchObject({ code: 'provider_auth_failed' });
+    const fixed = await t.inject({ method: 'PATCH', url: `/v1/workspaces/${ws}/connections/${id}`, headers: bearer(owner.token), payload: { credentials: { type: 'token', token: 'ghp_fixed' } } });
+    expect(fixed.statusCode, fixed.body).toBe(200);
+    const before = issues();
+    const first = await hub().runAction(ws, id, 'createIssue', { title: 'Once' }, { idempotencyKey: 'step-1/attempt-1' });
+    expect(issues()).toBe(before + 1);
+    expect(first.output).toMatchObject({ number: expect.any(Number) });
+    // Same key: the first output, no second provider call.
+    expect(await hub().runAction(ws, id, 'createIssue', { title: 'Once' }, { idempotencyKey: 'step-1/attempt-1' })).toEqual(first);
+    expect(issues()).toBe(before + 1);
+    // Without a key, or with another key, the action runs again.
+    const other = await hub().runAction(ws, id, 'createIssue', { title: 'Twice' }, { idempotencyKey: 'step-1/attempt-2' });
+    expect(other.output.number).not.toBe(first.output.number);
+    expect(issues()).toBe(before + 2);
+    // The key belongs to one action: reusing it for another is a conflict, not the wrong output.
+    await expect(hub().runAction(ws, id, 'comment', { issueNumber: 1, body: 'x' }, { idempotencyKey: 'step-1/attempt-1' })).rejects.toMatchObject({ code: 'conflict' });
+    await expect(hub().runAction(ws, id, 'createIssue', { title: 'x' }, { idempotencyKey: '' })).rejects.toMatchObject({ code: 'validation_failed' });
+    // The same key space is independent of publish's keys.
+    expect((await hub().publish(ws, id, { text: 'body', title: 'Published' }, 'step-1/attempt-1')).externalId).not.toBe(String(first.output.number));
+    expect(issues()).toBe(before + 3);
+    // Over HTTP: the Idempotency-Key header.
+    const viaHttp = () => t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/connections/${id}/actions/createIssue`, headers: { ...bearer(owner.token), 'idempotency-key': 'http-key-1' }, payload: { input: { title: 'Via HTTP' } } });
+    const h1 = await viaHttp();
+    const h2 = await viaHttp();
+    expect(h1.statusCode, h1.body).toBe(200);
+    expect(h2.json()).toEqual(h1.json());
+    expect(issues()).toBe(before + 4);
+  });
+
   it('bluesky: session with an app password, then createRecord; publish gives the post URL', async () => {
     const id = await connect('bluesky', { identifier: 'v01t.bsky.social', appPassword: 'abcd-efgh-ijkl-mnop' }, { serviceUrl: `${f.base}/bsky` });
     const r = await hub().publish(ws, id, { text: 'skeet' }, 'b-1');

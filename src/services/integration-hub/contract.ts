@@ -5,7 +5,8 @@
  *   process take it from the contract (`ctx.contracts.get<IntegrationHubContract>('integration-hub').egress`);
  *   a service running without the integration-hub builds its own with `createEgressClient(config)`:
  *   the same guard, configured by the same variables (V01T_EGRESS_ALLOW, EGRESS_TIMEOUT_MS, ...).
- * - `runAction`: runs a connector action on a workspace connection (the workflow `integration` step).
+ * - `runAction`: runs a connector action on a workspace connection (the workflow `integration` step),
+ *   at most once per idempotency key when one is given.
  * - `publish`: publishes content through a connection (the content-scheduler); it resolves only when
  *   the provider confirmed, with the provider's id and URL of the published item.
  *
@@ -67,8 +68,15 @@ export interface IntegrationHubContract {
   egress: { request(req: EgressRequest): Promise<EgressResponse> };
   /** Connections of a workspace (no credentials). */
   listConnections(workspaceId: string): Promise<ConnectionSummary[]>;
-  /** Runs `action` with `input` (validated against the action's schema) on the connection. */
-  runAction(workspaceId: string, connectionId: string, action: string, input: unknown): Promise<ActionResult>;
+  /**
+   * Runs `action` with `input` (validated against the action's schema) on the connection. With
+   * `opts.idempotencyKey` (1-200 characters), the same key on the same connection returns the first
+   * successful output instead of running the action again; a failed attempt may be retried with the
+   * same key. While an attempt with the key is in flight, another call with it fails with `conflict`
+   * (as does reusing a key for a different action); a claim left by a crashed process is retaken
+   * after 10 minutes.
+   */
+  runAction(workspaceId: string, connectionId: string, action: string, input: unknown, opts?: { idempotencyKey?: string }): Promise<ActionResult>;
   /**
    * Publishes through the connection. The same idempotencyKey on the same connection returns the
    * first confirmed result instead of publishing twice.

@@ -57,7 +57,7 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
     const contract: IntegrationHubContract = {
       egress,
       listConnections: (workspaceId) => connections.summaries(workspaceId),
-      runAction: (workspaceId, connectionId, action, input) => connections.runAction(system, workspaceId, connectionId, action, input),
+      runAction: (workspaceId, connectionId, action, input, opts) => connections.runAction(system, workspaceId, connectionId, action, input, opts),
       publish: (workspaceId, connectionId, content, key) => connections.publish(system, workspaceId, connectionId, content, key),
     };
     const DAY = 86_400_000;

@@ -74,4 +74,16 @@ CREATE TABLE integration_hub.publications (
 );
 `,
   },
+  {
+    id: '0002_action_idempotency',
+    sql: `
+-- runAction with an idempotency key uses the same claim/confirm/release rows as publish: kind tells
+-- them apart (one key space per kind and connection); an action's first successful output is kept.
+ALTER TABLE integration_hub.publications ADD COLUMN kind text NOT NULL DEFAULT 'publish' CHECK (kind IN ('publish', 'action'));
+ALTER TABLE integration_hub.publications ADD COLUMN action text;
+ALTER TABLE integration_hub.publications ADD COLUMN output jsonb;
+ALTER TABLE integration_hub.publications DROP CONSTRAINT publications_pkey;
+ALTER TABLE integration_hub.publications ADD PRIMARY KEY (connection_id, kind, idempotency_key);
+`,
+  },
 ];

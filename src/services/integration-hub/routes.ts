@@ -134,11 +134,14 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
     schema: {
       tags,
       summary: 'Runs a connector action with validated input (see GET /v1/connectors for the schemas)',
+      description: 'With an Idempotency-Key header, the same key on the same connection answers the first successful output instead of running the action again.',
       params: conn.extend({ action: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/) }),
+      headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
       body: z.object({ input: z.record(z.string(), z.unknown()).default({}) }),
       response: { 200: z.object({ output: z.record(z.string(), z.unknown()) }) },
     },
-    handler: async (req) => connections.runAction(actorOf(req), req.params.workspaceId, req.params.connectionId, req.params.action, req.body.input),
+    handler: async (req) =>
+      connections.runAction(actorOf(req), req.params.workspaceId, req.params.connectionId, req.params.action, req.body.input, { idempotencyKey: req.headers['idempotency-key'] }),
   });
 
   app.get('/v1/workspaces/:workspaceId/connections/:connectionId/requests', {

@@ -57,14 +57,19 @@ export const publications = integrationHub.table(
   'publications',
   {
     connectionId: uuid('connection_id').notNull(),
+    /** 'publish' (publish) or 'action' (runAction with an idempotency key): separate key spaces. */
+    kind: text('kind', { enum: ['publish', 'action'] }).notNull().default('publish'),
     idempotencyKey: text('idempotency_key').notNull(),
     status: text('status', { enum: ['pending', 'confirmed'] }).notNull(),
+    /** The action a kind='action' key was used for, and its first successful output. */
+    action: text('action'),
+    output: jsonb('output').$type<Record<string, unknown>>(),
     externalId: text('external_id'),
     url: text('url'),
     claimedAt: ts('claimed_at').notNull(),
     confirmedAt: ts('confirmed_at'),
   },
-  (t) => [primaryKey({ columns: [t.connectionId, t.idempotencyKey] })],
+  (t) => [primaryKey({ columns: [t.connectionId, t.kind, t.idempotencyKey] })],
 );
 
 export type ConnectionRow = typeof connections.$inferSelect;
