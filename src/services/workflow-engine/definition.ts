@@ -2,6 +2,7 @@ import { Cron } from 'croner';
 import jsonata from 'jsonata';
 import { z } from 'zod';
 import { AppError, type FieldError } from '../../kernel/errors.js';
+import { EVENT_NAMES, isEventName } from '../../kernel/events/catalog.js';
 
 /**
  * A workflow definition: JSON, validated on save. Values in a step's `with` that are strings
@@ -45,6 +46,15 @@ const triggerSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object({ type: z.literal('webhook'), hmac: z.boolean().default(false) }).strict(),
+  z
+    .object({
+      type: z.literal('event'),
+      /** A platform event name from the catalog (src/kernel/events/catalog.ts), e.g. content.post.published.v1. */
+      event: z.string().min(1).max(200),
+      /** JSONata over the event envelope ({id, name, occurredAt, workspaceId, actorId, payload}); the run starts when truthy. */
+      filter: z.string().min(1).max(4000).optional(),
+    })
+    .strict(),
 ]);
 
 export const definitionSchema = z
@@ -184,6 +194,13 @@ export function parseDefinition(raw: unknown): Definition {
     } catch {
       errors.push({ path: 'trigger.timezone', message: `unknown IANA time zone "${t.timezone}"` });
     }
+  }
+  if (t.type === 'event') {
+    if (!isEventName(t.event)) {
+      const near = EVENT_NAMES.filter((n) => n.split('.')[0] === t.event.split('.')[0]);
+      errors.push({ path: 'trigger.event', message: `unknown event name "${t.event}"; known${near.length ? ` in ${t.event.split('.')[0]}` : ''}: ${(near.length ? near : EVENT_NAMES).join(', ')}` });
+    }
+    if (t.filter !== undefined) checkExpression(errors, 'trigger.filter', `=${t.filter.replace(/^=/, '')}`);
   }
   if (errors.length) {
     throw new AppError('validation_failed', `invalid workflow definition: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });

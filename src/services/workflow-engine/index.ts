@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PermissionMap } from '../../kernel/auth/permissions.js';
+import { EVENT_NAMES } from '../../kernel/events/index.js';
 import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
 import { createEgressClient, type IntegrationHubContract } from '../integration-hub/contract.js';
 import type { WorkflowEngineContract } from './contract.js';
@@ -20,6 +21,9 @@ export const WORKFLOW_PERMISSIONS: PermissionMap = {
   'workflows.write': { description: 'Create, edit, enable, disable and delete workflows', roles: developersUp },
   'workflows.run': { description: 'Start, cancel, retry runs and approve or reject approval steps', roles: developersUp },
 };
+
+/** The consumer group behind event triggers: it sees every platform event and starts matching workflows. */
+export const TRIGGER_CONSUMER_GROUP = 'workflow-engine.triggers';
 
 export interface WorkflowEngineInstance extends ServiceInstance {
   service: WorkflowService;
@@ -61,6 +65,15 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
       workspaceConcurrency: cfg.workspaceConcurrency,
     });
     const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready());
+
+    // Event triggers: every event of a workspace may start that workspace's event workflows. The
+    // handler runs in the bus's delivery transaction and does every read and write (pg-boss enqueue
+    // included) through it; pg-boss is started in start(), before the backbone starts consumers.
+    ctx.events.subscribe(TRIGGER_CONSUMER_GROUP, EVENT_NAMES, async (event, { tx }) => {
+      if (!event.workspaceId) return;
+      if (!queue.isReady()) throw new Error('the workflow run queue is not started yet; the event will be redelivered');
+      await service.onEvent(event, tx);
+    });
 
     const timers: NodeJS.Timeout[] = [];
     let stopping = false;

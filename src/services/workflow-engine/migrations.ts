@@ -84,4 +84,12 @@ CREATE TABLE workflow.schedule_fires (
 );
 `,
   },
+  {
+    id: '0002_event_triggers',
+    sql: `
+ALTER TABLE workflow.runs ADD COLUMN trigger_ref jsonb;
+ALTER TABLE workflow.runs ADD COLUMN chain_depth integer NOT NULL DEFAULT 0;
+CREATE INDEX workflows_event_trigger_idx ON workflow.workflows (workspace_id, trigger_event) WHERE trigger_type = 'event' AND deleted_at IS NULL;
+`,
+  },
 ];

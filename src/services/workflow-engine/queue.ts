@@ -59,6 +59,11 @@ export class RunQueue {
     return this.o.url;
   }
 
+  /** True once pg-boss is started and its queue cache warm: only then may a transaction enqueue. */
+  isReady(): boolean {
+    return this.boss !== undefined;
+  }
+
   async ready(): Promise<void> {
     await this.ensure();
   }

@@ -53,6 +53,10 @@ export interface RunRow {
   startedAt: string | null;
   finishedAt: string | null;
   deadlineAt: string | null;
+  /** What started the run beyond its trigger type (for an event trigger: the event's id, name and time). */
+  triggerRef: Record<string, unknown> | null;
+  /** How many event-triggered runs led to this one (0 for a run not started by a workflow's own event). */
+  chainDepth: number;
 }
 
 export interface AttemptRow {
@@ -104,6 +108,8 @@ export const toRun = (r: any): RunRow => ({
   startedAt: iso(r.started_at),
   finishedAt: iso(r.finished_at),
   deadlineAt: iso(r.deadline_at),
+  triggerRef: json(r.trigger_ref) ?? null,
+  chainDepth: Number(r.chain_depth ?? 0),
 });
 
 const toAttempt = (r: any): AttemptRow => ({
@@ -167,6 +173,13 @@ export class WorkflowRepository {
     return rowsOf(await ex.execute(sql`SELECT * FROM workflow.workflows WHERE trigger_type = ${type} ${cond} AND enabled AND deleted_at IS NULL`)).map(toWorkflow);
   }
 
+  /** Enabled workflows of the workspace whose current trigger is the event `name` (read in the delivery transaction). */
+  async eventWorkflows(workspaceId: string, name: string, ex: DbExecutor): Promise<WorkflowRow[]> {
+    return rowsOf(
+      await ex.execute(sql`SELECT * FROM workflow.workflows WHERE workspace_id = ${workspaceId} AND trigger_type = 'event' AND trigger_event = ${name} AND enabled AND deleted_at IS NULL`),
+    ).map(toWorkflow);
+  }
+
   async setEnabled(workspaceId: string, id: string, enabled: boolean, now: Date): Promise<boolean> {
     const r = rowsOf(await this.db.execute(sql`UPDATE workflow.workflows SET enabled = ${enabled}, updated_at = ${now.toISOString()} WHERE id = ${id} AND workspace_id = ${workspaceId} AND deleted_at IS NULL RETURNING id`));
     return r.length > 0;
@@ -196,13 +209,26 @@ export class WorkflowRepository {
 
   /** Inserts a run, or returns the existing one with the same idempotency key. */
   async insertRun(
-    r: { id: string; workspaceId: string; workflowId: string; version: number; trigger: string; input: unknown; idempotencyKey: string | null; createdBy: string | null; now: Date },
+    r: {
+      id: string;
+      workspaceId: string;
+      workflowId: string;
+      version: number;
+      trigger: string;
+      input: unknown;
+      idempotencyKey: string | null;
+      createdBy: string | null;
+      now: Date;
+      triggerRef?: Record<string, unknown> | null;
+      chainDepth?: number;
+    },
     ex: DbExecutor,
   ): Promise<{ run: RunRow; created: boolean }> {
     const now = r.now.toISOString();
+    const ref = r.triggerRef ? JSON.stringify(r.triggerRef) : null;
     const inserted = rowsOf(
-      await ex.execute(sql`INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, idempotency_key, created_by, created_at, updated_at)
-        VALUES (${r.id}, ${r.workspaceId}, ${r.workflowId}, ${r.version}, 'queued', ${r.trigger}, ${JSON.stringify(r.input ?? {})}::jsonb, ${r.idempotencyKey}, ${r.createdBy}, ${now}, ${now})
+      await ex.execute(sql`INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, idempotency_key, created_by, created_at, updated_at, trigger_ref, chain_depth)
+        VALUES (${r.id}, ${r.workspaceId}, ${r.workflowId}, ${r.version}, 'queued', ${r.trigger}, ${JSON.stringify(r.input ?? {})}::jsonb, ${r.idempotencyKey}, ${r.createdBy}, ${now}, ${now}, ${ref}::jsonb, ${r.chainDepth ?? 0})
         ON CONFLICT (workflow_id, idempotency_key) DO NOTHING RETURNING *`),
     );
     if (inserted[0]) return { run: toRun(inserted[0]), created: true };

@@ -5,10 +5,11 @@ import type { Clock } from '../../kernel/clock.js';
 import type { SecretBox } from '../../kernel/crypto/secret-box.js';
 import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import { AppError, notFound } from '../../kernel/errors.js';
-import type { EventPublisher } from '../../kernel/events/envelope.js';
+import type { EventEnvelope, EventPublisher } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import { parseDefinition, type Definition } from './definition.js';
 import type { Executor } from './executor.js';
+import { evaluate } from './expressions.js';
 import type { WorkflowMetrics } from './metrics.js';
 import { TERMINAL, type RunRow, type RunStatus, type WorkflowRepository } from './repository.js';
 
@@ -18,6 +19,11 @@ export interface Actor {
   userId: string | null;
   ip?: string | null;
 }
+
+/** Event-triggered runs started, through workflow events, by event-triggered runs: a cycle between workflows stops here. */
+export const MAX_EVENT_CHAIN_DEPTH = 8;
+
+const triggerEventOf = (def: Definition): string | null => (def.trigger.type === 'event' ? def.trigger.event : null);
 
 /** A schedule fire older than this counts as missed (the process was down), not merely late. */
 const SCHEDULE_GRACE_MS = 60_000;
@@ -51,7 +57,7 @@ export class WorkflowService {
           workspaceId,
           name: def.name,
           triggerType: def.trigger.type,
-          triggerEvent: null,
+          triggerEvent: triggerEventOf(def),
           webhookTokenHash: webhook ? hashToken(webhook.token) : null,
           webhookSecretEnc: secretEnc,
           createdBy: actor.userId,
@@ -91,7 +97,7 @@ export class WorkflowService {
     if (def.trigger.type === 'webhook' && (w.triggerType !== 'webhook' || (def.trigger.hmac && !w.hasWebhookSecret))) webhook = this.newWebhook(def.trigger.hmac);
     const hookSecretEnc = webhook?.secret ? await this.secrets.encrypt(webhook.secret, `workflow-webhook:${id}`) : null;
     const version = await this.db.transaction(async (tx) => {
-      const v = await this.repo.addVersion(id, def, actor.userId, now, { type: def.trigger.type, event: null }, tx);
+      const v = await this.repo.addVersion(id, def, actor.userId, now, { type: def.trigger.type, event: triggerEventOf(def) }, tx);
       if (webhook) {
         await this.repo.setWebhook(id, hashToken(webhook.token), hookSecretEnc, tx);
       } else if (def.trigger.type !== 'webhook' && w.triggerType === 'webhook') {
@@ -125,7 +131,7 @@ export class WorkflowService {
     workspaceId: string,
     workflowId: string,
     input: unknown,
-    opts: { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean },
+    opts: { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean; triggerRef?: Record<string, unknown>; chainDepth?: number },
     tx?: DbExecutor,
   ): Promise<{ run: RunRow; created: boolean }> {
     if (!tx) await this.prepareQueue();
@@ -134,7 +140,7 @@ export class WorkflowService {
     if (!w.enabled) throw new AppError('conflict', 'the workflow is disabled');
     const write = async (ex: DbExecutor) => {
       const r = await this.repo.insertRun(
-        { id: randomUUID(), workspaceId, workflowId, version: w.currentVersion, trigger: opts.trigger, input: input ?? {}, idempotencyKey: opts.idempotencyKey ?? null, createdBy: opts.actor.userId, now: this.clock.now() },
+        { id: randomUUID(), workspaceId, workflowId, version: w.currentVersion, trigger: opts.trigger, input: input ?? {}, idempotencyKey: opts.idempotencyKey ?? null, createdBy: opts.actor.userId, now: this.clock.now(), triggerRef: opts.triggerRef, chainDepth: opts.chainDepth },
         ex,
       );
       if (r.created) await this.wake(r.run.id, null, ex);
@@ -280,6 +286,63 @@ export class WorkflowService {
       }
     }
     return fired;
+  }
+
+  /**
+   * Event trigger: called by the workflow-engine's consumer group for every platform event, inside
+   * the bus's delivery transaction `tx` (every read and write goes through it: on PGlite there is
+   * one connection). Starts a run of each enabled workflow of the event's workspace whose current
+   * version triggers on this event name and whose filter is truthy, with the event as input.
+   * Idempotent per (event id, workflow): the run's idempotency key is `event:<event id>`, so a
+   * redelivered event finds the first run. A workflow is never started by its own run's events, and
+   * a chain of event-triggered runs stops after MAX_EVENT_CHAIN_DEPTH.
+   */
+  async onEvent(event: EventEnvelope, tx: DbExecutor): Promise<RunRow[]> {
+    if (!event.workspaceId) return [];
+    const candidates = await this.repo.eventWorkflows(event.workspaceId, event.name, tx);
+    if (!candidates.length) return [];
+    const payload = (event.payload ?? {}) as Record<string, unknown>;
+    let depth = 0;
+    if (event.name.startsWith('workflow.') && typeof payload.runId === 'string') {
+      const source = await this.repo.runById(payload.runId, tx);
+      depth = (source?.chainDepth ?? 0) + 1;
+      if (depth > MAX_EVENT_CHAIN_DEPTH) {
+        this.logger.warn({ eventId: event.id, name: event.name, runId: payload.runId, depth }, 'event-triggered workflow chain too deep: not starting further runs');
+        return [];
+      }
+    }
+    const started: RunRow[] = [];
+    for (const w of candidates) {
+      if (payload.workflowId === w.id && typeof payload.runId === 'string') continue;
+      const def = await this.repo.definition(w.id, w.currentVersion, tx);
+      if (!def || def.trigger.type !== 'event' || def.trigger.event !== event.name) continue;
+      if (def.trigger.filter) {
+        let pass: unknown;
+        try {
+          pass = await evaluate(def.trigger.filter, event, 'trigger.filter');
+        } catch (err) {
+          // A filter that fails on this event's shape does not match it; one workflow's filter must not hold up the others.
+          this.logger.warn({ err, workflowId: w.id, eventId: event.id }, 'event trigger filter failed; not starting a run');
+          continue;
+        }
+        if (!pass) continue;
+      }
+      const { run, created } = await this.startRun(
+        event.workspaceId,
+        w.id,
+        event,
+        {
+          trigger: 'event',
+          idempotencyKey: `event:${event.id}`,
+          actor: { userId: null },
+          triggerRef: { type: 'event', eventId: event.id, eventName: event.name, occurredAt: event.occurredAt },
+          chainDepth: depth,
+        },
+        tx,
+      );
+      if (created) started.push(run);
+    }
+    return started;
   }
 
   isTerminal(status: RunStatus): boolean {
