@@ -88,6 +88,8 @@ const envSchema = z.object({
   ANALYTICS_BUFFER_MAX_EVENTS: positiveInt.default(500_000),
   ANALYTICS_FLUSH_INTERVAL_MS: positiveInt.max(60_000).default(1_000),
   ANALYTICS_FLUSH_BATCH: positiveInt.max(100_000).default(10_000),
+  ANALYTICS_BUFFER: z.enum(['file', 'database']).optional(),
+  ANALYTICS_BUFFER_DIR: z.string().min(1).optional(),
   ANALYTICS_PLATFORM_WORKSPACE_ID: z.uuid().optional(),
   ANALYTICS_KPI_REFRESH_SECONDS: positiveInt.default(60),
   V01T_EGRESS_ALLOW: z.string().optional(),
@@ -158,6 +160,10 @@ export type Config = {
     /** DuckDB file (':memory:' when ephemeral). */
     duckdbPath: string;
     bufferMaxEvents: number;
+    /** Where accepted events wait for the store: fsync'd segment files (one process) or the database (replicas). */
+    buffer: 'file' | 'database';
+    /** Segment folder of the file buffer; unset when ephemeral (a temporary folder per process). */
+    bufferDir?: string;
     flushIntervalMs: number;
     flushBatch: number;
     /** The workspace holding the platform's own business events (sign-ups, subscriptions) behind the KPI gauges. */
@@ -244,6 +250,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       clickhouseUrl: e.CLICKHOUSE_URL,
       duckdbPath: e.ANALYTICS_DUCKDB_PATH ?? (e.V01T_EPHEMERAL ? ':memory:' : path.join(path.resolve(e.V01T_DATA_DIR), 'analytics.duckdb')),
       bufferMaxEvents: e.ANALYTICS_BUFFER_MAX_EVENTS,
+      buffer: e.ANALYTICS_BUFFER ?? (e.DATABASE_URL ? 'database' : 'file'),
+      bufferDir: e.ANALYTICS_BUFFER_DIR ?? (e.V01T_EPHEMERAL ? undefined : path.join(path.resolve(e.V01T_DATA_DIR), 'analytics-buffer')),
       flushIntervalMs: e.ANALYTICS_FLUSH_INTERVAL_MS,
       flushBatch: e.ANALYTICS_FLUSH_BATCH,
       platformWorkspaceId: e.ANALYTICS_PLATFORM_WORKSPACE_ID,
