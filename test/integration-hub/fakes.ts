@@ -2,6 +2,7 @@
  * Local fakes speaking the providers' documented request and response shapes, for the tests.
  * Each handler checks what the real API checks (auth header, required fields) and records calls.
  */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
@@ -14,9 +15,25 @@ export interface Recorded {
   body: string;
 }
 
+/** A media file a fake provider received, as the provider would store it. */
+export interface Upload {
+  provider: 'mastodon' | 'bluesky' | 'discord' | 'slack';
+  /** The provider's id of the stored file (Mastodon media id, blob CID, Discord attachment index, Slack file id). */
+  id: string;
+  filename: string | null;
+  contentType: string | null;
+  size: number;
+  sha256: string;
+  altText: string | null;
+}
+
 export interface Fakes {
   base: string;
   calls: Recorded[];
+  /** Media received by the fakes; a post referencing an id not in here is refused like the real API would. */
+  uploads: Upload[];
+  /** Mastodon answers this many next uploads with 202 (still processing) instead of 200. */
+  mastodonProcessing: number;
   /** Responses of the OAuth token endpoints, consumed in order (default: a fresh token). */
   tokenAnswers: { status: number; body: Record<string, unknown> }[];
   tokenCalls: number;
@@ -29,13 +46,21 @@ export interface Fakes {
 const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 
 export async function startFakes(): Promise<Fakes> {
-  const f: Fakes = { base: '', calls: [], tokenAnswers: [], tokenCalls: 0, webhookSecret: `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`, mails: [], smtpPort: 0, close: async () => {} };
+  const f: Fakes = { base: '', calls: [], uploads: [], mastodonProcessing: 0, tokenAnswers: [], tokenCalls: 0, webhookSecret: `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`, mails: [], smtpPort: 0, close: async () => {} };
   let issueNo = 41;
+  let mediaNo = 200;
+  let statusNo = 110;
+  const slackPending = new Map<string, { filename: string; length: number; alt: string | null; uploaded?: Upload }>();
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  /** Parses a multipart/form-data body with the platform's own parser (what a real server's parser would accept). */
+  const formOf = (req: http.IncomingMessage, raw: Buffer) => new Request('http://fake/', { method: 'POST', headers: { 'content-type': String(req.headers['content-type']) }, body: raw }).formData();
+  const fail = (res: http.ServerResponse, err: unknown) => json(res, 400, { message: `unparseable upload: ${(err as Error).message}` });
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
+      const body = raw.toString('utf8');
       const url = new URL(req.url ?? '/', 'http://fake');
       const p = url.pathname;
       f.calls.push({ method: req.method ?? 'GET', path: p + url.search, headers: req.headers, body });
@@ -78,12 +103,60 @@ export async function startFakes(): Promise<Fakes> {
           return json(res, 200, { ok: true, channel: parsed.channel, ts: '1712345678.000100', message: { text: parsed.text, type: 'message' } });
         }
         if (method === 'chat.getPermalink') return json(res, 200, { ok: true, channel: parsed.channel, permalink: `https://team.slack.com/archives/${String(parsed.channel)}/p1712345678000100` });
+        // External upload flow: form parameters, not JSON.
+        if (method === 'files.getUploadURLExternal') {
+          const form = new URLSearchParams(body);
+          const length = Number(form.get('length'));
+          if (!form.get('filename') || !Number.isInteger(length) || length <= 0) return json(res, 200, { ok: false, error: 'invalid_arguments' });
+          const fileId = `F${++mediaNo}`;
+          slackPending.set(fileId, { filename: form.get('filename')!, length, alt: form.get('alt_txt') });
+          return json(res, 200, { ok: true, upload_url: `${f.base}/slack-upload/${fileId}`, file_id: fileId });
+        }
+        if (method === 'files.completeUploadExternal') {
+          const form = new URLSearchParams(body);
+          let files: { id: string; title?: string }[] = [];
+          try {
+            files = JSON.parse(form.get('files') ?? '[]') as { id: string; title?: string }[];
+          } catch {
+            return json(res, 200, { ok: false, error: 'invalid_arguments' });
+          }
+          if (!form.get('channel_id')) return json(res, 200, { ok: false, error: 'channel_not_found' });
+          if (!files.length || files.some((x) => !slackPending.get(x.id)?.uploaded)) return json(res, 200, { ok: false, error: 'file_upload_not_completed' });
+          for (const x of files) f.uploads.push(slackPending.get(x.id)!.uploaded!);
+          return json(res, 200, { ok: true, files: files.map((x) => ({ id: x.id, title: x.title ?? '', permalink: `https://team.slack.com/files/U1/${x.id}/${x.title ?? 'file'}`, initial_comment: form.get('initial_comment'), channel: form.get('channel_id') })) });
+        }
         return json(res, 200, { ok: false, error: 'unknown_method' });
+      }
+      const upload = /^\/slack-upload\/(F\d+)$/.exec(p);
+      if (upload && req.method === 'POST') {
+        const pending = slackPending.get(upload[1]!);
+        if (!pending) return res.writeHead(404).end('not found');
+        if (raw.length !== pending.length) return res.writeHead(400).end(`length mismatch: ${raw.length} != ${pending.length}`);
+        pending.uploaded = { provider: 'slack', id: upload[1]!, filename: pending.filename, contentType: req.headers['content-type'] ?? null, size: raw.length, sha256: sha(raw), altText: pending.alt };
+        return res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${raw.length}`);
       }
       if (p === '/slack-incoming/T1/B1/secret') return parsed.text ? res.writeHead(200, { 'content-type': 'text/html' }).end('ok') : res.writeHead(400).end('no_text');
       // Discord Execute Webhook (wait=true answers the message object).
       if (p === '/discord/api/webhooks/123/tok') {
         if (req.method === 'GET') return json(res, 200, { id: '123', type: 1, name: 'hook', channel_id: '999', guild_id: '5' });
+        if (String(req.headers['content-type']).startsWith('multipart/form-data')) {
+          void formOf(req, raw)
+            .then(async (form) => {
+              const payload = JSON.parse(String(form.get('payload_json') ?? '{}')) as { content?: string; attachments?: { id: number; filename?: string; description?: string }[] };
+              const received: Upload[] = [];
+              for (const a of payload.attachments ?? []) {
+                const file = form.get(`files[${a.id}]`);
+                if (!(file instanceof File)) return json(res, 400, { code: 50035, message: `Invalid Form Body: attachments.${a.id} has no files[${a.id}]` });
+                const bytes = new Uint8Array(await file.arrayBuffer());
+                received.push({ provider: 'discord', id: String(a.id), filename: file.name, contentType: file.type || null, size: bytes.length, sha256: sha(bytes), altText: a.description ?? null });
+              }
+              if (!payload.content && !received.length) return json(res, 400, { code: 50006, message: 'Cannot send an empty message' });
+              f.uploads.push(...received);
+              return json(res, 200, { id: '1112', channel_id: '999', content: payload.content ?? '', attachments: received.map((r, i) => ({ id: `att${i}`, filename: r.filename, size: r.size, description: r.altText })), type: 0 });
+            })
+            .catch((err) => fail(res, err));
+          return;
+        }
         if (!parsed.content) return json(res, 400, { code: 50006, message: 'Cannot send an empty message' });
         if (url.searchParams.get('wait') !== 'true') return res.writeHead(204).end();
         return json(res, 200, { id: '1111', channel_id: '999', content: parsed.content, type: 0 });
@@ -115,9 +188,41 @@ export async function startFakes(): Promise<Fakes> {
       if (p.startsWith('/masto/')) {
         if (auth !== 'Bearer masto-token') return json(res, 401, { error: 'The access token is invalid' });
         if (p === '/masto/api/v1/accounts/verify_credentials') return json(res, 200, { id: '1', username: 'v01t', acct: 'v01t' });
+        if (p === '/masto/api/v2/media' && req.method === 'POST') {
+          void formOf(req, raw)
+            .then(async (form) => {
+              const file = form.get('file');
+              if (!(file instanceof File)) return json(res, 422, { error: 'Validation failed: File content type is invalid' });
+              const bytes = new Uint8Array(await file.arrayBuffer());
+              const id = String(++mediaNo);
+              const processing = f.mastodonProcessing > 0;
+              if (processing) f.mastodonProcessing--;
+              const description = form.get('description');
+              f.uploads.push({ provider: 'mastodon', id, filename: file.name, contentType: file.type || null, size: bytes.length, sha256: sha(bytes), altText: typeof description === 'string' ? description : null });
+              return json(res, processing ? 202 : 200, { id, type: 'image', url: processing ? null : `https://masto.example/media/${id}`, description });
+            })
+            .catch((err) => fail(res, err));
+          return;
+        }
+        const mediaGet = /^\/masto\/api\/v1\/media\/(\d+)$/.exec(p);
+        if (mediaGet && req.method === 'GET') {
+          const up = f.uploads.find((u) => u.provider === 'mastodon' && u.id === mediaGet[1]);
+          return up ? json(res, 200, { id: up.id, type: 'image', url: `https://masto.example/media/${up.id}`, description: up.altText }) : json(res, 404, { error: 'Record not found' });
+        }
         if (p === '/masto/api/v1/statuses' && req.method === 'POST') {
-          if (!parsed.status) return json(res, 422, { error: "Validation failed: Text can't be blank" });
-          return json(res, 200, { id: '110', uri: 'https://masto.example/users/v01t/statuses/110', url: 'https://masto.example/@v01t/110', content: `<p>${String(parsed.status)}</p>`, visibility: parsed.visibility });
+          const mediaIds = (parsed.media_ids ?? []) as string[];
+          if (!parsed.status && !mediaIds.length) return json(res, 422, { error: "Validation failed: Text can't be blank" });
+          const attached = mediaIds.map((id) => f.uploads.find((u) => u.provider === 'mastodon' && u.id === id));
+          if (attached.some((a) => !a)) return json(res, 422, { error: 'Validation failed: media not found' });
+          const id = mediaIds.length ? String(++statusNo) : '110';
+          return json(res, 200, {
+            id,
+            uri: `https://masto.example/users/v01t/statuses/${id}`,
+            url: `https://masto.example/@v01t/${id}`,
+            content: `<p>${String(parsed.status)}</p>`,
+            visibility: parsed.visibility,
+            media_attachments: attached.map((a) => ({ id: a!.id, type: 'image', description: a!.altText })),
+          });
         }
       }
       // Bluesky XRPC
@@ -125,9 +230,25 @@ export async function startFakes(): Promise<Fakes> {
         if (parsed.identifier !== 'v01t.bsky.social' || parsed.password !== 'abcd-efgh-ijkl-mnop') return json(res, 401, { error: 'AuthenticationRequired', message: 'Invalid identifier or password' });
         return json(res, 200, { did: 'did:plc:abc123', handle: 'v01t.bsky.social', accessJwt: 'jwt-access', refreshJwt: 'jwt-refresh' });
       }
+      if (p === '/bsky/xrpc/com.atproto.repo.uploadBlob') {
+        if (auth !== 'Bearer jwt-access') return json(res, 401, { error: 'AuthenticationRequired', message: 'Authentication Required' });
+        if (!raw.length) return json(res, 400, { error: 'InvalidRequest', message: 'empty blob' });
+        const cid = `bafkrei${sha(raw).slice(0, 40)}`;
+        const mimeType = String(req.headers['content-type'] ?? '*/*');
+        f.uploads.push({ provider: 'bluesky', id: cid, filename: null, contentType: mimeType, size: raw.length, sha256: sha(raw), altText: null });
+        return json(res, 200, { blob: { $type: 'blob', ref: { $link: cid }, mimeType, size: raw.length } });
+      }
       if (p === '/bsky/xrpc/com.atproto.repo.createRecord') {
         const rec = parsed.record as Record<string, unknown> | undefined;
         if (auth !== 'Bearer jwt-access' || parsed.repo !== 'did:plc:abc123' || parsed.collection !== 'app.bsky.feed.post' || rec?.$type !== 'app.bsky.feed.post' || !rec.createdAt) return json(res, 400, { error: 'InvalidRequest', message: 'bad record' });
+        if (rec.embed !== undefined) {
+          // app.bsky.embed.images: 1-4 images, each { alt (required string), image (an uploaded blob) }.
+          const embed = rec.embed as { $type?: string; images?: { alt?: unknown; image?: { $type?: string; ref?: { $link?: string } } }[] };
+          const images = embed.images ?? [];
+          const known = (i: (typeof images)[number]) => i.image?.$type === 'blob' && f.uploads.some((u) => u.provider === 'bluesky' && u.id === i.image?.ref?.$link);
+          if (embed.$type !== 'app.bsky.embed.images' || images.length < 1 || images.length > 4 || images.some((i) => typeof i.alt !== 'string' || !known(i))) return json(res, 400, { error: 'InvalidRequest', message: 'bad embed' });
+          for (const i of images) f.uploads.filter((u) => u.provider === 'bluesky' && u.id === i.image!.ref!.$link).forEach((u) => (u.altText = String(i.alt)));
+        }
         return json(res, 200, { uri: 'at://did:plc:abc123/app.bsky.feed.post/3kabc2xyz', cid: 'bafyreib2' });
       }
       // n8n webhook node with header auth

@@ -78,6 +78,17 @@ export function connectorOf(id: string): Connector {
   return c;
 }
 
+/** The media bytes must be what their metadata says: nothing corrupted or truncated is sent on. */
+function checkMedia(content: PublishContent): void {
+  const errors: FieldError[] = [];
+  (content.media ?? []).forEach((m, i) => {
+    if (!(m.data instanceof Uint8Array)) errors.push({ path: `media.${i}.data`, message: 'the bytes are missing' });
+    else if (m.data.byteLength !== m.size) errors.push({ path: `media.${i}.size`, message: `declared ${m.size} bytes, got ${m.data.byteLength}` });
+    else if (createHash('sha256').update(m.data).digest('hex') !== m.sha256.toLowerCase()) errors.push({ path: `media.${i}.sha256`, message: 'the bytes do not match the SHA-256' });
+  });
+  if (errors.length) throw new AppError('validation_failed', `Invalid media: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
+}
+
 /** Token refresh ahead of expiry: how early, and how long one refresher holds the lease. */
 const REFRESH_AHEAD_MS = 5 * 60_000;
 const REFRESH_LEASE_MS = 30_000;
@@ -446,6 +457,7 @@ export class ConnectionsService {
     const connector = connectorOf(row.connector);
     if (!connector.canPublish || !connector.publish) throw new AppError('bad_request', `Connector ${connector.id} cannot publish content`);
     if (!idempotencyKey || idempotencyKey.length > 200) throw new AppError('validation_failed', 'idempotencyKey must be 1-200 characters');
+    checkMedia(content);
     const now = this.clock.now();
     const claim = await this.repo.claimPublication(row.id, idempotencyKey, now, new Date(now.getTime() - STALE_CLAIM_MS));
     if (!claim.claimed) {

@@ -35,6 +35,26 @@ export function createEgressClient(config: Config, opts: { clock?: Clock; observ
   });
 }
 
+/**
+ * One media file to publish. The bytes travel with the call (`data`), so the shape is plain data:
+ * it crosses a process boundary as JSON with `data` in base64, and the hub needs no access to the
+ * caller's storage. The hub checks `size` and `sha256` against `data` before anything is sent
+ * (validation_failed otherwise). Keep files within the channel limits (the content-scheduler
+ * accepts up to CONTENT_MEDIA_MAX_BYTES, default 25 MiB, each).
+ */
+export interface PublishMedia {
+  /** MIME type, e.g. image/png. */
+  contentType: string;
+  filename: string;
+  /** Byte length of `data`. */
+  size: number;
+  /** Hex SHA-256 of `data`. */
+  sha256: string;
+  /** Alternative text for images (Mastodon description, Bluesky alt, Discord/Slack description). */
+  altText?: string;
+  data: Uint8Array;
+}
+
 /** Content the content-scheduler publishes; each connector uses what its provider supports. */
 export interface PublishContent {
   text: string;
@@ -42,6 +62,15 @@ export interface PublishContent {
   title?: string;
   /** A link appended or attached where the provider supports it. */
   link?: string;
+  /**
+   * Media attached in order. Mastodon (POST /api/v2/media, then media_ids), Bluesky (uploadBlob,
+   * then an app.bsky.embed.images embed; images only, up to 4, each at most 1,000,000 bytes),
+   * Discord (multipart files[n] with payload_json attachments), Slack (files.getUploadURLExternal →
+   * upload → files.completeUploadExternal with the text as initial comment), email (attachments),
+   * webhook (base64 in the JSON body: data.media[].data). GitHub takes none: media there is refused
+   * with validation_failed.
+   */
+  media?: PublishMedia[];
 }
 
 export interface PublishResult {

@@ -36,10 +36,10 @@ async function transport(ctx: Ctx) {
   });
 }
 
-async function send(ctx: Ctx, msg: { to: string[]; subject: string; text: string; html?: string }) {
+async function send(ctx: Ctx, msg: { to: string[]; subject: string; text: string; html?: string; attachments?: { filename: string; content: Buffer; contentType: string }[] }) {
   const t = await transport(ctx);
   try {
-    const info = await t.sendMail({ from: ctx.config.from, to: msg.to, subject: msg.subject, text: msg.text, html: msg.html });
+    const info = await t.sendMail({ from: ctx.config.from, to: msg.to, subject: msg.subject, text: msg.text, html: msg.html, attachments: msg.attachments });
     const accepted = (info.accepted as (string | { address: string })[]).map((a) => (typeof a === 'string' ? a : a.address));
     if (accepted.length === 0) throw new AppError('provider_error', 'The SMTP server accepted no recipient');
     return { messageId: info.messageId, accepted };
@@ -72,7 +72,13 @@ export const emailConnector: Connector = {
   async publish(ctx: Ctx, content: PublishContent) {
     const to = ctx.config.defaultTo ?? [];
     if (to.length === 0) throw new AppError('validation_failed', 'Publishing by email needs config.defaultTo');
-    const r = await send(ctx, { to, subject: content.title ?? content.text.slice(0, 78), text: content.link ? `${content.text}\n\n${content.link}` : content.text });
+    const r = await send(ctx, {
+      to,
+      subject: content.title ?? content.text.slice(0, 78),
+      text: content.link ? `${content.text}\n\n${content.link}` : content.text,
+      // Media as attachments (alt text has no place in a MIME attachment).
+      attachments: (content.media ?? []).map((m) => ({ filename: m.filename, content: Buffer.from(m.data), contentType: m.contentType })),
+    });
     return { externalId: r.messageId, url: null };
   },
   async health(ctx: Ctx) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { action, type Connector, type ConnectorContext } from './types.js';
-import { composeText, ensureOk, trimSlash } from './util.js';
+import { composeText, ensureOk, refuseMedia, trimSlash } from './util.js';
 import { bearerOf, oauthCredentials } from './oauth-credentials.js';
 import { verifyGithub } from '../signatures.js';
 import type { PublishContent } from '../contract.js';
@@ -76,6 +76,7 @@ export const githubConnector: Connector = {
     }),
   },
   async publish(ctx: Ctx, content: PublishContent) {
+    if (content.media?.length) refuseMedia('GitHub', 'issues cannot carry media through the API');
     const issue = await createIssue(ctx, content.title ?? content.text.split('\n')[0]!.slice(0, 256), composeText(content));
     return { externalId: String(issue.number), url: issue.url };
   },

@@ -30,3 +30,21 @@ export const jsonHeaders = { 'content-type': 'application/json', accept: 'applic
 export function composeText(content: { text: string; link?: string }): string {
   return content.link ? `${content.text}\n\n${content.link}` : content.text;
 }
+
+export type FormPart = { name: string; value: string } | { name: string; filename: string; contentType: string; data: Uint8Array };
+
+/** A multipart/form-data body (RFC 7578) built by the platform's FormData, with its boundary. */
+export async function multipartBody(parts: FormPart[]): Promise<{ body: Buffer; contentType: string }> {
+  const form = new FormData();
+  for (const p of parts) {
+    if ('data' in p) form.append(p.name, new Blob([p.data], { type: p.contentType }), p.filename);
+    else form.append(p.name, p.value);
+  }
+  const encoded = new Response(form);
+  return { body: Buffer.from(await encoded.arrayBuffer()), contentType: encoded.headers.get('content-type')! };
+}
+
+/** Refuses media a provider cannot take, before anything is sent (a permanent validation_failed). */
+export function refuseMedia(provider: string, why: string): never {
+  throw new AppError('validation_failed', `${provider}: ${why}`, { errors: [{ path: 'media', message: why }] });
+}

@@ -49,7 +49,12 @@ export const webhookConnector: Connector = {
     }),
   },
   async publish(ctx: ConnectorContext<Creds, Conf>, content: PublishContent, idempotencyKey: string) {
-    const r = await deliver(ctx, 'content.published', content, `pub_${idempotencyKey}`);
+    // Media travel inside the signed JSON: metadata plus the bytes in base64 (data.media[].data).
+    const data = {
+      ...content,
+      media: (content.media ?? []).map((m) => ({ filename: m.filename, contentType: m.contentType, size: m.size, sha256: m.sha256, altText: m.altText ?? null, data: Buffer.from(m.data).toString('base64') })),
+    };
+    const r = await deliver(ctx, 'content.published', data, `pub_${idempotencyKey}`);
     return { externalId: r.webhookId, url: null };
   },
   async health(ctx: ConnectorContext<Creds, Conf>) {
