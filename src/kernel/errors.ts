@@ -44,6 +44,7 @@ export const ERROR_CATALOG = {
   connector_unknown: { status: 400, title: 'Unknown connector' },
   webhook_signature_invalid: { status: 401, title: 'The webhook signature or timestamp is invalid' },
   oauth_state_invalid: { status: 400, title: 'The OAuth state is invalid or expired' },
+  media_missing: { status: 409, title: 'A media file of the post no longer exists' },
   internal_error: { status: 500, title: 'Internal server error' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
