@@ -95,6 +95,8 @@ const envSchema = z.object({
   V01T_EGRESS_ALLOW: z.string().optional(),
   EGRESS_TIMEOUT_MS: positiveInt.max(300_000).default(10_000),
   EGRESS_MAX_RESPONSE_BYTES: positiveInt.default(5 * 1024 * 1024),
+  EGRESS_RATE_PER_S: positiveInt.max(100_000).default(10),
+  EGRESS_RATE_BURST: positiveInt.max(100_000).default(20),
   V01T_EVENT_BUS: z.enum(['postgres', 'kafka']).optional(),
   V01T_EVENT_POLL_MS: positiveInt.max(60_000).default(200),
   V01T_EVENT_MAX_ATTEMPTS: positiveInt.max(100).default(5),
@@ -171,7 +173,13 @@ export type Config = {
     kpiRefreshSeconds: number;
   };
   /** Outbound HTTP (integration-hub egress guard). */
-  egress: { allow: string[]; timeoutMs: number; maxResponseBytes: number };
+  egress: {
+    allow: string[];
+    timeoutMs: number;
+    maxResponseBytes: number;
+    /** Token bucket per connection and process: requests per second and burst (EGRESS_RATE_PER_S, EGRESS_RATE_BURST). */
+    rateLimit: { perSecond: number; burst: number };
+  };
   profile: 'embedded' | 'distributed';
   /** Object storage: the data folder (default) or an S3 bucket when S3_BUCKET is set. */
   storage: { s3?: { bucket: string; endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean; prefix: string } };
@@ -261,6 +269,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       allow: (e.V01T_EGRESS_ALLOW ?? '').split(/[,\s]+/).map((x) => x.trim()).filter(Boolean),
       timeoutMs: e.EGRESS_TIMEOUT_MS,
       maxResponseBytes: e.EGRESS_MAX_RESPONSE_BYTES,
+      rateLimit: { perSecond: e.EGRESS_RATE_PER_S, burst: e.EGRESS_RATE_BURST },
     },
     profile: e.DATABASE_URL ? 'distributed' : 'embedded',
     storage: {

@@ -4,7 +4,8 @@
  * - `egress`: the guarded outbound HTTP client (the workflow-engine's `http` step). In the same
  *   process take it from the contract (`ctx.contracts.get<IntegrationHubContract>('integration-hub').egress`);
  *   a service running without the integration-hub builds its own with `createEgressClient(config)`:
- *   the same guard, configured by the same variables (V01T_EGRESS_ALLOW, EGRESS_TIMEOUT_MS, ...).
+ *   the same guard, configured by the same variables (V01T_EGRESS_ALLOW, EGRESS_TIMEOUT_MS,
+ *   EGRESS_RATE_PER_S / EGRESS_RATE_BURST: the per-connection token bucket, per process, ...).
  * - `runAction`: runs a connector action on a workspace connection (the workflow `integration` step),
  *   at most once per idempotency key when one is given.
  * - `publish`: publishes content through a connection (the content-scheduler); it resolves only when
@@ -30,6 +31,7 @@ export function createEgressClient(config: Config, opts: { clock?: Clock; observ
     allow: config.egress.allow,
     timeoutMs: config.egress.timeoutMs,
     maxResponseBytes: config.egress.maxResponseBytes,
+    rateLimit: config.egress.rateLimit,
     clock: opts.clock,
     observe: opts.observe,
   });

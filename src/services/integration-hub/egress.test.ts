@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../kernel/clock.js';
 import { AppError } from '../../kernel/errors.js';
 import { EgressClient, extractRawHost, type EgressObservation } from './egress.js';
+import { loadConfig } from '../../kernel/config/index.js';
+import { createEgressClient } from './contract.js';
 
 let server: http.Server;
 let port: number;
@@ -221,6 +223,29 @@ describe('guarded client behaviour against an admitted local server', () => {
     expect((await client.request({ url, key: 'other' })).status).toBe(200);
     clock.advance(1000);
     expect((await client.request({ url, key: 'conn-rl' })).status).toBe(200);
+  });
+
+  it('takes the per-connection rate limit from EGRESS_RATE_PER_S / EGRESS_RATE_BURST', async () => {
+    const url = `http://127.0.0.1:${port}/ok`;
+    const c = new ManualClock(new Date('2026-01-01T00:00:00Z'));
+    const configured = createEgressClient(loadConfig({ V01T_EGRESS_ALLOW: '127.0.0.1', EGRESS_RATE_PER_S: '500', EGRESS_RATE_BURST: '30' }), { clock: c });
+    const defaults = createEgressClient(loadConfig({ V01T_EGRESS_ALLOW: '127.0.0.1' }), { clock: c });
+    try {
+      const burst = async (client: EgressClient, n: number) => {
+        const codes: string[] = [];
+        for (let i = 0; i < n; i++) codes.push(await client.request({ url, key: 'conn-cfg' }).then(() => 'ok', (e: AppError) => e.code));
+        return codes;
+      };
+      // Default 10/s, burst 20: the 21st request in the same instant is refused.
+      expect((await burst(defaults, 21)).filter((x) => x === 'ok')).toHaveLength(20);
+      expect((await burst(configured, 31)).filter((x) => x === 'ok')).toHaveLength(30);
+      c.advance(10); // 500/s refills 5 tokens in 10 ms
+      expect((await burst(configured, 6)).filter((x) => x === 'ok')).toHaveLength(5);
+      expect(() => loadConfig({ EGRESS_RATE_PER_S: '0' })).toThrow(/EGRESS_RATE_PER_S/);
+    } finally {
+      await configured.close();
+      await defaults.close();
+    }
   });
 
   it('opens the circuit after repeated failures, then half-opens after the cooldown', async () => {
