@@ -53,7 +53,12 @@ interface PendingAttempt {
   finishedAt: Date | null;
 }
 
+/** The run was finished elsewhere (cancelled through the API) while this worker advanced it. */
+class RunGone extends Error {}
+
 const MAX_STEPS_PER_ADVANCE = 1000;
+/** A run held back by a concurrency limit is looked at again after this long, or sooner when a slot frees. */
+const CONCURRENCY_RECHECK_MS = 1000;
 const MAX_TAKEOVERS = 5;
 const SIDE_EFFECTS = new Set(['http', 'integration', 'foreach']);
 
@@ -67,8 +72,34 @@ const SIDE_EFFECTS = new Set(['http', 'integration', 'foreach']);
  */
 export class Executor {
   private readonly random: () => number;
+  /** Runs this process is advancing now, and whether another wake-up arrived meanwhile. */
+  private readonly active = new Map<string, boolean>();
   constructor(private readonly o: ExecutorOptions) {
     this.random = o.random ?? Math.random;
+  }
+
+  /** The wake-up time of a wait, brought forward to the run's deadline so a run timeout fires on time. */
+  private wakeAt(run: RunRow, until: Date): Date {
+    return run.deadlineAt && Date.parse(run.deadlineAt) < until.getTime() ? new Date(run.deadlineAt) : until;
+  }
+
+  /**
+   * Advances every run that is due now by the injected clock (queued, resumed, a wait or deadline
+   * that has come), until none is left: the deterministic seam tests drive with a ManualClock
+   * instead of waiting for queue jobs. Production wake-ups come from the queue; this is not needed
+   * there except as the safety net (see `repo.due(now, staleMs)`).
+   */
+  async drain(maxRounds = 50): Promise<number> {
+    let advanced = 0;
+    for (let round = 0; round < maxRounds; round++) {
+      const ids = (await this.o.repo.due(this.o.clock.now())).filter((id) => !this.active.has(id));
+      if (!ids.length) break;
+      for (const id of ids) {
+        await this.advance(id);
+        advanced++;
+      }
+    }
+    return advanced;
   }
 
   idempotencyKey(runId: string, stepId: string, attempt: number): string {
@@ -84,6 +115,25 @@ export class Executor {
   }
 
   async advance(runId: string): Promise<void> {
+    // A second wake-up of a run this process is advancing (duplicate job, sweep) must not run it
+    // twice at once under the same lease owner: note it and look once more when the first is done.
+    if (this.active.has(runId)) {
+      this.active.set(runId, true);
+      return;
+    }
+    this.active.set(runId, false);
+    try {
+      for (let i = 0; i < 10; i++) {
+        await this.advanceOnce(runId);
+        if (!this.active.get(runId)) break;
+        this.active.set(runId, false);
+      }
+    } finally {
+      this.active.delete(runId);
+    }
+  }
+
+  private async advanceOnce(runId: string): Promise<void> {
     const { repo, clock } = this.o;
     const claimed = await repo.claim(runId, this.o.workerId, clock.now(), this.o.leaseMs);
     if (!claimed) {
@@ -112,6 +162,8 @@ export class Executor {
       run = (await this.start(run, def)) ?? run;
       if (run.status === 'queued') return;
       await this.runSteps(run, def);
+    } catch (err) {
+      if (!(err instanceof RunGone)) throw err;
     } finally {
       clearInterval(heartbeat);
       await repo.release(runId, this.o.workerId).catch(() => {});
@@ -123,25 +175,35 @@ export class Executor {
     if (run.status !== 'queued') return run;
     const { repo, clock } = this.o;
     const now = clock.now();
-    const overWorkflow = def.concurrency !== undefined && (await repo.countActive(run.workflowId, run.id)) >= def.concurrency;
-    const overWorkspace = this.o.workspaceConcurrency > 0 && (await repo.countActiveInWorkspace(run.workspaceId, run.id)) >= this.o.workspaceConcurrency;
-    if (overWorkflow || overWorkspace) {
-      await this.o.wake(run.id, new Date(now.getTime() + 1000));
-      return run;
-    }
     const first = def.steps[0]!.id;
     const deadline = def.timeoutMs ? new Date(now.getTime() + def.timeoutMs) : null;
-    await this.o.db.transaction(async (tx) => {
-      await repo.updateRun(run.id, { status: 'running', startedAt: run.startedAt ? new Date(run.startedAt) : now, currentStep: run.currentStep ?? first, deadlineAt: run.deadlineAt ? new Date(run.deadlineAt) : deadline }, now, tx);
+    const started = await this.o.db.transaction(async (tx) => {
+      // Count and start under a per-workflow / per-workspace lock, so two workers cannot both take the last slot.
+      if (def.concurrency !== undefined) await repo.lockKey(`workflow-concurrency:${run.workflowId}`, tx);
+      if (this.o.workspaceConcurrency > 0) await repo.lockKey(`workflow-concurrency:ws:${run.workspaceId}`, tx);
+      const overWorkflow = def.concurrency !== undefined && (await repo.countActive(run.workflowId, run.id, tx)) >= def.concurrency;
+      const overWorkspace = this.o.workspaceConcurrency > 0 && (await repo.countActiveInWorkspace(run.workspaceId, run.id, tx)) >= this.o.workspaceConcurrency;
+      if (overWorkflow || overWorkspace) {
+        // Stays queued; looked at again when a run of the workspace finishes, or after the re-check interval.
+        const until = new Date(now.getTime() + CONCURRENCY_RECHECK_MS);
+        await repo.updateRun(run.id, { wait: { kind: 'concurrency', stepId: '', until: until.toISOString() } }, now, tx);
+        await this.o.wake(run.id, until, tx);
+        return false;
+      }
+      if (!(await repo.updateRun(run.id, { status: 'running', wait: null, startedAt: run.startedAt ? new Date(run.startedAt) : now, currentStep: run.currentStep ?? first, deadlineAt: run.deadlineAt ? new Date(run.deadlineAt) : deadline }, now, tx))) {
+        throw new RunGone();
+      }
       if (!run.startedAt) {
         await this.o.events.publish(
           { name: 'workflow.run.started.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, trigger: run.trigger } },
           tx,
         );
       }
+      return true;
     });
+    if (!started) return run;
     if (!run.startedAt) this.o.metrics.runs.inc({ status: 'started' });
-    return { ...run, status: 'running', startedAt: run.startedAt ?? now.toISOString(), currentStep: run.currentStep ?? first, deadlineAt: run.deadlineAt ?? deadline?.toISOString() ?? null };
+    return { ...run, wait: null, status: 'running', startedAt: run.startedAt ?? now.toISOString(), currentStep: run.currentStep ?? first, deadlineAt: run.deadlineAt ?? deadline?.toISOString() ?? null };
   }
 
   private context(run: RunRow, outputs: Record<string, unknown>) {
@@ -174,7 +236,8 @@ export class Executor {
             ex,
           );
         }
-        await repo.updateRun(run.id, { outputs, currentStep: extra.currentStep === undefined ? stepId : extra.currentStep, stepAttempt: extra.stepAttempt ?? attempt, wait: extra.wait === undefined ? wait : extra.wait, ...(extra.status ? { status: extra.status } : {}) }, clock.now(), ex);
+        const patch = { outputs, currentStep: extra.currentStep === undefined ? stepId : extra.currentStep, stepAttempt: extra.stepAttempt ?? attempt, wait: extra.wait === undefined ? wait : extra.wait, ...(extra.status ? { status: extra.status } : {}) };
+        if (!(await repo.updateRun(run.id, patch, clock.now(), ex))) throw new RunGone();
       };
       if (tx) await write(tx);
       else await this.o.db.transaction(write);
@@ -205,7 +268,7 @@ export class Executor {
       }
       if (wait && wait.stepId === step.id && wait.kind === 'retry' && now.getTime() < Date.parse(wait.until)) {
         await flush({ status: 'running' });
-        return this.o.wake(run.id, new Date(wait.until));
+        return this.o.wake(run.id, this.wakeAt(run, new Date(wait.until)));
       }
       if (wait && wait.kind === 'retry') wait = null;
 
@@ -261,7 +324,7 @@ export class Executor {
           const id = (await repo.attemptFor(run.id, step.id, attempt))?.id;
           await this.o.db.transaction(async (tx) => {
             if (id) await repo.finishAttempt(id, 'succeeded', output, null, clock.now(), tx);
-            await repo.updateRun(run.id, { outputs, currentStep: next, stepAttempt: 1, wait: null }, clock.now(), tx);
+            if (!(await repo.updateRun(run.id, { outputs, currentStep: next, stepAttempt: 1, wait: null }, clock.now(), tx))) throw new RunGone();
           });
         } else {
           pending.push({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'succeeded', key, input: null, output, error: null, startedAt: started, finishedAt: clock.now() });
@@ -269,6 +332,7 @@ export class Executor {
         stepId = next;
         attempt = 1;
       } catch (err) {
+        if (err instanceof RunGone) throw err;
         this.o.metrics.stepDuration.observe({ type: step.type }, Number(process.hrtime.bigint() - t0) / 1e9);
         const message = err instanceof ExpressionError ? err.message : `steps.${step.id}: ${(err as Error).message}`;
         const retriable = !(err instanceof ExpressionError) && !(err instanceof StepError && !err.retriable);
@@ -284,7 +348,7 @@ export class Executor {
           const retryWait: Wait = { kind: 'retry', stepId: step.id, until: until.toISOString() };
           await this.o.db.transaction(async (tx) => {
             await flush({ wait: retryWait, stepAttempt: attempt + 1, currentStep: step.id }, tx);
-            await this.o.wake(run.id, until, tx);
+            await this.o.wake(run.id, this.wakeAt(run, until), tx);
           });
           return;
         }
@@ -307,7 +371,7 @@ export class Executor {
     if (wait && wait.stepId === step.id) {
       if (step.type === 'delay') {
         if (now.getTime() >= Date.parse(wait.until)) return { kind: 'done', output: { waitedUntil: wait.until } };
-        await this.o.wake(run.id, new Date(wait.until));
+        await this.o.wake(run.id, this.wakeAt(run, new Date(wait.until)));
         return { kind: 'waiting' };
       }
       if (wait.decision) {
@@ -336,7 +400,7 @@ export class Executor {
     // The wait and its wake-up commit together: a delay holds no worker and survives restarts.
     await this.o.db.transaction(async (tx) => {
       await flush({ status: 'waiting', wait: newWait }, tx);
-      await this.o.wake(run.id, until, tx);
+      await this.o.wake(run.id, this.wakeAt(run, until), tx);
     });
     return { kind: 'waiting' };
   }
@@ -353,7 +417,9 @@ export class Executor {
         this.o.db,
       );
     }
-    const timeoutMs = step.timeoutMs ?? 30_000;
+    // The step's timeout, cut short by the run's deadline.
+    const remaining = run.deadlineAt ? Date.parse(run.deadlineAt) - clock.now().getTime() : Infinity;
+    const timeoutMs = Math.max(1, Math.min(step.timeoutMs ?? 30_000, remaining));
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
@@ -420,13 +486,16 @@ export class Executor {
     const now = this.o.clock.now();
     const durationMs = run.startedAt ? now.getTime() - Date.parse(run.startedAt) : 0;
     const write = async (ex: DbExecutor) => {
-      await this.o.repo.updateRun(run.id, { status, output, error, finishedAt: now, wait: null }, now, ex);
+      // Cancelled meanwhile: the cancellation stands (and published its own event).
+      if (!(await this.o.repo.updateRun(run.id, { status, output, error, finishedAt: now, wait: null }, now, ex))) return false;
+      // A slot is free: runs of the workspace held back by a concurrency limit are looked at now.
+      for (const id of await this.o.repo.releaseConcurrencyWaits(run.workspaceId, now, ex)) await this.o.wake(id, null, ex);
       const base = { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, durationMs };
       if (status === 'succeeded') await this.o.events.publish({ name: 'workflow.run.succeeded.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: base }, ex);
       else await this.o.events.publish({ name: 'workflow.run.failed.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { ...base, status: status as 'failed' | 'timed_out' | 'cancelled', error: error ?? status } }, ex);
+      return true;
     };
-    if (tx) await write(tx);
-    else await this.o.db.transaction(write);
-    this.o.metrics.runs.inc({ status });
+    const done = tx ? await write(tx) : await this.o.db.transaction(write);
+    if (done) this.o.metrics.runs.inc({ status });
   }
 }

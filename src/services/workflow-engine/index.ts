@@ -117,6 +117,11 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
           for (const id of await repo.orphaned(ctx.clock.now())) await queue.wake(id, null);
         });
         every(cfg.schedulerTickMs, 'schedule tick', () => service.scheduleTick());
+        // Safety net: a run due for more than a minute whose wake-up job was lost (e.g. the queue's
+        // job was purged) gets a new one, so no run waits forever. Normally this finds nothing.
+        every(Math.max(5_000, cfg.leaseMs), 'overdue run sweep', async () => {
+          for (const id of await repo.due(ctx.clock.now(), 60_000, 100)) await queue.wake(id, null);
+        });
       },
       async stop() {
         stopping = true;

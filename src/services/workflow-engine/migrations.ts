@@ -92,4 +92,11 @@ ALTER TABLE workflow.runs ADD COLUMN chain_depth integer NOT NULL DEFAULT 0;
 CREATE INDEX workflows_event_trigger_idx ON workflow.workflows (workspace_id, trigger_event) WHERE trigger_type = 'event' AND deleted_at IS NULL;
 `,
   },
+  {
+    id: '0003_concurrency_waits',
+    sql: `
+CREATE INDEX runs_concurrency_wait_idx ON workflow.runs (workspace_id, created_at) WHERE status = 'queued' AND wait IS NOT NULL;
+CREATE INDEX runs_active_idx ON workflow.runs (workspace_id, workflow_id) WHERE status = 'running';
+`,
+  },
 ];

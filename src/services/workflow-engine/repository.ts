@@ -294,7 +294,18 @@ export class WorkflowRepository {
     ).map((r) => r.id);
   }
 
-  async updateRun(id: string, patch: Partial<{ status: RunStatus; outputs: Record<string, unknown>; output: unknown; currentStep: string | null; stepAttempt: number; wait: Wait | null; error: string | null; startedAt: Date; finishedAt: Date; deadlineAt: Date | null }>, now: Date, ex: DbExecutor): Promise<void> {
+  /**
+   * Writes the run's position or outcome. Only while the run is queued, running or waiting (a run
+   * cancelled meanwhile is never brought back or overwritten) unless `reopen` (the retry API);
+   * returns false when the run had already finished.
+   */
+  async updateRun(
+    id: string,
+    patch: Partial<{ status: RunStatus; outputs: Record<string, unknown>; output: unknown; currentStep: string | null; stepAttempt: number; wait: Wait | null; error: string | null; startedAt: Date; finishedAt: Date; deadlineAt: Date | null }>,
+    now: Date,
+    ex: DbExecutor,
+    opts: { reopen?: boolean } = {},
+  ): Promise<boolean> {
     const sets: SQL[] = [sql`updated_at = ${now.toISOString()}`];
     if (patch.status !== undefined) sets.push(sql`status = ${patch.status}`);
     if (patch.outputs !== undefined) sets.push(sql`outputs = ${JSON.stringify(patch.outputs)}::jsonb`);
@@ -306,7 +317,37 @@ export class WorkflowRepository {
     if (patch.startedAt !== undefined) sets.push(sql`started_at = ${patch.startedAt.toISOString()}`);
     if (patch.finishedAt !== undefined) sets.push(sql`finished_at = ${patch.finishedAt.toISOString()}, lease_owner = NULL, lease_until = NULL`);
     if (patch.deadlineAt !== undefined) sets.push(sql`deadline_at = ${patch.deadlineAt ? patch.deadlineAt.toISOString() : null}`);
-    await ex.execute(sql`UPDATE workflow.runs SET ${sql.join(sets, sql`, `)} WHERE id = ${id}`);
+    const guard = opts.reopen ? sql`` : sql` AND status IN ('queued', 'running', 'waiting')`;
+    return rowsOf(await ex.execute(sql`UPDATE workflow.runs SET ${sql.join(sets, sql`, `)} WHERE id = ${id}${guard} RETURNING 1 AS one`)).length > 0;
+  }
+
+  /**
+   * Runs due for a look now: queued or running without a pending wait, or whose wait (delay,
+   * approval expiry or decision, retry backoff, concurrency re-check) or run deadline has come,
+   * and that no live worker holds. `staleMs` > 0 keeps only those due for that long already (the
+   * production safety net for lost wake-ups must not race the queue's own jobs).
+   */
+  async due(now: Date, staleMs = 0, limit = 500): Promise<string[]> {
+    const at = now.toISOString();
+    const stale = new Date(now.getTime() - staleMs).toISOString();
+    return rowsOf<{ id: string }>(
+      await this.db.execute(sql`SELECT id FROM workflow.runs
+        WHERE status IN ('queued', 'running', 'waiting') AND (lease_until IS NULL OR lease_until < ${at})
+          AND (((wait IS NULL OR wait ? 'decision') AND updated_at <= ${stale}) OR (wait->>'until')::timestamptz <= ${stale} OR deadline_at <= ${stale})
+        ORDER BY created_at LIMIT ${limit}`),
+    ).map((r) => r.id);
+  }
+
+  /**
+   * Queued runs held back by a concurrency limit of this workflow or workspace: their wait is
+   * cleared so they are looked at now (a slot was freed). Returns their ids for a wake-up.
+   */
+  async releaseConcurrencyWaits(workspaceId: string, now: Date, ex: DbExecutor, limit = 20): Promise<string[]> {
+    return rowsOf<{ id: string }>(
+      await ex.execute(sql`UPDATE workflow.runs SET wait = NULL, updated_at = ${now.toISOString()} WHERE id IN (
+        SELECT id FROM workflow.runs WHERE workspace_id = ${workspaceId} AND status = 'queued' AND wait IS NOT NULL AND wait->>'kind' = 'concurrency'
+        ORDER BY created_at LIMIT ${limit}) RETURNING id`),
+    ).map((r) => r.id);
   }
 
   /** Sets status only when the run is still in one of `from` (cancel, approve races). */
@@ -346,16 +387,21 @@ export class WorkflowRepository {
     await ex.execute(sql`UPDATE workflow.step_attempts SET status = ${status}, output = ${JSON.stringify(output ?? null)}::jsonb, error = ${error}, finished_at = ${now.toISOString()} WHERE id = ${id}`);
   }
 
-  async countActive(workflowId: string, excludeRunId: string): Promise<number> {
+  /** Serialises concurrency decisions on one key (workflow or workspace) for the rest of the transaction. */
+  async lockKey(key: string, ex: DbExecutor): Promise<void> {
+    await ex.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
+  }
+
+  async countActive(workflowId: string, excludeRunId: string, ex: DbExecutor = this.db): Promise<number> {
     const [r] = rowsOf<{ n: string }>(
-      await this.db.execute(sql`SELECT count(*) AS n FROM workflow.runs WHERE workflow_id = ${workflowId} AND status = 'running' AND id <> ${excludeRunId}`),
+      await ex.execute(sql`SELECT count(*) AS n FROM workflow.runs WHERE workflow_id = ${workflowId} AND status = 'running' AND id <> ${excludeRunId}`),
     );
     return Number(r?.n ?? 0);
   }
 
-  async countActiveInWorkspace(workspaceId: string, excludeRunId: string): Promise<number> {
+  async countActiveInWorkspace(workspaceId: string, excludeRunId: string, ex: DbExecutor = this.db): Promise<number> {
     const [r] = rowsOf<{ n: string }>(
-      await this.db.execute(sql`SELECT count(*) AS n FROM workflow.runs WHERE workspace_id = ${workspaceId} AND status = 'running' AND id <> ${excludeRunId}`),
+      await ex.execute(sql`SELECT count(*) AS n FROM workflow.runs WHERE workspace_id = ${workspaceId} AND status = 'running' AND id <> ${excludeRunId}`),
     );
     return Number(r?.n ?? 0);
   }

@@ -176,6 +176,7 @@ export class WorkflowService {
   }
 
   async cancel(workspaceId: string, runId: string, actor: Actor) {
+    await this.prepareQueue();
     const run = await this.db.transaction(async (tx) => {
       const r = await this.repo.transition(workspaceId, runId, ['queued', 'running', 'waiting'], { status: 'cancelled', error: 'cancelled', wait: null, finishedAt: this.clock.now() }, this.clock.now(), tx);
       if (!r) return null;
@@ -185,6 +186,8 @@ export class WorkflowService {
         tx,
       );
       await this.audit.record({ action: 'workflow.run.cancelled', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow_run', targetId: runId }, tx);
+      // Its concurrency slot is free now.
+      for (const id of await this.repo.releaseConcurrencyWaits(workspaceId, this.clock.now(), tx)) await this.wake(id, null, tx);
       return r;
     });
     if (!run) return this.conflictOrMissing(workspaceId, runId, 'only a queued, running or waiting run can be cancelled');
@@ -199,7 +202,7 @@ export class WorkflowService {
       const current = await this.repo.getRun(workspaceId, runId, tx);
       if (!current || !['failed', 'timed_out'].includes(current.status)) return false;
       const nextAttempt = current.currentStep ? (await this.repo.attemptFor(runId, current.currentStep, current.stepAttempt, tx))?.status === 'failed' ? current.stepAttempt + 1 : current.stepAttempt : 1;
-      await this.repo.updateRun(runId, { status: 'running', error: null, wait: null, stepAttempt: Math.max(1, nextAttempt), deadlineAt: null }, this.clock.now(), tx);
+      await this.repo.updateRun(runId, { status: 'running', error: null, wait: null, stepAttempt: Math.max(1, nextAttempt), deadlineAt: null }, this.clock.now(), tx, { reopen: true });
       await this.wake(runId, null, tx);
       await this.audit.record({ action: 'workflow.run.retried', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow_run', targetId: runId }, tx);
       return true;
