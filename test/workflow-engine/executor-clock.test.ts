@@ -16,7 +16,7 @@ import { waitFor } from '../events/poll.js';
 function receiver() {
   const seen: { path: string; key: string }[] = [];
   let failing = 0;
-  let held: (() => void)[] = [];
+  const held: (() => void)[] = [];
   let holding = true;
   let inFlight = 0;
   let maxInFlight = 0;
