@@ -23,6 +23,7 @@ import { IdentityHttpClient } from '../services/orchestrator/contract.js';
 import { integrationHubModule } from '../services/integration-hub/index.js';
 import { contentSchedulerModule } from '../services/content-scheduler/index.js';
 import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
+import { createOps, OPS_MIGRATION_SET, OPS_PERMISSIONS, type Ops } from '../ops/index.js';
 
 export const VERSION: string = (() => {
   try {
@@ -75,6 +76,8 @@ export interface Platform {
   logger: Logger;
   instances: Map<ServiceName, ServiceInstance>;
   orchestrator?: OrchestratorInstance;
+  /** Incident response, status page, deployment history: loaded beside the orchestrator (src/ops). */
+  ops?: Ops;
   personalData: Map<string, PersonalDataHandler>;
   migrationSets: MigrationSet[];
   events: EventBackbone;
@@ -127,13 +130,13 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     metrics.gauge('database_connections_active', 'Database connections in use', () => database.connectionStats().active);
     metrics.gauge('database_connections_max', 'Database connection pool size', () => database.connectionStats().max);
 
-    const migrationSets: MigrationSet[] = [KERNEL_MIGRATIONS, KERNEL_EVENT_MIGRATIONS, ...modules.map((m) => ({ service: m.name, migrations: m.migrations }))];
+    const migrationSets: MigrationSet[] = [KERNEL_MIGRATIONS, KERNEL_EVENT_MIGRATIONS, OPS_MIGRATION_SET, ...modules.map((m) => ({ service: m.name, migrations: m.migrations }))];
     if (config.db.migrateOnStart) {
       const { applied } = await migrate(database, migrationSets, (msg) => logger.info(msg));
       if (applied.length) logger.info({ count: applied.length }, 'migrations applied');
     }
 
-    const permissions = new PermissionRegistry(...modules.map((m) => m.permissions ?? {}));
+    const permissions = new PermissionRegistry(...modules.map((m) => m.permissions ?? {}), OPS_PERMISSIONS);
     const secrets = new SecretBox(loadKeyProvider({ masterKey: config.secrets.masterKey, previousKeys: config.secrets.previousKeys, dataDir: config.dataDir }));
     const audit = new AuditLog(database.orm, clock, (action) => metrics.auditEvents.inc({ action }));
     // Deployment history for the Operations dashboard. Read from the audit log at scrape time, since
@@ -178,6 +181,8 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       if (instance.personalData) personalData.set(m.name, instance.personalData);
       if (instance.identity) identity = instance.identity;
     }
+    const ops = instances.has('orchestrator') ? createOps({ ...ctx, logger: logger.child({ service: 'ops' }) }) : undefined;
+    if (ops) personalData.set('ops', ops.personalData);
     if (!identity) {
       if (!config.internal.orchestratorUrl || !config.internal.token) {
         throw new StartupError('without the orchestrator in this process, set V01T_ORCHESTRATOR_URL and V01T_INTERNAL_TOKEN so requests can be authenticated');
@@ -214,6 +219,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     }
     opsRoutes(app, { probes, registry: metrics.registry });
     for (const instance of instances.values()) await instance.routes?.(app);
+    ops?.routes(app);
     opts.extraRoutes?.(app);
     await app.ready();
 
@@ -228,6 +234,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       logger,
       instances,
       orchestrator: instances.get('orchestrator') as OrchestratorInstance | undefined,
+      ops,
       personalData,
       migrationSets,
       events,
@@ -235,6 +242,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
         if (started) return;
         started = true;
         for (const instance of instances.values()) await instance.start?.();
+        await ops?.start();
         // After the services: they subscribe while creating or starting, consumers start with all groups known.
         await events.start();
       },
@@ -244,6 +252,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       async close() {
         await app.close();
         await events.stop().catch((err) => logger.error({ err }, 'event backbone stop failed'));
+        await ops?.stop().catch((err) => logger.error({ err }, 'ops stop failed'));
         for (const instance of [...instances.values()].reverse()) await instance.stop?.().catch((err) => logger.error({ err }, 'service stop failed'));
         await closeAll();
       },

@@ -9,9 +9,10 @@ import { emailConnector } from './email.js';
 import { mastodonConnector } from './mastodon.js';
 import { blueskyConnector } from './bluesky.js';
 import { n8nConnector } from './n8n.js';
+import { pagerdutyConnector } from './pagerduty.js';
 
 export const CONNECTORS: Record<string, Connector> = Object.fromEntries(
-  [httpConnector, webhookConnector, slackConnector, discordConnector, githubConnector, emailConnector, mastodonConnector, blueskyConnector, n8nConnector].map((c) => [c.id, c]),
+  [httpConnector, webhookConnector, slackConnector, discordConnector, githubConnector, emailConnector, mastodonConnector, blueskyConnector, n8nConnector, pagerdutyConnector].map((c) => [c.id, c]),
 );
 
 const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;

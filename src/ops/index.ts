@@ -1,0 +1,119 @@
+import client from 'prom-client';
+import type { ServiceContext, PersonalDataHandler } from '../kernel/module.js';
+import type { App } from '../kernel/http/server.js';
+import type { IntegrationHubContract } from '../services/integration-hub/contract.js';
+import type { OrchestratorContract } from '../services/orchestrator/contract.js';
+import { IncidentService } from './incidents.service.js';
+import { DeploymentHistory } from './deployments.js';
+import { opsHttpRoutes } from './routes.js';
+import { SEVERITIES, sevLabel } from './severity.js';
+
+export { OPS_MIGRATION_SET } from './migrations.js';
+export { OPS_PERMISSIONS } from './routes.js';
+export { DeploymentHistory } from './deployments.js';
+
+export interface Ops {
+  incidents: IncidentService;
+  deployments: DeploymentHistory;
+  routes(app: App): void;
+  /** One escalation pass (also run every V01T_OPS_TICK_SECONDS after start()). */
+  tick(): Promise<{ escalated: number; sent: number; failed: number }>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  personalData: PersonalDataHandler;
+}
+
+/**
+ * The operations module (incident response, status page, deployment history). Not a service: the
+ * platform loads it beside the orchestrator (the public entry point and the home of platform
+ * admins); it uses the integration-hub's and the orchestrator's contracts. ADR 0801.
+ */
+export function createOps(ctx: ServiceContext): Ops {
+  const settings = ctx.config.ops;
+  const escalations = new client.Counter({
+    name: 'v01t_incident_escalations_total',
+    help: 'Incidents escalated because nobody acknowledged them within their response target, by severity',
+    labelNames: ['severity'],
+    registers: [ctx.metrics.registry],
+  });
+  const notifications = new client.Counter({
+    name: 'v01t_incident_notifications_total',
+    help: 'Escalation deliveries through the integration-hub, by connector, event and result (sent, retry, failed)',
+    labelNames: ['connector', 'event', 'result'],
+    registers: [ctx.metrics.registry],
+  });
+  // Present from the start (increase() cannot see a series appear), like the security counters.
+  for (const s of SEVERITIES) escalations.inc({ severity: sevLabel(s) }, 0);
+
+  const hub = () => (ctx.contracts.has('integration-hub') ? ctx.contracts.get<IntegrationHubContract>('integration-hub') : null);
+  const user = async (id: string) => (ctx.contracts.has('orchestrator') ? ctx.contracts.get<OrchestratorContract>('orchestrator').user(id) : null);
+  const logger = ctx.logger.child({ component: 'ops' });
+  const incidents = new IncidentService({
+    db: ctx.db,
+    clock: ctx.clock,
+    audit: ctx.audit,
+    logger,
+    metrics: {
+      escalation: (s) => escalations.inc({ severity: sevLabel(s) }),
+      notification: (connector, event, result) => notifications.inc({ connector, event, result }),
+    },
+    settings,
+    publicUrl: ctx.config.http.publicUrl,
+    hub,
+    user,
+  });
+  ctx.metrics.labelledGauge(
+    'v01t_incidents_open',
+    'Incidents not resolved yet (open or acknowledged), by severity',
+    ['severity'],
+    async () => {
+      const counts = await incidents.repo.openCounts();
+      return SEVERITIES.map((s) => ({ labels: { severity: sevLabel(s) }, value: counts.get(s) ?? 0 }));
+    },
+    // Read at every scrape: one indexed count, and an incident opened or resolved shows at once.
+    0,
+  );
+  const deployments = new DeploymentHistory(ctx.db, ctx.audit);
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  const tick = () => incidents.tick();
+
+  return {
+    incidents,
+    deployments,
+    tick,
+    routes(app) {
+      opsHttpRoutes(app, { incidents, deployments, identity: ctx.identity, permissions: ctx.permissions, settings, user, clock: ctx.clock });
+    },
+    async start() {
+      if (!hub()) logger.warn('the integration-hub does not run in this process: incident escalations cannot be delivered (see docs/operations.md)');
+      else if (!settings.workspaceId) logger.warn('V01T_OPS_WORKSPACE_ID is not set: incidents are tracked but escalations have no target');
+      timer = setInterval(() => {
+        if (running) return;
+        running = tick()
+          .catch((err) => logger.error({ err }, 'incident escalation tick failed'))
+          .finally(() => {
+            running = undefined;
+          });
+      }, settings.tickSeconds * 1000);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      await running;
+    },
+    personalData: {
+      describes: [
+        'incident roles held (incident commander, technical lead, communications lead), acknowledgements and resolutions: user ids',
+        'incident timeline notes and public status updates written by the user (text, time, user id)',
+      ],
+      async exportUser(userId) {
+        return incidents.repo.personalData(userId);
+      },
+      async eraseUser(userId) {
+        return incidents.repo.eraseUser(userId);
+      },
+    },
+  };
+}

@@ -1,0 +1,337 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { App } from '../kernel/http/server.js';
+import type { Clock } from '../kernel/clock.js';
+import { bearerToken } from '../kernel/http/server.js';
+import { AppError } from '../kernel/errors.js';
+import { scopeAllows, type PermissionRegistry } from '../kernel/auth/permissions.js';
+import type { IdentityPort, Principal } from '../kernel/auth/principal.js';
+import { DEPLOYMENT_RESULTS } from '../kernel/audit/index.js';
+import { alertmanagerWebhookSchema } from './alertmanager.js';
+import type { IncidentService } from './incidents.service.js';
+import { postMortemMarkdown } from './postmortem.js';
+import { COMPONENT_IDS, statusDocument, statusHtml } from './status-page.js';
+import { deploymentInput, type DeploymentHistory } from './deployments.js';
+import { SEVERITIES } from './severity.js';
+
+/** Permissions an operator holds through their role in the ops workspace (V01T_OPS_WORKSPACE_ID). */
+export const OPS_PERMISSIONS = {
+  'ops.read': { description: 'Ops workspace: see incidents and the deployment history (platform admins always may)', roles: ['owner', 'admin', 'developer'] as const },
+  'ops.manage': { description: 'Ops workspace: acknowledge, assign, annotate and resolve incidents (platform admins always may)', roles: ['owner', 'admin', 'developer'] as const },
+};
+
+export interface OpsRouteDeps {
+  incidents: IncidentService;
+  deployments: DeploymentHistory;
+  identity: () => IdentityPort;
+  permissions: PermissionRegistry;
+  settings: { alertmanagerToken?: string; deployToken?: string; workspaceId?: string; statusPageTitle: string };
+  user: (id: string) => Promise<{ id: string; name: string } | null>;
+  clock: Clock;
+}
+
+const tags = ['operations'];
+const sameSecret = (given: string | null, expected: string | undefined) => {
+  if (!given || !expected) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+};
+
+const roles = z.object({ incidentCommander: z.uuid().nullable(), technicalLead: z.uuid().nullable(), communicationsLead: z.uuid().nullable() });
+const incidentView = z.object({
+  id: z.uuid(),
+  number: z.number(),
+  title: z.string(),
+  severity: z.string(),
+  severityLevel: z.number(),
+  status: z.enum(['open', 'acknowledged', 'resolved']),
+  source: z.string(),
+  components: z.array(z.string()),
+  openedAt: z.date(),
+  firstAlertAt: z.date().nullable(),
+  respondBy: z.date(),
+  responseTarget: z.string(),
+  overdue: z.boolean(),
+  acknowledgedAt: z.date().nullable(),
+  acknowledgedBy: z.uuid().nullable(),
+  escalatedAt: z.date().nullable(),
+  resolvedAt: z.date().nullable(),
+  resolvedBy: z.uuid().nullable(),
+  resolution: z.string().nullable(),
+  roles,
+  publicTitle: z.string().nullable(),
+});
+const timelineEntry = z.object({ id: z.number(), at: z.date(), kind: z.string(), actorId: z.uuid().nullable(), text: z.string(), data: z.record(z.string(), z.unknown()) });
+const publicStatus = z.enum(['investigating', 'identified', 'monitoring', 'resolved']);
+const publicUpdate = z.object({ id: z.uuid(), at: z.date(), status: publicStatus, message: z.string(), authorId: z.uuid().nullable() });
+const incidentDetail = incidentView.extend({
+  alerts: z.array(
+    z.object({
+      fingerprint: z.string(),
+      status: z.enum(['firing', 'resolved']),
+      alertname: z.string().nullable(),
+      labels: z.record(z.string(), z.string()),
+      annotations: z.record(z.string(), z.string()),
+      startsAt: z.date().nullable(),
+      endsAt: z.date().nullable(),
+      lastSeenAt: z.date(),
+    }),
+  ),
+  timeline: z.array(timelineEntry),
+  publicUpdates: z.array(publicUpdate),
+  notifications: z.array(
+    z.object({
+      id: z.uuid(),
+      connectionId: z.uuid(),
+      connector: z.string(),
+      event: z.enum(['trigger', 'acknowledge', 'resolve']),
+      status: z.enum(['pending', 'sent', 'failed']),
+      attempts: z.number(),
+      lastError: z.string().nullable(),
+      createdAt: z.date(),
+      sentAt: z.date().nullable(),
+    }),
+  ),
+});
+const idParams = z.object({ incidentId: z.uuid() });
+const deploymentView = z.object({
+  seq: z.number().optional(),
+  id: z.uuid(),
+  recordedAt: z.date(),
+  version: z.string(),
+  environment: z.string(),
+  result: z.string(),
+  notes: z.string().nullable(),
+  via: z.string(),
+  actorId: z.uuid().nullable(),
+});
+
+/**
+ * /v1/ops/*: the Alertmanager receiver (bearer V01T_ALERTMANAGER_TOKEN), incidents for operators
+ * (platform admins, or members of the ops workspace whose role holds ops.read / ops.manage), the
+ * deployment history (platform admins, or CI with V01T_DEPLOY_TOKEN), and the public status page.
+ */
+export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
+  const operator = (permission: 'ops.read' | 'ops.manage') => async (req: FastifyRequest) => {
+    const p = req.principal!;
+    if (!scopeAllows(p.scopes, permission)) throw new AppError('insufficient_scope', `The token lacks the scope "${permission}"`);
+    if (p.platformAdmin) return;
+    const ws = deps.settings.workspaceId;
+    const access = ws ? await deps.identity().workspaceAccess(p.userId, ws) : null;
+    if (!access || !deps.permissions.can(access.role, permission)) throw new AppError('forbidden', 'Platform administrators and operators (members of the ops workspace) only');
+  };
+  const actor = (req: FastifyRequest) => ({ userId: req.principal!.userId, ip: req.ip ?? null });
+
+  app.post('/v1/ops/alertmanager', {
+    config: { auth: 'none' },
+    // Checked before the body is validated: an unauthenticated caller learns nothing about the payload format.
+    onRequest: async (req) => {
+      const token = bearerToken(req.headers.authorization);
+      if (!token) throw new AppError('unauthenticated', 'Send Authorization: Bearer <V01T_ALERTMANAGER_TOKEN> (http_config.authorization in alertmanager.yml)');
+      if (!deps.settings.alertmanagerToken) throw new AppError('service_unavailable', 'The Alertmanager receiver is off: set V01T_ALERTMANAGER_TOKEN');
+      if (!sameSecret(token, deps.settings.alertmanagerToken)) throw new AppError('invalid_token', 'Not the Alertmanager bearer secret');
+    },
+    schema: {
+      tags,
+      summary: "Alertmanager webhook receiver (payload version 4): opens, updates and resolves one incident per alert group",
+      security: [{ bearer: [] }],
+      body: alertmanagerWebhookSchema,
+      response: { 200: z.object({ action: z.enum(['opened', 'updated', 'resolved', 'ignored']), incidentId: z.uuid().nullable(), number: z.number().nullable() }) },
+    },
+    handler: async (req) => deps.incidents.ingest(req.body),
+  });
+
+  app.get('/v1/ops/incidents', {
+    onRequest: operator('ops.read'),
+    schema: {
+      tags,
+      summary: 'Incidents, newest first (platform admins and operators)',
+      querystring: z.object({
+        status: z.enum(['open', 'acknowledged', 'resolved', 'active']).optional(),
+        severity: z.coerce.number().int().refine((n) => (SEVERITIES as readonly number[]).includes(n), 'one of 1, 2, 3, 4').optional(),
+        cursor: z.coerce.number().int().positive().optional(),
+        limit: z.coerce.number().int().min(1).max(200).default(50),
+      }),
+      response: { 200: z.object({ incidents: z.array(incidentView), nextCursor: z.number().nullable() }) },
+    },
+    handler: async (req) => deps.incidents.list({ ...req.query, severity: req.query.severity as 1 | 2 | 3 | 4 | undefined }),
+  });
+
+  app.get('/v1/ops/incidents/:incidentId', {
+    onRequest: operator('ops.read'),
+    schema: { tags, summary: 'An incident with its alerts, timeline, public updates and escalation deliveries', params: idParams, response: { 200: z.object({ incident: incidentDetail }) } },
+    handler: async (req) => ({ incident: await deps.incidents.detail(req.params.incidentId) }),
+  });
+
+  app.post('/v1/ops/incidents/:incidentId/acknowledge', {
+    onRequest: operator('ops.manage'),
+    schema: { tags, summary: 'Acknowledge: stops the escalation (idempotent)', params: idParams, response: { 200: z.object({ incident: incidentView }) } },
+    handler: async (req) => ({ incident: await deps.incidents.acknowledge(req.params.incidentId, actor(req)) }),
+  });
+
+  app.post('/v1/ops/incidents/:incidentId/roles', {
+    onRequest: operator('ops.manage'),
+    schema: {
+      tags,
+      summary: 'Assign (or clear with null) the incident commander, technical lead and communications lead: platform users',
+      params: idParams,
+      body: roles.partial().strict(),
+      response: { 200: z.object({ incident: incidentView }) },
+    },
+    handler: async (req) => ({ incident: await deps.incidents.assignRoles(req.params.incidentId, actor(req), req.body) }),
+  });
+
+  app.post('/v1/ops/incidents/:incidentId/notes', {
+    onRequest: operator('ops.manage'),
+    schema: { tags, summary: 'Add a note to the timeline', params: idParams, body: z.object({ text: z.string().trim().min(1).max(10_000) }), response: { 201: z.object({ entry: timelineEntry }) } },
+    handler: async (req, reply) => reply.status(201).send({ entry: await deps.incidents.addNote(req.params.incidentId, actor(req), req.body.text) }),
+  });
+
+  app.post('/v1/ops/incidents/:incidentId/resolve', {
+    onRequest: operator('ops.manage'),
+    schema: { tags, summary: 'Resolve (sends resolve to every target the escalation paged)', params: idParams, body: z.object({ resolution: z.string().trim().min(1).max(5000).optional() }).default({}), response: { 200: z.object({ incident: incidentView }) } },
+    handler: async (req) => ({ incident: await deps.incidents.resolve(req.params.incidentId, actor(req), req.body.resolution) }),
+  });
+
+  app.post('/v1/ops/incidents/:incidentId/public-updates', {
+    onRequest: operator('ops.manage'),
+    schema: {
+      tags,
+      summary: "Post a status page update (the incident's communications lead only); the first one needs a public title",
+      params: idParams,
+      body: z.object({
+        status: publicStatus,
+        message: z.string().trim().min(1).max(5000),
+        title: z.string().trim().min(1).max(200).optional(),
+        components: z.array(z.enum(COMPONENT_IDS)).max(COMPONENT_IDS.length).optional(),
+      }),
+      response: { 201: z.object({ update: publicUpdate }) },
+    },
+    handler: async (req, reply) => reply.status(201).send({ update: await deps.incidents.postPublicUpdate(req.params.incidentId, actor(req), req.body) }),
+  });
+
+  app.get('/v1/ops/incidents/:incidentId/postmortem', {
+    onRequest: operator('ops.read'),
+    schema: { tags, summary: "The runbook's post-mortem template as Markdown, pre-filled with times, duration, severity, team, alerts and timeline", params: idParams },
+    handler: async (req, reply) => {
+      const detail = await deps.incidents.detail(req.params.incidentId);
+      const ids = new Set<string>([...Object.values(detail.roles), detail.acknowledgedBy, detail.resolvedBy, ...detail.timeline.map((t) => t.actorId)].filter((x): x is string => Boolean(x)));
+      const names = new Map<string, string>();
+      for (const id of ids) {
+        const u = await deps.user(id);
+        if (u) names.set(id, u.name);
+      }
+      return reply
+        .type('text/markdown; charset=utf-8')
+        .header('content-disposition', `inline; filename="postmortem-incident-${detail.number}.md"`)
+        .send(postMortemMarkdown(detail, names, deps.clock.now()));
+    },
+  });
+
+  // ---- deployment history
+
+  app.get('/v1/ops/deployments', {
+    onRequest: operator('ops.read'),
+    schema: {
+      tags,
+      summary: 'Deployment history, newest first, with success rates per environment',
+      querystring: z.object({
+        environment: deploymentInput.shape.environment.optional(),
+        cursor: z.coerce.number().int().positive().optional(),
+        limit: z.coerce.number().int().min(1).max(500).default(50),
+      }),
+      response: {
+        200: z.object({
+          deployments: z.array(deploymentView),
+          environments: z.array(
+            z.object({
+              environment: z.string(),
+              total: z.number(),
+              success: z.number(),
+              failed: z.number(),
+              rolledBack: z.number(),
+              successRate: z.number(),
+              lastDeployment: z.object({ version: z.string(), result: z.string(), recordedAt: z.date() }).nullable(),
+            }),
+          ),
+          nextCursor: z.number().nullable(),
+        }),
+      },
+    },
+    handler: async (req) => deps.deployments.history({ environment: req.query.environment, before: req.query.cursor, limit: req.query.limit }),
+  });
+
+  const deployCaller = new WeakMap<FastifyRequest, { via: 'ci' | 'api'; principal?: Principal }>();
+  app.post('/v1/ops/deployments', {
+    config: { auth: 'none' },
+    onRequest: async (req) => {
+      const token = bearerToken(req.headers.authorization);
+      if (!token) throw new AppError('unauthenticated', 'Send Authorization: Bearer <V01T_DEPLOY_TOKEN or a platform admin token>');
+      if (sameSecret(token, deps.settings.deployToken)) {
+        deployCaller.set(req, { via: 'ci' });
+        return;
+      }
+      const principal = await deps.identity().authenticate(token);
+      if (!principal) throw new AppError('invalid_token');
+      if (!scopeAllows(principal.scopes, 'ops.manage')) throw new AppError('insufficient_scope', 'The token lacks the scope "ops.manage"');
+      if (!principal.platformAdmin) throw new AppError('forbidden', 'Platform administrators (or CI with V01T_DEPLOY_TOKEN) only');
+      deployCaller.set(req, { via: 'api', principal });
+    },
+    schema: {
+      tags,
+      summary: 'Record a deployment (as v01t deploy record does): CI with the V01T_DEPLOY_TOKEN bearer, or a platform admin',
+      security: [{ bearer: [] }],
+      body: z.object({ ...deploymentInput.shape, result: z.enum(DEPLOYMENT_RESULTS) }),
+      response: { 201: z.object({ deployment: deploymentView }) },
+    },
+    handler: async (req, reply) => {
+      const caller = deployCaller.get(req)!;
+      const deployment = await deps.deployments.record(req.body, { via: caller.via, actorId: caller.principal?.userId ?? null, ip: req.ip ?? null });
+      return reply.status(201).send({ deployment });
+    },
+  });
+
+  // ---- public status page
+
+  const statusJson = z.object({
+    title: z.string(),
+    status: z.enum(['operational', 'degraded_performance', 'partial_outage', 'major_outage']),
+    description: z.string(),
+    updatedAt: z.string(),
+    components: z.array(z.object({ id: z.string(), name: z.string(), status: z.string() })),
+    incidents: z.array(
+      z.object({
+        id: z.uuid(),
+        title: z.string(),
+        impact: z.string(),
+        status: publicStatus,
+        components: z.array(z.string()),
+        startedAt: z.string(),
+        resolvedAt: z.string().nullable(),
+        updates: z.array(z.object({ at: z.string(), status: publicStatus, message: z.string() })),
+      }),
+    ),
+  });
+  const doc = () => statusDocument(deps.incidents.repo, deps.clock, deps.settings.statusPageTitle);
+  app.get('/status.json', {
+    config: { auth: 'none' },
+    schema: { tags, summary: 'Public status: components and published incident updates', security: [], response: { 200: statusJson } },
+    handler: async (_req, reply) => {
+      reply.header('cache-control', 'public, max-age=15');
+      return doc();
+    },
+  });
+  app.get('/status', {
+    config: { auth: 'none' },
+    schema: { tags, summary: 'Public status page (HTML; JSON with Accept: application/json)', security: [] },
+    handler: async (req, reply) => {
+      const accept = String(req.headers.accept ?? '');
+      const d = await doc();
+      reply.header('cache-control', 'public, max-age=15').header('vary', 'accept');
+      if (accept.includes('application/json') && !accept.includes('text/html')) return reply.type('application/json; charset=utf-8').send(JSON.stringify(d));
+      return reply.type('text/html; charset=utf-8').send(statusHtml(d));
+    },
+  });
+}
