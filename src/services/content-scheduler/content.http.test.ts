@@ -98,11 +98,13 @@ describe('posts and channel limits', () => {
     const pngOnly = await webhookChannel(t, owner, ws, f.url, { name: 'Jpeg only', limits: { mediaTypes: ['image/jpeg'] } });
     const res2 = await api(owner).post('/posts', { body: 'pic', mediaIds: [up.json().media.id], channels: [{ channelId: pngOnly.channelId }] });
     expect(problem(res2).errors?.[0]?.message).toMatch(/media type image\/png not accepted/);
-    // Stored and validated, but the hub cannot carry media yet: refused when scheduling, not sent without them.
+    // Within the limits: scheduled and published with the file (media-publish.test.ts checks the bytes per provider).
     const withMedia = await api(owner).post('/posts', { body: 'pic', mediaIds: [up.json().media.id], channels: [{ channelId }] });
     expect(withMedia.statusCode, withMedia.body).toBe(201);
     const sched = await api(owner).post(`/posts/${withMedia.json().post.id}/schedule`, { mode: 'now' });
-    expect(problem(sched).detail).toMatch(/media cannot be scheduled yet/);
+    expect(sched.statusCode, sched.body).toBe(200);
+    expect(await runPublisher()).toMatchObject({ published: 1 });
+    expect((await api(owner).get(`/posts/${withMedia.json().post.id}`)).json().post.state).toBe('published');
   });
 });
 

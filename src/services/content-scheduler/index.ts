@@ -47,6 +47,7 @@ export const contentSchedulerModule: ServiceModule & { create(ctx: ServiceContex
       leaseSeconds: cfg.leaseSeconds,
       maxAttempts: cfg.maxAttempts,
       intervalMs: cfg.publisherIntervalMs,
+      loadMedia: (workspaceId, ids) => media.forPublish(workspaceId, ids),
     });
 
     return {

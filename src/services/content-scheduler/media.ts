@@ -1,6 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Readable } from 'node:stream';
+import { streamToBuffer } from '../../kernel/storage/index.js';
+import type { PublishMedia } from '../integration-hub/contract.js';
 import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { ObjectStorage } from '../../kernel/storage/index.js';
@@ -16,9 +18,13 @@ export interface Media {
   contentType: string;
   sizeBytes: number;
   sha256: string;
+  /** Alternative text published with the file (images). */
+  altText: string | null;
   uploadedBy: string | null;
   createdAt: string;
 }
+
+export const MAX_ALT_TEXT = 1500;
 
 interface MediaRow {
   id: string;
@@ -28,6 +34,7 @@ interface MediaRow {
   content_type: string;
   size_bytes: string | number;
   sha256: string;
+  alt_text: string | null;
   uploaded_by: string | null;
   created_at: Date;
 }
@@ -39,6 +46,7 @@ const toMedia = (r: MediaRow): Media => ({
   contentType: r.content_type,
   sizeBytes: Number(r.size_bytes),
   sha256: r.sha256,
+  altText: r.alt_text,
   uploadedBy: r.uploaded_by,
   createdAt: iso(r.created_at)!,
 });
@@ -55,6 +63,10 @@ function sniff(buf: Buffer): string | null {
   return null;
 }
 
+function checkAltText(alt: string | undefined): void {
+  if (alt !== undefined && alt.length > MAX_ALT_TEXT) throw new AppError('validation_failed', `Alt text is limited to ${MAX_ALT_TEXT} characters`, { errors: [{ path: 'altText', message: `at most ${MAX_ALT_TEXT} characters` }] });
+}
+
 export class MediaService {
   constructor(
     private readonly db: Db,
@@ -63,7 +75,8 @@ export class MediaService {
     readonly maxBytes: number,
   ) {}
 
-  async upload(workspaceId: string, userId: string | null, file: { fileName: string; contentType: string; data: Buffer; expectedSha256?: string }): Promise<Media> {
+  async upload(workspaceId: string, userId: string | null, file: { fileName: string; contentType: string; data: Buffer; expectedSha256?: string; altText?: string }): Promise<Media> {
+    checkAltText(file.altText);
     if (!(MEDIA_TYPES as readonly string[]).includes(file.contentType)) {
       throw new AppError('unsupported_media_type', `Media type ${file.contentType} is not accepted (accepted: ${MEDIA_TYPES.join(', ')})`);
     }
@@ -80,8 +93,8 @@ export class MediaService {
     await this.storage.put(key, file.data, { contentType: file.contentType, contentLength: file.data.length });
     try {
       await this.db.execute(sql`
-        INSERT INTO content.media (id, workspace_id, object_key, file_name, content_type, size_bytes, sha256, uploaded_by, created_at)
-        VALUES (${id}, ${workspaceId}, ${key}, ${file.fileName.slice(0, 255)}, ${file.contentType}, ${file.data.length}, ${sha256}, ${userId}, ${this.clock.now().toISOString()})`);
+        INSERT INTO content.media (id, workspace_id, object_key, file_name, content_type, size_bytes, sha256, alt_text, uploaded_by, created_at)
+        VALUES (${id}, ${workspaceId}, ${key}, ${file.fileName.slice(0, 255)}, ${file.contentType}, ${file.data.length}, ${sha256}, ${file.altText || null}, ${userId}, ${this.clock.now().toISOString()})`);
     } catch (err) {
       await this.storage.delete(key).catch(() => {});
       throw err;
@@ -93,6 +106,35 @@ export class MediaService {
     const [r] = await rows<MediaRow>(this.db, sql`SELECT * FROM content.media WHERE workspace_id = ${workspaceId} AND id = ${mediaId}`);
     if (!r) throw notFound('Media');
     return toMedia(r);
+  }
+
+  async setAltText(workspaceId: string, mediaId: string, altText: string | null): Promise<Media> {
+    checkAltText(altText ?? undefined);
+    const [r] = await rows<MediaRow>(this.db, sql`UPDATE content.media SET alt_text = ${altText || null} WHERE workspace_id = ${workspaceId} AND id = ${mediaId} RETURNING *`);
+    if (!r) throw notFound('Media');
+    return toMedia(r);
+  }
+
+  /**
+   * The files of a post as the integration-hub publishes them, in the post's order, read through
+   * the storage port (fs or S3) and checked against the stored checksum. A file deleted since the
+   * post was saved (erasure) is a `media_missing` refusal: the post is not published without it.
+   */
+  async forPublish(workspaceId: string, ids: string[]): Promise<PublishMedia[]> {
+    if (!ids.length) return [];
+    const found = await rows<MediaRow>(this.db, sql`SELECT * FROM content.media WHERE workspace_id = ${workspaceId} AND id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[])`);
+    const byId = new Map(found.map((r) => [r.id, r]));
+    const out: PublishMedia[] = [];
+    for (const id of ids) {
+      const r = byId.get(id);
+      if (!r) throw new AppError('media_missing', `Media ${id} of this post no longer exists`);
+      const obj = await this.storage.get(r.object_key);
+      if (!obj) throw new AppError('media_missing', `The file of media ${id} is missing from object storage`);
+      const data = await streamToBuffer(obj.body);
+      if (createHash('sha256').update(data).digest('hex') !== r.sha256) throw new AppError('media_missing', `The stored file of media ${id} does not match its checksum`);
+      out.push({ contentType: r.content_type, filename: r.file_name, size: data.length, sha256: r.sha256, ...(r.alt_text ? { altText: r.alt_text } : {}), data });
+    }
+    return out;
   }
 
   async many(workspaceId: string, ids: string[], db: DbExecutor = this.db): Promise<Map<string, Media>> {

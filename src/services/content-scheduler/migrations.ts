@@ -121,4 +121,11 @@ CREATE INDEX targets_channel_due_idx ON content.targets (channel_id, due_at);
 CREATE INDEX targets_workspace_due_idx ON content.targets (workspace_id, due_at);
 `,
   },
+  {
+    id: '0002_media_alt_text',
+    sql: `
+-- Alternative text of an image, published with it (Mastodon description, Bluesky alt, Discord/Slack).
+ALTER TABLE content.media ADD COLUMN alt_text text;
+`,
+  },
 ];

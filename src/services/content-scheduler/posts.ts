@@ -361,9 +361,6 @@ export class PostsService {
         throw new AppError('conflict', requireApproval ? `This workspace requires approval before scheduling (the post is ${p.status})` : `A post that is ${p.status} cannot be scheduled`);
       }
       const post = await this.get(workspaceId, postId, tx);
-      if (post.mediaIds.length) {
-        throw new AppError('conflict', 'Posts with media cannot be scheduled yet: the integration-hub publish contract carries text, title and link only');
-      }
       const channelIds = post.channels.map((c) => c.channelId);
       if (!channelIds.length) throw new AppError('validation_failed', 'The post has no channel', { errors: [{ path: 'channels', message: 'at least one channel' }] });
       // Re-validate: a channel's limits may have changed since the post was saved.

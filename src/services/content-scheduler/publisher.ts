@@ -7,7 +7,7 @@ import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { EventPublisher } from '../../kernel/events/envelope.js';
 import { AppError } from '../../kernel/errors.js';
-import type { IntegrationHubContract, PublishResult } from '../integration-hub/contract.js';
+import type { IntegrationHubContract, PublishMedia, PublishResult } from '../integration-hub/contract.js';
 import { rows } from './db.js';
 
 /** Codes after which the same request may succeed later (conflict: the hub is still publishing this key); the rest are refusals for good. */
@@ -32,7 +32,12 @@ export interface PublisherOptions {
   maxAttempts: number;
   intervalMs: number;
   workerId?: string;
+  /** Reads a post's media (bytes through the storage port) for publishing; throws media_missing when one is gone. */
+  loadMedia?: (workspaceId: string, mediaIds: string[]) => Promise<PublishMedia[]>;
 }
+
+/** Outcomes are recorded in one transaction per this many (group commit), and at the end of each pass. */
+const RECORD_BATCH = 50;
 
 export interface PublisherMetrics {
   publishTotal: client.Counter<'channel_type' | 'status'>;
@@ -80,14 +85,15 @@ interface ClaimedRow {
   title: string | null;
   body: string;
   link: string | null;
-  media_count: number;
+  media_ids: string[];
+  recurring: boolean;
   body_override: string | null;
   campaign_id: string | null;
   author_id: string | null;
 }
 
 type Outcome =
-  | { kind: 'published'; result: PublishResult }
+  | { kind: 'published'; result: PublishResult; at: Date }
   | { kind: 'retry'; code: string; message: string; delayMs?: number; countsAsAttempt: boolean }
   | { kind: 'failed'; code: string; message: string }
   | { kind: 'skipped'; code: string; message: string };
@@ -154,21 +160,39 @@ export class Publisher {
     await this.running?.catch(() => {});
   }
 
-  /** One pass: re-check expired leases, claim due targets, publish, record. */
+  /**
+   * One pass: re-check expired leases, claim due targets, publish them `concurrency` at a time and
+   * record the outcomes in groups (one transaction per RECORD_BATCH outcomes, see record()).
+   */
   async runOnce(): Promise<RunSummary> {
     const summary: RunSummary = { claimed: 0, published: 0, retried: 0, failed: 0, skipped: 0, rechecked: 0 };
     const claimed = await this.claim();
     summary.claimed = claimed.length;
     summary.rechecked = claimed.filter((c) => c.recheck).length;
+    let pending: { t: ClaimedRow; outcome: Outcome }[] = [];
+    let recording: Promise<void> = Promise.resolve();
+    const flush = () => {
+      const group = pending;
+      pending = [];
+      // One recorder at a time: groups are written in order, each in its own transaction.
+      recording = recording.then(async () => {
+        const done = await this.record(group);
+        group.forEach((g, k) => {
+          if (done[k]) summary[g.outcome.kind === 'retry' ? 'retried' : g.outcome.kind]++;
+        });
+      });
+    };
     let i = 0;
     const worker = async () => {
       while (i < claimed.length) {
         const t = claimed[i++]!;
-        const outcome = await this.attempt(t);
-        if (await this.finish(t, outcome)) summary[outcome.kind === 'retry' ? 'retried' : outcome.kind]++;
+        pending.push({ t, outcome: await this.attempt(t) });
+        if (pending.length >= RECORD_BATCH) flush();
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, claimed.length) }, worker));
+    if (pending.length) flush();
+    await recording;
     return summary;
   }
 
@@ -199,18 +223,18 @@ export class Publisher {
     const ids = [...expired.map((e) => e.id), ...due.map((d) => d.id)];
     if (!ids.length) return [];
     const recheck = new Set(expired.map((e) => e.id));
-    const details = await rows<Omit<ClaimedRow, 'recheck'>>(
+    const details = await rows<Omit<ClaimedRow, 'recheck' | 'media_ids'> & { media_ids: string | null }>(
       this.db,
       sql`SELECT t.id, t.workspace_id, t.post_id, t.channel_id, t.due_at, t.attempts, t.status,
                c.connection_id, c.connector, c.late_policy, c.late_grace_seconds,
-               p.title, p.body, p.link, cardinality(p.media_ids) AS media_count, p.campaign_id, p.author_id, pc.body_override
+               p.title, p.body, p.link, array_to_string(p.media_ids, ',') AS media_ids, (p.rrule IS NOT NULL) AS recurring, p.campaign_id, p.author_id, pc.body_override
         FROM content.targets t
         JOIN content.channels c ON c.id = t.channel_id
         JOIN content.posts p ON p.id = t.post_id
         LEFT JOIN content.post_channels pc ON pc.post_id = t.post_id AND pc.channel_id = t.channel_id
         WHERE t.id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[]) AND t.claimed_by = ${this.workerId}`,
     );
-    return details.map((d) => ({ ...d, media_count: Number(d.media_count), recheck: recheck.has(d.id) }));
+    return details.map((d) => ({ ...d, media_ids: d.media_ids ? d.media_ids.split(',') : [], recurring: Boolean(d.recurring), recheck: recheck.has(d.id) }));
   }
 
   private async attempt(t: ClaimedRow): Promise<Outcome> {
@@ -220,15 +244,18 @@ export class Publisher {
     if (!t.recheck && t.attempts === 1 && t.late_policy === 'skip' && lateMs > t.late_grace_seconds * 1000) {
       return { kind: 'skipped', code: 'missed', message: `Missed by ${Math.round(lateMs / 1000)} s (more than the channel's ${t.late_grace_seconds} s grace); the channel skips late posts` };
     }
-    if (t.media_count > 0) {
-      return { kind: 'failed', code: 'media_unsupported', message: 'The integration-hub publish contract carries text, title and link only; posts with media cannot be published' };
-    }
     try {
-      const result = await this.hub().publish(t.workspace_id, t.connection_id, { text: t.body_override ?? t.body, title: t.title ?? undefined, link: t.link ?? undefined }, idempotencyKeyOf(t.id));
+      let media: PublishMedia[] | undefined;
+      if (t.media_ids.length) {
+        if (!this.opts.loadMedia) throw new AppError('media_missing', 'This publisher cannot read media');
+        media = await this.opts.loadMedia(t.workspace_id, t.media_ids);
+      }
+      const result = await this.hub().publish(t.workspace_id, t.connection_id, { text: t.body_override ?? t.body, title: t.title ?? undefined, link: t.link ?? undefined, ...(media ? { media } : {}) }, idempotencyKeyOf(t.id));
       if (!result || typeof result.externalId !== 'string' || !result.externalId) {
         return { kind: 'failed', code: 'unconfirmed', message: 'The provider did not return an id for the published item; not counted as published' };
       }
-      return { kind: 'published', result };
+      // published_at is when the provider confirmed, not when the outcome reached the database.
+      return { kind: 'published', result, at: this.clock.now() };
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'unexpected_error';
       const message = err instanceof Error ? err.message : String(err);
@@ -250,78 +277,141 @@ export class Publisher {
     return Math.round(base * (0.9 + 0.2 * spread));
   }
 
-  /** Records the outcome if this worker still holds the target; false when the lease was lost meanwhile. */
-  private async finish(t: ClaimedRow, outcome: Outcome): Promise<boolean> {
-    const now = this.clock.now();
-    const nowIso = now.toISOString();
-    const dueAt = new Date(t.due_at);
-    const held = sql`id = ${t.id} AND status = 'publishing' AND claimed_by = ${this.workerId}`;
-    const done = await this.db.transaction(async (tx) => {
-      if (outcome.kind === 'published') {
-        const late = Math.max(0, Math.floor((now.getTime() - dueAt.getTime()) / 1000));
-        const r = await rows(
-          tx,
-          sql`UPDATE content.targets SET status = 'published', external_id = ${outcome.result.externalId}, external_url = ${outcome.result.url ?? null}, published_at = ${nowIso},
-            late_by_seconds = ${late}, lease_until = NULL, next_attempt_at = NULL, error_code = NULL, error = NULL, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
-        );
-        if (!r.length) return false;
-        await this.events.publish(
-          {
-            name: 'content.post.published.v1',
-            workspaceId: t.workspace_id,
-            actorId: t.author_id,
-            payload: { postId: t.post_id, channel: t.connector, campaignId: t.campaign_id, targetId: t.id, channelId: t.channel_id, externalId: outcome.result.externalId, url: outcome.result.url ?? null, lateBySeconds: late },
-          },
-          tx,
-        );
-        if (t.campaign_id) {
-          const [launched] = await rows<{ name: string }>(tx, sql`UPDATE content.campaigns SET launched_at = ${nowIso} WHERE id = ${t.campaign_id} AND launched_at IS NULL RETURNING name`);
-          if (launched) {
-            const chans = await rows<{ connector: string }>(
-              tx,
-              sql`SELECT DISTINCT c.connector FROM content.posts p JOIN content.post_channels pc ON pc.post_id = p.id JOIN content.channels c ON c.id = pc.channel_id WHERE p.campaign_id = ${t.campaign_id} ORDER BY c.connector`,
-            );
-            await this.events.publish({ name: 'content.campaign.launched.v1', workspaceId: t.workspace_id, actorId: t.author_id, payload: { campaignId: t.campaign_id, name: launched.name, channels: chans.map((c) => c.connector) } }, tx);
+  /**
+   * Records a group of outcomes in one transaction (group commit): the published ones with one
+   * UPDATE over all of them, each guarded by `status = 'publishing' AND claimed_by = me`, then
+   * their events; the others one by one. A target whose row this worker no longer holds is left
+   * to its new holder. If the group's transaction fails, each outcome is recorded on its own so
+   * one bad row cannot hold back the rest; an outcome that still cannot be written leaves its
+   * target in `publishing`, and the lease takeover re-checks it through the hub (never re-sent).
+   */
+  private async record(group: { t: ClaimedRow; outcome: Outcome }[]): Promise<boolean[]> {
+    let done: boolean[];
+    try {
+      done = await this.db.transaction(async (tx) => {
+        const result = new Array<boolean>(group.length).fill(false);
+        const published = group.map((g, k) => ({ ...g, k })).filter((g) => g.outcome.kind === 'published');
+        if (published.length) {
+          const nowIso = this.clock.now().toISOString();
+          const values = published.map(({ t, outcome }) => {
+            const o = outcome as Extract<Outcome, { kind: 'published' }>;
+            return { id: t.id, external_id: o.result.externalId, external_url: o.result.url ?? null, published_at: o.at.toISOString(), late: lateSeconds(o.at, t.due_at) };
+          });
+          const updated = await rows<{ id: string }>(
+            tx,
+            sql`UPDATE content.targets t SET status = 'published', external_id = v.external_id, external_url = v.external_url, published_at = v.published_at, late_by_seconds = v.late,
+                  lease_until = NULL, next_attempt_at = NULL, error_code = NULL, error = NULL, updated_at = ${nowIso}
+                FROM jsonb_to_recordset(${JSON.stringify(values)}::jsonb) AS v(id uuid, external_id text, external_url text, published_at timestamptz, late integer)
+                WHERE t.id = v.id AND t.status = 'publishing' AND t.claimed_by = ${this.workerId} RETURNING t.id`,
+          );
+          const held = new Set(updated.map((u) => u.id));
+          for (const { t, outcome, k } of published) {
+            if (!held.has(t.id)) continue;
+            const o = outcome as Extract<Outcome, { kind: 'published' }>;
+            await this.afterPublished(tx, t, o, lateSeconds(o.at, t.due_at));
+            result[k] = true;
           }
         }
-        await this.nextOccurrence(tx, { postId: t.post_id, channelId: t.channel_id, workspaceId: t.workspace_id, dueAt });
-        return true;
-      }
-      if (outcome.kind === 'retry') {
-        const next = new Date(now.getTime() + (outcome.delayMs ?? this.backoffMs(t.id, t.attempts))).toISOString();
-        const r = await rows(
-          tx,
-          sql`UPDATE content.targets SET status = 'scheduled', next_attempt_at = ${next}, attempts = attempts - ${outcome.countsAsAttempt ? 0 : 1}, lease_until = NULL, error_code = ${outcome.code}, error = ${outcome.message.slice(0, 2000)}, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
+        for (const [k, g] of group.entries()) if (g.outcome.kind !== 'published') result[k] = await this.finishIn(tx, g.t, g.outcome);
+        return result;
+      });
+    } catch (err) {
+      this.logger.warn({ err, size: group.length }, 'recording a group of outcomes failed; recording them one by one');
+      done = [];
+      for (const g of group) {
+        done.push(
+          await this.db
+            .transaction((tx) => this.finishIn(tx, g.t, g.outcome))
+            .catch((e: unknown) => {
+              this.logger.error({ err: e, targetId: g.t.id }, 'outcome not recorded; the lease takeover will re-check the target');
+              return false;
+            }),
         );
-        return r.length > 0;
       }
+    }
+    group.forEach((g, k) => this.observe(g.t, g.outcome, done[k]!));
+    return done;
+  }
+
+  /** Records one outcome in `tx` if this worker still holds the target; false when the lease was lost meanwhile. */
+  private async finishIn(tx: DbExecutor, t: ClaimedRow, outcome: Outcome): Promise<boolean> {
+    const now = this.clock.now();
+    const nowIso = now.toISOString();
+    const held = sql`id = ${t.id} AND status = 'publishing' AND claimed_by = ${this.workerId}`;
+    if (outcome.kind === 'published') {
+      const late = lateSeconds(outcome.at, t.due_at);
       const r = await rows(
         tx,
-        sql`UPDATE content.targets SET status = ${outcome.kind}, lease_until = NULL, next_attempt_at = NULL, error_code = ${outcome.code}, error = ${outcome.message.slice(0, 2000)}, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
+        sql`UPDATE content.targets SET status = 'published', external_id = ${outcome.result.externalId}, external_url = ${outcome.result.url ?? null}, published_at = ${outcome.at.toISOString()},
+          late_by_seconds = ${late}, lease_until = NULL, next_attempt_at = NULL, error_code = NULL, error = NULL, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
       );
       if (!r.length) return false;
-      await this.events.publish(
-        {
-          name: 'content.post.failed.v1',
-          workspaceId: t.workspace_id,
-          actorId: t.author_id,
-          payload: { postId: t.post_id, campaignId: t.campaign_id, targetId: t.id, channelId: t.channel_id, channel: t.connector, outcome: outcome.kind, errorCode: outcome.code, error: outcome.message.slice(0, 2000), attempts: t.attempts },
-        },
-        tx,
-      );
-      await this.nextOccurrence(tx, { postId: t.post_id, channelId: t.channel_id, workspaceId: t.workspace_id, dueAt });
+      await this.afterPublished(tx, t, outcome, late);
       return true;
-    });
+    }
+    if (outcome.kind === 'retry') {
+      const next = new Date(now.getTime() + (outcome.delayMs ?? this.backoffMs(t.id, t.attempts))).toISOString();
+      const r = await rows(
+        tx,
+        sql`UPDATE content.targets SET status = 'scheduled', next_attempt_at = ${next}, attempts = attempts - ${outcome.countsAsAttempt ? 0 : 1}, lease_until = NULL, error_code = ${outcome.code}, error = ${outcome.message.slice(0, 2000)}, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
+      );
+      return r.length > 0;
+    }
+    const r = await rows(
+      tx,
+      sql`UPDATE content.targets SET status = ${outcome.kind}, lease_until = NULL, next_attempt_at = NULL, error_code = ${outcome.code}, error = ${outcome.message.slice(0, 2000)}, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
+    );
+    if (!r.length) return false;
+    await this.events.publish(
+      {
+        name: 'content.post.failed.v1',
+        workspaceId: t.workspace_id,
+        actorId: t.author_id,
+        payload: { postId: t.post_id, campaignId: t.campaign_id, targetId: t.id, channelId: t.channel_id, channel: t.connector, outcome: outcome.kind, errorCode: outcome.code, error: outcome.message.slice(0, 2000), attempts: t.attempts },
+      },
+      tx,
+    );
+    if (t.recurring) await this.nextOccurrence(tx, { postId: t.post_id, channelId: t.channel_id, workspaceId: t.workspace_id, dueAt: new Date(t.due_at) });
+    return true;
+  }
+
+  /** In the transaction that marked the target published: its event, the campaign launch, the next occurrence. */
+  private async afterPublished(tx: DbExecutor, t: ClaimedRow, outcome: Extract<Outcome, { kind: 'published' }>, late: number): Promise<void> {
+    await this.events.publish(
+      {
+        name: 'content.post.published.v1',
+        workspaceId: t.workspace_id,
+        actorId: t.author_id,
+        payload: { postId: t.post_id, channel: t.connector, campaignId: t.campaign_id, targetId: t.id, channelId: t.channel_id, externalId: outcome.result.externalId, url: outcome.result.url ?? null, lateBySeconds: late },
+      },
+      tx,
+    );
+    if (t.campaign_id) {
+      const nowIso = this.clock.now().toISOString();
+      const [launched] = await rows<{ name: string }>(tx, sql`UPDATE content.campaigns SET launched_at = ${nowIso} WHERE id = ${t.campaign_id} AND launched_at IS NULL RETURNING name`);
+      if (launched) {
+        const chans = await rows<{ connector: string }>(
+          tx,
+          sql`SELECT DISTINCT c.connector FROM content.posts p JOIN content.post_channels pc ON pc.post_id = p.id JOIN content.channels c ON c.id = pc.channel_id WHERE p.campaign_id = ${t.campaign_id} ORDER BY c.connector`,
+        );
+        await this.events.publish({ name: 'content.campaign.launched.v1', workspaceId: t.workspace_id, actorId: t.author_id, payload: { campaignId: t.campaign_id, name: launched.name, channels: chans.map((c) => c.connector) } }, tx);
+      }
+    }
+    if (t.recurring) await this.nextOccurrence(tx, { postId: t.post_id, channelId: t.channel_id, workspaceId: t.workspace_id, dueAt: new Date(t.due_at) });
+  }
+
+  private observe(t: ClaimedRow, outcome: Outcome, done: boolean): void {
     if (done) {
       this.metrics.publishTotal.inc({ channel_type: t.connector, status: outcome.kind });
-      if (outcome.kind === 'published') this.metrics.lateness.observe({ channel_type: t.connector }, Math.max(0, (now.getTime() - dueAt.getTime()) / 1000));
+      if (outcome.kind === 'published') this.metrics.lateness.observe({ channel_type: t.connector }, Math.max(0, (outcome.at.getTime() - new Date(t.due_at).getTime()) / 1000));
       if (outcome.kind !== 'published') this.logger.info({ targetId: t.id, outcome: outcome.kind, code: outcome.code }, 'content target not published');
     } else {
       this.logger.warn({ targetId: t.id }, 'lease lost before the outcome was recorded; the next holder re-checks the target');
     }
-    return done;
   }
 }
+
+const lateSeconds = (at: Date, dueAt: Date | string) => Math.max(0, Math.floor((at.getTime() - new Date(dueAt).getTime()) / 1000));
 
 export async function countDueUnpublished(db: Db, now: Date): Promise<number> {
   const [r] = await rows<{ n: string | number }>(db, sql`SELECT count(*) AS n FROM content.targets WHERE status IN ('scheduled', 'publishing') AND due_at <= ${now.toISOString()}`);

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import type { App } from '../../kernel/http/server.js';
 import { AppError } from '../../kernel/errors.js';
 import type { ChannelsService } from './channels.js';
-import type { MediaService } from './media.js';
+import { MAX_ALT_TEXT, type MediaService } from './media.js';
 import type { PostsService } from './posts.js';
 import type { CampaignsService } from './campaigns.js';
 import { streamToBuffer } from '../../kernel/storage/index.js';
@@ -115,7 +115,7 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
       config: { permission: 'content.write' },
       schema: {
         tags,
-        summary: 'Upload a media file (multipart/form-data, field "file"); checked type, size limit, SHA-256 (verified against X-Checksum-SHA256 when sent)',
+        summary: 'Upload a media file (multipart/form-data, field "file", optional "altText" field before it); checked type, size limit, SHA-256 (verified against X-Checksum-SHA256 when sent)',
         consumes: ['multipart/form-data'],
         params: ws,
       },
@@ -127,11 +127,15 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
         if (file.file.truncated) throw new AppError('payload_too_large', `Media files are limited to ${media.maxBytes} bytes`);
         const expected = req.headers['x-checksum-sha256'];
         const { workspaceId } = req.params as z.infer<typeof ws>;
+        // An "altText" field sent before the file part (multipart parts are read in order).
+        const alt = file.fields.altText;
+        const altText = alt && !Array.isArray(alt) && alt.type === 'field' ? String(alt.value) : undefined;
         const m = await media.upload(workspaceId, req.principal!.userId, {
           fileName: file.filename || 'upload',
           contentType: file.mimetype,
           data,
           expectedSha256: typeof expected === 'string' ? expected : undefined,
+          altText,
         });
         return reply.status(201).send({ media: m });
       },
@@ -142,6 +146,11 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
     config: { permission: 'content.read' },
     schema: { tags, summary: 'Media metadata', params: mediaParams },
     handler: async (req) => ({ media: await media.get(req.params.workspaceId, req.params.mediaId) }),
+  });
+  app.patch('/v1/workspaces/:workspaceId/media/:mediaId', {
+    config: { permission: 'content.write' },
+    schema: { tags, summary: 'Sets the alternative text published with the file (null removes it)', params: mediaParams, body: z.object({ altText: z.string().max(MAX_ALT_TEXT).nullable() }) },
+    handler: async (req) => ({ media: await media.setAltText(req.params.workspaceId, req.params.mediaId, req.body.altText) }),
   });
   app.get('/v1/workspaces/:workspaceId/media/:mediaId/content', {
     config: { permission: 'content.read' },
