@@ -137,14 +137,22 @@ describe('Alertmanager (deploy/alertmanager/alertmanager.yml)', () => {
     expect(byName.get('pagerduty-critical')?.pagerduty_configs?.length).toBe(1);
   });
 
-  it('routes every alert to its team, and critical ones to PagerDuty too', () => {
+  it('sends every alert group to v01t\'s incident receiver with the bearer secret from a file', () => {
+    const cfg = readYaml<{ receivers: { name: string; webhook_configs?: { url: string; send_resolved: boolean; http_config?: { authorization?: { type: string; credentials_file?: string } } }[] }[] }>(ALERTMANAGER_CONFIG);
+    const hook = cfg.receivers.find((r) => r.name === 'v01t-incidents')?.webhook_configs?.[0];
+    expect(new URL(hook!.url).pathname).toBe('/v1/ops/alertmanager');
+    expect(hook!.send_resolved).toBe(true);
+    expect(hook!.http_config?.authorization).toEqual({ type: 'Bearer', credentials_file: '/etc/alertmanager/secrets/v01t-alertmanager-token' });
+  });
+
+  it('routes every alert to v01t and its team, and critical ones to PagerDuty too', () => {
     const amtool = requireBinary('amtool');
     for (const r of alertRules()) {
       const labels = Object.entries({ alertname: r.alert, ...r.labels }).map(([k, v]) => `${k}=${v}`);
       const res = run(amtool, ['config', 'routes', 'test', `--config.file=${ALERTMANAGER_CONFIG}`, ...labels]);
       expect(res.status, res.stderr).toBe(0);
       const receivers = res.stdout.trim().split(',').sort();
-      const want = r.labels!.severity === 'critical' ? ['pagerduty-critical', r.labels!.team!].sort() : [r.labels!.team!];
+      const want = (r.labels!.severity === 'critical' ? ['v01t-incidents', 'pagerduty-critical', r.labels!.team!] : ['v01t-incidents', r.labels!.team!]).sort();
       expect(receivers, r.alert).toEqual(want);
     }
   });
