@@ -53,6 +53,16 @@ interface PendingAttempt {
   finishedAt: Date | null;
 }
 
+/**
+ * The integration-hub holds a claim on this attempt's key for a call still in progress (or one
+ * whose process died mid-call, until the hub deems the claim stale): the same attempt is looked
+ * at again later with the same key, without using up an attempt.
+ */
+class StepInProgress extends Error {}
+
+/** How long to wait before asking again about an attempt whose key is still claimed. */
+const IN_PROGRESS_RECHECK_MS = 30_000;
+
 /** The run was finished elsewhere (cancelled through the API) while this worker advanced it. */
 class RunGone extends Error {}
 
@@ -333,6 +343,15 @@ export class Executor {
         attempt = 1;
       } catch (err) {
         if (err instanceof RunGone) throw err;
+        if (err instanceof StepInProgress) {
+          // Same attempt, same key, later: the attempt stays `running`.
+          const until = new Date(clock.now().getTime() + IN_PROGRESS_RECHECK_MS);
+          await this.o.db.transaction(async (tx) => {
+            await flush({ wait: { kind: 'retry', stepId: step.id, until: until.toISOString() }, stepAttempt: attempt, currentStep: step.id }, tx);
+            await this.o.wake(run.id, this.wakeAt(run, until), tx);
+          });
+          return;
+        }
         this.o.metrics.stepDuration.observe({ type: step.type }, Number(process.hrtime.bigint() - t0) / 1e9);
         const message = err instanceof ExpressionError ? err.message : `steps.${step.id}: ${(err as Error).message}`;
         const retriable = !(err instanceof ExpressionError) && !(err instanceof StepError && !err.retriable);
@@ -458,7 +477,14 @@ export class Executor {
     if (type === 'integration') {
       const hub = this.o.integration();
       if (!hub) throw new StepError('the integration-hub is not available in this process', false);
-      return (await hub.runAction(run.workspaceId, String(w.connectionId), String(w.action), w.input ?? {})).output;
+      try {
+        // The attempt's key: a repeated attempt (takeover) gets the first result instead of a second action.
+        return (await hub.runAction(run.workspaceId, String(w.connectionId), String(w.action), w.input ?? {}, { idempotencyKey: key })).output;
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        if (e.code === 'conflict' && /in progress/i.test(e.message ?? '')) throw new StepInProgress(e.message);
+        throw err;
+      }
     }
     // foreach: map the inner step over the items with bounded concurrency.
     const items = w.items;

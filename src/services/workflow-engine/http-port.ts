@@ -15,5 +15,6 @@ export interface HttpPort {
 
 /** The integration-hub's connector actions, when that service is available. */
 export interface IntegrationPort {
-  runAction(workspaceId: string, connectionId: string, action: string, input: unknown): Promise<{ output: Record<string, unknown> }>;
+  /** With `idempotencyKey`, the same key on the same connection returns the first successful output instead of running the action again. */
+  runAction(workspaceId: string, connectionId: string, action: string, input: unknown, opts?: { idempotencyKey?: string }): Promise<{ output: Record<string, unknown> }>;
 }
