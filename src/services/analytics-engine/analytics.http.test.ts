@@ -189,14 +189,12 @@ describe('ingestion', () => {
     const before = await query({ kind: 'trends', event: 'crashy', interval: 'day', from: iso(t.clock.now().getTime() - 86_400_000), to: iso(t.clock.now().getTime() + HOUR) });
     expect(before.rows.reduce((s, r) => s + Number(r[1]), 0)).toBe(0);
     await ingest({ batch: Array.from({ length: 5 }, () => track('crashy')) }, bearer(analyst.token));
-    // Simulate a process that claimed the batch and wrote part of it to the store, then died.
-    const { BufferRepository } = await import('./buffer.repository.js');
-    const buffer = new BufferRepository(t.platform.database);
-    const batchId = randomUUID();
-    const claimed = await buffer.claim(batchId, 100, t.clock.now());
-    expect(claimed).toHaveLength(5);
+    // Simulate a flush that claimed the batch and wrote part of it to the store, then died.
+    const claimed = await analytics.services.buffer.claim(100, t.clock.now());
+    expect(claimed?.rows).toHaveLength(5);
+    const batchId = claimed!.batchId;
     await analytics.services.store.insert(
-      claimed.slice(0, 2).map((r) => ({ workspaceId: r.workspaceId, event: r.payload.event, personId: 'user-1', userId: 'user-1', anonymousId: '', ts: r.payload.ts, messageId: r.payload.messageId, properties: {}, receivedAt: 0, batchId })),
+      claimed!.rows.slice(0, 2).map((r) => ({ workspaceId: r.workspaceId, event: r.payload.event, personId: 'user-1', userId: 'user-1', anonymousId: '', ts: r.payload.ts, messageId: r.payload.messageId, properties: {}, receivedAt: 0, batchId })),
     );
     expect(await analytics.services.flusher.drain()).toBe(0);
     t.clock.advance(120_000);

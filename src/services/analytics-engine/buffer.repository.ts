@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { Database, RawClient } from '../../kernel/db/database.js';
+import type { IngestBuffer } from './ingest-buffer.js';
 
 /** What the ingestion endpoint stores per accepted event (the normalised, skew-corrected form). */
 export interface BufferedEvent {
@@ -20,8 +22,15 @@ export interface ClaimedRow {
   payload: BufferedEvent;
 }
 
-/** SQL of the ingestion buffer and the identity links; works on PGlite and PostgreSQL alike. */
-export class BufferRepository {
+/** A claimed batch untouched this long is taken to belong to a dead process. */
+export const STALE_CLAIM_MS = 60_000;
+
+/**
+ * SQL of the database ingestion buffer (the distributed shape's: safe with several replicas) and
+ * of the identity links (used with either buffer); works on PGlite and PostgreSQL alike.
+ */
+export class BufferRepository implements IngestBuffer {
+  readonly kind = 'database' as const;
   constructor(private readonly db: Database) {}
 
   /** Inserts events, skipping messageIds already seen in the workspace; returns the ids inserted. */
@@ -43,7 +52,13 @@ export class BufferRepository {
   }
 
   /** Claims up to `limit` pending rows for one flush batch (replicas skip each other's rows). */
-  async claim(batchId: string, limit: number, now: Date): Promise<ClaimedRow[]> {
+  async claim(limit: number, now: Date): Promise<{ batchId: string; rows: ClaimedRow[] } | null> {
+    const batchId = randomUUID();
+    const rows = await this.claimRows(batchId, limit, now);
+    return rows.length ? { batchId, rows } : null;
+  }
+
+  private async claimRows(batchId: string, limit: number, now: Date): Promise<ClaimedRow[]> {
     return this.db.withTransaction(async (c) => {
       const rows = await c.query<{ seq: string | number; workspace_id: string; received_at: Date | string; payload: BufferedEvent | string }>(
         `WITH picked AS (
@@ -65,7 +80,7 @@ export class BufferRepository {
     });
   }
 
-  async markFlushed(batchId: string, now: Date): Promise<void> {
+  async complete(batchId: string, now: Date): Promise<void> {
     await this.db.query(`UPDATE analytics.event_buffer SET state = 'flushed', flushed_at = $2 WHERE batch_id = $1 AND state = 'flushing'`, [batchId, now.toISOString()]);
   }
 
@@ -74,7 +89,7 @@ export class BufferRepository {
   }
 
   /** Batches claimed before `before` and never finished (the flushing process died). */
-  async staleBatches(before: Date): Promise<{ batchId: string; size: number }[]> {
+  async unfinished(before: Date): Promise<{ batchId: string; size: number }[]> {
     const rows = await this.db.query<{ batch_id: string; n: string | number }>(
       `SELECT batch_id, count(*) AS n FROM analytics.event_buffer WHERE state = 'flushing' AND claimed_at < $1 GROUP BY batch_id`,
       [before.toISOString()],
@@ -106,7 +121,7 @@ export class BufferRepository {
   }
 
   /** Flushed rows older than the dedupe window; pending rows are never touched. */
-  async purgeFlushed(before: Date): Promise<number> {
+  async purgeDedupe(before: Date): Promise<number> {
     const rows = await this.db.query(`DELETE FROM analytics.event_buffer WHERE state = 'flushed' AND flushed_at < $1 RETURNING seq`, [before.toISOString()]);
     return rows.length;
   }
@@ -123,16 +138,21 @@ export class BufferRepository {
   }
 
   /**
-   * Erases a user's buffered events (pending ones included: they never reach the store) and
-   * identity links. Flushed rows keep only the messageId for dedupe, with the payload cleared.
+   * Erases a user's buffered events (pending ones included: they never reach the store). Flushed
+   * rows of the user go too: the store's erasure removes their events, so no dedupe is owed to them.
    */
-  async eraseUser(userId: string): Promise<{ buffered: number; identities: number }> {
-    const anon = await this.db.query<{ anonymous_id: string }>(`SELECT anonymous_id FROM analytics.identities WHERE user_id = $1`, [userId]);
+  async eraseUser(userId: string, anonymousIds: string[]): Promise<number> {
     const deleted = await this.db.query(
       `DELETE FROM analytics.event_buffer WHERE payload->>'userId' = $1 OR (payload->>'anonymousId') = ANY($2::text[]) RETURNING seq`,
-      [userId, anon.map((a) => a.anonymous_id)],
+      [userId, anonymousIds],
     );
-    const ids = await this.db.query(`DELETE FROM analytics.identities WHERE user_id = $1 RETURNING anonymous_id`, [userId]);
-    return { buffered: deleted.length, identities: ids.length };
+    return deleted.length;
   }
+
+  async eraseIdentities(userId: string): Promise<number> {
+    const ids = await this.db.query(`DELETE FROM analytics.identities WHERE user_id = $1 RETURNING anonymous_id`, [userId]);
+    return ids.length;
+  }
+
+  async close(): Promise<void> {}
 }

@@ -70,6 +70,14 @@ export class EventStore {
     return Number(row?.n ?? 0);
   }
 
+  /** (workspace, messageId, receivedAt) of rows received since a time: rebuilds the file buffer's dedupe window. */
+  async recentMessageIds(sinceMs: number): Promise<{ workspaceId: string; messageId: string; receivedAt: number }[]> {
+    const rows = await this.olap.query<{ workspace_id: string; message_id: string; received_at: number | string }>(
+      `SELECT workspace_id, message_id, received_at FROM ${EVENTS_TABLE.name} WHERE received_at >= ${this.olap.dialect.int(Math.floor(sinceMs))}`,
+    );
+    return rows.map((r) => ({ workspaceId: r.workspace_id, messageId: r.message_id, receivedAt: Number(r.received_at) }));
+  }
+
   async deleteBatch(batchId: string): Promise<void> {
     await this.olap.deleteWhere(EVENTS_TABLE.name, `batch_id = ${this.olap.dialect.str(batchId)}`);
   }

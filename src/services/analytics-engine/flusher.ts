@@ -1,58 +1,78 @@
-import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
-import type { BufferRepository, ClaimedRow } from './buffer.repository.js';
+import { STALE_CLAIM_MS, type BufferRepository, type ClaimedRow } from './buffer.repository.js';
 import type { EventStore, StoredEvent } from './event-store.js';
-
-/** A claimed batch untouched this long is taken to belong to a dead process. */
-const STALE_CLAIM_MS = 60_000;
+import type { IngestBuffer } from './ingest-buffer.js';
 
 /**
- * Moves events from the PostgreSQL buffer to the OLAP store, one claimed batch at a time.
- * A batch is claimed (state 'flushing', a batch id) in one transaction, written to the store
- * tagged with its batch id, then marked flushed. If the process dies in between, recovery finds
- * the stale claim, removes whatever part of the batch reached the store, and releases the rows:
+ * Moves events from the buffer (segment files or the database) to the OLAP store, one claimed
+ * batch at a time. A batch is claimed (marked in flight under a batch id), written to the store
+ * tagged with its batch id, then completed. If the process dies in between, recovery finds the
+ * stale claim, removes whatever part of the batch reached the store, and releases the batch:
  * each event lands exactly once and none is lost.
  */
 export class Flusher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
+  private lock: Promise<unknown> = Promise.resolve();
 
+  /**
+   * `buffers`: where events wait. With the file buffer, the database buffer is flushed too: the
+   * platform's bus events are written there in the delivery's transaction (exactly once).
+   */
   constructor(
-    private readonly buffer: BufferRepository,
+    private readonly buffers: IngestBuffer[],
+    private readonly identities: BufferRepository,
     private readonly store: EventStore,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly opts: { batchSize: number; intervalMs: number; onFlushed?: (n: number) => void },
   ) {}
 
+  /** Runs fn while no batch of this process is on its way to the store (flushes wait for it). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
   /** Flushes one batch; returns how many events it moved. */
-  async flushOnce(): Promise<number> {
-    const batchId = randomUUID();
-    const rows = await this.buffer.claim(batchId, this.opts.batchSize, this.clock.now());
-    if (rows.length === 0) return 0;
+  flushOnce(): Promise<number> {
+    return this.exclusive(() => this.flushBatch());
+  }
+
+  private async flushBatch(): Promise<number> {
+    for (const buffer of this.buffers) {
+      const claimed = await buffer.claim(this.opts.batchSize, this.clock.now());
+      if (claimed) return this.writeBatch(buffer, claimed.batchId, claimed.rows);
+    }
+    return 0;
+  }
+
+  private async writeBatch(buffer: IngestBuffer, batchId: string, rows: ClaimedRow[]): Promise<number> {
     try {
       const events = await this.resolve(rows, batchId);
       await this.store.insert(events);
     } catch (err) {
       // The store refused the batch (down, full): undo any partial write and hand the rows back.
       await this.undo(batchId).catch(() => undefined);
-      await this.buffer.release(batchId);
+      await buffer.release(batchId);
       throw err;
     }
-    await this.buffer.markFlushed(batchId, this.clock.now());
+    await buffer.complete(batchId, this.clock.now());
     this.opts.onFlushed?.(rows.length);
     return rows.length;
   }
 
-  /** Flushes until the buffer is empty. */
-  async drain(): Promise<number> {
+  /** Flushes until the buffer has nothing left to hand out (or the loop is being stopped). */
+  async drain(untilStopped = false): Promise<number> {
     let total = 0;
     for (;;) {
+      if (untilStopped && this.stopped) return total;
       const n = await this.flushOnce();
       total += n;
-      if (n < this.opts.batchSize) return total;
+      if (n === 0) return total;
     }
   }
 
@@ -61,19 +81,25 @@ export class Flusher {
   }
 
   /** Finishes or rolls back batches whose flushing process died (claimed before now - staleMs). */
-  async recover(staleMs = STALE_CLAIM_MS): Promise<number> {
-    const stale = await this.buffer.staleBatches(new Date(this.clock.now().getTime() - staleMs));
-    for (const { batchId, size } of stale) {
-      const stored = await this.store.countBatch(batchId);
-      if (stored === size) {
-        await this.buffer.markFlushed(batchId, this.clock.now());
-        continue;
+  recover(staleMs = STALE_CLAIM_MS): Promise<number> {
+    return this.exclusive(async () => {
+      let n = 0;
+      for (const buffer of this.buffers) {
+        const stale = await buffer.unfinished(new Date(this.clock.now().getTime() - staleMs));
+        for (const { batchId, size } of stale) {
+          const stored = await this.store.countBatch(batchId);
+          if (stored === size) {
+            await buffer.complete(batchId, this.clock.now());
+            continue;
+          }
+          if (stored > 0) await this.store.deleteBatch(batchId);
+          await buffer.release(batchId);
+          if (stored > 0) this.logger.warn({ batchId, size, partial: stored }, 'released an interrupted analytics flush batch');
+        }
+        n += stale.length;
       }
-      if (stored > 0) await this.store.deleteBatch(batchId);
-      await this.buffer.release(batchId);
-      this.logger.warn({ batchId, size, partial: stored }, 'released an interrupted analytics flush batch');
-    }
-    return stale.length;
+      return n;
+    });
   }
 
   /**
@@ -84,9 +110,10 @@ export class Flusher {
     const links = rows
       .filter((r) => r.payload.type !== 'track' && r.payload.userId && r.payload.anonymousId)
       .map((r) => ({ workspaceId: r.workspaceId, anonymousId: r.payload.anonymousId!, userId: r.payload.userId! }));
-    await this.buffer.linkIdentities(links, this.clock.now());
-    const anonymous = rows.filter((r) => !r.payload.userId && r.payload.anonymousId).map((r) => ({ workspaceId: r.workspaceId, anonymousId: r.payload.anonymousId! }));
-    const known = await this.buffer.identitiesFor(anonymous);
+    await this.identities.linkIdentities(links, this.clock.now());
+    const anonymous = new Map<string, { workspaceId: string; anonymousId: string }>();
+    for (const r of rows) if (!r.payload.userId && r.payload.anonymousId) anonymous.set(`${r.workspaceId}|${r.payload.anonymousId}`, { workspaceId: r.workspaceId, anonymousId: r.payload.anonymousId });
+    const known = await this.identities.identitiesFor([...anonymous.values()]);
     return rows.map((r) => {
       const p = r.payload;
       const linked = p.anonymousId ? known.get(`${r.workspaceId}|${p.anonymousId}`) : undefined;
@@ -115,7 +142,7 @@ export class Flusher {
           lastRecovery = Date.now();
           await this.recover();
         }
-        await this.drain();
+        await this.drain(true);
       } catch (err) {
         this.logger.error({ err }, 'analytics flush failed; events stay buffered and are retried');
       }

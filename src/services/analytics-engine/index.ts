@@ -3,6 +3,8 @@ import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kerne
 import { openOlapStore } from '../../kernel/olap/index.js';
 import { ANALYTICS_MIGRATIONS } from './migrations.js';
 import { BufferRepository } from './buffer.repository.js';
+import { FileBuffer } from './file-buffer.js';
+import type { IngestBuffer } from './ingest-buffer.js';
 import { EventStore, dayOf } from './event-store.js';
 import { Flusher } from './flusher.js';
 import { IngestService, WriteKeyService } from './ingest.service.js';
@@ -26,7 +28,7 @@ const DEDUPE_WINDOW_DAYS = 7;
 
 export interface AnalyticsInstance extends ServiceInstance {
   contract: AnalyticsContract;
-  services: { ingest: IngestService; flusher: Flusher; queries: QueryService; kpis: KpiService; store: EventStore; writeKeys: WriteKeyService };
+  services: { ingest: IngestService; flusher: Flusher; buffer: IngestBuffer; queries: QueryService; kpis: KpiService; store: EventStore; writeKeys: WriteKeyService };
 }
 
 export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Promise<AnalyticsInstance> } = {
@@ -39,10 +41,21 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
     const olap = await openOlapStore({ clickhouseUrl: cfg.store === 'clickhouse' ? cfg.clickhouseUrl : undefined, duckdbPath: cfg.duckdbPath });
     const store = new EventStore(olap);
     await store.init();
-    const buffer = new BufferRepository(ctx.database);
+    const identities = new BufferRepository(ctx.database);
+    const buffer: IngestBuffer =
+      cfg.buffer === 'file'
+        ? await FileBuffer.open({
+            dir: cfg.bufferDir,
+            logger: ctx.logger,
+            now: () => ctx.clock.now().getTime(),
+            segmentEvents: cfg.flushBatch,
+            storedMessageIds: (since) => store.recentMessageIds(since),
+            dedupeWindowMs: DEDUPE_WINDOW_DAYS * DAY,
+          })
+        : identities;
     const settings = new SettingsRepository(ctx.database, ctx.clock);
     const ingest = new IngestService(buffer, ctx.clock, { bufferMaxEvents: cfg.bufferMaxEvents });
-    const flusher = new Flusher(buffer, store, ctx.clock, ctx.logger, {
+    const flusher = new Flusher(buffer === identities ? [buffer] : [buffer, identities], identities, store, ctx.clock, ctx.logger, {
       batchSize: cfg.flushBatch,
       intervalMs: cfg.flushIntervalMs,
       onFlushed: () => ingest.forgetPendingCount(),
@@ -55,7 +68,7 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
     registerKpiGauges({ registry: ctx.metrics.registry, kpis, clock: ctx.clock, logger: ctx.logger, platformWorkspaceId: cfg.platformWorkspaceId, refreshSeconds: cfg.kpiRefreshSeconds });
 
     return {
-      services: { ingest, flusher, queries, kpis, store, writeKeys },
+      services: { ingest, flusher, buffer, queries, kpis, store, writeKeys },
       contract: {
         async kpis(workspaceId, from, to) {
           const [a, m] = await Promise.all([kpis.activation(workspaceId, from.getTime(), to.getTime()), kpis.mrr(workspaceId, from.getTime(), to.getTime())]);
@@ -70,6 +83,7 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
       },
       async stop() {
         await flusher.stop();
+        await buffer.close();
         await olap.close();
       },
       readiness: { olap: () => olap.ping() },
@@ -79,19 +93,23 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
           'events still in the ingestion buffer',
         ],
         async exportUser(userId) {
-          const identities = await buffer.identitiesOfUser(userId);
           return {
             events: await store.eventsOfUser(userId),
-            bufferedEvents: await buffer.eventsOfUser(userId),
-            linkedAnonymousIds: identities,
+            bufferedEvents: [...(await buffer.eventsOfUser(userId)), ...(buffer !== identities ? await identities.eventsOfUser(userId) : [])],
+            linkedAnonymousIds: await identities.identitiesOfUser(userId),
           };
         },
         async eraseUser(userId) {
-          const anonymousIds = (await buffer.identitiesOfUser(userId)).map((r) => String(r.anonymousId));
-          // The buffer first, so nothing of the user is flushed into the store after it was cleaned.
-          const { buffered, identities } = await buffer.eraseUser(userId);
-          const events = await store.eraseUser(userId, anonymousIds);
-          return { events, bufferedEvents: buffered, linkedAnonymousIds: identities };
+          const anonymousIds = (await identities.identitiesOfUser(userId)).map((r) => String(r.anonymousId));
+          // The buffer first, so nothing of the user is flushed into the store after it was cleaned;
+          // with no batch of this process on its way to the store meanwhile.
+          return flusher.exclusive(async () => {
+            let bufferedEvents = await buffer.eraseUser(userId, anonymousIds);
+            if (buffer !== identities) bufferedEvents += await identities.eraseUser(userId, anonymousIds);
+            const linkedAnonymousIds = await identities.eraseIdentities(userId);
+            const events = await store.eraseUser(userId, anonymousIds);
+            return { events, bufferedEvents, linkedAnonymousIds };
+          });
         },
       },
       retention: [
@@ -106,7 +124,10 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
         {
           name: 'analytics ingestion dedupe window',
           keep: `${DEDUPE_WINDOW_DAYS} days`,
-          purge: (now) => buffer.purgeFlushed(new Date(now.getTime() - DEDUPE_WINDOW_DAYS * DAY)),
+          async purge(now) {
+            const before = new Date(now.getTime() - DEDUPE_WINDOW_DAYS * DAY);
+            return (await buffer.purgeDedupe(before)) + (buffer !== identities ? await identities.purgeDedupe(before) : 0);
+          },
         },
       ],
     };

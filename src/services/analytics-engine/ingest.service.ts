@@ -3,8 +3,9 @@ import { AppError } from '../../kernel/errors.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Database } from '../../kernel/db/database.js';
 import type { AuditLog } from '../../kernel/audit/index.js';
-import { incomingEventSchema, type IncomingEvent } from './schemas.js';
-import type { BufferedEvent, BufferRepository } from './buffer.repository.js';
+import { fastIncomingEvent, incomingEventSchema, type IncomingEvent } from './schemas.js';
+import type { BufferedEvent } from './buffer.repository.js';
+import type { IngestBuffer } from './ingest-buffer.js';
 
 const DAY_MS = 86_400_000;
 /** Events older than the retention window would be deleted at once: refuse them instead. */
@@ -28,7 +29,7 @@ export class IngestService {
   private pending = { count: 0, at: -Infinity };
 
   constructor(
-    private readonly buffer: BufferRepository,
+    private readonly buffer: IngestBuffer,
     private readonly clock: Clock,
     private readonly opts: { bufferMaxEvents: number },
   ) {}
@@ -52,13 +53,17 @@ export class IngestService {
     const errors: IngestResult['errors'] = [];
     const valid: BufferedEvent[] = [];
     batch.forEach((raw, index) => {
-      const parsed = incomingEventSchema.safeParse(raw);
+      let data = fastIncomingEvent(raw);
       const messageId = raw && typeof raw === 'object' && typeof (raw as { messageId?: unknown }).messageId === 'string' ? (raw as { messageId: string }).messageId : null;
-      if (!parsed.success) {
-        errors.push({ index, messageId, errors: parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(event)', message: i.message })) });
-        return;
+      if (!data) {
+        const parsed = incomingEventSchema.safeParse(raw);
+        if (!parsed.success) {
+          errors.push({ index, messageId, errors: parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(event)', message: i.message })) });
+          return;
+        }
+        data = parsed.data;
       }
-      const ts = correctedTime(parsed.data, batchSentAt, receivedAt.getTime());
+      const ts = correctedTime(data, batchSentAt, receivedAt.getTime());
       if (ts > receivedAt.getTime() + MAX_FUTURE_MS) {
         errors.push({ index, messageId, errors: [{ path: 'timestamp', message: 'more than a day in the future after clock-skew correction' }] });
         return;
@@ -67,7 +72,7 @@ export class IngestService {
         errors.push({ index, messageId, errors: [{ path: 'timestamp', message: 'older than the 3-year retention window' }] });
         return;
       }
-      valid.push(normalise(parsed.data, ts));
+      valid.push(normalise(data, ts));
     });
     const inserted = await this.buffer.append(workspaceId, receivedAt, valid);
     this.pending.count += inserted.size;

@@ -1,0 +1,400 @@
+import fs from 'node:fs';
+import fsp, { type FileHandle } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import type { Logger } from '../../kernel/telemetry/logger.js';
+import type { BufferedEvent, ClaimedRow } from './buffer.repository.js';
+import type { IngestBuffer } from './ingest-buffer.js';
+
+const DAY = 86_400_000;
+/** A segment is sealed (handed to the flusher) at this size even if the flusher is slow to ask. */
+const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
+const SEGMENT_FILE = /^(\d{12})-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.seg$/;
+
+/** One line of a segment: the accepted events of one request. */
+interface SegmentRecord {
+  w: string;
+  r: number;
+  e: BufferedEvent[];
+}
+
+interface Segment {
+  seq: number;
+  /** Also the batch id its rows carry in the store. */
+  id: string;
+  file: string;
+  events: number;
+  bytes: number;
+  handle?: FileHandle;
+  claimedAt?: number;
+  /** Found on disk at start: part of it may already be in the store until recovery says otherwise. */
+  suspect?: boolean;
+}
+
+/**
+ * messageIds seen within the dedupe window, per workspace, as 20-byte SHA-1 keys in one Set per
+ * day of receipt (so the window slides by dropping whole days). Rebuilt at start from the
+ * segments on disk and the store's recent rows: it is a cache of durable facts, never the only copy.
+ */
+export class RecentMessageIds {
+  private readonly days = new Map<number, Set<string>>();
+
+  static key(workspaceId: string, messageId: string): string {
+    return createHash('sha1').update(workspaceId).update('\u0000').update(messageId).digest().toString('latin1');
+  }
+
+  has(key: string): boolean {
+    for (const set of this.days.values()) if (set.has(key)) return true;
+    return false;
+  }
+
+  add(key: string, receivedAtMs: number): void {
+    const day = Math.floor(receivedAtMs / DAY);
+    let set = this.days.get(day);
+    if (!set) this.days.set(day, (set = new Set()));
+    set.add(key);
+  }
+
+  delete(key: string, receivedAtMs: number): void {
+    this.days.get(Math.floor(receivedAtMs / DAY))?.delete(key);
+  }
+
+  /** Drops the days that ended at or before `beforeMs`; returns how many ids were forgotten. */
+  purge(beforeMs: number): number {
+    let n = 0;
+    for (const [day, set] of this.days) {
+      if ((day + 1) * DAY <= beforeMs) {
+        n += set.size;
+        this.days.delete(day);
+      }
+    }
+    return n;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const set of this.days.values()) n += set.size;
+    return n;
+  }
+}
+
+/** Parses a segment's text; a last line without its newline is a write that was never acknowledged. */
+export function parseSegment(text: string): { records: SegmentRecord[]; corrupt: number; tornTail: boolean } {
+  const records: SegmentRecord[] = [];
+  let corrupt = 0;
+  let start = 0;
+  for (;;) {
+    const nl = text.indexOf('\n', start);
+    if (nl < 0) break;
+    const line = text.slice(start, nl);
+    start = nl + 1;
+    if (!line) continue;
+    try {
+      const r = JSON.parse(line) as SegmentRecord;
+      if (typeof r.w === 'string' && typeof r.r === 'number' && Array.isArray(r.e)) records.push(r);
+      else corrupt++;
+    } catch {
+      corrupt++;
+    }
+  }
+  return { records, corrupt, tornTail: start < text.length };
+}
+
+interface QueuedWrite {
+  line: string;
+  events: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export interface FileBufferOptions {
+  /** The segment folder; undefined = a temporary folder removed on close (ephemeral mode). */
+  dir?: string;
+  logger: Logger;
+  now: () => number;
+  /** A segment is sealed once it holds this many events (the flusher's batch size). */
+  segmentEvents: number;
+  /** The store's messageIds received since a time: rebuilds the dedupe window at start. */
+  storedMessageIds: (sinceMs: number) => Promise<{ workspaceId: string; messageId: string; receivedAt: number }[]>;
+  dedupeWindowMs: number;
+}
+
+/**
+ * The embedded ingestion buffer: append-only segment files in the data folder. A request's
+ * accepted events become one JSON line; concurrent requests share one write + fdatasync (group
+ * commit) and are answered only after it. The flusher takes sealed segments one at a time; a
+ * segment is deleted only after its rows are in the store, tagged with the segment id, so a
+ * crash at any point is recovered exactly once (see Flusher.recover). One process only: the
+ * distributed shape uses the database buffer.
+ */
+export class FileBuffer implements IngestBuffer {
+  readonly kind = 'file' as const;
+  private readonly sealed: Segment[] = [];
+  private current: Segment | undefined;
+  private nextSeq = 1;
+  private pending = 0;
+  private queue: QueuedWrite[] = [];
+  private writeScheduled = false;
+  private tail: Promise<unknown> = Promise.resolve();
+  private broken: Error | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly removeOnClose: boolean,
+    private readonly opts: FileBufferOptions,
+    readonly recent: RecentMessageIds,
+  ) {}
+
+  static async open(opts: FileBufferOptions): Promise<FileBuffer> {
+    const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-analytics-buffer-'));
+    await fsp.mkdir(dir, { recursive: true });
+    const buffer = new FileBuffer(dir, !opts.dir, opts, new RecentMessageIds());
+    await buffer.load();
+    return buffer;
+  }
+
+  /** Segments left by an earlier process are replayed: counted, their messageIds remembered, and held for recovery. */
+  private async load(): Promise<void> {
+    const files = (await fsp.readdir(this.dir)).filter((f) => SEGMENT_FILE.test(f)).sort();
+    for (const name of files) {
+      const [, seq, id] = SEGMENT_FILE.exec(name)!;
+      const file = path.join(this.dir, name);
+      const { records, corrupt, tornTail } = parseSegment(await fsp.readFile(file, 'utf8'));
+      if (corrupt || tornTail) this.opts.logger.warn({ file, corrupt, tornTail }, 'analytics buffer segment had unreadable lines (writes that were never acknowledged); they are skipped');
+      let events = 0;
+      for (const r of records) {
+        for (const e of r.e) this.recent.add(RecentMessageIds.key(r.w, e.messageId), r.r);
+        events += r.e.length;
+      }
+      this.nextSeq = Math.max(this.nextSeq, Number(seq) + 1);
+      if (events === 0) {
+        await fsp.rm(file, { force: true });
+        continue;
+      }
+      this.sealed.push({ seq: Number(seq), id: id!, file, events, bytes: 0, suspect: true });
+      this.pending += events;
+    }
+    const since = this.opts.now() - this.opts.dedupeWindowMs;
+    for (const r of await this.opts.storedMessageIds(since)) this.recent.add(RecentMessageIds.key(r.workspaceId, r.messageId), r.receivedAt);
+  }
+
+  /** Runs fn after every earlier exclusive operation (writes, sealing, rewriting). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async append(workspaceId: string, receivedAt: Date, events: BufferedEvent[]): Promise<Set<string>> {
+    if (this.broken) throw this.broken;
+    if (this.closed) throw new Error('the analytics buffer is closed');
+    const at = receivedAt.getTime();
+    const accepted: BufferedEvent[] = [];
+    const keys: string[] = [];
+    for (const e of events) {
+      const key = RecentMessageIds.key(workspaceId, e.messageId);
+      if (this.recent.has(key)) continue;
+      // Marked at once, so a concurrent request (or a repeat in this batch) with the same id is a duplicate.
+      this.recent.add(key, at);
+      keys.push(key);
+      accepted.push(e);
+    }
+    if (accepted.length === 0) return new Set();
+    const line = `${JSON.stringify({ w: workspaceId, r: at, e: accepted } satisfies SegmentRecord)}\n`;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.queue.push({ line, events: accepted.length, resolve, reject });
+        if (!this.writeScheduled) {
+          this.writeScheduled = true;
+          void this.exclusive(() => this.writeQueued());
+        }
+      });
+    } catch (err) {
+      for (const key of keys) this.recent.delete(key, at);
+      throw err;
+    }
+    return new Set(accepted.map((e) => e.messageId));
+  }
+
+  /** One write and one fdatasync for everything queued (group commit). */
+  private async writeQueued(): Promise<void> {
+    this.writeScheduled = false;
+    const group = this.queue.splice(0);
+    if (group.length === 0) return;
+    try {
+      if (this.broken) throw this.broken;
+      const seg = this.current ?? (this.current = await this.newSegment());
+      const data = Buffer.from(group.map((g) => g.line).join(''), 'utf8');
+      const offset = seg.bytes;
+      try {
+        let written = 0;
+        while (written < data.length) written += (await seg.handle!.write(data, written, data.length - written)).bytesWritten;
+        await seg.handle!.datasync();
+      } catch (err) {
+        // Take the unacknowledged bytes back out, so a retry of these events is not a duplicate on replay.
+        try {
+          await seg.handle!.truncate(offset);
+          await seg.handle!.datasync();
+        } catch (truncateErr) {
+          this.broken = new Error(`analytics buffer segment ${seg.file} is in an unknown state: ${(truncateErr as Error).message}`);
+        }
+        throw err;
+      }
+      const n = group.reduce((s, g) => s + g.events, 0);
+      seg.bytes += data.length;
+      seg.events += n;
+      this.pending += n;
+      for (const g of group) g.resolve();
+      if (seg.events >= this.opts.segmentEvents || seg.bytes >= SEGMENT_MAX_BYTES) await this.sealCurrent();
+    } catch (err) {
+      for (const g of group) g.reject(err);
+    }
+  }
+
+  private async newSegment(): Promise<Segment> {
+    const seq = this.nextSeq++;
+    const id = randomUUID();
+    const file = path.join(this.dir, `${String(seq).padStart(12, '0')}-${id}.seg`);
+    const handle = await fsp.open(file, 'a');
+    await syncDir(this.dir);
+    return { seq, id, file, events: 0, bytes: 0, handle };
+  }
+
+  private async sealCurrent(): Promise<void> {
+    const seg = this.current;
+    if (!seg) return;
+    this.current = undefined;
+    await seg.handle?.close();
+    seg.handle = undefined;
+    if (seg.events > 0) this.sealed.push(seg);
+    else await fsp.rm(seg.file, { force: true });
+  }
+
+  async pendingCount(): Promise<number> {
+    return this.pending;
+  }
+
+  async claim(_limit: number, now: Date): Promise<{ batchId: string; rows: ClaimedRow[] } | null> {
+    const seg = await this.exclusive(async () => {
+      const free = () => this.sealed.find((s) => !s.suspect && s.claimedAt === undefined);
+      if (!free() && this.current && this.current.events > 0) await this.sealCurrent();
+      const s = free();
+      if (s) s.claimedAt = now.getTime();
+      return s;
+    });
+    if (!seg) return null;
+    return { batchId: seg.id, rows: await this.rowsOf(seg) };
+  }
+
+  private async rowsOf(seg: Segment): Promise<ClaimedRow[]> {
+    const { records } = parseSegment(await fsp.readFile(seg.file, 'utf8'));
+    const rows: ClaimedRow[] = [];
+    for (const r of records) {
+      const receivedAt = new Date(r.r);
+      for (const e of r.e) rows.push({ seq: rows.length, workspaceId: r.w, receivedAt, payload: e });
+    }
+    return rows;
+  }
+
+  async complete(batchId: string): Promise<void> {
+    await this.exclusive(async () => {
+      const i = this.sealed.findIndex((s) => s.id === batchId);
+      if (i < 0) return;
+      const [seg] = this.sealed.splice(i, 1);
+      await fsp.rm(seg!.file, { force: true });
+      this.pending -= seg!.events;
+    });
+  }
+
+  async release(batchId: string): Promise<void> {
+    const seg = this.sealed.find((s) => s.id === batchId);
+    if (seg) {
+      seg.claimedAt = undefined;
+      seg.suspect = false;
+    }
+  }
+
+  async unfinished(before: Date): Promise<{ batchId: string; size: number }[]> {
+    return this.sealed.filter((s) => s.suspect || (s.claimedAt !== undefined && s.claimedAt < before.getTime())).map((s) => ({ batchId: s.id, size: s.events }));
+  }
+
+  async purgeDedupe(before: Date): Promise<number> {
+    return this.recent.purge(before.getTime());
+  }
+
+  async eventsOfUser(userId: string): Promise<Record<string, unknown>[]> {
+    const segments = await this.exclusive(async () => [...this.sealed, ...(this.current ? [this.current] : [])]);
+    const out: Record<string, unknown>[] = [];
+    for (const seg of segments) {
+      const text = await fsp.readFile(seg.file, 'utf8').catch(() => '');
+      for (const r of parseSegment(text).records) {
+        for (const e of r.e) if (e.userId === userId) out.push({ workspaceId: r.w, messageId: e.messageId, receivedAt: new Date(r.r), payload: e });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Rewrites every segment without the user's events (a new file, fsync'd, renamed over the old
+   * one). The caller keeps the flusher out meanwhile, so no segment is half-way to the store.
+   */
+  async eraseUser(userId: string, anonymousIds: string[]): Promise<number> {
+    const anon = new Set(anonymousIds);
+    const matches = (e: BufferedEvent) => e.userId === userId || (e.anonymousId !== null && anon.has(e.anonymousId));
+    return this.exclusive(async () => {
+      await this.sealCurrent();
+      let removed = 0;
+      for (const seg of [...this.sealed]) {
+        const { records } = parseSegment(await fsp.readFile(seg.file, 'utf8'));
+        let dropped = 0;
+        const kept = records.map((r) => {
+          const e = r.e.filter((ev) => !matches(ev));
+          dropped += r.e.length - e.length;
+          return { ...r, e };
+        });
+        if (dropped === 0) continue;
+        removed += dropped;
+        seg.events -= dropped;
+        this.pending -= dropped;
+        if (seg.events === 0) {
+          await fsp.rm(seg.file, { force: true });
+          this.sealed.splice(this.sealed.indexOf(seg), 1);
+          continue;
+        }
+        const tmp = `${seg.file}.tmp`;
+        const text = kept.filter((r) => r.e.length > 0).map((r) => `${JSON.stringify(r)}\n`).join('');
+        const h = await fsp.open(tmp, 'w');
+        try {
+          await h.writeFile(text, 'utf8');
+          await h.datasync();
+        } finally {
+          await h.close();
+        }
+        await fsp.rename(tmp, seg.file);
+        await syncDir(this.dir);
+      }
+      return removed;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.exclusive(async () => {
+      await this.current?.handle?.close();
+      this.current = undefined;
+    });
+    if (this.removeOnClose) await fsp.rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Makes a new or renamed file's directory entry durable. */
+async function syncDir(dir: string): Promise<void> {
+  const h = await fsp.open(dir, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
