@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { BufferedEvent, ClaimedRow } from './buffer.repository.js';
 import type { IngestBuffer } from './ingest-buffer.js';
@@ -10,6 +10,8 @@ import type { IngestBuffer } from './ingest-buffer.js';
 const DAY = 86_400_000;
 /** A segment is sealed (handed to the flusher) at this size even if the flusher is slow to ask. */
 const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
+/** Events of unflushed segments kept in memory as well as on disk, across all segments. */
+const MAX_IN_MEMORY_EVENTS = 200_000;
 const SEGMENT_FILE = /^(\d{12})-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.seg$/;
 
 /** One line of a segment: the accepted events of one request. */
@@ -27,54 +29,53 @@ interface Segment {
   events: number;
   bytes: number;
   handle?: FileHandle;
+  /** The segment's content, kept while it is small enough (spares the flusher a read and parse). */
+  records?: SegmentRecord[];
   claimedAt?: number;
   /** Found on disk at start: part of it may already be in the store until recovery says otherwise. */
   suspect?: boolean;
 }
 
 /**
- * messageIds seen within the dedupe window, per workspace, as 20-byte SHA-1 keys in one Set per
- * day of receipt (so the window slides by dropping whole days). Rebuilt at start from the
- * segments on disk and the store's recent rows: it is a cache of durable facts, never the only copy.
+ * messageIds seen within the dedupe window, per workspace, with the day they were received (so
+ * the window slides by dropping old days). Rebuilt at start from the segments on disk and the
+ * store's recent rows: a cache of durable facts, never the only copy.
  */
 export class RecentMessageIds {
-  private readonly days = new Map<number, Set<string>>();
+  private readonly byWorkspace = new Map<string, Map<string, number>>();
 
-  static key(workspaceId: string, messageId: string): string {
-    return createHash('sha1').update(workspaceId).update('\u0000').update(messageId).digest().toString('latin1');
+  has(workspaceId: string, messageId: string): boolean {
+    return this.byWorkspace.get(workspaceId)?.has(messageId) ?? false;
   }
 
-  has(key: string): boolean {
-    for (const set of this.days.values()) if (set.has(key)) return true;
-    return false;
+  add(workspaceId: string, messageId: string, receivedAtMs: number): void {
+    let ids = this.byWorkspace.get(workspaceId);
+    if (!ids) this.byWorkspace.set(workspaceId, (ids = new Map()));
+    ids.set(messageId, Math.floor(receivedAtMs / DAY));
   }
 
-  add(key: string, receivedAtMs: number): void {
-    const day = Math.floor(receivedAtMs / DAY);
-    let set = this.days.get(day);
-    if (!set) this.days.set(day, (set = new Set()));
-    set.add(key);
+  delete(workspaceId: string, messageId: string): void {
+    this.byWorkspace.get(workspaceId)?.delete(messageId);
   }
 
-  delete(key: string, receivedAtMs: number): void {
-    this.days.get(Math.floor(receivedAtMs / DAY))?.delete(key);
-  }
-
-  /** Drops the days that ended at or before `beforeMs`; returns how many ids were forgotten. */
+  /** Forgets ids received on days that ended at or before `beforeMs`; returns how many. */
   purge(beforeMs: number): number {
     let n = 0;
-    for (const [day, set] of this.days) {
-      if ((day + 1) * DAY <= beforeMs) {
-        n += set.size;
-        this.days.delete(day);
+    for (const [ws, ids] of this.byWorkspace) {
+      for (const [id, day] of ids) {
+        if ((day + 1) * DAY <= beforeMs) {
+          ids.delete(id);
+          n++;
+        }
       }
+      if (ids.size === 0) this.byWorkspace.delete(ws);
     }
     return n;
   }
 
   get size(): number {
     let n = 0;
-    for (const set of this.days.values()) n += set.size;
+    for (const ids of this.byWorkspace.values()) n += ids.size;
     return n;
   }
 }
@@ -103,7 +104,7 @@ export function parseSegment(text: string): { records: SegmentRecord[]; corrupt:
 
 interface QueuedWrite {
   line: string;
-  events: number;
+  record: SegmentRecord;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -134,6 +135,7 @@ export class FileBuffer implements IngestBuffer {
   private current: Segment | undefined;
   private nextSeq = 1;
   private pending = 0;
+  private inMemory = 0;
   private queue: QueuedWrite[] = [];
   private writeScheduled = false;
   private tail: Promise<unknown> = Promise.resolve();
@@ -165,7 +167,7 @@ export class FileBuffer implements IngestBuffer {
       if (corrupt || tornTail) this.opts.logger.warn({ file, corrupt, tornTail }, 'analytics buffer segment had unreadable lines (writes that were never acknowledged); they are skipped');
       let events = 0;
       for (const r of records) {
-        for (const e of r.e) this.recent.add(RecentMessageIds.key(r.w, e.messageId), r.r);
+        for (const e of r.e) this.recent.add(r.w, e.messageId, r.r);
         events += r.e.length;
       }
       this.nextSeq = Math.max(this.nextSeq, Number(seq) + 1);
@@ -177,7 +179,7 @@ export class FileBuffer implements IngestBuffer {
       this.pending += events;
     }
     const since = this.opts.now() - this.opts.dedupeWindowMs;
-    for (const r of await this.opts.storedMessageIds(since)) this.recent.add(RecentMessageIds.key(r.workspaceId, r.messageId), r.receivedAt);
+    for (const r of await this.opts.storedMessageIds(since)) this.recent.add(r.workspaceId, r.messageId, r.receivedAt);
   }
 
   /** Runs fn after every earlier exclusive operation (writes, sealing, rewriting). */
@@ -192,27 +194,25 @@ export class FileBuffer implements IngestBuffer {
     if (this.closed) throw new Error('the analytics buffer is closed');
     const at = receivedAt.getTime();
     const accepted: BufferedEvent[] = [];
-    const keys: string[] = [];
     for (const e of events) {
-      const key = RecentMessageIds.key(workspaceId, e.messageId);
-      if (this.recent.has(key)) continue;
+      if (this.recent.has(workspaceId, e.messageId)) continue;
       // Marked at once, so a concurrent request (or a repeat in this batch) with the same id is a duplicate.
-      this.recent.add(key, at);
-      keys.push(key);
+      this.recent.add(workspaceId, e.messageId, at);
       accepted.push(e);
     }
     if (accepted.length === 0) return new Set();
-    const line = `${JSON.stringify({ w: workspaceId, r: at, e: accepted } satisfies SegmentRecord)}\n`;
+    const record: SegmentRecord = { w: workspaceId, r: at, e: accepted };
+    const line = `${JSON.stringify(record)}\n`;
     try {
       await new Promise<void>((resolve, reject) => {
-        this.queue.push({ line, events: accepted.length, resolve, reject });
+        this.queue.push({ line, record, resolve, reject });
         if (!this.writeScheduled) {
           this.writeScheduled = true;
           void this.exclusive(() => this.writeQueued());
         }
       });
     } catch (err) {
-      for (const key of keys) this.recent.delete(key, at);
+      for (const e of accepted) this.recent.delete(workspaceId, e.messageId);
       throw err;
     }
     return new Set(accepted.map((e) => e.messageId));
@@ -242,10 +242,18 @@ export class FileBuffer implements IngestBuffer {
         }
         throw err;
       }
-      const n = group.reduce((s, g) => s + g.events, 0);
+      const n = group.reduce((s, g) => s + g.record.e.length, 0);
       seg.bytes += data.length;
       seg.events += n;
       this.pending += n;
+      // The flusher takes a segment this process wrote from memory, up to a bound; else it reads the file.
+      if (seg.records && this.inMemory + n <= MAX_IN_MEMORY_EVENTS) {
+        for (const g of group) seg.records.push(g.record);
+        this.inMemory += n;
+      } else if (seg.records) {
+        this.inMemory -= seg.events - n;
+        seg.records = undefined;
+      }
       for (const g of group) g.resolve();
       if (seg.events >= this.opts.segmentEvents || seg.bytes >= SEGMENT_MAX_BYTES) await this.sealCurrent();
     } catch (err) {
@@ -259,7 +267,7 @@ export class FileBuffer implements IngestBuffer {
     const file = path.join(this.dir, `${String(seq).padStart(12, '0')}-${id}.seg`);
     const handle = await fsp.open(file, 'a');
     await syncDir(this.dir);
-    return { seq, id, file, events: 0, bytes: 0, handle };
+    return { seq, id, file, events: 0, bytes: 0, handle, records: [] };
   }
 
   private async sealCurrent(): Promise<void> {
@@ -289,7 +297,7 @@ export class FileBuffer implements IngestBuffer {
   }
 
   private async rowsOf(seg: Segment): Promise<ClaimedRow[]> {
-    const { records } = parseSegment(await fsp.readFile(seg.file, 'utf8'));
+    const records = seg.records ?? parseSegment(await fsp.readFile(seg.file, 'utf8')).records;
     const rows: ClaimedRow[] = [];
     for (const r of records) {
       const receivedAt = new Date(r.r);
@@ -305,6 +313,7 @@ export class FileBuffer implements IngestBuffer {
       const [seg] = this.sealed.splice(i, 1);
       await fsp.rm(seg!.file, { force: true });
       this.pending -= seg!.events;
+      if (seg!.records) this.inMemory -= seg!.events;
     });
   }
 
@@ -347,7 +356,7 @@ export class FileBuffer implements IngestBuffer {
       await this.sealCurrent();
       let removed = 0;
       for (const seg of [...this.sealed]) {
-        const { records } = parseSegment(await fsp.readFile(seg.file, 'utf8'));
+        const records = seg.records ?? parseSegment(await fsp.readFile(seg.file, 'utf8')).records;
         let dropped = 0;
         const kept = records.map((r) => {
           const e = r.e.filter((ev) => !matches(ev));
@@ -356,6 +365,10 @@ export class FileBuffer implements IngestBuffer {
         });
         if (dropped === 0) continue;
         removed += dropped;
+        if (seg.records) {
+          this.inMemory -= seg.events;
+          seg.records = undefined;
+        }
         seg.events -= dropped;
         this.pending -= dropped;
         if (seg.events === 0) {
