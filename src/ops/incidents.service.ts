@@ -33,6 +33,8 @@ export interface Actor {
 export interface OpsMetrics {
   escalation(severity: Severity): void;
   notification(connector: string, event: NotificationEvent, result: 'sent' | 'retry' | 'failed'): void;
+  /** Incidents were opened, acknowledged or resolved (the open-incidents gauge re-reads). */
+  changed(): void;
 }
 
 export interface IncidentDeps {
@@ -129,6 +131,12 @@ export class IncidentService {
 
   /** One notification of an alert group: opens, updates or resolves the group's open incident. */
   async ingest(p: AlertmanagerWebhook): Promise<IngestResult> {
+    const result = await this.ingestInTransaction(p);
+    if (result.action !== 'ignored') this.d.metrics.changed();
+    return result;
+  }
+
+  private async ingestInTransaction(p: AlertmanagerWebhook): Promise<IngestResult> {
     const now = this.d.clock.now();
     const firing = p.alerts.filter((a) => a.status === 'firing');
     const severityOf = (alerts: typeof p.alerts) => Math.min(...alerts.map((a) => severityOfLabels(a.labels) ?? 4)) as Severity;
@@ -295,11 +303,13 @@ export class IncidentService {
 
   async resolve(id: string, actor: Actor, resolution: string | undefined): Promise<IncidentView> {
     const now = this.d.clock.now();
-    return this.d.db.transaction(async (tx) => {
+    const resolved = await this.d.db.transaction(async (tx) => {
       const i = await this.requireLocked(tx, id);
       if (i.status === 'resolved') throw new AppError('conflict', `Incident ${i.number} is already resolved`);
       return this.view(await this.finishResolve(tx, i, now, actor, resolution ?? null, null));
     });
+    this.d.metrics.changed();
+    return resolved;
   }
 
   /** A status page update; only the incident's communications lead posts them. */

@@ -48,6 +48,8 @@ export function createOps(ctx: ServiceContext): Ops {
   const hub = () => (ctx.contracts.has('integration-hub') ? ctx.contracts.get<IntegrationHubContract>('integration-hub') : null);
   const user = async (id: string) => (ctx.contracts.has('orchestrator') ? ctx.contracts.get<OrchestratorContract>('orchestrator').user(id) : null);
   const logger = ctx.logger.child({ component: 'ops' });
+  let refreshOpen: () => Promise<void> = async () => {};
+  const refresh = () => refreshOpen().catch((err) => logger.warn({ err }, 'could not count open incidents'));
   const incidents = new IncidentService({
     db: ctx.db,
     clock: ctx.clock,
@@ -56,28 +58,36 @@ export function createOps(ctx: ServiceContext): Ops {
     metrics: {
       escalation: (s) => escalations.inc({ severity: sevLabel(s) }),
       notification: (connector, event, result) => notifications.inc({ connector, event, result }),
+      changed: () => void refresh(),
     },
     settings,
     publicUrl: ctx.config.http.publicUrl,
     hub,
     user,
   });
-  ctx.metrics.labelledGauge(
-    'v01t_incidents_open',
-    'Incidents not resolved yet (open or acknowledged), by severity',
-    ['severity'],
-    async () => {
-      const counts = await incidents.repo.openCounts();
-      return SEVERITIES.map((s) => ({ labels: { severity: sevLabel(s) }, value: counts.get(s) ?? 0 }));
-    },
-    // Read at every scrape: one indexed count, and an incident opened or resolved shows at once.
-    0,
-  );
+  // A platform-wide count kept by every process that runs this module, refreshed from the database
+  // on each tick and after each change made here: aggregate replicas with max, not sum. During a
+  // database outage it keeps the last count read (the dashboard still shows the open incidents).
+  const openGauge = new client.Gauge({
+    name: 'v01t_incidents_open',
+    help: 'Incidents not resolved yet (open or acknowledged), by severity; refreshed every V01T_OPS_TICK_SECONDS',
+    labelNames: ['severity'],
+    registers: [ctx.metrics.registry],
+  });
+  for (const s of SEVERITIES) openGauge.set({ severity: sevLabel(s) }, 0);
+  refreshOpen = async () => {
+    const counts = await incidents.repo.openCounts();
+    for (const s of SEVERITIES) openGauge.set({ severity: sevLabel(s) }, counts.get(s) ?? 0);
+  };
   const deployments = new DeploymentHistory(ctx.db, ctx.audit);
 
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
-  const tick = () => incidents.tick();
+  const tick = async () => {
+    const result = await incidents.tick();
+    await refresh();
+    return result;
+  };
 
   return {
     incidents,
