@@ -130,7 +130,14 @@ export class QueryService {
     }
     const counts: number[] = [];
     const medians: (number | null)[] = [];
-    for (let k = 0; k < s.steps.length; k++) {
+    if (this.olap.kind === 'duckdb') {
+      const steps = await this.olap.query(this.funnelOneStatement(workspaceId, s));
+      for (const r of steps.sort((a, b) => num(a.step) - num(b.step))) {
+        counts.push(num(r.users));
+        medians.push(r.median_ms === null || r.median_ms === undefined ? null : round(num(r.median_ms) / 1000, 3));
+      }
+    }
+    for (let k = counts.length; k < s.steps.length; k++) {
       if (k === 0) {
         const [r] = await this.olap.query(`SELECT count(*) AS c FROM (${stages[0]}) AS f`);
         counts.push(num(r?.c));
@@ -162,6 +169,33 @@ export class QueryService {
       rows,
       summary: { windowSeconds: s.windowSeconds, overallConversionRate: ratio(counts[counts.length - 1]!, counts[0]!) },
     };
+  }
+
+  /**
+   * The same funnel as the stage-by-stage queries, as one DuckDB statement: each stage is a CTE
+   * computed once (the generic form re-runs every earlier stage for each step), and the exact
+   * median comes from quantile_cont (the mean of the two middle values, as medianOf). ClickHouse
+   * 18.16 has no CTE subqueries, so it keeps the generic form; query.test.ts holds both to the
+   * same hand-computed answers.
+   */
+  private funnelOneStatement(workspaceId: string, s: FunnelSpec): string {
+    const d = this.olap.dialect;
+    const from = s.from.getTime();
+    const to = s.to.getTime();
+    const windowMs = d.int(s.windowSeconds * 1000);
+    const ctes = [`s1 AS (SELECT person_id, min(ts) AS t1, min(ts) AS tk FROM ${T} WHERE ${this.base(workspaceId, from, to, s.filters)} AND event = ${d.str(s.steps[0]!)} GROUP BY person_id)`];
+    for (let k = 1; k < s.steps.length; k++) {
+      const after = s.steps[k] === s.steps[k - 1] ? '>' : '>=';
+      ctes.push(
+        `s${k + 1} AS (SELECT s.person_id, s.t1, s.tk AS tprev, min(e.ts) AS tk FROM s${k} AS s ` +
+          `INNER JOIN (SELECT person_id, ts FROM ${T} WHERE ${this.base(workspaceId, from, to + s.windowSeconds * 1000, s.filters)} AND event = ${d.str(s.steps[k]!)}) AS e ` +
+          `ON e.person_id = s.person_id WHERE e.ts ${after} s.tk AND e.ts <= s.t1 + ${windowMs} GROUP BY s.person_id, s.t1, s.tk)`,
+      );
+    }
+    const selects = s.steps.map((_, k) =>
+      k === 0 ? `SELECT 1 AS step, count(*) AS users, CAST(NULL AS DOUBLE) AS median_ms FROM s1` : `SELECT ${k + 1}, count(*), quantile_cont(CAST(tk - tprev AS DOUBLE), 0.5) FROM s${k + 1}`,
+    );
+    return `WITH ${ctes.join(',\n')}\n${selects.join('\nUNION ALL ')}`;
   }
 
   async retention(workspaceId: string, s: RetentionSpec): Promise<QueryResult> {

@@ -73,6 +73,15 @@ for (const { kind, skip } of OLAP_KINDS) {
       expect(tight.rows.map((row) => row[2])).toEqual([4, 1, 0]);
     });
 
+    it('counts a repeated step only at a strictly later event', async () => {
+      // view → view: u1 (2h, then day 1 +1h: 23 h later) and u2 (day 1 +30 min, then day 8: 7 days - 30 min later) repeat; u3, u4, a1 view once.
+      const r = await run({ kind: 'funnel', steps: ['view', 'view'], ...range(14) });
+      expect(r.rows).toEqual([
+        [1, 'view', 5, 1, null, 0, null],
+        [2, 'view', 2, 0.4, 0.4, 3, (82_800 + 603_000) / 2],
+      ]);
+    });
+
     it('builds weekly retention cohorts', async () => {
       const r = await run({ kind: 'retention', startEvent: 'signup', returnEvent: 'view', weeks: 3, ...range(14) });
       expect(r.columns).toEqual(['cohort_week', 'users', 'week_0', 'week_1', 'week_2']);
