@@ -142,25 +142,29 @@ async function rawStoreInsert(n: number): Promise<Record<string, number>> {
   }
 }
 
-/** INSERT … SELECT in the store's own SQL: 20 event kinds, 100k persons, 90 days. */
+/**
+ * INSERT … SELECT in the store's own SQL, the same rows on both stores: 100k persons, 90 days,
+ * 20 event kinds (5% signup, 40% view, 10% purchase), each person with every kind spread over the
+ * range (so funnels convert: about 66% reach step 3 of signup → view → purchase).
+ */
 function generatorSql(kind: 'duckdb' | 'clickhouse', offset: number, n: number, start: number): string {
   const span = SPAN_DAYS * DAY;
   if (kind === 'duckdb') {
     return `INSERT INTO ${EVENTS_TABLE.name}
       SELECT '${WS}',
-        CASE WHEN i % 20 = 0 THEN 'signup' WHEN i % 20 < 9 THEN 'view' WHEN i % 20 < 11 THEN 'purchase' ELSE 'event_' || CAST(i % 20 AS VARCHAR) END,
+        CASE WHEN k = 0 THEN 'signup' WHEN k < 9 THEN 'view' WHEN k < 11 THEN 'purchase' ELSE 'event_' || CAST(k AS VARCHAR) END,
         'u' || CAST((i * 7919) % ${PERSONS} AS VARCHAR), 'u' || CAST((i * 7919) % ${PERSONS} AS VARCHAR), '',
         ts, CAST(to_timestamp(ts / 1000) AS DATE), 'm' || CAST(i AS VARCHAR),
         CASE WHEN i % 3 = 0 THEN '{"plan":"pro","amount":5}' ELSE '{"plan":"free","amount":1}' END, ts, 'bench'
-      FROM (SELECT range AS i, ${start} + (range * 104729) % ${span} AS ts FROM range(${offset}, ${offset + n}))`;
+      FROM (SELECT range AS i, (range // ${PERSONS} + range) % 20 AS k, ${start} + (range * 104729) % ${span} AS ts FROM range(${offset}, ${offset + n}))`;
   }
   return `INSERT INTO ${EVENTS_TABLE.name}
     SELECT '${WS}',
-      multiIf(i % 20 = 0, 'signup', i % 20 < 9, 'view', i % 20 < 11, 'purchase', concat('event_', toString(i % 20))),
+      multiIf(k = 0, 'signup', k < 9, 'view', k < 11, 'purchase', concat('event_', toString(k))),
       concat('u', toString((i * 7919) % ${PERSONS})), concat('u', toString((i * 7919) % ${PERSONS})), '',
       ts, toDate(toDateTime(intDiv(ts, 1000))), concat('m', toString(i)),
       if(i % 3 = 0, '{"plan":"pro","amount":5}', '{"plan":"free","amount":1}'), ts, 'bench'
-    FROM (SELECT number AS i, toInt64(${start} + (number * 104729) % ${span}) AS ts FROM system.numbers LIMIT ${offset}, ${n})`;
+    FROM (SELECT number AS i, (intDiv(number, ${PERSONS}) + number) % 20 AS k, toInt64(${start} + (number * 104729) % ${span}) AS ts FROM system.numbers LIMIT ${offset}, ${n})`;
 }
 
 async function timed(fn: () => Promise<unknown>, runs = 3): Promise<number> {
@@ -172,6 +176,9 @@ async function timed(fn: () => Promise<unknown>, runs = 3): Promise<number> {
   }
   return times.sort((a, b) => a - b)[Math.floor(runs / 2)]!;
 }
+
+/** Each store's funnel answer on the same generated rows: the two must agree. */
+const answers = new Map<string, string>();
 
 async function storeQueries(kind: 'duckdb' | 'clickhouse', olap: OlapStore, n: number): Promise<Record<string, number>> {
   const store = new EventStore(olap);
@@ -187,13 +194,15 @@ async function storeQueries(kind: 'duckdb' | 'clickhouse', olap: OlapStore, n: n
   const from = new Date(start);
   const to = new Date(start + SPAN_DAYS * DAY);
   const size = label(n);
-  return {
-    [`${kind}_${size}_generate_rows_per_s`]: n / loadSeconds,
-    [`${kind}_${size}_trend_daily_90d_ms`]: await timed(() => q.run(WS, { kind: 'trends', event: 'view', measure: 'count', interval: 'day', filters: [], from, to })),
-    [`${kind}_${size}_trend_unique_users_weekly_ms`]: await timed(() => q.run(WS, { kind: 'trends', event: 'view', measure: 'unique_users', interval: 'week', filters: [], from, to })),
-    [`${kind}_${size}_funnel_3_steps_ms`]: await timed(() => q.run(WS, { kind: 'funnel', steps: ['signup', 'view', 'purchase'], windowSeconds: 14 * 86_400, filters: [], from, to })),
-    [`${kind}_${size}_retention_8_weeks_ms`]: await timed(() => q.run(WS, { kind: 'retention', startEvent: 'signup', returnEvent: 'purchase', weeks: 8, from, to })),
-  };
+  const figures: Record<string, number> = { [`generate_rows_per_s_${kind}_${size}`]: n / loadSeconds };
+  figures[`trend_ms_${kind}_${size}`] = await timed(() => q.run(WS, { kind: 'trends', event: 'view', measure: 'count', interval: 'day', filters: [], from, to }));
+  figures[`trend_unique_users_weekly_ms_${kind}_${size}`] = await timed(() => q.run(WS, { kind: 'trends', event: 'view', measure: 'unique_users', interval: 'week', filters: [], from, to }));
+  const funnel = await q.run(WS, { kind: 'funnel', steps: ['signup', 'view', 'purchase'], windowSeconds: 14 * 86_400, filters: [], from, to });
+  figures[`funnel3_ms_${kind}_${size}`] = await timed(() => q.run(WS, { kind: 'funnel', steps: ['signup', 'view', 'purchase'], windowSeconds: 14 * 86_400, filters: [], from, to }));
+  figures[`funnel3_conversion_ratio_${kind}_${size}`] = Number(funnel.summary?.overallConversionRate ?? 0);
+  answers.set(kind, JSON.stringify(funnel.rows));
+  figures[`retention_ms_${kind}_${size}`] = await timed(() => q.run(WS, { kind: 'retention', startEvent: 'signup', returnEvent: 'purchase', weeks: 8, from, to }));
+  return figures;
 }
 
 async function clickHouseUrl(): Promise<string | undefined> {
@@ -265,6 +274,7 @@ export default async function bench(args: string[]): Promise<Record<string, numb
       await admin.close();
     }
   }
+  if (answers.has('duckdb') && answers.has('clickhouse')) figures.funnel3_same_answer_duckdb_clickhouse_ratio = answers.get('duckdb') === answers.get('clickhouse') ? 1 : 0;
   figures.loadavg_1m_at_end_ratio = loadavg();
   return figures;
 }
