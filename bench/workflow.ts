@@ -1,7 +1,12 @@
 /**
- * `npm run bench -- workflow [N]`: a 3-step workflow (transform, condition, emit) started N times
- * through the API on PGlite and on the local PostgreSQL; runs/s and start-to-finish p50/p99, and
- * the raw pg-boss jobs/s (send + work of empty jobs) in the same process for the ratio.
+ * `npm run bench -- workflow [N] [CONCURRENCY]`: a 3-step workflow (transform, condition, emit)
+ * started N times through the HTTP API (in-process inject, CONCURRENCY requests in flight, default
+ * 64, as concurrent clients would) on PGlite and on the local PostgreSQL; runs/s from the first
+ * start until every run finished, start-to-finish p50/p99 (finished_at - created_at), and the
+ * database statements per run by table (from database_query_duration_seconds; pg-boss's own pool
+ * on PostgreSQL is not in it). Beside it, in the same process and database, raw pg-boss: N empty
+ * jobs sent by CONCURRENCY concurrent senders (one send each, as each API start sends one job)
+ * and worked with the same batch size and wake-ups; jobs/s and the runs/raw ratio.
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -9,16 +14,43 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { loadConfig } from '../src/kernel/config/index.js';
 import { createLogger } from '../src/kernel/telemetry/logger.js';
-import { createPlatform } from '../src/apps/platform.js';
+import { createPlatform, type Platform } from '../src/apps/platform.js';
 import type { WorkflowEngineInstance } from '../src/services/workflow-engine/index.js';
 import { freshDatabase } from './support/postgres.js';
 import type { Figures } from './run.js';
 
 const pct = (xs: number[], p: number) => xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
 
-async function one(kind: 'pglite' | 'postgres', n: number): Promise<Figures> {
+/** Statements counted per table by the platform's query observer. */
+async function statementCounts(p: Platform): Promise<Map<string, { n: number; s: number }>> {
+  const m = await p.metrics.registry.getSingleMetric('database_query_duration_seconds')?.get();
+  const out = new Map<string, { n: number; s: number }>();
+  for (const v of m?.values ?? []) {
+    const name = (v as { metricName?: string }).metricName ?? '';
+    const table = String(v.labels.table ?? '?');
+    const cur = out.get(table) ?? { n: 0, s: 0 };
+    if (name.endsWith('_count')) cur.n += v.value;
+    else if (name.endsWith('_sum')) cur.s += v.value;
+    else continue;
+    out.set(table, cur);
+  }
+  return out;
+}
+
+/** Runs `total` tasks with at most `limit` in flight. */
+async function bounded(total: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, total) }, async () => {
+      while (next < total) await task(next++);
+    }),
+  );
+}
+
+async function one(kind: 'pglite' | 'postgres', n: number, concurrency: number): Promise<Figures> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-wf-'));
   const pg = kind === 'postgres' ? await freshDatabase(process.env.V01T_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test') : undefined;
+  const batch = 50;
   const config = loadConfig({
     NODE_ENV: 'production',
     V01T_DATA_DIR: dataDir,
@@ -28,7 +60,9 @@ async function one(kind: 'pglite' | 'postgres', n: number): Promise<Figures> {
     ARGON2_MEMORY_KIB: '1024',
     ARGON2_TIME_COST: '1',
     V01T_SERVICES: 'orchestrator,workflow-engine',
-    WORKFLOW_QUEUE_BATCH: '50',
+    WORKFLOW_QUEUE_BATCH: String(batch),
+    // The bench measures throughput, not the per-workspace limit (default 100 runs at once).
+    WORKFLOW_WORKSPACE_CONCURRENCY: '0',
     ...(pg ? { DATABASE_URL: pg.url, DATABASE_POOL_MAX: '10' } : {}),
   });
   const p = await createPlatform({ config, logger: createLogger('silent') });
@@ -53,41 +87,65 @@ async function one(kind: 'pglite' | 'postgres', n: number): Promise<Figures> {
         },
       })
     ).json().workflow.id as string;
+    // Warm-up: one run through every path (JIT, caches) before measuring.
+    await p.app.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${wf}/runs`, headers: auth, payload: { input: { n: -1 } } });
+    const deadline = Date.now() + 600_000;
+    const finished = async () => Number((await p.database.query<{ n: string }>("SELECT count(*) AS n FROM workflow.runs WHERE status IN ('succeeded','failed')"))[0]?.n);
+    while ((await finished()) < 1) await new Promise((r) => setTimeout(r, 20));
+
+    const before = await statementCounts(p);
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
+    await bounded(n, concurrency, async (i) => {
       const r = await p.app.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${wf}/runs`, headers: auth, payload: { input: { n: i } } });
       if (r.statusCode !== 202) throw new Error(`start failed: ${r.statusCode} ${r.body}`);
-    }
-    const deadline = Date.now() + 300_000;
+    });
+    const startedS = (performance.now() - t0) / 1000;
     for (;;) {
-      const [row] = await p.database.query<{ n: string }>("SELECT count(*) AS n FROM workflow.runs WHERE status IN ('succeeded','failed')");
-      if (Number(row?.n) >= n) break;
-      if (Date.now() > deadline) throw new Error('runs did not finish within 300 s');
-      await new Promise((r) => setTimeout(r, 20));
+      if ((await finished()) >= n + 1) break;
+      if (Date.now() > deadline) throw new Error('runs did not finish within 600 s');
+      await new Promise((r) => setTimeout(r, 10));
     }
     const seconds = (performance.now() - t0) / 1000;
-    const lat = (await p.database.query<{ ms: string }>('SELECT extract(epoch FROM finished_at - created_at) * 1000 AS ms FROM workflow.runs')).map((r) => Number(r.ms));
+    const after = await statementCounts(p);
+    const lat = (await p.database.query<{ ms: string }>("SELECT extract(epoch FROM finished_at - created_at) * 1000 AS ms FROM workflow.runs WHERE input->>'n' <> '-1'")).map((r) => Number(r.ms));
     const failed = await p.database.query("SELECT 1 FROM workflow.runs WHERE status <> 'succeeded'");
+    let statements = 0;
+    let dbSeconds = 0;
+    const byTable: [string, number][] = [];
+    for (const [table, a] of after) {
+      const b = before.get(table) ?? { n: 0, s: 0 };
+      statements += a.n - b.n;
+      dbSeconds += a.s - b.s;
+      byTable.push([table, (a.n - b.n) / n]);
+    }
+    byTable.sort((x, y) => y[1] - x[1]);
+    console.error(`[workflow bench ${kind}] ${n} runs in ${seconds.toFixed(2)} s (all started after ${startedS.toFixed(2)} s); statements per run ${(statements / n).toFixed(1)}: ${byTable.filter(([, v]) => v >= 0.05).map(([t, v]) => `${t}=${v.toFixed(2)}`).join(' ')}; db time per run ${((dbSeconds / n) * 1000).toFixed(2)} ms`);
 
-    // Raw pg-boss on the same database: n empty jobs sent one by one and worked in batches.
-    const boss = await (p.instances.get('workflow-engine') as WorkflowEngineInstance).queue.raw();
-    await boss.createQueue('bench-raw').catch(() => {});
+    // Raw pg-boss on the same database and instance: same batch size, same wake-ups, same sender concurrency.
+    const queue = (p.instances.get('workflow-engine') as WorkflowEngineInstance).queue;
+    const boss = await queue.raw();
+    await boss.createQueue('bench-raw', { notify: true }).catch(() => {});
     let done = 0;
-    const r0 = performance.now();
-    await boss.work('bench-raw', { batchSize: 50, pollingIntervalSeconds: 0.5 }, async (jobs) => {
+    const workerId = await boss.work('bench-raw', { batchSize: batch, pollingIntervalSeconds: config.workflows.pollSeconds, burstWhenBatchFull: true }, async (jobs) => {
       done += jobs.length;
     });
-    for (let i = 0; i < n; i++) await boss.send('bench-raw', { i });
-    while (done < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const r0 = performance.now();
+    await bounded(n, concurrency, async (i) => {
+      await boss.send('bench-raw', { i });
+      boss.notifyWorker(workerId);
+    });
+    while (done < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     const rawPerS = n / ((performance.now() - r0) / 1000);
     const runsPerS = n / seconds;
     return {
-      [`${kind}_runs_per_s`]: runsPerS,
-      [`${kind}_p50_ms`]: pct(lat, 50),
-      [`${kind}_p99_ms`]: pct(lat, 99),
-      [`${kind}_failed_runs`]: failed.length,
-      [`${kind}_pgboss_raw_jobs_per_s`]: rawPerS,
-      [`${kind}_runs_to_raw_jobs_ratio`]: runsPerS / rawPerS,
+      [`runs_per_s_${kind}`]: runsPerS,
+      [`p50_ms_${kind}`]: pct(lat, 50),
+      [`p99_ms_${kind}`]: pct(lat, 99),
+      [`failed_runs_${kind}`]: failed.length,
+      [`statements_per_run_${kind}`]: statements / n,
+      [`db_ms_per_run_${kind}`]: (dbSeconds / n) * 1000,
+      [`pgboss_raw_jobs_per_s_${kind}`]: rawPerS,
+      [`runs_vs_raw_ratio_${kind}`]: runsPerS / rawPerS,
     };
   } finally {
     await p.close();
@@ -97,6 +155,13 @@ async function one(kind: 'pglite' | 'postgres', n: number): Promise<Figures> {
 }
 
 export default async function workflowBench(args: string[]): Promise<Figures> {
-  const n = Number(args[0] ?? 500);
-  return { runs: n, ...(await one('pglite', n)), ...(await one('postgres', n)) };
+  const n = Number(args[0] ?? 2000);
+  const concurrency = Number(args[1] ?? 64);
+  const only = process.env.WORKFLOW_BENCH_ONLY;
+  return {
+    runs: n,
+    concurrency,
+    ...(only === 'postgres' ? {} : await one('pglite', n, concurrency)),
+    ...(only === 'pglite' ? {} : await one('postgres', n, concurrency)),
+  };
 }

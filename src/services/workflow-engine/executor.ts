@@ -66,6 +66,13 @@ const IN_PROGRESS_RECHECK_MS = 30_000;
 /** The run was finished elsewhere (cancelled through the API) while this worker advanced it. */
 class RunGone extends Error {}
 
+/** A start computed without a write (no concurrency limit applies), written with the run's first write. */
+interface DeferredStart {
+  startedAt: Date;
+  deadlineAt: Date | null;
+  publishStarted: boolean;
+}
+
 const MAX_STEPS_PER_ADVANCE = 1000;
 /** A run held back by a concurrency limit is looked at again after this long, or sooner when a slot frees. */
 const CONCURRENCY_RECHECK_MS = 1000;
@@ -84,6 +91,10 @@ export class Executor {
   private readonly random: () => number;
   /** Runs this process is advancing now, and whether another wake-up arrived meanwhile. */
   private readonly active = new Map<string, boolean>();
+  /** Runs finished by this process's current advance: finishing cleared the lease already. */
+  private readonly finished = new Set<string>();
+  /** Definitions by workflow and version: a version never changes once saved. */
+  private readonly definitions = new Map<string, Definition>();
   constructor(private readonly o: ExecutorOptions) {
     this.random = o.random ?? Math.random;
   }
@@ -152,7 +163,7 @@ export class Executor {
       if (current && !TERMINAL.has(current.status)) await this.o.wake(runId, new Date(clock.now().getTime() + Math.min(this.o.leaseMs, 2000)));
       return;
     }
-    let run = claimed.run;
+    const run = claimed.run;
     if (claimed.takeover) this.o.logger.warn({ runId, takeovers: run.takeovers }, 'took over a run whose worker stopped renewing its lease');
     const heartbeat = setInterval(() => {
       void repo.renew(runId, this.o.workerId, clock.now(), this.o.leaseMs).catch(() => {});
@@ -164,29 +175,55 @@ export class Executor {
         await this.finish(run, 'failed', null, `the run's worker was lost ${run.takeovers} times; giving up`);
         return;
       }
-      const def = await repo.definition(run.workflowId, run.version);
+      const def = await this.definition(run.workflowId, run.version);
       if (!def) {
         await this.finish(run, 'failed', null, `definition version ${run.version} not found`);
         return;
       }
-      run = (await this.start(run, def)) ?? run;
-      if (run.status === 'queued') return;
-      await this.runSteps(run, def);
+      const started = await this.start(run, def);
+      if (started.run.status === 'queued') return;
+      await this.runSteps(started.run, def, started.deferred);
     } catch (err) {
       if (!(err instanceof RunGone)) throw err;
     } finally {
       clearInterval(heartbeat);
-      await repo.release(runId, this.o.workerId).catch(() => {});
+      if (!this.finished.delete(runId)) await repo.release(runId, this.o.workerId).catch(() => {});
     }
   }
 
-  /** queued → running, respecting concurrency limits; returns null when it must wait. */
-  private async start(run: RunRow, def: Definition): Promise<RunRow | null> {
-    if (run.status !== 'queued') return run;
+  private async definition(workflowId: string, version: number): Promise<Definition | null> {
+    const key = `${workflowId}:${version}`;
+    const cached = this.definitions.get(key);
+    if (cached) return cached;
+    const def = await this.o.repo.definition(workflowId, version);
+    if (def) {
+      if (this.definitions.size >= 1000) this.definitions.clear();
+      this.definitions.set(key, def);
+    }
+    return def;
+  }
+
+  /** Whether a concurrency limit applies to runs of this definition. */
+  private limited(def: Definition): boolean {
+    return def.concurrency !== undefined || this.o.workspaceConcurrency > 0;
+  }
+
+  /**
+   * queued → running. With a concurrency limit, decided and written at once under a lock (or the
+   * run stays queued). Without one, the start is only computed here and `deferred` is written by
+   * the run's first write, so a run of deterministic steps takes one transaction from start to end.
+   */
+  private async start(run: RunRow, def: Definition): Promise<{ run: RunRow; deferred: DeferredStart | null }> {
+    if (run.status !== 'queued') return { run, deferred: null };
     const { repo, clock } = this.o;
     const now = clock.now();
     const first = def.steps[0]!.id;
     const deadline = def.timeoutMs ? new Date(now.getTime() + def.timeoutMs) : null;
+    const startedRun: RunRow = { ...run, wait: null, status: 'running', startedAt: run.startedAt ?? now.toISOString(), currentStep: run.currentStep ?? first, deadlineAt: run.deadlineAt ?? deadline?.toISOString() ?? null };
+    if (!this.limited(def)) {
+      if (!run.startedAt) this.o.metrics.runs.inc({ status: 'started' });
+      return { run: startedRun, deferred: { startedAt: new Date(startedRun.startedAt!), deadlineAt: startedRun.deadlineAt ? new Date(startedRun.deadlineAt) : null, publishStarted: !run.startedAt } };
+    }
     const started = await this.o.db.transaction(async (tx) => {
       // Count and start under a per-workflow / per-workspace lock, so two workers cannot both take the last slot.
       if (def.concurrency !== undefined) await repo.lockKey(`workflow-concurrency:${run.workflowId}`, tx);
@@ -203,17 +240,19 @@ export class Executor {
       if (!(await repo.updateRun(run.id, { status: 'running', wait: null, startedAt: run.startedAt ? new Date(run.startedAt) : now, currentStep: run.currentStep ?? first, deadlineAt: run.deadlineAt ? new Date(run.deadlineAt) : deadline }, now, tx))) {
         throw new RunGone();
       }
-      if (!run.startedAt) {
-        await this.o.events.publish(
-          { name: 'workflow.run.started.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, trigger: run.trigger } },
-          tx,
-        );
-      }
+      if (!run.startedAt) await this.publishStarted(run, tx);
       return true;
     });
-    if (!started) return run;
+    if (!started) return { run, deferred: null };
     if (!run.startedAt) this.o.metrics.runs.inc({ status: 'started' });
-    return { ...run, wait: null, status: 'running', startedAt: run.startedAt ?? now.toISOString(), currentStep: run.currentStep ?? first, deadlineAt: run.deadlineAt ?? deadline?.toISOString() ?? null };
+    return { run: startedRun, deferred: null };
+  }
+
+  private async publishStarted(run: RunRow, ex: DbExecutor): Promise<void> {
+    await this.o.events.publish(
+      { name: 'workflow.run.started.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, trigger: run.trigger } },
+      ex,
+    );
   }
 
   private context(run: RunRow, outputs: Record<string, unknown>) {
@@ -226,7 +265,7 @@ export class Executor {
     return def.steps[i + 1]?.id ?? null;
   }
 
-  private async runSteps(run: RunRow, def: Definition): Promise<void> {
+  private async runSteps(run: RunRow, def: Definition, deferredStart: DeferredStart | null): Promise<void> {
     const { repo, clock } = this.o;
     const outputs = { ...run.outputs };
     let pending: PendingAttempt[] = [];
@@ -236,39 +275,55 @@ export class Executor {
     let wait: Wait | null = run.wait;
     let lastOutput: unknown = null;
 
+    type Extra = { status?: RunStatus; wait?: Wait | null; currentStep?: string | null; stepAttempt?: number };
+    // The deferred start (if any), the attempts and signals computed so far; returns the run's position to write with them.
+    const writePending = async (extra: Extra, ex: DbExecutor) => {
+      if (deferredStart?.publishStarted) await this.publishStarted(run, ex);
+      await repo.insertAttempts(run.id, pending, ex);
+      for (const s of signals) {
+        await this.o.events.publish(
+          { name: 'workflow.signal.v1', workspaceId: run.workspaceId, payload: { signal: s.signal, data: s.data, runId: run.id, workflowId: run.workflowId, stepId: s.stepId } },
+          ex,
+        );
+      }
+      return {
+        outputs,
+        currentStep: extra.currentStep === undefined ? stepId : extra.currentStep,
+        stepAttempt: extra.stepAttempt ?? attempt,
+        wait: extra.wait === undefined ? wait : extra.wait,
+        ...(deferredStart ? { status: 'running' as RunStatus, startedAt: deferredStart.startedAt, deadlineAt: deferredStart.deadlineAt } : {}),
+        ...(extra.status ? { status: extra.status } : {}),
+      };
+    };
+    const written = () => {
+      pending = [];
+      signals = [];
+      deferredStart = null;
+    };
     // Writes the deterministic steps computed so far together with the run's position.
-    const flush = async (extra: { status?: RunStatus; wait?: Wait | null; currentStep?: string | null; stepAttempt?: number } = {}, tx?: DbExecutor) => {
+    const flush = async (extra: Extra = {}, tx?: DbExecutor) => {
       const write = async (ex: DbExecutor) => {
-        await repo.insertAttempts(run.id, pending, ex);
-        for (const s of signals) {
-          await this.o.events.publish(
-            { name: 'workflow.signal.v1', workspaceId: run.workspaceId, payload: { signal: s.signal, data: s.data, runId: run.id, workflowId: run.workflowId, stepId: s.stepId } },
-            ex,
-          );
-        }
-        const patch = { outputs, currentStep: extra.currentStep === undefined ? stepId : extra.currentStep, stepAttempt: extra.stepAttempt ?? attempt, wait: extra.wait === undefined ? wait : extra.wait, ...(extra.status ? { status: extra.status } : {}) };
-        if (!(await repo.updateRun(run.id, patch, clock.now(), ex))) throw new RunGone();
+        if (!(await repo.updateRun(run.id, await writePending(extra, ex), clock.now(), ex))) throw new RunGone();
       };
       if (tx) await write(tx);
       else await this.o.db.transaction(write);
-      pending = [];
-      signals = [];
+      written();
     };
 
     for (let executed = 0; stepId !== null; executed++) {
       if (executed >= MAX_STEPS_PER_ADVANCE) {
         await flush();
-        return this.finish(run, 'failed', null, `more than ${MAX_STEPS_PER_ADVANCE} steps without a wait: a loop through next?`);
+        return void (await this.finish(run, 'failed', null, `more than ${MAX_STEPS_PER_ADVANCE} steps without a wait: a loop through next?`));
       }
       const now = clock.now();
       if (run.deadlineAt && now.getTime() >= Date.parse(run.deadlineAt)) {
         await flush();
-        return this.finish(run, 'timed_out', null, `run timeout of ${def.timeoutMs} ms exceeded`);
+        return void (await this.finish(run, 'timed_out', null, `run timeout of ${def.timeoutMs} ms exceeded`));
       }
       const step = def.steps.find((s) => s.id === stepId);
       if (!step) {
         await flush();
-        return this.finish(run, 'failed', null, `step "${stepId}" is not in version ${run.version}`);
+        return void (await this.finish(run, 'failed', null, `step "${stepId}" is not in version ${run.version}`));
       }
       // Cancellation and approvals arrive through the API: re-read the run before each side effect or wait.
       if (SIDE_EFFECTS.has(step.type) || step.type === 'delay' || step.type === 'approval' || wait) {
@@ -313,7 +368,7 @@ export class Executor {
             if (outcome.kind === 'waiting') return;
             if (outcome.kind === 'failed') {
               await flush({ wait: null });
-              return this.finish(run, 'failed', null, outcome.error);
+              return void (await this.finish(run, 'failed', null, outcome.error));
             }
             output = outcome.output;
             wait = null;
@@ -372,11 +427,15 @@ export class Executor {
           return;
         }
         await flush({ currentStep: step.id, stepAttempt: attempt });
-        return this.finish(run, 'failed', null, message);
+        return void (await this.finish(run, 'failed', null, message));
       }
     }
-    await flush({ currentStep: null });
-    await this.finish({ ...run, outputs }, 'succeeded', lastOutput, null);
+    // Everything since the last write, the position and the outcome: one transaction.
+    await this.o.db.transaction(async (tx) => {
+      const position = await writePending({ currentStep: null }, tx);
+      if (!(await this.finish({ ...run, outputs }, 'succeeded', lastOutput, null, { tx, patch: position, releaseWaits: this.limited(def) }))) throw new RunGone();
+    });
+    written();
   }
 
   private async waitStep(
@@ -507,21 +566,34 @@ export class Executor {
     return results;
   }
 
-  /** Ends the run: status, output or error, the outgoing event and the metric, in one transaction. */
-  async finish(run: RunRow, status: RunStatus, output: unknown, error: string | null, tx?: DbExecutor): Promise<void> {
+  /**
+   * Ends the run: status, output or error (with `patch`, more of the run written in the same
+   * statement), the outgoing event and the metric, in one transaction. False when the run had
+   * finished already (cancelled meanwhile: the cancellation stands and published its own event).
+   */
+  async finish(
+    run: RunRow,
+    status: RunStatus,
+    output: unknown,
+    error: string | null,
+    opts: { tx?: DbExecutor; patch?: Parameters<WorkflowRepository['updateRun']>[1]; releaseWaits?: boolean } = {},
+  ): Promise<boolean> {
     const now = this.o.clock.now();
     const durationMs = run.startedAt ? now.getTime() - Date.parse(run.startedAt) : 0;
     const write = async (ex: DbExecutor) => {
-      // Cancelled meanwhile: the cancellation stands (and published its own event).
-      if (!(await this.o.repo.updateRun(run.id, { status, output, error, finishedAt: now, wait: null }, now, ex))) return false;
+      if (!(await this.o.repo.updateRun(run.id, { ...opts.patch, status, output, error, finishedAt: now, wait: null }, now, ex))) return false;
       // A slot is free: runs of the workspace held back by a concurrency limit are looked at now.
-      for (const id of await this.o.repo.releaseConcurrencyWaits(run.workspaceId, now, ex)) await this.o.wake(id, null, ex);
+      if (opts.releaseWaits !== false) for (const id of await this.o.repo.releaseConcurrencyWaits(run.workspaceId, now, ex)) await this.o.wake(id, null, ex);
       const base = { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, durationMs };
       if (status === 'succeeded') await this.o.events.publish({ name: 'workflow.run.succeeded.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: base }, ex);
       else await this.o.events.publish({ name: 'workflow.run.failed.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { ...base, status: status as 'failed' | 'timed_out' | 'cancelled', error: error ?? status } }, ex);
       return true;
     };
-    const done = tx ? await write(tx) : await this.o.db.transaction(write);
-    if (done) this.o.metrics.runs.inc({ status });
+    const done = opts.tx ? await write(opts.tx) : await this.o.db.transaction(write);
+    if (done) {
+      this.o.metrics.runs.inc({ status });
+      this.finished.add(run.id);
+    }
+    return done;
   }
 }

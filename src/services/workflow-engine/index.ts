@@ -64,7 +64,7 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
       leaseMs: cfg.leaseMs,
       workspaceConcurrency: cfg.workspaceConcurrency,
     });
-    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready());
+    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready(), () => queue.notifyLocal());
 
     // Event triggers: every event of a workspace may start that workspace's event workflows. The
     // handler runs in the bus's delivery transaction and does every read and write (pg-boss enqueue

@@ -25,6 +25,7 @@ export class RunQueue {
   private boss?: PgBoss;
   private starting?: Promise<PgBoss>;
   private working = false;
+  private workerId?: string;
 
   constructor(private readonly o: RunQueueOptions) {}
 
@@ -35,11 +36,14 @@ export class RunQueue {
       const boss =
         database.kind === 'pglite' && database.pglite
           ? new PgBoss({ ...common, db: fromPglite(database.pglite as never), backend: 'pglite' })
-          : new PgBoss({ ...common, connectionString: this.connectionString(), max: 4, application_name: 'v01t-workflow-queue' } as never);
+          : // LISTEN/NOTIFY: a job created by another replica wakes this one's worker at once (polling stays the floor).
+            new PgBoss({ ...common, connectionString: this.connectionString(), max: 4, application_name: 'v01t-workflow-queue', useListenNotify: true } as never);
       boss.on('error', (err) => this.o.logger.error({ err }, 'pg-boss error'));
       await boss.start();
-      await boss.createQueue(RUN_QUEUE, { retryLimit: 5, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, expireInSeconds: 900, heartbeatSeconds: 10 }).catch((err: Error) => {
+      const queueOptions = { retryLimit: 5, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, expireInSeconds: 900, heartbeatSeconds: 10, notify: true };
+      await boss.createQueue(RUN_QUEUE, queueOptions).catch(async (err: Error) => {
         if (!/exists/i.test(err.message)) throw err;
+        await boss.updateQueue(RUN_QUEUE, { notify: true });
       });
       // pg-boss looks a queue up on its own connection the first time a job is sent to it. Sent inside
       // a PGlite transaction, that lookup would wait for the transaction that waits for it: warm the
@@ -78,12 +82,20 @@ export class RunQueue {
     const boss = await this.ensure();
     if (this.working) return;
     this.working = true;
-    await boss.work<{ runId?: string }>(RUN_QUEUE, { batchSize: this.o.batchSize, pollingIntervalSeconds: this.o.pollingIntervalSeconds }, async (jobs) => {
+    // burstWhenBatchFull: while fetches come back full, fetch again at once instead of waiting for the poll.
+    // notifyPollingIntervalSeconds = the poll: NOTIFY only announces new jobs, a job whose startAfter comes due is found by polling.
+    const options = { batchSize: this.o.batchSize, pollingIntervalSeconds: this.o.pollingIntervalSeconds, notifyPollingIntervalSeconds: this.o.pollingIntervalSeconds, burstWhenBatchFull: true };
+    this.workerId = await boss.work<{ runId?: string }>(RUN_QUEUE, options, async (jobs) => {
       const results = await Promise.allSettled(jobs.filter((j) => j.data?.runId).map((j) => handler(j.data.runId!)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       // pg-boss retries the batch; the executor is idempotent per run, so repeating the others is harmless.
       if (failed) throw failed.reason;
     });
+  }
+
+  /** Wakes this process's worker now (a run was just enqueued here and committed) instead of at its next poll. */
+  notifyLocal(): void {
+    if (this.workerId) this.boss?.notifyWorker(this.workerId);
   }
 
   /** Raw pg-boss throughput helpers for the benchmark. */
@@ -96,6 +108,7 @@ export class RunQueue {
     this.boss = undefined;
     this.starting = undefined;
     this.working = false;
+    this.workerId = undefined;
     await boss?.stop({ graceful: true, timeout: 5000 }).catch((err) => this.o.logger.warn({ err }, 'pg-boss stop failed'));
   }
 }

@@ -207,13 +207,16 @@ export class WorkflowRepository {
     return rows[0] ? (json(rows[0].definition) as Definition) : null;
   }
 
-  /** Inserts a run, or returns the existing one with the same idempotency key. */
+  /**
+   * Inserts a queued run of an enabled, not deleted workflow of the workspace, pinned to its current
+   * version; or returns the existing run with the same idempotency key. Null when the workflow is
+   * missing, of another workspace, deleted or disabled (the caller tells which).
+   */
   async insertRun(
     r: {
       id: string;
       workspaceId: string;
       workflowId: string;
-      version: number;
       trigger: string;
       input: unknown;
       idempotencyKey: string | null;
@@ -223,17 +226,22 @@ export class WorkflowRepository {
       chainDepth?: number;
     },
     ex: DbExecutor,
-  ): Promise<{ run: RunRow; created: boolean }> {
+  ): Promise<{ run: RunRow; created: boolean } | null> {
     const now = r.now.toISOString();
     const ref = r.triggerRef ? JSON.stringify(r.triggerRef) : null;
     const inserted = rowsOf(
       await ex.execute(sql`INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, idempotency_key, created_by, created_at, updated_at, trigger_ref, chain_depth)
-        VALUES (${r.id}, ${r.workspaceId}, ${r.workflowId}, ${r.version}, 'queued', ${r.trigger}, ${JSON.stringify(r.input ?? {})}::jsonb, ${r.idempotencyKey}, ${r.createdBy}, ${now}, ${now}, ${ref}::jsonb, ${r.chainDepth ?? 0})
+        SELECT ${r.id}, w.workspace_id, w.id, w.current_version, 'queued', ${r.trigger}, ${JSON.stringify(r.input ?? {})}::jsonb, ${r.idempotencyKey}, ${r.createdBy}, ${now}, ${now}, ${ref}::jsonb, ${r.chainDepth ?? 0}
+        FROM workflow.workflows w WHERE w.id = ${r.workflowId} AND w.workspace_id = ${r.workspaceId} AND w.enabled AND w.deleted_at IS NULL
         ON CONFLICT (workflow_id, idempotency_key) DO NOTHING RETURNING *`),
     );
     if (inserted[0]) return { run: toRun(inserted[0]), created: true };
-    const existing = rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE workflow_id = ${r.workflowId} AND idempotency_key = ${r.idempotencyKey}`));
-    return { run: toRun(existing[0]), created: false };
+    if (r.idempotencyKey === null) return null;
+    const existing = rowsOf(
+      await ex.execute(sql`SELECT r.* FROM workflow.runs r JOIN workflow.workflows w ON w.id = r.workflow_id
+        WHERE r.workflow_id = ${r.workflowId} AND r.workspace_id = ${r.workspaceId} AND r.idempotency_key = ${r.idempotencyKey} AND w.enabled AND w.deleted_at IS NULL`),
+    );
+    return existing[0] ? { run: toRun(existing[0]), created: false } : null;
   }
 
   async getRun(workspaceId: string, id: string, ex: DbExecutor = this.db): Promise<RunRow | null> {

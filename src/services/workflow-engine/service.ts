@@ -42,6 +42,8 @@ export class WorkflowService {
     private readonly logger: Logger,
     /** Starts the job layer if needed; called before any transaction that enqueues (on PGlite, starting it inside one would deadlock). */
     private readonly prepareQueue: () => Promise<void> = async () => {},
+    /** Called after a transaction that enqueued an immediate wake-up committed: wakes this process's queue worker now instead of at its next poll. */
+    private readonly enqueued: () => void = () => {},
   ) {}
 
   async create(workspaceId: string, raw: unknown, actor: Actor) {
@@ -135,19 +137,25 @@ export class WorkflowService {
     tx?: DbExecutor,
   ): Promise<{ run: RunRow; created: boolean }> {
     if (!tx) await this.prepareQueue();
-    const w = await this.repo.getWorkflow(workspaceId, workflowId, tx ?? this.db);
-    if (!w) throw notFound('Workflow');
-    if (!w.enabled) throw new AppError('conflict', 'the workflow is disabled');
     const write = async (ex: DbExecutor) => {
+      // One statement in the common case: the run is inserted only for an enabled workflow of the workspace, at its current version.
       const r = await this.repo.insertRun(
-        { id: randomUUID(), workspaceId, workflowId, version: w.currentVersion, trigger: opts.trigger, input: input ?? {}, idempotencyKey: opts.idempotencyKey ?? null, createdBy: opts.actor.userId, now: this.clock.now(), triggerRef: opts.triggerRef, chainDepth: opts.chainDepth },
+        { id: randomUUID(), workspaceId, workflowId, trigger: opts.trigger, input: input ?? {}, idempotencyKey: opts.idempotencyKey ?? null, createdBy: opts.actor.userId, now: this.clock.now(), triggerRef: opts.triggerRef, chainDepth: opts.chainDepth },
         ex,
       );
+      if (r === null) {
+        const w = await this.repo.getWorkflow(workspaceId, workflowId, ex);
+        if (!w) throw notFound('Workflow');
+        throw new AppError('conflict', 'the workflow is disabled');
+      }
       if (r.created) await this.wake(r.run.id, null, ex);
       return r;
     };
     const result = tx ? await write(tx) : await this.db.transaction(write);
-    if (result.created) this.metrics.runs.inc({ status: 'queued' });
+    if (result.created) {
+      this.metrics.runs.inc({ status: 'queued' });
+      if (!tx) this.enqueued();
+    }
     return result;
   }
 
