@@ -61,8 +61,8 @@ async function one(kind: 'pglite' | 'postgres', n: number, concurrency: number):
     ARGON2_TIME_COST: '1',
     V01T_SERVICES: 'orchestrator,workflow-engine',
     WORKFLOW_QUEUE_BATCH: String(batch),
-    // The bench measures throughput, not the per-workspace limit (default 100 runs at once).
-    WORKFLOW_WORKSPACE_CONCURRENCY: '0',
+    // Default: the per-workspace limit applies (100 runs at once), so every start is decided under its lock.
+    ...(process.env.WORKFLOW_WORKSPACE_CONCURRENCY ? { WORKFLOW_WORKSPACE_CONCURRENCY: process.env.WORKFLOW_WORKSPACE_CONCURRENCY } : {}),
     ...(pg ? { DATABASE_URL: pg.url, DATABASE_POOL_MAX: '10' } : {}),
   });
   const p = await createPlatform({ config, logger: createLogger('silent') });
