@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, SERVICE_NAMES, type Config, type ServiceName } from '../kernel/config/index.js';
 import { openDatabase } from '../kernel/db/database.js';
 import { migrate, pendingMigrations, MigrationError } from '../kernel/db/migrate.js';
-import { AuditLog, DEPLOYMENT_ACTION, DEPLOYMENT_RESULTS } from '../kernel/audit/index.js';
+import { AuditLog, DEPLOYMENT_RESULTS } from '../kernel/audit/index.js';
+import { DeploymentHistory } from '../ops/deployments.js';
 import { AppError } from '../kernel/errors.js';
 import { createPlatform, KERNEL_MIGRATIONS, StartupError, VERSION, availableModules, type Platform } from './platform.js';
 import { runServer } from './server.js';
@@ -159,9 +160,18 @@ export function buildCli(): Command {
       console.log(JSON.stringify(out));
     });
 
-  program
-    .command('deploy')
-    .description('deployment history (the Operations dashboard, v01t_deployments_total)')
+  const deploy = program.command('deploy').description('deployment history (GET /v1/ops/deployments, the Operations dashboard, v01t_deployments_total)');
+  // One implementation with POST/GET /v1/ops/deployments (src/ops/deployments.ts); the audit log is the store.
+  const withHistory = async <T>(fn: (h: DeploymentHistory) => Promise<T>): Promise<T> => {
+    const cfg = config();
+    const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
+    try {
+      return await fn(new DeploymentHistory(db.orm, new AuditLog(db.orm, { now: () => new Date() })));
+    } finally {
+      await db.close();
+    }
+  };
+  deploy
     .command('record')
     .description('record a deployment in the audit log: its version, environment and result')
     .requiredOption('--version <version>', 'the deployed version or image tag')
@@ -169,21 +179,21 @@ export function buildCli(): Command {
     .addOption(new Option('--result <result>', 'how it ended').choices([...DEPLOYMENT_RESULTS]).makeOptionMandatory())
     .option('--notes <text>', 'free text (ticket, reason)')
     .action(async (opts: { version: string; environment: string; result: string; notes?: string }) => {
-      if (!/^[\w.+-]{1,128}$/.test(opts.version)) throw new AppError('bad_request', `--version: not a version or image tag: ${opts.version}`);
-      if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(opts.environment)) throw new AppError('bad_request', `--environment: not an environment name: ${opts.environment}`);
-      const cfg = config();
-      const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
-      try {
-        const entry = await new AuditLog(db.orm, { now: () => new Date() }).record({
-          action: DEPLOYMENT_ACTION,
-          targetType: 'deployment',
-          targetId: opts.version,
-          data: { version: opts.version, environment: opts.environment, result: opts.result, ...(opts.notes ? { notes: opts.notes.slice(0, 1000) } : {}) },
-        });
-        console.log(JSON.stringify({ id: entry.id, occurredAt: entry.occurredAt, ...entry.data }));
-      } finally {
-        await db.close();
-      }
+      const input = DeploymentHistory.parse({ version: opts.version, environment: opts.environment, result: opts.result, ...(opts.notes ? { notes: opts.notes.slice(0, 1000) } : {}) }, '--');
+      const d = await withHistory((h) => h.record(input, { via: 'cli' }));
+      console.log(JSON.stringify({ id: d.id, occurredAt: d.recordedAt, version: d.version, environment: d.environment, result: d.result, via: d.via, ...(d.notes ? { notes: d.notes } : {}) }));
+    });
+  deploy
+    .command('history')
+    .description('print the newest deployments and the success rate per environment, as JSON')
+    .option('--environment <environment>', 'only this environment')
+    .option('--limit <n>', 'how many deployments (1-500)', '20')
+    .action(async (opts: { environment?: string; limit: string }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new AppError('bad_request', `--limit: a whole number from 1 to 500: ${opts.limit}`);
+      const environment = opts.environment === undefined ? undefined : DeploymentHistory.parse({ version: 'x', result: 'success', environment: opts.environment }, '--').environment;
+      const out = await withHistory((h) => h.history({ environment, limit }));
+      console.log(JSON.stringify(out, null, 2));
     });
 
   const gdpr = program.command('gdpr').description('data subject requests (runbook: GDPR Compliance Procedures)');

@@ -137,7 +137,17 @@ describe('GDPR scripts (scripts/gdpr-*.sh)', () => {
     expect(trail.code, trail.stderr).toBe(0);
     const entries = trail.stdout.trim().split('\n').map((l) => JSON.parse(l) as { action: string; data: Record<string, string> });
     expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ action: 'deploy.recorded', data: { environment: 'production-green', result: 'rolled_back' } });
+    expect(entries[0]).toMatchObject({ action: 'deploy.recorded', data: { environment: 'production-green', result: 'rolled_back', via: 'cli' } });
+    // The same history GET /v1/ops/deployments answers (one implementation, src/ops/deployments.ts).
+    const history = await cli(['deploy', 'history', '--environment', 'production-green']);
+    expect(history.code, history.stderr).toBe(0);
+    expect(JSON.parse(history.stdout)).toMatchObject({
+      deployments: [{ version: 'hotfix-v20251031-1415', environment: 'production-green', result: 'rolled_back', notes: 'INC-42', via: 'cli' }],
+      environments: [{ environment: 'production-green', total: 1, success: 0, rolledBack: 1, successRate: 0 }],
+    });
+    const badEnv = await cli(['deploy', 'record', '--version', 'v1', '--environment', 'Production!', '--result', 'success']);
+    expect(badEnv.code).not.toBe(0);
+    expect(badEnv.stderr).toContain('--environment');
   }, 180_000);
 
   it('gdpr-data-deletion.sh refuses without --confirm, then erases the user everywhere', async () => {

@@ -419,6 +419,20 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     expect((await get('/v1/ops/incidents?severity=9')).statusCode).toBe(400);
   });
 
+  it('keeps the PagerDuty routing key only encrypted (the hub\'s vault), nowhere in plain text', async () => {
+    const db = t.platform.database;
+    const tables = await db.query<{ s: string; n: string }>(
+      `SELECT table_schema AS s, table_name AS n FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`,
+    );
+    let rowsSeen = 0;
+    for (const { s, n } of tables) {
+      const rows = await db.query<{ j: string }>(`SELECT row_to_json(t)::text AS j FROM "${s}"."${n}" t`);
+      rowsSeen += rows.length;
+      for (const r of rows) expect(r.j, `${s}.${n}`).not.toContain(ROUTING_KEY);
+    }
+    expect(rowsSeen).toBeGreaterThan(50);
+  });
+
   it('exports and erases the personal data it keeps (roles, notes, public updates)', async () => {
     const handler = t.platform.personalData.get('ops')!;
     const exported = (await handler.exportUser(operator.id)) as { roles: unknown[]; timeline: { text: string }[]; updates: { message: string }[] };
