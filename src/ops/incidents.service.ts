@@ -148,25 +148,30 @@ export class IncidentService {
         if (firing.length === 0) return { action: 'ignored', incidentId: null, number: null } as const;
         const severity = severityOf(firing);
         const starts = firing.map((a) => new Date(a.startsAt).getTime()).filter((t) => t > 0);
-        incident =
-          (await this.repo.insert(tx, {
-            groupKey: p.groupKey,
-            title: titleOf(p),
-            severity,
-            source: 'alertmanager',
-            components: componentsOf(p.alerts),
-            openedAt: now,
-            respondBy: respondBy(severity, now, this.d.settings.timeZone),
-            firstAlertAt: starts.length ? new Date(Math.min(...starts)) : null,
-          })) ?? (await this.repo.openByGroupKey(tx, p.groupKey));
-        if (!incident) throw new AppError('conflict', 'The alert group changed concurrently; Alertmanager will retry');
-        action = 'opened';
-        await this.repo.addTimeline(tx, incident.id, {
-          at: now,
-          kind: 'opened',
-          text: `Opened from Alertmanager (receiver ${p.receiver}) as ${sevLabel(severity)}: ${firing.length} alert(s) firing (${names(firing)}); respond by ${incident.respondBy.toISOString()}`,
-          data: { groupKey: p.groupKey, externalURL: p.externalURL ?? null },
+        const inserted = await this.repo.insert(tx, {
+          groupKey: p.groupKey,
+          title: titleOf(p),
+          severity,
+          source: 'alertmanager',
+          components: componentsOf(p.alerts),
+          openedAt: now,
+          respondBy: respondBy(severity, now, this.d.settings.timeZone),
+          firstAlertAt: starts.length ? new Date(Math.min(...starts)) : null,
         });
+        if (inserted) {
+          incident = inserted;
+          action = 'opened';
+          await this.repo.addTimeline(tx, incident.id, {
+            at: now,
+            kind: 'opened',
+            text: `Opened from Alertmanager (receiver ${p.receiver}) as ${sevLabel(severity)}: ${firing.length} alert(s) firing (${names(firing)}); respond by ${incident.respondBy.toISOString()}`,
+            data: { groupKey: p.groupKey, externalURL: p.externalURL ?? null },
+          });
+        } else {
+          // Another replica opened it between our read and our insert (it waited for that commit): update it.
+          incident = await this.repo.openByGroupKey(tx, p.groupKey);
+          if (!incident) throw new AppError('conflict', 'The alert group changed concurrently; Alertmanager will retry');
+        }
       }
       const known = new Map((await this.repo.alerts(tx, incident.id)).map((a) => [a.fingerprint, a]));
       for (const a of p.alerts) {

@@ -404,6 +404,25 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     expect(pd.events.slice(before).map((e) => e.event_action)).toEqual(['trigger', 'acknowledge']);
   });
 
+  it('concurrent notifications and ticks (as from several replicas) open one incident and page once', async () => {
+    const before = pd.events.length;
+    const body = notification('{}:{alertname="KafkaConsumerLag"}', [
+      { status: 'firing', labels: { alertname: 'KafkaConsumerLag', severity: 'critical' }, fingerprint: 'k1', startsAt: '2026-01-05T14:30:00Z' },
+    ]);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => post(body)));
+    expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200, 200, 200]);
+    const results = answers.map((a) => a.json() as { action: string; incidentId: string });
+    expect(results.filter((r) => r.action === 'opened')).toHaveLength(1);
+    expect(new Set(results.map((r) => r.incidentId)).size).toBe(1);
+    clock.advance(16 * MIN);
+    const ticks = await Promise.all([tick(), tick(), tick()]);
+    expect(ticks.reduce((n, r) => n + r.escalated, 0)).toBe(1);
+    await tick();
+    expect(pd.events.slice(before).map((e) => `${e.event_action}:${e.dedup_key}`)).toEqual([`trigger:v01t-incident-${results[0]!.incidentId}`]);
+    await act(results[0]!.incidentId, 'resolve', { resolution: 'test' });
+    await tick();
+  });
+
   it('Sev3 and Sev4 targets: 2 hours, and the end of the next business day', async () => {
     clock.set('2026-01-09T20:00:00Z'); // a Friday evening
     const sev4 = await post(notification('{}:{alertname="UserActivationRateLow"}', [
