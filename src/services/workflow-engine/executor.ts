@@ -63,6 +63,9 @@ class StepInProgress extends Error {}
 /** How long to wait before asking again about an attempt whose key is still claimed. */
 const IN_PROGRESS_RECHECK_MS = 30_000;
 
+/** The one-transaction path met something it does not handle (or lost the race for the run): take the normal path. */
+class NotInOneTransaction extends Error {}
+
 /** The run was finished elsewhere (cancelled through the API) while this worker advanced it. */
 class RunGone extends Error {}
 
@@ -78,6 +81,8 @@ const MAX_STEPS_PER_ADVANCE = 1000;
 const CONCURRENCY_RECHECK_MS = 1000;
 const MAX_TAKEOVERS = 5;
 const SIDE_EFFECTS = new Set(['http', 'integration', 'foreach']);
+/** Steps computed in memory only: no I/O, no wait. */
+const PURE_STEPS = new Set(['transform', 'condition', 'emit']);
 
 /**
  * Advances one run as far as it can go: the durable state machine behind every run. Called by
@@ -154,8 +159,33 @@ export class Executor {
     }
   }
 
+  /**
+   * A fresh queued run of only transform/condition/emit steps, without a concurrency limit, is
+   * computed from its input and then claimed and finished by one conditional write (status still
+   * queued, nobody's lease) in one transaction: no separate claim, no lease to renew or release.
+   * Anything else (a failure, a wait, another worker) falls back to the normal path, which
+   * recomputes: the steps are pure, and nothing of the attempt was written.
+   */
+  private async tryInOneTransaction(runId: string): Promise<boolean> {
+    const run = await this.o.repo.runById(runId);
+    if (!run || run.status !== 'queued' || run.startedAt || run.takeovers > 0) return false;
+    const def = await this.definition(run.workflowId, run.version);
+    if (!def || this.limited(def) || !def.steps.every((s) => PURE_STEPS.has(s.type))) return false;
+    const started = await this.start(run, def);
+    try {
+      await this.runSteps(started.run, def, started.deferred, true);
+      return true;
+    } catch (err) {
+      if (err instanceof NotInOneTransaction) return false;
+      throw err;
+    } finally {
+      this.finished.delete(runId);
+    }
+  }
+
   private async advanceOnce(runId: string): Promise<void> {
     const { repo, clock } = this.o;
+    if (await this.tryInOneTransaction(runId)) return;
     const claimed = await repo.claim(runId, this.o.workerId, clock.now(), this.o.leaseMs);
     if (!claimed) {
       // Another live worker holds the run: look again once its lease could have run out.
@@ -203,9 +233,15 @@ export class Executor {
     return def;
   }
 
-  /** Whether a concurrency limit applies to runs of this definition. */
+  /**
+   * Whether a concurrency limit applies to runs of this definition. The workflow's own `concurrency`
+   * always does. The workspace limit bounds runs that work outside the engine or wait: a definition
+   * made only of transform, condition and emit steps runs from queued to finished in one
+   * transaction, never holds a slot while others could see it, and is not counted against it.
+   */
   private limited(def: Definition): boolean {
-    return def.concurrency !== undefined || this.o.workspaceConcurrency > 0;
+    if (def.concurrency !== undefined) return true;
+    return this.o.workspaceConcurrency > 0 && !def.steps.every((s) => PURE_STEPS.has(s.type));
   }
 
   /**
@@ -221,7 +257,6 @@ export class Executor {
     const deadline = def.timeoutMs ? new Date(now.getTime() + def.timeoutMs) : null;
     const startedRun: RunRow = { ...run, wait: null, status: 'running', startedAt: run.startedAt ?? now.toISOString(), currentStep: run.currentStep ?? first, deadlineAt: run.deadlineAt ?? deadline?.toISOString() ?? null };
     if (!this.limited(def)) {
-      if (!run.startedAt) this.o.metrics.runs.inc({ status: 'started' });
       return { run: startedRun, deferred: { startedAt: new Date(startedRun.startedAt!), deadlineAt: startedRun.deadlineAt ? new Date(startedRun.deadlineAt) : null, publishStarted: !run.startedAt } };
     }
     const started = await this.o.db.transaction(async (tx) => {
@@ -265,7 +300,7 @@ export class Executor {
     return def.steps[i + 1]?.id ?? null;
   }
 
-  private async runSteps(run: RunRow, def: Definition, deferredStart: DeferredStart | null): Promise<void> {
+  private async runSteps(run: RunRow, def: Definition, deferredStart: DeferredStart | null, oneTransaction = false): Promise<void> {
     const { repo, clock } = this.o;
     const outputs = { ...run.outputs };
     let pending: PendingAttempt[] = [];
@@ -277,7 +312,9 @@ export class Executor {
 
     type Extra = { status?: RunStatus; wait?: Wait | null; currentStep?: string | null; stepAttempt?: number };
     // The deferred start (if any), the attempts and signals computed so far; returns the run's position to write with them.
-    const writePending = async (extra: Extra, ex: DbExecutor) => {
+    const writePending = async (extra: Extra, ex: DbExecutor, final = false) => {
+      // In one transaction only the final write happens: anything earlier means a failure path.
+      if (oneTransaction && !final) throw new NotInOneTransaction();
       if (deferredStart?.publishStarted) await this.publishStarted(run, ex);
       await repo.insertAttempts(run.id, pending, ex);
       for (const s of signals) {
@@ -296,6 +333,7 @@ export class Executor {
       };
     };
     const written = () => {
+      if (deferredStart?.publishStarted) this.o.metrics.runs.inc({ status: 'started' });
       pending = [];
       signals = [];
       deferredStart = null;
@@ -432,8 +470,9 @@ export class Executor {
     }
     // Everything since the last write, the position and the outcome: one transaction.
     await this.o.db.transaction(async (tx) => {
-      const position = await writePending({ currentStep: null }, tx);
-      if (!(await this.finish({ ...run, outputs }, 'succeeded', lastOutput, null, { tx, patch: position, releaseWaits: this.limited(def) }))) throw new RunGone();
+      const position = await writePending({ currentStep: null }, tx, true);
+      const done = await this.finish({ ...run, outputs }, 'succeeded', lastOutput, null, { tx, patch: position, releaseWaits: this.limited(def), unclaimed: oneTransaction });
+      if (!done) throw oneTransaction ? new NotInOneTransaction() : new RunGone();
     });
     written();
   }
@@ -576,12 +615,12 @@ export class Executor {
     status: RunStatus,
     output: unknown,
     error: string | null,
-    opts: { tx?: DbExecutor; patch?: Parameters<WorkflowRepository['updateRun']>[1]; releaseWaits?: boolean } = {},
+    opts: { tx?: DbExecutor; patch?: Parameters<WorkflowRepository['updateRun']>[1]; releaseWaits?: boolean; unclaimed?: boolean } = {},
   ): Promise<boolean> {
     const now = this.o.clock.now();
     const durationMs = run.startedAt ? now.getTime() - Date.parse(run.startedAt) : 0;
     const write = async (ex: DbExecutor) => {
-      if (!(await this.o.repo.updateRun(run.id, { ...opts.patch, status, output, error, finishedAt: now, wait: null }, now, ex))) return false;
+      if (!(await this.o.repo.updateRun(run.id, { ...opts.patch, status, output, error, finishedAt: now, wait: null }, now, ex, { unclaimed: opts.unclaimed }))) return false;
       // A slot is free: runs of the workspace held back by a concurrency limit are looked at now.
       if (opts.releaseWaits !== false) for (const id of await this.o.repo.releaseConcurrencyWaits(run.workspaceId, now, ex)) await this.o.wake(id, null, ex);
       const base = { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, durationMs };

@@ -312,7 +312,7 @@ export class WorkflowRepository {
     patch: Partial<{ status: RunStatus; outputs: Record<string, unknown>; output: unknown; currentStep: string | null; stepAttempt: number; wait: Wait | null; error: string | null; startedAt: Date; finishedAt: Date; deadlineAt: Date | null }>,
     now: Date,
     ex: DbExecutor,
-    opts: { reopen?: boolean } = {},
+    opts: { reopen?: boolean; unclaimed?: boolean } = {},
   ): Promise<boolean> {
     const sets: SQL[] = [sql`updated_at = ${now.toISOString()}`];
     if (patch.status !== undefined) sets.push(sql`status = ${patch.status}`);
@@ -325,7 +325,8 @@ export class WorkflowRepository {
     if (patch.startedAt !== undefined) sets.push(sql`started_at = ${patch.startedAt.toISOString()}`);
     if (patch.finishedAt !== undefined) sets.push(sql`finished_at = ${patch.finishedAt.toISOString()}, lease_owner = NULL, lease_until = NULL`);
     if (patch.deadlineAt !== undefined) sets.push(sql`deadline_at = ${patch.deadlineAt ? patch.deadlineAt.toISOString() : null}`);
-    const guard = opts.reopen ? sql`` : sql` AND status IN ('queued', 'running', 'waiting')`;
+    // unclaimed: the write is the claim (a fresh queued run nobody leased), see Executor.tryInOneTransaction.
+    const guard = opts.reopen ? sql`` : opts.unclaimed ? sql` AND status = 'queued' AND lease_owner IS NULL` : sql` AND status IN ('queued', 'running', 'waiting')`;
     return rowsOf(await ex.execute(sql`UPDATE workflow.runs SET ${sql.join(sets, sql`, `)} WHERE id = ${id}${guard} RETURNING 1 AS one`)).length > 0;
   }
 
