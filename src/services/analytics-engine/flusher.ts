@@ -16,6 +16,7 @@ export class Flusher {
   private running: Promise<void> | undefined;
   private stopped = true;
   private lock: Promise<unknown> = Promise.resolve();
+  private turn = 0;
 
   /**
    * `buffers`: where events wait. With the file buffer, the database buffer is flushed too: the
@@ -43,7 +44,10 @@ export class Flusher {
   }
 
   private async flushBatch(): Promise<number> {
-    for (const buffer of this.buffers) {
+    // Buffers take turns being asked first, so steady ingestion cannot starve the bus events.
+    this.turn = (this.turn + 1) % this.buffers.length;
+    for (let i = 0; i < this.buffers.length; i++) {
+      const buffer = this.buffers[(this.turn + i) % this.buffers.length]!;
       const claimed = await buffer.claim(this.opts.batchSize, this.clock.now());
       if (claimed) return this.writeBatch(buffer, claimed.batchId, claimed.rows);
     }
@@ -65,15 +69,23 @@ export class Flusher {
     return rows.length;
   }
 
-  /** Flushes until the buffer has nothing left to hand out (or the loop is being stopped). */
-  async drain(untilStopped = false): Promise<number> {
+  /** Flushes until the buffer has nothing left to hand out. */
+  async drain(): Promise<number> {
     let total = 0;
     for (;;) {
-      if (untilStopped && this.stopped) return total;
       const n = await this.flushOnce();
       total += n;
       if (n === 0) return total;
     }
+  }
+
+  /**
+   * The loop's share of work: full batches while there are any, ending with the first partial
+   * one (so under steady traffic batches fill up for intervalMs instead of going out a few
+   * events at a time), or when the loop is being stopped.
+   */
+  private async flushFullBatches(): Promise<void> {
+    while (!this.stopped && (await this.flushOnce()) >= this.opts.batchSize);
   }
 
   private async undo(batchId: string): Promise<void> {
@@ -142,7 +154,7 @@ export class Flusher {
           lastRecovery = Date.now();
           await this.recover();
         }
-        await this.drain(true);
+        await this.flushFullBatches();
       } catch (err) {
         this.logger.error({ err }, 'analytics flush failed; events stay buffered and are retried');
       }
