@@ -12,6 +12,7 @@ const PACKAGE_OF: Record<string, string> = {
   promtool: 'prometheus',
   prometheus: 'prometheus',
   amtool: 'prometheus-alertmanager',
+  'prometheus-alertmanager': 'prometheus-alertmanager',
   shellcheck: 'shellcheck',
 };
 
