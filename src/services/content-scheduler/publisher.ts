@@ -186,7 +186,9 @@ export class Publisher {
     const worker = async () => {
       while (i < claimed.length) {
         const t = claimed[i++]!;
-        pending.push({ t, outcome: await this.attempt(t) });
+        const outcome = await this.attempt(t);
+        // Read `pending` only now: a flush during the attempt has handed the previous array to the recorder.
+        pending.push({ t, outcome });
         if (pending.length >= RECORD_BATCH) flush();
       }
     };
@@ -406,7 +408,7 @@ export class Publisher {
       if (outcome.kind === 'published') this.metrics.lateness.observe({ channel_type: t.connector }, Math.max(0, (outcome.at.getTime() - new Date(t.due_at).getTime()) / 1000));
       if (outcome.kind !== 'published') this.logger.info({ targetId: t.id, outcome: outcome.kind, code: outcome.code }, 'content target not published');
     } else {
-      this.logger.warn({ targetId: t.id }, 'lease lost before the outcome was recorded; the next holder re-checks the target');
+      this.logger.warn({ targetId: t.id, outcome: outcome.kind, code: outcome.kind === 'published' ? null : outcome.code, message: outcome.kind === 'published' ? null : outcome.message }, 'lease lost before the outcome was recorded; the next holder re-checks the target');
     }
   }
 }

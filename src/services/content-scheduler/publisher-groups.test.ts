@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
+import { createWorkspace, signup } from '../../../test/helpers/api.js';
+import { startFakeChannel, webhookChannel, type FakeChannel } from '../../../test/content-scheduler/fake-channel.js';
+import type { ContentInstance } from './index.js';
+
+/**
+ * One pass over more due targets than one recording group (50): outcomes are recorded in several
+ * group transactions while other publishes are still in flight, and every confirmed publication
+ * must end up `published` with its event, none left behind in `publishing`.
+ */
+describe('publisher records outcomes in groups', () => {
+  let t: TestPlatform;
+  let f: FakeChannel;
+
+  beforeAll(async () => {
+    // The per-connection egress limit raised so one pass publishes everything (EGRESS_RATE_*).
+    t = await createTestPlatform({ V01T_EGRESS_ALLOW: '127.0.0.1', EGRESS_RATE_PER_S: '1000', EGRESS_RATE_BURST: '1000', CONTENT_PUBLISHER_BATCH: '500', CONTENT_PUBLISHER_CONCURRENCY: '8' });
+    f = await startFakeChannel();
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    await f?.close();
+  });
+
+  it('publishes 173 due targets in one pass and records every one', async () => {
+    const owner = await signup(t, 'Group Owner');
+    const ws = await createWorkspace(t, owner, 'Groups');
+    const channels = [await webhookChannel(t, owner, ws, f.url), await webhookChannel(t, owner, ws, f.url, { name: 'Second' })];
+    const N = 173;
+    const now = t.clock.now().toISOString();
+    await t.platform.ctx.db.transaction(async (tx) => {
+      for (let i = 0; i < N; i++) {
+        const postId = randomUUID();
+        const channelId = channels[i % 2]!.channelId;
+        await tx.execute(sql`INSERT INTO content.posts (id, workspace_id, author_id, body, status, timezone, created_at, updated_at) VALUES (${postId}, ${ws}, ${owner.id}, ${`post ${i}`}, 'scheduled', 'UTC', ${now}, ${now})`);
+        await tx.execute(sql`INSERT INTO content.post_channels (post_id, channel_id) VALUES (${postId}, ${channelId})`);
+        await tx.execute(sql`INSERT INTO content.targets (id, workspace_id, post_id, channel_id, due_at, status, updated_at) VALUES (${randomUUID()}, ${ws}, ${postId}, ${channelId}, ${now}, 'scheduled', ${now})`);
+      }
+    });
+    const content = t.platform.instances.get('content-scheduler') as ContentInstance;
+    t.clock.advance(1500);
+    const run = await content.services.publisher.runOnce();
+    expect(run).toMatchObject({ claimed: N, published: N, retried: 0, failed: 0 });
+    const r = (await t.platform.ctx.db.execute(
+      sql`SELECT status, count(*)::int AS n, min(late_by_seconds)::int AS late FROM content.targets WHERE workspace_id = ${ws} GROUP BY status`,
+    )) as unknown as { rows: { status: string; n: number; late: number }[] };
+    expect(r.rows).toEqual([{ status: 'published', n: N, late: 1 }]);
+    const events = (await t.platform.ctx.db.execute(
+      sql`SELECT count(DISTINCT payload->>'targetId')::int AS n FROM kernel.outbox WHERE name = 'content.post.published.v1' AND workspace_id = ${ws}`,
+    )) as unknown as { rows: { n: number }[] };
+    expect(events.rows[0]!.n).toBe(N);
+    expect(f.deliveries).toHaveLength(N);
+    expect(f.duplicates()).toBe(0);
+  }, 120_000);
+});
