@@ -83,8 +83,35 @@ export class ConnectionsRepository {
     return (await this.db.delete(oauthStates).where(eq(oauthStates.stateHash, stateHash)).returning())[0] ?? null;
   }
 
-  async logRequest(row: typeof requestLog.$inferInsert): Promise<void> {
-    await this.db.insert(requestLog).values(row);
+  /** Request-log rows waiting for the next batched insert (see queueRequestLog). */
+  private logQueue: (typeof requestLog.$inferInsert)[] = [];
+  private logTimer: NodeJS.Timeout | null = null;
+  private logFlushing: Promise<void> = Promise.resolve();
+
+  /**
+   * Queues a request-log row; rows are written in one multi-row INSERT every 50 ms (or at 200
+   * rows), so a busy connection costs one statement per batch instead of one per request. The log
+   * was never part of the request's outcome (its write was not awaited); flushRequestLog() on stop
+   * writes what is queued.
+   */
+  queueRequestLog(row: typeof requestLog.$inferInsert, onError: (err: unknown) => void): void {
+    this.logQueue.push(row);
+    if (this.logQueue.length >= 200) void this.flushRequestLog().catch(onError);
+    else if (!this.logTimer) {
+      this.logTimer = setTimeout(() => void this.flushRequestLog().catch(onError), 50);
+      this.logTimer.unref();
+    }
+  }
+
+  flushRequestLog(): Promise<void> {
+    if (this.logTimer) clearTimeout(this.logTimer);
+    this.logTimer = null;
+    const batch = this.logQueue;
+    this.logQueue = [];
+    this.logFlushing = this.logFlushing.catch(() => {}).then(async () => {
+      if (batch.length) await this.db.insert(requestLog).values(batch);
+    });
+    return this.logFlushing;
   }
 
   async requestLog(connectionId: string, before: number | undefined, limit: number): Promise<RequestLogRow[]> {

@@ -248,8 +248,8 @@ export class ConnectionsService {
       this.metrics.duration.observe({ connector: row.connector }, o.durationMs / 1000);
       // Health probes are measured but not logged: the log is the connection's user activity.
       if (probe) return;
-      this.repo
-        .logRequest({
+      this.repo.queueRequestLog(
+        {
           connectionId: row.id,
           workspaceId: row.workspaceId,
           actorId: actor.userId,
@@ -260,8 +260,9 @@ export class ConnectionsService {
           status: o.status,
           errorCode: o.errorCode,
           durationMs: o.durationMs,
-        })
-        .catch((err) => this.logger.warn({ err, connectionId: row.id }, 'request log write failed'));
+        },
+        (err) => this.logger.warn({ err, connectionId: row.id }, 'request log write failed'),
+      );
     };
     return {
       http: (req: Omit<EgressRequest, 'key' | 'connector'>) => this.egress.request({ ...req, key: row.id, connector: row.connector, onObserve: record }),

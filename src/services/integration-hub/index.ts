@@ -69,6 +69,7 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
         integrationRoutes(app, { connections, oauth, inbound });
       },
       async stop() {
+        await repo.flushRequestLog().catch((err) => ctx.logger.warn({ err }, 'request log flush on stop failed'));
         await egress.close();
       },
       personalData: {
