@@ -478,7 +478,7 @@ export class IncidentService {
         .filter((l) => l !== '')
         .join('\n');
       // The email connection's config.defaultTo are the recipients; the key makes a retry send once.
-      await hub.publish(n.workspaceId, n.connectionId, { title: `${summary} — ${verb}`.slice(0, 200), text }, key);
+      await hub.publish(n.workspaceId, n.connectionId, { title: `${summary} - ${verb}`.slice(0, 200), text }, key);
     } else {
       throw new AppError('bad_request', `connector ${n.connector} is not an escalation target`);
     }

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/kernel/clock.js';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
@@ -53,11 +54,31 @@ function notification(groupKey: string, alerts: { status: 'firing' | 'resolved';
   };
 }
 
+/** An SMTP server on a real port (no TLS, no auth) keeping each message's envelope and text. */
+async function mailbox() {
+  const mails: { to: string[]; raw: string }[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString('utf8') });
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { mails, port: (server.server.address() as AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
 describe('incident response: Alertmanager webhook, escalation through the integration-hub, status page, post-mortem', () => {
   let t: TestPlatform;
   let clock: ManualClock;
   let pd: FakePagerDuty;
   let hook: Awaited<ReturnType<typeof webhookReceiver>>;
+  let smtp: Awaited<ReturnType<typeof mailbox>>;
   let admin: TestUser;
   let operator: TestUser;
   let viewer: TestUser;
@@ -74,6 +95,7 @@ describe('incident response: Alertmanager webhook, escalation through the integr
   beforeAll(async () => {
     pd = await new FakePagerDuty([ROUTING_KEY]).start();
     hook = await webhookReceiver();
+    smtp = await mailbox();
     clock = new ManualClock('2026-01-05T09:00:00Z'); // a Monday
     t = await createTestPlatform({ V01T_EGRESS_ALLOW: '127.0.0.1', V01T_ALERTMANAGER_TOKEN: AM_TOKEN, V01T_DEPLOY_TOKEN: DEPLOY_TOKEN }, { clock });
     const created = await t.platform.orchestrator!.services.auth.createUser({ email: 'oncall-admin@example.test', password: 'admin password 123', name: 'Ada Admin', platformAdmin: true }, null);
@@ -90,6 +112,12 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     for (const c of [
       { connector: 'pagerduty', name: 'PagerDuty on-call', credentials: { routingKey: ROUTING_KEY }, config: { baseUrl: pd.url } },
       { connector: 'webhook', name: 'Incident webhook', credentials: { secret: `whsec_${randomBytes(32).toString('base64')}` }, config: { url: hook.url } },
+      {
+        connector: 'email',
+        name: 'On-call mail',
+        credentials: {},
+        config: { host: '127.0.0.1', port: smtp.port, secure: false, requireTls: false, from: 'v01t <alerts@example.test>', defaultTo: ['oncall-team@example.test'] },
+      },
     ]) {
       const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${opsWs}/connections`, headers: as(admin), payload: c });
       expect(res.statusCode, res.body).toBe(201);
@@ -103,6 +131,7 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     await t?.close();
     await pd?.stop();
     await hook?.close();
+    await smtp?.close();
   });
 
   it('refuses a missing or wrong bearer with 401 problem+json, before looking at the body', async () => {
@@ -181,7 +210,7 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     expect(pd.events).toHaveLength(0);
 
     clock.advance(1 * MIN); // 09:15: the target has passed
-    expect(await tick()).toMatchObject({ escalated: 1, sent: 2, failed: 0 });
+    expect(await tick()).toMatchObject({ escalated: 1, sent: 3, failed: 0 });
     expect(pd.rejected).toEqual([]);
     expect(pd.events).toHaveLength(1);
     const trigger = pd.events[0]!;
@@ -195,6 +224,10 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     expect(hook.got).toHaveLength(1);
     expect(hook.got[0]!.body.type).toBe('v01t.incident.escalated.v1');
     expect(hook.got[0]!.id).toBe(`incident-${sev1}-trigger`);
+    expect(smtp.mails).toHaveLength(1);
+    expect(smtp.mails[0]!.to).toEqual(['oncall-team@example.test']);
+    expect(smtp.mails[0]!.raw.replace(/\r\n[ \t]+/g, ' ')).toMatch(/Subject: \[Sev1\] Incident \d+: HighErrorRatio.* - ESCALATED/);
+    expect(smtp.mails[0]!.raw).toContain('ESCALATED (not acknowledged in time)');
 
     // Later ticks and repeated notifications do not page again.
     clock.advance(60 * MIN);
@@ -205,7 +238,7 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     expect(pd.events).toHaveLength(1);
     const detail = (await get(`/v1/ops/incidents/${sev1}`)).json().incident;
     expect(detail).toMatchObject({ status: 'open', overdue: true, escalatedAt: '2026-01-05T09:15:00.000Z' });
-    expect(detail.notifications.map((n: { connector: string; event: string; status: string }) => `${n.connector}:${n.event}:${n.status}`).sort()).toEqual(['pagerduty:trigger:sent', 'webhook:trigger:sent']);
+    expect(detail.notifications.map((n: { connector: string; event: string; status: string }) => `${n.connector}:${n.event}:${n.status}`).sort()).toEqual(['email:trigger:sent', 'pagerduty:trigger:sent', 'webhook:trigger:sent']);
 
     const metrics = (await t.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/v01t_incident_escalations_total\{[^}]*severity="Sev1"[^}]*\} 1\n/);
@@ -287,8 +320,11 @@ describe('incident response: Alertmanager webhook, escalation through the integr
       { status: 'resolved', labels: { alertname: 'HighErrorRatio', severity: 'critical' }, fingerprint: 'a1b2c3', startsAt: '2026-01-05T08:58:00Z', endsAt: '2026-01-05T10:46:00Z', summary: 'Error ratio above 1%' },
     ]));
     expect(res.json()).toMatchObject({ action: 'resolved', incidentId: sev1 });
-    expect(await tick()).toMatchObject({ sent: 2, failed: 0 });
+    expect(await tick()).toMatchObject({ sent: 3, failed: 0 });
     expect(pd.events.map((e) => `${e.event_action}:${e.dedup_key}`)).toEqual([`trigger:v01t-incident-${sev1}`, `resolve:v01t-incident-${sev1}`]);
+    expect(smtp.mails).toHaveLength(2);
+    // Headers unfolded (a long Subject is folded over lines).
+    expect(smtp.mails[1]!.raw.replace(/\r\n[ \t]+/g, ' ')).toMatch(/Subject: \[Sev1\] Incident \d+: HighErrorRatio.* - resolved/);
     expect(hook.got.map((h) => h.body.type)).toEqual(['v01t.incident.escalated.v1', 'v01t.incident.resolved.v1']);
 
     const detail = (await get(`/v1/ops/incidents/${sev1}`)).json().incident;
@@ -296,6 +332,7 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     expect(detail.timeline.map((e: { kind: string }) => e.kind)).toEqual([
       'opened',
       'escalated',
+      'notification_sent',
       'notification_sent',
       'notification_sent',
       'role_assigned',
@@ -306,6 +343,7 @@ describe('incident response: Alertmanager webhook, escalation through the integr
       'public_update',
       'alert_resolved',
       'resolved',
+      'notification_sent',
       'notification_sent',
       'notification_sent',
     ]);
