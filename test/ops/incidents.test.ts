@@ -476,6 +476,27 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     expect((await get('/v1/ops/incidents?severity=9')).statusCode).toBe(400);
   });
 
+  it('in a running server the escalation loop runs by itself every V01T_OPS_TICK_SECONDS', async () => {
+    t.platform.config.ops.tickSeconds = 1; // read when the loop starts
+    const before = pd.events.length;
+    const opened = await post(notification('{}:{alertname="ApiLatencyP95Critical"}', [
+      { status: 'firing', labels: { alertname: 'ApiLatencyP95Critical', severity: 'critical' }, fingerprint: 'p1', startsAt: '2026-01-09T19:59:00Z' },
+    ]));
+    const id = opened.json().incidentId;
+    await t.platform.ops!.start();
+    try {
+      clock.advance(15 * MIN);
+      // Wall-clock wait for the real interval (no tick() call): poll with a deadline.
+      const deadline = Date.now() + 15_000;
+      while (pd.events.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(pd.events.slice(before).map((e) => `${e.event_action}:${e.dedup_key}`)).toEqual([`trigger:v01t-incident-${id}`]);
+    } finally {
+      await t.platform.ops!.stop();
+    }
+    await act(id, 'resolve', {});
+    await tick();
+  });
+
   it('keeps the PagerDuty routing key only encrypted (the hub\'s vault), nowhere in plain text', async () => {
     const db = t.platform.database;
     const tables = await db.query<{ s: string; n: string }>(
