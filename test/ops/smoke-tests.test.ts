@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { freePort } from './live.js';
@@ -24,12 +25,14 @@ function fakeClusterTools(): { bin: string; log: string; calls(): string[] } {
   return { bin: dir, log, calls: () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : []) };
 }
 
+const DEPLOY_TOKEN = randomBytes(24).toString('hex');
+
 describe('scripts/smoke-tests.sh against a running v01t', () => {
   let t: TestPlatform;
   let base: string;
 
   beforeAll(async () => {
-    t = await createTestPlatform();
+    t = await createTestPlatform({ V01T_DEPLOY_TOKEN: DEPLOY_TOKEN });
     base = await t.platform.app.listen({ port: 0, host: '127.0.0.1' });
   });
   afterAll(async () => {
@@ -73,8 +76,12 @@ describe('scripts/smoke-tests.sh against a running v01t', () => {
       PATH: `${tools.bin}:${process.env.PATH}`,
       V01T_BACKUP_DIR: tools.bin,
       V01T_SMOKE_URL: base,
+      V01T_DEPLOY_TOKEN: DEPLOY_TOKEN,
+      V01T_DEPLOY_URL: base,
       ...extra,
     });
+    /** The newest deployment in v01t's history (GET /v1/ops/deployments' implementation). */
+    const lastRecorded = async () => (await t.platform.ops!.deployments.history({ limit: 1 })).deployments[0];
 
     it('--dry-run prints the plan and runs nothing', async () => {
       const tools = fakeClusterTools();
@@ -83,7 +90,9 @@ describe('scripts/smoke-tests.sh against a running v01t', () => {
       expect(res.stdout).toContain(`helm upgrade v01t ${path.join(REPO, 'deploy', 'helm', 'v01t')} --namespace production --reuse-values --set image.tag=${tag} --atomic --wait --timeout 10m`);
       expect(res.stdout).toContain(`${path.join(REPO, 'scripts')}/smoke-tests.sh ${base}`);
       expect(res.stdout).toContain('dry run: nothing was changed');
+      expect(res.stdout).toContain(`POST ${base}/v1/ops/deployments`);
       expect(tools.calls()).toEqual([]);
+      expect(await lastRecorded()).toBeUndefined();
     });
 
     it('backs up the config, upgrades, and passes the smoke tests against the deployment', async () => {
@@ -97,6 +106,7 @@ describe('scripts/smoke-tests.sh against a running v01t', () => {
       expect(res.stdout).toContain('smoke tests passed');
       const backup = fs.readdirSync(tools.bin).find((f) => /^backup-config-\d{8}-\d{4}\.yaml$/.test(f));
       expect(fs.readFileSync(path.join(tools.bin, backup!), 'utf8')).toContain('kind: ConfigMap');
+      expect(await lastRecorded()).toMatchObject({ version: tag, environment: 'production', result: 'success', via: 'ci', notes: 'scripts/emergency-deploy.sh' });
     }, 60_000);
 
     it('rolls back when the smoke tests fail', async () => {
@@ -105,6 +115,7 @@ describe('scripts/smoke-tests.sh against a running v01t', () => {
       expect(res.code).toBe(1);
       expect(res.stderr).toContain('smoke tests failed; rolling back');
       expect(tools.calls().at(-1)).toBe('helm rollback v01t 0 --namespace production --wait --timeout 10m');
+      expect(await lastRecorded()).toMatchObject({ version: tag, result: 'rolled_back' });
     }, 60_000);
 
     it('stops when helm upgrade fails, before any smoke test', async () => {
@@ -114,6 +125,11 @@ describe('scripts/smoke-tests.sh against a running v01t', () => {
       expect(res.stderr).toContain('helm upgrade failed');
       expect(res.stdout).not.toContain('ok    GET /health');
       expect(tools.calls().filter((c) => c.startsWith('helm rollback'))).toEqual([]);
+      expect(await lastRecorded()).toMatchObject({ version: tag, result: 'failed' });
+      // A wrong token only warns: the deployment itself is not undone for it.
+      const wrong = await runScript(EMERGENCY, [tag], envFor(tools, { V01T_DEPLOY_TOKEN: 'x'.repeat(40) }));
+      expect(wrong.code, wrong.stderr).toBe(0);
+      expect(wrong.stderr).toContain("could not record the result (success) in v01t's deployment history");
     });
 
     it('refuses a bad tag, or to run without smoke tests', async () => {
