@@ -23,6 +23,17 @@ export const duckDbDialect: OlapDialect = {
 
 const SQL_TYPE = { string: 'VARCHAR', int64: 'BIGINT', float64: 'DOUBLE', date: 'DATE' } as const;
 const DAY_MS = 86_400_000;
+const dayNumbers = new Map<string, number>();
+/** Days since 1970-01-01 of a 'YYYY-MM-DD' value, cached (appends ask once per row). */
+function daysOf(value: string): number {
+  let days = dayNumbers.get(value);
+  if (days === undefined) {
+    days = Math.floor(Date.parse(`${value}T00:00:00Z`) / DAY_MS);
+    if (dayNumbers.size >= 10_000) dayNumbers.clear();
+    dayNumbers.set(value, days);
+  }
+  return days;
+}
 
 /**
  * DuckDB in process: the embedded default (a file in the data folder; ':memory:' in tests).
@@ -79,7 +90,7 @@ export class DuckDbStore implements OlapStore {
                   appender.appendDouble(Number(v ?? 0));
                   break;
                 case 'date':
-                  appender.appendDate(dateValue(Math.floor(Date.parse(`${String(v)}T00:00:00Z`) / DAY_MS)));
+                  appender.appendDate(dateValue(daysOf(String(v))));
                   break;
               }
             }

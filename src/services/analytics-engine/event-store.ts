@@ -35,7 +35,19 @@ export interface StoredEvent {
   batchId: string;
 }
 
-export const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const DAY_MS = 86_400_000;
+const dayNames = new Map<number, string>();
+/** 'YYYY-MM-DD' (UTC) of an epoch-ms time; day names are cached (the flush path asks once per event). */
+export function dayOf(ms: number): string {
+  const day = Math.floor(ms / DAY_MS);
+  let name = dayNames.get(day);
+  if (name === undefined) {
+    name = new Date(day * DAY_MS).toISOString().slice(0, 10);
+    if (dayNames.size >= 10_000) dayNames.clear();
+    dayNames.set(day, name);
+  }
+  return name;
+}
 
 export function toRow(e: StoredEvent): OlapRow {
   return {
