@@ -385,7 +385,11 @@ export class IncidentService {
       }
       return due;
     });
-    for (const i of escalated) this.d.metrics.escalation(i.severity);
+    for (const i of escalated) {
+      this.d.metrics.escalation(i.severity);
+      // Nowhere to deliver: counted as a failed delivery so the failure can be alerted on.
+      if (!targets.length) this.d.metrics.notification('none', 'trigger', 'failed');
+    }
     return escalated.length;
   }
 

@@ -476,6 +476,27 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     expect((await get('/v1/ops/incidents?severity=9')).statusCode).toBe(400);
   });
 
+  it('without an escalation target the escalation is recorded, logged and counted as failed', async () => {
+    t.platform.config.ops.workspaceId = undefined;
+    try {
+      const before = pd.events.length;
+      const opened = await post(notification('{}:{alertname="DatabaseConnectionExhaustion"}', [
+        { status: 'firing', labels: { alertname: 'DatabaseConnectionExhaustion', severity: 'critical' }, fingerprint: 'x1', startsAt: '2026-01-09T19:59:00Z' },
+      ]));
+      const id = opened.json().incidentId;
+      clock.advance(15 * MIN);
+      expect(await tick()).toEqual({ escalated: 1, sent: 0, failed: 0 });
+      expect(pd.events).toHaveLength(before);
+      const detail = (await get(`/v1/ops/incidents/${id}`)).json().incident;
+      expect(detail.timeline.find((e: { kind: string }) => e.kind === 'escalated').text).toContain('no escalation target: V01T_OPS_WORKSPACE_ID is not set');
+      const metrics = (await t.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/v01t_incident_notifications_total\{[^}]*connector="none"[^}]*result="failed"[^}]*\} 1\n/);
+      await act(id, 'resolve', {});
+    } finally {
+      t.platform.config.ops.workspaceId = opsWs;
+    }
+  });
+
   it('in a running server the escalation loop runs by itself every V01T_OPS_TICK_SECONDS', async () => {
     t.platform.config.ops.tickSeconds = 1; // read when the loop starts
     const before = pd.events.length;
