@@ -113,7 +113,8 @@ describe('workflow executor on an injected clock', () => {
     await engine.executor.drain();
     let run = await getRun(ws, runId);
     expect(run.status).toBe('running');
-    expect(attempts(run, 'call')).toEqual(['1:failed']);
+    expect(attempts(run, 'call'), JSON.stringify(run.steps)).toEqual(['1:failed']);
+    expect(run.steps[0].error).toMatch(/HTTP 503/);
     expect(run.wait.kind).toBe('retry');
     const first = Date.parse(run.wait.until) - t0;
     // Attempt 1 failed: backoff between half and all of 1000 ms.
@@ -136,7 +137,7 @@ describe('workflow executor on an injected clock', () => {
     t.clock.set(run.wait.until);
     await engine.executor.drain();
     run = await getRun(ws, runId);
-    expect(run.status).toBe('succeeded');
+    expect(run.status, JSON.stringify(run.steps.map((x: { attempt: number; error: string | null }) => [x.attempt, x.error]))).toBe('succeeded');
     expect(attempts(run, 'call')).toEqual(['1:failed', '2:failed', '3:succeeded']);
     expect(new Set(run.steps.map((s: { idempotencyKey: string }) => s.idempotencyKey)).size).toBe(3);
   });

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../kernel/clock.js';
 import type { Db, DbExecutor } from '../../kernel/db/database.js';
-import type { EventPublisher } from '../../kernel/events/envelope.js';
+import type { EventName } from '../../kernel/events/catalog.js';
+import type { EventPublisher, NewEvent } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { Definition, StepDef } from './definition.js';
 import { evaluate, ExpressionError, resolveTemplate } from './expressions.js';
@@ -283,11 +284,19 @@ export class Executor {
     return { run: startedRun, deferred: null };
   }
 
+  private startedEvent(run: RunRow): NewEvent<EventName> {
+    return { name: 'workflow.run.started.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, trigger: run.trigger } };
+  }
+
   private async publishStarted(run: RunRow, ex: DbExecutor): Promise<void> {
-    await this.o.events.publish(
-      { name: 'workflow.run.started.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, trigger: run.trigger } },
-      ex,
-    );
+    await this.publishAll([this.startedEvent(run)], ex);
+  }
+
+  /** Publishes in order, in one outbox INSERT when the backbone offers publishMany. */
+  private async publishAll(events: NewEvent<EventName>[], ex: DbExecutor): Promise<void> {
+    const many = (this.o.events as { publishMany?: (e: NewEvent<EventName>[], tx?: DbExecutor) => Promise<unknown> }).publishMany;
+    if (many && events.length > 1) await many.call(this.o.events, events, ex);
+    else for (const e of events) await this.o.events.publish(e, ex);
   }
 
   private context(run: RunRow, outputs: Record<string, unknown>) {
@@ -311,25 +320,27 @@ export class Executor {
     let lastOutput: unknown = null;
 
     type Extra = { status?: RunStatus; wait?: Wait | null; currentStep?: string | null; stepAttempt?: number };
-    // The deferred start (if any), the attempts and signals computed so far; returns the run's position to write with them.
+    // The deferred start (if any), the attempts and signals computed so far; returns the run's position
+    // to write with them, and (final) the events for finish() to publish with the run's outcome.
     const writePending = async (extra: Extra, ex: DbExecutor, final = false) => {
       // In one transaction only the final write happens: anything earlier means a failure path.
       if (oneTransaction && !final) throw new NotInOneTransaction();
-      if (deferredStart?.publishStarted) await this.publishStarted(run, ex);
-      await repo.insertAttempts(run.id, pending, ex);
+      const events: NewEvent<EventName>[] = deferredStart?.publishStarted ? [this.startedEvent(run)] : [];
       for (const s of signals) {
-        await this.o.events.publish(
-          { name: 'workflow.signal.v1', workspaceId: run.workspaceId, payload: { signal: s.signal, data: s.data, runId: run.id, workflowId: run.workflowId, stepId: s.stepId } },
-          ex,
-        );
+        events.push({ name: 'workflow.signal.v1', workspaceId: run.workspaceId, payload: { signal: s.signal, data: s.data, runId: run.id, workflowId: run.workflowId, stepId: s.stepId } });
       }
+      await repo.insertAttempts(run.id, pending, ex);
+      if (!final) await this.publishAll(events, ex);
       return {
+        events,
+        position: {
         outputs,
         currentStep: extra.currentStep === undefined ? stepId : extra.currentStep,
         stepAttempt: extra.stepAttempt ?? attempt,
         wait: extra.wait === undefined ? wait : extra.wait,
         ...(deferredStart ? { status: 'running' as RunStatus, startedAt: deferredStart.startedAt, deadlineAt: deferredStart.deadlineAt } : {}),
         ...(extra.status ? { status: extra.status } : {}),
+        },
       };
     };
     const written = () => {
@@ -341,7 +352,7 @@ export class Executor {
     // Writes the deterministic steps computed so far together with the run's position.
     const flush = async (extra: Extra = {}, tx?: DbExecutor) => {
       const write = async (ex: DbExecutor) => {
-        if (!(await repo.updateRun(run.id, await writePending(extra, ex), clock.now(), ex))) throw new RunGone();
+        if (!(await repo.updateRun(run.id, (await writePending(extra, ex)).position, clock.now(), ex))) throw new RunGone();
       };
       if (tx) await write(tx);
       else await this.o.db.transaction(write);
@@ -470,8 +481,8 @@ export class Executor {
     }
     // Everything since the last write, the position and the outcome: one transaction.
     await this.o.db.transaction(async (tx) => {
-      const position = await writePending({ currentStep: null }, tx, true);
-      const done = await this.finish({ ...run, outputs }, 'succeeded', lastOutput, null, { tx, patch: position, releaseWaits: this.limited(def), unclaimed: oneTransaction });
+      const { position, events } = await writePending({ currentStep: null }, tx, true);
+      const done = await this.finish({ ...run, outputs }, 'succeeded', lastOutput, null, { tx, patch: position, events, releaseWaits: this.limited(def), unclaimed: oneTransaction });
       if (!done) throw oneTransaction ? new NotInOneTransaction() : new RunGone();
     });
     written();
@@ -615,7 +626,7 @@ export class Executor {
     status: RunStatus,
     output: unknown,
     error: string | null,
-    opts: { tx?: DbExecutor; patch?: Parameters<WorkflowRepository['updateRun']>[1]; releaseWaits?: boolean; unclaimed?: boolean } = {},
+    opts: { tx?: DbExecutor; patch?: Parameters<WorkflowRepository['updateRun']>[1]; events?: NewEvent<EventName>[]; releaseWaits?: boolean; unclaimed?: boolean } = {},
   ): Promise<boolean> {
     const now = this.o.clock.now();
     const durationMs = run.startedAt ? now.getTime() - Date.parse(run.startedAt) : 0;
@@ -624,8 +635,12 @@ export class Executor {
       // A slot is free: runs of the workspace held back by a concurrency limit are looked at now.
       if (opts.releaseWaits !== false) for (const id of await this.o.repo.releaseConcurrencyWaits(run.workspaceId, now, ex)) await this.o.wake(id, null, ex);
       const base = { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, durationMs };
-      if (status === 'succeeded') await this.o.events.publish({ name: 'workflow.run.succeeded.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: base }, ex);
-      else await this.o.events.publish({ name: 'workflow.run.failed.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { ...base, status: status as 'failed' | 'timed_out' | 'cancelled', error: error ?? status } }, ex);
+      const outcome: NewEvent<EventName> =
+        status === 'succeeded'
+          ? { name: 'workflow.run.succeeded.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: base }
+          : { name: 'workflow.run.failed.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { ...base, status: status as 'failed' | 'timed_out' | 'cancelled', error: error ?? status } };
+      // The run's earlier events of this transaction (start, signals) first, the outcome last.
+      await this.publishAll([...(opts.events ?? []), outcome], ex);
       return true;
     };
     const done = opts.tx ? await write(opts.tx) : await this.o.db.transaction(write);
