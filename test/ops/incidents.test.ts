@@ -384,6 +384,14 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     expect((await get(`/v1/ops/incidents/${sev1}/postmortem`, outsider)).statusCode).toBe(403);
   });
 
+  it('escapes what the communications lead writes on the HTML page', async () => {
+    const res = await act(sev1, 'public-updates', { status: 'resolved', message: 'Fixed <script>alert(1)</script> & "done"' }, operator);
+    expect(res.statusCode, res.body).toBe(201);
+    const html = (await t.inject({ method: 'GET', url: '/status' })).body;
+    expect(html).not.toContain('<script>');
+    expect(html).toContain('Fixed &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;done&quot;');
+  });
+
   it('acknowledging before the target stops the escalation; acknowledge and resolve are audited', async () => {
     const events = pd.events.length;
     const opened = await post(notification('{}:{alertname="DatabaseQueryTimeAboveTarget"}', [
@@ -541,7 +549,7 @@ describe('incident response: Alertmanager webhook, escalation through the integr
     const erased = await handler.eraseUser(operator.id);
     expect(erased.technical_lead_id).toBe(1);
     expect(erased.communications_lead_id).toBe(1);
-    expect(erased.public_updates).toBe(1);
+    expect(erased.public_updates).toBe(2);
     const after = (await handler.exportUser(operator.id)) as { roles: unknown[]; timeline: unknown[]; updates: unknown[] };
     expect(after).toEqual({ roles: [], timeline: [], updates: [] });
     const md = (await get(`/v1/ops/incidents/${sev1}/postmortem`)).body;
