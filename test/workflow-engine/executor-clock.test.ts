@@ -325,6 +325,26 @@ describe('workflow executor on an injected clock', () => {
     expect(attempts(run, 'done')).toEqual(['1:succeeded']);
   });
 
+  it('a step refused by the outbound rate limit (10/s, burst 20 per workflow) waits for its token without using an attempt', async () => {
+    const ws = await newWorkspace();
+    const steps = Array.from({ length: 21 }, (_, i) => ({ id: `s${i + 1}`, type: 'http', with: { url: `${url}/ok`, method: 'GET' } }));
+    const wf = await create(ws, { name: 'chatty', steps });
+    const runId = await start(ws, wf);
+    await engine.executor.drain();
+    let run = await getRun(ws, runId);
+    // The burst of 20 went out; the 21st request was refused before sending.
+    expect(run.status).toBe('running');
+    expect(run.wait).toMatchObject({ kind: 'retry', stepId: 's21' });
+    expect(Date.parse(run.wait.until) - t.clock.now().getTime()).toBe(100);
+    expect(attempts(run, 's21')).toEqual(['1:running']);
+    expect(attempts(run, 's20')).toEqual(['1:succeeded']);
+    t.clock.advance(100);
+    await engine.executor.drain();
+    run = await getRun(ws, runId);
+    expect(run.status).toBe('succeeded');
+    expect(attempts(run, 's21')).toEqual(['1:succeeded']);
+  });
+
   it('a run whose worker stopped renewing its lease is taken over once the lease ran out', async () => {
     const ws = await newWorkspace();
     const wf = await create(ws, { name: 'orphan', steps: [{ id: 'a', type: 'transform', with: { expression: '1' } }] });

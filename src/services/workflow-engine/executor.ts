@@ -59,7 +59,18 @@ interface PendingAttempt {
  * whose process died mid-call, until the hub deems the claim stale): the same attempt is looked
  * at again later with the same key, without using up an attempt.
  */
-class StepInProgress extends Error {}
+class StepInProgress extends Error {
+  constructor(
+    message: string,
+    /** When to look again. */
+    readonly afterMs = IN_PROGRESS_RECHECK_MS,
+  ) {
+    super(message);
+  }
+}
+
+/** The guarded egress client's per-workflow rate limit refused the request: not the receiver's failure, so no attempt is used up. */
+const isRateLimited = (err: unknown): err is { code: string; extra?: { retryAfterSeconds?: number } } => (err as { code?: string })?.code === 'egress_rate_limited';
 
 /** How long to wait before asking again about an attempt whose key is still claimed. */
 const IN_PROGRESS_RECHECK_MS = 30_000;
@@ -449,7 +460,7 @@ export class Executor {
         if (err instanceof RunGone) throw err;
         if (err instanceof StepInProgress) {
           // Same attempt, same key, later: the attempt stays `running`.
-          const until = new Date(clock.now().getTime() + IN_PROGRESS_RECHECK_MS);
+          const until = new Date(clock.now().getTime() + err.afterMs);
           await this.o.db.transaction(async (tx) => {
             await flush({ wait: { kind: 'retry', stepId: step.id, until: until.toISOString() }, stepAttempt: attempt, currentStep: step.id }, tx);
             await this.o.wake(run.id, this.wakeAt(run, until), tx);
@@ -572,7 +583,14 @@ export class Executor {
         headers['content-type'] ??= 'application/json';
       }
       // maxRetries 0: the step's own retry policy decides, and each of its attempts has its own key.
-      const res = await this.o.http().request({ url: String(w.url), method, headers, body, timeoutMs, idempotent: true, maxRetries: 0, key: run.workflowId, signal });
+      let res: Awaited<ReturnType<HttpPort['request']>>;
+      try {
+        res = await this.o.http().request({ url: String(w.url), method, headers, body, timeoutMs, idempotent: true, maxRetries: 0, key: run.workflowId, signal });
+      } catch (err) {
+        // Refused before sending by the workflow's outbound rate limit: the same attempt goes again once a token is due.
+        if (isRateLimited(err)) throw new StepInProgress('outbound rate limit reached', Math.max(100, Math.ceil((err.extra?.retryAfterSeconds ?? 1) * 1000)));
+        throw err;
+      }
       const text = res.text();
       let parsed: unknown = text;
       try {
@@ -591,7 +609,7 @@ export class Executor {
         return (await hub.runAction(run.workspaceId, String(w.connectionId), String(w.action), w.input ?? {}, { idempotencyKey: key })).output;
       } catch (err) {
         const e = err as { code?: string; message?: string };
-        if (e.code === 'conflict' && /in progress/i.test(e.message ?? '')) throw new StepInProgress(e.message);
+        if (e.code === 'conflict' && /in progress/i.test(e.message ?? '')) throw new StepInProgress(e.message ?? 'in progress');
         throw err;
       }
     }
@@ -609,7 +627,19 @@ export class Executor {
         const itemCtx = { ...(ctx as object), item: items[index], index };
         const iw = (await resolveTemplate(inner.with ?? {}, itemCtx, `steps.${stepId}.with.step.with`)) as Record<string, unknown>;
         if (inner.type === 'transform') results[index] = await evaluate(String(inner.with?.expression), itemCtx, `steps.${stepId}.with.step.with.expression`);
-        else results[index] = await this.perform(run, inner.type, stepId, iw, `${key}_i${index}`, step, itemCtx, signal, timeoutMs);
+        else {
+          // An item refused by the outbound rate limit waits for its token here (bounded by the step's
+          // timeout) rather than failing the whole foreach attempt, whose items would all be sent again.
+          for (;;) {
+            try {
+              results[index] = await this.perform(run, inner.type, stepId, iw, `${key}_i${index}`, step, itemCtx, signal, timeoutMs);
+              break;
+            } catch (err) {
+              if (!(err instanceof StepInProgress) || err.message !== 'outbound rate limit reached' || signal.aborted) throw err;
+              await new Promise((r) => setTimeout(r, err.afterMs));
+            }
+          }
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
