@@ -43,6 +43,8 @@ export interface EventPublisher {
    * (or rolls back) with the business write it describes.
    */
   publish<N extends EventName>(event: NewEvent<N>, tx?: DbExecutor): Promise<EventEnvelope<N>>;
+  /** Several events in one outbox INSERT (same validation and transaction rules as publish). */
+  publishMany?(events: NewEvent<EventName>[], tx?: DbExecutor): Promise<EventEnvelope<EventName>[]>;
 }
 
 /** The `events` member of ServiceContext. */

@@ -64,6 +64,10 @@ export class EventBackbone implements EventsPort {
     return this.outbox.publish(event, tx);
   }
 
+  publishMany(events: NewEvent<EventName>[], tx?: DbExecutor): Promise<EventEnvelope<EventName>[]> {
+    return this.outbox.publishMany(events, tx);
+  }
+
   subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>): void {
     if (!/^[a-z0-9][a-z0-9._-]{0,99}$/.test(group)) throw new Error(`invalid consumer group name "${group}"`);
     if (this.subscriptions.has(group)) throw new Error(`consumer group "${group}" is subscribed twice`);

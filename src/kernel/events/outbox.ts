@@ -100,6 +100,28 @@ export class Outbox implements EventPublisher {
   ) {}
 
   async publish<N extends EventName>(event: NewEvent<N>, tx?: DbExecutor): Promise<EventEnvelope<N>> {
+    const envelope = this.envelope(event);
+    await (tx ?? this.db).execute(sql`
+      INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload)
+      VALUES (${envelope.id}, ${envelope.name}, ${envelope.occurredAt}, ${envelope.workspaceId}, ${envelope.actorId ?? null}, ${JSON.stringify(envelope.payload)}::jsonb)`);
+    if (!tx) this.onPublished();
+    return envelope;
+  }
+
+  /** Several events validated like publish() and written in one INSERT (all or none). */
+  async publishMany(events: NewEvent<EventName>[], tx?: DbExecutor): Promise<EventEnvelope<EventName>[]> {
+    if (!events.length) return [];
+    const envelopes = events.map((e) => this.envelope(e));
+    const rows = sql.join(
+      envelopes.map((e) => sql`(${e.id}, ${e.name}, ${e.occurredAt}, ${e.workspaceId}, ${e.actorId ?? null}, ${JSON.stringify(e.payload)}::jsonb)`),
+      sql`, `,
+    );
+    await (tx ?? this.db).execute(sql`INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload) VALUES ${rows}`);
+    if (!tx) this.onPublished();
+    return envelopes;
+  }
+
+  private envelope<N extends EventName>(event: NewEvent<N>): EventEnvelope<N> {
     if (!isEventName(event.name)) throw new AppError('bad_request', `unknown event "${String(event.name)}": add it to src/kernel/events/catalog.ts`);
     const parsed = EVENT_SCHEMAS[event.name].safeParse(event.payload);
     if (!parsed.success) {
@@ -115,10 +137,6 @@ export class Outbox implements EventPublisher {
       actorId: event.actorId ?? null,
       payload: parsed.data as EventEnvelope<N>['payload'],
     };
-    await (tx ?? this.db).execute(sql`
-      INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload)
-      VALUES (${envelope.id}, ${envelope.name}, ${envelope.occurredAt}, ${envelope.workspaceId}, ${envelope.actorId ?? null}, ${JSON.stringify(envelope.payload)}::jsonb)`);
-    if (!tx) this.onPublished();
     return envelope;
   }
 }
