@@ -94,6 +94,8 @@ const REFRESH_AHEAD_MS = 5 * 60_000;
 const REFRESH_LEASE_MS = 30_000;
 /** A pending idempotency claim older than this belonged to a process that died mid-call: it may be retaken. */
 const STALE_CLAIM_MS = 10 * 60_000;
+/** How long publish() reuses a connection row it read (see requireForPublish). */
+const PUBLISH_ROW_TTL_MS = 1_000;
 
 export class ConnectionsService {
   /** One refresh per connection in this process; the database lease covers other replicas. */
@@ -137,6 +139,31 @@ export class ConnectionsService {
     const row = await this.repo.get(workspaceId, id);
     if (!row) throw notFound('Connection');
     return row;
+  }
+
+  /**
+   * Connection rows read by publish(), kept for PUBLISH_ROW_TTL_MS (wall clock): a burst of
+   * publishes through one connection reads its row once instead of once per publish. Changes made
+   * through this process drop the entry at once; a change made by another replica (disabled,
+   * deleted, new credentials) is seen within the TTL.
+   */
+  private readonly publishRows = new Map<string, { row: ConnectionRow; until: number }>();
+
+  private async requireForPublish(workspaceId: string, id: string): Promise<ConnectionRow> {
+    const key = `${workspaceId}/${id}`;
+    const now = Date.now();
+    const hit = this.publishRows.get(key);
+    if (hit && hit.until > now) return hit.row;
+    const row = await this.require(workspaceId, id);
+    // Only usable rows are kept: a connection authorised again must not be refused from the cache.
+    if (row.status !== 'active') return row;
+    if (this.publishRows.size >= 10_000) this.publishRows.clear();
+    this.publishRows.set(key, { row, until: now + PUBLISH_ROW_TTL_MS });
+    return row;
+  }
+
+  private forget(workspaceId: string, id: string): void {
+    this.publishRows.delete(`${workspaceId}/${id}`);
   }
 
   private initialStatus(connector: Connector, creds: Record<string, unknown>): { status: ConnectionRow['status']; detail: string | null; expiresAt: Date | null } {
@@ -203,6 +230,7 @@ export class ConnectionsService {
 
   /** Credentials given here are merged over the stored ones (write-only: the caller never sees them). */
   async update(actor: Actor, workspaceId: string, id: string, patch: { name?: string; config?: unknown; credentials?: Record<string, unknown>; status?: 'active' | 'disabled' }): Promise<ConnectionView> {
+    this.forget(workspaceId, id);
     const row = await this.require(workspaceId, id);
     const connector = connectorOf(row.connector);
     const set: Partial<ConnectionRow> = { updatedAt: this.clock.now() };
@@ -234,6 +262,7 @@ export class ConnectionsService {
   }
 
   async remove(actor: Actor, workspaceId: string, id: string): Promise<void> {
+    this.forget(workspaceId, id);
     await this.db.transaction(async (tx) => {
       if (!(await this.repo.remove(workspaceId, id, tx))) throw notFound('Connection');
       await this.audit.record({ action: 'integration.connection.deleted', workspaceId, actorId: actor.userId, actorIp: actor.ip ?? null, targetType: 'connection', targetId: id }, tx);
@@ -329,6 +358,7 @@ export class ConnectionsService {
     }
     const row = await this.repo.byId(connectionId);
     if (!row) return;
+    this.forget(row.workspaceId, row.id);
     // Re-read under the lease: a refresh that finished just before needs no second one.
     if (!row.tokenExpiresAt || row.tokenExpiresAt.getTime() - this.clock.now().getTime() >= REFRESH_AHEAD_MS) {
       await this.repo.releaseRefreshLease(connectionId, {});
@@ -454,7 +484,7 @@ export class ConnectionsService {
   }
 
   async publish(actor: Actor, workspaceId: string, id: string, content: PublishContent, idempotencyKey: string): Promise<PublishResult> {
-    const row = await this.require(workspaceId, id);
+    const row = await this.requireForPublish(workspaceId, id);
     const connector = connectorOf(row.connector);
     if (!connector.canPublish || !connector.publish) throw new AppError('bad_request', `Connector ${connector.id} cannot publish content`);
     if (!idempotencyKey || idempotencyKey.length > 200) throw new AppError('validation_failed', 'idempotencyKey must be 1-200 characters');

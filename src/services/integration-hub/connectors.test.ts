@@ -165,6 +165,18 @@ describe('connectors against local fakes of the providers', () => {
     expect(issues()).toBe(before + 4);
   });
 
+  it('publish sees a connection disabled or deleted through the API at once (its row cache is dropped)', async () => {
+    const id = await connect('discord', { webhookUrl: `${f.base}/discord/api/webhooks/123/tok` }, {});
+    await hub().publish(ws, id, { text: 'first' }, 'cache-1');
+    const off = await t.inject({ method: 'PATCH', url: `/v1/workspaces/${ws}/connections/${id}`, headers: bearer(owner.token), payload: { status: 'disabled' } });
+    expect(off.statusCode, off.body).toBe(200);
+    await expect(hub().publish(ws, id, { text: 'second' }, 'cache-2')).rejects.toMatchObject({ code: 'conflict' });
+    await t.inject({ method: 'PATCH', url: `/v1/workspaces/${ws}/connections/${id}`, headers: bearer(owner.token), payload: { status: 'active' } });
+    await hub().publish(ws, id, { text: 'third' }, 'cache-3');
+    expect((await t.inject({ method: 'DELETE', url: `/v1/workspaces/${ws}/connections/${id}`, headers: bearer(owner.token) })).statusCode).toBe(204);
+    await expect(hub().publish(ws, id, { text: 'fourth' }, 'cache-4')).rejects.toMatchObject({ code: 'not_found' });
+  });
+
   it('bluesky: session with an app password, then createRecord; publish gives the post URL', async () => {
     const id = await connect('bluesky', { identifier: 'v01t.bsky.social', appPassword: 'abcd-efgh-ijkl-mnop' }, { serviceUrl: `${f.base}/bsky` });
     const r = await hub().publish(ws, id, { text: 'skeet' }, 'b-1');
