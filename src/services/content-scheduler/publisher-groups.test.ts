@@ -5,6 +5,10 @@ import { createTestPlatform, type TestPlatform } from '../../../test/helpers/pla
 import { createWorkspace, signup } from '../../../test/helpers/api.js';
 import { startFakeChannel, webhookChannel, type FakeChannel } from '../../../test/content-scheduler/fake-channel.js';
 import type { ContentInstance } from './index.js';
+import { createLogger } from '../../kernel/telemetry/logger.js';
+import { CoreMetrics } from '../../kernel/telemetry/metrics.js';
+import type { IntegrationHubContract } from '../integration-hub/contract.js';
+import { Publisher, registerPublisherMetrics } from './publisher.js';
 
 /**
  * One pass over more due targets than one recording group (50): outcomes are recorded in several
@@ -25,11 +29,10 @@ describe('publisher records outcomes in groups', () => {
     await f?.close();
   });
 
-  it('publishes 173 due targets in one pass and records every one', async () => {
-    const owner = await signup(t, 'Group Owner');
-    const ws = await createWorkspace(t, owner, 'Groups');
+  async function seed(name: string, N: number) {
+    const owner = await signup(t, `${name} Owner`);
+    const ws = await createWorkspace(t, owner, name);
     const channels = [await webhookChannel(t, owner, ws, f.url), await webhookChannel(t, owner, ws, f.url, { name: 'Second' })];
-    const N = 173;
     const now = t.clock.now().toISOString();
     await t.platform.ctx.db.transaction(async (tx) => {
       for (let i = 0; i < N; i++) {
@@ -40,6 +43,15 @@ describe('publisher records outcomes in groups', () => {
         await tx.execute(sql`INSERT INTO content.targets (id, workspace_id, post_id, channel_id, due_at, status, updated_at) VALUES (${randomUUID()}, ${ws}, ${postId}, ${channelId}, ${now}, 'scheduled', ${now})`);
       }
     });
+    return ws;
+  }
+
+  const statuses = async (ws: string) =>
+    ((await t.platform.ctx.db.execute(sql`SELECT status, count(*)::int AS n FROM content.targets WHERE workspace_id = ${ws} GROUP BY status`)) as unknown as { rows: { status: string; n: number }[] }).rows;
+
+  it('publishes 173 due targets in one pass and records every one', async () => {
+    const N = 173;
+    const ws = await seed('Groups', N);
     const content = t.platform.instances.get('content-scheduler') as ContentInstance;
     t.clock.advance(1500);
     const run = await content.services.publisher.runOnce();
@@ -53,6 +65,33 @@ describe('publisher records outcomes in groups', () => {
     )) as unknown as { rows: { n: number }[] };
     expect(events.rows[0]!.n).toBe(N);
     expect(f.deliveries).toHaveLength(N);
+    expect(f.duplicates()).toBe(0);
+  }, 120_000);
+
+  it('the running loop (overlapping passes of 40) drains 230 due targets once each and stops cleanly', async () => {
+    const N = 230;
+    const ws = await seed('Loop', N);
+    const before = f.deliveries.length;
+    const content = t.platform.instances.get('content-scheduler') as ContentInstance;
+    const hub = t.platform.ctx.contracts.get<IntegrationHubContract>('integration-hub');
+    const p = new Publisher(t.platform.ctx.db, t.clock, () => hub, t.platform.ctx.events, (tx, x) => content.services.posts.scheduleNextOccurrence(tx, x), registerPublisherMetrics(new CoreMetrics({ collectDefaults: false }).registry, async () => 0), createLogger('silent'), {
+      batch: 40,
+      concurrency: 8,
+      leaseSeconds: 120,
+      maxAttempts: 3,
+      intervalMs: 20,
+      workerId: 'loop-publisher',
+    });
+    p.start();
+    try {
+      // Poll with a deadline: the loop runs on real timers.
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && (await statuses(ws)).find((r) => r.status === 'published')?.n !== N) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      await p.stop();
+    }
+    expect(await statuses(ws)).toEqual([{ status: 'published', n: N }]);
+    expect(f.deliveries.length - before).toBe(N);
     expect(f.duplicates()).toBe(0);
   }, 120_000);
 });

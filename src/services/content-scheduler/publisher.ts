@@ -5,7 +5,7 @@ import client from 'prom-client';
 import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
-import type { EventPublisher } from '../../kernel/events/envelope.js';
+import type { EventPublisher, NewEvent } from '../../kernel/events/envelope.js';
 import { AppError } from '../../kernel/errors.js';
 import type { IntegrationHubContract, PublishMedia, PublishResult } from '../integration-hub/contract.js';
 import { rows } from './db.js';
@@ -115,7 +115,7 @@ export interface RunSummary {
 export class Publisher {
   readonly workerId: string;
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> | null = null;
+  private readonly running = new Set<Promise<unknown>>();
   private stopped = true;
 
   constructor(
@@ -134,37 +134,41 @@ export class Publisher {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    const loop = async () => {
+    // Passes overlap by at most one: once a full pass has handed out its last target, the next pass
+    // claims while the first one's last publishes are still in flight (no idle tail per pass).
+    const launch = () => {
       if (this.stopped) return;
-      let full = false;
-      try {
-        const p = this.runOnce();
-        this.running = p;
-        const s = await p;
-        full = s.claimed >= this.opts.batch;
-      } catch (err) {
-        this.logger.error({ err }, 'publisher run failed');
-      } finally {
-        this.running = null;
-      }
-      // A full batch means more is due: go again at once instead of waiting for the interval.
-      if (!this.stopped) this.timer = setTimeout(loop, full ? 0 : this.opts.intervalMs);
+      let chained = false;
+      const next = (delayMs: number) => {
+        if (chained || this.stopped) return;
+        chained = true;
+        this.timer = setTimeout(launch, delayMs);
+      };
+      const pass: Promise<unknown> = this.runOnce({ onDispatched: (claimed) => claimed >= this.opts.batch && this.running.size < 2 && next(0) })
+        // A full batch means more is due: go again at once instead of waiting for the interval.
+        .then((s) => next(s.claimed >= this.opts.batch ? 0 : this.opts.intervalMs))
+        .catch((err) => {
+          this.logger.error({ err }, 'publisher run failed');
+          next(this.opts.intervalMs);
+        })
+        .finally(() => this.running.delete(pass));
+      this.running.add(pass);
     };
-    this.timer = setTimeout(loop, 0);
+    this.timer = setTimeout(launch, 0);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.running?.catch(() => {});
+    await Promise.allSettled([...this.running]);
   }
 
   /**
    * One pass: re-check expired leases, claim due targets, publish them `concurrency` at a time and
    * record the outcomes in groups (one transaction per RECORD_BATCH outcomes, see record()).
    */
-  async runOnce(): Promise<RunSummary> {
+  async runOnce(opts: { onDispatched?: (claimed: number) => void } = {}): Promise<RunSummary> {
     const summary: RunSummary = { claimed: 0, published: 0, retried: 0, failed: 0, skipped: 0, rechecked: 0 };
     const claimed = await this.claim();
     summary.claimed = claimed.length;
@@ -186,6 +190,7 @@ export class Publisher {
     const worker = async () => {
       while (i < claimed.length) {
         const t = claimed[i++]!;
+        if (i === claimed.length) opts.onDispatched?.(claimed.length);
         const outcome = await this.attempt(t);
         // Read `pending` only now: a flush during the attempt has handed the previous array to the recorder.
         pending.push({ t, outcome });
@@ -307,10 +312,12 @@ export class Publisher {
                 WHERE t.id = v.id AND t.status = 'publishing' AND t.claimed_by = ${this.workerId} RETURNING t.id`,
           );
           const held = new Set(updated.map((u) => u.id));
-          for (const { t, outcome, k } of published) {
-            if (!held.has(t.id)) continue;
-            const o = outcome as Extract<Outcome, { kind: 'published' }>;
-            await this.afterPublished(tx, t, o, lateSeconds(o.at, t.due_at));
+          const mine = published.filter(({ t }) => held.has(t.id));
+          const events = mine.map(({ t, outcome }) => this.publishedEvent(t, outcome as Extract<Outcome, { kind: 'published' }>));
+          if (this.events.publishMany) await this.events.publishMany(events, tx);
+          else for (const e of events) await this.events.publish(e, tx);
+          for (const { t, k } of mine) {
+            await this.afterPublished(tx, t);
             result[k] = true;
           }
         }
@@ -348,7 +355,8 @@ export class Publisher {
           late_by_seconds = ${late}, lease_until = NULL, next_attempt_at = NULL, error_code = NULL, error = NULL, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
       );
       if (!r.length) return false;
-      await this.afterPublished(tx, t, outcome, late);
+      await this.events.publish(this.publishedEvent(t, outcome, late), tx);
+      await this.afterPublished(tx, t);
       return true;
     }
     if (outcome.kind === 'retry') {
@@ -377,17 +385,17 @@ export class Publisher {
     return true;
   }
 
-  /** In the transaction that marked the target published: its event, the campaign launch, the next occurrence. */
-  private async afterPublished(tx: DbExecutor, t: ClaimedRow, outcome: Extract<Outcome, { kind: 'published' }>, late: number): Promise<void> {
-    await this.events.publish(
-      {
-        name: 'content.post.published.v1',
-        workspaceId: t.workspace_id,
-        actorId: t.author_id,
-        payload: { postId: t.post_id, channel: t.connector, campaignId: t.campaign_id, targetId: t.id, channelId: t.channel_id, externalId: outcome.result.externalId, url: outcome.result.url ?? null, lateBySeconds: late },
-      },
-      tx,
-    );
+  private publishedEvent(t: ClaimedRow, outcome: Extract<Outcome, { kind: 'published' }>, late = lateSeconds(outcome.at, t.due_at)): NewEvent<'content.post.published.v1'> {
+    return {
+      name: 'content.post.published.v1',
+      workspaceId: t.workspace_id,
+      actorId: t.author_id,
+      payload: { postId: t.post_id, channel: t.connector, campaignId: t.campaign_id, targetId: t.id, channelId: t.channel_id, externalId: outcome.result.externalId, url: outcome.result.url ?? null, lateBySeconds: late },
+    };
+  }
+
+  /** In the transaction that marked the target published (after its event): the campaign launch, the next occurrence. */
+  private async afterPublished(tx: DbExecutor, t: ClaimedRow): Promise<void> {
     if (t.campaign_id) {
       const nowIso = this.clock.now().toISOString();
       const [launched] = await rows<{ name: string }>(tx, sql`UPDATE content.campaigns SET launched_at = ${nowIso} WHERE id = ${t.campaign_id} AND launched_at IS NULL RETURNING name`);
