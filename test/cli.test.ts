@@ -59,6 +59,8 @@ describe('v01t CLI', { timeout: 240_000 }, () => {
     const first = await v01t(['migrate']);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/migration\(s\) applied/);
+    // Every set the server would apply at start: the kernel's, the event backbone's, ops and each service's.
+    for (const set of ['kernel/', 'kernel.events/', 'ops/', 'orchestrator/', 'workflow-engine/', 'analytics-engine/']) expect(first.stdout).toContain(`applied migration ${set}`);
     const status = await v01t(['migrate', '--status']);
     expect(status.stdout.trim()).toBe('up to date');
   });

@@ -5,9 +5,8 @@ import { openDatabase } from '../kernel/db/database.js';
 import { migrate, pendingMigrations, MigrationError } from '../kernel/db/migrate.js';
 import { AuditLog, DEPLOYMENT_RESULTS } from '../kernel/audit/index.js';
 import { DeploymentHistory } from '../ops/deployments.js';
-import { OPS_MIGRATION_SET } from '../ops/migrations.js';
 import { AppError } from '../kernel/errors.js';
-import { createPlatform, KERNEL_MIGRATIONS, StartupError, VERSION, availableModules, type Platform } from './platform.js';
+import { createPlatform, platformMigrationSets, StartupError, VERSION, availableModules, type Platform } from './platform.js';
 import { runServer } from './server.js';
 
 function config(overrides: Partial<Record<string, string>> = {}): Config {
@@ -70,7 +69,7 @@ export function buildCli(): Command {
       const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
       try {
         const modules = Object.values(availableModules(() => new Map()));
-        const sets = [KERNEL_MIGRATIONS, OPS_MIGRATION_SET, ...modules.map((m) => ({ service: m!.name, migrations: m!.migrations }))];
+        const sets = platformMigrationSets(modules.filter((m) => m !== undefined));
         if (opts.status) {
           const pending = await pendingMigrations(db, sets);
           console.log(pending.length ? `pending:\n  ${pending.join('\n  ')}` : 'up to date');

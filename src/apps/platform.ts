@@ -56,6 +56,11 @@ export function availableModules(handlers: () => Map<string, PersonalDataHandler
   };
 }
 
+/** Every migration set a process with these modules needs, in order: kernel, events, ops, then the services. */
+export function platformMigrationSets(modules: ServiceModule[]): MigrationSet[] {
+  return [KERNEL_MIGRATIONS, KERNEL_EVENT_MIGRATIONS, OPS_MIGRATION_SET, ...modules.map((m) => ({ service: m.name, migrations: m.migrations }))];
+}
+
 export interface PlatformOptions {
   config: Config;
   clock?: Clock;
@@ -130,7 +135,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     metrics.gauge('database_connections_active', 'Database connections in use', () => database.connectionStats().active);
     metrics.gauge('database_connections_max', 'Database connection pool size', () => database.connectionStats().max);
 
-    const migrationSets: MigrationSet[] = [KERNEL_MIGRATIONS, KERNEL_EVENT_MIGRATIONS, OPS_MIGRATION_SET, ...modules.map((m) => ({ service: m.name, migrations: m.migrations }))];
+    const migrationSets = platformMigrationSets(modules);
     if (config.db.migrateOnStart) {
       const { applied } = await migrate(database, migrationSets, (msg) => logger.info(msg));
       if (applied.length) logger.info({ count: applied.length }, 'migrations applied');
