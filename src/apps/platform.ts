@@ -21,6 +21,7 @@ import { analyticsModule } from '../services/analytics-engine/index.js';
 import { gamificationModule } from '../services/gamification/index.js';
 import { IdentityHttpClient } from '../services/orchestrator/contract.js';
 import { integrationHubModule } from '../services/integration-hub/index.js';
+import { createEgressClient, IntegrationHubHttpClient } from '../services/integration-hub/contract.js';
 import { contentSchedulerModule } from '../services/content-scheduler/index.js';
 import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
 import { createOps, OPS_MIGRATION_SET, OPS_PERMISSIONS, type Ops } from '../ops/index.js';
@@ -126,7 +127,9 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     observe: (queryType, table, seconds) => metrics.dbQueryDuration.observe({ query_type: queryType, table }, seconds),
   });
   const cache = createCache({ redisUrl: config.redis.url, clock, prefix: config.redis.keyPrefix });
+  let remoteEgress: ReturnType<typeof createEgressClient> | undefined;
   const closeAll = async () => {
+    await remoteEgress?.close().catch(() => {});
     await cache.close().catch(() => {});
     await database.close().catch(() => {});
   };
@@ -153,14 +156,24 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     const events = new EventBackbone({ db: database.orm, clock, logger: logger.child({ component: 'events' }), config: config.events, metrics });
 
     let identity: IdentityPort | undefined;
+    /** Contracts of services running in other processes, reached over their internal HTTP APIs. */
+    const remote = new Map<ServiceName, unknown>();
     const contracts: ContractDirectory = {
-      has: (s) => instances.get(s)?.contract !== undefined,
+      has: (s) => instances.get(s)?.contract !== undefined || remote.has(s),
       get<T>(s: ServiceName): T {
-        const c = instances.get(s)?.contract;
+        const c = instances.get(s)?.contract ?? remote.get(s);
         if (c === undefined) throw new Error(`the ${s} contract is not available in this process`);
         return c as T;
       },
     };
+    // The integration-hub in another process (the distributed shape): its contract over HTTP, with
+    // this process's own egress guard, for the content-scheduler, the workflow integration step and
+    // incident escalations, which look the contract up on each use.
+    if (!requested.includes('integration-hub') && config.internal.integrationHubUrl) {
+      if (!config.internal.token) throw new StartupError('V01T_INTEGRATION_HUB_URL needs V01T_INTERNAL_TOKEN, the token of the integration-hub\'s internal API');
+      remoteEgress = createEgressClient(config, { clock });
+      remote.set('integration-hub', new IntegrationHubHttpClient(config.internal.integrationHubUrl, config.internal.token, { egress: remoteEgress }));
+    }
     const ctx: ServiceContext = {
       config,
       database,

@@ -77,6 +77,7 @@ const envSchema = z.object({
   SIGNUP_ENABLED: bool.default(true),
   V01T_INTERNAL_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   V01T_ORCHESTRATOR_URL: z.url().optional(),
+  V01T_INTEGRATION_HUB_URL: z.url().optional(),
   MIGRATE_ON_START: bool.default(true),
   ARGON2_MEMORY_KIB: positiveInt.min(1024).default(19_456),
   ARGON2_TIME_COST: positiveInt.max(10).default(2),
@@ -153,7 +154,8 @@ export type Config = {
     argon2: { memoryCost: number; timeCost: number };
   };
   shutdownTimeoutMs: number;
-  internal: { token?: string; orchestratorUrl?: string };
+  /** The distributed shape: the shared token of the internal APIs, and where the orchestrator and the integration-hub answer them. */
+  internal: { token?: string; orchestratorUrl?: string; integrationHubUrl?: string };
   secrets: { masterKey?: string; previousKeys?: string };
   /** analytics-engine: OLAP store, ingestion buffer, business KPIs. */
   analytics: {
@@ -251,7 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST },
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    internal: { token: e.V01T_INTERNAL_TOKEN, orchestratorUrl: e.V01T_ORCHESTRATOR_URL },
+    internal: { token: e.V01T_INTERNAL_TOKEN, orchestratorUrl: e.V01T_ORCHESTRATOR_URL, integrationHubUrl: e.V01T_INTEGRATION_HUB_URL },
     secrets: { masterKey: e.V01T_MASTER_KEY, previousKeys: e.V01T_MASTER_KEY_PREVIOUS },
     analytics: {
       store: e.ANALYTICS_STORE ?? (e.CLICKHOUSE_URL ? 'clickhouse' : 'duckdb'),

@@ -7,6 +7,7 @@ import { OAuthService } from './oauth.service.js';
 import { InboundService } from './inbound.service.js';
 import { Vault } from './vault.js';
 import { integrationRoutes } from './routes.js';
+import { internalRoutes } from './internal.routes.js';
 import { createEgressClient, type IntegrationHubContract } from './contract.js';
 
 export const INTEGRATION_PERMISSIONS: PermissionMap = {
@@ -67,6 +68,8 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
       rewrapSecrets: () => connections.rewrapAll(),
       routes(app) {
         integrationRoutes(app, { connections, oauth, inbound });
+        // The contract for services in other processes (IntegrationHubHttpClient), when v01t runs split.
+        if (ctx.config.internal.token) internalRoutes(app, { hub: contract, internalToken: ctx.config.internal.token, mediaMaxBytes: ctx.config.content.mediaMaxBytes });
       },
       async stop() {
         await repo.flushRequestLog().catch((err) => ctx.logger.warn({ err }, 'request log flush on stop failed'));
