@@ -7,6 +7,7 @@ import { AppError } from '../../src/kernel/errors.js';
 import { loadConfig } from '../../src/kernel/config/index.js';
 import { createEgressClient, IntegrationHubHttpClient, type IntegrationHubContract } from '../../src/services/integration-hub/contract.js';
 import type { WorkflowEngineInstance } from '../../src/services/workflow-engine/index.js';
+import type { ContentInstance } from '../../src/services/content-scheduler/index.js';
 
 /**
  * The distributed shape: the integration-hub in one process (platform `hub`, on a real port, with
@@ -117,6 +118,17 @@ describe('the integration-hub contract over HTTP (IntegrationHubHttpClient)', ()
     expect(refused.extra.providerStatus).toBe(422);
   });
 
+  it("keeps the hub's conflict for a key in progress, which callers retry later without a second call", async () => {
+    await hub.platform.database.query(
+      "INSERT INTO integration_hub.publications (connection_id, idempotency_key, status, claimed_at, kind, action) VALUES ($1, 'split-busy', 'pending', $2, 'action', 'createIssue')",
+      [github, hub.clock.now().toISOString()],
+    );
+    const before = issueCalls();
+    const err = await rejection(client.runAction(ws, github, 'createIssue', { title: 'Busy' }, { idempotencyKey: 'split-busy' }));
+    expect({ code: err.code, status: err.status, message: err.message }).toEqual({ code: 'conflict', status: 409, message: 'An action run with this idempotency key is in progress' });
+    expect(issueCalls()).toBe(before);
+  });
+
   it('refuses a wrong internal token before reading the body, and keeps the API out of the OpenAPI document', async () => {
     const before = issueCalls();
     const stranger = new IntegrationHubHttpClient(base, 'x'.repeat(48), { egress });
@@ -138,6 +150,7 @@ describe('the integration-hub contract over HTTP (IntegrationHubHttpClient)', ()
 });
 
 describe('services split from the integration-hub', () => {
+  let channelId: string;
   beforeAll(async () => {
     split = await createTestPlatform({
       V01T_SERVICES: 'content-scheduler,workflow-engine',
@@ -158,6 +171,7 @@ describe('services split from the integration-hub', () => {
   it('binds a content channel to a connection of the remote hub, and refuses one it does not have', async () => {
     const ok = await split!.inject({ method: 'POST', url: `/v1/workspaces/${ws}/channels`, headers: bearer(owner.token), payload: { connectionId: mastodon, name: 'masto', timezone: 'UTC' } });
     expect(ok.statusCode, ok.body).toBe(201);
+    channelId = ok.json().channel.id;
     const missing = await split!.inject({ method: 'POST', url: `/v1/workspaces/${ws}/channels`, headers: bearer(owner.token), payload: { connectionId: '00000000-0000-4000-8000-000000000000', name: 'none', timezone: 'UTC' } });
     expect(missing.statusCode).toBe(400);
     expect(missing.json()).toMatchObject({ code: 'validation_failed', errors: [{ path: 'connectionId', message: 'connection not found' }] });
@@ -180,6 +194,26 @@ describe('services split from the integration-hub', () => {
     expect(done.output).toEqual({ number: expect.any(Number), url: expect.stringContaining('/issues/') });
     expect(issueCalls()).toBe(before + 1);
     expect(f.calls.at(-1)?.body).toContain('From another process');
+  });
+
+  it("publishes a scheduled post with an image through the content-scheduler's publisher and the remote hub", async () => {
+    const image = png(1_500_000);
+    const boundary = '----v01tsplit';
+    const payload = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="altText"\r\n\r\nSplit chart\r\n`),
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="chart.png"\r\nContent-Type: image/png\r\n\r\n`),
+      image,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const up = await split!.inject({ method: 'POST', url: `/v1/workspaces/${ws}/media`, headers: { ...bearer(owner.token), 'content-type': `multipart/form-data; boundary=${boundary}` }, payload });
+    expect(up.statusCode, up.body).toBe(201);
+    const post = await split!.inject({ method: 'POST', url: `/v1/workspaces/${ws}/posts`, headers: bearer(owner.token), payload: { body: 'Published from a split pod', mediaIds: [up.json().media.id], channels: [{ channelId }] } });
+    expect(post.statusCode, post.body).toBe(201);
+    const sched = await split!.inject({ method: 'POST', url: `/v1/workspaces/${ws}/posts/${post.json().post.id}/schedule`, headers: bearer(owner.token), payload: { mode: 'now' } });
+    expect(sched.statusCode, sched.body).toBe(200);
+    const uploadsBefore = f.uploads.length;
+    expect(await (split!.platform.instances.get('content-scheduler') as ContentInstance).services.publisher.runOnce()).toMatchObject({ claimed: 1, published: 1 });
+    expect(f.uploads.slice(uploadsBefore)).toEqual([expect.objectContaining({ provider: 'mastodon', sha256: sha(image), size: image.length, altText: 'Split chart' })]);
   });
 
   it('publishes through the contract the content-scheduler uses', async () => {
