@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPostgresDatabase, TEST_DB } from '../helpers/platform.js';
 import { waitFor } from '../events/poll.js';
+import { freePort } from '../helpers/ports.js';
 
 /**
  * The crash test: a worker process is killed with SIGKILL while a side-effecting step is in
@@ -21,16 +22,6 @@ import { waitFor } from '../events/poll.js';
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const REPO = path.resolve(HERE, '../..');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Child {
   proc: ChildProcess;
