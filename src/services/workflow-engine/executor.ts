@@ -8,7 +8,7 @@ import type { Definition, StepDef } from './definition.js';
 import { evaluate, ExpressionError, resolveTemplate } from './expressions.js';
 import type { HttpPort, IntegrationPort } from './http-port.js';
 import type { WorkflowMetrics } from './metrics.js';
-import { TERMINAL, type RunRow, type RunStatus, type Wait, type WorkflowRepository } from './repository.js';
+import { TERMINAL, type NewAttempt, type RunRow, type RunStatus, type Wait, type WorkflowRepository } from './repository.js';
 
 /** A step failure; `retriable` false ends the run without using the remaining attempts. */
 export class StepError extends Error {
@@ -40,19 +40,7 @@ export interface ExecutorOptions {
   random?: () => number;
 }
 
-interface PendingAttempt {
-  id: string;
-  stepId: string;
-  stepType: string;
-  attempt: number;
-  status: string;
-  key: string;
-  input: unknown;
-  output: unknown;
-  error: string | null;
-  startedAt: Date;
-  finishedAt: Date | null;
-}
+type PendingAttempt = NewAttempt;
 
 /**
  * The integration-hub holds a claim on this attempt's key for a call still in progress (or one
@@ -86,6 +74,19 @@ interface DeferredStart {
   startedAt: Date;
   deadlineAt: Date | null;
   publishStarted: boolean;
+}
+
+/** A fresh run of pure steps computed from its input to its end, not written yet (Executor.writeFresh). */
+interface FreshPlan {
+  run: RunRow;
+  outputs: Record<string, unknown>;
+  output: unknown;
+  stepAttempt: number;
+  attempts: PendingAttempt[];
+  /** The started event and the emitted signals, in order (the outcome is added when written). */
+  events: NewEvent<EventName>[];
+  startedAt: Date;
+  deadlineAt: Date | null;
 }
 
 const MAX_STEPS_PER_ADVANCE = 1000;
@@ -132,10 +133,8 @@ export class Executor {
     for (let round = 0; round < maxRounds; round++) {
       const ids = (await this.o.repo.due(this.o.clock.now())).filter((id) => !this.active.has(id));
       if (!ids.length) break;
-      for (const id of ids) {
-        await this.advance(id);
-        advanced++;
-      }
+      await this.advanceMany(ids);
+      advanced += ids.length;
     }
     return advanced;
   }
@@ -172,27 +171,88 @@ export class Executor {
   }
 
   /**
-   * A fresh queued run of only transform/condition/emit steps, without a concurrency limit, is
-   * computed from its input and then claimed and finished by one conditional write (status still
-   * queued, nobody's lease) in one transaction: no separate claim, no lease to renew or release.
-   * Anything else (a failure, a wait, another worker) falls back to the normal path, which
-   * recomputes: the steps are pure, and nothing of the attempt was written.
+   * Advances a batch of runs (one queue fetch). Fresh queued runs of only transform, condition and
+   * emit steps, without a concurrency limit, are computed in memory from their input and then
+   * claimed and finished together: one conditional UPDATE for all of them (still queued, nobody's
+   * lease), one INSERT of their attempts and one of their events, in one transaction. A run this
+   * does not cover (a wait, a side effect, a failure, another worker got there first) takes the
+   * normal path of `advance`, which recomputes: the steps are pure and nothing of it was written.
    */
-  private async tryInOneTransaction(runId: string): Promise<boolean> {
-    const run = await this.o.repo.runById(runId);
-    if (!run || run.status !== 'queued' || run.startedAt || run.takeovers > 0) return false;
+  async advanceMany(runIds: string[]): Promise<void> {
+    const mine: string[] = [];
+    for (const id of new Set(runIds)) {
+      if (this.active.has(id)) this.active.set(id, true);
+      else {
+        this.active.set(id, false);
+        mine.push(id);
+      }
+    }
+    const rest: string[] = [];
+    try {
+      const plans: FreshPlan[] = [];
+      for (const run of await this.o.repo.runsByIds(mine)) {
+        const plan = await this.planFresh(run).catch((err) => {
+          this.o.logger.warn({ err, runId: run.id }, 'could not compute a fresh run in memory; advancing it step by step');
+          return null;
+        });
+        if (plan) plans.push(plan);
+        else rest.push(run.id);
+      }
+      const done = await this.writeFresh(plans).catch((err) => {
+        this.o.logger.warn({ err, runs: plans.length }, 'writing a batch of fresh runs failed; advancing them one by one');
+        return new Set<string>();
+      });
+      for (const p of plans) if (!done.has(p.run.id)) rest.push(p.run.id);
+    } finally {
+      for (const id of mine) this.active.delete(id);
+    }
+    const results = await Promise.allSettled(rest.map((id) => this.advance(id)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** The in-memory outcome of a fresh run of pure steps, or null when it needs the normal path. */
+  private async planFresh(run: RunRow): Promise<FreshPlan | null> {
+    if (run.status !== 'queued' || run.startedAt || run.takeovers > 0) return null;
     const def = await this.definition(run.workflowId, run.version);
-    if (!def || this.limited(def) || !def.steps.every((s) => PURE_STEPS.has(s.type))) return false;
+    if (!def || this.limited(def) || !def.steps.every((s) => PURE_STEPS.has(s.type))) return null;
     const started = await this.start(run, def);
     try {
-      await this.runSteps(started.run, def, started.deferred, true);
-      return true;
+      return (await this.runSteps(started.run, def, started.deferred, true)) ?? null;
     } catch (err) {
-      if (err instanceof NotInOneTransaction) return false;
+      if (err instanceof NotInOneTransaction) return null;
       throw err;
-    } finally {
-      this.finished.delete(runId);
     }
+  }
+
+  /** Claims and finishes the planned runs in one transaction; returns the ids written (the others were taken or cancelled meanwhile). */
+  private async writeFresh(plans: FreshPlan[]): Promise<Set<string>> {
+    if (!plans.length) return new Set();
+    const { repo, clock } = this.o;
+    const now = clock.now();
+    const done = await this.o.db.transaction(async (tx) => {
+      const written = await repo.finishFresh(
+        plans.map((p) => ({ id: p.run.id, status: 'succeeded' as const, outputs: p.outputs, output: p.output, stepAttempt: p.stepAttempt, startedAt: p.startedAt, deadlineAt: p.deadlineAt, finishedAt: now })),
+        tx,
+      );
+      const ok = plans.filter((p) => written.has(p.run.id));
+      await repo.insertAttemptsOfRuns(ok.flatMap((p) => p.attempts.map((a) => ({ ...a, runId: p.run.id }))), tx);
+      // Per run in order: started, its signals, the outcome.
+      await this.publishAll(ok.flatMap((p) => [...p.events, this.outcomeEvent(p.run, 'succeeded', null, now.getTime() - p.startedAt.getTime())]), tx);
+      return written;
+    });
+    for (const id of done) {
+      this.o.metrics.runs.inc({ status: 'started' });
+      this.o.metrics.runs.inc({ status: 'succeeded' });
+    }
+    return done;
+  }
+
+  /** A fresh run computed in memory and written by writeFresh (used by the single-run path too). */
+  private async tryInOneTransaction(runId: string): Promise<boolean> {
+    const run = await this.o.repo.runById(runId);
+    const plan = run ? await this.planFresh(run) : null;
+    return plan ? (await this.writeFresh([plan])).has(runId) : false;
   }
 
   private async advanceOnce(runId: string): Promise<void> {
@@ -320,7 +380,7 @@ export class Executor {
     return def.steps[i + 1]?.id ?? null;
   }
 
-  private async runSteps(run: RunRow, def: Definition, deferredStart: DeferredStart | null, oneTransaction = false): Promise<void> {
+  private async runSteps(run: RunRow, def: Definition, deferredStart: DeferredStart | null, oneTransaction = false): Promise<FreshPlan | void> {
     const { repo, clock } = this.o;
     const outputs = { ...run.outputs };
     let pending: PendingAttempt[] = [];
@@ -330,16 +390,20 @@ export class Executor {
     let wait: Wait | null = run.wait;
     let lastOutput: unknown = null;
 
+    const pendingEvents = (): NewEvent<EventName>[] => {
+      const events: NewEvent<EventName>[] = deferredStart?.publishStarted ? [this.startedEvent(run)] : [];
+      for (const s of signals) {
+        events.push({ name: 'workflow.signal.v1', workspaceId: run.workspaceId, payload: { signal: s.signal, data: s.data, runId: run.id, workflowId: run.workflowId, stepId: s.stepId } });
+      }
+      return events;
+    };
     type Extra = { status?: RunStatus; wait?: Wait | null; currentStep?: string | null; stepAttempt?: number };
     // The deferred start (if any), the attempts and signals computed so far; returns the run's position
     // to write with them, and (final) the events for finish() to publish with the run's outcome.
     const writePending = async (extra: Extra, ex: DbExecutor, final = false) => {
       // In one transaction only the final write happens: anything earlier means a failure path.
       if (oneTransaction && !final) throw new NotInOneTransaction();
-      const events: NewEvent<EventName>[] = deferredStart?.publishStarted ? [this.startedEvent(run)] : [];
-      for (const s of signals) {
-        events.push({ name: 'workflow.signal.v1', workspaceId: run.workspaceId, payload: { signal: s.signal, data: s.data, runId: run.id, workflowId: run.workflowId, stepId: s.stepId } });
-      }
+      const events = pendingEvents();
       await repo.insertAttempts(run.id, pending, ex);
       if (!final) await this.publishAll(events, ex);
       return {
@@ -490,11 +554,16 @@ export class Executor {
         return void (await this.finish(run, 'failed', null, message));
       }
     }
+    if (oneTransaction) {
+      // Nothing written yet: the whole run is handed back for writeFresh.
+      if (!deferredStart) throw new NotInOneTransaction();
+      return { run, outputs, output: lastOutput, stepAttempt: attempt, attempts: pending, events: pendingEvents(), startedAt: deferredStart.startedAt, deadlineAt: deferredStart.deadlineAt };
+    }
     // Everything since the last write, the position and the outcome: one transaction.
     await this.o.db.transaction(async (tx) => {
       const { position, events } = await writePending({ currentStep: null }, tx, true);
-      const done = await this.finish({ ...run, outputs }, 'succeeded', lastOutput, null, { tx, patch: position, events, releaseWaits: this.limited(def), unclaimed: oneTransaction });
-      if (!done) throw oneTransaction ? new NotInOneTransaction() : new RunGone();
+      const done = await this.finish({ ...run, outputs }, 'succeeded', lastOutput, null, { tx, patch: position, events, releaseWaits: this.limited(def) });
+      if (!done) throw new RunGone();
     });
     written();
   }
@@ -646,6 +715,13 @@ export class Executor {
     return results;
   }
 
+  private outcomeEvent(run: RunRow, status: RunStatus, error: string | null, durationMs: number): NewEvent<EventName> {
+    const base = { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, durationMs };
+    return status === 'succeeded'
+      ? { name: 'workflow.run.succeeded.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: base }
+      : { name: 'workflow.run.failed.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { ...base, status: status as 'failed' | 'timed_out' | 'cancelled', error: error ?? status } };
+  }
+
   /**
    * Ends the run: status, output or error (with `patch`, more of the run written in the same
    * statement), the outgoing event and the metric, in one transaction. False when the run had
@@ -656,21 +732,16 @@ export class Executor {
     status: RunStatus,
     output: unknown,
     error: string | null,
-    opts: { tx?: DbExecutor; patch?: Parameters<WorkflowRepository['updateRun']>[1]; events?: NewEvent<EventName>[]; releaseWaits?: boolean; unclaimed?: boolean } = {},
+    opts: { tx?: DbExecutor; patch?: Parameters<WorkflowRepository['updateRun']>[1]; events?: NewEvent<EventName>[]; releaseWaits?: boolean } = {},
   ): Promise<boolean> {
     const now = this.o.clock.now();
     const durationMs = run.startedAt ? now.getTime() - Date.parse(run.startedAt) : 0;
     const write = async (ex: DbExecutor) => {
-      if (!(await this.o.repo.updateRun(run.id, { ...opts.patch, status, output, error, finishedAt: now, wait: null }, now, ex, { unclaimed: opts.unclaimed }))) return false;
+      if (!(await this.o.repo.updateRun(run.id, { ...opts.patch, status, output, error, finishedAt: now, wait: null }, now, ex))) return false;
       // A slot is free: runs of the workspace held back by a concurrency limit are looked at now.
       if (opts.releaseWaits !== false) for (const id of await this.o.repo.releaseConcurrencyWaits(run.workspaceId, now, ex)) await this.o.wake(id, null, ex);
-      const base = { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, durationMs };
-      const outcome: NewEvent<EventName> =
-        status === 'succeeded'
-          ? { name: 'workflow.run.succeeded.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: base }
-          : { name: 'workflow.run.failed.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { ...base, status: status as 'failed' | 'timed_out' | 'cancelled', error: error ?? status } };
       // The run's earlier events of this transaction (start, signals) first, the outcome last.
-      await this.publishAll([...(opts.events ?? []), outcome], ex);
+      await this.publishAll([...(opts.events ?? []), this.outcomeEvent(run, status, error, durationMs)], ex);
       return true;
     };
     const done = opts.tx ? await write(opts.tx) : await this.o.db.transaction(write);

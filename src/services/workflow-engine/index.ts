@@ -64,7 +64,7 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
       leaseMs: cfg.leaseMs,
       workspaceConcurrency: cfg.workspaceConcurrency,
     });
-    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready(), () => queue.notifyLocal());
+    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready(), () => queue.notifyLocal(), (ids, tx) => queue.wakeMany(ids, tx));
 
     // Event triggers: every event of a workspace may start that workspace's event workflows. The
     // handler runs in the bus's delivery transaction and does every read and write (pg-boss enqueue
@@ -111,7 +111,7 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
       },
       async start() {
         stopping = false;
-        await queue.work((runId) => executor.advance(runId));
+        await queue.work((runIds) => executor.advanceMany(runIds));
         // Runs whose worker died (lease ran out) get a wake-up; the next claim is the takeover.
         every(Math.max(500, Math.floor(cfg.leaseMs / 3)), 'orphaned run sweep', async () => {
           for (const id of await repo.orphaned(ctx.clock.now())) await queue.wake(id, null);

@@ -78,7 +78,8 @@ export class RunQueue {
     await boss.send(RUN_QUEUE, { runId }, { ...(at ? { startAfter: at } : {}), ...(tx ? { db: fromDrizzle(tx as never, sql as never) } : {}) });
   }
 
-  async work(handler: (runId: string) => Promise<void>): Promise<void> {
+  /** Hands each fetched batch's run ids to `handler` at once (the executor advances fresh runs of a batch together). */
+  async work(handler: (runIds: string[]) => Promise<void>): Promise<void> {
     const boss = await this.ensure();
     if (this.working) return;
     this.working = true;
@@ -86,11 +87,17 @@ export class RunQueue {
     // notifyPollingIntervalSeconds = the poll: NOTIFY only announces new jobs, a job whose startAfter comes due is found by polling.
     const options = { batchSize: this.o.batchSize, pollingIntervalSeconds: this.o.pollingIntervalSeconds, notifyPollingIntervalSeconds: this.o.pollingIntervalSeconds, burstWhenBatchFull: true };
     this.workerId = await boss.work<{ runId?: string }>(RUN_QUEUE, options, async (jobs) => {
-      const results = await Promise.allSettled(jobs.filter((j) => j.data?.runId).map((j) => handler(j.data.runId!)));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      // pg-boss retries the batch; the executor is idempotent per run, so repeating the others is harmless.
-      if (failed) throw failed.reason;
+      const ids = jobs.flatMap((j) => (j.data?.runId ? [j.data.runId] : []));
+      // A failure fails the batch and pg-boss retries it; the executor is idempotent per run, so repeating the others is harmless.
+      if (ids.length) await handler(ids);
     });
+  }
+
+  /** Immediate wake-ups of many runs in one INSERT, inside `tx` (the API's group commit). */
+  async wakeMany(runIds: string[], tx: DbExecutor): Promise<void> {
+    if (!runIds.length) return;
+    const boss = await this.ensure();
+    await boss.insert(RUN_QUEUE, runIds.map((runId) => ({ data: { runId } })), { db: fromDrizzle(tx as never, sql as never) });
   }
 
   /** Wakes this process's worker now (a run was just enqueued here and committed) instead of at its next poll. */

@@ -59,6 +59,21 @@ export interface RunRow {
   chainDepth: number;
 }
 
+/** A step attempt as the executor writes it. */
+export interface NewAttempt {
+  id: string;
+  stepId: string;
+  stepType: string;
+  attempt: number;
+  status: string;
+  key: string;
+  input: unknown;
+  output: unknown;
+  error: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+}
+
 export interface AttemptRow {
   id: string;
   stepId: string;
@@ -244,6 +259,68 @@ export class WorkflowRepository {
     return existing[0] ? { run: toRun(existing[0]), created: false } : null;
   }
 
+  /**
+   * insertRun for many starts in one statement (the API's group commit): each row is inserted only
+   * for an enabled, not deleted workflow of its workspace, at its current version; a row whose
+   * idempotency key exists already (or repeats one earlier in the batch) is skipped. Returns the
+   * rows inserted; the caller settles the others one by one with insertRun.
+   */
+  async insertRuns(
+    rs: { id: string; workspaceId: string; workflowId: string; trigger: string; input: unknown; idempotencyKey: string | null; createdBy: string | null; now: Date }[],
+    ex: DbExecutor,
+  ): Promise<RunRow[]> {
+    if (!rs.length) return [];
+    const rows = JSON.stringify(
+      rs.map((r, i) => ({ ord: i, id: r.id, workspace_id: r.workspaceId, workflow_id: r.workflowId, trigger: r.trigger, input: r.input ?? {}, idempotency_key: r.idempotencyKey, created_by: r.createdBy, at: r.now.toISOString() })),
+    );
+    return rowsOf(
+      await ex.execute(sql`INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, idempotency_key, created_by, created_at, updated_at, chain_depth)
+        SELECT v.id, w.workspace_id, w.id, w.current_version, 'queued', v.trigger, v.input, v.idempotency_key, v.created_by, v.at, v.at, 0
+        FROM jsonb_to_recordset(${rows}::jsonb) AS v(ord int, id uuid, workspace_id uuid, workflow_id uuid, trigger text, input jsonb, idempotency_key text, created_by uuid, at timestamptz)
+        JOIN workflow.workflows w ON w.id = v.workflow_id AND w.workspace_id = v.workspace_id AND w.enabled AND w.deleted_at IS NULL
+        ORDER BY v.ord
+        ON CONFLICT (workflow_id, idempotency_key) DO NOTHING RETURNING *`),
+    ).map(toRun);
+  }
+
+  async runsByIds(ids: string[], ex: DbExecutor = this.db): Promise<RunRow[]> {
+    if (!ids.length) return [];
+    return rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE id IN (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})`)).map(toRun);
+  }
+
+  /**
+   * Finishes many fresh runs computed in memory from start to end (Executor.advanceMany), in one
+   * statement that is also their claim: a run is written only while still queued and leased by
+   * nobody, so a run another worker (or a cancellation) got to first is left alone. Returns the ids
+   * written; only their attempts and events may be written after it.
+   */
+  async finishFresh(
+    rs: { id: string; status: RunStatus; outputs: Record<string, unknown>; output: unknown; stepAttempt: number; startedAt: Date; deadlineAt: Date | null; finishedAt: Date }[],
+    ex: DbExecutor,
+  ): Promise<Set<string>> {
+    if (!rs.length) return new Set();
+    const rows = JSON.stringify(
+      rs.map((r) => ({
+        id: r.id,
+        status: r.status,
+        outputs: r.outputs,
+        output: r.output ?? null,
+        step_attempt: r.stepAttempt,
+        started_at: r.startedAt.toISOString(),
+        deadline_at: r.deadlineAt ? r.deadlineAt.toISOString() : null,
+        finished_at: r.finishedAt.toISOString(),
+      })),
+    );
+    const written = rowsOf<{ id: string }>(
+      await ex.execute(sql`UPDATE workflow.runs r SET status = v.status, outputs = v.outputs, output = v.output, current_step = NULL, step_attempt = v.step_attempt,
+          wait = NULL, error = NULL, started_at = v.started_at, deadline_at = v.deadline_at, finished_at = v.finished_at, updated_at = v.finished_at,
+          lease_owner = NULL, lease_until = NULL
+        FROM jsonb_to_recordset(${rows}::jsonb) AS v(id uuid, status text, outputs jsonb, output jsonb, step_attempt int, started_at timestamptz, deadline_at timestamptz, finished_at timestamptz)
+        WHERE r.id = v.id AND r.status = 'queued' AND r.lease_owner IS NULL RETURNING r.id`),
+    );
+    return new Set(written.map((r) => r.id));
+  }
+
   async getRun(workspaceId: string, id: string, ex: DbExecutor = this.db): Promise<RunRow | null> {
     const rows = rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE id = ${id} AND workspace_id = ${workspaceId}`));
     return rows[0] ? toRun(rows[0]) : null;
@@ -312,7 +389,7 @@ export class WorkflowRepository {
     patch: Partial<{ status: RunStatus; outputs: Record<string, unknown>; output: unknown; currentStep: string | null; stepAttempt: number; wait: Wait | null; error: string | null; startedAt: Date; finishedAt: Date; deadlineAt: Date | null }>,
     now: Date,
     ex: DbExecutor,
-    opts: { reopen?: boolean; unclaimed?: boolean } = {},
+    opts: { reopen?: boolean } = {},
   ): Promise<boolean> {
     const sets: SQL[] = [sql`updated_at = ${now.toISOString()}`];
     if (patch.status !== undefined) sets.push(sql`status = ${patch.status}`);
@@ -325,8 +402,7 @@ export class WorkflowRepository {
     if (patch.startedAt !== undefined) sets.push(sql`started_at = ${patch.startedAt.toISOString()}`);
     if (patch.finishedAt !== undefined) sets.push(sql`finished_at = ${patch.finishedAt.toISOString()}, lease_owner = NULL, lease_until = NULL`);
     if (patch.deadlineAt !== undefined) sets.push(sql`deadline_at = ${patch.deadlineAt ? patch.deadlineAt.toISOString() : null}`);
-    // unclaimed: the write is the claim (a fresh queued run nobody leased), see Executor.tryInOneTransaction.
-    const guard = opts.reopen ? sql`` : opts.unclaimed ? sql` AND status = 'queued' AND lease_owner IS NULL` : sql` AND status IN ('queued', 'running', 'waiting')`;
+    const guard = opts.reopen ? sql`` : sql` AND status IN ('queued', 'running', 'waiting')`;
     return rowsOf(await ex.execute(sql`UPDATE workflow.runs SET ${sql.join(sets, sql`, `)} WHERE id = ${id}${guard} RETURNING 1 AS one`)).length > 0;
   }
 
@@ -377,14 +453,15 @@ export class WorkflowRepository {
     return rows[0] ? toAttempt(rows[0]) : null;
   }
 
-  async insertAttempts(
-    runId: string,
-    attempts: { id: string; stepId: string; stepType: string; attempt: number; status: string; key: string; input: unknown; output: unknown; error: string | null; startedAt: Date; finishedAt: Date | null }[],
-    ex: DbExecutor,
-  ): Promise<void> {
+  async insertAttempts(runId: string, attempts: NewAttempt[], ex: DbExecutor): Promise<void> {
+    await this.insertAttemptsOfRuns(attempts.map((a) => ({ ...a, runId })), ex);
+  }
+
+  /** Attempts of any number of runs in one INSERT. */
+  async insertAttemptsOfRuns(attempts: (NewAttempt & { runId: string })[], ex: DbExecutor): Promise<void> {
     if (!attempts.length) return;
     const values = attempts.map(
-      (a) => sql`(${a.id}, ${runId}, ${a.stepId}, ${a.stepType}, ${a.attempt}, ${a.status}, ${a.key}, ${JSON.stringify(a.input ?? null)}::jsonb, ${JSON.stringify(a.output ?? null)}::jsonb,
+      (a) => sql`(${a.id}, ${a.runId}, ${a.stepId}, ${a.stepType}, ${a.attempt}, ${a.status}, ${a.key}, ${JSON.stringify(a.input ?? null)}::jsonb, ${JSON.stringify(a.output ?? null)}::jsonb,
         ${a.error}, ${a.startedAt.toISOString()}, ${a.finishedAt ? a.finishedAt.toISOString() : null})`,
     );
     await ex.execute(sql`INSERT INTO workflow.step_attempts (id, run_id, step_id, step_type, attempt, status, idempotency_key, input, output, error, started_at, finished_at)

@@ -28,6 +28,19 @@ const triggerEventOf = (def: Definition): string | null => (def.trigger.type ===
 /** A schedule fire older than this counts as missed (the process was down), not merely late. */
 const SCHEDULE_GRACE_MS = 60_000;
 
+/** Starts written together at most (the rest wait for the next batch). */
+const MAX_START_BATCH = 500;
+
+interface PendingStart {
+  id: string;
+  workspaceId: string;
+  workflowId: string;
+  input: unknown;
+  opts: { trigger: string; idempotencyKey?: string | null; actor: Actor };
+  resolve: (r: { run: RunRow; created: boolean }) => void;
+  reject: (err: unknown) => void;
+}
+
 export class WorkflowService {
   constructor(
     private readonly db: Db,
@@ -44,7 +57,15 @@ export class WorkflowService {
     private readonly prepareQueue: () => Promise<void> = async () => {},
     /** Called after a transaction that enqueued an immediate wake-up committed: wakes this process's queue worker now instead of at its next poll. */
     private readonly enqueued: () => void = () => {},
+    /** Immediate wake-ups of many runs in one statement, inside the caller's transaction. */
+    private readonly wakeMany: (runIds: string[], tx: DbExecutor) => Promise<void> = async (ids, tx) => {
+      for (const id of ids) await wake(id, null, tx);
+    },
   ) {}
+
+  /** Starts waiting for the next group commit (see startRun). */
+  private startBatch: PendingStart[] = [];
+  private startFlush: 'idle' | 'scheduled' | 'writing' = 'idle';
 
   async create(workspaceId: string, raw: unknown, actor: Actor) {
     const def = parseDefinition(raw);
@@ -128,8 +149,70 @@ export class WorkflowService {
     return this.repo.versions(id);
   }
 
-  /** Starts a run pinned to the workflow's current version; the same idempotency key returns the first run. */
+  /**
+   * Starts a run pinned to the workflow's current version; the same idempotency key returns the
+   * first run. Without a caller's transaction, starts arriving together share one (group commit):
+   * one INSERT of their runs and one of their queue jobs, committed before any of them is answered.
+   * A start that batch does not settle (a repeated idempotency key, a disabled or unknown workflow,
+   * any failure of the batch) is then written on its own, so each caller gets its own answer.
+   */
   async startRun(
+    workspaceId: string,
+    workflowId: string,
+    input: unknown,
+    opts: { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean; triggerRef?: Record<string, unknown>; chainDepth?: number },
+    tx?: DbExecutor,
+  ): Promise<{ run: RunRow; created: boolean }> {
+    if (tx || opts.triggerRef || opts.chainDepth) return this.startOne(workspaceId, workflowId, input, opts, tx);
+    await this.prepareQueue();
+    return new Promise((resolve, reject) => {
+      this.startBatch.push({ workspaceId, workflowId, input, opts, id: randomUUID(), resolve, reject });
+      this.scheduleStarts();
+    });
+  }
+
+  private scheduleStarts(): void {
+    if (this.startFlush !== 'idle' || !this.startBatch.length) return;
+    this.startFlush = 'scheduled';
+    // Whatever arrives until the next turn of the event loop (and while a batch is being written) goes in one batch.
+    setImmediate(() => void this.flushStarts());
+  }
+
+  private async flushStarts(): Promise<void> {
+    this.startFlush = 'writing';
+    const batch = this.startBatch.splice(0, MAX_START_BATCH);
+    try {
+      const now = this.clock.now();
+      let created = new Map<string, RunRow>();
+      try {
+        created = await this.db.transaction(async (ex) => {
+          const rows = await this.repo.insertRuns(
+            batch.map((b) => ({ id: b.id, workspaceId: b.workspaceId, workflowId: b.workflowId, trigger: b.opts.trigger, input: b.input ?? {}, idempotencyKey: b.opts.idempotencyKey ?? null, createdBy: b.opts.actor.userId, now })),
+            ex,
+          );
+          await this.wakeMany(rows.map((r) => r.id), ex);
+          return new Map(rows.map((r) => [r.id, r]));
+        });
+      } catch (err) {
+        this.logger.debug({ err, starts: batch.length }, 'a batch of run starts failed; writing each on its own');
+      }
+      if (created.size) {
+        this.metrics.runs.inc({ status: 'queued' }, created.size);
+        this.enqueued();
+      }
+      for (const b of batch) {
+        const run = created.get(b.id);
+        if (run) b.resolve({ run, created: true });
+        else this.startOne(b.workspaceId, b.workflowId, b.input, b.opts).then(b.resolve, b.reject);
+      }
+    } finally {
+      this.startFlush = 'idle';
+      this.scheduleStarts();
+    }
+  }
+
+  /** One start in its own (or the caller's) transaction. */
+  private async startOne(
     workspaceId: string,
     workflowId: string,
     input: unknown,

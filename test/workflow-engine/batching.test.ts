@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { WorkflowEngineInstance } from '../../src/services/workflow-engine/index.js';
+import { WorkflowRepository } from '../../src/services/workflow-engine/repository.js';
+import { bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+
+/**
+ * The two batched paths behind the benchmark's throughput: starts that arrive together are written
+ * in one transaction (group commit), and a queue fetch's fresh runs of pure steps are claimed and
+ * finished by one conditional UPDATE. Each must answer every caller on its own and never write over
+ * a run someone else got to first. Services are not started: the executor is driven by drain().
+ */
+describe('workflow batching: group-committed starts and batch-finished fresh runs', () => {
+  let t: TestPlatform;
+  let owner: TestUser;
+  let engine: WorkflowEngineInstance;
+
+  beforeAll(async () => {
+    t = await createTestPlatform();
+    engine = t.platform.instances.get('workflow-engine') as WorkflowEngineInstance;
+    owner = await signup(t, 'Owner');
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  const pure = {
+    name: 'pure',
+    steps: [
+      { id: 't', type: 'transform', with: { expression: 'input.n * 2' } },
+      { id: 'c', type: 'condition', with: { expression: 'steps.t.output >= 0' } },
+      { id: 'e', type: 'emit', with: { signal: 'batch.done', data: '=steps.t.output' } },
+    ],
+  };
+  const create = async (ws: string, def: unknown) => {
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows`, headers: bearer(owner.token), payload: def as object });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json().workflow.id as string;
+  };
+  const startReq = (ws: string, wf: string, input: unknown, key?: string) =>
+    t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${wf}/runs`, headers: { ...bearer(owner.token), ...(key ? { 'idempotency-key': key } : {}) }, payload: { input } });
+  const getRun = async (ws: string, runId: string) => (await t.inject({ method: 'GET', url: `/v1/workspaces/${ws}/runs/${runId}`, headers: bearer(owner.token) })).json().run;
+  const eventsOf = async (runId: string) =>
+    (await t.platform.database.query<{ name: string }>("SELECT name FROM kernel.outbox WHERE payload->>'runId' = $1 ORDER BY seq", [runId])).map((r) => r.name);
+
+  it('writes concurrent starts in one batch and still answers each on its own (repeated key, disabled and unknown workflows)', async () => {
+    const ws = await createWorkspace(t, owner);
+    const wf = await create(ws, pure);
+    const off = await create(ws, { ...pure, name: 'off' });
+    expect((await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${off}/disable`, headers: bearer(owner.token) })).statusCode).toBeLessThan(300);
+    const batches = vi.spyOn(WorkflowRepository.prototype, 'insertRuns');
+
+    const [plain, keyed, disabled, unknown] = await Promise.all([
+      Promise.all(Array.from({ length: 20 }, (_, i) => startReq(ws, wf, { n: i }))),
+      Promise.all([startReq(ws, wf, { n: 100 }, 'same-key'), startReq(ws, wf, { n: 101 }, 'same-key')]),
+      startReq(ws, off, { n: 1 }),
+      startReq(ws, randomUUID(), { n: 1 }),
+    ]);
+
+    for (const r of plain) expect(r.statusCode, r.body).toBe(202);
+    const ids = plain.map((r) => r.json().run.id as string);
+    expect(new Set(ids).size).toBe(20);
+    // The same key twice in one batch: one run, created once (202), found once (200).
+    expect(keyed.map((r) => r.statusCode).sort()).toEqual([200, 202]);
+    expect(keyed[0]!.json().run.id).toBe(keyed[1]!.json().run.id);
+    expect(disabled.statusCode).toBe(409);
+    expect(problem(disabled).code).toBe('conflict');
+    expect(unknown.statusCode).toBe(404);
+    expect(problem(unknown).code).toBe('not_found');
+
+    // Group commit: far fewer batch INSERTs than starts, and every start of the batch is in one of them.
+    const rowsWritten = batches.mock.calls.reduce((n, [rows]) => n + rows.length, 0);
+    expect(batches.mock.calls.length).toBeLessThanOrEqual(3);
+    expect(rowsWritten).toBeGreaterThanOrEqual(24);
+    // Every created run has exactly one queue job, committed with it.
+    const jobs = await t.platform.database.query<{ run: string; n: string }>(
+      "SELECT data->>'runId' AS run, count(*) AS n FROM pgboss.job WHERE name = 'workflow-run' AND data->>'runId' = ANY($1::text[]) GROUP BY 1",
+      [[...ids, keyed[0]!.json().run.id]],
+    );
+    expect(jobs).toHaveLength(21);
+    expect(jobs.every((j) => Number(j.n) === 1)).toBe(true);
+  });
+
+  it('finishes a fetch of fresh pure runs with one claiming UPDATE, with attempts and events per run in order; other runs take the normal path', async () => {
+    const ws = await createWorkspace(t, owner);
+    const wf = await create(ws, pure);
+    const waits = await create(ws, { name: 'waits', steps: [{ id: 'd', type: 'delay', with: { ms: 60_000 } }] });
+    const ids = await Promise.all(Array.from({ length: 10 }, async (_, i) => (await startReq(ws, wf, { n: i })).json().run.id as string));
+    const delayed = (await startReq(ws, waits, {})).json().run.id as string;
+    const filtered = (await startReq(ws, wf, { n: -5 })).json().run.id as string;
+    const finishFresh = vi.spyOn(WorkflowRepository.prototype, 'finishFresh');
+
+    await engine.executor.advanceMany([...ids, delayed, filtered]);
+
+    expect(finishFresh).toHaveBeenCalledTimes(1);
+    expect(finishFresh.mock.calls[0]![0].map((r) => r.id).sort()).toEqual([...ids, filtered].sort());
+    for (const [i, id] of ids.entries()) {
+      const run = await getRun(ws, id);
+      expect(run.status).toBe('succeeded');
+      expect(run.output).toEqual({ signal: 'batch.done', data: i * 2 });
+      expect(run.steps.map((s: { stepId: string; status: string }) => `${s.stepId}:${s.status}`)).toEqual(['t:succeeded', 'c:succeeded', 'e:succeeded']);
+      expect(Date.parse(run.finishedAt)).toBeGreaterThanOrEqual(Date.parse(run.startedAt));
+      expect(await eventsOf(id)).toEqual(['workflow.run.started.v1', 'workflow.signal.v1', 'workflow.run.succeeded.v1']);
+    }
+    // A false condition without an else ends the run there: succeeded, no signal.
+    const f = await getRun(ws, filtered);
+    expect(f.status).toBe('succeeded');
+    expect(f.output).toBe(false);
+    expect(await eventsOf(filtered)).toEqual(['workflow.run.started.v1', 'workflow.run.succeeded.v1']);
+    // The delay run is not pure: it went the normal way and waits.
+    const d = await getRun(ws, delayed);
+    expect(d.status).toBe('waiting');
+    expect(d.wait.kind).toBe('delay');
+  });
+
+  it('leaves alone a run cancelled between the read and the batch write (the write is the claim)', async () => {
+    const ws = await createWorkspace(t, owner);
+    const wf = await create(ws, pure);
+    const ids = await Promise.all(Array.from({ length: 3 }, async (_, i) => (await startReq(ws, wf, { n: i })).json().run.id as string));
+    const victim = ids[1]!;
+    const original = WorkflowRepository.prototype.runsByIds;
+    vi.spyOn(WorkflowRepository.prototype, 'runsByIds').mockImplementationOnce(async function (this: WorkflowRepository, runIds, ex) {
+      const rows = await original.call(this, runIds, ex);
+      // The rows say queued; by the time they are written, one was cancelled through the API.
+      const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/runs/${victim}/cancel`, headers: bearer(owner.token) });
+      expect(res.statusCode, res.body).toBeLessThan(300);
+      return rows;
+    });
+
+    await engine.executor.advanceMany(ids);
+
+    const v = await getRun(ws, victim);
+    expect(v.status).toBe('cancelled');
+    expect(v.steps).toEqual([]);
+    expect(await eventsOf(victim)).not.toContain('workflow.run.succeeded.v1');
+    for (const id of [ids[0]!, ids[2]!]) expect((await getRun(ws, id)).status).toBe('succeeded');
+  });
+});
