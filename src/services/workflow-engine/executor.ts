@@ -241,9 +241,9 @@ export class Executor {
       await this.publishAll(ok.flatMap((p) => [...p.events, this.outcomeEvent(p.run, 'succeeded', null, now.getTime() - p.startedAt.getTime())]), tx);
       return written;
     });
-    for (const id of done) {
-      this.o.metrics.runs.inc({ status: 'started' });
-      this.o.metrics.runs.inc({ status: 'succeeded' });
+    if (done.size) {
+      this.o.metrics.runs.inc({ status: 'started' }, done.size);
+      this.o.metrics.runs.inc({ status: 'succeeded' }, done.size);
     }
     return done;
   }
