@@ -27,6 +27,31 @@ export async function deliverOnce(
   });
 }
 
+/**
+ * Claims the (group, event id) delivery rows of several events in one statement; returns the ids
+ * claimed now (the others were delivered before). The postgres bus's batch transactions use it.
+ */
+export async function claimDeliveries(executor: DbExecutor, group: string, eventIds: string[]): Promise<Set<string>> {
+  if (!eventIds.length) return new Set();
+  const values = sql.join(
+    eventIds.map((id) => sql`(${group}, ${id}::uuid)`),
+    sql`, `,
+  );
+  const rows = rowsOf<{ event_id: string }>(
+    await executor.execute(sql`INSERT INTO kernel.event_deliveries (group_name, event_id) VALUES ${values} ON CONFLICT DO NOTHING RETURNING event_id`),
+  );
+  return new Set(rows.map((r) => r.event_id));
+}
+
+/** Gives back claims made in the same transaction for events that were not delivered after all. */
+export async function releaseClaims(executor: DbExecutor, group: string, eventIds: string[]): Promise<void> {
+  if (!eventIds.length) return;
+  await executor.execute(sql`DELETE FROM kernel.event_deliveries WHERE group_name = ${group} AND event_id IN (${sql.join(
+    eventIds.map((id) => sql`${id}::uuid`),
+    sql`, `,
+  )})`);
+}
+
 export async function recordDeadLetter(executor: DbExecutor, group: string, event: AnyEnvelope, error: unknown, attempts: number): Promise<void> {
   await executor.execute(sql`
     INSERT INTO kernel.event_dead_letters (group_name, event_id, name, envelope, error, attempts)

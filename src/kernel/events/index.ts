@@ -55,7 +55,7 @@ export class EventBackbone implements EventsPort {
     this.bus =
       o.config.bus === 'kafka'
         ? new KafkaBus({ ...common, ...o.config.kafka, names: EVENT_NAMES })
-        : new PostgresBus({ ...common, pollMs: o.config.pollMs });
+        : new PostgresBus({ ...common, pollMs: o.config.pollMs, clock: o.clock });
     this.outbox.onPublished = () => this.nudgeRelay();
     if (o.metrics) this.registerMetrics(o.metrics);
   }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
+import { systemClock, type Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EventName } from './catalog.js';
 import type { EventHandler } from './envelope.js';
-import { deliverOnce, errorText, recordDeadLetter } from './deliver.js';
+import { claimDeliveries, deliverOnce, errorText, recordDeadLetter, releaseClaims } from './deliver.js';
 import { envelopeOf, RELAY_LOCK_KEY, rowsOf, type OutboxRow } from './outbox.js';
 
 export interface BusAdapter {
@@ -37,6 +38,27 @@ class LeaseLost extends Error {
   }
 }
 
+/** A handler threw inside a batch transaction (which is therefore rolled back). */
+class HandlerFailed extends Error {
+  constructor(
+    /** Index of the failing row in the batch. */
+    readonly index: number,
+    readonly eventId: string,
+    readonly error: unknown,
+  ) {
+    super(`handler failed for event ${eventId}: ${errorText(error)}`);
+  }
+}
+
+interface PollContext {
+  group: string;
+  handler: EventHandler;
+  /** The group's offset when the poll began (a retry never moves it back past this). */
+  from: number;
+  /** The attempt number an event's delivery in this poll is. */
+  attemptOf: (eventId: string) => number;
+}
+
 export interface PostgresBusOptions {
   db: Db;
   logger: Logger;
@@ -46,6 +68,12 @@ export interface PostgresBusOptions {
   retryDelayMs: (attempt: number) => number;
   /** How long a replica owns a group without renewing (a dead replica's groups move after this). */
   leaseMs?: number;
+  /** Most events delivered in one batch transaction (default 50). */
+  txMaxEvents?: number;
+  /** A batch transaction commits after its handlers ran this long (default 100 ms), even with events left. */
+  txMaxMs?: number;
+  /** Time source of txMaxMs (default: the system clock). */
+  clock?: Clock;
 }
 
 /**
@@ -59,6 +87,9 @@ export class PostgresBus implements BusAdapter {
   private readonly loops = new Map<string, { stop: boolean; pending: boolean; wake: () => void; done: Promise<void> }>();
   private readonly batchSize: number;
   private readonly leaseMs: number;
+  private readonly txMaxEvents: number;
+  private readonly txMaxMs: number;
+  private readonly clock: Clock;
   private readonly replicaId = randomUUID();
   /** Groups subscribed in this process (lag is reported for these, running or not). */
   private readonly known = new Set<string>();
@@ -66,6 +97,9 @@ export class PostgresBus implements BusAdapter {
   constructor(private readonly o: PostgresBusOptions) {
     this.batchSize = o.batchSize ?? 200;
     this.leaseMs = o.leaseMs ?? 15_000;
+    this.txMaxEvents = Math.max(1, o.txMaxEvents ?? 50);
+    this.txMaxMs = o.txMaxMs ?? 100;
+    this.clock = o.clock ?? systemClock;
   }
 
   track(group: string): void {
@@ -141,23 +175,26 @@ export class PostgresBus implements BusAdapter {
 
   /**
    * Processes one batch for a group. The group is held through a lease (owner + lease_until, renewed
-   * every poll) rather than a row lock held across handlers: transactions stay one event long, which
-   * matters on PGlite where an open transaction holds the only connection. Each event's transaction
-   * advances the offset only while this replica still owns the lease (fencing), so a replica that
-   * lost its lease mid-batch rolls back instead of committing over the new owner.
+   * every poll) rather than a row lock held across handlers, and the rows read are delivered in
+   * batch transactions of at most `txMaxEvents` events / `txMaxMs` (so a PGlite transaction, which
+   * holds the only connection, stays short). A batch transaction claims every delivery row in one
+   * INSERT, runs the handlers on the transaction itself (no savepoints) and moves the offset once,
+   * only while this replica still owns the lease (fencing): a replica that lost its lease rolls the
+   * whole batch back instead of committing over the new owner. When a handler throws, the batch is
+   * rolled back and re-run in the per-event mode (one transaction per event, as before batching) up
+   * to the failing event, whose failure is then booked without calling its handler again.
    */
   async pollOnce(group: string, names: EventName[], handler: EventHandler): Promise<PollResult> {
     const db = this.o.db;
-    const [g] = rowsOf<{ position: string; failing_event_id: string | null; failing_attempts: number }>(
+    const [g] = rowsOf<{ position: string; failing_event_id: string | null; failing_attempts: number; head: string }>(
       await db.execute(sql`
         UPDATE kernel.event_consumers
         SET owner = ${this.replicaId}, lease_until = now() + make_interval(secs => ${this.leaseMs / 1000}), updated_at = now()
         WHERE group_name = ${group} AND (owner IS NULL OR owner = ${this.replicaId} OR lease_until < now())
-        RETURNING position, failing_event_id, failing_attempts`),
+        RETURNING position, failing_event_id, failing_attempts, (SELECT coalesce(max(position), 0) FROM kernel.outbox) AS head`),
     );
     if (!g) return { handled: 0, busy: true, more: false };
-    const [h] = rowsOf<{ head: string }>(await db.execute(sql`SELECT coalesce(max(position), 0) AS head FROM kernel.outbox`));
-    const head = Number(h?.head ?? 0);
+    const head = Number(g.head);
     const from = Number(g.position);
     if (head <= from) return { handled: 0, busy: false, more: false };
     const nameList = sql.join(names.map((n) => sql`${n}`), sql`, `);
@@ -165,19 +202,103 @@ export class PostgresBus implements BusAdapter {
       await db.execute(sql`SELECT * FROM kernel.outbox WHERE position > ${from} AND position <= ${head}
                            AND name IN (${nameList}) ORDER BY position LIMIT ${this.batchSize}`),
     );
+    const full = rows.length === this.batchSize;
+    // Nothing more that matches up to head: the last transaction jumps the offset there, so lag reads zero and the next scan starts late.
+    const end = full ? undefined : head;
+    const attemptOf = (id: string) => (g.failing_event_id === id ? g.failing_attempts + 1 : 1);
+    const ctx: PollContext = { group, handler, from, attemptOf };
+    let handled = 0;
+    let atEnd = false;
+    let i = 0;
+    while (i < rows.length) {
+      const chunk = rows.slice(i, i + this.txMaxEvents);
+      const last = i + chunk.length === rows.length;
+      let r: { consumed: number; handled: number };
+      try {
+        r = await this.deliverBatch(ctx, chunk, last ? end : undefined);
+      } catch (err) {
+        if (err instanceof LeaseLost) return { handled, busy: true, more: false };
+        // Rolled back: re-run per event up to the failing one (all of them when the failure was not a handler's).
+        const upTo = err instanceof HandlerFailed ? err.index + 1 : chunk.length;
+        const known = err instanceof HandlerFailed ? { eventId: err.eventId, error: err.error } : undefined;
+        if (!(err instanceof HandlerFailed)) this.o.logger.warn({ err, group }, 'batch delivery failed; delivering that batch event by event');
+        const step = await this.deliverEach(ctx, chunk.slice(0, upTo), known);
+        handled += step.handled;
+        if (step.stop) return { ...step.stop, handled };
+        i += upTo;
+        atEnd = false;
+        continue;
+      }
+      handled += r.handled;
+      i += r.consumed;
+      atEnd = end !== undefined && i === rows.length;
+    }
+    if (!full && !atEnd) await this.advance(db, group, head, null).catch((err) => (err instanceof LeaseLost ? undefined : Promise.reject(err)));
+    return { handled, busy: false, more: full };
+  }
+
+  /**
+   * One batch transaction: claims the delivery rows of `rows` in one INSERT, runs the handler for
+   * each claimed event on the transaction itself, then moves the offset (to `end` when every row
+   * was delivered and `end` is given, else to the last delivered row) while this replica holds the
+   * lease. Stops early (and commits what it did) after `txMaxMs`. A throwing handler rolls the
+   * whole transaction back and surfaces as HandlerFailed; a lost lease as LeaseLost.
+   */
+  private async deliverBatch(ctx: PollContext, rows: OutboxRow[], end: number | undefined): Promise<{ consumed: number; handled: number }> {
+    const started = this.clock.now().getTime();
+    return this.o.db.transaction(async (tx) => {
+      const ids = [...new Set(rows.map((r) => r.id))];
+      const claimed = await claimDeliveries(tx, ctx.group, ids);
+      let handled = 0;
+      let consumed = 0;
+      for (const row of rows) {
+        const event = envelopeOf(row);
+        consumed++;
+        // A claim covers one delivery: a second row with the same id in this batch is a duplicate.
+        if (claimed.delete(event.id)) {
+          try {
+            await (ctx.handler as EventHandler)(event as never, { tx, attempt: ctx.attemptOf(event.id) });
+          } catch (err) {
+            throw new HandlerFailed(consumed - 1, event.id, err);
+          }
+          handled++;
+        }
+        if (consumed < rows.length && this.clock.now().getTime() - started >= this.txMaxMs) break;
+      }
+      // Stopped early: the rows not reached were claimed above but not delivered; give their claims back.
+      if (consumed < rows.length && claimed.size) await releaseClaims(tx, ctx.group, [...claimed]);
+      const position = consumed === rows.length && end !== undefined ? end : Number(rows[consumed - 1]!.position);
+      await this.advance(tx, ctx.group, position, null);
+      return { consumed, handled };
+    });
+  }
+
+  /**
+   * The per-event mode (the fallback after a batch failed): one transaction per event that moves the
+   * offset and claims and handles the event in a savepoint. `known` is a failure already seen in the
+   * batch for that event: it is booked as this attempt's failure without calling the handler again.
+   */
+  private async deliverEach(
+    ctx: PollContext,
+    rows: OutboxRow[],
+    known?: { eventId: string; error: unknown },
+  ): Promise<{ handled: number; stop?: PollResult }> {
+    const db = this.o.db;
+    const { group } = ctx;
     let handled = 0;
     for (const row of rows) {
       const event = envelopeOf(row);
       const position = Number(row.position);
-      const attempt = g.failing_event_id === event.id ? g.failing_attempts + 1 : 1;
+      const attempt = ctx.attemptOf(event.id);
       try {
+        if (known && known.eventId === event.id) throw known.error;
         const outcome = await db.transaction(async (tx) => {
           await this.advance(tx, group, position, null);
-          return deliverOnce(tx, group, event, handler, attempt);
+          return deliverOnce(tx, group, event, ctx.handler, attempt);
         });
         if (outcome === 'handled') handled++;
       } catch (err) {
-        if (err instanceof LeaseLost) return { handled, busy: true, more: false };
+        if (err instanceof LeaseLost) return { handled, stop: { handled, busy: true, more: false } };
         if (attempt >= this.o.maxAttempts) {
           this.o.logger.error({ err, group, eventId: event.id, name: event.name, attempts: attempt }, 'event handler gave up; dead-lettered');
           await db.transaction(async (tx) => {
@@ -187,14 +308,11 @@ export class PostgresBus implements BusAdapter {
           continue;
         }
         this.o.logger.warn({ err, group, eventId: event.id, name: event.name, attempt }, 'event handler failed; will retry');
-        await this.advance(db, group, position - 1, { eventId: event.id, attempts: attempt, error: errorText(err) }, from);
-        return { handled, busy: false, more: false, retryInMs: this.o.retryDelayMs(attempt) };
+        await this.advance(db, group, position - 1, { eventId: event.id, attempts: attempt, error: errorText(err) }, ctx.from);
+        return { handled, stop: { handled, busy: false, more: false, retryInMs: this.o.retryDelayMs(attempt) } };
       }
     }
-    const full = rows.length === this.batchSize;
-    // Nothing more that matches up to head: jump the offset there, so lag reads zero and the next scan starts late.
-    if (!full) await this.advance(db, group, head, null).catch((err) => (err instanceof LeaseLost ? undefined : Promise.reject(err)));
-    return { handled, busy: false, more: full };
+    return { handled };
   }
 
   /** Moves the group's offset (and failure bookkeeping) if this replica still holds the lease. */

@@ -1,0 +1,325 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/kernel/clock.js';
+import { openDatabase, type Database, type Db } from '../../src/kernel/db/database.js';
+import { migrate } from '../../src/kernel/db/migrate.js';
+import type { EventEnvelope, EventHandler } from '../../src/kernel/events/envelope.js';
+import { EVENTS_MIGRATION_SET } from '../../src/kernel/events/index.js';
+import { Outbox } from '../../src/kernel/events/outbox.js';
+import { PostgresBus, type PostgresBusOptions } from '../../src/kernel/events/postgres-bus.js';
+import { createLogger } from '../../src/kernel/telemetry/logger.js';
+import { freshPostgresDatabase, TEST_DB } from '../helpers/platform.js';
+
+/**
+ * The postgres bus's batch transactions, driven poll by poll (no consumer loop, no sleeps) on a
+ * database of their own (PGlite in memory, or a fresh PostgreSQL database with
+ * V01T_TEST_DATABASE=postgres) whose query observer counts every statement.
+ */
+const NAME = 'workflow.run.started.v1' as const;
+const started = (runId: string) => ({ runId, workflowId: 'wf-1', workflowVersion: 1, trigger: 'manual' });
+
+describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => {
+  let database: Database;
+  let dropPg: (() => Promise<void>) | undefined;
+  let db: Db;
+  let outbox: Outbox;
+  const clock = new ManualClock('2026-01-05T09:00:00Z');
+  /** Statements seen by the observer while `recording` (query type and table). */
+  let statements: { queryType: string; table: string }[] = [];
+  let recording = false;
+  /** Top-level transactions the bus opened. */
+  let transactions = 0;
+  const buses: PostgresBus[] = [];
+
+  beforeAll(async () => {
+    let url: string | undefined;
+    if (TEST_DB === 'postgres') {
+      const pg = await freshPostgresDatabase();
+      url = pg.url;
+      dropPg = pg.drop;
+    }
+    database = await openDatabase({ url, poolMax: 3, observe: (queryType, table) => void (recording && statements.push({ queryType, table })) });
+    await migrate(database, [EVENTS_MIGRATION_SET]);
+    await database.query('CREATE TABLE public.test_effects (group_name text NOT NULL, event_id uuid NOT NULL, attempt integer NOT NULL)');
+    const orm = database.orm;
+    // Counts the bus's top-level transactions (each batch, each per-event delivery).
+    db = new Proxy(orm, {
+      get(target, prop, receiver) {
+        if (prop === 'transaction') {
+          return (...args: Parameters<Db['transaction']>) => {
+            transactions++;
+            return target.transaction(...args);
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    outbox = new Outbox(orm, clock);
+  });
+  afterAll(async () => {
+    for (const b of buses) await b.stop();
+    await database?.close();
+    await dropPg?.();
+  });
+  beforeEach(() => {
+    statements = [];
+    recording = false;
+    transactions = 0;
+  });
+
+  const makeBus = (o: Partial<PostgresBusOptions> = {}) => {
+    const b = new PostgresBus({ db, logger: createLogger('silent'), pollMs: 20, maxAttempts: 3, retryDelayMs: (a) => 1000 * a, clock, ...o });
+    buses.push(b);
+    return b;
+  };
+  const newGroup = async (bus: PostgresBus, label: string) => {
+    const g = `batch-${label}-${randomUUID().slice(0, 8)}`;
+    await bus.ensureGroup(g);
+    // Start at the head: earlier tests' events are not this group's business.
+    await database.query('UPDATE kernel.event_consumers SET position = (SELECT coalesce(max(position), 0) FROM kernel.outbox) WHERE group_name = $1', [g]);
+    return g;
+  };
+  /** Publishes and relays events; returns them in log order. */
+  const publish = async (bus: PostgresBus, labels: string[], ids?: string[]) => {
+    const out: EventEnvelope[] = [];
+    for (const [i, label] of labels.entries()) out.push((await outbox.publish({ id: ids?.[i], name: NAME, workspaceId: null, payload: started(label) })) as EventEnvelope);
+    await bus.relayOnce();
+    transactions = 0;
+    return out;
+  };
+  const effects = async (group: string) =>
+    database.query<{ event_id: string; attempt: number }>('SELECT event_id, attempt FROM public.test_effects WHERE group_name = $1 ORDER BY event_id, attempt', [group]);
+  const effectCount = async (group: string) => {
+    const counts = new Map<string, number>();
+    for (const e of await effects(group)) counts.set(e.event_id, (counts.get(e.event_id) ?? 0) + 1);
+    return counts;
+  };
+  const deliveries = async (group: string) =>
+    (await database.query<{ event_id: string }>('SELECT event_id FROM kernel.event_deliveries WHERE group_name = $1', [group])).map((r) => r.event_id).sort();
+  const consumer = async (group: string) =>
+    (
+      await database.query<{ position: string; failing_event_id: string | null; failing_attempts: number; last_error: string | null; owner: string | null }>(
+        'SELECT position, failing_event_id, failing_attempts, last_error, owner FROM kernel.event_consumers WHERE group_name = $1',
+        [group],
+      )
+    )[0]!;
+  const positionOf = async (id: string) => Number((await database.query<{ position: string }>('SELECT position FROM kernel.outbox WHERE id = $1', [id]))[0]!.position);
+  const head = async () => Number((await database.query<{ head: string }>('SELECT coalesce(max(position), 0) AS head FROM kernel.outbox'))[0]!.head);
+
+  /** A handler that records each call and writes one effect row through ctx.tx; `fail` decides whether it throws afterwards. */
+  const recordingHandler = (group: string, fail: (e: EventEnvelope, attempt: number) => boolean = () => false) => {
+    const calls: { id: string; attempt: number }[] = [];
+    const handler: EventHandler = async (e, ctx) => {
+      calls.push({ id: e.id, attempt: ctx.attempt });
+      await ctx.tx.execute(sql`INSERT INTO public.test_effects (group_name, event_id, attempt) VALUES (${group}, ${e.id}, ${ctx.attempt})`);
+      if (fail(e as EventEnvelope, ctx.attempt)) throw new Error(`boom ${(e.payload as { runId: string }).runId}`);
+    };
+    return { calls, handler };
+  };
+
+  it('delivers a batch in one transaction with a fixed number of bus statements, not a few per event', async () => {
+    const bus = makeBus();
+    const g = await newGroup(bus, 'count');
+    const { calls, handler } = recordingHandler(g);
+    const events = await publish(
+      bus,
+      Array.from({ length: 30 }, (_, i) => `c${i}`),
+    );
+    recording = true;
+    const r = await bus.pollOnce(g, [NAME], handler);
+    recording = false;
+    expect(r).toEqual({ handled: 30, busy: false, more: false });
+    expect(calls.map((c) => c.id)).toEqual(events.map((e) => e.id));
+    expect(transactions).toBe(1);
+    const busStatements = statements.filter((s) => s.table !== 'public.test_effects');
+    const handlerStatements = statements.filter((s) => s.table === 'public.test_effects');
+    expect(handlerStatements).toHaveLength(30);
+    // Lease (+ head), read, claim, advance; PostgreSQL's pool also shows BEGIN and COMMIT. Per event the
+    // per-event mode would add BEGIN, UPDATE, SAVEPOINT, INSERT, RELEASE, COMMIT (4 of them seen on PGlite).
+    expect(busStatements.map((s) => `${s.queryType} ${s.table}`).filter((s) => !s.startsWith('transaction'))).toEqual([
+      'update kernel.event_consumers',
+      'select kernel.outbox',
+      'insert kernel.event_deliveries',
+      'update kernel.event_consumers',
+    ]);
+    expect(busStatements.length).toBeLessThanOrEqual(6);
+    expect(busStatements.length / events.length).toBeLessThan(0.25);
+    expect(await deliveries(g)).toEqual(events.map((e) => e.id).sort());
+    expect(Number((await consumer(g)).position)).toBe(await head());
+  });
+
+  it('a handler failing at event k: earlier events stay committed once, k is rolled back, later ones wait; the retry handles k and the rest exactly once', async () => {
+    const bus = makeBus();
+    const g = await newGroup(bus, 'fail');
+    const labels = ['e0', 'e1', 'e2', 'e3', 'e4', 'e5'];
+    const { calls, handler } = recordingHandler(g, (e, attempt) => (e.payload as { runId: string }).runId === 'e2' && attempt === 1);
+    const events = await publish(bus, labels);
+    const ids = events.map((e) => e.id);
+    const before = Number((await consumer(g)).position);
+
+    const r1 = await bus.pollOnce(g, [NAME], handler);
+    expect(r1).toEqual({ handled: 2, busy: false, more: false, retryInMs: 1000 });
+    // Effects: e0 and e1 once each; e2's own write rolled back; e3.. not handled yet.
+    expect(await effectCount(g)).toEqual(new Map([[ids[0], 1], [ids[1], 1]]));
+    expect(await deliveries(g)).toEqual([ids[0], ids[1]].sort());
+    const c1 = await consumer(g);
+    expect(Number(c1.position)).toBe((await positionOf(ids[2]!)) - 1);
+    expect(Number(c1.position)).toBeGreaterThan(before);
+    expect(c1).toMatchObject({ failing_event_id: ids[2], failing_attempts: 1, last_error: 'boom e2' });
+    // e2's handler ran once for attempt 1 (the fallback books the batch's failure, it does not call it again);
+    // nothing after e2 was called. The batch ran, rolled back, and e0, e1 were redelivered one transaction each.
+    expect(calls.filter((c) => c.id === ids[2])).toEqual([{ id: ids[2], attempt: 1 }]);
+    expect(calls.some((c) => ids.slice(3).includes(c.id))).toBe(false);
+    expect(transactions).toBe(3);
+
+    calls.length = 0;
+    transactions = 0;
+    const r2 = await bus.pollOnce(g, [NAME], handler);
+    expect(r2).toEqual({ handled: 4, busy: false, more: false });
+    expect(transactions).toBe(1);
+    expect(calls).toEqual(ids.slice(2).map((id) => ({ id, attempt: id === ids[2] ? 2 : 1 })));
+    expect(await effectCount(g)).toEqual(new Map(ids.map((id) => [id, 1])));
+    expect((await effects(g)).find((e) => e.event_id === ids[2])?.attempt).toBe(2);
+    expect(await deliveries(g)).toEqual([...ids].sort());
+    const c2 = await consumer(g);
+    expect(c2).toMatchObject({ failing_event_id: null, failing_attempts: 0, last_error: null });
+    expect(Number(c2.position)).toBe(await head());
+  });
+
+  it('dead-letters an event after the last attempt and delivers the rest of the batch in batch mode', async () => {
+    const bus = makeBus({ maxAttempts: 2 });
+    const g = await newGroup(bus, 'dead');
+    const { calls, handler } = recordingHandler(g, (e) => (e.payload as { runId: string }).runId === 'p1');
+    const events = await publish(bus, ['p0', 'p1', 'p2', 'p3']);
+    const ids = events.map((e) => e.id);
+    expect(await bus.pollOnce(g, [NAME], handler)).toMatchObject({ handled: 1, retryInMs: 1000 });
+    transactions = 0;
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 2, busy: false, more: false });
+    // Batch (p1 fails, rolled back), dead-letter transaction for p1, batch for p2 and p3.
+    expect(transactions).toBe(3);
+    expect(calls.filter((c) => c.id === ids[1]).map((c) => c.attempt)).toEqual([1, 2]);
+    expect(await effectCount(g)).toEqual(new Map([[ids[0], 1], [ids[2], 1], [ids[3], 1]]));
+    const dead = await database.query<{ event_id: string; attempts: number; error: string }>('SELECT event_id, attempts, error FROM kernel.event_dead_letters WHERE group_name = $1', [g]);
+    expect(dead).toEqual([{ event_id: ids[1], attempts: 2, error: 'boom p1' }]);
+    expect(await consumer(g)).toMatchObject({ failing_event_id: null, failing_attempts: 0 });
+    expect(Number((await consumer(g)).position)).toBe(await head());
+  });
+
+  it('skips events already delivered to the group (redelivery) and handles an event id twice in one batch once', async () => {
+    const bus = makeBus();
+    const g = await newGroup(bus, 'dup');
+    const { calls, handler } = recordingHandler(g);
+    const events = await publish(bus, ['d0', 'd1', 'd2']);
+    const ids = events.map((e) => e.id);
+    // d1 was delivered before (say by a replica that crashed before moving the offset).
+    await database.query('INSERT INTO kernel.event_deliveries (group_name, event_id) VALUES ($1, $2)', [g, ids[1]]);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 2, busy: false, more: false });
+    expect(calls.map((c) => c.id)).toEqual([ids[0], ids[2]]);
+
+    // The whole log again (offset rewound): nothing is handled twice.
+    await database.query('UPDATE kernel.event_consumers SET position = $2 WHERE group_name = $1', [g, (await positionOf(ids[0]!)) - 1]);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: false, more: false });
+    expect(calls).toHaveLength(2);
+    expect(Number((await consumer(g)).position)).toBe(await head());
+
+    // The same event id twice in one batch (the outbox's unique id is dropped here to let it happen).
+    await database.query('ALTER TABLE kernel.outbox DROP CONSTRAINT IF EXISTS outbox_id_key');
+    const twice = randomUUID();
+    await publish(bus, ['t0', 't1', 't2'], [randomUUID(), twice, twice]);
+    calls.length = 0;
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 2, busy: false, more: false });
+    expect(calls.filter((c) => c.id === twice)).toHaveLength(1);
+    expect((await effectCount(g)).get(twice)).toBe(1);
+  });
+
+  it('a lease lost in the middle of a batch commits nothing of it', async () => {
+    const bus = makeBus();
+    const g = await newGroup(bus, 'lease');
+    const events = await publish(bus, ['l0', 'l1', 'l2', 'l3']);
+    const ids = events.map((e) => e.id);
+    const before = await consumer(g);
+    let steal = true;
+    const { calls, handler: record } = recordingHandler(g);
+    const handler: EventHandler = async (e, ctx) => {
+      await record(e, ctx);
+      // While l2 is handled, another replica takes the group over (seen by the offset's fenced UPDATE).
+      if (steal && e.id === ids[2]) await ctx.tx.execute(sql`UPDATE kernel.event_consumers SET owner = 'another-replica' WHERE group_name = ${g}`);
+    };
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: true, more: false });
+    expect(await effects(g)).toEqual([]);
+    expect(await deliveries(g)).toEqual([]);
+    expect((await consumer(g)).position).toBe(before.position);
+    expect(calls.map((c) => c.id)).toEqual(ids);
+
+    steal = false;
+    calls.length = 0;
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 4, busy: false, more: false });
+    expect(await effectCount(g)).toEqual(new Map(ids.map((id) => [id, 1])));
+  });
+
+  it('caps a batch transaction by event count and by time (injected clock); claims of events not reached are given back', async () => {
+    const bus = makeBus({ txMaxEvents: 3, txMaxMs: 100 });
+    const g = await newGroup(bus, 'cap');
+    const { calls, handler: record } = recordingHandler(g);
+    const events = await publish(bus, ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6']);
+    const ids = events.map((e) => e.id);
+    const slow = new Set([ids[3], ids[4]]);
+    const handler: EventHandler = async (e, ctx) => {
+      await record(e, ctx);
+      if (slow.has(e.id)) clock.advance(60);
+    };
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 7, busy: false, more: false });
+    // [k0 k1 k2] by count, [k3 k4] by time (120 ms after k4, k5 given back), [k5 k6].
+    expect(transactions).toBe(3);
+    expect(calls.map((c) => c.id)).toEqual(ids);
+    expect(await deliveries(g)).toEqual([...ids].sort());
+    expect(await effectCount(g)).toEqual(new Map(ids.map((id) => [id, 1])));
+    expect(Number((await consumer(g)).position)).toBe(await head());
+  });
+
+  it('reads batchSize events per poll and says there are more; the offset stops at the last one read', async () => {
+    const bus = makeBus({ batchSize: 4, txMaxEvents: 10 });
+    const g = await newGroup(bus, 'more');
+    const { handler } = recordingHandler(g);
+    const events = await publish(bus, ['m0', 'm1', 'm2', 'm3', 'm4']);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 4, busy: false, more: true });
+    expect(Number((await consumer(g)).position)).toBe(await positionOf(events[3]!.id));
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 1, busy: false, more: false });
+    expect(Number((await consumer(g)).position)).toBe(await head());
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: false, more: false });
+  });
+
+  it('falls back to per-event delivery when a handler leaves the transaction broken: the culprit fails, not its neighbours', async () => {
+    const bus = makeBus();
+    const g = await newGroup(bus, 'broken');
+    const events = await publish(bus, ['b0', 'b1', 'b2']);
+    const ids = events.map((e) => e.id);
+    const { calls, handler: record } = recordingHandler(g);
+    const handler: EventHandler = async (e, ctx) => {
+      await record(e, ctx);
+      // b1 swallows a failed statement: without a savepoint of its own the transaction is aborted.
+      if (e.id === ids[1] && ctx.attempt === 1) await ctx.tx.execute(sql`SELECT 1 / 0`).catch(() => {});
+    };
+    const r = await bus.pollOnce(g, [NAME], handler);
+    expect(r).toMatchObject({ handled: 1, busy: false, retryInMs: 1000 });
+    expect(await effectCount(g)).toEqual(new Map([[ids[0], 1]]));
+    expect(await consumer(g)).toMatchObject({ failing_event_id: ids[1], failing_attempts: 1 });
+    // b2 was called in the batch (and failed on the aborted transaction) but never in per-event mode.
+    expect(calls.filter((c) => c.id === ids[2])).toHaveLength(1);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 2, busy: false, more: false });
+    expect(await effectCount(g)).toEqual(new Map(ids.map((id) => [id, 1])));
+  });
+
+  it('jumps the offset to the head when no event of the group is left, and reports another replica holding the group as busy', async () => {
+    const bus = makeBus();
+    const other = makeBus();
+    const g = await newGroup(bus, 'jump');
+    const { handler } = recordingHandler(g);
+    await outbox.publish({ name: 'workflow.run.succeeded.v1', workspaceId: null, payload: { runId: 'x', workflowId: 'w', workflowVersion: 1, durationMs: 1 } });
+    await bus.relayOnce();
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: false, more: false });
+    expect(Number((await consumer(g)).position)).toBe(await head());
+    expect(await other.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: true, more: false });
+  });
+});
