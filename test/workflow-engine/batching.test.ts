@@ -117,6 +117,34 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(d.wait.kind).toBe('delay');
   });
 
+  it('reads the trigger set once per delivery transaction and event name, and again in the next transaction', async () => {
+    const ws = await createWorkspace(t, owner);
+    const wf = await create(ws, { name: 'on-signal', trigger: { type: 'event', event: 'workflow.signal.v1' }, steps: [{ id: 't', type: 'transform', with: { expression: 'input.payload.data' } }] });
+    const reads = vi.spyOn(WorkflowRepository.prototype, 'eventWorkflows');
+    const signal = (n: number) => ({
+      id: randomUUID(),
+      name: 'workflow.signal.v1' as const,
+      occurredAt: t.clock.now().toISOString(),
+      workspaceId: ws,
+      actorId: null,
+      payload: { signal: 's', data: n, runId: randomUUID(), workflowId: randomUUID(), stepId: 'x' },
+    });
+    const started = await t.platform.database.orm.transaction(async (tx) => {
+      const runs = [];
+      for (let n = 0; n < 5; n++) runs.push(...(await engine.service.onEvent(signal(n), tx)));
+      await engine.service.onEvent({ ...signal(9), name: 'workflow.run.started.v1' as never, payload: { runId: randomUUID(), workflowId: randomUUID(), workflowVersion: 1, trigger: 'manual' } as never }, tx);
+      return runs;
+    });
+    // Five events, one name: one read; another name: one more.
+    expect(reads).toHaveBeenCalledTimes(2);
+    expect(started.map((r) => r.workflowId)).toEqual([wf, wf, wf, wf, wf]);
+    // A new transaction reads again (a workflow disabled in between is not started any more).
+    expect((await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${wf}/disable`, headers: bearer(owner.token) })).statusCode).toBeLessThan(300);
+    const later = await t.platform.database.orm.transaction((tx) => engine.service.onEvent(signal(6), tx));
+    expect(reads).toHaveBeenCalledTimes(3);
+    expect(later).toEqual([]);
+  });
+
   it('leaves alone a run cancelled between the read and the batch write (the write is the claim)', async () => {
     const ws = await createWorkspace(t, owner);
     const wf = await create(ws, pure);

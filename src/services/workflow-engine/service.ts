@@ -11,7 +11,7 @@ import { parseDefinition, type Definition } from './definition.js';
 import type { Executor } from './executor.js';
 import { evaluate } from './expressions.js';
 import type { WorkflowMetrics } from './metrics.js';
-import { TERMINAL, type RunRow, type RunStatus, type WorkflowRepository } from './repository.js';
+import { TERMINAL, type RunRow, type RunStatus, type WorkflowRepository, type WorkflowRow } from './repository.js';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -62,6 +62,9 @@ export class WorkflowService {
       for (const id of ids) await wake(id, null, tx);
     },
   ) {}
+
+  /** Trigger-set reads per delivery transaction (see triggerWorkflows); gone with the transaction object. */
+  private readonly triggerReads = new WeakMap<object, Map<string, Promise<WorkflowRow[]>>>();
 
   /** Starts waiting for the next group commit (see startRun). */
   private startBatch: PendingStart[] = [];
@@ -393,7 +396,7 @@ export class WorkflowService {
    */
   async onEvent(event: EventEnvelope, tx: DbExecutor): Promise<RunRow[]> {
     if (!event.workspaceId) return [];
-    const candidates = await this.repo.eventWorkflows(event.workspaceId, event.name, tx);
+    const candidates = await this.triggerWorkflows(event.workspaceId, event.name, tx);
     if (!candidates.length) return [];
     const payload = (event.payload ?? {}) as Record<string, unknown>;
     let depth = 0;
@@ -437,6 +440,21 @@ export class WorkflowService {
       if (created) started.push(run);
     }
     return started;
+  }
+
+  /**
+   * The event workflows of (workspace, event name), read once per delivery transaction: the bus
+   * hands a batch of events to the handler in one transaction, and 200 events of one workspace
+   * need one lookup per name, not 200. Within a batch the trigger set is as of its first read
+   * (a workflow enabled meanwhile counts from the next batch on, as it would a moment later anyway).
+   */
+  private triggerWorkflows(workspaceId: string, name: string, tx: DbExecutor): Promise<WorkflowRow[]> {
+    let memo = this.triggerReads.get(tx);
+    if (!memo) this.triggerReads.set(tx, (memo = new Map()));
+    const key = `${workspaceId} ${name}`;
+    let rows = memo.get(key);
+    if (!rows) memo.set(key, (rows = this.repo.eventWorkflows(workspaceId, name, tx)));
+    return rows;
   }
 
   isTerminal(status: RunStatus): boolean {
