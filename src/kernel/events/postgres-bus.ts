@@ -274,8 +274,8 @@ export class PostgresBus implements BusAdapter {
   }
 
   /**
-   * The per-event mode (the fallback after a batch failed): one transaction per event that moves the
-   * offset and claims and handles the event in a savepoint. `known` is a failure already seen in the
+   * The per-event mode (the fallback after a batch failed): one transaction per event that claims and
+   * handles the event in a savepoint, then moves the offset (fenced). `known` is a failure already seen in the
    * batch for that event: it is booked as this attempt's failure without calling the handler again.
    */
   private async deliverEach(
@@ -292,9 +292,11 @@ export class PostgresBus implements BusAdapter {
       const attempt = ctx.attemptOf(event.id);
       try {
         if (known && known.eventId === event.id) throw known.error;
+        // Claim, then offset: the order of a batch transaction, so a deposed owner's batch and this cannot deadlock.
         const outcome = await db.transaction(async (tx) => {
+          const o = await deliverOnce(tx, group, event, ctx.handler, attempt);
           await this.advance(tx, group, position, null);
-          return deliverOnce(tx, group, event, ctx.handler, attempt);
+          return o;
         });
         if (outcome === 'handled') handled++;
       } catch (err) {
