@@ -53,7 +53,8 @@ async function bounded(total: number, limit: number, task: (i: number) => Promis
 async function one(kind: 'pglite' | 'postgres', n: number, concurrency: number): Promise<Figures> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-wf-'));
   const pg = kind === 'postgres' ? await freshDatabase(process.env.V01T_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test') : undefined;
-  const batch = 50;
+  // The shipped default (WORKFLOW_QUEUE_BATCH) unless the environment sets another.
+  const batch = Number(process.env.WORKFLOW_QUEUE_BATCH ?? loadConfig({}).workflows.queueBatch);
   const config = loadConfig({
     NODE_ENV: 'production',
     V01T_DATA_DIR: dataDir,

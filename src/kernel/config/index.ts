@@ -111,6 +111,8 @@ const envSchema = z.object({
   WORKFLOW_LEASE_MS: positiveInt.min(1000).max(600_000).default(10_000),
   WORKFLOW_WORKSPACE_CONCURRENCY: z.coerce.number().int().min(0).max(100_000).default(100),
   WORKFLOW_QUEUE_BATCH: positiveInt.max(500).default(20),
+  /** Queue workers per process (each fetches and advances its own batch); default 2 on PostgreSQL, 1 on PGlite (one connection). */
+  WORKFLOW_QUEUE_WORKERS: positiveInt.max(16).optional(),
   WORKFLOW_POLL_SECONDS: z.coerce.number().min(0.5).max(60).default(0.5),
   WORKFLOW_SCHEDULER_TICK_MS: positiveInt.min(100).max(60_000).default(1000),
   WORKFLOW_RUN_RETENTION_DAYS: positiveInt.max(3650).default(90),
@@ -195,7 +197,7 @@ export type Config = {
     kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number };
   };
   /** workflow-engine: run leases (takeover after a worker dies), limits, queue polling, scheduler. */
-  workflows: { leaseMs: number; workspaceConcurrency: number; queueBatch: number; pollSeconds: number; schedulerTickMs: number; runRetentionDays: number };
+  workflows: { leaseMs: number; workspaceConcurrency: number; queueBatch: number; queueWorkers: number | undefined; pollSeconds: number; schedulerTickMs: number; runRetentionDays: number };
   /**
    * Operations (src/ops): the Alertmanager webhook's and CI's bearer secrets, the workspace whose
    * integration-hub connections are the escalation targets, the escalation tick, the time zone of
@@ -311,6 +313,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: e.WORKFLOW_LEASE_MS,
       workspaceConcurrency: e.WORKFLOW_WORKSPACE_CONCURRENCY,
       queueBatch: e.WORKFLOW_QUEUE_BATCH,
+      queueWorkers: e.WORKFLOW_QUEUE_WORKERS,
       pollSeconds: e.WORKFLOW_POLL_SECONDS,
       schedulerTickMs: e.WORKFLOW_SCHEDULER_TICK_MS,
       runRetentionDays: e.WORKFLOW_RUN_RETENTION_DAYS,

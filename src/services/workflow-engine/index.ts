@@ -41,7 +41,7 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
     const cfg = ctx.config.workflows;
     const repo = new WorkflowRepository(ctx.db);
     const metrics = workflowMetrics(ctx.metrics, () => repo.queueStats(ctx.clock.now()));
-    const queue = new RunQueue({ database: ctx.database, url: ctx.config.db.url, logger: ctx.logger, batchSize: cfg.queueBatch, pollingIntervalSeconds: cfg.pollSeconds });
+    const queue = new RunQueue({ database: ctx.database, url: ctx.config.db.url, logger: ctx.logger, batchSize: cfg.queueBatch, workers: cfg.queueWorkers, pollingIntervalSeconds: cfg.pollSeconds });
     // The integration-hub's guarded egress client when it runs in this process; the same guard built from the same configuration otherwise.
     let ownEgress: HttpPort | undefined;
     const http = (): HttpPort => {

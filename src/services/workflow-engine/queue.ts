@@ -12,6 +12,8 @@ export interface RunQueueOptions {
   logger: Logger;
   /** Jobs fetched per poll (each advances one run). */
   batchSize: number;
+  /** Workers in this process, each fetching its own batch (default: 2 on PostgreSQL, 1 on PGlite, whose one connection serialises them anyway). */
+  workers?: number;
   pollingIntervalSeconds: number;
 }
 
@@ -85,7 +87,8 @@ export class RunQueue {
     this.working = true;
     // burstWhenBatchFull: while fetches come back full, fetch again at once instead of waiting for the poll.
     // notifyPollingIntervalSeconds = the poll: NOTIFY only announces new jobs, a job whose startAfter comes due is found by polling.
-    const options = { batchSize: this.o.batchSize, pollingIntervalSeconds: this.o.pollingIntervalSeconds, notifyPollingIntervalSeconds: this.o.pollingIntervalSeconds, burstWhenBatchFull: true };
+    const localConcurrency = this.o.workers ?? (this.o.database.kind === 'pglite' ? 1 : 2);
+    const options = { batchSize: this.o.batchSize, pollingIntervalSeconds: this.o.pollingIntervalSeconds, notifyPollingIntervalSeconds: this.o.pollingIntervalSeconds, burstWhenBatchFull: true, localConcurrency };
     this.workerId = await boss.work<{ runId?: string }>(RUN_QUEUE, options, async (jobs) => {
       const ids = jobs.flatMap((j) => (j.data?.runId ? [j.data.runId] : []));
       // A failure fails the batch and pg-boss retries it; the executor is idempotent per run, so repeating the others is harmless.
