@@ -10,7 +10,19 @@ const date = (v: string | Date | null): Date | null => (v === null ? null : new 
 
 export type IncidentStatus = 'open' | 'acknowledged' | 'resolved';
 export type PublicStatus = 'investigating' | 'identified' | 'monitoring' | 'resolved';
-export type NotificationEvent = 'trigger' | 'acknowledge' | 'resolve';
+export type NotificationEvent = 'trigger' | 'acknowledge' | 'resolve' | 'open' | 'ticket' | 'reminder';
+/** Events that start a connection's involvement in an incident (it then hears the acknowledge and resolve). */
+export const FIRST_EVENTS = ['trigger', 'open', 'ticket'] as const;
+export type ReminderKind = 'internal_update' | 'public_update' | 'postmortem';
+
+/** A connection's opt-in by severities (ADR 0802). */
+export interface EscalationRoute {
+  connectionId: string;
+  severities: Severity[];
+  immediate: Severity[];
+  reminders: boolean;
+  updatedAt: Date;
+}
 export const ROLE_COLUMNS = { incidentCommander: 'commander_id', technicalLead: 'technical_lead_id', communicationsLead: 'communications_lead_id' } as const;
 export type IncidentRole = keyof typeof ROLE_COLUMNS;
 
@@ -37,6 +49,13 @@ type IncidentRowRaw = {
   communications_lead_id: string | null;
   public_title: string | null;
   updated_at: string | Date;
+  announced_severity: number | null;
+  last_update_at: string | Date | null;
+  last_public_update_at: string | Date | null;
+  postmortem_due_at: string | Date | null;
+  postmortem_done_at: string | Date | null;
+  postmortem_done_by: string | null;
+  postmortem_url: string | null;
 };
 
 export interface IncidentRow {
@@ -60,6 +79,13 @@ export interface IncidentRow {
   roles: Record<IncidentRole, string | null>;
   publicTitle: string | null;
   updatedAt: Date;
+  announcedSeverity: Severity | null;
+  lastUpdateAt: Date | null;
+  lastPublicUpdateAt: Date | null;
+  postmortemDueAt: Date | null;
+  postmortemDoneAt: Date | null;
+  postmortemDoneBy: string | null;
+  postmortemUrl: string | null;
 }
 
 const toIncident = (r: IncidentRowRaw): IncidentRow => ({
@@ -83,6 +109,13 @@ const toIncident = (r: IncidentRowRaw): IncidentRow => ({
   roles: { incidentCommander: r.commander_id, technicalLead: r.technical_lead_id, communicationsLead: r.communications_lead_id },
   publicTitle: r.public_title,
   updatedAt: new Date(r.updated_at),
+  announcedSeverity: r.announced_severity === null ? null : (Number(r.announced_severity) as Severity),
+  lastUpdateAt: date(r.last_update_at),
+  lastPublicUpdateAt: date(r.last_public_update_at),
+  postmortemDueAt: date(r.postmortem_due_at),
+  postmortemDoneAt: date(r.postmortem_done_at),
+  postmortemDoneBy: r.postmortem_done_by,
+  postmortemUrl: r.postmortem_url,
 });
 
 export interface AlertRow {
@@ -126,6 +159,8 @@ export interface NotificationRow {
   lastError: string | null;
   createdAt: Date;
   sentAt: Date | null;
+  dedup: string;
+  data: Record<string, unknown>;
 }
 
 type NotificationRaw = {
@@ -141,6 +176,8 @@ type NotificationRaw = {
   last_error: string | null;
   created_at: string | Date;
   sent_at: string | Date | null;
+  dedup: string;
+  data: Record<string, unknown>;
 };
 const toNotification = (r: NotificationRaw): NotificationRow => ({
   id: r.id,
@@ -155,6 +192,8 @@ const toNotification = (r: NotificationRaw): NotificationRow => ({
   lastError: r.last_error,
   createdAt: new Date(r.created_at),
   sentAt: date(r.sent_at),
+  dedup: r.dedup,
+  data: r.data ?? {},
 });
 
 /** The incident store (schema `ops`). Every write takes the caller's transaction. */
@@ -300,35 +339,119 @@ export class IncidentsRepository {
   async dueForEscalation(ex: DbExecutor, now: Date, limit: number): Promise<IncidentRow[]> {
     const r = await rows<IncidentRowRaw>(
       ex,
-      sql`SELECT * FROM ops.incidents WHERE status = 'open' AND escalated_at IS NULL AND respond_by <= ${iso(now)}
+      sql`SELECT * FROM ops.incidents WHERE status = 'open' AND escalated_at IS NULL AND respond_by <= ${iso(now)} AND severity < 4
           ORDER BY respond_by LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
     );
     return r.map(toIncident);
   }
 
-  async enqueueNotification(ex: DbExecutor, n: { incidentId: string; workspaceId: string; connectionId: string; connector: string; event: NotificationEvent; now: Date }): Promise<boolean> {
+  /** Enqueues once per (incident, connection, event, dedup); false when it already was. */
+  async enqueueNotification(
+    ex: DbExecutor,
+    n: { incidentId: string; workspaceId: string; connectionId: string; connector: string; event: NotificationEvent; now: Date; dedup?: string; data?: Record<string, unknown> },
+  ): Promise<boolean> {
     const r = await rows<{ id: string }>(
       ex,
-      sql`INSERT INTO ops.notifications (id, incident_id, workspace_id, connection_id, connector, event, status, next_attempt_at, created_at)
-          VALUES (${randomUUID()}, ${n.incidentId}, ${n.workspaceId}, ${n.connectionId}, ${n.connector}, ${n.event}, 'pending', ${iso(n.now)}, ${iso(n.now)})
-          ON CONFLICT (incident_id, connection_id, event) DO NOTHING RETURNING id`,
+      sql`INSERT INTO ops.notifications (id, incident_id, workspace_id, connection_id, connector, event, status, next_attempt_at, created_at, dedup, data)
+          VALUES (${randomUUID()}, ${n.incidentId}, ${n.workspaceId}, ${n.connectionId}, ${n.connector}, ${n.event}, 'pending', ${iso(n.now)}, ${iso(n.now)},
+                  ${n.dedup ?? ''}, ${JSON.stringify(n.data ?? {})}::jsonb)
+          ON CONFLICT (incident_id, connection_id, event, dedup) DO NOTHING RETURNING id`,
     );
     return r.length > 0;
   }
 
-  /** The connections a trigger went (or is going) to: they also get the acknowledge and resolve. */
-  async triggeredTargets(ex: DbExecutor, incidentId: string): Promise<{ workspaceId: string; connectionId: string; connector: string }[]> {
+  /**
+   * The connections an incident reached: paged (a trigger, or an immediate notice at open) or sent
+   * a Sev4 ticket. The paged ones hear the acknowledge; all of them hear the resolve.
+   */
+  async triggeredTargets(ex: DbExecutor, incidentId: string, events: readonly NotificationEvent[] = FIRST_EVENTS): Promise<{ workspaceId: string; connectionId: string; connector: string }[]> {
     const r = await rows<{ workspace_id: string; connection_id: string; connector: string }>(
       ex,
-      sql`SELECT workspace_id, connection_id, connector FROM ops.notifications WHERE incident_id = ${incidentId} AND event = 'trigger' ORDER BY created_at`,
+      sql`SELECT workspace_id, connection_id, connector FROM ops.notifications
+          WHERE incident_id = ${incidentId} AND event IN (${sql.join(events.map((e) => sql`${e}`), sql`, `)})
+          GROUP BY workspace_id, connection_id, connector ORDER BY min(created_at)`,
     );
     return r.map((x) => ({ workspaceId: x.workspace_id, connectionId: x.connection_id, connector: x.connector }));
+  }
+
+  /** Connections that already received `event` for the incident. */
+  async notifiedConnections(ex: DbExecutor, incidentId: string, event: NotificationEvent): Promise<Set<string>> {
+    const r = await rows<{ connection_id: string }>(ex, sql`SELECT DISTINCT connection_id FROM ops.notifications WHERE incident_id = ${incidentId} AND event = ${event}`);
+    return new Set(r.map((x) => x.connection_id));
+  }
+
+  // ---- escalation routes (ADR 0802)
+
+  async routes(ex: DbExecutor, workspaceId: string): Promise<EscalationRoute[]> {
+    const r = await rows<{ connection_id: string; severities: number[]; immediate: number[]; reminders: boolean; updated_at: string | Date }>(
+      ex,
+      sql`SELECT connection_id, severities, immediate, reminders, updated_at FROM ops.escalation_routes WHERE workspace_id = ${workspaceId} ORDER BY connection_id`,
+    );
+    return r.map((x) => ({
+      connectionId: x.connection_id,
+      severities: intArray(x.severities) as Severity[],
+      immediate: intArray(x.immediate) as Severity[],
+      reminders: x.reminders,
+      updatedAt: new Date(x.updated_at),
+    }));
+  }
+
+  /** Replaces the workspace's routes with `routes` (the PUT is declarative). */
+  async replaceRoutes(ex: DbExecutor, workspaceId: string, routes: Omit<EscalationRoute, 'updatedAt'>[], now: Date): Promise<void> {
+    await ex.execute(sql`DELETE FROM ops.escalation_routes WHERE workspace_id = ${workspaceId}`);
+    for (const r of routes) {
+      await ex.execute(
+        sql`INSERT INTO ops.escalation_routes (workspace_id, connection_id, severities, immediate, reminders, updated_at)
+            VALUES (${workspaceId}, ${r.connectionId}, ${sqlIntArray(r.severities)}, ${sqlIntArray(r.immediate)}, ${r.reminders}, ${iso(now)})`,
+      );
+    }
+  }
+
+  /** Unresolved incidents whose immediate notices / Sev4 ticket were not decided at their current severity; locked. */
+  async dueForAnnouncement(ex: DbExecutor, limit: number): Promise<IncidentRow[]> {
+    const r = await rows<IncidentRowRaw>(
+      ex,
+      sql`SELECT * FROM ops.incidents WHERE status <> 'resolved' AND (announced_severity IS NULL OR announced_severity > severity)
+          ORDER BY opened_at LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
+    );
+    return r.map(toIncident);
+  }
+
+  /**
+   * Incidents a communication reminder may be due for: unresolved Sev1-3 whose internal update
+   * (or, for Sev1, status page update) is due, and resolved ones whose post-mortem is due and not done.
+   */
+  async cadenceCandidates(ex: DbExecutor, now: Date, internalMs: number, firstPublicMs: number, publicMs: number): Promise<IncidentRow[]> {
+    const n = iso(now);
+    const r = await rows<IncidentRowRaw>(
+      ex,
+      sql`SELECT * FROM ops.incidents WHERE
+            (status <> 'resolved' AND severity <= 3 AND COALESCE(last_update_at, opened_at) <= ${n}::timestamptz - ${internalMs} * interval '1 millisecond')
+         OR (status <> 'resolved' AND severity = 1 AND (
+               (last_public_update_at IS NULL AND opened_at <= ${n}::timestamptz - ${firstPublicMs} * interval '1 millisecond')
+            OR last_public_update_at <= ${n}::timestamptz - ${publicMs} * interval '1 millisecond'))
+         OR (status = 'resolved' AND postmortem_done_at IS NULL AND postmortem_due_at <= ${n}
+             AND NOT EXISTS (SELECT 1 FROM ops.incident_reminders r WHERE r.incident_id = ops.incidents.id AND r.kind = 'postmortem'))
+          ORDER BY opened_at LIMIT 200`,
+    );
+    return r.map(toIncident);
+  }
+
+  /** Records a reminder window; false when it was already reminded (by this or another replica). */
+  async recordReminder(ex: DbExecutor, incidentId: string, kind: ReminderKind, dueAt: Date, now: Date, targets: number): Promise<boolean> {
+    const r = await rows<{ kind: string }>(
+      ex,
+      sql`INSERT INTO ops.incident_reminders (incident_id, kind, due_at, at, targets) VALUES (${incidentId}, ${kind}, ${iso(dueAt)}, ${iso(now)}, ${targets})
+          ON CONFLICT DO NOTHING RETURNING kind`,
+    );
+    return r.length > 0;
   }
 
   /**
    * Claims due deliveries: attempts + 1 and a lease (next_attempt_at moved forward), so another
    * replica does not take them while this one calls out; a crash leaves them due again after the
-   * lease. An acknowledge or resolve waits while the trigger to the same connection is pending.
+   * lease. An acknowledge or resolve waits while the trigger (or immediate notice, or ticket) to
+   * the same connection is pending.
    */
   async claimDue(now: Date, leaseMs: number, limit: number): Promise<NotificationRow[]> {
     const r = await rows<NotificationRaw>(
@@ -337,8 +460,9 @@ export class IncidentsRepository {
           WHERE id IN (
             SELECT n.id FROM ops.notifications n
             WHERE n.status = 'pending' AND n.next_attempt_at <= ${iso(now)}
-              AND (n.event = 'trigger' OR NOT EXISTS (
-                SELECT 1 FROM ops.notifications t WHERE t.incident_id = n.incident_id AND t.connection_id = n.connection_id AND t.event = 'trigger' AND t.status = 'pending'))
+              AND (n.event NOT IN ('acknowledge', 'resolve') OR NOT EXISTS (
+                SELECT 1 FROM ops.notifications t WHERE t.incident_id = n.incident_id AND t.connection_id = n.connection_id
+                  AND t.event IN ('trigger', 'open', 'ticket') AND t.status = 'pending'))
             ORDER BY n.created_at, n.id LIMIT ${limit} FOR UPDATE SKIP LOCKED)
           RETURNING *`,
     );
@@ -370,10 +494,19 @@ export class IncidentsRepository {
   // ---- personal data: user ids in roles, acknowledgements, resolutions, timeline and public updates
 
   async personalData(userId: string) {
-    const roles = await rows<{ id: string; number: string | number; commander_id: string | null; technical_lead_id: string | null; communications_lead_id: string | null; acknowledged_by: string | null; resolved_by: string | null }>(
+    const roles = await rows<{
+      id: string;
+      number: string | number;
+      commander_id: string | null;
+      technical_lead_id: string | null;
+      communications_lead_id: string | null;
+      acknowledged_by: string | null;
+      resolved_by: string | null;
+      postmortem_done_by: string | null;
+    }>(
       this.db,
-      sql`SELECT id, number, commander_id, technical_lead_id, communications_lead_id, acknowledged_by, resolved_by FROM ops.incidents
-          WHERE ${userId} IN (commander_id, technical_lead_id, communications_lead_id, acknowledged_by, resolved_by) ORDER BY number`,
+      sql`SELECT id, number, commander_id, technical_lead_id, communications_lead_id, acknowledged_by, resolved_by, postmortem_done_by FROM ops.incidents
+          WHERE ${userId} IN (commander_id, technical_lead_id, communications_lead_id, acknowledged_by, resolved_by, postmortem_done_by) ORDER BY number`,
     );
     const timeline = await rows<{ incident_id: string; at: string | Date; kind: string; text: string }>(
       this.db,
@@ -390,7 +523,7 @@ export class IncidentsRepository {
   async eraseUser(userId: string): Promise<Record<string, number>> {
     return this.db.transaction(async (tx) => {
       const counts: Record<string, number> = {};
-      for (const col of ['commander_id', 'technical_lead_id', 'communications_lead_id', 'acknowledged_by', 'resolved_by']) {
+      for (const col of ['commander_id', 'technical_lead_id', 'communications_lead_id', 'acknowledged_by', 'resolved_by', 'postmortem_done_by']) {
         const r = await rows<{ id: string }>(tx, sql`UPDATE ops.incidents SET ${sql.identifier(col)} = NULL WHERE ${sql.identifier(col)} = ${userId} RETURNING id`);
         counts[col] = r.length;
       }
@@ -404,4 +537,16 @@ export class IncidentsRepository {
 /** A text[] literal bound as one parameter (works the same on PGlite and node-postgres). */
 function sqlTextArray(values: string[]): SQL {
   return sql`ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(values)}::jsonb))::text[]`;
+}
+
+/** An int[] (smallint[]) bound as one parameter. */
+function sqlIntArray(values: number[]): SQL {
+  return sql`ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(values)}::jsonb)::smallint)::smallint[]`;
+}
+
+/** node-postgres and PGlite return smallint[] as an array (PGlite) or a '{1,2}' literal (older parsers). */
+function intArray(v: number[] | string | null): number[] {
+  if (v === null) return [];
+  if (Array.isArray(v)) return v.map(Number);
+  return v.replace(/[{}]/g, '').split(',').filter(Boolean).map(Number);
 }

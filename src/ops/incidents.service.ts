@@ -9,6 +9,8 @@ import { pagerdutySeverity, respondBy, SEVERITY_INFO, severityOfLabels, sevLabel
 import {
   IncidentsRepository,
   ROLE_COLUMNS,
+  type EscalationRoute,
+  type ReminderKind,
   type AlertRow,
   type IncidentRole,
   type IncidentRow,
@@ -22,6 +24,19 @@ import {
 /** The connectors an escalation can go through (connections of the ops workspace). */
 export const ESCALATION_CONNECTORS = ['pagerduty', 'webhook', 'email'] as const;
 const LEASE_MS = 2 * 60_000;
+const MINUTE = 60_000;
+/** The runbook's communication plan (Incident Response, Step 4). */
+export const CADENCE = {
+  /** Internal updates every 30 minutes until resolved (Sev1-3). */
+  internalUpdateMs: 30 * MINUTE,
+  /** The status page's initial notification within 30 minutes (Sev1)... */
+  firstPublicUpdateMs: 30 * MINUTE,
+  /** ...then hourly updates (Sev1). */
+  publicUpdateMs: 60 * MINUTE,
+  /** Post-mortem scheduled within 24 hours of resolution (Sev1-3). */
+  postmortemMs: 24 * 60 * MINUTE,
+} as const;
+export const REMINDER_KINDS: readonly ReminderKind[] = ['internal_update', 'public_update', 'postmortem'];
 /** Delivery attempts before a notification is given up (backoff 30 s doubling: about 15 minutes). */
 export const MAX_DELIVERY_ATTEMPTS = 6;
 
@@ -32,6 +47,8 @@ export interface Actor {
 
 export interface OpsMetrics {
   escalation(severity: Severity): void;
+  /** A communication reminder was due (one per overdue window). */
+  reminder(kind: ReminderKind): void;
   notification(connector: string, event: NotificationEvent, result: 'sent' | 'retry' | 'failed'): void;
   /** Incidents were opened, acknowledged or resolved (the open-incidents gauge re-reads). */
   changed(): void;
@@ -76,13 +93,49 @@ export interface IncidentView {
   resolution: string | null;
   roles: Record<IncidentRole, string | null>;
   publicTitle: string | null;
+  /** The next internal update (a note or a status page update) is due by then (unresolved Sev1-3; null otherwise). */
+  internalUpdateDueAt: Date | null;
+  /** The next status page update is due by then (unresolved Sev1: 30 min after opening, then hourly; null otherwise). */
+  publicUpdateDueAt: Date | null;
+  /** The post-mortem is due by then (24 h after resolution, Sev1-3; null before resolution and for Sev4). */
+  postmortemDueAt: Date | null;
+  postmortemDoneAt: Date | null;
+  postmortemDoneBy: string | null;
+  postmortemUrl: string | null;
+}
+
+/** A connection of the ops workspace with its route (null: the default, escalations of Sev1-3). */
+export interface RoutedConnection {
+  connectionId: string;
+  connector: string;
+  name: string;
+  route: EscalationRoute | null;
+}
+
+/** Who receives what (ADR 0802). */
+export const routing = {
+  /** The escalation page when the response target passed unacknowledged (Sev1-3; not those notified at open). */
+  escalation: (cs: RoutedConnection[], s: Severity) => (s > 3 ? [] : cs.filter((c) => (c.route ? c.route.severities.includes(s) && !c.route.immediate.includes(s) : true))),
+  /** The immediate notice when the incident opens (or is raised to s). */
+  immediate: (cs: RoutedConnection[], s: Severity) => (s > 3 ? [] : cs.filter((c) => c.route?.immediate.includes(s) ?? false)),
+  /** Sev4: a bug-tracking ticket, never a page. */
+  ticket: (cs: RoutedConnection[]) => cs.filter((c) => c.connector !== 'pagerduty' && (c.route?.severities.includes(4) ?? false)),
+  /** Communication reminders: routes that asked for them, for their severities; never PagerDuty. */
+  reminder: (cs: RoutedConnection[], s: Severity) => cs.filter((c) => c.connector !== 'pagerduty' && c.route !== null && c.route.reminders && c.route.severities.includes(s)),
+};
+
+export interface RouteInput {
+  connectionId: string;
+  severities: number[];
+  immediate?: number[];
+  reminders?: boolean;
 }
 
 export interface IncidentDetail extends IncidentView {
   alerts: AlertRow[];
   timeline: TimelineEntry[];
   publicUpdates: PublicUpdate[];
-  notifications: Pick<NotificationRow, 'id' | 'connectionId' | 'connector' | 'event' | 'status' | 'attempts' | 'lastError' | 'createdAt' | 'sentAt'>[];
+  notifications: (Pick<NotificationRow, 'id' | 'connectionId' | 'connector' | 'event' | 'status' | 'attempts' | 'lastError' | 'createdAt' | 'sentAt'> & { reminder: string | null })[];
 }
 
 export type IngestResult = { action: 'opened' | 'updated' | 'resolved'; incidentId: string; number: number } | { action: 'ignored'; incidentId: null; number: null };
@@ -124,6 +177,10 @@ export class IncidentService {
       resolution: i.resolution,
       roles: i.roles,
       publicTitle: i.publicTitle,
+      ...dueTimes(i),
+      postmortemDoneAt: i.postmortemDoneAt,
+      postmortemDoneBy: i.postmortemDoneBy,
+      postmortemUrl: i.postmortemUrl,
     };
   }
 
@@ -239,6 +296,7 @@ export class IncidentService {
         lastError: n.lastError,
         createdAt: n.createdAt,
         sentAt: n.sentAt,
+        reminder: n.event === 'reminder' ? n.dedup : null,
       })),
     };
   }
@@ -258,7 +316,7 @@ export class IncidentService {
         text: `Acknowledged after ${formatDuration(now.getTime() - i.openedAt.getTime())}${late ? ` (target ${SEVERITY_INFO[i.severity].responseTime} missed)` : ''}`,
       });
       // Whoever was paged hears that someone took it (chat and email recipients get the resolution only).
-      for (const t of await this.repo.triggeredTargets(tx, id)) {
+      for (const t of await this.repo.triggeredTargets(tx, id, ['trigger', 'open'])) {
         if (t.connector === 'pagerduty' || t.connector === 'webhook') await this.repo.enqueueNotification(tx, { incidentId: id, ...t, event: 'acknowledge', now });
       }
       await this.d.audit.record({ action: 'incident.acknowledged', actorId: actor.userId, actorIp: actor.ip, targetType: 'incident', targetId: id, data: { number: i.number, severity: sevLabel(i.severity), late } }, tx);
@@ -302,6 +360,7 @@ export class IncidentService {
     return this.d.db.transaction(async (tx) => {
       await this.requireLocked(tx, id);
       await this.repo.addTimeline(tx, id, { at: now, kind: 'note', actorId: actor.userId, text });
+      await this.repo.update(tx, id, { last_update_at: now }, now);
       return (await this.repo.timeline(tx, id)).filter((t) => t.kind === 'note').at(-1)!;
     });
   }
@@ -327,15 +386,141 @@ export class IncidentService {
       if (!i.publicTitle && !u.title) {
         throw new AppError('validation_failed', 'The first public update needs a public title', { errors: [{ path: 'body.title', message: 'required on the first public update' }] });
       }
-      const set: Record<string, string | string[]> = {};
+      // A status page update is also an internal update (the timeline shows it).
+      const set: Record<string, string | string[] | Date> = { last_update_at: now, last_public_update_at: now };
       if (u.title) set.public_title = u.title;
       if (u.components) set.components = u.components;
-      if (Object.keys(set).length) await this.repo.update(tx, id, set, now);
+      await this.repo.update(tx, id, set, now);
       const update = await this.repo.addPublicUpdate(tx, id, { at: now, status: u.status, message: u.message, authorId: actor.userId });
       await this.repo.addTimeline(tx, id, { at: now, kind: 'public_update', actorId: actor.userId, text: `Status page (${u.status}): ${u.message}` });
       await this.d.audit.record({ action: 'incident.public_update', actorId: actor.userId, actorIp: actor.ip, targetType: 'incident', targetId: id, data: { number: i.number, status: u.status } }, tx);
       return update;
     });
+  }
+
+  /** Marks the post-mortem done (optionally with a link to it): its reminder stops. Idempotent. */
+  async markPostmortemDone(id: string, actor: Actor, url: string | undefined): Promise<IncidentView> {
+    const now = this.d.clock.now();
+    return this.d.db.transaction(async (tx) => {
+      const i = await this.requireLocked(tx, id);
+      if (i.status !== 'resolved') throw new AppError('conflict', `Incident ${i.number} is not resolved yet; the post-mortem follows the resolution`);
+      if (i.postmortemDoneAt && (url === undefined || url === i.postmortemUrl)) return this.view(i);
+      const first = !i.postmortemDoneAt;
+      const set: Record<string, string | Date | null> = first ? { postmortem_done_at: now, postmortem_done_by: actor.userId } : {};
+      if (url !== undefined) set.postmortem_url = url;
+      const updated = await this.repo.update(tx, id, set, now);
+      const late = first && i.postmortemDueAt !== null && now > i.postmortemDueAt;
+      await this.repo.addTimeline(tx, id, {
+        at: now,
+        kind: 'postmortem_done',
+        actorId: actor.userId,
+        text: first ? `Post-mortem done${late ? ' (after its 24 h due time)' : ''}${url ? `: ${url}` : ''}` : `Post-mortem link changed: ${url}`,
+      });
+      await this.d.audit.record({ action: 'incident.postmortem_done', actorId: actor.userId, actorIp: actor.ip, targetType: 'incident', targetId: id, data: { number: i.number, url: url ?? null, late } }, tx);
+      return this.view(updated);
+    });
+  }
+
+  // ---- escalation routes
+
+  /** The ops workspace's escalation connections with their routes (null: the default), or why there are none. */
+  async routing(): Promise<{ workspaceId: string | null; connections: RoutedConnection[]; problem: string | null }> {
+    const { workspaceId, targets, problem } = await this.targets();
+    if (!workspaceId || targets.length === 0) return { workspaceId, connections: [], problem };
+    const routes = new Map((await this.repo.routes(this.d.db, workspaceId)).map((r) => [r.connectionId, r]));
+    return { workspaceId, connections: targets.map((t) => ({ ...t, route: routes.get(t.connectionId) ?? null })), problem };
+  }
+
+  /** GET /v1/ops/escalation-routes: the stored routes and what each connection of the ops workspace receives. */
+  async describeRoutes() {
+    const workspaceId = this.d.settings.workspaceId ?? null;
+    if (!workspaceId) throw new AppError('conflict', 'V01T_OPS_WORKSPACE_ID is not set: there is no ops workspace to route');
+    const hub = this.d.hub();
+    if (!hub) throw new AppError('service_unavailable', 'the integration-hub does not run in this process');
+    const all = await hub.listConnections(workspaceId);
+    const routes = await this.repo.routes(this.d.db, workspaceId);
+    const byId = new Map(routes.map((r) => [r.connectionId, r]));
+    const known = new Set(all.map((c) => c.id));
+    return {
+      workspaceId,
+      routes: routes.map((r) => ({ ...r, stale: !known.has(r.connectionId) })),
+      connections: all
+        .sort((x, y) => x.name.localeCompare(y.name) || x.id.localeCompare(y.id))
+        .filter((c) => (ESCALATION_CONNECTORS as readonly string[]).includes(c.connector))
+        .map((c) => {
+          const r = byId.get(c.id) ?? null;
+          return {
+            connectionId: c.id,
+            connector: c.connector,
+            name: c.name,
+            status: c.status,
+            routed: r !== null,
+            // What it receives: its route, or the default (escalations of Sev1-3).
+            severities: r ? r.severities : ([1, 2, 3] as Severity[]),
+            immediate: r ? r.immediate : [],
+            reminders: r ? r.reminders : false,
+          };
+        }),
+    };
+  }
+
+  /**
+   * PUT /v1/ops/escalation-routes: replaces the ops workspace's routes. Shape errors are the
+   * schema's; these rules answer 400 validation_failed naming the field and listing `rules`.
+   */
+  async replaceRoutes(actor: Actor, input: RouteInput[]) {
+    const workspaceId = this.d.settings.workspaceId ?? null;
+    if (!workspaceId) throw new AppError('conflict', 'V01T_OPS_WORKSPACE_ID is not set: there is no ops workspace to route');
+    const hub = this.d.hub();
+    if (!hub) throw new AppError('service_unavailable', 'the integration-hub does not run in this process');
+    const connections = new Map((await hub.listConnections(workspaceId)).map((c) => [c.id, c]));
+    const errors: { path: string; message: string }[] = [];
+    const rules = new Set<string>();
+    const fail = (path: string, rule: string, message: string) => {
+      errors.push({ path, message });
+      rules.add(rule);
+    };
+    const seen = new Set<string>();
+    input.forEach((r, n) => {
+      const at = `body.routes.${n}`;
+      const c = connections.get(r.connectionId);
+      if (seen.has(r.connectionId)) fail(`${at}.connectionId`, 'duplicate_connection', 'this connection already has a route in the list');
+      seen.add(r.connectionId);
+      if (!c) fail(`${at}.connectionId`, 'unknown_connection', 'not a connection of the ops workspace (V01T_OPS_WORKSPACE_ID)');
+      else if (!(ESCALATION_CONNECTORS as readonly string[]).includes(c.connector)) fail(`${at}.connectionId`, 'not_an_escalation_connector', `a ${c.connector} connection cannot escalate (only ${ESCALATION_CONNECTORS.join(', ')})`);
+      if (new Set(r.severities).size !== r.severities.length) fail(`${at}.severities`, 'duplicate_severity', 'a severity is listed twice');
+      const immediate = r.immediate ?? [];
+      if (new Set(immediate).size !== immediate.length) fail(`${at}.immediate`, 'duplicate_severity', 'a severity is listed twice');
+      if (immediate.includes(4)) fail(`${at}.immediate`, 'sev4_never_pages', 'Sev4 follows the normal bug tracking process: it is never paged, immediately or later');
+      const notRouted = immediate.filter((s) => s !== 4 && !r.severities.includes(s));
+      if (notRouted.length) fail(`${at}.immediate`, 'immediate_not_routed', `immediate severities must also be in severities (missing ${notRouted.map((s) => `Sev${s}`).join(', ')})`);
+      if (c?.connector === 'pagerduty' && r.severities.includes(4)) fail(`${at}.severities`, 'sev4_never_pages', 'Sev4 is never paged: route it to a webhook or email connection (it receives a bug ticket)');
+      if (c?.connector === 'pagerduty' && r.reminders) fail(`${at}.reminders`, 'pagerduty_no_reminders', 'reminders go to webhook and email connections; PagerDuty only pages');
+    });
+    if (errors.length) throw new AppError('validation_failed', errors.map((e) => `${e.path}: ${e.message}`).join('; '), { errors, rules: [...rules] });
+    const now = this.d.clock.now();
+    const routes = input.map((r) => ({
+      connectionId: r.connectionId,
+      severities: [...r.severities].sort() as Severity[],
+      immediate: [...(r.immediate ?? [])].sort() as Severity[],
+      reminders: r.reminders ?? false,
+    }));
+    await this.d.db.transaction(async (tx) => {
+      const before = await this.repo.routes(tx, workspaceId);
+      await this.repo.replaceRoutes(tx, workspaceId, routes, now);
+      await this.d.audit.record(
+        {
+          action: 'ops.escalation_routes_replaced',
+          actorId: actor.userId,
+          actorIp: actor.ip,
+          targetType: 'ops_workspace',
+          targetId: workspaceId,
+          data: { before: before.map(({ updatedAt: _u, ...r }) => r), after: routes },
+        },
+        tx,
+      );
+    });
+    return this.describeRoutes();
   }
 
   // ---- escalation
@@ -346,7 +531,11 @@ export class IncidentService {
    * target, then delivers due notifications.
    */
   async tick(): Promise<{ escalated: number; sent: number; failed: number }> {
-    const escalated = await this.escalateDue();
+    // The hub's and the routes' reads happen once, before the transactions (they must not run inside them).
+    const routed = await this.routing();
+    await this.announceDue(routed);
+    const escalated = await this.escalateDue(routed);
+    await this.remindDue(routed);
     const { sent, failed } = await this.deliverDue();
     return { escalated, sent, failed };
   }
@@ -360,37 +549,111 @@ export class IncidentService {
     const all = await hub.listConnections(workspaceId);
     const targets = all
       .filter((c) => c.status === 'active' && (ESCALATION_CONNECTORS as readonly string[]).includes(c.connector))
-      .map((c) => ({ connectionId: c.id, connector: c.connector, name: c.name }));
+      .map((c) => ({ connectionId: c.id, connector: c.connector, name: c.name }))
+      // A stable order (the hub lists in creation order, which may tie): timelines and answers read the same each time.
+      .sort((x, y) => x.name.localeCompare(y.name) || x.connectionId.localeCompare(y.connectionId));
     return { workspaceId, targets, problem: targets.length ? null : `the ops workspace has no active ${ESCALATION_CONNECTORS.join(', ')} connection` };
   }
 
-  private async escalateDue(): Promise<number> {
+  /**
+   * Decides, once per incident and severity (again when the severity is raised): the immediate
+   * notices of Sev1-3 to the routes that asked for them (the runbook's "Immediate CEO
+   * notification"), and for Sev4 a bug ticket to the routes for Sev4, never a page.
+   */
+  private async announceDue(routed: { workspaceId: string | null; connections: RoutedConnection[]; problem: string | null }): Promise<void> {
     const now = this.d.clock.now();
-    // Read before the transaction (the hub's queries must not run inside it).
-    const { workspaceId, targets, problem } = await this.targets();
+    const { workspaceId, connections, problem } = routed;
+    await this.d.db.transaction(async (tx) => {
+      for (const i of await this.repo.dueForAnnouncement(tx, 50)) {
+        await this.repo.update(tx, i.id, { announced_severity: i.severity }, now);
+        if (i.severity === 4) {
+          const targets = routing.ticket(connections);
+          for (const t of targets) await this.repo.enqueueNotification(tx, { incidentId: i.id, workspaceId: workspaceId!, connectionId: t.connectionId, connector: t.connector, event: 'ticket', now });
+          await this.repo.addTimeline(tx, i.id, {
+            at: now,
+            kind: 'bug_ticket',
+            text:
+              `Sev4 (${SEVERITY_INFO[4].escalation}): never paged; ` +
+              (targets.length ? `ticket sent to ${list(targets)}` : `recorded here for bug tracking (no webhook or email connection is routed for Sev4${problem ? `; ${problem}` : ''})`),
+            data: { targets: targets.map((t) => t.connectionId) },
+          });
+          continue;
+        }
+        const already = await this.repo.notifiedConnections(tx, i.id, 'open');
+        const targets = routing.immediate(connections, i.severity).filter((t) => !already.has(t.connectionId));
+        if (!targets.length) continue; // nobody asked for an immediate notice: the escalation at the target is the first page
+        for (const t of targets) await this.repo.enqueueNotification(tx, { incidentId: i.id, workspaceId: workspaceId!, connectionId: t.connectionId, connector: t.connector, event: 'open', now });
+        await this.repo.addTimeline(tx, i.id, {
+          at: now,
+          kind: 'notified',
+          text: `${sevLabel(i.severity)} (${SEVERITY_INFO[i.severity].escalation}): notifying ${list(targets)} now, without waiting for the ${SEVERITY_INFO[i.severity].responseTime} target`,
+          data: { targets: targets.map((t) => t.connectionId) },
+        });
+      }
+    });
+  }
+
+  private async escalateDue(routed: { workspaceId: string | null; connections: RoutedConnection[]; problem: string | null }): Promise<number> {
+    const now = this.d.clock.now();
+    const { workspaceId, connections, problem } = routed;
+    const none: Severity[] = [];
     const escalated = await this.d.db.transaction(async (tx) => {
       const due = await this.repo.dueForEscalation(tx, now, 50);
       for (const i of due) {
         await this.repo.update(tx, i.id, { escalated_at: now }, now);
+        const noticed = await this.repo.notifiedConnections(tx, i.id, 'open');
+        const targets = routing.escalation(connections, i.severity).filter((t) => !noticed.has(t.connectionId));
+        const atOpen = connections.filter((c) => noticed.has(c.connectionId));
         for (const t of targets) await this.repo.enqueueNotification(tx, { incidentId: i.id, workspaceId: workspaceId!, connectionId: t.connectionId, connector: t.connector, event: 'trigger', now });
+        const why = problem ?? `no connection of the ops workspace is routed for ${sevLabel(i.severity)} (PUT /v1/ops/escalation-routes)`;
         await this.repo.addTimeline(tx, i.id, {
           at: now,
           kind: 'escalated',
           text:
             `Not acknowledged within ${SEVERITY_INFO[i.severity].responseTime} (${sevLabel(i.severity)} target): ` +
-            (targets.length ? `escalating to ${targets.map((t) => `${t.name} (${t.connector})`).join(', ')}` : `no escalation target: ${problem}`),
+            (targets.length ? `escalating to ${list(targets)}` : atOpen.length ? `no further target (${list(atOpen)} notified at open)` : `no escalation target: ${why}`) +
+            (targets.length && atOpen.length ? ` (${list(atOpen)} notified at open)` : ''),
           data: { targets: targets.map((t) => t.connectionId) },
         });
-        if (!targets.length) this.d.logger.error({ incident: i.number, problem }, 'incident escalation has no target');
+        if (!targets.length && !atOpen.length) {
+          this.d.logger.error({ incident: i.number, problem: why }, 'incident escalation has no target');
+          none.push(i.severity);
+        }
       }
       return due;
     });
-    for (const i of escalated) {
-      this.d.metrics.escalation(i.severity);
-      // Nowhere to deliver: counted as a failed delivery so the failure can be alerted on.
-      if (!targets.length) this.d.metrics.notification('none', 'trigger', 'failed');
-    }
+    for (const i of escalated) this.d.metrics.escalation(i.severity);
+    // Nowhere to deliver: counted as a failed delivery so the failure can be alerted on.
+    for (const _ of none) this.d.metrics.notification('none', 'trigger', 'failed');
     return escalated.length;
+  }
+
+  /**
+   * The runbook's communication plan: one reminder per overdue window (internal update every 30
+   * minutes for Sev1-3; Sev1 status page update 30 minutes after opening, then hourly; post-mortem
+   * 24 hours after resolution). Each window is recorded once (whichever replica sees it first);
+   * the timeline and the reminder routes hear of it when a route asked for reminders.
+   */
+  private async remindDue(routed: { workspaceId: string | null; connections: RoutedConnection[] }): Promise<void> {
+    const now = this.d.clock.now();
+    const { workspaceId, connections } = routed;
+    const reminded: ReminderKind[] = [];
+    await this.d.db.transaction(async (tx) => {
+      for (const i of await this.repo.cadenceCandidates(tx, now, CADENCE.internalUpdateMs, CADENCE.firstPublicUpdateMs, CADENCE.publicUpdateMs)) {
+        for (const [kind, dueAt] of dueWindows(i, now)) {
+          const targets = routing.reminder(connections, i.severity);
+          if (!(await this.repo.recordReminder(tx, i.id, kind, dueAt, now, targets.length))) continue;
+          reminded.push(kind);
+          if (!targets.length) continue;
+          const dedup = `${kind}:${dueAt.toISOString()}`;
+          for (const t of targets) {
+            await this.repo.enqueueNotification(tx, { incidentId: i.id, workspaceId: workspaceId!, connectionId: t.connectionId, connector: t.connector, event: 'reminder', now, dedup, data: { kind, dueAt: dueAt.toISOString() } });
+          }
+          await this.repo.addTimeline(tx, i.id, { at: now, kind: 'reminder', text: `${REMINDER_TEXT[kind]} was due ${dueAt.toISOString()}: reminding ${list(targets)}`, data: { reminder: kind, dueAt: dueAt.toISOString(), targets: targets.map((t) => t.connectionId) } });
+        }
+      }
+    });
+    for (const kind of reminded) this.d.metrics.reminder(kind);
   }
 
   private async deliverDue(): Promise<{ sent: number; failed: number }> {
@@ -449,10 +712,13 @@ export class IncidentService {
       respondBy: i.respondBy.toISOString(),
       components: i.components,
     };
-    const key = `incident-${i.id}-${n.event}`;
+    const key = n.dedup ? `incident-${i.id}-${n.event}-${n.dedup}` : `incident-${i.id}-${n.event}`;
+    const reminder = n.event === 'reminder' ? { kind: String(n.data.kind) as ReminderKind, dueAt: String(n.data.dueAt) } : null;
     if (n.connector === 'pagerduty') {
+      // PagerDuty pages (trigger, or the immediate notice at open) and follows; tickets and reminders never go there.
+      if (n.event === 'ticket' || n.event === 'reminder') throw new AppError('bad_request', `PagerDuty does not take ${n.event} notifications`);
       const input =
-        n.event === 'trigger'
+        n.event === 'trigger' || n.event === 'open'
           ? {
               summary,
               severity: pagerdutySeverity(i.severity),
@@ -464,11 +730,11 @@ export class IncidentService {
               ...(link ? { links: [{ href: link, text: `v01t incident ${i.number}` }] } : {}),
             }
           : { dedupKey: dedupKey(i.id) };
-      await hub.runAction(n.workspaceId, n.connectionId, n.event, input);
+      await hub.runAction(n.workspaceId, n.connectionId, n.event === 'open' ? 'trigger' : n.event, input);
     } else if (n.connector === 'webhook') {
-      await hub.runAction(n.workspaceId, n.connectionId, 'send', { type: `v01t.incident.${n.event === 'trigger' ? 'escalated' : n.event === 'acknowledge' ? 'acknowledged' : 'resolved'}.v1`, id: key, data: { ...details, summary, link: link ?? null } });
+      await hub.runAction(n.workspaceId, n.connectionId, 'send', { type: `v01t.incident.${WEBHOOK_TYPE[n.event]}.v1`, id: key, data: { ...details, summary, link: link ?? null, ...(reminder ? { reminder } : {}) } });
     } else if (n.connector === 'email') {
-      const verb = n.event === 'trigger' ? 'ESCALATED (not acknowledged in time)' : n.event === 'acknowledge' ? 'acknowledged' : 'resolved';
+      const verb = reminder ? `REMINDER: ${REMINDER_TEXT[reminder.kind].toLowerCase()} was due ${reminder.dueAt}` : EMAIL_VERB[n.event];
       const text = [
         `${summary}`,
         ``,
@@ -491,7 +757,9 @@ export class IncidentService {
   // ---- helpers
 
   private async finishResolve(tx: Parameters<Parameters<Db['transaction']>[0]>[0], i: IncidentRow, now: Date, actor: Actor | null, resolution: string | null, automatic: string | null): Promise<IncidentRow> {
-    const updated = await this.repo.update(tx, i.id, { status: 'resolved', resolved_at: now, resolved_by: actor?.userId ?? null, resolution: resolution ?? automatic }, now);
+    // Sev1-3 need a post-mortem within 24 hours (Sev4 follows the bug tracking process).
+    const postmortemDue = i.severity <= 3 ? new Date(now.getTime() + CADENCE.postmortemMs) : null;
+    const updated = await this.repo.update(tx, i.id, { status: 'resolved', resolved_at: now, resolved_by: actor?.userId ?? null, resolution: resolution ?? automatic, postmortem_due_at: postmortemDue }, now);
     await this.repo.addTimeline(tx, i.id, {
       at: now,
       kind: 'resolved',
@@ -517,6 +785,50 @@ export class IncidentService {
     if (!i) throw notFound('Incident');
     return i;
   }
+}
+
+const WEBHOOK_TYPE: Record<NotificationEvent, string> = { trigger: 'escalated', open: 'opened', ticket: 'ticket', reminder: 'reminder', acknowledge: 'acknowledged', resolve: 'resolved' };
+const EMAIL_VERB: Record<NotificationEvent, string> = {
+  trigger: 'ESCALATED (not acknowledged in time)',
+  open: 'OPENED (immediate notification)',
+  ticket: 'bug ticket (Sev4: normal bug tracking process, not paged)',
+  reminder: 'REMINDER',
+  acknowledge: 'acknowledged',
+  resolve: 'resolved',
+};
+export const REMINDER_TEXT: Record<ReminderKind, string> = {
+  internal_update: 'Internal update (every 30 minutes until resolved)',
+  public_update: 'Status page update (Sev1: within 30 minutes, then hourly)',
+  postmortem: 'Post-mortem (within 24 hours of resolution)',
+};
+
+const list = (cs: { name: string; connector: string }[]) => cs.map((t) => `${t.name} (${t.connector})`).join(', ');
+
+/** When the incident's next communications are due (null where the runbook asks for none). */
+export function dueTimes(i: IncidentRow): { internalUpdateDueAt: Date | null; publicUpdateDueAt: Date | null; postmortemDueAt: Date | null } {
+  const open = i.status !== 'resolved';
+  const at = (d: Date, ms: number) => new Date(d.getTime() + ms);
+  return {
+    internalUpdateDueAt: open && i.severity <= 3 ? at(i.lastUpdateAt ?? i.openedAt, CADENCE.internalUpdateMs) : null,
+    publicUpdateDueAt:
+      open && i.severity === 1 ? (i.lastPublicUpdateAt ? at(i.lastPublicUpdateAt, CADENCE.publicUpdateMs) : at(i.openedAt, CADENCE.firstPublicUpdateMs)) : null,
+    postmortemDueAt: i.status === 'resolved' ? i.postmortemDueAt : null,
+  };
+}
+
+/**
+ * The reminder windows due at `now`: for a cadence, the latest window start (due, due + period,
+ * ...) not after now, so a window is reminded once however often the tick runs, and a tick that
+ * comes late reminds of the current window only.
+ */
+export function dueWindows(i: IncidentRow, now: Date): [ReminderKind, Date][] {
+  const out: [ReminderKind, Date][] = [];
+  const d = dueTimes(i);
+  const window = (due: Date, period: number) => new Date(due.getTime() + Math.floor((now.getTime() - due.getTime()) / period) * period);
+  if (d.internalUpdateDueAt && d.internalUpdateDueAt <= now) out.push(['internal_update', window(d.internalUpdateDueAt, CADENCE.internalUpdateMs)]);
+  if (d.publicUpdateDueAt && d.publicUpdateDueAt <= now) out.push(['public_update', window(d.publicUpdateDueAt, CADENCE.publicUpdateMs)]);
+  if (d.postmortemDueAt && !i.postmortemDoneAt && d.postmortemDueAt <= now) out.push(['postmortem', d.postmortemDueAt]);
+  return out;
 }
 
 export const ROLE_NAMES: Record<IncidentRole, string> = { incidentCommander: 'Incident Commander', technicalLead: 'Technical Lead', communicationsLead: 'Communications Lead' };

@@ -7,6 +7,7 @@ import { IncidentService } from './incidents.service.js';
 import { DeploymentHistory } from './deployments.js';
 import { opsHttpRoutes } from './routes.js';
 import { SEVERITIES, sevLabel } from './severity.js';
+import { REMINDER_KINDS } from './incidents.service.js';
 
 export { OPS_MIGRATION_SET } from './migrations.js';
 export { OPS_PERMISSIONS } from './routes.js';
@@ -16,7 +17,7 @@ export interface Ops {
   incidents: IncidentService;
   deployments: DeploymentHistory;
   routes(app: App): void;
-  /** One escalation pass (also run every V01T_OPS_TICK_SECONDS after start()). */
+  /** One pass: immediate notices and Sev4 tickets, escalations, cadence reminders, deliveries (also run every V01T_OPS_TICK_SECONDS after start()). */
   tick(): Promise<{ escalated: number; sent: number; failed: number }>;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -42,8 +43,15 @@ export function createOps(ctx: ServiceContext): Ops {
     labelNames: ['connector', 'event', 'result'],
     registers: [ctx.metrics.registry],
   });
+  const reminders = new client.Counter({
+    name: 'v01t_incident_reminders_total',
+    help: "Communication reminders due (the runbook's cadence: internal_update, public_update, postmortem), one per overdue window; sent to the connections whose escalation route asks for reminders",
+    labelNames: ['kind'],
+    registers: [ctx.metrics.registry],
+  });
   // Present from the start (increase() cannot see a series appear), like the security counters.
   for (const s of SEVERITIES) escalations.inc({ severity: sevLabel(s) }, 0);
+  for (const kind of REMINDER_KINDS) reminders.inc({ kind }, 0);
 
   const hub = () => (ctx.contracts.has('integration-hub') ? ctx.contracts.get<IntegrationHubContract>('integration-hub') : null);
   const user = async (id: string) => (ctx.contracts.has('orchestrator') ? ctx.contracts.get<OrchestratorContract>('orchestrator').user(id) : null);
@@ -57,6 +65,7 @@ export function createOps(ctx: ServiceContext): Ops {
     logger,
     metrics: {
       escalation: (s) => escalations.inc({ severity: sevLabel(s) }),
+      reminder: (kind) => reminders.inc({ kind }),
       notification: (connector, event, result) => notifications.inc({ connector, event, result }),
       changed: () => void refresh(),
     },

@@ -93,6 +93,63 @@ CREATE TABLE ops.notifications (
 CREATE INDEX notifications_due_idx ON ops.notifications (next_attempt_at) WHERE status = 'pending';
 `,
   },
+  {
+    id: '0002_escalation_routes_and_cadence',
+    sql: `
+-- Per-severity routing (ADR 0802): a connection of the ops workspace opts in by severities. A
+-- connection without a row keeps the default (escalations of Sev1-3, nothing else).
+CREATE TABLE ops.escalation_routes (
+  workspace_id uuid NOT NULL,
+  connection_id uuid NOT NULL,
+  -- Sev1-3: the escalation page when the response target passes unacknowledged; Sev4: a bug ticket at open.
+  severities smallint[] NOT NULL,
+  -- A subset of severities (1-3) notified when the incident opens instead of after the missed target.
+  immediate smallint[] NOT NULL DEFAULT '{}',
+  -- Communication cadence reminders (internal updates, Sev1 status page updates, post-mortem) for its severities.
+  reminders boolean NOT NULL DEFAULT false,
+  updated_at timestamptz NOT NULL,
+  PRIMARY KEY (workspace_id, connection_id)
+);
+
+-- Notifications: immediate notices at open, Sev4 tickets and reminders; a reminder is sent once per
+-- overdue window, so the same event may recur for one connection under a different dedup.
+ALTER TABLE ops.notifications DROP CONSTRAINT notifications_event_check;
+ALTER TABLE ops.notifications ADD CONSTRAINT notifications_event_check CHECK (event IN ('trigger', 'acknowledge', 'resolve', 'open', 'ticket', 'reminder'));
+ALTER TABLE ops.notifications ADD COLUMN dedup text NOT NULL DEFAULT '';
+ALTER TABLE ops.notifications ADD COLUMN data jsonb NOT NULL DEFAULT '{}'::jsonb;
+ALTER TABLE ops.notifications DROP CONSTRAINT notifications_incident_id_connection_id_event_key;
+ALTER TABLE ops.notifications ADD CONSTRAINT notifications_once_key UNIQUE (incident_id, connection_id, event, dedup);
+
+-- The severity whose immediate notices / ticket were decided (NULL: not yet; greater than severity: raised since).
+ALTER TABLE ops.incidents ADD COLUMN announced_severity smallint;
+-- The last internal update (a timeline note or a status page update) and the last status page update.
+ALTER TABLE ops.incidents ADD COLUMN last_update_at timestamptz;
+ALTER TABLE ops.incidents ADD COLUMN last_public_update_at timestamptz;
+-- Post-mortem due 24 h after resolution (Sev1-3), and when it was marked done.
+ALTER TABLE ops.incidents ADD COLUMN postmortem_due_at timestamptz;
+ALTER TABLE ops.incidents ADD COLUMN postmortem_done_at timestamptz;
+ALTER TABLE ops.incidents ADD COLUMN postmortem_done_by uuid;
+ALTER TABLE ops.incidents ADD COLUMN postmortem_url text;
+-- Incidents from before this migration: announced (no immediate notice for old incidents), their
+-- last updates read from the timeline; their post-mortems are not reminded (no due time).
+UPDATE ops.incidents i SET announced_severity = i.severity,
+  last_update_at = (SELECT max(t.at) FROM ops.incident_timeline t WHERE t.incident_id = i.id AND t.kind IN ('note', 'public_update')),
+  last_public_update_at = (SELECT max(u.at) FROM ops.public_updates u WHERE u.incident_id = i.id);
+CREATE INDEX incidents_announce_idx ON ops.incidents (opened_at) WHERE status <> 'resolved';
+CREATE INDEX incidents_postmortem_idx ON ops.incidents (postmortem_due_at) WHERE postmortem_done_at IS NULL AND postmortem_due_at IS NOT NULL;
+
+-- One row per reminder decided (incident, kind, the overdue window's due time): a window is reminded
+-- once, whichever replica's tick saw it first.
+CREATE TABLE ops.incident_reminders (
+  incident_id uuid NOT NULL REFERENCES ops.incidents(id) ON DELETE CASCADE,
+  kind text NOT NULL CHECK (kind IN ('internal_update', 'public_update', 'postmortem')),
+  due_at timestamptz NOT NULL,
+  at timestamptz NOT NULL,
+  targets integer NOT NULL,
+  PRIMARY KEY (incident_id, kind, due_at)
+);
+`,
+  },
 ];
 
 export const OPS_MIGRATION_SET: MigrationSet = { service: 'ops', migrations: OPS_MIGRATIONS };

@@ -18,7 +18,10 @@ import { SEVERITIES } from './severity.js';
 /** Permissions an operator holds through their role in the ops workspace (V01T_OPS_WORKSPACE_ID). */
 export const OPS_PERMISSIONS = {
   'ops.read': { description: 'Ops workspace: see incidents and the deployment history (platform admins always may)', roles: ['owner', 'admin', 'developer'] as const },
-  'ops.manage': { description: 'Ops workspace: acknowledge, assign, annotate and resolve incidents (platform admins always may)', roles: ['owner', 'admin', 'developer'] as const },
+  'ops.manage': {
+    description: 'Ops workspace: acknowledge, assign, annotate and resolve incidents, mark post-mortems done, set the escalation routes (platform admins always may)',
+    roles: ['owner', 'admin', 'developer'] as const,
+  },
 };
 
 export interface OpsRouteDeps {
@@ -62,6 +65,12 @@ const incidentView = z.object({
   resolution: z.string().nullable(),
   roles,
   publicTitle: z.string().nullable(),
+  internalUpdateDueAt: z.date().nullable(),
+  publicUpdateDueAt: z.date().nullable(),
+  postmortemDueAt: z.date().nullable(),
+  postmortemDoneAt: z.date().nullable(),
+  postmortemDoneBy: z.uuid().nullable(),
+  postmortemUrl: z.string().nullable(),
 });
 const timelineEntry = z.object({ id: z.number(), at: z.date(), kind: z.string(), actorId: z.uuid().nullable(), text: z.string(), data: z.record(z.string(), z.unknown()) });
 const publicStatus = z.enum(['investigating', 'identified', 'monitoring', 'resolved']);
@@ -86,16 +95,35 @@ const incidentDetail = incidentView.extend({
       id: z.uuid(),
       connectionId: z.uuid(),
       connector: z.string(),
-      event: z.enum(['trigger', 'acknowledge', 'resolve']),
+      event: z.enum(['trigger', 'acknowledge', 'resolve', 'open', 'ticket', 'reminder']),
       status: z.enum(['pending', 'sent', 'failed']),
       attempts: z.number(),
       lastError: z.string().nullable(),
       createdAt: z.date(),
       sentAt: z.date().nullable(),
+      reminder: z.string().nullable(),
     }),
   ),
 });
 const idParams = z.object({ incidentId: z.uuid() });
+const severityList = z.array(z.number().int().min(1).max(4)).max(4);
+const routeView = z.object({ connectionId: z.uuid(), severities: z.array(z.number()), immediate: z.array(z.number()), reminders: z.boolean(), updatedAt: z.date(), stale: z.boolean() });
+const routesDocument = z.object({
+  workspaceId: z.uuid(),
+  routes: z.array(routeView),
+  connections: z.array(
+    z.object({
+      connectionId: z.uuid(),
+      connector: z.string(),
+      name: z.string(),
+      status: z.string(),
+      routed: z.boolean(),
+      severities: z.array(z.number()),
+      immediate: z.array(z.number()),
+      reminders: z.boolean(),
+    }),
+  ),
+});
 const deploymentView = z.object({
   seq: z.number().optional(),
   id: z.uuid(),
@@ -210,6 +238,60 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
       response: { 201: z.object({ update: publicUpdate }) },
     },
     handler: async (req, reply) => reply.status(201).send({ update: await deps.incidents.postPublicUpdate(req.params.incidentId, actor(req), req.body) }),
+  });
+
+  app.post('/v1/ops/incidents/:incidentId/postmortem/done', {
+    onRequest: operator('ops.manage'),
+    schema: {
+      tags,
+      summary: 'Mark the post-mortem of a resolved incident done (optionally with a link to it): its 24 h reminder stops; audit-logged',
+      params: idParams,
+      body: z
+        .object({ url: z.url({ protocol: /^https?$/ }).max(2000).optional() })
+        .strict()
+        .default({}),
+      response: { 200: z.object({ incident: incidentView }) },
+    },
+    handler: async (req) => ({ incident: await deps.incidents.markPostmortemDone(req.params.incidentId, actor(req), req.body.url) }),
+  });
+
+  // ---- escalation routes (ADR 0802)
+
+  app.get('/v1/ops/escalation-routes', {
+    onRequest: operator('ops.read'),
+    schema: {
+      tags,
+      summary: 'Escalation routes of the ops workspace, and what each of its connections receives (no route: escalations of Sev1-3)',
+      response: { 200: routesDocument },
+    },
+    handler: async () => deps.incidents.describeRoutes(),
+  });
+
+  app.put('/v1/ops/escalation-routes', {
+    onRequest: operator('ops.manage'),
+    schema: {
+      tags,
+      summary:
+        'Replace the escalation routes: per connection, the severities it receives (Sev1-3 escalation pages, Sev4 bug tickets), those notified at open, and whether it gets communication reminders; audit-logged',
+      body: z
+        .object({
+          routes: z
+            .array(
+              z
+                .object({
+                  connectionId: z.uuid(),
+                  severities: severityList,
+                  immediate: severityList.optional(),
+                  reminders: z.boolean().optional(),
+                })
+                .strict(),
+            )
+            .max(100),
+        })
+        .strict(),
+      response: { 200: routesDocument },
+    },
+    handler: async (req) => deps.incidents.replaceRoutes(actor(req), req.body.routes),
   });
 
   app.get('/v1/ops/incidents/:incidentId/postmortem', {
