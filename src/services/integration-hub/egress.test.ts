@@ -248,6 +248,72 @@ describe('guarded client behaviour against an admitted local server', () => {
     }
   });
 
+  it('applies a request\'s own rate limit to its key, and the default to keys without one', async () => {
+    const url = `http://127.0.0.1:${port}/ok`;
+    const c = new ManualClock(new Date('2026-01-01T00:00:00Z'));
+    const own = new EgressClient({ resolve, allow: ['127.0.0.1/32'], clock: c, rateLimit: { perSecond: 10, burst: 20 } });
+    try {
+      const burst = async (n: number, rateLimit?: { perSecond: number; burst: number }, key = 'conn-own') => {
+        const codes: string[] = [];
+        for (let i = 0; i < n; i++) codes.push(await own.request({ url, key, rateLimit }).then(() => 'ok', (e: AppError) => e.code));
+        return codes;
+      };
+      // "300 requests / 15 min" with a bucket of 2: two at once, then one every 3 s.
+      const slow = { perSecond: 300 / 900, burst: 2 };
+      expect(await burst(4, slow)).toEqual(['ok', 'ok', 'egress_rate_limited', 'egress_rate_limited']);
+      const refused = await own.request({ url, key: 'conn-own', rateLimit: slow }).catch((e: AppError) => e);
+      expect((refused as AppError).extra.retryAfterSeconds).toBe(3);
+      expect((refused as AppError).message).toContain('1 per 3 s, burst 2');
+      c.advance(2999);
+      expect(await burst(1, slow)).toEqual(['egress_rate_limited']);
+      c.advance(1);
+      expect(await burst(2, slow)).toEqual(['ok', 'egress_rate_limited']);
+      // Another key without a limit of its own gets the client's default (burst 20).
+      expect((await burst(21, undefined, 'conn-default')).filter((x) => x === 'ok')).toHaveLength(20);
+      // A bulk webhook allowed 100/s with a bucket of 50 goes past the default burst.
+      expect((await burst(51, { perSecond: 100, burst: 50 }, 'conn-bulk')).filter((x) => x === 'ok')).toHaveLength(50);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('reconfigures a key\'s bucket when its limit changes, without granting a fresh burst', async () => {
+    const url = `http://127.0.0.1:${port}/ok`;
+    const c = new ManualClock(new Date('2026-01-01T00:00:00Z'));
+    const own = new EgressClient({ resolve, allow: ['127.0.0.1/32'], clock: c, rateLimit: { perSecond: 10, burst: 20 } });
+    const take = (rateLimit?: { perSecond: number; burst: number }) => own.request({ url, key: 'conn-change', rateLimit }).then(() => 'ok', (e: AppError) => e.code);
+    try {
+      // 1 per second, bucket 1: the second request in the same instant is refused.
+      expect([await take({ perSecond: 1, burst: 1 }), await take({ perSecond: 1, burst: 1 })]).toEqual(['ok', 'egress_rate_limited']);
+      // Raised to 100/s: the next request still finds the bucket empty, but it refills at the new rate.
+      expect(await take({ perSecond: 100, burst: 100 })).toBe('egress_rate_limited');
+      c.advance(10);
+      expect([await take({ perSecond: 100, burst: 100 }), await take({ perSecond: 100, burst: 100 })]).toEqual(['ok', 'egress_rate_limited']);
+      c.advance(1000);
+      const codes: string[] = [];
+      for (let i = 0; i < 101; i++) codes.push(await take({ perSecond: 100, burst: 100 }));
+      expect(codes.filter((x) => x === 'ok')).toHaveLength(100);
+      // Lowered to 1 per minute: the stock is cut to the new bucket; a request is refused with the new wait.
+      c.advance(1000);
+      expect(await take({ perSecond: 1 / 60, burst: 1 })).toBe('ok');
+      const refused = await own.request({ url, key: 'conn-change', rateLimit: { perSecond: 1 / 60, burst: 1 } }).catch((e: AppError) => e);
+      expect((refused as AppError).code).toBe('egress_rate_limited');
+      expect((refused as AppError).extra.retryAfterSeconds).toBe(60);
+      // The limit removed: the key falls back to the client's default (10/s, burst 20) from its
+      // current stock, earned at the old rate until the change was seen (2 s of 1/60 s: none).
+      c.advance(2000);
+      const back: string[] = [];
+      for (let i = 0; i < 21; i++) back.push(await take());
+      expect(back.filter((x) => x === 'ok')).toHaveLength(0);
+      c.advance(2000);
+      const refilled: string[] = [];
+      for (let i = 0; i < 21; i++) refilled.push(await take());
+      expect(refilled.filter((x) => x === 'ok')).toHaveLength(20);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('opens the circuit after repeated failures, then half-opens after the cooldown', async () => {
     const key = 'conn-breaker';
     clock.advance(10_000);

@@ -27,6 +27,12 @@ export interface EgressRequest {
   body?: string | Uint8Array;
   /** Rate limit and circuit breaker key (a connection id); none = neither applies. */
   key?: string;
+  /**
+   * The key's own token bucket (a connection's rate limit); absent = the client's default
+   * (EGRESS_RATE_PER_S / EGRESS_RATE_BURST). A bucket whose parameters differ from the previous
+   * request's of the same key is reconfigured in place (see TokenBucket.configure).
+   */
+  rateLimit?: EgressRateLimit;
   /** Connector id, for logs and metrics. */
   connector?: string;
   timeoutMs?: number;
@@ -66,6 +72,12 @@ export interface EgressObservation {
   attempts: number;
 }
 
+/** Token bucket parameters: refill rate (tokens per second, may be below 1) and capacity. */
+export interface EgressRateLimit {
+  perSecond: number;
+  burst: number;
+}
+
 export interface EgressOptions {
   /** Host names (`api.example.com`, `*.example.com`), IP addresses and CIDRs admitted even when private. */
   allow?: string[];
@@ -76,8 +88,8 @@ export interface EgressOptions {
   maxRetries?: number;
   /** A Retry-After longer than this is not waited for: the 429/503 is returned. */
   maxRetryDelayMs?: number;
-  /** Per-key token bucket. */
-  rateLimit?: { perSecond: number; burst: number };
+  /** Per-key token bucket, for keys whose requests carry no `rateLimit` of their own. */
+  rateLimit?: EgressRateLimit;
   /** Per-key circuit breaker: opens after `failureThreshold` consecutive failures for `cooldownMs`. */
   breaker?: { failureThreshold: number; cooldownMs: number };
   clock?: Clock;
@@ -215,23 +227,48 @@ class TokenBucket {
   private tokens: number;
   private last: number;
   constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
+    private perSecond: number,
+    private burst: number,
     now: number,
   ) {
     this.tokens = burst;
     this.last = now;
   }
+
+  private refill(now: number): void {
+    this.tokens = Math.min(this.burst, this.tokens + (Math.max(0, now - this.last) / 1000) * this.perSecond);
+    this.last = now;
+  }
+
+  /**
+   * New parameters for an existing bucket (the connection's limit was changed): the tokens earned
+   * at the old rate until now are kept, capped at the new burst, and refill continues at the new
+   * rate. Raising the limit therefore grants no extra burst at once, and lowering it cuts the
+   * stock to the new burst, so switching limits back and forth never yields more than either allows.
+   */
+  configure(limit: EgressRateLimit, now: number): void {
+    if (limit.perSecond === this.perSecond && limit.burst === this.burst) return;
+    this.refill(now);
+    this.perSecond = limit.perSecond;
+    this.burst = limit.burst;
+    this.tokens = Math.min(this.tokens, this.burst);
+  }
+
   /** 0 when a token was taken, else the milliseconds until one is available. */
   take(now: number): number {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
-    this.last = now;
+    this.refill(now);
     if (this.tokens >= 1) {
       this.tokens -= 1;
       return 0;
     }
     return Math.ceil(((1 - this.tokens) / this.perSecond) * 1000);
   }
+}
+
+/** "10/s, burst 20" or "1 per 3 s, burst 1": a bucket's parameters for people. */
+export function describeRateLimit(limit: EgressRateLimit): string {
+  const rate = limit.perSecond >= 1 ? `${Number(limit.perSecond.toPrecision(4))}/s` : `1 per ${Number((1 / limit.perSecond).toPrecision(4))} s`;
+  return `${rate}, burst ${limit.burst}`;
 }
 
 class Breaker {
@@ -332,7 +369,7 @@ export class EgressClient {
       observedUrl = this.policy.checkUrl(req.url);
       if (req.key) {
         this.admitBreaker(req.key);
-        this.takeToken(req.key);
+        this.takeToken(req.key, req.rateLimit ?? this.opts.rateLimit);
       }
       const maxRetries = req.maxRetries ?? this.opts.maxRetries;
       for (;;) {
@@ -515,11 +552,12 @@ export class EgressClient {
     return v;
   }
 
-  private takeToken(key: string): void {
+  private takeToken(key: string, limit: EgressRateLimit): void {
     const now = this.clock.now().getTime();
-    const { perSecond, burst } = this.opts.rateLimit;
-    const wait = this.bounded(this.buckets, key, () => new TokenBucket(perSecond, burst, now)).take(now);
-    if (wait > 0) throw new AppError('egress_rate_limited', `Outbound rate limit of ${perSecond}/s for this connection reached`, { retryAfterSeconds: wait / 1000 });
+    const bucket = this.bounded(this.buckets, key, () => new TokenBucket(limit.perSecond, limit.burst, now));
+    bucket.configure(limit, now);
+    const wait = bucket.take(now);
+    if (wait > 0) throw new AppError('egress_rate_limited', `Outbound rate limit of this connection reached (${describeRateLimit(limit)})`, { retryAfterSeconds: wait / 1000 });
   }
 
   private admitBreaker(key: string): void {
