@@ -5,6 +5,7 @@ import type { Logger } from '../kernel/telemetry/logger.js';
 import { AppError, notFound } from '../kernel/errors.js';
 import type { IntegrationHubContract } from '../services/integration-hub/contract.js';
 import { endOf, type AlertmanagerWebhook } from './alertmanager.js';
+import type { HolidayCalendar } from './holidays.js';
 import { pagerdutySeverity, respondBy, SEVERITY_INFO, severityOfLabels, sevLabel, type Severity } from './severity.js';
 import {
   IncidentsRepository,
@@ -62,6 +63,8 @@ export interface IncidentDeps {
   metrics: OpsMetrics;
   /** Read at each use: `ops.workspaceId` (whose connections are the escalation targets), `ops.timeZone`. */
   settings: { workspaceId?: string; timeZone: string };
+  /** Public holidays of "next business day" (V01T_OPS_HOLIDAYS, V01T_OPS_EXTRA_HOLIDAYS); weekends only without. */
+  holidays?: HolidayCalendar;
   publicUrl?: string;
   /** The integration-hub's contract, when the hub runs in this process. */
   hub: () => IntegrationHubContract | null;
@@ -212,7 +215,7 @@ export class IncidentService {
           source: 'alertmanager',
           components: componentsOf(p.alerts),
           openedAt: now,
-          respondBy: respondBy(severity, now, this.d.settings.timeZone),
+          respondBy: respondBy(severity, now, this.d.settings.timeZone, this.d.holidays),
           firstAlertAt: starts.length ? new Date(Math.min(...starts)) : null,
         });
         if (inserted) {
@@ -248,7 +251,7 @@ export class IncidentService {
         const severity = severityOf(firing);
         if (severity < incident.severity) {
           const set: Record<string, Date | number> = { severity };
-          const target = respondBy(severity, incident.openedAt, this.d.settings.timeZone);
+          const target = respondBy(severity, incident.openedAt, this.d.settings.timeZone, this.d.holidays);
           if (incident.status === 'open' && target < incident.respondBy) set.respond_by = target;
           await this.repo.addTimeline(tx, incident.id, { at: now, kind: 'severity_changed', text: `Severity raised from ${sevLabel(incident.severity)} to ${sevLabel(severity)} by a new alert` });
           incident = await this.repo.update(tx, incident.id, set, now);

@@ -5,6 +5,7 @@ import type { IntegrationHubContract } from '../services/integration-hub/contrac
 import type { OrchestratorContract } from '../services/orchestrator/contract.js';
 import { IncidentService } from './incidents.service.js';
 import { DeploymentHistory } from './deployments.js';
+import { holidayCalendar } from './holidays.js';
 import { opsHttpRoutes } from './routes.js';
 import { SEVERITIES, sevLabel } from './severity.js';
 import { REMINDER_KINDS } from './incidents.service.js';
@@ -70,6 +71,7 @@ export function createOps(ctx: ServiceContext): Ops {
       changed: () => void refresh(),
     },
     settings,
+    holidays: holidayCalendar(settings.holidays, settings.extraHolidays),
     publicUrl: ctx.config.http.publicUrl,
     hub,
     user,

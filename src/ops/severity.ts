@@ -1,4 +1,6 @@
 import { Cron } from 'croner';
+import { zoneFormatter } from '../kernel/time/zones.js';
+import type { HolidayCalendar } from './holidays.js';
 
 /**
  * The runbook's severity levels (Incident Response → Severity Levels): definition, response time,
@@ -19,16 +21,34 @@ const FIXED_TARGET_MS: Partial<Record<Severity, number>> = { 1: 15 * MINUTE, 2: 
 /** "Next business day" ends at this local hour (Monday to Friday) in the operations time zone. */
 export const BUSINESS_DAY_END_HOUR = 17;
 
+/** The calendar date (YYYY-MM-DD) `at` falls on in `timeZone`. */
+export function localDate(at: Date, timeZone: string): string {
+  const parts = Object.fromEntries(zoneFormatter(timeZone, { year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(at).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day}`;
+}
+
+/** More business days than any calendar can skip in a row (about four years). */
+const MAX_SKIPPED_DAYS = 1000;
+
 /**
  * When an incident opened at `openedAt` must have been acknowledged. Sev1-3 are fixed durations;
  * Sev4's "next business day" is 17:00 (in `timeZone`) of the first Monday-to-Friday after the day
- * it opened, so an alert on Friday evening is due Monday 17:00. Public holidays are not known.
+ * it opened that is no holiday of `holidays` (a local date of `timeZone`), so an alert on Friday
+ * evening is due Monday 17:00, or Tuesday 17:00 when that Monday is a public holiday. Without a
+ * calendar only weekends are skipped.
  */
-export function respondBy(severity: Severity, openedAt: Date, timeZone: string): Date {
+export function respondBy(severity: Severity, openedAt: Date, timeZone: string, holidays?: HolidayCalendar): Date {
   const fixed = FIXED_TARGET_MS[severity];
   if (fixed !== undefined) return new Date(openedAt.getTime() + fixed);
-  const nextMidnight = new Cron('0 0 * * *', { timezone: timeZone }).nextRun(openedAt)!;
-  return new Cron(`0 ${BUSINESS_DAY_END_HOUR} * * 1-5`, { timezone: timeZone }).nextRun(new Date(nextMidnight.getTime() - 1))!;
+  const midnight = new Cron('0 0 * * *', { timezone: timeZone });
+  const businessDayEnd = new Cron(`0 ${BUSINESS_DAY_END_HOUR} * * 1-5`, { timezone: timeZone });
+  let from = midnight.nextRun(openedAt)!;
+  for (let i = 0; i < MAX_SKIPPED_DAYS; i++) {
+    const target = businessDayEnd.nextRun(new Date(from.getTime() - 1))!;
+    if (!holidays?.isHoliday(localDate(target, timeZone))) return target;
+    from = midnight.nextRun(target)!;
+  }
+  throw new Error(`no business day within ${MAX_SKIPPED_DAYS} weekdays after ${openedAt.toISOString()}: check V01T_OPS_EXTRA_HOLIDAYS`);
 }
 
 /**

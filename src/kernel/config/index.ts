@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import type Holidays from 'date-holidays';
 import { z } from 'zod';
 import { isTimeZone } from '../time/zones.js';
 
@@ -31,6 +33,43 @@ const trustProxy = z.string().transform((v, ctx): boolean | string | number => {
     return z.NEVER;
   }
   return s;
+});
+
+/** date-holidays, loaded only when V01T_OPS_HOLIDAYS is set (its data takes ~100 ms to load). */
+let holidaysLib: typeof Holidays | undefined;
+const loadHolidays = () => (holidaysLib ??= createRequire(import.meta.url)('date-holidays') as typeof Holidays);
+
+/** V01T_OPS_HOLIDAYS: COUNTRY[-STATE[-REGION]] (ISO 3166-1/-2 style, e.g. DE, DE-BY, US-LA-NO) known to date-holidays. */
+const opsHolidays = z.string().transform((v, ctx): { country: string; state?: string; region?: string } => {
+  const [country = '', state, region, ...rest] = v.trim().toUpperCase().split('-');
+  const fail = (message: string) => {
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  };
+  if (rest.length > 0 || !/^[A-Z]{2}$/.test(country)) return fail('expected COUNTRY[-STATE[-REGION]], e.g. DE, DE-BY or US-LA-NO');
+  const hd = new (loadHolidays())();
+  if (!Object.hasOwn(hd.getCountries(), country)) return fail(`unknown country code "${country}" (date-holidays knows no holidays for it)`);
+  if (state === undefined) return { country };
+  const states = hd.getStates(country) ?? {};
+  if (!Object.hasOwn(states, state)) return fail(`unknown state "${state}" of ${country} (known: ${Object.keys(states).join(', ') || 'none'})`);
+  if (region === undefined) return { country, state };
+  const regions = hd.getRegions(country, state) ?? {};
+  if (!Object.hasOwn(regions, region)) return fail(`unknown region "${region}" of ${country}-${state} (known: ${Object.keys(regions).join(', ') || 'none'})`);
+  return { country, state, region };
+});
+
+/** V01T_OPS_EXTRA_HOLIDAYS: comma-separated calendar dates (YYYY-MM-DD) that are no business day either. */
+const opsExtraHolidays = z.string().transform((v, ctx): string[] => {
+  const dates = v.split(/[,\s]+/).map((d) => d.trim()).filter(Boolean);
+  for (const d of dates) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(d);
+    const real = m && new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!)).toISOString().slice(0, 10) === d;
+    if (!real) {
+      ctx.addIssue({ code: 'custom', message: `"${d}" is not a calendar date YYYY-MM-DD` });
+      return z.NEVER;
+    }
+  }
+  return [...new Set(dates)].sort();
 });
 
 const envSchema = z.object({
@@ -134,6 +173,8 @@ const envSchema = z.object({
   V01T_OPS_WORKSPACE_ID: z.uuid().optional(),
   V01T_OPS_TICK_SECONDS: positiveInt.max(3600).default(30),
   V01T_OPS_TIMEZONE: z.string().refine(isTimeZone, 'an IANA time zone, e.g. Europe/Berlin').default('UTC'),
+  V01T_OPS_HOLIDAYS: opsHolidays.optional(),
+  V01T_OPS_EXTRA_HOLIDAYS: opsExtraHolidays.optional(),
   V01T_STATUS_PAGE_TITLE: z.string().min(1).max(100).default('v01t status'),
 });
 
@@ -200,10 +241,20 @@ export type Config = {
   workflows: { leaseMs: number; workspaceConcurrency: number; queueBatch: number; queueWorkers: number | undefined; pollSeconds: number; schedulerTickMs: number; runRetentionDays: number };
   /**
    * Operations (src/ops): the Alertmanager webhook's and CI's bearer secrets, the workspace whose
-   * integration-hub connections are the escalation targets, the escalation tick, the time zone of
-   * "next business day" (Sev4), the status page's title.
+   * integration-hub connections are the escalation targets, the escalation tick, the time zone and
+   * the public holidays (a date-holidays country/state/region, extra YYYY-MM-DD dates) of "next
+   * business day" (Sev4), the status page's title.
    */
-  ops: { alertmanagerToken?: string; deployToken?: string; workspaceId?: string; tickSeconds: number; timeZone: string; statusPageTitle: string };
+  ops: {
+    alertmanagerToken?: string;
+    deployToken?: string;
+    workspaceId?: string;
+    tickSeconds: number;
+    timeZone: string;
+    holidays?: { country: string; state?: string; region?: string };
+    extraHolidays: string[];
+    statusPageTitle: string;
+  };
 };
 
 export class ConfigError extends Error {
@@ -324,6 +375,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       workspaceId: e.V01T_OPS_WORKSPACE_ID,
       tickSeconds: e.V01T_OPS_TICK_SECONDS,
       timeZone: e.V01T_OPS_TIMEZONE,
+      holidays: e.V01T_OPS_HOLIDAYS,
+      extraHolidays: e.V01T_OPS_EXTRA_HOLIDAYS ?? [],
       statusPageTitle: e.V01T_STATUS_PAGE_TITLE,
     },
   };
