@@ -17,6 +17,7 @@ import type { Vault } from './vault.js';
 import { CONNECTORS } from './connectors/index.js';
 import type { Connector, ConnectorContext } from './connectors/types.js';
 import type { ActionResult, ConnectionSummary, PublishContent, PublishResult } from './contract.js';
+import { bucketOf, rateLimitColumns, rateLimitInput, rateLimitOf, resolveRateLimit, type ConnectionRateLimit } from './rate-limit.js';
 
 export interface Actor {
   userId: string | null;
@@ -35,6 +36,8 @@ export interface ConnectionView {
   /** Names of the credential fields that are set (values are write-only). */
   credentialFields: string[];
   tokenExpiresAt: Date | null;
+  /** The connection's outbound rate limit; null = the process default (EGRESS_RATE_PER_S / EGRESS_RATE_BURST). */
+  rateLimit: ConnectionRateLimit | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -130,6 +133,7 @@ export class ConnectionsService {
       canPublish: CONNECTORS[row.connector]?.canPublish ?? false,
       credentialFields: Object.keys(creds).filter((k) => k !== 'type').sort(),
       tokenExpiresAt: row.tokenExpiresAt,
+      rateLimit: rateLimitOf(row),
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
     };
@@ -172,10 +176,11 @@ export class ConnectionsService {
     return { status: 'active', detail: null, expiresAt: connector.oauth ? expiresAt : null };
   }
 
-  async create(actor: Actor, workspaceId: string, input: { connector: string; name: string; credentials: unknown; config: unknown }): Promise<{ connection: ConnectionView; inboundUrl: string | null }> {
+  async create(actor: Actor, workspaceId: string, input: { connector: string; name: string; credentials: unknown; config: unknown; rateLimit?: unknown }): Promise<{ connection: ConnectionView; inboundUrl: string | null }> {
     const connector = connectorOf(input.connector);
     const credentials = parseOrThrow(connector.credentials, input.credentials ?? {}, 'credentials') as Record<string, unknown>;
     const config = parseOrThrow(connector.config, input.config ?? {}, 'config') as Record<string, unknown>;
+    const rateLimit = input.rateLimit == null ? null : resolveRateLimit(parseOrThrow(rateLimitInput, input.rateLimit, 'rateLimit'));
     const id = randomUUID();
     const now = this.clock.now();
     const token = connector.inbound ? randomBytes(32).toString('base64url') : null;
@@ -192,6 +197,7 @@ export class ConnectionsService {
           status: s.status,
           statusDetail: s.detail,
           tokenExpiresAt: s.expiresAt,
+          ...rateLimitColumns(rateLimit),
           inboundTokenHash: token ? sha256(token) : null,
           createdBy: actor.userId,
           createdAt: now,
@@ -199,7 +205,7 @@ export class ConnectionsService {
         },
         tx,
       );
-      await this.audit.record({ action: 'integration.connection.created', workspaceId, actorId: actor.userId, actorIp: actor.ip ?? null, targetType: 'connection', targetId: id, data: { connector: connector.id, name: input.name } }, tx);
+      await this.audit.record({ action: 'integration.connection.created', workspaceId, actorId: actor.userId, actorIp: actor.ip ?? null, targetType: 'connection', targetId: id, data: { connector: connector.id, name: input.name, rateLimit } }, tx);
       if (r.status === 'active') await this.configured(r, actor, tx);
       return r;
     });
@@ -228,14 +234,27 @@ export class ConnectionsService {
     return this.view(await this.require(workspaceId, id));
   }
 
-  /** Credentials given here are merged over the stored ones (write-only: the caller never sees them). */
-  async update(actor: Actor, workspaceId: string, id: string, patch: { name?: string; config?: unknown; credentials?: Record<string, unknown>; status?: 'active' | 'disabled' }): Promise<ConnectionView> {
+  /**
+   * Credentials given here are merged over the stored ones (write-only: the caller never sees them).
+   * `rateLimit` replaces the stored limit as a whole (null removes it: the process default applies).
+   */
+  async update(
+    actor: Actor,
+    workspaceId: string,
+    id: string,
+    patch: { name?: string; config?: unknown; credentials?: Record<string, unknown>; status?: 'active' | 'disabled'; rateLimit?: unknown },
+  ): Promise<ConnectionView> {
     this.forget(workspaceId, id);
     const row = await this.require(workspaceId, id);
     const connector = connectorOf(row.connector);
     const set: Partial<ConnectionRow> = { updatedAt: this.clock.now() };
     if (patch.name !== undefined) set.name = patch.name;
     if (patch.config !== undefined) set.config = parseOrThrow(connector.config, patch.config, 'config') as Record<string, unknown>;
+    let rateLimit: ConnectionRateLimit | null | undefined;
+    if (patch.rateLimit !== undefined) {
+      rateLimit = patch.rateLimit === null ? null : resolveRateLimit(parseOrThrow(rateLimitInput, patch.rateLimit, 'rateLimit'));
+      Object.assign(set, rateLimitColumns(rateLimit));
+    }
     if (patch.credentials !== undefined) {
       const current = await this.vault.open(row.id, row.credentials);
       const merged = parseOrThrow(connector.credentials, { ...current, ...patch.credentials }, 'credentials') as Record<string, unknown>;
@@ -252,7 +271,11 @@ export class ConnectionsService {
     const updated = await this.db.transaction(async (tx) => {
       const u = await this.repo.update(workspaceId, id, set, tx);
       await this.audit.record(
-        { action: 'integration.connection.updated', workspaceId, actorId: actor.userId, actorIp: actor.ip ?? null, targetType: 'connection', targetId: id, data: { fields: Object.keys(patch).filter((k) => (patch as Record<string, unknown>)[k] !== undefined) } },
+        { action: 'integration.connection.updated', workspaceId, actorId: actor.userId, actorIp: actor.ip ?? null, targetType: 'connection',
+          targetId: id,
+          // The limit is no secret: its new value is recorded (null = back to the process default).
+          data: { fields: Object.keys(patch).filter((k) => (patch as Record<string, unknown>)[k] !== undefined), ...(rateLimit !== undefined ? { rateLimit } : {}) },
+        },
         tx,
       );
       return u;
@@ -294,7 +317,9 @@ export class ConnectionsService {
       );
     };
     return {
-      http: (req: Omit<EgressRequest, 'key' | 'connector'>) => this.egress.request({ ...req, key: row.id, connector: row.connector, onObserve: record }),
+      // The row's limit travels with each request, so a changed limit applies from the next request
+      // made with a freshly read row (publish() reuses a row for at most PUBLISH_ROW_TTL_MS).
+      http: (req: Omit<EgressRequest, 'key' | 'connector'>) => this.egress.request({ ...req, key: row.id, rateLimit: bucketOf(row), connector: row.connector, onObserve: record }),
       credentials: credentials as never,
       config: row.config as never,
       clock: this.clock,
@@ -387,6 +412,7 @@ export class ConnectionsService {
       url: connector.oauth!.tokenUrl(row.config),
       method: 'POST',
       key: row.id,
+      rateLimit: bucketOf(row),
       connector: row.connector,
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body,

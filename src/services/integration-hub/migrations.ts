@@ -86,4 +86,16 @@ ALTER TABLE integration_hub.publications DROP CONSTRAINT publications_pkey;
 ALTER TABLE integration_hub.publications ADD PRIMARY KEY (connection_id, kind, idempotency_key);
 `,
   },
+  {
+    id: '0003_connection_rate_limit',
+    sql: `
+-- A connection's own outbound rate limit ("N requests per window", token bucket of rate_burst);
+-- all three null = the process default (EGRESS_RATE_PER_S / EGRESS_RATE_BURST). ADR 0200 addendum.
+ALTER TABLE integration_hub.connections ADD COLUMN rate_requests integer CHECK (rate_requests BETWEEN 1 AND 100000);
+ALTER TABLE integration_hub.connections ADD COLUMN rate_window_seconds integer CHECK (rate_window_seconds BETWEEN 1 AND 86400);
+ALTER TABLE integration_hub.connections ADD COLUMN rate_burst integer CHECK (rate_burst BETWEEN 1 AND 100000);
+ALTER TABLE integration_hub.connections ADD CONSTRAINT connections_rate_limit_complete
+  CHECK ((rate_requests IS NULL) = (rate_window_seconds IS NULL) AND (rate_requests IS NULL) = (rate_burst IS NULL));
+`,
+  },
 ];

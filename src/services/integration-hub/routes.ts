@@ -4,6 +4,7 @@ import type { ConnectionsService, Actor } from './connections.service.js';
 import type { OAuthService } from './oauth.service.js';
 import type { InboundService } from './inbound.service.js';
 import { catalog, CONNECTORS } from './connectors/index.js';
+import { rateLimitInput, rateLimitView } from './rate-limit.js';
 
 const idParam = z.uuid();
 const ws = z.object({ workspaceId: idParam });
@@ -20,6 +21,7 @@ const connectionSchema = z.object({
   canPublish: z.boolean(),
   credentialFields: z.array(z.string()).describe('Which credential fields are set; values are never returned'),
   tokenExpiresAt: z.date().nullable(),
+  rateLimit: rateLimitView,
   createdAt: z.date(),
   updatedAt: z.date(),
 });
@@ -62,6 +64,7 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
         name: z.string().trim().min(1).max(100),
         credentials: z.record(z.string(), z.unknown()).default({}),
         config: z.record(z.string(), z.unknown()).default({}),
+        rateLimit: rateLimitInput.nullable().optional().describe('Outbound rate limit of this connection (requests per windowSeconds, optional burst); omitted or null = the process default'),
       }),
       response: { 201: z.object({ connection: connectionSchema, inboundUrl: z.string().nullable() }) },
     },
@@ -101,13 +104,14 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
     config: { permission: 'integrations.write' },
     schema: {
       tags,
-      summary: 'Rename, reconfigure, disable, or replace credential fields (merged over the stored ones)',
+      summary: 'Rename, reconfigure, disable, set the outbound rate limit, or replace credential fields (merged over the stored ones)',
       params: conn,
       body: z.object({
         name: z.string().trim().min(1).max(100).optional(),
         config: z.record(z.string(), z.unknown()).optional(),
         credentials: z.record(z.string(), z.unknown()).optional(),
         status: z.enum(['active', 'disabled']).optional(),
+        rateLimit: rateLimitInput.nullable().optional().describe('Replaces the outbound rate limit as a whole; null = back to the process default'),
       }),
       response: { 200: z.object({ connection: connectionSchema }) },
     },

@@ -15,6 +15,10 @@ export const connections = integrationHub.table('connections', {
   inboundTokenHash: text('inbound_token_hash'),
   tokenExpiresAt: ts('token_expires_at'),
   refreshLeaseUntil: ts('refresh_lease_until'),
+  /** The connection's outbound rate limit: `rateRequests` per `rateWindowSeconds`, bucket of `rateBurst`; all null = the process default. */
+  rateRequests: integer('rate_requests'),
+  rateWindowSeconds: integer('rate_window_seconds'),
+  rateBurst: integer('rate_burst'),
   createdBy: uuid('created_by'),
   createdAt: ts('created_at').notNull(),
   updatedAt: ts('updated_at').notNull(),

@@ -7,7 +7,8 @@ export type AuthKind = 'none' | 'bearer' | 'basic' | 'api_key' | 'oauth2' | 'app
 
 /** What a connector may use while it runs: the guarded client bound to the connection, its settings. */
 export interface ConnectorContext<C = Record<string, unknown>, K = Record<string, unknown>> {
-  http(req: Omit<EgressRequest, 'key' | 'connector'>): Promise<EgressResponse>;
+  /** Guarded HTTP bound to the connection: its key, connector and rate limit are set by the hub. */
+  http(req: Omit<EgressRequest, 'key' | 'connector' | 'rateLimit'>): Promise<EgressResponse>;
   credentials: C;
   config: K;
   clock: Clock;
