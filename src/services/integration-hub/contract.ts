@@ -5,7 +5,8 @@
  *   process take it from the contract (`ctx.contracts.get<IntegrationHubContract>('integration-hub').egress`);
  *   a service running without the integration-hub builds its own with `createEgressClient(config)`:
  *   the same guard, configured by the same variables (V01T_EGRESS_ALLOW, EGRESS_TIMEOUT_MS,
- *   EGRESS_RATE_PER_S / EGRESS_RATE_BURST: the per-connection token bucket, per process, ...).
+ *   EGRESS_RATE_PER_S / EGRESS_RATE_BURST: the default per-key token bucket, per process, ...);
+ *   a request's `rateLimit` (a connection's own limit, set by the hub) replaces the default for its key.
  * - `runAction`: runs a connector action on a workspace connection (the workflow `integration` step),
  *   at most once per idempotency key when one is given.
  * - `publish`: publishes content through a connection (the content-scheduler); it resolves only when
