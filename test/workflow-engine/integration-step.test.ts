@@ -97,4 +97,45 @@ describe('workflow integration step idempotency', () => {
     expect(done.steps.map((s: { attempt: number; status: string; idempotencyKey: string }) => `${s.attempt}:${s.status}:${s.idempotencyKey}`)).toEqual([`1:succeeded:${key}`]);
     expect(issueCalls()).toBe(2);
   });
+  it("an action refused by the connection's own rate limit waits for its token with the same key, without using an attempt", async () => {
+    // One request a minute on this connection.
+    const conn = await t.inject({
+      method: 'POST',
+      url: `/v1/workspaces/${ws}/connections`,
+      headers: bearer(owner.token),
+      payload: { connector: 'github', name: 'slow gh', credentials: { type: 'token', token: 'ghp_abc' }, config: { owner: 'o', repo: 'r', baseUrl: `${f.base}/gh` }, rateLimit: { requests: 1, windowSeconds: 60 } },
+    });
+    expect(conn.statusCode, conn.body).toBe(201);
+    const connectionId = conn.json().connection.id as string;
+    const wf = await t.inject({
+      method: 'POST',
+      url: `/v1/workspaces/${ws}/workflows`,
+      headers: bearer(owner.token),
+      payload: { name: 'paced issues', steps: [{ id: 'issue', type: 'integration', with: { connectionId, action: 'createIssue', input: { title: '=input.title' } } }] },
+    });
+    expect(wf.statusCode, wf.body).toBe(201);
+    const start = async (title: string) =>
+      (await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${wf.json().workflow.id}/runs`, headers: bearer(owner.token), payload: { input: { title } } })).json().run.id as string;
+    const before = issueCalls();
+    const a = await start('first');
+    await engine.executor.drain();
+    expect((await getRun(a)).status).toBe('succeeded');
+    const b = await start('second');
+    await engine.executor.drain();
+    const held = await getRun(b);
+    expect(held.status).toBe('running');
+    expect(held.wait).toMatchObject({ kind: 'retry', stepId: 'issue' });
+    // Due when the bucket has a token again (about a minute), not at the step's retry backoff.
+    const due = Date.parse(held.wait.until) - t.clock.now().getTime();
+    expect(due).toBeGreaterThan(30_000);
+    expect(due).toBeLessThanOrEqual(61_000);
+    expect(held.steps.map((s: { attempt: number; status: string }) => `${s.attempt}:${s.status}`)).toEqual(['1:running']);
+    expect(issueCalls()).toBe(before + 1);
+    t.clock.set(held.wait.until);
+    await engine.executor.drain();
+    const done = await getRun(b);
+    expect(done.status, JSON.stringify(done.steps)).toBe('succeeded');
+    expect(done.steps.map((s: { attempt: number; status: string; idempotencyKey: string }) => `${s.attempt}:${s.status}:${s.idempotencyKey}`)).toEqual([`1:succeeded:${held.steps[0].idempotencyKey}`]);
+    expect(issueCalls()).toBe(before + 2);
+  });
 });

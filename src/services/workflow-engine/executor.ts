@@ -679,6 +679,8 @@ export class Executor {
       } catch (err) {
         const e = err as { code?: string; message?: string };
         if (e.code === 'conflict' && /in progress/i.test(e.message ?? '')) throw new StepInProgress(e.message ?? 'in progress');
+        // The connection's outbound rate limit refused the action (the hub released the key's claim): the same attempt, with the same key, once a token is due.
+        if (isRateLimited(err)) throw new StepInProgress('outbound rate limit reached', Math.max(100, Math.ceil((err.extra?.retryAfterSeconds ?? 1) * 1000)));
         throw err;
       }
     }
