@@ -1,50 +1,13 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/kernel/clock.js';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
 import { FakePagerDuty } from './fake-pagerduty.js';
+import { mailbox, webhookReceiver } from './receivers.js';
 
 const AM_TOKEN = randomBytes(24).toString('hex');
 const ROUTING_KEY = randomBytes(16).toString('hex');
-
-/** A Standard Webhooks receiver on a real port; each connection posts to its own path. */
-async function webhookReceiver() {
-  const got: { path: string; id: string; body: { type: string; data: Record<string, unknown> & { id: string; reminder?: { kind: string; dueAt: string } } } }[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ path: String(req.url), id: String(req.headers['webhook-id']), body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { got, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-/** An SMTP server on a real port keeping each message (soft line breaks of quoted-printable undone). */
-async function mailbox() {
-  const mails: { to: string[]; text: string }[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8').replace(/=\r\n/g, '').replace(/\r\n[ \t]+/g, ' ');
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), text });
-        cb();
-      });
-    },
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { mails, port: (server.server.address() as AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 function alert(name: string, labels: Record<string, string>, fingerprint: string, startsAt: string) {
   return {

@@ -1,12 +1,10 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/kernel/clock.js';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
 import { FakePagerDuty } from './fake-pagerduty.js';
+import { mailbox, webhookReceiver } from './receivers.js';
 
 const AM_TOKEN = randomBytes(24).toString('hex');
 const DEPLOY_TOKEN = randomBytes(24).toString('hex');
@@ -14,20 +12,6 @@ const ROUTING_KEY = randomBytes(16).toString('hex');
 const MIN = 60_000;
 
 /** A Standard Webhooks receiver on a real port: records each delivery's id and body. */
-async function webhookReceiver() {
-  const got: { id: string; body: { type: string; data: Record<string, unknown> } }[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ id: String(req.headers['webhook-id']), body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { got, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/incidents`, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
 /** Alertmanager's webhook payload (version 4) for one group. */
 function notification(groupKey: string, alerts: { status: 'firing' | 'resolved'; labels: Record<string, string>; fingerprint: string; startsAt: string; endsAt?: string; summary?: string }[]) {
   const status = alerts.some((a) => a.status === 'firing') ? 'firing' : 'resolved';
@@ -55,24 +39,6 @@ function notification(groupKey: string, alerts: { status: 'firing' | 'resolved';
 }
 
 /** An SMTP server on a real port (no TLS, no auth) keeping each message's envelope and text. */
-async function mailbox() {
-  const mails: { to: string[]; raw: string }[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString('utf8') });
-        cb();
-      });
-    },
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { mails, port: (server.server.address() as AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
 describe('incident response: Alertmanager webhook, escalation through the integration-hub, status page, post-mortem', () => {
   let t: TestPlatform;
   let clock: ManualClock;
