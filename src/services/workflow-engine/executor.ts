@@ -40,8 +40,6 @@ export interface ExecutorOptions {
   random?: () => number;
 }
 
-type PendingAttempt = NewAttempt;
-
 /**
  * The integration-hub holds a claim on this attempt's key for a call still in progress (or one
  * whose process died mid-call, until the hub deems the claim stale): the same attempt is looked
@@ -82,7 +80,7 @@ interface FreshPlan {
   outputs: Record<string, unknown>;
   output: unknown;
   stepAttempt: number;
-  attempts: PendingAttempt[];
+  attempts: NewAttempt[];
   /** The started event and the emitted signals, in order (the outcome is added when written). */
   events: NewEvent<EventName>[];
   startedAt: Date;
@@ -383,7 +381,7 @@ export class Executor {
   private async runSteps(run: RunRow, def: Definition, deferredStart: DeferredStart | null, oneTransaction = false): Promise<FreshPlan | void> {
     const { repo, clock } = this.o;
     const outputs = { ...run.outputs };
-    let pending: PendingAttempt[] = [];
+    let pending: NewAttempt[] = [];
     let signals: { signal: string; data: unknown; stepId: string }[] = [];
     let stepId: string | null = run.currentStep;
     let attempt = Math.max(1, run.stepAttempt);
