@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer, type KafkaConfig, type Producer } from 'kafkajs';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EventName } from './catalog.js';
@@ -19,6 +19,10 @@ export interface KafkaBusOptions {
   retryDelayMs: (attempt: number) => number;
   /** Every event name the catalog knows: topics are created for all of them up front. */
   names: EventName[];
+  /** Makes the kafkajs client (tests wrap it to watch or fail its consumers). */
+  kafka?: (config: KafkaConfig) => Kafka;
+  /** Wait before re-creating a consumer kafkajs gave up on, by consecutive crash (default 1 s doubling to 30 s). */
+  recreateDelayMs?: (crashes: number) => number;
 }
 
 /**
@@ -32,16 +36,23 @@ export class KafkaBus implements BusAdapter {
   private producer?: Producer;
   private admin?: Admin;
   private topicsReady?: Promise<void>;
-  private readonly consumers = new Map<string, { consumer: Consumer; topics: string[] }>();
+  private readonly consumers = new Map<string, { consumer: Consumer; topics: string[]; crashes: number; timer?: NodeJS.Timeout }>();
   private readonly known = new Map<string, string[]>();
+  private stopping = false;
 
   constructor(private readonly o: KafkaBusOptions) {
-    this.kafka = new Kafka({
+    const config: KafkaConfig = {
       clientId: o.clientId,
       brokers: o.brokers,
-      logLevel: logLevel.NOTHING,
+      // kafkajs's own errors (a consumer crash, a failed rejoin) go to the platform's log; its chatter does not.
+      logLevel: logLevel.ERROR,
+      logCreator: () => (entry) => {
+        const { message, ...extra } = entry.log;
+        this.o.logger.warn({ kafkajs: entry.namespace, ...extra }, `kafkajs: ${message}`);
+      },
       retry: { retries: 8, initialRetryTime: 200 },
-    });
+    };
+    this.kafka = o.kafka ? o.kafka(config) : new Kafka(config);
   }
 
   topicOf(name: string): string {
@@ -105,7 +116,20 @@ export class KafkaBus implements BusAdapter {
 
   async startConsumer(group: string, names: EventName[], handler: EventHandler): Promise<void> {
     if (this.consumers.has(group)) throw new Error(`consumer group ${group} is already running in this process`);
+    this.stopping = false;
     await this.ensureConnected();
+    const topics = names.map((n) => this.topicOf(n));
+    this.known.set(group, topics);
+    await this.runConsumer(group, topics, handler, 0);
+  }
+
+  /**
+   * One kafkajs consumer for the group. kafkajs restarts a consumer after a retriable crash by
+   * itself; after one it deems not retriable it disconnects for good, and the group would stop
+   * consuming in this process without a word. Such a consumer is logged and re-created (same
+   * group, offsets from the broker) after a backoff, until the bus stops.
+   */
+  private async runConsumer(group: string, topics: string[], handler: EventHandler, crashes: number): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId: `${this.o.topicPrefix}${group}`,
       // Short timeouts: a replica that dies is noticed, and its partitions move, within seconds.
@@ -115,9 +139,30 @@ export class KafkaBus implements BusAdapter {
       maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false,
     });
-    const topics = names.map((n) => this.topicOf(n));
-    this.consumers.set(group, { consumer, topics });
-    this.known.set(group, topics);
+    const entry: { consumer: Consumer; topics: string[]; crashes: number; timer?: NodeJS.Timeout } = { consumer, topics, crashes };
+    this.consumers.set(group, entry);
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) {
+        this.o.logger.warn({ err: payload.error, group }, 'Kafka consumer crashed; kafkajs restarts it');
+        return;
+      }
+      if (this.stopping || this.consumers.get(group) !== entry) return;
+      const delay = (this.o.recreateDelayMs ?? ((n) => Math.min(30_000, 1000 * 2 ** Math.max(0, n - 1))))(crashes + 1);
+      this.o.logger.error({ err: payload.error, group, crashes: crashes + 1, retryInMs: delay }, 'Kafka consumer stopped after an error kafkajs does not retry; re-creating it');
+      entry.timer = setTimeout(() => {
+        if (this.stopping || this.consumers.get(group) !== entry) return;
+        void consumer
+          .disconnect()
+          .catch(() => {})
+          .then(() => this.runConsumer(group, topics, handler, crashes + 1))
+          .catch((err) => this.o.logger.error({ err, group }, 'could not re-create the Kafka consumer'));
+      }, delay);
+      entry.timer.unref?.();
+    });
+    // A consumer that has been consuming for a while starts the backoff afresh at its next crash.
+    consumer.on(consumer.events.FETCH, () => {
+      entry.crashes = 0;
+    });
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({
@@ -174,7 +219,11 @@ export class KafkaBus implements BusAdapter {
   }
 
   async stop(): Promise<void> {
-    for (const { consumer } of this.consumers.values()) await consumer.disconnect().catch(() => {});
+    this.stopping = true;
+    for (const { consumer, timer } of this.consumers.values()) {
+      if (timer) clearTimeout(timer);
+      await consumer.disconnect().catch(() => {});
+    }
     this.consumers.clear();
     this.known.clear();
     await this.producer?.disconnect().catch(() => {});
