@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/kernel/clock.js';
-import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
-import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
-import { FakePagerDuty } from './fake-pagerduty.js';
-import { mailbox, webhookReceiver } from './receivers.js';
+import type { ManualClock } from '../../src/kernel/clock.js';
+import type { TestPlatform } from '../helpers/platform.js';
+import { bearer, problem, type TestUser } from '../helpers/api.js';
+import type { FakePagerDuty } from './fake-pagerduty.js';
+import { startOpsFixture, type OpsFixture } from './ops-fixture.js';
+import type { mailbox, webhookReceiver } from './receivers.js';
 
 const AM_TOKEN = randomBytes(24).toString('hex');
 const ROUTING_KEY = randomBytes(16).toString('hex');
@@ -64,21 +65,10 @@ describe('per-severity escalation routes and the communication cadence (ADR 0802
       }),
   ];
 
+  let f: OpsFixture;
   beforeAll(async () => {
-    pd = await new FakePagerDuty([ROUTING_KEY]).start();
-    hooks = await webhookReceiver();
-    smtp = await mailbox();
-    clock = new ManualClock('2026-01-05T09:00:00Z'); // a Monday
-    t = await createTestPlatform({ V01T_EGRESS_ALLOW: '127.0.0.1', V01T_ALERTMANAGER_TOKEN: AM_TOKEN }, { clock });
-    const created = await t.platform.orchestrator!.services.auth.createUser({ email: 'routes-admin@example.test', password: 'admin password 123', name: 'Ada Admin', platformAdmin: true }, null);
-    const login = await t.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'routes-admin@example.test', password: 'admin password 123' } });
-    admin = { id: created.id, email: created.email, token: login.json().token, password: 'admin password 123' };
-    operator = await signup(t, 'Olga Operator');
-    viewer = await signup(t, 'Vic Viewer');
-    outsider = await signup(t, 'Otto Outsider');
-    opsWs = await createWorkspace(t, admin, 'Operations');
-    await addMember(t, opsWs, admin, operator, 'developer');
-    await addMember(t, opsWs, admin, viewer, 'viewer');
+    f = await startOpsFixture({ amToken: AM_TOKEN, routingKey: ROUTING_KEY });
+    ({ t, clock, pd, hooks, smtp, admin, operator, viewer, outsider, opsWs } = f);
     const webhook = (path: string) => ({ credentials: { secret: `whsec_${randomBytes(32).toString('base64')}` }, config: { url: `${hooks.base}/${path}` } });
     const specs: [keyof typeof conn, object][] = [
       ['pd', { connector: 'pagerduty', name: 'PagerDuty on-call', credentials: { routingKey: ROUTING_KEY }, config: { baseUrl: pd.url } }],
@@ -96,19 +86,11 @@ describe('per-severity escalation routes and the communication cadence (ADR 0802
       ],
       ['github', { connector: 'github', name: 'Repository', credentials: { type: 'token', token: 'ghp_abc' }, config: { owner: 'o', repo: 'r' } }],
     ];
-    for (const [key, body] of specs) {
-      const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${opsWs}/connections`, headers: as(admin), payload: body });
-      expect(res.statusCode, res.body).toBe(201);
-      conn[key] = res.json().connection.id;
-    }
-    t.platform.config.ops.workspaceId = opsWs;
+    for (const [key, body] of specs) conn[key] = await f.connect(body);
   }, 120_000);
 
   afterAll(async () => {
-    await t?.close();
-    await pd?.stop();
-    await hooks?.close();
-    await smtp?.close();
+    await f?.close();
   });
 
   it('refuses invalid routes with 400 problem+json naming the field and the rule, and non-operators with 403', async () => {

@@ -1,17 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/kernel/clock.js';
+import type { ManualClock } from '../../src/kernel/clock.js';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
-import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
-import { FakePagerDuty } from './fake-pagerduty.js';
-import { mailbox, webhookReceiver } from './receivers.js';
+import { bearer, problem, signup, type TestUser } from '../helpers/api.js';
+import type { FakePagerDuty } from './fake-pagerduty.js';
+import { startOpsFixture, type OpsFixture } from './ops-fixture.js';
+import type { mailbox, webhookReceiver } from './receivers.js';
 
 const AM_TOKEN = randomBytes(24).toString('hex');
 const DEPLOY_TOKEN = randomBytes(24).toString('hex');
 const ROUTING_KEY = randomBytes(16).toString('hex');
 const MIN = 60_000;
 
-/** A Standard Webhooks receiver on a real port: records each delivery's id and body. */
 /** Alertmanager's webhook payload (version 4) for one group. */
 function notification(groupKey: string, alerts: { status: 'firing' | 'resolved'; labels: Record<string, string>; fingerprint: string; startsAt: string; endsAt?: string; summary?: string }[]) {
   const status = alerts.some((a) => a.status === 'firing') ? 'firing' : 'resolved';
@@ -38,7 +38,6 @@ function notification(groupKey: string, alerts: { status: 'firing' | 'resolved';
   };
 }
 
-/** An SMTP server on a real port (no TLS, no auth) keeping each message's envelope and text. */
 describe('incident response: Alertmanager webhook, escalation through the integration-hub, status page, post-mortem', () => {
   let t: TestPlatform;
   let clock: ManualClock;
@@ -58,46 +57,22 @@ describe('incident response: Alertmanager webhook, escalation through the integr
   const act = (id: string, what: string, body: object = {}, u: TestUser = admin) => t.inject({ method: 'POST', url: `/v1/ops/incidents/${id}/${what}`, headers: as(u), payload: body });
   const tick = () => t.platform.ops!.tick();
 
+  let f: OpsFixture;
   beforeAll(async () => {
-    pd = await new FakePagerDuty([ROUTING_KEY]).start();
-    hook = await webhookReceiver();
-    smtp = await mailbox();
-    clock = new ManualClock('2026-01-05T09:00:00Z'); // a Monday
-    t = await createTestPlatform({ V01T_EGRESS_ALLOW: '127.0.0.1', V01T_ALERTMANAGER_TOKEN: AM_TOKEN, V01T_DEPLOY_TOKEN: DEPLOY_TOKEN }, { clock });
-    const created = await t.platform.orchestrator!.services.auth.createUser({ email: 'oncall-admin@example.test', password: 'admin password 123', name: 'Ada Admin', platformAdmin: true }, null);
-    const login = await t.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'oncall-admin@example.test', password: 'admin password 123' } });
-    expect(login.statusCode, login.body).toBe(200);
-    admin = { id: created.id, email: created.email, token: login.json().token, password: 'admin password 123' };
-    operator = await signup(t, 'Olga Operator');
-    viewer = await signup(t, 'Vic Viewer');
-    outsider = await signup(t, 'Otto Outsider');
-    // The ops workspace: its members with developer or higher are operators, its connections the escalation targets.
-    opsWs = await createWorkspace(t, admin, 'Operations');
-    await addMember(t, opsWs, admin, operator, 'developer');
-    await addMember(t, opsWs, admin, viewer, 'viewer');
-    for (const c of [
-      { connector: 'pagerduty', name: 'PagerDuty on-call', credentials: { routingKey: ROUTING_KEY }, config: { baseUrl: pd.url } },
-      { connector: 'webhook', name: 'Incident webhook', credentials: { secret: `whsec_${randomBytes(32).toString('base64')}` }, config: { url: hook.url } },
-      {
-        connector: 'email',
-        name: 'On-call mail',
-        credentials: {},
-        config: { host: '127.0.0.1', port: smtp.port, secure: false, requireTls: false, from: 'v01t <alerts@example.test>', defaultTo: ['oncall-team@example.test'] },
-      },
-    ]) {
-      const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${opsWs}/connections`, headers: as(admin), payload: c });
-      expect(res.statusCode, res.body).toBe(201);
-    }
-    // The workspace exists only now; an operator would set V01T_OPS_WORKSPACE_ID and restart. The
-    // module reads the setting at each escalation, so the test sets it on the live configuration.
-    t.platform.config.ops.workspaceId = opsWs;
+    f = await startOpsFixture({ amToken: AM_TOKEN, routingKey: ROUTING_KEY, env: { V01T_DEPLOY_TOKEN: DEPLOY_TOKEN } });
+    ({ t, clock, pd, hooks: hook, smtp, admin, operator, viewer, outsider, opsWs } = f);
+    await f.connect({ connector: 'pagerduty', name: 'PagerDuty on-call', credentials: { routingKey: ROUTING_KEY }, config: { baseUrl: pd.url } });
+    await f.connect({ connector: 'webhook', name: 'Incident webhook', credentials: { secret: `whsec_${randomBytes(32).toString('base64')}` }, config: { url: hook.url } });
+    await f.connect({
+      connector: 'email',
+      name: 'On-call mail',
+      credentials: {},
+      config: { host: '127.0.0.1', port: smtp.port, secure: false, requireTls: false, from: 'v01t <alerts@example.test>', defaultTo: ['oncall-team@example.test'] },
+    });
   }, 120_000);
 
   afterAll(async () => {
-    await t?.close();
-    await pd?.stop();
-    await hook?.close();
-    await smtp?.close();
+    await f?.close();
   });
 
   it('refuses a missing or wrong bearer with 401 problem+json, before looking at the body', async () => {
