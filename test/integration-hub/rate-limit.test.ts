@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
-import { bearer, createWorkspace, signup, problem, type TestUser } from '../helpers/api.js';
-import { startFakes, type Fakes } from './fakes.js';
+import type { TestPlatform } from '../helpers/platform.js';
+import { bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
+import type { Fakes } from './fakes.js';
+import { startHubFixture } from './hub-fixture.js';
 import { AppError } from '../../src/kernel/errors.js';
 import type { IntegrationHubContract } from '../../src/services/integration-hub/contract.js';
 
@@ -13,17 +14,15 @@ let t: TestPlatform;
 let f: Fakes;
 let owner: TestUser;
 let ws: string;
+let fixture: Awaited<ReturnType<typeof startHubFixture>>;
 
 beforeAll(async () => {
-  f = await startFakes();
-  t = await createTestPlatform({ V01T_EGRESS_ALLOW: '127.0.0.1' });
-  owner = await signup(t, 'Rate Owner');
-  ws = await createWorkspace(t, owner, 'Rates');
+  fixture = await startHubFixture('Rates');
+  ({ f, t, owner, ws } = fixture);
 }, 60_000);
 
 afterAll(async () => {
-  await t?.close();
-  await f?.close();
+  await fixture?.close();
 });
 
 const base = () => `/v1/workspaces/${ws}/connections`;

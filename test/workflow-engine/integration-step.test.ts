@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowEngineInstance } from '../../src/services/workflow-engine/index.js';
-import { bearer, createWorkspace, signup, type TestUser } from '../helpers/api.js';
-import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
-import { startFakes, type Fakes } from '../integration-hub/fakes.js';
+import { bearer, type TestUser } from '../helpers/api.js';
+import type { TestPlatform } from '../helpers/platform.js';
+import type { Fakes } from '../integration-hub/fakes.js';
+import { startHubFixture } from '../integration-hub/hub-fixture.js';
 
 /**
  * The integration step passes its attempt's idempotency key to the integration-hub's runAction:
@@ -14,18 +15,16 @@ describe('workflow integration step idempotency', () => {
   let f: Fakes;
   let owner: TestUser;
   let ws: string;
+  let fixture: Awaited<ReturnType<typeof startHubFixture>>;
   let engine: WorkflowEngineInstance;
 
   beforeAll(async () => {
-    f = await startFakes();
-    t = await createTestPlatform({ V01T_EGRESS_ALLOW: '127.0.0.1' });
+    fixture = await startHubFixture('Workflow');
+    ({ f, t, owner, ws } = fixture);
     engine = t.platform.instances.get('workflow-engine') as WorkflowEngineInstance;
-    owner = await signup(t, 'Owner');
-    ws = await createWorkspace(t, owner);
   }, 60_000);
   afterAll(async () => {
-    await t?.close();
-    await f?.close();
+    await fixture?.close();
   });
 
   const getRun = async (runId: string) => (await t.inject({ method: 'GET', url: `/v1/workspaces/${ws}/runs/${runId}`, headers: bearer(owner.token) })).json().run;

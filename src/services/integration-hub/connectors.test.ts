@@ -2,26 +2,25 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import { bearer, createWorkspace, signup, problem, type TestUser } from '../../../test/helpers/api.js';
-import { startFakes, type Fakes } from '../../../test/integration-hub/fakes.js';
+import type { TestPlatform } from '../../../test/helpers/platform.js';
+import { bearer, problem, type TestUser } from '../../../test/helpers/api.js';
+import type { Fakes } from '../../../test/integration-hub/fakes.js';
+import { startHubFixture } from '../../../test/integration-hub/hub-fixture.js';
 import type { IntegrationHubContract, PublishMedia } from './contract.js';
 
 let t: TestPlatform;
 let f: Fakes;
 let owner: TestUser;
 let ws: string;
+let fixture: Awaited<ReturnType<typeof startHubFixture>>;
 
 beforeAll(async () => {
-  f = await startFakes();
-  t = await createTestPlatform({ V01T_EGRESS_ALLOW: '127.0.0.1' });
-  owner = await signup(t, 'Connector Owner');
-  ws = await createWorkspace(t, owner, 'Connectors');
+  fixture = await startHubFixture('Connectors');
+  ({ f, t, owner, ws } = fixture);
 }, 60_000);
 
 afterAll(async () => {
-  await t?.close();
-  await f?.close();
+  await fixture?.close();
 });
 
 async function connect(connector: string, credentials: unknown, config: unknown): Promise<string> {

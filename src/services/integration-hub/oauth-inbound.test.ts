@@ -1,25 +1,24 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import { bearer, createWorkspace, problem, signup, type TestUser } from '../../../test/helpers/api.js';
-import { startFakes, type Fakes } from '../../../test/integration-hub/fakes.js';
+import type { TestPlatform } from '../../../test/helpers/platform.js';
+import { bearer, problem, type TestUser } from '../../../test/helpers/api.js';
+import type { Fakes } from '../../../test/integration-hub/fakes.js';
+import { startHubFixture } from '../../../test/integration-hub/hub-fixture.js';
 import { githubSignature, slackSignature, standardSignature } from './signatures.js';
 
 let t: TestPlatform;
 let f: Fakes;
 let owner: TestUser;
 let ws: string;
+let fixture: Awaited<ReturnType<typeof startHubFixture>>;
 
 beforeAll(async () => {
-  f = await startFakes();
-  t = await createTestPlatform({ V01T_EGRESS_ALLOW: '127.0.0.1', V01T_PUBLIC_URL: 'https://v01t.example.test' });
-  owner = await signup(t, 'OAuth Owner');
-  ws = await createWorkspace(t, owner, 'OAuth');
+  fixture = await startHubFixture('OAuth', { V01T_PUBLIC_URL: 'https://v01t.example.test' });
+  ({ f, t, owner, ws } = fixture);
 }, 60_000);
 
 afterAll(async () => {
-  await t?.close();
-  await f?.close();
+  await fixture?.close();
 });
 
 async function create(connector: string, credentials: unknown, config: unknown) {
