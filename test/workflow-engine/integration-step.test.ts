@@ -27,6 +27,27 @@ describe('workflow integration step idempotency', () => {
     await fixture?.close();
   });
 
+  /** A GitHub connection to the fakes (with `extra` fields such as name and rateLimit) and a one-step workflow filing an issue through it. */
+  const issueWorkflow = async (name: string, extra: object) => {
+    const conn = await t.inject({
+      method: 'POST',
+      url: `/v1/workspaces/${ws}/connections`,
+      headers: bearer(owner.token),
+      payload: { connector: 'github', credentials: { type: 'token', token: 'ghp_abc' }, config: { owner: 'o', repo: 'r', baseUrl: `${f.base}/gh` }, ...extra },
+    });
+    expect(conn.statusCode, conn.body).toBe(201);
+    const connectionId = conn.json().connection.id as string;
+    const wf = await t.inject({
+      method: 'POST',
+      url: `/v1/workspaces/${ws}/workflows`,
+      headers: bearer(owner.token),
+      payload: { name, steps: [{ id: 'issue', type: 'integration', with: { connectionId, action: 'createIssue', input: { title: '=input.title' } } }] },
+    });
+    expect(wf.statusCode, wf.body).toBe(201);
+    return wf.json().workflow.id as string;
+  };
+  const startRun = async (workflowId: string, title: string) =>
+    (await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${workflowId}/runs`, headers: bearer(owner.token), payload: { input: { title } } })).json().run.id as string;
   const getRun = async (runId: string) => (await t.inject({ method: 'GET', url: `/v1/workspaces/${ws}/runs/${runId}`, headers: bearer(owner.token) })).json().run;
   const issueCalls = () => f.calls.filter((c) => c.method === 'POST' && c.path === '/gh/repos/o/r/issues').length;
   /** The database as a worker leaves it when it dies during the step: attempt running, run leased by the dead worker. */
@@ -39,17 +60,8 @@ describe('workflow integration step idempotency', () => {
   };
 
   it('a taken-over integration attempt with the same key does not run the action twice', async () => {
-    const conn = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/connections`, headers: bearer(owner.token), payload: { connector: 'github', name: 'gh', credentials: { type: 'token', token: 'ghp_abc' }, config: { owner: 'o', repo: 'r', baseUrl: `${f.base}/gh` } } });
-    expect(conn.statusCode, conn.body).toBe(201);
-    const connectionId = conn.json().connection.id as string;
-    const wf = await t.inject({
-      method: 'POST',
-      url: `/v1/workspaces/${ws}/workflows`,
-      headers: bearer(owner.token),
-      payload: { name: 'file an issue', steps: [{ id: 'issue', type: 'integration', with: { connectionId, action: 'createIssue', input: { title: '=input.title' } } }] },
-    });
-    expect(wf.statusCode, wf.body).toBe(201);
-    const runId = (await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${wf.json().workflow.id}/runs`, headers: bearer(owner.token), payload: { input: { title: 'Once' } } })).json().run.id as string;
+    const workflowId = await issueWorkflow('file an issue', { name: 'gh' });
+    const runId = await startRun(workflowId, 'Once');
     await engine.executor.drain();
     const first = await getRun(runId);
     expect(first.status).toBe('succeeded');
@@ -98,23 +110,8 @@ describe('workflow integration step idempotency', () => {
   });
   it("an action refused by the connection's own rate limit waits for its token with the same key, without using an attempt", async () => {
     // One request a minute on this connection.
-    const conn = await t.inject({
-      method: 'POST',
-      url: `/v1/workspaces/${ws}/connections`,
-      headers: bearer(owner.token),
-      payload: { connector: 'github', name: 'slow gh', credentials: { type: 'token', token: 'ghp_abc' }, config: { owner: 'o', repo: 'r', baseUrl: `${f.base}/gh` }, rateLimit: { requests: 1, windowSeconds: 60 } },
-    });
-    expect(conn.statusCode, conn.body).toBe(201);
-    const connectionId = conn.json().connection.id as string;
-    const wf = await t.inject({
-      method: 'POST',
-      url: `/v1/workspaces/${ws}/workflows`,
-      headers: bearer(owner.token),
-      payload: { name: 'paced issues', steps: [{ id: 'issue', type: 'integration', with: { connectionId, action: 'createIssue', input: { title: '=input.title' } } }] },
-    });
-    expect(wf.statusCode, wf.body).toBe(201);
-    const start = async (title: string) =>
-      (await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${wf.json().workflow.id}/runs`, headers: bearer(owner.token), payload: { input: { title } } })).json().run.id as string;
+    const workflowId = await issueWorkflow('paced issues', { name: 'slow gh', rateLimit: { requests: 1, windowSeconds: 60 } });
+    const start = (title: string) => startRun(workflowId, title);
     const before = issueCalls();
     const a = await start('first');
     await engine.executor.drain();
