@@ -149,7 +149,8 @@ export class Executor {
     return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
   }
 
-  async advance(runId: string): Promise<void> {
+  /** `fresh: false`: the caller already tried the fresh-run path for this run (advanceMany), so go straight to the claim. */
+  async advance(runId: string, opts: { fresh?: boolean } = {}): Promise<void> {
     // A second wake-up of a run this process is advancing (duplicate job, sweep) must not run it
     // twice at once under the same lease owner: note it and look once more when the first is done.
     if (this.active.has(runId)) {
@@ -159,7 +160,7 @@ export class Executor {
     this.active.set(runId, false);
     try {
       for (let i = 0; i < 10; i++) {
-        await this.advanceOnce(runId);
+        await this.advanceOnce(runId, i > 0 || opts.fresh !== false);
         if (!this.active.get(runId)) break;
         this.active.set(runId, false);
       }
@@ -204,7 +205,7 @@ export class Executor {
     } finally {
       for (const id of mine) this.active.delete(id);
     }
-    const results = await Promise.allSettled(rest.map((id) => this.advance(id)));
+    const results = await Promise.allSettled(rest.map((id) => this.advance(id, { fresh: false })));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -253,9 +254,9 @@ export class Executor {
     return plan ? (await this.writeFresh([plan])).has(runId) : false;
   }
 
-  private async advanceOnce(runId: string): Promise<void> {
+  private async advanceOnce(runId: string, tryFresh: boolean): Promise<void> {
     const { repo, clock } = this.o;
-    if (await this.tryInOneTransaction(runId)) return;
+    if (tryFresh && (await this.tryInOneTransaction(runId))) return;
     const claimed = await repo.claim(runId, this.o.workerId, clock.now(), this.o.leaseMs);
     if (!claimed) {
       // Another live worker holds the run: look again once its lease could have run out.
