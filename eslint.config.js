@@ -17,6 +17,26 @@ export default tseslint.config(
     },
   },
   {
+    // A contract is what other services compile against: types only, so importing it pulls in no
+    // code (clients live in <service>/remote.ts, declared by the manifest). ADR 0013.
+    files: ['src/services/*/contract.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...[
+          'ImportDeclaration[importKind="value"]',
+          'ExportNamedDeclaration[exportKind="value"]',
+          'ExportAllDeclaration[exportKind="value"]',
+          'ExportDefaultDeclaration',
+          'Program > VariableDeclaration',
+          'Program > FunctionDeclaration',
+          'Program > ClassDeclaration',
+          'TSEnumDeclaration',
+        ].map((selector) => ({ selector, message: 'contract.ts holds types only: use `import type` / `export type`, and put code in the service (a client in remote.ts)' })),
+      ],
+    },
+  },
+  {
     files: ['src/kernel/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ regex: '/services/', message: 'the kernel must not depend on any service' }] }],

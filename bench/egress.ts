@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
-import { EgressClient } from '../src/services/integration-hub/egress.js';
+import { EgressClient } from '../src/kernel/egress/index.js';
 
 async function drive(seconds: number, concurrency: number, call: () => Promise<void>): Promise<number> {
   let done = 0;

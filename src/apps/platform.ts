@@ -19,11 +19,10 @@ import { orchestratorModule, type OrchestratorInstance } from '../services/orche
 import { workflowEngineModule } from '../services/workflow-engine/index.js';
 import { analyticsModule } from '../services/analytics-engine/index.js';
 import { gamificationModule } from '../services/gamification/index.js';
-import { IdentityHttpClient } from '../services/orchestrator/contract.js';
 import { integrationHubModule } from '../services/integration-hub/index.js';
-import { createEgressClient, IntegrationHubHttpClient } from '../services/integration-hub/contract.js';
 import { contentSchedulerModule } from '../services/content-scheduler/index.js';
 import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
+import { createEgressClient } from '../kernel/egress/index.js';
 import { createOps, OPS_MIGRATION_SET, OPS_PERMISSIONS, type Ops } from '../ops/index.js';
 
 export const VERSION: string = (() => {
@@ -127,9 +126,9 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     observe: (queryType, table, seconds) => metrics.dbQueryDuration.observe({ query_type: queryType, table }, seconds),
   });
   const cache = createCache({ redisUrl: config.redis.url, clock, prefix: config.redis.keyPrefix });
-  let remoteEgress: ReturnType<typeof createEgressClient> | undefined;
+  const egress = createEgressClient(config, { clock });
   const closeAll = async () => {
-    await remoteEgress?.close().catch(() => {});
+    await egress.close().catch(() => {});
     await cache.close().catch(() => {});
     await database.close().catch(() => {});
   };
@@ -166,13 +165,16 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
         return c as T;
       },
     };
-    // The integration-hub in another process (the distributed shape): its contract over HTTP, with
-    // this process's own egress guard, for the content-scheduler, the workflow integration step and
-    // incident escalations, which look the contract up on each use.
-    if (!requested.includes('integration-hub') && config.internal.integrationHubUrl) {
-      if (!config.internal.token) throw new StartupError('V01T_INTEGRATION_HUB_URL needs V01T_INTERNAL_TOKEN, the token of the integration-hub\'s internal API');
-      remoteEgress = createEgressClient(config, { clock });
-      remote.set('integration-hub', new IntegrationHubHttpClient(config.internal.integrationHubUrl, config.internal.token, { egress: remoteEgress }));
+    let remoteIdentity: IdentityPort | undefined;
+    // Services running in other processes (the distributed shape), reached as each manifest's
+    // remote.ts declares: their contracts over HTTP, looked up by callers on each use.
+    for (const [name, m] of Object.entries(catalog) as [ServiceName, ServiceModule][]) {
+      const url = !requested.includes(name) ? m.remote?.url(config) : undefined;
+      if (!m.remote || !url) continue;
+      if (!config.internal.token) throw new StartupError(`${m.remote.urlVariable} needs V01T_INTERNAL_TOKEN, the token of the ${name}'s internal API`);
+      const side = m.remote.connect(url, config.internal.token);
+      if (side.contract !== undefined) remote.set(name, side.contract);
+      if (side.identity) remoteIdentity = side.identity;
     }
     const ctx: ServiceContext = {
       config,
@@ -191,6 +193,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       },
       contracts,
       events,
+      egress,
     };
 
     for (const m of modules) {
@@ -201,12 +204,8 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     }
     const ops = instances.has('orchestrator') ? createOps({ ...ctx, logger: logger.child({ service: 'ops' }) }) : undefined;
     if (ops) personalData.set('ops', ops.personalData);
-    if (!identity) {
-      if (!config.internal.orchestratorUrl || !config.internal.token) {
-        throw new StartupError('without the orchestrator in this process, set V01T_ORCHESTRATOR_URL and V01T_INTERNAL_TOKEN so requests can be authenticated');
-      }
-      identity = new IdentityHttpClient(config.internal.orchestratorUrl, config.internal.token);
-    }
+    identity ??= remoteIdentity;
+    if (!identity) throw new StartupError('without the orchestrator in this process, set V01T_ORCHESTRATOR_URL and V01T_INTERNAL_TOKEN so requests can be authenticated');
 
     const app = await createHttpServer({
       logger,

@@ -11,6 +11,7 @@ import type { IdentityPort } from './auth/principal.js';
 import type { SecretBox } from './crypto/secret-box.js';
 import type { App } from './http/server.js';
 import type { EventsPort } from './events/envelope.js';
+import type { EgressClient } from './egress/client.js';
 
 /** Everything a service may use; its constructor picks what it needs. */
 export interface ServiceContext {
@@ -30,6 +31,8 @@ export interface ServiceContext {
   contracts: ContractDirectory;
   /** The event backbone: publish through the transactional outbox, subscribe as a consumer group. */
   events: EventsPort;
+  /** The guarded outbound HTTP client of this process (SSRF guard, rate limits, breakers; V01T_EGRESS_ALLOW). */
+  egress: EgressClient;
 }
 
 export interface ContractDirectory {
@@ -72,6 +75,23 @@ export interface ServiceInstance {
   readiness?: Record<string, () => Promise<void>>;
 }
 
+/** What a process gets when it reaches a service running elsewhere (mirrors ServiceInstance). */
+export interface RemoteService {
+  /** The service's contract over its internal API. */
+  contract?: unknown;
+  /** Only the orchestrator's: identity for the kernel guard. */
+  identity?: IdentityPort;
+}
+
+/** How a process without the service reaches it (the distributed shape): declared in `<service>/remote.ts`. */
+export interface RemoteDeclaration {
+  /** The environment variable naming the service's base URL (for messages). */
+  urlVariable: string;
+  url(config: Config): string | undefined;
+  /** Builds the remote side with the installation's V01T_INTERNAL_TOKEN. */
+  connect(baseUrl: string, internalToken: string): RemoteService;
+}
+
 /** A service is a manifest: the app entry points choose which manifests to load. */
 export interface ServiceModule {
   name: ServiceName;
@@ -79,5 +99,7 @@ export interface ServiceModule {
   schema: string;
   migrations: Migration[];
   permissions?: PermissionMap;
+  /** How other processes reach this service when it runs elsewhere. */
+  remote?: RemoteDeclaration;
   create(ctx: ServiceContext): ServiceInstance | Promise<ServiceInstance>;
 }

@@ -4,8 +4,8 @@ import { createTestPlatform, TEST_DB, type TestPlatform } from '../helpers/platf
 import { bearer, createWorkspace, signup, type TestUser } from '../helpers/api.js';
 import { startFakes, type Fakes } from './fakes.js';
 import { AppError } from '../../src/kernel/errors.js';
-import { loadConfig } from '../../src/kernel/config/index.js';
-import { createEgressClient, IntegrationHubHttpClient, type IntegrationHubContract } from '../../src/services/integration-hub/contract.js';
+import type { IntegrationHubContract } from '../../src/services/integration-hub/contract.js';
+import { IntegrationHubHttpClient } from '../../src/services/integration-hub/remote.js';
 import type { WorkflowEngineInstance } from '../../src/services/workflow-engine/index.js';
 import type { ContentInstance } from '../../src/services/content-scheduler/index.js';
 
@@ -32,7 +32,6 @@ let github: string;
 let mastodon: string;
 let webhook: string;
 let client: IntegrationHubHttpClient;
-const egress = createEgressClient(loadConfig({ V01T_EGRESS_ALLOW: '127.0.0.1' }));
 
 const issueCalls = () => f.calls.filter((c) => c.method === 'POST' && c.path === '/gh/repos/o/r/issues').length;
 async function connection(connector: string, credentials: unknown, config: unknown): Promise<string> {
@@ -58,14 +57,13 @@ beforeAll(async () => {
   github = await connection('github', { type: 'token', token: 'ghp_abc' }, { owner: 'o', repo: 'r', baseUrl: `${f.base}/gh` });
   mastodon = await connection('mastodon', { accessToken: 'masto-token' }, { instanceUrl: `${f.base}/masto` });
   webhook = await connection('webhook', { secret: f.webhookSecret }, { url: `${f.base}/receiver` });
-  client = new IntegrationHubHttpClient(base, internalToken, { egress });
+  client = new IntegrationHubHttpClient(base, internalToken);
 }, 60_000);
 afterAll(async () => {
   await ops?.close();
   await split?.close();
   await hub?.close();
   await f?.close();
-  await egress.close();
 });
 
 describe('the integration-hub contract over HTTP (IntegrationHubHttpClient)', () => {
@@ -131,7 +129,7 @@ describe('the integration-hub contract over HTTP (IntegrationHubHttpClient)', ()
 
   it('refuses a wrong internal token before reading the body, and keeps the API out of the OpenAPI document', async () => {
     const before = issueCalls();
-    const stranger = new IntegrationHubHttpClient(base, 'x'.repeat(48), { egress });
+    const stranger = new IntegrationHubHttpClient(base, 'x'.repeat(48));
     const err = await rejection(stranger.runAction(ws, github, 'createIssue', { title: 'Nope' }));
     expect({ code: err.code, status: err.status }).toEqual({ code: 'unauthenticated', status: 401 });
     await expect(stranger.listConnections(ws)).rejects.toMatchObject({ code: 'unauthenticated' });
@@ -144,7 +142,7 @@ describe('the integration-hub contract over HTTP (IntegrationHubHttpClient)', ()
   });
 
   it('answers service_unavailable when the hub cannot be reached', async () => {
-    const down = new IntegrationHubHttpClient('http://127.0.0.1:9/', internalToken, { egress, listTimeoutMs: 2000 });
+    const down = new IntegrationHubHttpClient('http://127.0.0.1:9/', internalToken, { listTimeoutMs: 2000 });
     await expect(down.listConnections(ws)).rejects.toMatchObject({ code: 'service_unavailable' });
   });
 });

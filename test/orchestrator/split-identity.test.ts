@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createWorkspace, signup } from '../helpers/api.js';
-import { IdentityHttpClient } from '../../src/services/orchestrator/contract.js';
+import { IdentityHttpClient } from '../../src/services/orchestrator/remote.js';
 
 /** The distributed shape: a service in another process authenticates through the orchestrator's internal API. */
 const internalToken = randomBytes(24).toString('hex');

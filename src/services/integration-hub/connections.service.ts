@@ -10,7 +10,7 @@ import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { EventPublisher } from '../../kernel/events/envelope.js';
 import type { DbExecutor } from '../../kernel/db/database.js';
 import { AppError, notFound, type FieldError } from '../../kernel/errors.js';
-import type { EgressClient, EgressObservation, EgressRequest } from './egress.js';
+import type { EgressClient, EgressObservation, EgressRequest } from '../../kernel/egress/index.js';
 import type { ConnectionsRepository } from './connections.repository.js';
 import type { ConnectionRow } from './schema.js';
 import type { Vault } from './vault.js';

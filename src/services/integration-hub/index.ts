@@ -8,7 +8,8 @@ import { InboundService } from './inbound.service.js';
 import { Vault } from './vault.js';
 import { integrationRoutes } from './routes.js';
 import { internalRoutes } from './internal.routes.js';
-import { createEgressClient, type IntegrationHubContract } from './contract.js';
+import type { IntegrationHubContract } from './contract.js';
+import { integrationHubRemote } from './remote.js';
 
 export const INTEGRATION_PERMISSIONS: PermissionMap = {
   'integrations.read': { description: 'See connections (never their credentials), their request log and health', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -27,13 +28,13 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
   schema: 'integration_hub',
   migrations: INTEGRATION_HUB_MIGRATIONS,
   permissions: INTEGRATION_PERMISSIONS,
+  remote: integrationHubRemote,
   create(ctx) {
     const repo = new ConnectionsRepository(ctx.db);
     const vault = new Vault(ctx.secrets);
-    const egress = createEgressClient(ctx.config, { clock: ctx.clock });
     const metrics = integrationMetrics(ctx.metrics.registry);
     const publicUrl = ctx.config.http.publicUrl;
-    const connections = new ConnectionsService(ctx.db, repo, vault, egress, ctx.audit, ctx.clock, metrics, ctx.logger, { healthTimeoutMs: 10_000, publicUrl });
+    const connections = new ConnectionsService(ctx.db, repo, vault, ctx.egress, ctx.audit, ctx.clock, metrics, ctx.logger, { healthTimeoutMs: 10_000, publicUrl });
     const oauth = new OAuthService(ctx.db, repo, connections, vault, ctx.clock, publicUrl);
     const inbound = new InboundService(ctx.db, repo, vault, ctx.clock);
     connections.events = ctx.events;
@@ -56,7 +57,6 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
     };
     const system = { userId: null };
     const contract: IntegrationHubContract = {
-      egress,
       listConnections: (workspaceId) => connections.summaries(workspaceId),
       runAction: (workspaceId, connectionId, action, input, opts) => connections.runAction(system, workspaceId, connectionId, action, input, opts),
       publish: (workspaceId, connectionId, content, key) => connections.publish(system, workspaceId, connectionId, content, key),
@@ -73,7 +73,6 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
       },
       async stop() {
         await repo.flushRequestLog().catch((err) => ctx.logger.warn({ err }, 'request log flush on stop failed'));
-        await egress.close();
       },
       personalData: {
         describes: [

@@ -3,9 +3,7 @@ import { z } from 'zod';
 import type { App } from '../../kernel/http/server.js';
 import { AppError } from '../../kernel/errors.js';
 import type { IntegrationHubContract, PublishContent } from './contract.js';
-
-/** Where the internal API lives; IntegrationHubHttpClient (contract.ts) calls these paths. */
-export const INTERNAL_PREFIX = '/internal/integration-hub';
+import { INTERNAL_PREFIX } from './remote.js';
 
 /** The content-scheduler attaches at most this many files to a post (its mediaIds limit). */
 const MAX_MEDIA_FILES = 20;

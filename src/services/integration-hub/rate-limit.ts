@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EgressRateLimit } from './egress.js';
+import type { EgressRateLimit } from '../../kernel/egress/index.js';
 import type { ConnectionRow } from './schema.js';
 
 /**

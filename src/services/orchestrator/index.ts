@@ -13,6 +13,7 @@ import { authRoutes } from './auth.routes.js';
 import { workspaceRoutes } from './workspaces.routes.js';
 import { adminRoutes, internalRoutes } from './admin.routes.js';
 import type { OrchestratorContract } from './contract.js';
+import { orchestratorRemote } from './remote.js';
 
 /** Where the orchestrator finds the personal-data handlers of every loaded service (set by the app). */
 export interface OrchestratorExtras {
@@ -31,6 +32,7 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
     schema: 'orchestrator',
     migrations: ORCHESTRATOR_MIGRATIONS,
     permissions: CORE_PERMISSIONS,
+    remote: orchestratorRemote,
     create(ctx) {
       const identityRepo = new IdentityRepository(ctx.db);
       const workspacesRepo = new WorkspacesRepository(ctx.db);

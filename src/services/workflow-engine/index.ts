@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { PermissionMap } from '../../kernel/auth/permissions.js';
 import { EVENT_NAMES } from '../../kernel/events/index.js';
 import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
-import { createEgressClient, type IntegrationHubContract } from '../integration-hub/contract.js';
+import type { IntegrationHubContract } from '../integration-hub/contract.js';
 import type { WorkflowEngineContract } from './contract.js';
 import { Executor } from './executor.js';
 import type { HttpPort, IntegrationPort } from './http-port.js';
@@ -42,13 +42,7 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
     const repo = new WorkflowRepository(ctx.db);
     const metrics = workflowMetrics(ctx.metrics, () => repo.queueStats(ctx.clock.now()));
     const queue = new RunQueue({ database: ctx.database, url: ctx.config.db.url, logger: ctx.logger, batchSize: cfg.queueBatch, workers: cfg.queueWorkers, pollingIntervalSeconds: cfg.pollSeconds });
-    // The integration-hub's guarded egress client when it runs in this process; the same guard built from the same configuration otherwise.
-    let ownEgress: HttpPort | undefined;
-    const http = (): HttpPort => {
-      if (ctx.contracts.has('integration-hub')) return ctx.contracts.get<IntegrationHubContract>('integration-hub').egress as HttpPort;
-      ownEgress ??= createEgressClient(ctx.config, { clock: ctx.clock }) as unknown as HttpPort;
-      return ownEgress;
-    };
+    const http = (): HttpPort => ctx.egress;
     const integration = (): IntegrationPort | null => (ctx.contracts.has('integration-hub') ? ctx.contracts.get<IntegrationHubContract>('integration-hub') : null);
     const executor = new Executor({
       db: ctx.db,

@@ -3,7 +3,7 @@ import { action, type Connector, type ConnectorContext } from './types.js';
 import { composeText, jsonHeaders, providerError, trimSlash } from './util.js';
 import { bearerOf, oauthCredentials } from './oauth-credentials.js';
 import { verifySlack } from '../signatures.js';
-import type { EgressResponse } from '../egress.js';
+import type { EgressResponse } from '../../../kernel/egress/index.js';
 import type { PublishContent, PublishMedia } from '../contract.js';
 
 const signing = { signingSecret: z.string().min(1).optional().describe('Signing secret that verifies inbound Slack requests') };

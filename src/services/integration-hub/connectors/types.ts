@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Clock } from '../../../kernel/clock.js';
-import type { EgressRequest, EgressResponse } from '../egress.js';
+import type { EgressRequest, EgressResponse } from '../../../kernel/egress/index.js';
 import type { PublishContent, PublishResult } from '../contract.js';
 
 export type AuthKind = 'none' | 'bearer' | 'basic' | 'api_key' | 'oauth2' | 'app_password' | 'smtp' | 'signing_secret' | 'webhook_url';

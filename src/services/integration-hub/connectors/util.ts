@@ -1,5 +1,5 @@
 import { AppError } from '../../../kernel/errors.js';
-import type { EgressResponse } from '../egress.js';
+import type { EgressResponse } from '../../../kernel/egress/index.js';
 
 /** A provider's refusal, with the provider's own short message (never our request or credentials). */
 export function providerError(provider: string, res: EgressResponse, message?: string): AppError {

@@ -2,8 +2,8 @@ import dns from 'node:dns';
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
-import { AppError } from '../../kernel/errors.js';
-import { systemClock, type Clock } from '../../kernel/clock.js';
+import { AppError } from '../errors.js';
+import { systemClock, type Clock } from '../clock.js';
 
 /**
  * The one outbound HTTP client of v01t (connectors, OAuth token calls, the workflow `http` step).
@@ -125,6 +125,9 @@ class LookupBlocked extends Error {
 }
 
 type Parsed = ipaddr.IPv4 | ipaddr.IPv6;
+const IPV6_GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3');
+const IPV4_COMPATIBLE = ipaddr.parseCIDR('::/96');
+const IPV6_UNSPECIFIED_OR_LOOPBACK = ipaddr.parseCIDR('::/127');
 
 export class EgressPolicy {
   private readonly hosts = new Set<string>();
@@ -162,12 +165,20 @@ export class EgressPolicy {
     if (!ipaddr.isValid(address)) return `"${address}" is not an IP address`;
     const ip = ipaddr.parse(address);
     if (this.cidrs.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits))) return null;
-    if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) {
-      return `IPv4-mapped IPv6 address ${address} is refused`;
+    if (ip.kind() === 'ipv6') {
+      const v6 = ip as ipaddr.IPv6;
+      if (v6.isIPv4MappedAddress()) return `IPv4-mapped IPv6 address ${address} is refused`;
+      // IPv4-compatible ::a.b.c.d (deprecated by RFC 4291, ::/96): some stacks still route it to IPv4.
+      if (v6.match(IPV4_COMPATIBLE) && !v6.match(IPV6_UNSPECIFIED_OR_LOOPBACK)) return `IPv4-compatible IPv6 address ${address} is refused`;
+      // Only 2000::/3 is global unicast. Everything outside it is special-purpose or unassigned and
+      // several of those forms carry an IPv4 address a translator or an old stack may reach
+      // (::/8 incl. SIIT ::ffff:0:0:0/96, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, site-local fec0::/10).
+      if (!v6.match(IPV6_GLOBAL_UNICAST)) return `${address} is outside the global unicast range 2000::/3 (${v6.range()})`;
     }
     const range = ip.range();
     // Only globally routable unicast passes; everything else (loopback, private, link-local incl.
-    // 169.254.169.254, CGNAT, multicast, unspecified, ULA, 6to4/Teredo/NAT64 wrappers, reserved) is refused.
+    // 169.254.169.254, CGNAT, multicast, unspecified, ULA, the 6to4 2002::/16 and Teredo 2001::/32
+    // wrappers, benchmarking, documentation, reserved) is refused.
     if (range !== 'unicast') return `${address} is in a ${range} range`;
     return null;
   }

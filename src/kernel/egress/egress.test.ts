@@ -1,11 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../kernel/clock.js';
-import { AppError } from '../../kernel/errors.js';
-import { EgressClient, extractRawHost, type EgressObservation } from './egress.js';
-import { loadConfig } from '../../kernel/config/index.js';
-import { createEgressClient } from './contract.js';
+import { ManualClock } from '../clock.js';
+import { AppError } from '../errors.js';
+import { EgressClient, EgressPolicy, extractRawHost, type EgressObservation } from './client.js';
+import { loadConfig } from '../config/index.js';
+import { createEgressClient } from './index.js';
 
 let server: http.Server;
 let port: number;
@@ -150,6 +150,58 @@ describe('SSRF guard: bad targets are all refused', () => {
     expect(extractRawHost('https://u:p@[::1]:8/')).toBe('[::1]');
     expect(extractRawHost('http:\\\\evil.com\\x')).toBe('evil.com');
     expect(extractRawHost('mailto:x@y')).toBeNull();
+  });
+});
+
+/**
+ * IPv6 forms that embed or reach an IPv4 address, and the other special-purpose ranges outside
+ * global unicast (issue 13 item 5): each spelling is refused as a literal and as a DNS answer.
+ */
+describe('SSRF guard: IPv6 ranges that can reach IPv4 or are not global unicast', () => {
+  const spellings: [string, string][] = [
+    ['IPv4-compatible ::/96, loopback', '::7f00:1'],
+    ['IPv4-compatible ::/96, metadata', '::a9fe:a9fe'],
+    ['IPv4-compatible ::/96, long form', '0:0:0:0:0:0:7f00:1'],
+    ['IPv4-compatible ::/96, private', '::a00:1'],
+    ['IPv4-mapped ::ffff:0:0/96', '::ffff:7f00:1'],
+    ['SIIT ::ffff:0:0:0/96', '::ffff:0:7f00:1'],
+    ['rest of ::/8', '::1:7f00:1'],
+    ['NAT64 well-known 64:ff9b::/96', '64:ff9b::7f00:1'],
+    ['NAT64 local-use 64:ff9b:1::/48', '64:ff9b:1::a9fe:a9fe'],
+    ['6to4 2002::/16', '2002:7f00:1::1'],
+    ['Teredo 2001::/32', '2001:0:4136:e378:8000:63bf:80ff:fffe'],
+    ['site-local fec0::/10 (deprecated)', 'fec0::1'],
+    ['discard 100::/64', '100::1'],
+    ['ORCHIDv2 2001:20::/28', '2001:20::1'],
+    ['benchmarking 2001:2::/48', '2001:2::1'],
+    ['documentation 2001:db8::/32', '2001:db8::1'],
+    ['documentation 3fff::/20', '3fff::1'],
+    ['segment routing 5f00::/16', '5f00::1'],
+    ['unassigned outside 2000::/3', '4000::1'],
+  ];
+  const policy = new EgressPolicy();
+  const client = new EgressClient({ resolve: async (host) => [{ address: host.replace(/^v6-/, '').replace(/\.example$/, '').replaceAll('-', ':'), family: 6 }], maxRetries: 0, timeoutMs: 2000 });
+  afterAll(() => client.close());
+
+  it('lets a global unicast IPv6 address through (the refusals below are not a blanket IPv6 ban)', () => {
+    expect(policy.addressRefusal('2606:4700:4700::1111')).toBeNull();
+    expect(policy.addressRefusal('2a00:1450:4001:800::200e')).toBeNull();
+  });
+
+  for (const [what, address] of spellings) {
+    it(`refuses ${what}: [${address}] as a literal and as a resolved address`, async () => {
+      expect(policy.addressRefusal(address), address).not.toBeNull();
+      const before = hits;
+      expect(await code(client.request({ url: `http://[${address}]:${port}/ok` }))).toBe('egress_blocked');
+      // The same address returned by DNS for a host name (rebinding to an embedded IPv4 form).
+      expect(await code(client.request({ url: `http://v6-${address.replaceAll(':', '-')}.example:${port}/ok` }))).toBe('egress_blocked');
+      expect(hits).toBe(before);
+    });
+  }
+
+  it('admits such an address only when V01T_EGRESS_ALLOW names it', () => {
+    expect(new EgressPolicy(['::7f00:1']).addressRefusal('::7f00:1')).toBeNull();
+    expect(new EgressPolicy(['64:ff9b::/96']).addressRefusal('64:ff9b::a9fe:a9fe')).toBeNull();
   });
 });
 

@@ -1,0 +1,44 @@
+import type { IdentityPort, Principal, WorkspaceAccess } from '../../kernel/auth/principal.js';
+import type { RemoteDeclaration } from '../../kernel/module.js';
+import { INTERNAL_TOKEN_HEADER } from '../../kernel/http/internal-client.js';
+
+/**
+ * IdentityPort over the orchestrator's internal HTTP API, for services running in their own
+ * process (`v01t serve workflow-engine`). Lookups are short-lived cached by the caller's cache.
+ */
+export class IdentityHttpClient implements IdentityPort {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly internalToken: string,
+    private readonly timeoutMs = 3000,
+  ) {}
+
+  private async call<T>(path: string, body: unknown): Promise<T> {
+    const res = await fetch(new URL(path, this.baseUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: this.internalToken },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    if (!res.ok) throw new Error(`orchestrator identity API answered ${res.status}`);
+    return (await res.json()) as T;
+  }
+
+  async authenticate(token: string): Promise<Principal | null> {
+    return (await this.call<{ principal: Principal | null }>('/internal/identity/authenticate', { token })).principal;
+  }
+
+  async workspaceAccess(userId: string, workspaceId: string): Promise<WorkspaceAccess | null> {
+    return (await this.call<{ access: WorkspaceAccess | null }>('/internal/identity/access', { userId, workspaceId })).access;
+  }
+}
+
+/**
+ * How a process without the orchestrator reaches it: identity only (the kernel guard's
+ * authentication and workspace access); user() and members() stay in-process calls.
+ */
+export const orchestratorRemote: RemoteDeclaration = {
+  urlVariable: 'V01T_ORCHESTRATOR_URL',
+  url: (config) => config.internal.orchestratorUrl,
+  connect: (baseUrl, token) => ({ identity: new IdentityHttpClient(baseUrl, token) }),
+};
