@@ -16,6 +16,13 @@ module.exports = {
       to: { path: '^src/services/([^/]+)/', pathNot: ['^src/services/$1/', '^src/services/[^/]+/contract\\.ts$'] },
     },
     {
+      name: 'contracts-are-types-only',
+      comment: 'A service reaches another through ctx.contracts; the code behind it (index.ts, remote.ts) is wired by the app entry points only.',
+      severity: 'error',
+      from: { path: '^src/services/([^/]+)/' },
+      to: { path: '^src/services/([^/]+)/contract\\.ts$', pathNot: '^src/services/$1/', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-apps-from-library-code',
       severity: 'error',
       from: { path: '^src/(kernel|services)/' },

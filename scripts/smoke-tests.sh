@@ -101,6 +101,7 @@ integration-hub /v1/workspaces/{workspaceId}/connections
 content-scheduler /v1/workspaces/{workspaceId}/posts
 analytics-engine /v1/workspaces/{workspaceId}/analytics/dashboards
 gamification /v1/workspaces/{workspaceId}/gamification/me
+ops /status.json
 SERVICES
 [ "${#checked[@]}" -gt 0 ] || fail "no service answered: is this v01t?"
 

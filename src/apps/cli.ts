@@ -3,8 +3,8 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, SERVICE_NAMES, type Config, type ServiceName } from '../kernel/config/index.js';
 import { openDatabase } from '../kernel/db/database.js';
 import { migrate, pendingMigrations, MigrationError } from '../kernel/db/migrate.js';
-import { AuditLog, DEPLOYMENT_RESULTS } from '../kernel/audit/index.js';
-import { DeploymentHistory } from '../ops/deployments.js';
+import { AuditLog } from '../kernel/audit/index.js';
+import { DEPLOYMENT_RESULTS, DeploymentHistory } from '../services/ops/deployments.js';
 import { AppError } from '../kernel/errors.js';
 import { createPlatform, platformMigrationSets, StartupError, VERSION, availableModules, type Platform } from './platform.js';
 import { runServer } from './server.js';
@@ -161,7 +161,7 @@ export function buildCli(): Command {
     });
 
   const deploy = program.command('deploy').description('deployment history (GET /v1/ops/deployments, the Operations dashboard, v01t_deployments_total)');
-  // One implementation with POST/GET /v1/ops/deployments (src/ops/deployments.ts); the audit log is the store.
+  // One implementation with POST/GET /v1/ops/deployments (src/services/ops/deployments.ts); the audit log is the store.
   const withHistory = async <T>(fn: (h: DeploymentHistory) => Promise<T>): Promise<T> => {
     const cfg = config();
     const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../kernel/telemetry/logger.js';
 import { CoreMetrics } from '../kernel/telemetry/metrics.js';
 import { AuditLog, AUDIT_MIGRATIONS } from '../kernel/audit/index.js';
 import { PermissionRegistry } from '../kernel/auth/permissions.js';
+import { KERNEL_SHARED_SECRETS, SharedSecretRegistry } from '../kernel/auth/shared-secrets.js';
 import type { IdentityPort } from '../kernel/auth/principal.js';
 import { loadKeyProvider, SecretBox } from '../kernel/crypto/secret-box.js';
 import { createHttpServer, type App } from '../kernel/http/server.js';
@@ -23,7 +24,7 @@ import { integrationHubModule } from '../services/integration-hub/index.js';
 import { contentSchedulerModule } from '../services/content-scheduler/index.js';
 import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
 import { createEgressClient } from '../kernel/egress/index.js';
-import { createOps, OPS_MIGRATION_SET, OPS_PERMISSIONS, type Ops } from '../ops/index.js';
+import { opsModule, type OpsInstance } from '../services/ops/index.js';
 
 export const VERSION: string = (() => {
   try {
@@ -44,8 +45,8 @@ export const VERSION: string = (() => {
 export const KERNEL_MIGRATIONS: MigrationSet = { service: 'kernel', migrations: AUDIT_MIGRATIONS };
 export const KERNEL_EVENT_MIGRATIONS: MigrationSet = EVENTS_MIGRATION_SET;
 
-/** Every service this build can run. A service not listed here is not built yet. */
-export function availableModules(handlers: () => Map<string, PersonalDataHandler>): Partial<Record<ServiceName, ServiceModule>> {
+/** Every service this build can run, and the modules they host. A service not listed here is not built yet. */
+export function availableModules(handlers: () => Map<string, PersonalDataHandler>): Partial<Record<ServiceName | 'ops', ServiceModule>> {
   return {
     orchestrator: orchestratorModule({ personalDataHandlers: handlers }),
     'integration-hub': integrationHubModule,
@@ -53,12 +54,13 @@ export function availableModules(handlers: () => Map<string, PersonalDataHandler
     'content-scheduler': contentSchedulerModule,
     'analytics-engine': analyticsModule,
     gamification: gamificationModule,
+    ops: opsModule,
   };
 }
 
-/** Every migration set a process with these modules needs, in order: kernel, events, ops, then the services. */
+/** Every migration set a process with these modules needs, in order: kernel, events, then the modules. */
 export function platformMigrationSets(modules: ServiceModule[]): MigrationSet[] {
-  return [KERNEL_MIGRATIONS, KERNEL_EVENT_MIGRATIONS, OPS_MIGRATION_SET, ...modules.map((m) => ({ service: m.name, migrations: m.migrations }))];
+  return [KERNEL_MIGRATIONS, KERNEL_EVENT_MIGRATIONS, ...modules.map((m) => ({ service: m.name, migrations: m.migrations }))];
 }
 
 export interface PlatformOptions {
@@ -79,10 +81,10 @@ export interface Platform {
   cache: Cache;
   metrics: CoreMetrics;
   logger: Logger;
-  instances: Map<ServiceName, ServiceInstance>;
+  instances: Map<string, ServiceInstance>;
   orchestrator?: OrchestratorInstance;
-  /** Incident response, status page, deployment history: loaded beside the orchestrator (src/ops). */
-  ops?: Ops;
+  /** Incident response, status page, deployment history: hosted by the orchestrator's processes (src/services/ops). */
+  ops?: OpsInstance;
   personalData: Map<string, PersonalDataHandler>;
   migrationSets: MigrationSet[];
   events: EventBackbone;
@@ -108,7 +110,8 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
   const catalog = availableModules(() => personalData);
 
   const requested = config.services;
-  const modules = requested.map((n) => catalog[n]).filter((m): m is ServiceModule => Boolean(m));
+  const hosted = Object.values(catalog).filter((m): m is ServiceModule => Boolean(m?.hostedBy && requested.includes(m.hostedBy)));
+  const modules = [...requested.map((n) => catalog[n]).filter((m): m is ServiceModule => Boolean(m)), ...hosted];
   const missing = requested.filter((n) => !catalog[n]);
   if (missing.length && config.servicesExplicit) {
     throw new StartupError(`service(s) not available in this build: ${missing.join(', ')}`);
@@ -143,20 +146,16 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       if (applied.length) logger.info({ count: applied.length }, 'migrations applied');
     }
 
-    const permissions = new PermissionRegistry(...modules.map((m) => m.permissions ?? {}), OPS_PERMISSIONS);
+    const permissions = new PermissionRegistry(...modules.map((m) => m.permissions ?? {}));
+    const sharedSecrets = new SharedSecretRegistry(config, KERNEL_SHARED_SECRETS, ...modules.map((m) => m.secrets ?? {}));
     const secrets = new SecretBox(loadKeyProvider({ masterKey: config.secrets.masterKey, previousKeys: config.secrets.previousKeys, dataDir: config.dataDir }));
     const audit = new AuditLog(database.orm, clock, (action) => metrics.auditEvents.inc({ action }));
-    // Deployment history for the Operations dashboard. Read from the audit log at scrape time, since
-    // `v01t deploy record` writes from another process; a count that only grows, hence _total.
-    metrics.labelledGauge('v01t_deployments_total', 'Deployments recorded with v01t deploy record, by environment and result', ['environment', 'result'], async () =>
-      (await audit.deploymentCounts()).map((d) => ({ labels: { environment: d.environment, result: d.result }, value: d.count })),
-    );
-    const instances = new Map<ServiceName, ServiceInstance>();
+    const instances = new Map<string, ServiceInstance>();
     const events = new EventBackbone({ db: database.orm, clock, logger: logger.child({ component: 'events' }), config: config.events, metrics });
 
     let identity: IdentityPort | undefined;
     /** Contracts of services running in other processes, reached over their internal HTTP APIs. */
-    const remote = new Map<ServiceName, unknown>();
+    const remote = new Map<string, unknown>();
     const contracts: ContractDirectory = {
       has: (s) => instances.get(s)?.contract !== undefined || remote.has(s),
       get<T>(s: ServiceName): T {
@@ -168,12 +167,12 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     let remoteIdentity: IdentityPort | undefined;
     // Services running in other processes (the distributed shape), reached as each manifest's
     // remote.ts declares: their contracts over HTTP, looked up by callers on each use.
-    for (const [name, m] of Object.entries(catalog) as [ServiceName, ServiceModule][]) {
-      const url = !requested.includes(name) ? m.remote?.url(config) : undefined;
-      if (!m.remote || !url) continue;
-      if (!config.internal.token) throw new StartupError(`${m.remote.urlVariable} needs V01T_INTERNAL_TOKEN, the token of the ${name}'s internal API`);
+    for (const m of Object.values(catalog)) {
+      const url = m && !modules.includes(m) ? m.remote?.url(config) : undefined;
+      if (!m?.remote || !url) continue;
+      if (!config.internal.token) throw new StartupError(`${m.remote.urlVariable} needs V01T_INTERNAL_TOKEN, the token of the ${m.name}'s internal API`);
       const side = m.remote.connect(url, config.internal.token);
-      if (side.contract !== undefined) remote.set(name, side.contract);
+      if (side.contract !== undefined) remote.set(m.name, side.contract);
       if (side.identity) remoteIdentity = side.identity;
     }
     const ctx: ServiceContext = {
@@ -202,8 +201,6 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       if (instance.personalData) personalData.set(m.name, instance.personalData);
       if (instance.identity) identity = instance.identity;
     }
-    const ops = instances.has('orchestrator') ? createOps({ ...ctx, logger: logger.child({ service: 'ops' }) }) : undefined;
-    if (ops) personalData.set('ops', ops.personalData);
     identity ??= remoteIdentity;
     if (!identity) throw new StartupError('without the orchestrator in this process, set V01T_ORCHESTRATOR_URL and V01T_INTERNAL_TOKEN so requests can be authenticated');
 
@@ -211,6 +208,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       logger,
       metrics,
       permissions,
+      secrets: sharedSecrets,
       identity: () => identity!,
       bodyLimit: config.http.bodyLimit,
       trustProxy: config.http.trustProxy,
@@ -236,7 +234,6 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     }
     opsRoutes(app, { probes, registry: metrics.registry });
     for (const instance of instances.values()) await instance.routes?.(app);
-    ops?.routes(app);
     opts.extraRoutes?.(app);
     await app.ready();
 
@@ -251,7 +248,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       logger,
       instances,
       orchestrator: instances.get('orchestrator') as OrchestratorInstance | undefined,
-      ops,
+      ops: instances.get('ops') as OpsInstance | undefined,
       personalData,
       migrationSets,
       events,
@@ -259,7 +256,6 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
         if (started) return;
         started = true;
         for (const instance of instances.values()) await instance.start?.();
-        await ops?.start();
         // After the services: they subscribe while creating or starting, consumers start with all groups known.
         await events.start();
       },
@@ -269,7 +265,6 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       async close() {
         await app.close();
         await events.stop().catch((err) => logger.error({ err }, 'event backbone stop failed'));
-        await ops?.stop().catch((err) => logger.error({ err }, 'ops stop failed'));
         for (const instance of [...instances.values()].reverse()) await instance.stop?.().catch((err) => logger.error({ err }, 'service stop failed'));
         await closeAll();
       },

@@ -7,6 +7,7 @@ import type { Logger } from './telemetry/logger.js';
 import type { CoreMetrics } from './telemetry/metrics.js';
 import type { AuditLog } from './audit/index.js';
 import type { PermissionMap, PermissionRegistry } from './auth/permissions.js';
+import type { SharedSecretMap } from './auth/shared-secrets.js';
 import type { IdentityPort } from './auth/principal.js';
 import type { SecretBox } from './crypto/secret-box.js';
 import type { App } from './http/server.js';
@@ -94,11 +95,19 @@ export interface RemoteDeclaration {
 
 /** A service is a manifest: the app entry points choose which manifests to load. */
 export interface ServiceModule {
-  name: ServiceName;
+  /** A ServiceName, or the name of a module hosted by one (`hostedBy`). */
+  name: string;
+  /**
+   * A module without a process of its own: loaded in every process that runs this service (ops
+   * with the orchestrator, the home of platform admins). Absent = selected by V01T_SERVICES / `v01t serve`.
+   */
+  hostedBy?: ServiceName;
   /** Postgres schema the service owns. */
   schema: string;
   migrations: Migration[];
   permissions?: PermissionMap;
+  /** Shared secrets its routes require with `auth: 'secret:<name>'`. */
+  secrets?: SharedSecretMap;
   /** How other processes reach this service when it runs elsewhere. */
   remote?: RemoteDeclaration;
   create(ctx: ServiceContext): ServiceInstance | Promise<ServiceInstance>;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { availableModules } from '../../src/apps/platform.js';
-import { DEPLOYMENT_ACTION } from '../../src/kernel/audit/index.js';
+import { DEPLOYMENT_ACTION } from '../../src/services/ops/deployments.js';
 import { DEPLOY, REPO, alertRules, runScript } from './tools.js';
 
 const CHECK_METRICS = path.join(REPO, 'scripts', 'check-metrics.sh');

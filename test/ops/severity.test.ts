@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/kernel/config/index.js';
 import { ManualClock } from '../../src/kernel/clock.js';
-import { holidayCalendar } from '../../src/ops/holidays.js';
-import { respondBy, severityOfLabels } from '../../src/ops/severity.js';
+import { holidayCalendar } from '../../src/services/ops/holidays.js';
+import { respondBy, severityOfLabels } from '../../src/services/ops/severity.js';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { bearer } from '../helpers/api.js';
 

@@ -44,10 +44,6 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON kernel.audit_log
   },
 ];
 
-/** The audit action of a deployment recorded by `v01t deploy record` (the deployment history). */
-export const DEPLOYMENT_ACTION = 'deploy.recorded';
-export const DEPLOYMENT_RESULTS = ['success', 'failed', 'rolled_back'] as const;
-
 export const GENESIS_HASH = '0'.repeat(64);
 const APPEND_LOCK = 7_310_002;
 
@@ -212,16 +208,6 @@ export class AuditLog {
       yield* page;
       after = page.at(-1)!.seq;
     }
-  }
-
-  /** Deployments recorded with `v01t deploy record`, counted by environment and result. */
-  async deploymentCounts(): Promise<{ environment: string; result: string; count: number }[]> {
-    const rows = rowsOf<{ environment: string | null; result: string | null; n: string | number }>(
-      await this.db.execute(
-        sql`SELECT data->>'environment' AS environment, data->>'result' AS result, count(*) AS n FROM kernel.audit_log WHERE action = ${DEPLOYMENT_ACTION} GROUP BY 1, 2`,
-      ),
-    );
-    return rows.map((r) => ({ environment: r.environment ?? 'unknown', result: r.result ?? 'unknown', count: Number(r.n) }));
   }
 
   async list(q: AuditQuery): Promise<AuditEntry[]> {

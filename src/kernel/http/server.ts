@@ -9,6 +9,8 @@ import type { Logger } from '../telemetry/logger.js';
 import type { CoreMetrics } from '../telemetry/metrics.js';
 import { AppError } from '../errors.js';
 import { scopeAllows, type PermissionRegistry } from '../auth/permissions.js';
+import type { SharedSecretRegistry } from '../auth/shared-secrets.js';
+import { sameSecret } from '../crypto/compare.js';
 import type { IdentityPort, Principal, WorkspaceAccess } from '../auth/principal.js';
 import { sendProblem, toAppError } from './problem.js';
 
@@ -16,10 +18,20 @@ export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerRespo
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** 'required' (default under /v1), 'optional', or 'none'. */
-    auth?: 'required' | 'optional' | 'none';
-    /** Permission checked against the caller's workspace role; required on /v1/workspaces/:workspaceId routes. */
+    /**
+     * 'required' (default under /v1), 'optional', 'none', or 'secret:<name>': a shared secret
+     * declared by the kernel or a manifest (SharedSecretDef) instead of a user.
+     */
+    auth?: 'required' | 'optional' | 'none' | `secret:${string}`;
+    /**
+     * Permission checked against the caller's workspace role; required on /v1/workspaces/:workspaceId
+     * routes. Elsewhere it needs `workspace` (a fixed workspace whose role counts) or `platformAdmins`.
+     */
     permission?: string;
+    /** Outside the workspace routes: the fixed workspace whose role is checked (e.g. the ops workspace); unset = nobody's role counts. */
+    workspace?: () => string | undefined;
+    /** 'pass': platform administrators hold `permission` without a role; 'only': nobody else does. */
+    platformAdmins?: 'pass' | 'only';
     /** Token scope needed on routes outside a workspace (e.g. "account.manage"). */
     scope?: string;
     /** Rejects API tokens: only an interactive session may call (MFA changes, token minting). */
@@ -28,6 +40,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
     access?: WorkspaceAccess;
+    /** The shared secret the caller presented (`auth: 'secret:<name>'`), when it came that way. */
+    sharedSecret?: string;
   }
 }
 
@@ -35,6 +49,7 @@ export interface HttpServerOptions {
   logger: Logger;
   metrics: CoreMetrics;
   permissions: PermissionRegistry;
+  secrets: SharedSecretRegistry;
   identity: () => IdentityPort;
   bodyLimit: number;
   trustProxy: boolean | string | number;
@@ -44,6 +59,10 @@ export interface HttpServerOptions {
 const WORKSPACE_PREFIX = '/v1/workspaces/:workspaceId';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+function headerValue(value: string | string[] | undefined): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
 
 export function bearerToken(header: string | undefined): string | null {
   if (!header) return null;
@@ -81,6 +100,12 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     if (cfg.permission && !opts.permissions.has(cfg.permission)) {
       throw new Error(`route ${String(route.method)} ${route.url} uses undeclared permission ${cfg.permission}`);
     }
+    if (cfg.permission && !route.url.startsWith(WORKSPACE_PREFIX) && !cfg.workspace && !cfg.platformAdmins) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares permission ${cfg.permission} outside a workspace: say which workspace (config.workspace) or platformAdmins`);
+    }
+    if (cfg.auth?.startsWith('secret:') && !opts.secrets.get(cfg.auth.slice('secret:'.length))) {
+      throw new Error(`route ${String(route.method)} ${route.url} uses undeclared shared secret ${cfg.auth.slice('secret:'.length)}`);
+    }
     for (const m of [route.method].flat()) {
       if (m === 'HEAD' || m === 'OPTIONS') continue;
       try {
@@ -109,6 +134,18 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     const mode = cfg.auth ?? (url.startsWith('/v1/') ? 'required' : 'none');
     if (mode === 'none') return;
     const token = bearerToken(request.headers.authorization);
+    if (mode.startsWith('secret:')) {
+      const secret = opts.secrets.get(mode.slice('secret:'.length))!;
+      const given = secret.carrier === 'bearer' ? token : headerValue(request.headers[secret.carrier.header.toLowerCase()]);
+      if (!given) throw new AppError('unauthenticated', secret.missing);
+      const expected = secret.value();
+      if (expected === undefined && secret.unset) throw new AppError('service_unavailable', secret.unset);
+      if (sameSecret(given, expected)) {
+        request.sharedSecret = secret.name;
+        return;
+      }
+      if (!secret.orUser || secret.carrier !== 'bearer') throw new AppError(secret.wrong?.code ?? 'unauthenticated', secret.wrong?.detail ?? secret.missing);
+    }
     if (!token) {
       if (mode === 'optional') return;
       throw new AppError('unauthenticated', 'Send Authorization: Bearer <token>');
@@ -138,8 +175,26 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
       if (access.requireMfa && !principal.mfaEnabled) {
         throw new AppError('mfa_enrollment_required', 'Turn on MFA (POST /v1/auth/mfa/totp) to use this workspace');
       }
+    } else if (cfg.permission) {
+      await platformPermission(request, principal, cfg.permission, cfg);
     }
   });
+
+  /** A permission outside /v1/workspaces/:workspaceId: held through a fixed workspace's role, or by platform administrators. */
+  async function platformPermission(request: { access?: WorkspaceAccess }, principal: Principal, permission: string, cfg: { workspace?: () => string | undefined; platformAdmins?: 'pass' | 'only' }) {
+    if (!scopeAllows(principal.scopes, permission)) throw new AppError('insufficient_scope', `The token lacks the scope "${permission}"`);
+    if (principal.platformAdmin && cfg.platformAdmins) return;
+    if (cfg.platformAdmins === 'only') throw new AppError('forbidden', 'Platform administrators only');
+    const workspaceId = cfg.workspace?.();
+    const access = workspaceId ? await opts.identity().workspaceAccess(principal.userId, workspaceId) : null;
+    if (!access || !opts.permissions.can(access.role, permission)) {
+      throw new AppError('forbidden', `${cfg.platformAdmins ? 'Platform administrators and members' : 'Members'} of the workspace whose role allows ${permission} only`);
+    }
+    if (access.requireMfa && !principal.mfaEnabled) {
+      throw new AppError('mfa_enrollment_required', 'Turn on MFA (POST /v1/auth/mfa/totp) to use this workspace');
+    }
+    request.access = access;
+  }
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -69,7 +69,7 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
       routes(app) {
         integrationRoutes(app, { connections, oauth, inbound });
         // The contract for services in other processes (IntegrationHubHttpClient), when v01t runs split.
-        if (ctx.config.internal.token) internalRoutes(app, { hub: contract, internalToken: ctx.config.internal.token, mediaMaxBytes: ctx.config.content.mediaMaxBytes });
+        if (ctx.config.internal.token) internalRoutes(app, { hub: contract, mediaMaxBytes: ctx.config.content.mediaMaxBytes });
       },
       async stop() {
         await repo.flushRequestLog().catch((err) => ctx.logger.warn({ err }, 'request log flush on stop failed'));

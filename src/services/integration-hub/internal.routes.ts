@@ -1,7 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { App } from '../../kernel/http/server.js';
-import { AppError } from '../../kernel/errors.js';
 import type { IntegrationHubContract, PublishContent } from './contract.js';
 import { INTERNAL_PREFIX } from './remote.js';
 
@@ -28,25 +26,18 @@ const mediaSchema = z.object({
  * AppError. Guarded by the shared V01T_INTERNAL_TOKEN before the body is read (publish bodies are
  * large); hidden from the public OpenAPI document.
  */
-export function internalRoutes(app: App, deps: { hub: IntegrationHubContract; internalToken: string; mediaMaxBytes: number }): void {
-  const expected = Buffer.from(deps.internalToken);
-  const guard = async (req: { headers: Record<string, unknown> }) => {
-    const given = Buffer.from(String(req.headers['x-v01t-internal-token'] ?? ''));
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new AppError('unauthenticated', 'Internal API');
-  };
+export function internalRoutes(app: App, deps: { hub: IntegrationHubContract; mediaMaxBytes: number }): void {
   // Every file at the content-scheduler's size limit, in base64, plus the text and the JSON around it.
   const publishBodyLimit = MAX_MEDIA_FILES * Math.ceil(deps.mediaMaxBytes / 3) * 4 + 1024 * 1024;
 
   app.post(`${INTERNAL_PREFIX}/connections/list`, {
-    config: { auth: 'none' },
-    onRequest: guard,
+    config: { auth: 'secret:internal' },
     schema: { hide: true, body: z.object({ workspaceId: z.uuid() }) },
     handler: async (req) => ({ connections: await deps.hub.listConnections(req.body.workspaceId) }),
   });
 
   app.post(`${INTERNAL_PREFIX}/connections/run-action`, {
-    config: { auth: 'none' },
-    onRequest: guard,
+    config: { auth: 'secret:internal' },
     schema: {
       hide: true,
       body: z.object({
@@ -64,8 +55,7 @@ export function internalRoutes(app: App, deps: { hub: IntegrationHubContract; in
   });
 
   app.post(`${INTERNAL_PREFIX}/connections/publish`, {
-    config: { auth: 'none' },
-    onRequest: guard,
+    config: { auth: 'secret:internal' },
     bodyLimit: publishBodyLimit,
     schema: {
       hide: true,

@@ -1,12 +1,9 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { sameSecret } from '../../kernel/crypto/compare.js';
 import type { InboundVerdict } from './connectors/types.js';
 
-/** Constant-time comparison of two strings (different lengths compare unequal). */
-export function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
+/** Constant-time comparison of two strings (the kernel's, shared with the guard's `secret:` mode). */
+export const safeEqual = (a: string, b: string): boolean => sameSecret(a, b);
 
 /** A Standard Webhooks secret: "whsec_" + base64 of 24-64 random bytes. */
 export const newStandardSecret = () => `whsec_${randomBytes(32).toString('base64')}`;

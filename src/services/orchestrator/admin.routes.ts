@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { App } from '../../kernel/http/server.js';
 import { AppError } from '../../kernel/errors.js';
@@ -44,21 +43,14 @@ export function adminRoutes(app: App, deps: { identity: IdentityRepository }): v
  * The identity API other services call when v01t runs split (one service per process).
  * Guarded by the shared V01T_INTERNAL_TOKEN; hidden from the public OpenAPI document.
  */
-export function internalRoutes(app: App, deps: { auth: AuthService; internalToken: string }): void {
-  const expected = Buffer.from(deps.internalToken);
-  const guard = async (req: { headers: Record<string, unknown> }) => {
-    const given = Buffer.from(String(req.headers['x-v01t-internal-token'] ?? ''));
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new AppError('unauthenticated', 'Internal API');
-  };
+export function internalRoutes(app: App, deps: { auth: AuthService }): void {
   app.post('/internal/identity/authenticate', {
-    config: { auth: 'none' },
-    preHandler: guard,
+    config: { auth: 'secret:internal' },
     schema: { hide: true, body: z.object({ token: z.string().max(300) }) },
     handler: async (req) => ({ principal: await deps.auth.authenticate(req.body.token) }),
   });
   app.post('/internal/identity/access', {
-    config: { auth: 'none' },
-    preHandler: guard,
+    config: { auth: 'secret:internal' },
     schema: { hide: true, body: z.object({ userId: z.uuid(), workspaceId: z.uuid() }) },
     handler: async (req) => ({ access: await deps.auth.workspaceAccess(req.body.userId, req.body.workspaceId) }),
   });

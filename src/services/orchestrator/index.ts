@@ -93,7 +93,7 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
           authRoutes(app, { auth: authService, mfa, account });
           workspaceRoutes(app, { workspaces, audit: ctx.audit });
           adminRoutes(app, { identity: identityRepo });
-          if (ctx.config.internal.token) internalRoutes(app, { auth: authService, internalToken: ctx.config.internal.token });
+          if (ctx.config.internal.token) internalRoutes(app, { auth: authService });
         },
       };
       return instance;

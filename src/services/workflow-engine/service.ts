@@ -1,4 +1,5 @@
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { sameSecret } from '../../kernel/crypto/compare.js';
 import { Cron } from 'croner';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Clock } from '../../kernel/clock.js';
@@ -333,8 +334,7 @@ export class WorkflowService {
     if (w.webhookSecretEnc) {
       const secret = await this.secrets.decrypt(w.webhookSecretEnc, `workflow-webhook:${w.id}`);
       const expected = `sha256=${createHmac('sha256', secret).update(rawBody).digest('hex')}`;
-      const given = Buffer.from(signature ?? '');
-      if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) throw new AppError('unauthenticated', 'missing or invalid X-V01T-Signature (sha256=HMAC of the body)');
+      if (!sameSecret(signature, expected)) throw new AppError('unauthenticated', 'missing or invalid X-V01T-Signature (sha256=HMAC of the body)');
     }
     let input: unknown = {};
     if (rawBody.trim()) {

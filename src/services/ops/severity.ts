@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import { zoneFormatter } from '../kernel/time/zones.js';
+import { zoneFormatter } from '../../kernel/time/zones.js';
 import type { HolidayCalendar } from './holidays.js';
 
 /**

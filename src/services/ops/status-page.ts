@@ -1,4 +1,4 @@
-import type { Clock } from '../kernel/clock.js';
+import type { Clock } from '../../kernel/clock.js';
 import type { Severity } from './severity.js';
 import type { IncidentsRepository, PublicStatus } from './incidents.repository.js';
 

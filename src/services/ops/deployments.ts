@@ -1,8 +1,13 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
-import type { Db } from '../kernel/db/database.js';
-import { DEPLOYMENT_ACTION, DEPLOYMENT_RESULTS, type AuditLog } from '../kernel/audit/index.js';
-import { AppError } from '../kernel/errors.js';
+import type { Db } from '../../kernel/db/database.js';
+import type { AuditLog } from '../../kernel/audit/index.js';
+import type { Deployment, EnvironmentStats } from './contract.js';
+import { AppError } from '../../kernel/errors.js';
+
+/** The audit action of a deployment recorded by `v01t deploy record` (the deployment history). */
+export const DEPLOYMENT_ACTION = 'deploy.recorded';
+export const DEPLOYMENT_RESULTS = ['success', 'failed', 'rolled_back'] as const;
 
 /** What a deployment record carries; the CLI (`v01t deploy record`) and the API validate with it. */
 export const deploymentInput = z.object({
@@ -12,29 +17,6 @@ export const deploymentInput = z.object({
   notes: z.string().max(1000).optional(),
 });
 export type DeploymentInput = z.infer<typeof deploymentInput>;
-
-export interface Deployment {
-  id: string;
-  recordedAt: Date;
-  version: string;
-  environment: string;
-  result: string;
-  notes: string | null;
-  /** 'cli', 'ci' (the V01T_DEPLOY_TOKEN bearer) or 'api' (a platform admin). */
-  via: string;
-  actorId: string | null;
-}
-
-export interface EnvironmentStats {
-  environment: string;
-  total: number;
-  success: number;
-  failed: number;
-  rolledBack: number;
-  /** success / total. */
-  successRate: number;
-  lastDeployment: { version: string; result: string; recordedAt: Date } | null;
-}
 
 const rowsOf = <T>(result: unknown): T[] => (result as { rows: T[] }).rows;
 
@@ -68,6 +50,16 @@ export class DeploymentHistory {
       data: { version: d.version, environment: d.environment, result: d.result, via: by.via, ...(d.notes ? { notes: d.notes } : {}) },
     });
     return toDeployment({ id: entry.id, occurred_at: entry.occurredAt, actor_id: entry.actorId, data: entry.data as Record<string, string> });
+  }
+
+  /** Deployments counted by environment and result (the v01t_deployments_total series). */
+  async counts(): Promise<{ environment: string; result: string; count: number }[]> {
+    const rows = rowsOf<{ environment: string | null; result: string | null; n: string | number }>(
+      await this.db.execute(
+        sql`SELECT data->>'environment' AS environment, data->>'result' AS result, count(*) AS n FROM kernel.audit_log WHERE action = ${DEPLOYMENT_ACTION} GROUP BY 1, 2`,
+      ),
+    );
+    return rows.map((r) => ({ environment: r.environment ?? 'unknown', result: r.result ?? 'unknown', count: Number(r.n) }));
   }
 
   /** Newest first, optionally one environment, paged by audit sequence; with per-environment success rates. */

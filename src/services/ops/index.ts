@@ -1,20 +1,17 @@
 import client from 'prom-client';
-import type { ServiceContext, PersonalDataHandler } from '../kernel/module.js';
-import type { App } from '../kernel/http/server.js';
-import type { IntegrationHubContract } from '../services/integration-hub/contract.js';
-import type { OrchestratorContract } from '../services/orchestrator/contract.js';
+import type { PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
+import type { App } from '../../kernel/http/server.js';
+import type { IntegrationHubContract } from '../integration-hub/contract.js';
+import type { OrchestratorContract } from '../orchestrator/contract.js';
 import { IncidentService } from './incidents.service.js';
 import { DeploymentHistory } from './deployments.js';
 import { holidayCalendar } from './holidays.js';
-import { opsHttpRoutes } from './routes.js';
+import { OPS_PERMISSIONS, OPS_SHARED_SECRETS, opsHttpRoutes } from './routes.js';
 import { SEVERITIES, sevLabel } from './severity.js';
 import { REMINDER_KINDS } from './incidents.service.js';
+import { OPS_MIGRATIONS } from './migrations.js';
 
-export { OPS_MIGRATION_SET } from './migrations.js';
-export { OPS_PERMISSIONS } from './routes.js';
-export { DeploymentHistory } from './deployments.js';
-
-export interface Ops {
+export interface OpsInstance extends ServiceInstance {
   incidents: IncidentService;
   deployments: DeploymentHistory;
   routes(app: App): void;
@@ -26,11 +23,22 @@ export interface Ops {
 }
 
 /**
- * The operations module (incident response, status page, deployment history). Not a service: the
- * platform loads it beside the orchestrator (the public entry point and the home of platform
- * admins); it uses the integration-hub's and the orchestrator's contracts. ADR 0801.
+ * Operations (incident response, status page, deployment history): a manifest like any service's,
+ * hosted by the orchestrator's processes (the public entry point and the home of platform admins)
+ * rather than run on its own; it uses the integration-hub's and the orchestrator's contracts.
+ * ADR 0801, ADR 0014.
  */
-export function createOps(ctx: ServiceContext): Ops {
+export const opsModule: ServiceModule & { create(ctx: ServiceContext): OpsInstance } = {
+  name: 'ops',
+  schema: 'ops',
+  hostedBy: 'orchestrator',
+  migrations: OPS_MIGRATIONS,
+  permissions: OPS_PERMISSIONS,
+  secrets: OPS_SHARED_SECRETS,
+  create: (ctx) => createOps(ctx),
+};
+
+function createOps(ctx: ServiceContext): OpsInstance {
   const settings = ctx.config.ops;
   const escalations = new client.Counter({
     name: 'v01t_incident_escalations_total',
@@ -91,6 +99,11 @@ export function createOps(ctx: ServiceContext): Ops {
     for (const s of SEVERITIES) openGauge.set({ severity: sevLabel(s) }, counts.get(s) ?? 0);
   };
   const deployments = new DeploymentHistory(ctx.db, ctx.audit);
+  // Deployment history for the Operations dashboard. Read from the audit log at scrape time, since
+  // `v01t deploy record` writes from another process; a count that only grows, hence _total.
+  ctx.metrics.labelledGauge('v01t_deployments_total', 'Deployments recorded with v01t deploy record, by environment and result', ['environment', 'result'], async () =>
+    (await deployments.counts()).map((d) => ({ labels: { environment: d.environment, result: d.result }, value: d.count })),
+  );
 
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
@@ -105,7 +118,7 @@ export function createOps(ctx: ServiceContext): Ops {
     deployments,
     tick,
     routes(app) {
-      opsHttpRoutes(app, { incidents, deployments, identity: ctx.identity, permissions: ctx.permissions, settings, user, clock: ctx.clock });
+      opsHttpRoutes(app, { incidents, deployments, settings, user, clock: ctx.clock });
     },
     async start() {
       if (!hub()) logger.warn('the integration-hub does not run in this process: incident escalations cannot be delivered (see docs/operations.md)');

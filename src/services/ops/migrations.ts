@@ -1,4 +1,4 @@
-import type { Migration, MigrationSet } from '../kernel/db/migrate.js';
+import type { Migration } from '../../kernel/db/migrate.js';
 
 /** Incident response: its own schema `ops`, no foreign keys to any service's tables. */
 export const OPS_MIGRATIONS: Migration[] = [
@@ -151,5 +151,3 @@ CREATE TABLE ops.incident_reminders (
 `,
   },
 ];
-
-export const OPS_MIGRATION_SET: MigrationSet = { service: 'ops', migrations: OPS_MIGRATIONS };

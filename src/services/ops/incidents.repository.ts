@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
-import type { Db, DbExecutor } from '../kernel/db/database.js';
+import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import type { Severity } from './severity.js';
 
 const rowsOf = <T>(result: unknown): T[] => (result as { rows: T[] }).rows;

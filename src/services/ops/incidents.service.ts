@@ -1,9 +1,9 @@
-import type { Clock } from '../kernel/clock.js';
-import type { Db } from '../kernel/db/database.js';
-import type { AuditLog } from '../kernel/audit/index.js';
-import type { Logger } from '../kernel/telemetry/logger.js';
-import { AppError, notFound } from '../kernel/errors.js';
-import type { IntegrationHubContract } from '../services/integration-hub/contract.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { Db } from '../../kernel/db/database.js';
+import type { AuditLog } from '../../kernel/audit/index.js';
+import type { Logger } from '../../kernel/telemetry/logger.js';
+import { AppError, notFound } from '../../kernel/errors.js';
+import type { IntegrationHubContract } from '../integration-hub/contract.js';
 import { endOf, type AlertmanagerWebhook } from './alertmanager.js';
 import type { HolidayCalendar } from './holidays.js';
 import { pagerdutySeverity, respondBy, SEVERITY_INFO, severityOfLabels, sevLabel, type Severity } from './severity.js';

@@ -1,18 +1,13 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { App } from '../kernel/http/server.js';
-import type { Clock } from '../kernel/clock.js';
-import { bearerToken } from '../kernel/http/server.js';
-import { AppError } from '../kernel/errors.js';
-import { scopeAllows, type PermissionRegistry } from '../kernel/auth/permissions.js';
-import type { IdentityPort, Principal } from '../kernel/auth/principal.js';
-import { DEPLOYMENT_RESULTS } from '../kernel/audit/index.js';
+import type { App } from '../../kernel/http/server.js';
+import type { Clock } from '../../kernel/clock.js';
+import type { SharedSecretMap } from '../../kernel/auth/shared-secrets.js';
 import { alertmanagerWebhookSchema } from './alertmanager.js';
 import type { IncidentService } from './incidents.service.js';
 import { postMortemMarkdown } from './postmortem.js';
 import { COMPONENT_IDS, statusDocument, statusHtml } from './status-page.js';
-import { deploymentInput, type DeploymentHistory } from './deployments.js';
+import { DEPLOYMENT_RESULTS, deploymentInput, type DeploymentHistory } from './deployments.js';
 import { SEVERITIES } from './severity.js';
 
 /** Permissions an operator holds through their role in the ops workspace (V01T_OPS_WORKSPACE_ID). */
@@ -24,23 +19,32 @@ export const OPS_PERMISSIONS = {
   },
 };
 
+/** The bearer secrets of the Alertmanager receiver and of CI recording deployments (the kernel guard checks them). */
+export const OPS_SHARED_SECRETS: SharedSecretMap = {
+  'ops.alertmanager': {
+    carrier: 'bearer',
+    value: (config) => config.ops.alertmanagerToken,
+    missing: 'Send Authorization: Bearer <V01T_ALERTMANAGER_TOKEN> (http_config.authorization in alertmanager.yml)',
+    unset: 'The Alertmanager receiver is off: set V01T_ALERTMANAGER_TOKEN',
+    wrong: { code: 'invalid_token', detail: 'Not the Alertmanager bearer secret' },
+  },
+  'ops.deploy': {
+    carrier: 'bearer',
+    value: (config) => config.ops.deployToken,
+    missing: 'Send Authorization: Bearer <V01T_DEPLOY_TOKEN or a platform admin token>',
+    orUser: true,
+  },
+};
+
 export interface OpsRouteDeps {
   incidents: IncidentService;
   deployments: DeploymentHistory;
-  identity: () => IdentityPort;
-  permissions: PermissionRegistry;
-  settings: { alertmanagerToken?: string; deployToken?: string; workspaceId?: string; statusPageTitle: string };
+  settings: { workspaceId?: string; statusPageTitle: string };
   user: (id: string) => Promise<{ id: string; name: string } | null>;
   clock: Clock;
 }
 
 const tags = ['operations'];
-const sameSecret = (given: string | null, expected: string | undefined) => {
-  if (!given || !expected) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-};
 
 const roles = z.object({ incidentCommander: z.uuid().nullable(), technicalLead: z.uuid().nullable(), communicationsLead: z.uuid().nullable() });
 const incidentView = z.object({
@@ -142,25 +146,13 @@ const deploymentView = z.object({
  * deployment history (platform admins, or CI with V01T_DEPLOY_TOKEN), and the public status page.
  */
 export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
-  const operator = (permission: 'ops.read' | 'ops.manage') => async (req: FastifyRequest) => {
-    const p = req.principal!;
-    if (!scopeAllows(p.scopes, permission)) throw new AppError('insufficient_scope', `The token lacks the scope "${permission}"`);
-    if (p.platformAdmin) return;
-    const ws = deps.settings.workspaceId;
-    const access = ws ? await deps.identity().workspaceAccess(p.userId, ws) : null;
-    if (!access || !deps.permissions.can(access.role, permission)) throw new AppError('forbidden', 'Platform administrators and operators (members of the ops workspace) only');
-  };
+  // Platform admins, or members of the ops workspace whose role holds the permission (the kernel guard).
+  const operator = (permission: 'ops.read' | 'ops.manage') => ({ permission, workspace: () => deps.settings.workspaceId, platformAdmins: 'pass' as const });
   const actor = (req: FastifyRequest) => ({ userId: req.principal!.userId, ip: req.ip ?? null });
 
   app.post('/v1/ops/alertmanager', {
-    config: { auth: 'none' },
-    // Checked before the body is validated: an unauthenticated caller learns nothing about the payload format.
-    onRequest: async (req) => {
-      const token = bearerToken(req.headers.authorization);
-      if (!token) throw new AppError('unauthenticated', 'Send Authorization: Bearer <V01T_ALERTMANAGER_TOKEN> (http_config.authorization in alertmanager.yml)');
-      if (!deps.settings.alertmanagerToken) throw new AppError('service_unavailable', 'The Alertmanager receiver is off: set V01T_ALERTMANAGER_TOKEN');
-      if (!sameSecret(token, deps.settings.alertmanagerToken)) throw new AppError('invalid_token', 'Not the Alertmanager bearer secret');
-    },
+    // Checked in onRequest, before the body is validated: an unauthenticated caller learns nothing about the payload format.
+    config: { auth: 'secret:ops.alertmanager' },
     schema: {
       tags,
       summary: "Alertmanager webhook receiver (payload version 4): opens, updates and resolves one incident per alert group",
@@ -172,7 +164,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
   });
 
   app.get('/v1/ops/incidents', {
-    onRequest: operator('ops.read'),
+    config: operator('ops.read'),
     schema: {
       tags,
       summary: 'Incidents, newest first (platform admins and operators)',
@@ -188,19 +180,19 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
   });
 
   app.get('/v1/ops/incidents/:incidentId', {
-    onRequest: operator('ops.read'),
+    config: operator('ops.read'),
     schema: { tags, summary: 'An incident with its alerts, timeline, public updates and escalation deliveries', params: idParams, response: { 200: z.object({ incident: incidentDetail }) } },
     handler: async (req) => ({ incident: await deps.incidents.detail(req.params.incidentId) }),
   });
 
   app.post('/v1/ops/incidents/:incidentId/acknowledge', {
-    onRequest: operator('ops.manage'),
+    config: operator('ops.manage'),
     schema: { tags, summary: 'Acknowledge: stops the escalation (idempotent)', params: idParams, response: { 200: z.object({ incident: incidentView }) } },
     handler: async (req) => ({ incident: await deps.incidents.acknowledge(req.params.incidentId, actor(req)) }),
   });
 
   app.post('/v1/ops/incidents/:incidentId/roles', {
-    onRequest: operator('ops.manage'),
+    config: operator('ops.manage'),
     schema: {
       tags,
       summary: 'Assign (or clear with null) the incident commander, technical lead and communications lead: platform users',
@@ -212,19 +204,19 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
   });
 
   app.post('/v1/ops/incidents/:incidentId/notes', {
-    onRequest: operator('ops.manage'),
+    config: operator('ops.manage'),
     schema: { tags, summary: 'Add a note to the timeline', params: idParams, body: z.object({ text: z.string().trim().min(1).max(10_000) }), response: { 201: z.object({ entry: timelineEntry }) } },
     handler: async (req, reply) => reply.status(201).send({ entry: await deps.incidents.addNote(req.params.incidentId, actor(req), req.body.text) }),
   });
 
   app.post('/v1/ops/incidents/:incidentId/resolve', {
-    onRequest: operator('ops.manage'),
+    config: operator('ops.manage'),
     schema: { tags, summary: 'Resolve (sends resolve to every target the escalation paged)', params: idParams, body: z.object({ resolution: z.string().trim().min(1).max(5000).optional() }).default({}), response: { 200: z.object({ incident: incidentView }) } },
     handler: async (req) => ({ incident: await deps.incidents.resolve(req.params.incidentId, actor(req), req.body.resolution) }),
   });
 
   app.post('/v1/ops/incidents/:incidentId/public-updates', {
-    onRequest: operator('ops.manage'),
+    config: operator('ops.manage'),
     schema: {
       tags,
       summary: "Post a status page update (the incident's communications lead only); the first one needs a public title",
@@ -241,7 +233,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
   });
 
   app.post('/v1/ops/incidents/:incidentId/postmortem/done', {
-    onRequest: operator('ops.manage'),
+    config: operator('ops.manage'),
     schema: {
       tags,
       summary: 'Mark the post-mortem of a resolved incident done (optionally with a link to it): its 24 h reminder stops; audit-logged',
@@ -258,7 +250,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
   // ---- escalation routes (ADR 0802)
 
   app.get('/v1/ops/escalation-routes', {
-    onRequest: operator('ops.read'),
+    config: operator('ops.read'),
     schema: {
       tags,
       summary: 'Escalation routes of the ops workspace, and what each of its connections receives (no route: escalations of Sev1-3)',
@@ -268,7 +260,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
   });
 
   app.put('/v1/ops/escalation-routes', {
-    onRequest: operator('ops.manage'),
+    config: operator('ops.manage'),
     schema: {
       tags,
       summary:
@@ -295,7 +287,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
   });
 
   app.get('/v1/ops/incidents/:incidentId/postmortem', {
-    onRequest: operator('ops.read'),
+    config: operator('ops.read'),
     schema: { tags, summary: "The runbook's post-mortem template as Markdown, pre-filled with times, duration, severity, team, alerts and timeline", params: idParams },
     handler: async (req, reply) => {
       const detail = await deps.incidents.detail(req.params.incidentId);
@@ -315,7 +307,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
   // ---- deployment history
 
   app.get('/v1/ops/deployments', {
-    onRequest: operator('ops.read'),
+    config: operator('ops.read'),
     schema: {
       tags,
       summary: 'Deployment history, newest first, with success rates per environment',
@@ -345,22 +337,9 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
     handler: async (req) => deps.deployments.history({ environment: req.query.environment, before: req.query.cursor, limit: req.query.limit }),
   });
 
-  const deployCaller = new WeakMap<FastifyRequest, { via: 'ci' | 'api'; principal?: Principal }>();
   app.post('/v1/ops/deployments', {
-    config: { auth: 'none' },
-    onRequest: async (req) => {
-      const token = bearerToken(req.headers.authorization);
-      if (!token) throw new AppError('unauthenticated', 'Send Authorization: Bearer <V01T_DEPLOY_TOKEN or a platform admin token>');
-      if (sameSecret(token, deps.settings.deployToken)) {
-        deployCaller.set(req, { via: 'ci' });
-        return;
-      }
-      const principal = await deps.identity().authenticate(token);
-      if (!principal) throw new AppError('invalid_token');
-      if (!scopeAllows(principal.scopes, 'ops.manage')) throw new AppError('insufficient_scope', 'The token lacks the scope "ops.manage"');
-      if (!principal.platformAdmin) throw new AppError('forbidden', 'Platform administrators (or CI with V01T_DEPLOY_TOKEN) only');
-      deployCaller.set(req, { via: 'api', principal });
-    },
+    // CI with the V01T_DEPLOY_TOKEN bearer, or a platform admin's token with the ops.manage scope.
+    config: { auth: 'secret:ops.deploy', permission: 'ops.manage', platformAdmins: 'only' },
     schema: {
       tags,
       summary: 'Record a deployment (as v01t deploy record does): CI with the V01T_DEPLOY_TOKEN bearer, or a platform admin',
@@ -369,8 +348,8 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
       response: { 201: z.object({ deployment: deploymentView }) },
     },
     handler: async (req, reply) => {
-      const caller = deployCaller.get(req)!;
-      const deployment = await deps.deployments.record(req.body, { via: caller.via, actorId: caller.principal?.userId ?? null, ip: req.ip ?? null });
+      const via = req.sharedSecret === 'ops.deploy' ? 'ci' : 'api';
+      const deployment = await deps.deployments.record(req.body, { via, actorId: req.principal?.userId ?? null, ip: req.ip ?? null });
       return reply.status(201).send({ deployment });
     },
   });
