@@ -24,6 +24,7 @@ import { integrationHubModule } from '../services/integration-hub/index.js';
 import { contentSchedulerModule } from '../services/content-scheduler/index.js';
 import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
 import { createEgressClient } from '../kernel/egress/index.js';
+import { registerErrors } from '../kernel/errors.js';
 import { opsModule, type OpsInstance } from '../services/ops/index.js';
 
 export const VERSION: string = (() => {
@@ -109,6 +110,9 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
   const personalData = new Map<string, PersonalDataHandler>();
   const catalog = availableModules(() => personalData);
 
+  // One vocabulary at run time, from every manifest of the build (a process also meets the codes
+  // of services it reaches remotely).
+  for (const m of Object.values(catalog)) if (m?.errors) registerErrors(m.name, m.errors);
   const requested = config.services;
   const hosted = Object.values(catalog).filter((m): m is ServiceModule => Boolean(m?.hostedBy && requested.includes(m.hostedBy)));
   const modules = [...requested.map((n) => catalog[n]).filter((m): m is ServiceModule => Boolean(m)), ...hosted];

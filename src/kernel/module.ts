@@ -13,6 +13,7 @@ import type { SecretBox } from './crypto/secret-box.js';
 import type { App } from './http/server.js';
 import type { EventsPort } from './events/envelope.js';
 import type { EgressClient } from './egress/client.js';
+import type { ErrorMap } from './errors.js';
 
 /** Everything a service may use; its constructor picks what it needs. */
 export interface ServiceContext {
@@ -106,6 +107,8 @@ export interface ServiceModule {
   schema: string;
   migrations: Migration[];
   permissions?: PermissionMap;
+  /** Its error codes (errors.ts, `defineErrors`), composed into the one catalog at start-up. */
+  errors?: ErrorMap;
   /** Shared secrets its routes require with `auth: 'secret:<name>'`. */
   secrets?: SharedSecretMap;
   /** How other processes reach this service when it runs elsewhere. */

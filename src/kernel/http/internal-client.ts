@@ -1,4 +1,4 @@
-import { AppError, ERROR_CATALOG, type ErrorCode } from '../errors.js';
+import { AppError, errorDef, type ErrorCode } from '../errors.js';
 
 /** The header carrying V01T_INTERNAL_TOKEN on calls between the processes of one installation. */
 export const INTERNAL_TOKEN_HEADER = 'x-v01t-internal-token';
@@ -40,7 +40,7 @@ export function problemToAppError(service: string, res: Response, text: string):
     /* not JSON: a proxy or a process that is not the peer answered */
   }
   const code = body?.code;
-  if (!body || typeof code !== 'string' || !Object.prototype.hasOwnProperty.call(ERROR_CATALOG, code)) {
+  if (!body || typeof code !== 'string' || !errorDef(code)) {
     return new AppError('service_unavailable', `The ${service} answered ${res.status} without a problem body`);
   }
   const extra: Record<string, unknown> = {};

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { AppError, ERROR_CATALOG, problemType, type ErrorCode, type FieldError, type ProblemBody } from '../errors.js';
+import { AppError, KERNEL_ERRORS, problemType, type ErrorCode, type FieldError, type ProblemBody } from '../errors.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyReply = FastifyReply<any, any, any, any, any, any, any, any>;
@@ -60,7 +60,7 @@ export function toAppError(err: unknown): { appError: AppError; unexpected: bool
   const status = e?.statusCode ?? e?.status;
   if (err instanceof SyntaxError && status === 400) return { appError: new AppError('invalid_json', 'The request body is not valid JSON'), unexpected: false };
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const code = (Object.entries(ERROR_CATALOG).find(([, v]) => v.status === status)?.[0] ?? 'bad_request') as ErrorCode;
+    const code = (Object.entries(KERNEL_ERRORS).find(([, v]) => v.status === status)?.[0] ?? 'bad_request') as ErrorCode;
     return { appError: new AppError(code), unexpected: false };
   }
   return { appError: new AppError('internal_error', 'An unexpected error occurred; quote the request id when reporting it'), unexpected: true };

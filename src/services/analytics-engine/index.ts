@@ -16,6 +16,7 @@ import { registerKpiGauges } from './gauges.js';
 import { analyticsRoutes } from './routes.js';
 import { subscribePlatformEvents } from './platform-events.js';
 import type { AnalyticsContract } from './contract.js';
+import { ANALYTICS_ERRORS } from './errors.js';
 
 export const ANALYTICS_PERMISSIONS: PermissionMap = {
   'analytics.read': { description: 'Run analytics queries, read saved reports, dashboards, KPIs and settings', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -36,6 +37,7 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
   schema: 'analytics',
   migrations: ANALYTICS_MIGRATIONS,
   permissions: ANALYTICS_PERMISSIONS,
+  errors: ANALYTICS_ERRORS,
   async create(ctx) {
     const cfg = ctx.config.analytics;
     const olap = await openOlapStore({ clickhouseUrl: cfg.store === 'clickhouse' ? cfg.clickhouseUrl : undefined, duckdbPath: cfg.duckdbPath });

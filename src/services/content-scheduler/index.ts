@@ -12,6 +12,7 @@ import { CampaignsService } from './campaigns.js';
 import { Publisher, countDueUnpublished, registerPublisherMetrics } from './publisher.js';
 import { contentRoutes } from './routes.js';
 import type { ContentSchedulerContract } from './contract.js';
+import { CONTENT_ERRORS } from './errors.js';
 
 export const CONTENT_PERMISSIONS: PermissionMap = {
   'content.read': { description: 'See posts, channels, campaigns, media and the content calendar', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -32,6 +33,7 @@ export const contentSchedulerModule: ServiceModule & { create(ctx: ServiceContex
   schema: 'content',
   migrations: CONTENT_MIGRATIONS,
   permissions: CONTENT_PERMISSIONS,
+  errors: CONTENT_ERRORS,
   create(ctx) {
     const cfg = ctx.config.content;
     const storage = openObjectStorage({ dataDir: ctx.config.dataDir, s3: ctx.config.storage.s3 });

@@ -10,6 +10,7 @@ import { integrationRoutes } from './routes.js';
 import { internalRoutes } from './internal.routes.js';
 import type { IntegrationHubContract } from './contract.js';
 import { integrationHubRemote } from './remote.js';
+import { INTEGRATION_HUB_ERRORS } from './errors.js';
 
 export const INTEGRATION_PERMISSIONS: PermissionMap = {
   'integrations.read': { description: 'See connections (never their credentials), their request log and health', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -28,6 +29,7 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
   schema: 'integration_hub',
   migrations: INTEGRATION_HUB_MIGRATIONS,
   permissions: INTEGRATION_PERMISSIONS,
+  errors: INTEGRATION_HUB_ERRORS,
   remote: integrationHubRemote,
   create(ctx) {
     const repo = new ConnectionsRepository(ctx.db);

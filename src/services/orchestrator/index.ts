@@ -14,6 +14,7 @@ import { workspaceRoutes } from './workspaces.routes.js';
 import { adminRoutes, internalRoutes } from './admin.routes.js';
 import type { OrchestratorContract } from './contract.js';
 import { orchestratorRemote } from './remote.js';
+import { ORCHESTRATOR_ERRORS } from './errors.js';
 
 /** Where the orchestrator finds the personal-data handlers of every loaded service (set by the app). */
 export interface OrchestratorExtras {
@@ -32,6 +33,7 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
     schema: 'orchestrator',
     migrations: ORCHESTRATOR_MIGRATIONS,
     permissions: CORE_PERMISSIONS,
+    errors: ORCHESTRATOR_ERRORS,
     remote: orchestratorRemote,
     create(ctx) {
       const identityRepo = new IdentityRepository(ctx.db);
