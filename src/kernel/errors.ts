@@ -13,6 +13,7 @@ export const ERROR_CATALOG = {
   mfa_required: { status: 401, title: 'A one-time password is required' },
   invalid_otp: { status: 401, title: 'Invalid one-time password' },
   forbidden: { status: 403, title: 'Forbidden' },
+  csrf_failed: { status: 403, title: 'Cross-site request refused' },
   insufficient_scope: { status: 403, title: 'The token lacks the scope for this action' },
   mfa_enrollment_required: { status: 403, title: 'This workspace requires multi-factor authentication' },
   signup_disabled: { status: 403, title: 'Sign-up is disabled on this instance' },
