@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config, ServiceName } from '../kernel/config/index.js';
 import { systemClock, type Clock } from '../kernel/clock.js';
@@ -26,6 +26,16 @@ import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
 import { createEgressClient } from '../kernel/egress/index.js';
 import { registerErrors } from '../kernel/errors.js';
 import { opsModule, type OpsInstance } from '../services/ops/index.js';
+
+/** The built web app: dist/web beside package.json, whether this module runs from src/ (tests) or dist/src/. */
+export const WEB_DIR: string | undefined = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'dist', 'web');
+    dir = path.dirname(dir);
+  }
+  return undefined;
+})();
 
 export const VERSION: string = (() => {
   try {
@@ -217,6 +227,9 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       bodyLimit: config.http.bodyLimit,
       trustProxy: config.http.trustProxy,
       version: VERSION,
+      // Only the process that serves the orchestrator (the public entry) serves the web app.
+      webDir: instances.has('orchestrator') ? (config.http.webDir ?? WEB_DIR) : undefined,
+      publicUrl: config.http.publicUrl,
     });
 
     let migrationsDone = false;

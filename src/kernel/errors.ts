@@ -19,6 +19,7 @@ export const KERNEL_ERRORS = {
   unauthenticated: { status: 401, title: 'Authentication required' },
   invalid_token: { status: 401, title: 'Invalid or expired token' },
   forbidden: { status: 403, title: 'Forbidden' },
+  csrf_failed: { status: 403, title: 'Cross-site request refused' },
   insufficient_scope: { status: 403, title: 'The token lacks the scope for this action' },
   mfa_enrollment_required: { status: 403, title: 'This workspace requires multi-factor authentication' },
   not_found: { status: 404, title: 'Not found' },

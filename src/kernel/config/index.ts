@@ -92,6 +92,8 @@ const envSchema = z.object({
       return names as ServiceName[];
     }),
   V01T_PUBLIC_URL: z.url().optional(),
+  /** Where the built web app lives (default: dist/web of the installation). */
+  V01T_WEB_DIR: z.string().min(1).optional(),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
@@ -180,7 +182,7 @@ const envSchema = z.object({
 
 export type Config = {
   env: 'development' | 'production' | 'test';
-  http: { host: string; port: number; bodyLimit: number; trustProxy: boolean | string | number; publicUrl?: string };
+  http: { host: string; port: number; bodyLimit: number; trustProxy: boolean | string | number; publicUrl?: string; webDir?: string };
   services: ServiceName[];
   /** True when V01T_SERVICES named services (a missing one is then an error, not skipped). */
   servicesExplicit: boolean;
@@ -283,7 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.V01T_EVENT_BUS === 'kafka' && !e.KAFKA_BROKERS) throw new ConfigError(['KAFKA_BROKERS: required when V01T_EVENT_BUS=kafka']);
   return {
     env: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, bodyLimit: e.BODY_LIMIT_BYTES, trustProxy: e.TRUST_PROXY, publicUrl: e.V01T_PUBLIC_URL },
+    http: { host: e.HOST, port: e.PORT, bodyLimit: e.BODY_LIMIT_BYTES, trustProxy: e.TRUST_PROXY, publicUrl: e.V01T_PUBLIC_URL, webDir: e.V01T_WEB_DIR },
     services: e.V01T_SERVICES,
     servicesExplicit: typeof cleaned.V01T_SERVICES === 'string' && cleaned.V01T_SERVICES.trim() !== 'all',
     dataDir: path.resolve(e.V01T_DATA_DIR),

@@ -13,6 +13,7 @@ import type { SharedSecretRegistry } from '../auth/shared-secrets.js';
 import { sameSecret } from '../crypto/compare.js';
 import type { IdentityPort, Principal, WorkspaceAccess } from '../auth/principal.js';
 import { sendProblem, toAppError } from './problem.js';
+import { bearerToken, checkCsrf, credentialOf, registerBrowserSupport } from './browser.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
 
@@ -36,6 +37,8 @@ declare module 'fastify' {
     scope?: string;
     /** Rejects API tokens: only an interactive session may call (MFA changes, token minting). */
     sessionOnly?: boolean;
+    /** A browser sign-in route: checks the Origin of the request though it carries no cookie yet. */
+    browserSignIn?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -54,6 +57,12 @@ export interface HttpServerOptions {
   bodyLimit: number;
   trustProxy: boolean | string | number;
   version: string;
+  /** The built web app (index.html + assets/); absent = API only. */
+  webDir?: string;
+  /** The instance's public URL: its origin is accepted as a browser request's Origin. */
+  publicUrl?: string;
+  /** Send Strict-Transport-Security (the API is served over TLS, here or at a proxy). */
+  hsts?: boolean;
 }
 
 const WORKSPACE_PREFIX = '/v1/workspaces/:workspaceId';
@@ -64,11 +73,7 @@ function headerValue(value: string | string[] | undefined): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
 }
 
-export function bearerToken(header: string | undefined): string | null {
-  if (!header) return null;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return m?.[1] ?? null;
-}
+export { bearerToken } from './browser.js';
 
 export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   const app = Fastify({
@@ -126,12 +131,14 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     transform: jsonSchemaTransform,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true }, staticCSP: true });
+  const appShell = await registerBrowserSupport(app, { webDir: opts.webDir, hsts: opts.hsts ?? false });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
     const cfg = request.routeOptions.config ?? {};
     const url = request.routeOptions.url ?? '';
     const mode = cfg.auth ?? (url.startsWith('/v1/') ? 'required' : 'none');
+    if (cfg.browserSignIn) checkCsrf(request, { publicUrl: opts.publicUrl, requireToken: false });
     if (mode === 'none') return;
     const token = bearerToken(request.headers.authorization);
     if (mode.startsWith('secret:')) {
@@ -146,11 +153,14 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
       }
       if (!secret.orUser || secret.carrier !== 'bearer') throw new AppError(secret.wrong?.code ?? 'unauthenticated', secret.wrong?.detail ?? secret.missing);
     }
-    if (!token) {
+    // A shared secret is never a browser's: only a bearer token or a session cookie reaches here.
+    const credential = credentialOf(request);
+    if (!credential) {
       if (mode === 'optional') return;
       throw new AppError('unauthenticated', 'Send Authorization: Bearer <token>');
     }
-    const principal = await opts.identity().authenticate(token);
+    if (credential.via === 'cookie') checkCsrf(request, { publicUrl: opts.publicUrl, requireToken: true });
+    const principal = await opts.identity().authenticate(credential.token);
     if (!principal) throw new AppError('invalid_token');
     request.principal = principal;
     if (cfg.sessionOnly && principal.tokenKind !== 'session') {
@@ -211,6 +221,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   });
 
   app.setNotFoundHandler((request, reply) => {
+    const shell = appShell(request, reply);
+    if (shell) return shell;
     const path = request.url.split('?')[0] ?? '/';
     const allowed = HTTP_METHODS.filter((m) => m !== request.method && methodIndex.find(m, path));
     if (allowed.length > 0) {

@@ -10,6 +10,7 @@ import { WorkspacesService } from './workspaces.service.js';
 import { AccountService } from './account.service.js';
 import { PasswordHasher } from './secrets.js';
 import { authRoutes } from './auth.routes.js';
+import { browserSessionRoutes } from './browser.routes.js';
 import { workspaceRoutes } from './workspaces.routes.js';
 import { adminRoutes, internalRoutes } from './admin.routes.js';
 import type { OrchestratorContract } from './contract.js';
@@ -93,6 +94,7 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
         services: { auth: authService, account, workspaces, mfa },
         routes(app) {
           authRoutes(app, { auth: authService, mfa, account });
+          browserSessionRoutes(app, { auth: authService });
           workspaceRoutes(app, { workspaces, audit: ctx.audit });
           adminRoutes(app, { identity: identityRepo });
           if (ctx.config.internal.token) internalRoutes(app, { auth: authService });

@@ -1,0 +1,125 @@
+import { lazy, Suspense, type ReactNode } from 'react';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { createBrowserRouter, Navigate, Outlet, RouterProvider, useHref, useLocation, useNavigate, type NavigateOptions } from 'react-router';
+import { RouterProvider as AriaRouterProvider } from 'react-aria-components';
+import { ApiError } from '../api/client';
+import { ErrorMessage, Loading } from '../ui/ui';
+import { useMe, useWorkspaces } from './session';
+import { Layout } from './Layout';
+
+declare module 'react-aria-components' {
+  interface RouterConfig {
+    routerOptions: NavigateOptions;
+  }
+}
+
+// Every screen is its own chunk: the shell loads only what the first screen needs.
+const SignIn = lazy(() => import('../auth/SignIn'));
+const SignUp = lazy(() => import('../auth/SignUp'));
+const AcceptInvitation = lazy(() => import('../workspaces/AcceptInvitation'));
+const Home = lazy(() => import('../home/Home'));
+const NewWorkspace = lazy(() => import('../workspaces/NewWorkspace'));
+const Members = lazy(() => import('../workspaces/Members'));
+const WorkspaceSettings = lazy(() => import('../workspaces/WorkspaceSettings'));
+const AuditLog = lazy(() => import('../audit/AuditLog'));
+const Account = lazy(() => import('../account/Account'));
+
+const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: {
+      // A 4xx will not get better by asking again; network errors and 5xx are retried with backoff.
+      retry: (count, err) => !(err instanceof ApiError && err.problem.status < 500) && count < 3,
+      refetchOnWindowFocus: false,
+    },
+  },
+});
+
+/** React Aria's links and buttons navigate through the router, keeping client-side transitions. */
+function AriaRouting({ children }: { children: ReactNode }) {
+  const navigate = useNavigate();
+  return (
+    <AriaRouterProvider navigate={(to, options) => void navigate(to, options)} useHref={useHref}>
+      {children}
+    </AriaRouterProvider>
+  );
+}
+
+function Root() {
+  return (
+    <AriaRouting>
+      <Suspense fallback={<Loading />}>
+        <Outlet />
+      </Suspense>
+    </AriaRouting>
+  );
+}
+
+/** Screens behind sign-in: without a session the browser goes to /signin and comes back after. */
+function RequireSession() {
+  const me = useMe();
+  const location = useLocation();
+  if (me.isPending) return <Loading />;
+  if (me.isError) return <ErrorMessage error={me.error} />;
+  if (!me.data) return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
+  return (
+    <Layout user={me.data}>
+      <Suspense fallback={<Loading />}>
+        <Outlet />
+      </Suspense>
+    </Layout>
+  );
+}
+
+/** `/`: the first workspace's home, or the creation of a first workspace. */
+function Start() {
+  const workspaces = useWorkspaces();
+  if (workspaces.isPending) return <Loading />;
+  if (workspaces.isError) return <ErrorMessage error={workspaces.error} />;
+  const first = workspaces.data[0];
+  return <Navigate to={first ? `/w/${first.id}` : '/workspaces/new'} replace />;
+}
+
+function NotFound() {
+  return (
+    <main className="auth-page">
+      <div className="card auth-card">
+        <h1>Page not found</h1>
+        <p>
+          <a href="/">Back to v01t</a>
+        </p>
+      </div>
+    </main>
+  );
+}
+
+const router = createBrowserRouter([
+  {
+    element: <Root />,
+    children: [
+      { path: '/signin', element: <SignIn /> },
+      { path: '/signup', element: <SignUp /> },
+      {
+        element: <RequireSession />,
+        children: [
+          { path: '/', element: <Start /> },
+          { path: '/invitations/accept', element: <AcceptInvitation /> },
+          { path: '/workspaces/new', element: <NewWorkspace /> },
+          { path: '/account', element: <Account /> },
+          { path: '/w/:workspaceId', element: <Home /> },
+          { path: '/w/:workspaceId/members', element: <Members /> },
+          { path: '/w/:workspaceId/settings', element: <WorkspaceSettings /> },
+          { path: '/w/:workspaceId/audit', element: <AuditLog /> },
+        ],
+      },
+      { path: '*', element: <NotFound /> },
+    ],
+  },
+]);
+
+export function App() {
+  return (
+    <QueryClientProvider client={queryClient}>
+      <RouterProvider router={router} />
+    </QueryClientProvider>
+  );
+}

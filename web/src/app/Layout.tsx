@@ -1,0 +1,95 @@
+import { useEffect, useState, type ReactNode } from 'react';
+import { Button as AriaButton, Link, ListBox, ListBoxItem, Popover, Select, SelectValue, Label } from 'react-aria-components';
+import { useQueryClient } from '@tanstack/react-query';
+import { useNavigate, useParams } from 'react-router';
+import { api, call } from '../api/client';
+import { useWorkspaces } from './session';
+
+type Theme = 'light' | 'dark';
+
+function useTheme(): [Theme, (t: Theme) => void] {
+  const initial = (localStorage.getItem('v01t.theme') as Theme | null) ?? (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light');
+  const [theme, setTheme] = useState<Theme>(initial);
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+    localStorage.setItem('v01t.theme', theme);
+  }, [theme]);
+  return [theme, setTheme];
+}
+
+export function Layout({ user, children }: { user: { name: string; email: string }; children: ReactNode }) {
+  const { workspaceId } = useParams();
+  const workspaces = useWorkspaces();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const [theme, setTheme] = useTheme();
+  const current = workspaces.data?.find((w) => w.id === workspaceId);
+
+  async function signOut() {
+    await call(api.POST('/v1/auth/browser/logout'));
+    queryClient.clear();
+    navigate('/signin', { replace: true });
+  }
+
+  return (
+    <div className="shell">
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <Link href="/" className="brand" aria-label="v01t home">
+          v01t
+        </Link>
+        <Select
+          className="workspace-switcher"
+          aria-label="Workspace"
+          placeholder="Choose a workspace"
+          selectedKey={workspaceId ?? null}
+          onSelectionChange={(key) => (key === '__new' ? navigate('/workspaces/new') : navigate(`/w/${String(key)}`))}
+        >
+          <Label className="sr-only">Workspace</Label>
+          <AriaButton className="select-button">
+            <SelectValue />
+            <span aria-hidden="true">▾</span>
+          </AriaButton>
+          <Popover className="popover">
+            <ListBox className="listbox">
+              {(workspaces.data ?? []).map((w) => (
+                <ListBoxItem key={w.id} id={w.id} className="listbox-item" textValue={w.name}>
+                  {w.name}
+                </ListBoxItem>
+              ))}
+              <ListBoxItem id="__new" className="listbox-item" textValue="New workspace">
+                + New workspace
+              </ListBoxItem>
+            </ListBox>
+          </Popover>
+        </Select>
+        <nav aria-label="Main" className="nav">
+          {current && (
+            <>
+              <Link href={`/w/${current.id}`}>Home</Link>
+              <Link href={`/w/${current.id}/members`}>Members</Link>
+              <Link href={`/w/${current.id}/audit`}>Audit log</Link>
+              <Link href={`/w/${current.id}/settings`}>Settings</Link>
+            </>
+          )}
+        </nav>
+        <div className="topbar-end">
+          <AriaButton className="btn btn-secondary" onPress={() => setTheme(theme === 'dark' ? 'light' : 'dark')} aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}>
+            {theme === 'dark' ? '☀' : '☾'}
+          </AriaButton>
+          <Link href="/account" className="user-link">
+            {user.name}
+          </Link>
+          <AriaButton className="btn btn-secondary" onPress={() => void signOut()}>
+            Sign out
+          </AriaButton>
+        </div>
+      </header>
+      <main id="main" className="main">
+        {children}
+      </main>
+    </div>
+  );
+}
