@@ -1,6 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../kernel/db/database.js';
+import { rowsOf } from '../kernel/db/rows.js';
 import { DEPLOYMENT_ACTION, DEPLOYMENT_RESULTS, type AuditLog } from '../kernel/audit/index.js';
 import { AppError } from '../kernel/errors.js';
 
@@ -36,7 +37,6 @@ export interface EnvironmentStats {
   lastDeployment: { version: string; result: string; recordedAt: Date } | null;
 }
 
-const rowsOf = <T>(result: unknown): T[] => (result as { rows: T[] }).rows;
 
 /**
  * The deployment history: entries of the hash-chained audit log (action deploy.recorded), so it is
