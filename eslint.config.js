@@ -16,6 +16,57 @@ export default tseslint.config(
       ],
     },
   },
+  // Database access only in repositories, schema, migrations and the kernel (ADR 0017): a service
+  // opens transactions through the kernel's Transactor and hands the Tx to repositories, the audit
+  // log and the outbox, but writes no SQL and holds no drizzle handle. Tests may use the database.
+  {
+    files: ['src/services/**/*.ts'],
+    ignores: [
+      '**/*repository.ts',
+      '**/schema.ts',
+      '**/migrations.ts',
+      '**/migrations/**',
+      '**/*.test.ts',
+      '**/*.test-data.ts',
+      // Known exceptions, owned elsewhere and to be moved into repositories by their owners (list
+      // kept explicit so a new one fails the lint instead of slipping in):
+      'src/services/workflow-engine/index.ts', // GDPR export/erase raw SQL (ctx.database.query)
+      'src/services/workflow-engine/executor.ts', // Db/DbExecutor types
+      'src/services/workflow-engine/queue.ts', // pg-boss over the Database port, sql in the queue adapter
+      'src/services/workflow-engine/service.ts', // Db/DbExecutor types
+      '**/ops/deployments.ts', // reads kernel.audit_log with sql
+      '**/ops/incidents.service.ts', // Db type
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'drizzle-orm', message: 'SQL belongs in a *.repository.ts (ADR 0017)' }],
+          patterns: [
+            { regex: '^\\.\\./\\.\\./apps/', message: 'services and kernel must not import the app entry points' },
+            { regex: '^(drizzle-orm/|pg$|@electric-sql/pglite)', message: 'database drivers belong in the kernel and repositories (ADR 0017)' },
+            {
+              regex: '/kernel/db/database\\.js$',
+              importNames: ['Db', 'DbExecutor', 'DbTx', 'Database', 'RawClient'],
+              message: 'a service takes a Transactor and passes a Tx (kernel/db/transaction.js); SQL belongs in a *.repository.ts (ADR 0017)',
+            },
+            { regex: '/kernel/db/rows\\.js$', message: 'raw rows are read in a *.repository.ts (ADR 0017)' },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name=/^(execute|query|withClient|withTransaction)$/][callee.object.property.name=/^(db|database|orm)$/]",
+          message: 'a service runs no SQL: add a repository method (ADR 0017)',
+        },
+        {
+          selector: "CallExpression[callee.property.name='execute'][callee.object.name=/^(db|tx|ex|client)$/]",
+          message: 'a service runs no SQL: add a repository method (ADR 0017)',
+        },
+      ],
+    },
+  },
   {
     // A contract is what other services compile against: types only, so importing it pulls in no
     // code (clients live in <service>/remote.ts, declared by the manifest). ADR 0013.

@@ -15,6 +15,8 @@ import { createLogger } from '../src/kernel/telemetry/logger.js';
 import { ConfigRepository } from '../src/services/gamification/config.repository.js';
 import { DEFAULT_RULES } from '../src/services/gamification/defaults.js';
 import { PostgresLeaderboard, RedisLeaderboard } from '../src/services/gamification/leaderboard.js';
+import { LeaderboardRepository } from '../src/services/gamification/leaderboard.repository.js';
+import { ScoringRepository } from '../src/services/gamification/scoring.repository.js';
 import { GAMIFICATION_MIGRATIONS } from '../src/services/gamification/migrations.js';
 import { RuleSet, pointsWithBonus } from '../src/services/gamification/rules.js';
 import { ruleSchema } from '../src/services/gamification/schemas.js';
@@ -100,11 +102,11 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     // Steady state: autovacuum would have set the visibility map, which index-only rank counts need.
     await database.query('VACUUM ANALYZE gamification.scores');
     figures.load_s_postgres = (performance.now() - t0) / 1000;
-    const rd = new RedisLeaderboard(redis, db, prefix);
+    const rd = new RedisLeaderboard(redis, new LeaderboardRepository(db), prefix);
     const t1 = performance.now();
     await rd.rebuild(ref);
     figures.load_s_redis = (performance.now() - t1) / 1000;
-    const pg = new PostgresLeaderboard(db);
+    const pg = new PostgresLeaderboard(new LeaderboardRepository(db));
     figures.members_postgres = await pg.size(ref);
     figures.members_redis = await rd.size(ref);
 
@@ -129,7 +131,7 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     // End to end on PostgreSQL: one delivery transaction per event, as the bus runs it.
     const logger = createLogger('silent');
     const events = new EventBackbone({ db, clock: systemClock, logger, config: { bus: 'postgres', pollMs: 1000, maxAttempts: 3, kafka: { brokers: [], clientId: 'b', topicPrefix: 'b.', partitions: 1 } } });
-    const scoring = new ScoringService(db, new ConfigRepository(db, systemClock), events, new AuditLog(db, systemClock), systemClock, { redis: true });
+    const scoring = new ScoringService(db, new ScoringRepository(db), new ConfigRepository(db, systemClock), events, new AuditLog(db, systemClock), systemClock, { redis: true });
     const users = Array.from({ length: 200 }, () => randomUUID());
     const scoredEvents = 3000;
     const envelopes: EventEnvelope[] = Array.from({ length: scoredEvents }, (_, i) => ({

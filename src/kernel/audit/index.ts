@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
 import type { Migration } from '../db/migrate.js';
+import { rowsOf } from '../db/rows.js';
 
 /**
  * The append-only, hash-chained audit log. It lives in the kernel so that any service can record
@@ -135,8 +136,6 @@ function toEntry(r: Row): AuditEntry {
     hash: r.hash,
   };
 }
-
-const rowsOf = <T>(result: unknown): T[] => (result as { rows: T[] }).rows;
 
 export interface AuditQuery {
   workspaceId?: string;

@@ -66,7 +66,7 @@ CREATE TABLE kernel.event_dead_letters (
 /** Held (transaction-scoped) by whichever replica relays; one relay at a time keeps positions ordered. */
 export const RELAY_LOCK_KEY = 7_310_101;
 
-export const rowsOf = <T>(result: unknown): T[] => (result as { rows: T[] }).rows;
+export { rowsOf } from '../db/rows.js';
 
 export interface OutboxRow {
   seq: string | number;

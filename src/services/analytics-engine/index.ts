@@ -10,6 +10,8 @@ import { Flusher } from './flusher.js';
 import { IngestService, WriteKeyService } from './ingest.service.js';
 import { QueryService } from './query.service.js';
 import { ReportsService } from './reports.service.js';
+import { ReportsRepository } from './reports.repository.js';
+import { WriteKeysRepository } from './write-keys.repository.js';
 import { SettingsRepository } from './settings.repository.js';
 import { KpiService } from './kpi.service.js';
 import { registerKpiGauges } from './gauges.js';
@@ -62,9 +64,9 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
       intervalMs: cfg.flushIntervalMs,
       onFlushed: () => ingest.forgetPendingCount(),
     });
-    const writeKeys = new WriteKeyService(ctx.database, ctx.audit, ctx.clock);
+    const writeKeys = new WriteKeyService(new WriteKeysRepository(ctx.database), ctx.audit, ctx.clock);
     const queries = new QueryService(olap);
-    const reports = new ReportsService(ctx.database, ctx.clock);
+    const reports = new ReportsService(new ReportsRepository(ctx.database), ctx.clock);
     const kpis = new KpiService(olap, settings, ctx.metrics.registry, ctx.clock, cfg.kpiRefreshSeconds);
     subscribePlatformEvents(ctx.events, { platformWorkspaceId: cfg.platformWorkspaceId, logger: ctx.logger });
     registerKpiGauges({ registry: ctx.metrics.registry, kpis, clock: ctx.clock, logger: ctx.logger, platformWorkspaceId: cfg.platformWorkspaceId, refreshSeconds: cfg.kpiRefreshSeconds });

@@ -1,11 +1,11 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { AppError } from '../../kernel/errors.js';
 import type { Clock } from '../../kernel/clock.js';
-import type { Database } from '../../kernel/db/database.js';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import { fastIncomingEvent, incomingEventSchema, type IncomingEvent } from './schemas.js';
 import type { BufferedEvent } from './buffer.repository.js';
 import type { IngestBuffer } from './ingest-buffer.js';
+import type { KeyRow, WriteKeysRepository } from './write-keys.repository.js';
 
 const DAY_MS = 86_400_000;
 /** Events older than the retention window would be deleted at once: refuse them instead. */
@@ -122,7 +122,6 @@ export interface WriteKeyView {
   revokedAt: Date | null;
 }
 
-type KeyRow = { id: string; workspace_id: string; name: string; key_prefix: string; created_at: Date | string; last_used_at: Date | string | null; revoked_at: Date | string | null };
 const toView = (r: KeyRow): WriteKeyView => ({
   id: r.id,
   name: r.name,
@@ -140,7 +139,7 @@ export class WriteKeyService {
   private readonly recentKeys = new Map<string, { workspaceId: string; at: number }>();
 
   constructor(
-    private readonly db: Database,
+    private readonly repo: WriteKeysRepository,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
   ) {}
@@ -149,30 +148,19 @@ export class WriteKeyService {
     const key = `wk_${randomBytes(32).toString('base64url')}`;
     const id = randomUUID();
     const now = this.clock.now();
-    const [row] = await this.db.query<KeyRow>(
-      `INSERT INTO analytics.write_keys (id, workspace_id, name, key_hash, key_prefix, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-       RETURNING id, workspace_id, name, key_prefix, created_at, last_used_at, revoked_at`,
-      [id, workspaceId, name, sha256(key), key.slice(0, 10), actor.userId, now.toISOString()],
-    );
+    const row = await this.repo.insert({ id, workspaceId, name, keyHash: sha256(key), keyPrefix: key.slice(0, 10), createdBy: actor.userId, createdAt: now.toISOString() });
     await this.audit.record({ action: 'analytics.write_key.created', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'write_key', targetId: id, data: { name } });
-    return { writeKey: toView(row!), key };
+    return { writeKey: toView(row), key };
   }
 
   async list(workspaceId: string): Promise<WriteKeyView[]> {
-    const rows = await this.db.query<KeyRow>(
-      `SELECT id, workspace_id, name, key_prefix, created_at, last_used_at, revoked_at FROM analytics.write_keys WHERE workspace_id = $1 ORDER BY created_at DESC`,
-      [workspaceId],
-    );
-    return rows.map(toView);
+    return (await this.repo.list(workspaceId)).map(toView);
   }
 
   async revoke(workspaceId: string, id: string, actor: { userId: string; ip: string }): Promise<void> {
-    const rows = await this.db.query(
-      `UPDATE analytics.write_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace_id = $1 AND id = $2 RETURNING id`,
-      [workspaceId, id, this.clock.now().toISOString()],
-    );
+    const revoked = await this.repo.revoke(workspaceId, id, this.clock.now().toISOString());
     this.recentKeys.clear();
-    if (rows.length === 0) throw new AppError('not_found', 'Write key not found');
+    if (!revoked) throw new AppError('not_found', 'Write key not found');
     await this.audit.record({ action: 'analytics.write_key.revoked', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'write_key', targetId: id });
   }
 
@@ -188,13 +176,9 @@ export class WriteKeyService {
     const now = this.clock.now().getTime();
     const hit = this.recentKeys.get(hash);
     if (hit && now >= hit.at && now - hit.at < KEY_CACHE_MS) return hit.workspaceId;
-    const [row] = await this.db.query<{ id: string; workspace_id: string; last_used_at: Date | string | null }>(
-      `UPDATE analytics.write_keys SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $3 THEN $2 ELSE last_used_at END
-       WHERE key_hash = $1 AND revoked_at IS NULL RETURNING id, workspace_id, last_used_at`,
-      [hash, new Date(now).toISOString(), new Date(now - LAST_USED_RESOLUTION_MS).toISOString()],
-    );
-    if (row) this.recentKeys.set(hash, { workspaceId: row.workspace_id, at: now });
+    const workspaceId = await this.repo.useKey(hash, new Date(now).toISOString(), new Date(now - LAST_USED_RESOLUTION_MS).toISOString());
+    if (workspaceId) this.recentKeys.set(hash, { workspaceId, at: now });
     else this.recentKeys.delete(hash);
-    return row?.workspace_id ?? null;
+    return workspaceId;
   }
 }

@@ -1,8 +1,8 @@
-import { sql } from 'drizzle-orm';
 import { EVENT_NAMES, type EventName } from '../../kernel/events/catalog.js';
 import type { EventsPort } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { BufferedEvent } from './buffer.repository.js';
+import { bufferPlatformEvent } from './platform-events.repository.js';
 
 export const PLATFORM_EVENTS_GROUP = 'analytics-engine.platform-events';
 
@@ -35,10 +35,7 @@ export function subscribePlatformEvents(events: EventsPort, opts: { platformWork
       messageId: event.id,
     };
     // Through the delivery's transaction: the buffered row commits exactly when the event counts as handled.
-    await ctx.tx.execute(sql`
-      INSERT INTO analytics.event_buffer (workspace_id, message_id, received_at, payload)
-      VALUES (${workspaceId}::uuid, ${event.id}, ${new Date().toISOString()}::timestamptz, ${JSON.stringify(buffered)}::jsonb)
-      ON CONFLICT (workspace_id, message_id) DO NOTHING`);
+    await bufferPlatformEvent(ctx.tx, workspaceId, event.id, new Date().toISOString(), buffered);
   });
   opts.logger.debug({ group: PLATFORM_EVENTS_GROUP, names: names.length }, 'analytics subscribed to platform events');
 }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
-import type { Db } from '../../kernel/db/database.js';
+import type { Transactor } from '../../kernel/db/transaction.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { EventPublisher } from '../../kernel/events/envelope.js';
 import { AppError, notFound } from '../../kernel/errors.js';
-import { rows, iso } from './db.js';
+import type { CampaignRow, CampaignsRepository } from './campaigns.repository.js';
+import { iso } from './format.js';
 
 export interface Campaign {
   id: string;
@@ -19,29 +19,7 @@ export interface Campaign {
   progress: { posts: number; scheduled: number; published: number; failed: number };
 }
 
-interface CampaignRow {
-  id: string;
-  name: string;
-  goal: string;
-  starts_on: string | Date;
-  ends_on: string | Date;
-  created_by: string | null;
-  created_at: Date;
-  launched_at: Date | null;
-  posts: string | number;
-  scheduled: string | number;
-  published: string | number;
-  failed: string | number;
-}
-
 const day = (v: string | Date) => (typeof v === 'string' ? v.slice(0, 10) : v.toISOString().slice(0, 10));
-
-const SELECT = sql`SELECT c.*, 
-    (SELECT count(*) FROM content.posts p WHERE p.campaign_id = c.id) AS posts,
-    (SELECT count(*) FROM content.targets t JOIN content.posts p ON p.id = t.post_id WHERE p.campaign_id = c.id AND t.status IN ('scheduled', 'publishing')) AS scheduled,
-    (SELECT count(*) FROM content.targets t JOIN content.posts p ON p.id = t.post_id WHERE p.campaign_id = c.id AND t.status = 'published') AS published,
-    (SELECT count(*) FROM content.targets t JOIN content.posts p ON p.id = t.post_id WHERE p.campaign_id = c.id AND t.status IN ('failed', 'skipped')) AS failed
-  FROM content.campaigns c`;
 
 const toCampaign = (r: CampaignRow): Campaign => ({
   id: r.id,
@@ -64,17 +42,18 @@ export interface CampaignInput {
 
 export class CampaignsService {
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
+    private readonly repo: CampaignsRepository,
     private readonly clock: Clock,
     private readonly events: EventPublisher,
   ) {}
 
   async list(workspaceId: string): Promise<Campaign[]> {
-    return (await rows<CampaignRow>(this.db, sql`${SELECT} WHERE c.workspace_id = ${workspaceId} ORDER BY c.starts_on DESC, c.created_at DESC`)).map(toCampaign);
+    return (await this.repo.list(workspaceId)).map(toCampaign);
   }
 
   async get(workspaceId: string, campaignId: string): Promise<Campaign> {
-    const [r] = await rows<CampaignRow>(this.db, sql`${SELECT} WHERE c.workspace_id = ${workspaceId} AND c.id = ${campaignId}`);
+    const r = await this.repo.get(workspaceId, campaignId);
     if (!r) throw notFound('Campaign');
     return toCampaign(r);
   }
@@ -83,8 +62,7 @@ export class CampaignsService {
     if (input.endsOn < input.startsOn) throw new AppError('validation_failed', 'endsOn is before startsOn', { errors: [{ path: 'endsOn', message: 'before startsOn' }] });
     const id = randomUUID();
     await this.db.transaction(async (tx) => {
-      await tx.execute(sql`INSERT INTO content.campaigns (id, workspace_id, name, goal, starts_on, ends_on, created_by, created_at)
-        VALUES (${id}, ${workspaceId}, ${input.name}, ${input.goal ?? ''}, ${input.startsOn}, ${input.endsOn}, ${userId}, ${this.clock.now().toISOString()})`);
+      await this.repo.insert({ id, workspaceId, name: input.name, goal: input.goal ?? '', startsOn: input.startsOn, endsOn: input.endsOn, createdBy: userId, createdAt: this.clock.now().toISOString() }, tx);
       await this.events.publish({ name: 'content.campaign.created.v1', workspaceId, actorId: userId, payload: { campaignId: id, name: input.name, startsOn: input.startsOn, endsOn: input.endsOn } }, tx);
     });
     return this.get(workspaceId, id);
@@ -94,7 +72,7 @@ export class CampaignsService {
     const c = await this.get(workspaceId, campaignId);
     const next = { name: patch.name ?? c.name, goal: patch.goal ?? c.goal, startsOn: patch.startsOn ?? c.startsOn, endsOn: patch.endsOn ?? c.endsOn };
     if (next.endsOn < next.startsOn) throw new AppError('validation_failed', 'endsOn is before startsOn', { errors: [{ path: 'endsOn', message: 'before startsOn' }] });
-    await this.db.execute(sql`UPDATE content.campaigns SET name = ${next.name}, goal = ${next.goal}, starts_on = ${next.startsOn}, ends_on = ${next.endsOn} WHERE workspace_id = ${workspaceId} AND id = ${campaignId}`);
+    await this.repo.update(workspaceId, campaignId, next);
     return this.get(workspaceId, campaignId);
   }
 }

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import type { Clock } from '../../kernel/clock.js';
+import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import { AppError, notFound } from '../../kernel/errors.js';
 import type { IntegrationHubContract } from '../integration-hub/contract.js';
-import { rows, iso } from './db.js';
+import type { ChannelRow, ChannelsRepository, LatePolicy } from './channels.repository.js';
+import { iso } from './format.js';
 import { isValidTimeZone, slotInstants, type QueueSlot } from './time.js';
 
-export type LatePolicy = 'publish_late' | 'skip';
+export type { LatePolicy } from './channels.repository.js';
 
 export interface Channel {
   id: string;
@@ -35,23 +35,6 @@ export const CONNECTOR_LIMITS: Record<string, Channel['limits']> = {
   webhook: { maxTextLength: 100_000, maxMedia: 10, mediaTypes: ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'video/mp4', 'application/pdf'] },
 };
 const FALLBACK_LIMITS: Channel['limits'] = { maxTextLength: 10_000, maxMedia: 0, mediaTypes: [] };
-
-interface ChannelRow {
-  id: string;
-  workspace_id: string;
-  connection_id: string;
-  connector: string;
-  name: string;
-  timezone: string;
-  max_text_length: number;
-  max_media: number;
-  media_types: string[] | string;
-  queue_slots: QueueSlot[] | string;
-  late_policy: LatePolicy;
-  late_grace_seconds: number;
-  created_at: Date;
-  updated_at: Date;
-}
 
 const pgTextArray = (v: string[] | string): string[] => (Array.isArray(v) ? v : v.replace(/^\{|\}$/g, '').split(',').filter(Boolean));
 
@@ -84,25 +67,25 @@ export interface ChannelInput {
 
 export class ChannelsService {
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
+    private readonly repo: ChannelsRepository,
     private readonly clock: Clock,
     private readonly hub: () => IntegrationHubContract,
   ) {}
 
   async list(workspaceId: string): Promise<Channel[]> {
-    const r = await rows<ChannelRow>(this.db, sql`SELECT * FROM content.channels WHERE workspace_id = ${workspaceId} AND archived_at IS NULL ORDER BY created_at`);
-    return r.map(toChannel);
+    return (await this.repo.list(workspaceId)).map(toChannel);
   }
 
-  async get(workspaceId: string, channelId: string, db: DbExecutor = this.db): Promise<Channel> {
-    const [r] = await rows<ChannelRow>(db, sql`SELECT * FROM content.channels WHERE workspace_id = ${workspaceId} AND id = ${channelId} AND archived_at IS NULL`);
+  async get(workspaceId: string, channelId: string, tx?: Tx): Promise<Channel> {
+    const r = await this.repo.get(workspaceId, channelId, tx);
     if (!r) throw notFound('Channel');
     return toChannel(r);
   }
 
-  async many(workspaceId: string, ids: string[], db: DbExecutor = this.db): Promise<Map<string, Channel>> {
+  async many(workspaceId: string, ids: string[], tx?: Tx): Promise<Map<string, Channel>> {
     if (!ids.length) return new Map();
-    const r = await rows<ChannelRow>(db, sql`SELECT * FROM content.channels WHERE workspace_id = ${workspaceId} AND archived_at IS NULL AND id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[])`);
+    const r = await this.repo.many(workspaceId, ids, tx);
     return new Map(r.map((x) => [x.id, toChannel(x)]));
   }
 
@@ -115,11 +98,20 @@ export class ChannelsService {
     this.checkCommon(input.timezone, input.queueSlots);
     const now = this.clock.now().toISOString();
     const id = randomUUID();
-    await this.db.execute(sql`
-      INSERT INTO content.channels (id, workspace_id, connection_id, connector, name, timezone, max_text_length, max_media, media_types, queue_slots, late_policy, late_grace_seconds, created_at, updated_at)
-      VALUES (${id}, ${workspaceId}, ${conn.id}, ${conn.connector}, ${input.name}, ${input.timezone}, ${limits.maxTextLength}, ${limits.maxMedia},
-              string_to_array(${limits.mediaTypes.join(',')}, ','), ${JSON.stringify(sortSlots(input.queueSlots ?? []))}::jsonb,
-              ${input.latePolicy ?? 'publish_late'}, ${input.lateGraceSeconds ?? 3600}, ${now}, ${now})`);
+    await this.repo.insert(
+      id,
+      workspaceId,
+      conn,
+      {
+        name: input.name,
+        timezone: input.timezone,
+        ...limits,
+        queueSlots: sortSlots(input.queueSlots ?? []),
+        latePolicy: input.latePolicy ?? 'publish_late',
+        lateGraceSeconds: input.lateGraceSeconds ?? 3600,
+      },
+      now,
+    );
     return this.get(workspaceId, id);
   }
 
@@ -129,11 +121,19 @@ export class ChannelsService {
     const timezone = patch.timezone ?? current.timezone;
     const slots = patch.queueSlots ?? current.queueSlots;
     this.checkCommon(timezone, slots);
-    await this.db.execute(sql`
-      UPDATE content.channels SET name = ${patch.name ?? current.name}, timezone = ${timezone}, max_text_length = ${limits.maxTextLength}, max_media = ${limits.maxMedia},
-        media_types = string_to_array(${limits.mediaTypes.join(',')}, ','), queue_slots = ${JSON.stringify(sortSlots(slots))}::jsonb,
-        late_policy = ${patch.latePolicy ?? current.latePolicy}, late_grace_seconds = ${patch.lateGraceSeconds ?? current.lateGraceSeconds}, updated_at = ${this.clock.now().toISOString()}
-      WHERE workspace_id = ${workspaceId} AND id = ${channelId}`);
+    await this.repo.update(
+      workspaceId,
+      channelId,
+      {
+        name: patch.name ?? current.name,
+        timezone,
+        ...limits,
+        queueSlots: sortSlots(slots),
+        latePolicy: patch.latePolicy ?? current.latePolicy,
+        lateGraceSeconds: patch.lateGraceSeconds ?? current.lateGraceSeconds,
+      },
+      this.clock.now().toISOString(),
+    );
     return this.get(workspaceId, channelId);
   }
 
@@ -141,25 +141,24 @@ export class ChannelsService {
   async archive(workspaceId: string, channelId: string): Promise<void> {
     await this.get(workspaceId, channelId);
     const now = this.clock.now().toISOString();
-    await this.db.transaction(async (tx) => {
-      await tx.execute(sql`UPDATE content.channels SET archived_at = ${now}, updated_at = ${now} WHERE workspace_id = ${workspaceId} AND id = ${channelId}`);
-      await tx.execute(sql`UPDATE content.targets SET status = 'cancelled', updated_at = ${now} WHERE channel_id = ${channelId} AND status = 'scheduled'`);
-    });
+    await this.db.transaction((tx) => this.repo.archive(workspaceId, channelId, now, tx));
   }
 
   /** The next `count` free queue slots of the channel after now (a slot is taken by any live target at that instant). */
-  async freeSlots(workspaceId: string, channelId: string, count: number, db: DbExecutor = this.db): Promise<number[]> {
-    const channel = await this.get(workspaceId, channelId, db);
+  async freeSlots(workspaceId: string, channelId: string, count: number, tx?: Tx): Promise<number[]> {
+    const channel = await this.get(workspaceId, channelId, tx);
     const now = this.clock.now().getTime();
     const candidates = slotInstants(channel.queueSlots, channel.timezone, now, 8);
     if (!candidates.length) return [];
     const until = new Date(candidates[candidates.length - 1]!).toISOString();
-    const taken = await rows<{ due_at: Date }>(
-      db,
-      sql`SELECT due_at FROM content.targets WHERE channel_id = ${channelId} AND status NOT IN ('cancelled', 'skipped') AND due_at > ${new Date(now).toISOString()} AND due_at <= ${until}`,
-    );
-    const takenSet = new Set(taken.map((t) => new Date(t.due_at).getTime()));
+    const taken = await this.repo.takenSlots(channelId, new Date(now).toISOString(), until, tx);
+    const takenSet = new Set(taken.map((t) => new Date(t).getTime()));
     return candidates.filter((c) => !takenSet.has(c)).slice(0, count);
+  }
+
+  /** Locks the channels for the rest of `tx` (serialises schedulers taking queue slots). */
+  async lock(ids: string[], tx: Tx): Promise<void> {
+    await this.repo.lock(ids, tx);
   }
 
   private limits(connector: string, wanted: Partial<Channel['limits']> | undefined): Channel['limits'] {

@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import type { PermissionMap } from '../../kernel/auth/permissions.js';
 import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
 import { openObjectStorage, type ObjectStorage } from '../../kernel/storage/index.js';
@@ -9,7 +8,12 @@ import { ChannelsService } from './channels.js';
 import { MediaService } from './media.js';
 import { PostsService } from './posts.js';
 import { CampaignsService } from './campaigns.js';
-import { Publisher, countDueUnpublished, registerPublisherMetrics } from './publisher.js';
+import { Publisher, registerPublisherMetrics } from './publisher.js';
+import { ChannelsRepository } from './channels.repository.js';
+import { MediaRepository } from './media.repository.js';
+import { PostsRepository } from './posts.repository.js';
+import { CampaignsRepository } from './campaigns.repository.js';
+import { PublisherRepository } from './publisher.repository.js';
 import { contentRoutes } from './routes.js';
 import type { ContentSchedulerContract } from './contract.js';
 import { CONTENT_ERRORS } from './errors.js';
@@ -38,12 +42,14 @@ export const contentSchedulerModule: ServiceModule & { create(ctx: ServiceContex
     const cfg = ctx.config.content;
     const storage = openObjectStorage({ dataDir: ctx.config.dataDir, s3: ctx.config.storage.s3 });
     const hub = hubOf(ctx.contracts);
-    const channels = new ChannelsService(ctx.db, ctx.clock, hub);
-    const media = new MediaService(ctx.db, storage, ctx.clock, cfg.mediaMaxBytes);
-    const posts = new PostsService(ctx.db, ctx.clock, channels, media, ctx.audit, ctx.events);
-    const campaigns = new CampaignsService(ctx.db, ctx.clock, ctx.events);
-    const metrics = registerPublisherMetrics(ctx.metrics.registry, () => countDueUnpublished(ctx.db, ctx.clock.now()));
-    const publisher = new Publisher(ctx.db, ctx.clock, hub, ctx.events, (tx, t) => posts.scheduleNextOccurrence(tx, t), metrics, ctx.logger.child({ component: 'publisher' }), {
+    const campaignsRepo = new CampaignsRepository(ctx.db);
+    const publisherRepo = new PublisherRepository(ctx.db);
+    const channels = new ChannelsService(ctx.db, new ChannelsRepository(ctx.db), ctx.clock, hub);
+    const media = new MediaService(new MediaRepository(ctx.db), storage, ctx.clock, cfg.mediaMaxBytes);
+    const posts = new PostsService(ctx.db, new PostsRepository(ctx.db), campaignsRepo, ctx.clock, channels, media, ctx.audit, ctx.events);
+    const campaigns = new CampaignsService(ctx.db, campaignsRepo, ctx.clock, ctx.events);
+    const metrics = registerPublisherMetrics(ctx.metrics.registry, () => publisherRepo.countDueUnpublished(ctx.clock.now()));
+    const publisher = new Publisher(ctx.db, publisherRepo, campaignsRepo, ctx.clock, hub, ctx.events, (tx, t) => posts.scheduleNextOccurrence(tx, t), metrics, ctx.logger.child({ component: 'publisher' }), {
       batch: cfg.publisherBatch,
       concurrency: cfg.publisherConcurrency,
       leaseSeconds: cfg.leaseSeconds,
@@ -82,7 +88,7 @@ export const contentSchedulerModule: ServiceModule & { create(ctx: ServiceContex
         },
         async eraseUser(userId) {
           const { posts: p, reviews } = await posts.eraseAuthor(userId);
-          const m = await media.remove(sql`uploaded_by = ${userId}`);
+          const m = await media.removeOfUser(userId);
           return { posts: p, reviews, media: m };
         },
       },
@@ -96,10 +102,7 @@ export const contentSchedulerModule: ServiceModule & { create(ctx: ServiceContex
         {
           name: 'uploaded media never attached to a post',
           keep: `${UNATTACHED_MEDIA_DAYS} days`,
-          purge: (now) =>
-            media.remove(
-              sql`created_at < ${new Date(now.getTime() - UNATTACHED_MEDIA_DAYS * 86_400_000).toISOString()} AND NOT EXISTS (SELECT 1 FROM content.posts p WHERE p.workspace_id = content.media.workspace_id AND content.media.id = ANY(p.media_ids))`,
-            ),
+          purge: (now) => media.removeUnattached(new Date(now.getTime() - UNATTACHED_MEDIA_DAYS * 86_400_000)),
         },
       ],
     };

@@ -1,13 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
 import type { Readable } from 'node:stream';
 import { streamToBuffer } from '../../kernel/storage/index.js';
 import type { PublishMedia } from '../integration-hub/contract.js';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Tx } from '../../kernel/db/transaction.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { ObjectStorage } from '../../kernel/storage/index.js';
 import { AppError, notFound } from '../../kernel/errors.js';
-import { rows, iso } from './db.js';
+import { iso } from './format.js';
+import type { MediaRepository, MediaRow } from './media.repository.js';
 
 export const MEDIA_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'video/mp4', 'application/pdf'] as const;
 
@@ -25,19 +25,6 @@ export interface Media {
 }
 
 export const MAX_ALT_TEXT = 1500;
-
-interface MediaRow {
-  id: string;
-  workspace_id: string;
-  object_key: string;
-  file_name: string;
-  content_type: string;
-  size_bytes: string | number;
-  sha256: string;
-  alt_text: string | null;
-  uploaded_by: string | null;
-  created_at: Date;
-}
 
 const toMedia = (r: MediaRow): Media => ({
   id: r.id,
@@ -69,7 +56,7 @@ function checkAltText(alt: string | undefined): void {
 
 export class MediaService {
   constructor(
-    private readonly db: Db,
+    private readonly repo: MediaRepository,
     private readonly storage: ObjectStorage,
     private readonly clock: Clock,
     readonly maxBytes: number,
@@ -92,9 +79,18 @@ export class MediaService {
     const key = `content/${workspaceId}/${id}`;
     await this.storage.put(key, file.data, { contentType: file.contentType, contentLength: file.data.length });
     try {
-      await this.db.execute(sql`
-        INSERT INTO content.media (id, workspace_id, object_key, file_name, content_type, size_bytes, sha256, alt_text, uploaded_by, created_at)
-        VALUES (${id}, ${workspaceId}, ${key}, ${file.fileName.slice(0, 255)}, ${file.contentType}, ${file.data.length}, ${sha256}, ${file.altText || null}, ${userId}, ${this.clock.now().toISOString()})`);
+      await this.repo.insert({
+        id,
+        workspaceId,
+        objectKey: key,
+        fileName: file.fileName.slice(0, 255),
+        contentType: file.contentType,
+        sizeBytes: file.data.length,
+        sha256,
+        altText: file.altText || null,
+        uploadedBy: userId,
+        createdAt: this.clock.now().toISOString(),
+      });
     } catch (err) {
       await this.storage.delete(key).catch(() => {});
       throw err;
@@ -103,14 +99,14 @@ export class MediaService {
   }
 
   async get(workspaceId: string, mediaId: string): Promise<Media> {
-    const [r] = await rows<MediaRow>(this.db, sql`SELECT * FROM content.media WHERE workspace_id = ${workspaceId} AND id = ${mediaId}`);
+    const r = await this.repo.get(workspaceId, mediaId);
     if (!r) throw notFound('Media');
     return toMedia(r);
   }
 
   async setAltText(workspaceId: string, mediaId: string, altText: string | null): Promise<Media> {
     checkAltText(altText ?? undefined);
-    const [r] = await rows<MediaRow>(this.db, sql`UPDATE content.media SET alt_text = ${altText || null} WHERE workspace_id = ${workspaceId} AND id = ${mediaId} RETURNING *`);
+    const r = await this.repo.setAltText(workspaceId, mediaId, altText || null);
     if (!r) throw notFound('Media');
     return toMedia(r);
   }
@@ -122,7 +118,7 @@ export class MediaService {
    */
   async forPublish(workspaceId: string, ids: string[]): Promise<PublishMedia[]> {
     if (!ids.length) return [];
-    const found = await rows<MediaRow>(this.db, sql`SELECT * FROM content.media WHERE workspace_id = ${workspaceId} AND id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[])`);
+    const found = await this.repo.many(workspaceId, ids);
     const byId = new Map(found.map((r) => [r.id, r]));
     const out: PublishMedia[] = [];
     for (const id of ids) {
@@ -137,28 +133,36 @@ export class MediaService {
     return out;
   }
 
-  async many(workspaceId: string, ids: string[], db: DbExecutor = this.db): Promise<Map<string, Media>> {
+  async many(workspaceId: string, ids: string[], tx?: Tx): Promise<Map<string, Media>> {
     if (!ids.length) return new Map();
-    const r = await rows<MediaRow>(db, sql`SELECT * FROM content.media WHERE workspace_id = ${workspaceId} AND id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[])`);
+    const r = await this.repo.many(workspaceId, ids, tx);
     return new Map(r.map((x) => [x.id, toMedia(x)]));
   }
 
   async content(workspaceId: string, mediaId: string): Promise<{ media: Media; body: Readable }> {
-    const [r] = await rows<MediaRow>(this.db, sql`SELECT * FROM content.media WHERE workspace_id = ${workspaceId} AND id = ${mediaId}`);
+    const r = await this.repo.get(workspaceId, mediaId);
     if (!r) throw notFound('Media');
     const obj = await this.storage.get(r.object_key);
     if (!obj) throw new AppError('not_found', 'The media file is missing from object storage');
     return { media: toMedia(r), body: obj.body };
   }
 
-  /** Removes media rows and objects; used by erasure and the cleanup of never-attached uploads. */
-  async remove(where: ReturnType<typeof sql>): Promise<number> {
-    const gone = await rows<{ object_key: string }>(this.db, sql`DELETE FROM content.media WHERE ${where} RETURNING object_key`);
-    for (const g of gone) await this.storage.delete(g.object_key);
-    return gone.length;
+  /** Erasure: removes the user's uploads, rows and objects. */
+  async removeOfUser(userId: string): Promise<number> {
+    return this.removeObjects(await this.repo.deleteOfUser(userId));
+  }
+
+  /** Cleanup: removes uploads older than `before` that no post refers to, rows and objects. */
+  async removeUnattached(before: Date): Promise<number> {
+    return this.removeObjects(await this.repo.deleteUnattached(before));
+  }
+
+  private async removeObjects(keys: string[]): Promise<number> {
+    for (const k of keys) await this.storage.delete(k);
+    return keys.length;
   }
 
   async ofUser(userId: string): Promise<Media[]> {
-    return (await rows<MediaRow>(this.db, sql`SELECT * FROM content.media WHERE uploaded_by = ${userId} ORDER BY created_at`)).map(toMedia);
+    return (await this.repo.ofUser(userId)).map(toMedia);
   }
 }

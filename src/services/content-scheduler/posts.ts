@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { EventPublisher } from '../../kernel/events/envelope.js';
 import { AppError, notFound, type FieldError } from '../../kernel/errors.js';
-import { rows, iso } from './db.js';
+import { iso } from './format.js';
 import type { Channel, ChannelsService } from './channels.js';
 import type { MediaService } from './media.js';
+import type { CampaignsRepository } from './campaigns.repository.js';
+import type { PostContent, PostRow, PostStatus, PostsRepository, TargetRow, TargetStatus } from './posts.repository.js';
 import { formatWall, instantOf, isValidTimeZone, localDay, occurrences, parseRrule, parseWallTime, resolveScheduledAt, wallTimeAt } from './time.js';
 
-export type PostStatus = 'draft' | 'in_review' | 'approved' | 'scheduled' | 'cancelled';
-export type TargetStatus = 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled' | 'skipped';
+export type { PostStatus, TargetStatus } from './posts.repository.js';
 
 export interface Target {
   id: string;
@@ -67,42 +67,6 @@ export interface Actor {
   ip?: string;
 }
 
-interface PostRow {
-  id: string;
-  workspace_id: string;
-  campaign_id: string | null;
-  author_id: string | null;
-  title: string | null;
-  body: string;
-  link: string | null;
-  media_ids: string[] | string;
-  status: PostStatus;
-  timezone: string;
-  scheduled_local: string | null;
-  rrule: string | null;
-  review_comment: string | null;
-  reviewed_by: string | null;
-  reviewed_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
-export interface TargetRow {
-  id: string;
-  post_id: string;
-  channel_id: string;
-  due_at: Date;
-  status: TargetStatus;
-  attempts: number;
-  next_attempt_at: Date | null;
-  external_id: string | null;
-  external_url: string | null;
-  error_code: string | null;
-  error: string | null;
-  late_by_seconds: number | null;
-  published_at: Date | null;
-}
-
 const pgUuidArray = (v: string[] | string): string[] => (Array.isArray(v) ? v : v.replace(/^\{|\}$/g, '').split(',').filter(Boolean));
 
 export const toTarget = (r: TargetRow): Target => ({
@@ -130,12 +94,24 @@ function stateOf(status: PostStatus, targets: Target[]): Post['state'] {
   return 'failed';
 }
 
+/** What a post's row stores of its input, with the defaults of an omitted field. */
+const contentOf = (input: PostInput): PostContent => ({
+  title: input.title ?? null,
+  body: input.body,
+  link: input.link ?? null,
+  mediaIds: input.mediaIds ?? [],
+  campaignId: input.campaignId ?? null,
+  timezone: input.timezone ?? 'UTC',
+});
+
 const DAY = 86_400_000;
 const CALENDAR_MAX_DAYS = 92;
 
 export class PostsService {
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
+    private readonly repo: PostsRepository,
+    private readonly campaigns: CampaignsRepository,
     private readonly clock: Clock,
     private readonly channels: ChannelsService,
     private readonly media: MediaService,
@@ -145,15 +121,13 @@ export class PostsService {
 
   // --- settings ---------------------------------------------------------------------------
 
-  async settings(workspaceId: string, db: DbExecutor = this.db): Promise<{ requireApproval: boolean }> {
-    const [r] = await rows<{ require_approval: boolean }>(db, sql`SELECT require_approval FROM content.settings WHERE workspace_id = ${workspaceId}`);
-    return { requireApproval: r?.require_approval ?? false };
+  async settings(workspaceId: string, tx?: Tx): Promise<{ requireApproval: boolean }> {
+    return { requireApproval: (await this.repo.requireApproval(workspaceId, tx)) ?? false };
   }
 
   async updateSettings(workspaceId: string, actor: Actor, patch: { requireApproval: boolean }): Promise<{ requireApproval: boolean }> {
     await this.db.transaction(async (tx) => {
-      await tx.execute(sql`INSERT INTO content.settings (workspace_id, require_approval, updated_at) VALUES (${workspaceId}, ${patch.requireApproval}, ${this.clock.now().toISOString()})
-        ON CONFLICT (workspace_id) DO UPDATE SET require_approval = EXCLUDED.require_approval, updated_at = EXCLUDED.updated_at`);
+      await this.repo.saveSettings(workspaceId, patch.requireApproval, this.clock.now().toISOString(), tx);
       await this.audit.record({ action: 'content.settings.updated', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'content_settings', targetId: workspaceId, data: patch }, tx);
     });
     return this.settings(workspaceId);
@@ -161,32 +135,22 @@ export class PostsService {
 
   // --- posts ------------------------------------------------------------------------------
 
-  async get(workspaceId: string, postId: string, db: DbExecutor = this.db): Promise<Post> {
-    const [p] = await rows<PostRow>(db, sql`SELECT * FROM content.posts WHERE workspace_id = ${workspaceId} AND id = ${postId}`);
+  async get(workspaceId: string, postId: string, tx?: Tx): Promise<Post> {
+    const p = await this.repo.get(workspaceId, postId, tx);
     if (!p) throw notFound('Post');
-    return (await this.hydrate([p], db))[0]!;
+    return (await this.hydrate([p], tx))[0]!;
   }
 
   async list(workspaceId: string, filter: { campaignId?: string; status?: PostStatus; limit: number; before?: string }): Promise<Post[]> {
-    const r = await rows<PostRow>(
-      this.db,
-      sql`SELECT * FROM content.posts WHERE workspace_id = ${workspaceId}
-        ${filter.campaignId ? sql`AND campaign_id = ${filter.campaignId}` : sql``}
-        ${filter.status ? sql`AND status = ${filter.status}` : sql``}
-        ${filter.before ? sql`AND created_at < ${filter.before}` : sql``}
-        ORDER BY created_at DESC LIMIT ${filter.limit}`,
-    );
-    return this.hydrate(r);
+    return this.hydrate(await this.repo.list(workspaceId, filter));
   }
 
-  private async hydrate(posts: PostRow[], db: DbExecutor = this.db): Promise<Post[]> {
+  private async hydrate(posts: PostRow[], tx?: Tx): Promise<Post[]> {
     if (!posts.length) return [];
-    const ids = posts.map((p) => p.id).join(',');
-    const chans = await rows<{ post_id: string; channel_id: string; body_override: string | null }>(
-      db,
-      sql`SELECT post_id, channel_id, body_override FROM content.post_channels WHERE post_id = ANY(string_to_array(${ids}, ',')::uuid[]) ORDER BY channel_id`,
+    const { channels: chans, targets } = await this.repo.channelsAndTargets(
+      posts.map((p) => p.id),
+      tx,
     );
-    const targets = await rows<TargetRow>(db, sql`SELECT * FROM content.targets WHERE post_id = ANY(string_to_array(${ids}, ',')::uuid[]) ORDER BY due_at, channel_id`);
     return posts.map((p) => {
       const t = targets.filter((x) => x.post_id === p.id).map(toTarget);
       return {
@@ -213,7 +177,7 @@ export class PostsService {
   }
 
   /** Checks the post against every channel's limits; one pointed error per offending channel. */
-  private async validate(workspaceId: string, input: PostInput, db: DbExecutor): Promise<Map<string, Channel>> {
+  private async validate(workspaceId: string, input: PostInput, db: Tx): Promise<Map<string, Channel>> {
     const errors: FieldError[] = [];
     const ids = input.channels.map((c) => c.channelId);
     if (new Set(ids).size !== ids.length) errors.push({ path: 'channels', message: 'a channel is listed twice' });
@@ -224,8 +188,7 @@ export class PostsService {
       if (!media.has(m)) errors.push({ path: `mediaIds.${i}`, message: 'media not found in this workspace' });
     });
     if (input.campaignId) {
-      const [c] = await rows(db, sql`SELECT 1 FROM content.campaigns WHERE workspace_id = ${workspaceId} AND id = ${input.campaignId}`);
-      if (!c) errors.push({ path: 'campaignId', message: 'campaign not found in this workspace' });
+      if (!(await this.campaigns.exists(workspaceId, input.campaignId, db))) errors.push({ path: 'campaignId', message: 'campaign not found in this workspace' });
     }
     input.channels.forEach((c, i) => {
       const ch = channels.get(c.channelId);
@@ -252,32 +215,20 @@ export class PostsService {
     const now = this.clock.now().toISOString();
     await this.db.transaction(async (tx) => {
       await this.validate(workspaceId, input, tx);
-      await tx.execute(sql`
-        INSERT INTO content.posts (id, workspace_id, campaign_id, author_id, title, body, link, media_ids, status, timezone, created_at, updated_at)
-        VALUES (${id}, ${workspaceId}, ${input.campaignId ?? null}, ${actor.userId}, ${input.title ?? null}, ${input.body}, ${input.link ?? null},
-                string_to_array(${(input.mediaIds ?? []).join(',')}, ',')::uuid[], 'draft', ${input.timezone ?? 'UTC'}, ${now}, ${now})`);
-      await this.writeChannels(tx, id, input.channels);
+      await this.repo.insert({ id, workspaceId, authorId: actor.userId, now, ...contentOf(input) }, tx);
+      await this.repo.replaceChannels(id, input.channels, tx);
     });
     return this.get(workspaceId, id);
   }
 
-  private async writeChannels(tx: DbExecutor, postId: string, channels: PostInput['channels']): Promise<void> {
-    await tx.execute(sql`DELETE FROM content.post_channels WHERE post_id = ${postId}`);
-    for (const c of channels) {
-      await tx.execute(sql`INSERT INTO content.post_channels (post_id, channel_id, body_override) VALUES (${postId}, ${c.channelId}, ${c.body ?? null})`);
-    }
-  }
-
   /** Locks the post row; refuses once any target started publishing (the provider may already have it). */
-  private async lockEditable(tx: DbExecutor, workspaceId: string, postId: string): Promise<PostRow> {
-    const [p] = await rows<PostRow>(tx, sql`SELECT * FROM content.posts WHERE workspace_id = ${workspaceId} AND id = ${postId} FOR UPDATE`);
+  private async lockEditable(tx: Tx, workspaceId: string, postId: string): Promise<PostRow> {
+    const p = await this.repo.lock(workspaceId, postId, tx);
     if (!p) throw notFound('Post');
     if (p.status === 'cancelled') throw new AppError('conflict', 'The post is cancelled');
-    const [busy] = await rows<{ status: string }>(tx, sql`SELECT status FROM content.targets WHERE post_id = ${postId} AND status = 'publishing' LIMIT 1`);
-    if (busy) throw new AppError('conflict', 'Publishing has started; the post can no longer be changed');
+    if (await this.repo.hasPublishingTarget(postId, tx)) throw new AppError('conflict', 'Publishing has started; the post can no longer be changed');
     if (!p.rrule) {
-      const [done] = await rows(tx, sql`SELECT 1 FROM content.targets WHERE post_id = ${postId} AND status IN ('published', 'failed', 'skipped') LIMIT 1`);
-      if (done) throw new AppError('conflict', 'The post was already published (or failed) on a channel; create a new post instead');
+      if (await this.repo.hasFinishedTarget(postId, tx)) throw new AppError('conflict', 'The post was already published (or failed) on a channel; create a new post instead');
     }
     return p;
   }
@@ -301,16 +252,11 @@ export class PostsService {
       const contentChanged = ['title', 'body', 'link', 'mediaIds', 'channels'].some((k) => (patch as Record<string, unknown>)[k] !== undefined);
       const backToDraft = requireApproval && contentChanged && (p.status === 'approved' || p.status === 'scheduled' || p.status === 'in_review');
       const now = this.clock.now().toISOString();
-      await tx.execute(sql`
-        UPDATE content.posts SET title = ${next.title ?? null}, body = ${next.body}, link = ${next.link ?? null},
-          media_ids = string_to_array(${(next.mediaIds ?? []).join(',')}, ',')::uuid[], campaign_id = ${next.campaignId ?? null}, timezone = ${next.timezone ?? 'UTC'},
-          status = ${backToDraft ? 'draft' : p.status}, updated_at = ${now}
-        WHERE id = ${postId}`);
-      if (patch.channels) await this.writeChannels(tx, postId, next.channels);
+      await this.repo.updateContent(postId, contentOf(next), backToDraft ? 'draft' : p.status, now, tx);
+      if (patch.channels) await this.repo.replaceChannels(postId, next.channels, tx);
       if (backToDraft || patch.channels) {
         // Targets of removed channels (or of a post sent back for review) must not go out.
-        await tx.execute(sql`DELETE FROM content.targets WHERE post_id = ${postId} AND status = 'scheduled'
-          ${backToDraft ? sql`` : sql`AND NOT (channel_id = ANY(string_to_array(${next.channels.map((c) => c.channelId).join(',')}, ',')::uuid[]))`}`);
+        await this.repo.deleteScheduledTargets(postId, tx, backToDraft ? undefined : next.channels.map((c) => c.channelId));
       }
       if (backToDraft) await this.audit.record({ action: 'content.post.approval_reset', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'post', targetId: postId, data: {} }, tx);
     });
@@ -320,7 +266,7 @@ export class PostsService {
   async remove(workspaceId: string, postId: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       await this.lockEditable(tx, workspaceId, postId);
-      await tx.execute(sql`DELETE FROM content.posts WHERE id = ${postId}`);
+      await this.repo.delete(postId, tx);
     });
   }
 
@@ -330,7 +276,7 @@ export class PostsService {
     await this.db.transaction(async (tx) => {
       const p = await this.lockEditable(tx, workspaceId, postId);
       if (p.status !== 'draft') throw new AppError('conflict', `Only drafts can be submitted for review (the post is ${p.status})`);
-      await tx.execute(sql`UPDATE content.posts SET status = 'in_review', updated_at = ${this.clock.now().toISOString()} WHERE id = ${postId}`);
+      await this.repo.setStatus(postId, 'in_review', this.clock.now().toISOString(), tx);
       await this.audit.record({ action: 'content.post.submitted', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'post', targetId: postId, data: {} }, tx);
     });
     return this.get(workspaceId, postId);
@@ -341,7 +287,7 @@ export class PostsService {
       const p = await this.lockEditable(tx, workspaceId, postId);
       if (p.status !== 'in_review') throw new AppError('conflict', `Only posts in review can be ${decision === 'approve' ? 'approved' : 'rejected'} (the post is ${p.status})`);
       const now = this.clock.now().toISOString();
-      await tx.execute(sql`UPDATE content.posts SET status = ${decision === 'approve' ? 'approved' : 'draft'}, review_comment = ${comment}, reviewed_by = ${actor.userId}, reviewed_at = ${now}, updated_at = ${now} WHERE id = ${postId}`);
+      await this.repo.setReview(postId, decision === 'approve' ? 'approved' : 'draft', comment, actor.userId, now, tx);
       await this.audit.record(
         { action: decision === 'approve' ? 'content.post.approved' : 'content.post.rejected', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'post', targetId: postId, data: { comment } },
         tx,
@@ -366,9 +312,9 @@ export class PostsService {
       // Re-validate: a channel's limits may have changed since the post was saved.
       const channels = await this.validate(workspaceId, { ...post, channels: post.channels }, tx);
       // Serialise schedulers of these channels so two posts cannot take the same queue slot.
-      await tx.execute(sql`SELECT id FROM content.channels WHERE id = ANY(string_to_array(${channelIds.join(',')}, ',')::uuid[]) ORDER BY id FOR UPDATE`);
+      await this.channels.lock(channelIds, tx);
       // A reschedule replaces what has not started; published history of a recurring post stays.
-      await tx.execute(sql`DELETE FROM content.targets WHERE post_id = ${postId} AND status = 'scheduled'`);
+      await this.repo.deleteScheduledTargets(postId, tx);
 
       const now = this.clock.now().getTime();
       const due = new Map<string, number>();
@@ -405,11 +351,10 @@ export class PostsService {
       for (const [channelId, at] of due) {
         const targetId = randomUUID();
         const dueAt = new Date(at).toISOString();
-        await tx.execute(sql`INSERT INTO content.targets (id, workspace_id, post_id, channel_id, due_at, status, updated_at)
-          VALUES (${targetId}, ${workspaceId}, ${postId}, ${channelId}, ${dueAt}, 'scheduled', ${nowIso})`);
+        await this.repo.insertTarget({ id: targetId, workspaceId, postId, channelId, dueAt, now: nowIso }, tx);
         created.push({ targetId, channelId, channel: channels.get(channelId)!.connector, dueAt });
       }
-      await tx.execute(sql`UPDATE content.posts SET status = 'scheduled', timezone = ${timezone}, scheduled_local = ${scheduledLocal}, rrule = ${rrule}, updated_at = ${nowIso} WHERE id = ${postId}`);
+      await this.repo.markScheduled(postId, { timezone, scheduledLocal, rrule }, nowIso, tx);
       await this.events.publish(
         { name: 'content.post.scheduled.v1', workspaceId, actorId: actor.userId, payload: { postId, campaignId: post.campaignId, targets: created, recurring: rrule !== null } },
         tx,
@@ -422,8 +367,7 @@ export class PostsService {
     await this.db.transaction(async (tx) => {
       await this.lockEditable(tx, workspaceId, postId);
       const now = this.clock.now().toISOString();
-      await tx.execute(sql`UPDATE content.targets SET status = 'cancelled', updated_at = ${now} WHERE post_id = ${postId} AND status = 'scheduled'`);
-      await tx.execute(sql`UPDATE content.posts SET status = 'cancelled', updated_at = ${now} WHERE id = ${postId}`);
+      await this.repo.cancel(postId, now, tx);
       await this.audit.record({ action: 'content.post.cancelled', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'post', targetId: postId, data: {} }, tx);
     });
     return this.get(workspaceId, postId);
@@ -433,20 +377,17 @@ export class PostsService {
    * After an occurrence of a recurring post finished, the next one is scheduled (in the
    * caller's transaction; the unique (post, channel, due_at) makes a repeat harmless).
    */
-  async scheduleNextOccurrence(tx: DbExecutor, target: { postId: string; channelId: string; workspaceId: string; dueAt: Date }): Promise<void> {
-    const [p] = await rows<{ rrule: string | null; scheduled_local: string | null; timezone: string; status: string }>(
-      tx,
-      sql`SELECT rrule, scheduled_local, timezone, status FROM content.posts WHERE id = ${target.postId}`,
-    );
+  async scheduleNextOccurrence(tx: Tx, target: { postId: string; channelId: string; workspaceId: string; dueAt: Date }): Promise<void> {
+    const p = await this.repo.recurrence(target.postId, tx);
     if (!p?.rrule || !p.scheduled_local || p.status !== 'scheduled') return;
     const start = parseWallTime(p.scheduled_local);
     if (!start) return;
     const [next] = occurrences(p.rrule, start, p.timezone, Math.max(target.dueAt.getTime(), this.clock.now().getTime() - 1), 1);
     if (next === undefined) return;
-    await tx.execute(sql`INSERT INTO content.targets (id, workspace_id, post_id, channel_id, due_at, status, updated_at)
-      SELECT ${randomUUID()}, ${target.workspaceId}, ${target.postId}, ${target.channelId}, ${new Date(next).toISOString()}, 'scheduled', ${this.clock.now().toISOString()}
-      WHERE EXISTS (SELECT 1 FROM content.post_channels WHERE post_id = ${target.postId} AND channel_id = ${target.channelId})
-      ON CONFLICT (post_id, channel_id, due_at) DO NOTHING`);
+    await this.repo.insertOccurrence(
+      { id: randomUUID(), workspaceId: target.workspaceId, postId: target.postId, channelId: target.channelId, dueAt: new Date(next).toISOString(), now: this.clock.now().toISOString() },
+      tx,
+    );
   }
 
   // --- calendar ---------------------------------------------------------------------------
@@ -470,13 +411,7 @@ export class PostsService {
     const start = instantOf(from, tz);
     const endDate = new Date(Date.UTC(to.year, to.month - 1, to.day + 1));
     const end = instantOf({ year: endDate.getUTCFullYear(), month: endDate.getUTCMonth() + 1, day: endDate.getUTCDate(), hour: 0, minute: 0, second: 0 }, tz);
-    const r = await rows<TargetRow & { workspace_id: string; title: string | null; body: string; campaign_id: string | null; post_status: PostStatus; channel_name: string; connector: string }>(
-      this.db,
-      sql`SELECT t.*, p.title, p.body, p.campaign_id, p.status AS post_status, c.name AS channel_name, c.connector
-        FROM content.targets t JOIN content.posts p ON p.id = t.post_id JOIN content.channels c ON c.id = t.channel_id
-        WHERE t.workspace_id = ${workspaceId} AND t.due_at >= ${new Date(start).toISOString()} AND t.due_at < ${new Date(end).toISOString()} AND t.status <> 'cancelled'
-        ORDER BY t.due_at, t.post_id, c.name`,
-    );
+    const r = await this.repo.calendar(workspaceId, new Date(start).toISOString(), new Date(end).toISOString());
     const byDay = new Map<string, Map<string, { postId: string; title: string | null; excerpt: string; campaignId: string | null; at: string; localTime: string; channels: unknown[] }>>();
     for (let d = 0; d < days; d++) {
       const date = new Date(Date.UTC(from.year, from.month - 1, from.day + d)).toISOString().slice(0, 10);
@@ -501,16 +436,15 @@ export class PostsService {
   // --- personal data ----------------------------------------------------------------------
 
   async ofAuthor(userId: string): Promise<Post[]> {
-    return this.hydrate(await rows<PostRow>(this.db, sql`SELECT * FROM content.posts WHERE author_id = ${userId} ORDER BY created_at`));
+    return this.hydrate(await this.repo.ofAuthor(userId));
   }
 
   /** Deletes the user's posts (user content is kept until the user is deleted); reviews by them lose the name. */
   async eraseAuthor(userId: string): Promise<{ posts: number; reviews: number }> {
     return this.db.transaction(async (tx) => {
-      const posts = await rows(tx, sql`DELETE FROM content.posts WHERE author_id = ${userId} RETURNING id`);
-      const reviews = await rows(tx, sql`UPDATE content.posts SET reviewed_by = NULL WHERE reviewed_by = ${userId} RETURNING id`);
-      await tx.execute(sql`UPDATE content.campaigns SET created_by = NULL WHERE created_by = ${userId}`);
-      return { posts: posts.length, reviews: reviews.length };
+      const counts = await this.repo.eraseAuthor(userId, tx);
+      await this.campaigns.forgetCreator(userId, tx);
+      return counts;
     });
   }
 }

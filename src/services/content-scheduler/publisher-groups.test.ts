@@ -9,6 +9,8 @@ import { createLogger } from '../../kernel/telemetry/logger.js';
 import { CoreMetrics } from '../../kernel/telemetry/metrics.js';
 import type { IntegrationHubContract } from '../integration-hub/contract.js';
 import { Publisher, registerPublisherMetrics } from './publisher.js';
+import { PublisherRepository } from './publisher.repository.js';
+import { CampaignsRepository } from './campaigns.repository.js';
 
 /**
  * One pass over more due targets than one recording group (50): outcomes are recorded in several
@@ -74,7 +76,7 @@ describe('publisher records outcomes in groups', () => {
     const before = f.deliveries.length;
     const content = t.platform.instances.get('content-scheduler') as ContentInstance;
     const hub = t.platform.ctx.contracts.get<IntegrationHubContract>('integration-hub');
-    const p = new Publisher(t.platform.ctx.db, t.clock, () => hub, t.platform.ctx.events, (tx, x) => content.services.posts.scheduleNextOccurrence(tx, x), registerPublisherMetrics(new CoreMetrics({ collectDefaults: false }).registry, async () => 0), createLogger('silent'), {
+    const p = new Publisher(t.platform.ctx.db, new PublisherRepository(t.platform.ctx.db), new CampaignsRepository(t.platform.ctx.db), t.clock, () => hub, t.platform.ctx.events, (tx, x) => content.services.posts.scheduleNextOccurrence(tx, x), registerPublisherMetrics(new CoreMetrics({ collectDefaults: false }).registry, async () => 0), createLogger('silent'), {
       batch: 40,
       concurrency: 8,
       leaseSeconds: 120,

@@ -1,14 +1,14 @@
 import os from 'node:os';
 import { createHash, randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
 import client from 'prom-client';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { EventPublisher, NewEvent } from '../../kernel/events/envelope.js';
 import { AppError } from '../../kernel/errors.js';
 import type { IntegrationHubContract, PublishMedia, PublishResult } from '../integration-hub/contract.js';
-import { rows } from './db.js';
+import type { CampaignsRepository } from './campaigns.repository.js';
+import type { ClaimedTargetRow, PublisherRepository, PublishedValues } from './publisher.repository.js';
 
 /** Codes after which the same request may succeed later (conflict: the hub is still publishing this key); the rest are refusals for good. */
 const TRANSIENT_CODES = new Set(['conflict', 'egress_timeout', 'egress_failed', 'egress_rate_limited', 'egress_circuit_open', 'service_unavailable', 'rate_limited', 'internal_error']);
@@ -69,28 +69,7 @@ export function registerPublisherMetrics(registry: client.Registry, dueUnpublish
   return { publishTotal, lateness };
 }
 
-interface ClaimedRow {
-  id: string;
-  workspace_id: string;
-  post_id: string;
-  channel_id: string;
-  due_at: Date;
-  attempts: number;
-  status: string;
-  recheck: boolean;
-  connection_id: string;
-  connector: string;
-  late_policy: 'publish_late' | 'skip';
-  late_grace_seconds: number;
-  title: string | null;
-  body: string;
-  link: string | null;
-  media_ids: string[];
-  recurring: boolean;
-  body_override: string | null;
-  campaign_id: string | null;
-  author_id: string | null;
-}
+type ClaimedRow = Omit<ClaimedTargetRow, 'media_ids'> & { media_ids: string[]; recheck: boolean };
 
 type Outcome =
   | { kind: 'published'; result: PublishResult; at: Date }
@@ -119,11 +98,13 @@ export class Publisher {
   private stopped = true;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
+    private readonly repo: PublisherRepository,
+    private readonly campaigns: CampaignsRepository,
     private readonly clock: Clock,
     private readonly hub: () => IntegrationHubContract,
     private readonly events: EventPublisher,
-    private readonly nextOccurrence: (tx: DbExecutor, t: { postId: string; channelId: string; workspaceId: string; dueAt: Date }) => Promise<void>,
+    private readonly nextOccurrence: (tx: Tx, t: { postId: string; channelId: string; workspaceId: string; dueAt: Date }) => Promise<void>,
     private readonly metrics: PublisherMetrics,
     private readonly logger: Logger,
     private readonly opts: PublisherOptions,
@@ -210,37 +191,13 @@ export class Publisher {
     // A target whose lease ran out was being published by a worker that died or hung: it is
     // taken over and re-checked through the hub with the same idempotency key, which answers
     // with the first confirmed result instead of publishing again.
-    const expired = await rows<{ id: string }>(
-      this.db,
-      sql`UPDATE content.targets t SET lease_until = ${lease}, claimed_by = ${this.workerId}, attempts = t.attempts + 1, updated_at = ${nowIso}
-        FROM (SELECT id FROM content.targets WHERE status = 'publishing' AND lease_until < ${nowIso} ORDER BY lease_until LIMIT ${this.opts.batch} FOR UPDATE SKIP LOCKED) d
-        WHERE t.id = d.id RETURNING t.id`,
-    );
+    const expired = await this.repo.claimExpired(this.workerId, nowIso, lease, this.opts.batch);
     const room = this.opts.batch - expired.length;
-    const due =
-      room > 0
-        ? await rows<{ id: string }>(
-            this.db,
-            sql`UPDATE content.targets t SET status = 'publishing', lease_until = ${lease}, claimed_by = ${this.workerId}, attempts = t.attempts + 1, updated_at = ${nowIso}
-              FROM (SELECT id FROM content.targets WHERE status = 'scheduled' AND COALESCE(next_attempt_at, due_at) <= ${nowIso}
-                    ORDER BY COALESCE(next_attempt_at, due_at) LIMIT ${room} FOR UPDATE SKIP LOCKED) d
-              WHERE t.id = d.id RETURNING t.id`,
-          )
-        : [];
-    const ids = [...expired.map((e) => e.id), ...due.map((d) => d.id)];
+    const due = room > 0 ? await this.repo.claimDue(this.workerId, nowIso, lease, room) : [];
+    const ids = [...expired, ...due];
     if (!ids.length) return [];
-    const recheck = new Set(expired.map((e) => e.id));
-    const details = await rows<Omit<ClaimedRow, 'recheck' | 'media_ids'> & { media_ids: string | null }>(
-      this.db,
-      sql`SELECT t.id, t.workspace_id, t.post_id, t.channel_id, t.due_at, t.attempts, t.status,
-               c.connection_id, c.connector, c.late_policy, c.late_grace_seconds,
-               p.title, p.body, p.link, array_to_string(p.media_ids, ',') AS media_ids, (p.rrule IS NOT NULL) AS recurring, p.campaign_id, p.author_id, pc.body_override
-        FROM content.targets t
-        JOIN content.channels c ON c.id = t.channel_id
-        JOIN content.posts p ON p.id = t.post_id
-        LEFT JOIN content.post_channels pc ON pc.post_id = t.post_id AND pc.channel_id = t.channel_id
-        WHERE t.id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[]) AND t.claimed_by = ${this.workerId}`,
-    );
+    const recheck = new Set(expired);
+    const details = await this.repo.claimed(this.workerId, ids);
     return details.map((d) => ({ ...d, media_ids: d.media_ids ? d.media_ids.split(',') : [], recurring: Boolean(d.recurring), recheck: recheck.has(d.id) }));
   }
 
@@ -300,18 +257,8 @@ export class Publisher {
         const published = group.map((g, k) => ({ ...g, k })).filter((g) => g.outcome.kind === 'published');
         if (published.length) {
           const nowIso = this.clock.now().toISOString();
-          const values = published.map(({ t, outcome }) => {
-            const o = outcome as Extract<Outcome, { kind: 'published' }>;
-            return { id: t.id, external_id: o.result.externalId, external_url: o.result.url ?? null, published_at: o.at.toISOString(), late: lateSeconds(o.at, t.due_at) };
-          });
-          const updated = await rows<{ id: string }>(
-            tx,
-            sql`UPDATE content.targets t SET status = 'published', external_id = v.external_id, external_url = v.external_url, published_at = v.published_at, late_by_seconds = v.late,
-                  lease_until = NULL, next_attempt_at = NULL, error_code = NULL, error = NULL, updated_at = ${nowIso}
-                FROM jsonb_to_recordset(${JSON.stringify(values)}::jsonb) AS v(id uuid, external_id text, external_url text, published_at timestamptz, late integer)
-                WHERE t.id = v.id AND t.status = 'publishing' AND t.claimed_by = ${this.workerId} RETURNING t.id`,
-          );
-          const held = new Set(updated.map((u) => u.id));
+          const values = published.map(({ t, outcome }) => publishedValues(t, outcome as Extract<Outcome, { kind: 'published' }>));
+          const held = new Set(await this.repo.markPublishedMany(this.workerId, values, nowIso, tx));
           const mine = published.filter(({ t }) => held.has(t.id));
           const events = mine.map(({ t, outcome }) => this.publishedEvent(t, outcome as Extract<Outcome, { kind: 'published' }>));
           if (this.events.publishMany) await this.events.publishMany(events, tx);
@@ -343,35 +290,21 @@ export class Publisher {
   }
 
   /** Records one outcome in `tx` if this worker still holds the target; false when the lease was lost meanwhile. */
-  private async finishIn(tx: DbExecutor, t: ClaimedRow, outcome: Outcome): Promise<boolean> {
+  private async finishIn(tx: Tx, t: ClaimedRow, outcome: Outcome): Promise<boolean> {
     const now = this.clock.now();
     const nowIso = now.toISOString();
-    const held = sql`id = ${t.id} AND status = 'publishing' AND claimed_by = ${this.workerId}`;
     if (outcome.kind === 'published') {
-      const late = lateSeconds(outcome.at, t.due_at);
-      const r = await rows(
-        tx,
-        sql`UPDATE content.targets SET status = 'published', external_id = ${outcome.result.externalId}, external_url = ${outcome.result.url ?? null}, published_at = ${outcome.at.toISOString()},
-          late_by_seconds = ${late}, lease_until = NULL, next_attempt_at = NULL, error_code = NULL, error = NULL, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
-      );
-      if (!r.length) return false;
-      await this.events.publish(this.publishedEvent(t, outcome, late), tx);
+      const values = publishedValues(t, outcome);
+      if (!(await this.repo.markPublished(this.workerId, values, nowIso, tx))) return false;
+      await this.events.publish(this.publishedEvent(t, outcome, values.late), tx);
       await this.afterPublished(tx, t);
       return true;
     }
     if (outcome.kind === 'retry') {
       const next = new Date(now.getTime() + (outcome.delayMs ?? this.backoffMs(t.id, t.attempts))).toISOString();
-      const r = await rows(
-        tx,
-        sql`UPDATE content.targets SET status = 'scheduled', next_attempt_at = ${next}, attempts = attempts - ${outcome.countsAsAttempt ? 0 : 1}, lease_until = NULL, error_code = ${outcome.code}, error = ${outcome.message.slice(0, 2000)}, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
-      );
-      return r.length > 0;
+      return this.repo.markRetry(this.workerId, t.id, { next, countsAsAttempt: outcome.countsAsAttempt, code: outcome.code, message: outcome.message.slice(0, 2000) }, nowIso, tx);
     }
-    const r = await rows(
-      tx,
-      sql`UPDATE content.targets SET status = ${outcome.kind}, lease_until = NULL, next_attempt_at = NULL, error_code = ${outcome.code}, error = ${outcome.message.slice(0, 2000)}, updated_at = ${nowIso} WHERE ${held} RETURNING id`,
-    );
-    if (!r.length) return false;
+    if (!(await this.repo.markFinished(this.workerId, t.id, { status: outcome.kind, code: outcome.code, message: outcome.message.slice(0, 2000) }, nowIso, tx))) return false;
     await this.events.publish(
       {
         name: 'content.post.failed.v1',
@@ -395,16 +328,11 @@ export class Publisher {
   }
 
   /** In the transaction that marked the target published (after its event): the campaign launch, the next occurrence. */
-  private async afterPublished(tx: DbExecutor, t: ClaimedRow): Promise<void> {
+  private async afterPublished(tx: Tx, t: ClaimedRow): Promise<void> {
     if (t.campaign_id) {
-      const nowIso = this.clock.now().toISOString();
-      const [launched] = await rows<{ name: string }>(tx, sql`UPDATE content.campaigns SET launched_at = ${nowIso} WHERE id = ${t.campaign_id} AND launched_at IS NULL RETURNING name`);
+      const launched = await this.campaigns.launch(t.campaign_id, this.clock.now().toISOString(), tx);
       if (launched) {
-        const chans = await rows<{ connector: string }>(
-          tx,
-          sql`SELECT DISTINCT c.connector FROM content.posts p JOIN content.post_channels pc ON pc.post_id = p.id JOIN content.channels c ON c.id = pc.channel_id WHERE p.campaign_id = ${t.campaign_id} ORDER BY c.connector`,
-        );
-        await this.events.publish({ name: 'content.campaign.launched.v1', workspaceId: t.workspace_id, actorId: t.author_id, payload: { campaignId: t.campaign_id, name: launched.name, channels: chans.map((c) => c.connector) } }, tx);
+        await this.events.publish({ name: 'content.campaign.launched.v1', workspaceId: t.workspace_id, actorId: t.author_id, payload: { campaignId: t.campaign_id, name: launched.name, channels: launched.connectors } }, tx);
       }
     }
     if (t.recurring) await this.nextOccurrence(tx, { postId: t.post_id, channelId: t.channel_id, workspaceId: t.workspace_id, dueAt: new Date(t.due_at) });
@@ -423,7 +351,10 @@ export class Publisher {
 
 const lateSeconds = (at: Date, dueAt: Date | string) => Math.max(0, Math.floor((at.getTime() - new Date(dueAt).getTime()) / 1000));
 
-export async function countDueUnpublished(db: Db, now: Date): Promise<number> {
-  const [r] = await rows<{ n: string | number }>(db, sql`SELECT count(*) AS n FROM content.targets WHERE status IN ('scheduled', 'publishing') AND due_at <= ${now.toISOString()}`);
-  return Number(r?.n ?? 0);
-}
+const publishedValues = (t: ClaimedRow, o: Extract<Outcome, { kind: 'published' }>): PublishedValues => ({
+  id: t.id,
+  external_id: o.result.externalId,
+  external_url: o.result.url ?? null,
+  published_at: o.at.toISOString(),
+  late: lateSeconds(o.at, t.due_at),
+});

@@ -10,6 +10,8 @@ import { CoreMetrics } from '../../kernel/telemetry/metrics.js';
 import type { IntegrationHubContract } from '../integration-hub/contract.js';
 import type { ContentInstance } from './index.js';
 import { Publisher, registerPublisherMetrics } from './publisher.js';
+import { PublisherRepository } from './publisher.repository.js';
+import { CampaignsRepository } from './campaigns.repository.js';
 
 /**
  * Two publishers, each with its own connection pool to the same PostgreSQL database (as two
@@ -59,7 +61,7 @@ describe.skipIf(TEST_DB !== 'postgres')('two publishers on PostgreSQL', () => {
     };
     const content = t.platform.instances.get('content-scheduler') as ContentInstance;
     const make = (db: Database['orm'], id: string) =>
-      new Publisher(db, t.clock, () => counting, t.platform.ctx.events, (tx, x) => content.services.posts.scheduleNextOccurrence(tx, x), registerPublisherMetrics(new CoreMetrics({ collectDefaults: false }).registry, async () => 0), createLogger('silent'), {
+      new Publisher(db, new PublisherRepository(db), new CampaignsRepository(db), t.clock, () => counting, t.platform.ctx.events, (tx, x) => content.services.posts.scheduleNextOccurrence(tx, x), registerPublisherMetrics(new CoreMetrics({ collectDefaults: false }).registry, async () => 0), createLogger('silent'), {
         batch: 7,
         concurrency: 3,
         leaseSeconds: 120,

@@ -7,7 +7,7 @@ import { DEFAULT_BADGES, DEFAULT_RULES, DEFAULT_SETTINGS } from './defaults.js';
 import { RuleSet, compileFilter } from './rules.js';
 import { badgeBody, ruleBody, settingsSchema, type settingsPatch, type Badge, type GamificationSettings, type Rule, type RuleInput } from './schemas.js';
 import { isTimeZone } from './time.js';
-import { rows } from './sql.js';
+import { rows } from '../../kernel/db/rows.js';
 import type { z } from 'zod';
 
 export interface WorkspaceConfig {
@@ -73,6 +73,11 @@ export class ConfigRepository {
     const config: WorkspaceConfig = { version: row!.v, settings: settingsSchema.parse(row!.settings), rules, ruleSet: new RuleSet(rules), badges };
     this.cache.set(workspaceId, config);
     return config;
+  }
+
+  /** The workspace's configuration as last committed (read outside any transaction). */
+  async current(workspaceId: string): Promise<WorkspaceConfig> {
+    return this.load(this.db, workspaceId);
   }
 
   private async bump(tx: DbExecutor, workspaceId: string): Promise<void> {

@@ -6,8 +6,10 @@ import type { EventEnvelope, EventName } from '../../kernel/events/index.js';
 import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../../../test/helpers/api.js';
 import { TEST_REDIS_URL, createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
 import type { GamificationInstance } from './index.js';
-import { PostgresLeaderboard, RedisLeaderboard, addScores } from './leaderboard.js';
-import { rows } from './sql.js';
+import { PostgresLeaderboard, RedisLeaderboard } from './leaderboard.js';
+import { LeaderboardRepository } from './leaderboard.repository.js';
+import { ScoringRepository } from './scoring.repository.js';
+import { rows } from '../../kernel/db/rows.js';
 
 let t: TestPlatform;
 let g: GamificationInstance['services'];
@@ -284,8 +286,9 @@ describe('leaderboards', () => {
     const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
     const prefix = `v01t-test:${randomUUID()}:`;
     try {
-      const pg = new PostgresLeaderboard(db());
-      const rd = new RedisLeaderboard(redis, db(), prefix);
+      const boards = new LeaderboardRepository(db());
+      const pg = new PostgresLeaderboard(boards);
+      const rd = new RedisLeaderboard(redis, boards, prefix);
       const workspaceId = randomUUID();
       const ref = { workspaceId, board: 'workspace', period: 'all' };
       const users = Array.from({ length: 60 }, () => randomUUID());
@@ -295,7 +298,7 @@ describe('leaderboards', () => {
       for (let round = 0; round < 4; round++) {
         await db().transaction(async (tx) => {
           const entries = users.filter(() => rnd() < 0.7).map((userId) => ({ workspaceId, board: 'workspace', period: 'all', userId, delta: Math.floor(rnd() * 8) * 5 - 5 }));
-          await addScores(tx, entries, true);
+          await new ScoringRepository(db()).addScores(entries, true, tx);
         });
         while ((await rd.drain(17)) > 0);
       }
@@ -310,7 +313,7 @@ describe('leaderboards', () => {
       expect(await rd.around(ref, randomUUID(), 3)).toBeNull();
       // Redis lost its data: the board is rebuilt from PostgreSQL on the next read.
       await redis.del(rd.key(ref), `${rd.key(ref)}:ready`);
-      expect(await new RedisLeaderboard(redis, db(), prefix).top(ref, 10)).toEqual(top);
+      expect(await new RedisLeaderboard(redis, boards, prefix).top(ref, 10)).toEqual(top);
     } finally {
       const keys = await redis.keys(`${prefix}*`);
       if (keys.length) await redis.del(...keys);

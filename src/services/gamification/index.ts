@@ -6,6 +6,9 @@ import { RedisCache } from '../../kernel/cache/index.js';
 import { ConfigRepository } from './config.repository.js';
 import type { GamificationContract } from './contract.js';
 import { PostgresLeaderboard, RedisLeaderboard } from './leaderboard.js';
+import { LeaderboardRepository } from './leaderboard.repository.js';
+import { ProfileRepository } from './profile.repository.js';
+import { ScoringRepository } from './scoring.repository.js';
 import { GAMIFICATION_MIGRATIONS } from './migrations.js';
 import { ProfileService } from './profile.service.js';
 import { gamificationRoutes } from './routes.js';
@@ -35,12 +38,13 @@ export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): 
   permissions: GAMIFICATION_PERMISSIONS,
   create(ctx) {
     const configs = new ConfigRepository(ctx.db, ctx.clock);
-    const pg = new PostgresLeaderboard(ctx.db);
-    const redis = ctx.cache instanceof RedisCache ? new RedisLeaderboard(ctx.cache.client, ctx.db, ctx.config.redis.keyPrefix) : null;
+    const boards = new LeaderboardRepository(ctx.db);
+    const pg = new PostgresLeaderboard(boards);
+    const redis = ctx.cache instanceof RedisCache ? new RedisLeaderboard(ctx.cache.client, boards, ctx.config.redis.keyPrefix) : null;
     const awarded = new client.Counter({ name: 'v01t_gamification_points_awarded_total', help: 'Points awarded by rules, adjustments excluded', labelNames: ['persona'], registers: [ctx.metrics.registry] });
     const handled = new client.Counter({ name: 'v01t_gamification_events_total', help: 'Events seen by the scoring consumer, by outcome', labelNames: ['outcome'], registers: [ctx.metrics.registry] });
-    const scoring = new ScoringService(ctx.db, configs, ctx.events, ctx.audit, ctx.clock, { redis: redis !== null, onAwarded: (persona, points) => awarded.inc({ persona }, points) });
-    const profiles = new ProfileService(ctx.db, configs, scoring, redis ?? pg, pg, redis, ctx.clock);
+    const scoring = new ScoringService(ctx.db, new ScoringRepository(ctx.db), configs, ctx.events, ctx.audit, ctx.clock, { redis: redis !== null, onAwarded: (persona, points) => awarded.inc({ persona }, points) });
+    const profiles = new ProfileService(new ProfileRepository(ctx.db), configs, scoring, redis ?? pg, pg, redis, ctx.clock);
 
     ctx.events.subscribe(CONSUMER_GROUP, CONSUMED_EVENTS, async (event, { tx }) => {
       const outcome = await scoring.handle(event, tx);

@@ -1,7 +1,5 @@
-import { sql } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
-import { rows } from './sql.js';
+import type { LeaderboardRepository } from './leaderboard.repository.js';
 
 export interface Standing {
   rank: number;
@@ -27,41 +25,21 @@ export interface LeaderboardStore {
   size(ref: BoardRef): Promise<number>;
 }
 
-type ScoreRow = { user_id: string; score: string | number };
-
 export class PostgresLeaderboard implements LeaderboardStore {
   readonly kind = 'postgres' as const;
-  constructor(private readonly db: Db) {}
+  constructor(private readonly repo: LeaderboardRepository) {}
 
   async top(ref: BoardRef, limit: number): Promise<Standing[]> {
-    const r = await rows<ScoreRow>(
-      this.db,
-      sql`SELECT user_id, score FROM gamification.scores WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period}
-          ORDER BY score DESC, user_id DESC LIMIT ${limit}`,
-    );
+    const r = await this.repo.top(ref, limit);
     return r.map((x, i) => ({ rank: i + 1, userId: x.user_id, score: Number(x.score) }));
   }
 
   async around(ref: BoardRef, userId: string, radius: number) {
-    const where = sql`workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period}`;
-    const [mine] = await rows<{ score: string | number }>(this.db, sql`SELECT score FROM gamification.scores WHERE ${where} AND user_id = ${userId}`);
-    if (!mine) return null;
-    const score = Number(mine.score);
-    const [{ above }] = (await rows<{ above: string | number }>(
-      this.db,
-      sql`SELECT count(*) AS above FROM gamification.scores WHERE ${where} AND (score, user_id) > (${score}::bigint, ${userId}::uuid)`,
-    )) as [{ above: string | number }];
-    const rank = Number(above) + 1;
-    const up = await rows<ScoreRow>(
-      this.db,
-      sql`SELECT user_id, score FROM gamification.scores WHERE ${where} AND (score, user_id) > (${score}::bigint, ${userId}::uuid)
-          ORDER BY score ASC, user_id ASC LIMIT ${radius}`,
-    );
-    const down = await rows<ScoreRow>(
-      this.db,
-      sql`SELECT user_id, score FROM gamification.scores WHERE ${where} AND (score, user_id) < (${score}::bigint, ${userId}::uuid)
-          ORDER BY score DESC, user_id DESC LIMIT ${radius}`,
-    );
+    const score = await this.repo.score(ref, userId);
+    if (score === null) return null;
+    const rank = (await this.repo.countAbove(ref, score, userId)) + 1;
+    const up = await this.repo.above(ref, score, userId, radius);
+    const down = await this.repo.below(ref, score, userId, radius);
     const me = { rank, userId, score };
     const neighbours = [
       ...up.map((x, i) => ({ rank: rank - i - 1, userId: x.user_id, score: Number(x.score) })).reverse(),
@@ -72,11 +50,7 @@ export class PostgresLeaderboard implements LeaderboardStore {
   }
 
   async size(ref: BoardRef): Promise<number> {
-    const [r] = await rows<{ n: string | number }>(
-      this.db,
-      sql`SELECT count(*) AS n FROM gamification.scores WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period}`,
-    );
-    return Number(r?.n ?? 0);
+    return this.repo.size(ref);
   }
 }
 
@@ -90,7 +64,7 @@ export class RedisLeaderboard implements LeaderboardStore {
   readonly kind = 'redis' as const;
   constructor(
     private readonly redis: Redis,
-    private readonly db: Db,
+    private readonly repo: LeaderboardRepository,
     private readonly prefix: string,
   ) {}
 
@@ -118,11 +92,7 @@ export class RedisLeaderboard implements LeaderboardStore {
     await this.redis.del(tmp);
     let after = '00000000-0000-0000-0000-000000000000';
     for (;;) {
-      const batch = await rows<ScoreRow>(
-        this.db,
-        sql`SELECT user_id, score FROM gamification.scores WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period}
-            AND user_id > ${after}::uuid ORDER BY user_id LIMIT 10000`,
-      );
+      const batch = await this.repo.pageAfter(ref, after, 10000);
       if (!batch.length) break;
       const args: (string | number)[] = [];
       for (const r of batch) args.push(Number(r.score), r.user_id);
@@ -161,20 +131,7 @@ export class RedisLeaderboard implements LeaderboardStore {
 
   /** Copies pending score changes to Redis; returns how many entries were copied. */
   async drain(batchSize = 1000): Promise<number> {
-    return this.db.transaction(async (tx) => {
-      const changed = await rows<{ workspace_id: string; board: string; period: string; user_id: string; score: string | number | null }>(
-        tx,
-        sql`WITH picked AS (
-              SELECT workspace_id, board, period, user_id FROM gamification.board_sync
-              ORDER BY workspace_id, board, period, user_id LIMIT ${batchSize} FOR UPDATE SKIP LOCKED),
-            gone AS (
-              DELETE FROM gamification.board_sync b USING picked p
-              WHERE b.workspace_id = p.workspace_id AND b.board = p.board AND b.period = p.period AND b.user_id = p.user_id
-              RETURNING b.workspace_id, b.board, b.period, b.user_id)
-            SELECT g.workspace_id, g.board, g.period, g.user_id, s.score FROM gone g
-            LEFT JOIN gamification.scores s ON s.workspace_id = g.workspace_id AND s.board = g.board AND s.period = g.period AND s.user_id = g.user_id`,
-      );
-      if (!changed.length) return 0;
+    return this.repo.drainMarks(batchSize, async (changed) => {
       const pipe = this.redis.pipeline();
       for (const c of changed) {
         const key = this.key({ workspaceId: c.workspace_id, board: c.board, period: c.period });
@@ -185,7 +142,6 @@ export class RedisLeaderboard implements LeaderboardStore {
       const failed = results.find(([err]) => err);
       // Throwing rolls the marks back: the same entries are copied on the next drain.
       if (failed) throw failed[0];
-      return changed.length;
     });
   }
 
@@ -197,20 +153,5 @@ export class RedisLeaderboard implements LeaderboardStore {
 
   async removeMember(ref: BoardRef, userId: string): Promise<void> {
     await this.redis.zrem(this.key(ref), userId);
-  }
-}
-
-/** Score changes for the given boards and periods of one user (PostgreSQL rows; marks for Redis when used). */
-export async function addScores(tx: DbExecutor, entries: { workspaceId: string; board: string; period: string; userId: string; delta: number }[], markForRedis: boolean): Promise<void> {
-  if (!entries.length) return;
-  const values = sql.join(
-    entries.map((e) => sql`(${e.workspaceId}::uuid, ${e.board}, ${e.period}, ${e.userId}::uuid, ${e.delta}::bigint)`),
-    sql`, `,
-  );
-  await tx.execute(sql`INSERT INTO gamification.scores (workspace_id, board, period, user_id, score) VALUES ${values}
-    ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = gamification.scores.score + EXCLUDED.score`);
-  if (markForRedis) {
-    const marks = sql.join(entries.map((e) => sql`(${e.workspaceId}::uuid, ${e.board}, ${e.period}, ${e.userId}::uuid)`), sql`, `);
-    await tx.execute(sql`INSERT INTO gamification.board_sync (workspace_id, board, period, user_id) VALUES ${marks} ON CONFLICT DO NOTHING`);
   }
 }

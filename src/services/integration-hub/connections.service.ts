@@ -4,11 +4,10 @@ import net from 'node:net';
 import type { z } from 'zod';
 import client from 'prom-client';
 import type { Clock } from '../../kernel/clock.js';
-import type { Db } from '../../kernel/db/database.js';
+import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { EventPublisher } from '../../kernel/events/envelope.js';
-import type { DbExecutor } from '../../kernel/db/database.js';
 import { AppError, notFound, type FieldError } from '../../kernel/errors.js';
 import type { EgressClient, EgressObservation, EgressRequest } from '../../kernel/egress/index.js';
 import type { ConnectionsRepository } from './connections.repository.js';
@@ -109,7 +108,7 @@ export class ConnectionsService {
   events?: EventPublisher;
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
     private readonly repo: ConnectionsRepository,
     private readonly vault: Vault,
     private readonly egress: EgressClient,
@@ -213,7 +212,7 @@ export class ConnectionsService {
   }
 
   /** integration.app.configured.v1: a connection became usable (created with credentials, or authorised). */
-  async configured(row: ConnectionRow, actor: Actor, tx?: DbExecutor): Promise<void> {
+  async configured(row: ConnectionRow, actor: Actor, tx?: Tx): Promise<void> {
     await this.events?.publish({ name: 'integration.app.configured.v1', workspaceId: row.workspaceId, actorId: actor.userId, payload: { connectionId: row.id, connector: row.connector } }, tx);
   }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../kernel/clock.js';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import { AppError, notFound } from '../../kernel/errors.js';
 import type { ConnectionsRepository } from './connections.repository.js';
 import { CONNECTORS } from './connectors/index.js';
@@ -19,12 +19,12 @@ const SECRET_FIELD = { github: 'webhookSecret', slack: 'signingSecret', standard
 
 export class InboundService {
   /** Publishes integration.webhook.received.v1 in the delivery's transaction (set by the module). */
-  emit: (d: InboundDelivery, tx: DbExecutor) => Promise<void> = async () => {
+  emit: (d: InboundDelivery, tx: Tx) => Promise<void> = async () => {
     throw new AppError('service_unavailable', 'Inbound webhooks need the event backbone');
   };
 
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
     private readonly repo: ConnectionsRepository,
     private readonly vault: Vault,
     private readonly clock: Clock,

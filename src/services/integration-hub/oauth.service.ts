@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../../kernel/clock.js';
-import type { Db } from '../../kernel/db/database.js';
+import type { Transactor } from '../../kernel/db/transaction.js';
 import { AppError } from '../../kernel/errors.js';
 import type { ConnectionsRepository } from './connections.repository.js';
 import { connectorOf, type Actor, type ConnectionsService } from './connections.service.js';
@@ -16,7 +16,7 @@ const b64url = (b: Buffer) => b.toString('base64url');
  */
 export class OAuthService {
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
     private readonly repo: ConnectionsRepository,
     private readonly connections: ConnectionsService,
     private readonly vault: Vault,

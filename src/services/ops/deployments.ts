@@ -1,6 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../kernel/db/database.js';
+import { rowsOf } from '../../kernel/db/rows.js';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Deployment, EnvironmentStats } from './contract.js';
 import { AppError } from '../../kernel/errors.js';
@@ -18,7 +19,6 @@ export const deploymentInput = z.object({
 });
 export type DeploymentInput = z.infer<typeof deploymentInput>;
 
-const rowsOf = <T>(result: unknown): T[] => (result as { rows: T[] }).rows;
 
 /**
  * The deployment history: entries of the hash-chained audit log (action deploy.recorded), so it is

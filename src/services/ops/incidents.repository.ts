@@ -3,8 +3,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import type { Severity } from './severity.js';
 
-const rowsOf = <T>(result: unknown): T[] => (result as { rows: T[] }).rows;
-export const rows = async <T>(ex: DbExecutor, q: SQL): Promise<T[]> => rowsOf<T>(await ex.execute(q));
+import { rows } from '../../kernel/db/rows.js';
 const iso = (d: Date) => d.toISOString();
 const date = (v: string | Date | null): Date | null => (v === null ? null : new Date(v));
 

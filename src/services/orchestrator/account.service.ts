@@ -1,6 +1,6 @@
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Clock } from '../../kernel/clock.js';
-import type { Db } from '../../kernel/db/database.js';
+import type { Transactor } from '../../kernel/db/transaction.js';
 import { AppError } from '../../kernel/errors.js';
 import type { PersonalDataHandler, RetentionRule } from '../../kernel/module.js';
 import type { EventPublisher } from '../../kernel/events/index.js';
@@ -20,7 +20,7 @@ export const DEAD_TOKEN_RETENTION_DAYS = 30;
  */
 export class AccountService {
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
     private readonly identity: IdentityRepository,
     private readonly workspaces: WorkspacesRepository,
     private readonly audit: AuditLog,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Cache } from '../../kernel/cache/index.js';
 import type { Clock } from '../../kernel/clock.js';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import { AppError } from '../../kernel/errors.js';
 import type { PermissionRegistry } from '../../kernel/auth/permissions.js';
 import type { IdentityPort, Principal, WorkspaceAccess } from '../../kernel/auth/principal.js';
@@ -48,7 +48,7 @@ export const publicToken = (t: TokenRow) => ({
 
 export class AuthService implements IdentityPort {
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
     private readonly repo: IdentityRepository,
     private readonly workspaces: WorkspacesRepository,
     private readonly hasher: PasswordHasher,
@@ -62,7 +62,7 @@ export class AuthService implements IdentityPort {
     private readonly events: EventPublisher,
   ) {}
 
-  private async issueSession(userId: string, ip: string | null, tx?: DbExecutor) {
+  private async issueSession(userId: string, ip: string | null, tx?: Tx) {
     const token = newToken('session');
     const now = this.clock.now();
     const expiresAt = new Date(now.getTime() + this.opts.sessionTtlHours * 3600_000);

@@ -2,7 +2,7 @@ import * as OTPAuth from 'otpauth';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { SecretBox } from '../../kernel/crypto/secret-box.js';
-import type { Db } from '../../kernel/db/database.js';
+import type { Transactor } from '../../kernel/db/transaction.js';
 import { AppError } from '../../kernel/errors.js';
 import type { IdentityRepository, UserRow } from './identity.repository.js';
 import { newRecoveryCodes, normalizeRecoveryCode, sha256 } from './secrets.js';
@@ -12,7 +12,7 @@ const PERIOD = 30;
 /** TOTP (RFC 6238: SHA-1, 6 digits, 30 s) with one step of drift either way, no code used twice. */
 export class MfaService {
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
     private readonly repo: IdentityRepository,
     private readonly secrets: SecretBox,
     private readonly audit: AuditLog,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Clock } from '../../kernel/clock.js';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import { AppError } from '../../kernel/errors.js';
 import { canGrantRole, type Persona, type Role } from '../../kernel/auth/permissions.js';
 import type { Principal, WorkspaceAccess } from '../../kernel/auth/principal.js';
@@ -37,7 +37,7 @@ interface Actor {
 
 export class WorkspacesService {
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
     private readonly repo: WorkspacesRepository,
     private readonly identity: IdentityRepository,
     private readonly audit: AuditLog,
@@ -203,7 +203,7 @@ export class WorkspacesService {
     const user = await this.identity.userById(actor.principal.userId);
     if (!user) throw new AppError('invalid_token');
     const now = this.clock.now();
-    const result = await this.db.transaction(async (tx: DbExecutor) => {
+    const result = await this.db.transaction(async (tx: Tx) => {
       const inv = await this.repo.invitationByHash(sha256(token.trim()), tx);
       if (!inv || inv.acceptedAt || inv.revokedAt || inv.expiresAt <= now) throw new AppError('invitation_invalid');
       if (inv.emailNormalized !== user.emailNormalized) {

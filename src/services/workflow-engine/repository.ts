@@ -1,12 +1,12 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import { rowsOf } from '../../kernel/db/rows.js';
 import type { Definition } from './definition.js';
 
 export const RUN_STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TERMINAL: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
-const rowsOf = <T>(r: unknown): T[] => (r as { rows: T[] }).rows;
 // Both drivers (pg, PGlite) hand jsonb back parsed: a string here is a JSON string value.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = (v: unknown): any => v;

@@ -1,0 +1,14 @@
+import { sql } from 'drizzle-orm';
+import type { DbExecutor } from '../../kernel/db/database.js';
+import type { BufferedEvent } from './buffer.repository.js';
+
+/**
+ * Buffers a platform event in the delivery's transaction, so the row commits exactly when the
+ * event counts as handled; a redelivery (same message id) is dropped by the unique key.
+ */
+export async function bufferPlatformEvent(tx: DbExecutor, workspaceId: string, messageId: string, receivedAt: string, event: BufferedEvent): Promise<void> {
+  await tx.execute(sql`
+      INSERT INTO analytics.event_buffer (workspace_id, message_id, received_at, payload)
+      VALUES (${workspaceId}::uuid, ${messageId}, ${receivedAt}::timestamptz, ${JSON.stringify(event)}::jsonb)
+      ON CONFLICT (workspace_id, message_id) DO NOTHING`);
+}
