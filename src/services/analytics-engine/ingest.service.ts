@@ -4,7 +4,7 @@ import type { Clock } from '../../kernel/clock.js';
 import type { Database } from '../../kernel/db/database.js';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import { fastIncomingEvent, incomingEventSchema, type IncomingEvent } from './schemas.js';
-import type { BufferedEvent } from './buffer.repository.js';
+import type { BufferedEvent } from './ingest-buffer.js';
 import type { IngestBuffer } from './ingest-buffer.js';
 
 const DAY_MS = 86_400_000;
