@@ -27,11 +27,14 @@ function v01t(args: string[], input?: string, extraEnv: Record<string, string> =
   });
 }
 
+/** Neither exited nor killed by a signal (a killed process has no exit code). */
+const running = () => server.exitCode === null && server.signalCode === null;
+
 async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`the server exited (${server.exitCode}) while waiting for ${what}:\n${serverLog}`);
-    if (await check().catch(() => false)) return;
+    if (!running()) throw new Error(`the server exited (${server.exitCode ?? server.signalCode}) while waiting for ${what}:\n${serverLog}`);
+    if (await Promise.resolve().then(check).catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`timed out waiting for ${what}:\n${serverLog}`);
@@ -60,7 +63,7 @@ beforeAll(async () => {
 }, 420_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
+  if (server && running()) {
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
   }
