@@ -28,7 +28,21 @@ module.exports = {
       from: { path: '^src/(kernel|services)/' },
       to: { path: '^src/apps/' },
     },
-    { name: 'no-circular-kernel', severity: 'warn', from: { path: '^src/kernel/' }, to: { circular: true } },
+    {
+      name: 'http-suites-live-in-test',
+      comment:
+        'A suite that starts a whole platform (test/helpers/platform.ts) is an HTTP or end-to-end suite: it lives in test/<service>/. Beside the code sit unit and medium tests only.',
+      severity: 'error',
+      from: { path: '^src/.+\\.test\\.ts$' },
+      to: { path: '^test/helpers/platform\\.ts$' },
+    },
+    {
+      name: 'no-circular',
+      comment: 'An import circle means two modules share a room: move what both need into a third (a port or a types file).',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -1,26 +1,68 @@
-import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, SERVICE_NAMES, type Config, type ServiceName } from '../kernel/config/index.js';
 import { openDatabase } from '../kernel/db/database.js';
-import { migrate, pendingMigrations, MigrationError } from '../kernel/db/migrate.js';
-import { AuditLog } from '../kernel/audit/index.js';
+import { acquireDataDirLock, DataDirLockedError } from '../kernel/db/data-dir-lock.js';
+import { MigrationError } from '../kernel/db/migrate.js';
 import { DEPLOYMENT_RESULTS, DeploymentHistory } from '../services/ops/deployments.js';
 import { AppError } from '../kernel/errors.js';
-import { createPlatform, platformMigrationSets, StartupError, VERSION, availableModules, type Platform } from './platform.js';
+import { AdminSocketError, sendToServer } from './admin-socket.js';
+import { runOperatorCommand, type CommandIo, type DataAccess, type OperatorArgs, type OperatorCommand, type OperatorRequest } from './operator-commands.js';
+import { createPlatform, platformMigrationSets, StartupError, VERSION, availableModules } from './platform.js';
 import { runServer } from './server.js';
 
 function config(overrides: Partial<Record<string, string>> = {}): Config {
   return loadConfig({ ...process.env, ...overrides });
 }
 
-/** Opens the platform without serving HTTP, runs fn, closes. */
-async function withPlatform<T>(fn: (p: Platform) => Promise<T>): Promise<T> {
-  const p = await createPlatform({ config: config({ LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }) });
-  try {
-    return await fn(p);
-  } finally {
-    await p.close();
-  }
+/** Output of a command run here or relayed from the server, with backpressure on stdout. */
+const stdio: CommandIo = {
+  out: (text) => (process.stdout.write(text) ? Promise.resolve() : new Promise((resolve) => process.stdout.once('drain', resolve))),
+  err: (text) => void process.stderr.write(text),
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+};
+
+/**
+ * The data folder opened by this process, for when no server runs on it. Embedded, the folder's
+ * lock is taken first: a server starting meanwhile is refused, and one already running is named.
+ */
+function localAccess(cfg: Config, command: string): DataAccess {
+  return {
+    async database(fn) {
+      const lock = !cfg.db.url && !cfg.db.ephemeral ? acquireDataDirLock(cfg.dataDir, command) : undefined;
+      try {
+        const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
+        try {
+          const modules = Object.values(availableModules(() => new Map())).filter((m) => m !== undefined);
+          return await fn(db, platformMigrationSets(modules));
+        } finally {
+          await db.close();
+        }
+      } finally {
+        lock?.release();
+      }
+    },
+    async platform(fn) {
+      const p = await createPlatform({ config: cfg, command });
+      try {
+        return await fn(p);
+      } finally {
+        await p.close();
+      }
+    },
+  };
+}
+
+/**
+ * Runs an operator command in the server that holds this data folder (over its admin socket), or,
+ * when none runs, here on the data folder itself (ADR 0021).
+ */
+async function operate<C extends OperatorCommand>(command: C, args: OperatorArgs<C>, commandLine: string): Promise<void> {
+  const cfg = config({ LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const request = { command, args } as OperatorRequest;
+  if (await sendToServer(cfg.dataDir, request, stdio)) return;
+  await runOperatorCommand(request, stdio, localAccess(cfg, commandLine));
 }
 
 async function readStdin(): Promise<string> {
@@ -49,7 +91,7 @@ export function buildCli(): Command {
     .command('start')
     .description('run every service in one process (embedded PostgreSQL unless DATABASE_URL is set)')
     .action(async () => {
-      await runServer(config());
+      await runServer(config(), 'v01t start');
     });
 
   program
@@ -57,7 +99,7 @@ export function buildCli(): Command {
     .description('run the named services in this process (the distributed shape: one service per pod)')
     .argument('<service...>', `one or more of: ${SERVICE_NAMES.join(', ')}`)
     .action(async (services: string[]) => {
-      await runServer(config({ V01T_SERVICES: services.join(',') }));
+      await runServer(config({ V01T_SERVICES: services.join(',') }), `v01t serve ${services.join(' ')}`);
     });
 
   program
@@ -65,21 +107,7 @@ export function buildCli(): Command {
     .description('apply pending database migrations (also done at start unless MIGRATE_ON_START=false)')
     .option('--status', 'only list pending migrations')
     .action(async (opts: { status?: boolean }) => {
-      const cfg = config();
-      const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
-      try {
-        const modules = Object.values(availableModules(() => new Map()));
-        const sets = platformMigrationSets(modules.filter((m) => m !== undefined));
-        if (opts.status) {
-          const pending = await pendingMigrations(db, sets);
-          console.log(pending.length ? `pending:\n  ${pending.join('\n  ')}` : 'up to date');
-          return;
-        }
-        const { applied } = await migrate(db, sets, (m) => console.log(m));
-        console.log(applied.length ? `${applied.length} migration(s) applied` : 'up to date');
-      } finally {
-        await db.close();
-      }
+      await operate('migrate', { status: Boolean(opts.status) }, 'v01t migrate');
     });
 
   const user = program.command('user').description('manage accounts');
@@ -92,14 +120,9 @@ export function buildCli(): Command {
     .addOption(new Option('--password-stdin', 'read the password from standard input').conflicts('password'))
     .option('--password <password>', 'the password (visible in the process list: prefer --password-stdin)')
     .action(async (opts: { email: string; name: string; admin?: boolean; passwordStdin?: boolean; password?: string }) => {
-      let password = opts.password ?? (opts.passwordStdin ? await readStdin() : undefined);
-      const generated = !password;
-      password ??= randomBytes(18).toString('base64url');
-      const created = await withPlatform(async (p) => {
-        if (!p.orchestrator) throw new StartupError('the orchestrator is not available');
-        return p.orchestrator.services.auth.createUser({ email: opts.email, name: opts.name, password: password!, platformAdmin: Boolean(opts.admin) }, null);
-      });
-      console.log(JSON.stringify({ id: created.id, email: created.email, platformAdmin: created.platformAdmin, ...(generated ? { password } : {}) }));
+      const password = opts.password ?? (opts.passwordStdin ? await readStdin() : undefined);
+      // Without a password the command generates one and prints it.
+      await operate('user.create', { email: opts.email, name: opts.name, admin: Boolean(opts.admin), ...(password ? { password } : {}) }, 'v01t user create');
     });
 
   const audit = program.command('audit').description('the hash-chained audit log');
@@ -107,20 +130,7 @@ export function buildCli(): Command {
     .command('verify')
     .description('walk the chain and report the first broken link (exit 1 when broken)')
     .action(async () => {
-      const cfg = config();
-      const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
-      try {
-        const result = await new AuditLog(db.orm, { now: () => new Date() }).verify((n) => process.stderr.write(`\rchecked ${n} entries`));
-        process.stderr.write('\n');
-        if (result.ok) {
-          console.log(`audit chain intact: ${result.checked} entries verified`);
-        } else {
-          console.log(`audit chain BROKEN at seq ${result.brokenAt.seq} (id ${result.brokenAt.id}): ${result.brokenAt.reason}; ${result.checked} entries before it verified`);
-          process.exitCode = 1;
-        }
-      } finally {
-        await db.close();
-      }
+      await operate('audit.verify', {}, 'v01t audit verify');
     });
   audit
     .command('export')
@@ -132,45 +142,20 @@ export function buildCli(): Command {
       const from = parseAuditDate('--from', opts.from, false);
       const to = parseAuditDate('--to', opts.to, true);
       if (to <= from) throw new AppError('bad_request', '--to must be after --from');
-      const cfg = config();
-      const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
-      try {
-        let count = 0;
-        for await (const e of new AuditLog(db.orm, { now: () => new Date() }).export({ from, to, action: opts.action })) {
-          if (!process.stdout.write(`${JSON.stringify(e)}\n`)) await new Promise((r) => process.stdout.once('drain', r));
-          count++;
-        }
-        process.stderr.write(`${count} audit entries from ${from.toISOString()} to ${to.toISOString()}\n`);
-      } finally {
-        await db.close();
-      }
+      await operate('audit.export', { from: from.toISOString(), to: to.toISOString(), ...(opts.action ? { action: opts.action } : {}) }, 'v01t audit export');
     });
 
   program
     .command('keys')
     .description('master key management (envelope encryption of stored secrets)')
     .command('rotate')
-    .description('rewrap every stored data key under V01T_MASTER_KEY; old keys from V01T_MASTER_KEY_PREVIOUS must still be set')
+    .description('rewrap every stored data key under V01T_MASTER_KEY; old keys from V01T_MASTER_KEY_PREVIOUS must still be set (in the running server\'s environment when one runs)')
     .action(async () => {
-      const out = await withPlatform(async (p) => {
-        const result: Record<string, { rewrapped: number; unchanged: number }> = {};
-        for (const [name, instance] of p.instances) if (instance.rewrapSecrets) result[name] = await instance.rewrapSecrets();
-        return { masterKeyId: p.ctx.secrets.keys.currentKeyId(), services: result };
-      });
-      console.log(JSON.stringify(out));
+      await operate('keys.rotate', {}, 'v01t keys rotate');
     });
 
   const deploy = program.command('deploy').description('deployment history (GET /v1/ops/deployments, the Operations dashboard, v01t_deployments_total)');
   // One implementation with POST/GET /v1/ops/deployments (src/services/ops/deployments.ts); the audit log is the store.
-  const withHistory = async <T>(fn: (h: DeploymentHistory) => Promise<T>): Promise<T> => {
-    const cfg = config();
-    const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
-    try {
-      return await fn(new DeploymentHistory(db.orm, new AuditLog(db.orm, { now: () => new Date() })));
-    } finally {
-      await db.close();
-    }
-  };
   deploy
     .command('record')
     .description('record a deployment in the audit log: its version, environment and result')
@@ -178,10 +163,10 @@ export function buildCli(): Command {
     .requiredOption('--environment <environment>', 'e.g. production, production-green')
     .addOption(new Option('--result <result>', 'how it ended').choices([...DEPLOYMENT_RESULTS]).makeOptionMandatory())
     .option('--notes <text>', 'free text (ticket, reason)')
-    .action(async (opts: { version: string; environment: string; result: string; notes?: string }) => {
-      const input = DeploymentHistory.parse({ version: opts.version, environment: opts.environment, result: opts.result, ...(opts.notes ? { notes: opts.notes.slice(0, 1000) } : {}) }, '--');
-      const d = await withHistory((h) => h.record(input, { via: 'cli' }));
-      console.log(JSON.stringify({ id: d.id, occurredAt: d.recordedAt, version: d.version, environment: d.environment, result: d.result, via: d.via, ...(d.notes ? { notes: d.notes } : {}) }));
+    .action(async (opts: { version: string; environment: string; result: (typeof DEPLOYMENT_RESULTS)[number]; notes?: string }) => {
+      // Checked here too, so a bad flag fails before any data folder or server is touched.
+      DeploymentHistory.parse({ version: opts.version, environment: opts.environment, result: opts.result }, '--');
+      await operate('deploy.record', { version: opts.version, environment: opts.environment, result: opts.result, ...(opts.notes ? { notes: opts.notes } : {}) }, 'v01t deploy record');
     });
   deploy
     .command('history')
@@ -191,9 +176,8 @@ export function buildCli(): Command {
     .action(async (opts: { environment?: string; limit: string }) => {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new AppError('bad_request', `--limit: a whole number from 1 to 500: ${opts.limit}`);
-      const environment = opts.environment === undefined ? undefined : DeploymentHistory.parse({ version: 'x', result: 'success', environment: opts.environment }, '--').environment;
-      const out = await withHistory((h) => h.history({ environment, limit }));
-      console.log(JSON.stringify(out, null, 2));
+      if (opts.environment !== undefined) DeploymentHistory.parse({ version: 'x', result: 'success', environment: opts.environment }, '--');
+      await operate('deploy.history', { limit, ...(opts.environment !== undefined ? { environment: opts.environment } : {}) }, 'v01t deploy history');
     });
 
   const gdpr = program.command('gdpr').description('data subject requests (runbook: GDPR Compliance Procedures)');
@@ -202,8 +186,7 @@ export function buildCli(): Command {
     .description('print every piece of personal data kept about a user, as JSON')
     .requiredOption('--user-id <id>', 'the user id')
     .action(async (opts: { userId: string }) => {
-      const out = await withPlatform((p) => p.orchestrator!.services.account.exportUser(opts.userId));
-      console.log(JSON.stringify(out, null, 2));
+      await operate('gdpr.export', { userId: opts.userId }, 'v01t gdpr export');
     });
   gdpr
     .command('erase')
@@ -212,8 +195,7 @@ export function buildCli(): Command {
     .option('--confirm', 'required: confirms the erasure')
     .action(async (opts: { userId: string; confirm?: boolean }) => {
       if (!opts.confirm) throw new AppError('bad_request', 'refusing to erase without --confirm');
-      const out = await withPlatform((p) => p.orchestrator!.services.account.eraseUser(opts.userId, { actorId: null, ip: null }));
-      console.log(JSON.stringify({ erased: out }));
+      await operate('gdpr.erase', { userId: opts.userId }, 'v01t gdpr erase');
     });
 
   program
@@ -222,14 +204,7 @@ export function buildCli(): Command {
     .command('run')
     .description('delete data past its retention period in every service')
     .action(async () => {
-      const out = await withPlatform(async (p) => {
-        const result: Record<string, number> = {};
-        const now = p.ctx.clock.now();
-        for (const instance of p.instances.values()) for (const rule of instance.retention ?? []) result[rule.name] = await rule.purge(now);
-        result[p.events.retentionRule().name] = await p.events.retentionRule().purge(now);
-        return result;
-      });
-      console.log(JSON.stringify({ purged: out }));
+      await operate('retention.run', {}, 'v01t retention run');
     });
 
   return program;
@@ -239,7 +214,7 @@ export async function main(argv = process.argv): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof StartupError || err instanceof MigrationError || err instanceof AppError) {
+    if (err instanceof ConfigError || err instanceof StartupError || err instanceof MigrationError || err instanceof AppError || err instanceof DataDirLockedError || err instanceof AdminSocketError) {
       console.error(`v01t: ${err.message}`);
     } else {
       console.error('v01t: unexpected error:', err);

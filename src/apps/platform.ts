@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config, ServiceName } from '../kernel/config/index.js';
 import { systemClock, type Clock } from '../kernel/clock.js';
 import { openDatabase, type Database } from '../kernel/db/database.js';
+import { acquireDataDirLock } from '../kernel/db/data-dir-lock.js';
 import { migrate, pendingMigrations, type MigrationSet } from '../kernel/db/migrate.js';
 import { createCache, type Cache } from '../kernel/cache/index.js';
 import { createLogger, type Logger } from '../kernel/telemetry/logger.js';
@@ -82,6 +83,8 @@ export interface PlatformOptions {
   extraRoutes?: (app: App) => void;
   /** Embedded only: start PGlite from this migrated data-directory tarball (test suites). */
   pgliteSnapshot?: Blob;
+  /** What this process runs, named in the data folder's lock for whoever finds it taken (e.g. `v01t start`). */
+  command?: string;
 }
 
 export interface Platform {
@@ -132,6 +135,9 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
   }
   if (missing.length) logger.debug({ missing }, 'services not built yet are skipped');
 
+  // The embedded data folder is one process's (ADR 0021): a second server or a CLI fails here with
+  // the holder's PID instead of inside PGlite or DuckDB.
+  const lock = !config.db.url && !config.db.ephemeral ? acquireDataDirLock(config.dataDir, opts.command ?? 'v01t') : undefined;
   const database = await openDatabase({
     url: config.db.url,
     dataDir: config.db.url || config.db.ephemeral ? undefined : path.join(config.dataDir, 'pg'),
@@ -141,6 +147,9 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     statementTimeoutMs: config.db.statementTimeoutMs,
     applicationName: `v01t-${config.services.length === 1 ? config.services[0] : 'all'}`,
     observe: (queryType, table, seconds) => metrics.dbQueryDuration.observe({ query_type: queryType, table }, seconds),
+  }).catch((err: unknown) => {
+    lock?.release();
+    throw err;
   });
   const cache = createCache({ redisUrl: config.redis.url, clock, prefix: config.redis.keyPrefix });
   const egress = createEgressClient(config, { clock });
@@ -148,6 +157,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     await egress.close().catch(() => {});
     await cache.close().catch(() => {});
     await database.close().catch(() => {});
+    lock?.release();
   };
 
   try {

@@ -1,5 +1,6 @@
 import type { Config } from '../kernel/config/index.js';
 import { createLogger } from '../kernel/telemetry/logger.js';
+import { startAdminSocket } from './admin-socket.js';
 import { createPlatform } from './platform.js';
 
 /**
@@ -7,12 +8,14 @@ import { createPlatform } from './platform.js';
  * connections (503 to new requests on kept-alive sockets), let in-flight requests finish within
  * SHUTDOWN_TIMEOUT_MS, stop background work, close pools.
  */
-export async function runServer(config: Config): Promise<void> {
+export async function runServer(config: Config, command = 'v01t start'): Promise<void> {
   const logger = createLogger(config.log.level);
   const started = Date.now();
-  const platform = await createPlatform({ config, logger });
+  const platform = await createPlatform({ config, logger, command });
   await platform.startServices();
   const address = await platform.listen();
+  // Operator commands (v01t user create, gdpr export, ...) reach this process here while it holds the data folder.
+  const admin = await startAdminSocket(platform, config.dataDir, logger);
   logger.info(
     { address, services: [...platform.instances.keys()], profile: config.profile, database: platform.database.kind, cache: platform.cache.kind, startupMs: Date.now() - started },
     `v01t listening on ${address}`,
@@ -29,6 +32,7 @@ export async function runServer(config: Config): Promise<void> {
     }, config.shutdownTimeoutMs);
     deadline.unref();
     try {
+      await admin?.close();
       await platform.close();
       logger.info('shutdown complete');
       process.exit(0);

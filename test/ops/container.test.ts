@@ -49,12 +49,12 @@ const runtime = dockerfile.stages.at(-1)!;
 const all = (s: Stage, op: string) => s.instructions.filter((i) => i.op === op);
 
 describe('container image (deploy/Dockerfile)', () => {
-  it('is multi-stage: a build stage and a runtime stage on the same Node 20 base', () => {
+  it('is multi-stage: a build stage and a runtime stage on the same base, a supported Node LTS (22 or 24, package.json engines)', () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
     expect(build.name).toBe('build');
     expect(runtime.name).toBe('runtime');
     const base = dockerfile.args.find((a) => a.op === 'ARG' && a.args.startsWith('NODE_IMAGE='))?.args.split('=')[1];
-    expect(base).toMatch(/^node:20[-.]/);
+    expect(base).toMatch(/^node:(22|24)[-.]/);
     expect(build.from).toBe('${NODE_IMAGE}');
     expect(runtime.from).toBe('${NODE_IMAGE}');
   });

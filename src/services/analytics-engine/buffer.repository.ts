@@ -1,26 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, RawClient } from '../../kernel/db/database.js';
-import type { IngestBuffer } from './ingest-buffer.js';
-
-/** What the ingestion endpoint stores per accepted event (the normalised, skew-corrected form). */
-export interface BufferedEvent {
-  type: 'track' | 'identify' | 'alias';
-  event: string;
-  userId: string | null;
-  anonymousId: string | null;
-  previousId: string | null;
-  /** Corrected event time, epoch ms. */
-  ts: number;
-  properties: Record<string, unknown>;
-  messageId: string;
-}
-
-export interface ClaimedRow {
-  seq: number;
-  workspaceId: string;
-  receivedAt: Date;
-  payload: BufferedEvent;
-}
+import type { BufferedEvent, ClaimedRow, IngestBuffer } from './ingest-buffer.js';
 
 /** A claimed batch untouched this long is taken to belong to a dead process. */
 export const STALE_CLAIM_MS = 60_000;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../kernel/telemetry/logger.js';
 import { FileBuffer, type FileBufferOptions } from './file-buffer.js';
-import type { BufferedEvent } from './buffer.repository.js';
+import type { BufferedEvent } from './ingest-buffer.js';
 
 const WS = '11111111-1111-4111-8111-111111111111';
 const OTHER = '22222222-2222-4222-8222-222222222222';

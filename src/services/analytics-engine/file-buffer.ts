@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../kernel/telemetry/logger.js';
-import type { BufferedEvent, ClaimedRow } from './buffer.repository.js';
+import type { BufferedEvent, ClaimedRow } from './ingest-buffer.js';
 import type { IngestBuffer } from './ingest-buffer.js';
 
 const DAY = 86_400_000;

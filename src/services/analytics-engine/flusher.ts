@@ -1,8 +1,8 @@
 import type { Clock } from '../../kernel/clock.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
-import { STALE_CLAIM_MS, type BufferRepository, type ClaimedRow } from './buffer.repository.js';
+import { STALE_CLAIM_MS, type BufferRepository } from './buffer.repository.js';
 import type { EventStore, StoredEvent } from './event-store.js';
-import type { IngestBuffer } from './ingest-buffer.js';
+import type { ClaimedRow, IngestBuffer } from './ingest-buffer.js';
 
 /**
  * Moves events from the buffer (segment files or the database) to the OLAP store, one claimed

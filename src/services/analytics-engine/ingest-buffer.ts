@@ -1,4 +1,22 @@
-import type { BufferedEvent, ClaimedRow } from './buffer.repository.js';
+/** What the ingestion endpoint stores per accepted event (the normalised, skew-corrected form). */
+export interface BufferedEvent {
+  type: 'track' | 'identify' | 'alias';
+  event: string;
+  userId: string | null;
+  anonymousId: string | null;
+  previousId: string | null;
+  /** Corrected event time, epoch ms. */
+  ts: number;
+  properties: Record<string, unknown>;
+  messageId: string;
+}
+
+export interface ClaimedRow {
+  seq: number;
+  workspaceId: string;
+  receivedAt: Date;
+  payload: BufferedEvent;
+}
 
 /**
  * Where accepted events wait for the OLAP store. Two implementations: `FileBuffer` (fsync'd

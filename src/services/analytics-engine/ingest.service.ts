@@ -3,7 +3,7 @@ import { AppError } from '../../kernel/errors.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import { fastIncomingEvent, incomingEventSchema, type IncomingEvent } from './schemas.js';
-import type { BufferedEvent } from './buffer.repository.js';
+import type { BufferedEvent } from './ingest-buffer.js';
 import type { IngestBuffer } from './ingest-buffer.js';
 import type { KeyRow, WriteKeysRepository } from './write-keys.repository.js';
 

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { DbExecutor } from '../../kernel/db/database.js';
-import type { BufferedEvent } from './buffer.repository.js';
+import type { BufferedEvent } from './ingest-buffer.js';
 
 /**
  * Buffers a platform event in the delivery's transaction, so the row commits exactly when the

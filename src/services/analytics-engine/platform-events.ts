@@ -1,7 +1,7 @@
 import { EVENT_NAMES, type EventName } from '../../kernel/events/catalog.js';
 import type { EventsPort } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
-import type { BufferedEvent } from './buffer.repository.js';
+import type { BufferedEvent } from './ingest-buffer.js';
 import { bufferPlatformEvent } from './platform-events.repository.js';
 
 export const PLATFORM_EVENTS_GROUP = 'analytics-engine.platform-events';

@@ -1,7 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../../kernel/db/database.js';
 import { rows } from '../../kernel/db/rows.js';
-import type { BoardRef } from './leaderboard.js';
 
 export type ScoreRow = { user_id: string; score: string | number };
 export type SyncedScoreRow = { workspace_id: string; board: string; period: string; user_id: string; score: string | number | null };
@@ -91,6 +90,13 @@ export class LeaderboardRepository {
       return changed.length;
     });
   }
+}
+
+/** One leaderboard: a workspace's board (e.g. points per persona) in a period (all-time, a week, a month). */
+export interface BoardRef {
+  workspaceId: string;
+  board: string;
+  period: string;
 }
 
 const where = (ref: BoardRef) => sql`workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period}`;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { LeaderboardRepository } from './leaderboard.repository.js';
+import type { BoardRef, LeaderboardRepository } from './leaderboard.repository.js';
 
 export interface Standing {
   rank: number;
@@ -7,11 +7,7 @@ export interface Standing {
   score: number;
 }
 
-export interface BoardRef {
-  workspaceId: string;
-  board: string;
-  period: string;
-}
+export type { BoardRef } from './leaderboard.repository.js';
 
 /**
  * Reads a leaderboard. Ranks are ordinal (1, 2, 3 …) and ties are broken by user id descending,

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import { bearer, createWorkspace, signup } from '../../../test/helpers/api.js';
-import type { AnalyticsInstance } from './index.js';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { bearer, createWorkspace, signup } from '../helpers/api.js';
+import type { AnalyticsInstance } from '../../src/services/analytics-engine/index.js';
 
 const PLATFORM_WS = '66666666-6666-4666-8666-666666666666';
 let t: TestPlatform;

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import { bearer, createWorkspace, signup, type TestUser } from '../../../test/helpers/api.js';
-import { startS3rver, type RunningS3rver } from '../../../test/helpers/s3rver.js';
-import { streamToBuffer } from '../../kernel/storage/index.js';
-import type { ContentInstance } from './index.js';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { bearer, createWorkspace, signup, type TestUser } from '../helpers/api.js';
+import { startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
+import { streamToBuffer } from '../../src/kernel/storage/index.js';
+import type { ContentInstance } from '../../src/services/content-scheduler/index.js';
 
 /** The media API with S3_BUCKET set: the same upload lands in a real S3 HTTP API (s3rver). */
 describe('media upload (S3 adapter against s3rver)', () => {

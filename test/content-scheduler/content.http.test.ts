@@ -1,11 +1,11 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../../../test/helpers/api.js';
-import { startFakeChannel, webhookChannel, type FakeChannel } from '../../../test/content-scheduler/fake-channel.js';
-import type { ContentInstance } from './index.js';
-import type { IntegrationHubContract } from '../integration-hub/contract.js';
-import { idempotencyKeyOf } from './publisher.js';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
+import { startFakeChannel, webhookChannel, type FakeChannel } from './fake-channel.js';
+import type { ContentInstance } from '../../src/services/content-scheduler/index.js';
+import type { IntegrationHubContract } from '../../src/services/integration-hub/contract.js';
+import { idempotencyKeyOf } from '../../src/services/content-scheduler/publisher.js';
 
 let t: TestPlatform;
 let f: FakeChannel;

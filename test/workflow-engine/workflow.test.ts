@@ -2,10 +2,10 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../../../test/helpers/api.js';
-import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import { waitFor } from '../../../test/events/poll.js';
-import type { WorkflowEngineInstance } from './index.js';
+import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { waitFor } from '../events/poll.js';
+import type { WorkflowEngineInstance } from '../../src/services/workflow-engine/index.js';
 
 /** A local receiver that applies each Idempotency-Key once and can be told to fail. */
 function receiver() {

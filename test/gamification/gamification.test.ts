@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventEnvelope, EventName } from '../../kernel/events/index.js';
-import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../../../test/helpers/api.js';
-import { TEST_REDIS_URL, createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import type { GamificationInstance } from './index.js';
-import { PostgresLeaderboard, RedisLeaderboard } from './leaderboard.js';
-import { LeaderboardRepository } from './leaderboard.repository.js';
-import { ScoringRepository } from './scoring.repository.js';
-import { rows } from '../../kernel/db/rows.js';
+import type { EventEnvelope, EventName } from '../../src/kernel/events/index.js';
+import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
+import { TEST_REDIS_URL, createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import type { GamificationInstance } from '../../src/services/gamification/index.js';
+import { PostgresLeaderboard, RedisLeaderboard } from '../../src/services/gamification/leaderboard.js';
+import { LeaderboardRepository } from '../../src/services/gamification/leaderboard.repository.js';
+import { ScoringRepository } from '../../src/services/gamification/scoring.repository.js';
+import { rows } from '../../src/kernel/db/rows.js';
 
 let t: TestPlatform;
 let g: GamificationInstance['services'];
@@ -243,7 +243,7 @@ describe('badges, levels and rewards', () => {
     await score(deploy(u.id));
     expect((await outbox('gamification.badge.awarded.v1', u.id)).map((r) => r.payload.badgeKey)).toEqual(['rapid-builder']);
     expect((await profile(owner, u.id)).badges.map((b: { key: string }) => b.key)).toEqual(['rapid-builder']);
-    const contract = t.platform.ctx.contracts.get<import('./contract.js').GamificationContract>('gamification');
+    const contract = t.platform.ctx.contracts.get<import('../../src/services/gamification/contract.js').GamificationContract>('gamification');
     expect(await contract.hasEntitlement(ws, u.id, 'builder-template-pack')).toBe(true);
     expect(await contract.hasEntitlement(ws, u.id, 'trendsetter-flair')).toBe(false);
     expect((await outbox('gamification.reward.granted.v1', u.id)).map((r) => r.payload.rewardKey)).toEqual(['builder-template-pack']);
@@ -277,7 +277,7 @@ describe('badges, levels and rewards', () => {
     const lv = (await profile(u)).levels.find((l: { persona: string }) => l.persona === 'vAutomator');
     expect(lv).toMatchObject({ level: 3, xp: 290, levelXp: 283, nextLevelXp: 520 });
     await adj(600); // level 5 unlocks the automation shortcuts
-    expect(await t.platform.ctx.contracts.get<import('./contract.js').GamificationContract>('gamification').hasEntitlement(ws, u.id, 'automation-shortcuts')).toBe(true);
+    expect(await t.platform.ctx.contracts.get<import('../../src/services/gamification/contract.js').GamificationContract>('gamification').hasEntitlement(ws, u.id, 'automation-shortcuts')).toBe(true);
   });
 });
 

@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import { createWorkspace, signup } from '../../../test/helpers/api.js';
-import { startFakeChannel, webhookChannel, type FakeChannel } from '../../../test/content-scheduler/fake-channel.js';
-import type { ContentInstance } from './index.js';
-import { createLogger } from '../../kernel/telemetry/logger.js';
-import { CoreMetrics } from '../../kernel/telemetry/metrics.js';
-import type { IntegrationHubContract } from '../integration-hub/contract.js';
-import { Publisher, registerPublisherMetrics } from './publisher.js';
-import { PublisherRepository } from './publisher.repository.js';
-import { CampaignsRepository } from './campaigns.repository.js';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { createWorkspace, signup } from '../helpers/api.js';
+import { startFakeChannel, webhookChannel, type FakeChannel } from './fake-channel.js';
+import type { ContentInstance } from '../../src/services/content-scheduler/index.js';
+import { createLogger } from '../../src/kernel/telemetry/logger.js';
+import { CoreMetrics } from '../../src/kernel/telemetry/metrics.js';
+import type { IntegrationHubContract } from '../../src/services/integration-hub/contract.js';
+import { Publisher, registerPublisherMetrics } from '../../src/services/content-scheduler/publisher.js';
+import { PublisherRepository } from '../../src/services/content-scheduler/publisher.repository.js';
+import { CampaignsRepository } from '../../src/services/content-scheduler/campaigns.repository.js';
 
 /**
  * One pass over more due targets than one recording group (50): outcomes are recorded in several

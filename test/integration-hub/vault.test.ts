@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import { bearer, createWorkspace, signup, type TestUser } from '../../../test/helpers/api.js';
-import { keyIdOf, LocalKeyProvider, parseMasterKey, SecretBox } from '../../kernel/crypto/secret-box.js';
-import { ConnectionsRepository } from './connections.repository.js';
-import { Vault } from './vault.js';
-import type { IntegrationHubInstance } from './index.js';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { bearer, createWorkspace, signup, type TestUser } from '../helpers/api.js';
+import { keyIdOf, LocalKeyProvider, parseMasterKey, SecretBox } from '../../src/kernel/crypto/secret-box.js';
+import { ConnectionsRepository } from '../../src/services/integration-hub/connections.repository.js';
+import { Vault } from '../../src/services/integration-hub/vault.js';
+import type { IntegrationHubInstance } from '../../src/services/integration-hub/index.js';
 
 let t: TestPlatform;
 let owner: TestUser;
@@ -75,7 +75,7 @@ describe('vault: credentials encrypted at rest', () => {
     const hub = t.platform.instances.get('integration-hub') as IntegrationHubInstance;
     const repo = new ConnectionsRepository(t.platform.ctx.db);
     // The service's own rewrap goes through its SecretBox (key A): run the same code with the B+A box.
-    const { ConnectionsService } = await import('./connections.service.js');
+    const { ConnectionsService } = await import('../../src/services/integration-hub/connections.service.js');
     const svc = new ConnectionsService(t.platform.ctx.db, repo, rotating, null as never, t.platform.ctx.audit, t.clock, null as never, t.platform.logger, { healthTimeoutMs: 1000 });
     const first = await svc.rewrapAll();
     expect(first.rewrapped).toBe(before.length);

@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, TEST_DB, type TestPlatform } from '../../../test/helpers/platform.js';
-import { createWorkspace, signup } from '../../../test/helpers/api.js';
-import { startFakeChannel, webhookChannel, type FakeChannel } from '../../../test/content-scheduler/fake-channel.js';
-import { openDatabase, type Database } from '../../kernel/db/database.js';
-import { createLogger } from '../../kernel/telemetry/logger.js';
-import { CoreMetrics } from '../../kernel/telemetry/metrics.js';
-import type { IntegrationHubContract } from '../integration-hub/contract.js';
-import type { ContentInstance } from './index.js';
-import { Publisher, registerPublisherMetrics } from './publisher.js';
-import { PublisherRepository } from './publisher.repository.js';
-import { CampaignsRepository } from './campaigns.repository.js';
+import { createTestPlatform, TEST_DB, type TestPlatform } from '../helpers/platform.js';
+import { createWorkspace, signup } from '../helpers/api.js';
+import { startFakeChannel, webhookChannel, type FakeChannel } from './fake-channel.js';
+import { openDatabase, type Database } from '../../src/kernel/db/database.js';
+import { createLogger } from '../../src/kernel/telemetry/logger.js';
+import { CoreMetrics } from '../../src/kernel/telemetry/metrics.js';
+import type { IntegrationHubContract } from '../../src/services/integration-hub/contract.js';
+import type { ContentInstance } from '../../src/services/content-scheduler/index.js';
+import { Publisher, registerPublisherMetrics } from '../../src/services/content-scheduler/publisher.js';
+import { PublisherRepository } from '../../src/services/content-scheduler/publisher.repository.js';
+import { CampaignsRepository } from '../../src/services/content-scheduler/campaigns.repository.js';
 
 /**
  * Two publishers, each with its own connection pool to the same PostgreSQL database (as two

@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestPlatform } from '../../../test/helpers/platform.js';
-import { bearer, problem, type TestUser } from '../../../test/helpers/api.js';
-import type { Fakes } from '../../../test/integration-hub/fakes.js';
-import { startHubFixture } from '../../../test/integration-hub/hub-fixture.js';
-import type { IntegrationHubContract, PublishMedia } from './contract.js';
+import type { TestPlatform } from '../helpers/platform.js';
+import { bearer, problem, type TestUser } from '../helpers/api.js';
+import type { Fakes } from './fakes.js';
+import { startHubFixture } from './hub-fixture.js';
+import type { IntegrationHubContract, PublishMedia } from '../../src/services/integration-hub/contract.js';
 
 let t: TestPlatform;
 let f: Fakes;
@@ -333,7 +333,7 @@ describe('connectors against local fakes of the providers', () => {
 
   it('scripts/health-check-external-apis.sh prints a table and exits 1 when one is down', async () => {
     const address = await t.platform.app.listen({ host: '127.0.0.1', port: 0 });
-    const script = path.resolve(import.meta.dirname, '../../../scripts/health-check-external-apis.sh');
+    const script = path.resolve(import.meta.dirname, '../../scripts/health-check-external-apis.sh');
     const run = (args: string[]) =>
       new Promise<{ code: number; out: string; err: string }>((resolve) =>
         execFile('bash', [script, ...args], { timeout: 30_000 }, (e, out, err) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out, err })),

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestPlatform } from '../../../test/helpers/platform.js';
-import { bearer, problem, type TestUser } from '../../../test/helpers/api.js';
-import type { Fakes } from '../../../test/integration-hub/fakes.js';
-import { startHubFixture } from '../../../test/integration-hub/hub-fixture.js';
-import { githubSignature, slackSignature, standardSignature } from './signatures.js';
+import type { TestPlatform } from '../helpers/platform.js';
+import { bearer, problem, type TestUser } from '../helpers/api.js';
+import type { Fakes } from './fakes.js';
+import { startHubFixture } from './hub-fixture.js';
+import { githubSignature, slackSignature, standardSignature } from '../../src/services/integration-hub/signatures.js';
 
 let t: TestPlatform;
 let f: Fakes;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../../../test/helpers/api.js';
-import type { AnalyticsInstance } from './index.js';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { addMember, bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
+import type { AnalyticsInstance } from '../../src/services/analytics-engine/index.js';
 
 let t: TestPlatform;
 let owner: TestUser;

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPlatform, type TestPlatform } from '../../../test/helpers/platform.js';
-import { bearer, createWorkspace, problem, signup, type TestUser } from '../../../test/helpers/api.js';
-import { startS3rver, type RunningS3rver } from '../../../test/helpers/s3rver.js';
-import { startFakes, type Fakes } from '../../../test/integration-hub/fakes.js';
-import type { ContentInstance } from './index.js';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
+import { startS3rver, type RunningS3rver } from '../helpers/s3rver.js';
+import { startFakes, type Fakes } from '../integration-hub/fakes.js';
+import type { ContentInstance } from '../../src/services/content-scheduler/index.js';
 
 /**
  * Posts with media published end to end: uploaded through the media API (stored by the fs or the

@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TEST_DB, createTestPlatform, freshPostgresDatabase, type TestPlatform } from '../../../test/helpers/platform.js';
-import { bearer, createWorkspace, signup } from '../../../test/helpers/api.js';
-import type { AnalyticsInstance } from './index.js';
+import { TEST_DB, createTestPlatform, freshPostgresDatabase, type TestPlatform } from '../helpers/platform.js';
+import { bearer, createWorkspace, signup } from '../helpers/api.js';
+import type { AnalyticsInstance } from '../../src/services/analytics-engine/index.js';
 
 /**
  * A platform is closed right after answering 202 (its flush loop never ran for those events; the

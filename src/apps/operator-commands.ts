@@ -1,0 +1,178 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { AuditLog } from '../kernel/audit/index.js';
+import type { Database } from '../kernel/db/database.js';
+import { migrate, pendingMigrations, type MigrationSet } from '../kernel/db/migrate.js';
+import { AppError } from '../kernel/errors.js';
+import { DEPLOYMENT_RESULTS, DeploymentHistory } from '../services/ops/deployments.js';
+import { StartupError, type Platform } from './platform.js';
+
+/**
+ * The operator commands that read or change data (`v01t user create`, `gdpr export`, ...), written
+ * once and run in one of two places (ADR 0021): in the CLI's own process when no server holds the
+ * data folder, or inside the running server, which the CLI reaches over the admin socket. The
+ * command sees only this interface, so both paths print the same output.
+ */
+export interface DataAccess {
+  /** The database alone (and the migration sets of the services it serves), for commands that need no service. */
+  database<T>(fn: (db: Database, migrationSets: MigrationSet[]) => Promise<T>): Promise<T>;
+  /** The whole platform, services created (not started). */
+  platform<T>(fn: (p: Platform) => Promise<T>): Promise<T>;
+}
+
+export interface CommandIo {
+  /** Standard output; resolves when the text may be followed by more (backpressure). */
+  out(text: string): Promise<void>;
+  err(text: string): void;
+  setExitCode(code: number): void;
+}
+
+const isoDate = z.iso.datetime({ offset: true });
+const userId = z.uuid({ error: (i) => `--user-id: not a user id (a UUID): ${String(i.input)}` });
+
+/** Each command's arguments as the CLI sends them: already parsed from flags, checked again here since they may arrive over the socket. */
+const COMMANDS = {
+  migrate: z.object({ status: z.boolean() }).strict(),
+  'user.create': z.object({ email: z.string().min(1), name: z.string().min(1), admin: z.boolean(), password: z.string().min(1).optional() }).strict(),
+  'audit.verify': z.object({}).strict(),
+  'audit.export': z.object({ from: isoDate, to: isoDate, action: z.string().optional() }).strict(),
+  'keys.rotate': z.object({}).strict(),
+  'deploy.record': z.object({ version: z.string(), environment: z.string(), result: z.enum(DEPLOYMENT_RESULTS), notes: z.string().optional() }).strict(),
+  'deploy.history': z.object({ environment: z.string().optional(), limit: z.number().int().min(1).max(500) }).strict(),
+  'gdpr.export': z.object({ userId }).strict(),
+  'gdpr.erase': z.object({ userId }).strict(),
+  'retention.run': z.object({}).strict(),
+} as const;
+
+export type OperatorCommand = keyof typeof COMMANDS;
+export type OperatorArgs<C extends OperatorCommand> = z.infer<(typeof COMMANDS)[C]>;
+export interface OperatorRequest<C extends OperatorCommand = OperatorCommand> {
+  command: C;
+  args: OperatorArgs<C>;
+}
+
+/** Checks a request that came from outside the process (the admin socket); throws AppError on a bad one. */
+export function parseOperatorRequest(input: unknown): OperatorRequest {
+  const shape = z.object({ command: z.string(), args: z.unknown() }).safeParse(input);
+  if (!shape.success) throw new AppError('bad_request', 'an operator request is {command, args}');
+  const schema = (COMMANDS as Record<string, z.ZodType>)[shape.data.command];
+  if (!schema) throw new AppError('bad_request', `unknown operator command: ${shape.data.command}`);
+  const args = schema.safeParse(shape.data.args);
+  if (!args.success) {
+    // Messages written for a flag name it themselves; the rest get the argument's path.
+    const messages = args.error.issues.map((i) => (i.message.startsWith('--') ? i.message : `${shape.data.command} ${i.path.join('.') || 'args'}: ${i.message}`));
+    throw new AppError('bad_request', messages.join('; '));
+  }
+  return { command: shape.data.command as OperatorCommand, args: args.data } as OperatorRequest;
+}
+
+const auditLog = (db: Database) => new AuditLog(db.orm, { now: () => new Date() });
+
+export async function runOperatorCommand(request: OperatorRequest, io: CommandIo, access: DataAccess): Promise<void> {
+  const { command, args } = parseOperatorRequest(request);
+  switch (command) {
+    case 'migrate': {
+      const { status } = args as OperatorArgs<'migrate'>;
+      await access.database(async (db, sets) => {
+        if (status) {
+          const pending = await pendingMigrations(db, sets);
+          await io.out(pending.length ? `pending:\n  ${pending.join('\n  ')}\n` : 'up to date\n');
+          return;
+        }
+        const lines: string[] = [];
+        const { applied } = await migrate(db, sets, (m) => lines.push(m));
+        for (const line of lines) await io.out(`${line}\n`);
+        await io.out(applied.length ? `${applied.length} migration(s) applied\n` : 'up to date\n');
+      });
+      return;
+    }
+    case 'user.create': {
+      const a = args as OperatorArgs<'user.create'>;
+      const password = a.password ?? randomBytes(18).toString('base64url');
+      const created = await access.platform(async (p) => {
+        if (!p.orchestrator) throw new StartupError('the orchestrator is not available in this process');
+        return p.orchestrator.services.auth.createUser({ email: a.email, name: a.name, password, platformAdmin: a.admin }, null);
+      });
+      await io.out(`${JSON.stringify({ id: created.id, email: created.email, platformAdmin: created.platformAdmin, ...(a.password ? {} : { password }) })}\n`);
+      return;
+    }
+    case 'audit.verify': {
+      await access.database(async (db) => {
+        const result = await auditLog(db).verify((n) => io.err(`\rchecked ${n} entries`));
+        io.err('\n');
+        if (result.ok) {
+          await io.out(`audit chain intact: ${result.checked} entries verified\n`);
+        } else {
+          await io.out(`audit chain BROKEN at seq ${result.brokenAt.seq} (id ${result.brokenAt.id}): ${result.brokenAt.reason}; ${result.checked} entries before it verified\n`);
+          io.setExitCode(1);
+        }
+      });
+      return;
+    }
+    case 'audit.export': {
+      const a = args as OperatorArgs<'audit.export'>;
+      const from = new Date(a.from);
+      const to = new Date(a.to);
+      await access.database(async (db) => {
+        let count = 0;
+        for await (const e of auditLog(db).export({ from, to, action: a.action })) {
+          await io.out(`${JSON.stringify(e)}\n`);
+          count++;
+        }
+        io.err(`${count} audit entries from ${from.toISOString()} to ${to.toISOString()}\n`);
+      });
+      return;
+    }
+    case 'keys.rotate': {
+      const out = await access.platform(async (p) => {
+        const result: Record<string, { rewrapped: number; unchanged: number }> = {};
+        for (const [name, instance] of p.instances) if (instance.rewrapSecrets) result[name] = await instance.rewrapSecrets();
+        return { masterKeyId: p.ctx.secrets.keys.currentKeyId(), services: result };
+      });
+      await io.out(`${JSON.stringify(out)}\n`);
+      return;
+    }
+    case 'deploy.record': {
+      const a = args as OperatorArgs<'deploy.record'>;
+      const input = DeploymentHistory.parse({ version: a.version, environment: a.environment, result: a.result, ...(a.notes ? { notes: a.notes.slice(0, 1000) } : {}) }, '--');
+      const d = await access.database((db) => new DeploymentHistory(db.orm, auditLog(db)).record(input, { via: 'cli' }));
+      await io.out(`${JSON.stringify({ id: d.id, occurredAt: d.recordedAt, version: d.version, environment: d.environment, result: d.result, via: d.via, ...(d.notes ? { notes: d.notes } : {}) })}\n`);
+      return;
+    }
+    case 'deploy.history': {
+      const a = args as OperatorArgs<'deploy.history'>;
+      const environment = a.environment === undefined ? undefined : DeploymentHistory.parse({ version: 'x', result: 'success', environment: a.environment }, '--').environment;
+      const out = await access.database((db) => new DeploymentHistory(db.orm, auditLog(db)).history({ environment, limit: a.limit }));
+      await io.out(`${JSON.stringify(out, null, 2)}\n`);
+      return;
+    }
+    case 'gdpr.export': {
+      const { userId } = args as OperatorArgs<'gdpr.export'>;
+      const out = await access.platform((p) => orchestrator(p).services.account.exportUser(userId));
+      await io.out(`${JSON.stringify(out, null, 2)}\n`);
+      return;
+    }
+    case 'gdpr.erase': {
+      const { userId } = args as OperatorArgs<'gdpr.erase'>;
+      const out = await access.platform((p) => orchestrator(p).services.account.eraseUser(userId, { actorId: null, ip: null }));
+      await io.out(`${JSON.stringify({ erased: out })}\n`);
+      return;
+    }
+    case 'retention.run': {
+      const out = await access.platform(async (p) => {
+        const result: Record<string, number> = {};
+        const now = p.ctx.clock.now();
+        for (const instance of p.instances.values()) for (const rule of instance.retention ?? []) result[rule.name] = await rule.purge(now);
+        result[p.events.retentionRule().name] = await p.events.retentionRule().purge(now);
+        return result;
+      });
+      await io.out(`${JSON.stringify({ purged: out })}\n`);
+      return;
+    }
+  }
+}
+
+function orchestrator(p: Platform): NonNullable<Platform['orchestrator']> {
+  if (!p.orchestrator) throw new StartupError('the orchestrator is not available in this process');
+  return p.orchestrator;
+}
