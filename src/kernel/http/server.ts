@@ -11,6 +11,8 @@ import { AppError } from '../errors.js';
 import { scopeAllows, type PermissionRegistry } from '../auth/permissions.js';
 import type { IdentityPort, Principal, WorkspaceAccess } from '../auth/principal.js';
 import { sendProblem, toAppError } from './problem.js';
+import { clientErrorHandler, frameworkErrorHandler } from './client-errors.js';
+import { rejectUnstorableInput } from './input-guard.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
 
@@ -66,6 +68,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
     ajv: { customOptions: { removeAdditional: false } },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -140,6 +144,9 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
       }
     }
   });
+
+  // After parsing, before validation: text PostgreSQL cannot store is refused for every route at once.
+  app.addHook('preValidation', rejectUnstorableInput);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
