@@ -7,6 +7,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
 import { classifyQuery } from './instrument.js';
+import { installDatabaseErrorScrubbing, scrubDatabaseError } from './redact.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
 export type DbTx = PgTransaction<PgQueryResultHKT, Record<string, never>, ExtractTablesWithRelations<Record<string, never>>>;
@@ -53,6 +54,7 @@ export interface DatabaseOptions {
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  installDatabaseErrorScrubbing();
   return opts.url ? openPostgres(opts) : openPglite(opts);
 }
 
@@ -82,12 +84,14 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
         const cb = args[cbIndex] as (...r: unknown[]) => void;
         args[cbIndex] = (...r: unknown[]) => {
           done();
-          cb(...r);
+          cb(scrubDatabaseError(r[0]), ...r.slice(1));
         };
         return (super.query as (...a: unknown[]) => unknown)(...args);
       }
       const result = (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
-      return result.finally(done);
+      return result.finally(done).catch((err) => {
+        throw scrubDatabaseError(err);
+      });
     }
   }
   const poolMax = opts.poolMax ?? 10;
@@ -167,6 +171,8 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
             inFlight++;
             try {
               return await t.query(sql, params as unknown[], o as never);
+            } catch (err) {
+              throw scrubDatabaseError(err);
             } finally {
               inFlight--;
               done();
@@ -179,6 +185,8 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
             inFlight++;
             try {
               return await t.exec(sql, o as never);
+            } catch (err) {
+              throw scrubDatabaseError(err);
             } finally {
               inFlight--;
               done();
