@@ -74,10 +74,10 @@ describe('unstorable text at the edge', () => {
   }
 
   it('refuses it in nested values and object keys (jsonb refuses both)', async () => {
-    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/events`, headers: bearer(owner.token), payload: { events: [{ event: 'e', properties: { ['k\u0000']: 1 } }] } });
-    expectInvalidText(res, 'body.events.0.properties.k\uFFFD', 'nested key');
-    const deep = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/events`, headers: bearer(owner.token), payload: { events: [{ event: 'e', properties: { a: ['ok', '\udc00'] } }] } });
-    expectInvalidText(deep, 'body.events.0.properties.a.1', 'nested array');
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/events`, headers: bearer(owner.token), payload: { batch: [{ event: 'e', userId: 'u', messageId: 'm', properties: { ['k\u0000']: 1 } }] } });
+    expectInvalidText(res, 'body.batch.0.properties.k\uFFFD', 'nested key');
+    const deep = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/events`, headers: bearer(owner.token), payload: { batch: [{ event: 'e', userId: 'u', messageId: 'm', properties: { a: ['ok', '\udc00'] } }] } });
+    expectInvalidText(deep, 'body.batch.0.properties.a.1', 'nested array');
   });
 
   it('refuses a NUL in every query parameter and every path parameter', async () => {
@@ -124,7 +124,7 @@ describe('unstorable text at the edge', () => {
     let deep: unknown = 'leaf';
     for (let i = 0; i < 100_000; i++) deep = [deep];
     expect(findUnstorableText(deep, 'body')?.reason).toBe('too_deep');
-    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/events`, headers: { ...bearer(owner.token), 'content-type': 'application/json' }, payload: `{"events":[{"event":"e","properties":{"a":${'['.repeat(MAX_JSON_DEPTH + 5)}${']'.repeat(MAX_JSON_DEPTH + 5)}}}]}` });
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/events`, headers: { ...bearer(owner.token), 'content-type': 'application/json' }, payload: `{"batch":[{"event":"e","userId":"u","messageId":"m","properties":{"a":${'['.repeat(MAX_JSON_DEPTH + 5)}${']'.repeat(MAX_JSON_DEPTH + 5)}}}]}` });
     expect(res.statusCode, res.body).toBe(400);
     expect(problem(res).code).toBe('nesting_too_deep');
   });

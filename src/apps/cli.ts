@@ -8,6 +8,7 @@ import { DeploymentHistory } from '../ops/deployments.js';
 import { AppError } from '../kernel/errors.js';
 import { createPlatform, platformMigrationSets, StartupError, VERSION, availableModules, type Platform } from './platform.js';
 import { runServer } from './server.js';
+import { restrictUmask } from '../kernel/private-fs.js';
 
 function config(overrides: Partial<Record<string, string>> = {}): Config {
   return loadConfig({ ...process.env, ...overrides });
@@ -236,6 +237,8 @@ export function buildCli(): Command {
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  // Everything a command writes under the data folder (PGlite, DuckDB and ours) is the owner's alone.
+  restrictUmask();
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {

@@ -8,6 +8,7 @@ import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
 import { classifyQuery } from './instrument.js';
 import { installDatabaseErrorScrubbing, scrubDatabaseError } from './redact.js';
+import { ensurePrivateDir } from '../private-fs.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
 export type DbTx = PgTransaction<PgQueryResultHKT, Record<string, never>, ExtractTablesWithRelations<Record<string, never>>>;
@@ -152,12 +153,14 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
 }
 
 async function openPglite(opts: DatabaseOptions): Promise<Database> {
-  if (opts.dataDir) fs.mkdirSync(path.dirname(opts.dataDir), { recursive: true });
+  if (opts.dataDir) ensurePrivateDir(path.dirname(opts.dataDir));
   const client = await PGlite.create({
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.pgliteLoadDataDir ? { loadDataDir: opts.pgliteLoadDataDir } : {}),
     postgresqlconf: `shared_buffers=${opts.pgliteSharedBuffers ?? '16MB'}`,
   });
+  // PGlite creates its folder itself, with the umask's mode: narrowed once it exists.
+  if (opts.dataDir && fs.existsSync(opts.dataDir)) ensurePrivateDir(opts.dataDir);
   const observe = opts.observe;
   let inFlight = 0;
   // PGlite runs one statement at a time; wrap query/exec (and those of transactions) to time them.
