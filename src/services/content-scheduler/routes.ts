@@ -13,7 +13,8 @@ import { streamToBuffer } from '../../kernel/storage/index.js';
 const id = z.uuid();
 const ws = z.object({ workspaceId: id });
 const tags = ['content'];
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD');
+// A calendar date PostgreSQL can store: a real month and day (leap years included), and no year 0000.
+const day = z.iso.date('a date YYYY-MM-DD').refine((v) => !v.startsWith('0000'), 'the year 0000 does not exist');
 
 const limitsBody = z.object({
   maxTextLength: z.number().int().min(1).max(100_000).optional(),
