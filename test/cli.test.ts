@@ -65,6 +65,20 @@ describe('v01t CLI', { timeout: 240_000 }, () => {
     expect(status.stdout.trim()).toBe('up to date');
   });
 
+  it('leaves nothing in the data folder that other users of the machine can read (the CLI narrows the umask)', () => {
+    const open: string[] = [];
+    const pgDir = path.join(dataDir, 'pg');
+    const walk = (p: string) => {
+      const st = fs.statSync(p);
+      // PGlite sets 0666 on the files of its cluster itself; its folder (0700) is what keeps them private.
+      const engineFile = p.startsWith(pgDir + path.sep) && st.isFile();
+      if (st.mode & 0o077 && !engineFile) open.push(`${p} ${(st.mode & 0o777).toString(8)}`);
+      if (st.isDirectory()) for (const name of fs.readdirSync(p)) walk(path.join(p, name));
+    };
+    walk(dataDir);
+    expect(open).toEqual([]);
+  });
+
   it('creates a platform admin from a password on stdin; audit verify passes, then catches tampering', async () => {
     const created = await v01t(['user', 'create', '--email', 'root@example.test', '--name', 'Root', '--admin', '--password-stdin'], 'a very good root password\n');
     expect(created.code, created.stderr).toBe(0);

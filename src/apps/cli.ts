@@ -9,6 +9,7 @@ import { AdminSocketError, sendToServer } from './admin-socket.js';
 import { runOperatorCommand, type CommandIo, type DataAccess, type OperatorArgs, type OperatorCommand, type OperatorRequest } from './operator-commands.js';
 import { createPlatform, platformMigrationSets, StartupError, VERSION, availableModules } from './platform.js';
 import { runServer } from './server.js';
+import { restrictUmask } from '../kernel/private-fs.js';
 
 function config(overrides: Partial<Record<string, string>> = {}): Config {
   return loadConfig({ ...process.env, ...overrides });
@@ -211,6 +212,8 @@ export function buildCli(): Command {
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  // Everything a command writes under the data folder (PGlite, DuckDB and ours) is the owner's alone.
+  restrictUmask();
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {

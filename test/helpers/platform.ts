@@ -49,7 +49,7 @@ export interface TestPlatform {
  */
 export async function createTestPlatform(
   env: Record<string, string> = {},
-  opts: { clock?: ManualClock; extraRoutes?: PlatformOptions['extraRoutes'] } = {},
+  opts: { clock?: ManualClock; extraRoutes?: PlatformOptions['extraRoutes']; logDestination?: { write(line: string): void } } = {},
 ): Promise<TestPlatform> {
   const clock = opts.clock ?? new ManualClock(new Date());
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-test-'));
@@ -75,7 +75,7 @@ export async function createTestPlatform(
   const config = loadConfig({ ...base, ...env });
   const snapshotFile = TEST_DB === 'pglite' ? inject('pgliteSnapshot') : undefined;
   const pgliteSnapshot = snapshotFile && !env.DATABASE_URL ? new Blob([fs.readFileSync(snapshotFile)]) : undefined;
-  const platform = await createPlatform({ config, clock, logger: createLogger(config.log.level), extraRoutes: opts.extraRoutes, pgliteSnapshot });
+  const platform = await createPlatform({ config, clock, logger: createLogger(config.log.level, opts.logDestination), extraRoutes: opts.extraRoutes, pgliteSnapshot });
   return {
     platform,
     clock,

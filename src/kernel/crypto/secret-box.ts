@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir } from '../private-fs.js';
 
 /**
  * Envelope encryption of secrets at rest: each value gets its own random data key (AES-256-GCM),
@@ -113,7 +114,7 @@ export function loadKeyProvider(opts: { masterKey?: string; previousKeys?: strin
   if (opts.masterKey) return new LocalKeyProvider(parseMasterKey(opts.masterKey), previous);
   const file = path.join(opts.dataDir, 'master.key');
   if (!fs.existsSync(file)) {
-    fs.mkdirSync(opts.dataDir, { recursive: true });
+    ensurePrivateDir(opts.dataDir);
     try {
       fs.writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
     } catch (err) {

@@ -7,6 +7,8 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
 import { classifyQuery } from './instrument.js';
+import { installDatabaseErrorScrubbing, scrubDatabaseError } from './redact.js';
+import { ensurePrivateDir } from '../private-fs.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
 export type DbTx = PgTransaction<PgQueryResultHKT, Record<string, never>, ExtractTablesWithRelations<Record<string, never>>>;
@@ -53,6 +55,7 @@ export interface DatabaseOptions {
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
+  installDatabaseErrorScrubbing();
   return opts.url ? openPostgres(opts) : openPglite(opts);
 }
 
@@ -82,12 +85,14 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
         const cb = args[cbIndex] as (...r: unknown[]) => void;
         args[cbIndex] = (...r: unknown[]) => {
           done();
-          cb(...r);
+          cb(scrubDatabaseError(r[0]), ...r.slice(1));
         };
         return (super.query as (...a: unknown[]) => unknown)(...args);
       }
       const result = (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
-      return result.finally(done);
+      return result.finally(done).catch((err) => {
+        throw scrubDatabaseError(err);
+      });
     }
   }
   const poolMax = opts.poolMax ?? 10;
@@ -148,12 +153,14 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
 }
 
 async function openPglite(opts: DatabaseOptions): Promise<Database> {
-  if (opts.dataDir) fs.mkdirSync(path.dirname(opts.dataDir), { recursive: true });
+  if (opts.dataDir) ensurePrivateDir(path.dirname(opts.dataDir));
   const client = await PGlite.create({
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.pgliteLoadDataDir ? { loadDataDir: opts.pgliteLoadDataDir } : {}),
     postgresqlconf: `shared_buffers=${opts.pgliteSharedBuffers ?? '16MB'}`,
   });
+  // PGlite creates its folder itself, with the umask's mode: narrowed once it exists.
+  if (opts.dataDir && fs.existsSync(opts.dataDir)) ensurePrivateDir(opts.dataDir);
   const observe = opts.observe;
   let inFlight = 0;
   // PGlite runs one statement at a time; wrap query/exec (and those of transactions) to time them.
@@ -167,6 +174,8 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
             inFlight++;
             try {
               return await t.query(sql, params as unknown[], o as never);
+            } catch (err) {
+              throw scrubDatabaseError(err);
             } finally {
               inFlight--;
               done();
@@ -179,6 +188,8 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
             inFlight++;
             try {
               return await t.exec(sql, o as never);
+            } catch (err) {
+              throw scrubDatabaseError(err);
             } finally {
               inFlight--;
               done();

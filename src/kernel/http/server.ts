@@ -14,6 +14,8 @@ import { sameSecret } from '../crypto/compare.js';
 import type { IdentityPort, Principal, WorkspaceAccess } from '../auth/principal.js';
 import { sendProblem, toAppError } from './problem.js';
 import { bearerToken, checkCsrf, credentialOf, registerBrowserSupport } from './browser.js';
+import { clientErrorHandler, frameworkErrorHandler } from './client-errors.js';
+import { rejectUnstorableInput } from './input-guard.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
 
@@ -90,6 +92,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
     ajv: { customOptions: { removeAdditional: false } },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -205,6 +209,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     }
     request.access = access;
   }
+  // After parsing, before validation: text PostgreSQL cannot store is refused for every route at once.
+  app.addHook('preValidation', rejectUnstorableInput);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -1,5 +1,5 @@
-import fs from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir, makeFilePrivate } from '../private-fs.js';
 import { DuckDBInstance, type DuckDBConnection, dateValue } from '@duckdb/node-api';
 import { dateLiteralText, ident, intLiteral, normaliseValue, type OlapDialect, type OlapRow, type OlapStore, type OlapTableSpec } from './port.js';
 
@@ -51,8 +51,9 @@ export class DuckDbStore implements OlapStore {
   ) {}
 
   static async open(file: string): Promise<DuckDbStore> {
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    if (file !== ':memory:') ensurePrivateDir(path.dirname(path.resolve(file)));
     const instance = await DuckDBInstance.create(file);
+    if (file !== ':memory:') makeFilePrivate(path.resolve(file));
     const conn = await instance.connect();
     return new DuckDbStore(instance, conn);
   }

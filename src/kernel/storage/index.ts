@@ -4,6 +4,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { ensurePrivateDirAsync, PRIVATE_FILE_MODE } from '../private-fs.js';
 import {
   S3Client,
   PutObjectCommand,
@@ -59,12 +60,12 @@ export class FsObjectStorage implements ObjectStorage {
 
   async put(key: string, body: Buffer | Readable, opts: { contentType: string }): Promise<void> {
     const file = this.file(key);
-    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await ensurePrivateDirAsync(path.dirname(file));
     // Write to a temporary name and rename: a crash mid-upload never leaves a truncated object behind.
     const tmp = `${file}.${randomUUID()}.tmp`;
     try {
-      await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, fs.createWriteStream(tmp));
-      await fsp.writeFile(`${file}.meta`, JSON.stringify({ contentType: opts.contentType }));
+      await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, fs.createWriteStream(tmp, { mode: PRIVATE_FILE_MODE }));
+      await fsp.writeFile(`${file}.meta`, JSON.stringify({ contentType: opts.contentType }), { mode: PRIVATE_FILE_MODE });
       await fsp.rename(tmp, file);
     } catch (err) {
       await fsp.rm(tmp, { force: true });
@@ -97,7 +98,7 @@ export class FsObjectStorage implements ObjectStorage {
   }
 
   async ping(): Promise<void> {
-    await fsp.mkdir(this.root, { recursive: true });
+    await ensurePrivateDirAsync(this.root);
     await fsp.access(this.root, fs.constants.W_OK);
   }
 

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../kernel/telemetry/logger.js';
-import type { BufferedEvent, ClaimedRow } from './ingest-buffer.js';
-import type { IngestBuffer } from './ingest-buffer.js';
+import { ensurePrivateDirAsync, PRIVATE_FILE_MODE } from '../../kernel/private-fs.js';
+import type { BufferedEvent, ClaimedRow, IngestBuffer } from './ingest-buffer.js';
 
 const DAY = 86_400_000;
 /** A segment is sealed (handed to the flusher) at this size even if the flusher is slow to ask. */
@@ -151,7 +151,7 @@ export class FileBuffer implements IngestBuffer {
 
   static async open(opts: FileBufferOptions): Promise<FileBuffer> {
     const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-analytics-buffer-'));
-    await fsp.mkdir(dir, { recursive: true });
+    await ensurePrivateDirAsync(dir);
     const buffer = new FileBuffer(dir, !opts.dir, opts, new RecentMessageIds());
     await buffer.load();
     return buffer;
@@ -265,7 +265,7 @@ export class FileBuffer implements IngestBuffer {
     const seq = this.nextSeq++;
     const id = randomUUID();
     const file = path.join(this.dir, `${String(seq).padStart(12, '0')}-${id}.seg`);
-    const handle = await fsp.open(file, 'a');
+    const handle = await fsp.open(file, 'a', PRIVATE_FILE_MODE);
     await syncDir(this.dir);
     return { seq, id, file, events: 0, bytes: 0, handle, records: [] };
   }
@@ -378,7 +378,7 @@ export class FileBuffer implements IngestBuffer {
         }
         const tmp = `${seg.file}.tmp`;
         const text = kept.filter((r) => r.e.length > 0).map((r) => `${JSON.stringify(r)}\n`).join('');
-        const h = await fsp.open(tmp, 'w');
+        const h = await fsp.open(tmp, 'w', PRIVATE_FILE_MODE);
         try {
           await h.writeFile(text, 'utf8');
           await h.datasync();

@@ -3,6 +3,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { App } from '../../kernel/http/server.js';
 import { AppError } from '../../kernel/errors.js';
+import { assertStorableText } from '../../kernel/http/input-guard.js';
 import type { ChannelsService } from './channels.js';
 import { MAX_ALT_TEXT, type MediaService } from './media.js';
 import type { PostsService } from './posts.js';
@@ -12,7 +13,8 @@ import { streamToBuffer } from '../../kernel/storage/index.js';
 const id = z.uuid();
 const ws = z.object({ workspaceId: id });
 const tags = ['content'];
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date YYYY-MM-DD');
+// A calendar date PostgreSQL can store: a real month and day (leap years included), and no year 0000.
+const day = z.iso.date('a date YYYY-MM-DD').refine((v) => !v.startsWith('0000'), 'the year 0000 does not exist');
 
 const limitsBody = z.object({
   maxTextLength: z.number().int().min(1).max(100_000).optional(),
@@ -130,6 +132,9 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
         // An "altText" field sent before the file part (multipart parts are read in order).
         const alt = file.fields.altText;
         const altText = alt && !Array.isArray(alt) && alt.type === 'field' ? String(alt.value) : undefined;
+        // Multipart parts bypass the kernel's body check: the two texts stored are checked here.
+        assertStorableText(file.filename, 'file.filename');
+        assertStorableText(altText, 'altText');
         const m = await media.upload(workspaceId, req.principal!.userId, {
           fileName: file.filename || 'upload',
           contentType: file.mimetype,

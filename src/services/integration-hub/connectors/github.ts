@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { action, type Connector, type ConnectorContext } from './types.js';
-import { composeText, ensureOk, refuseMedia, trimSlash } from './util.js';
+import { composeText, ensureOk, pathSegment, refuseMedia, trimSlash } from './util.js';
 import { bearerOf, oauthCredentials } from './oauth-credentials.js';
 import { verifyGithub } from '../signatures.js';
 import type { PublishContent } from '../contract.js';
@@ -32,7 +32,7 @@ function gh(ctx: Ctx, method: string, path: string, body?: unknown) {
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
 }
-const repoPath = (ctx: Ctx) => `/repos/${encodeURIComponent(ctx.config.owner)}/${encodeURIComponent(ctx.config.repo)}`;
+const repoPath = (ctx: Ctx) => `/repos/${pathSegment(ctx.config.owner, 'config.owner')}/${pathSegment(ctx.config.repo, 'config.repo')}`;
 
 async function createIssue(ctx: Ctx, title: string, body?: string, labels?: string[]) {
   const res = ensureOk('GitHub', await gh(ctx, 'POST', `${repoPath(ctx)}/issues`, { title, body, labels }));
@@ -70,7 +70,7 @@ export const githubConnector: Connector = {
       input: z.object({ workflow: z.string().min(1).max(200).describe('workflow file name or id'), ref: z.string().min(1).default('main'), inputs: z.record(z.string(), z.string()).optional() }),
       output: z.object({ dispatched: z.boolean() }),
       async run(ctx: Ctx, input) {
-        ensureOk('GitHub', await gh(ctx, 'POST', `${repoPath(ctx)}/actions/workflows/${encodeURIComponent(input.workflow)}/dispatches`, { ref: input.ref, inputs: input.inputs ?? {} }));
+        ensureOk('GitHub', await gh(ctx, 'POST', `${repoPath(ctx)}/actions/workflows/${pathSegment(input.workflow, 'workflow')}/dispatches`, { ref: input.ref, inputs: input.inputs ?? {} }));
         return { dispatched: true };
       },
     }),

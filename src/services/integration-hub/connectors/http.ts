@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { action, type Connector, type ConnectorContext } from './types.js';
-import { trimSlash } from './util.js';
+import { urlUnderBase } from './util.js';
 
 const credentials = z.discriminatedUnion('type', [
   z.object({ type: z.literal('none') }),
@@ -29,8 +29,8 @@ function authHeaders(c: Creds): Record<string, string> {
   }
 }
 
-function target(ctx: ConnectorContext<Creds, Conf>, path: string, query?: Record<string, string>): string {
-  const url = new URL(trimSlash(ctx.config.baseUrl) + (path.startsWith('/') ? path : `/${path}`));
+function target(ctx: ConnectorContext<Creds, Conf>, path: string, query?: Record<string, string>, field = 'path'): string {
+  const url = urlUnderBase(ctx.config.baseUrl, path, field);
   for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
   return url.href;
 }
@@ -57,7 +57,7 @@ export const httpConnector: Connector = {
       async run(ctx: ConnectorContext<Creds, Conf>, input) {
         const hasBody = input.body !== undefined && input.method !== 'GET';
         const res = await ctx.http({
-          url: target(ctx, input.path, input.query),
+          url: target(ctx, input.path, input.query, 'input.path'),
           method: input.method,
           headers: { ...ctx.config.headers, ...(input.headers ?? {}), ...(hasBody ? { 'content-type': 'application/json' } : {}), ...authHeaders(ctx.credentials) },
           body: hasBody ? JSON.stringify(input.body) : undefined,
@@ -76,7 +76,7 @@ export const httpConnector: Connector = {
     }),
   },
   async health(ctx: ConnectorContext<Creds, Conf>) {
-    const res = await ctx.http({ url: target(ctx, ctx.config.healthPath), headers: { ...ctx.config.headers, ...authHeaders(ctx.credentials) }, maxRetries: 0 });
+    const res = await ctx.http({ url: target(ctx, ctx.config.healthPath, undefined, 'config.healthPath'), headers: { ...ctx.config.headers, ...authHeaders(ctx.credentials) }, maxRetries: 0 });
     if (res.status >= 400) throw new Error(`answered ${res.status}`);
   },
 };

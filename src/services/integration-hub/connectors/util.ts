@@ -25,6 +25,55 @@ export function ensureOk(provider: string, res: EgressResponse): EgressResponse 
 
 export const trimSlash = (u: string) => u.replace(/\/+$/, '');
 
+/** The text as a server may end up reading it: percent-decoded until stable (double encoding included). */
+function fullyDecoded(text: string): string {
+  let out = text;
+  for (let i = 0; i < 4; i++) {
+    let next: string;
+    try {
+      next = decodeURIComponent(out);
+    } catch {
+      return out;
+    }
+    if (next === out) return out;
+    out = next;
+  }
+  return out;
+}
+
+/**
+ * A "." or ".." segment lets a request leave the base path it was configured for (URL
+ * normalisation resolves them, and `%2e%2e` and `\` count as well), or makes the remote server
+ * resolve it after decoding. No legitimate API path needs one.
+ */
+function hasDotSegment(text: string): boolean {
+  return fullyDecoded(text)
+    .split(/[/\\]/)
+    .some((s) => s === '.' || s === '..');
+}
+
+function pathRefused(field: string, why: string): AppError {
+  return new AppError('validation_failed', `${field}: ${why}`, { errors: [{ path: field, message: why }] });
+}
+
+/** `path` appended under `baseUrl`; refuses any path that would resolve outside the base path. */
+export function urlUnderBase(baseUrl: string, path: string, field = 'path'): URL {
+  if (hasDotSegment(path)) throw pathRefused(field, 'must not contain "." or ".." segments (also percent-encoded)');
+  const base = new URL(trimSlash(baseUrl));
+  const url = new URL(trimSlash(baseUrl) + (path.startsWith('/') ? path : `/${path}`));
+  const basePath = trimSlash(base.pathname);
+  if (url.origin !== base.origin || (url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`))) {
+    throw pathRefused(field, 'must stay under the connection\'s base URL');
+  }
+  return url;
+}
+
+/** One path segment from user input, encoded; "." and ".." (in any encoding) are refused. */
+export function pathSegment(value: string, field: string): string {
+  if (hasDotSegment(value)) throw pathRefused(field, 'must not be "." or ".." or contain such a segment');
+  return encodeURIComponent(value);
+}
+
 export const jsonHeaders = { 'content-type': 'application/json', accept: 'application/json' };
 
 export function composeText(content: { text: string; link?: string }): string {
