@@ -31,6 +31,7 @@ export const ERROR_CATALOG = {
   account_locked: { status: 429, title: 'Too many failed sign-in attempts for this account' },
   rate_limited: { status: 429, title: 'Too many requests' },
   analytics_buffer_full: { status: 429, title: 'The analytics ingestion buffer is full; retry later' },
+  analytics_buffer_unavailable: { status: 503, title: 'The analytics ingestion buffer cannot store events right now; retry later' },
   invalid_write_key: { status: 401, title: 'Invalid or revoked workspace write key' },
   egress_blocked: { status: 422, title: 'The outbound request target is not allowed' },
   egress_rate_limited: { status: 429, title: 'Outbound rate limit for this connection reached' },
