@@ -22,8 +22,8 @@ describe.skipIf(TEST_DB !== 'postgres')('PostgreSQL pool: a connection lost whil
     process.on('uncaughtException', onUncaught);
     try {
       const outcome = await db.withClient(async (c) => {
-        const [{ pid }] = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-        await db.query('SELECT pg_terminate_backend($1)', [pid]);
+        const [own] = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        await db.query('SELECT pg_terminate_backend($1)', [own!.pid]);
         // Give the socket's end time to arrive while the client is held but idle, as in a transaction awaiting other work.
         for (let i = 0; i < 50; i++) await new Promise((r) => setTimeout(r, 20));
         return c.query('SELECT 1').then(
