@@ -24,6 +24,8 @@ const sampleMs = num('SOAK_SAMPLE_MS', 5000);
 const warmupSeconds = num('SOAK_WARMUP_SECONDS', Math.min(60, Math.round(seconds * 0.25)));
 /** The RSS slope is judged only over a steady window at least this long (see below). */
 const RSS_MIN_WINDOW_SECONDS = 240;
+/** Latency limits are judged only when the 1-minute load average per core stayed at or below this. */
+const MAX_LOAD_PER_CORE = num('SOAK_MAX_LOAD_PER_CORE', 1.5);
 const limits = {
   rss_slope_mb_per_min: num('SOAK_MAX_RSS_SLOPE_MB_PER_MIN', 2),
   eventloop_lag_p99_ms: num('SOAK_MAX_EVENTLOOP_LAG_P99_MS', 250),
@@ -144,7 +146,11 @@ async function main(): Promise<number> {
     const started = Date.now();
     const endAt = started + seconds * 1000;
     const samples: { t: number; rss: number; fds: number; lagMs: number }[] = [];
-    const sample = async () => samples.push({ t: (Date.now() - started) / 1000, rss: rssMb(pid), fds: fds(pid), lagMs: await lagP99Ms(base).catch(() => NaN) });
+    const loads: number[] = [];
+    const sample = async () => {
+      loads.push(os.loadavg()[0]!);
+      samples.push({ t: (Date.now() - started) / 1000, rss: rssMb(pid), fds: fds(pid), lagMs: await lagP99Ms(base).catch(() => NaN) });
+    };
     await sample();
     const sampler = setInterval(() => void sample(), sampleMs);
     await Promise.all(
@@ -176,6 +182,10 @@ async function main(): Promise<number> {
     // V8's heap saw-tooth moves RSS by tens of MB within a minute: a slope means something only over
     // a longer steady window, so short runs (CI) print it without judging it.
     const rssJudged = (steady.at(-1)?.t ?? 0) - (steady[0]?.t ?? 0) >= RSS_MIN_WINDOW_SECONDS;
+    // Latency measures the machine as much as the server: on an oversubscribed machine (other
+    // builds, tests) the process waits for a core, so latency limits are judged only below a load.
+    const loadPerCore = Math.max(...loads) / os.cpus().length;
+    const latencyJudged = loadPerCore <= MAX_LOAD_PER_CORE;
     const figures = {
       seconds,
       clients,
@@ -196,13 +206,15 @@ async function main(): Promise<number> {
       fd_growth: Math.max(0, samples.at(-1)!.fds - Math.min(...steady.map((s) => s.fds))),
       workflow_runs: runs.length,
       posts: posts.length,
-      load_average_1m: Math.round(os.loadavg()[0]! * 10) / 10,
+      load_average_1m_max: Math.round(Math.max(...loads) * 10) / 10,
+      cores: os.cpus().length,
+      latency_judged: latencyJudged,
     };
 
     const breaches = [
       rssJudged && figures.rss_slope_mb_per_min > limits.rss_slope_mb_per_min && `RSS grows ${figures.rss_slope_mb_per_min} MB/min (limit ${limits.rss_slope_mb_per_min})`,
-      !(figures.eventloop_lag_p99_ms <= limits.eventloop_lag_p99_ms) && `event-loop lag p99 reached ${figures.eventloop_lag_p99_ms} ms (limit ${limits.eventloop_lag_p99_ms})`,
-      figures.request_p99_ms > limits.request_p99_ms && `request p99 ${figures.request_p99_ms} ms (limit ${limits.request_p99_ms})`,
+      latencyJudged && !(figures.eventloop_lag_p99_ms <= limits.eventloop_lag_p99_ms) && `event-loop lag p99 reached ${figures.eventloop_lag_p99_ms} ms (limit ${limits.eventloop_lag_p99_ms})`,
+      latencyJudged && figures.request_p99_ms > limits.request_p99_ms && `request p99 ${figures.request_p99_ms} ms (limit ${limits.request_p99_ms})`,
       figures.fd_growth > limits.fd_growth && `open file descriptors grew by ${figures.fd_growth} (limit ${limits.fd_growth})`,
       figures.server_errors > limits.server_errors && `${figures.server_errors} server errors: ${JSON.stringify(Object.fromEntries([...byStatus].filter(([k]) => /^(5\d\d|0) /.test(k))))}`,
     ].filter((b): b is string => Boolean(b));
