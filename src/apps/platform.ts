@@ -256,6 +256,9 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       },
     ];
     if (cache.kind === 'redis') probes.push({ name: 'redis', check: () => cache.ping() });
+    // Kafka away: writes still commit to the outbox and are relayed once it is back, but events stop
+    // flowing between services, so the process says so (ADR 0010).
+    if (events.bus.ping) probes.push({ name: 'kafka', check: () => events.readiness() });
     for (const [name, instance] of instances) {
       for (const [probe, check] of Object.entries(instance.readiness ?? {})) probes.push({ name: `${name}.${probe}`, check });
     }

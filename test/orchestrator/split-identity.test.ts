@@ -37,6 +37,12 @@ describe('identity over HTTP for split services', () => {
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/internal'))).toEqual([]);
   });
 
+  it('reports an unreachable orchestrator as service_unavailable (503 to callers), not as an unexpected error', async () => {
+    const down = new IdentityHttpClient('http://127.0.0.1:9/', internalToken, 2000);
+    await expect(down.authenticate('v01t_s_abc')).rejects.toMatchObject({ code: 'service_unavailable', status: 503, extra: { retryAfterSeconds: 2 } });
+    await expect(down.workspaceAccess('u', 'w')).rejects.toMatchObject({ code: 'service_unavailable' });
+  });
+
   it('refuses an internal token shorter than 32 characters at start-up', async () => {
     await expect(createTestPlatform({ V01T_SERVICES: 'orchestrator', V01T_INTERNAL_TOKEN: 'short' })).rejects.toThrow(/V01T_INTERNAL_TOKEN/);
   });

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
+import { AppError } from '../errors.js';
 
 /**
  * Small key-value port used for token lookups, login counters and rate limits.
@@ -76,22 +77,35 @@ export class RedisCache implements Cache {
     // Connection errors surface through ping() and failing commands; an 'error' listener keeps them from crashing the process.
     this.client.on('error', () => {});
   }
+  /**
+   * Redis away (restart, failover) is an outage callers should retry, not a bug: a command that
+   * cannot reach it (ioredis gives up after maxRetriesPerRequest reconnects) becomes
+   * service_unavailable, 503 with Retry-After, instead of a 500. ioredis reconnects by itself.
+   */
+  private async available<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (err) {
+      if (this.client.status === 'ready' && !/max retries|connection is closed|stream isn't writeable|ECONNREFUSED|ECONNRESET/i.test((err as Error).message)) throw err;
+      throw Object.assign(new AppError('service_unavailable', 'The cache is unavailable; retry shortly', { retryAfterSeconds: 2 }), { cause: err });
+    }
+  }
   async get(key: string) {
-    return this.client.get(this.prefix + key);
+    return this.available(() => this.client.get(this.prefix + key));
   }
   async set(key: string, value: string, ttlSeconds: number) {
-    await this.client.set(this.prefix + key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
+    await this.available(() => this.client.set(this.prefix + key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds))));
   }
   async del(key: string) {
-    await this.client.del(this.prefix + key);
+    await this.available(() => this.client.del(this.prefix + key));
   }
   async incr(key: string, ttlSeconds: number) {
     const k = this.prefix + key;
-    const [[, count]] = (await this.client.multi().incr(k).expire(k, Math.max(1, Math.ceil(ttlSeconds)), 'NX').exec()) as [[unknown, number]];
+    const [[, count]] = (await this.available(() => this.client.multi().incr(k).expire(k, Math.max(1, Math.ceil(ttlSeconds)), 'NX').exec())) as [[unknown, number]];
     return count;
   }
   async ttl(key: string) {
-    const t = await this.client.ttl(this.prefix + key);
+    const t = await this.available(() => this.client.ttl(this.prefix + key));
     return t < 0 ? null : t;
   }
   async ping() {

@@ -106,6 +106,13 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
   });
   // An idle client that errors (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // The pool listens only to idle clients. A checked-out client between statements (a transaction
+  // awaiting other work, a LISTEN connection) whose connection drops emits 'error' with no listener,
+  // which kills the process: every service crashed on a PostgreSQL restart (the chaos suite). With a
+  // listener the error reaches the holder on its next statement, and release discards the client.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const orm = drizzlePg({ client: pool }) as unknown as Db;
   const rawFrom = (c: pg.PoolClient): RawClient => ({
     async query<T>(sql: string, params?: unknown[]) {

@@ -133,6 +133,11 @@ export class EventBackbone implements EventsPort {
     }, delayMs);
   }
 
+  /** Readiness of the bus itself: Kafka answering (the postgres bus is the database, probed apart). */
+  async readiness(): Promise<void> {
+    await this.bus.ping?.();
+  }
+
   /** Events waiting in the outbox (not yet on the bus). */
   async pendingInOutbox(): Promise<number> {
     const [r] = rowsOf<{ n: string }>(await this.o.db.execute(sql`SELECT count(*) AS n FROM kernel.outbox WHERE published_at IS NULL`));

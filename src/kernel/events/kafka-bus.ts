@@ -188,6 +188,23 @@ export class KafkaBus implements BusAdapter {
     });
   }
 
+  private pinging?: Promise<void>;
+
+  /**
+   * /ready: a metadata round trip to the cluster. One at a time: while Kafka is away kafkajs keeps
+   * retrying for longer than the probe waits, and each probe must not add another pending call.
+   */
+  ping(): Promise<void> {
+    this.pinging ??= (async () => {
+      const { admin } = await this.ensureConnected();
+      const { brokers } = await admin.describeCluster();
+      if (!brokers.length) throw new Error('the Kafka cluster reports no brokers');
+    })().finally(() => {
+      this.pinging = undefined;
+    });
+    return this.pinging;
+  }
+
   track(group: string, names: EventName[] = []): void {
     this.known.set(group, names.map((n) => this.topicOf(n)));
   }

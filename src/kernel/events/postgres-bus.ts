@@ -19,6 +19,8 @@ export interface BusAdapter {
   lag(): Promise<Map<string, number>>;
   /** Makes lag() report a group before (or without) its consumer running here. */
   track(group: string, names: EventName[]): void;
+  /** Throws while the bus cannot be reached (for /ready); absent where the database probe covers it. */
+  ping?(): Promise<void>;
 }
 
 export interface PollResult {

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import fsp from 'node:fs/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../kernel/telemetry/logger.js';
 import { FileBuffer, type FileBufferOptions } from './file-buffer.js';
 import type { BufferedEvent } from './ingest-buffer.js';
@@ -25,6 +26,7 @@ const ev = (messageId: string, extra: Partial<BufferedEvent> = {}): BufferedEven
 const dirs: string[] = [];
 const buffers: FileBuffer[] = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const b of buffers.splice(0)) await b.close().catch(() => undefined);
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
@@ -123,5 +125,36 @@ describe('FileBuffer', () => {
     const reopened = await open(dir);
     await reopened.release((await reopened.unfinished(new Date(NOW)))[0]!.batchId);
     expect((await reopened.claim(1000, new Date(NOW)))?.rows.map((r) => r.payload.messageId)).toEqual(['x2']);
+  });
+});
+
+describe('FileBuffer on a full disk', () => {
+  const noSpace = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+
+  it('refuses the writes with analytics_buffer_unavailable (503), keeps nothing of them, and takes them once space is back', async () => {
+    const dir = tempDir();
+    const b = await open(dir);
+    await b.append(WS, new Date(NOW), [ev('before')]);
+    // Every FileHandle shares one prototype: the segment's next write fails as on a full disk.
+    const probe = await fsp.open(path.join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { write: (...a: unknown[]) => Promise<unknown> };
+    await probe.close();
+    const write = vi.spyOn(proto, 'write').mockRejectedValueOnce(noSpace());
+    await expect(b.append(WS, new Date(NOW), [ev('full-1'), ev('full-2')])).rejects.toMatchObject({ code: 'analytics_buffer_unavailable', status: 503, extra: { retryAfterSeconds: 5 } });
+    write.mockRestore();
+    // The refused ids are not remembered as duplicates, and the segment holds only acknowledged lines.
+    expect([...(await b.append(WS, new Date(NOW), [ev('full-1'), ev('full-2')]))].sort()).toEqual(['full-1', 'full-2']);
+    await b.close();
+    const again = await open(dir);
+    expect(await again.pendingCount()).toBe(3);
+  });
+
+  it('is not ready while its disk has less than 1 MiB free, and ready again without a restart', async () => {
+    const b = await open(tempDir());
+    await expect(b.readiness()).resolves.toBeUndefined();
+    const statfs = vi.spyOn(fsp, 'statfs').mockResolvedValue({ bavail: 100, bsize: 4096 } as never);
+    await expect(b.readiness()).rejects.toThrow(/disk is full \(409600 bytes free/);
+    statfs.mockRestore();
+    await expect(b.readiness()).resolves.toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@ import fsp, { type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { AppError } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import { ensurePrivateDirAsync, PRIVATE_FILE_MODE } from '../../kernel/private-fs.js';
 import type { BufferedEvent, ClaimedRow, IngestBuffer } from './ingest-buffer.js';
@@ -10,6 +11,8 @@ import type { BufferedEvent, ClaimedRow, IngestBuffer } from './ingest-buffer.js
 const DAY = 86_400_000;
 /** A segment is sealed (handed to the flusher) at this size even if the flusher is slow to ask. */
 const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
+/** /ready fails below this much free space on the buffer's disk: the next group commit may not fit. */
+const READY_MIN_FREE_BYTES = 1024 * 1024;
 /** Events of unflushed segments kept in memory as well as on disk, across all segments. */
 const MAX_IN_MEMORY_EVENTS = 200_000;
 const SEGMENT_FILE = /^(\d{12})-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.seg$/;
@@ -190,7 +193,7 @@ export class FileBuffer implements IngestBuffer {
   }
 
   async append(workspaceId: string, receivedAt: Date, events: BufferedEvent[]): Promise<Set<string>> {
-    if (this.broken) throw this.broken;
+    if (this.broken) throw new AppError('analytics_buffer_unavailable', 'The ingestion buffer cannot store events until it is repaired; retry later', { retryAfterSeconds: 30 });
     if (this.closed) throw new Error('the analytics buffer is closed');
     const at = receivedAt.getTime();
     const accepted: BufferedEvent[] = [];
@@ -257,8 +260,20 @@ export class FileBuffer implements IngestBuffer {
       for (const g of group) g.resolve();
       if (seg.events >= this.opts.segmentEvents || seg.bytes >= SEGMENT_MAX_BYTES) await this.sealCurrent();
     } catch (err) {
-      for (const g of group) g.reject(err);
+      // A full disk (ENOSPC, EDQUOT), an I/O error or a broken segment is an outage to retry, not a
+      // bug: 503 with Retry-After, and the next write tries again once space is back (no restart).
+      this.opts.logger.warn({ err, dir: this.dir }, 'analytics buffer write failed; the requests were refused with 503');
+      const refusal = new AppError('analytics_buffer_unavailable', `The ingestion buffer could not store the events (${(err as NodeJS.ErrnoException).code ?? 'write failed'}); nothing was kept, retry later`, { retryAfterSeconds: 5 });
+      for (const g of group) g.reject(refusal);
     }
+  }
+
+  /** /ready: fails while the buffer is broken or its disk has less than READY_MIN_FREE_BYTES free. */
+  async readiness(): Promise<void> {
+    if (this.broken) throw this.broken;
+    const { bavail, bsize } = await fsp.statfs(this.dir);
+    const free = Number(bavail) * Number(bsize);
+    if (free < READY_MIN_FREE_BYTES) throw new Error(`the buffer disk is full (${free} bytes free in ${this.dir})`);
   }
 
   private async newSegment(): Promise<Segment> {

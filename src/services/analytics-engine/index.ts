@@ -90,7 +90,7 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
         await buffer.close();
         await olap.close();
       },
-      readiness: { olap: () => olap.ping() },
+      readiness: { olap: () => olap.ping(), ...(buffer.readiness ? { buffer: () => buffer.readiness!() } : {}) },
       personalData: {
         describes: [
           'product analytics events keyed by the user id (event name, time, properties, anonymous ids linked by identify/alias)',

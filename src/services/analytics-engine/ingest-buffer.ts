@@ -46,5 +46,7 @@ export interface IngestBuffer {
   eventsOfUser(userId: string): Promise<Record<string, unknown>[]>;
   /** Removes buffered events of a user or of their anonymous ids; returns how many. */
   eraseUser(userId: string, anonymousIds: string[]): Promise<number>;
+  /** Throws while the buffer cannot take writes (for /ready); absent where the database probe covers it. */
+  readiness?(): Promise<void>;
   close(): Promise<void>;
 }

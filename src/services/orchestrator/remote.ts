@@ -1,5 +1,6 @@
 import type { IdentityPort, Principal, WorkspaceAccess } from '../../kernel/auth/principal.js';
 import type { RemoteDeclaration } from '../../kernel/module.js';
+import { AppError } from '../../kernel/errors.js';
 import { INTERNAL_TOKEN_HEADER } from '../../kernel/http/internal-client.js';
 
 /**
@@ -14,12 +15,25 @@ export class IdentityHttpClient implements IdentityPort {
   ) {}
 
   private async call<T>(path: string, body: unknown): Promise<T> {
-    const res = await fetch(new URL(path, this.baseUrl), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: this.internalToken },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
+    // The orchestrator restarting or overloaded is an outage of a dependency, not a bug of this
+    // service: callers get 503 with Retry-After (and the log a warning), never a 500.
+    // The reason stays in `cause` (logged with the error), out of the client's problem body.
+    const unavailable = (why: string) => Object.assign(new AppError('service_unavailable', 'The identity service cannot be reached; retry shortly', { retryAfterSeconds: 2 }), { cause: why });
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: this.internalToken },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw unavailable(`${(err as Error).message}${(err as { cause?: Error }).cause ? `: ${(err as { cause: Error }).cause.message}` : ''}`);
+    }
+    if (res.status >= 500) {
+      await res.body?.cancel();
+      throw unavailable(`orchestrator identity API answered ${res.status}`);
+    }
     if (!res.ok) throw new Error(`orchestrator identity API answered ${res.status}`);
     return (await res.json()) as T;
   }
