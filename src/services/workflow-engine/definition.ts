@@ -1,8 +1,8 @@
 import { Cron } from 'croner';
-import jsonata from 'jsonata';
 import { z } from 'zod';
 import { AppError, type FieldError } from '../../kernel/errors.js';
 import { EVENT_NAMES, isEventName } from '../../kernel/events/catalog.js';
+import { expressionGuard, ExpressionLimitError, type ExpressionShape } from '../../kernel/expressions/index.js';
 
 /**
  * A workflow definition: JSON, validated on save. Values in a step's `with` that are strings
@@ -76,18 +76,20 @@ export type Trigger = z.infer<typeof triggerSchema>;
 
 const isExpr = (v: unknown): v is string => typeof v === 'string' && v.startsWith('=');
 
-function checkExpression(errors: FieldError[], path: string, value: unknown): void {
-  if (!isExpr(value)) return;
+function checkExpression(errors: FieldError[], path: string, value: unknown): ExpressionShape | null {
+  if (!isExpr(value)) return null;
   try {
-    jsonata(value.slice(1));
+    return expressionGuard().compile(value.slice(1)).shape;
   } catch (err) {
-    errors.push({ path, message: `invalid JSONata expression: ${(err as Error).message}` });
+    const e = err as ExpressionLimitError;
+    errors.push({ path, message: e.code === 'expression_invalid' ? `invalid JSONata expression: ${e.message}` : `${e.code}: ${e.message}` });
+    return null;
   }
 }
 
 function walkExpressions(errors: FieldError[], path: string, value: unknown): void {
-  if (isExpr(value)) return checkExpression(errors, path, value);
-  if (Array.isArray(value)) value.forEach((v, i) => walkExpressions(errors, `${path}[${i}]`, v));
+  if (isExpr(value)) checkExpression(errors, path, value);
+  else if (Array.isArray(value)) value.forEach((v, i) => walkExpressions(errors, `${path}[${i}]`, v));
   else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walkExpressions(errors, `${path}.${k}`, v);
 }
 
@@ -200,7 +202,14 @@ export function parseDefinition(raw: unknown): Definition {
       const near = EVENT_NAMES.filter((n) => n.split('.')[0] === t.event.split('.')[0]);
       errors.push({ path: 'trigger.event', message: `unknown event name "${t.event}"; known${near.length ? ` in ${t.event.split('.')[0]}` : ''}: ${(near.length ? near : EVENT_NAMES).join(', ')}` });
     }
-    if (t.filter !== undefined) checkExpression(errors, 'trigger.filter', `=${t.filter.replace(/^=/, '')}`);
+    if (t.filter !== undefined) {
+      // A filter runs on every event of the workspace, inside the event's delivery: it must be a
+      // cheap predicate that evaluates in process (paths, comparisons, boolean logic, simple functions).
+      const shape = checkExpression(errors, 'trigger.filter', `=${t.filter.replace(/^=/, '')}`);
+      if (shape && !shape.cheap) {
+        errors.push({ path: 'trigger.filter', message: `expression_not_allowed: a trigger filter must be a simple predicate (paths, comparisons, and/or, arithmetic, string functions); it uses ${shape.reason}` });
+      }
+    }
   }
   if (errors.length) {
     throw new AppError('validation_failed', `invalid workflow definition: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });

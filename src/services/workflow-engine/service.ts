@@ -416,10 +416,11 @@ export class WorkflowService {
       if (def.trigger.filter) {
         let pass: unknown;
         try {
-          pass = await evaluate(def.trigger.filter, event, 'trigger.filter');
+          pass = await evaluate(def.trigger.filter, event, 'trigger.filter', { workspaceId: event.workspaceId });
         } catch (err) {
           // A filter that fails on this event's shape does not match it; one workflow's filter must not hold up the others.
-          this.logger.warn({ err, workflowId: w.id, eventId: event.id }, 'event trigger filter failed; not starting a run');
+          // The message only (bounded by the guard): never the event or the expression's values.
+          this.logger.warn({ error: (err as Error).message, workflowId: w.id, eventId: event.id }, 'event trigger filter failed; not starting a run');
           continue;
         }
         if (!pass) continue;
