@@ -41,7 +41,7 @@ describe('expression guard end to end', () => {
   }, 120_000);
   afterAll(async () => {
     await t?.close();
-  });
+  }, 120_000);
 
   /** Probes /health every 20 ms until stopped; returns the slowest answer in ms. */
   function healthProbe(): () => Promise<{ worst: number; probes: number }> {

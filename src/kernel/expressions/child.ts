@@ -49,6 +49,8 @@ process.on('message', async (m) => {
 });
 // The parent went away (stopped or killed): nothing is left to evaluate for.
 process.on('disconnect', () => process.exit(0));
+// Loaded: time limits count from here on, not the start-up of a process on a busy machine.
+process.send({ ready: true });
 `;
 
 /**

@@ -43,6 +43,8 @@ interface Supervisor {
 
 interface Worker {
   wid: number;
+  /** Started and loaded: only then is it handed a task (its start-up does not count against a time limit). */
+  ready: boolean;
   sup: Supervisor;
   job: Job | null;
   timer: NodeJS.Timeout | null;
@@ -176,10 +178,16 @@ export class ExpressionPool {
 
   private dispatch(): void {
     while (this.queues.size) {
-      let w = this.workers.find((x) => !x.job && !x.gone);
+      const w = this.workers.find((x) => x.ready && !x.job && !x.gone);
       if (!w) {
-        if (this.workers.length >= this.o.size) return;
-        w = this.spawn();
+        // Start one more unless enough are starting for the tasks waiting; ready() dispatches again.
+        let starting = this.workers.filter((x) => !x.ready && !x.gone).length;
+        const waiting = [...this.queues.values()].reduce((n, q) => n + q.length, 0);
+        while (this.workers.length < this.o.size && starting < waiting) {
+          this.spawn();
+          starting++;
+        }
+        return;
       }
       const job = this.nextJob();
       if (!job) return;
@@ -201,7 +209,10 @@ export class ExpressionPool {
     proc.on('message', (m: { op: string; wid: number; r?: Answer; why?: string }) => {
       const w = this.workers.find((x) => x.wid === m.wid);
       if (!w) return;
-      if (m.op === 'result' && m.r) this.answered(w, m.r);
+      if (m.op === 'result' && (m.r as { ready?: boolean } | undefined)?.ready) {
+        w.ready = true;
+        this.dispatch();
+      } else if (m.op === 'result' && m.r) this.answered(w, m.r);
       else if (m.op === 'exit') this.lost(w, m.why ?? 'exited');
     });
     const down = () => {
@@ -217,7 +228,7 @@ export class ExpressionPool {
 
   private spawn(): Worker {
     const sup = this.supervisor();
-    const w: Worker = { wid: this.nextWorker++, sup, job: null, timer: null, gone: false };
+    const w: Worker = { wid: this.nextWorker++, ready: false, sup, job: null, timer: null, gone: false };
     this.workers.push(w);
     sup.proc.send({ op: 'spawn', wid: w.wid }, (err) => {
       if (err) this.lost(w, `could not be started: ${err.message}`);
