@@ -21,8 +21,13 @@ class RealClock extends ManualClock {
   }
 }
 
-/** /health must answer every probe within this, measured from a concurrent request (issue 13). */
-const HEALTH_BOUND_MS = 200;
+/**
+ * /health must answer every probe within this, measured from a concurrent request (issue 13).
+ * Measured 30-110 ms on an idle 2-core machine; a machine shared with other heavy suites can
+ * stall any process for longer, so V01T_TEST_HEALTH_BOUND_MS may widen it there (without the
+ * guard the loop is blocked for good, so any bound separates the two).
+ */
+const HEALTH_BOUND_MS = Number(process.env.V01T_TEST_HEALTH_BOUND_MS ?? 200);
 
 describe('expression guard end to end', () => {
   let t: TestPlatform;

@@ -135,23 +135,12 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
         await executor.settle(5000);
       },
       readiness: {
-        queue: async () => {
-          await ctx.database.query('SELECT 1 FROM workflow.runs LIMIT 1');
-        },
+        queue: () => repo.ping(),
       },
       personalData: {
         describes: ['workflow and run authorship (created_by)', 'run inputs and step outputs may contain whatever the workflow processes'],
-        async exportUser(userId) {
-          const rows = await ctx.database.query('SELECT id, workspace_id, name, created_at FROM workflow.workflows WHERE created_by = $1', [userId]);
-          const runs = await ctx.database.query('SELECT id, workspace_id, workflow_id, status, created_at FROM workflow.runs WHERE created_by = $1 ORDER BY created_at DESC LIMIT 10000', [userId]);
-          return { workflowsCreated: rows, runsStarted: runs };
-        },
-        async eraseUser(userId) {
-          const a = await ctx.database.query('UPDATE workflow.workflows SET created_by = NULL WHERE created_by = $1 RETURNING 1', [userId]);
-          const b = await ctx.database.query('UPDATE workflow.versions SET created_by = NULL WHERE created_by = $1 RETURNING 1', [userId]);
-          const c = await ctx.database.query('UPDATE workflow.runs SET created_by = NULL WHERE created_by = $1 RETURNING 1', [userId]);
-          return { workflows: a.length, versions: b.length, runs: c.length };
-        },
+        exportUser: (userId) => repo.exportUser(userId),
+        eraseUser: (userId) => repo.eraseUser(userId),
       },
       retention: [
         {

@@ -7,7 +7,7 @@ import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import { AppError, notFound } from '../../kernel/errors.js';
 import type { EventEnvelope, EventPublisher } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
-import { parseDefinition, type Definition } from './definition.js';
+import { definitionWarnings, parseDefinition, type Definition } from './definition.js';
 import type { Executor } from './executor.js';
 import { evaluate } from './expressions.js';
 import type { WorkflowMetrics } from './metrics.js';
@@ -95,7 +95,11 @@ export class WorkflowService {
       await this.audit.record({ action: 'workflow.created', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow', targetId: id, data: { name: def.name } }, tx);
     });
     const workflow = (await this.repo.getWorkflow(workspaceId, id))!;
-    return { workflow: { ...workflow, definition: def }, webhook: webhook ? { url: `/hooks/workflows/${webhook.token}`, token: webhook.token, hmacSecret: webhook.secret } : undefined };
+    return {
+      workflow: { ...workflow, definition: def },
+      webhook: webhook ? { url: `/hooks/workflows/${webhook.token}`, token: webhook.token, hmacSecret: webhook.secret } : undefined,
+      warnings: definitionWarnings(def),
+    };
   }
 
   private newWebhook(hmac: boolean): { token: string; secret: string | null } {
@@ -133,7 +137,11 @@ export class WorkflowService {
       return v;
     });
     const hook = webhook as { token: string; secret: string | null } | null;
-    return { workflow: { ...(await this.get(workspaceId, id)), version }, webhook: hook ? { url: `/hooks/workflows/${hook.token}`, token: hook.token, hmacSecret: hook.secret } : undefined };
+    return {
+      workflow: { ...(await this.get(workspaceId, id)), version },
+      webhook: hook ? { url: `/hooks/workflows/${hook.token}`, token: hook.token, hmacSecret: hook.secret } : undefined,
+      warnings: definitionWarnings(def),
+    };
   }
 
   async setEnabled(workspaceId: string, id: string, enabled: boolean, actor: Actor) {
