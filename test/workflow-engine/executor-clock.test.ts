@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowEngineInstance } from '../../src/services/workflow-engine/index.js';
+import { WorkflowRepository } from '../../src/services/workflow-engine/repository.js';
 import { bearer, createWorkspace, signup, type TestUser } from '../helpers/api.js';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { waitFor } from '../events/poll.js';
@@ -361,5 +362,35 @@ describe('workflow executor on an injected clock', () => {
     const run = await getRun(ws, runId);
     expect(run.status).toBe('succeeded');
     expect(run.takeovers).toBe(1);
+  });
+
+  it('quarantines a poison run after its processing was interrupted three times, and never takes it up again', async () => {
+    const ws = await newWorkspace();
+    const wf = await create(ws, { name: 'poison', steps: [{ id: 'call', type: 'http', with: { url: `${url}/ok`, method: 'GET' } }] });
+    const runId = await start(ws, wf);
+    const repo = new WorkflowRepository(t.platform.database.orm);
+    const seen = rcv.seen.length;
+    // A worker took the run mid-step and crashed; two more took it over and crashed too (each a
+    // process whose lease ran out without being renewed): what a run that kills its worker leaves.
+    await t.platform.database.query("UPDATE workflow.runs SET lease_owner = 'crashed-1', lease_until = $2, status = 'running', started_at = $3, current_step = 'call' WHERE id = $1", [
+      runId,
+      new Date(t.clock.now().getTime() + 10_000).toISOString(),
+      t.clock.now().toISOString(),
+    ]);
+    for (const worker of ['crashed-2', 'crashed-3']) {
+      t.clock.advance(10_001);
+      expect((await repo.claim(runId, worker, t.clock.now(), 10_000))?.takeover).toBe(true);
+    }
+    t.clock.advance(10_001);
+    // The third takeover finds two interruptions behind it and this one: quarantined, the step is not tried again.
+    await waitFor(async () => (await engine.executor.drain()) > 0, { what: 'the poison run to be looked at' });
+    const run = await getRun(ws, runId);
+    expect(run.status).toBe('failed');
+    expect(run.takeovers).toBe(3);
+    expect(run.error).toMatch(/^run_quarantined: /);
+    expect(rcv.seen.length).toBe(seen);
+    t.clock.advance(60_000);
+    expect(await engine.executor.drain()).toBe(0);
+    expect((await getRun(ws, runId)).status).toBe('failed');
   });
 });

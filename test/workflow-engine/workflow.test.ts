@@ -145,6 +145,16 @@ describe('workflow-engine over HTTP', () => {
     expect(unknownType.errors!.map((e) => e.path)).toEqual(['steps[0].type']);
   });
 
+  it('saves a definition that reads a step no earlier step produces, with warnings saying so', async () => {
+    const def = { name: 'warned', steps: [{ id: 'check', type: 'condition', with: { expression: 'steps.fetch.output.ok' } }, { id: 'fetch', type: 'transform', with: { expression: '{"ok": true}' } }] };
+    const res = await create(def);
+    expect(res.statusCode).toBe(201);
+    expect(res.json().warnings).toEqual([{ path: 'steps[0].with.expression', message: 'reads steps.fetch, but no step before this one produces it (it can only run later)' }]);
+    const fixed = await t.inject({ method: 'PUT', url: `${base}/workflows/${res.json().workflow.id}`, headers: bearer(owner.token), payload: { ...def, steps: [...def.steps].reverse() } });
+    expect(fixed.statusCode).toBe(200);
+    expect(fixed.json().warnings).toEqual([]);
+  });
+
   it('lets viewers read and forbids them to write or run', async () => {
     const wf = (await create({ name: 'perm', steps: [{ id: 'a', type: 'transform', with: { expression: '1' } }] })).json().workflow;
     expect((await t.inject({ method: 'GET', url: `${base}/workflows/${wf.id}`, headers: bearer(viewer.token) })).statusCode).toBe(200);

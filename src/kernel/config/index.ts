@@ -157,6 +157,15 @@ const envSchema = z.object({
   WORKFLOW_POLL_SECONDS: z.coerce.number().min(0.5).max(60).default(0.5),
   WORKFLOW_SCHEDULER_TICK_MS: positiveInt.min(100).max(60_000).default(1000),
   WORKFLOW_RUN_RETENTION_DAYS: positiveInt.max(3650).default(90),
+  /** A run whose processing was interrupted (worker crashed or lost its lease) this many times is failed as run_quarantined. */
+  WORKFLOW_QUARANTINE_AFTER: positiveInt.max(100).default(3),
+  EXPRESSION_TIMEOUT_MS: positiveInt.min(10).max(60_000).default(1000),
+  EXPRESSION_MEMORY_MB: positiveInt.min(16).max(4096).default(64),
+  EXPRESSION_MAX_RESULT_BYTES: positiveInt.min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  EXPRESSION_MAX_DEPTH: positiveInt.min(10).max(10_000).default(500),
+  EXPRESSION_MAX_LENGTH: positiveInt.min(100).max(1_000_000).default(20_000),
+  EXPRESSION_WORKERS: positiveInt.max(64).default(2),
+  EXPRESSION_MAX_QUEUED_PER_WORKSPACE: positiveInt.max(10_000).default(8),
   S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').optional(),
   S3_ENDPOINT: z.url().optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
@@ -240,7 +249,12 @@ export type Config = {
     kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number };
   };
   /** workflow-engine: run leases (takeover after a worker dies), limits, queue polling, scheduler. */
-  workflows: { leaseMs: number; workspaceConcurrency: number; queueBatch: number; queueWorkers: number | undefined; pollSeconds: number; schedulerTickMs: number; runRetentionDays: number };
+  workflows: { leaseMs: number; workspaceConcurrency: number; queueBatch: number; queueWorkers: number | undefined; pollSeconds: number; schedulerTickMs: number; runRetentionDays: number; quarantineAfter: number };
+  /**
+   * Limits on user-written expressions (workflow transforms, conditions, templates and trigger
+   * filters, gamification rule filters): see src/kernel/expressions and ADR 0320.
+   */
+  expressions: { timeoutMs: number; memoryMb: number; maxResultBytes: number; maxDepth: number; maxLength: number; workers: number; maxQueuedPerWorkspace: number };
   /**
    * Operations (src/ops): the Alertmanager webhook's and CI's bearer secrets, the workspace whose
    * integration-hub connections are the escalation targets, the escalation tick, the time zone and
@@ -370,6 +384,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollSeconds: e.WORKFLOW_POLL_SECONDS,
       schedulerTickMs: e.WORKFLOW_SCHEDULER_TICK_MS,
       runRetentionDays: e.WORKFLOW_RUN_RETENTION_DAYS,
+      quarantineAfter: e.WORKFLOW_QUARANTINE_AFTER,
+    },
+    expressions: {
+      timeoutMs: e.EXPRESSION_TIMEOUT_MS,
+      memoryMb: e.EXPRESSION_MEMORY_MB,
+      maxResultBytes: e.EXPRESSION_MAX_RESULT_BYTES,
+      maxDepth: e.EXPRESSION_MAX_DEPTH,
+      maxLength: e.EXPRESSION_MAX_LENGTH,
+      workers: e.EXPRESSION_WORKERS,
+      maxQueuedPerWorkspace: e.EXPRESSION_MAX_QUEUED_PER_WORKSPACE,
     },
     ops: {
       alertmanagerToken: e.V01T_ALERTMANAGER_TOKEN,

@@ -1,5 +1,5 @@
-import jsonata from 'jsonata';
 import { AppError } from '../../kernel/errors.js';
+import { expressionGuard, ExpressionLimitError } from '../../kernel/expressions/index.js';
 import type { Rule } from './schemas.js';
 
 /** What a filter expression sees of an event. */
@@ -8,6 +8,8 @@ export interface RuleInputEvent {
   payload: unknown;
   actorId?: string | null;
   occurredAt: string;
+  /** The event's workspace, when known: the fair-share key should a filter need an expression worker. */
+  workspaceId?: string | null;
 }
 
 /**
@@ -38,25 +40,36 @@ function checkAst(node: unknown, path: string[] = []): void {
 
 export type CompiledFilter = (event: RuleInputEvent) => Promise<boolean>;
 
-/** Compiles a filter, refusing syntax errors and disallowed constructs with a 400. */
-export function compileFilter(expression: string | null): CompiledFilter {
+/**
+ * Compiles a filter, refusing syntax errors and disallowed constructs with a 400. Evaluation goes
+ * through the kernel's expression guard: the allowed constructs are all in its in-process cheap
+ * subset (ranges are refused too), and a filter saved before these checks, or one whose budget a
+ * huge payload exhausts, runs in an isolated worker under the time and memory limits.
+ */
+export function compileFilter(expression: string | null, opts: { strict?: boolean } = {}): CompiledFilter {
   if (!expression) return async () => true;
-  let expr: jsonata.Expression;
-  try {
-    expr = jsonata(expression);
-  } catch (err) {
-    const e = err as { message?: string; position?: number };
-    throw new AppError('validation_failed', `filter: ${e.message ?? 'invalid expression'}`, { errors: [{ path: 'filter', message: `${e.message ?? 'invalid'} at ${e.position ?? 0}` }] });
-  }
-  checkAst(expr.ast());
-  return async (event) => {
+  const guard = expressionGuard();
+  const evaluate: CompiledFilter = async (event) => {
     try {
-      return (await expr.evaluate(event)) === true;
+      return (await guard.evaluate(expression, event, { key: event.workspaceId ?? 'gamification' })) === true;
     } catch {
-      // A runtime error (a type mismatch on an odd payload) means "does not match", not a failed delivery.
+      // A runtime error (a type mismatch on an odd payload) or a limit means "does not match", not a failed delivery.
       return false;
     }
   };
+  // A stored rule (saved under older checks) is evaluated, guarded, rather than breaking its workspace's whole rule set.
+  if (opts.strict === false) return evaluate;
+  let shape;
+  try {
+    const compiled = guard.compile(expression);
+    shape = compiled.shape;
+    checkAst(compiled.expr.ast());
+  } catch (err) {
+    if (!(err instanceof ExpressionLimitError)) throw err;
+    throw new AppError('validation_failed', `filter: ${err.message}`, { errors: [{ path: 'filter', message: err.code === 'expression_invalid' ? err.message : `${err.code}: ${err.message}` }] });
+  }
+  if (!shape.cheap) throw new AppError('validation_failed', `filter: ${shape.reason} is not allowed`, { errors: [{ path: 'filter', message: `${shape.reason} not allowed` }] });
+  return evaluate;
 }
 
 export interface CompiledRule {
@@ -78,7 +91,7 @@ export class RuleSet {
     for (const rule of rules) {
       if (!rule.enabled) continue;
       const list = this.byEvent.get(rule.event) ?? [];
-      list.push({ rule, matches: compileFilter(rule.filter) });
+      list.push({ rule, matches: compileFilter(rule.filter, { strict: false }) });
       this.byEvent.set(rule.event, list);
     }
   }

@@ -1,8 +1,8 @@
 import { Cron } from 'croner';
-import jsonata from 'jsonata';
 import { z } from 'zod';
 import { AppError, type FieldError } from '../../kernel/errors.js';
 import { EVENT_NAMES, isEventName } from '../../kernel/events/catalog.js';
+import { expressionGuard, ExpressionLimitError, type ExpressionShape } from '../../kernel/expressions/index.js';
 
 /**
  * A workflow definition: JSON, validated on save. Values in a step's `with` that are strings
@@ -76,18 +76,20 @@ export type Trigger = z.infer<typeof triggerSchema>;
 
 const isExpr = (v: unknown): v is string => typeof v === 'string' && v.startsWith('=');
 
-function checkExpression(errors: FieldError[], path: string, value: unknown): void {
-  if (!isExpr(value)) return;
+function checkExpression(errors: FieldError[], path: string, value: unknown): ExpressionShape | null {
+  if (!isExpr(value)) return null;
   try {
-    jsonata(value.slice(1));
+    return expressionGuard().compile(value.slice(1)).shape;
   } catch (err) {
-    errors.push({ path, message: `invalid JSONata expression: ${(err as Error).message}` });
+    const e = err as ExpressionLimitError;
+    errors.push({ path, message: e.code === 'expression_invalid' ? `invalid JSONata expression: ${e.message}` : `${e.code}: ${e.message}` });
+    return null;
   }
 }
 
 function walkExpressions(errors: FieldError[], path: string, value: unknown): void {
-  if (isExpr(value)) return checkExpression(errors, path, value);
-  if (Array.isArray(value)) value.forEach((v, i) => walkExpressions(errors, `${path}[${i}]`, v));
+  if (isExpr(value)) checkExpression(errors, path, value);
+  else if (Array.isArray(value)) value.forEach((v, i) => walkExpressions(errors, `${path}[${i}]`, v));
   else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walkExpressions(errors, `${path}.${k}`, v);
 }
 
@@ -200,7 +202,14 @@ export function parseDefinition(raw: unknown): Definition {
       const near = EVENT_NAMES.filter((n) => n.split('.')[0] === t.event.split('.')[0]);
       errors.push({ path: 'trigger.event', message: `unknown event name "${t.event}"; known${near.length ? ` in ${t.event.split('.')[0]}` : ''}: ${(near.length ? near : EVENT_NAMES).join(', ')}` });
     }
-    if (t.filter !== undefined) checkExpression(errors, 'trigger.filter', `=${t.filter.replace(/^=/, '')}`);
+    if (t.filter !== undefined) {
+      // A filter runs on every event of the workspace, inside the event's delivery: it must be a
+      // cheap predicate that evaluates in process (paths, comparisons, boolean logic, simple functions).
+      const shape = checkExpression(errors, 'trigger.filter', `=${t.filter.replace(/^=/, '')}`);
+      if (shape && !shape.cheap) {
+        errors.push({ path: 'trigger.filter', message: `expression_not_allowed: a trigger filter must be a simple predicate (paths, comparisons, and/or, arithmetic, string functions); it uses ${shape.reason}` });
+      }
+    }
   }
   if (errors.length) {
     throw new AppError('validation_failed', `invalid workflow definition: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
@@ -212,4 +221,106 @@ function formatPath(path: PropertyKey[]): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
   return out || '(definition)';
+}
+
+/** Something in a valid definition that is probably a mistake: shown on save, never refused. */
+export interface DefinitionWarning {
+  path: string;
+  message: string;
+}
+
+/**
+ * Reads of `steps.<id>` that cannot see a value when the expression runs: an id no step has, the
+ * step itself, a step that no path from the first step reaches before this one (next, then and
+ * else followed), or a field other than `output` (a step's context entry holds only `output`).
+ * Such a read yields nothing, so a condition on it is silently false.
+ */
+export function definitionWarnings(def: Definition): DefinitionWarning[] {
+  const warnings: DefinitionWarning[] = [];
+  const index = new Map(def.steps.map((s, i) => [s.id, i]));
+  const successors = (i: number): number[] => {
+    const s = def.steps[i]!;
+    const listNext = i + 1 < def.steps.length ? i + 1 : null;
+    const to = (id: unknown) => (typeof id === 'string' ? index.get(id) : undefined);
+    if (s.type === 'condition') {
+      const out: number[] = [];
+      const then = to(s.with.then) ?? (s.next !== undefined ? to(s.next) : listNext);
+      if (then !== undefined && then !== null) out.push(then);
+      const otherwise = to(s.with.else);
+      if (otherwise !== undefined) out.push(otherwise);
+      return out;
+    }
+    const n = s.next !== undefined ? to(s.next) : listNext;
+    return n === undefined || n === null ? [] : [n];
+  };
+  /** Steps that can have run before step i: reachable from the first step without passing through i. */
+  const before = (i: number): Set<string> => {
+    const seen = new Set<number>();
+    const queue = i === 0 ? [] : [0];
+    while (queue.length) {
+      const k = queue.pop()!;
+      if (k === i || seen.has(k)) continue;
+      seen.add(k);
+      queue.push(...successors(k));
+    }
+    return new Set([...seen].map((k) => def.steps[k]!.id));
+  };
+  def.steps.forEach((step, i) => {
+    const visible = before(i);
+    const check = (path: string, source: string) => {
+      let ast: unknown;
+      try {
+        ast = expressionGuard().compile(source).expr.ast();
+      } catch {
+        return; // refused by parseDefinition already
+      }
+      for (const ref of stepReads(ast)) {
+        const at = `steps.${ref.id}`;
+        if (!index.has(ref.id)) warnings.push({ path, message: `reads ${at}, but no step has the id "${ref.id}"` });
+        else if (ref.id === step.id) warnings.push({ path, message: `reads ${at}, its own output, which does not exist while it runs` });
+        else if (!visible.has(ref.id)) warnings.push({ path, message: `reads ${at}, but no step before this one produces it (it can only run later)` });
+        if (ref.field !== null && ref.field !== 'output') warnings.push({ path, message: `reads ${at}.${ref.field}: a step's context entry has only "output" (${at}.output)` });
+      }
+    };
+    const walk = (path: string, value: unknown) => {
+      if (typeof value === 'string' && value.startsWith('=')) check(path, value.slice(1));
+      else if (Array.isArray(value)) value.forEach((v, k) => walk(`${path}[${k}]`, v));
+      else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(`${path}.${k}`, v);
+    };
+    for (const [k, v] of Object.entries(step.with)) {
+      const path = `steps[${i}].with.${k}`;
+      // A transform's and a condition's expression is JSONata with or without the leading "=".
+      if (k === 'expression' && (step.type === 'transform' || step.type === 'condition') && typeof v === 'string') check(path, v.replace(/^=/, ''));
+      else if (k === 'step' && step.type === 'foreach' && v && typeof v === 'object') {
+        const inner = v as { type?: string; with?: Record<string, unknown> };
+        for (const [ik, iv] of Object.entries(inner.with ?? {})) {
+          const ipath = `${path}.with.${ik}`;
+          if (ik === 'expression' && inner.type === 'transform' && typeof iv === 'string') check(ipath, iv.replace(/^=/, ''));
+          else walk(ipath, iv);
+        }
+      } else walk(path, v);
+    }
+  });
+  return warnings;
+}
+
+/** `steps.<id>[.<field>]` paths in a JSONata syntax tree, in source order. */
+function stepReads(ast: unknown): { id: string; field: string | null }[] {
+  const out: { id: string; field: string | null; at: number }[] = [];
+  const stack: unknown[] = [ast];
+  while (stack.length) {
+    const node = stack.pop();
+    if (!node || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      stack.push(...node);
+      continue;
+    }
+    const n = node as { type?: string; steps?: { type?: string; value?: unknown; position?: number }[] };
+    if (n.type === 'path' && n.steps && n.steps[0]?.type === 'name' && n.steps[0].value === 'steps' && n.steps[1]?.type === 'name') {
+      const field = n.steps[2]?.type === 'name' ? String(n.steps[2].value) : null;
+      out.push({ id: String(n.steps[1].value), field, at: n.steps[0].position ?? 0 });
+    }
+    for (const v of Object.values(node)) if (v && typeof v === 'object') stack.push(v);
+  }
+  return out.sort((a, b) => a.at - b.at).map(({ id, field }) => ({ id, field }));
 }

@@ -5,7 +5,7 @@ import type { EventName } from '../../kernel/events/catalog.js';
 import type { EventPublisher, NewEvent } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { Definition, StepDef } from './definition.js';
-import { evaluate, ExpressionError, resolveTemplate } from './expressions.js';
+import { evaluate, ExpressionError, resolveTemplate, type StepEvaluation } from './expressions.js';
 import type { HttpPort, IntegrationPort } from './http-port.js';
 import type { WorkflowMetrics } from './metrics.js';
 import { TERMINAL, type NewAttempt, type RunRow, type RunStatus, type Wait, type WorkflowRepository } from './repository.js';
@@ -37,6 +37,8 @@ export interface ExecutorOptions {
   leaseMs: number;
   /** Runs executing at once per workspace (0 = no limit). */
   workspaceConcurrency: number;
+  /** A run taken over (its worker crashed or lost the lease) this many times is failed as run_quarantined and never taken again (default 3). */
+  quarantineAfter?: number;
   random?: () => number;
 }
 
@@ -88,9 +90,15 @@ interface FreshPlan {
 }
 
 const MAX_STEPS_PER_ADVANCE = 1000;
+/** Runs of the normal path advancing in the background per process, and per workspace of them (dispatch). */
+const MAX_DETACHED = 64;
+const MAX_DETACHED_PER_WORKSPACE = 16;
+/** A run over its workspace's share of the background slots is looked at again after this long. */
+const DETACHED_RECHECK_MS = 500;
 /** A run held back by a concurrency limit is looked at again after this long, or sooner when a slot frees. */
 const CONCURRENCY_RECHECK_MS = 1000;
-const MAX_TAKEOVERS = 5;
+/** A step whose workspace has its share of the expression workers busy is looked at again after this long (same attempt). */
+const EXPRESSION_BUSY_RECHECK_MS = 1000;
 const SIDE_EFFECTS = new Set(['http', 'integration', 'foreach']);
 /** Steps computed in memory only: no I/O, no wait. */
 const PURE_STEPS = new Set(['transform', 'condition', 'emit']);
@@ -111,6 +119,9 @@ export class Executor {
   private readonly finished = new Set<string>();
   /** Definitions by workflow and version: a version never changes once saved. */
   private readonly definitions = new Map<string, Definition>();
+  /** Runs advancing in the background (dispatch), in all and per workspace. */
+  private readonly detached = new Set<Promise<void>>();
+  private readonly detachedBy = new Map<string, number>();
   constructor(private readonly o: ExecutorOptions) {
     this.random = o.random ?? Math.random;
   }
@@ -178,6 +189,53 @@ export class Executor {
    * normal path of `advance`, which recomputes: the steps are pure and nothing of it was written.
    */
   async advanceMany(runIds: string[]): Promise<void> {
+    const rest = await this.advanceFresh(runIds);
+    const results = await Promise.allSettled(rest.map((r) => this.advance(r.id, { fresh: false })));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /**
+   * The queue worker's entry: like advanceMany, but the runs that take the normal path (a side
+   * effect, a wait, an expression that needs a worker process) are advanced in the background, so
+   * a slow run never holds the fetch of the next batch (and with it every other workspace's
+   * runs). Per process at most MAX_DETACHED run at once (the handler waits for a slot beyond
+   * that), and at most MAX_DETACHED_PER_WORKSPACE of one workspace: that workspace's further runs
+   * are looked at again a moment later, so its flood cannot take the slots of the others. The
+   * job is done once the run is handed over: the run's lease, not the job, keeps it safe (a crash
+   * leaves an orphan that the sweep wakes and the next claim takes over, see ADR 0320).
+   */
+  async dispatch(runIds: string[]): Promise<void> {
+    const rest = await this.advanceFresh(runIds);
+    const now = this.o.clock.now().getTime();
+    for (const run of rest) {
+      if ((this.detachedBy.get(run.workspaceId) ?? 0) >= MAX_DETACHED_PER_WORKSPACE) {
+        await this.o.wake(run.id, new Date(now + DETACHED_RECHECK_MS));
+        continue;
+      }
+      while (this.detached.size >= MAX_DETACHED) await Promise.race(this.detached);
+      this.detachedBy.set(run.workspaceId, (this.detachedBy.get(run.workspaceId) ?? 0) + 1);
+      const p: Promise<void> = this.advance(run.id, { fresh: false })
+        .catch((err) => this.o.logger.error({ err, runId: run.id }, 'advancing a run failed; its lease runs out and the sweep takes it up again'))
+        .finally(() => {
+          this.detached.delete(p);
+          const n = (this.detachedBy.get(run.workspaceId) ?? 1) - 1;
+          if (n > 0) this.detachedBy.set(run.workspaceId, n);
+          else this.detachedBy.delete(run.workspaceId);
+        });
+      this.detached.add(p);
+    }
+  }
+
+  /** Waits for the runs advancing in the background (stop), at most `timeoutMs`. */
+  async settle(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.detached]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** The fresh-run batch of advanceMany; returns the runs left for the normal path. */
+  private async advanceFresh(runIds: string[]): Promise<{ id: string; workspaceId: string }[]> {
     const mine: string[] = [];
     for (const id of new Set(runIds)) {
       if (this.active.has(id)) this.active.set(id, true);
@@ -186,7 +244,7 @@ export class Executor {
         mine.push(id);
       }
     }
-    const rest: string[] = [];
+    const rest: { id: string; workspaceId: string }[] = [];
     try {
       const plans: FreshPlan[] = [];
       for (const run of await this.o.repo.runsByIds(mine)) {
@@ -195,19 +253,17 @@ export class Executor {
           return null;
         });
         if (plan) plans.push(plan);
-        else rest.push(run.id);
+        else rest.push({ id: run.id, workspaceId: run.workspaceId });
       }
       const done = await this.writeFresh(plans).catch((err) => {
         this.o.logger.warn({ err, runs: plans.length }, 'writing a batch of fresh runs failed; advancing them one by one');
         return new Set<string>();
       });
-      for (const p of plans) if (!done.has(p.run.id)) rest.push(p.run.id);
+      for (const p of plans) if (!done.has(p.run.id)) rest.push({ id: p.run.id, workspaceId: p.run.workspaceId });
     } finally {
       for (const id of mine) this.active.delete(id);
     }
-    const results = await Promise.allSettled(rest.map((id) => this.advance(id, { fresh: false })));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    return rest;
   }
 
   /** The in-memory outcome of a fresh run of pure steps, or null when it needs the normal path. */
@@ -272,8 +328,11 @@ export class Executor {
     heartbeat.unref?.();
     try {
       if (TERMINAL.has(run.status)) return;
-      if (run.takeovers > MAX_TAKEOVERS) {
-        await this.finish(run, 'failed', null, `the run's worker was lost ${run.takeovers} times; giving up`);
+      // A poison run (one whose processing keeps killing or losing its worker) must not be taken up
+      // after every restart: after N interruptions it fails for good. The fresh-run path takes no
+      // lease and so counts nothing, but it only evaluates expressions that are provably cheap.
+      if (run.takeovers >= (this.o.quarantineAfter ?? 3)) {
+        await this.finish(run, 'failed', null, `run_quarantined: the run's processing was interrupted ${run.takeovers} times (its worker crashed or lost its lease); it is not taken up again`);
         return;
       }
       const def = await this.definition(run.workflowId, run.version);
@@ -373,6 +432,13 @@ export class Executor {
     return { input: run.input, steps: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { output: v }])), run: { id: run.id, workflowId: run.workflowId } };
   }
 
+  /** How a step's expressions are evaluated: the workspace's fair share, within the step's and the run's time. */
+  private evaluation(run: RunRow, step: StepDef, opts: { inProcessOnly?: boolean; admission?: 'wait' | 'reject' } = {}): StepEvaluation {
+    const remaining = run.deadlineAt ? Date.parse(run.deadlineAt) - this.o.clock.now().getTime() : Infinity;
+    const timeoutMs = Math.min(step.timeoutMs ?? Infinity, remaining);
+    return { workspaceId: run.workspaceId, timeoutMs: Number.isFinite(timeoutMs) ? Math.max(1, timeoutMs) : undefined, inProcessOnly: opts.inProcessOnly, admission: opts.admission ?? 'wait' };
+  }
+
   private nextAfter(def: Definition, step: StepDef): string | null {
     if (step.next) return step.next;
     const i = def.steps.findIndex((s) => s.id === step.id);
@@ -467,12 +533,14 @@ export class Executor {
       try {
         let output: unknown;
         let next = this.nextAfter(def, step);
+        // Pure steps hold no attempt open: over the workspace's share they come back later instead of queueing.
+        const ev = this.evaluation(run, step, { inProcessOnly: oneTransaction, admission: 'reject' });
         switch (step.type) {
           case 'transform':
-            output = await evaluate(String(step.with.expression), ctx, `steps.${step.id}.with.expression`);
+            output = await evaluate(String(step.with.expression), ctx, `steps.${step.id}.with.expression`, ev);
             break;
           case 'condition': {
-            const value = await evaluate(String(step.with.expression), ctx, `steps.${step.id}.with.expression`);
+            const value = await evaluate(String(step.with.expression), ctx, `steps.${step.id}.with.expression`, ev);
             output = Boolean(value);
             if (output) next = (step.with.then as string | undefined) ?? next;
             // A false condition without an else branch ends the run: the condition filters.
@@ -480,7 +548,7 @@ export class Executor {
             break;
           }
           case 'emit': {
-            const data = await resolveTemplate(step.with.data ?? null, ctx, `steps.${step.id}.with.data`);
+            const data = await resolveTemplate(step.with.data ?? null, ctx, `steps.${step.id}.with.data`, ev);
             signals.push({ signal: String(step.with.signal), data, stepId: step.id });
             output = { signal: step.with.signal, data };
             break;
@@ -519,8 +587,13 @@ export class Executor {
         }
         stepId = next;
         attempt = 1;
-      } catch (err) {
-        if (err instanceof RunGone) throw err;
+      } catch (thrown) {
+        if (thrown instanceof RunGone) throw thrown;
+        // The batched path computes only what runs in process; the run goes the normal way instead.
+        if (oneTransaction && thrown instanceof ExpressionError && thrown.code === 'expression_needs_isolation') throw new NotInOneTransaction();
+        // The workspace's share of the expression workers is taken (its other runs' slow expressions):
+        // the same attempt later, without using up an attempt and without holding this worker.
+        const err = thrown instanceof ExpressionError && thrown.code === 'expression_busy' && !oneTransaction ? new StepInProgress(thrown.message, EXPRESSION_BUSY_RECHECK_MS) : thrown;
         if (err instanceof StepInProgress) {
           // Same attempt, same key, later: the attempt stays `running`.
           const until = new Date(clock.now().getTime() + err.afterMs);
@@ -591,11 +664,11 @@ export class Executor {
     let until: Date;
     if (step.type === 'delay') {
       if (step.with.ms !== undefined) {
-        const ms = Number(await resolveTemplate(step.with.ms, ctx, `steps.${step.id}.with.ms`));
+        const ms = Number(await resolveTemplate(step.with.ms, ctx, `steps.${step.id}.with.ms`, this.evaluation(run, step)));
         if (!Number.isFinite(ms) || ms < 0) throw new ExpressionError(`steps.${step.id}.with.ms`, 'did not yield a non-negative number');
         until = new Date(now.getTime() + ms);
       } else {
-        const at = await resolveTemplate(step.with.until, ctx, `steps.${step.id}.with.until`);
+        const at = await resolveTemplate(step.with.until, ctx, `steps.${step.id}.with.until`, this.evaluation(run, step));
         until = new Date(String(at));
         if (Number.isNaN(until.getTime())) throw new ExpressionError(`steps.${step.id}.with.until`, `"${String(at)}" is not a time`);
       }
@@ -616,7 +689,7 @@ export class Executor {
     const { repo, clock } = this.o;
     const existing = await repo.attemptFor(run.id, step.id, attempt);
     if (existing?.status === 'succeeded') return existing.output;
-    const withResolved = (await resolveTemplate(step.type === 'foreach' ? { items: step.with.items, concurrency: step.with.concurrency } : step.with, ctx, `steps.${step.id}.with`)) as Record<string, unknown>;
+    const withResolved = (await resolveTemplate(step.type === 'foreach' ? { items: step.with.items, concurrency: step.with.concurrency } : step.with, ctx, `steps.${step.id}.with`, this.evaluation(run, step))) as Record<string, unknown>;
     if (!existing) {
       await repo.insertAttempts(
         run.id,
@@ -695,8 +768,9 @@ export class Executor {
       while (cursor < items.length) {
         const index = cursor++;
         const itemCtx = { ...(ctx as object), item: items[index], index };
-        const iw = (await resolveTemplate(inner.with ?? {}, itemCtx, `steps.${stepId}.with.step.with`)) as Record<string, unknown>;
-        if (inner.type === 'transform') results[index] = await evaluate(String(inner.with?.expression), itemCtx, `steps.${stepId}.with.step.with.expression`);
+        const ev = this.evaluation(run, step);
+        const iw = (await resolveTemplate(inner.with ?? {}, itemCtx, `steps.${stepId}.with.step.with`, ev)) as Record<string, unknown>;
+        if (inner.type === 'transform') results[index] = await evaluate(String(inner.with?.expression), itemCtx, `steps.${stepId}.with.step.with.expression`, ev);
         else {
           // An item refused by the outbound rate limit waits for its token here (bounded by the step's
           // timeout) rather than failing the whole foreach attempt, whose items would all be sent again.

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PermissionMap } from '../../kernel/auth/permissions.js';
 import { EVENT_NAMES } from '../../kernel/events/index.js';
+import { configureExpressionGuard } from '../../kernel/expressions/index.js';
 import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
 import type { IntegrationHubContract } from '../integration-hub/contract.js';
 import type { WorkflowEngineContract } from './contract.js';
@@ -39,6 +40,8 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
   permissions: WORKFLOW_PERMISSIONS,
   create(ctx) {
     const cfg = ctx.config.workflows;
+    // Every transform, condition, template and trigger filter goes through the process's expression guard.
+    configureExpressionGuard(ctx.config.expressions);
     const repo = new WorkflowRepository(ctx.db);
     const metrics = workflowMetrics(ctx.metrics, () => repo.queueStats(ctx.clock.now()));
     const queue = new RunQueue({ database: ctx.database, url: ctx.config.db.url, logger: ctx.logger, batchSize: cfg.queueBatch, workers: cfg.queueWorkers, pollingIntervalSeconds: cfg.pollSeconds });
@@ -57,6 +60,7 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
       workerId: `${process.pid}-${randomUUID().slice(0, 8)}`,
       leaseMs: cfg.leaseMs,
       workspaceConcurrency: cfg.workspaceConcurrency,
+      quarantineAfter: cfg.quarantineAfter,
     });
     const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready(), () => queue.notifyLocal(), (ids, tx) => queue.wakeMany(ids, tx));
 
@@ -105,7 +109,7 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
       },
       async start() {
         stopping = false;
-        await queue.work((runIds) => executor.advanceMany(runIds));
+        await queue.work((runIds) => executor.dispatch(runIds));
         // Runs whose worker died (lease ran out) get a wake-up; the next claim is the takeover.
         every(Math.max(500, Math.floor(cfg.leaseMs / 3)), 'orphaned run sweep', async () => {
           for (const id of await repo.orphaned(ctx.clock.now())) await queue.wake(id, null);
@@ -121,25 +125,16 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
         stopping = true;
         for (const t of timers.splice(0)) clearInterval(t);
         await queue.stop();
+        // Runs still advancing keep their leases until they end; an unfinished one is taken over after a restart.
+        await executor.settle(5000);
       },
       readiness: {
-        queue: async () => {
-          await ctx.database.query('SELECT 1 FROM workflow.runs LIMIT 1');
-        },
+        queue: () => repo.ping(),
       },
       personalData: {
         describes: ['workflow and run authorship (created_by)', 'run inputs and step outputs may contain whatever the workflow processes'],
-        async exportUser(userId) {
-          const rows = await ctx.database.query('SELECT id, workspace_id, name, created_at FROM workflow.workflows WHERE created_by = $1', [userId]);
-          const runs = await ctx.database.query('SELECT id, workspace_id, workflow_id, status, created_at FROM workflow.runs WHERE created_by = $1 ORDER BY created_at DESC LIMIT 10000', [userId]);
-          return { workflowsCreated: rows, runsStarted: runs };
-        },
-        async eraseUser(userId) {
-          const a = await ctx.database.query('UPDATE workflow.workflows SET created_by = NULL WHERE created_by = $1 RETURNING 1', [userId]);
-          const b = await ctx.database.query('UPDATE workflow.versions SET created_by = NULL WHERE created_by = $1 RETURNING 1', [userId]);
-          const c = await ctx.database.query('UPDATE workflow.runs SET created_by = NULL WHERE created_by = $1 RETURNING 1', [userId]);
-          return { workflows: a.length, versions: b.length, runs: c.length };
-        },
+        exportUser: (userId) => repo.exportUser(userId),
+        eraseUser: (userId) => repo.eraseUser(userId),
       },
       retention: [
         {

@@ -510,6 +510,28 @@ export class WorkflowRepository {
     return r?.at ? new Date(r.at) : null;
   }
 
+  /** What the workflow-engine holds about a user (GDPR export): workflows they created and runs they started. */
+  async exportUser(userId: string): Promise<{ workflowsCreated: unknown[]; runsStarted: unknown[] }> {
+    const workflowsCreated = rowsOf(await this.db.execute(sql`SELECT id, workspace_id, name, created_at FROM workflow.workflows WHERE created_by = ${userId}`));
+    const runsStarted = rowsOf(await this.db.execute(sql`SELECT id, workspace_id, workflow_id, status, created_at FROM workflow.runs WHERE created_by = ${userId} ORDER BY created_at DESC LIMIT 10000`));
+    return { workflowsCreated, runsStarted };
+  }
+
+  /** GDPR erasure: the user's authorship is removed (workflows and runs stay, they belong to the workspace). */
+  async eraseUser(userId: string): Promise<{ workflows: number; versions: number; runs: number }> {
+    return this.db.transaction(async (tx) => {
+      const a = rowsOf(await tx.execute(sql`UPDATE workflow.workflows SET created_by = NULL WHERE created_by = ${userId} RETURNING 1`));
+      const b = rowsOf(await tx.execute(sql`UPDATE workflow.versions SET created_by = NULL WHERE created_by = ${userId} RETURNING 1`));
+      const c = rowsOf(await tx.execute(sql`UPDATE workflow.runs SET created_by = NULL WHERE created_by = ${userId} RETURNING 1`));
+      return { workflows: a.length, versions: b.length, runs: c.length };
+    });
+  }
+
+  /** The readiness probe: the run table answers. */
+  async ping(): Promise<void> {
+    await this.db.execute(sql`SELECT 1 FROM workflow.runs LIMIT 1`);
+  }
+
   async purgeFinishedBefore(cutoff: Date): Promise<number> {
     const [r] = rowsOf<{ n: string }>(
       await this.db.execute(sql`WITH d AS (DELETE FROM workflow.runs WHERE finished_at < ${cutoff.toISOString()} RETURNING 1) SELECT count(*) AS n FROM d`),

@@ -8,7 +8,7 @@ import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import { AppError, notFound } from '../../kernel/errors.js';
 import type { EventEnvelope, EventPublisher } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
-import { parseDefinition, type Definition } from './definition.js';
+import { definitionWarnings, parseDefinition, type Definition } from './definition.js';
 import type { Executor } from './executor.js';
 import { evaluate } from './expressions.js';
 import type { WorkflowMetrics } from './metrics.js';
@@ -96,7 +96,11 @@ export class WorkflowService {
       await this.audit.record({ action: 'workflow.created', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow', targetId: id, data: { name: def.name } }, tx);
     });
     const workflow = (await this.repo.getWorkflow(workspaceId, id))!;
-    return { workflow: { ...workflow, definition: def }, webhook: webhook ? { url: `/hooks/workflows/${webhook.token}`, token: webhook.token, hmacSecret: webhook.secret } : undefined };
+    return {
+      workflow: { ...workflow, definition: def },
+      webhook: webhook ? { url: `/hooks/workflows/${webhook.token}`, token: webhook.token, hmacSecret: webhook.secret } : undefined,
+      warnings: definitionWarnings(def),
+    };
   }
 
   private newWebhook(hmac: boolean): { token: string; secret: string | null } {
@@ -134,7 +138,11 @@ export class WorkflowService {
       return v;
     });
     const hook = webhook as { token: string; secret: string | null } | null;
-    return { workflow: { ...(await this.get(workspaceId, id)), version }, webhook: hook ? { url: `/hooks/workflows/${hook.token}`, token: hook.token, hmacSecret: hook.secret } : undefined };
+    return {
+      workflow: { ...(await this.get(workspaceId, id)), version },
+      webhook: hook ? { url: `/hooks/workflows/${hook.token}`, token: hook.token, hmacSecret: hook.secret } : undefined,
+      warnings: definitionWarnings(def),
+    };
   }
 
   async setEnabled(workspaceId: string, id: string, enabled: boolean, actor: Actor) {
@@ -416,10 +424,11 @@ export class WorkflowService {
       if (def.trigger.filter) {
         let pass: unknown;
         try {
-          pass = await evaluate(def.trigger.filter, event, 'trigger.filter');
+          pass = await evaluate(def.trigger.filter, event, 'trigger.filter', { workspaceId: event.workspaceId });
         } catch (err) {
           // A filter that fails on this event's shape does not match it; one workflow's filter must not hold up the others.
-          this.logger.warn({ err, workflowId: w.id, eventId: event.id }, 'event trigger filter failed; not starting a run');
+          // The message only (bounded by the guard): never the event or the expression's values.
+          this.logger.warn({ error: (err as Error).message, workflowId: w.id, eventId: event.id }, 'event trigger filter failed; not starting a run');
           continue;
         }
         if (!pass) continue;
