@@ -5,7 +5,6 @@
  */
 import type { IdentityPort } from '../../kernel/auth/principal.js';
 import type { Persona, Role } from '../../kernel/auth/permissions.js';
-import { AppError } from '../../kernel/errors.js';
 
 export interface OrchestratorContract {
   identity: IdentityPort;
