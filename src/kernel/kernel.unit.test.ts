@@ -173,3 +173,26 @@ describe('MemoryCache', () => {
     expect(await cache.incr('n', 10)).toBe(1);
   });
 });
+
+describe('toAppError: a lost database connection is an outage, not a bug', () => {
+  it('maps refused, reset and terminated connections (also wrapped in cause) to 503 with Retry-After', async () => {
+    const { toAppError } = await import('./http/problem.js');
+    const cases: unknown[] = [
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      new Error('Failed query: select 1', { cause: Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }) }),
+      new Error('Failed query', { cause: new Error('Connection terminated unexpectedly') }),
+      Object.assign(new Error('the database system is starting up'), { code: '57P03' }),
+      Object.assign(new Error('connection failure'), { code: '08006' }),
+    ];
+    for (const err of cases) {
+      const { appError, unexpected } = toAppError(err);
+      expect(appError.code).toBe('service_unavailable');
+      expect(appError.status).toBe(503);
+      expect(unexpected).toBe(false);
+    }
+    // A real bug stays a 500 (logged as unexpected).
+    const bug = toAppError(Object.assign(new Error('duplicate key value'), { code: '23505' }));
+    expect(bug.appError.code).toBe('internal_error');
+    expect(bug.unexpected).toBe(true);
+  });
+});

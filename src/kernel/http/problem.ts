@@ -63,5 +63,26 @@ export function toAppError(err: unknown): { appError: AppError; unexpected: bool
     const code = (Object.entries(KERNEL_ERRORS).find(([, v]) => v.status === status)?.[0] ?? 'bad_request') as ErrorCode;
     return { appError: new AppError(code), unexpected: false };
   }
+  if (databaseUnreachable(err)) {
+    // An outage of a dependency, not a bug: the client may retry; /ready already says 503 meanwhile.
+    return { appError: new AppError('service_unavailable', 'The database cannot be reached right now; retry shortly', { retryAfterSeconds: 2 }), unexpected: false };
+  }
   return { appError: new AppError('internal_error', 'An unexpected error occurred; quote the request id when reporting it'), unexpected: true };
+}
+
+/** SQLSTATEs of a lost or refused database connection: class 08, admin shutdown, cannot connect now. */
+const CONNECTION_SQLSTATES = /^(08...|57P01|57P02|57P03)$/;
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/**
+ * Whether an error (or one it wraps: drizzle and pg put the driver's error in `cause`) says the
+ * database connection is gone, as during a PostgreSQL restart or a failover (chaos suite, ADR 0010).
+ */
+export function databaseUnreachable(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (CONNECTION_SQLSTATES.test(code) || CONNECTION_ERRNOS.has(code)) return true;
+    if (typeof e.message === 'string' && /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e.message)) return true;
+  }
+  return false;
 }
