@@ -33,6 +33,8 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
   });
 
   app.post('/v1/auth/logout', {
+    // Revoking a token is an account change, as DELETE /v1/me/tokens/:id is: a read-only token cannot do it.
+    config: { scope: 'account.manage' },
     schema: { tags, summary: 'Revoke the token used for this call', response: { 204: z.null() } },
     handler: async (req, reply) => {
       await auth.logout(req.principal!, req.ip);

@@ -43,6 +43,9 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
         accountFreeFailures: 5,
         accountBaseDelaySeconds: 30,
         accountMaxDelaySeconds: 15 * 60,
+        accountWindowSeconds: 24 * 3600,
+        signupsPerIpPerHour: a.signupMaxPerIpPerHour,
+        loginsPerIpPerMinute: a.loginMaxPerIpPerMinute,
       });
       // AuthService and MfaService need each other's effects (MFA changes drop cached principals).
       const late: { auth?: AuthService } = {};
