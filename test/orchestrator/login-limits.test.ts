@@ -83,6 +83,36 @@ describe('sign-in limits hold under concurrency', () => {
   });
 });
 
+describe('secrets re-checked for a signed-in user are on a budget too', () => {
+  it('20 parallel wrong codes to disable MFA: at most 5 are checked, the rest get 429 rate_limited; then the right code works', async () => {
+    const u = await signup(t, 'Mfa Disable');
+    const { secret } = (await t.inject({ method: 'POST', url: '/v1/auth/mfa/totp', headers: bearer(u.token) })).json();
+    const codeAt = (at: Date) => new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: at.getTime() });
+    expect((await t.inject({ method: 'POST', url: '/v1/auth/mfa/totp/confirm', headers: bearer(u.token), payload: { otp: codeAt(t.clock.now()) } })).statusCode).toBe(200);
+    const otpChecks = vi.spyOn(MfaService.prototype, 'verify');
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => t.inject({ method: 'POST', url: '/v1/auth/mfa/totp/disable', headers: bearer(u.token), payload: { otp: String(200000 + i * 6007).slice(0, 6) } })),
+    );
+    expect(otpChecks.mock.calls.length).toBeLessThanOrEqual(5);
+    expect(answers.filter((r) => r.statusCode === 401)).toHaveLength(otpChecks.mock.calls.length);
+    for (const r of answers.filter((a) => a.statusCode !== 401)) expectTooMany(r, 'rate_limited');
+    t.clock.advance(30_001);
+    expect((await t.inject({ method: 'POST', url: '/v1/auth/mfa/totp/disable', headers: bearer(u.token), payload: { otp: codeAt(t.clock.now()) } })).statusCode).toBe(204);
+  });
+
+  it('10 parallel password changes with a wrong current password: at most 5 are checked, and they count against sign-in', async () => {
+    const u = await signup(t, 'Password Guess');
+    const verifications = countVerifications();
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => t.inject({ method: 'POST', url: '/v1/me/password', headers: bearer(u.token), payload: { currentPassword: `guess ${i}`, newPassword: 'violet tractor spoon umbrella' } })),
+    );
+    expect(verifications()).toBeLessThanOrEqual(5);
+    expect(answers.filter((r) => r.statusCode === 401)).toHaveLength(verifications());
+    for (const r of answers.filter((a) => a.statusCode !== 401)) expectTooMany(r, 'rate_limited');
+    expectTooMany(await login(t, u.email, u.password, '100.64.20.1'), 'account_locked');
+  });
+});
+
 describe('sign-in does not tell known accounts from unknown ones', () => {
   it('wrong passwords answer alike and lock alike, and an unknown address is checked against a dummy hash', async () => {
     const known = await signup(t, 'Known');

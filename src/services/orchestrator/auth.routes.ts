@@ -139,7 +139,7 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
     },
     handler: async (req) => {
       const user = await auth.user(req.principal!.userId);
-      if (!(await account.checkPassword(user, req.body.password))) throw new AppError('invalid_credentials', 'The password is wrong');
+      if (!(await auth.confirmPassword(user, req.body.password, req.ip))) throw new AppError('invalid_credentials', 'The password is wrong');
       return { erased: await account.eraseUser(user.id, { actorId: user.id, ip: req.ip }) };
     },
   });

@@ -257,9 +257,14 @@ export class AuthService implements IdentityPort {
     return u;
   }
 
+  /** Re-checks the password of a signed-in user (before a password change or erasure), on the account's sign-in budget. */
+  confirmPassword(user: UserRow, password: string, ip: string | null): Promise<boolean> {
+    return this.guard.checkOnBudget({ passwordOfEmail: user.email }, () => this.hasher.verify(user.passwordHash, password), { ip, userId: user.id });
+  }
+
   async changePassword(principal: Principal, current: string, next: string, ip: string | null): Promise<void> {
     const user = await this.user(principal.userId);
-    if (!(await this.hasher.verify(user.passwordHash, current))) throw new AppError('invalid_credentials', 'The current password is wrong');
+    if (!(await this.confirmPassword(user, current, ip))) throw new AppError('invalid_credentials', 'The current password is wrong');
     await assertPasswordPolicy(next, user, 'body.newPassword');
     await this.repo.updateUser(user.id, { passwordHash: await this.hasher.hash(next), updatedAt: this.clock.now() });
     // Every other session and token of the account stops working.

@@ -61,11 +61,40 @@ export class LoginGuard {
     };
   }
 
+  private accountKey(email: string) {
+    return `login:acct:${sha256(normalizeEmail(email))}`;
+  }
+
+  /**
+   * Runs a secret check a signed-in user makes to confirm an action (the current password, an MFA
+   * code) on the same kind of budget as sign-in, reserved before the check: a stolen session cannot
+   * guess at speed. Password re-checks share the account's sign-in budget.
+   */
+  async checkOnBudget(what: { passwordOfEmail: string } | { mfaOfUser: string }, check: () => Promise<boolean>, ctx: { ip: string | null; userId: string }): Promise<boolean> {
+    const key = 'passwordOfEmail' in what ? this.accountKey(what.passwordOfEmail) : `mfa:${what.mfaOfUser}`;
+    const r = await this.cache.reserveAttempt(key, this.accountPolicy);
+    if (!r.granted) {
+      const detail = r.blocked ? `Too many wrong attempts; try again in ${r.retryAfterSeconds} s` : 'Too many attempts at once; try again in a moment';
+      throw new AppError('rate_limited', detail, { retryAfterSeconds: r.retryAfterSeconds });
+    }
+    let outcome: AttemptOutcome = 'released';
+    try {
+      const ok = await check();
+      outcome = ok ? 'reset' : 'failed';
+      return ok;
+    } finally {
+      const settled = await this.cache.settleAttempt(key, this.accountPolicy, outcome);
+      if (outcome === 'failed') {
+        await this.event('passwordOfEmail' in what ? 'password_check_failed' : 'mfa_check_failed', { ip: ctx.ip ?? undefined, userId: ctx.userId, detail: { failures: settled.failures, delaySeconds: settled.blockedSeconds } });
+      }
+    }
+  }
+
   /** Reserves the attempt, or answers 429 (ip_blocked / account_locked with Retry-After) without checking anything. */
   async begin(ip: string, email: string): Promise<LoginAttempt> {
     const normalized = normalizeEmail(email);
     const ipKey = `login:ip:${ip}`;
-    const accountKey = `login:acct:${sha256(normalized)}`;
+    const accountKey = this.accountKey(normalized);
     const byIp = await this.cache.reserveAttempt(ipKey, this.ipPolicy);
     if (!byIp.granted) {
       const detail = byIp.blocked ? `Too many failed sign-ins from this address; try again in ${byIp.retryAfterSeconds} s` : 'Too many sign-ins from this address at once; try again in a moment';
