@@ -22,7 +22,15 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
 
   app.post('/v1/auth/signup', {
     config: { auth: 'none' },
-    schema: { tags, summary: 'Create an account and a session', security: [], body: signupBody, response: { 201: z.object({ user: userSchema, token: z.string(), expiresAt: z.date() }) } },
+    schema: {
+      tags,
+      summary: 'Create an account and a session',
+      description:
+        'Answers alike whether or not the address already has an account (ADR 0004): for a taken address nothing is created and the token opens nothing. Limited per client address (SIGNUP_MAX_PER_IP_PER_HOUR); the password must be at least 12 characters and not easy to guess.',
+      security: [],
+      body: signupBody,
+      response: { 201: z.object({ user: userSchema, token: z.string(), expiresAt: z.date() }) },
+    },
     handler: async (req, reply) => reply.status(201).send(await auth.signup(req.body, req.ip)),
   });
 
