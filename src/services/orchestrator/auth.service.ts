@@ -258,8 +258,9 @@ export class AuthService implements IdentityPort {
   }
 
   /** Re-checks the password of a signed-in user (before a password change or erasure), on the account's sign-in budget. */
-  confirmPassword(user: UserRow, password: string, ip: string | null): Promise<boolean> {
-    return this.guard.checkOnBudget({ passwordOfEmail: user.email }, () => this.hasher.verify(user.passwordHash, password), { ip, userId: user.id });
+  async confirmPassword(user: UserRow, password: string, ip: string | null): Promise<boolean> {
+    const right = async () => (await this.hasher.verify(user.passwordHash, password)) || null;
+    return (await this.guard.checkOnBudget({ passwordOfEmail: user.email }, right, { ip, userId: user.id })) !== null;
   }
 
   async changePassword(principal: Principal, current: string, next: string, ip: string | null): Promise<void> {

@@ -68,9 +68,10 @@ export class LoginGuard {
   /**
    * Runs a secret check a signed-in user makes to confirm an action (the current password, an MFA
    * code) on the same kind of budget as sign-in, reserved before the check: a stolen session cannot
-   * guess at speed. Password re-checks share the account's sign-in budget.
+   * guess at speed. Password re-checks share the account's sign-in budget. `check` answers null
+   * for a wrong secret.
    */
-  async checkOnBudget(what: { passwordOfEmail: string } | { mfaOfUser: string }, check: () => Promise<boolean>, ctx: { ip: string | null; userId: string }): Promise<boolean> {
+  async checkOnBudget<T>(what: { passwordOfEmail: string } | { mfaOfUser: string }, check: () => Promise<T | null>, ctx: { ip: string | null; userId: string }): Promise<T | null> {
     const key = 'passwordOfEmail' in what ? this.accountKey(what.passwordOfEmail) : `mfa:${what.mfaOfUser}`;
     const r = await this.cache.reserveAttempt(key, this.accountPolicy);
     if (!r.granted) {
@@ -79,9 +80,9 @@ export class LoginGuard {
     }
     let outcome: AttemptOutcome = 'released';
     try {
-      const ok = await check();
-      outcome = ok ? 'reset' : 'failed';
-      return ok;
+      const result = await check();
+      outcome = result === null ? 'failed' : 'reset';
+      return result;
     } finally {
       const settled = await this.cache.settleAttempt(key, this.accountPolicy, outcome);
       if (outcome === 'failed') {

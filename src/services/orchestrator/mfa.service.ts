@@ -50,8 +50,7 @@ export class MfaService {
     if (user.mfaEnabled) throw new AppError('mfa_already_enabled');
     if (!user.mfaPendingSecret) throw new AppError('mfa_not_enabled', 'Start enrolment with POST /v1/auth/mfa/totp first');
     const secret = await this.secrets.decrypt(user.mfaPendingSecret, `mfa:${user.id}`);
-    let step: number | null = null;
-    await this.guard.checkOnBudget({ mfaOfUser: user.id }, async () => (step = this.matchStep(secret, user.email, otp)) !== null, { ip, userId: user.id });
+    const step = await this.guard.checkOnBudget({ mfaOfUser: user.id }, async () => this.matchStep(secret, user.email, otp), { ip, userId: user.id });
     if (step === null) throw new AppError('invalid_otp', 'The code does not match; check the authenticator clock');
     const codes = newRecoveryCodes();
     await this.db.transaction(async (tx) => {
@@ -84,8 +83,7 @@ export class MfaService {
 
   async disable(user: UserRow, otp: string, ip: string | null): Promise<void> {
     if (!user.mfaEnabled) throw new AppError('mfa_not_enabled');
-    let how: Awaited<ReturnType<MfaService['verify']>> = null;
-    await this.guard.checkOnBudget({ mfaOfUser: user.id }, async () => (how = await this.verify(user, otp)) !== null, { ip, userId: user.id });
+    const how = await this.guard.checkOnBudget({ mfaOfUser: user.id }, () => this.verify(user, otp), { ip, userId: user.id });
     if (!how) throw new AppError('invalid_otp', 'A current code (or an unused recovery code) is needed to disable MFA');
     await this.db.transaction(async (tx) => {
       await this.repo.updateUser(user.id, { mfaEnabled: false, mfaSecret: null, mfaPendingSecret: null, mfaLastStep: null, updatedAt: this.clock.now() }, tx);
@@ -98,8 +96,8 @@ export class MfaService {
   async regenerateRecoveryCodes(user: UserRow, otp: string, ip: string | null): Promise<{ recoveryCodes: string[] }> {
     if (!user.mfaEnabled) throw new AppError('mfa_not_enabled');
     // A recovery code is not enough here, and spending one on a refused request would waste it.
-    const ok = await this.guard.checkOnBudget({ mfaOfUser: user.id }, async () => /^\d{6}$/.test(otp.replace(/\s/g, '')) && (await this.verify(user, otp)) === 'totp', { ip, userId: user.id });
-    if (!ok) throw new AppError('invalid_otp', 'A current authenticator code is needed');
+    const totpOnly = async () => (/^\d{6}$/.test(otp.replace(/\s/g, '')) && (await this.verify(user, otp)) === 'totp') || null;
+    if (!(await this.guard.checkOnBudget({ mfaOfUser: user.id }, totpOnly, { ip, userId: user.id }))) throw new AppError('invalid_otp', 'A current authenticator code is needed');
     const codes = newRecoveryCodes();
     await this.db.transaction(async (tx) => {
       await this.repo.replaceRecoveryCodes(user.id, codes.map((c) => sha256(normalizeRecoveryCode(c))), tx);
