@@ -115,6 +115,8 @@ const envSchema = z.object({
   LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(10),
   LOGIN_FAILURE_WINDOW_SECONDS: positiveInt.default(15 * 60),
   LOGIN_BLOCK_SECONDS: positiveInt.default(15 * 60),
+  LOGIN_MAX_PER_IP_PER_MINUTE: positiveInt.default(60),
+  SIGNUP_MAX_PER_IP_PER_HOUR: positiveInt.default(20),
   SIGNUP_ENABLED: bool.default(true),
   V01T_INTERNAL_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   V01T_ORCHESTRATOR_URL: z.url().optional(),
@@ -205,6 +207,10 @@ export type Config = {
     loginMaxFailuresPerIp: number;
     loginFailureWindowSeconds: number;
     loginBlockSeconds: number;
+    /** Sign-in attempts, right or wrong, from one address per minute (each costs an argon2 check). */
+    loginMaxPerIpPerMinute: number;
+    /** Sign-ups from one address per hour (each costs an argon2 hash). */
+    signupMaxPerIpPerHour: number;
     argon2: { memoryCost: number; timeCost: number };
   };
   shutdownTimeoutMs: number;
@@ -319,6 +325,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       loginMaxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
       loginFailureWindowSeconds: e.LOGIN_FAILURE_WINDOW_SECONDS,
       loginBlockSeconds: e.LOGIN_BLOCK_SECONDS,
+      loginMaxPerIpPerMinute: e.LOGIN_MAX_PER_IP_PER_MINUTE,
+      signupMaxPerIpPerHour: e.SIGNUP_MAX_PER_IP_PER_HOUR,
       argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST },
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -4,10 +4,9 @@ import type { Transactor } from '../../kernel/db/transaction.js';
 import { AppError } from '../../kernel/errors.js';
 import type { PersonalDataHandler, RetentionRule } from '../../kernel/module.js';
 import type { EventPublisher } from '../../kernel/events/index.js';
-import type { IdentityRepository, UserRow } from './identity.repository.js';
+import type { IdentityRepository } from './identity.repository.js';
 import type { WorkspacesRepository } from './workspaces.repository.js';
 import { publicToken, publicUser } from './auth.service.js';
-import type { PasswordHasher } from './secrets.js';
 
 /** Retention (runbook "Data Retention Policies"): security events are user activity logs. */
 export const SECURITY_EVENT_RETENTION_DAYS = 90;
@@ -25,15 +24,10 @@ export class AccountService {
     private readonly workspaces: WorkspacesRepository,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-    private readonly hasher: PasswordHasher,
     private readonly handlers: () => Map<string, PersonalDataHandler>,
     private readonly onErased: (userId: string, hashes: string[]) => Promise<void>,
     private readonly events: EventPublisher,
   ) {}
-
-  checkPassword(user: UserRow, password: string) {
-    return this.hasher.verify(user.passwordHash, password);
-  }
 
   /** The orchestrator's own handler (registered under "orchestrator"). */
   readonly personalData: PersonalDataHandler = {

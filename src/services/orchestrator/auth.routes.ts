@@ -22,7 +22,15 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
 
   app.post('/v1/auth/signup', {
     config: { auth: 'none' },
-    schema: { tags, summary: 'Create an account and a session', security: [], body: signupBody, response: { 201: z.object({ user: userSchema, token: z.string(), expiresAt: z.date() }) } },
+    schema: {
+      tags,
+      summary: 'Create an account and a session',
+      description:
+        'Answers alike whether or not the address already has an account (ADR 0004): for a taken address nothing is created and the token opens nothing. Limited per client address (SIGNUP_MAX_PER_IP_PER_HOUR); the password must be at least 12 characters and not easy to guess.',
+      security: [],
+      body: signupBody,
+      response: { 201: z.object({ user: userSchema, token: z.string(), expiresAt: z.date() }) },
+    },
     handler: async (req, reply) => reply.status(201).send(await auth.signup(req.body, req.ip)),
   });
 
@@ -33,6 +41,8 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
   });
 
   app.post('/v1/auth/logout', {
+    // Revoking a token is an account change, as DELETE /v1/me/tokens/:id is: a read-only token cannot do it.
+    config: { scope: 'account.manage' },
     schema: { tags, summary: 'Revoke the token used for this call', response: { 204: z.null() } },
     handler: async (req, reply) => {
       await auth.logout(req.principal!, req.ip);
@@ -137,7 +147,7 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
     },
     handler: async (req) => {
       const user = await auth.user(req.principal!.userId);
-      if (!(await account.checkPassword(user, req.body.password))) throw new AppError('invalid_credentials', 'The password is wrong');
+      if (!(await auth.confirmPassword(user, req.body.password, req.ip))) throw new AppError('invalid_credentials', 'The password is wrong');
       return { erased: await account.eraseUser(user.id, { actorId: user.id, ip: req.ip }) };
     },
   });

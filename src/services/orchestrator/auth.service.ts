@@ -12,6 +12,7 @@ import type { WorkspacesRepository } from './workspaces.repository.js';
 import type { LoginGuard } from './login-guard.js';
 import type { MfaService } from './mfa.service.js';
 import { newToken, sha256, type PasswordHasher } from './secrets.js';
+import { assertPasswordPolicy } from './password-policy.js';
 
 /** Scopes a personal API token may carry beyond permission names. */
 export const ACCOUNT_SCOPES = ['account.read', 'account.manage'] as const;
@@ -73,20 +74,44 @@ export class AuthService implements IdentityPort {
     return { token, expiresAt };
   }
 
+  /**
+   * Sign-up answers alike whether or not the address already has an account (same status, body
+   * shape and costs), so it cannot be used to find out who is registered. For a taken address no
+   * account or session is made: the answer carries a token that opens nothing, and the attempt is
+   * kept as a security event for the owner's notice once platform mail exists (ADR 0004).
+   */
   async signup(input: { email: string; password: string; name: string }, ip: string | null) {
     if (!this.opts.signupEnabled) throw new AppError('signup_disabled', 'Ask an administrator to create your account (v01t user create)');
-    const user = await this.createUser({ ...input, platformAdmin: false }, ip, 'auth.signup');
-    const session = await this.issueSession(user.id, ip);
-    return { user: publicUser(user), ...session };
+    await this.guard.assertSignupRate(ip);
+    const created = await this.insertAccount({ ...input, platformAdmin: false }, ip, 'auth.signup');
+    if (created.taken) {
+      const now = this.clock.now();
+      await this.guard.event('signup_existing_email', { ip: ip ?? undefined, userId: created.taken.id, email: input.email });
+      const decoy: PublicUser = { id: randomUUID(), email: input.email.trim(), name: input.name.trim(), mfaEnabled: false, platformAdmin: false, createdAt: now };
+      return { user: decoy, token: newToken('session'), expiresAt: new Date(now.getTime() + this.opts.sessionTtlHours * 3600_000) };
+    }
+    const session = await this.issueSession(created.user.id, ip);
+    return { user: publicUser(created.user), ...session };
   }
 
-  /** Creates an account (sign-up, or an operator through the CLI). */
+  /** Creates an account (an operator through the CLI); a taken address is an error here, the caller is trusted. */
   async createUser(input: { email: string; password: string; name: string; platformAdmin: boolean }, ip: string | null, action = 'admin.user.created'): Promise<UserRow> {
-    assertPasswordPolicy(input.password, input.email);
+    const created = await this.insertAccount(input, ip, action);
+    if (created.taken) throw new AppError('email_taken', 'An account with this email already exists; sign in instead');
+    return created.user;
+  }
+
+  private async insertAccount(
+    input: { email: string; password: string; name: string; platformAdmin: boolean },
+    ip: string | null,
+    action: string,
+  ): Promise<{ user: UserRow; taken?: undefined } | { taken: UserRow; user?: undefined }> {
+    await assertPasswordPolicy(input.password, input);
     const now = this.clock.now();
+    // Hashed before the address is looked at, so a taken address costs the same as a free one.
     const passwordHash = await this.hasher.hash(input.password);
-    return this.db.transaction(async (tx) => {
-      const user = await this.repo.insertUser(
+    const user = await this.db.transaction(async (tx) => {
+      const row = await this.repo.insertUser(
         {
           id: randomUUID(),
           email: input.email.trim(),
@@ -99,42 +124,52 @@ export class AuthService implements IdentityPort {
         },
         tx,
       );
-      if (!user) throw new AppError('email_taken', 'An account with this email already exists; sign in instead');
-      await this.audit.record({ action, actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id, data: { platformAdmin: input.platformAdmin } }, tx);
-      await this.events.publish({ name: 'orchestrator.user.signed_up.v1', workspaceId: null, actorId: user.id, payload: { userId: user.id, via: action === 'auth.signup' ? 'signup' : 'admin' } }, tx);
-      return user;
+      if (!row) return null;
+      await this.audit.record({ action, actorId: row.id, actorIp: ip, targetType: 'user', targetId: row.id, data: { platformAdmin: input.platformAdmin } }, tx);
+      await this.events.publish({ name: 'orchestrator.user.signed_up.v1', workspaceId: null, actorId: row.id, payload: { userId: row.id, via: action === 'auth.signup' ? 'signup' : 'admin' } }, tx);
+      return row;
     });
+    if (user) return { user };
+    const existing = await this.repo.userByEmail(input.email);
+    if (!existing) throw new AppError('conflict', 'The account was changed concurrently; try again');
+    return { taken: existing };
   }
 
+  /**
+   * The attempt is reserved on the address's and the account's failure budgets before any
+   * password is checked, so parallel guesses cannot pass the limits; an unknown address is
+   * checked against a dummy hash and counted like a known one.
+   */
   async login(input: { email: string; password: string; otp?: string }, ip: string) {
-    await this.guard.assertIpAllowed(ip);
-    const user = await this.repo.userByEmail(input.email);
-    if (!user) {
-      await this.hasher.verifyAgainstDummy(input.password);
-      await this.guard.recordFailure({ ip, email: input.email, reason: 'unknown_email' });
-      throw new AppError('invalid_credentials');
-    }
-    this.guard.assertAccountNotLocked(user.lockedUntil);
-    if (!(await this.hasher.verify(user.passwordHash, input.password))) {
-      await this.guard.recordFailure({ ip, email: input.email, userId: user.id, reason: 'wrong_password' });
-      throw new AppError('invalid_credentials');
-    }
-    if (user.mfaEnabled) {
-      if (!input.otp) throw new AppError('mfa_required', 'Send the code from your authenticator app (or a recovery code) as "otp"');
-      const how = await this.mfa.verify(user, input.otp);
-      if (!how) {
-        await this.guard.recordFailure({ ip, email: input.email, userId: user.id, reason: 'wrong_otp' });
-        throw new AppError('invalid_credentials', 'The one-time password is invalid or was already used', { mfa: true });
+    await this.guard.assertLoginRate(ip);
+    const attempt = await this.guard.begin(ip, input.email);
+    try {
+      const user = await this.repo.userByEmail(input.email);
+      const passwordOk = user ? await this.hasher.verify(user.passwordHash, input.password) : await this.hasher.verifyAgainstDummy(input.password);
+      if (!user || !passwordOk) {
+        await attempt.failed(user ? 'wrong_password' : 'unknown_email', user?.id);
+        throw new AppError('invalid_credentials');
       }
-      if (how === 'recovery') await this.audit.record({ action: 'auth.mfa.recovery_code_used', actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id });
+      if (user.mfaEnabled) {
+        if (!input.otp) throw new AppError('mfa_required', 'Send the code from your authenticator app (or a recovery code) as "otp"');
+        const how = await this.mfa.verify(user, input.otp);
+        if (!how) {
+          await attempt.failed('wrong_otp', user.id);
+          throw new AppError('invalid_credentials', 'The one-time password is invalid or was already used', { mfa: true });
+        }
+        if (how === 'recovery') await this.audit.record({ action: 'auth.mfa.recovery_code_used', actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id });
+      }
+      await attempt.succeeded(user.id);
+      if (this.hasher.needsRehash(user.passwordHash)) {
+        await this.repo.updateUser(user.id, { passwordHash: await this.hasher.hash(input.password) });
+      }
+      const session = await this.issueSession(user.id, ip);
+      await this.audit.record({ action: 'auth.login', actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id, data: { mfa: user.mfaEnabled } });
+      return session;
+    } finally {
+      // mfa_required, or a fault before a verdict: the reservation is given back uncounted.
+      await attempt.release();
     }
-    await this.guard.recordSuccess(user.id);
-    if (this.hasher.needsRehash(user.passwordHash)) {
-      await this.repo.updateUser(user.id, { passwordHash: await this.hasher.hash(input.password) });
-    }
-    const session = await this.issueSession(user.id, ip);
-    await this.audit.record({ action: 'auth.login', actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id, data: { mfa: user.mfaEnabled } });
-    return session;
   }
 
   async logout(principal: Principal, ip: string | null): Promise<void> {
@@ -222,10 +257,16 @@ export class AuthService implements IdentityPort {
     return u;
   }
 
+  /** Re-checks the password of a signed-in user (before a password change or erasure), on the account's sign-in budget. */
+  async confirmPassword(user: UserRow, password: string, ip: string | null): Promise<boolean> {
+    const right = async () => (await this.hasher.verify(user.passwordHash, password)) || null;
+    return (await this.guard.checkOnBudget({ passwordOfEmail: user.email }, right, { ip, userId: user.id })) !== null;
+  }
+
   async changePassword(principal: Principal, current: string, next: string, ip: string | null): Promise<void> {
     const user = await this.user(principal.userId);
-    if (!(await this.hasher.verify(user.passwordHash, current))) throw new AppError('invalid_credentials', 'The current password is wrong');
-    assertPasswordPolicy(next, user.email);
+    if (!(await this.confirmPassword(user, current, ip))) throw new AppError('invalid_credentials', 'The current password is wrong');
+    await assertPasswordPolicy(next, user, 'body.newPassword');
     await this.repo.updateUser(user.id, { passwordHash: await this.hasher.hash(next), updatedAt: this.clock.now() });
     // Every other session and token of the account stops working.
     await this.forget(await this.repo.revokeTokens({ userId: user.id, exceptId: principal.tokenId }, this.clock.now()));
@@ -277,15 +318,5 @@ export class AuthService implements IdentityPort {
     if (hashes.length === 0) throw new AppError('not_found', 'No live API token with this id');
     await this.forget(hashes);
     await this.audit.record({ action: 'auth.token.revoked', actorId: principal.userId, actorIp: ip, targetType: 'token', targetId: tokenId });
-  }
-}
-
-export function assertPasswordPolicy(password: string, email: string): void {
-  const problems: string[] = [];
-  if (password.length < 10) problems.push('must be at least 10 characters');
-  if (password.length > 256) problems.push('must be at most 256 characters');
-  if (password.trim().toLowerCase() === email.trim().toLowerCase()) problems.push('must not be the email address');
-  if (problems.length) {
-    throw new AppError('validation_failed', `Password ${problems.join(' and ')}`, { errors: problems.map((m) => ({ path: 'body.password', message: m })) });
   }
 }

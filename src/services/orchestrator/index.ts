@@ -48,17 +48,20 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
         accountFreeFailures: 5,
         accountBaseDelaySeconds: 30,
         accountMaxDelaySeconds: 15 * 60,
+        accountWindowSeconds: 24 * 3600,
+        signupsPerIpPerHour: a.signupMaxPerIpPerHour,
+        loginsPerIpPerMinute: a.loginMaxPerIpPerMinute,
       });
       // AuthService and MfaService need each other's effects (MFA changes drop cached principals).
       const late: { auth?: AuthService } = {};
-      const mfa = new MfaService(ctx.db, identityRepo, ctx.secrets, ctx.audit, ctx.clock, (userId) => late.auth!.forgetUser(userId));
+      const mfa = new MfaService(ctx.db, identityRepo, ctx.secrets, ctx.audit, ctx.clock, (userId) => late.auth!.forgetUser(userId), guard);
       const auth = (late.auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cache, ctx.clock, ctx.permissions, {
         sessionTtlHours: a.sessionTtlHours,
         signupEnabled: a.signupEnabled,
       }, ctx.events));
       const authService = auth;
       const workspaces = new WorkspacesService(ctx.db, workspacesRepo, identityRepo, ctx.audit, ctx.clock, (w, u) => authService.forgetAccess(w, u), ctx.events);
-      const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, hasher, extras.personalDataHandlers, async (userId, hashes) =>
+      const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, extras.personalDataHandlers, async (userId, hashes) =>
         authService.forgetUser(userId, hashes),
       ctx.events);
       const contract: OrchestratorContract = {

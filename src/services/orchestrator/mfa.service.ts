@@ -5,11 +5,16 @@ import type { SecretBox } from '../../kernel/crypto/secret-box.js';
 import type { Transactor } from '../../kernel/db/transaction.js';
 import { AppError } from '../../kernel/errors.js';
 import type { IdentityRepository, UserRow } from './identity.repository.js';
+import type { LoginGuard } from './login-guard.js';
 import { newRecoveryCodes, normalizeRecoveryCode, sha256 } from './secrets.js';
 
 const PERIOD = 30;
 
-/** TOTP (RFC 6238: SHA-1, 6 digits, 30 s) with one step of drift either way, no code used twice. */
+/**
+ * TOTP (RFC 6238: SHA-1, 6 digits, 30 s) with one step of drift either way, no code used twice.
+ * Codes confirming an action of a signed-in user are checked on a per-user budget (LoginGuard);
+ * codes at sign-in are counted by the sign-in attempt that carries them.
+ */
 export class MfaService {
   constructor(
     private readonly db: Transactor,
@@ -18,6 +23,7 @@ export class MfaService {
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly onChange: (userId: string) => Promise<void>,
+    private readonly guard: LoginGuard,
   ) {}
 
   private totp(secretBase32: string, label: string) {
@@ -44,7 +50,7 @@ export class MfaService {
     if (user.mfaEnabled) throw new AppError('mfa_already_enabled');
     if (!user.mfaPendingSecret) throw new AppError('mfa_not_enabled', 'Start enrolment with POST /v1/auth/mfa/totp first');
     const secret = await this.secrets.decrypt(user.mfaPendingSecret, `mfa:${user.id}`);
-    const step = this.matchStep(secret, user.email, otp);
+    const step = await this.guard.checkOnBudget({ mfaOfUser: user.id }, async () => this.matchStep(secret, user.email, otp), { ip, userId: user.id });
     if (step === null) throw new AppError('invalid_otp', 'The code does not match; check the authenticator clock');
     const codes = newRecoveryCodes();
     await this.db.transaction(async (tx) => {
@@ -77,7 +83,7 @@ export class MfaService {
 
   async disable(user: UserRow, otp: string, ip: string | null): Promise<void> {
     if (!user.mfaEnabled) throw new AppError('mfa_not_enabled');
-    const how = await this.verify(user, otp);
+    const how = await this.guard.checkOnBudget({ mfaOfUser: user.id }, () => this.verify(user, otp), { ip, userId: user.id });
     if (!how) throw new AppError('invalid_otp', 'A current code (or an unused recovery code) is needed to disable MFA');
     await this.db.transaction(async (tx) => {
       await this.repo.updateUser(user.id, { mfaEnabled: false, mfaSecret: null, mfaPendingSecret: null, mfaLastStep: null, updatedAt: this.clock.now() }, tx);
@@ -89,7 +95,9 @@ export class MfaService {
 
   async regenerateRecoveryCodes(user: UserRow, otp: string, ip: string | null): Promise<{ recoveryCodes: string[] }> {
     if (!user.mfaEnabled) throw new AppError('mfa_not_enabled');
-    if ((await this.verify(user, otp)) !== 'totp') throw new AppError('invalid_otp', 'A current authenticator code is needed');
+    // A recovery code is not enough here, and spending one on a refused request would waste it.
+    const totpOnly = async () => (/^\d{6}$/.test(otp.replace(/\s/g, '')) && (await this.verify(user, otp)) === 'totp') || null;
+    if (!(await this.guard.checkOnBudget({ mfaOfUser: user.id }, totpOnly, { ip, userId: user.id }))) throw new AppError('invalid_otp', 'A current authenticator code is needed');
     const codes = newRecoveryCodes();
     await this.db.transaction(async (tx) => {
       await this.repo.replaceRecoveryCodes(user.id, codes.map((c) => sha256(normalizeRecoveryCode(c))), tx);
