@@ -13,6 +13,7 @@ import { Publisher, countDueUnpublished, registerPublisherMetrics } from './publ
 import { contentRoutes } from './routes.js';
 import type { ContentSchedulerContract } from './contract.js';
 import { CONTENT_ERRORS } from './errors.js';
+import { CONTENT_EVENTS } from './events.js';
 
 export const CONTENT_PERMISSIONS: PermissionMap = {
   'content.read': { description: 'See posts, channels, campaigns, media and the content calendar', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -33,6 +34,7 @@ export const contentSchedulerModule: ServiceModule & { create(ctx: ServiceContex
   schema: 'content',
   migrations: CONTENT_MIGRATIONS,
   permissions: CONTENT_PERMISSIONS,
+  events: CONTENT_EVENTS,
   errors: CONTENT_ERRORS,
   create(ctx) {
     const cfg = ctx.config.content;

@@ -2,7 +2,7 @@ import { Cron } from 'croner';
 import jsonata from 'jsonata';
 import { z } from 'zod';
 import { AppError, type FieldError } from '../../kernel/errors.js';
-import { EVENT_NAMES, isEventName } from '../../kernel/events/catalog.js';
+import { eventNames, isEventName } from '../../kernel/events/catalog.js';
 
 /**
  * A workflow definition: JSON, validated on save. Values in a step's `with` that are strings
@@ -197,8 +197,8 @@ export function parseDefinition(raw: unknown): Definition {
   }
   if (t.type === 'event') {
     if (!isEventName(t.event)) {
-      const near = EVENT_NAMES.filter((n) => n.split('.')[0] === t.event.split('.')[0]);
-      errors.push({ path: 'trigger.event', message: `unknown event name "${t.event}"; known${near.length ? ` in ${t.event.split('.')[0]}` : ''}: ${(near.length ? near : EVENT_NAMES).join(', ')}` });
+      const near = eventNames().filter((n) => n.split('.')[0] === t.event.split('.')[0]);
+      errors.push({ path: 'trigger.event', message: `unknown event name "${t.event}"; known${near.length ? ` in ${t.event.split('.')[0]}` : ''}: ${(near.length ? near : eventNames()).join(', ')}` });
     }
     if (t.filter !== undefined) checkExpression(errors, 'trigger.filter', `=${t.filter.replace(/^=/, '')}`);
   }
