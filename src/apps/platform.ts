@@ -23,7 +23,7 @@ import { analyticsModule } from '../services/analytics-engine/index.js';
 import { gamificationModule } from '../services/gamification/index.js';
 import { integrationHubModule } from '../services/integration-hub/index.js';
 import { contentSchedulerModule } from '../services/content-scheduler/index.js';
-import { EventBackbone, EVENTS_MIGRATION_SET } from '../kernel/events/index.js';
+import { EventBackbone, EVENTS_MIGRATION_SET, registerEvents } from '../kernel/events/index.js';
 import { createEgressClient } from '../kernel/egress/index.js';
 import { registerErrors } from '../kernel/errors.js';
 import { opsModule, type OpsInstance } from '../services/ops/index.js';
@@ -125,7 +125,10 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
 
   // One vocabulary at run time, from every manifest of the build (a process also meets the codes
   // of services it reaches remotely).
-  for (const m of Object.values(catalog)) if (m?.errors) registerErrors(m.name, m.errors);
+  for (const m of Object.values(catalog)) {
+    if (m?.errors) registerErrors(m.name, m.errors);
+    if (m?.events) registerEvents(m.name, m.events);
+  }
   const requested = config.services;
   const hosted = Object.values(catalog).filter((m): m is ServiceModule => Boolean(m?.hostedBy && requested.includes(m.hostedBy)));
   const modules = [...requested.map((n) => catalog[n]).filter((m): m is ServiceModule => Boolean(m)), ...hosted];

@@ -14,6 +14,7 @@ import type { App } from './http/server.js';
 import type { EventsPort } from './events/envelope.js';
 import type { EgressClient } from './egress/client.js';
 import type { ErrorMap } from './errors.js';
+import type { EventMap } from './events/catalog.js';
 
 /** Everything a service may use; its constructor picks what it needs. */
 export interface ServiceContext {
@@ -109,6 +110,8 @@ export interface ServiceModule {
   permissions?: PermissionMap;
   /** Its error codes (errors.ts, `defineErrors`), composed into the one catalog at start-up. */
   errors?: ErrorMap;
+  /** The events it publishes (events.ts, `defineEvents`), composed into the one catalog at start-up. */
+  events?: EventMap;
   /** Shared secrets its routes require with `auth: 'secret:<name>'`. */
   secrets?: SharedSecretMap;
   /** How other processes reach this service when it runs elsewhere. */

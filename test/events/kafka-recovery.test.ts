@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, type Consumer, type KafkaConfig } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT_NAMES } from '../../src/kernel/events/catalog.js';
+import { eventNames } from '../../src/kernel/events/catalog.js';
+import '../../src/apps/platform.js';
 import { KafkaBus } from '../../src/kernel/events/kafka-bus.js';
 import { Outbox } from '../../src/kernel/events/outbox.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
@@ -54,7 +55,7 @@ describe.skipIf(!KAFKA_BROKERS)('Kafka bus: a consumer kafkajs gave up on is re-
       partitions: 2,
       maxAttempts: 3,
       retryDelayMs: () => 10,
-      names: EVENT_NAMES,
+      names: eventNames(),
       kafka: watch,
       recreateDelayMs: () => 50,
     });

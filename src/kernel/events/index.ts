@@ -5,7 +5,7 @@ import type { Db, DbExecutor } from '../db/database.js';
 import type { MigrationSet } from '../db/migrate.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { CoreMetrics } from '../telemetry/metrics.js';
-import { EVENT_NAMES, isEventName, type EventName } from './catalog.js';
+import { eventNames, isEventName, type EventName } from './catalog.js';
 import { retryDelayMs } from './deliver.js';
 import type { EventEnvelope, EventHandler, EventsPort, NewEvent } from './envelope.js';
 import { KafkaBus } from './kafka-bus.js';
@@ -54,7 +54,7 @@ export class EventBackbone implements EventsPort {
     const common = { db: o.db, logger: o.logger, maxAttempts: o.config.maxAttempts, retryDelayMs: (a: number) => retryDelayMs(a) };
     this.bus =
       o.config.bus === 'kafka'
-        ? new KafkaBus({ ...common, ...o.config.kafka, names: EVENT_NAMES })
+        ? new KafkaBus({ ...common, ...o.config.kafka, names: eventNames() })
         : new PostgresBus({ ...common, pollMs: o.config.pollMs, clock: o.clock });
     this.outbox.onPublished = () => this.nudgeRelay();
     if (o.metrics) this.registerMetrics(o.metrics);

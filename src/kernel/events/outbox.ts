@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
 import type { Migration } from '../db/migrate.js';
 import { AppError } from '../errors.js';
-import { EVENT_SCHEMAS, isEventName, type EventName } from './catalog.js';
+import { eventSchema, type EventName } from './catalog.js';
 import type { AnyEnvelope, EventEnvelope, EventPublisher, NewEvent } from './envelope.js';
 
 /**
@@ -122,8 +122,9 @@ export class Outbox implements EventPublisher {
   }
 
   private envelope<N extends EventName>(event: NewEvent<N>): EventEnvelope<N> {
-    if (!isEventName(event.name)) throw new AppError('bad_request', `unknown event "${String(event.name)}": add it to src/kernel/events/catalog.ts`);
-    const parsed = EVENT_SCHEMAS[event.name].safeParse(event.payload);
+    const schema = eventSchema(event.name);
+    if (!schema) throw new AppError('bad_request', `unknown event "${String(event.name)}": declare it in the publishing service's events.ts`);
+    const parsed = schema.safeParse(event.payload);
     if (!parsed.success) {
       throw new AppError('validation_failed', `payload of ${event.name} does not match its schema`, {
         errors: parsed.error.issues.map((i) => ({ path: `payload.${i.path.join('.')}`, message: i.message })),

@@ -19,6 +19,7 @@ import { analyticsRoutes } from './routes.js';
 import { subscribePlatformEvents } from './platform-events.js';
 import type { AnalyticsContract } from './contract.js';
 import { ANALYTICS_ERRORS } from './errors.js';
+import { ANALYTICS_EVENTS } from './events.js';
 
 export const ANALYTICS_PERMISSIONS: PermissionMap = {
   'analytics.read': { description: 'Run analytics queries, read saved reports, dashboards, KPIs and settings', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -39,6 +40,7 @@ export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Pro
   schema: 'analytics',
   migrations: ANALYTICS_MIGRATIONS,
   permissions: ANALYTICS_PERMISSIONS,
+  events: ANALYTICS_EVENTS,
   errors: ANALYTICS_ERRORS,
   async create(ctx) {
     const cfg = ctx.config.analytics;

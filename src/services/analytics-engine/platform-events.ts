@@ -1,4 +1,4 @@
-import { EVENT_NAMES, type EventName } from '../../kernel/events/catalog.js';
+import { eventNames, type EventName } from '../../kernel/events/catalog.js';
 import type { EventsPort } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { BufferedEvent } from './ingest-buffer.js';
@@ -17,7 +17,7 @@ export const analyticsNameOf = (busName: string) => busName.replace(/\.v\d+$/, '
  * event id is the messageId, so a redelivery is dropped by the buffer's dedupe.
  */
 export function subscribePlatformEvents(events: EventsPort, opts: { platformWorkspaceId?: string; logger: Logger }): void {
-  const names = EVENT_NAMES.filter((n) => !n.startsWith('analytics.'));
+  const names = eventNames().filter((n) => !n.startsWith('analytics.'));
   if (names.length === 0) return;
   events.subscribe<EventName>(PLATFORM_EVENTS_GROUP, names, async (event, ctx) => {
     const workspaceId = event.workspaceId ?? opts.platformWorkspaceId;

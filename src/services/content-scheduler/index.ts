@@ -17,6 +17,7 @@ import { PublisherRepository } from './publisher.repository.js';
 import { contentRoutes } from './routes.js';
 import type { ContentSchedulerContract } from './contract.js';
 import { CONTENT_ERRORS } from './errors.js';
+import { CONTENT_EVENTS } from './events.js';
 
 export const CONTENT_PERMISSIONS: PermissionMap = {
   'content.read': { description: 'See posts, channels, campaigns, media and the content calendar', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -37,6 +38,7 @@ export const contentSchedulerModule: ServiceModule & { create(ctx: ServiceContex
   schema: 'content',
   migrations: CONTENT_MIGRATIONS,
   permissions: CONTENT_PERMISSIONS,
+  events: CONTENT_EVENTS,
   errors: CONTENT_ERRORS,
   create(ctx) {
     const cfg = ctx.config.content;

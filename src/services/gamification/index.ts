@@ -1,6 +1,6 @@
 import client from 'prom-client';
 import type { PermissionMap } from '../../kernel/auth/permissions.js';
-import { EVENT_NAMES, type EventName } from '../../kernel/events/index.js';
+import { eventNames, type EventName } from '../../kernel/events/index.js';
 import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
 import { RedisCache } from '../../kernel/cache/index.js';
 import { ConfigRepository } from './config.repository.js';
@@ -13,6 +13,7 @@ import { GAMIFICATION_MIGRATIONS } from './migrations.js';
 import { ProfileService } from './profile.service.js';
 import { gamificationRoutes } from './routes.js';
 import { ScoringService } from './scoring.service.js';
+import { GAMIFICATION_EVENTS } from './events.js';
 
 export const GAMIFICATION_PERMISSIONS: PermissionMap = {
   'gamification.read': { description: 'See profiles, leaderboards, the badge catalog, rules and settings', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -21,7 +22,7 @@ export const GAMIFICATION_PERMISSIONS: PermissionMap = {
 };
 
 /** Events the service scores: workflow, content, integration and analytics activity (never its own). */
-export const CONSUMED_EVENTS: EventName[] = EVENT_NAMES.filter((n) => /^(workflow|content|integration|analytics)\./.test(n));
+export const consumedEvents = (): EventName[] => eventNames().filter((n) => /^(workflow|content|integration|analytics)\./.test(n));
 export const CONSUMER_GROUP = 'gamification.scoring';
 
 const DAY = 86_400_000;
@@ -36,6 +37,7 @@ export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): 
   schema: 'gamification',
   migrations: GAMIFICATION_MIGRATIONS,
   permissions: GAMIFICATION_PERMISSIONS,
+  events: GAMIFICATION_EVENTS,
   create(ctx) {
     const configs = new ConfigRepository(ctx.db, ctx.clock);
     const boards = new LeaderboardRepository(ctx.db);
@@ -46,7 +48,7 @@ export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): 
     const scoring = new ScoringService(ctx.db, new ScoringRepository(ctx.db), configs, ctx.events, ctx.audit, ctx.clock, { redis: redis !== null, onAwarded: (persona, points) => awarded.inc({ persona }, points) });
     const profiles = new ProfileService(new ProfileRepository(ctx.db), configs, scoring, redis ?? pg, pg, redis, ctx.clock);
 
-    ctx.events.subscribe(CONSUMER_GROUP, CONSUMED_EVENTS, async (event, { tx }) => {
+    ctx.events.subscribe(CONSUMER_GROUP, consumedEvents(), async (event, { tx }) => {
       const outcome = await scoring.handle(event, tx);
       handled.inc({ outcome: outcome.status });
     });

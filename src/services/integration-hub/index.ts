@@ -11,6 +11,7 @@ import { internalRoutes } from './internal.routes.js';
 import type { IntegrationHubContract } from './contract.js';
 import { integrationHubRemote } from './remote.js';
 import { INTEGRATION_HUB_ERRORS } from './errors.js';
+import { INTEGRATION_HUB_EVENTS } from './events.js';
 
 export const INTEGRATION_PERMISSIONS: PermissionMap = {
   'integrations.read': { description: 'See connections (never their credentials), their request log and health', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -29,6 +30,7 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
   schema: 'integration_hub',
   migrations: INTEGRATION_HUB_MIGRATIONS,
   permissions: INTEGRATION_PERMISSIONS,
+  events: INTEGRATION_HUB_EVENTS,
   errors: INTEGRATION_HUB_ERRORS,
   remote: integrationHubRemote,
   create(ctx) {

@@ -16,6 +16,7 @@ import { adminRoutes, internalRoutes } from './admin.routes.js';
 import type { OrchestratorContract } from './contract.js';
 import { orchestratorRemote } from './remote.js';
 import { ORCHESTRATOR_ERRORS } from './errors.js';
+import { ORCHESTRATOR_EVENTS } from './events.js';
 
 /** Where the orchestrator finds the personal-data handlers of every loaded service (set by the app). */
 export interface OrchestratorExtras {
@@ -35,6 +36,7 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
     migrations: ORCHESTRATOR_MIGRATIONS,
     permissions: CORE_PERMISSIONS,
     errors: ORCHESTRATOR_ERRORS,
+    events: ORCHESTRATOR_EVENTS,
     remote: orchestratorRemote,
     create(ctx) {
       const identityRepo = new IdentityRepository(ctx.db);

@@ -1,7 +1,7 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { AppError, type FieldError } from '../../kernel/errors.js';
-import { EVENT_NAMES, isEventName } from '../../kernel/events/catalog.js';
+import { eventNames, isEventName } from '../../kernel/events/catalog.js';
 import { expressionGuard, ExpressionLimitError, type ExpressionShape } from '../../kernel/expressions/index.js';
 
 /**
@@ -199,8 +199,8 @@ export function parseDefinition(raw: unknown): Definition {
   }
   if (t.type === 'event') {
     if (!isEventName(t.event)) {
-      const near = EVENT_NAMES.filter((n) => n.split('.')[0] === t.event.split('.')[0]);
-      errors.push({ path: 'trigger.event', message: `unknown event name "${t.event}"; known${near.length ? ` in ${t.event.split('.')[0]}` : ''}: ${(near.length ? near : EVENT_NAMES).join(', ')}` });
+      const near = eventNames().filter((n) => n.split('.')[0] === t.event.split('.')[0]);
+      errors.push({ path: 'trigger.event', message: `unknown event name "${t.event}"; known${near.length ? ` in ${t.event.split('.')[0]}` : ''}: ${(near.length ? near : eventNames()).join(', ')}` });
     }
     if (t.filter !== undefined) {
       // A filter runs on every event of the workspace, inside the event's delivery: it must be a

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PermissionMap } from '../../kernel/auth/permissions.js';
-import { EVENT_NAMES } from '../../kernel/events/index.js';
+import { eventNames } from '../../kernel/events/index.js';
 import { configureExpressionGuard } from '../../kernel/expressions/index.js';
 import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
 import type { IntegrationHubContract } from '../integration-hub/contract.js';
@@ -13,6 +13,7 @@ import { RunQueue } from './queue.js';
 import { WorkflowRepository } from './repository.js';
 import { workflowRoutes } from './routes.js';
 import { WorkflowService } from './service.js';
+import { WORKFLOW_EVENTS } from './events.js';
 
 const everyone = ['owner', 'admin', 'developer', 'analyst', 'viewer'] as const;
 const developersUp = ['owner', 'admin', 'developer'] as const;
@@ -38,6 +39,7 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
   schema: 'workflow',
   migrations: WORKFLOW_MIGRATIONS,
   permissions: WORKFLOW_PERMISSIONS,
+  events: WORKFLOW_EVENTS,
   create(ctx) {
     const cfg = ctx.config.workflows;
     // Every transform, condition, template and trigger filter goes through the process's expression guard.
@@ -67,7 +69,7 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
     // Event triggers: every event of a workspace may start that workspace's event workflows. The
     // handler runs in the bus's delivery transaction and does every read and write (pg-boss enqueue
     // included) through it; pg-boss is started in start(), before the backbone starts consumers.
-    ctx.events.subscribe(TRIGGER_CONSUMER_GROUP, EVENT_NAMES, async (event, { tx }) => {
+    ctx.events.subscribe(TRIGGER_CONSUMER_GROUP, eventNames(), async (event, { tx }) => {
       if (!event.workspaceId) return;
       if (!queue.isReady()) throw new Error('the workflow run queue is not started yet; the event will be redelivered');
       await service.onEvent(event, tx);

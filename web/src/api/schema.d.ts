@@ -124,7 +124,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account and a session */
+        /**
+         * Create an account and a session
+         * @description Answers alike whether or not the address already has an account (ADR 0004): for a taken address nothing is created and the token opens nothing. Limited per client address (SIGNUP_MAX_PER_IP_PER_HOUR); the password must be at least 12 characters and not easy to guess.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -1667,7 +1670,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Create a workflow (version 1); a webhook workflow answers with its secret URL once */
+        /** Create a workflow (version 1); a webhook workflow answers with its secret URL once; `warnings` lists probable mistakes */
         post: {
             parameters: {
                 query?: never;
@@ -1677,7 +1680,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            /** @description A workflow definition: {name, trigger, steps:[{id, type, with, retry?, timeoutMs?, next?}]} */
+            /** @description A workflow definition: {name, trigger, steps:[{id, type, with, retry?, timeoutMs?, next?}], timeoutMs?, concurrency?}. Strings in a step's `with` that start with "=" are JSONata expressions (a transform's or condition's `expression` always is), evaluated against {input, steps: {<id>: {output}}, run: {id, workflowId}} (in a foreach step also item and index): steps.<id>.output is what an earlier step produced. Expressions run under limits (EXPRESSION_TIMEOUT_MS, memory, result size); a breach fails the step with expression_timeout, expression_too_large or expression_too_deep. The answer's `warnings` list reads of steps.<id> that no earlier step produces (such a read yields nothing). */
             requestBody: {
                 content: {
                     "application/json": {
@@ -1730,7 +1733,7 @@ export interface paths {
                 };
             };
         };
-        /** Save a new version of the definition (running runs keep theirs) */
+        /** Save a new version of the definition (running runs keep theirs); `warnings` lists probable mistakes */
         put: {
             parameters: {
                 query?: never;
@@ -1741,7 +1744,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            /** @description A workflow definition: {name, trigger, steps:[{id, type, with, retry?, timeoutMs?, next?}]} */
+            /** @description A workflow definition: {name, trigger, steps:[{id, type, with, retry?, timeoutMs?, next?}], timeoutMs?, concurrency?}. Strings in a step's `with` that start with "=" are JSONata expressions (a transform's or condition's `expression` always is), evaluated against {input, steps: {<id>: {output}}, run: {id, workflowId}} (in a foreach step also item and index): steps.<id>.output is what an earlier step produced. Expressions run under limits (EXPRESSION_TIMEOUT_MS, memory, result size); a breach fails the step with expression_timeout, expression_too_large or expression_too_deep. The answer's `warnings` list reads of steps.<id> that no earlier step produces (such a read yields nothing). */
             requestBody: {
                 content: {
                     "application/json": {
@@ -3636,7 +3639,9 @@ export interface paths {
                     "application/json": {
                         name: string;
                         goal?: string;
+                        /** Format: date */
                         startsOn: string;
+                        /** Format: date */
                         endsOn: string;
                     };
                 };
@@ -3705,7 +3710,9 @@ export interface paths {
                     "application/json": {
                         name?: string;
                         goal?: string;
+                        /** Format: date */
                         startsOn?: string;
+                        /** Format: date */
                         endsOn?: string;
                     };
                 };
