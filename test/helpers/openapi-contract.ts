@@ -65,18 +65,17 @@ export class OpenApiContract {
     } catch {
       return [`${name}: ${type} body is not JSON: ${res.body.slice(0, 200)}`];
     }
-    const key = `${docPath} ${docMethod} ${res.statusCode} ${mediaKey}`;
-    let validate = this.validators.get(key);
+    // Compiled from a copy whose #/components/... refs point into the registered document; keyed
+    // by that text, so the many operations answering the same schema (every Problem) share one.
+    const text = JSON.stringify(schema).replace(/"#\/components\//g, `"${DOC_ID}#/components/`);
+    let validate = this.validators.get(text);
     if (!validate) {
-      const pointer = ['paths', docPath, docMethod, 'responses', declared === op.responses?.default ? 'default' : String(res.statusCode), 'content', mediaKey, 'schema'];
-      // Compiled from a copy whose #/components/... refs point into the registered document.
-      const text = JSON.stringify(schema).replace(/"#\/components\//g, `"${DOC_ID}#/components/`);
       try {
         validate = this.ajv.compile(JSON.parse(text) as object);
       } catch (err) {
-        return [`${name}: the document's schema at ${pointer.join(' / ')} does not compile: ${(err as Error).message}`];
+        return [`${name}: the document's ${mediaKey} schema does not compile: ${(err as Error).message}`];
       }
-      this.validators.set(key, validate);
+      this.validators.set(text, validate);
     }
     if (validate(body)) return [];
     return [`${name}: body does not match the documented schema: ${this.ajv.errorsText(validate.errors, { separator: '; ' })}; body ${res.body.slice(0, 500)}`];
