@@ -72,6 +72,11 @@ export function defineErrors<const T extends ErrorMap>(owner: string, map: T): T
   return map;
 }
 
+/** Every code known at run time (the kernel's and those of the services imported so far). */
+export function errorCatalogEntries(): [string, ErrorDef][] {
+  return [...catalog.entries()].map(([code, d]) => [code, { status: d.status, title: d.title }]);
+}
+
 export function errorDef(code: string): ErrorDef | undefined {
   const d = catalog.get(code);
   return d && { status: d.status, title: d.title };

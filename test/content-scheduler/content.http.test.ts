@@ -104,7 +104,7 @@ describe('posts and channel limits', () => {
     const sched = await api(owner).post(`/posts/${withMedia.json().post.id}/schedule`, { mode: 'now' });
     expect(sched.statusCode, sched.body).toBe(200);
     expect(await runPublisher()).toMatchObject({ published: 1 });
-    expect((await api(owner).get(`/posts/${withMedia.json().post.id}`)).json().post.state).toBe('published');
+    expect((await api(owner).get(`/posts/${withMedia.json().post.id}`)).json().post.status).toBe('published');
   });
 });
 
@@ -220,7 +220,7 @@ describe('publisher', () => {
     const s = await runPublisher();
     expect(s).toMatchObject({ claimed: 1, published: 1 });
     const got = (await api(owner).get(`/posts/${post.id}`)).json().post;
-    expect(got.state).toBe('published');
+    expect(got.status).toBe('published');
     expect(got.targets[0]).toMatchObject({ status: 'published', attempts: 1, externalId: `pub_${idempotencyKeyOf(got.targets[0].id)}`, lateBySeconds: 0 });
     expect(f.deliveries.length - before).toBe(1);
     expect((await runPublisher()).claimed).toBe(0);
@@ -256,7 +256,7 @@ describe('publisher', () => {
     f.answers.push(400);
     expect(await runPublisher()).toMatchObject({ failed: 1 });
     const p = (await api(owner).get(`/posts/${refused.id}`)).json().post;
-    expect(p.state).toBe('failed');
+    expect(p.status).toBe('failed');
     expect(p.targets[0]).toMatchObject({ status: 'failed', attempts: 1, errorCode: 'provider_error', externalId: null });
     expect(p.targets[0].error).toMatch(/400/);
     expect((await outbox('content.post.failed.v1')).find((x) => x.postId === refused.id)).toMatchObject({ outcome: 'failed', errorCode: 'provider_error' });
@@ -308,7 +308,7 @@ describe('publisher', () => {
     const byChannel = Object.fromEntries(p.targets.map((x: { channelId: string }) => [x.channelId, x]));
     expect(byChannel[channelId]).toMatchObject({ status: 'published', lateBySeconds: 7200 });
     expect(byChannel[skipper.channelId]).toMatchObject({ status: 'skipped', errorCode: 'missed' });
-    expect(p.state).toBe('partially_published');
+    expect(p.status).toBe('partially_published');
     await t.inject({ method: 'DELETE', url: `/v1/workspaces/${ws}/channels/${skipper.channelId}`, headers: bearer(owner.token) });
   });
 

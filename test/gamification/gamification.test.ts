@@ -177,6 +177,46 @@ describe('ledger', () => {
     });
     expect(problem(refused).code).toBe('not_found');
   });
+
+  it('lists ledger entries newest first with filters and pages, to managers of the workspace only', async () => {
+    const u = await freshUser('Listed');
+    const ledger = (query: string, who: TestUser = owner, workspace = ws) => t.inject({ method: 'GET', url: `/v1/workspaces/${workspace}/gamification/ledger?${query}`, headers: bearer(who.token) });
+    const adjust = async (points: number, reason: string) => {
+      const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/gamification/adjustments`, headers: bearer(owner.token), payload: { userId: u.id, persona: 'vAnalyst', metric: 'Insight Points', points, reason } });
+      expect(res.statusCode, res.body).toBe(201);
+      t.clock.advance(1000);
+      return res.json().entryId as string;
+    };
+    const first = await adjust(10, 'First bonus');
+    const second = await adjust(20, 'Second bonus');
+    await score(run(u.id));
+    t.clock.advance(1000);
+    const rev = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/gamification/ledger/${first}/reversal`, headers: bearer(owner.token), payload: { reason: 'Too early' } });
+    const reversal = rev.json().entryId as string;
+
+    const all = await ledger(`userId=${u.id}`);
+    expect(all.statusCode, all.body).toBe(200);
+    const entries = all.json().entries as { id: string; kind: string; points: number; reverses: string | null; reversedBy: string | null; reason: string | null; actorId: string | null }[];
+    expect(entries.map((e) => e.kind)).toEqual(['reversal', 'award', 'adjustment', 'adjustment']);
+    expect(entries[0]).toMatchObject({ id: reversal, points: -10, reverses: first, reason: 'Too early', actorId: owner.id });
+    expect(entries.find((e) => e.id === first)).toMatchObject({ reversedBy: reversal, points: 10 });
+    expect(entries.find((e) => e.id === second)).toMatchObject({ reversedBy: null, reason: 'Second bonus' });
+
+    const adjustments = await ledger(`userId=${u.id}&kind=adjustment`);
+    expect(adjustments.json().entries.map((e: { id: string }) => e.id)).toEqual([second, first]);
+
+    const pageOne = await ledger(`userId=${u.id}&limit=3`);
+    expect(pageOne.json().entries).toHaveLength(3);
+    const pageTwo = await ledger(`userId=${u.id}&limit=3&cursor=${pageOne.json().nextCursor}`);
+    expect(pageTwo.json()).toEqual({ entries: [expect.objectContaining({ id: first })], nextCursor: null });
+    expect(problem(await ledger('cursor=nonsense')).code).toBe('validation_failed');
+
+    // A developer may not correct points, so may not list the ledger; another workspace sees nothing of it.
+    expect(problem(await ledger(`userId=${u.id}`, dev)).code).toBe('forbidden');
+    const other = await createWorkspace(t, owner, 'Other');
+    expect((await ledger(`userId=${u.id}`, owner, other)).json().entries).toEqual([]);
+    t.clock.advance(-3000);
+  });
 });
 
 describe('streaks in the user time zone', () => {

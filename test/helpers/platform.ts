@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/kernel/config/index.js';
 import { ManualClock } from '../../src/kernel/clock.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
 import { createPlatform, type Platform, type PlatformOptions } from '../../src/apps/platform.js';
+import { checkResponses, OpenApiContract, type OpenApiDocument } from './openapi-contract.js';
 
 /** Which database the suite runs on: PGlite by default, the local PostgreSQL with V01T_TEST_DATABASE=postgres. */
 export const TEST_DB: 'pglite' | 'postgres' = process.env.V01T_TEST_DATABASE === 'postgres' ? 'postgres' : 'pglite';
@@ -79,6 +80,10 @@ export async function createTestPlatform(
   const snapshotFile = TEST_DB === 'pglite' ? inject('pgliteSnapshot') : undefined;
   const pgliteSnapshot = snapshotFile && !env.DATABASE_URL ? new Blob([fs.readFileSync(snapshotFile)]) : undefined;
   const platform = await createPlatform({ config, clock, logger: createLogger(config.log.level, opts.logDestination), extraRoutes: opts.extraRoutes, pgliteSnapshot });
+  // Every response a suite sees must match the document the server publishes (docs/openapi.json
+  // is that document, kept in sync by npm run lint), so the contract cannot drift from the code.
+  let contract: OpenApiContract | undefined;
+  checkResponses(platform.app, () => (contract ??= new OpenApiContract(platform.app.swagger() as unknown as OpenApiDocument)));
   return {
     platform,
     clock,

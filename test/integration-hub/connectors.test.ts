@@ -305,6 +305,8 @@ describe('connectors against local fakes of the providers', () => {
     const id = await connect('http', { type: 'bearer', token: 'secret-token-xyz' }, { baseUrl: 'http://169.254.169.254/latest' });
     const res = await act(id, 'request', { path: '/meta-data' });
     expect(problem(res).code).toBe('egress_blocked');
+    // The refusal says how an operator admits a target they do mean to reach.
+    expect(problem(res).detail).toMatch(/169\.254\.169\.254.*V01T_EGRESS_ALLOW/);
     const ok = await connect('http', { type: 'bearer', token: 'secret-token-xyz' }, { baseUrl: `${f.base}/rest` });
     await act(ok, 'request', { path: '/open', query: { apikey: 'in-query' } });
     // The log write is not awaited by the request; poll briefly.

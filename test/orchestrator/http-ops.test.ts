@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
@@ -7,7 +8,7 @@ let t: TestPlatform;
 beforeAll(async () => {
   t = await createTestPlatform({ BODY_LIMIT_BYTES: '2048' }, {
     extraRoutes: (app) => {
-      app.get('/test/explode', { config: { auth: 'none' } }, async () => {
+      app.get('/test/explode', { config: { auth: 'none' }, schema: { response: { 200: z.object({}) } } }, async () => {
         throw new Error('relation "orchestrator.secret_table" does not exist at SELECT * FROM orchestrator.users');
       });
     },
@@ -126,7 +127,7 @@ describe('readiness failure and graceful shutdown', () => {
     const inside = new Promise<void>((r) => (entered = r));
     const s = await createTestPlatform({}, {
       extraRoutes: (app) => {
-        app.get('/test/slow', { config: { auth: 'none' } }, async () => {
+        app.get('/test/slow', { config: { auth: 'none' }, schema: { response: { 200: z.object({ finished: z.boolean() }) } } }, async () => {
           entered();
           await gate;
           return { finished: true };

@@ -116,6 +116,9 @@ const STRICT_IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\
 const MAX_TRACKED_KEYS = 10_000;
 
 const blocked = (detail: string) => new AppError('egress_blocked', detail);
+/** The hint an operator needs when a refused address is a target they mean to reach. */
+export const EGRESS_ALLOW_HINT = 'to allow it, an operator lists the host or network in V01T_EGRESS_ALLOW (host names, *.suffix, IPs or CIDRs, comma-separated)';
+const refusedAddress = (detail: string) => blocked(`${detail}; ${EGRESS_ALLOW_HINT}`);
 
 /** Marks an error raised inside connect.lookup so it survives undici's error path. */
 class LookupBlocked extends Error {
@@ -213,7 +216,7 @@ export class EgressPolicy {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (net.isIP(host)) {
       const why = this.addressRefusal(host);
-      if (why) throw blocked(why);
+      if (why) throw refusedAddress(`${host}: ${why}`);
     }
     return url;
   }
@@ -351,7 +354,7 @@ export class EgressClient {
               if (!this.policy.hostAllowed(hostname)) {
                 for (const a of addresses) {
                   const why = this.policy.addressRefusal(a.address);
-                  if (why) return cb(new LookupBlocked(blocked(`${hostname} resolves to a refused address: ${why}`)));
+                  if (why) return cb(new LookupBlocked(refusedAddress(`${hostname} resolves to a refused address: ${why}`)));
                 }
               }
               if (lookupOpts?.all) cb(null, addresses);

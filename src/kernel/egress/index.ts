@@ -7,7 +7,7 @@ import type { Config } from '../config/index.js';
 import type { Clock } from '../clock.js';
 import { EgressClient, type EgressObservation } from './client.js';
 
-export { EgressClient, EgressPolicy, describeRateLimit, extractRawHost, retryAfterMs } from './client.js';
+export { EGRESS_ALLOW_HINT, EgressClient, EgressPolicy, describeRateLimit, extractRawHost, retryAfterMs } from './client.js';
 export type { EgressObservation, EgressOptions, EgressRateLimit, EgressRequest, EgressResponse } from './client.js';
 
 /** Codes a blocked or failed outbound call carries (AppError.code). */

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { App } from './server.js';
 import { AppError } from '../errors.js';
-import { sendProblem } from './problem.js';
+import { problemResponses, sendProblem } from './problem.js';
+import { mediaResponse } from './openapi.js';
 import type { MetricsRegistry } from '../telemetry/metrics.js';
 
 export interface ReadinessProbe {
@@ -23,7 +24,7 @@ export function opsRoutes(app: App, deps: { probes: ReadinessProbe[]; registry: 
 
   app.get('/ready', {
     config: { auth: 'none' },
-    schema: { tags: ['operations'], summary: 'Readiness: database (and Redis) answer, migrations applied', security: [], response: { 200: z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.string()) }) } },
+    schema: { tags: ['operations'], summary: 'Readiness: database (and Redis) answer, migrations applied', security: [], response: { 200: z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.string()) }), ...problemResponses(503) } },
     handler: async (request, reply) => {
       const checks: Record<string, string> = {};
       const failing: string[] = [];
@@ -55,7 +56,7 @@ export function opsRoutes(app: App, deps: { probes: ReadinessProbe[]; registry: 
 
   app.get('/metrics', {
     config: { auth: 'none' },
-    schema: { tags: ['operations'], summary: 'Prometheus metrics', security: [], hide: false },
+    schema: { tags: ['operations'], summary: 'Prometheus metrics', security: [], response: { 200: mediaResponse('text/plain', z.string(), 'Prometheus text exposition format 0.0.4') } },
     handler: async (request, reply) => {
       // Rendered metric by metric: one failing collector (a gauge reading the database during an
       // outage) must not turn the whole scrape into a 500 and blind monitoring when it matters.

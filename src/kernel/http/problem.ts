@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { AppError, KERNEL_ERRORS, problemType, type ErrorCode, type FieldError, type ProblemBody } from '../errors.js';
+import { AppError, KERNEL_ERRORS, errorCatalogEntries, problemType, type ErrorCode, type FieldError, type ProblemBody } from '../errors.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyReply = FastifyReply<any, any, any, any, any, any, any, any>;
@@ -85,4 +86,68 @@ export function databaseUnreachable(err: unknown): boolean {
     if (typeof e.message === 'string' && /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e.message)) return true;
   }
   return false;
+}
+
+/**
+ * The problem+json body as a schema: one component (`Problem`) every error response of the OpenAPI
+ * document refers to. Extra members (`errors`, `checks`, `retryAfterSeconds` ...) are allowed, as
+ * RFC 9457 extensions.
+ */
+export const problemSchema = z
+  .object({
+    type: z.string().describe('URI naming the problem type; one per code'),
+    title: z.string().describe('Short summary of the problem type'),
+    status: z.number().int().describe('The HTTP status code'),
+    detail: z.string().describe('What went wrong with this request, for a human'),
+    code: z.string().describe('Stable machine-readable error code: the catalog is docs/errors.md (the kernel\'s and every service\'s codes)'),
+    instance: z.string().optional().describe('The request path'),
+    requestId: z.string().optional().describe('Quote it when reporting a problem; also in the X-Request-Id header'),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional().describe('Per-field validation errors'),
+  })
+  .loose();
+
+/** The statuses an error response can have: those of the error catalog. */
+export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 410 | 413 | 414 | 415 | 422 | 423 | 429 | 431 | 500 | 502 | 503 | 504;
+
+/**
+ * Declares error responses a route answers beyond the ones every route gets from its shape
+ * (`defaultProblemStatuses`): `response: { 200: Thing, ...problemResponses(409, 422) }`.
+ */
+export function problemResponses(...statuses: ProblemStatus[]): Record<number, typeof problemSchema> {
+  return Object.fromEntries(statuses.map((s) => [s, problemSchema]));
+}
+
+/** What the catalog can answer with this status, for the description of an error response. */
+export function problemStatusDescription(status: number): string {
+  const entries = errorCatalogEntries().filter(([, v]) => v.status === status);
+  const first = entries[0]?.[1].title ?? 'Error';
+  return `${first} (application/problem+json; code one of: ${entries.map(([c]) => c).join(', ') || 'internal_error'})`;
+}
+
+/**
+ * The error statuses the kernel itself can answer for a route, from what it declares: 400 for a
+ * route that validates input, 413/415 for a body, 401 where a token is read, 403 where a
+ * permission or scope is checked, 404 for a path with ids (and any workspace route), 500 always.
+ */
+export function defaultProblemStatuses(route: {
+  method: string | string[];
+  url: string;
+  schema?: { body?: unknown; querystring?: unknown; params?: unknown; headers?: unknown };
+  config?: { auth?: string; permission?: string; scope?: string; sessionOnly?: boolean };
+}): ProblemStatus[] {
+  const methods = [route.method].flat();
+  const hasBody = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH');
+  const cfg = route.config ?? {};
+  const auth = cfg.auth ?? (route.url.startsWith('/v1/') ? 'required' : 'none');
+  const workspace = route.url.startsWith('/v1/workspaces/:workspaceId');
+  const out = new Set<ProblemStatus>([500]);
+  if (hasBody || route.schema?.body || route.schema?.querystring || route.schema?.params || route.schema?.headers) out.add(400);
+  if (hasBody) {
+    out.add(413);
+    out.add(415);
+  }
+  if (auth !== 'none') out.add(401);
+  if (auth !== 'none' && (cfg.permission || cfg.scope || cfg.sessionOnly || workspace)) out.add(403);
+  if (workspace || route.url.includes('/:')) out.add(404);
+  return [...out];
 }

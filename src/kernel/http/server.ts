@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import FindMyWay from 'find-my-way';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from '../telemetry/logger.js';
 import type { CoreMetrics } from '../telemetry/metrics.js';
 import { AppError } from '../errors.js';
@@ -12,10 +12,11 @@ import { scopeAllows, type PermissionRegistry } from '../auth/permissions.js';
 import type { SharedSecretRegistry } from '../auth/shared-secrets.js';
 import { sameSecret } from '../crypto/compare.js';
 import type { IdentityPort, Principal, WorkspaceAccess } from '../auth/principal.js';
-import { sendProblem, toAppError } from './problem.js';
+import { defaultProblemStatuses, problemSchema, sendProblem, toAppError } from './problem.js';
 import { bearerToken, checkCsrf, credentialOf, registerBrowserSupport } from './browser.js';
 import { clientErrorHandler, frameworkErrorHandler } from './client-errors.js';
 import { rejectUnstorableInput } from './input-guard.js';
+import { openApiComponents, openApiTransform } from './openapi.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
 
@@ -115,6 +116,12 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     if (cfg.auth?.startsWith('secret:') && !opts.secrets.get(cfg.auth.slice('secret:'.length))) {
       throw new Error(`route ${String(route.method)} ${route.url} uses undeclared shared secret ${cfg.auth.slice('secret:'.length)}`);
     }
+    // Every documented route also declares the errors the kernel can answer for it, so the
+    // OpenAPI document lists them without each route repeating them.
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (response && !route.schema?.hide) {
+      for (const status of defaultProblemStatuses({ method: route.method, url: route.url, schema: route.schema as never, config: cfg })) response[status] ??= problemSchema;
+    }
     for (const m of [route.method].flat()) {
       if (m === 'HEAD' || m === 'OPTIONS') continue;
       try {
@@ -129,10 +136,10 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'v01t API', version: opts.version, description: 'The v01t platform API. Errors are application/problem+json bodies with a stable `code`.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Session token (v01t_s_…) or personal API token (v01t_pat_…)' } } },
+      components: { ...openApiComponents(), securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Session token (v01t_s_…) or personal API token (v01t_pat_…)' } } },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: openApiTransform,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true }, staticCSP: true });
   const appShell = await registerBrowserSupport(app, { webDir: opts.webDir, hsts: opts.hsts ?? false });
@@ -221,8 +228,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
 
   app.setErrorHandler((err, request, reply) => {
     const { appError, unexpected } = toAppError(err);
-    if (unexpected) request.log.error({ err, reqId: request.id, url: request.url, method: request.method }, 'request failed');
-    else request.log.info({ reqId: request.id, code: appError.code, status: appError.status, url: request.url }, 'request rejected');
+    if (unexpected) request.log.error({ err, url: request.url, method: request.method }, 'request failed');
+    else request.log.info({ code: appError.code, status: appError.status, url: request.url }, 'request rejected');
     return sendProblem(reply, appError, request);
   });
 

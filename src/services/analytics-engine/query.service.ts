@@ -106,8 +106,9 @@ export class QueryService {
       kind: 'trends',
       columns: s.breakdown ? ['bucket', s.breakdown, s.measure] : ['bucket', s.measure],
       rows: out,
-      // Unique users do not add up across buckets; the total is given for count and sum only.
-      summary: s.measure === 'unique_users' ? { interval: s.interval } : { interval: s.interval, totals },
+      // Unique users do not add up across buckets; the total is given for count and sum only: one
+      // number, or with a breakdown one per breakdown value.
+      summary: s.measure === 'unique_users' ? { interval: s.interval } : s.breakdown ? { interval: s.interval, totals } : { interval: s.interval, total: totals[''] ?? 0 },
     };
   }
 

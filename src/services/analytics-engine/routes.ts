@@ -4,6 +4,7 @@ import type { App } from '../../kernel/http/server.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { EventPublisher } from '../../kernel/events/envelope.js';
 import { AppError } from '../../kernel/errors.js';
+import { problemResponses } from '../../kernel/http/problem.js';
 import type { IngestService, WriteKeyService } from './ingest.service.js';
 import type { QueryService } from './query.service.js';
 import { toCsv } from './query.service.js';
@@ -87,7 +88,7 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
       security: [{ bearer: [] }, {}],
       params: ws,
       body: ingestBody,
-      response: { 202: ingestResult },
+      response: { 202: ingestResult, ...problemResponses(401, 429) },
     },
     handler: async (req, reply) => reply.status(202).send(await ingest.ingest(req.params.workspaceId, req.body.batch, req.body.sentAt)),
   });
@@ -120,6 +121,10 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
   });
 
   const format = z.object({ format: z.enum(['json', 'csv']).default('json') });
+  const resultResponse = {
+    description: 'The result table: JSON, or CSV with ?format=csv',
+    content: { 'application/json': { schema: queryResult }, 'text/csv': { schema: z.string() } },
+  };
   const sendResult = (reply: import('fastify').FastifyReply, result: z.infer<typeof queryResult>, fmt: 'json' | 'csv') => {
     if (fmt === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${result.kind}.csv"`).serializer((p) => p as string).send(toCsv(result));
     return reply.send(result);
@@ -133,7 +138,7 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
       params: ws,
       querystring: format,
       body: z.object({ spec: querySpec }),
-      response: { 200: queryResult },
+      response: { 200: resultResponse },
     },
     handler: async (req, reply) => {
       const result = await queries.run(req.params.workspaceId, req.body.spec);
@@ -173,7 +178,7 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
   });
   app.get('/v1/workspaces/:workspaceId/analytics/reports/:reportId/results', {
     config: { permission: 'analytics.read' },
-    schema: { tags, summary: 'Run a saved report; ?format=csv exports it', params: reportParams, querystring: format, response: { 200: queryResult } },
+    schema: { tags, summary: 'Run a saved report; ?format=csv exports it', params: reportParams, querystring: format, response: { 200: resultResponse, ...problemResponses(409) } },
     handler: async (req, reply) => {
       const report = await reports.getReport(req.params.workspaceId, req.params.reportId);
       const spec = querySpec.safeParse(report.spec);

@@ -23,7 +23,9 @@ export const incomingEventSchema = z
     sentAt: z.iso.datetime({ offset: true }).optional(),
     properties: props.optional(),
     traits: props.optional(),
-    messageId: id,
+    messageId: id.describe(
+      'Required. A unique id the sender gives each event (a UUID, say); a messageId already received in the workspace is dropped as a duplicate, so a batch can be retried safely',
+    ),
   })
   .superRefine((e, ctx) => {
     if (e.type === 'track' && !e.event) ctx.addIssue({ code: 'custom', path: ['event'], message: 'required for track events' });
@@ -74,8 +76,15 @@ export function fastIncomingEvent(raw: unknown): IncomingEvent | null {
   return out;
 }
 
+/** What the document shows for one batch item; items are validated one by one, not by the route's schema. */
+const { $schema: _schema, ...incomingEventJson } = z.toJSONSchema(incomingEventSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+
 export const ingestBody = z.object({
-  batch: z.array(z.unknown()).min(1).max(MAX_BATCH_EVENTS),
+  batch: z
+    .array(z.unknown())
+    .min(1)
+    .max(MAX_BATCH_EVENTS)
+    .meta({ items: incomingEventJson, description: 'Events (track, identify, alias), each with its own messageId. An invalid event is reported by index in `errors`; the valid ones are accepted.' }),
   /** When the client sent the batch by its own clock; corrects skew of every timestamp in it. */
   sentAt: z.iso.datetime({ offset: true }).optional(),
 });
@@ -138,7 +147,12 @@ export const queryResult = z.object({
   kind: z.string(),
   columns: z.array(z.string()),
   rows: z.array(z.array(z.union([z.string(), z.number(), z.null()]))),
-  summary: z.record(z.string(), z.unknown()).optional(),
+  summary: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe(
+      'Per kind: trends {interval, total} (count, sum), {interval, totals: {<breakdown value>: n}} with a breakdown (events without the property under ""), {interval} for unique_users; funnel {windowSeconds, overallConversionRate}; retention and active_users their parameters',
+    ),
 });
 export type QueryResult = z.infer<typeof queryResult>;
 

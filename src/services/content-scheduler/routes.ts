@@ -9,6 +9,9 @@ import { MAX_ALT_TEXT, type MediaService } from './media.js';
 import type { PostsService } from './posts.js';
 import type { CampaignsService } from './campaigns.js';
 import { streamToBuffer } from '../../kernel/storage/index.js';
+import { problemResponses } from '../../kernel/http/problem.js';
+import { mediaResponse } from '../../kernel/http/openapi.js';
+import { calendarSchema, campaignSchema, channelSchema, mediaSchema, postSchema, postView, settingsSchema } from './schemas.js';
 
 const id = z.uuid();
 const ws = z.object({ workspaceId: id });
@@ -65,12 +68,12 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
   // --- settings ---
   app.get('/v1/workspaces/:workspaceId/content/settings', {
     config: { permission: 'content.read' },
-    schema: { tags, summary: 'Content settings (whether posts need approval before scheduling)', params: ws },
+    schema: { tags, summary: 'Content settings (whether posts need approval before scheduling)', params: ws, response: { 200: z.object({ settings: settingsSchema }) } },
     handler: async (req) => ({ settings: await posts.settings(req.params.workspaceId) }),
   });
   app.put('/v1/workspaces/:workspaceId/content/settings', {
     config: { permission: 'content.manage' },
-    schema: { tags, summary: 'Require approval before scheduling (audited)', params: ws, body: z.object({ requireApproval: z.boolean() }) },
+    schema: { tags, summary: 'Require approval before scheduling (audited)', params: ws, body: z.object({ requireApproval: z.boolean() }), response: { 200: z.object({ settings: settingsSchema }) } },
     handler: async (req) => ({ settings: await posts.updateSettings(req.params.workspaceId, actor(req), req.body) }),
   });
 
@@ -78,35 +81,35 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
   const channelParams = ws.extend({ channelId: id });
   app.get('/v1/workspaces/:workspaceId/channels', {
     config: { permission: 'content.read' },
-    schema: { tags, summary: 'Publishing channels', params: ws },
+    schema: { tags, summary: 'Publishing channels', params: ws, response: { 200: z.object({ channels: z.array(channelSchema) }) } },
     handler: async (req) => ({ channels: await channels.list(req.params.workspaceId) }),
   });
   app.post('/v1/workspaces/:workspaceId/channels', {
     config: { permission: 'content.manage' },
-    schema: { tags, summary: 'Bind a channel to an integration-hub connection whose connector can publish', params: ws, body: channelBody },
+    schema: { tags, summary: 'Bind a channel to an integration-hub connection whose connector can publish', params: ws, body: channelBody, response: { 201: z.object({ channel: channelSchema }), ...problemResponses(409, 503) } },
     handler: async (req, reply) => reply.status(201).send({ channel: await channels.create(req.params.workspaceId, req.body) }),
   });
   app.get('/v1/workspaces/:workspaceId/channels/:channelId', {
     config: { permission: 'content.read' },
-    schema: { tags, params: channelParams },
+    schema: { tags, summary: 'A channel', params: channelParams, response: { 200: z.object({ channel: channelSchema }) } },
     handler: async (req) => ({ channel: await channels.get(req.params.workspaceId, req.params.channelId) }),
   });
   app.patch('/v1/workspaces/:workspaceId/channels/:channelId', {
     config: { permission: 'content.manage' },
-    schema: { tags, summary: 'Change name, time zone, limits, queue slots or late policy', params: channelParams, body: channelPatch },
+    schema: { tags, summary: 'Change name, time zone, limits, queue slots or late policy', params: channelParams, body: channelPatch, response: { 200: z.object({ channel: channelSchema }) } },
     handler: async (req) => ({ channel: await channels.update(req.params.workspaceId, req.params.channelId, req.body) }),
   });
   app.delete('/v1/workspaces/:workspaceId/channels/:channelId', {
     config: { permission: 'content.manage' },
-    schema: { tags, summary: 'Archive a channel; its scheduled targets are cancelled', params: channelParams },
+    schema: { tags, summary: 'Archive a channel; its scheduled targets are cancelled', params: channelParams, response: { 204: z.null().describe('Archived') } },
     handler: async (req, reply) => {
       await channels.archive(req.params.workspaceId, req.params.channelId);
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   });
   app.get('/v1/workspaces/:workspaceId/channels/:channelId/queue', {
     config: { permission: 'content.read' },
-    schema: { tags, summary: 'The next free queue slots of the channel', params: channelParams, querystring: z.object({ count: z.coerce.number().int().min(1).max(50).default(10) }) },
+    schema: { tags, summary: 'The next free queue slots of the channel', params: channelParams, querystring: z.object({ count: z.coerce.number().int().min(1).max(50).default(10) }), response: { 200: z.object({ slots: z.array(z.iso.datetime()).describe('Instants of the next free slots') }) } },
     handler: async (req) => ({ slots: (await channels.freeSlots(req.params.workspaceId, req.params.channelId, req.query.count)).map((ms) => new Date(ms).toISOString()) }),
   });
 
@@ -120,6 +123,7 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
         summary: 'Upload a media file (multipart/form-data, field "file", optional "altText" field before it); checked type, size limit, SHA-256 (verified against X-Checksum-SHA256 when sent)',
         consumes: ['multipart/form-data'],
         params: ws,
+        response: { 201: z.object({ media: mediaSchema }) },
       },
       handler: async (req, reply) => {
         if (!req.isMultipart()) throw new AppError('unsupported_media_type', 'Send multipart/form-data with a "file" field');
@@ -149,17 +153,17 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
   const mediaParams = ws.extend({ mediaId: id });
   app.get('/v1/workspaces/:workspaceId/media/:mediaId', {
     config: { permission: 'content.read' },
-    schema: { tags, summary: 'Media metadata', params: mediaParams },
+    schema: { tags, summary: 'Media metadata', params: mediaParams, response: { 200: z.object({ media: mediaSchema }) } },
     handler: async (req) => ({ media: await media.get(req.params.workspaceId, req.params.mediaId) }),
   });
   app.patch('/v1/workspaces/:workspaceId/media/:mediaId', {
     config: { permission: 'content.write' },
-    schema: { tags, summary: 'Sets the alternative text published with the file (null removes it)', params: mediaParams, body: z.object({ altText: z.string().max(MAX_ALT_TEXT).nullable() }) },
+    schema: { tags, summary: 'Sets the alternative text published with the file (null removes it)', params: mediaParams, body: z.object({ altText: z.string().max(MAX_ALT_TEXT).nullable() }), response: { 200: z.object({ media: mediaSchema }) } },
     handler: async (req) => ({ media: await media.setAltText(req.params.workspaceId, req.params.mediaId, req.body.altText) }),
   });
   app.get('/v1/workspaces/:workspaceId/media/:mediaId/content', {
     config: { permission: 'content.read' },
-    schema: { tags, summary: 'Media bytes', params: mediaParams },
+    schema: { tags, summary: 'Media bytes', params: mediaParams, response: { 200: mediaResponse('*/*', z.string().describe('The file, with its own content type'), 'The file (Content-Type as uploaded, X-Checksum-SHA256)'), ...problemResponses(409) } },
     handler: async (req, reply) => {
       const { media: m, body } = await media.content(req.params.workspaceId, req.params.mediaId);
       return reply
@@ -182,50 +186,54 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
       params: ws,
       querystring: z.object({
         campaignId: id.optional(),
-        status: z.enum(['draft', 'in_review', 'approved', 'scheduled', 'cancelled']).optional(),
+        status: z
+          .enum(['draft', 'in_review', 'approved', 'scheduled', 'cancelled'])
+          .optional()
+          .describe('Filters on the editorial phase; scheduled also matches posts that are publishing or have published'),
         limit: z.coerce.number().int().min(1).max(200).default(50),
         before: z.iso.datetime().optional(),
       }),
+      response: { 200: z.object({ posts: z.array(postSchema) }) },
     },
-    handler: async (req) => ({ posts: await posts.list(req.params.workspaceId, req.query) }),
+    handler: async (req) => ({ posts: (await posts.list(req.params.workspaceId, req.query)).map(postView) }),
   });
   app.post('/v1/workspaces/:workspaceId/posts', {
     config: { permission: 'content.write' },
-    schema: { tags, summary: 'Create a draft post; validated against each channel\'s limits', params: ws, body: postBody },
-    handler: async (req, reply) => reply.status(201).send({ post: await posts.create(req.params.workspaceId, actor(req), req.body) }),
+    schema: { tags, summary: 'Create a draft post; validated against each channel\'s limits', params: ws, body: postBody, response: { 201: z.object({ post: postSchema }) } },
+    handler: async (req, reply) => reply.status(201).send({ post: postView(await posts.create(req.params.workspaceId, actor(req), req.body)) }),
   });
   app.get('/v1/workspaces/:workspaceId/posts/:postId', {
     config: { permission: 'content.read' },
-    schema: { tags, summary: 'A post with its per-channel targets (status, attempts, external id and URL, provider error)', params: postParams },
-    handler: async (req) => ({ post: await posts.get(req.params.workspaceId, req.params.postId) }),
+    schema: { tags, summary: 'A post with its per-channel targets (status, attempts, external id and URL, provider error)', params: postParams, response: { 200: z.object({ post: postSchema }) } },
+    handler: async (req) => ({ post: postView(await posts.get(req.params.workspaceId, req.params.postId)) }),
   });
   app.patch('/v1/workspaces/:workspaceId/posts/:postId', {
     config: { permission: 'content.write' },
-    schema: { tags, summary: 'Edit a post until publishing starts (content changes need approval again where required)', params: postParams, body: postPatch },
-    handler: async (req) => ({ post: await posts.update(req.params.workspaceId, req.params.postId, actor(req), req.body) }),
+    schema: { tags, summary: 'Edit a post until publishing starts (content changes need approval again where required)', params: postParams, body: postPatch, response: { 200: z.object({ post: postSchema }), ...problemResponses(409) } },
+    handler: async (req) => ({ post: postView(await posts.update(req.params.workspaceId, req.params.postId, actor(req), req.body)) }),
   });
   app.delete('/v1/workspaces/:workspaceId/posts/:postId', {
     config: { permission: 'content.write' },
-    schema: { tags, summary: 'Delete a post that has not started publishing', params: postParams },
+    schema: { tags, summary: 'Delete a post that has not started publishing', params: postParams, response: { 204: z.null().describe('Deleted'), ...problemResponses(409) } },
     handler: async (req, reply) => {
       await posts.remove(req.params.workspaceId, req.params.postId);
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   });
   app.post('/v1/workspaces/:workspaceId/posts/:postId/submit', {
     config: { permission: 'content.write' },
-    schema: { tags, summary: 'Submit a draft for approval', params: postParams },
-    handler: async (req) => ({ post: await posts.submit(req.params.workspaceId, req.params.postId, actor(req)) }),
+    schema: { tags, summary: 'Submit a draft for approval', params: postParams, response: { 200: z.object({ post: postSchema }), ...problemResponses(409) } },
+    handler: async (req) => ({ post: postView(await posts.submit(req.params.workspaceId, req.params.postId, actor(req))) }),
   });
   app.post('/v1/workspaces/:workspaceId/posts/:postId/approve', {
     config: { permission: 'content.approve' },
-    schema: { tags, summary: 'Approve a post in review (audited)', params: postParams, body: z.object({ comment: z.string().max(2000).nullable().optional() }) },
-    handler: async (req) => ({ post: await posts.review(req.params.workspaceId, req.params.postId, actor(req), 'approve', req.body.comment ?? null) }),
+    schema: { tags, summary: 'Approve a post in review (audited)', params: postParams, body: z.object({ comment: z.string().max(2000).nullable().optional() }), response: { 200: z.object({ post: postSchema }), ...problemResponses(409) } },
+    handler: async (req) => ({ post: postView(await posts.review(req.params.workspaceId, req.params.postId, actor(req), 'approve', req.body.comment ?? null)) }),
   });
   app.post('/v1/workspaces/:workspaceId/posts/:postId/reject', {
     config: { permission: 'content.approve' },
-    schema: { tags, summary: 'Reject a post in review with a comment; it returns to draft (audited)', params: postParams, body: z.object({ comment: z.string().trim().min(1).max(2000) }) },
-    handler: async (req) => ({ post: await posts.review(req.params.workspaceId, req.params.postId, actor(req), 'reject', req.body.comment) }),
+    schema: { tags, summary: 'Reject a post in review with a comment; it returns to draft (audited)', params: postParams, body: z.object({ comment: z.string().trim().min(1).max(2000) }), response: { 200: z.object({ post: postSchema }), ...problemResponses(409) } },
+    handler: async (req) => ({ post: postView(await posts.review(req.params.workspaceId, req.params.postId, actor(req), 'reject', req.body.comment)) }),
   });
   app.post('/v1/workspaces/:workspaceId/posts/:postId/schedule', {
     config: { permission: 'content.write' },
@@ -234,35 +242,36 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
       summary: 'Schedule (or reschedule): at a local time in an IANA zone with an optional RRULE, now, or in each channel\'s next free queue slot',
       params: postParams,
       body: scheduleBody,
+      response: { 200: z.object({ post: postSchema }), ...problemResponses(409) },
     },
-    handler: async (req) => ({ post: await posts.schedule(req.params.workspaceId, req.params.postId, actor(req), req.body) }),
+    handler: async (req) => ({ post: postView(await posts.schedule(req.params.workspaceId, req.params.postId, actor(req), req.body)) }),
   });
   app.post('/v1/workspaces/:workspaceId/posts/:postId/cancel', {
     config: { permission: 'content.write' },
-    schema: { tags, summary: 'Cancel a post before publishing starts', params: postParams },
-    handler: async (req) => ({ post: await posts.cancel(req.params.workspaceId, req.params.postId, actor(req)) }),
+    schema: { tags, summary: 'Cancel a post before publishing starts', params: postParams, response: { 200: z.object({ post: postSchema }), ...problemResponses(409) } },
+    handler: async (req) => ({ post: postView(await posts.cancel(req.params.workspaceId, req.params.postId, actor(req))) }),
   });
 
   // --- campaigns ---
   const campaignParams = ws.extend({ campaignId: id });
   app.get('/v1/workspaces/:workspaceId/campaigns', {
     config: { permission: 'content.read' },
-    schema: { tags, summary: 'Campaigns with progress counts', params: ws },
+    schema: { tags, summary: 'Campaigns with progress counts', params: ws, response: { 200: z.object({ campaigns: z.array(campaignSchema) }) } },
     handler: async (req) => ({ campaigns: await campaigns.list(req.params.workspaceId) }),
   });
   app.post('/v1/workspaces/:workspaceId/campaigns', {
     config: { permission: 'content.write' },
-    schema: { tags, summary: 'Create a campaign (date range and goal)', params: ws, body: campaignBody },
+    schema: { tags, summary: 'Create a campaign (date range and goal)', params: ws, body: campaignBody, response: { 201: z.object({ campaign: campaignSchema }) } },
     handler: async (req, reply) => reply.status(201).send({ campaign: await campaigns.create(req.params.workspaceId, req.principal!.userId, req.body) }),
   });
   app.get('/v1/workspaces/:workspaceId/campaigns/:campaignId', {
     config: { permission: 'content.read' },
-    schema: { tags, params: campaignParams },
+    schema: { tags, summary: 'A campaign with its progress', params: campaignParams, response: { 200: z.object({ campaign: campaignSchema }) } },
     handler: async (req) => ({ campaign: await campaigns.get(req.params.workspaceId, req.params.campaignId) }),
   });
   app.patch('/v1/workspaces/:workspaceId/campaigns/:campaignId', {
     config: { permission: 'content.write' },
-    schema: { tags, params: campaignParams, body: campaignBody.partial() },
+    schema: { tags, summary: 'Change a campaign', params: campaignParams, body: campaignBody.partial(), response: { 200: z.object({ campaign: campaignSchema }) } },
     handler: async (req) => ({ campaign: await campaigns.update(req.params.workspaceId, req.params.campaignId, req.body) }),
   });
 
@@ -275,10 +284,12 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
       params: ws,
       description: 'Without from/to: the week starting today in `tz`.',
       querystring: z.object({ from: day.optional(), to: day.optional(), tz: z.string().min(1).max(64).default('UTC') }),
+      response: { 200: calendarSchema },
     },
     handler: async (req) => {
       const { from, to } = posts.defaultRange(req.query.from, req.query.to, req.query.tz);
-      return posts.calendar(req.params.workspaceId, from, to, req.query.tz);
+      // The service types a day's channels loosely; the schema (and its serializer) checks them.
+      return (await posts.calendar(req.params.workspaceId, from, to, req.query.tz)) as z.output<typeof calendarSchema>;
     },
   });
 }

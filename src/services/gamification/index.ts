@@ -12,6 +12,7 @@ import { ScoringRepository } from './scoring.repository.js';
 import { GAMIFICATION_MIGRATIONS } from './migrations.js';
 import { ProfileService } from './profile.service.js';
 import { gamificationRoutes } from './routes.js';
+import { LedgerReadRepository } from './ledger-read.repository.js';
 import { ScoringService } from './scoring.service.js';
 import { GAMIFICATION_EVENTS } from './events.js';
 
@@ -71,7 +72,7 @@ export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): 
         entitlements: (workspaceId, userId) => profiles.entitlements(workspaceId, userId),
       },
       routes(app) {
-        gamificationRoutes(app, { configs, scoring, profiles, identity: ctx.identity });
+        gamificationRoutes(app, { configs, scoring, profiles, ledger: new LedgerReadRepository(ctx.db), identity: ctx.identity });
       },
       async start() {
         if (redis) timers.push(setInterval(() => void drain(), 250));

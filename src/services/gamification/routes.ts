@@ -6,6 +6,8 @@ import type { IdentityPort } from '../../kernel/auth/principal.js';
 import type { ConfigRepository } from './config.repository.js';
 import type { ProfileService } from './profile.service.js';
 import type { ScoringService } from './scoring.service.js';
+import { problemResponses } from '../../kernel/http/problem.js';
+import { LEDGER_KINDS, type LedgerReadRepository } from './ledger-read.repository.js';
 import { badgeBody, badgeSchema, boardName, persona, ruleBody, rulePatch, ruleSchema, settingsPatch, settingsSchema } from './schemas.js';
 
 const id = z.uuid();
@@ -24,17 +26,35 @@ const profileSchema = z.object({
   rank: z.record(z.string(), z.number().int().nullable()),
   entitlements: z.array(z.object({ rewardKey: z.string(), kind: z.string(), source: z.string(), grantedAt: z.string() })),
 });
+const ledgerEntrySchema = z.object({
+  id: z.uuid(),
+  userId: z.uuid(),
+  persona: z.string(),
+  metric: z.string(),
+  points: z.number().int(),
+  kind: z.enum(LEDGER_KINDS).describe('award (a rule scored an event), adjustment (an admin\'s correction) or reversal (cancels `reverses`)'),
+  eventId: z.uuid().nullable(),
+  eventName: z.string().nullable(),
+  ruleId: z.uuid().nullable(),
+  reverses: z.uuid().nullable().describe('The entry a reversal cancels'),
+  reversedBy: z.uuid().nullable().describe('The reversal of this entry; an entry is reversed at most once'),
+  reason: z.string().nullable(),
+  actorId: z.uuid().nullable().describe('Who adjusted or reversed'),
+  occurredAt: z.iso.datetime({ offset: true }),
+  recordedAt: z.iso.datetime({ offset: true }),
+});
 const period = z.string().regex(/^(all|week|month|week:\d{4}-W\d{2}|month:\d{4}-\d{2})$/, 'all, week, month, week:YYYY-Www or month:YYYY-MM').default('all');
 
 export interface GamificationRouteDeps {
   configs: ConfigRepository;
   scoring: ScoringService;
   profiles: ProfileService;
+  ledger: LedgerReadRepository;
   identity: () => IdentityPort;
 }
 
 export function gamificationRoutes(app: App, deps: GamificationRouteDeps): void {
-  const { configs, scoring, profiles, identity } = deps;
+  const { configs, scoring, profiles, ledger, identity } = deps;
   const actor = (req: FastifyRequest) => ({ userId: req.principal!.userId, ip: req.ip });
   // A user id of someone outside the workspace is as unknown as a missing one.
   const requireMember = async (workspaceId: string, userId: string) => {
@@ -165,6 +185,28 @@ export function gamificationRoutes(app: App, deps: GamificationRouteDeps): void 
     },
   });
 
+  app.get(`${base}/ledger`, {
+    config: { permission: 'gamification.manage' },
+    schema: {
+      tags,
+      summary: 'Ledger entries, newest recorded first: what scored, adjusted or reversed points (the ids a reversal needs)',
+      params: ws,
+      querystring: z.object({
+        userId: id.optional(),
+        kind: z.enum(LEDGER_KINDS).optional(),
+        persona: z.string().min(1).max(64).optional(),
+        metric: z.string().min(1).max(64).optional(),
+        ruleId: id.optional(),
+        from: z.iso.datetime({ offset: true }).optional().describe('Entries that occurred at or after this instant'),
+        to: z.iso.datetime({ offset: true }).optional().describe('Entries that occurred before this instant'),
+        cursor: z.string().max(500).optional().describe('nextCursor of the previous page'),
+        limit: z.coerce.number().int().min(1).max(200).default(50),
+      }),
+      response: { 200: z.object({ entries: z.array(ledgerEntrySchema), nextCursor: z.string().nullable().describe('Pass as cursor for the next page; null on the last') }) },
+    },
+    handler: async (req) => ledger.list(req.params.workspaceId, req.query),
+  });
+
   app.post(`${base}/ledger/:entryId/reversal`, {
     config: { permission: 'gamification.manage' },
     schema: {
@@ -172,7 +214,7 @@ export function gamificationRoutes(app: App, deps: GamificationRouteDeps): void 
       summary: 'Reverse a ledger entry with an opposite entry (audited; once per entry)',
       params: ws.extend({ entryId: id }),
       body: z.object({ reason: z.string().trim().min(3).max(500) }),
-      response: { 201: z.object({ entryId: z.string() }) },
+      response: { 201: z.object({ entryId: z.string() }), ...problemResponses(409) },
     },
     handler: async (req, reply) => reply.status(201).send(await scoring.reverse(req.params.workspaceId, req.params.entryId, req.body.reason, actor(req))),
   });

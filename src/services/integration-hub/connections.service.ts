@@ -9,7 +9,7 @@ import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { EventPublisher } from '../../kernel/events/envelope.js';
 import { AppError, notFound, type FieldError } from '../../kernel/errors.js';
-import type { EgressClient, EgressObservation, EgressRequest } from '../../kernel/egress/index.js';
+import { EGRESS_ALLOW_HINT, type EgressClient, type EgressObservation, type EgressRequest } from '../../kernel/egress/index.js';
 import type { ConnectionsRepository } from './connections.repository.js';
 import type { ConnectionRow } from './schema.js';
 import type { Vault } from './vault.js';
@@ -338,7 +338,7 @@ export class ConnectionsService {
     if (!policy.hostAllowed(host)) {
       for (const a of addresses) {
         const why = policy.addressRefusal(a.address);
-        if (why) throw new AppError('egress_blocked', `${host} resolves to a refused address: ${why}`);
+        if (why) throw new AppError('egress_blocked', `${host} resolves to a refused address: ${why}; ${EGRESS_ALLOW_HINT}`);
       }
     }
     if (!addresses[0]) throw new AppError('egress_failed', `Cannot resolve ${host}`);

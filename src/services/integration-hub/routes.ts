@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { problemResponses } from '../../kernel/http/problem.js';
 import type { App } from '../../kernel/http/server.js';
 import type { ConnectionsService, Actor } from './connections.service.js';
 import type { OAuthService } from './oauth.service.js';
@@ -66,7 +67,7 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
         config: z.record(z.string(), z.unknown()).default({}),
         rateLimit: rateLimitInput.nullable().optional().describe('Outbound rate limit of this connection (requests per windowSeconds, optional burst); omitted or null = the process default'),
       }),
-      response: { 201: z.object({ connection: connectionSchema, inboundUrl: z.string().nullable() }) },
+      response: { 201: z.object({ connection: connectionSchema, inboundUrl: z.string().nullable() }), ...problemResponses(409, 422, 502, 503, 504) },
     },
     handler: async (req, reply) => reply.status(201).send(await connections.create(actorOf(req), req.params.workspaceId, req.body)),
   });
@@ -113,7 +114,7 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
         status: z.enum(['active', 'disabled']).optional(),
         rateLimit: rateLimitInput.nullable().optional().describe('Replaces the outbound rate limit as a whole; null = back to the process default'),
       }),
-      response: { 200: z.object({ connection: connectionSchema }) },
+      response: { 200: z.object({ connection: connectionSchema }), ...problemResponses(409) },
     },
     handler: async (req) => ({ connection: await connections.update(actorOf(req), req.params.workspaceId, req.params.connectionId, req.body) }),
   });
@@ -129,7 +130,7 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
 
   app.post('/v1/workspaces/:workspaceId/connections/:connectionId/test', {
     config: { permission: 'integrations.write' },
-    schema: { tags, summary: 'Runs the connector\'s health check against the provider', params: conn, response: { 200: z.object({ ok: z.boolean(), detail: z.string().nullable(), durationMs: z.number() }) } },
+    schema: { tags, summary: 'Runs the connector\'s health check against the provider', params: conn, response: { 200: z.object({ ok: z.boolean(), detail: z.string().nullable(), durationMs: z.number() }), ...problemResponses(409, 422, 429, 502, 503, 504) } },
     handler: async (req) => connections.test(actorOf(req), req.params.workspaceId, req.params.connectionId),
   });
 
@@ -142,7 +143,7 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
       params: conn.extend({ action: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/) }),
       headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }),
       body: z.object({ input: z.record(z.string(), z.unknown()).default({}) }),
-      response: { 200: z.object({ output: z.record(z.string(), z.unknown()) }) },
+      response: { 200: z.object({ output: z.record(z.string(), z.unknown()) }), ...problemResponses(409, 422, 429, 502, 503, 504) },
     },
     handler: async (req) =>
       connections.runAction(actorOf(req), req.params.workspaceId, req.params.connectionId, req.params.action, req.body.input, { idempotencyKey: req.headers['idempotency-key'] }),
@@ -173,7 +174,7 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
       summary: 'Starts the OAuth 2.0 authorisation code flow (PKCE S256 + state); open authorizeUrl in a browser',
       params: conn,
       body: z.object({ redirectUri: z.url().optional().describe('Defaults to V01T_PUBLIC_URL + /oauth/integrations/callback') }).default({}),
-      response: { 200: z.object({ authorizeUrl: z.string(), expiresAt: z.date() }) },
+      response: { 200: z.object({ authorizeUrl: z.string(), expiresAt: z.date() }), ...problemResponses(409) },
     },
     handler: async (req) => oauth.start(actorOf(req), req.params.workspaceId, req.params.connectionId, req.body.redirectUri),
   });
@@ -183,7 +184,7 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
       tags,
       summary: 'OAuth redirect target: exchanges the code (with the PKCE verifier) and stores the tokens',
       querystring: z.object({ state: z.string().min(1).max(200), code: z.string().min(1).max(2000).optional(), error: z.string().max(200).optional() }),
-      response: { 200: z.object({ connectionId: z.uuid(), status: z.string() }) },
+      response: { 200: z.object({ connectionId: z.uuid(), status: z.string() }), ...problemResponses(404, 409, 422, 429, 502, 503, 504) },
     },
     handler: async (req) => oauth.callback(req.query),
   });
@@ -197,7 +198,7 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
         tags,
         summary: 'Inbound webhook of a connection (GitHub X-Hub-Signature-256, Slack signing secret, Standard Webhooks)',
         params: z.object({ token: z.string().min(20).max(100) }),
-        response: { 200: z.object({ status: z.enum(['accepted', 'duplicate']), challenge: z.string().optional() }) },
+        response: { 200: z.object({ status: z.enum(['accepted', 'duplicate']), challenge: z.string().optional() }), ...problemResponses(401, 503) },
       },
       handler: async (req) => inbound.receive((req.params as { token: string }).token, req.headers as Record<string, string | undefined>, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)),
     });

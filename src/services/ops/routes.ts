@@ -3,6 +3,8 @@ import { z } from 'zod';
 import type { App } from '../../kernel/http/server.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { SharedSecretMap } from '../../kernel/auth/shared-secrets.js';
+import { problemResponses } from '../../kernel/http/problem.js';
+import { mediaResponse } from '../../kernel/http/openapi.js';
 import { alertmanagerWebhookSchema } from './alertmanager.js';
 import type { IncidentService } from './incidents.service.js';
 import { postMortemMarkdown } from './postmortem.js';
@@ -158,7 +160,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
       summary: "Alertmanager webhook receiver (payload version 4): opens, updates and resolves one incident per alert group",
       security: [{ bearer: [] }],
       body: alertmanagerWebhookSchema,
-      response: { 200: z.object({ action: z.enum(['opened', 'updated', 'resolved', 'ignored']), incidentId: z.uuid().nullable(), number: z.number().nullable() }) },
+      response: { 200: z.object({ action: z.enum(['opened', 'updated', 'resolved', 'ignored']), incidentId: z.uuid().nullable(), number: z.number().nullable() }), ...problemResponses(401, 503) },
     },
     handler: async (req) => deps.incidents.ingest(req.body),
   });
@@ -174,20 +176,20 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
         cursor: z.coerce.number().int().positive().optional(),
         limit: z.coerce.number().int().min(1).max(200).default(50),
       }),
-      response: { 200: z.object({ incidents: z.array(incidentView), nextCursor: z.number().nullable() }) },
+      response: { ...problemResponses(403), 200: z.object({ incidents: z.array(incidentView), nextCursor: z.number().nullable() }) },
     },
     handler: async (req) => deps.incidents.list({ ...req.query, severity: req.query.severity as 1 | 2 | 3 | 4 | undefined }),
   });
 
   app.get('/v1/ops/incidents/:incidentId', {
     config: operator('ops.read'),
-    schema: { tags, summary: 'An incident with its alerts, timeline, public updates and escalation deliveries', params: idParams, response: { 200: z.object({ incident: incidentDetail }) } },
+    schema: { tags, summary: 'An incident with its alerts, timeline, public updates and escalation deliveries', params: idParams, response: { ...problemResponses(403), 200: z.object({ incident: incidentDetail }) } },
     handler: async (req) => ({ incident: await deps.incidents.detail(req.params.incidentId) }),
   });
 
   app.post('/v1/ops/incidents/:incidentId/acknowledge', {
     config: operator('ops.manage'),
-    schema: { tags, summary: 'Acknowledge: stops the escalation (idempotent)', params: idParams, response: { 200: z.object({ incident: incidentView }) } },
+    schema: { tags, summary: 'Acknowledge: stops the escalation (idempotent)', params: idParams, response: { ...problemResponses(403, 409), 200: z.object({ incident: incidentView }) } },
     handler: async (req) => ({ incident: await deps.incidents.acknowledge(req.params.incidentId, actor(req)) }),
   });
 
@@ -198,20 +200,20 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
       summary: 'Assign (or clear with null) the incident commander, technical lead and communications lead: platform users',
       params: idParams,
       body: roles.partial().strict(),
-      response: { 200: z.object({ incident: incidentView }) },
+      response: { ...problemResponses(403, 409), 200: z.object({ incident: incidentView }) },
     },
     handler: async (req) => ({ incident: await deps.incidents.assignRoles(req.params.incidentId, actor(req), req.body) }),
   });
 
   app.post('/v1/ops/incidents/:incidentId/notes', {
     config: operator('ops.manage'),
-    schema: { tags, summary: 'Add a note to the timeline', params: idParams, body: z.object({ text: z.string().trim().min(1).max(10_000) }), response: { 201: z.object({ entry: timelineEntry }) } },
+    schema: { tags, summary: 'Add a note to the timeline', params: idParams, body: z.object({ text: z.string().trim().min(1).max(10_000) }), response: { ...problemResponses(403, 409), 201: z.object({ entry: timelineEntry }) } },
     handler: async (req, reply) => reply.status(201).send({ entry: await deps.incidents.addNote(req.params.incidentId, actor(req), req.body.text) }),
   });
 
   app.post('/v1/ops/incidents/:incidentId/resolve', {
     config: operator('ops.manage'),
-    schema: { tags, summary: 'Resolve (sends resolve to every target the escalation paged)', params: idParams, body: z.object({ resolution: z.string().trim().min(1).max(5000).optional() }).default({}), response: { 200: z.object({ incident: incidentView }) } },
+    schema: { tags, summary: 'Resolve (sends resolve to every target the escalation paged)', params: idParams, body: z.object({ resolution: z.string().trim().min(1).max(5000).optional() }).default({}), response: { ...problemResponses(403, 409), 200: z.object({ incident: incidentView }) } },
     handler: async (req) => ({ incident: await deps.incidents.resolve(req.params.incidentId, actor(req), req.body.resolution) }),
   });
 
@@ -227,7 +229,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
         title: z.string().trim().min(1).max(200).optional(),
         components: z.array(z.enum(COMPONENT_IDS)).max(COMPONENT_IDS.length).optional(),
       }),
-      response: { 201: z.object({ update: publicUpdate }) },
+      response: { ...problemResponses(403, 409), 201: z.object({ update: publicUpdate }) },
     },
     handler: async (req, reply) => reply.status(201).send({ update: await deps.incidents.postPublicUpdate(req.params.incidentId, actor(req), req.body) }),
   });
@@ -242,7 +244,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
         .object({ url: z.url({ protocol: /^https?$/ }).max(2000).optional() })
         .strict()
         .default({}),
-      response: { 200: z.object({ incident: incidentView }) },
+      response: { ...problemResponses(403, 409), 200: z.object({ incident: incidentView }) },
     },
     handler: async (req) => ({ incident: await deps.incidents.markPostmortemDone(req.params.incidentId, actor(req), req.body.url) }),
   });
@@ -254,7 +256,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
     schema: {
       tags,
       summary: 'Escalation routes of the ops workspace, and what each of its connections receives (no route: escalations of Sev1-3)',
-      response: { 200: routesDocument },
+      response: { ...problemResponses(403, 503), 200: routesDocument },
     },
     handler: async () => deps.incidents.describeRoutes(),
   });
@@ -281,14 +283,19 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
             .max(100),
         })
         .strict(),
-      response: { 200: routesDocument },
+      response: { ...problemResponses(403, 409, 503), 200: routesDocument },
     },
     handler: async (req) => deps.incidents.replaceRoutes(actor(req), req.body.routes),
   });
 
   app.get('/v1/ops/incidents/:incidentId/postmortem', {
     config: operator('ops.read'),
-    schema: { tags, summary: "The runbook's post-mortem template as Markdown, pre-filled with times, duration, severity, team, alerts and timeline", params: idParams },
+    schema: {
+      tags,
+      summary: "The runbook's post-mortem template as Markdown, pre-filled with times, duration, severity, team, alerts and timeline",
+      params: idParams,
+      response: { ...problemResponses(403), 200: mediaResponse('text/markdown', z.string(), 'The post-mortem Markdown') },
+    },
     handler: async (req, reply) => {
       const detail = await deps.incidents.detail(req.params.incidentId);
       const ids = new Set<string>([...Object.values(detail.roles), detail.acknowledgedBy, detail.resolvedBy, ...detail.timeline.map((t) => t.actorId)].filter((x): x is string => Boolean(x)));
@@ -317,6 +324,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
         limit: z.coerce.number().int().min(1).max(500).default(50),
       }),
       response: {
+        ...problemResponses(403),
         200: z.object({
           deployments: z.array(deploymentView),
           environments: z.array(
@@ -345,7 +353,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
       summary: 'Record a deployment (as v01t deploy record does): CI with the V01T_DEPLOY_TOKEN bearer, or a platform admin',
       security: [{ bearer: [] }],
       body: z.object({ ...deploymentInput.shape, result: z.enum(DEPLOYMENT_RESULTS) }),
-      response: { 201: z.object({ deployment: deploymentView }) },
+      response: { 201: z.object({ deployment: deploymentView }), ...problemResponses(401, 403) },
     },
     handler: async (req, reply) => {
       const via = req.sharedSecret === 'ops.deploy' ? 'ci' : 'api';
@@ -386,7 +394,12 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
   });
   app.get('/status', {
     config: { auth: 'none' },
-    schema: { tags, summary: 'Public status page (HTML; JSON with Accept: application/json)', security: [] },
+    schema: {
+      tags,
+      summary: 'Public status page (HTML; JSON with Accept: application/json)',
+      security: [],
+      response: { 200: { description: 'The status page: HTML, or with Accept: application/json the /status.json document', content: { 'text/html': { schema: z.string() }, 'application/json': { schema: statusJson } } } },
+    },
     handler: async (req, reply) => {
       const accept = String(req.headers.accept ?? '');
       const d = await doc();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { problemResponses } from '../../kernel/http/problem.js';
 import type { App } from '../../kernel/http/server.js';
 import { AppError } from '../../kernel/errors.js';
 import type { IdentityRepository } from './identity.repository.js';
@@ -18,7 +19,7 @@ export function adminRoutes(app: App, deps: { identity: IdentityRepository }): v
         to: z.coerce.date().optional(),
         ...pageQuery,
       }),
-      response: {
+      response: { ...problemResponses(403),
         200: z.object({
           events: z.array(
             z.object({ id: z.number(), occurredAt: z.date(), kind: z.string(), ip: z.string().nullable(), userId: z.string().nullable(), email: z.string().nullable(), detail: z.record(z.string(), z.unknown()) }),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { problemResponses } from '../../kernel/http/problem.js';
 import type { App } from '../../kernel/http/server.js';
 import { AppError } from '../../kernel/errors.js';
 import type { AuthService } from './auth.service.js';
@@ -29,14 +30,14 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
         'Answers alike whether or not the address already has an account (ADR 0004): for a taken address nothing is created and the token opens nothing. Limited per client address (SIGNUP_MAX_PER_IP_PER_HOUR); the password must be at least 12 characters and not easy to guess.',
       security: [],
       body: signupBody,
-      response: { 201: z.object({ user: userSchema, token: z.string(), expiresAt: z.date() }) },
+      response: { ...problemResponses(403, 429), 201: z.object({ user: userSchema, token: z.string(), expiresAt: z.date() }) },
     },
     handler: async (req, reply) => reply.status(201).send(await auth.signup(req.body, req.ip)),
   });
 
   app.post('/v1/auth/login', {
     config: { auth: 'none' },
-    schema: { tags, summary: 'Sign in; answers mfa_required when a one-time password is needed', security: [], body: loginBody, response: { 200: sessionResponse } },
+    schema: { tags, summary: 'Sign in; answers mfa_required when a one-time password is needed', security: [], body: loginBody, response: { ...problemResponses(401, 429), 200: sessionResponse } },
     handler: async (req) => auth.login(req.body, req.ip),
   });
 
@@ -52,19 +53,19 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
 
   app.post('/v1/auth/mfa/totp', {
     config: { sessionOnly: true },
-    schema: { tags, summary: 'Start TOTP enrolment', response: { 200: z.object({ secret: z.string(), otpauthUrl: z.string() }) } },
+    schema: { tags, summary: 'Start TOTP enrolment', response: { ...problemResponses(409), 200: z.object({ secret: z.string(), otpauthUrl: z.string() }) } },
     handler: async (req) => mfa.begin(await auth.user(req.principal!.userId), req.ip),
   });
 
   app.post('/v1/auth/mfa/totp/confirm', {
     config: { sessionOnly: true },
-    schema: { tags, summary: 'Confirm enrolment with a current code; returns one-time recovery codes', body: otpBody, response: { 200: z.object({ recoveryCodes: z.array(z.string()) }) } },
+    schema: { tags, summary: 'Confirm enrolment with a current code; returns one-time recovery codes', body: otpBody, response: { ...problemResponses(401, 409), 200: z.object({ recoveryCodes: z.array(z.string()) }) } },
     handler: async (req) => mfa.confirm(await auth.user(req.principal!.userId), req.body.otp, req.ip),
   });
 
   app.post('/v1/auth/mfa/totp/disable', {
     config: { sessionOnly: true },
-    schema: { tags, summary: 'Turn MFA off (needs a current code or a recovery code)', body: otpBody, response: { 204: z.null() } },
+    schema: { tags, summary: 'Turn MFA off (needs a current code or a recovery code)', body: otpBody, response: { ...problemResponses(401, 409), 204: z.null() } },
     handler: async (req, reply) => {
       await mfa.disable(await auth.user(req.principal!.userId), req.body.otp, req.ip);
       return reply.status(204).send(null);
@@ -73,7 +74,7 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
 
   app.post('/v1/auth/mfa/recovery-codes', {
     config: { sessionOnly: true },
-    schema: { tags, summary: 'Replace the recovery codes (needs a current code)', body: otpBody, response: { 200: z.object({ recoveryCodes: z.array(z.string()) }) } },
+    schema: { tags, summary: 'Replace the recovery codes (needs a current code)', body: otpBody, response: { ...problemResponses(401, 409), 200: z.object({ recoveryCodes: z.array(z.string()) }) } },
     handler: async (req) => mfa.regenerateRecoveryCodes(await auth.user(req.principal!.userId), req.body.otp, req.ip),
   });
 
@@ -96,7 +97,7 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
       tags: meTags,
       summary: 'Change the password; every other session and token is revoked',
       body: z.object({ currentPassword: z.string().min(1).max(256), newPassword: z.string().min(1).max(256) }),
-      response: { 204: z.null() },
+      response: { ...problemResponses(401, 429), 204: z.null() },
     },
     handler: async (req, reply) => {
       await auth.changePassword(req.principal!, req.body.currentPassword, req.body.newPassword, req.ip);
@@ -143,7 +144,7 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
       tags: meTags,
       summary: 'Erase your account and personal data in every service (GDPR art. 17)',
       body: z.object({ password: z.string().min(1).max(256) }),
-      response: { 200: z.object({ erased: z.record(z.string(), z.record(z.string(), z.number())) }) },
+      response: { ...problemResponses(401, 409), 200: z.object({ erased: z.record(z.string(), z.record(z.string(), z.number())) }) },
     },
     handler: async (req) => {
       const user = await auth.user(req.principal!.userId);

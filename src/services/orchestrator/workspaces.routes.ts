@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { problemResponses } from '../../kernel/http/problem.js';
 import type { App } from '../../kernel/http/server.js';
 import { ROLES } from '../../kernel/auth/permissions.js';
 import type { AuditLog } from '../../kernel/audit/index.js';
@@ -60,7 +61,7 @@ export function workspaceRoutes(app: App, deps: { workspaces: WorkspacesService;
 
   app.delete('/v1/workspaces/:workspaceId/members/me', {
     config: { permission: 'workspace.read' },
-    schema: { tags, summary: 'Leave the workspace (the last owner cannot)', params: ws, response: { 204: z.null() } },
+    schema: { tags, summary: 'Leave the workspace (the last owner cannot)', params: ws, response: { ...problemResponses(409), 204: z.null() } },
     handler: async (req, reply) => {
       await workspaces.removeMember(actor(req), req.params.workspaceId, req.principal!.userId);
       return reply.status(204).send(null);
@@ -87,14 +88,14 @@ export function workspaceRoutes(app: App, deps: { workspaces: WorkspacesService;
       summary: 'Change a member\'s role',
       params: member,
       body: z.object({ role: z.enum(ROLES) }),
-      response: { 200: z.object({ member: z.object({ userId: z.uuid(), role: z.enum(ROLES), personas: z.array(z.string()), joinedAt: z.date() }) }) },
+      response: { ...problemResponses(409), 200: z.object({ member: z.object({ userId: z.uuid(), role: z.enum(ROLES), personas: z.array(z.string()), joinedAt: z.date() }) }) },
     },
     handler: async (req) => ({ member: await workspaces.changeRole(actor(req), req.params.workspaceId, req.params.userId, req.body.role) }),
   });
 
   app.delete('/v1/workspaces/:workspaceId/members/:userId', {
     config: { permission: 'members.manage' },
-    schema: { tags, summary: 'Remove a member', params: member, response: { 204: z.null() } },
+    schema: { tags, summary: 'Remove a member', params: member, response: { ...problemResponses(409), 204: z.null() } },
     handler: async (req, reply) => {
       await workspaces.removeMember(actor(req), req.params.workspaceId, req.params.userId);
       return reply.status(204).send(null);
@@ -108,7 +109,7 @@ export function workspaceRoutes(app: App, deps: { workspaces: WorkspacesService;
       summary: 'Invite someone by email; the token is shown once and sent to the invitee',
       params: ws,
       body: z.object({ email: emailSchema, role: z.enum(ROLES).default('viewer') }),
-      response: { 201: z.object({ invitation: invitationSchema, token: z.string() }) },
+      response: { ...problemResponses(409), 201: z.object({ invitation: invitationSchema, token: z.string() }) },
     },
     handler: async (req, reply) => reply.status(201).send(await workspaces.invite(actor(req), req.params.workspaceId, req.body.email, req.body.role)),
   });
@@ -130,7 +131,7 @@ export function workspaceRoutes(app: App, deps: { workspaces: WorkspacesService;
 
   app.post('/v1/invitations/accept', {
     config: { sessionOnly: true },
-    schema: { tags, summary: 'Accept an invitation sent to your email address', body: z.object({ token: z.string().min(10).max(200) }), response: { 200: z.object({ workspace: workspaceSchema }) } },
+    schema: { tags, summary: 'Accept an invitation sent to your email address', body: z.object({ token: z.string().min(10).max(200) }), response: { ...problemResponses(404, 409, 410), 200: z.object({ workspace: workspaceSchema }) } },
     handler: async (req) => ({ workspace: await workspaces.accept(actor(req), req.body.token) }),
   });
 

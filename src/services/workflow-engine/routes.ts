@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { App } from '../../kernel/http/server.js';
+import { problemResponses } from '../../kernel/http/problem.js';
 import { RUN_STATUSES } from './repository.js';
+import { runSchema, runWithStepsSchema, savedWorkflowSchema, versionSchema, workflowSchema, workflowWithDefinitionSchema } from './schemas.js';
 import type { Actor, WorkflowService } from './service.js';
 
 const uuid = z.uuid();
@@ -25,47 +27,47 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
 
   app.get('/v1/workspaces/:workspaceId/workflows', {
     config: { permission: 'workflows.read' },
-    schema: { tags, summary: 'Workflows of the workspace', params: ws },
+    schema: { tags, summary: 'Workflows of the workspace', params: ws, response: { 200: z.object({ workflows: z.array(workflowSchema) }) } },
     handler: async (req) => ({ workflows: await svc.list(req.params.workspaceId) }),
   });
 
   app.post('/v1/workspaces/:workspaceId/workflows', {
     config: { permission: 'workflows.write' },
-    schema: { tags, summary: 'Create a workflow (version 1); a webhook workflow answers with its secret URL once; `warnings` lists probable mistakes', params: ws, body: definitionBody },
+    schema: { tags, summary: 'Create a workflow (version 1); a webhook workflow answers with its secret URL once; `warnings` lists probable mistakes', params: ws, body: definitionBody, response: { 201: savedWorkflowSchema } },
     handler: async (req, reply) => reply.status(201).send(await svc.create(req.params.workspaceId, req.body, actor(req))),
   });
 
   app.get('/v1/workspaces/:workspaceId/workflows/:workflowId', {
     config: { permission: 'workflows.read' },
-    schema: { tags, summary: 'A workflow with its current definition', params: wf },
+    schema: { tags, summary: 'A workflow with its current definition', params: wf, response: { 200: z.object({ workflow: workflowWithDefinitionSchema }) } },
     handler: async (req) => ({ workflow: await svc.get(req.params.workspaceId, req.params.workflowId) }),
   });
 
   app.put('/v1/workspaces/:workspaceId/workflows/:workflowId', {
     config: { permission: 'workflows.write' },
-    schema: { tags, summary: 'Save a new version of the definition (running runs keep theirs); `warnings` lists probable mistakes', params: wf, body: definitionBody },
+    schema: { tags, summary: 'Save a new version of the definition (running runs keep theirs); `warnings` lists probable mistakes', params: wf, body: definitionBody, response: { 200: savedWorkflowSchema } },
     handler: async (req) => svc.update(req.params.workspaceId, req.params.workflowId, req.body, actor(req)),
   });
 
   app.delete('/v1/workspaces/:workspaceId/workflows/:workflowId', {
     config: { permission: 'workflows.write' },
-    schema: { tags, summary: 'Delete a workflow (its runs stay readable until retention)', params: wf },
+    schema: { tags, summary: 'Delete a workflow (its runs stay readable until retention)', params: wf, response: { 204: z.null().describe('Deleted') } },
     handler: async (req, reply) => {
       await svc.remove(req.params.workspaceId, req.params.workflowId, actor(req));
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   });
 
   app.get('/v1/workspaces/:workspaceId/workflows/:workflowId/versions', {
     config: { permission: 'workflows.read' },
-    schema: { tags, summary: 'Every saved version, newest first', params: wf },
+    schema: { tags, summary: 'Every saved version, newest first', params: wf, response: { 200: z.object({ versions: z.array(versionSchema) }) } },
     handler: async (req) => ({ versions: await svc.versions(req.params.workspaceId, req.params.workflowId) }),
   });
 
   for (const [verb, enabled] of [['enable', true], ['disable', false]] as const) {
     app.post(`/v1/workspaces/:workspaceId/workflows/:workflowId/${verb}`, {
       config: { permission: 'workflows.write' },
-      schema: { tags, summary: `${verb === 'enable' ? 'Enable' : 'Disable'} the workflow's triggers`, params: wf },
+      schema: { tags, summary: `${verb === 'enable' ? 'Enable' : 'Disable'} the workflow's triggers`, params: wf, response: { 200: z.object({ workflow: workflowWithDefinitionSchema }) } },
       handler: async (req) => ({ workflow: await svc.setEnabled(req.params.workspaceId, req.params.workflowId, enabled, actor(req)) }),
     });
   }
@@ -78,6 +80,11 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
       params: wf,
       headers: z.object({ 'idempotency-key': z.string().min(1).max(200).optional() }).loose(),
       body: z.object({ input: z.unknown().optional() }).nullish(),
+      response: {
+        202: z.object({ run: runSchema }).describe('The run was queued'),
+        200: z.object({ run: runSchema }).describe('The Idempotency-Key was used before: the run it started'),
+        ...problemResponses(409),
+      },
     },
     handler: async (req, reply) => {
       const key = req.headers['idempotency-key'] as string | undefined;
@@ -93,32 +100,33 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
       summary: 'Runs, newest first',
       params: ws,
       querystring: z.object({ workflowId: uuid.optional(), status: z.enum(RUN_STATUSES).optional(), cursor: z.string().max(500).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
+      response: { 200: z.object({ runs: z.array(runSchema), nextCursor: z.string().nullable().describe('Pass as cursor for the next page; null on the last') }) },
     },
     handler: async (req) => svc.listRuns(req.params.workspaceId, req.query),
   });
 
   app.get('/v1/workspaces/:workspaceId/runs/:runId', {
     config: { permission: 'workflows.read' },
-    schema: { tags, summary: 'A run with its step timeline (every attempt)', params: rn },
+    schema: { tags, summary: 'A run with its step timeline (every attempt)', params: rn, response: { 200: z.object({ run: runWithStepsSchema }) } },
     handler: async (req) => ({ run: await svc.getRun(req.params.workspaceId, req.params.runId) }),
   });
 
   app.post('/v1/workspaces/:workspaceId/runs/:runId/cancel', {
     config: { permission: 'workflows.run' },
-    schema: { tags, summary: 'Cancel a queued, running or waiting run', params: rn },
+    schema: { tags, summary: 'Cancel a queued, running or waiting run', params: rn, response: { 200: z.object({ run: runSchema }), ...problemResponses(409) } },
     handler: async (req) => ({ run: await svc.cancel(req.params.workspaceId, req.params.runId, actor(req)) }),
   });
 
   app.post('/v1/workspaces/:workspaceId/runs/:runId/retry', {
     config: { permission: 'workflows.run' },
-    schema: { tags, summary: 'Resume a failed or timed-out run from the failed step', params: rn },
+    schema: { tags, summary: 'Resume a failed or timed-out run from the failed step', params: rn, response: { 200: z.object({ run: runSchema }), ...problemResponses(409) } },
     handler: async (req) => ({ run: await svc.retry(req.params.workspaceId, req.params.runId, actor(req)) }),
   });
 
   for (const [verb, approved] of [['approve', true], ['reject', false]] as const) {
     app.post(`/v1/workspaces/:workspaceId/runs/:runId/${verb}`, {
       config: { permission: 'workflows.run' },
-      schema: { tags, summary: `${verb === 'approve' ? 'Approve' : 'Reject'} the approval step the run waits on`, params: rn, body: z.object({ comment: z.string().max(2000).optional() }).nullish() },
+      schema: { tags, summary: `${verb === 'approve' ? 'Approve' : 'Reject'} the approval step the run waits on`, params: rn, body: z.object({ comment: z.string().max(2000).optional() }).nullish(), response: { 200: z.object({ run: runSchema }), ...problemResponses(409) } },
       handler: async (req) => ({ run: await svc.decide(req.params.workspaceId, req.params.runId, approved, req.body?.comment ?? null, actor(req)) }),
     });
   }
@@ -128,7 +136,13 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
     hooks.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
     hooks.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
     hooks.post('/hooks/workflows/:token', {
-      schema: { tags, summary: 'Webhook trigger: the JSON body becomes the run input', params: z.object({ token: z.string().min(20).max(200) }) },
+      schema: {
+        tags,
+        summary: 'Webhook trigger: the JSON body becomes the run input',
+        security: [],
+        params: z.object({ token: z.string().min(20).max(200) }),
+        response: { 202: z.object({ runId: z.uuid(), status: z.enum(RUN_STATUSES) }).describe('The run was queued (or, for a repeated Idempotency-Key, the first run)'), ...problemResponses(401, 409) },
+      },
       handler: async (req, reply) => {
         const raw = typeof req.body === 'string' ? req.body : '';
         const { token } = req.params as { token: string };
