@@ -71,7 +71,7 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);
 
-describe('v01t CLI while the server runs on the data folder', { timeout: 300_000 }, () => {
+describe('v01t CLI while the server runs on the data folder', { timeout: 600_000 }, () => {
   it('the admin socket is private to the data folder owner, and the lock names the server', () => {
     expect((fs.statSync(path.join(dataDir, 'admin.sock')).mode & 0o777).toString(8)).toBe('600');
     if (TEST_DB === 'pglite') {
