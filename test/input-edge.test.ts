@@ -67,7 +67,7 @@ describe('unstorable text at the edge', () => {
         const sample = (BODY_OVERRIDES[`${op.method} ${op.path}`] ?? sampleFromSchema(op.bodySchema as never)) as Record<string, unknown>;
         const field = Object.entries(op.bodySchema!.properties ?? {}).find(([, s]) => s.type === 'string')?.[0] ?? 'note';
         const payload = { ...(typeof sample === 'object' && sample ? sample : {}), [field]: bad };
-        const res = await t.inject({ method: op.method as 'POST', url: fill(op.path), headers: bearer(owner.token), payload });
+        const res = await t.inject({ method: op.method as 'POST', url: fill(op.path), headers: { ...bearer(owner.token), origin: 'http://localhost:80' }, payload });
         expectInvalidText(res, `body.${field}`, `${op.method} ${op.path}`);
       }
     });

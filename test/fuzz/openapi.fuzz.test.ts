@@ -64,6 +64,8 @@ const ids: Record<string, string> = {};
 const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: true });
 addFormats.default(ajv);
 const validators = new Map<string, ReturnType<typeof ajv.compile> | null>();
+/** The document's shared components (the Problem schema): response schemas refer to them by `#/components/...`. */
+let components: Record<string, unknown> = {};
 const stats = { requests: 0, byStatus: {} as Record<string, number>, upstream5xx: 0, schemaChecked: 0 };
 const msByOp = new Map<string, number>();
 
@@ -72,7 +74,7 @@ function validatorFor(op: Op, status: number, contentType: string) {
   if (!validators.has(key)) {
     const content = op.responses?.[String(status)]?.content;
     const schema = content?.[contentType]?.schema ?? (contentType.endsWith('json') ? content?.['application/json']?.schema : undefined);
-    validators.set(key, schema ? ajv.compile(schema) : null);
+    validators.set(key, schema ? ajv.compile({ ...(schema as object), components }) : null);
   }
   return validators.get(key)!;
 }
@@ -214,7 +216,8 @@ beforeAll(async () => {
       return res.json().connection.id as string;
     },
   };
-  const doc = (await t.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, Operation>> };
+  const doc = (await t.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, Operation>>; components?: Record<string, unknown> };
+  components = doc.components ?? {};
   ops = Object.entries(doc.paths).flatMap(([path, methods]) =>
     Object.entries(methods).map(([method, op]) => {
       const content = op.requestBody?.content ?? {};

@@ -7,6 +7,8 @@ import { AppError } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import { ensurePrivateDirAsync, PRIVATE_FILE_MODE } from '../../kernel/private-fs.js';
 import type { BufferedEvent, ClaimedRow, IngestBuffer } from './ingest-buffer.js';
+// Registers the analytics-engine's codes (analytics_buffer_unavailable) wherever this buffer is used alone.
+import './errors.js';
 
 const DAY = 86_400_000;
 /** A segment is sealed (handed to the flusher) at this size even if the flusher is slow to ask. */

@@ -256,7 +256,7 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
     schema: {
       tags,
       summary: 'Escalation routes of the ops workspace, and what each of its connections receives (no route: escalations of Sev1-3)',
-      response: { ...problemResponses(403, 503), 200: routesDocument },
+      response: { ...problemResponses(403, 409, 503), 200: routesDocument },
     },
     handler: async () => deps.incidents.describeRoutes(),
   });

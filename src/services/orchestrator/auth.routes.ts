@@ -59,13 +59,13 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
 
   app.post('/v1/auth/mfa/totp/confirm', {
     config: { sessionOnly: true },
-    schema: { tags, summary: 'Confirm enrolment with a current code; returns one-time recovery codes', body: otpBody, response: { ...problemResponses(401, 409), 200: z.object({ recoveryCodes: z.array(z.string()) }) } },
+    schema: { tags, summary: 'Confirm enrolment with a current code; returns one-time recovery codes', body: otpBody, response: { ...problemResponses(401, 409, 429), 200: z.object({ recoveryCodes: z.array(z.string()) }) } },
     handler: async (req) => mfa.confirm(await auth.user(req.principal!.userId), req.body.otp, req.ip),
   });
 
   app.post('/v1/auth/mfa/totp/disable', {
     config: { sessionOnly: true },
-    schema: { tags, summary: 'Turn MFA off (needs a current code or a recovery code)', body: otpBody, response: { ...problemResponses(401, 409), 204: z.null() } },
+    schema: { tags, summary: 'Turn MFA off (needs a current code or a recovery code)', body: otpBody, response: { ...problemResponses(401, 409, 429), 204: z.null() } },
     handler: async (req, reply) => {
       await mfa.disable(await auth.user(req.principal!.userId), req.body.otp, req.ip);
       return reply.status(204).send(null);
@@ -74,7 +74,7 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
 
   app.post('/v1/auth/mfa/recovery-codes', {
     config: { sessionOnly: true },
-    schema: { tags, summary: 'Replace the recovery codes (needs a current code)', body: otpBody, response: { ...problemResponses(401, 409), 200: z.object({ recoveryCodes: z.array(z.string()) }) } },
+    schema: { tags, summary: 'Replace the recovery codes (needs a current code)', body: otpBody, response: { ...problemResponses(401, 409, 429), 200: z.object({ recoveryCodes: z.array(z.string()) }) } },
     handler: async (req) => mfa.regenerateRecoveryCodes(await auth.user(req.principal!.userId), req.body.otp, req.ip),
   });
 
@@ -144,7 +144,7 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
       tags: meTags,
       summary: 'Erase your account and personal data in every service (GDPR art. 17)',
       body: z.object({ password: z.string().min(1).max(256) }),
-      response: { ...problemResponses(401, 409), 200: z.object({ erased: z.record(z.string(), z.record(z.string(), z.number())) }) },
+      response: { ...problemResponses(401, 409, 429), 200: z.object({ erased: z.record(z.string(), z.record(z.string(), z.number())) }) },
     },
     handler: async (req) => {
       const user = await auth.user(req.principal!.userId);
