@@ -10,11 +10,9 @@ import { createLogger } from '../../src/kernel/telemetry/logger.js';
 import { createPlatform, type Platform, type PlatformOptions } from '../../src/apps/platform.js';
 import { checkResponses, OpenApiContract, type OpenApiDocument } from './openapi-contract.js';
 
-/** Which database the suite runs on: PGlite by default, the local PostgreSQL with V01T_TEST_DATABASE=postgres. */
-export const TEST_DB: 'pglite' | 'postgres' = process.env.V01T_TEST_DATABASE === 'postgres' ? 'postgres' : 'pglite';
-export const TEST_REDIS = process.env.V01T_TEST_REDIS === '1';
-export const ADMIN_PG_URL = process.env.V01T_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const TEST_REDIS_URL = process.env.V01T_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { ADMIN_PG_URL, TEST_DB, TEST_REDIS, TEST_REDIS_URL } from './test-env.js';
+
+export { ADMIN_PG_URL, TEST_DB, TEST_REDIS, TEST_REDIS_URL };
 
 /** A fresh PostgreSQL database for one test file; dropped by the returned function. */
 export async function freshPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {

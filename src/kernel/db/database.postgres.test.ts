@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from './database.js';
-import { ADMIN_PG_URL, TEST_DB } from '../../../test/helpers/platform.js';
+import { ADMIN_PG_URL, TEST_DB } from '../../../test/helpers/test-env.js';
 
 /**
  * A PostgreSQL connection dropping under a checked-out client (a server restart, a failover, an
