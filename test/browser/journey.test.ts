@@ -104,7 +104,7 @@ describe('web app: accounts and workspaces', () => {
     await page.getByRole('img', { name: /QR code/ }).waitFor();
     await page.getByLabel('Code from the app').fill(totp(totpSecret));
     await page.getByRole('button', { name: 'Turn on' }).click();
-    await page.getByText('Recovery codes').waitFor();
+    await page.getByText('Recovery codes', { exact: true }).waitFor();
     recoveryCodes = await page.locator('.codes code').allTextContents();
     expect(recoveryCodes.length).toBeGreaterThanOrEqual(8);
     await page.getByText('Status: on').waitFor();
