@@ -194,23 +194,16 @@ export interface DefinitionWarning {
  * else followed), or a field other than `output` (a step's context entry holds only `output`).
  * Such a read yields nothing, so a condition on it is silently false.
  */
-export function definitionWarnings(def: Definition): DefinitionWarning[] {
+export function definitionWarnings(def: Definition, registry: StepRegistry = stepRegistry): DefinitionWarning[] {
   const warnings: DefinitionWarning[] = [];
   const index = new Map(def.steps.map((s, i) => [s.id, i]));
   const successors = (i: number): number[] => {
     const s = def.steps[i]!;
     const listNext = i + 1 < def.steps.length ? i + 1 : null;
-    const to = (id: unknown) => (typeof id === 'string' ? index.get(id) : undefined);
-    if (s.type === 'condition') {
-      const out: number[] = [];
-      const then = to(s.with.then) ?? (s.next !== undefined ? to(s.next) : listNext);
-      if (then !== undefined && then !== null) out.push(then);
-      const otherwise = to(s.with.else);
-      if (otherwise !== undefined) out.push(otherwise);
-      return out;
-    }
-    const n = s.next !== undefined ? to(s.next) : listNext;
-    return n === undefined || n === null ? [] : [n];
+    const fallthrough = s.next ?? (listNext === null ? null : def.steps[listNext]!.id);
+    const module = registry.get(s.type);
+    const targets = module?.successors ? module.successors(s.with, fallthrough) : [fallthrough];
+    return targets.flatMap((id) => (typeof id === 'string' && index.has(id) ? [index.get(id)!] : []));
   };
   /** Steps that can have run before step i: reachable from the first step without passing through i. */
   const before = (i: number): Set<string> => {
@@ -246,19 +239,18 @@ export function definitionWarnings(def: Definition): DefinitionWarning[] {
       else if (Array.isArray(value)) value.forEach((v, k) => walk(`${path}[${k}]`, v));
       else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(`${path}.${k}`, v);
     };
-    for (const [k, v] of Object.entries(step.with)) {
-      const path = `steps[${i}].with.${k}`;
-      // A transform's and a condition's expression is JSONata with or without the leading "=".
-      if (k === 'expression' && (step.type === 'transform' || step.type === 'condition') && typeof v === 'string') check(path, v.replace(/^=/, ''));
-      else if (k === 'step' && step.type === 'foreach' && v && typeof v === 'object') {
-        const inner = v as { type?: string; with?: Record<string, unknown> };
-        for (const [ik, iv] of Object.entries(inner.with ?? {})) {
-          const ipath = `${path}.with.${ik}`;
-          if (ik === 'expression' && inner.type === 'transform' && typeof iv === 'string') check(ipath, iv.replace(/^=/, ''));
-          else walk(ipath, iv);
-        }
-      } else walk(path, v);
-    }
+    // A module's expression fields are JSONata with or without the leading "="; other strings only with it.
+    const walkWith = (path: string, type: string | undefined, w: Record<string, unknown>) => {
+      const module = type === undefined ? undefined : registry.get(type);
+      for (const [k, v] of Object.entries(w)) {
+        if (module?.expressionFields?.includes(k) && typeof v === 'string') check(`${path}.${k}`, v.replace(/^=/, ''));
+        else if (k === module?.innerStepField && v && typeof v === 'object') {
+          const inner = v as { type?: unknown; with?: Record<string, unknown> };
+          walkWith(`${path}.${k}.with`, typeof inner.type === 'string' ? inner.type : undefined, inner.with ?? {});
+        } else walk(`${path}.${k}`, v);
+      }
+    };
+    walkWith(`steps[${i}].with`, step.type, step.with);
   });
   return warnings;
 }

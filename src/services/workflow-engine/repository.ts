@@ -26,7 +26,8 @@ export interface WorkflowRow {
 }
 
 export interface Wait {
-  kind: 'delay' | 'approval' | 'retry' | 'concurrency';
+  /** A wait step's type (delay, approval), `retry` (backoff, or the same attempt later) or `concurrency` (held back by a limit). */
+  kind: string;
   stepId: string;
   until: string;
   decision?: { approved: boolean; by: string | null; comment: string | null; at: string };

@@ -169,6 +169,8 @@ interface ModuleBase<W> {
   example: { id: string; type: string; with: Record<string, unknown>; [k: string]: unknown };
   /** Fields that are JSONata with or without the leading "=" (not only when they start with "="). */
   expressionFields?: readonly string[];
+  /** The field of `with` that holds an inner step `{type, with}` (foreach's `step`): its expressions are checked as that type's. */
+  innerStepField?: string;
   /** May be the inner step of a foreach (run once per item). */
   mappable?: boolean;
   /** Checks beyond the schema (references to other steps, limits of expressions). */
