@@ -71,6 +71,52 @@ export const definitionSchema = z
   })
   .strict();
 
+/**
+ * The definition as the API documents it: each step typed by its module (a union discriminated
+ * on `type`, with the module's `with` schema, description and example). Saving validates with
+ * parseDefinition, whose errors carry paths; this schema describes the same shape for clients
+ * and checks what the routes answer.
+ */
+export function documentedDefinitionSchema(registry: StepRegistry = stepRegistry) {
+  const variants = registry.modules.map((m) =>
+    stepSchema
+      .extend({
+        type: z.literal(m.type),
+        // Optional in a request where the module accepts an empty `with` (as the envelope's default).
+        with: m.with.safeParse({}).success ? m.with.default({}) : m.with,
+      })
+      .describe(`${m.title} (${m.kind}): ${m.description}`)
+      .meta({ title: `${m.type} step`, examples: [m.example] }),
+  );
+  const [first, ...rest] = variants;
+  return definitionSchema.extend({
+    steps: z
+      .array(z.discriminatedUnion('type', [first!, ...rest]))
+      .min(1)
+      .max(200)
+      .describe('The steps; the run starts at the first and goes on to `next` (default: the following step) or where a condition branches. Step ids name outputs: steps.<id>.output'),
+  });
+}
+
+/** The shared OpenAPI component (`#/components/schemas/WorkflowDefinition`, and `WorkflowDefinitionInput` for requests). */
+export const workflowDefinitionComponent = documentedDefinitionSchema().meta({
+  id: 'WorkflowDefinition',
+  description:
+    'A workflow definition: {name, trigger, steps, timeoutMs?, concurrency?}. Strings in a step\'s `with` that start with "=" are JSONata expressions ' +
+    '(a transform\'s or condition\'s `expression` always is), evaluated against {input, steps: {<id>: {output}}, run: {id, workflowId}} ' +
+    '(in a foreach\'s inner step also item and index). GET /v1/workflow-step-types lists the step types with the JSON Schema of their `with`.',
+  examples: [
+    {
+      name: 'Big orders',
+      trigger: { type: 'webhook', hmac: true },
+      steps: [
+        { id: 'big', type: 'condition', with: { expression: 'input.amount > 100' } },
+        { id: 'notify', type: 'http', with: { url: 'https://example.com/hooks/big-order', body: { order: '=input.orderId', amount: '=input.amount' } }, retry: { maxAttempts: 3, backoffMs: 1000 } },
+      ],
+    },
+  ],
+});
+
 export type Definition = z.infer<typeof definitionSchema>;
 export type StepDef = z.infer<typeof stepSchema>;
 export type Trigger = z.infer<typeof triggerSchema>;

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { RUN_STATUSES } from './repository.js';
+import { workflowDefinitionComponent } from './definition.js';
 import { stepRegistry } from './steps/index.js';
 import { STEP_KINDS } from './steps/types.js';
 
 /** Response shapes of the workflow routes (what WorkflowService and the repository hand back). */
 const when = z.iso.datetime({ offset: true });
 
-export const definitionSchema = z.record(z.string(), z.unknown()).describe('The workflow definition as saved (the request body of POST/PUT, normalised)');
+/** The workflow definition as saved (the request body of POST/PUT, normalised): the shared WorkflowDefinition component. */
+export const definitionSchema = workflowDefinitionComponent;
 
 export const workflowSchema = z.object({
   id: z.uuid(),
