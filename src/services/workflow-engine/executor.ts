@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../kernel/clock.js';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import type { EventName } from '../../kernel/events/catalog.js';
 import type { EventPublisher, NewEvent } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
@@ -15,7 +15,7 @@ import { StepError, StepInProgress, type EffectStepModule, type Expressions, typ
 
 
 export interface ExecutorOptions {
-  db: Db;
+  db: Transactor;
   repo: WorkflowRepository;
   clock: Clock;
   events: EventPublisher;
@@ -24,7 +24,7 @@ export interface ExecutorOptions {
   http: () => HttpPort;
   integration: () => IntegrationPort | null;
   /** Enqueues a wake-up of the run (a durable job), at `at` or now; inside `tx` when given. */
-  wake: (runId: string, at: Date | null, tx?: DbExecutor) => Promise<void>;
+  wake: (runId: string, at: Date | null, tx?: Tx) => Promise<void>;
   /** This worker's identity for run leases. */
   workerId: string;
   leaseMs: number;
@@ -364,13 +364,13 @@ export class Executor {
     return { run: startedRun, deferred: null };
   }
 
-  private async publishStarted(run: RunRow, ex: DbExecutor): Promise<void> {
+  private async publishStarted(run: RunRow, ex: Tx): Promise<void> {
     await this.publishAll([startedEvent(run)], ex);
   }
 
   /** Publishes in order, in one outbox INSERT when the backbone offers publishMany. */
-  private async publishAll(events: NewEvent<EventName>[], ex: DbExecutor): Promise<void> {
-    const many = (this.o.events as { publishMany?: (e: NewEvent<EventName>[], tx?: DbExecutor) => Promise<unknown> }).publishMany;
+  private async publishAll(events: NewEvent<EventName>[], ex: Tx): Promise<void> {
+    const many = (this.o.events as { publishMany?: (e: NewEvent<EventName>[], tx?: Tx) => Promise<unknown> }).publishMany;
     if (many && events.length > 1) await many.call(this.o.events, events, ex);
     else for (const e of events) await this.o.events.publish(e, ex);
   }
@@ -525,7 +525,7 @@ export class Executor {
         const retriable = !(err instanceof ExpressionError) && !(err instanceof StepError && !err.retriable);
         const maxAttempts = step.retry?.maxAttempts ?? 1;
         if (module.kind === 'effect') {
-          if (effectAttempt.id) await repo.finishAttempt(effectAttempt.id, 'failed', null, message, clock.now(), this.o.db);
+          if (effectAttempt.id) await repo.finishAttempt(effectAttempt.id, 'failed', null, message, clock.now());
         } else {
           w.recordAttempt({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'failed', key, input: null, output: null, error: message, startedAt: started, finishedAt: clock.now() });
         }
@@ -591,7 +591,7 @@ export class Executor {
     const input = (await exprs.resolve(module.attemptInput ? module.attemptInput(step.with) : step.with, 'with')) as Record<string, unknown>;
     if (!existing) {
       attemptRow.id = randomUUID();
-      await repo.insertAttempts(run.id, [{ id: attemptRow.id, stepId: step.id, stepType: step.type, attempt, status: 'running', key, input, output: null, error: null, startedAt: clock.now(), finishedAt: null }], this.o.db);
+      await repo.insertAttempts(run.id, [{ id: attemptRow.id, stepId: step.id, stepType: step.type, attempt, status: 'running', key, input, output: null, error: null, startedAt: clock.now(), finishedAt: null }]);
     }
     const remaining = run.deadlineAt ? Date.parse(run.deadlineAt) - clock.now().getTime() : Infinity;
     const timeoutMs = Math.max(1, Math.min(step.timeoutMs ?? 30_000, remaining));
@@ -637,11 +637,11 @@ export class Executor {
     status: RunStatus,
     output: unknown,
     error: string | null,
-    opts: { tx?: DbExecutor; patch?: Parameters<WorkflowRepository['updateRun']>[1]; events?: NewEvent<EventName>[]; releaseWaits?: boolean } = {},
+    opts: { tx?: Tx; patch?: Parameters<WorkflowRepository['updateRun']>[1]; events?: NewEvent<EventName>[]; releaseWaits?: boolean } = {},
   ): Promise<boolean> {
     const now = this.o.clock.now();
     const durationMs = run.startedAt ? now.getTime() - Date.parse(run.startedAt) : 0;
-    const write = async (ex: DbExecutor) => {
+    const write = async (ex: Tx) => {
       if (!(await this.o.repo.updateRun(run.id, { ...opts.patch, status, output, error, finishedAt: now, wait: null }, now, ex))) return false;
       // A slot is free: runs of the workspace held back by a concurrency limit are looked at now.
       if (opts.releaseWaits !== false) for (const id of await this.o.repo.releaseConcurrencyWaits(run.workspaceId, now, ex)) await this.o.wake(id, null, ex);

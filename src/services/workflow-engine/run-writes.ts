@@ -1,4 +1,4 @@
-import type { DbExecutor } from '../../kernel/db/database.js';
+import type { Tx } from '../../kernel/db/transaction.js';
 import type { EventName } from '../../kernel/events/catalog.js';
 import type { NewEvent } from '../../kernel/events/envelope.js';
 import type { NewAttempt, RunRow, RunStatus, Wait, WorkflowRepository } from './repository.js';
@@ -40,10 +40,10 @@ export class RunGone extends Error {}
 export interface RunWritesDeps {
   repo: WorkflowRepository;
   /** Runs `fn` in a new transaction. */
-  transaction<T>(fn: (tx: DbExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   now(): Date;
   /** Publishes in order (one outbox INSERT where the backbone can). */
-  publishAll(events: NewEvent<EventName>[], ex: DbExecutor): Promise<void>;
+  publishAll(events: NewEvent<EventName>[], ex: Tx): Promise<void>;
   /** Counted once the deferred start is written. */
   countStarted(): void;
 }
@@ -110,7 +110,7 @@ export class RunWrites {
    * Writes the attempts (and, unless `final`, the events) inside `ex`; returns the run's position to
    * write with them, and the events for the outcome's write to publish (final).
    */
-  async writePending(extra: RunPosition, ex: DbExecutor, final = false) {
+  async writePending(extra: RunPosition, ex: Tx, final = false) {
     // In one transaction only the final write happens: anything earlier means a failure path.
     if (this.oneTransaction && !final) throw new NotInOneTransaction();
     const events = this.events();
@@ -139,8 +139,8 @@ export class RunWrites {
   }
 
   /** Writes what was computed so far with the run's position (in `tx`, or a transaction of its own); RunGone when the run had finished meanwhile. */
-  async flush(extra: RunPosition = {}, tx?: DbExecutor): Promise<void> {
-    const write = async (ex: DbExecutor) => {
+  async flush(extra: RunPosition = {}, tx?: Tx): Promise<void> {
+    const write = async (ex: Tx) => {
       if (!(await this.deps.repo.updateRun(this.run.id, (await this.writePending(extra, ex)).position, this.deps.now(), ex))) throw new RunGone();
     };
     if (tx) await write(tx);

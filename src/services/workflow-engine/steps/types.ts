@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { ExpressionShape } from '../../../kernel/expressions/index.js';
-import type { StepEvaluation } from '../expressions.js';
 import type { HttpPort, IntegrationPort } from '../http-port.js';
 
 /**
