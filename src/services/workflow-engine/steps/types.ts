@@ -57,17 +57,8 @@ export const expression = z
   .regex(/^=/, 'an =expression starts with "="')
   .describe('A JSONata expression after "=", evaluated against {input, steps.<id>.output, run} when the step runs');
 
-/** A JSONata expression with or without the leading "=" (a transform's or condition's `expression`). */
-export const jsonata = (what: string) => z.string({ error: (i) => (i.input === undefined || i.input === null ? `required: ${what}` : 'must be a string') }).min(1, `required: ${what}`);
-
 /** A required string field with a message that says what it is for. */
 export const requiredString = (what: string) => z.string({ error: (i) => (i.input === undefined || i.input === null ? `required: ${what}` : 'must be a string') }).min(1, `required: ${what}`);
-
-/** One problem found on save, at a path relative to the definition (`steps[2].with.url`). */
-export interface StepProblem {
-  path: string;
-  message: string;
-}
 
 /** The checks beyond the schema of `with` (references to other steps, expressions' limits ...). */
 export interface StepValidation {
