@@ -148,14 +148,18 @@ export function validateSlices(env: Readonly<Record<string, string>>, slices: re
 }
 
 /** The reference's type and default of a setting, read from its zod schema unless it says them itself. */
-export function describeSetting(s: Setting): { type: string; default: string; summary: string } {
+export function describeSetting(s: Setting): { type: string; default: string; value: boolean; summary: string } {
   let schema = s.schema as z.ZodType;
   let fallback: string | undefined;
   let optional = false;
+  let empty = false;
   for (;;) {
     const def = schema._zod.def as unknown as { type: string; innerType?: z.ZodType; defaultValue?: unknown };
     if (def.type === 'default' && def.innerType) {
-      fallback ??= def.defaultValue === '' ? '(empty)' : String(def.defaultValue);
+      if (fallback === undefined) {
+        empty = def.defaultValue === '';
+        fallback = empty ? 'empty' : String(def.defaultValue);
+      }
       schema = def.innerType;
     } else if (def.type === 'optional' && def.innerType) {
       optional = true;
@@ -164,7 +168,8 @@ export function describeSetting(s: Setting): { type: string; default: string; su
   }
   const type = s.type ?? typeOf(schema);
   const dflt = s.default ?? fallback ?? (optional ? 'unset' : 'required');
-  return { type, default: dflt, summary: `${type}|${dflt}|${s.secret}` };
+  // A default from the schema is a value (shown as code); a declared one is words (`2 on PostgreSQL, 1 on PGlite`).
+  return { type, default: dflt, value: s.default === undefined && fallback !== undefined && !empty, summary: `${type}|${dflt}|${s.secret}` };
 }
 
 function typeOf(schema: z.ZodType): string {
@@ -180,11 +185,15 @@ function typeOf(schema: z.ZodType): string {
     case 'number': {
       const checks = (def.checks ?? []).map((c) => c._zod.def);
       const int = checks.some((c) => c.check === 'number_format' && /int/.test(String(c.format)));
-      const min = checks.find((c) => c.check === 'greater_than');
-      const max = checks.find((c) => c.check === 'less_than');
-      const lo = min ? (min.inclusive ? Number(min.value) : int ? Number(min.value) + 1 : undefined) : undefined;
-      const hi = max ? (max.inclusive ? Number(max.value) : int ? Number(max.value) - 1 : undefined) : undefined;
-      const range = lo !== undefined || hi !== undefined ? ` ${lo ?? ''}..${hi ?? ''}` : '';
+      // The tightest bounds (positive() then min(10) leaves two lower bounds); exclusive ones as integers allow.
+      const bound = (kind: 'greater_than' | 'less_than') =>
+        checks
+          .filter((c) => c.check === kind)
+          .map((c) => Number(c.value) + (c.inclusive || !int ? 0 : kind === 'greater_than' ? 1 : -1))
+          .reduce<number | undefined>((best, v) => (best === undefined ? v : kind === 'greater_than' ? Math.max(best, v) : Math.min(best, v)), undefined);
+      const lo = bound('greater_than');
+      const hi = bound('less_than');
+      const range = lo !== undefined && hi !== undefined ? ` ${lo}..${hi}` : lo !== undefined ? ` ≥ ${lo}` : hi !== undefined ? ` ≤ ${hi}` : '';
       return `${int ? 'integer' : 'number'}${range}`;
     }
     case 'string':
@@ -208,15 +217,17 @@ export function configReferenceMarkdown(slices: readonly ConfigSlice<unknown, ne
   }
   const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const lines = [...rows.entries()]
-    .sort(([a, x], [b, y]) => order(x.owners[0]!) - order(y.owners[0]!) || x.owners[0]!.localeCompare(y.owners[0]!) || a.localeCompare(b))
-    .map(([name, { owners, s }]) => {
+    .sort(([a, x], [b, y]) => order(first(x.owners)) - order(first(y.owners)) || first(x.owners).localeCompare(first(y.owners)) || a.localeCompare(b))
+    .map(([name, { owners: declaredBy, s }]) => {
+      const owners = [...declaredBy].sort((a, b) => order(a) - order(b) || a.localeCompare(b));
       const d = describeSetting(s);
-      return `| \`${name}\` | ${owners.join(', ')} | ${cell(d.type)} | ${cell(d.default === 'unset' || d.default === 'required' ? d.default : `\`${d.default}\``)} | ${cell(s.description)} | ${s.secret ? 'yes' : ''} |`;
+      return `| \`${name}\` | ${owners.join(', ')} | ${cell(d.type)} | ${cell(d.value ? `\`${d.default}\`` : d.default)} | ${cell(s.description)} | ${s.secret ? 'yes' : ''} |`;
     });
   return ['| variable | declared by | type | default | meaning | secret |', '|---|---|---|---|---|:-:|', ...lines].join('\n');
 }
 
 const order = (owner: string) => (owner === 'kernel' ? 0 : 1);
+const first = (owners: string[]) => [...owners].sort((a, b) => order(a) - order(b) || a.localeCompare(b))[0]!;
 
 /** Schemas every slice uses: a boolean spelled true/false/1/0/yes/no, a positive integer, a port. */
 export const envBool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');

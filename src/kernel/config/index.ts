@@ -106,7 +106,7 @@ export const KERNEL_CONFIG = defineConfig(
     S3_PREFIX: setting(z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'empty or a path ending in /').default(''), { description: 'key prefix inside the bucket (empty or ending in /)' }),
     V01T_EVENT_BUS: setting(z.enum(['postgres', 'kafka']).optional(), { default: 'kafka when KAFKA_BROKERS is set, else postgres', description: 'the event backbone between services' }),
     V01T_EVENT_POLL_MS: setting(positiveInt.max(60_000).default(200), { description: 'outbox relay and postgres bus polling period' }),
-    V01T_EVENT_MAX_ATTEMPTS: setting(positiveInt.max(100).default(5), { description: 'deliveries of an event to a consumer group before it is parked' }),
+    V01T_EVENT_MAX_ATTEMPTS: setting(positiveInt.max(100).default(5), { description: 'attempts of a consumer group to handle an event before it is dead-lettered' }),
     KAFKA_BROKERS: setting(z.string().regex(/^[^\s,]+:\d+(,[^\s,]+:\d+)*$/, 'must be a comma-separated list of host:port').optional(), {
       type: 'comma-separated host:port',
       description: 'Kafka brokers; setting them selects the kafka bus',
