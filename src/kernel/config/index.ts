@@ -91,7 +91,8 @@ export const KERNEL_CONFIG = defineConfig(
     EGRESS_TIMEOUT_MS: setting(positiveInt.max(300_000).default(10_000), { description: 'per-attempt timeout of outbound requests' }),
     EGRESS_MAX_RESPONSE_BYTES: setting(positiveInt.default(5 * 1024 * 1024), { description: 'largest accepted response body of an outbound request' }),
     EGRESS_RATE_PER_S: setting(positiveInt.max(100_000).default(10), {
-      description: 'default token bucket per connection (or workflow, for `http` steps) and process: requests per second; over it a request fails at once with `egress_rate_limited`',
+      description:
+        'default token bucket per connection (or workflow, for `http` steps) and process (N replicas allow N times this), for connections without their own `rateLimit`: requests per second; a request over it fails at once with `egress_rate_limited` and `retryAfterSeconds`',
     }),
     EGRESS_RATE_BURST: setting(positiveInt.max(100_000).default(20), { description: 'burst of that token bucket' }),
     S3_BUCKET: setting(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').optional(), {
