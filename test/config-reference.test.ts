@@ -120,5 +120,7 @@ describe('the platform configuration', () => {
     const found = problems({ PORT: 'x', WORKFLOW_LEASE_MS: '5', ANALYTICS_STORE: 'clickhouse', V01T_ALERTMANAGER_TOKEN: 'hunter2hunter2', V01T_INTEGRATION_HUB_URL: 'hub' });
     expect(found.map((p) => p.split(':')[0]).sort()).toEqual(['CLICKHOUSE_URL', 'PORT', 'V01T_ALERTMANAGER_TOKEN', 'V01T_INTEGRATION_HUB_URL', 'WORKFLOW_LEASE_MS']);
     expect(found.join('\n')).not.toContain('hunter2');
+    // A variable two services declare alike is one problem, not two.
+    expect(problems({ CONTENT_MEDIA_MAX_BYTES: '0' })).toEqual([expect.stringMatching(/^CONTENT_MEDIA_MAX_BYTES: .*\(got "0"\)$/)]);
   });
 });
