@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createClient } from '@clickhouse/client';
-import { loadConfig } from '../src/kernel/config/index.js';
+import { loadPlatformConfig } from '../src/apps/config.js';
 import { createLogger } from '../src/kernel/telemetry/logger.js';
 import { createPlatform } from '../src/apps/platform.js';
 import { openOlapStore, type OlapStore } from '../src/kernel/olap/index.js';
@@ -54,7 +54,7 @@ function runClient(job: { url: string; key: string; total: number; batchSize: nu
 async function httpIngest(total: number, databaseUrl?: string): Promise<Record<string, number>> {
   const shape = databaseUrl ? 'postgres' : 'embedded';
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-analytics-'));
-  const config = loadConfig({
+  const config = loadPlatformConfig({
     NODE_ENV: 'production',
     V01T_DATA_DIR: dataDir,
     V01T_EPHEMERAL: 'true',

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Agent, request } from 'undici';
-import { loadConfig } from '../src/kernel/config/index.js';
+import { loadPlatformConfig } from '../src/apps/config.js';
 import { createPlatform } from '../src/apps/platform.js';
 import { createLogger } from '../src/kernel/telemetry/logger.js';
 import { startFakeChannel } from './support/fake-receiver.js';
@@ -57,7 +57,7 @@ async function run(targets: number, workers: number): Promise<Figures> {
     CONTENT_PUBLISHER_CONCURRENCY: process.env.V01T_BENCH_CONCURRENCY ?? '64',
   };
   const children: ChildProcess[] = [];
-  const setupConfig = loadConfig({ ...env, MIGRATE_ON_START: 'true', PORT: '0' });
+  const setupConfig = loadPlatformConfig({ ...env, MIGRATE_ON_START: 'true', PORT: '0' });
   const setup = await createPlatform({ config: setupConfig, logger: createLogger('warn') });
   try {
     const inject = setup.app.inject.bind(setup.app);

@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import { loadConfig } from '../src/kernel/config/index.js';
+import { loadPlatformConfig } from '../src/apps/config.js';
+import { WORKFLOW_CONFIG } from '../src/services/workflow-engine/config.js';
 import { createLogger } from '../src/kernel/telemetry/logger.js';
 import { createPlatform, type Platform } from '../src/apps/platform.js';
 import { TRIGGER_CONSUMER_GROUP, type WorkflowEngineInstance } from '../src/services/workflow-engine/index.js';
@@ -54,8 +55,8 @@ async function one(kind: 'pglite' | 'postgres', n: number, concurrency: number):
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-wf-'));
   const pg = kind === 'postgres' ? await freshDatabase(process.env.V01T_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test') : undefined;
   // The shipped default (WORKFLOW_QUEUE_BATCH) unless the environment sets another.
-  const batch = Number(process.env.WORKFLOW_QUEUE_BATCH ?? loadConfig({}).workflows.queueBatch);
-  const config = loadConfig({
+  const batch = Number(process.env.WORKFLOW_QUEUE_BATCH ?? WORKFLOW_CONFIG.read(loadPlatformConfig({})).queueBatch);
+  const config = loadPlatformConfig({
     NODE_ENV: 'production',
     V01T_DATA_DIR: dataDir,
     V01T_EPHEMERAL: 'true',
@@ -144,7 +145,7 @@ async function one(kind: 'pglite' | 'postgres', n: number, concurrency: number):
     const boss = await queue.raw();
     await boss.createQueue('bench-raw', { notify: true }).catch(() => {});
     let done = 0;
-    const workerId = await boss.work('bench-raw', { batchSize: batch, pollingIntervalSeconds: config.workflows.pollSeconds, burstWhenBatchFull: true }, async (jobs) => {
+    const workerId = await boss.work('bench-raw', { batchSize: batch, pollingIntervalSeconds: WORKFLOW_CONFIG.read(config).pollSeconds, burstWhenBatchFull: true }, async (jobs) => {
       done += jobs.length;
     });
     const r0 = performance.now();

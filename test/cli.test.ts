@@ -112,6 +112,19 @@ describe('v01t CLI', { timeout: 240_000 }, () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/PORT: /);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+    // Bad values of the kernel and of two services' slices, one of them a secret: one message naming each, the secret not shown.
+    const many = await new Promise<{ code: number; stderr: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        ['bin/v01t.js', 'start'],
+        { env: { ...process.env, ...env, PORT: 'eighty', WORKFLOW_LEASE_MS: '5', ANALYTICS_FLUSH_BATCH: '0', V01T_DEPLOY_TOKEN: 'hunter2-is-short' } },
+        (err, _o, stderr) => resolve({ code: err ? 1 : 0, stderr }),
+      ),
+    );
+    expect(many.code).toBe(1);
+    expect(many.stderr).toMatch(/^v01t: invalid configuration:\n {2}- PORT: .*\n {2}- WORKFLOW_LEASE_MS: .*\n {2}- ANALYTICS_FLUSH_BATCH: .*\n {2}- V01T_DEPLOY_TOKEN: .*not shown/m);
+    expect(many.stderr).not.toContain('hunter2');
+    expect(many.stderr).not.toMatch(/\n\s+at /);
     const unknown = await v01t(['serve', 'teleporter']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/unknown service "teleporter"/);

@@ -48,3 +48,8 @@ it('runs every built service, delivers platform events to every consumer group, 
   }
   expect((await within(5000, '/ready', t.inject({ method: 'GET', url: '/ready' }))).statusCode).toBe(200);
 });
+
+it("hands services the kernel's settings only; each service's own settings are composed under its key", () => {
+  expect(Object.hasOwn(t.platform.ctx.config, 'settings')).toBe(false);
+  expect(Object.keys(t.platform.config.settings)).toEqual(expect.arrayContaining(['orchestrator', 'ops', 'workflow-engine', 'integration-hub', 'content-scheduler', 'analytics-engine']));
+});

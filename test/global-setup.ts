@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
-import { loadConfig } from '../src/kernel/config/index.js';
+import { loadPlatformConfig } from '../src/apps/config.js';
 import { createPlatform } from '../src/apps/platform.js';
 
 /**
@@ -18,7 +18,7 @@ export default async function setup(project: TestProject) {
   }
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-snapshot-'));
   const platform = await createPlatform({
-    config: loadConfig({ V01T_DATA_DIR: dataDir, V01T_EPHEMERAL: 'true', LOG_LEVEL: 'silent', V01T_MASTER_KEY: randomBytes(32).toString('hex') }),
+    config: loadPlatformConfig({ V01T_DATA_DIR: dataDir, V01T_EPHEMERAL: 'true', LOG_LEVEL: 'silent', V01T_MASTER_KEY: randomBytes(32).toString('hex') }),
   });
   const blob = await platform.database.snapshot!();
   await platform.close();

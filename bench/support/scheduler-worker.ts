@@ -3,11 +3,11 @@
  * orchestrator, integration-hub and content-scheduler on the bench's PostgreSQL database, with
  * its publisher running on the wall clock. Prints "ready" once started; stops on SIGTERM.
  */
-import { loadConfig } from '../../src/kernel/config/index.js';
+import { loadPlatformConfig } from '../../src/apps/config.js';
 import { createPlatform } from '../../src/apps/platform.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
 
-const config = loadConfig(process.env);
+const config = loadPlatformConfig(process.env);
 const platform = await createPlatform({ config, logger: createLogger(config.log.level) });
 await platform.startServices();
 process.stdout.write('ready\n');

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { ConfigError, loadConfig, SERVICE_NAMES, type Config, type ServiceName } from '../kernel/config/index.js';
+import { ConfigError, SERVICE_NAMES, type Config, type ServiceName } from '../kernel/config/index.js';
+import { loadPlatformConfig } from './config.js';
 import { openDatabase } from '../kernel/db/database.js';
 import { acquireDataDirLock, DataDirLockedError } from '../kernel/db/data-dir-lock.js';
 import { MigrationError } from '../kernel/db/migrate.js';
@@ -12,7 +13,7 @@ import { runServer } from './server.js';
 import { restrictUmask } from '../kernel/private-fs.js';
 
 function config(overrides: Partial<Record<string, string>> = {}): Config {
-  return loadConfig({ ...process.env, ...overrides });
+  return loadPlatformConfig({ ...process.env, ...overrides });
 }
 
 /** Output of a command run here or relayed from the server, with backpressure on stdout. */

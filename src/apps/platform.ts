@@ -26,6 +26,7 @@ import { contentSchedulerModule } from '../services/content-scheduler/index.js';
 import { EventBackbone, EVENTS_MIGRATION_SET, registerEvents } from '../kernel/events/index.js';
 import { createEgressClient } from '../kernel/egress/index.js';
 import { registerErrors } from '../kernel/errors.js';
+import { configureExpressionGuard } from '../kernel/expressions/index.js';
 import { opsModule, type OpsInstance } from '../services/ops/index.js';
 
 /** The built web app: dist/web beside package.json, whether this module runs from src/ (tests) or dist/src/. */
@@ -68,6 +69,12 @@ export function availableModules(handlers: () => Map<string, PersonalDataHandler
     gamification: gamificationModule,
     ops: opsModule,
   };
+}
+
+/** The modules a process running these services loads: the services themselves and those they host (ops). */
+export function modulesFor(catalog: Partial<Record<string, ServiceModule>>, services: readonly ServiceName[]): ServiceModule[] {
+  const hosted = Object.values(catalog).filter((m): m is ServiceModule => Boolean(m?.hostedBy && services.includes(m.hostedBy)));
+  return [...services.map((n) => catalog[n]).filter((m): m is ServiceModule => Boolean(m)), ...hosted];
 }
 
 /** Every migration set a process with these modules needs, in order: kernel, events, then the modules. */
@@ -130,13 +137,17 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     if (m?.events) registerEvents(m.name, m.events);
   }
   const requested = config.services;
-  const hosted = Object.values(catalog).filter((m): m is ServiceModule => Boolean(m?.hostedBy && requested.includes(m.hostedBy)));
-  const modules = [...requested.map((n) => catalog[n]).filter((m): m is ServiceModule => Boolean(m)), ...hosted];
+  const modules = modulesFor(catalog, requested);
   const missing = requested.filter((n) => !catalog[n]);
   if (missing.length && config.servicesExplicit) {
     throw new StartupError(`service(s) not available in this build: ${missing.join(', ')}`);
   }
   if (missing.length) logger.debug({ missing }, 'services not built yet are skipped');
+  // Each module's settings come composed with the kernel's (apps/config.ts, loadPlatformConfig).
+  const unconfigured = modules.filter((m) => m.config && !Object.hasOwn(config.settings, m.config.key)).map((m) => m.name);
+  if (unconfigured.length) throw new StartupError(`the configuration holds no settings of ${unconfigured.join(', ')} (load it with loadPlatformConfig)`);
+  // Kernel machinery every service shares: the guard of user expressions (workflows, gamification rules).
+  configureExpressionGuard(config.expressions);
 
   // The embedded data folder is one process's (ADR 0021): a second server or a CLI fails here with
   // the holder's PID instead of inside PGlite or DuckDB.
@@ -195,15 +206,18 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     // Services running in other processes (the distributed shape), reached as each manifest's
     // remote.ts declares: their contracts over HTTP, looked up by callers on each use.
     for (const m of Object.values(catalog)) {
-      const url = m && !modules.includes(m) ? m.remote?.url(config) : undefined;
+      const url = m?.remote && !modules.includes(m) && Object.hasOwn(config.settings, m.remote.url.key) ? m.remote.url.read(config) : undefined;
       if (!m?.remote || !url) continue;
-      if (!config.internal.token) throw new StartupError(`${m.remote.urlVariable} needs V01T_INTERNAL_TOKEN, the token of the ${m.name}'s internal API`);
+      if (!config.internal.token) throw new StartupError(`${Object.keys(m.remote.url.variables).join(', ')} needs V01T_INTERNAL_TOKEN, the token of the ${m.name}'s internal API`);
       const side = m.remote.connect(url, config.internal.token);
       if (side.contract !== undefined) remote.set(m.name, side.contract);
       if (side.identity) remoteIdentity = side.identity;
     }
+    // Services see the kernel's settings and their own slice, never another service's.
+    const { settings, ...kernelConfig } = config;
     const ctx: ServiceContext = {
-      config,
+      config: kernelConfig,
+      settings: undefined,
       database,
       db: database.orm,
       cache,
@@ -223,7 +237,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     };
 
     for (const m of modules) {
-      const instance = await m.create({ ...ctx, logger: logger.child({ service: m.name }) });
+      const instance = await m.create({ ...ctx, settings: m.config ? settings[m.config.key] : undefined, logger: logger.child({ service: m.name }) });
       instances.set(m.name, instance);
       if (instance.personalData) personalData.set(m.name, instance.personalData);
       if (instance.identity) identity = instance.identity;

@@ -1,4 +1,5 @@
-import type { Config, ServiceName } from './config/index.js';
+import type { KernelConfig, ServiceName } from './config/index.js';
+import type { ConfigSlice } from './config/define.js';
 import type { Clock } from './clock.js';
 import type { Database, Db } from './db/database.js';
 import type { Migration } from './db/migrate.js';
@@ -17,8 +18,11 @@ import type { ErrorMap } from './errors.js';
 import type { EventMap } from './events/catalog.js';
 
 /** Everything a service may use; its constructor picks what it needs. */
-export interface ServiceContext {
-  config: Config;
+export interface ServiceContext<S = unknown> {
+  /** The kernel's settings (HTTP, database, cache, egress, ...). */
+  config: KernelConfig;
+  /** The service's own settings, parsed from its manifest's `config` slice (undefined without one); no other service's. */
+  settings: S;
   database: Database;
   db: Db;
   cache: Cache;
@@ -88,15 +92,17 @@ export interface RemoteService {
 
 /** How a process without the service reaches it (the distributed shape): declared in `<service>/remote.ts`. */
 export interface RemoteDeclaration {
-  /** The environment variable naming the service's base URL (for messages). */
-  urlVariable: string;
-  url(config: Config): string | undefined;
+  /**
+   * The variable naming the service's base URL, a slice of its own (`<service>.remote`): composed in
+   * every process of the build, since it is read where the service does not run.
+   */
+  url: ConfigSlice<string | undefined>;
   /** Builds the remote side with the installation's V01T_INTERNAL_TOKEN. */
   connect(baseUrl: string, internalToken: string): RemoteService;
 }
 
 /** A service is a manifest: the app entry points choose which manifests to load. */
-export interface ServiceModule {
+export interface ServiceModule<S = unknown> {
   /** A ServiceName, or the name of a module hosted by one (`hostedBy`). */
   name: string;
   /**
@@ -112,9 +118,11 @@ export interface ServiceModule {
   errors?: ErrorMap;
   /** The events it publishes (events.ts, `defineEvents`), composed into the one catalog at start-up. */
   events?: EventMap;
+  /** Its settings (config.ts, `defineConfig`): parsed with the kernel's at start-up, handed to `create` as `ctx.settings`. */
+  config?: ConfigSlice<S>;
   /** Shared secrets its routes require with `auth: 'secret:<name>'`. */
   secrets?: SharedSecretMap;
   /** How other processes reach this service when it runs elsewhere. */
   remote?: RemoteDeclaration;
-  create(ctx: ServiceContext): ServiceInstance | Promise<ServiceInstance>;
+  create(ctx: ServiceContext<S>): ServiceInstance | Promise<ServiceInstance>;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { loadConfig } from '../../src/kernel/config/index.js';
+import { loadPlatformConfig } from '../../src/apps/config.js';
 import { ManualClock } from '../../src/kernel/clock.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
 import { createPlatform, type Platform, type PlatformOptions } from '../../src/apps/platform.js';
@@ -74,7 +74,7 @@ export async function createTestPlatform(
     base.REDIS_URL = TEST_REDIS_URL;
     base.REDIS_KEY_PREFIX = `v01t-test:${randomUUID()}:`;
   }
-  const config = loadConfig({ ...base, ...env });
+  const config = loadPlatformConfig({ ...base, ...env });
   const snapshotFile = TEST_DB === 'pglite' ? inject('pgliteSnapshot') : undefined;
   const pgliteSnapshot = snapshotFile && !env.DATABASE_URL ? new Blob([fs.readFileSync(snapshotFile)]) : undefined;
   const platform = await createPlatform({ config, clock, logger: createLogger(config.log.level, opts.logDestination), extraRoutes: opts.extraRoutes, pgliteSnapshot });

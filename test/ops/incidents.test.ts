@@ -6,6 +6,7 @@ import { bearer, problem, signup, type TestUser } from '../helpers/api.js';
 import type { FakePagerDuty } from './fake-pagerduty.js';
 import { startOpsFixture, type OpsFixture } from './ops-fixture.js';
 import type { mailbox, webhookReceiver } from './receivers.js';
+import { OPS_CONFIG } from '../../src/services/ops/config.js';
 
 const AM_TOKEN = randomBytes(24).toString('hex');
 const DEPLOY_TOKEN = randomBytes(24).toString('hex');
@@ -426,7 +427,7 @@ describe('incident response: Alertmanager webhook, escalation through the integr
   });
 
   it('without an escalation target the escalation is recorded, logged and counted as failed', async () => {
-    t.platform.config.ops.workspaceId = undefined;
+    OPS_CONFIG.read(t.platform.config).workspaceId = undefined;
     try {
       const before = pd.events.length;
       const opened = await post(notification('{}:{alertname="DatabaseConnectionExhaustion"}', [
@@ -442,12 +443,12 @@ describe('incident response: Alertmanager webhook, escalation through the integr
       expect(metrics).toMatch(/v01t_incident_notifications_total\{[^}]*connector="none"[^}]*result="failed"[^}]*\} 1\n/);
       await act(id, 'resolve', {});
     } finally {
-      t.platform.config.ops.workspaceId = opsWs;
+      OPS_CONFIG.read(t.platform.config).workspaceId = opsWs;
     }
   });
 
   it('in a running server the escalation loop runs by itself every V01T_OPS_TICK_SECONDS', async () => {
-    t.platform.config.ops.tickSeconds = 1; // read when the loop starts
+    OPS_CONFIG.read(t.platform.config).tickSeconds = 1; // read when the loop starts
     const before = pd.events.length;
     const opened = await post(notification('{}:{alertname="ApiLatencyP95Critical"}', [
       { status: 'firing', labels: { alertname: 'ApiLatencyP95Critical', severity: 'critical' }, fingerprint: 'p1', startsAt: '2026-01-09T19:59:00Z' },

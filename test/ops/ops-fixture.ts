@@ -5,6 +5,7 @@ import { addMember, bearer, createWorkspace, signup, type TestUser } from '../he
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { FakePagerDuty } from './fake-pagerduty.js';
 import { mailbox, webhookReceiver } from './receivers.js';
+import { OPS_CONFIG } from '../../src/services/ops/config.js';
 
 export interface OpsFixture {
   t: TestPlatform;
@@ -53,7 +54,7 @@ export async function startOpsFixture(o: { amToken: string; routingKey: string; 
   await addMember(t, opsWs, admin, viewer, 'viewer');
   // The workspace exists only now; an operator would set V01T_OPS_WORKSPACE_ID and restart. The
   // module reads the setting at each use, so the fixture sets it on the live configuration.
-  t.platform.config.ops.workspaceId = opsWs;
+  OPS_CONFIG.read(t.platform.config).workspaceId = opsWs;
   return {
     t,
     clock,

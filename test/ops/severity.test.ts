@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/kernel/config/index.js';
+import { ConfigError } from '../../src/kernel/config/index.js';
+import { loadPlatformConfig } from '../../src/apps/config.js';
 import { ManualClock } from '../../src/kernel/clock.js';
 import { holidayCalendar } from '../../src/services/ops/holidays.js';
 import { respondBy, severityOfLabels } from '../../src/services/ops/severity.js';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { bearer } from '../helpers/api.js';
+import { OPS_CONFIG } from '../../src/services/ops/config.js';
 
 describe('runbook severities', () => {
   it('maps labels: an explicit incident_severity wins, else the Prometheus severity', () => {
@@ -106,7 +108,7 @@ describe('public holidays in "next business day" (V01T_OPS_HOLIDAYS, V01T_OPS_EX
 describe('V01T_OPS_HOLIDAYS and V01T_OPS_EXTRA_HOLIDAYS configuration', () => {
   const problems = (env: Record<string, string>) => {
     try {
-      loadConfig(env);
+      loadPlatformConfig(env);
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
       return (err as ConfigError).problems.join('\n');
@@ -115,10 +117,10 @@ describe('V01T_OPS_HOLIDAYS and V01T_OPS_EXTRA_HOLIDAYS configuration', () => {
   };
 
   it('unset means weekends only; a country, state and region are parsed case-insensitively', () => {
-    expect(loadConfig({}).ops).toMatchObject({ holidays: undefined, extraHolidays: [] });
-    expect(loadConfig({ V01T_OPS_HOLIDAYS: 'de-by' }).ops.holidays).toEqual({ country: 'DE', state: 'BY' });
-    expect(loadConfig({ V01T_OPS_HOLIDAYS: 'US-LA-NO' }).ops.holidays).toEqual({ country: 'US', state: 'LA', region: 'NO' });
-    expect(loadConfig({ V01T_OPS_EXTRA_HOLIDAYS: '2026-12-31, 2026-12-24,2026-12-31' }).ops.extraHolidays).toEqual(['2026-12-24', '2026-12-31']);
+    expect(OPS_CONFIG.read(loadPlatformConfig({}))).toMatchObject({ holidays: undefined, extraHolidays: [] });
+    expect(OPS_CONFIG.read(loadPlatformConfig({ V01T_OPS_HOLIDAYS: 'de-by' })).holidays).toEqual({ country: 'DE', state: 'BY' });
+    expect(OPS_CONFIG.read(loadPlatformConfig({ V01T_OPS_HOLIDAYS: 'US-LA-NO' })).holidays).toEqual({ country: 'US', state: 'LA', region: 'NO' });
+    expect(OPS_CONFIG.read(loadPlatformConfig({ V01T_OPS_EXTRA_HOLIDAYS: '2026-12-31, 2026-12-24,2026-12-31' })).extraHolidays).toEqual(['2026-12-24', '2026-12-31']);
   });
 
   it('rejects an unknown country, state or region and a bad date with a pointed error', () => {

@@ -199,7 +199,7 @@ export function expressionGuard(): ExpressionGuard {
   return shared;
 }
 
-/** Applies the kernel config's limits to the process's guard (called by the services that evaluate user expressions, at creation). */
+/** Applies the kernel config's limits to the process's guard (called by the platform at start-up, before the services are created). */
 export function configureExpressionGuard(limits: ExpressionLimits): ExpressionGuard {
   const g = expressionGuard();
   g.reconfigure(limits);

@@ -19,6 +19,7 @@ import { analyticsRoutes } from './routes.js';
 import { subscribePlatformEvents } from './platform-events.js';
 import type { AnalyticsContract } from './contract.js';
 import { ANALYTICS_ERRORS } from './errors.js';
+import { ANALYTICS_CONFIG, type AnalyticsSettings } from './config.js';
 import { ANALYTICS_EVENTS } from './events.js';
 
 export const ANALYTICS_PERMISSIONS: PermissionMap = {
@@ -35,15 +36,16 @@ export interface AnalyticsInstance extends ServiceInstance {
   services: { ingest: IngestService; flusher: Flusher; buffer: IngestBuffer; queries: QueryService; kpis: KpiService; store: EventStore; writeKeys: WriteKeyService };
 }
 
-export const analyticsModule: ServiceModule & { create(ctx: ServiceContext): Promise<AnalyticsInstance> } = {
+export const analyticsModule: ServiceModule<AnalyticsSettings> & { create(ctx: ServiceContext<AnalyticsSettings>): Promise<AnalyticsInstance> } = {
   name: 'analytics-engine',
   schema: 'analytics',
   migrations: ANALYTICS_MIGRATIONS,
   permissions: ANALYTICS_PERMISSIONS,
   events: ANALYTICS_EVENTS,
   errors: ANALYTICS_ERRORS,
+  config: ANALYTICS_CONFIG,
   async create(ctx) {
-    const cfg = ctx.config.analytics;
+    const cfg = ctx.settings;
     const olap = await openOlapStore({ clickhouseUrl: cfg.store === 'clickhouse' ? cfg.clickhouseUrl : undefined, duckdbPath: cfg.duckdbPath });
     const store = new EventStore(olap);
     await store.init();

@@ -18,6 +18,7 @@ import { contentRoutes } from './routes.js';
 import type { ContentSchedulerContract } from './contract.js';
 import { CONTENT_ERRORS } from './errors.js';
 import { CONTENT_EVENTS } from './events.js';
+import { CONTENT_CONFIG, type ContentSettings } from './config.js';
 
 export const CONTENT_PERMISSIONS: PermissionMap = {
   'content.read': { description: 'See posts, channels, campaigns, media and the content calendar', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -33,15 +34,16 @@ export interface ContentInstance extends ServiceInstance {
   services: { channels: ChannelsService; media: MediaService; posts: PostsService; campaigns: CampaignsService; publisher: Publisher; storage: ObjectStorage };
 }
 
-export const contentSchedulerModule: ServiceModule & { create(ctx: ServiceContext): ContentInstance } = {
+export const contentSchedulerModule: ServiceModule<ContentSettings> & { create(ctx: ServiceContext<ContentSettings>): ContentInstance } = {
   name: 'content-scheduler',
   schema: 'content',
   migrations: CONTENT_MIGRATIONS,
   permissions: CONTENT_PERMISSIONS,
   events: CONTENT_EVENTS,
   errors: CONTENT_ERRORS,
+  config: CONTENT_CONFIG,
   create(ctx) {
-    const cfg = ctx.config.content;
+    const cfg = ctx.settings;
     const storage = openObjectStorage({ dataDir: ctx.config.dataDir, s3: ctx.config.storage.s3 });
     const hub = hubOf(ctx.contracts);
     const campaignsRepo = new CampaignsRepository(ctx.db);

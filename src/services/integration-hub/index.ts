@@ -1,5 +1,6 @@
 import type { PermissionMap } from '../../kernel/auth/permissions.js';
 import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
+import { INTEGRATION_HUB_CONFIG, type IntegrationHubSettings } from './config.js';
 import { INTEGRATION_HUB_MIGRATIONS } from './migrations.js';
 import { ConnectionsRepository } from './connections.repository.js';
 import { ConnectionsService, integrationMetrics } from './connections.service.js';
@@ -25,7 +26,7 @@ export interface IntegrationHubInstance extends ServiceInstance {
   rewrapSecrets(): Promise<{ rewrapped: number; unchanged: number }>;
 }
 
-export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext): IntegrationHubInstance } = {
+export const integrationHubModule: ServiceModule<IntegrationHubSettings> & { create(ctx: ServiceContext<IntegrationHubSettings>): IntegrationHubInstance } = {
   name: 'integration-hub',
   schema: 'integration_hub',
   migrations: INTEGRATION_HUB_MIGRATIONS,
@@ -33,6 +34,7 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
   events: INTEGRATION_HUB_EVENTS,
   errors: INTEGRATION_HUB_ERRORS,
   remote: integrationHubRemote,
+  config: INTEGRATION_HUB_CONFIG,
   create(ctx) {
     const repo = new ConnectionsRepository(ctx.db);
     const vault = new Vault(ctx.secrets);
@@ -73,7 +75,7 @@ export const integrationHubModule: ServiceModule & { create(ctx: ServiceContext)
       routes(app) {
         integrationRoutes(app, { connections, oauth, inbound });
         // The contract for services in other processes (IntegrationHubHttpClient), when v01t runs split.
-        if (ctx.config.internal.token) internalRoutes(app, { hub: contract, mediaMaxBytes: ctx.config.content.mediaMaxBytes });
+        if (ctx.config.internal.token) internalRoutes(app, { hub: contract, mediaMaxBytes: ctx.settings.mediaMaxBytes });
       },
       async stop() {
         await repo.flushRequestLog().catch((err) => ctx.logger.warn({ err }, 'request log flush on stop failed'));

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { defineConfig, setting } from '../../kernel/config/index.js';
 import type { RemoteDeclaration } from '../../kernel/module.js';
 import { postInternal, problemToAppError } from '../../kernel/http/internal-client.js';
 import type { ActionResult, ConnectionSummary, IntegrationHubContract, PublishContent, PublishResult } from './contract.js';
@@ -60,7 +62,6 @@ export class IntegrationHubHttpClient implements IntegrationHubContract {
 
 /** How a process without the hub reaches it: the manifest's `remote`. */
 export const integrationHubRemote: RemoteDeclaration = {
-  urlVariable: 'V01T_INTEGRATION_HUB_URL',
-  url: (config) => config.internal.integrationHubUrl,
+  url: defineConfig('integration-hub', { V01T_INTEGRATION_HUB_URL: setting(z.url().optional(), { description: "where processes without the integration-hub (content-scheduler, workflow-engine, the orchestrator's incident escalations) reach its contract (`/internal/integration-hub/...`); needs `V01T_INTERNAL_TOKEN`, ignored where the hub runs in the process" }) }, (e) => e.V01T_INTEGRATION_HUB_URL, { key: 'integration-hub.remote' }),
   connect: (baseUrl, token) => ({ contract: new IntegrationHubHttpClient(baseUrl, token) }),
 };

@@ -10,6 +10,7 @@ import { OPS_PERMISSIONS, OPS_SHARED_SECRETS, opsHttpRoutes } from './routes.js'
 import { SEVERITIES, sevLabel } from './severity.js';
 import { REMINDER_KINDS } from './incidents.service.js';
 import { OPS_MIGRATIONS } from './migrations.js';
+import { OPS_CONFIG, type OpsSettings } from './config.js';
 
 export interface OpsInstance extends ServiceInstance {
   incidents: IncidentService;
@@ -28,18 +29,19 @@ export interface OpsInstance extends ServiceInstance {
  * rather than run on its own; it uses the integration-hub's and the orchestrator's contracts.
  * ADR 0801, ADR 0014.
  */
-export const opsModule: ServiceModule & { create(ctx: ServiceContext): OpsInstance } = {
+export const opsModule: ServiceModule<OpsSettings> & { create(ctx: ServiceContext<OpsSettings>): OpsInstance } = {
   name: 'ops',
   schema: 'ops',
   hostedBy: 'orchestrator',
   migrations: OPS_MIGRATIONS,
   permissions: OPS_PERMISSIONS,
   secrets: OPS_SHARED_SECRETS,
+  config: OPS_CONFIG,
   create: (ctx) => createOps(ctx),
 };
 
-function createOps(ctx: ServiceContext): OpsInstance {
-  const settings = ctx.config.ops;
+function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
+  const settings = ctx.settings;
   const escalations = new client.Counter({
     name: 'v01t_incident_escalations_total',
     help: 'Incidents escalated because nobody acknowledged them within their response target, by severity',

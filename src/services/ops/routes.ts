@@ -11,6 +11,7 @@ import { postMortemMarkdown } from './postmortem.js';
 import { COMPONENT_IDS, statusDocument, statusHtml } from './status-page.js';
 import { DEPLOYMENT_RESULTS, deploymentInput, type DeploymentHistory } from './deployments.js';
 import { SEVERITIES } from './severity.js';
+import { OPS_CONFIG } from './config.js';
 
 /** Permissions an operator holds through their role in the ops workspace (V01T_OPS_WORKSPACE_ID). */
 export const OPS_PERMISSIONS = {
@@ -25,14 +26,14 @@ export const OPS_PERMISSIONS = {
 export const OPS_SHARED_SECRETS: SharedSecretMap = {
   'ops.alertmanager': {
     carrier: 'bearer',
-    value: (config) => config.ops.alertmanagerToken,
+    value: (config) => OPS_CONFIG.read(config).alertmanagerToken,
     missing: 'Send Authorization: Bearer <V01T_ALERTMANAGER_TOKEN> (http_config.authorization in alertmanager.yml)',
     unset: 'The Alertmanager receiver is off: set V01T_ALERTMANAGER_TOKEN',
     wrong: { code: 'invalid_token', detail: 'Not the Alertmanager bearer secret' },
   },
   'ops.deploy': {
     carrier: 'bearer',
-    value: (config) => config.ops.deployToken,
+    value: (config) => OPS_CONFIG.read(config).deployToken,
     missing: 'Send Authorization: Bearer <V01T_DEPLOY_TOKEN or a platform admin token>',
     orUser: true,
   },

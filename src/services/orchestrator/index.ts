@@ -17,6 +17,7 @@ import type { OrchestratorContract } from './contract.js';
 import { orchestratorRemote } from './remote.js';
 import { ORCHESTRATOR_ERRORS } from './errors.js';
 import { ORCHESTRATOR_EVENTS } from './events.js';
+import { ORCHESTRATOR_CONFIG, type OrchestratorSettings } from './config.js';
 
 /** Where the orchestrator finds the personal-data handlers of every loaded service (set by the app). */
 export interface OrchestratorExtras {
@@ -29,7 +30,7 @@ export interface OrchestratorInstance extends ServiceInstance {
   services: { auth: AuthService; account: AccountService; workspaces: WorkspacesService; mfa: MfaService };
 }
 
-export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & { create(ctx: ServiceContext): OrchestratorInstance } {
+export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<OrchestratorSettings> & { create(ctx: ServiceContext<OrchestratorSettings>): OrchestratorInstance } {
   return {
     name: 'orchestrator',
     schema: 'orchestrator',
@@ -38,11 +39,12 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule & 
     errors: ORCHESTRATOR_ERRORS,
     events: ORCHESTRATOR_EVENTS,
     remote: orchestratorRemote,
+    config: ORCHESTRATOR_CONFIG,
     create(ctx) {
       const identityRepo = new IdentityRepository(ctx.db);
       const workspacesRepo = new WorkspacesRepository(ctx.db);
-      const hasher = new PasswordHasher(ctx.config.auth.argon2);
-      const a = ctx.config.auth;
+      const hasher = new PasswordHasher(ctx.settings.argon2);
+      const a = ctx.settings;
       const guard = new LoginGuard(ctx.cache, ctx.clock, identityRepo, ctx.metrics, {
         maxFailuresPerIp: a.loginMaxFailuresPerIp,
         windowSeconds: a.loginFailureWindowSeconds,

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { defineConfig, setting } from '../../kernel/config/index.js';
 import type { IdentityPort, Principal, WorkspaceAccess } from '../../kernel/auth/principal.js';
 import type { RemoteDeclaration } from '../../kernel/module.js';
 import { AppError } from '../../kernel/errors.js';
@@ -52,7 +54,6 @@ export class IdentityHttpClient implements IdentityPort {
  * authentication and workspace access); user() and members() stay in-process calls.
  */
 export const orchestratorRemote: RemoteDeclaration = {
-  urlVariable: 'V01T_ORCHESTRATOR_URL',
-  url: (config) => config.internal.orchestratorUrl,
+  url: defineConfig('orchestrator', { V01T_ORCHESTRATOR_URL: setting(z.url().optional(), { description: "where processes without the orchestrator reach its identity API (needs `V01T_INTERNAL_TOKEN`)" }) }, (e) => e.V01T_ORCHESTRATOR_URL, { key: 'orchestrator.remote' }),
   connect: (baseUrl, token) => ({ identity: new IdentityHttpClient(baseUrl, token) }),
 };

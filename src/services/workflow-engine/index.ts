@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { PermissionMap } from '../../kernel/auth/permissions.js';
 import { eventNames } from '../../kernel/events/index.js';
-import { configureExpressionGuard } from '../../kernel/expressions/index.js';
 import { WakeQueue } from '../../kernel/jobs/wake-queue.js';
+import { WORKFLOW_CONFIG, type WorkflowSettings } from './config.js';
 import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
 import type { IntegrationHubContract } from '../integration-hub/contract.js';
 import type { WorkflowEngineContract } from './contract.js';
@@ -34,16 +34,15 @@ export interface WorkflowEngineInstance extends ServiceInstance {
   contract: WorkflowEngineContract;
 }
 
-export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext): WorkflowEngineInstance } = {
+export const workflowEngineModule: ServiceModule<WorkflowSettings> & { create(ctx: ServiceContext<WorkflowSettings>): WorkflowEngineInstance } = {
   name: 'workflow-engine',
   schema: 'workflow',
   migrations: WORKFLOW_MIGRATIONS,
   permissions: WORKFLOW_PERMISSIONS,
   events: WORKFLOW_EVENTS,
+  config: WORKFLOW_CONFIG,
   create(ctx) {
-    const cfg = ctx.config.workflows;
-    // Every transform, condition, template and trigger filter goes through the process's expression guard.
-    configureExpressionGuard(ctx.config.expressions);
+    const cfg = ctx.settings;
     const repo = new WorkflowRepository(ctx.db);
     const metrics = workflowMetrics(ctx.metrics, () => repo.queueStats(ctx.clock.now()));
     const queue = new WakeQueue({ queue: 'workflow-run', idKey: 'runId', database: ctx.database, url: ctx.config.db.url, logger: ctx.logger, batchSize: cfg.queueBatch, workers: cfg.queueWorkers, pollingIntervalSeconds: cfg.pollSeconds });

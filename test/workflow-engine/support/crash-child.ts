@@ -4,10 +4,10 @@
  * environment only (as `v01t start` would be). Prints `READY <port>` once it serves.
  */
 import { createPlatform } from '../../../src/apps/platform.js';
-import { loadConfig } from '../../../src/kernel/config/index.js';
+import { loadPlatformConfig } from '../../../src/apps/config.js';
 import { createLogger } from '../../../src/kernel/telemetry/logger.js';
 
-const config = loadConfig(process.env);
+const config = loadPlatformConfig(process.env);
 const platform = await createPlatform({ config, logger: createLogger(config.log.level) });
 await platform.startServices();
 await platform.listen();

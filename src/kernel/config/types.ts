@@ -1,0 +1,60 @@
+/** Every service v01t can run; `V01T_SERVICES` and `v01t serve` pick from these. */
+export const SERVICE_NAMES = [
+  'orchestrator',
+  'workflow-engine',
+  'integration-hub',
+  'content-scheduler',
+  'analytics-engine',
+  'gamification',
+] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+/**
+ * The kernel's own settings: HTTP, the data folder, database, cache, logging, the internal API's
+ * secret, the master key, outbound HTTP, object storage, the event bus and the expression limits.
+ * Each service's settings are its own (`src/services/<svc>/config.ts`), handed to it as `ctx.settings`.
+ */
+export type KernelConfig = {
+  env: 'development' | 'production' | 'test';
+  http: { host: string; port: number; bodyLimit: number; trustProxy: boolean | string | number; publicUrl?: string; webDir?: string };
+  services: ServiceName[];
+  /** True when V01T_SERVICES named services (a missing one is then an error, not skipped). */
+  servicesExplicit: boolean;
+  dataDir: string;
+  db: { url?: string; ephemeral: boolean; pgliteSharedBuffers: string; poolMax: number; statementTimeoutMs: number; migrateOnStart: boolean };
+  redis: { url?: string; keyPrefix: string };
+  log: { level: string };
+  shutdownTimeoutMs: number;
+  /** The distributed shape: the shared token of the internal APIs (where each service answers is its remote.ts's). */
+  internal: { token?: string };
+  secrets: { masterKey?: string; previousKeys?: string };
+  /** Outbound HTTP (the kernel's egress guard, `ctx.egress`). */
+  egress: {
+    allow: string[];
+    timeoutMs: number;
+    maxResponseBytes: number;
+    /** Token bucket per connection and process: requests per second and burst (EGRESS_RATE_PER_S, EGRESS_RATE_BURST). */
+    rateLimit: { perSecond: number; burst: number };
+  };
+  profile: 'embedded' | 'distributed';
+  /** Object storage: the data folder (default) or an S3 bucket when S3_BUCKET is set. */
+  storage: { s3?: { bucket: string; endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean; prefix: string } };
+  /** Event backbone: postgres (default) or kafka (when KAFKA_BROKERS is set or V01T_EVENT_BUS=kafka). */
+  events: {
+    bus: 'postgres' | 'kafka';
+    pollMs: number;
+    maxAttempts: number;
+    kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number };
+  };
+  /**
+   * Limits on user-written expressions (workflow transforms, conditions, templates and trigger
+   * filters, gamification rule filters): see src/kernel/expressions and ADR 0320.
+   */
+  expressions: { timeoutMs: number; memoryMb: number; maxResultBytes: number; maxDepth: number; maxLength: number; workers: number; maxQueuedPerWorkspace: number };
+};
+
+/**
+ * The configuration of a process: the kernel's settings and, by slice key, the settings of the
+ * services it hosts (and the URLs of those it reaches elsewhere). Composed once at start-up.
+ */
+export type Config = KernelConfig & { settings: Readonly<Record<string, unknown>> };
