@@ -13,11 +13,14 @@ export interface WorkflowTemplate {
   title: string;
   description: string;
   definition: Definition;
+  /** An input to try it with ("Run now"). */
+  sampleInput: Record<string, unknown>;
 }
 
 export const TEMPLATES: WorkflowTemplate[] = [
   {
     key: 'creator-post-published',
+    sampleInput: { payload: { postId: 'p1', channel: 'mastodon', url: 'https://example.social/@me/1' } },
     persona: 'vCreator',
     title: 'Celebrate a published post',
     description: 'When a post is published, build a shout-out and signal it so other workflows can share it.',
@@ -32,6 +35,7 @@ export const TEMPLATES: WorkflowTemplate[] = [
   },
   {
     key: 'builder-webhook-router',
+    sampleInput: { priority: 'high', message: 'disk full' },
     persona: 'vBuilder',
     title: 'Route incoming webhooks',
     description: 'A webhook URL your app calls; urgent payloads go one way, the rest another.',
@@ -40,13 +44,15 @@ export const TEMPLATES: WorkflowTemplate[] = [
       trigger: { type: 'webhook', hmac: false },
       steps: [
         { id: 'is_urgent', type: 'condition', with: { expression: 'input.priority = "high"', then: 'urgent', else: 'normal' } },
-        { id: 'urgent', type: 'emit', with: { signal: 'builder.webhook.urgent', data: '=input' } },
+        { id: 'urgent', type: 'emit', with: { signal: 'builder.webhook.urgent', data: '=input' }, next: 'done' },
         { id: 'normal', type: 'transform', with: { expression: '{"queued": input}' } },
+        { id: 'done', type: 'transform', with: { expression: '{"handled": true, "priority": input.priority}' } },
       ],
     },
   },
   {
     key: 'analyst-daily-digest',
+    sampleInput: { visitors: 1234 },
     persona: 'vAnalyst',
     title: 'Weekday morning digest',
     description: 'Every weekday at 08:00, assemble a digest of the numbers handed in and signal it.',
@@ -61,6 +67,7 @@ export const TEMPLATES: WorkflowTemplate[] = [
   },
   {
     key: 'automator-approve-then-act',
+    sampleInput: { change: 'raise prices 5%', requester: 'ada' },
     persona: 'vAutomator',
     title: 'Ask before acting',
     description: 'Prepare a change, wait for a teammate’s approval, then carry it out.',
@@ -76,6 +83,7 @@ export const TEMPLATES: WorkflowTemplate[] = [
   },
   {
     key: 'founder-new-signup',
+    sampleInput: { email: 'cto@bigco.example', seats: 25 },
     persona: 'founder',
     title: 'Welcome big customers',
     description: 'For each new sign-up handed in, flag the large accounts for a personal welcome.',
