@@ -3,15 +3,15 @@ import { z } from 'zod';
 import { AppError, type FieldError } from '../../kernel/errors.js';
 import { eventNames, isEventName } from '../../kernel/events/catalog.js';
 import { expressionGuard, ExpressionLimitError, type ExpressionShape } from '../../kernel/expressions/index.js';
+import { stepRegistry, type StepRegistry } from './steps/index.js';
 
 /**
  * A workflow definition: JSON, validated on save. Values in a step's `with` that are strings
  * starting with `=` are JSONata expressions evaluated against `{input, steps, item, index}`;
- * everything else is taken literally. Errors point at the step and field
- * (`steps[2].with.expression`).
+ * everything else is taken literally. Each step type is a module of `steps/` (its `with` schema,
+ * checks and execution); errors point at the step and field (`steps[2].with.expression`).
  */
-export const STEP_TYPES = ['http', 'integration', 'transform', 'condition', 'delay', 'approval', 'emit', 'foreach'] as const;
-export type StepType = (typeof STEP_TYPES)[number];
+export const STEP_TYPES = stepRegistry.types();
 
 /** What to do with schedule fires that fell while no replica was running. */
 export const MISSED_FIRE_POLICIES = ['skip', 'fire_once'] as const;
@@ -27,7 +27,8 @@ const retrySchema = z
 const stepSchema = z
   .object({
     id: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'letters, digits and _, starting with a letter or _ (used as steps.<id>)'),
-    type: z.enum(STEP_TYPES),
+    /** Checked against the step registry after the envelope (the registry may be a test's own). */
+    type: z.string().min(1),
     with: z.record(z.string(), z.unknown()).default({}),
     retry: retrySchema.optional(),
     timeoutMs: z.number().int().min(1).max(86_400_000).optional(),
@@ -93,79 +94,37 @@ function walkExpressions(errors: FieldError[], path: string, value: unknown): vo
   else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walkExpressions(errors, `${path}.${k}`, v);
 }
 
-function requireField(errors: FieldError[], path: string, w: Record<string, unknown>, key: string, what: string): void {
-  if (w[key] === undefined || w[key] === null || w[key] === '') errors.push({ path: `${path}.with.${key}`, message: `required: ${what}` });
-}
-
-function checkStep(errors: FieldError[], path: string, step: StepDef, ids: Set<string>, nested = false): void {
+/** A step's `with` against its module's schema, then the module's own checks; problems go to `errors`. */
+function checkStep(errors: FieldError[], path: string, step: { type: string; with: Record<string, unknown> }, ids: Set<string>, registry: StepRegistry, nested = false): void {
+  const module = registry.get(step.type);
+  if (!module) return void errors.push({ path: `${path}.type`, message: `unknown step type "${step.type}"; one of ${registry.types().join(', ')}` });
   const w = step.with;
   walkExpressions(errors, `${path}.with`, w);
-  switch (step.type) {
-    case 'http': {
-      requireField(errors, path, w, 'url', 'the URL to call (a string or an =expression)');
-      if (typeof w.url === 'string' && !isExpr(w.url) && !/^https?:\/\//.test(w.url)) errors.push({ path: `${path}.with.url`, message: 'must be an http(s) URL' });
-      if (w.method !== undefined && (typeof w.method !== 'string' || !/^(GET|POST|PUT|PATCH|DELETE|HEAD)$/.test(w.method))) {
-        errors.push({ path: `${path}.with.method`, message: 'one of GET, POST, PUT, PATCH, DELETE, HEAD' });
-      }
-      break;
-    }
-    case 'integration':
-      requireField(errors, path, w, 'connectionId', 'the workspace connection to use');
-      requireField(errors, path, w, 'action', 'the connector action to run');
-      break;
-    case 'transform':
-      requireField(errors, path, w, 'expression', 'a JSONata expression');
-      if (w.expression !== undefined && typeof w.expression !== 'string') errors.push({ path: `${path}.with.expression`, message: 'must be a string' });
-      else if (typeof w.expression === 'string') checkExpression(errors, `${path}.with.expression`, `=${w.expression.replace(/^=/, '')}`);
-      break;
-    case 'condition':
-      requireField(errors, path, w, 'expression', 'a JSONata expression that yields true or false');
-      if (typeof w.expression === 'string') checkExpression(errors, `${path}.with.expression`, `=${w.expression.replace(/^=/, '')}`);
-      for (const k of ['then', 'else'] as const) {
-        if (w[k] !== undefined && (typeof w[k] !== 'string' || !ids.has(w[k] as string))) {
-          errors.push({ path: `${path}.with.${k}`, message: `unknown step id "${String(w[k])}"` });
-        }
-      }
-      break;
-    case 'delay': {
-      const has = ['ms', 'until'].filter((k) => w[k] !== undefined);
-      if (has.length !== 1) errors.push({ path: `${path}.with`, message: 'exactly one of ms (a duration) or until (an ISO time or =expression)' });
-      if (w.ms !== undefined && !isExpr(w.ms) && !(typeof w.ms === 'number' && w.ms >= 0 && w.ms <= 365 * 86_400_000)) {
-        errors.push({ path: `${path}.with.ms`, message: 'a number of milliseconds between 0 and one year' });
-      }
-      if (typeof w.until === 'string' && !isExpr(w.until) && Number.isNaN(Date.parse(w.until))) errors.push({ path: `${path}.with.until`, message: 'an ISO-8601 time' });
-      break;
-    }
-    case 'approval':
-      if (w.expiresInMs !== undefined && !(typeof w.expiresInMs === 'number' && w.expiresInMs >= 1000 && w.expiresInMs <= 90 * 86_400_000)) {
-        errors.push({ path: `${path}.with.expiresInMs`, message: 'a number of milliseconds between 1000 and 90 days' });
-      }
-      break;
-    case 'emit':
-      requireField(errors, path, w, 'signal', 'the signal name consumers match on');
-      if (typeof w.signal === 'string' && !isExpr(w.signal) && !/^[a-z][a-z0-9_.-]{0,99}$/.test(w.signal)) errors.push({ path: `${path}.with.signal`, message: 'lower-case letters, digits, . _ -' });
-      break;
-    case 'foreach': {
-      if (nested) errors.push({ path: `${path}.type`, message: 'foreach cannot be nested' });
-      requireField(errors, path, w, 'items', 'an =expression yielding the array to map over');
-      if (w.concurrency !== undefined && !(typeof w.concurrency === 'number' && Number.isInteger(w.concurrency) && w.concurrency >= 1 && w.concurrency <= 50)) {
-        errors.push({ path: `${path}.with.concurrency`, message: 'an integer between 1 and 50' });
-      }
-      const inner = stepSchema.omit({ id: true, next: true }).safeParse(w.step);
+  const parsed = module.with.safeParse(w);
+  if (!parsed.success) for (const i of parsed.error.issues) errors.push({ path: `${path}.with${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`, message: i.message });
+  module.validate?.({
+    path,
+    with: w,
+    ids,
+    nested,
+    error: (at, message) => errors.push({ path: `${path}.${at}`, message }),
+    // Fields that are JSONata with or without the "=" (walkExpressions saw those with it already).
+    checkExpression: (at, source) => (source.startsWith('=') ? null : checkExpression(errors, `${path}.${at}`, `=${source}`)),
+    checkNested: (field, raw, allowed, refusal) => {
+      const inner = stepSchema.omit({ id: true, next: true }).safeParse(raw);
       if (!inner.success) {
-        for (const i of inner.error.issues) errors.push({ path: `${path}.with.step${i.path.length ? '.' + i.path.join('.') : ''}`, message: i.message });
-      } else if (!['http', 'transform', 'integration', 'emit'].includes(inner.data.type)) {
-        errors.push({ path: `${path}.with.step.type`, message: 'foreach maps an http, integration, transform or emit step' });
+        for (const i of inner.error.issues) errors.push({ path: `${path}.with.${field}${i.path.length ? '.' + i.path.join('.') : ''}`, message: i.message });
+      } else if (registry.get(inner.data.type) && !allowed(registry.of(inner.data.type))) {
+        errors.push({ path: `${path}.with.${field}.type`, message: refusal });
       } else {
-        checkStep(errors, `${path}.with.step`, { ...inner.data, id: step.id }, ids, true);
+        checkStep(errors, `${path}.with.${field}`, inner.data, ids, registry, true);
       }
-      break;
-    }
-  }
+    },
+  });
 }
 
 /** Validates a definition; throws validation_failed with every problem and its path. */
-export function parseDefinition(raw: unknown): Definition {
+export function parseDefinition(raw: unknown, registry: StepRegistry = stepRegistry): Definition {
   const parsed = definitionSchema.safeParse(raw);
   if (!parsed.success) {
     const errors = parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
@@ -182,7 +141,7 @@ export function parseDefinition(raw: unknown): Definition {
     const path = `steps[${i}]`;
     if (s.next !== undefined && !ids.has(s.next)) errors.push({ path: `${path}.next`, message: `unknown step id "${s.next}"` });
     if (s.next === s.id) errors.push({ path: `${path}.next`, message: 'a step cannot be its own next step' });
-    checkStep(errors, path, s, ids);
+    checkStep(errors, path, s, ids, registry);
   });
   const t = def.trigger;
   if (t.type === 'schedule') {

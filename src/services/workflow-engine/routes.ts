@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { App } from '../../kernel/http/server.js';
 import { problemResponses } from '../../kernel/http/problem.js';
 import { RUN_STATUSES } from './repository.js';
-import { runSchema, runWithStepsSchema, savedWorkflowSchema, versionSchema, workflowSchema, workflowWithDefinitionSchema } from './schemas.js';
+import { runSchema, runWithStepsSchema, savedWorkflowSchema, stepTypeSchema, versionSchema, workflowSchema, workflowWithDefinitionSchema } from './schemas.js';
+import { stepTypeCatalog } from './steps/index.js';
 import type { Actor, WorkflowService } from './service.js';
 
 const uuid = z.uuid();
@@ -24,6 +25,17 @@ const definitionBody = z
 export function workflowRoutes(app: App, svc: WorkflowService): void {
   const tags = ['workflows'];
   const actor = (req: { principal?: { userId: string } | null; ip: string }): Actor => ({ userId: req.principal?.userId ?? null, ip: req.ip });
+
+  // Any signed-in user: the catalog is the same for every workspace (an editor renders its forms from it).
+  const stepTypes = stepTypeCatalog();
+  app.get('/v1/workflow-step-types', {
+    schema: {
+      tags,
+      summary: 'The workflow step types: kind, title, description, the JSON Schema of `with` and a valid example step each (for editors)',
+      response: { 200: z.object({ stepTypes: z.array(stepTypeSchema) }) },
+    },
+    handler: async () => ({ stepTypes }),
+  });
 
   app.get('/v1/workspaces/:workspaceId/workflows', {
     config: { permission: 'workflows.read' },

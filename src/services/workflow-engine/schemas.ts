@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RUN_STATUSES } from './repository.js';
+import { STEP_KINDS } from './steps/types.js';
 
 /** Response shapes of the workflow routes (what WorkflowService and the repository hand back). */
 const when = z.iso.datetime({ offset: true });
@@ -86,3 +87,13 @@ export const attemptSchema = z.object({
 });
 
 export const runWithStepsSchema = runSchema.extend({ steps: z.array(attemptSchema).describe('Every attempt of every step, in order') });
+
+/** GET /v1/workflow-step-types: one entry per step type, from the step registry (steps/index.ts). */
+export const stepTypeSchema = z.object({
+  type: z.string().describe('The value of a step\'s `type`'),
+  kind: z.enum(STEP_KINDS).describe('pure: computed in memory; wait: parks the run until a time or decision; effect: acts outside the engine with an idempotency key'),
+  title: z.string().describe('A short name for a palette'),
+  description: z.string().describe('What the step does and what its output (steps.<id>.output) is'),
+  withSchema: z.record(z.string(), z.unknown()).describe('JSON Schema (draft 2020-12) of the step\'s `with`; string values starting with "=" are JSONata expressions where the schema allows a string'),
+  example: z.record(z.string(), z.unknown()).describe('A complete, valid step of this type: {id, type, with, ...}'),
+});

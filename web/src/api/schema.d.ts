@@ -3533,6 +3533,82 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workflow-step-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The workflow step types: kind, title, description, the JSON Schema of `with` and a valid example step each (for editors) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            stepTypes: {
+                                /** @description The value of a step's `type` */
+                                type: string;
+                                /**
+                                 * @description pure: computed in memory; wait: parks the run until a time or decision; effect: acts outside the engine with an idempotency key
+                                 * @enum {string}
+                                 */
+                                kind: "pure" | "wait" | "effect";
+                                /** @description A short name for a palette */
+                                title: string;
+                                /** @description What the step does and what its output (steps.<id>.output) is */
+                                description: string;
+                                /** @description JSON Schema (draft 2020-12) of the step's `with`; string values starting with "=" are JSONata expressions where the schema allows a string */
+                                withSchema: {
+                                    [key: string]: unknown;
+                                };
+                                /** @description A complete, valid step of this type: {id, type, with, ...} */
+                                example: {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                        };
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workspaces/{workspaceId}/workflows": {
         parameters: {
             query?: never;
