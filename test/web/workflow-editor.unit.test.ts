@@ -14,7 +14,7 @@ import {
 } from '../../web/src/workflows/graph.js';
 import { canonicalJson, diffDefinitions, diffLines } from '../../web/src/workflows/diff.js';
 import { fieldKind, parseLooseJson, showLooseJson } from '../../web/src/workflows/schemaFields.js';
-import { LOCAL_STEP_TYPES } from '../../web/src/workflows/stepTypes.js';
+import { fromServer, LOCAL_STEP_TYPES } from '../../web/src/workflows/stepTypes.js';
 
 /** The web app's workflow editor logic (web/src/workflows/): graph model, edits, diff, form field kinds. */
 const edges = (def: Definition) =>
@@ -177,5 +177,30 @@ describe('form fields from step schemas', () => {
 
   it('every step example fills its schema’s required fields', () => {
     for (const t of LOCAL_STEP_TYPES) for (const r of t.withSchema.required ?? []) expect(t.example, `${t.type}.${r}`).toHaveProperty(r);
+  });
+});
+
+describe('step types from the server with local form hints', () => {
+  it('keeps the server schema, adds titles and formats, and drops step references from examples', () => {
+    const merged = fromServer([
+      {
+        type: 'condition',
+        kind: 'pure',
+        title: 'Condition',
+        description: 'd',
+        withSchema: { type: 'object', properties: { expression: { type: 'string', minLength: 1 }, then: { type: 'string' }, other: { type: 'string' } }, required: ['expression'] },
+        example: { id: 'big', type: 'condition', with: { expression: 'input.amount > 100', then: 'notify', else: 'skip' } },
+      },
+      { type: 'brand_new', kind: 'effect', title: 'New', description: 'd', withSchema: { type: 'object', properties: { n: { anyOf: [{ type: 'number' }, { type: 'string', pattern: '^=' }] } } }, example: { id: 'x', type: 'brand_new', with: { n: 1 } } },
+    ]);
+    const cond = merged[0]!;
+    expect(cond.withSchema.required).toEqual(['expression']);
+    expect(cond.withSchema.properties!.expression).toMatchObject({ minLength: 1, title: 'Expression', format: 'jsonata' });
+    expect(fieldKind(cond.withSchema.properties!.then!)).toBe('step-id');
+    expect(cond.withSchema.properties!.other).toEqual({ type: 'string' });
+    expect(cond.example).toEqual({ expression: 'input.amount > 100' });
+    // A type only the server knows still gets a form: a number-or-expression field.
+    expect(fieldKind(merged[1]!.withSchema.properties!.n!)).toBe('number');
+    expect(merged[1]!.example).toEqual({ n: 1 });
   });
 });

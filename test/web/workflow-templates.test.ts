@@ -3,6 +3,8 @@ import { bearer, createWorkspace, signup, type TestUser } from '../helpers/api.j
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { waitFor } from '../events/poll.js';
 import { TEMPLATES } from '../../web/src/workflows/templates.js';
+import { addStep, type Definition } from '../../web/src/workflows/graph.js';
+import { fromServer, type ServerStepType } from '../../web/src/workflows/stepTypes.js';
 
 /**
  * The web app's workflow templates (web/src/workflows/templates.ts) are definitions the server
@@ -47,5 +49,16 @@ describe('workflow templates against the server', () => {
       { timeoutMs: 30_000, what: `run of ${template.key}` },
     );
     expect(run, JSON.stringify(run)).toMatchObject({ status: waits ? 'waiting' : 'succeeded' });
+  });
+
+  it('a step of every type the server lists, added as the editor adds it, is a definition the server accepts', async () => {
+    const res = await t.inject({ method: 'GET', url: '/v1/workflow-step-types', headers: bearer(owner.token) });
+    expect(res.statusCode).toBe(200);
+    const types = fromServer((res.json() as { stepTypes: ServerStepType[] }).stepTypes);
+    expect(types.map((x) => x.type)).toEqual(expect.arrayContaining(['http', 'transform', 'condition', 'emit', 'delay', 'approval']));
+    let def: Definition = { name: 'every step type', trigger: { type: 'manual' }, steps: [] };
+    for (const type of types) def = addStep(def, type.type, type.example).definition;
+    const saved = await t.inject({ method: 'POST', url: `${base}/workflows`, headers: bearer(owner.token), payload: def });
+    expect(saved.statusCode, saved.body).toBe(201);
   });
 });

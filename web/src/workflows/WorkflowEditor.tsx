@@ -241,6 +241,7 @@ function Editor({ workspaceId, workflowId, initial, enabled, version }: { worksp
         <TabPanel id="canvas">
           <div className="wf-editor">
             <div className="wf-editor-canvas">
+              {stepTypes.isError && <ErrorMessage error={stepTypes.error} />}
               <AddStep types={stepTypes.data ?? []} onAdd={(type, example) => {
                 const res = addStep(definition, type, example);
                 setDefinition(res.definition);
@@ -452,7 +453,9 @@ function StepPanel({ step, definition, errors, onChange, tryChange, onSelect }: 
           </Select>
         )}
         <h3 className="label">Settings</h3>
-        {type ? (
+        {stepTypes.isPending ? (
+          <Loading label="Loading step types…" />
+        ) : type ? (
           <SchemaForm idPrefix={step.id} schema={type.withSchema} value={step.with ?? {}} errors={withErrors} stepIds={others} onChange={(w) => onChange((d) => updateStep(d, step.id, { with: w }))} />
         ) : (
           <p className="field-error">Unknown step type “{step.type}”: edit it in the JSON view.</p>

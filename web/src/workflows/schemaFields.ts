@@ -6,8 +6,17 @@ import type { JsonSchema } from './stepTypes.js';
  */
 export type FieldKind = 'boolean' | 'enum' | 'step-id' | 'number' | 'expression' | 'string' | 'json';
 
+function typesOf(prop: JsonSchema): string[] {
+  if (Array.isArray(prop.type)) return prop.type;
+  if (prop.type) return [prop.type];
+  // anyOf/oneOf (e.g. a number or an "=expression" string): the union of the members' types.
+  const members = prop.anyOf ?? prop.oneOf;
+  if (members && members.every((m) => m.type !== undefined)) return [...new Set(members.flatMap(typesOf))];
+  return [];
+}
+
 export function fieldKind(prop: JsonSchema): FieldKind {
-  const types = Array.isArray(prop.type) ? prop.type : prop.type ? [prop.type] : [];
+  const types = typesOf(prop);
   if (prop.enum) return 'enum';
   if (prop.format === 'step-id') return 'step-id';
   if (types.length === 1 && types[0] === 'boolean') return 'boolean';

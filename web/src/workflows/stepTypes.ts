@@ -1,7 +1,8 @@
 /**
  * The step types the editor offers, each with a JSON Schema for its `with` (the side panel's form is
- * generated from it) and an example. The shape is the one of `GET /v1/workflow-step-types`; until the
- * server answers it, this catalogue mirrors the checks of src/services/workflow-engine/definition.ts.
+ * generated from it) and an example `with`. The server's `GET /v1/workflow-step-types` is the source
+ * (`fromServer`); the local entries below only add what makes a friendlier form (titles, which fields
+ * are JSONata or name a step) and stand in for a type the server does not describe.
  * `useStepTypes()` (stepTypesQuery.ts) is the one place that decides where the catalogue comes from.
  *
  * Pure module (no DOM, no React): the Vitest suites import it.
@@ -206,3 +207,33 @@ export const TRIGGER_TYPES: { type: string; title: string; description: string; 
     example: { event: 'content.post.published.v1' },
   },
 ];
+
+/** One entry of GET /v1/workflow-step-types (its example is a whole step: {id, type, with}). */
+export interface ServerStepType {
+  type: string;
+  kind: string;
+  title: string;
+  description: string;
+  withSchema: Record<string, unknown>;
+  example: Record<string, unknown>;
+}
+
+/**
+ * The server's catalogue, with the local form hints (title, format) laid over properties that lack
+ * them. The example becomes the `with` a new step starts from, minus references to other steps
+ * (a new step cannot point at the example's step ids).
+ */
+export function fromServer(server: readonly ServerStepType[], local: readonly StepType[] = LOCAL_STEP_TYPES): StepType[] {
+  return server.map((t) => {
+    const hints = local.find((l) => l.type === t.type)?.withSchema.properties ?? {};
+    const schema = structuredClone(t.withSchema) as JsonSchema;
+    const properties: Record<string, JsonSchema> = {};
+    for (const [key, prop] of Object.entries(schema.properties ?? {})) {
+      const hint = hints[key];
+      properties[key] = { ...prop, ...(hint?.title && !prop.title ? { title: hint.title } : {}), ...(hint?.format && !prop.format ? { format: hint.format } : {}) };
+    }
+    const exampleWith = (t.example.with && typeof t.example.with === 'object' ? structuredClone(t.example.with) : {}) as Record<string, unknown>;
+    for (const [key, prop] of Object.entries({ ...hints, ...properties })) if (prop.format === 'step-id') delete exampleWith[key];
+    return { type: t.type, kind: t.kind, title: t.title, description: t.description, withSchema: { ...schema, properties }, example: exampleWith };
+  });
+}
