@@ -135,8 +135,12 @@ export default function Canvas({ definition, titles, selected, errorCounts, layo
   }, [graph]);
 
   const onNodesChange = (changes: NodeChange<FlowNode>[]) => {
+    // Selection flows one way: a click or Enter on a node reports it, the editor decides, the nodes
+    // show it (answering React Flow's own selection events would ping-pong with the editor's state).
+    const picked = changes.find((c) => c.type === 'select' && c.selected);
+    if (picked && picked.type === 'select' && picked.id !== selected) onSelect(picked.id);
     // Removal goes through onNodesDelete, which edits the definition.
-    setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type !== 'remove'), ns));
+    setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type !== 'remove' && c.type !== 'select'), ns));
   };
   const onEdgesChange = (changes: EdgeChange<FlowEdge>[]) => setEdges((es) => applyEdgeChanges(changes.filter((c) => c.type !== 'remove'), es));
 
@@ -149,10 +153,7 @@ export default function Canvas({ definition, titles, selected, errorCounts, layo
         colorMode={mode}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
-        onSelectionChange={({ nodes: sel }) => {
-          const id = sel[0]?.id ?? null;
-          if (id !== selected) onSelect(id);
-        }}
+        onPaneClick={() => selected !== null && onSelect(null)}
         onConnect={(c: Connection) => c.target && onConnect(c.source, (c.sourceHandle ?? 'next') as GraphEdge['handle'], c.target)}
         onNodesDelete={(ns) => ns.forEach((n) => n.id !== TRIGGER_NODE && onRemove(n.id))}
         onEdgesDelete={(es) => es.forEach((e) => e.data && onDisconnect({ source: e.source, handle: e.data.handle, kind: e.data.kind }))}

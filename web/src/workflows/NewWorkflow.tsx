@@ -26,8 +26,8 @@ export default function NewWorkflow() {
             </p>
             <h3>{t.title}</h3>
             <p>{t.description}</p>
-            <Link className="btn btn-secondary" href={`${base}?template=${t.key}`} aria-label={`Use template: ${t.title}`}>
-              Use this template
+            <Link className="btn btn-secondary" href={`${base}?template=${t.key}`}>
+              Use this template<span className="sr-only">: {t.title}</span>
             </Link>
           </li>
         ))}

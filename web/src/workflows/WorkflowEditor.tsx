@@ -599,8 +599,8 @@ function Versions({ workspaceId, workflowId, onLoad }: { workspaceId: string; wo
                 <td>{new Date(v.createdAt).toLocaleString()}</td>
                 <td>{Array.isArray((v.definition as Definition).steps) ? (v.definition as Definition).steps.length : '—'}</td>
                 <td>
-                  <Button variant="secondary" onPress={() => onLoad(structuredClone(v.definition) as Definition)} aria-label={`Open version ${v.version} in the editor`}>
-                    Open in editor
+                  <Button variant="secondary" onPress={() => onLoad(structuredClone(v.definition) as Definition)}>
+                    Open in editor<span className="sr-only"> (version {v.version})</span>
                   </Button>
                 </td>
               </tr>
