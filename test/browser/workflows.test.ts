@@ -98,7 +98,6 @@ describe('web app: workflows', () => {
     await expect(page.locator('.wf-node-badge').count()).resolves.toBe(0);
     await page.locator('.react-flow__node').nth(3).waitFor();
     await expectAccessible(page, 'workflow editor');
-    await screenshot(page, 'workflow-editor');
   });
 
   it('reaches every node from the keyboard and edits a step from the outline', async () => {
@@ -108,6 +107,9 @@ describe('web app: workflows', () => {
     await page.getByRole('heading', { name: /Step 2: Condition/ }).waitFor();
     await page.getByRole('navigation', { name: 'Steps' }).getByRole('button', { name: /3\. emit_1/ }).press('Enter');
     await page.getByRole('heading', { name: /Step 3: Emit signal/ }).waitFor();
+    await page.getByRole('tab', { name: 'Canvas' }).scrollIntoViewIfNeeded();
+    await page.evaluate(() => (globalThis as unknown as { scrollBy(x: number, y: number): void }).scrollBy(0, 280));
+    await screenshot(page, 'workflow-editor');
   });
 
   it('enables the workflow, runs it with an input and sees the run succeed', async () => {

@@ -48,7 +48,7 @@ function TriggerNode({ data }: NodeProps<FlowNode>) {
   return (
     <div className={`wf-node wf-node-trigger${data.errors ? ' wf-node-error' : ''}`}>
       <div className="wf-node-type">Trigger</div>
-      <div className="wf-node-id">{data.label}</div>
+      <div className="wf-node-id">{data.title}</div>
       {data.errors > 0 && <div className="wf-node-badge">{data.errors === 1 ? '1 error' : `${data.errors} errors`}</div>}
       <Handle type="source" id="next" position={Position.Bottom} />
     </div>

@@ -2,7 +2,7 @@
  * The step types the editor offers, each with a JSON Schema for its `with` (the side panel's form is
  * generated from it) and an example `with`. The server's `GET /v1/workflow-step-types` is the source
  * (`fromServer`); the local entries below only add what makes a friendlier form (titles, which fields
- * are JSONata or name a step) and stand in for a type the server does not describe.
+ * are JSONata or name a step): a property they do not know still gets a plain field.
  * `useStepTypes()` (stepTypesQuery.ts) is the one place that decides where the catalogue comes from.
  *
  * Pure module (no DOM, no React): the Vitest suites import it.
