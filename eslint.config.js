@@ -30,10 +30,6 @@ export default tseslint.config(
       '**/*.test-data.ts',
       // Known exceptions, owned elsewhere and to be moved into repositories by their owners (list
       // kept explicit so a new one fails the lint instead of slipping in):
-      'src/services/workflow-engine/index.ts', // GDPR export/erase raw SQL (ctx.database.query)
-      'src/services/workflow-engine/executor.ts', // Db/DbExecutor types
-      'src/services/workflow-engine/queue.ts', // pg-boss over the Database port, sql in the queue adapter
-      'src/services/workflow-engine/service.ts', // Db/DbExecutor types
       '**/ops/deployments.ts', // reads kernel.audit_log with sql
       '**/ops/incidents.service.ts', // Db type
     ],

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { $ZodType } from 'zod/v4/core';
-import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { problemSchema, problemStatusDescription } from './problem.js';
 
 type TransformInput = Parameters<typeof jsonSchemaTransform>[0];
@@ -62,4 +62,19 @@ export function openApiTransform(input: TransformInput): Transformed {
   const merged = { ...(transformed.response ?? {}), ...extra };
   transformed.response = Object.fromEntries(Object.entries(merged).sort(([a], [b]) => a.localeCompare(b)));
   return out;
+}
+
+/**
+ * Zod schemas registered with an id (`.meta({ id: 'WorkflowDefinition' })`) become shared
+ * components: `<id>` as responses show it, `<id>Input` as requests send it. Operations refer to
+ * them with $ref; the components carry no `$schema`/`$id` of their own (an `$id` would rebase the
+ * references inside them).
+ */
+export function openApiTransformObject(input: Parameters<typeof jsonSchemaTransformObject>[0]): ReturnType<typeof jsonSchemaTransformObject> {
+  const out = jsonSchemaTransformObject(input) as { components?: { schemas?: Record<string, Record<string, unknown>> } };
+  for (const schema of Object.values(out.components?.schemas ?? {})) {
+    delete schema.$schema;
+    delete schema.$id;
+  }
+  return out as ReturnType<typeof jsonSchemaTransformObject>;
 }

@@ -16,7 +16,7 @@ import { defaultProblemStatuses, problemSchema, sendProblem, toAppError } from '
 import { bearerToken, checkCsrf, credentialOf, registerBrowserSupport } from './browser.js';
 import { clientErrorHandler, frameworkErrorHandler } from './client-errors.js';
 import { rejectUnstorableInput } from './input-guard.js';
-import { openApiComponents, openApiTransform } from './openapi.js';
+import { openApiComponents, openApiTransform, openApiTransformObject } from './openapi.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
 
@@ -140,6 +140,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
       security: [{ bearer: [] }],
     },
     transform: openApiTransform,
+    transformObject: openApiTransformObject,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true }, staticCSP: true });
   const appShell = await registerBrowserSupport(app, { webDir: opts.webDir, hsts: opts.hsts ?? false });

@@ -71,6 +71,52 @@ export const definitionSchema = z
   })
   .strict();
 
+/**
+ * The definition as the API documents it: each step typed by its module (a union discriminated
+ * on `type`, with the module's `with` schema, description and example). Saving validates with
+ * parseDefinition, whose errors carry paths; this schema describes the same shape for clients
+ * and checks what the routes answer.
+ */
+export function documentedDefinitionSchema(registry: StepRegistry = stepRegistry) {
+  const variants = registry.modules.map((m) =>
+    stepSchema
+      .extend({
+        type: z.literal(m.type),
+        // Optional in a request where the module accepts an empty `with` (as the envelope's default).
+        with: m.with.safeParse({}).success ? m.with.default({}) : m.with,
+      })
+      .describe(`${m.title} (${m.kind}): ${m.description}`)
+      .meta({ title: `${m.type} step`, examples: [m.example] }),
+  );
+  const [first, ...rest] = variants;
+  return definitionSchema.extend({
+    steps: z
+      .array(z.discriminatedUnion('type', [first!, ...rest]))
+      .min(1)
+      .max(200)
+      .describe('The steps; the run starts at the first and goes on to `next` (default: the following step) or where a condition branches. Step ids name outputs: steps.<id>.output'),
+  });
+}
+
+/** The shared OpenAPI component (`#/components/schemas/WorkflowDefinition`, and `WorkflowDefinitionInput` for requests). */
+export const workflowDefinitionComponent = documentedDefinitionSchema().meta({
+  id: 'WorkflowDefinition',
+  description:
+    'A workflow definition: {name, trigger, steps, timeoutMs?, concurrency?}. Strings in a step\'s `with` that start with "=" are JSONata expressions ' +
+    '(a transform\'s or condition\'s `expression` always is), evaluated against {input, steps: {<id>: {output}}, run: {id, workflowId}} ' +
+    '(in a foreach\'s inner step also item and index). GET /v1/workflow-step-types lists the step types with the JSON Schema of their `with`.',
+  examples: [
+    {
+      name: 'Big orders',
+      trigger: { type: 'webhook', hmac: true },
+      steps: [
+        { id: 'big', type: 'condition', with: { expression: 'input.amount > 100' } },
+        { id: 'notify', type: 'http', with: { url: 'https://example.com/hooks/big-order', body: { order: '=input.orderId', amount: '=input.amount' } }, retry: { maxAttempts: 3, backoffMs: 1000 } },
+      ],
+    },
+  ],
+});
+
 export type Definition = z.infer<typeof definitionSchema>;
 export type StepDef = z.infer<typeof stepSchema>;
 export type Trigger = z.infer<typeof triggerSchema>;
@@ -194,23 +240,16 @@ export interface DefinitionWarning {
  * else followed), or a field other than `output` (a step's context entry holds only `output`).
  * Such a read yields nothing, so a condition on it is silently false.
  */
-export function definitionWarnings(def: Definition): DefinitionWarning[] {
+export function definitionWarnings(def: Definition, registry: StepRegistry = stepRegistry): DefinitionWarning[] {
   const warnings: DefinitionWarning[] = [];
   const index = new Map(def.steps.map((s, i) => [s.id, i]));
   const successors = (i: number): number[] => {
     const s = def.steps[i]!;
     const listNext = i + 1 < def.steps.length ? i + 1 : null;
-    const to = (id: unknown) => (typeof id === 'string' ? index.get(id) : undefined);
-    if (s.type === 'condition') {
-      const out: number[] = [];
-      const then = to(s.with.then) ?? (s.next !== undefined ? to(s.next) : listNext);
-      if (then !== undefined && then !== null) out.push(then);
-      const otherwise = to(s.with.else);
-      if (otherwise !== undefined) out.push(otherwise);
-      return out;
-    }
-    const n = s.next !== undefined ? to(s.next) : listNext;
-    return n === undefined || n === null ? [] : [n];
+    const fallthrough = s.next ?? (listNext === null ? null : def.steps[listNext]!.id);
+    const module = registry.get(s.type);
+    const targets = module?.successors ? module.successors(s.with, fallthrough) : [fallthrough];
+    return targets.flatMap((id) => (typeof id === 'string' && index.has(id) ? [index.get(id)!] : []));
   };
   /** Steps that can have run before step i: reachable from the first step without passing through i. */
   const before = (i: number): Set<string> => {
@@ -246,19 +285,18 @@ export function definitionWarnings(def: Definition): DefinitionWarning[] {
       else if (Array.isArray(value)) value.forEach((v, k) => walk(`${path}[${k}]`, v));
       else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(`${path}.${k}`, v);
     };
-    for (const [k, v] of Object.entries(step.with)) {
-      const path = `steps[${i}].with.${k}`;
-      // A transform's and a condition's expression is JSONata with or without the leading "=".
-      if (k === 'expression' && (step.type === 'transform' || step.type === 'condition') && typeof v === 'string') check(path, v.replace(/^=/, ''));
-      else if (k === 'step' && step.type === 'foreach' && v && typeof v === 'object') {
-        const inner = v as { type?: string; with?: Record<string, unknown> };
-        for (const [ik, iv] of Object.entries(inner.with ?? {})) {
-          const ipath = `${path}.with.${ik}`;
-          if (ik === 'expression' && inner.type === 'transform' && typeof iv === 'string') check(ipath, iv.replace(/^=/, ''));
-          else walk(ipath, iv);
-        }
-      } else walk(path, v);
-    }
+    // A module's expression fields are JSONata with or without the leading "="; other strings only with it.
+    const walkWith = (path: string, type: string | undefined, w: Record<string, unknown>) => {
+      const module = type === undefined ? undefined : registry.get(type);
+      for (const [k, v] of Object.entries(w)) {
+        if (module?.expressionFields?.includes(k) && typeof v === 'string') check(`${path}.${k}`, v.replace(/^=/, ''));
+        else if (k === module?.innerStepField && v && typeof v === 'object') {
+          const inner = v as { type?: unknown; with?: Record<string, unknown> };
+          walkWith(`${path}.${k}.with`, typeof inner.type === 'string' ? inner.type : undefined, inner.with ?? {});
+        } else walk(`${path}.${k}`, v);
+      }
+    };
+    walkWith(`steps[${i}].with`, step.type, step.with);
   });
   return warnings;
 }

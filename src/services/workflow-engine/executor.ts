@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../kernel/clock.js';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import type { EventName } from '../../kernel/events/catalog.js';
 import type { EventPublisher, NewEvent } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
@@ -8,21 +8,14 @@ import type { Definition, StepDef } from './definition.js';
 import { evaluate, ExpressionError, resolveTemplate, type StepEvaluation } from './expressions.js';
 import type { HttpPort, IntegrationPort } from './http-port.js';
 import type { WorkflowMetrics } from './metrics.js';
-import { TERMINAL, type NewAttempt, type RunRow, type RunStatus, type Wait, type WorkflowRepository } from './repository.js';
+import { TERMINAL, type RunRow, type RunStatus, type Wait, type WorkflowRepository } from './repository.js';
+import { NotInOneTransaction, RunGone, RunWrites, startedEvent, type DeferredStart, type FreshPlan } from './run-writes.js';
+import { stepRegistry, type StepRegistry } from './steps/index.js';
+import { StepError, StepInProgress, type EffectStepModule, type Expressions, type WaitStepModule } from './steps/types.js';
 
-/** A step failure; `retriable` false ends the run without using the remaining attempts. */
-export class StepError extends Error {
-  constructor(
-    message: string,
-    readonly retriable = true,
-  ) {
-    super(message);
-    this.name = 'StepError';
-  }
-}
 
 export interface ExecutorOptions {
-  db: Db;
+  db: Transactor;
   repo: WorkflowRepository;
   clock: Clock;
   events: EventPublisher;
@@ -31,7 +24,7 @@ export interface ExecutorOptions {
   http: () => HttpPort;
   integration: () => IntegrationPort | null;
   /** Enqueues a wake-up of the run (a durable job), at `at` or now; inside `tx` when given. */
-  wake: (runId: string, at: Date | null, tx?: DbExecutor) => Promise<void>;
+  wake: (runId: string, at: Date | null, tx?: Tx) => Promise<void>;
   /** This worker's identity for run leases. */
   workerId: string;
   leaseMs: number;
@@ -40,53 +33,8 @@ export interface ExecutorOptions {
   /** A run taken over (its worker crashed or lost the lease) this many times is failed as run_quarantined and never taken again (default 3). */
   quarantineAfter?: number;
   random?: () => number;
-}
-
-/**
- * The integration-hub holds a claim on this attempt's key for a call still in progress (or one
- * whose process died mid-call, until the hub deems the claim stale): the same attempt is looked
- * at again later with the same key, without using up an attempt.
- */
-class StepInProgress extends Error {
-  constructor(
-    message: string,
-    /** When to look again. */
-    readonly afterMs = IN_PROGRESS_RECHECK_MS,
-  ) {
-    super(message);
-  }
-}
-
-/** The guarded egress client's per-workflow rate limit refused the request: not the receiver's failure, so no attempt is used up. */
-const isRateLimited = (err: unknown): err is { code: string; extra?: { retryAfterSeconds?: number } } => (err as { code?: string })?.code === 'egress_rate_limited';
-
-/** How long to wait before asking again about an attempt whose key is still claimed. */
-const IN_PROGRESS_RECHECK_MS = 30_000;
-
-/** The one-transaction path met something it does not handle (or lost the race for the run): take the normal path. */
-class NotInOneTransaction extends Error {}
-
-/** The run was finished elsewhere (cancelled through the API) while this worker advanced it. */
-class RunGone extends Error {}
-
-/** A start computed without a write (no concurrency limit applies), written with the run's first write. */
-interface DeferredStart {
-  startedAt: Date;
-  deadlineAt: Date | null;
-  publishStarted: boolean;
-}
-
-/** A fresh run of pure steps computed from its input to its end, not written yet (Executor.writeFresh). */
-interface FreshPlan {
-  run: RunRow;
-  outputs: Record<string, unknown>;
-  output: unknown;
-  stepAttempt: number;
-  attempts: NewAttempt[];
-  /** The started event and the emitted signals, in order (the outcome is added when written). */
-  events: NewEvent<EventName>[];
-  startedAt: Date;
-  deadlineAt: Date | null;
+  /** The step types this executor runs (default: the engine's registry, steps/index.ts). */
+  steps?: StepRegistry;
 }
 
 const MAX_STEPS_PER_ADVANCE = 1000;
@@ -99,9 +47,6 @@ const DETACHED_RECHECK_MS = 500;
 const CONCURRENCY_RECHECK_MS = 1000;
 /** A step whose workspace has its share of the expression workers busy is looked at again after this long (same attempt). */
 const EXPRESSION_BUSY_RECHECK_MS = 1000;
-const SIDE_EFFECTS = new Set(['http', 'integration', 'foreach']);
-/** Steps computed in memory only: no I/O, no wait. */
-const PURE_STEPS = new Set(['transform', 'condition', 'emit']);
 
 /**
  * Advances one run as far as it can go: the durable state machine behind every run. Called by
@@ -122,8 +67,10 @@ export class Executor {
   /** Runs advancing in the background (dispatch), in all and per workspace. */
   private readonly detached = new Set<Promise<void>>();
   private readonly detachedBy = new Map<string, number>();
+  private readonly steps: StepRegistry;
   constructor(private readonly o: ExecutorOptions) {
     this.random = o.random ?? Math.random;
+    this.steps = o.steps ?? stepRegistry;
   }
 
   /** The wake-up time of a wait, brought forward to the run's deadline so a run timeout fires on time. */
@@ -270,7 +217,7 @@ export class Executor {
   private async planFresh(run: RunRow): Promise<FreshPlan | null> {
     if (run.status !== 'queued' || run.startedAt || run.takeovers > 0) return null;
     const def = await this.definition(run.workflowId, run.version);
-    if (!def || this.limited(def) || !def.steps.every((s) => PURE_STEPS.has(s.type))) return null;
+    if (!def || this.limited(def) || !this.allPure(def)) return null;
     const started = await this.start(run, def);
     try {
       return (await this.runSteps(started.run, def, started.deferred, true)) ?? null;
@@ -369,9 +316,13 @@ export class Executor {
    * made only of transform, condition and emit steps runs from queued to finished in one
    * transaction, never holds a slot while others could see it, and is not counted against it.
    */
+  private allPure(def: Definition): boolean {
+    return def.steps.every((s) => this.steps.get(s.type)?.kind === 'pure');
+  }
+
   private limited(def: Definition): boolean {
     if (def.concurrency !== undefined) return true;
-    return this.o.workspaceConcurrency > 0 && !def.steps.every((s) => PURE_STEPS.has(s.type));
+    return this.o.workspaceConcurrency > 0 && !this.allPure(def);
   }
 
   /**
@@ -413,17 +364,13 @@ export class Executor {
     return { run: startedRun, deferred: null };
   }
 
-  private startedEvent(run: RunRow): NewEvent<EventName> {
-    return { name: 'workflow.run.started.v1', workspaceId: run.workspaceId, actorId: run.createdBy, payload: { runId: run.id, workflowId: run.workflowId, workflowVersion: run.version, trigger: run.trigger } };
-  }
-
-  private async publishStarted(run: RunRow, ex: DbExecutor): Promise<void> {
-    await this.publishAll([this.startedEvent(run)], ex);
+  private async publishStarted(run: RunRow, ex: Tx): Promise<void> {
+    await this.publishAll([startedEvent(run)], ex);
   }
 
   /** Publishes in order, in one outbox INSERT when the backbone offers publishMany. */
-  private async publishAll(events: NewEvent<EventName>[], ex: DbExecutor): Promise<void> {
-    const many = (this.o.events as { publishMany?: (e: NewEvent<EventName>[], tx?: DbExecutor) => Promise<unknown> }).publishMany;
+  private async publishAll(events: NewEvent<EventName>[], ex: Tx): Promise<void> {
+    const many = (this.o.events as { publishMany?: (e: NewEvent<EventName>[], tx?: Tx) => Promise<unknown> }).publishMany;
     if (many && events.length > 1) await many.call(this.o.events, events, ex);
     else for (const e of events) await this.o.events.publish(e, ex);
   }
@@ -445,148 +392,118 @@ export class Executor {
     return def.steps[i + 1]?.id ?? null;
   }
 
+  /** Expression helpers for a step: fields named relative to the step (`with.url` → `steps.<id>.with.url`), limits taken when evaluated. */
+  private expressions(run: RunRow, step: StepDef, context: unknown, opts: { inProcessOnly?: boolean; admission?: 'wait' | 'reject' } = {}): Expressions {
+    return {
+      evaluate: (source, field, ctx = context) => evaluate(source, ctx, `steps.${step.id}.${field}`, this.evaluation(run, step, opts)),
+      resolve: (value, field, ctx = context) => resolveTemplate(value, ctx, `steps.${step.id}.${field}`, this.evaluation(run, step, opts)),
+    };
+  }
+
+  /**
+   * Runs the run's steps from its position until it waits, fails or ends. Pure steps are computed
+   * here and recorded in RunWrites; a wait or side effect first writes them with the run's
+   * position. The run was read by the claim (or start): no step re-reads it. A cancellation
+   * through the API makes the next write find the run finished (RunGone), and that write comes
+   * before any side effect or wait; approvals arrive while the run is waiting and unleased, so
+   * the claim of the advance they wake reads them.
+   */
   private async runSteps(run: RunRow, def: Definition, deferredStart: DeferredStart | null, oneTransaction = false): Promise<FreshPlan | void> {
     const { repo, clock } = this.o;
-    const outputs = { ...run.outputs };
-    let pending: NewAttempt[] = [];
-    let signals: { signal: string; data: unknown; stepId: string }[] = [];
-    let stepId: string | null = run.currentStep;
-    let attempt = Math.max(1, run.stepAttempt);
-    let wait: Wait | null = run.wait;
-    let lastOutput: unknown = null;
+    const w = new RunWrites(
+      {
+        repo,
+        transaction: (fn) => this.o.db.transaction(fn),
+        now: () => clock.now(),
+        publishAll: (events, ex) => this.publishAll(events, ex),
+        countStarted: () => this.o.metrics.runs.inc({ status: 'started' }),
+      },
+      run,
+      deferredStart,
+      oneTransaction,
+    );
 
-    const pendingEvents = (): NewEvent<EventName>[] => {
-      const events: NewEvent<EventName>[] = deferredStart?.publishStarted ? [this.startedEvent(run)] : [];
-      for (const s of signals) {
-        events.push({ name: 'workflow.signal.v1', workspaceId: run.workspaceId, payload: { signal: s.signal, data: s.data, runId: run.id, workflowId: run.workflowId, stepId: s.stepId } });
-      }
-      return events;
-    };
-    type Extra = { status?: RunStatus; wait?: Wait | null; currentStep?: string | null; stepAttempt?: number };
-    // The deferred start (if any), the attempts and signals computed so far; returns the run's position
-    // to write with them, and (final) the events for finish() to publish with the run's outcome.
-    const writePending = async (extra: Extra, ex: DbExecutor, final = false) => {
-      // In one transaction only the final write happens: anything earlier means a failure path.
-      if (oneTransaction && !final) throw new NotInOneTransaction();
-      const events = pendingEvents();
-      await repo.insertAttempts(run.id, pending, ex);
-      if (!final) await this.publishAll(events, ex);
-      return {
-        events,
-        position: {
-        outputs,
-        currentStep: extra.currentStep === undefined ? stepId : extra.currentStep,
-        stepAttempt: extra.stepAttempt ?? attempt,
-        wait: extra.wait === undefined ? wait : extra.wait,
-        ...(deferredStart ? { status: 'running' as RunStatus, startedAt: deferredStart.startedAt, deadlineAt: deferredStart.deadlineAt } : {}),
-        ...(extra.status ? { status: extra.status } : {}),
-        },
-      };
-    };
-    const written = () => {
-      if (deferredStart?.publishStarted) this.o.metrics.runs.inc({ status: 'started' });
-      pending = [];
-      signals = [];
-      deferredStart = null;
-    };
-    // Writes the deterministic steps computed so far together with the run's position.
-    const flush = async (extra: Extra = {}, tx?: DbExecutor) => {
-      const write = async (ex: DbExecutor) => {
-        if (!(await repo.updateRun(run.id, (await writePending(extra, ex)).position, clock.now(), ex))) throw new RunGone();
-      };
-      if (tx) await write(tx);
-      else await this.o.db.transaction(write);
-      written();
-    };
-
-    for (let executed = 0; stepId !== null; executed++) {
+    for (let executed = 0; w.stepId !== null; executed++) {
       if (executed >= MAX_STEPS_PER_ADVANCE) {
-        await flush();
+        await w.flush();
         return void (await this.finish(run, 'failed', null, `more than ${MAX_STEPS_PER_ADVANCE} steps without a wait: a loop through next?`));
       }
       const now = clock.now();
       if (run.deadlineAt && now.getTime() >= Date.parse(run.deadlineAt)) {
-        await flush();
+        await w.flush();
         return void (await this.finish(run, 'timed_out', null, `run timeout of ${def.timeoutMs} ms exceeded`));
       }
-      const step = def.steps.find((s) => s.id === stepId);
+      const step = def.steps.find((s) => s.id === w.stepId);
       if (!step) {
-        await flush();
-        return void (await this.finish(run, 'failed', null, `step "${stepId}" is not in version ${run.version}`));
+        await w.flush();
+        return void (await this.finish(run, 'failed', null, `step "${w.stepId}" is not in version ${run.version}`));
       }
-      // Cancellation and approvals arrive through the API: re-read the run before each side effect or wait.
-      if (SIDE_EFFECTS.has(step.type) || step.type === 'delay' || step.type === 'approval' || wait) {
-        const fresh = await repo.runById(run.id);
-        if (!fresh || TERMINAL.has(fresh.status)) return;
-        wait = fresh.wait;
+      const module = this.steps.get(step.type);
+      if (!module) {
+        await w.flush();
+        return void (await this.finish(run, 'failed', null, `steps.${step.id}: unknown step type "${step.type}"`));
       }
+      const wait = w.wait;
       if (wait && wait.stepId === step.id && wait.kind === 'retry' && now.getTime() < Date.parse(wait.until)) {
-        await flush({ status: 'running' });
+        await w.flush({ status: 'running' });
         return this.o.wake(run.id, this.wakeAt(run, new Date(wait.until)));
       }
-      if (wait && wait.kind === 'retry') wait = null;
+      if (wait && wait.kind === 'retry') w.wait = null;
 
-      const ctx = this.context(run, outputs);
+      const attempt = w.attempt;
+      const ctx = this.context(run, w.outputs);
       const key = this.idempotencyKey(run.id, step.id, attempt);
       const started = clock.now();
       const t0 = process.hrtime.bigint();
+      /** The effect's `running` attempt, once recorded. */
+      const effectAttempt: { id?: string } = {};
       try {
         let output: unknown;
         let next = this.nextAfter(def, step);
-        // Pure steps hold no attempt open: over the workspace's share they come back later instead of queueing.
-        const ev = this.evaluation(run, step, { inProcessOnly: oneTransaction, admission: 'reject' });
-        switch (step.type) {
-          case 'transform':
-            output = await evaluate(String(step.with.expression), ctx, `steps.${step.id}.with.expression`, ev);
-            break;
-          case 'condition': {
-            const value = await evaluate(String(step.with.expression), ctx, `steps.${step.id}.with.expression`, ev);
-            output = Boolean(value);
-            if (output) next = (step.with.then as string | undefined) ?? next;
-            // A false condition without an else branch ends the run: the condition filters.
-            else next = (step.with.else as string | undefined) ?? null;
-            break;
-          }
-          case 'emit': {
-            const data = await resolveTemplate(step.with.data ?? null, ctx, `steps.${step.id}.with.data`, ev);
-            signals.push({ signal: String(step.with.signal), data, stepId: step.id });
-            output = { signal: step.with.signal, data };
+        switch (module.kind) {
+          case 'pure': {
+            // Pure steps hold no attempt open: over the workspace's share they come back later instead of queueing.
+            const result = await module.execute({
+              run,
+              step,
+              context: ctx,
+              next,
+              signal: (name, data) => w.recordSignal(name, data, step.id),
+              ...this.expressions(run, step, ctx, { inProcessOnly: oneTransaction, admission: 'reject' }),
+            });
+            output = result.output;
+            if (result.next !== undefined) next = result.next;
             break;
           }
-          case 'delay':
-          case 'approval': {
-            const outcome = await this.waitStep(run, step, wait, ctx, flush);
+          case 'wait': {
+            const outcome = await this.waitStep(run, step, module, w, ctx);
             if (outcome.kind === 'waiting') return;
             if (outcome.kind === 'failed') {
-              await flush({ wait: null });
+              await w.flush({ wait: null });
               return void (await this.finish(run, 'failed', null, outcome.error));
             }
             output = outcome.output;
-            wait = null;
+            w.wait = null;
             break;
           }
-          case 'http':
-          case 'integration':
-          case 'foreach': {
-            await flush({ status: 'running' });
-            output = await this.sideEffect(run, step, attempt, key, ctx);
+          case 'effect': {
+            await w.flush({ status: 'running' });
+            output = await this.sideEffect(run, step, module, attempt, key, ctx, effectAttempt);
             break;
           }
         }
         this.o.metrics.stepDuration.observe({ type: step.type }, Number(process.hrtime.bigint() - t0) / 1e9);
-        outputs[step.id] = output;
-        lastOutput = output;
-        if (SIDE_EFFECTS.has(step.type)) {
-          const id = (await repo.attemptFor(run.id, step.id, attempt))?.id;
+        w.recordOutput(step.id, output);
+        if (module.kind === 'effect') {
           await this.o.db.transaction(async (tx) => {
-            if (id) await repo.finishAttempt(id, 'succeeded', output, null, clock.now(), tx);
-            if (!(await repo.updateRun(run.id, { outputs, currentStep: next, stepAttempt: 1, wait: null }, clock.now(), tx))) throw new RunGone();
+            if (effectAttempt.id) await repo.finishAttempt(effectAttempt.id, 'succeeded', output, null, clock.now(), tx);
+            if (!(await repo.updateRun(run.id, { outputs: w.outputs, currentStep: next, stepAttempt: 1, wait: null }, clock.now(), tx))) throw new RunGone();
           });
         } else {
-          pending.push({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'succeeded', key, input: null, output, error: null, startedAt: started, finishedAt: clock.now() });
+          w.recordAttempt({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'succeeded', key, input: null, output, error: null, startedAt: started, finishedAt: clock.now() });
         }
-        stepId = next;
-        attempt = 1;
+        w.stepId = next;
+        w.attempt = 1;
       } catch (thrown) {
         if (thrown instanceof RunGone) throw thrown;
         // The batched path computes only what runs in process; the run goes the normal way instead.
@@ -598,7 +515,7 @@ export class Executor {
           // Same attempt, same key, later: the attempt stays `running`.
           const until = new Date(clock.now().getTime() + err.afterMs);
           await this.o.db.transaction(async (tx) => {
-            await flush({ wait: { kind: 'retry', stepId: step.id, until: until.toISOString() }, stepAttempt: attempt, currentStep: step.id }, tx);
+            await w.flush({ wait: { kind: 'retry', stepId: step.id, until: until.toISOString() }, stepAttempt: attempt, currentStep: step.id }, tx);
             await this.o.wake(run.id, this.wakeAt(run, until), tx);
           });
           return;
@@ -607,103 +524,93 @@ export class Executor {
         const message = err instanceof ExpressionError ? err.message : `steps.${step.id}: ${(err as Error).message}`;
         const retriable = !(err instanceof ExpressionError) && !(err instanceof StepError && !err.retriable);
         const maxAttempts = step.retry?.maxAttempts ?? 1;
-        if (SIDE_EFFECTS.has(step.type)) {
-          const id = (await repo.attemptFor(run.id, step.id, attempt))?.id;
-          if (id) await repo.finishAttempt(id, 'failed', null, message, clock.now(), this.o.db);
+        if (module.kind === 'effect') {
+          if (effectAttempt.id) await repo.finishAttempt(effectAttempt.id, 'failed', null, message, clock.now());
         } else {
-          pending.push({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'failed', key, input: null, output: null, error: message, startedAt: started, finishedAt: clock.now() });
+          w.recordAttempt({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'failed', key, input: null, output: null, error: message, startedAt: started, finishedAt: clock.now() });
         }
         if (retriable && attempt < maxAttempts) {
           const until = new Date(clock.now().getTime() + this.backoffMs(step, attempt));
           const retryWait: Wait = { kind: 'retry', stepId: step.id, until: until.toISOString() };
           await this.o.db.transaction(async (tx) => {
-            await flush({ wait: retryWait, stepAttempt: attempt + 1, currentStep: step.id }, tx);
+            await w.flush({ wait: retryWait, stepAttempt: attempt + 1, currentStep: step.id }, tx);
             await this.o.wake(run.id, this.wakeAt(run, until), tx);
           });
           return;
         }
-        await flush({ currentStep: step.id, stepAttempt: attempt });
+        await w.flush({ currentStep: step.id, stepAttempt: attempt });
         return void (await this.finish(run, 'failed', null, message));
       }
     }
-    if (oneTransaction) {
-      // Nothing written yet: the whole run is handed back for writeFresh.
-      if (!deferredStart) throw new NotInOneTransaction();
-      return { run, outputs, output: lastOutput, stepAttempt: attempt, attempts: pending, events: pendingEvents(), startedAt: deferredStart.startedAt, deadlineAt: deferredStart.deadlineAt };
-    }
+    // Nothing written yet: the whole run is handed back for writeFresh.
+    if (oneTransaction) return w.plan();
     // Everything since the last write, the position and the outcome: one transaction.
     await this.o.db.transaction(async (tx) => {
-      const { position, events } = await writePending({ currentStep: null }, tx, true);
-      const done = await this.finish({ ...run, outputs }, 'succeeded', lastOutput, null, { tx, patch: position, events, releaseWaits: this.limited(def) });
+      const { position, events } = await w.writePending({ currentStep: null }, tx, true);
+      const done = await this.finish({ ...run, outputs: w.outputs }, 'succeeded', w.lastOutput, null, { tx, patch: position, events, releaseWaits: this.limited(def) });
       if (!done) throw new RunGone();
     });
-    written();
+    w.written();
   }
 
-  private async waitStep(
-    run: RunRow,
-    step: StepDef,
-    wait: Wait | null,
-    ctx: unknown,
-    flush: (extra?: { status?: RunStatus; wait?: Wait | null }, tx?: DbExecutor) => Promise<void>,
-  ): Promise<{ kind: 'waiting' } | { kind: 'done'; output: unknown } | { kind: 'failed'; error: string }> {
+  /** A wait step: resumes the run's wait on this step, or begins one (written with the wake-up in one transaction). */
+  private async waitStep(run: RunRow, step: StepDef, module: WaitStepModule, w: RunWrites, ctx: unknown): Promise<{ kind: 'waiting' } | { kind: 'done'; output: unknown } | { kind: 'failed'; error: string }> {
     const now = this.o.clock.now();
+    const wait = w.wait;
     if (wait && wait.stepId === step.id) {
-      if (step.type === 'delay') {
-        if (now.getTime() >= Date.parse(wait.until)) return { kind: 'done', output: { waitedUntil: wait.until } };
-        await this.o.wake(run.id, this.wakeAt(run, new Date(wait.until)));
+      const r = module.resume(wait, now, step);
+      if ('waiting' in r) {
+        if (r.wakeAt) await this.o.wake(run.id, this.wakeAt(run, r.wakeAt));
         return { kind: 'waiting' };
       }
-      if (wait.decision) {
-        if (!wait.decision.approved) return { kind: 'failed', error: `steps.${step.id}: rejected${wait.decision.comment ? `: ${wait.decision.comment}` : ''}` };
-        return { kind: 'done', output: { approved: true, by: wait.decision.by, comment: wait.decision.comment, at: wait.decision.at } };
-      }
-      if (now.getTime() >= Date.parse(wait.until)) return { kind: 'failed', error: `steps.${step.id}: approval expired at ${wait.until}` };
-      return { kind: 'waiting' };
+      return 'error' in r ? { kind: 'failed', error: r.error } : { kind: 'done', output: r.output };
     }
-    let until: Date;
-    if (step.type === 'delay') {
-      if (step.with.ms !== undefined) {
-        const ms = Number(await resolveTemplate(step.with.ms, ctx, `steps.${step.id}.with.ms`, this.evaluation(run, step)));
-        if (!Number.isFinite(ms) || ms < 0) throw new ExpressionError(`steps.${step.id}.with.ms`, 'did not yield a non-negative number');
-        until = new Date(now.getTime() + ms);
-      } else {
-        const at = await resolveTemplate(step.with.until, ctx, `steps.${step.id}.with.until`, this.evaluation(run, step));
-        until = new Date(String(at));
-        if (Number.isNaN(until.getTime())) throw new ExpressionError(`steps.${step.id}.with.until`, `"${String(at)}" is not a time`);
-      }
-      if (until.getTime() <= now.getTime()) return { kind: 'done', output: { waitedUntil: until.toISOString() } };
-    } else {
-      until = new Date(now.getTime() + Number(step.with.expiresInMs ?? 7 * 86_400_000));
-    }
-    const newWait: Wait = { kind: step.type === 'delay' ? 'delay' : 'approval', stepId: step.id, until: until.toISOString() };
-    // The wait and its wake-up commit together: a delay holds no worker and survives restarts.
+    const begun = await module.begin({ run, step, context: ctx, now, ...this.expressions(run, step, ctx) });
+    if ('output' in begun) return { kind: 'done', output: begun.output };
+    const until = begun.until;
+    const newWait: Wait = { kind: step.type, stepId: step.id, until: until.toISOString() };
+    // The wait and its wake-up commit together: a wait holds no worker and survives restarts.
     await this.o.db.transaction(async (tx) => {
-      await flush({ status: 'waiting', wait: newWait }, tx);
+      await w.flush({ status: 'waiting', wait: newWait }, tx);
       await this.o.wake(run.id, this.wakeAt(run, until), tx);
     });
     return { kind: 'waiting' };
   }
 
-  private async sideEffect(run: RunRow, step: StepDef, attempt: number, key: string, ctx: unknown): Promise<unknown> {
+  /**
+   * A side effect: the attempt is recorded `running` with its key before acting (a takeover finds
+   * it and repeats the same attempt with the same key), then performed under the step's timeout,
+   * cut short by the run's deadline. `attemptRow` receives the attempt's id.
+   */
+  private async sideEffect(run: RunRow, step: StepDef, module: EffectStepModule, attempt: number, key: string, ctx: unknown, attemptRow: { id?: string }): Promise<unknown> {
     const { repo, clock } = this.o;
     const existing = await repo.attemptFor(run.id, step.id, attempt);
+    if (existing) attemptRow.id = existing.id;
     if (existing?.status === 'succeeded') return existing.output;
-    const withResolved = (await resolveTemplate(step.type === 'foreach' ? { items: step.with.items, concurrency: step.with.concurrency } : step.with, ctx, `steps.${step.id}.with`, this.evaluation(run, step))) as Record<string, unknown>;
+    const exprs = this.expressions(run, step, ctx);
+    const input = (await exprs.resolve(module.attemptInput ? module.attemptInput(step.with) : step.with, 'with')) as Record<string, unknown>;
     if (!existing) {
-      await repo.insertAttempts(
-        run.id,
-        [{ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'running', key, input: withResolved, output: null, error: null, startedAt: clock.now(), finishedAt: null }],
-        this.o.db,
-      );
+      attemptRow.id = randomUUID();
+      await repo.insertAttempts(run.id, [{ id: attemptRow.id, stepId: step.id, stepType: step.type, attempt, status: 'running', key, input, output: null, error: null, startedAt: clock.now(), finishedAt: null }]);
     }
-    // The step's timeout, cut short by the run's deadline.
     const remaining = run.deadlineAt ? Date.parse(run.deadlineAt) - clock.now().getTime() : Infinity;
     const timeoutMs = Math.max(1, Math.min(step.timeoutMs ?? 30_000, remaining));
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
-      const work = this.perform(run, step.type, step.id, withResolved, key, step, ctx, controller.signal, timeoutMs);
+      const work = module.perform({
+        run,
+        step,
+        input,
+        key,
+        context: ctx,
+        signal: controller.signal,
+        timeoutMs,
+        http: this.o.http,
+        integration: this.o.integration,
+        module: (type) => this.steps.get(type),
+        ...exprs,
+      });
       return await Promise.race([
         work,
         new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(new StepError(`timed out after ${timeoutMs} ms`)), { once: true })),
@@ -711,83 +618,6 @@ export class Executor {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private async perform(run: RunRow, type: string, stepId: string, w: Record<string, unknown>, key: string, step: StepDef, ctx: unknown, signal: AbortSignal, timeoutMs: number): Promise<unknown> {
-    if (type === 'http') {
-      const method = String(w.method ?? 'POST');
-      const headers: Record<string, string> = { 'idempotency-key': key };
-      for (const [k, v] of Object.entries((w.headers as Record<string, unknown>) ?? {})) headers[k.toLowerCase()] = String(v);
-      let body: string | undefined;
-      if (w.body !== undefined && method !== 'GET' && method !== 'HEAD') {
-        body = typeof w.body === 'string' ? w.body : JSON.stringify(w.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      // maxRetries 0: the step's own retry policy decides, and each of its attempts has its own key.
-      let res: Awaited<ReturnType<HttpPort['request']>>;
-      try {
-        res = await this.o.http().request({ url: String(w.url), method, headers, body, timeoutMs, idempotent: true, maxRetries: 0, key: run.workflowId, signal });
-      } catch (err) {
-        // Refused before sending by the workflow's outbound rate limit: the same attempt goes again once a token is due.
-        if (isRateLimited(err)) throw new StepInProgress('outbound rate limit reached', Math.max(100, Math.ceil((err.extra?.retryAfterSeconds ?? 1) * 1000)));
-        throw err;
-      }
-      const text = res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : null;
-      } catch {
-        /* not JSON: keep the text */
-      }
-      if (res.status >= 400) throw new StepError(`HTTP ${res.status} from ${new URL(String(w.url)).host}`, res.status >= 500 || res.status === 429 || res.status === 408);
-      return { status: res.status, body: parsed };
-    }
-    if (type === 'integration') {
-      const hub = this.o.integration();
-      if (!hub) throw new StepError('the integration-hub is not available in this process', false);
-      try {
-        // The attempt's key: a repeated attempt (takeover) gets the first result instead of a second action.
-        return (await hub.runAction(run.workspaceId, String(w.connectionId), String(w.action), w.input ?? {}, { idempotencyKey: key })).output;
-      } catch (err) {
-        const e = err as { code?: string; message?: string };
-        if (e.code === 'conflict' && /in progress/i.test(e.message ?? '')) throw new StepInProgress(e.message ?? 'in progress');
-        // The connection's outbound rate limit refused the action (the hub released the key's claim): the same attempt, with the same key, once a token is due.
-        if (isRateLimited(err)) throw new StepInProgress('outbound rate limit reached', Math.max(100, Math.ceil((err.extra?.retryAfterSeconds ?? 1) * 1000)));
-        throw err;
-      }
-    }
-    // foreach: map the inner step over the items with bounded concurrency.
-    const items = w.items;
-    if (!Array.isArray(items)) throw new StepError(`steps.${stepId}.with.items did not yield an array`, false);
-    if (items.length > 10_000) throw new StepError(`steps.${stepId}.with.items has ${items.length} items (at most 10000)`, false);
-    const inner = step.with.step as { type: string; with?: Record<string, unknown> };
-    const concurrency = Number(w.concurrency ?? 5);
-    const results = new Array<unknown>(items.length);
-    let cursor = 0;
-    const worker = async () => {
-      while (cursor < items.length) {
-        const index = cursor++;
-        const itemCtx = { ...(ctx as object), item: items[index], index };
-        const ev = this.evaluation(run, step);
-        const iw = (await resolveTemplate(inner.with ?? {}, itemCtx, `steps.${stepId}.with.step.with`, ev)) as Record<string, unknown>;
-        if (inner.type === 'transform') results[index] = await evaluate(String(inner.with?.expression), itemCtx, `steps.${stepId}.with.step.with.expression`, ev);
-        else {
-          // An item refused by the outbound rate limit waits for its token here (bounded by the step's
-          // timeout) rather than failing the whole foreach attempt, whose items would all be sent again.
-          for (;;) {
-            try {
-              results[index] = await this.perform(run, inner.type, stepId, iw, `${key}_i${index}`, step, itemCtx, signal, timeoutMs);
-              break;
-            } catch (err) {
-              if (!(err instanceof StepInProgress) || err.message !== 'outbound rate limit reached' || signal.aborted) throw err;
-              await new Promise((r) => setTimeout(r, err.afterMs));
-            }
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-    return results;
   }
 
   private outcomeEvent(run: RunRow, status: RunStatus, error: string | null, durationMs: number): NewEvent<EventName> {
@@ -807,11 +637,11 @@ export class Executor {
     status: RunStatus,
     output: unknown,
     error: string | null,
-    opts: { tx?: DbExecutor; patch?: Parameters<WorkflowRepository['updateRun']>[1]; events?: NewEvent<EventName>[]; releaseWaits?: boolean } = {},
+    opts: { tx?: Tx; patch?: Parameters<WorkflowRepository['updateRun']>[1]; events?: NewEvent<EventName>[]; releaseWaits?: boolean } = {},
   ): Promise<boolean> {
     const now = this.o.clock.now();
     const durationMs = run.startedAt ? now.getTime() - Date.parse(run.startedAt) : 0;
-    const write = async (ex: DbExecutor) => {
+    const write = async (ex: Tx) => {
       if (!(await this.o.repo.updateRun(run.id, { ...opts.patch, status, output, error, finishedAt: now, wait: null }, now, ex))) return false;
       // A slot is free: runs of the workspace held back by a concurrency limit are looked at now.
       if (opts.releaseWaits !== false) for (const id of await this.o.repo.releaseConcurrencyWaits(run.workspaceId, now, ex)) await this.o.wake(id, null, ex);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { PermissionMap } from '../../kernel/auth/permissions.js';
 import { eventNames } from '../../kernel/events/index.js';
 import { configureExpressionGuard } from '../../kernel/expressions/index.js';
+import { WakeQueue } from '../../kernel/jobs/wake-queue.js';
 import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
 import type { IntegrationHubContract } from '../integration-hub/contract.js';
 import type { WorkflowEngineContract } from './contract.js';
@@ -9,7 +10,6 @@ import { Executor } from './executor.js';
 import type { HttpPort, IntegrationPort } from './http-port.js';
 import { workflowMetrics } from './metrics.js';
 import { WORKFLOW_MIGRATIONS } from './migrations.js';
-import { RunQueue } from './queue.js';
 import { WorkflowRepository } from './repository.js';
 import { workflowRoutes } from './routes.js';
 import { WorkflowService } from './service.js';
@@ -30,7 +30,7 @@ export const TRIGGER_CONSUMER_GROUP = 'workflow-engine.triggers';
 export interface WorkflowEngineInstance extends ServiceInstance {
   service: WorkflowService;
   executor: Executor;
-  queue: RunQueue;
+  queue: WakeQueue;
   contract: WorkflowEngineContract;
 }
 
@@ -46,7 +46,7 @@ export const workflowEngineModule: ServiceModule & { create(ctx: ServiceContext)
     configureExpressionGuard(ctx.config.expressions);
     const repo = new WorkflowRepository(ctx.db);
     const metrics = workflowMetrics(ctx.metrics, () => repo.queueStats(ctx.clock.now()));
-    const queue = new RunQueue({ database: ctx.database, url: ctx.config.db.url, logger: ctx.logger, batchSize: cfg.queueBatch, workers: cfg.queueWorkers, pollingIntervalSeconds: cfg.pollSeconds });
+    const queue = new WakeQueue({ queue: 'workflow-run', idKey: 'runId', database: ctx.database, url: ctx.config.db.url, logger: ctx.logger, batchSize: cfg.queueBatch, workers: cfg.queueWorkers, pollingIntervalSeconds: cfg.pollSeconds });
     const http = (): HttpPort => ctx.egress;
     const integration = (): IntegrationPort | null => (ctx.contracts.has('integration-hub') ? ctx.contracts.get<IntegrationHubContract>('integration-hub') : null);
     const executor = new Executor({

@@ -26,7 +26,8 @@ export interface WorkflowRow {
 }
 
 export interface Wait {
-  kind: 'delay' | 'approval' | 'retry' | 'concurrency';
+  /** A wait step's type (delay, approval), `retry` (backoff, or the same attempt later) or `concurrency` (held back by a limit). */
+  kind: string;
   stepId: string;
   until: string;
   decision?: { approved: boolean; by: string | null; comment: string | null; at: string };
@@ -453,7 +454,7 @@ export class WorkflowRepository {
     return rows[0] ? toAttempt(rows[0]) : null;
   }
 
-  async insertAttempts(runId: string, attempts: NewAttempt[], ex: DbExecutor): Promise<void> {
+  async insertAttempts(runId: string, attempts: NewAttempt[], ex: DbExecutor = this.db): Promise<void> {
     await this.insertAttemptsOfRuns(attempts.map((a) => ({ ...a, runId })), ex);
   }
 
@@ -469,7 +470,7 @@ export class WorkflowRepository {
       ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error, finished_at = EXCLUDED.finished_at`);
   }
 
-  async finishAttempt(id: string, status: string, output: unknown, error: string | null, now: Date, ex: DbExecutor): Promise<void> {
+  async finishAttempt(id: string, status: string, output: unknown, error: string | null, now: Date, ex: DbExecutor = this.db): Promise<void> {
     await ex.execute(sql`UPDATE workflow.step_attempts SET status = ${status}, output = ${JSON.stringify(output ?? null)}::jsonb, error = ${error}, finished_at = ${now.toISOString()} WHERE id = ${id}`);
   }
 

@@ -10,17 +10,16 @@ const uuid = z.uuid();
 const ws = z.object({ workspaceId: uuid });
 const wf = z.object({ workspaceId: uuid, workflowId: uuid });
 const rn = z.object({ workspaceId: uuid, runId: uuid });
-/** The definition is validated by parseDefinition, whose errors point at the step and field. */
-const definitionBody = z
-  .record(z.string(), z.unknown())
-  .describe(
-    'A workflow definition: {name, trigger, steps:[{id, type, with, retry?, timeoutMs?, next?}], timeoutMs?, concurrency?}. ' +
-      'Strings in a step\'s `with` that start with "=" are JSONata expressions (a transform\'s or condition\'s `expression` always is), ' +
-      'evaluated against {input, steps: {<id>: {output}}, run: {id, workflowId}} (in a foreach step also item and index): ' +
-      'steps.<id>.output is what an earlier step produced. Expressions run under limits (EXPRESSION_TIMEOUT_MS, memory, result size); ' +
-      'a breach fails the step with expression_timeout, expression_too_large or expression_too_deep. ' +
-      'The answer\'s `warnings` list reads of steps.<id> that no earlier step produces (such a read yields nothing).',
-  );
+/**
+ * The definition: documented as the shared WorkflowDefinitionInput component (each step typed by
+ * its module), validated by parseDefinition, whose errors point at the step and field
+ * (`steps[2].with.url`) and which also runs the expression checks.
+ */
+const definitionBody = z.unknown().meta({ $ref: '#/components/schemas/WorkflowDefinitionInput' });
+const definitionHelp =
+  'A workflow definition. Errors answer 400 validation_failed with `errors: [{path, message}]`, paths relative to this body (steps[2].with.url). ' +
+  'Expressions run under limits (EXPRESSION_TIMEOUT_MS, memory, result size); a breach fails the step with expression_timeout, expression_too_large or expression_too_deep. ' +
+  'The answer\'s `warnings` list reads of steps.<id> that no earlier step produces (such a read yields nothing).';
 
 export function workflowRoutes(app: App, svc: WorkflowService): void {
   const tags = ['workflows'];
@@ -45,7 +44,7 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
 
   app.post('/v1/workspaces/:workspaceId/workflows', {
     config: { permission: 'workflows.write' },
-    schema: { tags, summary: 'Create a workflow (version 1); a webhook workflow answers with its secret URL once; `warnings` lists probable mistakes', params: ws, body: definitionBody, response: { 201: savedWorkflowSchema } },
+    schema: { tags, summary: 'Create a workflow (version 1); a webhook workflow answers with its secret URL once; `warnings` lists probable mistakes', description: definitionHelp, params: ws, body: definitionBody, response: { 201: savedWorkflowSchema } },
     handler: async (req, reply) => reply.status(201).send(await svc.create(req.params.workspaceId, req.body, actor(req))),
   });
 
@@ -57,7 +56,7 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
 
   app.put('/v1/workspaces/:workspaceId/workflows/:workflowId', {
     config: { permission: 'workflows.write' },
-    schema: { tags, summary: 'Save a new version of the definition (running runs keep theirs); `warnings` lists probable mistakes', params: wf, body: definitionBody, response: { 200: savedWorkflowSchema } },
+    schema: { tags, summary: 'Save a new version of the definition (running runs keep theirs); `warnings` lists probable mistakes', description: definitionHelp, params: wf, body: definitionBody, response: { 200: savedWorkflowSchema } },
     handler: async (req) => svc.update(req.params.workspaceId, req.params.workflowId, req.body, actor(req)),
   });
 

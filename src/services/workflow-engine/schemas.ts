@@ -1,11 +1,14 @@
 import { z } from 'zod';
 import { RUN_STATUSES } from './repository.js';
+import { workflowDefinitionComponent } from './definition.js';
+import { stepRegistry } from './steps/index.js';
 import { STEP_KINDS } from './steps/types.js';
 
 /** Response shapes of the workflow routes (what WorkflowService and the repository hand back). */
 const when = z.iso.datetime({ offset: true });
 
-export const definitionSchema = z.record(z.string(), z.unknown()).describe('The workflow definition as saved (the request body of POST/PUT, normalised)');
+/** The workflow definition as saved (the request body of POST/PUT, normalised): the shared WorkflowDefinition component. */
+export const definitionSchema = workflowDefinitionComponent;
 
 export const workflowSchema = z.object({
   id: z.uuid(),
@@ -40,8 +43,11 @@ export const savedWorkflowSchema = z.object({
 
 export const versionSchema = z.object({ version: z.number().int(), createdAt: when, createdBy: z.string().nullable(), definition: definitionSchema });
 
+/** A wait step's type (from the registry), retry or concurrency. */
+const WAIT_KINDS: [string, ...string[]] = ['retry', 'concurrency', ...stepRegistry.modules.filter((m) => m.kind === 'wait').map((m) => m.type)];
+
 const waitSchema = z.object({
-  kind: z.enum(['delay', 'approval', 'retry', 'concurrency']),
+  kind: z.enum(WAIT_KINDS).describe('A wait step\'s type (the step waits), retry (backoff before the next attempt, or the same attempt later) or concurrency (held back by a limit)'),
   stepId: z.string(),
   until: when,
   decision: z.object({ approved: z.boolean(), by: z.string().nullable(), comment: z.string().nullable(), at: when }).optional(),

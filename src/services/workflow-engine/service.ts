@@ -4,7 +4,7 @@ import { Cron } from 'croner';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { SecretBox } from '../../kernel/crypto/secret-box.js';
-import type { Db, DbExecutor } from '../../kernel/db/database.js';
+import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import { AppError, notFound } from '../../kernel/errors.js';
 import type { EventEnvelope, EventPublisher } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
@@ -44,10 +44,10 @@ interface PendingStart {
 
 export class WorkflowService {
   constructor(
-    private readonly db: Db,
+    private readonly db: Transactor,
     private readonly repo: WorkflowRepository,
     private readonly executor: Executor,
-    private readonly wake: (runId: string, at: Date | null, tx?: DbExecutor) => Promise<void>,
+    private readonly wake: (runId: string, at: Date | null, tx?: Tx) => Promise<void>,
     private readonly events: EventPublisher,
     private readonly audit: AuditLog,
     private readonly secrets: SecretBox,
@@ -59,7 +59,7 @@ export class WorkflowService {
     /** Called after a transaction that enqueued an immediate wake-up committed: wakes this process's queue worker now instead of at its next poll. */
     private readonly enqueued: () => void = () => {},
     /** Immediate wake-ups of many runs in one statement, inside the caller's transaction. */
-    private readonly wakeMany: (runIds: string[], tx: DbExecutor) => Promise<void> = async (ids, tx) => {
+    private readonly wakeMany: (runIds: string[], tx: Tx) => Promise<void> = async (ids, tx) => {
       for (const id of ids) await wake(id, null, tx);
     },
   ) {}
@@ -173,7 +173,7 @@ export class WorkflowService {
     workflowId: string,
     input: unknown,
     opts: { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean; triggerRef?: Record<string, unknown>; chainDepth?: number },
-    tx?: DbExecutor,
+    tx?: Tx,
   ): Promise<{ run: RunRow; created: boolean }> {
     if (tx || opts.triggerRef || opts.chainDepth) return this.startOne(workspaceId, workflowId, input, opts, tx);
     await this.prepareQueue();
@@ -229,10 +229,10 @@ export class WorkflowService {
     workflowId: string,
     input: unknown,
     opts: { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean; triggerRef?: Record<string, unknown>; chainDepth?: number },
-    tx?: DbExecutor,
+    tx?: Tx,
   ): Promise<{ run: RunRow; created: boolean }> {
     if (!tx) await this.prepareQueue();
-    const write = async (ex: DbExecutor) => {
+    const write = async (ex: Tx) => {
       // One statement in the common case: the run is inserted only for an enabled workflow of the workspace, at its current version.
       const r = await this.repo.insertRun(
         { id: randomUUID(), workspaceId, workflowId, trigger: opts.trigger, input: input ?? {}, idempotencyKey: opts.idempotencyKey ?? null, createdBy: opts.actor.userId, now: this.clock.now(), triggerRef: opts.triggerRef, chainDepth: opts.chainDepth },
@@ -402,7 +402,7 @@ export class WorkflowService {
    * redelivered event finds the first run. A workflow is never started by its own run's events, and
    * a chain of event-triggered runs stops after MAX_EVENT_CHAIN_DEPTH.
    */
-  async onEvent(event: EventEnvelope, tx: DbExecutor): Promise<RunRow[]> {
+  async onEvent(event: EventEnvelope, tx: Tx): Promise<RunRow[]> {
     if (!event.workspaceId) return [];
     const candidates = await this.triggerWorkflows(event.workspaceId, event.name, tx);
     if (!candidates.length) return [];
@@ -457,7 +457,7 @@ export class WorkflowService {
    * need one lookup per name, not 200. Within a batch the trigger set is as of its first read
    * (a workflow enabled meanwhile counts from the next batch on, as it would a moment later anyway).
    */
-  private triggerWorkflows(workspaceId: string, name: string, tx: DbExecutor): Promise<WorkflowRow[]> {
+  private triggerWorkflows(workspaceId: string, name: string, tx: Tx): Promise<WorkflowRow[]> {
     let memo = this.triggerReads.get(tx);
     if (!memo) this.triggerReads.set(tx, (memo = new Map()));
     const key = `${workspaceId} ${name}`;

@@ -3706,7 +3706,10 @@ export interface paths {
             };
         };
         put?: never;
-        /** Create a workflow (version 1); a webhook workflow answers with its secret URL once; `warnings` lists probable mistakes */
+        /**
+         * Create a workflow (version 1); a webhook workflow answers with its secret URL once; `warnings` lists probable mistakes
+         * @description A workflow definition. Errors answer 400 validation_failed with `errors: [{path, message}]`, paths relative to this body (steps[2].with.url). Expressions run under limits (EXPRESSION_TIMEOUT_MS, memory, result size); a breach fails the step with expression_timeout, expression_too_large or expression_too_deep. The answer's `warnings` list reads of steps.<id> that no earlier step produces (such a read yields nothing).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -3716,12 +3719,9 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            /** @description A workflow definition: {name, trigger, steps:[{id, type, with, retry?, timeoutMs?, next?}], timeoutMs?, concurrency?}. Strings in a step's `with` that start with "=" are JSONata expressions (a transform's or condition's `expression` always is), evaluated against {input, steps: {<id>: {output}}, run: {id, workflowId}} (in a foreach step also item and index): steps.<id>.output is what an earlier step produced. Expressions run under limits (EXPRESSION_TIMEOUT_MS, memory, result size); a breach fails the step with expression_timeout, expression_too_large or expression_too_deep. The answer's `warnings` list reads of steps.<id> that no earlier step produces (such a read yields nothing). */
             requestBody: {
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["WorkflowDefinitionInput"];
                 };
             };
             responses: {
@@ -3751,9 +3751,7 @@ export interface paths {
                                 createdAt: string;
                                 /** Format: date-time */
                                 updatedAt: string;
-                                definition: {
-                                    [key: string]: unknown;
-                                } | null;
+                                definition: components["schemas"]["WorkflowDefinition"] | null;
                                 version?: number;
                             };
                             /** @description Present only when this call created the webhook URL; it is not shown again */
@@ -3889,9 +3887,7 @@ export interface paths {
                                 createdAt: string;
                                 /** Format: date-time */
                                 updatedAt: string;
-                                definition: {
-                                    [key: string]: unknown;
-                                } | null;
+                                definition: components["schemas"]["WorkflowDefinition"] | null;
                             };
                         };
                     };
@@ -3943,7 +3939,10 @@ export interface paths {
                 };
             };
         };
-        /** Save a new version of the definition (running runs keep theirs); `warnings` lists probable mistakes */
+        /**
+         * Save a new version of the definition (running runs keep theirs); `warnings` lists probable mistakes
+         * @description A workflow definition. Errors answer 400 validation_failed with `errors: [{path, message}]`, paths relative to this body (steps[2].with.url). Expressions run under limits (EXPRESSION_TIMEOUT_MS, memory, result size); a breach fails the step with expression_timeout, expression_too_large or expression_too_deep. The answer's `warnings` list reads of steps.<id> that no earlier step produces (such a read yields nothing).
+         */
         put: {
             parameters: {
                 query?: never;
@@ -3954,12 +3953,9 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            /** @description A workflow definition: {name, trigger, steps:[{id, type, with, retry?, timeoutMs?, next?}], timeoutMs?, concurrency?}. Strings in a step's `with` that start with "=" are JSONata expressions (a transform's or condition's `expression` always is), evaluated against {input, steps: {<id>: {output}}, run: {id, workflowId}} (in a foreach step also item and index): steps.<id>.output is what an earlier step produced. Expressions run under limits (EXPRESSION_TIMEOUT_MS, memory, result size); a breach fails the step with expression_timeout, expression_too_large or expression_too_deep. The answer's `warnings` list reads of steps.<id> that no earlier step produces (such a read yields nothing). */
             requestBody: {
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["WorkflowDefinitionInput"];
                 };
             };
             responses: {
@@ -3989,9 +3985,7 @@ export interface paths {
                                 createdAt: string;
                                 /** Format: date-time */
                                 updatedAt: string;
-                                definition: {
-                                    [key: string]: unknown;
-                                } | null;
+                                definition: components["schemas"]["WorkflowDefinition"] | null;
                                 version?: number;
                             };
                             /** @description Present only when this call created the webhook URL; it is not shown again */
@@ -4180,10 +4174,7 @@ export interface paths {
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string | null;
-                                /** @description The workflow definition as saved (the request body of POST/PUT, normalised) */
-                                definition: {
-                                    [key: string]: unknown;
-                                };
+                                definition: components["schemas"]["WorkflowDefinition"];
                             }[];
                         };
                     };
@@ -4291,9 +4282,7 @@ export interface paths {
                                 createdAt: string;
                                 /** Format: date-time */
                                 updatedAt: string;
-                                definition: {
-                                    [key: string]: unknown;
-                                } | null;
+                                definition: components["schemas"]["WorkflowDefinition"] | null;
                             };
                         };
                     };
@@ -4417,9 +4406,7 @@ export interface paths {
                                 createdAt: string;
                                 /** Format: date-time */
                                 updatedAt: string;
-                                definition: {
-                                    [key: string]: unknown;
-                                } | null;
+                                definition: components["schemas"]["WorkflowDefinition"] | null;
                             };
                         };
                     };
@@ -4556,8 +4543,11 @@ export interface paths {
                                 stepAttempt: number;
                                 /** @description What a waiting run waits for */
                                 wait: {
-                                    /** @enum {string} */
-                                    kind: "delay" | "approval" | "retry" | "concurrency";
+                                    /**
+                                     * @description A wait step's type (the step waits), retry (backoff before the next attempt, or the same attempt later) or concurrency (held back by a limit)
+                                     * @enum {string}
+                                     */
+                                    kind: "retry" | "concurrency" | "delay" | "approval";
                                     stepId: string;
                                     /** Format: date-time */
                                     until: string;
@@ -4620,8 +4610,11 @@ export interface paths {
                                 stepAttempt: number;
                                 /** @description What a waiting run waits for */
                                 wait: {
-                                    /** @enum {string} */
-                                    kind: "delay" | "approval" | "retry" | "concurrency";
+                                    /**
+                                     * @description A wait step's type (the step waits), retry (backoff before the next attempt, or the same attempt later) or concurrency (held back by a limit)
+                                     * @enum {string}
+                                     */
+                                    kind: "retry" | "concurrency" | "delay" | "approval";
                                     stepId: string;
                                     /** Format: date-time */
                                     until: string;
@@ -4788,8 +4781,11 @@ export interface paths {
                                 stepAttempt: number;
                                 /** @description What a waiting run waits for */
                                 wait: {
-                                    /** @enum {string} */
-                                    kind: "delay" | "approval" | "retry" | "concurrency";
+                                    /**
+                                     * @description A wait step's type (the step waits), retry (backoff before the next attempt, or the same attempt later) or concurrency (held back by a limit)
+                                     * @enum {string}
+                                     */
+                                    kind: "retry" | "concurrency" | "delay" | "approval";
                                     stepId: string;
                                     /** Format: date-time */
                                     until: string;
@@ -4929,8 +4925,11 @@ export interface paths {
                                 stepAttempt: number;
                                 /** @description What a waiting run waits for */
                                 wait: {
-                                    /** @enum {string} */
-                                    kind: "delay" | "approval" | "retry" | "concurrency";
+                                    /**
+                                     * @description A wait step's type (the step waits), retry (backoff before the next attempt, or the same attempt later) or concurrency (held back by a limit)
+                                     * @enum {string}
+                                     */
+                                    kind: "retry" | "concurrency" | "delay" | "approval";
                                     stepId: string;
                                     /** Format: date-time */
                                     until: string;
@@ -5088,8 +5087,11 @@ export interface paths {
                                 stepAttempt: number;
                                 /** @description What a waiting run waits for */
                                 wait: {
-                                    /** @enum {string} */
-                                    kind: "delay" | "approval" | "retry" | "concurrency";
+                                    /**
+                                     * @description A wait step's type (the step waits), retry (backoff before the next attempt, or the same attempt later) or concurrency (held back by a limit)
+                                     * @enum {string}
+                                     */
+                                    kind: "retry" | "concurrency" | "delay" | "approval";
                                     stepId: string;
                                     /** Format: date-time */
                                     until: string;
@@ -5254,8 +5256,11 @@ export interface paths {
                                 stepAttempt: number;
                                 /** @description What a waiting run waits for */
                                 wait: {
-                                    /** @enum {string} */
-                                    kind: "delay" | "approval" | "retry" | "concurrency";
+                                    /**
+                                     * @description A wait step's type (the step waits), retry (backoff before the next attempt, or the same attempt later) or concurrency (held back by a limit)
+                                     * @enum {string}
+                                     */
+                                    kind: "retry" | "concurrency" | "delay" | "approval";
                                     stepId: string;
                                     /** Format: date-time */
                                     until: string;
@@ -5426,8 +5431,11 @@ export interface paths {
                                 stepAttempt: number;
                                 /** @description What a waiting run waits for */
                                 wait: {
-                                    /** @enum {string} */
-                                    kind: "delay" | "approval" | "retry" | "concurrency";
+                                    /**
+                                     * @description A wait step's type (the step waits), retry (backoff before the next attempt, or the same attempt later) or concurrency (held back by a limit)
+                                     * @enum {string}
+                                     */
+                                    kind: "retry" | "concurrency" | "delay" | "approval";
                                     stepId: string;
                                     /** Format: date-time */
                                     until: string;
@@ -5598,8 +5606,11 @@ export interface paths {
                                 stepAttempt: number;
                                 /** @description What a waiting run waits for */
                                 wait: {
-                                    /** @enum {string} */
-                                    kind: "delay" | "approval" | "retry" | "concurrency";
+                                    /**
+                                     * @description A wait step's type (the step waits), retry (backoff before the next attempt, or the same attempt later) or concurrency (held back by a limit)
+                                     * @enum {string}
+                                     */
+                                    kind: "retry" | "concurrency" | "delay" | "approval";
                                     stepId: string;
                                     /** Format: date-time */
                                     until: string;
@@ -17168,6 +17179,526 @@ export interface components {
             }[];
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * @description A workflow definition: {name, trigger, steps, timeoutMs?, concurrency?}. Strings in a step's `with` that start with "=" are JSONata expressions (a transform's or condition's `expression` always is), evaluated against {input, steps: {<id>: {output}}, run: {id, workflowId}} (in a foreach's inner step also item and index). GET /v1/workflow-step-types lists the step types with the JSON Schema of their `with`.
+         * @example {
+         *       "name": "Big orders",
+         *       "trigger": {
+         *         "type": "webhook",
+         *         "hmac": true
+         *       },
+         *       "steps": [
+         *         {
+         *           "id": "big",
+         *           "type": "condition",
+         *           "with": {
+         *             "expression": "input.amount > 100"
+         *           }
+         *         },
+         *         {
+         *           "id": "notify",
+         *           "type": "http",
+         *           "with": {
+         *             "url": "https://example.com/hooks/big-order",
+         *             "body": {
+         *               "order": "=input.orderId",
+         *               "amount": "=input.amount"
+         *             }
+         *           },
+         *           "retry": {
+         *             "maxAttempts": 3,
+         *             "backoffMs": 1000
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
+        WorkflowDefinitionInput: {
+            name: string;
+            description?: string;
+            /**
+             * @default {
+             *       "type": "manual"
+             *     }
+             */
+            trigger: {
+                /** @constant */
+                type: "manual";
+            } | {
+                /** @constant */
+                type: "schedule";
+                cron: string;
+                /** @default UTC */
+                timezone: string;
+                /**
+                 * @default skip
+                 * @enum {string}
+                 */
+                missedFires: "skip" | "fire_once";
+            } | {
+                /** @constant */
+                type: "webhook";
+                /** @default false */
+                hmac: boolean;
+            } | {
+                /** @constant */
+                type: "event";
+                event: string;
+                filter?: string;
+            };
+            /** @description The steps; the run starts at the first and goes on to `next` (default: the following step) or where a condition branches. Step ids name outputs: steps.<id>.output */
+            steps: ({
+                id: string;
+                /** @constant */
+                type: "http";
+                with: {
+                    /** @description The URL to call: http(s)://… or an =expression yielding one. The host must be allowed by the egress guard (V01T_EGRESS_ALLOW for private addresses). */
+                    url: string;
+                    /**
+                     * @description HTTP method (default POST)
+                     * @enum {string}
+                     */
+                    method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD";
+                    /** @description Request headers; values may be =expressions. An Idempotency-Key header with the attempt's key is always sent. */
+                    headers?: {
+                        [key: string]: unknown;
+                    } | string;
+                    /** @description The request body: JSON (objects are sent as application/json) or a string; =expressions anywhere inside are resolved. Not sent with GET or HEAD. */
+                    body?: unknown;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "integration";
+                with: {
+                    /** @description The id of one of the workspace's integration-hub connections (or an =expression) */
+                    connectionId: string;
+                    /** @description The connector action to run, e.g. send_message (see GET /v1/connectors) */
+                    action: string;
+                    /** @description The action's input (its JSON Schema is in the connector catalog); =expressions anywhere inside are resolved */
+                    input?: unknown;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "transform";
+                with: {
+                    /** @description JSONata (the leading "=" is optional) over {input, steps.<id>.output, run}; its value is the step's output */
+                    expression: string;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "condition";
+                with: {
+                    /** @description JSONata (the leading "=" is optional); truthy takes `then`, falsy takes `else` */
+                    expression: string;
+                    /** @description The step to run when true (default: the next step) */
+                    then?: string;
+                    /** @description The step to run when false; without it a false condition ends the run successfully (a filter) */
+                    else?: string;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "delay";
+                /** @default {} */
+                with: {
+                    /** @description How long to wait, in milliseconds (at most one year), or an =expression yielding it */
+                    ms?: number | string;
+                    /** @description When to go on: an ISO-8601 time, or an =expression yielding one */
+                    until?: string;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "approval";
+                /** @default {} */
+                with: {
+                    /** @description How long the approval can be given, in milliseconds (default 7 days); past it the run fails */
+                    expiresInMs?: number;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "emit";
+                with: {
+                    /** @description The signal name consumers match on (lower-case letters, digits, . _ -), or an =expression */
+                    signal: string;
+                    /** @description The signal's data; =expressions anywhere inside are resolved */
+                    data?: unknown;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "foreach";
+                with: {
+                    /** @description The array to map over (at most 10000 items), usually an =expression; the inner step sees item and index */
+                    items: string | unknown[];
+                    /** @description Items in flight at once (default 5) */
+                    concurrency?: number;
+                    /** @description The step run for each item: {type, with} of an http, integration or transform step (its expressions also see item and index) */
+                    step: {
+                        type: string;
+                        with?: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            })[];
+            timeoutMs?: number;
+            concurrency?: number;
+        };
+        /**
+         * @description A workflow definition: {name, trigger, steps, timeoutMs?, concurrency?}. Strings in a step's `with` that start with "=" are JSONata expressions (a transform's or condition's `expression` always is), evaluated against {input, steps: {<id>: {output}}, run: {id, workflowId}} (in a foreach's inner step also item and index). GET /v1/workflow-step-types lists the step types with the JSON Schema of their `with`.
+         * @example {
+         *       "name": "Big orders",
+         *       "trigger": {
+         *         "type": "webhook",
+         *         "hmac": true
+         *       },
+         *       "steps": [
+         *         {
+         *           "id": "big",
+         *           "type": "condition",
+         *           "with": {
+         *             "expression": "input.amount > 100"
+         *           }
+         *         },
+         *         {
+         *           "id": "notify",
+         *           "type": "http",
+         *           "with": {
+         *             "url": "https://example.com/hooks/big-order",
+         *             "body": {
+         *               "order": "=input.orderId",
+         *               "amount": "=input.amount"
+         *             }
+         *           },
+         *           "retry": {
+         *             "maxAttempts": 3,
+         *             "backoffMs": 1000
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
+        WorkflowDefinition: {
+            name: string;
+            description?: string;
+            /**
+             * @default {
+             *       "type": "manual"
+             *     }
+             */
+            trigger: {
+                /** @constant */
+                type: "manual";
+            } | {
+                /** @constant */
+                type: "schedule";
+                cron: string;
+                /** @default UTC */
+                timezone: string;
+                /**
+                 * @default skip
+                 * @enum {string}
+                 */
+                missedFires: "skip" | "fire_once";
+            } | {
+                /** @constant */
+                type: "webhook";
+                /** @default false */
+                hmac: boolean;
+            } | {
+                /** @constant */
+                type: "event";
+                event: string;
+                filter?: string;
+            };
+            /** @description The steps; the run starts at the first and goes on to `next` (default: the following step) or where a condition branches. Step ids name outputs: steps.<id>.output */
+            steps: ({
+                id: string;
+                /** @constant */
+                type: "http";
+                with: {
+                    /** @description The URL to call: http(s)://… or an =expression yielding one. The host must be allowed by the egress guard (V01T_EGRESS_ALLOW for private addresses). */
+                    url: string;
+                    /**
+                     * @description HTTP method (default POST)
+                     * @enum {string}
+                     */
+                    method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD";
+                    /** @description Request headers; values may be =expressions. An Idempotency-Key header with the attempt's key is always sent. */
+                    headers?: {
+                        [key: string]: unknown;
+                    } | string;
+                    /** @description The request body: JSON (objects are sent as application/json) or a string; =expressions anywhere inside are resolved. Not sent with GET or HEAD. */
+                    body?: unknown;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "integration";
+                with: {
+                    /** @description The id of one of the workspace's integration-hub connections (or an =expression) */
+                    connectionId: string;
+                    /** @description The connector action to run, e.g. send_message (see GET /v1/connectors) */
+                    action: string;
+                    /** @description The action's input (its JSON Schema is in the connector catalog); =expressions anywhere inside are resolved */
+                    input?: unknown;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "transform";
+                with: {
+                    /** @description JSONata (the leading "=" is optional) over {input, steps.<id>.output, run}; its value is the step's output */
+                    expression: string;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "condition";
+                with: {
+                    /** @description JSONata (the leading "=" is optional); truthy takes `then`, falsy takes `else` */
+                    expression: string;
+                    /** @description The step to run when true (default: the next step) */
+                    then?: string;
+                    /** @description The step to run when false; without it a false condition ends the run successfully (a filter) */
+                    else?: string;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "delay";
+                /** @default {} */
+                with: {
+                    /** @description How long to wait, in milliseconds (at most one year), or an =expression yielding it */
+                    ms?: number | string;
+                    /** @description When to go on: an ISO-8601 time, or an =expression yielding one */
+                    until?: string;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "approval";
+                /** @default {} */
+                with: {
+                    /** @description How long the approval can be given, in milliseconds (default 7 days); past it the run fails */
+                    expiresInMs?: number;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "emit";
+                with: {
+                    /** @description The signal name consumers match on (lower-case letters, digits, . _ -), or an =expression */
+                    signal: string;
+                    /** @description The signal's data; =expressions anywhere inside are resolved */
+                    data?: unknown;
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            } | {
+                id: string;
+                /** @constant */
+                type: "foreach";
+                with: {
+                    /** @description The array to map over (at most 10000 items), usually an =expression; the inner step sees item and index */
+                    items: string | unknown[];
+                    /** @description Items in flight at once (default 5) */
+                    concurrency?: number;
+                    /** @description The step run for each item: {type, with} of an http, integration or transform step (its expressions also see item and index) */
+                    step: {
+                        type: string;
+                        with?: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                } & {
+                    [key: string]: unknown;
+                };
+                retry?: {
+                    maxAttempts: number;
+                    /** @default 1000 */
+                    backoffMs: number;
+                    /** @default 300000 */
+                    maxBackoffMs: number;
+                };
+                timeoutMs?: number;
+                next?: string;
+            })[];
+            timeoutMs?: number;
+            concurrency?: number;
         };
     };
     responses: never;

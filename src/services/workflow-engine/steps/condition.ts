@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { defineStep, jsonata } from './types.js';
+import { defineStep, requiredString } from './types.js';
 
 const stepId = z.string().describe('A step id of this definition');
 
 const withSchema = z
   .object({
-    expression: jsonata('a JSONata expression that yields true or false').describe('JSONata (the leading "=" is optional); truthy takes `then`, falsy takes `else`'),
+    expression: requiredString('a JSONata expression that yields true or false').describe('JSONata (the leading "=" is optional); truthy takes `then`, falsy takes `else`'),
     then: stepId.optional().describe('The step to run when true (default: the next step)'),
     else: stepId.optional().describe('The step to run when false; without it a false condition ends the run successfully (a filter)'),
   })

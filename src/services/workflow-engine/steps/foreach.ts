@@ -31,6 +31,7 @@ export const foreachStep = defineStep({
     'Output: the array of the items\' outputs, in order. Any item failing fails the attempt.',
   with: withSchema,
   example: { id: 'each', type: 'foreach', with: { items: '=input.recipients', concurrency: 5, step: { type: 'http', with: { url: 'https://example.com/notify', body: { to: '=item' } } } } },
+  innerStepField: 'step',
   validate(v) {
     if (v.nested) v.error('type', 'foreach cannot be nested');
     v.checkNested('step', v.with.step, (m) => m.mappable === true, 'foreach maps an http, integration or transform step');

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { defineStep, jsonata } from './types.js';
+import { defineStep, requiredString } from './types.js';
 
 const withSchema = z
   .object({
-    expression: jsonata('a JSONata expression').describe('JSONata (the leading "=" is optional) over {input, steps.<id>.output, run}; its value is the step\'s output'),
+    expression: requiredString('a JSONata expression').describe('JSONata (the leading "=" is optional) over {input, steps.<id>.output, run}; its value is the step\'s output'),
   })
   .loose();
 

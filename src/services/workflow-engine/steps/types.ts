@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { ExpressionShape } from '../../../kernel/expressions/index.js';
-import type { StepEvaluation } from '../expressions.js';
 import type { HttpPort, IntegrationPort } from '../http-port.js';
 
 /**
@@ -58,17 +57,8 @@ export const expression = z
   .regex(/^=/, 'an =expression starts with "="')
   .describe('A JSONata expression after "=", evaluated against {input, steps.<id>.output, run} when the step runs');
 
-/** A JSONata expression with or without the leading "=" (a transform's or condition's `expression`). */
-export const jsonata = (what: string) => z.string({ error: (i) => (i.input === undefined || i.input === null ? `required: ${what}` : 'must be a string') }).min(1, `required: ${what}`);
-
 /** A required string field with a message that says what it is for. */
 export const requiredString = (what: string) => z.string({ error: (i) => (i.input === undefined || i.input === null ? `required: ${what}` : 'must be a string') }).min(1, `required: ${what}`);
-
-/** One problem found on save, at a path relative to the definition (`steps[2].with.url`). */
-export interface StepProblem {
-  path: string;
-  message: string;
-}
 
 /** The checks beyond the schema of `with` (references to other steps, expressions' limits ...). */
 export interface StepValidation {
@@ -169,6 +159,8 @@ interface ModuleBase<W> {
   example: { id: string; type: string; with: Record<string, unknown>; [k: string]: unknown };
   /** Fields that are JSONata with or without the leading "=" (not only when they start with "="). */
   expressionFields?: readonly string[];
+  /** The field of `with` that holds an inner step `{type, with}` (foreach's `step`): its expressions are checked as that type's. */
+  innerStepField?: string;
   /** May be the inner step of a foreach (run once per item). */
   mappable?: boolean;
   /** Checks beyond the schema (references to other steps, limits of expressions). */

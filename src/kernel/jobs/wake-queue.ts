@@ -1,11 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { PgBoss, fromDrizzle, fromPglite } from 'pg-boss';
-import type { Database, DbExecutor } from '../../kernel/db/database.js';
-import type { Logger } from '../../kernel/telemetry/logger.js';
+import type { Database, DbExecutor } from '../db/database.js';
+import type { Logger } from '../telemetry/logger.js';
 
-export const RUN_QUEUE = 'workflow-run';
-
-export interface RunQueueOptions {
+export interface WakeQueueOptions {
+  /** The pg-boss queue's name (e.g. workflow-run). */
+  queue: string;
+  /** The job data's key holding the id of the thing to wake (e.g. runId). */
+  idKey: string;
   database: Database;
   /** DATABASE_URL on PostgreSQL (pg-boss keeps its own pool); unused on PGlite. */
   url?: string;
@@ -18,18 +20,19 @@ export interface RunQueueOptions {
 }
 
 /**
- * The job layer: pg-boss on the platform's database (its own `pgboss` schema; on PGlite through
- * pg-boss's PGlite adapter, on PostgreSQL through its own small pool). A job is a wake-up of one
- * run ("advance run X, not before T"); the run's state lives in workflow.runs, so a lost or
- * duplicated job never loses or repeats work: the executor's lease and recorded attempts decide.
+ * A queue of wake-ups over pg-boss on the platform's database (its own `pgboss` schema; on PGlite
+ * through pg-boss's PGlite adapter, on PostgreSQL through its own small pool). A job is a wake-up
+ * of one thing by id ("advance run X, not before T"); its state lives in the service's tables, so
+ * a lost or duplicated job never loses or repeats work (for workflow runs: the executor's lease
+ * and recorded attempts decide). Enqueueing inside a transaction commits the job with it.
  */
-export class RunQueue {
+export class WakeQueue {
   private boss?: PgBoss;
   private starting?: Promise<PgBoss>;
   private working = false;
   private workerId?: string;
 
-  constructor(private readonly o: RunQueueOptions) {}
+  constructor(private readonly o: WakeQueueOptions) {}
 
   private ensure(): Promise<PgBoss> {
     this.starting ??= (async () => {
@@ -43,14 +46,14 @@ export class RunQueue {
       boss.on('error', (err) => this.o.logger.error({ err }, 'pg-boss error'));
       await boss.start();
       const queueOptions = { retryLimit: 5, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, expireInSeconds: 900, heartbeatSeconds: 10, notify: true };
-      await boss.createQueue(RUN_QUEUE, queueOptions).catch(async (err: Error) => {
+      await boss.createQueue(this.o.queue, queueOptions).catch(async (err: Error) => {
         if (!/exists/i.test(err.message)) throw err;
-        await boss.updateQueue(RUN_QUEUE, { notify: true });
+        await boss.updateQueue(this.o.queue, { notify: true });
       });
       // pg-boss looks a queue up on its own connection the first time a job is sent to it. Sent inside
       // a PGlite transaction, that lookup would wait for the transaction that waits for it: warm the
-      // cache now with a no-op job (the worker skips jobs without a runId).
-      await boss.send(RUN_QUEUE, { warmup: true });
+      // cache now with a no-op job (the worker skips jobs without an id).
+      await boss.send(this.o.queue, { warmup: true });
       this.boss = boss;
       return boss;
     })().catch((err) => {
@@ -75,13 +78,13 @@ export class RunQueue {
   }
 
   /** Enqueues a wake-up; pass the caller's transaction so the job commits with the state change. */
-  async wake(runId: string, at: Date | null, tx?: DbExecutor): Promise<void> {
+  async wake(id: string, at: Date | null, tx?: DbExecutor): Promise<void> {
     const boss = await this.ensure();
-    await boss.send(RUN_QUEUE, { runId }, { ...(at ? { startAfter: at } : {}), ...(tx ? { db: fromDrizzle(tx as never, sql as never) } : {}) });
+    await boss.send(this.o.queue, { [this.o.idKey]: id }, { ...(at ? { startAfter: at } : {}), ...(tx ? { db: fromDrizzle(tx as never, sql as never) } : {}) });
   }
 
-  /** Hands each fetched batch's run ids to `handler` at once (the executor advances fresh runs of a batch together). */
-  async work(handler: (runIds: string[]) => Promise<void>): Promise<void> {
+  /** Hands each fetched batch's ids to `handler` at once (the workflow executor advances fresh runs of a batch together). */
+  async work(handler: (ids: string[]) => Promise<void>): Promise<void> {
     const boss = await this.ensure();
     if (this.working) return;
     this.working = true;
@@ -89,21 +92,21 @@ export class RunQueue {
     // notifyPollingIntervalSeconds = the poll: NOTIFY only announces new jobs, a job whose startAfter comes due is found by polling.
     const localConcurrency = this.o.workers ?? (this.o.database.kind === 'pglite' ? 1 : 2);
     const options = { batchSize: this.o.batchSize, pollingIntervalSeconds: this.o.pollingIntervalSeconds, notifyPollingIntervalSeconds: this.o.pollingIntervalSeconds, burstWhenBatchFull: true, localConcurrency };
-    this.workerId = await boss.work<{ runId?: string }>(RUN_QUEUE, options, async (jobs) => {
-      const ids = jobs.flatMap((j) => (j.data?.runId ? [j.data.runId] : []));
-      // A failure fails the batch and pg-boss retries it; the executor is idempotent per run, so repeating the others is harmless.
+    this.workerId = await boss.work<Record<string, unknown>>(this.o.queue, options, async (jobs) => {
+      const ids = jobs.flatMap((j) => (typeof j.data?.[this.o.idKey] === 'string' ? [j.data[this.o.idKey] as string] : []));
+      // A failure fails the batch and pg-boss retries it; the handler must be idempotent per id, so repeating the others is harmless.
       if (ids.length) await handler(ids);
     });
   }
 
-  /** Immediate wake-ups of many runs in one INSERT, inside `tx` (the API's group commit). */
-  async wakeMany(runIds: string[], tx: DbExecutor): Promise<void> {
-    if (!runIds.length) return;
+  /** Immediate wake-ups of many in one INSERT, inside `tx` (the API's group commit). */
+  async wakeMany(ids: string[], tx: DbExecutor): Promise<void> {
+    if (!ids.length) return;
     const boss = await this.ensure();
-    await boss.insert(RUN_QUEUE, runIds.map((runId) => ({ data: { runId } })), { db: fromDrizzle(tx as never, sql as never) });
+    await boss.insert(this.o.queue, ids.map((id) => ({ data: { [this.o.idKey]: id } })), { db: fromDrizzle(tx as never, sql as never) });
   }
 
-  /** Wakes this process's worker now (a run was just enqueued here and committed) instead of at its next poll. */
+  /** Wakes this process's worker now (a job was just enqueued here and committed) instead of at its next poll. */
   notifyLocal(): void {
     if (this.workerId) this.boss?.notifyWorker(this.workerId);
   }
