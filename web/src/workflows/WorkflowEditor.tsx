@@ -21,6 +21,7 @@ import {
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams, useSearchParams } from 'react-router';
 import { api, ApiError, call } from '../api/client';
+import type { paths } from '../api/schema';
 import { Button, Card, ErrorMessage, Field, Loading, Page } from '../ui/ui';
 import { runPath, workflowKey, workflowsKey } from './api';
 import { canonicalJson, diffDefinitions } from './diff';
@@ -32,6 +33,7 @@ import { BLANK_DEFINITION, findTemplate } from './templates';
 
 const Canvas = lazy(() => import('./Canvas'));
 
+type DefinitionBody = NonNullable<paths['/v1/workspaces/{workspaceId}/workflows']['post']['requestBody']>['content']['application/json'];
 type Webhook = { url: string; token: string; hmacSecret: string | null };
 type Warning = { path: string; message: string };
 
@@ -107,7 +109,8 @@ function Editor({ workspaceId, workflowId, initial, enabled, version }: { worksp
 
   const save = useMutation({
     mutationFn: async (def: Definition) => {
-      const body = def as unknown as Record<string, never>;
+      // The editor holds whatever the person built; the server is the validator (its errors are pinned to nodes).
+      const body = def as unknown as DefinitionBody;
       return workflowId
         ? call(api.PUT('/v1/workspaces/{workspaceId}/workflows/{workflowId}', { params: { path: { workspaceId, workflowId } }, body }))
         : call(api.POST('/v1/workspaces/{workspaceId}/workflows', { params: { path: { workspaceId } }, body }));
