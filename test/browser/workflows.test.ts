@@ -183,6 +183,28 @@ describe('web app: workflows', () => {
     await page.getByRole('button', { name: 'Copy URL' }).waitFor();
   });
 
+  it('connects steps from the panel and removes the edge on the canvas with the keyboard', async () => {
+    await page.goto(`${workspaceUrl}/workflows/draft`);
+    await page.locator('.react-flow__node').first().waitFor();
+    for (const title of ['Transform', 'Transform', 'Emit signal']) await addStep(page, title);
+    await expect.poll(() => page.locator('.react-flow__node').count()).toBe(4);
+    // transform_1 skips transform_2: its "Next step" is emit_1 (the keyboard twin of dragging a handle).
+    await page.getByRole('navigation', { name: 'Steps' }).getByRole('button', { name: /1\. transform_1/ }).click();
+    await choose(page, '.wf-panel section:has(h2:has-text("Step 1"))', 'emit_1');
+    const explicit = page.locator('.react-flow__edge.wf-edge-next');
+    await expect.poll(() => explicit.count()).toBe(1);
+    await page.getByRole('tab', { name: 'JSON' }).click();
+    expect((JSON.parse(await page.getByLabel('Definition (JSON)').inputValue()) as { steps: { id: string; next?: string }[] }).steps[0]).toMatchObject({ id: 'transform_1', next: 'emit_1' });
+    // The same edge, focused and selected with the keyboard, is removed with Delete.
+    await page.getByRole('tab', { name: 'Canvas' }).click();
+    await explicit.first().focus();
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Delete');
+    await expect.poll(() => explicit.count()).toBe(0);
+    await page.getByRole('tab', { name: 'JSON' }).click();
+    expect((JSON.parse(await page.getByLabel('Definition (JSON)').inputValue()) as { steps: { next?: string }[] }).steps[0]!.next).toBeUndefined();
+  });
+
   it('holds at 375 px in the dark theme and stays accessible', async () => {
     const small = await browser.newContext({ viewport: { width: 375, height: 800 }, colorScheme: 'dark', storageState: await context.storageState() });
     const p = await small.newPage();
