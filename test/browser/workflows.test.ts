@@ -183,7 +183,7 @@ describe('web app: workflows', () => {
     await page.getByRole('button', { name: 'Copy URL' }).waitFor();
   });
 
-  it('connects steps from the panel and removes the edge on the canvas with the keyboard', async () => {
+  it('connects steps from the panel and by dragging on the canvas, and removes an edge with the keyboard', async () => {
     await page.goto(`${workspaceUrl}/workflows/draft`);
     await page.locator('.react-flow__node').first().waitFor();
     for (const title of ['Transform', 'Transform', 'Emit signal']) await addStep(page, title);
@@ -202,7 +202,20 @@ describe('web app: workflows', () => {
     await page.keyboard.press('Delete');
     await expect.poll(() => explicit.count()).toBe(0);
     await page.getByRole('tab', { name: 'JSON' }).click();
-    expect((JSON.parse(await page.getByLabel('Definition (JSON)').inputValue()) as { steps: { next?: string }[] }).steps[0]!.next).toBeUndefined();
+    const after = JSON.parse(await page.getByLabel('Definition (JSON)').inputValue()) as { steps: { id: string; next?: string }[] };
+    expect(after.steps.map((x) => x.id)).toEqual(['transform_1', 'transform_2', 'emit_1']);
+    expect(after.steps[0]!.next).toBeUndefined();
+    // With a pointer: drag from transform_1's bottom handle onto emit_1's top handle.
+    await page.getByRole('tab', { name: 'Canvas' }).click();
+    await page.locator('.wf-canvas').scrollIntoViewIfNeeded();
+    await page.getByRole('button', { name: /fit view/i }).click();
+    const from = await page.locator('.react-flow__node[data-id="transform_1"] .react-flow__handle.source').boundingBox();
+    const to = await page.locator('.react-flow__node[data-id="emit_1"] .react-flow__handle.target').boundingBox();
+    await page.mouse.move(from!.x + from!.width / 2, from!.y + from!.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(to!.x + to!.width / 2, to!.y + to!.height / 2, { steps: 12 });
+    await page.mouse.up();
+    await expect.poll(() => explicit.count()).toBe(1);
   });
 
   it('holds at 375 px in the dark theme and stays accessible', async () => {

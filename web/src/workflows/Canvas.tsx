@@ -142,7 +142,11 @@ export default function Canvas({ definition, titles, selected, errorCounts, layo
     // Removal goes through onNodesDelete, which edits the definition.
     setNodes((ns) => applyNodeChanges(changes.filter((c) => c.type !== 'remove' && c.type !== 'select'), ns));
   };
-  const onEdgesChange = (changes: EdgeChange<FlowEdge>[]) => setEdges((es) => applyEdgeChanges(changes.filter((c) => c.type !== 'remove'), es));
+  const onEdgesChange = (changes: EdgeChange<FlowEdge>[]) => {
+    // Selecting an edge leaves no step selected, so Delete removes the edge and not the step as well.
+    if (selected !== null && changes.some((c) => c.type === 'select' && c.selected)) onSelect(null);
+    setEdges((es) => applyEdgeChanges(changes.filter((c) => c.type !== 'remove'), es));
+  };
 
   return (
     <div className="wf-canvas" aria-label="Workflow canvas" role="region">
