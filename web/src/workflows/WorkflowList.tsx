@@ -57,7 +57,7 @@ export default function WorkflowList() {
             </thead>
             <tbody>
               {shown.map((w) => {
-                const run = lastRuns.data?.get(w.id);
+                const run = lastRuns.data?.last.get(w.id);
                 return (
                   <tr key={w.id}>
                     <td>
@@ -71,12 +71,14 @@ export default function WorkflowList() {
                     <td>
                       {lastRuns.isPending ? (
                         '…'
+                      ) : lastRuns.isError ? (
+                        <span className="muted">unavailable</span>
                       ) : run ? (
                         <Link href={runPath(workspaceId, run.id)}>
                           {run.status}, {new Date(run.createdAt).toLocaleString()}
                         </Link>
                       ) : (
-                        <span className="muted">never</span>
+                        <span className="muted">{lastRuns.data?.complete === false ? 'none among the latest 200 runs' : 'never'}</span>
                       )}
                     </td>
                   </tr>

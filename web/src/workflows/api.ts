@@ -16,10 +16,11 @@ export function useLastRuns(workspaceId: string) {
   return useQuery({
     queryKey: ['runs', workspaceId, 'latest'],
     queryFn: async () => {
-      const { runs } = await call(api.GET('/v1/workspaces/{workspaceId}/runs', { params: { path: { workspaceId }, query: { limit: 200 } } }));
+      const { runs, nextCursor } = await call(api.GET('/v1/workspaces/{workspaceId}/runs', { params: { path: { workspaceId }, query: { limit: 200 } } }));
       const last = new Map<string, (typeof runs)[number]>();
       for (const r of runs) if (!last.has(r.workflowId)) last.set(r.workflowId, r);
-      return last;
+      // Without a next page these are all the runs: a workflow missing here never ran.
+      return { last, complete: nextCursor === null };
     },
   });
 }

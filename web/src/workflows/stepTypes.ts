@@ -35,8 +35,6 @@ export interface StepType {
   example: Record<string, unknown>;
 }
 
-const expr = 'Text, or an =expression (JSONata over input and steps.<id>.output)';
-
 export const LOCAL_STEP_TYPES: StepType[] = [
   {
     type: 'transform',
@@ -159,9 +157,6 @@ export const LOCAL_STEP_TYPES: StepType[] = [
     example: { items: '=input.items', concurrency: 5, step: { type: 'transform', with: { expression: 'item * 2' } } },
   },
 ];
-
-/** Strings this text means as an expression hint in forms. */
-export const EXPRESSION_HINT = expr;
 
 export function findStepType(types: readonly StepType[], type: string): StepType | undefined {
   return types.find((t) => t.type === type);
