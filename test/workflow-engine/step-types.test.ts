@@ -54,6 +54,24 @@ describe('workflow step types over HTTP', () => {
     }
   });
 
+  it('the document types a definition per step type in one shared component the workflow routes refer to', async () => {
+    type Variant = { properties: { type: { const: string }; with: { properties?: Record<string, unknown> } }; examples?: unknown[] };
+    const doc = (await t.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+      components: { schemas: Record<string, { properties: { steps: { items: { oneOf: Variant[] } } } }> };
+    };
+    expect(Object.keys(doc.paths['/v1/workflow-step-types']!)).toEqual(['get']);
+    for (const id of ['WorkflowDefinition', 'WorkflowDefinitionInput']) {
+      const variants = doc.components.schemas[id]!.properties.steps.items.oneOf;
+      expect(variants.map((v) => v.properties.type.const)).toEqual(stepRegistry.modules.map((m) => m.type));
+      for (const v of variants) expect(v.examples, v.properties.type.const).toEqual([stepRegistry.of(v.properties.type.const).example]);
+      expect(Object.keys(variants[0]!.properties.with.properties ?? {})).toContain('url');
+    }
+    const create = JSON.stringify(doc.paths['/v1/workspaces/{workspaceId}/workflows']!.post!.requestBody);
+    expect(create).toContain('#/components/schemas/WorkflowDefinitionInput');
+    expect(JSON.stringify(doc.paths['/v1/workspaces/{workspaceId}/workflows/{workflowId}']!.get!.responses['200'])).toContain('#/components/schemas/WorkflowDefinition"');
+  });
+
   it('a save-time error names the step and the field of its with', async () => {
     const res = await t.inject({
       method: 'POST',
