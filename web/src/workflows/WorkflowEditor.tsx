@@ -86,13 +86,10 @@ function Editor({ workspaceId, workflowId, initial, enabled, version }: { worksp
     return out;
   }, [errors]);
 
+  /** An edit that cannot refuse (the graph operations that can refuse go through tryChange). */
   function change(fn: (d: Definition) => Definition) {
-    try {
-      setDefinition((d) => fn(d));
-      setNotice(null);
-    } catch (err) {
-      setNotice((err as Error).message);
-    }
+    setDefinition((d) => fn(d));
+    setNotice(null);
   }
   /** Runs an edit that may refuse (renaming to a taken id, connecting a step to itself): the reason is shown, not thrown. */
   function tryChange(fn: (d: Definition) => Definition) {
