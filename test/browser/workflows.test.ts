@@ -181,6 +181,12 @@ describe('web app: workflows', () => {
     const url = await page.getByTestId('webhook-url').textContent();
     expect(url).toMatch(new RegExp(`^${server.url}/hooks/workflows/`));
     await page.getByRole('button', { name: 'Copy URL' }).waitFor();
+    // The template's sample input is ready in "Run now"; its urgent branch runs to the end.
+    await page.getByRole('tab', { name: 'Run' }).click();
+    expect(JSON.parse(await page.getByLabel('Run input (JSON)').inputValue())).toMatchObject({ priority: 'high' });
+    await page.getByRole('button', { name: 'Run now' }).click();
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 60_000 }).toBe('succeeded');
+    await expect(page.locator('.run-summary pre').textContent()).resolves.toContain('"handled": true');
   });
 
   it('connects steps from the panel and by dragging on the canvas, and removes an edge with the keyboard', async () => {

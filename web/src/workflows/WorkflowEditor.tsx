@@ -43,8 +43,9 @@ export default function WorkflowEditorRoute() {
   const [search] = useSearchParams();
   const template = search.get('template');
   if (workflowId === 'draft') {
-    const start = structuredClone(findTemplate(template)?.definition ?? BLANK_DEFINITION);
-    return <Editor key={`draft:${template ?? ''}`} workspaceId={workspaceId} workflowId={null} initial={start} enabled={false} />;
+    const chosen = findTemplate(template);
+    const start = structuredClone(chosen?.definition ?? BLANK_DEFINITION);
+    return <Editor key={`draft:${template ?? ''}`} workspaceId={workspaceId} workflowId={null} initial={start} enabled={false} sampleInput={chosen?.sampleInput} />;
   }
   return <LoadedEditor key={workflowId} workspaceId={workspaceId} workflowId={workflowId} />;
 }
@@ -60,7 +61,7 @@ function LoadedEditor({ workspaceId, workflowId }: { workspaceId: string; workfl
   return <Editor workspaceId={workspaceId} workflowId={workflowId} initial={structuredClone(def)} enabled={workflow.data.enabled} version={workflow.data.currentVersion} />;
 }
 
-function Editor({ workspaceId, workflowId, initial, enabled, version }: { workspaceId: string; workflowId: string | null; initial: Definition; enabled: boolean; version?: number }) {
+function Editor({ workspaceId, workflowId, initial, enabled, version, sampleInput }: { workspaceId: string; workflowId: string | null; initial: Definition; enabled: boolean; version?: number; sampleInput?: unknown }) {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const stepTypes = useStepTypes();
@@ -120,6 +121,8 @@ function Editor({ workspaceId, workflowId, initial, enabled, version }: { worksp
       setWarnings(res.warnings);
       setSaved(canonicalJson(def));
       if (res.webhook) queryClient.setQueryData(['webhook', res.workflow.id], res.webhook);
+      // A template's sample input becomes the first "Run now" input of the workflow made from it.
+      if (!workflowId && sampleInput !== undefined) queryClient.setQueryData(['sample-input', res.workflow.id], sampleInput);
       queryClient.setQueryData(workflowKey(workspaceId, res.workflow.id), res.workflow);
       void queryClient.invalidateQueries({ queryKey: workflowsKey(workspaceId), exact: true });
       void queryClient.invalidateQueries({ queryKey: ['versions', workspaceId, res.workflow.id] });
@@ -636,7 +639,8 @@ function Versions({ workspaceId, workflowId, onLoad }: { workspaceId: string; wo
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
 function RunNow({ workspaceId, workflowId, enabled, dirty }: { workspaceId: string; workflowId: string; enabled: boolean; dirty: boolean }) {
-  const [input, setInput] = useState('{}');
+  const sample = useQuery<unknown>({ queryKey: ['sample-input', workflowId], queryFn: () => null, enabled: false, initialData: null, staleTime: Infinity });
+  const [input, setInput] = useState(() => (sample.data ? JSON.stringify(sample.data, null, 2) : '{}'));
   const [inputError, setInputError] = useState<string | null>(null);
   const start = useMutation({
     mutationFn: async (value: unknown) => (await call(api.POST('/v1/workspaces/{workspaceId}/workflows/{workflowId}/runs', { params: { path: { workspaceId, workflowId } }, body: { input: value } }))).run,
