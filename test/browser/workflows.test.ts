@@ -56,6 +56,9 @@ describe('web app: workflows', () => {
     await page.getByRole('button', { name: 'Create workspace' }).click();
     await page.waitForURL(/\/w\/[0-9a-f-]+\/settings/);
     workspaceUrl = page.url().replace(/\/settings.*$/, '');
+    await page.locator('label.checkbox', { hasText: 'vAnalyst' }).click();
+    await page.getByRole('button', { name: 'Save personas' }).click();
+    await page.getByText('Saved.').waitFor();
   });
 
   it('shows an empty list that teaches the next step, and templates per persona', async () => {
@@ -67,6 +70,8 @@ describe('web app: workflows', () => {
     await page.waitForURL(/\/workflows\/new$/);
     await page.getByRole('heading', { name: 'Templates' }).waitFor();
     for (const persona of ['Founder', 'vCreator', 'vBuilder', 'vAnalyst', 'vAutomator']) await expect(page.getByText(`For ${persona}`).count()).resolves.toBeGreaterThan(0);
+    // The persona picked for this workspace comes first.
+    await expect(page.locator('.template-card').first().textContent()).resolves.toMatch(/Suggested for you.*For vAnalyst/);
     await expectAccessible(page, 'new workflow (templates)');
     await page.getByRole('link', { name: 'Start from scratch' }).click();
     await page.waitForURL(/\/workflows\/draft$/);

@@ -1,13 +1,19 @@
 import { Link } from 'react-aria-components';
 import { useParams } from 'react-router';
 import { Card, Page } from '../ui/ui';
+import { usePersonas } from '../workspaces/WorkspaceSettings';
+import { PERSONAS } from '../workspaces/roles';
 import { TEMPLATES } from './templates';
 
-const PERSONA_NAMES: Record<string, string> = { founder: 'Founder', vCreator: 'vCreator', vBuilder: 'vBuilder', vAnalyst: 'vAnalyst', vAutomator: 'vAutomator' };
+const PERSONA_NAMES: Record<string, string> = Object.fromEntries(PERSONAS.map((p) => [p.id, p.name]));
 
-/** Start a workflow: from scratch or from a template per persona; both open the editor on an unsaved draft. */
+/** Start a workflow: from scratch or from a template per persona (yours first); both open the editor on an unsaved draft. */
 export default function NewWorkflow() {
   const { workspaceId = '' } = useParams();
+  const personas = usePersonas(workspaceId);
+  const mine = new Set<string>(personas.data ?? []);
+  // Stable order otherwise; templates for the personas picked in this workspace come first.
+  const templates = [...TEMPLATES].sort((a, b) => Number(mine.has(b.persona)) - Number(mine.has(a.persona)));
   const base = `/w/${workspaceId}/workflows/draft`;
   return (
     <Page title="New workflow">
@@ -19,10 +25,10 @@ export default function NewWorkflow() {
       </Card>
       <h2>Templates</h2>
       <ul className="template-grid plain-list">
-        {TEMPLATES.map((t) => (
+        {templates.map((t) => (
           <li key={t.key} className="card template-card">
             <p className="muted">
-              For {PERSONA_NAMES[t.persona]} · trigger: {t.definition.trigger?.type ?? 'manual'} · {t.definition.steps.length} steps
+              {mine.has(t.persona) && <strong className="badge badge-on">Suggested for you</strong>} For {PERSONA_NAMES[t.persona]} · trigger: {t.definition.trigger?.type ?? 'manual'} · {t.definition.steps.length} steps
             </p>
             <h3>{t.title}</h3>
             <p>{t.description}</p>
