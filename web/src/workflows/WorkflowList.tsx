@@ -1,8 +1,11 @@
 import { useMemo, useState } from 'react';
 import { Link, SearchField, Input, Label } from 'react-aria-components';
 import { useParams } from 'react-router';
-import { Card, Empty, ErrorMessage, Loading, Page } from '../ui/ui';
+import { Button, Card, Empty, ErrorMessage, Loading, Page } from '../ui/ui';
 import { runPath, useLastRuns, useWorkflows } from './api';
+
+/** Rows rendered at a time: a workspace with thousands of workflows stays quick; "Show more" adds the next page. */
+const PAGE = 100;
 
 /** The workspace's workflows: search by name, enabled state, trigger and last run. */
 export default function WorkflowList() {
@@ -10,6 +13,7 @@ export default function WorkflowList() {
   const workflows = useWorkflows(workspaceId);
   const lastRuns = useLastRuns(workspaceId);
   const [search, setSearch] = useState('');
+  const [limit, setLimit] = useState(PAGE);
   const shown = useMemo(() => {
     const q = search.trim().toLowerCase();
     return (workflows.data ?? []).filter((w) => !q || w.name.toLowerCase().includes(q));
@@ -25,7 +29,15 @@ export default function WorkflowList() {
       }
     >
       <Card>
-        <SearchField className="field" value={search} onChange={setSearch} aria-describedby="workflow-count">
+        <SearchField
+          className="field"
+          value={search}
+          onChange={(v) => {
+            setSearch(v);
+            setLimit(PAGE);
+          }}
+          aria-describedby="workflow-count"
+        >
           <Label>Search workflows</Label>
           <Input />
         </SearchField>
@@ -56,7 +68,7 @@ export default function WorkflowList() {
               </tr>
             </thead>
             <tbody>
-              {shown.map((w) => {
+              {shown.slice(0, limit).map((w) => {
                 const run = lastRuns.data?.last.get(w.id);
                 return (
                   <tr key={w.id}>
@@ -86,6 +98,11 @@ export default function WorkflowList() {
               })}
             </tbody>
           </table>
+        )}
+        {shown.length > limit && (
+          <Button variant="secondary" onPress={() => setLimit((l) => l + PAGE)}>
+            Show more ({shown.length - limit} more)
+          </Button>
         )}
       </Card>
     </Page>
