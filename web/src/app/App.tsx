@@ -23,6 +23,9 @@ const Members = lazy(() => import('../workspaces/Members'));
 const WorkspaceSettings = lazy(() => import('../workspaces/WorkspaceSettings'));
 const AuditLog = lazy(() => import('../audit/AuditLog'));
 const Account = lazy(() => import('../account/Account'));
+const WorkflowList = lazy(() => import('../workflows/WorkflowList'));
+const NewWorkflow = lazy(() => import('../workflows/NewWorkflow'));
+const WorkflowEditor = lazy(() => import('../workflows/WorkflowEditor'));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -109,6 +112,9 @@ const router = createBrowserRouter([
           { path: '/w/:workspaceId/members', element: <Members /> },
           { path: '/w/:workspaceId/settings', element: <WorkspaceSettings /> },
           { path: '/w/:workspaceId/audit', element: <AuditLog /> },
+          { path: '/w/:workspaceId/workflows', element: <WorkflowList /> },
+          { path: '/w/:workspaceId/workflows/new', element: <NewWorkflow /> },
+          { path: '/w/:workspaceId/workflows/:workflowId', element: <WorkflowEditor /> },
         ],
       },
       { path: '*', element: <NotFound /> },

@@ -69,6 +69,7 @@ export function Layout({ user, children }: { user: { name: string; email: string
           {current && (
             <>
               <Link href={`/w/${current.id}`}>Home</Link>
+              <Link href={`/w/${current.id}/workflows`}>Workflows</Link>
               <Link href={`/w/${current.id}/members`}>Members</Link>
               <Link href={`/w/${current.id}/audit`}>Audit log</Link>
               <Link href={`/w/${current.id}/settings`}>Settings</Link>
