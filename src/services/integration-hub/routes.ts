@@ -202,7 +202,7 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
     },
     handler: async (req, reply) => {
       const { redirect, ...done } = await oauth.callback(req.query);
-      if (redirect) return reply.status(303).header('location', redirect).send();
+      if (redirect) return reply.redirect(redirect, 303);
       return done;
     },
   });
