@@ -23,6 +23,12 @@ const Members = lazy(() => import('../workspaces/Members'));
 const WorkspaceSettings = lazy(() => import('../workspaces/WorkspaceSettings'));
 const AuditLog = lazy(() => import('../audit/AuditLog'));
 const Account = lazy(() => import('../account/Account'));
+const RunsList = lazy(() => import('../runs/RunsList'));
+const RunPage = lazy(() => import('../runs/RunPage'));
+const Approvals = lazy(() => import('../runs/Approvals'));
+const Connections = lazy(() => import('../connections/Connections'));
+const NewConnection = lazy(() => import('../connections/NewConnection'));
+const ConnectionPage = lazy(() => import('../connections/ConnectionPage'));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -109,6 +115,12 @@ const router = createBrowserRouter([
           { path: '/w/:workspaceId/members', element: <Members /> },
           { path: '/w/:workspaceId/settings', element: <WorkspaceSettings /> },
           { path: '/w/:workspaceId/audit', element: <AuditLog /> },
+          { path: '/w/:workspaceId/runs', element: <RunsList /> },
+          { path: '/w/:workspaceId/runs/:runId', element: <RunPage /> },
+          { path: '/w/:workspaceId/approvals', element: <Approvals /> },
+          { path: '/w/:workspaceId/connections', element: <Connections /> },
+          { path: '/w/:workspaceId/connections/new/:connectorId', element: <NewConnection /> },
+          { path: '/w/:workspaceId/connections/:connectionId', element: <ConnectionPage /> },
         ],
       },
       { path: '*', element: <NotFound /> },
