@@ -83,7 +83,7 @@ function Settings({ workspaceId, connection, connector }: { workspaceId: string;
   }
   const problem = save.error instanceof ApiError ? save.error.problem : undefined;
   return (
-    <Form onSubmit={submit} className="stack" aria-label="Connection settings">
+    <Form onSubmit={submit} validationBehavior="aria" className="stack" aria-label="Connection settings">
       <Field label="Connection name" value={name} onChange={setName} isRequired error={save.error instanceof ApiError ? save.error.fieldError('name') : undefined} />
       <SchemaForm legend="Settings" schema={connector.configSchema} values={config} onChange={setConfig} errors={{ ...serverErrors(problem?.errors, 'config'), ...local.config }} />
       <RateLimitFields value={rate} onChange={setRate} errors={{ ...serverErrors(problem?.errors, 'rateLimit'), ...local.rate }} />
@@ -142,7 +142,7 @@ function ReplaceSecret({ workspaceId, connection, connector }: { workspaceId: st
           </Button>
         </div>
       ) : (
-        <Form onSubmit={submit} className="stack" aria-label="Replace credentials">
+        <Form onSubmit={submit} validationBehavior="aria" className="stack" aria-label="Replace credentials">
           <SchemaForm legend="New credentials" schema={connector.credentialsSchema} values={values} onChange={setValues} errors={{ ...serverErrors(problem?.errors, 'credentials'), ...local }} secrets secretPlaceholder="unchanged when left empty" />
           <ErrorMessage error={save.error} />
           <div className="row">
@@ -173,7 +173,7 @@ function RequestLog({ workspaceId, connectionId }: { workspaceId: string; connec
       {log.isError && <ErrorMessage error={log.error} />}
       {log.isSuccess && rows.length === 0 && <Empty title="No requests yet">Test the connection or run a workflow that uses it.</Empty>}
       {rows.length > 0 && (
-        <table className="table">
+        <table className="table" tabIndex={0}>
           <caption className="sr-only">Outbound requests, newest first</caption>
           <thead>
             <tr>

@@ -27,7 +27,7 @@ export default function Connections() {
           </Empty>
         )}
         {connections.data && connections.data.length > 0 && (
-          <table className="table">
+          <table className="table" tabIndex={0}>
             <caption className="sr-only">Connections of this workspace</caption>
             <thead>
               <tr>

@@ -59,7 +59,7 @@ function NewConnectionForm({ workspaceId, connector }: { workspaceId: string; co
   return (
     <Card>
       <p className="muted">{connector.description}</p>
-      <Form onSubmit={submit} className="stack" aria-label={`New ${connector.name} connection`}>
+      <Form onSubmit={submit} validationBehavior="aria" className="stack" aria-label={`New ${connector.name} connection`}>
         <Field label="Connection name" value={name} onChange={setName} isRequired error={create.error instanceof ApiError ? create.error.fieldError('name') : undefined} />
         <SchemaForm legend="Settings" schema={connector.configSchema} values={config} onChange={setConfig} errors={{ ...fromServer.config, ...local.config }} />
         <SchemaForm legend="Credentials (write-only: stored sealed, never shown again)" schema={connector.credentialsSchema} values={credentials} onChange={setCredentials} errors={{ ...fromServer.credentials, ...local.credentials }} secrets />

@@ -72,7 +72,7 @@ export default function RunsList() {
           </Empty>
         )}
         {rows.length > 0 && (
-          <table className="table">
+          <table className="table" tabIndex={0}>
             <caption className="sr-only">Runs, newest first</caption>
             <thead>
               <tr>
