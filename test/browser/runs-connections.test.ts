@@ -21,8 +21,22 @@ let workspaceId = '';
 const seen: { method: string; url: string; authorization?: string }[] = [];
 const receiver = http.createServer((req, res) => {
   seen.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization });
-  if (req.url === '/health') res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-  else res.writeHead(404).end();
+  const url = new URL(req.url ?? '/', 'http://receiver');
+  if (url.pathname === '/health') res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+  // A stand-in OAuth provider: its consent page approves at once and sends the browser back.
+  else if (url.pathname === '/oauth/login/oauth/authorize') {
+    const back = new URL(url.searchParams.get('redirect_uri')!);
+    back.searchParams.set('code', 'consented-code');
+    back.searchParams.set('state', url.searchParams.get('state')!);
+    res.writeHead(302, { location: back.href }).end();
+  } else if (url.pathname === '/oauth/login/oauth/access_token') {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const ok = new URLSearchParams(body).get('code') === 'consented-code';
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(ok ? { access_token: 'gho_browser', token_type: 'bearer', scope: 'repo' } : { error: 'bad_verification_code' }));
+    });
+  } else res.writeHead(404).end();
 });
 let receiverUrl = '';
 
@@ -217,6 +231,30 @@ describe('web app: runs, approvals and connections', () => {
     await page.getByLabel('Requests', { exact: true }).fill('0');
     await page.getByRole('button', { name: 'Save settings' }).click();
     await page.getByText('A whole number from 1 to 100000').waitFor();
+  });
+
+  it('connects an OAuth connection: the browser goes to the provider and comes back to the connection page', async () => {
+    await nav().getByRole('link', { name: 'Connections' }).click();
+    await page.getByRole('link', { name: /^Connect GitHub/ }).click();
+    await page.getByLabel('Owner (required)').fill('octo');
+    await page.getByLabel('Repo (required)').fill('site');
+    await page.getByLabel('OAuth base URL', { exact: true }).fill(`${receiverUrl}/oauth`);
+    await page.getByLabel('Type', { exact: true }).selectOption('oauth2');
+    await page.getByLabel('Client ID (required)').fill('client-1');
+    await page.getByLabel('Client secret (required)').fill('client-secret-1');
+    await page.getByRole('button', { name: 'Create connection' }).click();
+    // GitHub posts inbound webhooks: their secret URL is shown once, then the connection opens.
+    await page.getByText('Copy it now: it will not be shown again.').waitFor();
+    expect(await page.locator('code.secret').textContent()).toMatch(new RegExp(`^${server.url}/hooks/connections/[A-Za-z0-9_-]{20,}$`));
+    await page.getByRole('link', { name: 'Open the connection' }).click();
+    await page.waitForURL(/\/connections\/[0-9a-f-]{36}$/);
+    await page.getByText('needs reauth').first().waitFor();
+    await page.getByRole('button', { name: 'Connect with the provider' }).click();
+    await page.waitForURL(/\/connections\/[0-9a-f-]{36}\?oauth=connected$/, { timeout: 30_000 });
+    await page.getByText('Authorised at the provider: the connection is active.').waitFor();
+    await page.locator('.facts .badge-active').waitFor();
+    expect(seen.some((r) => r.url.startsWith('/oauth/login/oauth/access_token'))).toBe(true);
+    await expectAccessible(page, 'connection page (after OAuth)');
   });
 
   it('the audit log shows the approvals and the connection changes, in the dark theme at 375 px', async () => {

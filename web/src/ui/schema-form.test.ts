@@ -39,6 +39,7 @@ describe('JSON-Schema form logic', () => {
     expect(fields[6]!.label).toBe('Base URL');
     expect(humanize('healthPath')).toBe('Health path');
     expect(humanize('client_id')).toBe('Client ID');
+    expect(humanize('oauthBaseUrl')).toBe('OAuth base URL');
   });
 
   it('starts from defaults and from current values for an edit', () => {

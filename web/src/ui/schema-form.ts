@@ -73,7 +73,7 @@ export function activeSchema(schema: JsonSchema, values: RawValues): JsonSchema 
   return (v.options.find((o) => o.value === values[v.key]) ?? v.options[0])!.schema;
 }
 
-const ACRONYMS: Record<string, string> = { url: 'URL', id: 'ID', api: 'API', smtp: 'SMTP', tls: 'TLS', ms: 'ms', pds: 'PDS', did: 'DID' };
+const ACRONYMS: Record<string, string> = { oauth: 'OAuth', url: 'URL', id: 'ID', api: 'API', smtp: 'SMTP', tls: 'TLS', ms: 'ms', pds: 'PDS', did: 'DID' };
 
 /** baseUrl → "Base URL", healthPath → "Health path". */
 export function humanize(name: string): string {
