@@ -43,8 +43,8 @@ let receiverUrl = '';
 beforeAll(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-  // Loopback is refused by the egress guard unless listed; the list takes hosts, so this one host only.
-  [server, browser] = await Promise.all([startServer({ V01T_EGRESS_ALLOW: '127.0.0.1', WORKFLOW_POLL_SECONDS: '1' }), launchBrowser()]);
+  // Loopback is refused by the egress guard unless listed: this receiver's address and port only.
+  [server, browser] = await Promise.all([startServer({ V01T_EGRESS_ALLOW: `127.0.0.1:${(receiver.address() as AddressInfo).port}`, WORKFLOW_POLL_SECONDS: '1' }), launchBrowser()]);
   context = await newContext(browser);
   page = await context.newPage();
 });
@@ -62,8 +62,9 @@ async function apiCall<T>(method: string, path: string, body?: unknown): Promise
     async ({ method, path, body }) => {
       const doc = (globalThis as unknown as { document: { cookie: string } }).document;
       const csrf = doc.cookie.split('; ').find((c) => c.startsWith('v01t_csrf='))?.slice('v01t_csrf='.length) ?? '';
-      const res = await fetch(path, { method, headers: { 'content-type': 'application/json', 'x-csrf-token': decodeURIComponent(csrf) }, body: body === undefined ? undefined : JSON.stringify(body) });
-      return { status: res.status, body: (await res.json()) as never };
+      const res = await fetch(path, { method, headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'x-csrf-token': decodeURIComponent(csrf) }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await res.text();
+      return { status: res.status, body: (text ? JSON.parse(text) : null) as never };
     },
     { method, path, body },
   );
@@ -184,6 +185,20 @@ describe('web app: runs, approvals and connections', () => {
     await page.getByRole('button', { name: 'Create connection' }).click();
     await page.waitForURL(/\/connections\/[0-9a-f-]{36}\?created=1/);
     await page.getByRole('heading', { name: 'Local API' }).waitFor();
+  });
+
+  it('refuses a loopback port the allow list does not name', async () => {
+    const other = await apiCall<{ code: string; detail: string }>('POST', `/v1/workspaces/${workspaceId}/connections`, { connector: 'http', name: 'Other port', credentials: { type: 'none' }, config: { baseUrl: `http://127.0.0.1:${Number(new URL(receiverUrl).port) + 1}` } });
+    const connectionId = (other.body as unknown as { connection?: { id: string } }).connection?.id;
+    if (connectionId) {
+      const tested = await apiCall<{ ok?: boolean; code?: string; detail: string }>('POST', `/v1/workspaces/${workspaceId}/connections/${connectionId}/test`);
+      // Refused before any connection: a problem (egress_blocked) or a failed test naming it.
+      expect(tested.body.ok ?? false).toBe(false);
+      expect(`${tested.body.code ?? ''} ${tested.body.detail}`).toMatch(/egress_blocked|V01T_EGRESS_ALLOW/);
+      expect((await apiCall('DELETE', `/v1/workspaces/${workspaceId}/connections/${connectionId}`)).status).toBe(204);
+    } else {
+      expect(other.body.code).toBe('egress_blocked');
+    }
   });
 
   it('tests the connection against the local receiver and shows the request log', async () => {
