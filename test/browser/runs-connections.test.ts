@@ -74,6 +74,7 @@ const nav = () => page.getByRole('navigation', { name: 'Main' });
 
 describe('web app: runs, approvals and connections', () => {
   let runId = '';
+  let workflowId = '';
 
   it('signs up and creates a workspace', async () => {
     await page.goto(`${server.url}/signup`);
@@ -108,6 +109,7 @@ describe('web app: runs, approvals and connections', () => {
       ],
     });
     expect(created.status).toBe(201);
+    workflowId = created.body.workflow.id;
     const started = await apiCall<{ run: { id: string } }>('POST', `/v1/workspaces/${workspaceId}/workflows/${created.body.workflow.id}/runs`, { input: { title: 'Launch' } });
     expect(started.status).toBe(202);
     runId = started.body.run.id;
@@ -156,6 +158,18 @@ describe('web app: runs, approvals and connections', () => {
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.getByRole('link', { name: new RegExp(`Run ${runId.slice(0, 8)}`) }).waitFor();
     await expectAccessible(page, 'runs list');
+  });
+
+  it('cancels a waiting run from its page, which then stops updating', async () => {
+    const started = await apiCall<{ run: { id: string } }>('POST', `/v1/workspaces/${workspaceId}/workflows/${workflowId}/runs`, { input: { title: 'Never' } });
+    await page.goto(`${server.url}/w/${workspaceId}/runs/${started.body.run.id}`);
+    await page.getByRole('heading', { name: 'Waiting for approval at step “gate”' }).waitFor({ timeout: 60_000 });
+    await page.getByText('(updating live)').waitFor();
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await page.getByTestId('run-status').getByText('cancelled').waitFor({ timeout: 30_000 });
+    await page.getByText('(updating live)').waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Cancel run' }).waitFor({ state: 'detached' });
+    await expectAccessible(page, 'run page (cancelled)');
   });
 
   it('creates an HTTP connection through the form made from its schema, with errors next to the fields', async () => {
@@ -277,7 +291,7 @@ describe('web app: runs, approvals and connections', () => {
     await page.getByRole('button', { name: 'Switch to dark theme' }).click();
     expect(await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { dataset: { theme?: string } } } }).document.documentElement.dataset.theme)).toBe('dark');
     await nav().getByRole('link', { name: 'Audit log' }).click();
-    for (const action of ['workflow.run.approved', 'integration.connection.created', 'integration.connection.updated']) {
+    for (const action of ['workflow.run.approved', 'workflow.run.cancelled', 'integration.connection.created', 'integration.connection.updated']) {
       await page.getByRole('cell', { name: action }).first().waitFor();
     }
     expect(await page.getByRole('cell', { name: 'workflow.run.approved' }).count()).toBe(2);
