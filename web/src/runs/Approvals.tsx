@@ -4,7 +4,7 @@ import { useParams } from 'react-router';
 import { api, call } from '../api/client';
 import { Button, Card, Empty, ErrorMessage, Loading, Page } from '../ui/ui';
 import { useWorkflowNames } from './api';
-import { Decide } from './RunPage';
+import { Decide, Json } from './RunPage';
 
 /** Every run waiting on an undecided approval step, across the workspace's workflows, oldest request last. */
 export default function Approvals() {
@@ -45,6 +45,7 @@ export default function Approvals() {
                   <div className="muted">
                     Asked {new Date(r.startedAt ?? r.createdAt).toLocaleString()} · expires {r.wait ? new Date(r.wait.until).toLocaleString() : '—'}
                   </div>
+                  <Json label={`Input of run ${r.id.slice(0, 8)}`} value={r.input} />
                 </div>
                 <Decide workspaceId={workspaceId} runId={r.id} onDone={decided} compact />
               </li>

@@ -7,7 +7,7 @@ import { Button, Card, ErrorMessage, Field, Loading, Page } from '../ui/ui';
 import { StatusBadge, useWorkflowNames, type RunWithSteps } from './api';
 import { duration, isFinal, PollSchedule } from './live';
 
-function Json({ label, value }: { label: string; value: unknown }) {
+export function Json({ label, value }: { label: string; value: unknown }) {
   if (value === undefined || value === null) return null;
   return (
     <details className="json-details">
@@ -59,7 +59,7 @@ export default function RunPage() {
   const run = useQuery({
     queryKey: key,
     queryFn: async () => (await call(api.GET('/v1/workspaces/{workspaceId}/runs/{runId}', { params: { path: { workspaceId, runId } } }))).run,
-    refetchInterval: (q) => schedule.current.next(q.state.data),
+    refetchInterval: (q) => schedule.current.next(q.state.data, q.state.dataUpdatedAt),
     refetchIntervalInBackground: false,
   });
   const acted = () => {

@@ -31,6 +31,17 @@ describe('run page polling schedule', () => {
     for (const final of ['succeeded', 'failed', 'cancelled', 'timed_out']) expect(s.next(run(final))).toBe(false);
   });
 
+  it('moves only on a new answer: asking again for the same answer (a re-render) keeps the delay', () => {
+    const s = new PollSchedule({ baseMs: 100, factor: 2, maxMs: 10_000 });
+    const r = run('running');
+    expect(s.next(r, 1)).toBe(100);
+    expect(s.next(r, 1)).toBe(100);
+    expect(s.next(r, 1)).toBe(100);
+    expect(s.next(r, 2)).toBe(200);
+    expect(s.next(r, 2)).toBe(200);
+    expect(s.next(r, 3)).toBe(400);
+  });
+
   it('starts over after the user acts', () => {
     const s = new PollSchedule({ baseMs: 100, factor: 3, maxMs: 10_000 });
     const r = run('waiting');

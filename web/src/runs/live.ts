@@ -36,11 +36,18 @@ export function runFingerprint(run: { status: string; currentStep: string | null
 export class PollSchedule {
   private last: string | null = null;
   private unchanged = 0;
+  private seenAnswer: number | undefined;
   constructor(private readonly o: BackoffOptions = RUN_BACKOFF) {}
 
-  next(run: Parameters<typeof runFingerprint>[0] | undefined): number | false {
+  /**
+   * `answeredAt` (the query's dataUpdatedAt) tells answers apart: the query library asks for the
+   * interval on every render too, and only a new answer may move the schedule.
+   */
+  next(run: Parameters<typeof runFingerprint>[0] | undefined, answeredAt?: number): number | false {
     if (!run) return backoffDelay(0, this.o);
     if (isFinal(run.status)) return false;
+    if (answeredAt !== undefined && answeredAt === this.seenAnswer) return backoffDelay(this.unchanged, this.o);
+    this.seenAnswer = answeredAt;
     const fp = runFingerprint(run);
     if (fp === this.last) this.unchanged += 1;
     else {
@@ -54,6 +61,7 @@ export class PollSchedule {
   reset(): void {
     this.unchanged = 0;
     this.last = null;
+    this.seenAnswer = undefined;
   }
 }
 
