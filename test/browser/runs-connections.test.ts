@@ -298,6 +298,8 @@ describe('web app: runs, approvals and connections', () => {
     await expectAccessible(page, 'audit log (375 px)');
     await nav().getByRole('link', { name: 'Connections' }).click();
     await page.getByRole('link', { name: 'Local API' }).waitFor();
+    await page.getByRole('button', { name: 'Check health of all' }).click();
+    await page.getByRole('row', { name: /Local API/ }).getByText('up', { exact: true }).waitFor({ timeout: 30_000 });
     await expectAccessible(page, 'connections (375 px)');
     const overflow = await page.evaluate(() => {
       const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
