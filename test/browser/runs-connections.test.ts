@@ -234,6 +234,8 @@ describe('web app: runs, approvals and connections', () => {
       )
       .toBeGreaterThanOrEqual(1);
     await expectAccessible(page, 'connection page');
+    await page.getByRole('heading', { name: 'Local API' }).scrollIntoViewIfNeeded();
+    await page.evaluate(() => (globalThis as unknown as { scrollTo: (x: number, y: number) => void }).scrollTo(0, 0));
     await screenshot(page, 'connection');
   });
 
@@ -284,6 +286,14 @@ describe('web app: runs, approvals and connections', () => {
     await page.locator('.facts .badge-active').waitFor();
     expect(seen.some((r) => r.url.startsWith('/oauth/login/oauth/access_token'))).toBe(true);
     await expectAccessible(page, 'connection page (after OAuth)');
+    // Deleting asks once more.
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('button', { name: 'Keep it' }).click();
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('button', { name: 'Delete for good' }).click();
+    await page.waitForURL(/\/connections$/);
+    await page.getByRole('link', { name: 'Local API' }).waitFor();
+    await page.getByRole('table', { name: 'Connections of this workspace' }).getByRole('link', { name: 'GitHub', exact: true }).waitFor({ state: 'detached' });
   });
 
   it('the audit log shows the approvals and the connection changes, in the dark theme at 375 px', async () => {
@@ -291,7 +301,7 @@ describe('web app: runs, approvals and connections', () => {
     await page.getByRole('button', { name: 'Switch to dark theme' }).click();
     expect(await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { dataset: { theme?: string } } } }).document.documentElement.dataset.theme)).toBe('dark');
     await nav().getByRole('link', { name: 'Audit log' }).click();
-    for (const action of ['workflow.run.approved', 'workflow.run.cancelled', 'integration.connection.created', 'integration.connection.updated']) {
+    for (const action of ['workflow.run.approved', 'workflow.run.cancelled', 'integration.connection.created', 'integration.connection.updated', 'integration.connection.deleted']) {
       await page.getByRole('cell', { name: action }).first().waitFor();
     }
     expect(await page.getByRole('cell', { name: 'workflow.run.approved' }).count()).toBe(2);

@@ -220,6 +220,7 @@ export default function ConnectionPage() {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const catalog = useCatalog();
+  const [confirmDelete, setConfirmDelete] = useState(false);
   const connection = useQuery({
     queryKey: ['connection', workspaceId, connectionId],
     queryFn: async () => (await call(api.GET('/v1/workspaces/{workspaceId}/connections/{connectionId}', { params: { path: { workspaceId, connectionId } } }))).connection,
@@ -256,9 +257,20 @@ export default function ConnectionPage() {
           <Button variant="secondary" onPress={() => setStatus.mutate(c.status === 'disabled' ? 'active' : 'disabled')} isDisabled={setStatus.isPending}>
             {c.status === 'disabled' ? 'Enable' : 'Disable'}
           </Button>
-          <Button variant="danger" onPress={() => remove.mutate()} isDisabled={remove.isPending}>
-            Delete
-          </Button>
+          {confirmDelete ? (
+            <>
+              <Button variant="danger" onPress={() => remove.mutate()} isDisabled={remove.isPending} autoFocus>
+                Delete for good
+              </Button>
+              <Button variant="secondary" onPress={() => setConfirmDelete(false)}>
+                Keep it
+              </Button>
+            </>
+          ) : (
+            <Button variant="danger" onPress={() => setConfirmDelete(true)}>
+              Delete…
+            </Button>
+          )}
         </>
       }
     >
