@@ -221,9 +221,11 @@ describe('web app: runs, approvals and connections', () => {
     expect(seen.filter((r) => r.url === '/health').length).toBeGreaterThanOrEqual(1);
     // Health probes are measured, not logged; the log is the connection's activity: an action call.
     await page.getByText('No requests yet').waitFor();
-    const connectionId = /\/connections\/([0-9a-f-]{36})/.exec(page.url())![1]!;
-    const action = await apiCall('POST', `/v1/workspaces/${workspaceId}/connections/${connectionId}/actions/request`, { input: { path: '/health' } });
-    expect(action.status).toBe(200);
+    // An action run from its own schema form: the receiver's answer comes back, the log records it.
+    await page.getByLabel('Action', { exact: true }).selectOption('request');
+    await page.getByRole('group', { name: 'Input' }).getByLabel('Path', { exact: true }).fill('/health');
+    await page.getByRole('button', { name: 'Run action' }).click();
+    await page.getByLabel('Action output').getByText('"status": 200').waitFor({ timeout: 30_000 });
     await expect
       .poll(
         async () => {

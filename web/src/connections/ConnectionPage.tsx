@@ -4,7 +4,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tansta
 import { useNavigate, useParams, useSearchParams } from 'react-router';
 import { api, ApiError, call } from '../api/client';
 import { Button, Card, Empty, ErrorMessage, Field, Loading, Page } from '../ui/ui';
-import { SchemaForm } from '../ui/SchemaForm';
+import { SchemaForm, SelectField } from '../ui/SchemaForm';
 import { initialValues, serverErrors, toValue, type RawValues } from '../ui/schema-form';
 import { rateDraftOf, rateLimitOf, useCatalog, type Connection, type ConnectorInfo } from './api';
 import { RateLimitFields } from './RateLimitFields';
@@ -156,6 +156,62 @@ function ReplaceSecret({ workspaceId, connection, connector }: { workspaceId: st
         </Form>
       )}
     </div>
+  );
+}
+
+/** Runs one of the connector's actions with input from a form made from the action's schema. */
+function RunAction({ workspaceId, connectionId, connector }: { workspaceId: string; connectionId: string; connector: ConnectorInfo }) {
+  const queryClient = useQueryClient();
+  const [name, setName] = useState(connector.actions[0]?.name ?? '');
+  const action = connector.actions.find((a) => a.name === name);
+  const [values, setValues] = useState<RawValues>(() => (action ? initialValues(action.inputSchema) : {}));
+  const [local, setLocal] = useState<Record<string, string>>({});
+  const run = useMutation({
+    mutationFn: (input: Record<string, unknown>) => call(api.POST('/v1/workspaces/{workspaceId}/connections/{connectionId}/actions/{action}', { params: { path: { workspaceId, connectionId, action: name } }, body: { input } })),
+    onSettled: () => void queryClient.invalidateQueries({ queryKey: ['connection-requests', workspaceId, connectionId] }),
+  });
+  if (!action) return <p className="muted">This connector has no actions.</p>;
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    const v = toValue(action!.inputSchema, values);
+    setLocal(Object.fromEntries(v.errors.map((x) => [x.path.split('.')[0]!, x.message])));
+    if (v.errors.length) return;
+    run.mutate(v.value);
+  }
+  const problem = run.error instanceof ApiError ? run.error.problem : undefined;
+  return (
+    <Form onSubmit={submit} validationBehavior="aria" className="stack" aria-label="Run an action">
+      <SelectField
+        label="Action"
+        value={name}
+        description={action.description}
+        options={connector.actions.map((a) => ({ value: a.name, label: a.name }))}
+        onChange={(next) => {
+          setName(next);
+          const a = connector.actions.find((x) => x.name === next);
+          setValues(a ? initialValues(a.inputSchema) : {});
+          setLocal({});
+          run.reset();
+        }}
+      />
+      <SchemaForm legend="Input" schema={action.inputSchema} values={values} onChange={setValues} errors={{ ...serverErrors(problem?.errors, 'input'), ...local }} />
+      <ErrorMessage error={run.error} />
+      <div>
+        <Button type="submit" isDisabled={run.isPending}>
+          {run.isPending ? 'Running…' : 'Run action'}
+        </Button>
+      </div>
+      <div aria-live="polite">
+        {run.data && (
+          <div role="status" className="alert alert-success">
+            <strong>Action output</strong>
+            <pre className="json" tabIndex={0} aria-label="Action output">
+              {JSON.stringify(run.data.output, null, 2)}
+            </pre>
+          </div>
+        )}
+      </div>
+    </Form>
   );
 }
 
@@ -331,6 +387,11 @@ export default function ConnectionPage() {
             <ReplaceSecret workspaceId={workspaceId} connection={c} connector={connector} />
           </Card>
         </>
+      )}
+      {connector && connector.actions.length > 0 && c.status === 'active' && (
+        <Card title="Try an action">
+          <RunAction workspaceId={workspaceId} connectionId={c.id} connector={connector} />
+        </Card>
       )}
       <Card title="Request log">
         <RequestLog workspaceId={workspaceId} connectionId={c.id} />

@@ -14,7 +14,7 @@ export interface ConnectorInfo {
   inboundWebhooks: string | null;
   credentialsSchema: JsonSchema;
   configSchema: JsonSchema;
-  actions: { name: string; description: string }[];
+  actions: { name: string; description: string; inputSchema: JsonSchema }[];
 }
 
 export type Connection = paths['/v1/workspaces/{workspaceId}/connections/{connectionId}']['get']['responses']['200']['content']['application/json']['connection'];
