@@ -33,7 +33,7 @@ export default defineConfig({
     reporters: ['default'],
     projects: [
       // `npm test`: everything that needs only Node (the browser suites run by `npm run test:browser`).
-      { extends: true, test: { name: 'main', include: ['src/**/*.test.ts', 'test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...opsKit, 'test/browser/**', 'test/chaos/**'] } },
+      { extends: true, test: { name: 'main', include: ['src/**/*.test.ts', 'test/**/*.test.ts', 'web/src/**/*.test.{ts,tsx}'], exclude: [...configDefaults.exclude, ...opsKit, 'test/browser/**', 'test/chaos/**'] } },
       // `npm run test:ops`: the suites that need the Debian tools .ci/run installs.
       { extends: true, test: { name: 'ops', include: opsKit.length > 0 ? opsKit : ['test/ops/__none__.test.ts'] } },
     ],

@@ -17,7 +17,8 @@ import { systemClock, type Clock } from '../clock.js';
  *     connect (rebinding) cannot redirect the connection;
  *  4. redirects are followed by hand and every hop goes through 1-3 again.
  * `V01T_EGRESS_ALLOW` (host names, `*.suffix`, IPs and CIDRs) admits listed targets, e.g. a local
- * fake in tests or an internal API an operator trusts.
+ * fake in tests or an internal API an operator trusts; `IP:port` (`[IPv6]:port`) admits that address
+ * literal on that one port only.
  */
 
 export interface EgressRequest {
@@ -117,7 +118,7 @@ const MAX_TRACKED_KEYS = 10_000;
 
 const blocked = (detail: string) => new AppError('egress_blocked', detail);
 /** The hint an operator needs when a refused address is a target they mean to reach. */
-export const EGRESS_ALLOW_HINT = 'to allow it, an operator lists the host or network in V01T_EGRESS_ALLOW (host names, *.suffix, IPs or CIDRs, comma-separated)';
+export const EGRESS_ALLOW_HINT = 'to allow it, an operator lists the host or network in V01T_EGRESS_ALLOW (host names, *.suffix, IPs, IP:port or CIDRs, comma-separated)';
 const refusedAddress = (detail: string) => blocked(`${detail}; ${EGRESS_ALLOW_HINT}`);
 
 /** Marks an error raised inside connect.lookup so it survives undici's error path. */
@@ -136,9 +137,20 @@ export class EgressPolicy {
   private readonly hosts = new Set<string>();
   private readonly suffixes: string[] = [];
   private readonly cidrs: [Parsed, number][] = [];
+  /** `IP:port` entries: that address, on that port only (a test's local receiver, one internal service). */
+  private readonly addressPorts: { ip: Parsed; port: number }[] = [];
 
   constructor(allow: string[] = []) {
     for (const raw of allow.map((s) => s.trim().toLowerCase()).filter(Boolean)) {
+      const scoped = /^(?:\[([0-9a-f:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(raw);
+      if (scoped) {
+        const address = scoped[1] ?? scoped[2]!;
+        const port = Number(scoped[3]);
+        if (!ipaddr.isValid(address) || port < 1 || port > 65535) throw new Error(`V01T_EGRESS_ALLOW: "${raw}" is not a valid IP:port (IPv6 as [addr]:port)`);
+        this.addressPorts.push({ ip: ipaddr.parse(address), port });
+        continue;
+      }
+      if (/^[a-z0-9*][a-z0-9.*-]*:\d+$/.test(raw)) throw new Error(`V01T_EGRESS_ALLOW: "${raw}": a port can be given with an IP address only (IP:port or [IPv6]:port)`);
       if (raw.includes('/')) {
         try {
           this.cidrs.push(ipaddr.parseCIDR(raw));
@@ -161,6 +173,13 @@ export class EgressPolicy {
   hostAllowed(hostname: string): boolean {
     const h = hostname.toLowerCase().replace(/\.$/, '');
     return this.hosts.has(h) || this.suffixes.some((s) => h.endsWith(s));
+  }
+
+  /** Whether an `IP:port` entry admits this literal address on this port. */
+  addressPortAllowed(address: string, port: number): boolean {
+    if (!ipaddr.isValid(address)) return false;
+    const ip = ipaddr.parse(address);
+    return this.addressPorts.some((e) => e.port === port && e.ip.kind() === ip.kind() && e.ip.toNormalizedString() === ip.toNormalizedString());
   }
 
   /** Null when the address may be contacted, else why not. */
@@ -216,7 +235,7 @@ export class EgressPolicy {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (net.isIP(host)) {
       const why = this.addressRefusal(host);
-      if (why) throw refusedAddress(`${host}: ${why}`);
+      if (why && !this.addressPortAllowed(host, Number(url.port || (url.protocol === 'https:' ? 443 : 80)))) throw refusedAddress(`${host}: ${why}`);
     }
     return url;
   }

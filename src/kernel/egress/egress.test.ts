@@ -145,6 +145,29 @@ describe('SSRF guard: bad targets are all refused', () => {
     }
   });
 
+  it('admits an IP:port entry on that port only, also across redirects', async () => {
+    const scoped = new EgressClient({ resolve, allow: [`127.0.0.1:${port}`], maxRetries: 0 });
+    try {
+      expect((await scoped.request({ url: `http://127.0.0.1:${port}/ok` })).status).toBe(200);
+      const before = hits;
+      for (const url of [`http://127.0.0.1:${port + 1}/ok`, 'http://127.0.0.1/ok', `http://127.0.0.2:${port}/ok`, `http://localhost:${port}/ok`, `http://127.0.0.1:${port}/redirect?to=${encodeURIComponent(`http://127.0.0.1:${port + 1}/ok`)}`]) {
+        expect(await code(scoped.request({ url })), url).toBe('egress_blocked');
+      }
+      // The redirect's first hop reached the server; nothing else did.
+      expect(hits - before).toBe(1);
+    } finally {
+      await scoped.close();
+    }
+    const v6 = new EgressPolicy(['[::1]:8443']);
+    expect(v6.addressPortAllowed('::1', 8443)).toBe(true);
+    expect(v6.addressPortAllowed('0:0:0:0:0:0:0:1', 8443)).toBe(true);
+    expect(v6.addressPortAllowed('::1', 443)).toBe(false);
+    expect(v6.addressRefusal('::1')).not.toBeNull();
+    expect(() => new EgressPolicy(['localhost:8080'])).toThrow(/IP address only/);
+    expect(() => new EgressPolicy(['127.0.0.1:99999'])).toThrow(/not a valid IP:port/);
+    expect(() => new EgressPolicy(['999.1.1.1:80'])).toThrow(/not a valid IP:port/);
+  });
+
   it('reads raw hosts exactly as written', () => {
     expect(extractRawHost('http://0x7f.1:80/x')).toBe('0x7f.1');
     expect(extractRawHost('https://u:p@[::1]:8/')).toBe('[::1]');

@@ -98,4 +98,12 @@ ALTER TABLE integration_hub.connections ADD CONSTRAINT connections_rate_limit_co
   CHECK ((rate_requests IS NULL) = (rate_window_seconds IS NULL) AND (rate_requests IS NULL) = (rate_burst IS NULL));
 `,
   },
+  {
+    id: '0004_oauth_return_to',
+    sql: `
+-- A flow started from the web app names the app page to come back to: the callback then answers
+-- 303 to it (with ?oauth=connected or ?oauth=failed) instead of JSON. ADR 0035.
+ALTER TABLE integration_hub.oauth_states ADD COLUMN return_to text;
+`,
+  },
 ];

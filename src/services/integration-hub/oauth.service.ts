@@ -24,7 +24,7 @@ export class OAuthService {
     private readonly publicUrl: string | undefined,
   ) {}
 
-  async start(actor: Actor, workspaceId: string, connectionId: string, redirectUri?: string): Promise<{ authorizeUrl: string; expiresAt: Date }> {
+  async start(actor: Actor, workspaceId: string, connectionId: string, redirectUri?: string, returnTo?: string): Promise<{ authorizeUrl: string; expiresAt: Date }> {
     const row = await this.connections.require(workspaceId, connectionId);
     const connector = connectorOf(row.connector);
     if (!connector.oauth) throw new AppError('bad_request', `Connector ${connector.id} does not use OAuth`);
@@ -41,6 +41,7 @@ export class OAuthService {
       connectionId: row.id,
       verifier: await this.vault.sealValue(`oauth-verifier:${row.id}`, verifier),
       redirectUri: redirect,
+      returnTo: returnTo ?? null,
       createdBy: actor.userId,
       expiresAt,
     });
@@ -55,9 +56,26 @@ export class OAuthService {
     return { authorizeUrl: url.href, expiresAt };
   }
 
-  async callback(q: { state: string; code?: string; error?: string }): Promise<{ connectionId: string; status: string }> {
+  /**
+   * Finishes the flow. A flow started with returnTo (the web app) ends with `redirect`: that page with
+   * ?oauth=connected, or ?oauth=failed&code=..., so the person lands back in the app either way. An
+   * unknown or expired state has no page to go back to and stays a problem+json answer.
+   */
+  async callback(q: { state: string; code?: string; error?: string }): Promise<{ connectionId: string; status: string; redirect?: string }> {
     const st = await this.repo.consumeOauthState(sha256hex(q.state));
     if (!st || st.expiresAt.getTime() < this.clock.now().getTime()) throw new AppError('oauth_state_invalid');
+    if (!st.returnTo) return this.finish(st, q);
+    const back = (params: Record<string, string>) => `${st.returnTo}${st.returnTo!.includes('?') ? '&' : '?'}${new URLSearchParams(params).toString()}`;
+    try {
+      const done = await this.finish(st, q);
+      return { ...done, redirect: back({ oauth: 'connected' }) };
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      return { connectionId: st.connectionId, status: 'failed', redirect: back({ oauth: 'failed', code: err.code }) };
+    }
+  }
+
+  private async finish(st: { connectionId: string; verifier: string; redirectUri: string; createdBy: string | null }, q: { code?: string; error?: string }): Promise<{ connectionId: string; status: string }> {
     if (q.error || !q.code) throw new AppError('bad_request', `The provider refused the authorisation${q.error ? `: ${q.error}` : ''}`);
     const row = await this.repo.byId(st.connectionId);
     if (!row) throw new AppError('oauth_state_invalid', 'The connection no longer exists');

@@ -173,10 +173,20 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
       tags,
       summary: 'Starts the OAuth 2.0 authorisation code flow (PKCE S256 + state); open authorizeUrl in a browser',
       params: conn,
-      body: z.object({ redirectUri: z.url().optional().describe('Defaults to V01T_PUBLIC_URL + /oauth/integrations/callback') }).default({}),
+      body: z
+        .object({
+          redirectUri: z.url().optional().describe('Defaults to V01T_PUBLIC_URL + /oauth/integrations/callback'),
+          returnTo: z
+            .string()
+            .max(500)
+            .regex(/^\/(?![/\\])[^\s]*$/, 'a path on this server, starting with a single /')
+            .optional()
+            .describe('A path of the web app: the callback then redirects (303) there with ?oauth=connected or ?oauth=failed&code=... instead of answering JSON'),
+        })
+        .default({}),
       response: { 200: z.object({ authorizeUrl: z.string(), expiresAt: z.date() }), ...problemResponses(409) },
     },
-    handler: async (req) => oauth.start(actorOf(req), req.params.workspaceId, req.params.connectionId, req.body.redirectUri),
+    handler: async (req) => oauth.start(actorOf(req), req.params.workspaceId, req.params.connectionId, req.body.redirectUri, req.body.returnTo),
   });
 
   app.get('/oauth/integrations/callback', {
@@ -184,9 +194,17 @@ export function integrationRoutes(app: App, deps: { connections: ConnectionsServ
       tags,
       summary: 'OAuth redirect target: exchanges the code (with the PKCE verifier) and stores the tokens',
       querystring: z.object({ state: z.string().min(1).max(200), code: z.string().min(1).max(2000).optional(), error: z.string().max(200).optional() }),
-      response: { 200: z.object({ connectionId: z.uuid(), status: z.string() }), ...problemResponses(404, 409, 422, 429, 502, 503, 504) },
+      response: {
+        200: z.object({ connectionId: z.uuid(), status: z.string() }).describe('A flow started without returnTo: the connection is authorised'),
+        303: z.null().describe('A flow started with returnTo (the web app): Location is that page with ?oauth=connected or ?oauth=failed&code=...'),
+        ...problemResponses(404, 409, 422, 429, 502, 503, 504),
+      },
     },
-    handler: async (req) => oauth.callback(req.query),
+    handler: async (req, reply) => {
+      const { redirect, ...done } = await oauth.callback(req.query);
+      if (redirect) return reply.redirect(redirect, 303);
+      return done;
+    },
   });
 
   // Inbound deliveries need the raw bytes for signature checks: this scope parses every body as a Buffer.

@@ -53,6 +53,8 @@ export const oauthStates = integrationHub.table('oauth_states', {
   connectionId: uuid('connection_id').notNull(),
   verifier: text('verifier').notNull(),
   redirectUri: text('redirect_uri').notNull(),
+  /** App path the browser returns to after the callback (null: the callback answers JSON). */
+  returnTo: text('return_to'),
   createdBy: uuid('created_by'),
   expiresAt: ts('expires_at').notNull(),
 });

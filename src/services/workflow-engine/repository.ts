@@ -5,6 +5,22 @@ import type { Definition } from './definition.js';
 
 export const RUN_STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+/** How a run can start (the runs list filters on it); service = started by another service through the contract. */
+export const RUN_TRIGGERS = ['manual', 'schedule', 'event', 'webhook', 'service'] as const;
+
+export interface RunListQuery {
+  workspaceId: string;
+  workflowId?: string;
+  status?: string;
+  trigger?: string;
+  /** Created at or after. */
+  from?: string;
+  /** Created before. */
+  to?: string;
+  awaiting?: 'approval';
+  before?: { createdAt: string; id: string };
+  limit: number;
+}
 export const TERMINAL: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
 // Both drivers (pg, PGlite) hand jsonb back parsed: a string here is a JSON string value.
@@ -332,10 +348,14 @@ export class WorkflowRepository {
     return rows[0] ? toRun(rows[0]) : null;
   }
 
-  async listRuns(q: { workspaceId: string; workflowId?: string; status?: string; before?: { createdAt: string; id: string }; limit: number }): Promise<RunRow[]> {
+  async listRuns(q: RunListQuery): Promise<RunRow[]> {
     const conds: SQL[] = [sql`workspace_id = ${q.workspaceId}`];
     if (q.workflowId) conds.push(sql`workflow_id = ${q.workflowId}`);
     if (q.status) conds.push(sql`status = ${q.status}`);
+    if (q.trigger) conds.push(sql`trigger = ${q.trigger}`);
+    if (q.from) conds.push(sql`created_at >= ${q.from}::timestamptz`);
+    if (q.to) conds.push(sql`created_at < ${q.to}::timestamptz`);
+    if (q.awaiting === 'approval') conds.push(sql`status = 'waiting' AND wait->>'kind' = 'approval' AND NOT (wait ? 'decision')`);
     if (q.before) conds.push(sql`(created_at, id) < (${q.before.createdAt}::timestamptz, ${q.before.id}::uuid)`);
     return rowsOf(await this.db.execute(sql`SELECT * FROM workflow.runs WHERE ${sql.join(conds, sql` AND `)} ORDER BY created_at DESC, id DESC LIMIT ${q.limit}`)).map(toRun);
   }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { App } from '../../kernel/http/server.js';
 import { problemResponses } from '../../kernel/http/problem.js';
-import { RUN_STATUSES } from './repository.js';
+import { RUN_STATUSES, RUN_TRIGGERS } from './repository.js';
 import { runSchema, runWithStepsSchema, savedWorkflowSchema, stepTypeSchema, versionSchema, workflowSchema, workflowWithDefinitionSchema } from './schemas.js';
 import { stepTypeCatalog } from './steps/index.js';
 import type { Actor, WorkflowService } from './service.js';
@@ -110,7 +110,19 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
       tags,
       summary: 'Runs, newest first',
       params: ws,
-      querystring: z.object({ workflowId: uuid.optional(), status: z.enum(RUN_STATUSES).optional(), cursor: z.string().max(500).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
+      description:
+        'Filters combine (AND): workflowId, status, trigger, a creation time range [from, to), and awaiting=approval for the ' +
+        'approvals inbox (waiting runs whose approval step has no decision yet). Paged by cursor, newest first.',
+      querystring: z.object({
+        workflowId: uuid.optional(),
+        status: z.enum(RUN_STATUSES).optional(),
+        trigger: z.enum(RUN_TRIGGERS).optional().describe('How the run started'),
+        from: z.iso.datetime({ offset: true }).optional().describe('Runs created at or after this time'),
+        to: z.iso.datetime({ offset: true }).optional().describe('Runs created before this time'),
+        awaiting: z.enum(['approval']).optional().describe('approval: only runs waiting on an undecided approval step'),
+        cursor: z.string().max(500).optional(),
+        limit: z.coerce.number().int().min(1).max(200).default(50),
+      }),
       response: { 200: z.object({ runs: z.array(runSchema), nextCursor: z.string().nullable().describe('Pass as cursor for the next page; null on the last') }) },
     },
     handler: async (req) => svc.listRuns(req.params.workspaceId, req.query),

@@ -59,7 +59,7 @@ export const runSchema = z.object({
   workflowId: z.uuid(),
   version: z.number().int().describe('The definition version the run is pinned to'),
   status: z.enum(RUN_STATUSES),
-  trigger: z.string().describe('manual, schedule, event, webhook or workflow'),
+  trigger: z.string().describe('manual, schedule, event, webhook or service'),
   input: z.unknown(),
   outputs: z.record(z.string(), z.unknown()).describe('Each finished step\'s output by step id (steps.<id>.output in expressions)'),
   output: z.unknown().describe('The output of the last step, once succeeded'),

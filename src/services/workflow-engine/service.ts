@@ -12,7 +12,7 @@ import { definitionWarnings, parseDefinition, type Definition } from './definiti
 import type { Executor } from './executor.js';
 import { evaluate } from './expressions.js';
 import type { WorkflowMetrics } from './metrics.js';
-import { TERMINAL, type RunRow, type RunStatus, type WorkflowRepository, type WorkflowRow } from './repository.js';
+import { TERMINAL, type RunListQuery, type RunRow, type RunStatus, type WorkflowRepository, type WorkflowRow } from './repository.js';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -260,7 +260,7 @@ export class WorkflowService {
     return { ...run, steps: await this.repo.attempts(runId) };
   }
 
-  async listRuns(workspaceId: string, q: { workflowId?: string; status?: RunStatus; cursor?: string; limit: number }) {
+  async listRuns(workspaceId: string, q: Omit<RunListQuery, 'workspaceId' | 'before'> & { cursor?: string }) {
     let before: { createdAt: string; id: string } | undefined;
     if (q.cursor) {
       try {
@@ -271,7 +271,7 @@ export class WorkflowService {
         throw new AppError('bad_request', 'invalid cursor');
       }
     }
-    const runs = await this.repo.listRuns({ workspaceId, workflowId: q.workflowId, status: q.status, before, limit: q.limit + 1 });
+    const runs = await this.repo.listRuns({ workspaceId, workflowId: q.workflowId, status: q.status, trigger: q.trigger, from: q.from, to: q.to, awaiting: q.awaiting, before, limit: q.limit + 1 });
     const page = runs.slice(0, q.limit);
     const last = page[page.length - 1];
     const nextCursor = runs.length > q.limit && last ? Buffer.from(JSON.stringify([last.createdAt, last.id])).toString('base64url') : null;

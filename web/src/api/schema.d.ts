@@ -4530,7 +4530,7 @@ export interface paths {
                                 version: number;
                                 /** @enum {string} */
                                 status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out";
-                                /** @description manual, schedule, event, webhook or workflow */
+                                /** @description manual, schedule, event, webhook or service */
                                 trigger: string;
                                 input: unknown;
                                 /** @description Each finished step's output by step id (steps.<id>.output in expressions) */
@@ -4597,7 +4597,7 @@ export interface paths {
                                 version: number;
                                 /** @enum {string} */
                                 status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out";
-                                /** @description manual, schedule, event, webhook or workflow */
+                                /** @description manual, schedule, event, webhook or service */
                                 trigger: string;
                                 input: unknown;
                                 /** @description Each finished step's output by step id (steps.<id>.output in expressions) */
@@ -4733,12 +4733,23 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Runs, newest first */
+        /**
+         * Runs, newest first
+         * @description Filters combine (AND): workflowId, status, trigger, a creation time range [from, to), and awaiting=approval for the approvals inbox (waiting runs whose approval step has no decision yet). Paged by cursor, newest first.
+         */
         get: {
             parameters: {
                 query?: {
                     workflowId?: string;
                     status?: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out";
+                    /** @description How the run started */
+                    trigger?: "manual" | "schedule" | "event" | "webhook" | "service";
+                    /** @description Runs created at or after this time */
+                    from?: string;
+                    /** @description Runs created before this time */
+                    to?: string;
+                    /** @description approval: only runs waiting on an undecided approval step */
+                    awaiting?: "approval";
                     cursor?: string;
                     limit?: number;
                 };
@@ -4768,7 +4779,7 @@ export interface paths {
                                 version: number;
                                 /** @enum {string} */
                                 status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out";
-                                /** @description manual, schedule, event, webhook or workflow */
+                                /** @description manual, schedule, event, webhook or service */
                                 trigger: string;
                                 input: unknown;
                                 /** @description Each finished step's output by step id (steps.<id>.output in expressions) */
@@ -4912,7 +4923,7 @@ export interface paths {
                                 version: number;
                                 /** @enum {string} */
                                 status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out";
-                                /** @description manual, schedule, event, webhook or workflow */
+                                /** @description manual, schedule, event, webhook or service */
                                 trigger: string;
                                 input: unknown;
                                 /** @description Each finished step's output by step id (steps.<id>.output in expressions) */
@@ -5074,7 +5085,7 @@ export interface paths {
                                 version: number;
                                 /** @enum {string} */
                                 status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out";
-                                /** @description manual, schedule, event, webhook or workflow */
+                                /** @description manual, schedule, event, webhook or service */
                                 trigger: string;
                                 input: unknown;
                                 /** @description Each finished step's output by step id (steps.<id>.output in expressions) */
@@ -5243,7 +5254,7 @@ export interface paths {
                                 version: number;
                                 /** @enum {string} */
                                 status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out";
-                                /** @description manual, schedule, event, webhook or workflow */
+                                /** @description manual, schedule, event, webhook or service */
                                 trigger: string;
                                 input: unknown;
                                 /** @description Each finished step's output by step id (steps.<id>.output in expressions) */
@@ -5418,7 +5429,7 @@ export interface paths {
                                 version: number;
                                 /** @enum {string} */
                                 status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out";
-                                /** @description manual, schedule, event, webhook or workflow */
+                                /** @description manual, schedule, event, webhook or service */
                                 trigger: string;
                                 input: unknown;
                                 /** @description Each finished step's output by step id (steps.<id>.output in expressions) */
@@ -5593,7 +5604,7 @@ export interface paths {
                                 version: number;
                                 /** @enum {string} */
                                 status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out";
-                                /** @description manual, schedule, event, webhook or workflow */
+                                /** @description manual, schedule, event, webhook or service */
                                 trigger: string;
                                 input: unknown;
                                 /** @description Each finished step's output by step id (steps.<id>.output in expressions) */
@@ -6960,6 +6971,8 @@ export interface paths {
                          * @description Defaults to V01T_PUBLIC_URL + /oauth/integrations/callback
                          */
                         redirectUri?: string;
+                        /** @description A path of the web app: the callback then redirects (303) there with ?oauth=connected or ?oauth=failed&code=... instead of answering JSON */
+                        returnTo?: string;
                     };
                 };
             };
@@ -7078,7 +7091,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description OK */
+                /** @description A flow started without returnTo: the connection is authorised */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -7090,6 +7103,13 @@ export interface paths {
                             status: string;
                         };
                     };
+                };
+                /** @description A flow started with returnTo (the web app): Location is that page with ?oauth=connected or ?oauth=failed&code=... */
+                303: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
                 400: {

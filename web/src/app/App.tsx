@@ -26,6 +26,12 @@ const Account = lazy(() => import('../account/Account'));
 const WorkflowList = lazy(() => import('../workflows/WorkflowList'));
 const NewWorkflow = lazy(() => import('../workflows/NewWorkflow'));
 const WorkflowEditor = lazy(() => import('../workflows/WorkflowEditor'));
+const RunsList = lazy(() => import('../runs/RunsList'));
+const RunPage = lazy(() => import('../runs/RunPage'));
+const Approvals = lazy(() => import('../runs/Approvals'));
+const Connections = lazy(() => import('../connections/Connections'));
+const NewConnection = lazy(() => import('../connections/NewConnection'));
+const ConnectionPage = lazy(() => import('../connections/ConnectionPage'));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -115,6 +121,12 @@ const router = createBrowserRouter([
           { path: '/w/:workspaceId/workflows', element: <WorkflowList /> },
           { path: '/w/:workspaceId/workflows/new', element: <NewWorkflow /> },
           { path: '/w/:workspaceId/workflows/:workflowId', element: <WorkflowEditor /> },
+          { path: '/w/:workspaceId/runs', element: <RunsList /> },
+          { path: '/w/:workspaceId/runs/:runId', element: <RunPage /> },
+          { path: '/w/:workspaceId/approvals', element: <Approvals /> },
+          { path: '/w/:workspaceId/connections', element: <Connections /> },
+          { path: '/w/:workspaceId/connections/new/:connectorId', element: <NewConnection /> },
+          { path: '/w/:workspaceId/connections/:connectionId', element: <ConnectionPage /> },
         ],
       },
       { path: '*', element: <NotFound /> },

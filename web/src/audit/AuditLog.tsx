@@ -54,7 +54,7 @@ export default function AuditLog() {
         {entries.isError && <ErrorMessage error={entries.error} />}
         {entries.isSuccess && rows.length === 0 && <Empty title="No entries match" />}
         {rows.length > 0 && (
-          <table className="table">
+          <table className="table" tabIndex={0}>
             <caption className="sr-only">Audit entries, newest first</caption>
             <thead>
               <tr>
