@@ -23,6 +23,7 @@ export interface PublicUser {
   id: string;
   email: string;
   name: string;
+  emailVerified: boolean;
   mfaEnabled: boolean;
   platformAdmin: boolean;
   createdAt: Date;
@@ -32,6 +33,7 @@ export const publicUser = (u: UserRow): PublicUser => ({
   id: u.id,
   email: u.email,
   name: u.name,
+  emailVerified: u.emailVerifiedAt !== null,
   mfaEnabled: u.mfaEnabled,
   platformAdmin: u.platformAdmin,
   createdAt: u.createdAt,
@@ -61,6 +63,8 @@ export class AuthService implements IdentityPort {
     private readonly permissions: PermissionRegistry,
     private readonly opts: { sessionTtlHours: number; signupEnabled: boolean },
     private readonly events: EventPublisher,
+    /** Runs in the transaction that creates an account by sign-up (the verification mail). */
+    private readonly onSignup: (tx: Tx, user: UserRow) => Promise<void> = async () => {},
   ) {}
 
   private async issueSession(userId: string, ip: string | null, tx?: Tx) {
@@ -87,7 +91,7 @@ export class AuthService implements IdentityPort {
     if (created.taken) {
       const now = this.clock.now();
       await this.guard.event('signup_existing_email', { ip: ip ?? undefined, userId: created.taken.id, email: input.email });
-      const decoy: PublicUser = { id: randomUUID(), email: input.email.trim(), name: input.name.trim(), mfaEnabled: false, platformAdmin: false, createdAt: now };
+      const decoy: PublicUser = { id: randomUUID(), email: input.email.trim(), name: input.name.trim(), emailVerified: false, mfaEnabled: false, platformAdmin: false, createdAt: now };
       return { user: decoy, token: newToken('session'), expiresAt: new Date(now.getTime() + this.opts.sessionTtlHours * 3600_000) };
     }
     const session = await this.issueSession(created.user.id, ip);
@@ -126,6 +130,7 @@ export class AuthService implements IdentityPort {
       );
       if (!row) return null;
       await this.audit.record({ action, actorId: row.id, actorIp: ip, targetType: 'user', targetId: row.id, data: { platformAdmin: input.platformAdmin } }, tx);
+      if (action === 'auth.signup') await this.onSignup(tx, row);
       await this.events.publish({ name: 'orchestrator.user.signed_up.v1', workspaceId: null, actorId: row.id, payload: { userId: row.id, via: action === 'auth.signup' ? 'signup' : 'admin' } }, tx);
       return row;
     });
