@@ -15,6 +15,9 @@ export interface TestSmtp {
   mails: ReceivedMail[];
   /** Answer the next n RCPT commands with a temporary failure (451). */
   failNext(n: number): void;
+  /** While on, RCPT commands get no answer (a sender stays mid-send); `held` counts them. */
+  hold(on: boolean): void;
+  readonly held: number;
   /** Waits (polling, no fixed sleep) until a mail to `to` matching `match` arrived; returns it. */
   waitFor(to: string, match?: RegExp, timeoutMs?: number): Promise<ReceivedMail>;
   /** Every link in a mail to our public URL's pages, e.g. `/reset-password`. */
@@ -27,11 +30,17 @@ const decodeQp = (s: string) => s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})
 export async function startTestSmtp(): Promise<TestSmtp> {
   const mails: ReceivedMail[] = [];
   let failures = 0;
+  let holding = false;
+  let held = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     onRcptTo(_address, _session, cb) {
+      if (holding) {
+        held++;
+        return; // never answered: the client waits until it gives up or dies
+      }
       if (failures > 0) {
         failures--;
         const err = Object.assign(new Error('try again later'), { responseCode: 451 });
@@ -66,6 +75,12 @@ export async function startTestSmtp(): Promise<TestSmtp> {
     failNext(n) {
       failures = n;
     },
+    hold(on) {
+      holding = on;
+    },
+    get held() {
+      return held;
+    },
     async waitFor(to, match, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -75,7 +90,12 @@ export async function startTestSmtp(): Promise<TestSmtp> {
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Held connections would keep close() waiting; the server drops them.
+        holding = false;
+        server.close(() => resolve());
+      }),
   };
 }
 
