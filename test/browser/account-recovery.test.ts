@@ -86,4 +86,39 @@ describe('web app: forgot password, reset, verify', { timeout: 300_000 }, () => 
     await page.getByRole('link', { name: who.name }).waitFor({ timeout: 60_000 });
     expect(await page.getByText('Please confirm your email address').count()).toBe(0);
   });
+
+  it('mails an invitation; the members page resends it; an existing account accepts from the new link', async () => {
+    const json = { 'content-type': 'application/json' };
+    const owner = { name: 'Olga Owner', email: 'olga@example.test', password: 'olga owns the workspace 4' };
+    const guest = { name: 'Ivy Invitee', email: 'ivy@example.test', password: 'ivy already has an account 5' };
+    const o = (await (await fetch(`${server.url}/v1/auth/signup`, { method: 'POST', headers: json, body: JSON.stringify(owner) })).json()) as { token: string };
+    expect((await fetch(`${server.url}/v1/auth/signup`, { method: 'POST', headers: json, body: JSON.stringify(guest) })).status).toBe(201);
+    const ws = (await (await fetch(`${server.url}/v1/workspaces`, { method: 'POST', headers: { ...json, authorization: `Bearer ${o.token}` }, body: JSON.stringify({ name: 'Invited Team' }) })).json()) as { workspace: { id: string } };
+
+    const page = await (await newContext(browser)).newPage();
+    await page.goto(`${server.url}/signin?next=${encodeURIComponent(`/w/${ws.workspace.id}/members`)}`);
+    await page.getByLabel('Email').fill(owner.email);
+    await page.getByLabel('Password').fill(owner.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Invite a teammate' }).waitFor({ timeout: 60_000 });
+    await page.getByLabel('Email').fill(guest.email);
+    await page.getByRole('button', { name: 'Invite', exact: true }).click();
+    const first = await smtp.waitFor(guest.email, /invitations\/accept\?token=/, 60_000);
+    await page.getByRole('button', { name: `Resend the invitation of ${guest.email}` }).click();
+    await page.getByText(`A new invitation link was mailed to ${guest.email}`).waitFor({ timeout: 60_000 });
+    await expectAccessible(page, 'members with resend');
+    const firstToken = linkIn(first, '/invitations/accept').searchParams.get('token');
+    // The resent mail carries a new link (the first one stops working).
+    const second = await smtp.waitFor(guest.email, new RegExp(`invitations/accept\\?token=(?!${firstToken})`), 60_000);
+
+    const mate = await (await newContext(browser, { width: 375 })).newPage();
+    await mate.goto(onServer(linkIn(second, '/invitations/accept')));
+    await mate.waitForURL(/\/signin\?next=/, { timeout: 60_000 });
+    await mate.getByLabel('Email').fill(guest.email);
+    await mate.getByLabel('Password').fill(guest.password);
+    await mate.getByRole('button', { name: 'Sign in' }).click();
+    await mate.getByRole('button', { name: 'Accept the invitation' }).click();
+    await mate.waitForURL(/\/w\/[0-9a-f-]+$/, { timeout: 60_000 });
+    expect(mate.url()).toContain(ws.workspace.id);
+  });
 });

@@ -158,6 +158,18 @@ describe('email verification and change', () => {
     expect(problem(await t.inject({ method: 'POST', url: '/v1/auth/email/verify', payload: { token } })).code).toBe('link_invalid');
   });
 
+  it('a sign-up with a registered address answers alike and mails the owner a notice instead', async () => {
+    const u = await signup(t, 'Already Here');
+    await flush();
+    const before = smtp.mails.length;
+    const res = await t.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email: u.email, password: 'someone else trying 123', name: 'Impostor' } });
+    expect(res.statusCode).toBe(201);
+    await flush();
+    const got = smtp.mails.slice(before).filter((m) => m.to.includes(u.email.toLowerCase()));
+    expect(got.map((m) => m.subject)).toEqual(['Someone tried to create a v01t account with your address']);
+    expect(got[0]!.decoded).not.toMatch(/verify-email/);
+  });
+
   it('a resent link replaces the first one', async () => {
     const u = await signup(t, 'Resender');
     await flush();

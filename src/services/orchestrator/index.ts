@@ -71,7 +71,10 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
       const auth = (late.auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cache, ctx.clock, ctx.permissions, {
         sessionTtlHours: a.sessionTtlHours,
         signupEnabled: a.signupEnabled,
-      }, ctx.events, (tx, user) => late.recovery!.verificationOnSignup(tx, user)));
+      }, ctx.events, {
+        created: (tx, user) => late.recovery!.verificationOnSignup(tx, user),
+        taken: (user) => late.recovery!.noticeSignupTaken(user),
+      }));
       const recovery = (late.recovery = new RecoveryService(ctx.db, identityRepo, mailRepo, mail, hasher, guard, ctx.audit, ctx.clock, (userId, hashes) => auth.forgetUser(userId, hashes)));
       const authService = auth;
       const workspaces = new WorkspacesService(ctx.db, workspacesRepo, identityRepo, ctx.audit, ctx.clock, (w, u) => authService.forgetAccess(w, u), ctx.events, mail, {

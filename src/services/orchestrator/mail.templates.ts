@@ -6,7 +6,7 @@
 /** The web app's pages the mailed links open (web/src/app/App.tsx). */
 export const PAGES = { reset: '/reset-password', verify: '/verify-email', signIn: '/signin', forgot: '/forgot-password', invitation: '/invitations/accept' } as const;
 
-export const MAIL_TEMPLATES = ['password_reset', 'password_changed', 'email_verify', 'email_change_confirm', 'email_change_notice', 'invitation'] as const;
+export const MAIL_TEMPLATES = ['password_reset', 'password_changed', 'email_verify', 'email_change_confirm', 'email_change_notice', 'invitation', 'signup_existing'] as const;
 export type MailTemplate = (typeof MAIL_TEMPLATES)[number];
 
 export interface MailVars {
@@ -16,6 +16,7 @@ export interface MailVars {
   email_change_confirm: { name: string; newEmail: string; link: string; validHours: number };
   email_change_notice: { name: string; newEmail: string };
   invitation: { workspace: string; inviter: string; role: string; link: string; expiresAt: Date };
+  signup_existing: { name: string; signInLink: string; forgotLink: string };
 }
 
 export interface RenderedMail {
@@ -96,6 +97,15 @@ export function renderMail<T extends MailTemplate>(template: T, vars: MailVars[T
         `${x.inviter} invited you to join the workspace "${x.workspace}" on v01t as ${x.role}.`,
         { link: x.link, label: 'Accept the invitation' },
         `The invitation expires on ${x.expiresAt.toISOString()}. With an account, sign in and accept; without one, the page lets you create it.`,
+      ]);
+    }
+    case 'signup_existing': {
+      const x = v as MailVars['signup_existing'];
+      return compose('Someone tried to create a v01t account with your address', [
+        `Hello ${x.name},`,
+        'Someone tried to create a new v01t account with this email address, which already has an account. Nothing was changed.',
+        { link: x.signInLink, label: 'Sign in' },
+        `If that was you, sign in instead, or choose a new password if you forgot it: ${x.forgotLink}`,
       ]);
     }
   }

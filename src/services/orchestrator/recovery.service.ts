@@ -130,6 +130,18 @@ export class RecoveryService {
     await this.mail.enqueue(tx, { template: 'email_verify', to: user.email, userId: user.id, vars: { name: user.name, link: this.mail.link(PAGES.verify, { token }), validHours: VERIFY_TTL_HOURS } });
   }
 
+  /**
+   * Tells the owner of an address that someone tried to sign up with it (the sign-up answer itself
+   * reveals nothing); within the address's hourly mail budget, so it cannot be used to flood a mailbox.
+   */
+  async noticeSignupTaken(user: UserRow): Promise<void> {
+    if (!(await this.guard.mailBudget('signup_notice', user.email))) return;
+    await this.db.transaction((tx) =>
+      this.mail.enqueue(tx, { template: 'signup_existing', to: user.email, userId: user.id, vars: { name: user.name, signInLink: this.mail.link(PAGES.signIn), forgotLink: this.mail.link(PAGES.forgot) } }),
+    );
+    this.mail.kick();
+  }
+
   /** Mails a new verification link (the old ones stop working); limited per address per hour. */
   async resendVerification(userId: string, ip: string | null): Promise<void> {
     const user = await this.identity.userById(userId);

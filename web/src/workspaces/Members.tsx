@@ -156,7 +156,7 @@ export default function Members() {
               .map((i) => (
                 <li key={i.id}>
                   {i.email} as <strong>{i.role}</strong>, expires {new Date(i.expiresAt).toLocaleDateString()}{' '}
-                  <Button variant="secondary" onPress={() => resend.mutate(i.id)} isDisabled={resend.isPending} aria-label={`Mail the invitation of ${i.email} again`}>
+                  <Button variant="secondary" onPress={() => resend.mutate(i.id)} isDisabled={resend.isPending} aria-label={`Resend the invitation of ${i.email}`}>
                     Resend
                   </Button>{' '}
                   <Button variant="secondary" onPress={() => revoke.mutate(i.id)} aria-label={`Revoke the invitation of ${i.email}`}>
