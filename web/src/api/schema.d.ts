@@ -4224,7 +4224,7 @@ export interface paths {
                             mails: {
                                 /** Format: uuid */
                                 id: string;
-                                /** @description one of password_reset, password_changed, email_verify, email_change_confirm, email_change_notice, invitation */
+                                /** @description one of password_reset, password_changed, email_verify, email_change_confirm, email_change_notice, invitation, signup_existing */
                                 template: string;
                                 to: string;
                                 subject: string;
@@ -4315,7 +4315,7 @@ export interface paths {
                             mail: {
                                 /** Format: uuid */
                                 id: string;
-                                /** @description one of password_reset, password_changed, email_verify, email_change_confirm, email_change_notice, invitation */
+                                /** @description one of password_reset, password_changed, email_verify, email_change_confirm, email_change_notice, invitation, signup_existing */
                                 template: string;
                                 to: string;
                                 subject: string;
