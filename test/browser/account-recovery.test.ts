@@ -85,6 +85,19 @@ describe('web app: forgot password, reset, verify', { timeout: 300_000 }, () => 
     await page.getByRole('link', { name: 'Continue to v01t' }).click();
     await page.getByRole('link', { name: who.name }).waitFor({ timeout: 60_000 });
     expect(await page.getByText('Please confirm your email address').count()).toBe(0);
+
+    // Changing the address: a confirmation to the new one, a notice to the old one.
+    await page.goto(`${server.url}/account`);
+    await page.getByText('(confirmed)').waitFor({ timeout: 60_000 });
+    await page.getByLabel('New email address').fill('vera.new@example.test');
+    await page.getByLabel('Your password, to confirm').fill(who.password);
+    await page.getByRole('button', { name: 'Change email address' }).click();
+    await page.getByText('Follow the link mailed to the new address').waitFor({ timeout: 60_000 });
+    await expectAccessible(page, 'account with email change (dark)');
+    await smtp.waitFor(who.email, /is changing/, 60_000);
+    const confirm = await smtp.waitFor('vera.new@example.test', /verify-email\?token=/, 60_000);
+    await page.goto(onServer(linkIn(confirm, '/verify-email')));
+    await page.getByText('Your email address is now').waitFor({ timeout: 60_000 });
   });
 
   it('mails an invitation; the members page resends it; an existing account accepts from the new link', async () => {
