@@ -151,13 +151,24 @@ export class PlatformMail {
     return batch.length;
   }
 
+  /**
+   * SMTP_URL with time limits well inside the lease (unless the URL sets its own): a send that hangs
+   * gives up before another worker may take the mail over, so a slow server does not cause a duplicate.
+   */
+  private transportUrl(): string {
+    const url = new URL(this.settings.smtpUrl!);
+    const limit = String(Math.max(1000, Math.min(60_000, (this.settings.leaseSeconds * 1000) / 2)));
+    for (const key of ['connectionTimeout', 'greetingTimeout', 'socketTimeout']) if (!url.searchParams.has(key)) url.searchParams.set(key, limit);
+    return url.toString();
+  }
+
   private messageId(mail: MailRow): string {
     const domain = /@([^>\s]+)>?\s*$/.exec(this.settings.from)?.[1] ?? 'v01t.local';
     return `<${mail.id}@${domain}>`;
   }
 
   private async deliver(mail: MailRow): Promise<void> {
-    this.transport ??= nodemailer.createTransport(this.settings.smtpUrl!);
+    this.transport ??= nodemailer.createTransport(this.transportUrl());
     const messageId = this.messageId(mail);
     try {
       await this.transport.sendMail({ from: this.settings.from, to: mail.toAddress, subject: mail.subject, text: mail.textBody, html: mail.htmlBody, messageId });
