@@ -35,6 +35,48 @@ function Profile({ name: initial }: { name: string }) {
   );
 }
 
+/** The address, whether it is confirmed, and a change confirmed from the new address (ADR 0040). */
+function EmailAddress({ email, verified }: { email: string; verified: boolean }) {
+  const [next, setNext] = useState('');
+  const [password, setPassword] = useState('');
+  const resend = useMutation({ mutationFn: () => call(api.POST('/v1/me/email/verification')) });
+  const change = useMutation({
+    mutationFn: () => call(api.POST('/v1/me/email', { body: { email: next, password } })),
+    onSuccess: () => setPassword(''),
+  });
+  return (
+    <Card title="Email address">
+      <p>
+        <strong>{email}</strong> {verified ? '(confirmed)' : '(not confirmed yet)'}
+      </p>
+      {!verified &&
+        (resend.isSuccess ? (
+          <p role="status">{resend.data.detail}</p>
+        ) : (
+          <Button variant="secondary" onPress={() => resend.mutate()} isDisabled={resend.isPending}>
+            Send a new confirmation link
+          </Button>
+        ))}
+      <ErrorMessage error={resend.error} />
+      <Form
+        className="stack"
+        onSubmit={(e: FormEvent) => {
+          e.preventDefault();
+          change.mutate();
+        }}
+      >
+        <Field label="New email address" type="email" autoComplete="email" value={next} onChange={setNext} isRequired error={fieldError(change.error, 'email')} />
+        <Field label="Your password, to confirm" type="password" autoComplete="current-password" value={password} onChange={setPassword} isRequired />
+        <ErrorMessage error={change.error} />
+        <Button type="submit" isDisabled={change.isPending}>
+          Change email address
+        </Button>
+        {change.isSuccess && <p role="status">{change.data.detail} Your current address keeps working until then.</p>}
+      </Form>
+    </Card>
+  );
+}
+
 function Password() {
   const [currentPassword, setCurrent] = useState('');
   const [newPassword, setNew] = useState('');
@@ -303,6 +345,7 @@ export default function Account() {
   return (
     <Page title="Your account">
       <Profile name={me.data.name} />
+      <EmailAddress email={me.data.email} verified={me.data.emailVerified} />
       <Mfa enabled={me.data.mfaEnabled} />
       <Password />
       <Tokens />

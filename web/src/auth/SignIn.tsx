@@ -63,6 +63,11 @@ export default function SignIn() {
             {busy ? 'Signing in…' : needsOtp ? 'Verify' : 'Sign in'}
           </Button>
         </Form>
+        {!needsOtp && (
+          <p>
+            <AriaLink href="/forgot-password">Forgot password?</AriaLink>
+          </p>
+        )}
         <p>
           New here? <AriaLink href={`/signup${params.get("next") ? `?next=${encodeURIComponent(params.get("next")!)}` : ""}`}>Create an account</AriaLink>
         </p>
