@@ -94,4 +94,47 @@ CREATE INDEX security_events_time_idx ON orchestrator.security_events (occurred_
 CREATE INDEX security_events_user_idx ON orchestrator.security_events (user_id);
 `,
   },
+  {
+    // Platform mail (ADR 0040): an outbox written in the transaction of the change that causes the
+    // mail, sent by a leased worker; single-use account tokens for password reset, email
+    // verification and email change (only their SHA-256 is stored).
+    id: '0002_mail_and_account_recovery',
+    sql: `
+ALTER TABLE orchestrator.users ADD COLUMN email_verified_at timestamptz;
+
+CREATE TABLE orchestrator.mail_outbox (
+  id uuid PRIMARY KEY,
+  template text NOT NULL,
+  to_address text NOT NULL,
+  subject text NOT NULL,
+  text_body text NOT NULL,
+  html_body text NOT NULL,
+  user_id uuid,
+  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+  attempts integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL,
+  lease_owner text,
+  lease_until timestamptz,
+  last_error text,
+  message_id text,
+  created_at timestamptz NOT NULL,
+  sent_at timestamptz
+);
+CREATE INDEX mail_outbox_due_idx ON orchestrator.mail_outbox (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX mail_outbox_time_idx ON orchestrator.mail_outbox (created_at DESC);
+CREATE INDEX mail_outbox_user_idx ON orchestrator.mail_outbox (user_id);
+
+CREATE TABLE orchestrator.account_tokens (
+  id uuid PRIMARY KEY,
+  user_id uuid NOT NULL REFERENCES orchestrator.users(id) ON DELETE CASCADE,
+  purpose text NOT NULL CHECK (purpose IN ('password_reset', 'email_verify', 'email_change')),
+  token_hash text NOT NULL UNIQUE,
+  email text NOT NULL,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  used_at timestamptz
+);
+CREATE INDEX account_tokens_user_idx ON orchestrator.account_tokens (user_id, purpose);
+`,
+  },
 ];

@@ -17,6 +17,7 @@ export const users = orchestrator.table('users', {
   failedLogins: integer('failed_logins').notNull().default(0),
   lockedUntil: ts('locked_until'),
   lastLoginAt: ts('last_login_at'),
+  emailVerifiedAt: ts('email_verified_at'),
   createdAt: ts('created_at').notNull(),
   updatedAt: ts('updated_at').notNull(),
 });
@@ -91,4 +92,34 @@ export const securityEvents = orchestrator.table('security_events', {
   detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
 });
 
-export const ORCHESTRATOR_TABLES = { users, recoveryCodes, tokens, workspaces, members, invitations, securityEvents };
+export const mailOutbox = orchestrator.table('mail_outbox', {
+  id: uuid('id').primaryKey(),
+  template: text('template').notNull(),
+  toAddress: text('to_address').notNull(),
+  subject: text('subject').notNull(),
+  textBody: text('text_body').notNull(),
+  htmlBody: text('html_body').notNull(),
+  userId: uuid('user_id'),
+  status: text('status', { enum: ['pending', 'sent', 'failed'] }).notNull().default('pending'),
+  attempts: integer('attempts').notNull().default(0),
+  nextAttemptAt: ts('next_attempt_at').notNull(),
+  leaseOwner: text('lease_owner'),
+  leaseUntil: ts('lease_until'),
+  lastError: text('last_error'),
+  messageId: text('message_id'),
+  createdAt: ts('created_at').notNull(),
+  sentAt: ts('sent_at'),
+});
+
+export const accountTokens = orchestrator.table('account_tokens', {
+  id: uuid('id').primaryKey(),
+  userId: uuid('user_id').notNull(),
+  purpose: text('purpose', { enum: ['password_reset', 'email_verify', 'email_change'] }).notNull(),
+  tokenHash: text('token_hash').notNull().unique(),
+  email: text('email').notNull(),
+  createdAt: ts('created_at').notNull(),
+  expiresAt: ts('expires_at').notNull(),
+  usedAt: ts('used_at'),
+});
+
+export const ORCHESTRATOR_TABLES = { users, recoveryCodes, tokens, workspaces, members, invitations, securityEvents, mailOutbox, accountTokens };
