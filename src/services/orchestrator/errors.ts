@@ -12,6 +12,10 @@ export const ORCHESTRATOR_ERRORS = defineErrors('orchestrator', {
   mfa_already_enabled: { status: 409, title: 'MFA is already enabled' },
   mfa_not_enabled: { status: 409, title: 'MFA is not enabled' },
   invitation_invalid: { status: 410, title: 'Invitation is invalid, expired or already used' },
+  sso_only: { status: 403, title: 'This instance signs in through single sign-on only' },
+  sso_failed: { status: 401, title: 'Single sign-on failed' },
+  sso_not_provisioned: { status: 403, title: 'No account for this single sign-on identity' },
+  sso_provider_exists: { status: 409, title: 'A single sign-on provider with this slug already exists' },
   ip_blocked: { status: 429, title: 'Too many failed sign-in attempts from this address' },
   account_locked: { status: 429, title: 'Too many failed sign-in attempts for this account' },
 });

@@ -13,6 +13,9 @@ import { authRoutes } from './auth.routes.js';
 import { browserSessionRoutes } from './browser.routes.js';
 import { workspaceRoutes } from './workspaces.routes.js';
 import { adminRoutes, internalRoutes } from './admin.routes.js';
+import { SsoRepository } from './sso.repository.js';
+import { SsoService } from './sso.service.js';
+import { ssoRoutes } from './sso.routes.js';
 import type { OrchestratorContract } from './contract.js';
 import { orchestratorRemote } from './remote.js';
 import { ORCHESTRATOR_ERRORS } from './errors.js';
@@ -27,7 +30,7 @@ export interface OrchestratorExtras {
 export interface OrchestratorInstance extends ServiceInstance {
   identity: AuthService;
   contract: OrchestratorContract;
-  services: { auth: AuthService; account: AccountService; workspaces: WorkspacesService; mfa: MfaService };
+  services: { auth: AuthService; account: AccountService; workspaces: WorkspacesService; mfa: MfaService; sso: SsoService };
 }
 
 export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<OrchestratorSettings> & { create(ctx: ServiceContext<OrchestratorSettings>): OrchestratorInstance } {
@@ -62,12 +65,16 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
       const auth = (late.auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cache, ctx.clock, ctx.permissions, {
         sessionTtlHours: a.sessionTtlHours,
         signupEnabled: a.signupEnabled,
+        ssoOnly: a.ssoOnly,
       }, ctx.events));
       const authService = auth;
       const workspaces = new WorkspacesService(ctx.db, workspacesRepo, identityRepo, ctx.audit, ctx.clock, (w, u) => authService.forgetAccess(w, u), ctx.events);
       const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, extras.personalDataHandlers, async (userId, hashes) =>
         authService.forgetUser(userId, hashes),
       ctx.events);
+      const sso = new SsoService(ctx.db, new SsoRepository(ctx.db), identityRepo, workspacesRepo, ctx.secrets, ctx.egress, ctx.clock, ctx.audit, guard, ctx.events, (w, u) => authService.forgetAccess(w, u), {
+        flowTtlSeconds: a.ssoFlowTtlSeconds,
+      });
       const contract: OrchestratorContract = {
         identity: authService,
         async user(userId) {
@@ -82,7 +89,7 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
         identity: authService,
         contract,
         personalData: account.personalData,
-        // `v01t keys rotate`: MFA secrets are the orchestrator's only encrypted values.
+        // `v01t keys rotate`: MFA secrets and SSO client secrets are the orchestrator's encrypted values.
         async rewrapSecrets() {
           let rewrapped = 0;
           let unchanged = 0;
@@ -95,11 +102,13 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
               else if (await identityRepo.swapMfaSecret(u.id, column, current, next)) rewrapped++;
             }
           }
-          return { rewrapped, unchanged };
+          const fromSso = await sso.rewrapSecrets();
+          return { rewrapped: rewrapped + fromSso.rewrapped, unchanged: unchanged + fromSso.unchanged };
         },
         retention: account.retention,
-        services: { auth: authService, account, workspaces, mfa },
+        services: { auth: authService, account, workspaces, mfa, sso },
         routes(app) {
+          ssoRoutes(app, { sso, auth: authService, publicUrl: ctx.config.http.publicUrl, flowTtlSeconds: a.ssoFlowTtlSeconds });
           authRoutes(app, { auth: authService, mfa, account });
           browserSessionRoutes(app, { auth: authService });
           workspaceRoutes(app, { workspaces, audit: ctx.audit });
