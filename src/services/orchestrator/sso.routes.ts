@@ -85,16 +85,21 @@ export function ssoRoutes(app: App, deps: { sso: SsoService; auth: AuthService; 
       tags,
       summary: 'Start an OpenID Connect sign-in: redirects to the provider (authorization code with PKCE, state and nonce)',
       description:
-        'Sets an HttpOnly cookie binding the sign-in to this browser. `client=api` makes the callback answer `{token, expiresAt}` (as POST /v1/auth/login does) instead of setting the session cookie, for a client that drives the redirects itself.',
+        'Sets an HttpOnly cookie binding the sign-in to this browser. A browser is redirected (302). `client=api` answers 200 with the authorization URL instead, and its callback answers `{token, expiresAt}` (as POST /v1/auth/login does) rather than setting the session cookie: for a client that drives the redirects itself and sends the cookie back.',
       security: [],
       params: z.object({ slug: slugParam }),
       querystring: z.object({ returnTo: returnToSchema, client: z.enum(['browser', 'api']).default('browser') }),
-      response: { 302: z.null().describe('Location: the provider\'s authorization endpoint'), ...problemResponses(404, 401) },
+      response: {
+        200: z.object({ authorizationUrl: z.string(), expiresAt: z.date() }).describe('client=api: open authorizationUrl; the callback answers the session'),
+        302: z.null().describe("Location: the provider's authorization endpoint"),
+        ...problemResponses(404, 401),
+      },
     },
     handler: async (req, reply) => {
       const redirectUri = `${base(req)}/v1/auth/sso/${req.params.slug}/callback`;
       const started = await sso.start(req.params.slug, { redirectUri, returnTo: req.query.returnTo, client: req.query.client });
       reply.setCookie(SSO_STATE_COOKIE, started.state, { path: COOKIE_PATH, httpOnly: true, sameSite: 'lax', secure: req.protocol === 'https', maxAge: deps.flowTtlSeconds });
+      if (req.query.client === 'api') return { authorizationUrl: started.authorizationUrl, expiresAt: started.expiresAt };
       return reply.redirect(started.authorizationUrl, 302);
     },
   });

@@ -368,7 +368,9 @@ export class SsoService {
       cached = { at: Date.now(), version: p.updatedAt.getTime(), server: discovered.serverMetadata() };
       this.discovered.set(p.id, cached);
     }
-    const config = new oidc.Configuration(cached.server, p.clientId, metadata, oidc.ClientSecretBasic(secret));
+    // A fresh copy: openid-client keeps the issuer's JWKS per metadata object, and a sign-in should see
+    // the keys the issuer publishes now (a rotated or revoked key), at the cost of one GET per sign-in.
+    const config = new oidc.Configuration({ ...cached.server }, p.clientId, metadata, oidc.ClientSecretBasic(secret));
     config[oidc.customFetch] = this.fetch;
     if (insecure) oidc.allowInsecureRequests(config);
     return config;

@@ -153,6 +153,598 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/sso/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Single sign-on providers for the sign-in page (name and start URL only) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            providers: {
+                                slug: string;
+                                name: string;
+                                startUrl: string;
+                            }[];
+                            ssoOnly: boolean;
+                        };
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sso/{slug}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start an OpenID Connect sign-in: redirects to the provider (authorization code with PKCE, state and nonce)
+         * @description Sets an HttpOnly cookie binding the sign-in to this browser. A browser is redirected (302). `client=api` answers 200 with the authorization URL instead, and its callback answers `{token, expiresAt}` (as POST /v1/auth/login does) rather than setting the session cookie: for a client that drives the redirects itself and sends the cookie back.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    returnTo?: string;
+                    client?: "browser" | "api";
+                };
+                header?: never;
+                path: {
+                    slug: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description client=api: open authorizationUrl; the callback answers the session */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            authorizationUrl: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+                /** @description Location: the provider's authorization endpoint */
+                302: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sso/{slug}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The provider's redirect back: checks state, exchanges the code, verifies the ID token and signs in
+         * @description The ID token's signature, issuer, audience, expiry and nonce are checked. An existing account is linked only by an email the provider marks verified (`email_verified: true`). A browser gets the same HttpOnly session cookie as a password sign-in and is sent to `returnTo`; a failed browser sign-in is sent to `/signin?sso_error=<code>`. Failures are security events `sso_failed`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    state?: string;
+                    code?: string;
+                    error?: string;
+                };
+                header?: never;
+                path: {
+                    slug: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A sign-in started with client=api */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            token: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+                /** @description A browser sign-in: Location is returnTo with the session cookie set, or /signin?sso_error=<code> */
+                303: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests (application/problem+json; code one of: rate_limited, egress_rate_limited, ip_blocked, account_locked, analytics_buffer_full) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/sso/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Single sign-on providers (never their client secrets); platform admins only */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            providers: {
+                                /** Format: uuid */
+                                id: string;
+                                slug: string;
+                                name: string;
+                                issuerUrl: string;
+                                clientId: string;
+                                scopes: string[];
+                                emailClaim: string;
+                                nameClaim: string;
+                                groupsClaim: string | null;
+                                groupRoles: {
+                                    group: string;
+                                    workspaceId: string;
+                                    /** @enum {string} */
+                                    role: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                                }[];
+                                jitEnabled: boolean;
+                                defaultWorkspaceId: string | null;
+                                /** @enum {string} */
+                                defaultRole: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                                enabled: boolean;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Add an OpenID Connect provider (Keycloak, Authentik, ...); platform admins only
+         * @description Register `<V01T_PUBLIC_URL>/v1/auth/sso/<slug>/callback` as the redirect URI at the provider. Requests to the issuer go through the guarded egress: a provider on a private network must be listed in V01T_EGRESS_ALLOW.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description in URLs: /v1/auth/sso/<slug>/start */
+                        slug: string;
+                        /** @description shown on the sign-in button: "Sign in with <name>" */
+                        name: string;
+                        /** @description the OpenID Provider issuer (Keycloak: https://kc.example/realms/<realm>; Authentik: https://ak.example/application/o/<app>/) */
+                        issuerUrl: string;
+                        clientId: string;
+                        /** @description stored encrypted with the master key; never shown again */
+                        clientSecret: string;
+                        /**
+                         * @default [
+                         *       "openid",
+                         *       "email",
+                         *       "profile"
+                         *     ]
+                         */
+                        scopes?: string[];
+                        /** @default email */
+                        emailClaim?: string;
+                        /** @default name */
+                        nameClaim?: string;
+                        /** @description claim holding the user's groups (Keycloak: a "groups" mapper; Authentik: "groups") */
+                        groupsClaim?: string | null;
+                        /**
+                         * @description on every sign-in, a member of <group> gets <role> in <workspaceId> (the highest role wins; owners are never demoted)
+                         * @default []
+                         */
+                        groupRoles?: {
+                            group: string;
+                            /** Format: uuid */
+                            workspaceId: string;
+                            /** @enum {string} */
+                            role: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                        }[];
+                        /**
+                         * @description create an account for a verified address the instance does not know yet
+                         * @default false
+                         */
+                        jitEnabled?: boolean;
+                        /** @description a provisioned account joins this workspace with defaultRole */
+                        defaultWorkspaceId?: string | null;
+                        /**
+                         * @default viewer
+                         * @enum {string}
+                         */
+                        defaultRole?: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                        /** @default true */
+                        enabled?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            provider: {
+                                /** Format: uuid */
+                                id: string;
+                                slug: string;
+                                name: string;
+                                issuerUrl: string;
+                                clientId: string;
+                                scopes: string[];
+                                emailClaim: string;
+                                nameClaim: string;
+                                groupsClaim: string | null;
+                                groupRoles: {
+                                    group: string;
+                                    workspaceId: string;
+                                    /** @enum {string} */
+                                    role: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                                }[];
+                                jitEnabled: boolean;
+                                defaultWorkspaceId: string | null;
+                                /** @enum {string} */
+                                defaultRole: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                                enabled: boolean;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Payload too large (application/problem+json; code one of: payload_too_large) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unsupported media type (application/problem+json; code one of: unsupported_media_type) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/sso/providers/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a provider (by id or slug) and its account links; platform admins only */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    provider: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/signup": {
         parameters: {
             query?: never;
@@ -216,7 +808,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -278,7 +870,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign in; answers mfa_required when a one-time password is needed */
+        /**
+         * Sign in; answers mfa_required when a one-time password is needed
+         * @description With V01T_SSO_ONLY this answers 403 `sso_only`; a platform admin signs in with `"breakGlass": true` (anyone else then gets `invalid_credentials`).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -292,6 +887,7 @@ export interface paths {
                         email: string;
                         password: string;
                         otp?: string;
+                        breakGlass?: boolean;
                     };
                 };
             };
@@ -318,8 +914,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -406,7 +1011,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -415,7 +1020,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -499,7 +1104,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -508,7 +1113,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -517,7 +1122,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -606,7 +1211,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -615,7 +1220,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -624,7 +1229,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -718,7 +1323,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -727,7 +1332,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -736,7 +1341,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -834,7 +1439,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -843,7 +1448,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -852,7 +1457,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -942,7 +1547,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -951,7 +1556,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1013,7 +1618,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1022,7 +1627,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1031,7 +1636,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1107,7 +1712,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1116,7 +1721,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1198,7 +1803,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1207,7 +1812,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1298,7 +1903,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1307,7 +1912,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1381,7 +1986,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1390,7 +1995,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1472,7 +2077,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1481,7 +2086,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1543,7 +2148,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1552,7 +2157,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1603,6 +2208,7 @@ export interface paths {
                         email: string;
                         password: string;
                         otp?: string;
+                        breakGlass?: boolean;
                     };
                 };
             };
@@ -1638,7 +2244,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1647,7 +2253,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1759,7 +2365,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1847,7 +2453,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1856,7 +2462,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1937,7 +2543,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1946,7 +2552,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2012,7 +2618,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2021,7 +2627,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2112,7 +2718,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2121,7 +2727,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2180,7 +2786,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2189,7 +2795,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2268,7 +2874,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2277,7 +2883,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2375,7 +2981,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2384,7 +2990,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2459,7 +3065,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2468,7 +3074,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2486,7 +3092,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2550,7 +3156,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2559,7 +3165,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2626,7 +3232,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2635,7 +3241,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2728,7 +3334,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2737,7 +3343,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2755,7 +3361,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2825,7 +3431,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2834,7 +3440,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2852,7 +3458,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2943,7 +3549,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2952,7 +3558,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3039,7 +3645,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3048,7 +3654,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3066,7 +3672,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3149,7 +3755,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3158,7 +3764,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3246,7 +3852,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3255,7 +3861,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3273,7 +3879,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3392,7 +3998,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3401,7 +4007,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3496,7 +4102,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3505,7 +4111,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3581,7 +4187,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3667,7 +4273,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3676,7 +4282,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3779,7 +4385,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3788,7 +4394,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3901,7 +4507,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3910,7 +4516,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4013,7 +4619,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4022,7 +4628,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4099,7 +4705,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4108,7 +4714,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4188,7 +4794,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4197,7 +4803,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4296,7 +4902,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4305,7 +4911,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4420,7 +5026,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4429,7 +5035,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4655,7 +5261,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4664,7 +5270,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4682,7 +5288,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -4839,7 +5445,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4848,7 +5454,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4999,7 +5605,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5008,7 +5614,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5143,7 +5749,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5152,7 +5758,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5170,7 +5776,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -5312,7 +5918,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5321,7 +5927,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5339,7 +5945,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -5487,7 +6093,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5496,7 +6102,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5514,7 +6120,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -5662,7 +6268,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5671,7 +6277,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5689,7 +6295,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -5763,7 +6369,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5856,7 +6462,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5865,7 +6471,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5980,7 +6586,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5989,7 +6595,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6007,7 +6613,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -6137,7 +6743,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6146,7 +6752,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6249,7 +6855,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6258,7 +6864,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6317,7 +6923,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6326,7 +6932,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6440,7 +7046,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6449,7 +7055,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6467,7 +7073,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -6551,7 +7157,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6560,7 +7166,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6578,7 +7184,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -6726,7 +7332,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6735,7 +7341,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6753,7 +7359,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -6897,7 +7503,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6906,7 +7512,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6999,7 +7605,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7008,7 +7614,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7026,7 +7632,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -7129,7 +7735,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -7244,7 +7850,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7253,7 +7859,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7323,7 +7929,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7332,7 +7938,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7455,7 +8061,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7464,7 +8070,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7577,7 +8183,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7586,7 +8192,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7604,7 +8210,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -7727,7 +8333,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7736,7 +8342,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7796,7 +8402,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7805,7 +8411,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7918,7 +8524,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7927,7 +8533,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8019,7 +8625,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8028,7 +8634,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8120,7 +8726,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8129,7 +8735,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8217,7 +8823,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8226,7 +8832,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8313,7 +8919,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8322,7 +8928,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8340,7 +8946,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -8469,7 +9075,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8478,7 +9084,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8612,7 +9218,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8621,7 +9227,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8770,7 +9376,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8779,7 +9385,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8839,7 +9445,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8848,7 +9454,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8866,7 +9472,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -8993,7 +9599,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9002,7 +9608,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9020,7 +9626,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -9158,7 +9764,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9167,7 +9773,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9185,7 +9791,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -9333,7 +9939,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9342,7 +9948,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9360,7 +9966,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -9508,7 +10114,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9517,7 +10123,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9535,7 +10141,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -9693,7 +10299,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9702,7 +10308,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9720,7 +10326,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -9862,7 +10468,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9871,7 +10477,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9889,7 +10495,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -9992,7 +10598,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10001,7 +10607,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10094,7 +10700,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10103,7 +10709,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10216,7 +10822,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10225,7 +10831,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10323,7 +10929,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10332,7 +10938,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10458,7 +11064,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10467,7 +11073,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10588,7 +11194,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10597,7 +11203,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10707,7 +11313,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10716,7 +11322,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10794,7 +11400,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10803,7 +11409,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10895,7 +11501,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10904,7 +11510,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11056,7 +11662,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11065,7 +11671,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11168,7 +11774,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11177,7 +11783,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11319,7 +11925,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11328,7 +11934,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11431,7 +12037,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11440,7 +12046,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11500,7 +12106,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11509,7 +12115,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11652,7 +12258,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11661,7 +12267,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11759,7 +12365,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11768,7 +12374,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11786,7 +12392,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -11872,7 +12478,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11881,7 +12487,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11982,7 +12588,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11991,7 +12597,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12103,7 +12709,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12112,7 +12718,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12171,7 +12777,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12180,7 +12786,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12281,7 +12887,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12290,7 +12896,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12381,7 +12987,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12390,7 +12996,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12460,7 +13066,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12469,7 +13075,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12574,7 +13180,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12583,7 +13189,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12698,7 +13304,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12707,7 +13313,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12823,7 +13429,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12832,7 +13438,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12915,7 +13521,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12924,7 +13530,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13058,7 +13664,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13067,7 +13673,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13153,7 +13759,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13162,7 +13768,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13253,7 +13859,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13262,7 +13868,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13370,7 +13976,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13379,7 +13985,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13506,7 +14112,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13515,7 +14121,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13607,7 +14213,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13616,7 +14222,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13723,7 +14329,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13732,7 +14338,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13862,7 +14468,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13871,7 +14477,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13997,7 +14603,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14006,7 +14612,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14066,7 +14672,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14075,7 +14681,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14206,7 +14812,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14215,7 +14821,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14329,7 +14935,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14338,7 +14944,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14459,7 +15065,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14468,7 +15074,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14570,7 +15176,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14579,7 +15185,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14713,7 +15319,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14722,7 +15328,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14807,7 +15413,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14816,7 +15422,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14834,7 +15440,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -14962,7 +15568,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15094,7 +15700,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15103,7 +15709,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15260,7 +15866,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15269,7 +15875,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15383,7 +15989,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15392,7 +15998,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15410,7 +16016,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -15539,7 +16145,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15548,7 +16154,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15566,7 +16172,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -15667,7 +16273,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15676,7 +16282,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15694,7 +16300,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -15821,7 +16427,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15830,7 +16436,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15848,7 +16454,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -15952,7 +16558,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15961,7 +16567,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15979,7 +16585,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -16107,7 +16713,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16116,7 +16722,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16134,7 +16740,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -16228,7 +16834,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16237,7 +16843,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16246,7 +16852,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -16339,7 +16945,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16348,7 +16954,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16357,7 +16963,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -16448,7 +17054,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16457,7 +17063,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16562,7 +17168,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16571,7 +17177,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16644,7 +17250,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16653,7 +17259,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16888,7 +17494,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16906,7 +17512,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -16993,7 +17599,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17111,7 +17717,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17120,7 +17726,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
