@@ -373,6 +373,9 @@ export class SsoService {
     const config = new oidc.Configuration({ ...cached.server }, p.clientId, metadata, oidc.ClientSecretBasic(secret));
     config[oidc.customFetch] = this.fetch;
     if (insecure) oidc.allowInsecureRequests(config);
+    // openid-client trusts an ID token from the token endpoint on TLS alone unless told otherwise; we
+    // verify its signature against the issuer's JWKS always (a loopback or misconfigured provider has no TLS to lean on).
+    oidc.enableNonRepudiationChecks(config);
     return config;
   }
 
