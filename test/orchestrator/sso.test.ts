@@ -43,14 +43,14 @@ let defaultWs: string;
 let engWs: string;
 
 async function startIdp(): Promise<void> {
-  let handler: ReturnType<Provider['callback']> | undefined;
+  const ref: { handler?: ReturnType<Provider['callback']> } = {};
   idp = http.createServer((req, res) => {
     if (swapJwks && req.url === '/jwks') {
       res.setHeader('content-type', 'application/jwk-set+json');
       res.end(JSON.stringify({ keys: [foreignKey.pub] }));
       return;
     }
-    handler!(req, res);
+    ref.handler!(req, res);
   });
   await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
   issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
@@ -63,7 +63,7 @@ async function startIdp(): Promise<void> {
     ttl: { IdToken: ID_TOKEN_TTL_SECONDS },
     pkce: { required: () => true },
   });
-  handler = provider.callback();
+  ref.handler = provider.callback();
 }
 
 beforeAll(async () => {
