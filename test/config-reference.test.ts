@@ -79,6 +79,8 @@ describe('the platform configuration', () => {
       loginBlockSeconds: 900,
       loginMaxPerIpPerMinute: 60,
       signupMaxPerIpPerHour: 20,
+      ssoOnly: false,
+      ssoFlowTtlSeconds: 600,
       argon2: { memoryCost: 19_456, timeCost: 2 },
     });
     expect(WORKFLOW_CONFIG.read(c)).toEqual({ leaseMs: 10_000, workspaceConcurrency: 100, queueBatch: 20, queueWorkers: undefined, pollSeconds: 0.5, schedulerTickMs: 1000, runRetentionDays: 90, quarantineAfter: 3 });
