@@ -5,7 +5,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Provider from 'oidc-provider';
 import type { Browser } from 'playwright-core';
-import { expectAccessible, launchBrowser, newContext, screenshot, startServer, type Server } from './harness.js';
+import { expectAccessible, launchBrowser, newContext, startServer, type Server } from './harness.js';
 
 /**
  * "Sign in with <provider>" in Chromium against a real `v01t start` and a real OpenID Provider
@@ -63,7 +63,10 @@ describe('web app: single sign-on', () => {
     const button = page.getByRole('link', { name: 'Sign in with Keycloak' });
     await button.waitFor();
     await expectAccessible(page, 'sign-in with SSO');
-    await screenshot(page, 'sign-in-sso');
+    const narrow = await (await newContext(browser, { width: 375, dark: true })).newPage();
+    await narrow.goto(`${server.url}/signin`);
+    await narrow.getByRole('link', { name: 'Sign in with Keycloak' }).waitFor();
+    await expectAccessible(narrow, 'sign-in with SSO, 375 px, dark');
     await button.click();
 
     // The provider's own pages (oidc-provider's development login and consent forms).

@@ -20,12 +20,15 @@ function SsoButtons({ next }: { next: string | null }) {
   if (providers.isError || providers.data.providers.length === 0) return null;
   const returnTo = next && next.startsWith('/') && !next.startsWith('//') ? `?returnTo=${encodeURIComponent(next)}` : '';
   return (
-    <div className="stack" aria-label="Single sign-on">
+    <div className="stack sso-buttons">
       {providers.data.providers.map((p) => (
         <a key={p.slug} className="btn btn-secondary" href={`${p.startUrl}${returnTo}`}>
           Sign in with {p.name}
         </a>
       ))}
+      <p className="sso-divider muted" aria-hidden="true">
+        or
+      </p>
     </div>
   );
 }
