@@ -82,6 +82,11 @@ describe('the platform configuration', () => {
       ssoOnly: false,
       ssoFlowTtlSeconds: 600,
       argon2: { memoryCost: 19_456, timeCost: 2 },
+      // Platform mail (ADR 0040): no SMTP_URL in the embedded default, mails stay in the outbox.
+      mail: { smtpUrl: undefined, from: 'v01t <no-reply@localhost>', maxAttempts: 8, leaseSeconds: 120, pollSeconds: 5 },
+      requireVerifiedEmail: false,
+      passwordResetPerIpPerHour: 20,
+      passwordResetPerEmailPerHour: 3,
     });
     expect(WORKFLOW_CONFIG.read(c)).toEqual({ leaseMs: 10_000, workspaceConcurrency: 100, queueBatch: 20, queueWorkers: undefined, pollSeconds: 0.5, schedulerTickMs: 1000, runRetentionDays: 90, quarantineAfter: 3 });
     expect(ANALYTICS_CONFIG.read(c)).toEqual({

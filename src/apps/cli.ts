@@ -127,6 +127,32 @@ export function buildCli(): Command {
       await operate('user.create', { email: opts.email, name: opts.name, admin: Boolean(opts.admin), ...(password ? { password } : {}) }, 'v01t user create');
     });
 
+  user
+    .command('reset-password')
+    .description('mail the account a password-reset link (valid 1 h, single use) and print it')
+    .requiredOption('--email <email>', 'the account email address')
+    .action(async (opts: { email: string }) => {
+      await operate('user.reset-password', { email: opts.email }, 'v01t user reset-password');
+    });
+
+  const mail = program.command('mail').description("the platform's own mail (password reset, verification, invitations; ADR 0040)");
+  mail
+    .command('list')
+    .description('mails in the outbox, newest first, one JSON object a line (without SMTP_URL they stay here)')
+    .addOption(new Option('--status <status>', 'only mails in this state').choices(['pending', 'sent', 'failed']))
+    .option('--to <email>', 'only mails to this address')
+    .option('--limit <n>', 'how many', '50')
+    .action(async (opts: { status?: 'pending' | 'sent' | 'failed'; to?: string; limit: string }) => {
+      await operate('mail.list', { ...(opts.status ? { status: opts.status } : {}), ...(opts.to ? { to: opts.to } : {}), limit: Number(opts.limit) }, 'v01t mail list');
+    });
+  mail
+    .command('show')
+    .description('one mail with its headers, text and HTML bodies, as JSON')
+    .argument('<id>', 'the mail id (from mail list)')
+    .action(async (id: string) => {
+      await operate('mail.show', { id }, 'v01t mail show');
+    });
+
   const audit = program.command('audit').description('the hash-chained audit log');
   audit
     .command('verify')

@@ -8,6 +8,7 @@ import { DEPLOYMENT_RESULTS, DeploymentHistory } from '../services/ops/deploymen
 import { ssoProviderBody } from '../services/orchestrator/sso.routes.js';
 import { publicProvider } from '../services/orchestrator/sso.service.js';
 import { StartupError, type Platform } from './platform.js';
+import { mailDetail, mailSummary } from '../services/orchestrator/mail.service.js';
 
 /**
  * The operator commands that read or change data (`v01t user create`, `gdpr export`, ...), written
@@ -36,6 +37,9 @@ const userId = z.uuid({ error: (i) => `--user-id: not a user id (a UUID): ${Stri
 const COMMANDS = {
   migrate: z.object({ status: z.boolean() }).strict(),
   'user.create': z.object({ email: z.string().min(1), name: z.string().min(1), admin: z.boolean(), password: z.string().min(1).optional() }).strict(),
+  'user.reset-password': z.object({ email: z.string().min(3).max(254) }).strict(),
+  'mail.list': z.object({ status: z.enum(['pending', 'sent', 'failed']).optional(), to: z.string().max(254).optional(), limit: z.number().int().min(1).max(1000) }).strict(),
+  'mail.show': z.object({ id: z.uuid({ error: (i) => `mail show: not a mail id (a UUID): ${String(i.input)}` }) }).strict(),
   'audit.verify': z.object({}).strict(),
   'audit.export': z.object({ from: isoDate, to: isoDate, action: z.string().optional() }).strict(),
   'keys.rotate': z.object({}).strict(),
@@ -99,6 +103,26 @@ export async function runOperatorCommand(request: OperatorRequest, io: CommandIo
         return p.orchestrator.services.auth.createUser({ email: a.email, name: a.name, password, platformAdmin: a.admin }, null);
       });
       await io.out(`${JSON.stringify({ id: created.id, email: created.email, platformAdmin: created.platformAdmin, ...(a.password ? {} : { password }) })}\n`);
+      return;
+    }
+    case 'user.reset-password': {
+      const { email } = args as OperatorArgs<'user.reset-password'>;
+      const out = await access.platform((p) => orchestrator(p).services.recovery.operatorReset(email));
+      await io.out(`${JSON.stringify(out)}\n`);
+      return;
+    }
+    case 'mail.list': {
+      const a = args as OperatorArgs<'mail.list'>;
+      const rows = await access.platform((p) => orchestrator(p).services.mailbox.list(a));
+      for (const m of rows) await io.out(`${JSON.stringify(mailSummary(m))}\n`);
+      io.err(`${rows.length} mail(s)\n`);
+      return;
+    }
+    case 'mail.show': {
+      const { id } = args as OperatorArgs<'mail.show'>;
+      const m = await access.platform((p) => orchestrator(p).services.mailbox.byId(id));
+      if (!m) throw new AppError('not_found', `no mail with the id ${id}`);
+      await io.out(`${JSON.stringify(mailDetail(m), null, 2)}\n`);
       return;
     }
     case 'audit.verify': {

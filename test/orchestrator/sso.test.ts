@@ -234,6 +234,7 @@ describe('OpenID Connect sign-in', () => {
     expect(new Date(expiresAt).getTime()).toBeGreaterThan(Date.now());
     const me = await t.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) });
     expect(me.json().user.id).toBe(existing.id);
+    expect(me.json().user.emailVerified).toBe(true);
     // Linked by subject now: the next sign-in finds the account even after the provider's address changes.
     accounts.set(sub, { email: `changed-${sub}@sso.test`, email_verified: false });
     const second = await ssoSignIn('nojit', sub, { client: 'api' });

@@ -7,6 +7,7 @@ import type { EventPublisher } from '../../kernel/events/index.js';
 import type { IdentityRepository } from './identity.repository.js';
 import type { WorkspacesRepository } from './workspaces.repository.js';
 import { publicToken, publicUser } from './auth.service.js';
+import type { MailRepository } from './mail.repository.js';
 
 /** Retention (runbook "Data Retention Policies"): security events are user activity logs. */
 export const SECURITY_EVENT_RETENTION_DAYS = 90;
@@ -17,6 +18,9 @@ export const DEAD_TOKEN_RETENTION_DAYS = 30;
  * The orchestrator's personal data and the GDPR walk over every loaded service: export gathers
  * each service's handler output; erase runs every handler, then deletes the account itself.
  */
+/** Sent and failed platform mails hold links and addresses: kept this long (ADR 0040). */
+export const MAIL_RETENTION_DAYS = 30;
+
 export class AccountService {
   constructor(
     private readonly db: Transactor,
@@ -27,6 +31,7 @@ export class AccountService {
     private readonly handlers: () => Map<string, PersonalDataHandler>,
     private readonly onErased: (userId: string, hashes: string[]) => Promise<void>,
     private readonly events: EventPublisher,
+    private readonly mail: MailRepository,
   ) {}
 
   /** The orchestrator's own handler (registered under "orchestrator"). */
@@ -36,18 +41,20 @@ export class AccountService {
       'sessions and API tokens: hashes only, names, scopes, creation IP, last use',
       'workspace memberships: role and personas',
       'invitations sent to the email address',
+      `platform mails to the account or its address (password reset, verification, invitations; subject, bodies, delivery state), kept ${MAIL_RETENTION_DAYS} days after sending`,
       `security events (failed sign-ins, blocks): IP and email, kept ${SECURITY_EVENT_RETENTION_DAYS} days`,
       'audit log entries: user id and IP, kept 7 years (legal obligation); the id no longer resolves once the account is erased',
     ],
     exportUser: async (userId) => {
       const user = await this.identity.userById(userId);
       if (!user) return {};
-      const [tokens, memberships, invitations, securityEvents, audit] = await Promise.all([
+      const [tokens, memberships, invitations, securityEvents, audit, mails] = await Promise.all([
         this.identity.tokensOfUser(userId),
         this.workspaces.membershipsOfUser(userId),
         this.workspaces.invitationsForEmail(user.emailNormalized),
         this.identity.securityEventsOfUser(userId, user.email),
         this.audit.list({ actorId: userId, limit: 10_000 }),
+        this.mail.mailsOfUser(userId, user.email),
       ]);
       return {
         user: { ...publicUser(user), lastLoginAt: user.lastLoginAt },
@@ -56,6 +63,7 @@ export class AccountService {
         invitations: invitations.map((i) => ({ workspaceId: i.workspaceId, role: i.role, createdAt: i.createdAt, acceptedAt: i.acceptedAt })),
         securityEvents: securityEvents.map((e) => ({ occurredAt: e.occurredAt, kind: e.kind, ip: e.ip })),
         auditEntries: audit.map((a) => ({ occurredAt: a.occurredAt, action: a.action, workspaceId: a.workspaceId, ip: a.actorIp })),
+        mails: mails.map((m) => ({ template: m.template, to: m.toAddress, subject: m.subject, status: m.status, createdAt: m.createdAt, sentAt: m.sentAt })),
       };
     },
     eraseUser: async (userId) => {
@@ -91,8 +99,9 @@ export class AccountService {
         return { users, invitations, workspacesDeleted, ownershipTransferred };
       });
       const securityEvents = await this.identity.deleteSecurityEventsOfUser(userId, user.email);
+      const mails = await this.mail.deleteMailsOfUser(userId, user.email);
       await this.onErased(userId, hashes);
-      return { ...counts, securityEvents };
+      return { ...counts, securityEvents, mails };
     },
   };
 
@@ -106,6 +115,16 @@ export class AccountService {
       name: 'orchestrator.tokens (expired or revoked)',
       keep: `${DEAD_TOKEN_RETENTION_DAYS} days after expiry or revocation`,
       purge: (now) => this.identity.purgeDeadTokens(new Date(now.getTime() - DEAD_TOKEN_RETENTION_DAYS * 86_400_000)),
+    },
+    {
+      name: 'orchestrator.mail_outbox (sent or failed)',
+      keep: `${MAIL_RETENTION_DAYS} days`,
+      purge: (now) => this.mail.purgeSettled(new Date(now.getTime() - MAIL_RETENTION_DAYS * 86_400_000)),
+    },
+    {
+      name: 'orchestrator.account_tokens (used or expired)',
+      keep: `${DEAD_TOKEN_RETENTION_DAYS} days after use or expiry`,
+      purge: (now) => this.mail.purgeAccountTokens(new Date(now.getTime() - DEAD_TOKEN_RETENTION_DAYS * 86_400_000)),
     },
     { name: 'kernel.audit_log', keep: '7 years', purge: () => this.audit.purgeExpired() },
   ];

@@ -23,6 +23,7 @@ export interface PublicUser {
   id: string;
   email: string;
   name: string;
+  emailVerified: boolean;
   mfaEnabled: boolean;
   platformAdmin: boolean;
   createdAt: Date;
@@ -32,6 +33,7 @@ export const publicUser = (u: UserRow): PublicUser => ({
   id: u.id,
   email: u.email,
   name: u.name,
+  emailVerified: u.emailVerifiedAt !== null,
   mfaEnabled: u.mfaEnabled,
   platformAdmin: u.platformAdmin,
   createdAt: u.createdAt,
@@ -61,6 +63,8 @@ export class AuthService implements IdentityPort {
     private readonly permissions: PermissionRegistry,
     private readonly opts: { sessionTtlHours: number; signupEnabled: boolean; ssoOnly: boolean },
     private readonly events: EventPublisher,
+    /** Mail hooks (ADR 0040): `created` runs in the transaction that creates an account by sign-up (the verification mail); `taken` after a sign-up with a registered address (a notice to its owner). */
+    private readonly signupMail: { created(tx: Tx, user: UserRow): Promise<void>; taken(user: UserRow): Promise<void> } = { created: async () => {}, taken: async () => {} },
   ) {}
 
   /** V01T_SSO_ONLY: password sign-in and sign-up are refused (platform admins' break glass aside). */
@@ -83,8 +87,8 @@ export class AuthService implements IdentityPort {
   /**
    * Sign-up answers alike whether or not the address already has an account (same status, body
    * shape and costs), so it cannot be used to find out who is registered. For a taken address no
-   * account or session is made: the answer carries a token that opens nothing, and the attempt is
-   * kept as a security event for the owner's notice once platform mail exists (ADR 0004).
+   * account or session is made: the answer carries a token that opens nothing, the attempt is kept
+   * as a security event, and the owner is mailed a notice (ADR 0004, ADR 0040).
    */
   async signup(input: { email: string; password: string; name: string }, ip: string | null) {
     if (this.opts.ssoOnly) throw new AppError('sso_only', 'Accounts are made by signing in with single sign-on on this instance');
@@ -94,7 +98,8 @@ export class AuthService implements IdentityPort {
     if (created.taken) {
       const now = this.clock.now();
       await this.guard.event('signup_existing_email', { ip: ip ?? undefined, userId: created.taken.id, email: input.email });
-      const decoy: PublicUser = { id: randomUUID(), email: input.email.trim(), name: input.name.trim(), mfaEnabled: false, platformAdmin: false, createdAt: now };
+      await this.signupMail.taken(created.taken);
+      const decoy: PublicUser = { id: randomUUID(), email: input.email.trim(), name: input.name.trim(), emailVerified: false, mfaEnabled: false, platformAdmin: false, createdAt: now };
       return { user: decoy, token: newToken('session'), expiresAt: new Date(now.getTime() + this.opts.sessionTtlHours * 3600_000) };
     }
     const session = await this.issueSession(created.user.id, ip);
@@ -133,6 +138,7 @@ export class AuthService implements IdentityPort {
       );
       if (!row) return null;
       await this.audit.record({ action, actorId: row.id, actorIp: ip, targetType: 'user', targetId: row.id, data: { platformAdmin: input.platformAdmin } }, tx);
+      if (action === 'auth.signup') await this.signupMail.created(tx, row);
       await this.events.publish({ name: 'orchestrator.user.signed_up.v1', workspaceId: null, actorId: row.id, payload: { userId: row.id, via: action === 'auth.signup' ? 'signup' : 'admin' } }, tx);
       return row;
     });

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { defineConfig, envBool, positiveInt, setting } from '../../kernel/config/index.js';
 
 /** The orchestrator's settings: sessions, sign-in and sign-up limits (ADR 0004), password hashing. */
@@ -17,6 +18,17 @@ export const ORCHESTRATOR_CONFIG = defineConfig(
     }),
     SSO_FLOW_TTL_SECONDS: setting(positiveInt.max(3600).default(600), { description: 'how long a started SSO sign-in may take before its callback is refused' }),
     ARGON2_TIME_COST: setting(positiveInt.max(10).default(2), { description: 'argon2id time cost' }),
+    SMTP_URL: setting(z.string().regex(/^smtps?:\/\//, 'must be smtp://user:password@host:port or smtps://...').optional(), {
+      secret: true,
+      description: "the platform's own mail (password reset, verification, invitations; ADR 0040): `smtp://user:password@host:587` (STARTTLS) or `smtps://...:465`; unset: mails stay in the outbox (`v01t mail list`)",
+    }),
+    MAIL_FROM: setting(z.string().min(3).default('v01t <no-reply@localhost>'), { description: 'the From of platform mail, e.g. `v01t <no-reply@example.com>`' }),
+    MAIL_MAX_ATTEMPTS: setting(positiveInt.max(50).default(8), { description: 'delivery attempts of one platform mail before it is marked failed (backoff 30 s doubling, at most 1 h)' }),
+    MAIL_LEASE_SECONDS: setting(positiveInt.max(3600).default(120), { description: 'how long a mail worker holds a mail it is sending; a crashed worker\'s mail is retried after it' }),
+    MAIL_POLL_SECONDS: setting(positiveInt.max(3600).default(5), { description: 'how often the mail worker looks for due mails (new mails also wake it)' }),
+    V01T_REQUIRE_VERIFIED_EMAIL: setting(envBool.default(false), { description: '`true`: an account must confirm its email address before it creates a workspace (`email_unverified`)' }),
+    PASSWORD_RESET_MAX_PER_IP_PER_HOUR: setting(positiveInt.default(20), { description: 'password-reset requests per client address per hour (429 `rate_limited` above)' }),
+    PASSWORD_RESET_MAX_PER_EMAIL_PER_HOUR: setting(positiveInt.default(3), { description: 'reset mails one address receives per hour; further requests answer alike but send nothing' }),
   },
   (e) => ({
     sessionTtlHours: e.SESSION_TTL_HOURS,
@@ -31,6 +43,10 @@ export const ORCHESTRATOR_CONFIG = defineConfig(
     ssoOnly: e.V01T_SSO_ONLY,
     ssoFlowTtlSeconds: e.SSO_FLOW_TTL_SECONDS,
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, maxAttempts: e.MAIL_MAX_ATTEMPTS, leaseSeconds: e.MAIL_LEASE_SECONDS, pollSeconds: e.MAIL_POLL_SECONDS },
+    requireVerifiedEmail: e.V01T_REQUIRE_VERIFIED_EMAIL,
+    passwordResetPerIpPerHour: e.PASSWORD_RESET_MAX_PER_IP_PER_HOUR,
+    passwordResetPerEmailPerHour: e.PASSWORD_RESET_MAX_PER_EMAIL_PER_HOUR,
   }),
 );
 export type OrchestratorSettings = ReturnType<typeof ORCHESTRATOR_CONFIG.read>;

@@ -11,6 +11,8 @@ export const ORCHESTRATOR_ERRORS = defineErrors('orchestrator', {
   last_owner: { status: 409, title: 'A workspace must keep at least one owner' },
   mfa_already_enabled: { status: 409, title: 'MFA is already enabled' },
   mfa_not_enabled: { status: 409, title: 'MFA is not enabled' },
+  link_invalid: { status: 410, title: 'The link is invalid, expired or already used' },
+  email_unverified: { status: 403, title: 'Confirm your email address first' },
   invitation_invalid: { status: 410, title: 'Invitation is invalid, expired or already used' },
   sso_only: { status: 403, title: 'This instance signs in through single sign-on only' },
   sso_failed: { status: 401, title: 'Single sign-on failed' },

@@ -21,8 +21,8 @@ export class IdentityRepository {
     return (await ex.select().from(users).where(eq(users.id, id)).limit(1))[0] ?? null;
   }
 
-  async userByEmail(email: string): Promise<UserRow | null> {
-    return (await this.db.select().from(users).where(eq(users.emailNormalized, normalizeEmail(email))).limit(1))[0] ?? null;
+  async userByEmail(email: string, ex: DbExecutor = this.db): Promise<UserRow | null> {
+    return (await ex.select().from(users).where(eq(users.emailNormalized, normalizeEmail(email))).limit(1))[0] ?? null;
   }
 
   async usersByIds(ids: string[]): Promise<UserRow[]> {
@@ -76,8 +76,8 @@ export class IdentityRepository {
   }
 
   /** Revokes matching live tokens; returns their hashes so cached lookups can be dropped. */
-  async revokeTokens(where: { userId: string; id?: string; hash?: string; kind?: 'session' | 'api'; exceptId?: string }, now: Date): Promise<string[]> {
-    const r = await this.db
+  async revokeTokens(where: { userId: string; id?: string; hash?: string; kind?: 'session' | 'api'; exceptId?: string }, now: Date, ex: DbExecutor = this.db): Promise<string[]> {
+    const r = await ex
       .update(tokens)
       .set({ revokedAt: now })
       .where(

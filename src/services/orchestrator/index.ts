@@ -21,6 +21,10 @@ import { orchestratorRemote } from './remote.js';
 import { ORCHESTRATOR_ERRORS } from './errors.js';
 import { ORCHESTRATOR_EVENTS } from './events.js';
 import { ORCHESTRATOR_CONFIG, type OrchestratorSettings } from './config.js';
+import { MailRepository } from './mail.repository.js';
+import { PlatformMail } from './mail.service.js';
+import { RecoveryService } from './recovery.service.js';
+import { recoveryRoutes } from './recovery.routes.js';
 
 /** Where the orchestrator finds the personal-data handlers of every loaded service (set by the app). */
 export interface OrchestratorExtras {
@@ -30,7 +34,7 @@ export interface OrchestratorExtras {
 export interface OrchestratorInstance extends ServiceInstance {
   identity: AuthService;
   contract: OrchestratorContract;
-  services: { auth: AuthService; account: AccountService; workspaces: WorkspacesService; mfa: MfaService; sso: SsoService };
+  services: { auth: AuthService; account: AccountService; workspaces: WorkspacesService; mfa: MfaService; recovery: RecoveryService; mail: PlatformMail; mailbox: MailRepository; sso: SsoService };
 }
 
 export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<OrchestratorSettings> & { create(ctx: ServiceContext<OrchestratorSettings>): OrchestratorInstance } {
@@ -48,6 +52,9 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
       const workspacesRepo = new WorkspacesRepository(ctx.db);
       const hasher = new PasswordHasher(ctx.settings.argon2);
       const a = ctx.settings;
+      const mailRepo = new MailRepository(ctx.db);
+      const publicUrl = ctx.config.http.publicUrl ?? `http://localhost:${ctx.config.http.port}`;
+      const mail = new PlatformMail(mailRepo, ctx.clock, a.mail, publicUrl, ctx.metrics, ctx.logger);
       const guard = new LoginGuard(ctx.cache, ctx.clock, identityRepo, ctx.metrics, {
         maxFailuresPerIp: a.loginMaxFailuresPerIp,
         windowSeconds: a.loginFailureWindowSeconds,
@@ -58,20 +65,28 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
         accountWindowSeconds: 24 * 3600,
         signupsPerIpPerHour: a.signupMaxPerIpPerHour,
         loginsPerIpPerMinute: a.loginMaxPerIpPerMinute,
+        passwordResetsPerIpPerHour: a.passwordResetPerIpPerHour,
+        passwordResetsPerEmailPerHour: a.passwordResetPerEmailPerHour,
       });
       // AuthService and MfaService need each other's effects (MFA changes drop cached principals).
-      const late: { auth?: AuthService } = {};
+      const late: { auth?: AuthService; recovery?: RecoveryService } = {};
       const mfa = new MfaService(ctx.db, identityRepo, ctx.secrets, ctx.audit, ctx.clock, (userId) => late.auth!.forgetUser(userId), guard);
       const auth = (late.auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cache, ctx.clock, ctx.permissions, {
         sessionTtlHours: a.sessionTtlHours,
         signupEnabled: a.signupEnabled,
         ssoOnly: a.ssoOnly,
-      }, ctx.events));
+      }, ctx.events, {
+        created: (tx, user) => late.recovery!.verificationOnSignup(tx, user),
+        taken: (user) => late.recovery!.noticeSignupTaken(user),
+      }));
+      const recovery = (late.recovery = new RecoveryService(ctx.db, identityRepo, mailRepo, mail, hasher, guard, ctx.audit, ctx.clock, (userId, hashes) => auth.forgetUser(userId, hashes)));
       const authService = auth;
-      const workspaces = new WorkspacesService(ctx.db, workspacesRepo, identityRepo, ctx.audit, ctx.clock, (w, u) => authService.forgetAccess(w, u), ctx.events);
+      const workspaces = new WorkspacesService(ctx.db, workspacesRepo, identityRepo, ctx.audit, ctx.clock, (w, u) => authService.forgetAccess(w, u), ctx.events, mail, {
+        requireVerifiedEmail: a.requireVerifiedEmail,
+      });
       const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, extras.personalDataHandlers, async (userId, hashes) =>
         authService.forgetUser(userId, hashes),
-      ctx.events);
+      ctx.events, mailRepo);
       const sso = new SsoService(ctx.db, new SsoRepository(ctx.db), identityRepo, workspacesRepo, ctx.secrets, ctx.egress, ctx.clock, ctx.audit, guard, ctx.events, (w, u) => authService.forgetAccess(w, u), {
         flowTtlSeconds: a.ssoFlowTtlSeconds,
       });
@@ -106,13 +121,20 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
           return { rewrapped: rewrapped + fromSso.rewrapped, unchanged: unchanged + fromSso.unchanged };
         },
         retention: account.retention,
-        services: { auth: authService, account, workspaces, mfa, sso },
+        services: { auth: authService, account, workspaces, mfa, recovery, mail, mailbox: mailRepo, sso },
+        async start() {
+          mail.start();
+        },
+        async stop() {
+          await mail.stop();
+        },
         routes(app) {
           ssoRoutes(app, { sso, auth: authService, publicUrl: ctx.config.http.publicUrl, flowTtlSeconds: a.ssoFlowTtlSeconds });
           authRoutes(app, { auth: authService, mfa, account });
           browserSessionRoutes(app, { auth: authService });
           workspaceRoutes(app, { workspaces, audit: ctx.audit });
           adminRoutes(app, { identity: identityRepo });
+          recoveryRoutes(app, { recovery, auth: authService, mail: mailRepo });
           if (ctx.config.internal.token) internalRoutes(app, { auth: authService });
         },
       };

@@ -20,6 +20,10 @@ export interface LoginGuardPolicy {
   signupsPerIpPerHour: number;
   /** Sign-in attempts, right or wrong (each costs an argon2 check), from one address per minute. */
   loginsPerIpPerMinute: number;
+  /** Password-reset requests and reset attempts from one address per hour. */
+  passwordResetsPerIpPerHour: number;
+  /** Reset mails one email address receives per hour. */
+  passwordResetsPerEmailPerHour: number;
 }
 
 /**
@@ -150,6 +154,22 @@ export class LoginGuard {
 
   async assertLoginRate(ip: string): Promise<void> {
     await this.assertRate('login', ip, this.policy.loginsPerIpPerMinute, 60, 'Too many sign-in attempts from this address');
+  }
+
+  async assertPasswordResetRate(ip: string | null): Promise<void> {
+    await this.assertRate('password_reset', ip ?? 'unknown', this.policy.passwordResetsPerIpPerHour, 3600, 'Too many password-reset requests from this address');
+  }
+
+  /**
+   * Counts a mail to an email address (reset links) on its hourly budget; false when the budget is
+   * spent. The caller answers alike either way (the address's owner is not told), it just sends nothing.
+   */
+  async mailBudget(kind: string, email: string): Promise<boolean> {
+    const key = `rate:mail:${kind}:${sha256(normalizeEmail(email))}`;
+    const count = await this.cache.incr(key, 3600);
+    if (count <= this.policy.passwordResetsPerEmailPerHour) return true;
+    if (count === this.policy.passwordResetsPerEmailPerHour + 1) await this.event(`${kind}_mail_rate_limited`, { email, detail: { limit: this.policy.passwordResetsPerEmailPerHour } });
+    return false;
   }
 
   /** A fixed window per address; the cache's increment is atomic, so parallel requests cannot slip past. */

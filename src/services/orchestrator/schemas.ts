@@ -8,6 +8,7 @@ export const userSchema = z.object({
   id: z.uuid(),
   email: z.string(),
   name: z.string(),
+  emailVerified: z.boolean().describe('the address was confirmed from a mailed link (or a password reset)'),
   mfaEnabled: z.boolean(),
   platformAdmin: z.boolean(),
   createdAt: z.date(),

@@ -2,8 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import argon2 from 'argon2';
 
 /** Opaque bearer tokens: a recognisable prefix and 256 random bits; only the SHA-256 is stored. */
-export function newToken(kind: 'session' | 'api' | 'invite'): string {
-  const prefix = kind === 'session' ? 'v01t_s_' : kind === 'api' ? 'v01t_pat_' : 'v01t_inv_';
+const TOKEN_PREFIX = { session: 'v01t_s_', api: 'v01t_pat_', invite: 'v01t_inv_', password_reset: 'v01t_pr_', email_verify: 'v01t_ev_', email_change: 'v01t_ec_' } as const;
+
+export function newToken(kind: keyof typeof TOKEN_PREFIX): string {
+  const prefix = TOKEN_PREFIX[kind];
   return prefix + randomBytes(32).toString('base64url');
 }
 

@@ -280,6 +280,8 @@ export class SsoService {
     if (existing) {
       await this.db.transaction(async (tx) => {
         await this.repo.insertIdentity({ providerId: p.id, subject, userId: existing.id, email, createdAt: now }, tx);
+        // The provider vouched for the address the account holds.
+        if (!existing.emailVerifiedAt) await this.identity.updateUser(existing.id, { emailVerifiedAt: now }, tx);
         await this.audit.record({ action: 'auth.sso.linked', actorId: existing.id, targetType: 'user', targetId: existing.id, data: { provider: p.slug } }, tx);
       });
       return { user: existing, created: false };

@@ -16,7 +16,13 @@ export function workspaceRoutes(app: App, deps: { workspaces: WorkspacesService;
 
   app.post('/v1/workspaces', {
     config: { scope: 'account.manage' },
-    schema: { tags, summary: 'Create a workspace; the creator becomes its owner', body: z.object({ name: z.string().trim().min(1).max(100) }), response: { 201: z.object({ workspace: workspaceSchema }) } },
+    schema: {
+      tags,
+      summary: 'Create a workspace; the creator becomes its owner',
+      description: 'With V01T_REQUIRE_VERIFIED_EMAIL=true an account whose address is not confirmed gets 403 `email_unverified`.',
+      body: z.object({ name: z.string().trim().min(1).max(100) }),
+      response: { ...problemResponses(403), 201: z.object({ workspace: workspaceSchema }) },
+    },
     handler: async (req, reply) => reply.status(201).send({ workspace: await workspaces.create(actor(req), req.body.name) }),
   });
 
@@ -106,7 +112,7 @@ export function workspaceRoutes(app: App, deps: { workspaces: WorkspacesService;
     config: { permission: 'members.manage' },
     schema: {
       tags,
-      summary: 'Invite someone by email; the token is shown once and sent to the invitee',
+      summary: 'Invite someone by email; the invitee is mailed a link to the accept page (the token is also shown here, once)',
       params: ws,
       body: z.object({ email: emailSchema, role: z.enum(ROLES).default('viewer') }),
       response: { ...problemResponses(409), 201: z.object({ invitation: invitationSchema, token: z.string() }) },
@@ -127,6 +133,17 @@ export function workspaceRoutes(app: App, deps: { workspaces: WorkspacesService;
       await workspaces.revokeInvitation(actor(req), req.params.workspaceId, req.params.invitationId);
       return reply.status(204).send(null);
     },
+  });
+
+  app.post('/v1/workspaces/:workspaceId/invitations/:invitationId/resend', {
+    config: { permission: 'members.manage' },
+    schema: {
+      tags,
+      summary: 'Mail a pending invitation again with a new link (the previous link stops working; the expiry restarts)',
+      params: ws.extend({ invitationId: idParam }),
+      response: { 200: z.object({ invitation: invitationSchema, token: z.string() }) },
+    },
+    handler: async (req) => workspaces.resendInvitation(actor(req), req.params.workspaceId, req.params.invitationId),
   });
 
   app.post('/v1/invitations/accept', {

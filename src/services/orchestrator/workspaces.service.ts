@@ -9,6 +9,8 @@ import type { EventPublisher } from '../../kernel/events/index.js';
 import { normalizeEmail, type IdentityRepository } from './identity.repository.js';
 import type { InvitationRow, WorkspaceRow, WorkspacesRepository } from './workspaces.repository.js';
 import { newToken, sha256 } from './secrets.js';
+import type { PlatformMail } from './mail.service.js';
+import { PAGES } from './mail.templates.js';
 
 const INVITATION_TTL_DAYS = 7;
 
@@ -44,9 +46,15 @@ export class WorkspacesService {
     private readonly clock: Clock,
     private readonly forgetAccess: (workspaceId: string, userIds: string[]) => Promise<void>,
     private readonly events: EventPublisher,
+    private readonly mail: PlatformMail,
+    private readonly opts: { requireVerifiedEmail: boolean } = { requireVerifiedEmail: false },
   ) {}
 
   async create(actor: Actor, name: string) {
+    if (this.opts.requireVerifiedEmail) {
+      const user = await this.identity.userById(actor.principal.userId);
+      if (!user?.emailVerifiedAt) throw new AppError('email_unverified', 'Confirm your email address (follow the link mailed to you, or ask for a new one: POST /v1/me/email/verification) before creating a workspace');
+    }
     const now = this.clock.now();
     return this.db.transaction(async (tx) => {
       const w = await this.repo.insertWorkspace({ id: randomUUID(), name: name.trim(), createdBy: actor.principal.userId, createdAt: now, updatedAt: now }, tx);
@@ -180,9 +188,38 @@ export class WorkspacesService {
         tx,
       );
       await this.audit.record({ action: 'invitation.created', workspaceId, actorId: actor.principal.userId, actorIp: actor.ip, targetType: 'invitation', targetId: row.id, data: { role } }, tx);
+      await this.mailInvitation(tx, row, token, actor.principal.userId);
       return row;
     });
+    this.mail.kick();
     return { invitation: publicInvitation(inv, now), token };
+  }
+
+  /** Writes the invitation mail (a link to the web app's accept page) in the invitation's transaction. */
+  private async mailInvitation(tx: Tx, inv: InvitationRow, token: string, inviterId: string): Promise<void> {
+    const [workspace, inviter] = await Promise.all([this.repo.workspaceById(inv.workspaceId, tx), this.identity.userById(inviterId, tx)]);
+    await this.mail.enqueue(tx, {
+      template: 'invitation',
+      to: inv.email,
+      vars: { workspace: workspace?.name ?? 'a workspace', inviter: inviter ? `${inviter.name} (${inviter.email})` : 'Someone', role: inv.role, link: this.mail.link(PAGES.invitation, { token }), expiresAt: inv.expiresAt },
+    });
+  }
+
+  /** Mails a pending invitation again with a new link (the old one stops working) and a fresh expiry. */
+  async resendInvitation(actor: Actor, workspaceId: string, invitationId: string) {
+    const inv = await this.repo.invitation(workspaceId, invitationId);
+    if (!inv || inv.acceptedAt || inv.revokedAt) throw new AppError('not_found', 'No pending invitation with this id');
+    if (!canGrantRole(actor.access!.role, inv.role)) throw new AppError('forbidden', `A ${actor.access!.role} cannot invite an ${inv.role}`);
+    const token = newToken('invite');
+    const now = this.clock.now();
+    const updated = { ...inv, tokenHash: sha256(token), expiresAt: new Date(now.getTime() + INVITATION_TTL_DAYS * 86_400_000) };
+    await this.db.transaction(async (tx) => {
+      await this.repo.updateInvitation(inv.id, { tokenHash: updated.tokenHash, expiresAt: updated.expiresAt }, tx);
+      await this.audit.record({ action: 'invitation.resent', workspaceId, actorId: actor.principal.userId, actorIp: actor.ip, targetType: 'invitation', targetId: inv.id }, tx);
+      await this.mailInvitation(tx, updated, token, actor.principal.userId);
+    });
+    this.mail.kick();
+    return { invitation: publicInvitation(updated, now), token };
   }
 
   async invitations(workspaceId: string) {

@@ -16,6 +16,9 @@ declare module 'react-aria-components' {
 // Every screen is its own chunk: the shell loads only what the first screen needs.
 const SignIn = lazy(() => import('../auth/SignIn'));
 const SignUp = lazy(() => import('../auth/SignUp'));
+const ForgotPassword = lazy(() => import('../auth/ForgotPassword'));
+const ResetPassword = lazy(() => import('../auth/ResetPassword'));
+const VerifyEmail = lazy(() => import('../auth/VerifyEmail'));
 const AcceptInvitation = lazy(() => import('../workspaces/AcceptInvitation'));
 const Home = lazy(() => import('../home/Home'));
 const NewWorkspace = lazy(() => import('../workspaces/NewWorkspace'));
@@ -107,6 +110,9 @@ const router = createBrowserRouter([
     children: [
       { path: '/signin', element: <SignIn /> },
       { path: '/signup', element: <SignUp /> },
+      { path: '/forgot-password', element: <ForgotPassword /> },
+      { path: '/reset-password', element: <ResetPassword /> },
+      { path: '/verify-email', element: <VerifyEmail /> },
       {
         element: <RequireSession />,
         children: [

@@ -17,7 +17,7 @@ function useTheme(): [Theme, (t: Theme) => void] {
   return [theme, setTheme];
 }
 
-export function Layout({ user, children }: { user: { name: string; email: string }; children: ReactNode }) {
+export function Layout({ user, children }: { user: { name: string; email: string; emailVerified?: boolean }; children: ReactNode }) {
   const { workspaceId } = useParams();
   const workspaces = useWorkspaces();
   const navigate = useNavigate();
@@ -92,6 +92,13 @@ export function Layout({ user, children }: { user: { name: string; email: string
         </div>
       </header>
       <main id="main" className="main">
+        {user.emailVerified === false && (
+          <div role="status" className="alert alert-warning verify-banner">
+            <p>
+              Please confirm your email address, <strong>{user.email}</strong>: follow the link we mailed you. <Link href="/verify-email">Send a new link</Link>
+            </p>
+          </div>
+        )}
         {children}
       </main>
     </div>

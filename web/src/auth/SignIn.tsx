@@ -109,6 +109,11 @@ export default function SignIn() {
           </Button>
         </Form>
         )}
+        {!needsOtp && (!ssoOnly || breakGlass) && (
+          <p>
+            <AriaLink href="/forgot-password">Forgot password?</AriaLink>
+          </p>
+        )}
         {!ssoOnly && <p>
           New here? <AriaLink href={`/signup${params.get("next") ? `?next=${encodeURIComponent(params.get("next")!)}` : ""}`}>Create an account</AriaLink>
         </p>}

@@ -53,6 +53,7 @@ export default function Members() {
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<Role>('viewer');
   const [inviteLink, setInviteLink] = useState<string | null>(null);
+  const [resent, setResent] = useState<string | null>(null);
   const invite = useMutation({
     mutationFn: () => call(api.POST('/v1/workspaces/{workspaceId}/invitations', { ...path, body: { email, role } })),
     onSuccess: (res) => {
@@ -64,6 +65,13 @@ export default function Members() {
   const revoke = useMutation({
     mutationFn: (invitationId: string) => call(api.DELETE('/v1/workspaces/{workspaceId}/invitations/{invitationId}', { params: { path: { workspaceId, invitationId } } })),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ['invitations', workspaceId] }),
+  });
+  const resend = useMutation({
+    mutationFn: (invitationId: string) => call(api.POST('/v1/workspaces/{workspaceId}/invitations/{invitationId}/resend', { params: { path: { workspaceId, invitationId } } })),
+    onSuccess: (res) => {
+      setResent(res.invitation.email);
+      void queryClient.invalidateQueries({ queryKey: ['invitations', workspaceId] });
+    },
   });
   const canManage = !(invitations.error instanceof ApiError && invitations.error.problem.status === 403);
 
@@ -138,6 +146,8 @@ export default function Members() {
           <ErrorMessage error={invite.error} />
           {inviteLink && <OnceSecret label="Invitation link" value={inviteLink} />}
           <h3>Pending invitations</h3>
+          {resent && <p role="status">A new invitation link was mailed to {resent}; the previous link no longer works.</p>}
+          <ErrorMessage error={resend.error ?? revoke.error} />
           {invitations.isPending && <Loading />}
           {invitations.data && invitations.data.filter((i) => i.status === 'pending').length === 0 && <Empty title="No pending invitations" />}
           <ul className="plain-list">
@@ -146,6 +156,9 @@ export default function Members() {
               .map((i) => (
                 <li key={i.id}>
                   {i.email} as <strong>{i.role}</strong>, expires {new Date(i.expiresAt).toLocaleDateString()}{' '}
+                  <Button variant="secondary" onPress={() => resend.mutate(i.id)} isDisabled={resend.isPending} aria-label={`Resend the invitation of ${i.email}`}>
+                    Resend
+                  </Button>{' '}
                   <Button variant="secondary" onPress={() => revoke.mutate(i.id)} aria-label={`Revoke the invitation of ${i.email}`}>
                     Revoke
                   </Button>
