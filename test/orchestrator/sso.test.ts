@@ -240,6 +240,9 @@ describe('OpenID Connect sign-in', () => {
     const second = await ssoSignIn('nojit', sub, { client: 'api' });
     expect(second.statusCode, second.body).toBe(200);
     expect((await t.inject({ method: 'GET', url: '/v1/me', headers: bearer(second.json().token) })).json().user.id).toBe(existing.id);
+    // The link is personal data: in the account's export.
+    const exported = await t.platform.orchestrator!.services.account.exportUser(existing.id);
+    expect((exported.orchestrator as { ssoLinks: unknown[] }).ssoLinks).toEqual([expect.objectContaining({ provider: 'nojit', subject: sub })]);
   });
 
   it('never links an existing account by an unverified email (and never provisions one)', async () => {

@@ -103,7 +103,12 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
       const instance: OrchestratorInstance = {
         identity: authService,
         contract,
-        personalData: account.personalData,
+        // SSO links are the account's too: exported with it, deleted with it (ON DELETE CASCADE).
+        personalData: {
+          describes: [...account.personalData.describes, 'single sign-on links (provider, subject, email)'],
+          exportUser: async (userId) => ({ ...(await account.personalData.exportUser(userId)), ssoLinks: await sso.linksOfUser(userId) }),
+          eraseUser: (userId) => account.personalData.eraseUser(userId),
+        },
         // `v01t keys rotate`: MFA secrets and SSO client secrets are the orchestrator's encrypted values.
         async rewrapSecrets() {
           let rewrapped = 0;

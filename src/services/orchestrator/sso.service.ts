@@ -156,6 +156,12 @@ export class SsoService {
     return p;
   }
 
+  /** GDPR export: the provider subjects linked to the account. */
+  async linksOfUser(userId: string) {
+    const providers = new Map((await this.repo.providers()).map((p) => [p.id, p.slug]));
+    return (await this.repo.identitiesOfUser(userId)).map((i) => ({ provider: providers.get(i.providerId) ?? i.providerId, subject: i.subject, email: i.email, createdAt: i.createdAt, lastLoginAt: i.lastLoginAt }));
+  }
+
   /** `v01t keys rotate`: rewraps every client secret under the current master key. */
   async rewrapSecrets(): Promise<{ rewrapped: number; unchanged: number }> {
     let rewrapped = 0;
