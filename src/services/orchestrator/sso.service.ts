@@ -98,7 +98,7 @@ export class SsoService {
   // ---- providers (platform admins) -------------------------------------------------------------
 
   async addProvider(input: SsoProviderInput, actor: { userId: string | null; ip: string | null }): Promise<SsoProviderRow> {
-    const issuer = parseIssuer(input.issuerUrl);
+    parseIssuer(input.issuerUrl);
     for (const [i, w] of [input.defaultWorkspaceId ?? null, ...input.groupRoles.map((g) => g.workspaceId)].entries()) {
       if (w && !(await this.workspaces.workspaceById(w))) {
         const path = i === 0 ? 'body.defaultWorkspaceId' : `body.groupRoles.${i - 1}.workspaceId`;
@@ -113,7 +113,9 @@ export class SsoService {
           id,
           slug: input.slug,
           name: input.name,
-          issuerUrl: issuer.href.replace(/\/$/, ''),
+          // Exactly as the provider names itself: discovery compares it with the document's `issuer`
+          // (Authentik's ends in "/", Keycloak's does not).
+          issuerUrl: input.issuerUrl.trim(),
           clientId: input.clientId,
           clientSecret: await this.secrets.encrypt(input.clientSecret, secretContext(id)),
           scopes: [...new Set(['openid', ...input.scopes])],
