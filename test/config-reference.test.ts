@@ -79,6 +79,8 @@ describe('the platform configuration', () => {
       loginBlockSeconds: 900,
       loginMaxPerIpPerMinute: 60,
       signupMaxPerIpPerHour: 20,
+      ssoOnly: false,
+      ssoFlowTtlSeconds: 600,
       argon2: { memoryCost: 19_456, timeCost: 2 },
       // Platform mail (ADR 0040): no SMTP_URL in the embedded default, mails stay in the outbox.
       mail: { smtpUrl: undefined, from: 'v01t <no-reply@localhost>', maxAttempts: 8, leaseSeconds: 120, pollSeconds: 5 },

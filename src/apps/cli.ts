@@ -226,6 +226,68 @@ export function buildCli(): Command {
       await operate('gdpr.erase', { userId: opts.userId }, 'v01t gdpr erase');
     });
 
+  const sso = program.command('sso').description('OpenID Connect single sign-on providers (Keycloak, Authentik, ...; ADR 0042)');
+  sso
+    .command('add')
+    .description('add a provider; register <V01T_PUBLIC_URL>/v1/auth/sso/<slug>/callback as its redirect URI')
+    .requiredOption('--slug <slug>', 'short name in URLs (lowercase letters, digits, dashes)')
+    .requiredOption('--name <name>', 'shown on the sign-in button: "Sign in with <name>"')
+    .requiredOption('--issuer <url>', 'issuer URL (Keycloak: https://kc.example/realms/<realm>)')
+    .requiredOption('--client-id <id>', 'the client id registered at the provider')
+    .addOption(new Option('--client-secret-stdin', 'read the client secret from standard input').conflicts('clientSecret'))
+    .option('--client-secret <secret>', 'the client secret (visible in the process list: prefer --client-secret-stdin)')
+    .option('--scopes <scopes>', 'space- or comma-separated scopes', 'openid email profile')
+    .option('--email-claim <claim>', 'claim holding the email address', 'email')
+    .option('--name-claim <claim>', 'claim holding the display name', 'name')
+    .option('--groups-claim <claim>', 'claim holding the groups (for --group-role)')
+    .option('--group-role <group=workspaceId:role...>', 'members of group get role in the workspace, at every sign-in (repeatable)')
+    .option('--jit', 'create accounts for verified addresses the instance does not know (just-in-time provisioning)')
+    .option('--default-workspace <id>', 'a provisioned account joins this workspace')
+    .option('--default-role <role>', 'its role there', 'viewer')
+    .option('--disabled', 'add it switched off')
+    .action(async (opts: { slug: string; name: string; issuer: string; clientId: string; clientSecretStdin?: boolean; clientSecret?: string; scopes: string; emailClaim: string; nameClaim: string; groupsClaim?: string; groupRole?: string[]; jit?: boolean; defaultWorkspace?: string; defaultRole: string; disabled?: boolean }) => {
+      const clientSecret = opts.clientSecret ?? (opts.clientSecretStdin ? await readStdin() : undefined);
+      if (!clientSecret) throw new AppError('bad_request', '--client-secret-stdin (or --client-secret) is required');
+      const groupRoles = (opts.groupRole ?? []).map((spec) => {
+        const m = /^(.+)=([0-9a-fA-F-]{36}):([a-z]+)$/.exec(spec);
+        if (!m) throw new AppError('bad_request', `--group-role: expected group=workspaceId:role, got ${spec}`);
+        return { group: m[1]!, workspaceId: m[2]!, role: m[3]! };
+      });
+      await operate(
+        'sso.add',
+        {
+          slug: opts.slug,
+          name: opts.name,
+          issuerUrl: opts.issuer,
+          clientId: opts.clientId,
+          clientSecret,
+          scopes: opts.scopes.split(/[\s,]+/).filter(Boolean),
+          emailClaim: opts.emailClaim,
+          nameClaim: opts.nameClaim,
+          groupsClaim: opts.groupsClaim ?? null,
+          groupRoles: groupRoles as never,
+          jitEnabled: Boolean(opts.jit),
+          defaultWorkspaceId: opts.defaultWorkspace ?? null,
+          defaultRole: opts.defaultRole as never,
+          enabled: !opts.disabled,
+        },
+        'v01t sso add',
+      );
+    });
+  sso
+    .command('list')
+    .description('print the providers as JSON (never their client secrets)')
+    .action(async () => {
+      await operate('sso.list', {}, 'v01t sso list');
+    });
+  sso
+    .command('remove')
+    .description('remove a provider and the account links made through it')
+    .argument('<provider>', 'its slug or id')
+    .action(async (provider: string) => {
+      await operate('sso.remove', { provider }, 'v01t sso remove');
+    });
+
   program
     .command('retention')
     .description('data retention (runbook: automated_cleanup)')

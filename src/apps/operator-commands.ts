@@ -5,6 +5,8 @@ import type { Database } from '../kernel/db/database.js';
 import { migrate, pendingMigrations, type MigrationSet } from '../kernel/db/migrate.js';
 import { AppError } from '../kernel/errors.js';
 import { DEPLOYMENT_RESULTS, DeploymentHistory } from '../services/ops/deployments.js';
+import { ssoProviderBody } from '../services/orchestrator/sso.routes.js';
+import { publicProvider } from '../services/orchestrator/sso.service.js';
 import { StartupError, type Platform } from './platform.js';
 import { mailDetail, mailSummary } from '../services/orchestrator/mail.service.js';
 
@@ -46,6 +48,9 @@ const COMMANDS = {
   'gdpr.export': z.object({ userId }).strict(),
   'gdpr.erase': z.object({ userId }).strict(),
   'retention.run': z.object({}).strict(),
+  'sso.add': ssoProviderBody.strict(),
+  'sso.list': z.object({}).strict(),
+  'sso.remove': z.object({ provider: z.string().min(1).max(64) }).strict(),
 } as const;
 
 export type OperatorCommand = keyof typeof COMMANDS;
@@ -180,6 +185,23 @@ export async function runOperatorCommand(request: OperatorRequest, io: CommandIo
       const { userId } = args as OperatorArgs<'gdpr.erase'>;
       const out = await access.platform((p) => orchestrator(p).services.account.eraseUser(userId, { actorId: null, ip: null }));
       await io.out(`${JSON.stringify({ erased: out })}\n`);
+      return;
+    }
+    case 'sso.add': {
+      const a = args as OperatorArgs<'sso.add'>;
+      const row = await access.platform((p) => orchestrator(p).services.sso.addProvider(a, { userId: null, ip: null }));
+      await io.out(`${JSON.stringify({ provider: publicProvider(row), redirectPath: `/v1/auth/sso/${row.slug}/callback` }, null, 2)}\n`);
+      return;
+    }
+    case 'sso.list': {
+      const rows = await access.platform((p) => orchestrator(p).services.sso.listProviders());
+      await io.out(`${JSON.stringify({ providers: rows.map(publicProvider) }, null, 2)}\n`);
+      return;
+    }
+    case 'sso.remove': {
+      const { provider } = args as OperatorArgs<'sso.remove'>;
+      const row = await access.platform((p) => orchestrator(p).services.sso.removeProvider(provider, { userId: null, ip: null }));
+      await io.out(`${JSON.stringify({ removed: { id: row.id, slug: row.slug } })}\n`);
       return;
     }
     case 'retention.run': {

@@ -37,7 +37,14 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
 
   app.post('/v1/auth/login', {
     config: { auth: 'none' },
-    schema: { tags, summary: 'Sign in; answers mfa_required when a one-time password is needed', security: [], body: loginBody, response: { ...problemResponses(401, 429), 200: sessionResponse } },
+    schema: {
+      tags,
+      summary: 'Sign in; answers mfa_required when a one-time password is needed',
+      description: 'With V01T_SSO_ONLY this answers 403 `sso_only`; a platform admin signs in with `"breakGlass": true` (anyone else then gets `invalid_credentials`).',
+      security: [],
+      body: loginBody,
+      response: { ...problemResponses(401, 403, 429), 200: sessionResponse },
+    },
     handler: async (req) => auth.login(req.body, req.ip),
   });
 

@@ -61,13 +61,19 @@ export class AuthService implements IdentityPort {
     private readonly cache: Cache,
     private readonly clock: Clock,
     private readonly permissions: PermissionRegistry,
-    private readonly opts: { sessionTtlHours: number; signupEnabled: boolean },
+    private readonly opts: { sessionTtlHours: number; signupEnabled: boolean; ssoOnly: boolean },
     private readonly events: EventPublisher,
     /** Mail hooks (ADR 0040): `created` runs in the transaction that creates an account by sign-up (the verification mail); `taken` after a sign-up with a registered address (a notice to its owner). */
     private readonly signupMail: { created(tx: Tx, user: UserRow): Promise<void>; taken(user: UserRow): Promise<void> } = { created: async () => {}, taken: async () => {} },
   ) {}
 
-  private async issueSession(userId: string, ip: string | null, tx?: Tx) {
+  /** V01T_SSO_ONLY: password sign-in and sign-up are refused (platform admins' break glass aside). */
+  get ssoOnly(): boolean {
+    return this.opts.ssoOnly;
+  }
+
+  /** A session as password sign-in makes it (also the end of an SSO sign-in). */
+  async issueSession(userId: string, ip: string | null, tx?: Tx) {
     const token = newToken('session');
     const now = this.clock.now();
     const expiresAt = new Date(now.getTime() + this.opts.sessionTtlHours * 3600_000);
@@ -85,6 +91,7 @@ export class AuthService implements IdentityPort {
    * as a security event, and the owner is mailed a notice (ADR 0004, ADR 0040).
    */
   async signup(input: { email: string; password: string; name: string }, ip: string | null) {
+    if (this.opts.ssoOnly) throw new AppError('sso_only', 'Accounts are made by signing in with single sign-on on this instance');
     if (!this.opts.signupEnabled) throw new AppError('signup_disabled', 'Ask an administrator to create your account (v01t user create)');
     await this.guard.assertSignupRate(ip);
     const created = await this.insertAccount({ ...input, platformAdmin: false }, ip, 'auth.signup');
@@ -146,14 +153,19 @@ export class AuthService implements IdentityPort {
    * password is checked, so parallel guesses cannot pass the limits; an unknown address is
    * checked against a dummy hash and counted like a known one.
    */
-  async login(input: { email: string; password: string; otp?: string }, ip: string) {
+  async login(input: { email: string; password: string; otp?: string; breakGlass?: boolean }, ip: string) {
+    // V01T_SSO_ONLY: refused before any password is looked at. Platform admins keep a break-glass way
+    // in (the identity provider may be down): with breakGlass the password is checked as usual and only
+    // an admin's right password opens a session; anyone else gets invalid_credentials, so the answer
+    // reveals neither who is an admin nor whether a non-admin's password was right.
+    if (this.opts.ssoOnly && !input.breakGlass) throw new AppError('sso_only', 'Sign in with your single sign-on provider (GET /v1/auth/sso/providers)');
     await this.guard.assertLoginRate(ip);
     const attempt = await this.guard.begin(ip, input.email);
     try {
       const user = await this.repo.userByEmail(input.email);
       const passwordOk = user ? await this.hasher.verify(user.passwordHash, input.password) : await this.hasher.verifyAgainstDummy(input.password);
-      if (!user || !passwordOk) {
-        await attempt.failed(user ? 'wrong_password' : 'unknown_email', user?.id);
+      if (!user || !passwordOk || (this.opts.ssoOnly && !user.platformAdmin)) {
+        await attempt.failed(!user ? 'unknown_email' : !passwordOk ? 'wrong_password' : 'sso_only_not_admin', user?.id);
         throw new AppError('invalid_credentials');
       }
       if (user.mfaEnabled) {
@@ -170,7 +182,8 @@ export class AuthService implements IdentityPort {
         await this.repo.updateUser(user.id, { passwordHash: await this.hasher.hash(input.password) });
       }
       const session = await this.issueSession(user.id, ip);
-      await this.audit.record({ action: 'auth.login', actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id, data: { mfa: user.mfaEnabled } });
+      await this.audit.record({ action: 'auth.login', actorId: user.id, actorIp: ip, targetType: 'user', targetId: user.id, data: { mfa: user.mfaEnabled, ...(this.opts.ssoOnly ? { breakGlass: true } : {}) } });
+      if (this.opts.ssoOnly) await this.guard.event('break_glass_login', { ip, userId: user.id, email: user.email });
       return session;
     } finally {
       // mfa_required, or a fault before a verdict: the reservation is given back uncounted.

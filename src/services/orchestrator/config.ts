@@ -13,6 +13,10 @@ export const ORCHESTRATOR_CONFIG = defineConfig(
     LOGIN_MAX_PER_IP_PER_MINUTE: setting(positiveInt.default(60), { description: 'sign-in attempts, right or wrong, per client address per minute (each costs an argon2 check; ADR 0004)' }),
     SIGNUP_MAX_PER_IP_PER_HOUR: setting(positiveInt.default(20), { description: 'sign-ups per client address per hour (429 `rate_limited` above; ADR 0004)' }),
     ARGON2_MEMORY_KIB: setting(positiveInt.min(1024).default(19_456), { description: "argon2id memory cost (OWASP's recommendation)" }),
+    V01T_SSO_ONLY: setting(envBool.default(false), {
+      description: '`true`: sign-in only through an OpenID Connect provider; password sign-in and sign-up answer `sso_only` (platform admins keep a break-glass password sign-in with `"breakGlass": true`; ADR 0042)',
+    }),
+    SSO_FLOW_TTL_SECONDS: setting(positiveInt.max(3600).default(600), { description: 'how long a started SSO sign-in may take before its callback is refused' }),
     ARGON2_TIME_COST: setting(positiveInt.max(10).default(2), { description: 'argon2id time cost' }),
     SMTP_URL: setting(z.string().regex(/^smtps?:\/\//, 'must be smtp://user:password@host:port or smtps://...').optional(), {
       secret: true,
@@ -36,6 +40,8 @@ export const ORCHESTRATOR_CONFIG = defineConfig(
     loginMaxPerIpPerMinute: e.LOGIN_MAX_PER_IP_PER_MINUTE,
     /** Sign-ups from one address per hour (each costs an argon2 hash). */
     signupMaxPerIpPerHour: e.SIGNUP_MAX_PER_IP_PER_HOUR,
+    ssoOnly: e.V01T_SSO_ONLY,
+    ssoFlowTtlSeconds: e.SSO_FLOW_TTL_SECONDS,
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, maxAttempts: e.MAIL_MAX_ATTEMPTS, leaseSeconds: e.MAIL_LEASE_SECONDS, pollSeconds: e.MAIL_POLL_SECONDS },
     requireVerifiedEmail: e.V01T_REQUIRE_VERIFIED_EMAIL,

@@ -14,6 +14,10 @@ export const ORCHESTRATOR_ERRORS = defineErrors('orchestrator', {
   link_invalid: { status: 410, title: 'The link is invalid, expired or already used' },
   email_unverified: { status: 403, title: 'Confirm your email address first' },
   invitation_invalid: { status: 410, title: 'Invitation is invalid, expired or already used' },
+  sso_only: { status: 403, title: 'This instance signs in through single sign-on only' },
+  sso_failed: { status: 401, title: 'Single sign-on failed' },
+  sso_not_provisioned: { status: 403, title: 'No account for this single sign-on identity' },
+  sso_provider_exists: { status: 409, title: 'A single sign-on provider with this slug already exists' },
   ip_blocked: { status: 429, title: 'Too many failed sign-in attempts from this address' },
   account_locked: { status: 429, title: 'Too many failed sign-in attempts for this account' },
 });

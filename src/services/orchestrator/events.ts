@@ -7,7 +7,7 @@ import { defineEvents, type EventPayloads } from '../../kernel/events/catalog.js
  * name with the next version (`.v2`), published side by side until consumers have moved.
  */
 export const ORCHESTRATOR_EVENTS = defineEvents('orchestrator', {
-  'orchestrator.user.signed_up.v1': z.object({ userId: z.string(), via: z.enum(['signup', 'admin']) }),
+  'orchestrator.user.signed_up.v1': z.object({ userId: z.string(), via: z.enum(['signup', 'admin', 'sso']) }),
   'orchestrator.user.erased.v1': z.object({ userId: z.string() }),
   'orchestrator.workspace.created.v1': z.object({ workspaceId: z.string(), name: z.string() }),
   'orchestrator.workspace.deleted.v1': z.object({ workspaceId: z.string() }),

@@ -13,6 +13,9 @@ import { authRoutes } from './auth.routes.js';
 import { browserSessionRoutes } from './browser.routes.js';
 import { workspaceRoutes } from './workspaces.routes.js';
 import { adminRoutes, internalRoutes } from './admin.routes.js';
+import { SsoRepository } from './sso.repository.js';
+import { SsoService } from './sso.service.js';
+import { ssoRoutes } from './sso.routes.js';
 import type { OrchestratorContract } from './contract.js';
 import { orchestratorRemote } from './remote.js';
 import { ORCHESTRATOR_ERRORS } from './errors.js';
@@ -31,7 +34,7 @@ export interface OrchestratorExtras {
 export interface OrchestratorInstance extends ServiceInstance {
   identity: AuthService;
   contract: OrchestratorContract;
-  services: { auth: AuthService; account: AccountService; workspaces: WorkspacesService; mfa: MfaService; recovery: RecoveryService; mail: PlatformMail; mailbox: MailRepository };
+  services: { auth: AuthService; account: AccountService; workspaces: WorkspacesService; mfa: MfaService; recovery: RecoveryService; mail: PlatformMail; mailbox: MailRepository; sso: SsoService };
 }
 
 export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<OrchestratorSettings> & { create(ctx: ServiceContext<OrchestratorSettings>): OrchestratorInstance } {
@@ -71,6 +74,7 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
       const auth = (late.auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cache, ctx.clock, ctx.permissions, {
         sessionTtlHours: a.sessionTtlHours,
         signupEnabled: a.signupEnabled,
+        ssoOnly: a.ssoOnly,
       }, ctx.events, {
         created: (tx, user) => late.recovery!.verificationOnSignup(tx, user),
         taken: (user) => late.recovery!.noticeSignupTaken(user),
@@ -83,6 +87,9 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
       const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, extras.personalDataHandlers, async (userId, hashes) =>
         authService.forgetUser(userId, hashes),
       ctx.events, mailRepo);
+      const sso = new SsoService(ctx.db, new SsoRepository(ctx.db), identityRepo, workspacesRepo, ctx.secrets, ctx.egress, ctx.clock, ctx.audit, guard, ctx.events, (w, u) => authService.forgetAccess(w, u), {
+        flowTtlSeconds: a.ssoFlowTtlSeconds,
+      });
       const contract: OrchestratorContract = {
         identity: authService,
         async user(userId) {
@@ -96,8 +103,13 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
       const instance: OrchestratorInstance = {
         identity: authService,
         contract,
-        personalData: account.personalData,
-        // `v01t keys rotate`: MFA secrets are the orchestrator's only encrypted values.
+        // SSO links are the account's too: exported with it, deleted with it (ON DELETE CASCADE).
+        personalData: {
+          describes: [...account.personalData.describes, 'single sign-on links (provider, subject, email)'],
+          exportUser: async (userId) => ({ ...(await account.personalData.exportUser(userId)), ssoLinks: await sso.linksOfUser(userId) }),
+          eraseUser: (userId) => account.personalData.eraseUser(userId),
+        },
+        // `v01t keys rotate`: MFA secrets and SSO client secrets are the orchestrator's encrypted values.
         async rewrapSecrets() {
           let rewrapped = 0;
           let unchanged = 0;
@@ -110,10 +122,11 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
               else if (await identityRepo.swapMfaSecret(u.id, column, current, next)) rewrapped++;
             }
           }
-          return { rewrapped, unchanged };
+          const fromSso = await sso.rewrapSecrets();
+          return { rewrapped: rewrapped + fromSso.rewrapped, unchanged: unchanged + fromSso.unchanged };
         },
         retention: account.retention,
-        services: { auth: authService, account, workspaces, mfa, recovery, mail, mailbox: mailRepo },
+        services: { auth: authService, account, workspaces, mfa, recovery, mail, mailbox: mailRepo, sso },
         async start() {
           mail.start();
         },
@@ -121,6 +134,7 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
           await mail.stop();
         },
         routes(app) {
+          ssoRoutes(app, { sso, auth: authService, publicUrl: ctx.config.http.publicUrl, flowTtlSeconds: a.ssoFlowTtlSeconds });
           authRoutes(app, { auth: authService, mfa, account });
           browserSessionRoutes(app, { auth: authService });
           workspaceRoutes(app, { workspaces, audit: ctx.audit });

@@ -137,4 +137,55 @@ CREATE TABLE orchestrator.account_tokens (
 CREATE INDEX account_tokens_user_idx ON orchestrator.account_tokens (user_id, purpose);
 `,
   },
+  {
+    id: '0003_sso',
+    sql: `
+-- OpenID Connect providers (ADR 0042). client_secret is SecretBox ciphertext, never plaintext.
+CREATE TABLE orchestrator.sso_providers (
+  id uuid PRIMARY KEY,
+  slug text NOT NULL UNIQUE,
+  name text NOT NULL,
+  issuer_url text NOT NULL,
+  client_id text NOT NULL,
+  client_secret text NOT NULL,
+  scopes text[] NOT NULL,
+  email_claim text NOT NULL DEFAULT 'email',
+  name_claim text NOT NULL DEFAULT 'name',
+  groups_claim text,
+  group_roles jsonb NOT NULL DEFAULT '[]'::jsonb,   -- [{group, workspaceId, role}]
+  jit_enabled boolean NOT NULL DEFAULT false,
+  default_workspace_id uuid,
+  default_role text NOT NULL DEFAULT 'viewer' CHECK (default_role IN ('owner', 'admin', 'developer', 'analyst', 'viewer')),
+  enabled boolean NOT NULL DEFAULT true,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+-- Which provider subject is which account: the link is made once, by a verified email or JIT provisioning.
+CREATE TABLE orchestrator.sso_identities (
+  provider_id uuid NOT NULL REFERENCES orchestrator.sso_providers(id) ON DELETE CASCADE,
+  subject text NOT NULL,
+  user_id uuid NOT NULL REFERENCES orchestrator.users(id) ON DELETE CASCADE,
+  email text,
+  created_at timestamptz NOT NULL,
+  last_login_at timestamptz,
+  PRIMARY KEY (provider_id, subject)
+);
+CREATE INDEX sso_identities_user_idx ON orchestrator.sso_identities (user_id);
+
+-- Sign-ins in progress: one row per authorization request, deleted when its callback arrives.
+CREATE TABLE orchestrator.sso_flows (
+  state_hash text PRIMARY KEY,
+  provider_id uuid NOT NULL REFERENCES orchestrator.sso_providers(id) ON DELETE CASCADE,
+  nonce text NOT NULL,
+  code_verifier text NOT NULL,    -- SecretBox ciphertext
+  redirect_uri text NOT NULL,
+  return_to text NOT NULL,
+  client text NOT NULL CHECK (client IN ('browser', 'api')),
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX sso_flows_expiry_idx ON orchestrator.sso_flows (expires_at);
+`,
+  },
 ];

@@ -122,4 +122,55 @@ export const accountTokens = orchestrator.table('account_tokens', {
   usedAt: ts('used_at'),
 });
 
-export const ORCHESTRATOR_TABLES = { users, recoveryCodes, tokens, workspaces, members, invitations, securityEvents, mailOutbox, accountTokens };
+export interface SsoGroupRole {
+  group: string;
+  workspaceId: string;
+  role: 'owner' | 'admin' | 'developer' | 'analyst' | 'viewer';
+}
+
+export const ssoProviders = orchestrator.table('sso_providers', {
+  id: uuid('id').primaryKey(),
+  slug: text('slug').notNull().unique(),
+  name: text('name').notNull(),
+  issuerUrl: text('issuer_url').notNull(),
+  clientId: text('client_id').notNull(),
+  clientSecret: text('client_secret').notNull(),
+  scopes: text('scopes').array().notNull(),
+  emailClaim: text('email_claim').notNull().default('email'),
+  nameClaim: text('name_claim').notNull().default('name'),
+  groupsClaim: text('groups_claim'),
+  groupRoles: jsonb('group_roles').$type<SsoGroupRole[]>().notNull().default([]),
+  jitEnabled: boolean('jit_enabled').notNull().default(false),
+  defaultWorkspaceId: uuid('default_workspace_id'),
+  defaultRole: text('default_role', { enum: ['owner', 'admin', 'developer', 'analyst', 'viewer'] }).notNull().default('viewer'),
+  enabled: boolean('enabled').notNull().default(true),
+  createdAt: ts('created_at').notNull(),
+  updatedAt: ts('updated_at').notNull(),
+});
+
+export const ssoIdentities = orchestrator.table(
+  'sso_identities',
+  {
+    providerId: uuid('provider_id').notNull(),
+    subject: text('subject').notNull(),
+    userId: uuid('user_id').notNull(),
+    email: text('email'),
+    createdAt: ts('created_at').notNull(),
+    lastLoginAt: ts('last_login_at'),
+  },
+  (t) => [primaryKey({ columns: [t.providerId, t.subject] })],
+);
+
+export const ssoFlows = orchestrator.table('sso_flows', {
+  stateHash: text('state_hash').primaryKey(),
+  providerId: uuid('provider_id').notNull(),
+  nonce: text('nonce').notNull(),
+  codeVerifier: text('code_verifier').notNull(),
+  redirectUri: text('redirect_uri').notNull(),
+  returnTo: text('return_to').notNull(),
+  client: text('client', { enum: ['browser', 'api'] }).notNull(),
+  createdAt: ts('created_at').notNull(),
+  expiresAt: ts('expires_at').notNull(),
+});
+
+export const ORCHESTRATOR_TABLES = { users, recoveryCodes, tokens, workspaces, members, invitations, securityEvents, mailOutbox, accountTokens, ssoProviders, ssoIdentities, ssoFlows };

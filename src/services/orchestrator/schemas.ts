@@ -24,6 +24,8 @@ export const loginBody = z.object({
   email: z.string().min(1).max(254),
   password: z.string().min(1).max(256),
   otp: z.string().min(6).max(20).optional(),
+  /** With V01T_SSO_ONLY: a platform admin's password sign-in (break glass when the identity provider is down). */
+  breakGlass: z.boolean().optional(),
 });
 
 export const sessionResponse = z.object({ token: z.string(), expiresAt: z.date() });

@@ -153,6 +153,598 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/sso/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Single sign-on providers for the sign-in page (name and start URL only) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            providers: {
+                                slug: string;
+                                name: string;
+                                startUrl: string;
+                            }[];
+                            ssoOnly: boolean;
+                        };
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sso/{slug}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start an OpenID Connect sign-in: redirects to the provider (authorization code with PKCE, state and nonce)
+         * @description Sets an HttpOnly cookie binding the sign-in to this browser. A browser is redirected (302). `client=api` answers 200 with the authorization URL instead, and its callback answers `{token, expiresAt}` (as POST /v1/auth/login does) rather than setting the session cookie: for a client that drives the redirects itself and sends the cookie back.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    returnTo?: string;
+                    client?: "browser" | "api";
+                };
+                header?: never;
+                path: {
+                    slug: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description client=api: open authorizationUrl; the callback answers the session */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            authorizationUrl: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+                /** @description Location: the provider's authorization endpoint */
+                302: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sso/{slug}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The provider's redirect back: checks state, exchanges the code, verifies the ID token and signs in
+         * @description The ID token's signature, issuer, audience, expiry and nonce are checked. An existing account is linked only by an email the provider marks verified (`email_verified: true`). A browser gets the same HttpOnly session cookie as a password sign-in and is sent to `returnTo`; a failed browser sign-in is sent to `/signin?sso_error=<code>`. Failures are security events `sso_failed`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    state?: string;
+                    code?: string;
+                    error?: string;
+                };
+                header?: never;
+                path: {
+                    slug: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A sign-in started with client=api */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            token: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+                /** @description A browser sign-in: Location is returnTo with the session cookie set, or /signin?sso_error=<code> */
+                303: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many requests (application/problem+json; code one of: rate_limited, egress_rate_limited, ip_blocked, account_locked, analytics_buffer_full) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/sso/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Single sign-on providers (never their client secrets); platform admins only */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            providers: {
+                                /** Format: uuid */
+                                id: string;
+                                slug: string;
+                                name: string;
+                                issuerUrl: string;
+                                clientId: string;
+                                scopes: string[];
+                                emailClaim: string;
+                                nameClaim: string;
+                                groupsClaim: string | null;
+                                groupRoles: {
+                                    group: string;
+                                    workspaceId: string;
+                                    /** @enum {string} */
+                                    role: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                                }[];
+                                jitEnabled: boolean;
+                                defaultWorkspaceId: string | null;
+                                /** @enum {string} */
+                                defaultRole: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                                enabled: boolean;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Add an OpenID Connect provider (Keycloak, Authentik, ...); platform admins only
+         * @description Register `<V01T_PUBLIC_URL>/v1/auth/sso/<slug>/callback` as the redirect URI at the provider. Requests to the issuer go through the guarded egress: a provider on a private network must be listed in V01T_EGRESS_ALLOW.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description in URLs: /v1/auth/sso/<slug>/start */
+                        slug: string;
+                        /** @description shown on the sign-in button: "Sign in with <name>" */
+                        name: string;
+                        /** @description the OpenID Provider issuer (Keycloak: https://kc.example/realms/<realm>; Authentik: https://ak.example/application/o/<app>/) */
+                        issuerUrl: string;
+                        clientId: string;
+                        /** @description stored encrypted with the master key; never shown again */
+                        clientSecret: string;
+                        /**
+                         * @default [
+                         *       "openid",
+                         *       "email",
+                         *       "profile"
+                         *     ]
+                         */
+                        scopes?: string[];
+                        /** @default email */
+                        emailClaim?: string;
+                        /** @default name */
+                        nameClaim?: string;
+                        /** @description claim holding the user's groups (Keycloak: a "groups" mapper; Authentik: "groups") */
+                        groupsClaim?: string | null;
+                        /**
+                         * @description on every sign-in, a member of <group> gets <role> in <workspaceId> (the highest role wins; owners are never demoted)
+                         * @default []
+                         */
+                        groupRoles?: {
+                            group: string;
+                            /** Format: uuid */
+                            workspaceId: string;
+                            /** @enum {string} */
+                            role: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                        }[];
+                        /**
+                         * @description create an account for a verified address the instance does not know yet
+                         * @default false
+                         */
+                        jitEnabled?: boolean;
+                        /** @description a provisioned account joins this workspace with defaultRole */
+                        defaultWorkspaceId?: string | null;
+                        /**
+                         * @default viewer
+                         * @enum {string}
+                         */
+                        defaultRole?: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                        /** @default true */
+                        enabled?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            provider: {
+                                /** Format: uuid */
+                                id: string;
+                                slug: string;
+                                name: string;
+                                issuerUrl: string;
+                                clientId: string;
+                                scopes: string[];
+                                emailClaim: string;
+                                nameClaim: string;
+                                groupsClaim: string | null;
+                                groupRoles: {
+                                    group: string;
+                                    workspaceId: string;
+                                    /** @enum {string} */
+                                    role: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                                }[];
+                                jitEnabled: boolean;
+                                defaultWorkspaceId: string | null;
+                                /** @enum {string} */
+                                defaultRole: "owner" | "admin" | "developer" | "analyst" | "viewer";
+                                enabled: boolean;
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Payload too large (application/problem+json; code one of: payload_too_large) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unsupported media type (application/problem+json; code one of: unsupported_media_type) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/sso/providers/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a provider (by id or slug) and its account links; platform admins only */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    provider: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/signup": {
         parameters: {
             query?: never;
@@ -218,7 +810,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -280,7 +872,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign in; answers mfa_required when a one-time password is needed */
+        /**
+         * Sign in; answers mfa_required when a one-time password is needed
+         * @description With V01T_SSO_ONLY this answers 403 `sso_only`; a platform admin signs in with `"breakGlass": true` (anyone else then gets `invalid_credentials`).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -294,6 +889,7 @@ export interface paths {
                         email: string;
                         password: string;
                         otp?: string;
+                        breakGlass?: boolean;
                     };
                 };
             };
@@ -320,8 +916,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -408,7 +1013,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -417,7 +1022,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -501,7 +1106,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -510,7 +1115,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -519,7 +1124,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -608,7 +1213,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -617,7 +1222,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -626,7 +1231,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -720,7 +1325,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -729,7 +1334,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -738,7 +1343,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -836,7 +1441,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -845,7 +1450,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -854,7 +1459,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -946,7 +1551,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -955,7 +1560,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1017,7 +1622,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1026,7 +1631,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1035,7 +1640,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1113,7 +1718,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1122,7 +1727,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1204,7 +1809,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1213,7 +1818,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1304,7 +1909,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1313,7 +1918,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1387,7 +1992,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1396,7 +2001,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1478,7 +2083,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1487,7 +2092,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1549,7 +2154,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1558,7 +2163,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1609,6 +2214,7 @@ export interface paths {
                         email: string;
                         password: string;
                         otp?: string;
+                        breakGlass?: boolean;
                     };
                 };
             };
@@ -1646,7 +2252,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1655,7 +2261,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1769,7 +2375,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1857,7 +2463,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1866,7 +2472,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -1947,7 +2553,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1956,7 +2562,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2025,7 +2631,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2034,7 +2640,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2125,7 +2731,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2134,7 +2740,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2193,7 +2799,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2202,7 +2808,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2281,7 +2887,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2290,7 +2896,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2388,7 +2994,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2397,7 +3003,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2472,7 +3078,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2481,7 +3087,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2499,7 +3105,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2563,7 +3169,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2572,7 +3178,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2639,7 +3245,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2648,7 +3254,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2741,7 +3347,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2750,7 +3356,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2768,7 +3374,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2838,7 +3444,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2847,7 +3453,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -2865,7 +3471,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -2956,7 +3562,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -2965,7 +3571,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3052,7 +3658,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3061,7 +3667,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3079,7 +3685,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3162,7 +3768,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3171,7 +3777,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3260,7 +3866,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3269,7 +3875,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3376,7 +3982,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3385,7 +3991,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3403,7 +4009,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3522,7 +4128,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3531,7 +4137,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3626,7 +4232,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -3635,7 +4241,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -3903,7 +4509,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -3997,7 +4603,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4006,7 +4612,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4015,7 +4621,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -4117,7 +4723,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4126,7 +4732,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4135,7 +4741,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -4249,7 +4855,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4258,7 +4864,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4343,7 +4949,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4352,7 +4958,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4437,7 +5043,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4523,7 +5129,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4532,7 +5138,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4635,7 +5241,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4644,7 +5250,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4757,7 +5363,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4766,7 +5372,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4869,7 +5475,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4878,7 +5484,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -4955,7 +5561,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -4964,7 +5570,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5044,7 +5650,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5053,7 +5659,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5152,7 +5758,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5161,7 +5767,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5276,7 +5882,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5285,7 +5891,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5511,7 +6117,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5520,7 +6126,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5538,7 +6144,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -5695,7 +6301,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5704,7 +6310,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5855,7 +6461,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -5864,7 +6470,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -5999,7 +6605,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6008,7 +6614,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6026,7 +6632,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -6168,7 +6774,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6177,7 +6783,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6195,7 +6801,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -6343,7 +6949,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6352,7 +6958,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6370,7 +6976,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -6518,7 +7124,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6527,7 +7133,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6545,7 +7151,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -6619,7 +7225,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6712,7 +7318,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6721,7 +7327,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6836,7 +7442,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -6845,7 +7451,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -6863,7 +7469,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -6993,7 +7599,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7002,7 +7608,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7105,7 +7711,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7114,7 +7720,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7173,7 +7779,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7182,7 +7788,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7296,7 +7902,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7305,7 +7911,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7323,7 +7929,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -7407,7 +8013,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7416,7 +8022,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7434,7 +8040,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -7582,7 +8188,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7591,7 +8197,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7609,7 +8215,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -7753,7 +8359,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7762,7 +8368,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7855,7 +8461,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -7864,7 +8470,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -7882,7 +8488,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -7985,7 +8591,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -8100,7 +8706,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8109,7 +8715,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8179,7 +8785,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8188,7 +8794,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8311,7 +8917,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8320,7 +8926,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8433,7 +9039,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8442,7 +9048,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8460,7 +9066,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -8583,7 +9189,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8592,7 +9198,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8652,7 +9258,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8661,7 +9267,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8774,7 +9380,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8783,7 +9389,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8875,7 +9481,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8884,7 +9490,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -8976,7 +9582,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -8985,7 +9591,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9073,7 +9679,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9082,7 +9688,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9169,7 +9775,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9178,7 +9784,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9196,7 +9802,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -9325,7 +9931,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9334,7 +9940,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9468,7 +10074,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9477,7 +10083,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9626,7 +10232,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9635,7 +10241,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9695,7 +10301,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9704,7 +10310,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9722,7 +10328,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -9849,7 +10455,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -9858,7 +10464,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -9876,7 +10482,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -10014,7 +10620,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10023,7 +10629,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10041,7 +10647,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -10189,7 +10795,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10198,7 +10804,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10216,7 +10822,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -10364,7 +10970,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10373,7 +10979,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10391,7 +10997,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -10549,7 +11155,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10558,7 +11164,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10576,7 +11182,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -10718,7 +11324,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10727,7 +11333,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10745,7 +11351,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -10848,7 +11454,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10857,7 +11463,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -10950,7 +11556,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -10959,7 +11565,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11072,7 +11678,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11081,7 +11687,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11179,7 +11785,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11188,7 +11794,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11314,7 +11920,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11323,7 +11929,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11444,7 +12050,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11453,7 +12059,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11563,7 +12169,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11572,7 +12178,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11650,7 +12256,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11659,7 +12265,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11751,7 +12357,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11760,7 +12366,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -11912,7 +12518,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -11921,7 +12527,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12024,7 +12630,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12033,7 +12639,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12175,7 +12781,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12184,7 +12790,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12287,7 +12893,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12296,7 +12902,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12356,7 +12962,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12365,7 +12971,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12508,7 +13114,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12517,7 +13123,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12615,7 +13221,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12624,7 +13230,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12642,7 +13248,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -12728,7 +13334,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12737,7 +13343,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12838,7 +13444,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12847,7 +13453,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -12959,7 +13565,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -12968,7 +13574,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13027,7 +13633,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13036,7 +13642,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13137,7 +13743,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13146,7 +13752,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13237,7 +13843,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13246,7 +13852,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13316,7 +13922,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13325,7 +13931,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13430,7 +14036,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13439,7 +14045,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13554,7 +14160,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13563,7 +14169,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13679,7 +14285,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13688,7 +14294,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13771,7 +14377,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13780,7 +14386,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13914,7 +14520,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -13923,7 +14529,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14009,7 +14615,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14018,7 +14624,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14109,7 +14715,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14118,7 +14724,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14226,7 +14832,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14235,7 +14841,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14362,7 +14968,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14371,7 +14977,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14463,7 +15069,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14472,7 +15078,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14579,7 +15185,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14588,7 +15194,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14718,7 +15324,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14727,7 +15333,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14853,7 +15459,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14862,7 +15468,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14922,7 +15528,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -14931,7 +15537,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15062,7 +15668,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15071,7 +15677,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15185,7 +15791,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15194,7 +15800,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15315,7 +15921,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15324,7 +15930,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15426,7 +16032,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15435,7 +16041,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15569,7 +16175,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15578,7 +16184,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15663,7 +16269,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15672,7 +16278,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -15690,7 +16296,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -15818,7 +16424,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15950,7 +16556,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -15959,7 +16565,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16116,7 +16722,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16125,7 +16731,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16239,7 +16845,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16248,7 +16854,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16266,7 +16872,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -16395,7 +17001,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16404,7 +17010,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16422,7 +17028,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -16523,7 +17129,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16532,7 +17138,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16550,7 +17156,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -16677,7 +17283,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16686,7 +17292,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16704,7 +17310,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -16808,7 +17414,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16817,7 +17423,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16835,7 +17441,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -16963,7 +17569,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -16972,7 +17578,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -16990,7 +17596,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -17084,7 +17690,7 @@ export interface paths {
                         };
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17093,7 +17699,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -17102,7 +17708,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -17195,7 +17801,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17204,7 +17810,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -17213,7 +17819,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -17304,7 +17910,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17313,7 +17919,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -17418,7 +18024,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17427,7 +18033,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -17500,7 +18106,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17509,7 +18115,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -17744,7 +18350,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17762,7 +18368,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, connection_needs_reauth, media_missing) */
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -17849,7 +18455,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17967,7 +18573,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, invalid_write_key, webhook_signature_invalid) */
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -17976,7 +18582,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified) */
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
                 403: {
                     headers: {
                         [name: string]: unknown;
