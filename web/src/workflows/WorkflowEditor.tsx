@@ -301,20 +301,18 @@ function Editor({ workspaceId, workflowId, initial, enabled, version, sampleInpu
   );
 }
 
-function AddStep({ types, onAdd }: { types: { type: string; title: string; example: Record<string, unknown> }[]; onAdd: (type: string, example: Record<string, unknown>) => void }) {
-  const [type, setType] = useState('transform');
-  const chosen = types.find((t) => t.type === type);
+/** A labelled select of step or trigger types, by title. */
+function TypeSelect({ label, options, selected, onSelect }: { label: string; options: readonly { type: string; title: string }[]; selected: string; onSelect: (type: string) => void }) {
   return (
-    <div className="row wf-toolbar">
-      <Select className="field" selectedKey={type} onSelectionChange={(k) => setType(String(k))}>
-        <Label>Step type</Label>
+      <Select className="field" selectedKey={selected} onSelectionChange={(k) => onSelect(String(k))}>
+        <Label>{label}</Label>
         <AriaButton className="select-button">
           <SelectValue />
           <span aria-hidden="true">▾</span>
         </AriaButton>
         <Popover className="popover">
           <ListBox className="listbox">
-            {types.map((t) => (
+            {options.map((t) => (
               <ListBoxItem key={t.type} id={t.type} className="listbox-item" textValue={t.title}>
                 {t.title}
               </ListBoxItem>
@@ -322,6 +320,15 @@ function AddStep({ types, onAdd }: { types: { type: string; title: string; examp
           </ListBox>
         </Popover>
       </Select>
+  );
+}
+
+function AddStep({ types, onAdd }: { types: { type: string; title: string; example: Record<string, unknown> }[]; onAdd: (type: string, example: Record<string, unknown>) => void }) {
+  const [type, setType] = useState('transform');
+  const chosen = types.find((t) => t.type === type);
+  return (
+    <div className="row wf-toolbar">
+      <TypeSelect label="Step type" options={types} selected={type} onSelect={setType} />
       <Button variant="secondary" onPress={() => chosen && onAdd(chosen.type, chosen.example)}>
         Add step
       </Button>
@@ -361,29 +368,15 @@ function TriggerPanel({ definition, onChange, errors }: { definition: Definition
   return (
     <section className="card" aria-labelledby="trigger-heading">
       <h2 id="trigger-heading" className="card-title">Trigger</h2>
-      <Select
-        className="field"
-        selectedKey={trigger.type}
-        onSelectionChange={(k) => {
+      <TypeSelect
+        label="Trigger type"
+        options={TRIGGER_TYPES}
+        selected={trigger.type}
+        onSelect={(k) => {
           const next = TRIGGER_TYPES.find((t) => t.type === k);
           if (next) onChange((d) => ({ ...d, trigger: { type: next.type, ...next.example } }));
         }}
-      >
-        <Label>Trigger type</Label>
-        <AriaButton className="select-button">
-          <SelectValue />
-          <span aria-hidden="true">▾</span>
-        </AriaButton>
-        <Popover className="popover">
-          <ListBox className="listbox">
-            {TRIGGER_TYPES.map((t) => (
-              <ListBoxItem key={t.type} id={t.type} className="listbox-item" textValue={t.title}>
-                {t.title}
-              </ListBoxItem>
-            ))}
-          </ListBox>
-        </Popover>
-      </Select>
+      />
       {spec && <p className="muted">{spec.description}</p>}
       {spec && <SchemaForm idPrefix="trigger" schema={spec.schema} value={settings} errors={fieldErrors} onChange={(v) => onChange((d) => ({ ...d, trigger: { ...v, type: trigger.type } }))} />}
       {errors.filter((e) => !e.field).map((e) => (
