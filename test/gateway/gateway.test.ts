@@ -75,7 +75,7 @@ beforeAll(async () => {
     GATEWAY_TIMEOUT_MS: '800',
   });
   await orchestrator.platform.listen();
-  const shared = TEST_DB === 'postgres' ? { DATABASE_URL: orchestrator.platform.config.db.url! } : {};
+  const shared: Record<string, string> = TEST_DB === 'postgres' ? { DATABASE_URL: orchestrator.platform.config.db.url! } : {};
   const peer = { V01T_INTERNAL_TOKEN: INTERNAL_TOKEN, V01T_ORCHESTRATOR_URL: entry, HOST: '127.0.0.1', ...shared };
   workflows = await createTestPlatform({ ...peer, V01T_SERVICES: 'workflow-engine', PORT: String(wfPort) });
   await workflows.platform.listen();

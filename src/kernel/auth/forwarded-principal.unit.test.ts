@@ -9,7 +9,7 @@ describe('forwarded principal (x-v01t-principal)', () => {
   const now = 1_800_000_000_000;
 
   it('round-trips the principal and the workspace access for the credential it was made for', () => {
-    const workspace = { workspaceId: 'w-1', access: { workspaceId: 'w-1', role: 'editor' as const, requireMfa: false } };
+    const workspace = { workspaceId: 'w-1', access: { workspaceId: 'w-1', role: 'developer' as const, requireMfa: false } };
     const header = signer.sign({ principal, workspace }, 'v01t_s_abc', now);
     expect(FORWARDED_PRINCIPAL_HEADER).toBe('x-v01t-principal');
     expect(signer.verify(header, 'v01t_s_abc', now + 1000)).toEqual({ principal, workspace });
