@@ -40,6 +40,7 @@ async function call(base: string, method: string, path: string, opts: { token?: 
   } catch {
     /* not JSON */
   }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a black-box client reads the documented fields
   return { status: res.status, headers: res.headers, json: json as Record<string, any>, text };
 }
 

@@ -89,7 +89,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -7514,7 +7514,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -7523,7 +7523,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -7532,7 +7532,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8094,7 +8094,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8103,7 +8103,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8112,7 +8112,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8269,7 +8269,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8278,7 +8278,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8287,7 +8287,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8627,7 +8627,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8636,7 +8636,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8645,7 +8645,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -9102,7 +9102,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -16460,7 +16460,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -17726,7 +17726,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -17855,7 +17855,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -18500,7 +18500,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
