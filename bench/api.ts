@@ -20,8 +20,8 @@ const require = createRequire(import.meta.url);
 const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<{ requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number }>;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-async function load(url: string, headers: Record<string, string>, seconds: number) {
-  const r = await autocannon({ url, headers, connections: 20, duration: seconds, pipelining: 1 });
+async function load(url: string, headers: Record<string, string>, seconds: number, request?: { method: string; body: string }) {
+  const r = await autocannon({ url, headers, connections: 20, duration: seconds, pipelining: 1, ...(request ?? {}) });
   if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   return r;
 }

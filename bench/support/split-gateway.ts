@@ -6,7 +6,7 @@ import type { Figures } from '../run.js';
 import { startV01t, stop } from './child.js';
 import { freshDatabase } from './postgres.js';
 
-type Load = (url: string, headers: Record<string, string>, seconds: number) => Promise<{ requests: { average: number }; latency: { p50: number; p99: number } }>;
+type Load = (url: string, headers: Record<string, string>, seconds: number, request?: { method: string; body: string }) => Promise<{ requests: { average: number; total?: number }; latency: { p50: number; p99: number } }>;
 
 /**
  * The distributed shape's public entry (ADR 0055): `v01t serve orchestrator` forwarding to
@@ -42,7 +42,19 @@ export async function gatewayFigures(load: Load, seconds: number): Promise<Figur
     await load(`http://127.0.0.1:${wfPort}${route}`, auth, 2);
     const through = await load(`${base}${route}`, auth, seconds);
     const direct = await load(`http://127.0.0.1:${wfPort}${route}`, auth, seconds);
+    // Workflow runs started through the entry and straight, then how long until all of them finished.
+    const wf = (await (await fetch(`${base}${route}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench', steps: [{ id: 't', type: 'transform', with: { expression: 'input.n * 2' } }, { id: 'c', type: 'condition', with: { expression: 'steps.t.output >= 0' } }] }) })).json()) as { workflow: { id: string } };
+    const runs = `${route}/${wf.workflow.id}/runs`;
+    const start = { method: 'POST', body: JSON.stringify({ input: { n: 1 } }) };
+    const json = { ...auth, 'content-type': 'application/json' };
+    const runsThrough = await load(`${base}${runs}`, json, seconds, start);
+    const runsDirect = await load(`http://127.0.0.1:${wfPort}${runs}`, json, seconds, start);
     return {
+      runs_started_through_gateway_per_s_postgres: runsThrough.requests.average,
+      runs_started_through_gateway_p99_ms_postgres: runsThrough.latency.p99,
+      runs_started_direct_per_s_postgres: runsDirect.requests.average,
+      runs_started_direct_p99_ms_postgres: runsDirect.latency.p99,
+      runs_started_gateway_vs_direct_throughput_ratio_postgres: runsThrough.requests.average / runsDirect.requests.average,
       workflows_list_through_gateway_requests_per_s_postgres: through.requests.average,
       workflows_list_through_gateway_p50_ms_postgres: through.latency.p50,
       workflows_list_through_gateway_p99_ms_postgres: through.latency.p99,
