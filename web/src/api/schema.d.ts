@@ -18306,6 +18306,162 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ops/db/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Database report: top statements (pg_stat_statements) by total and mean time, tables by dead tuples with seq vs index scans, unused indexes, connections vs max_connections */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            database: {
+                                /** @enum {string} */
+                                kind: "pglite" | "postgres";
+                                version: string;
+                            };
+                            statementsByTotalTime: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    queryid: string;
+                                    calls: number;
+                                    total_ms: number;
+                                    mean_ms: number;
+                                    rows: number;
+                                    query: string;
+                                }[];
+                            };
+                            statementsByMeanTime: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    queryid: string;
+                                    calls: number;
+                                    total_ms: number;
+                                    mean_ms: number;
+                                    rows: number;
+                                    query: string;
+                                }[];
+                            };
+                            tables: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    seq_scan: number;
+                                    idx_scan: number | null;
+                                    n_live_tup: number;
+                                    n_dead_tup: number;
+                                    last_vacuum: string | null;
+                                    last_autovacuum: string | null;
+                                    last_analyze: string | null;
+                                }[];
+                            };
+                            indexUsage: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    indexname: string;
+                                    idx_scan: number;
+                                    idx_tup_read: number;
+                                    idx_tup_fetch: number;
+                                    bytes: number;
+                                    unique: boolean;
+                                }[];
+                            };
+                            unusedIndexes: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    indexname: string;
+                                    idx_scan: number;
+                                    idx_tup_read: number;
+                                    idx_tup_fetch: number;
+                                    bytes: number;
+                                    unique: boolean;
+                                }[];
+                            };
+                            connections: {
+                                available: boolean;
+                                reason?: string;
+                                server: number;
+                                database: number;
+                                max: number;
+                                usedRatio: number;
+                            };
+                            generatedAt: string;
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/hooks/workflows/{token}": {
         parameters: {
             query?: never;
