@@ -10,6 +10,7 @@ import { publicProvider } from '../services/orchestrator/sso.service.js';
 import { StartupError, type Platform } from './platform.js';
 import { mailDetail, mailSummary } from '../services/orchestrator/mail.service.js';
 import { buildDbReport, formatDbReport } from '../services/ops/db-report.js';
+import { DbReportRepository } from '../services/ops/db-report.repository.js';
 
 /**
  * The operator commands that read or change data (`v01t user create`, `gdpr export`, ...), written
@@ -208,7 +209,7 @@ export async function runOperatorCommand(request: OperatorRequest, io: CommandIo
     }
     case 'db.report': {
       const a = args as OperatorArgs<'db.report'>;
-      const report = await access.database((db) => buildDbReport(db, { limit: a.limit }));
+      const report = await access.database((db) => buildDbReport(new DbReportRepository(db), { limit: a.limit }));
       await io.out(a.json ? `${JSON.stringify(report, null, 2)}\n` : formatDbReport(report));
       return;
     }

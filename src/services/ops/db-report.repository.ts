@@ -40,6 +40,10 @@ const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
 export class DbReportRepository {
   constructor(private readonly db: Database) {}
 
+  get kind(): 'pglite' | 'postgres' {
+    return this.db.kind;
+  }
+
   async serverVersion(): Promise<string> {
     const [r] = await this.db.query<{ v: string }>('SHOW server_version');
     return r?.v ?? 'unknown';

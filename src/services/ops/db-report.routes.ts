@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { App } from '../../kernel/http/server.js';
-import type { Database } from '../../kernel/db/database.js';
+import type { DbReportRepository } from './db-report.repository.js';
 import { problemResponses } from '../../kernel/http/problem.js';
 import { buildDbReport } from './db-report.js';
 import type { OpsSettings } from './config.js';
@@ -31,7 +31,7 @@ export const dbReportSchema = z.object({
 });
 
 /** GET /v1/ops/db/report: the runbook's database queries for operators (platform admins, or the ops workspace's members with ops.read). */
-export function dbReportRoutes(app: App, deps: { database: Database; settings: OpsSettings }): void {
+export function dbReportRoutes(app: App, deps: { reports: DbReportRepository; settings: OpsSettings }): void {
   app.get('/v1/ops/db/report', {
     config: { permission: 'ops.read', workspace: () => deps.settings.workspaceId, platformAdmins: 'pass' },
     schema: {
@@ -40,6 +40,6 @@ export function dbReportRoutes(app: App, deps: { database: Database; settings: O
       querystring: z.object({ limit: z.coerce.number().int().min(1).max(100).default(10) }),
       response: { ...problemResponses(403), 200: dbReportSchema },
     },
-    handler: async (req) => buildDbReport(deps.database, { limit: req.query.limit }),
+    handler: async (req) => buildDbReport(deps.reports, { limit: req.query.limit }),
   });
 }

@@ -1,5 +1,4 @@
-import type { Database } from '../../kernel/db/database.js';
-import { DbReportRepository, type IndexRow, type StatementRow, type TableRow } from './db-report.repository.js';
+import type { DbReportRepository, IndexRow, StatementRow, TableRow } from './db-report.repository.js';
 
 /**
  * `v01t db report` and GET /v1/ops/db/report: what an operator reads when the database slows
@@ -38,10 +37,9 @@ async function section<T>(read: () => Promise<T[]>): Promise<Section<T>> {
   }
 }
 
-export async function buildDbReport(db: Database, opts: { limit: number; now?: Date }): Promise<DbReport> {
-  const repo = new DbReportRepository(db);
+export async function buildDbReport(repo: DbReportRepository, opts: { limit: number; now?: Date }): Promise<DbReport> {
   const version = await repo.serverVersion().catch(() => 'unknown');
-  const embedded = db.kind === 'pglite';
+  const embedded = repo.kind === 'pglite';
   let byTotal: Section<StatementRow>;
   let byMean: Section<StatementRow>;
   if (embedded) {
@@ -65,7 +63,7 @@ export async function buildDbReport(db: Database, opts: { limit: number; now?: D
     (err: Error) => ({ available: false, reason: `the server refused: ${err.message.split('\n')[0]}`, server: 0, database: 0, max: 0, usedRatio: 0 }),
   );
   return {
-    database: { kind: db.kind, version },
+    database: { kind: repo.kind, version },
     statementsByTotalTime: byTotal,
     statementsByMeanTime: byMean,
     tables,
