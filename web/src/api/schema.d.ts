@@ -89,7 +89,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -7514,7 +7514,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -7523,7 +7523,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -7532,7 +7532,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8094,7 +8094,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8103,7 +8103,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8112,7 +8112,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8269,7 +8269,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8278,7 +8278,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8287,7 +8287,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8627,7 +8627,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8636,7 +8636,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8645,7 +8645,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -9102,7 +9102,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -16460,7 +16460,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -17726,7 +17726,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -17855,7 +17855,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -18306,6 +18306,162 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ops/db/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Database report: top statements (pg_stat_statements) by total and mean time, tables by dead tuples with seq vs index scans, unused indexes, connections vs max_connections */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            database: {
+                                /** @enum {string} */
+                                kind: "pglite" | "postgres";
+                                version: string;
+                            };
+                            statementsByTotalTime: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    queryid: string;
+                                    calls: number;
+                                    total_ms: number;
+                                    mean_ms: number;
+                                    rows: number;
+                                    query: string;
+                                }[];
+                            };
+                            statementsByMeanTime: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    queryid: string;
+                                    calls: number;
+                                    total_ms: number;
+                                    mean_ms: number;
+                                    rows: number;
+                                    query: string;
+                                }[];
+                            };
+                            tables: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    seq_scan: number;
+                                    idx_scan: number | null;
+                                    n_live_tup: number;
+                                    n_dead_tup: number;
+                                    last_vacuum: string | null;
+                                    last_autovacuum: string | null;
+                                    last_analyze: string | null;
+                                }[];
+                            };
+                            indexUsage: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    indexname: string;
+                                    idx_scan: number;
+                                    idx_tup_read: number;
+                                    idx_tup_fetch: number;
+                                    bytes: number;
+                                    unique: boolean;
+                                }[];
+                            };
+                            unusedIndexes: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    indexname: string;
+                                    idx_scan: number;
+                                    idx_tup_read: number;
+                                    idx_tup_fetch: number;
+                                    bytes: number;
+                                    unique: boolean;
+                                }[];
+                            };
+                            connections: {
+                                available: boolean;
+                                reason?: string;
+                                server: number;
+                                database: number;
+                                max: number;
+                                usedRatio: number;
+                            };
+                            generatedAt: string;
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/hooks/workflows/{token}": {
         parameters: {
             query?: never;
@@ -18500,7 +18656,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
