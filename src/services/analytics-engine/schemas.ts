@@ -113,6 +113,8 @@ export const trendsSpec = z.object({
   interval: z.enum(['hour', 'day', 'week', 'month']).default('day'),
   breakdown: propertyKey.optional(),
   filters: z.array(filterSchema).max(10).default([]),
+  /** A display hint kept with a saved report; the query ignores it. */
+  chart: z.enum(['line', 'bar']).optional().describe('how the web app draws the trend (display only)'),
   ...range,
 });
 export const funnelSpec = z.object({
