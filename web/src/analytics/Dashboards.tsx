@@ -79,7 +79,7 @@ export default function Dashboards() {
         )}
         <ErrorMessage error={removeReport.error} />
         {reports.data && reports.data.length > 0 && (
-          <table className="table" tabIndex={0}>
+          <table className="table an-rel" tabIndex={0}>
             <caption className="sr-only">Saved reports</caption>
             <thead>
               <tr>

@@ -120,7 +120,7 @@ export default function WriteKeys() {
           </Empty>
         )}
         {keys.data && keys.data.length > 0 && (
-          <table className="table" tabIndex={0}>
+          <table className="table an-rel" tabIndex={0}>
             <caption className="sr-only">Write keys</caption>
             <thead>
               <tr>
