@@ -224,6 +224,7 @@ describe('web app: analytics for the analyst', () => {
     // The chart is an image with a text summary of the same numbers.
     await page.getByRole('img', { name: /Funnel of 3 steps: signed_up 5 users \(100\.0 %\), then created_project 3 users \(60\.0 %\), then invited_teammate 2 users \(40\.0 %\)/ }).waitFor();
     await expectAccessible(page, 'explore: funnel result');
+    await page.getByRole('heading', { name: 'Funnel result' }).evaluate((h) => (h as unknown as { scrollIntoView(): void }).scrollIntoView());
     await screenshot(page, 'analytics-funnel');
   });
 
@@ -263,6 +264,7 @@ describe('web app: analytics for the analyst', () => {
     const chart = page.getByRole('img', { name: /Bar chart of count per day over \d+ days, by plan\. Totals: free 3, pro 2\./ });
     await chart.waitFor();
     await expectAccessible(page, 'explore: trends result');
+    await page.getByRole('heading', { name: 'Trends result' }).evaluate((h) => (h as unknown as { scrollIntoView(): void }).scrollIntoView());
     await screenshot(page, 'analytics-trends');
     await page.getByRole('button', { name: 'Show data table' }).click();
     await page.getByRole('columnheader', { name: 'plan' }).waitFor();
@@ -279,6 +281,8 @@ describe('web app: analytics for the analyst', () => {
     await expect.poll(async () => page.locator('.an-tile .card-title').allTextContents()).toEqual(['Projects by plan', 'Onboarding funnel']);
     await page.reload();
     await expect.poll(async () => page.locator('.an-tile .card-title').allTextContents()).toEqual(['Projects by plan', 'Onboarding funnel']);
+    await page.getByRole('listitem', { name: 'Onboarding funnel' }).getByTestId('funnel-table').waitFor();
+    await screenshot(page, 'analytics-dashboard');
   });
 
   it('shows retention as a coloured cohort grid and active users with stickiness', async () => {
@@ -326,6 +330,7 @@ describe('web app: analytics for the analyst', () => {
     await activation.getByText('Below target').waitFor();
     await mrr.getByText('vs forecast').waitFor();
     await expectAccessible(page, 'analytics overview (KPIs)');
+    await screenshot(page, 'analytics-kpis');
   });
 
   it('holds at 375 px in the dark theme and stays accessible', async () => {
