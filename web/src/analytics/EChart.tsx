@@ -55,17 +55,17 @@ export function EChart({ option, summary, height = 320 }: { option: ChartOption;
     const border = cssVar('--border') || '#d6d6e3';
     const axis = { axisLabel: { color: muted }, axisLine: { lineStyle: { color: border } }, splitLine: { lineStyle: { color: border } } };
     const withAxes = (a: unknown) => (Array.isArray(a) ? a.map((x) => ({ ...axis, ...(x as object) })) : a ? { ...axis, ...(a as object) } : a);
-    const o = option as Record<string, unknown>;
+    const { legend, tooltip, grid, xAxis, yAxis, ...rest } = option as Record<string, unknown>;
     chart.current?.setOption(
       {
         color: PALETTE,
         textStyle: { color: text },
-        legend: o.legend ? { textStyle: { color: text }, ...(o.legend as object) } : undefined,
-        tooltip: { trigger: 'axis', ...(o.tooltip as object | undefined) },
-        grid: { left: 8, right: 16, top: o.legend ? 36 : 16, bottom: 8, containLabel: true, ...(o.grid as object | undefined) },
-        ...o,
-        xAxis: withAxes(o.xAxis),
-        yAxis: withAxes(o.yAxis),
+        ...rest,
+        legend: legend ? { top: 0, left: 'center', textStyle: { color: text }, pageTextStyle: { color: text }, ...(legend as object) } : undefined,
+        tooltip: { trigger: 'axis', ...(tooltip as object | undefined) },
+        grid: { left: 8, right: 16, top: legend ? 40 : 24, bottom: 8, containLabel: true, ...(grid as object | undefined) },
+        xAxis: withAxes(xAxis),
+        yAxis: withAxes(yAxis),
       } as ChartOption,
       { notMerge: true },
     );
