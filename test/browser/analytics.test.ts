@@ -271,6 +271,24 @@ describe('web app: analytics for the analyst', () => {
     await page.getByRole('button', { name: 'Show chart' }).click();
     await chart.waitFor();
 
+    // An invalid spec answers problem+json, shown as such: hourly buckets over twelve months are too many.
+    await page.getByLabel('Interval').selectOption('hour');
+    await page.getByLabel('Range').selectOption({ label: 'Last 12 months' });
+    await page.getByRole('button', { name: 'Run trends' }).click();
+    await page.getByRole('alert').getByText(/more than 5000 hour buckets/).waitFor();
+    await expectAccessible(page, 'explore: query error');
+    await page.getByLabel('Interval').selectOption('day');
+    await page.getByLabel('Range').selectOption({ label: 'Last 30 days' });
+    // A filter narrows it to the free plan.
+    await page.getByRole('button', { name: 'Add filter' }).click();
+    await page.getByLabel('Filter 1 property').selectOption('plan');
+    await page.getByLabel('Filter 1 value').fill('free');
+    await page.getByRole('button', { name: 'Run trends' }).click();
+    await page.getByRole('img', { name: /by plan\. Totals: free 3\. / }).waitFor();
+    await page.getByRole('button', { name: 'Remove filter 1' }).click();
+    await page.getByRole('button', { name: 'Run trends' }).click();
+    await chart.waitFor();
+
     await page.getByLabel('Report name').fill('Projects by plan');
     await page.getByLabel('Add to dashboard').selectOption({ label: 'Growth' });
     await page.getByRole('button', { name: 'Save report' }).click();
