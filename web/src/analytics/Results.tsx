@@ -90,12 +90,22 @@ export function FunnelView({ result, height = 260 }: { result: QueryResult; heig
     xAxis: { type: 'category', data: rows.map((r) => `${r.step}. ${r.event}`) },
     yAxis: { type: 'value', minInterval: 1 },
     tooltip: { trigger: 'axis' },
+    legend: {},
+    // Each step's bar is the first step's height: converted in colour, lost since the first step shaded.
     series: [
       {
-        name: 'users',
+        name: 'converted',
         type: 'bar',
+        stack: 'funnel',
         data: rows.map((r) => r.users),
-        label: { show: true, position: 'top', formatter: (p: { dataIndex: number }) => `${count(rows[p.dataIndex]!.users)} · ${pct(rows[p.dataIndex]!.conversion)}` },
+        label: { show: true, position: 'inside', formatter: (p: { dataIndex: number }) => `${count(rows[p.dataIndex]!.users)} · ${pct(rows[p.dataIndex]!.conversion)}` },
+      },
+      {
+        name: 'dropped off',
+        type: 'bar',
+        stack: 'funnel',
+        data: rows.map((r) => (rows[0]?.users ?? 0) - r.users),
+        itemStyle: { color: 'rgba(148, 148, 184, 0.35)' },
       },
     ],
   };
