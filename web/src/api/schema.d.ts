@@ -12450,6 +12450,11 @@ export interface paths {
                                 op?: "eq" | "neq";
                                 value: string;
                             }[];
+                            /**
+                             * @description how the web app draws the trend (display only)
+                             * @enum {string}
+                             */
+                            chart?: "line" | "bar";
                             from: unknown;
                             to: unknown;
                         } | {
@@ -12574,6 +12579,107 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{workspaceId}/analytics/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The event names the workspace has, with counts and property keys, for a query builder */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description default: 90 days before "to" */
+                    from?: unknown;
+                    /** @description default: now */
+                    to?: unknown;
+                };
+                header?: never;
+                path: {
+                    workspaceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            from: string;
+                            /** Format: date-time */
+                            to: string;
+                            events: {
+                                name: string;
+                                count: number;
+                                /** @description ISO 8601 time of the latest event of this name */
+                                lastSeen: string;
+                                /** @description property keys seen on the most recent events of this name (a sample of the range's latest 5,000 events) */
+                                properties: string[];
+                            }[];
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -12709,6 +12815,11 @@ export interface paths {
                                 op?: "eq" | "neq";
                                 value: string;
                             }[];
+                            /**
+                             * @description how the web app draws the trend (display only)
+                             * @enum {string}
+                             */
+                            chart?: "line" | "bar";
                             from: unknown;
                             to: unknown;
                         } | {
@@ -13042,6 +13153,11 @@ export interface paths {
                                 op?: "eq" | "neq";
                                 value: string;
                             }[];
+                            /**
+                             * @description how the web app draws the trend (display only)
+                             * @enum {string}
+                             */
+                            chart?: "line" | "bar";
                             from: unknown;
                             to: unknown;
                         } | {
