@@ -17,6 +17,7 @@ import { loadKeyProvider, SecretBox } from '../kernel/crypto/secret-box.js';
 import { createHttpServer, type App } from '../kernel/http/server.js';
 import { registerGateway, type GatewayUpstream } from '../kernel/http/gateway.js';
 import { PrincipalSigner } from '../kernel/auth/forwarded-principal.js';
+import { readTlsOptions, TlsConfigError, watchTlsFiles } from '../kernel/http/tls.js';
 import { opsRoutes, type ReadinessProbe } from '../kernel/http/ops-routes.js';
 import type { ContractDirectory, PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../kernel/module.js';
 import { orchestratorModule, type OrchestratorInstance } from '../services/orchestrator/index.js';
@@ -191,6 +192,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     const secrets = new SecretBox(loadKeyProvider({ masterKey: config.secrets.masterKey, previousKeys: config.secrets.previousKeys, dataDir: config.dataDir }));
     const audit = new AuditLog(database.orm, clock, (action) => metrics.auditEvents.inc({ action }));
     const instances = new Map<string, ServiceInstance>();
+    let stopTlsWatch: (() => void) | undefined;
     const events = new EventBackbone({ db: database.orm, clock, logger: logger.child({ component: 'events' }), config: config.events, metrics });
 
     let identity: IdentityPort | undefined;
@@ -251,6 +253,13 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     if (!identity) throw new StartupError('without the orchestrator in this process, set V01T_ORCHESTRATOR_URL and V01T_INTERNAL_TOKEN so requests can be authenticated');
 
     const signer = config.internal.token ? new PrincipalSigner(config.internal.token) : undefined;
+    let tlsOptions: ReturnType<typeof readTlsOptions> | undefined;
+    try {
+      tlsOptions = config.http.tls ? readTlsOptions(config.http.tls) : undefined;
+    } catch (err) {
+      if (err instanceof TlsConfigError) throw new StartupError(err.message);
+      throw err;
+    }
     const app = await createHttpServer({
       logger,
       metrics,
@@ -264,7 +273,11 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       webDir: instances.has('orchestrator') ? (config.http.webDir ?? WEB_DIR) : undefined,
       publicUrl: config.http.publicUrl,
       forwardedPrincipals: signer,
+      hsts: config.http.hsts,
+      https: tlsOptions,
     });
+    // A renewed certificate is served to new connections without a restart.
+    if (config.http.tls) stopTlsWatch = watchTlsFiles(app.server as unknown as { setSecureContext(o: object): void }, config.http.tls, config.http.tls.reloadIntervalMs, logger);
     // The public entry of the distributed shape: the orchestrator's process forwards the routes of
     // the services that run elsewhere (ADR 0055).
     if (instances.has('orchestrator') && upstreams.length) {
@@ -323,6 +336,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
         return app.listen({ host: config.http.host, port: config.http.port });
       },
       async close() {
+        stopTlsWatch?.();
         await app.close();
         await events.stop().catch((err) => logger.error({ err }, 'event backbone stop failed'));
         for (const instance of [...instances.values()].reverse()) await instance.stop?.().catch((err) => logger.error({ err }, 'service stop failed'));

@@ -16,7 +16,13 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
  */
 export type KernelConfig = {
   env: 'development' | 'production' | 'test';
-  http: { host: string; port: number; bodyLimit: number; trustProxy: boolean | string | number; publicUrl?: string; webDir?: string; gatewayTimeoutMs: number };
+  http: { host: string; port: number; bodyLimit: number; trustProxy: boolean | string | number; publicUrl?: string;
+    webDir?: string;
+    gatewayTimeoutMs: number;
+    /** HTTPS served by this process (TLS_CERT_FILE, TLS_KEY_FILE). */
+    tls?: { certFile: string; keyFile: string; reloadIntervalMs: number };
+    hsts: boolean;
+  };
   services: ServiceName[];
   /** True when V01T_SERVICES named services (a missing one is then an error, not skipped). */
   servicesExplicit: boolean;

@@ -80,6 +80,8 @@ export interface HttpServerOptions {
   publicUrl?: string;
   /** Send Strict-Transport-Security (the API is served over TLS, here or at a proxy). */
   hsts?: boolean;
+  /** Serve HTTPS with these options (tls.ts: TLS 1.3, the runbook's suites). */
+  https?: import('node:tls').SecureContextOptions & { minVersion?: string; maxVersion?: string; ciphers?: string };
   /** Verifies the caller the public entry authenticated (`x-v01t-principal`); absent without V01T_INTERNAL_TOKEN. */
   forwardedPrincipals?: PrincipalSigner;
 }
@@ -98,6 +100,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimit,
+    ...(opts.https ? { https: opts.https as never } : {}),
     trustProxy: opts.trustProxy as boolean | string,
     return503OnClosing: true,
     // Per-request lines are off: the onResponse metrics and the error handler's lines carry what matters.
