@@ -34,7 +34,7 @@ function localAccess(cfg: Config, command: string): DataAccess {
     async database(fn) {
       const lock = !cfg.db.url && !cfg.db.ephemeral ? acquireDataDirLock(cfg.dataDir, command) : undefined;
       try {
-        const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
+        const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg`, ssl: cfg.db.ssl });
         try {
           const modules = Object.values(availableModules(() => new Map())).filter((m) => m !== undefined);
           return await fn(db, platformMigrationSets(modules));
@@ -313,6 +313,13 @@ export function buildCli(): Command {
   return program;
 }
 
+/** A connection-level failure to PostgreSQL (network, authentication, TLS), as node-postgres reports it. */
+function databaseUnreachable(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string') return /self-signed|certificate|SSL|TLS/i.test((err as Error)?.message ?? '');
+  return /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|28000|28P01|08\w{3}|57P03|3D000)$/.test(code) || /^ERR_TLS|^ERR_SSL|CERT|DEPTH_ZERO/.test(code);
+}
+
 export async function main(argv = process.argv): Promise<void> {
   // Everything a command writes under the data folder (PGlite, DuckDB and ours) is the owner's alone.
   restrictUmask();
@@ -321,6 +328,9 @@ export async function main(argv = process.argv): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError || err instanceof StartupError || err instanceof MigrationError || err instanceof AppError || err instanceof DataDirLockedError || err instanceof AdminSocketError) {
       console.error(`v01t: ${err.message}`);
+    } else if (databaseUnreachable(err)) {
+      // The server down, refused or refusing us (pg_hba.conf, TLS): say so, without a stack trace.
+      console.error(`v01t: the database cannot be reached or refused the connection: ${(err as Error).message} (check DATABASE_URL and DATABASE_SSL_*)`);
     } else {
       console.error('v01t: unexpected error:', err);
     }

@@ -18,6 +18,7 @@ import { createHttpServer, type App } from '../kernel/http/server.js';
 import { registerGateway, type GatewayUpstream } from '../kernel/http/gateway.js';
 import { PrincipalSigner } from '../kernel/auth/forwarded-principal.js';
 import { readTlsOptions, TlsConfigError, watchTlsFiles } from '../kernel/http/tls.js';
+import { DatabaseSslError } from '../kernel/db/ssl.js';
 import { opsRoutes, type ReadinessProbe } from '../kernel/http/ops-routes.js';
 import type { ContractDirectory, PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../kernel/module.js';
 import { orchestratorModule, type OrchestratorInstance } from '../services/orchestrator/index.js';
@@ -162,11 +163,12 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     pgliteSharedBuffers: config.db.pgliteSharedBuffers,
     pgliteLoadDataDir: opts.pgliteSnapshot,
     statementTimeoutMs: config.db.statementTimeoutMs,
+    ssl: config.db.ssl,
     applicationName: `v01t-${config.services.length === 1 ? config.services[0] : 'all'}`,
     observe: (queryType, table, seconds) => metrics.dbQueryDuration.observe({ query_type: queryType, table }, seconds),
   }).catch((err: unknown) => {
     lock?.release();
-    throw err;
+    throw err instanceof DatabaseSslError ? new StartupError(err.message) : err;
   });
   const cache = createCache({ redisUrl: config.redis.url, clock, prefix: config.redis.keyPrefix });
   const egress = createEgressClient(config, { clock });

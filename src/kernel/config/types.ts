@@ -27,7 +27,16 @@ export type KernelConfig = {
   /** True when V01T_SERVICES named services (a missing one is then an error, not skipped). */
   servicesExplicit: boolean;
   dataDir: string;
-  db: { url?: string; ephemeral: boolean; pgliteSharedBuffers: string; poolMax: number; statementTimeoutMs: number; migrateOnStart: boolean };
+  db: {
+    url?: string;
+    ephemeral: boolean;
+    pgliteSharedBuffers: string;
+    poolMax: number;
+    statementTimeoutMs: number;
+    migrateOnStart: boolean;
+    /** TLS to PostgreSQL (DATABASE_SSL_MODE, kernel/db/ssl.ts). */
+    ssl?: import('../db/ssl.js').DatabaseSslSettings;
+  };
   redis: { url?: string; keyPrefix: string };
   log: { level: string };
   shutdownTimeoutMs: number;
