@@ -164,9 +164,9 @@ function ChannelSettings({ workspaceId, channel, onDone }: { workspaceId: string
           ))}
         </div>
         <div className="row">
-          <NativeSelect id={`sd-${channel.id}`} label="Day" value={newDay} onChange={setNewDay} options={WEEKDAYS.map((d, i) => ({ value: String(i + 1), label: d }))} />
+          <NativeSelect id={`sd-${channel.id}`} label="Slot day" value={newDay} onChange={setNewDay} options={WEEKDAYS.map((d, i) => ({ value: String(i + 1), label: d }))} />
           <div className="field">
-            <label htmlFor={`st-${channel.id}`}>Time</label>
+            <label htmlFor={`st-${channel.id}`}>Slot time</label>
             <input id={`st-${channel.id}`} type="time" value={newTime} onChange={(e) => setNewTime(e.target.value)} />
           </div>
           <Button

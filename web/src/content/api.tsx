@@ -69,6 +69,8 @@ export function usePost(workspaceId: string, postId: string | undefined) {
   return useQuery({
     queryKey: ['content', workspaceId, 'post', postId],
     enabled: Boolean(postId),
+    // While it waits for or goes through publishing, follow the server's publisher.
+    refetchInterval: (q) => (['scheduled', 'publishing'].includes(q.state.data?.status ?? '') ? 3000 : false),
     queryFn: async () => (await call(api.GET('/v1/workspaces/{workspaceId}/posts/{postId}', { params: { path: { workspaceId, postId: postId! } } }))).post,
   });
 }
