@@ -181,7 +181,7 @@ describe('web app: content calendar and persona homes', () => {
     await page.waitForURL(/\/content\?date=/);
     const posts = await apiCall<{ posts: { id: string; status: string; scheduledAt: string; mediaIds: string[]; campaignId: string }[] }>('GET', `/v1/workspaces/${workspaceId}/posts`);
     const post = posts.body.posts[0]!;
-    expect(post).toMatchObject({ status: 'scheduled', scheduledAt: `${firstDay}T10:00`, campaignId });
+    expect(post).toMatchObject({ status: 'scheduled', scheduledAt: `${firstDay}T10:00:00`, campaignId });
     expect(post.mediaIds).toHaveLength(1);
     postId = post.id;
   });
@@ -241,15 +241,19 @@ describe('web app: content calendar and persona homes', () => {
   });
 
   it('refuses to move a published post and says why', async () => {
-    await page.goto(`${server.url}/w/${workspaceId}/content?date=${movedDay}&tz=UTC`);
+    await page.goto(`${server.url}/w/${workspaceId}/content?tz=UTC`);
     const event = page.locator(`.fc-event[data-post-id="${postId}"]`);
     await event.waitFor();
     await expect.poll(() => event.getAttribute('data-status'), { timeout: 15_000 }).toBe('published');
-    const other = movedDay === dayPlus(3) ? dayPlus(4) : dayPlus(2);
-    const target = (await page.locator(`td.fc-daygrid-day[data-date="${other}"]`).count()) ? other : dayPlus(1);
+    // "Publish now" sent it today: it sits on today's cell.
+    const at = await page.locator(`td.fc-daygrid-day:has(.fc-event[data-post-id="${postId}"])`).getAttribute('data-date');
+    expect(at).toBe(dayPlus(0));
+    const target = (await page.locator(`td.fc-daygrid-day[data-date="${dayPlus(1)}"]`).count()) ? dayPlus(1) : dayPlus(-1);
     await drag(event, page.locator(`td.fc-daygrid-day[data-date="${target}"]`));
     await page.getByRole('alert').getByText(/already published/).waitFor();
-    await page.locator(`td.fc-daygrid-day[data-date="${movedDay}"] .fc-event[data-post-id="${postId}"]`).waitFor();
+    await page.locator(`td.fc-daygrid-day[data-date="${at}"] .fc-event[data-post-id="${postId}"]`).waitFor();
+    expect(await page.locator(`td.fc-daygrid-day[data-date="${target}"] .fc-event[data-post-id="${postId}"]`).count()).toBe(0);
+    await expectAccessible(page, 'calendar (refused move)');
     expect(deliveries).toHaveLength(1);
   });
 
@@ -269,10 +273,12 @@ describe('web app: content calendar and persona homes', () => {
   });
 
   it('holds at 375 px and in the dark theme', async () => {
-    const small = await browser.newContext({ viewport: { width: 375, height: 800 }, colorScheme: 'dark', storageState: await context.storageState() });
+    // The session cookies, without the stored theme choice: the dark system preference decides.
+    const state = await context.storageState();
+    const small = await browser.newContext({ viewport: { width: 375, height: 800 }, colorScheme: 'dark', storageState: { cookies: state.cookies, origins: [] } });
     const p = await small.newPage();
     for (const [path, ready, name] of [
-      [`/w/${workspaceId}/content?date=${movedDay}&tz=UTC`, `.fc-event[data-post-id="${postId}"]`, 'calendar'],
+      [`/w/${workspaceId}/content?tz=UTC`, `.fc-event[data-post-id="${postId}"]`, 'calendar'],
       [`/w/${workspaceId}/content/compose`, '#cs-body', 'compose'],
       [`/w/${workspaceId}/content/campaigns`, `[data-campaign="${campaignId}"]`, 'campaigns'],
       [`/w/${workspaceId}/content/channels`, 'text=Launch hook · Webhook', 'channels'],
