@@ -126,7 +126,7 @@ function PostDetail({ workspaceId, post }: { workspaceId: string; post: Post }) 
           </ul>
         )}
         {post.targets.length > 0 && (
-          <table className="table">
+          <table className="table" tabIndex={0}>
             <caption className="sr-only">Publication per channel</caption>
             <thead>
               <tr>
