@@ -30,12 +30,20 @@ interface Delivery {
   media: { altText: string | null; sha256: string; contentType: string }[];
 }
 const deliveries: Delivery[] = [];
+const refused = new Set<string>();
 const receiver = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { data?: { text?: string; media?: Delivery['media'] } };
-    deliveries.push({ id: String(req.headers['webhook-id']), text: body.data?.text ?? '', media: body.data?.media ?? [] });
+    const text = body.data?.text ?? '';
+    // The provider refuses the first attempt of a post that asks for it (a permanent 4xx).
+    if (text.startsWith('Refuse me') && !refused.has(text)) {
+      refused.add(text);
+      res.writeHead(422, { 'content-type': 'application/json' }).end('{"message":"duplicate status: this text was already posted"}');
+      return;
+    }
+    deliveries.push({ id: String(req.headers['webhook-id']), text, media: body.data?.media ?? [] });
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
   });
 });
@@ -176,6 +184,8 @@ describe('web app: content calendar and persona homes', () => {
     await page.getByText(/^Every week/).waitFor();
     await page.getByLabel('Frequency').selectOption('none');
     await expectAccessible(page, 'compose');
+    await page.evaluate(() => (globalThis as unknown as { scrollTo: (x: number, y: number) => void }).scrollTo(0, 0));
+    await page.locator('#cs-body').blur();
     await screenshot(page, 'compose');
     await page.getByRole('button', { name: 'Schedule', exact: true }).click();
     await page.waitForURL(/\/content\?date=/);
@@ -192,6 +202,7 @@ describe('web app: content calendar and persona homes', () => {
     expect(await page.locator(`td.fc-daygrid-day[data-date="${firstDay}"] .fc-event[data-post-id="${postId}"]`).count()).toBe(1);
     expect(await event.getAttribute('data-status')).toBe('scheduled');
     await expectAccessible(page, 'calendar (month)');
+    await page.evaluate(() => (globalThis as unknown as { scrollTo: (x: number, y: number) => void }).scrollTo(0, 0));
     await screenshot(page, 'calendar');
     // Before publishing, the campaign counts the post as scheduled.
     const before = await apiCall<{ campaign: { progress: { scheduled: number; published: number } } }>('GET', `/v1/workspaces/${workspaceId}/campaigns/${campaignId}`);
@@ -255,6 +266,36 @@ describe('web app: content calendar and persona homes', () => {
     expect(await page.locator(`td.fc-daygrid-day[data-date="${target}"] .fc-event[data-post-id="${postId}"]`).count()).toBe(0);
     await expectAccessible(page, 'calendar (refused move)');
     expect(deliveries).toHaveLength(1);
+  });
+
+  it('asks for an approval with a comment, shows the provider\'s refusal and retries it', async () => {
+    await page.goto(`${server.url}/w/${workspaceId}/content/channels`);
+    await page.locator('label.switch', { hasText: 'Posts need an approval' }).click();
+    await expect.poll(async () => (await apiCall<{ settings: { requireApproval: boolean } }>('GET', `/v1/workspaces/${workspaceId}/content/settings`)).body.settings.requireApproval).toBe(true);
+    await page.getByRole('navigation', { name: 'Content' }).getByRole('link', { name: 'Compose' }).click();
+    await page.getByLabel('Text', { exact: true }).fill('Refuse me once, then go');
+    // Scheduling waits for the approval: only draft and review are offered.
+    expect(await page.getByRole('radio', { name: 'Publish now' }).isDisabled()).toBe(true);
+    await page.locator('label.radio', { hasText: 'Submit for review' }).click();
+    await page.getByRole('button', { name: 'Submit for review' }).click();
+    await page.waitForURL(/\/content\/posts\/[0-9a-f-]+$/);
+    await page.getByRole('heading', { name: 'Review' }).waitFor();
+    await page.locator('.cs-post-head .cs-badge', { hasText: 'In review' }).waitFor();
+    await expectAccessible(page, 'post (in review)');
+    await page.getByLabel('Comment (required to reject)').fill('Good to go, thanks');
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.locator('.cs-post-head .cs-badge', { hasText: 'Approved' }).waitFor();
+    await page.getByText('Good to go, thanks').waitFor();
+
+    await page.getByRole('button', { name: 'Publish now' }).click();
+    await page.getByText('Provider said:').waitFor({ timeout: 30_000 });
+    await page.getByText(/duplicate status: this text was already posted/).waitFor();
+    await page.locator('.cs-post-head .cs-badge', { hasText: 'Failed' }).waitFor();
+    await expectAccessible(page, 'post (failed)');
+    expect(deliveries.filter((d) => d.text.startsWith('Refuse me'))).toHaveLength(0);
+    await page.getByRole('button', { name: 'Retry on Launch hook' }).click();
+    await expect.poll(() => deliveries.filter((d) => d.text.startsWith('Refuse me')).length, { timeout: 30_000 }).toBe(1);
+    await page.locator('.cs-post-head .cs-badge', { hasText: 'Published' }).waitFor({ timeout: 30_000 });
   });
 
   it('switches between the persona homes', async () => {

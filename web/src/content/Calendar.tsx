@@ -64,7 +64,7 @@ export default function ContentCalendar() {
           p.channels.map((c) => ({
             id: c.targetId,
             start: `${d.date}T${p.localTime}:00`,
-            title: `${c.channelName}: ${p.title || p.excerpt}`,
+            title: `${p.title || p.excerpt} · ${c.channelName}`,
             classNames: [`cs-event`, `cs-${c.status}`],
             extendedProps: { postId: p.postId, status: c.status, channel: c.channelName, connector: c.connector, error: c.error },
           })),
@@ -184,6 +184,7 @@ export default function ContentCalendar() {
           eventDurationEditable={false}
           eventInteractive
           dayMaxEvents={4}
+          eventDisplay="block"
           displayEventEnd={false}
           eventTimeFormat={{ hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }}
           slotLabelFormat={{ hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }}

@@ -1,10 +1,10 @@
 import { useMemo, useState, type FormEvent } from 'react';
-import { Form, Link } from 'react-aria-components';
+import { Form, Link, Switch } from 'react-aria-components';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useParams } from 'react-router';
 import { api, ApiError, call } from '../api/client';
 import { Button, Card, Empty, ErrorMessage, Field, Loading, Page } from '../ui/ui';
-import { allZones, browserZone, networkName, useChannels, type Channel } from './api';
+import { allZones, browserZone, networkName, useChannels, useContentSettings, type Channel } from './api';
 import { ContentNav, NativeSelect } from './ContentNav';
 import { useCatalog } from '../connections/api';
 
@@ -19,6 +19,7 @@ export default function Channels() {
   return (
     <Page title="Channels">
       <ContentNav workspaceId={workspaceId} />
+      <ApprovalSetting workspaceId={workspaceId} />
       <NewChannel workspaceId={workspaceId} />
       {channels.isPending && <Loading label="Loading channels…" />}
       {channels.isError && <ErrorMessage error={channels.error} />}
@@ -42,6 +43,29 @@ export default function Channels() {
         </Card>
       ))}
     </Page>
+  );
+}
+
+/** Whether posts need an approval (by a member allowed to approve) before they can be scheduled. */
+function ApprovalSetting({ workspaceId }: { workspaceId: string }) {
+  const queryClient = useQueryClient();
+  const settings = useContentSettings(workspaceId);
+  const update = useMutation({
+    mutationFn: (requireApproval: boolean) => call(api.PUT('/v1/workspaces/{workspaceId}/content/settings', { params: { path: { workspaceId } }, body: { requireApproval } })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ['content', workspaceId, 'settings'] }),
+  });
+  return (
+    <Card title="Approvals">
+      {settings.isPending && <Loading />}
+      {settings.isError && <ErrorMessage error={settings.error} />}
+      {settings.data && (
+        <Switch className="switch" isSelected={settings.data.requireApproval} isDisabled={update.isPending} onChange={(on) => update.mutate(on)}>
+          <span className="switch-track" aria-hidden="true" />
+          Posts need an approval before they are scheduled
+        </Switch>
+      )}
+      <ErrorMessage error={update.error} />
+    </Card>
   );
 }
 

@@ -23,7 +23,7 @@ function Tile({ label, value, detail, tone = 'none', testId }: { label: string; 
 
 /** A 403 is a fact about the member's role, not an error to alarm them with. */
 function Restricted({ error, what }: { error: unknown; what: string }) {
-  if (error instanceof ApiError && error.problem.status === 403) return <p className="muted">{what} is visible to platform operators and admins only.</p>;
+  if (error instanceof ApiError && error.problem.status === 403) return <p className="muted">{what} visible to platform operators and admins only.</p>;
   return <ErrorMessage error={error} />;
 }
 
@@ -110,7 +110,7 @@ function Incidents() {
   return (
     <Card title="Open incidents">
       {incidents.isPending && <Loading />}
-      {incidents.isError && <Restricted error={incidents.error} what="Incidents" />}
+      {incidents.isError && <Restricted error={incidents.error} what="Incidents are" />}
       {incidents.isSuccess && incidents.data.length === 0 && <p className="home-good">No open incident.</p>}
       <ul className="plain-list">
         {incidents.data?.map((i) => (
@@ -129,7 +129,7 @@ function Deployments() {
   return (
     <Card title="Recent deployments">
       {deployments.isPending && <Loading />}
-      {deployments.isError && <Restricted error={deployments.error} what="Deployment history" />}
+      {deployments.isError && <Restricted error={deployments.error} what="Deployment history is" />}
       {deployments.isSuccess && deployments.data.deployments.length === 0 && <p className="muted">No deployment recorded yet.</p>}
       {deployments.data?.environments.map((e) => (
         <Bar key={e.environment} label={`${e.environment} success rate (${Math.round(e.successRate * 100)} %)`} value={e.success} max={e.total} tone="published" />
