@@ -171,9 +171,19 @@ describe('web app: content calendar and persona homes', () => {
     await page.getByText('285 / 280 characters — 5 over the limit').waitFor();
     await page.getByRole('button', { name: 'Use the main text' }).click();
 
-    await page.getByLabel('Alt text for the next file').fill(ALT);
+    // A transfer that does not match the browser's SHA-256 is refused by the server, and the page says so.
+    await page.route('**/media', (route) => route.continue({ headers: { ...route.request().headers(), 'x-checksum-sha256': 'a'.repeat(64) } }), { times: 1 });
+    await page.locator('#cs-file').setInputFiles({ name: 'corrupt.png', mimeType: 'image/png', buffer: PNG });
+    await page.getByRole('alert').getByText('The file does not match the given SHA-256 checksum').waitFor();
+    await page.getByRole('button', { name: 'Remove corrupt.png' }).click();
+
+    await page.getByLabel('Alt text for the next file').fill('A sunrise');
     await page.locator('#cs-file').setInputFiles({ name: 'sunrise.png', mimeType: 'image/png', buffer: PNG });
     await page.getByText('Uploaded').waitFor();
+    await page.getByText('Alt: A sunrise').waitFor();
+    await page.getByRole('button', { name: 'Edit alt text of sunrise.png' }).click();
+    await page.getByLabel('Alt text of sunrise.png').fill(ALT);
+    await page.getByRole('button', { name: 'Save alt text' }).click();
     await page.getByText(`Alt: ${ALT}`).waitFor();
     await page.getByRole('group', { name: 'Preview on Webhook' }).getByRole('img', { name: ALT }).waitFor();
     await page.getByLabel('Campaign').selectOption(campaignId);

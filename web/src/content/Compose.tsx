@@ -182,6 +182,7 @@ function ComposeForm({ workspaceId, post, channels }: { workspaceId: string; pos
                     )}
                     {u.media && <span className="cs-badge cs-published">Uploaded</span>}
                     {u.media?.altText && <span className="muted">Alt: {u.media.altText}</span>}
+                    {u.media?.fileName && <AltTextEditor workspaceId={workspaceId} media={u.media} onSaved={(m) => setUploads((x) => x.map((y) => (y.key === u.key ? { ...y, media: m } : y)))} />}
                     {u.media?.sha256 && <code className="muted" title="SHA-256 checked by the server">{u.media.sha256.slice(0, 12)}…</code>}
                     <Button variant="secondary" onPress={() => setUploads((x) => x.filter((y) => y.key !== u.key))} aria-label={`Remove ${u.name}`}>
                       Remove
@@ -307,5 +308,33 @@ function ChannelPreview({ channel, body, title, link, media, workspaceId, overri
         )}
       </div>
     </section>
+  );
+}
+
+/** Changes the alternative text of an uploaded file (PATCH …/media/{id}); published with the file. */
+function AltTextEditor({ workspaceId, media, onSaved }: { workspaceId: string; media: Media; onSaved: (m: Media) => void }) {
+  const [open, setOpen] = useState(false);
+  const [text, setText] = useState(media.altText ?? '');
+  const save = useMutation({
+    mutationFn: async () => (await call(api.PATCH('/v1/workspaces/{workspaceId}/media/{mediaId}', { params: { path: { workspaceId, mediaId: media.id } }, body: { altText: text || null } }))).media,
+    onSuccess: (m) => {
+      onSaved(m);
+      setOpen(false);
+    },
+  });
+  if (!open)
+    return (
+      <Button variant="secondary" onPress={() => setOpen(true)} aria-label={`Edit alt text of ${media.fileName}`}>
+        Edit alt text
+      </Button>
+    );
+  return (
+    <span className="row">
+      <Field label={`Alt text of ${media.fileName}`} value={text} onChange={setText} maxLength={1500} />
+      <Button variant="secondary" onPress={() => save.mutate()} isDisabled={save.isPending}>
+        Save alt text
+      </Button>
+      <ErrorMessage error={save.error} />
+    </span>
   );
 }
