@@ -278,6 +278,22 @@ describe('web app: content calendar and persona homes', () => {
     expect(deliveries).toHaveLength(1);
   });
 
+  it('adds a post to the queue: the channel\'s next free weekly slot', async () => {
+    await page.goto(`${server.url}/w/${workspaceId}/content/compose`);
+    await page.getByLabel('Text', { exact: true }).fill('Queued for the next slot');
+    await page.locator('label.radio', { hasText: 'Add to queue' }).click();
+    await page.getByRole('button', { name: 'Add to queue' }).click();
+    await page.waitForURL(/\/content\/posts\/[0-9a-f-]+$/);
+    await page.locator('.cs-post-head .cs-badge', { hasText: 'Scheduled' }).waitFor();
+    const id = /posts\/([0-9a-f-]+)$/.exec(page.url())![1]!;
+    const post = await apiCall<{ post: { targets: { dueAt: string }[] } }>('GET', `/v1/workspaces/${workspaceId}/posts/${id}`);
+    // The slot is Wednesday 14:30 in the channel's zone (UTC): the first one after now.
+    const next = new Date();
+    next.setUTCHours(14, 30, 0, 0);
+    while (next.getUTCDay() !== 3 || next.getTime() <= Date.now()) next.setUTCDate(next.getUTCDate() + 1);
+    expect(post.body.post.targets.map((t) => t.dueAt)).toEqual([next.toISOString()]);
+  });
+
   it('asks for an approval with a comment, shows the provider\'s refusal and retries it', async () => {
     await page.goto(`${server.url}/w/${workspaceId}/content/channels`);
     await page.locator('label.switch', { hasText: 'Posts need an approval' }).click();
