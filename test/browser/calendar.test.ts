@@ -236,7 +236,9 @@ describe('web app: content calendar and persona homes', () => {
   });
 
   it('publishes it now: the receiver gets it once, with the image and its alt text; the campaign moves', async () => {
-    await page.locator(`.fc-event[data-post-id="${postId}"]`).click();
+    // Keyboard: an event takes focus and Enter opens the post (where its time can be typed too).
+    await page.locator(`.fc-event[data-post-id="${postId}"]`).focus();
+    await page.keyboard.press('Enter');
     await page.waitForURL(new RegExp(`/content/posts/${postId}$`));
     await page.getByRole('heading', { name: 'Channels' }).waitFor();
     await expectAccessible(page, 'post (scheduled)');
