@@ -339,6 +339,22 @@ describe('web app: content calendar and persona homes', () => {
     await page.getByRole('progressbar', { name: 'Spring launch published' }).and(page.locator('[aria-valuenow="1"]')).waitFor();
     await expectAccessible(page, 'home (vCreator)');
     expect(page.url()).toContain('as=vCreator');
+
+    // A member working as every persona switches between all five homes.
+    const all = await apiCall('PUT', `/v1/workspaces/${workspaceId}/members/me/personas`, { personas: ['founder', 'vCreator', 'vBuilder', 'vAnalyst', 'vAutomator'] });
+    expect(all.status).toBe(200);
+    await page.reload();
+    for (const [tab, heading] of [
+      ['vBuilder', 'Failing runs'],
+      ['vAnalyst', 'Saved dashboards'],
+      ['vAutomator', 'Runs per hour'],
+    ] as const) {
+      await page.getByRole('tab', { name: tab }).click();
+      await page.getByRole('tabpanel').getByRole('heading', { name: heading }).waitFor();
+      await page.getByRole('tabpanel').locator('.loading').first().waitFor({ state: 'detached' });
+      await expectAccessible(page, `home (${tab})`);
+    }
+    await page.getByRole('tabpanel').getByText('Nothing waits for you.').waitFor();
   });
 
   it('holds at 375 px and in the dark theme', async () => {
