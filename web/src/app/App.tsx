@@ -42,6 +42,13 @@ const PostPage = lazy(() => import('../content/PostPage'));
 const Campaigns = lazy(() => import('../content/Campaigns'));
 const Channels = lazy(() => import('../content/Channels'));
 // end issue 16: content + homes
+// issue 16: analytics
+const AnalyticsOverview = lazy(() => import('../analytics/Overview'));
+const AnalyticsExplore = lazy(() => import('../analytics/Explore'));
+const AnalyticsDashboards = lazy(() => import('../analytics/Dashboards'));
+const AnalyticsDashboard = lazy(() => import('../analytics/DashboardPage'));
+const AnalyticsWriteKeys = lazy(() => import('../analytics/WriteKeys'));
+// end issue 16: analytics
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -148,6 +155,13 @@ const router = createBrowserRouter([
           { path: '/w/:workspaceId/content/campaigns', element: <Campaigns /> },
           { path: '/w/:workspaceId/content/channels', element: <Channels /> },
           // end issue 16: content + homes
+          // issue 16: analytics
+          { path: '/w/:workspaceId/analytics', element: <AnalyticsOverview /> },
+          { path: '/w/:workspaceId/analytics/explore', element: <AnalyticsExplore /> },
+          { path: '/w/:workspaceId/analytics/dashboards', element: <AnalyticsDashboards /> },
+          { path: '/w/:workspaceId/analytics/dashboards/:dashboardId', element: <AnalyticsDashboard /> },
+          { path: '/w/:workspaceId/analytics/write-keys', element: <AnalyticsWriteKeys /> },
+          // end issue 16: analytics
         ],
       },
       { path: '*', element: <NotFound /> },

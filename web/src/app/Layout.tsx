@@ -76,6 +76,8 @@ export function Layout({ user, children }: { user: { name: string; email: string
               {/* issue 16: content + homes */}
               <Link href={`/w/${current.id}/content`}>Calendar</Link>
               {/* end issue 16: content + homes */}
+              {/* issue 16: analytics */}
+              <Link href={`/w/${current.id}/analytics`}>Analytics</Link>
               <Link href={`/w/${current.id}/members`}>Members</Link>
               <Link href={`/w/${current.id}/audit`}>Audit log</Link>
               <Link href={`/w/${current.id}/settings`}>Settings</Link>

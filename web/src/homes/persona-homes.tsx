@@ -311,7 +311,7 @@ export function AnalystHome({ workspaceId }: { workspaceId: string }) {
           <ul className="plain-list">
             {dashboards.data?.map((d) => (
               <li key={d.id}>
-                <strong>{d.name}</strong> <span className="muted">· {d.tiles.length} report{d.tiles.length === 1 ? '' : 's'}</span>
+                <Link href={`/w/${workspaceId}/analytics/dashboards/${d.id}`}>{d.name}</Link> <span className="muted">· {d.tiles.length} report{d.tiles.length === 1 ? '' : 's'}</span>
               </li>
             ))}
           </ul>
@@ -323,7 +323,7 @@ export function AnalystHome({ workspaceId }: { workspaceId: string }) {
           <ul className="plain-list">
             {reports.data?.slice(0, 8).map((r) => (
               <li key={r.id}>
-                {r.name} <span className="muted">· {String(r.spec.kind ?? '')}</span>
+                <Link href={`/w/${workspaceId}/analytics/explore?report=${r.id}`}>{r.name}</Link> <span className="muted">· {String(r.spec.kind ?? '')}</span>
               </li>
             ))}
           </ul>
