@@ -11226,6 +11226,176 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workspaces/{workspaceId}/posts/{postId}/targets/{targetId}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Publish a failed (or skipped) channel of the post again, now (audited) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    workspaceId: string;
+                    postId: string;
+                    targetId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            post: {
+                                /** Format: uuid */
+                                id: string;
+                                /** Format: uuid */
+                                workspaceId: string;
+                                campaignId: string | null;
+                                authorId: string | null;
+                                title: string | null;
+                                body: string;
+                                link: string | null;
+                                mediaIds: string[];
+                                channels: {
+                                    /** Format: uuid */
+                                    channelId: string;
+                                    /** @description Per-channel text replacing the body, or null */
+                                    body: string | null;
+                                }[];
+                                /**
+                                 * @description draft → in_review → approved → scheduled (waiting for its time), then from its per-channel targets: publishing (one is being sent), published (all sent), partially_published (some sent, others failed or skipped), failed (none sent); cancelled at any point before publishing
+                                 * @enum {string}
+                                 */
+                                status: "draft" | "in_review" | "approved" | "scheduled" | "publishing" | "published" | "partially_published" | "failed" | "cancelled";
+                                timezone: string;
+                                /** @description Local wall time (YYYY-MM-DDTHH:MM) in `timezone` */
+                                scheduledAt: string | null;
+                                rrule: string | null;
+                                review: {
+                                    comment: string | null;
+                                    by: string | null;
+                                    at: string | null;
+                                };
+                                /** @description One per channel and occurrence */
+                                targets: {
+                                    /** Format: uuid */
+                                    id: string;
+                                    /** Format: uuid */
+                                    channelId: string;
+                                    /** Format: date-time */
+                                    dueAt: string;
+                                    /** @enum {string} */
+                                    status: "scheduled" | "publishing" | "published" | "failed" | "cancelled" | "skipped";
+                                    attempts: number;
+                                    nextAttemptAt: string | null;
+                                    /** @description The provider's id of the published item */
+                                    externalId: string | null;
+                                    /** @description Where the published item can be seen */
+                                    url: string | null;
+                                    errorCode: string | null;
+                                    error: string | null;
+                                    lateBySeconds: number | null;
+                                    publishedAt: string | null;
+                                }[];
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Payload too large (application/problem+json; code one of: payload_too_large) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unsupported media type (application/problem+json; code one of: unsupported_media_type) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workspaces/{workspaceId}/posts/{postId}/cancel": {
         parameters: {
             query?: never;

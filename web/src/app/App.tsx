@@ -20,7 +20,6 @@ const ForgotPassword = lazy(() => import('../auth/ForgotPassword'));
 const ResetPassword = lazy(() => import('../auth/ResetPassword'));
 const VerifyEmail = lazy(() => import('../auth/VerifyEmail'));
 const AcceptInvitation = lazy(() => import('../workspaces/AcceptInvitation'));
-const Home = lazy(() => import('../home/Home'));
 const NewWorkspace = lazy(() => import('../workspaces/NewWorkspace'));
 const Members = lazy(() => import('../workspaces/Members'));
 const WorkspaceSettings = lazy(() => import('../workspaces/WorkspaceSettings'));
@@ -35,6 +34,14 @@ const Approvals = lazy(() => import('../runs/Approvals'));
 const Connections = lazy(() => import('../connections/Connections'));
 const NewConnection = lazy(() => import('../connections/NewConnection'));
 const ConnectionPage = lazy(() => import('../connections/ConnectionPage'));
+// issue 16: content + homes
+const Home = lazy(() => import('../homes/Home'));
+const ContentCalendar = lazy(() => import('../content/Calendar'));
+const Compose = lazy(() => import('../content/Compose'));
+const PostPage = lazy(() => import('../content/PostPage'));
+const Campaigns = lazy(() => import('../content/Campaigns'));
+const Channels = lazy(() => import('../content/Channels'));
+// end issue 16: content + homes
 // issue 16: analytics
 const AnalyticsOverview = lazy(() => import('../analytics/Overview'));
 const AnalyticsExplore = lazy(() => import('../analytics/Explore'));
@@ -140,6 +147,14 @@ const router = createBrowserRouter([
           { path: '/w/:workspaceId/connections', element: <Connections /> },
           { path: '/w/:workspaceId/connections/new/:connectorId', element: <NewConnection /> },
           { path: '/w/:workspaceId/connections/:connectionId', element: <ConnectionPage /> },
+          // issue 16: content + homes
+          { path: '/w/:workspaceId/content', element: <ContentCalendar /> },
+          { path: '/w/:workspaceId/content/compose', element: <Compose /> },
+          { path: '/w/:workspaceId/content/posts/:postId', element: <PostPage /> },
+          { path: '/w/:workspaceId/content/posts/:postId/edit', element: <Compose /> },
+          { path: '/w/:workspaceId/content/campaigns', element: <Campaigns /> },
+          { path: '/w/:workspaceId/content/channels', element: <Channels /> },
+          // end issue 16: content + homes
           // issue 16: analytics
           { path: '/w/:workspaceId/analytics', element: <AnalyticsOverview /> },
           { path: '/w/:workspaceId/analytics/explore', element: <AnalyticsExplore /> },

@@ -73,6 +73,9 @@ export function Layout({ user, children }: { user: { name: string; email: string
               <Link href={`/w/${current.id}/runs`}>Runs</Link>
               <Link href={`/w/${current.id}/approvals`}>Approvals</Link>
               <Link href={`/w/${current.id}/connections`}>Connections</Link>
+              {/* issue 16: content + homes */}
+              <Link href={`/w/${current.id}/content`}>Calendar</Link>
+              {/* end issue 16: content + homes */}
               {/* issue 16: analytics */}
               <Link href={`/w/${current.id}/analytics`}>Analytics</Link>
               <Link href={`/w/${current.id}/members`}>Members</Link>
