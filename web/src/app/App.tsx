@@ -35,6 +35,10 @@ const Approvals = lazy(() => import('../runs/Approvals'));
 const Connections = lazy(() => import('../connections/Connections'));
 const NewConnection = lazy(() => import('../connections/NewConnection'));
 const ConnectionPage = lazy(() => import('../connections/ConnectionPage'));
+// issue 16: gamification + operations
+const Gamification = lazy(() => import('../gamification/Gamification'));
+const Operations = lazy(() => import('../operations/Operations'));
+const IncidentPage = lazy(() => import('../operations/IncidentPage'));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -133,6 +137,10 @@ const router = createBrowserRouter([
           { path: '/w/:workspaceId/connections', element: <Connections /> },
           { path: '/w/:workspaceId/connections/new/:connectorId', element: <NewConnection /> },
           { path: '/w/:workspaceId/connections/:connectionId', element: <ConnectionPage /> },
+          // issue 16: gamification + operations
+          { path: '/w/:workspaceId/progress', element: <Gamification /> },
+          { path: '/operations', element: <Operations /> },
+          { path: '/operations/incidents/:incidentId', element: <IncidentPage /> },
         ],
       },
       { path: '*', element: <NotFound /> },

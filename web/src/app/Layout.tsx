@@ -17,7 +17,7 @@ function useTheme(): [Theme, (t: Theme) => void] {
   return [theme, setTheme];
 }
 
-export function Layout({ user, children }: { user: { name: string; email: string; emailVerified?: boolean }; children: ReactNode }) {
+export function Layout({ user, children }: { user: { name: string; email: string; emailVerified?: boolean; platformAdmin?: boolean }; children: ReactNode }) {
   const { workspaceId } = useParams();
   const workspaces = useWorkspaces();
   const navigate = useNavigate();
@@ -76,8 +76,12 @@ export function Layout({ user, children }: { user: { name: string; email: string
               <Link href={`/w/${current.id}/members`}>Members</Link>
               <Link href={`/w/${current.id}/audit`}>Audit log</Link>
               <Link href={`/w/${current.id}/settings`}>Settings</Link>
+              {/* issue 16: gamification + operations */}
+              <Link href={`/w/${current.id}/progress`}>Progress</Link>
             </>
           )}
+          {/* issue 16: gamification + operations */}
+          {user.platformAdmin && <Link href="/operations">Operations</Link>}
         </nav>
         <div className="topbar-end">
           <AriaButton className="btn btn-secondary" onPress={() => setTheme(theme === 'dark' ? 'light' : 'dark')} aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}>
