@@ -129,7 +129,7 @@ export function RulesEditor({ workspaceId }: { workspaceId: string }) {
       {rules.isError && <ErrorMessage error={rules.error} />}
       {rules.data && rules.data.length === 0 && <Empty title="No rules: nothing scores" />}
       {rules.data && rules.data.length > 0 && (
-        <table className="table g-rules">
+        <table className="table g-rules" tabIndex={0}>
           <caption className="sr-only">Scoring rules</caption>
           <thead>
             <tr>

@@ -30,7 +30,7 @@ function Levels({ profile }: { profile: NonNullable<ReturnType<typeof useProfile
   const scored = new Set(profile.points.map((p) => p.persona));
   return (
     <div className="g-levels">
-      {profile.levels.map((l) => {
+      {[...profile.levels].sort((a, b) => b.xp - a.xp).map((l) => {
         const metrics = profile.points.filter((p) => p.persona === l.persona);
         const toNext = l.nextLevelXp === null ? null : l.nextLevelXp - l.xp;
         return (

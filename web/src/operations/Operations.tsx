@@ -218,7 +218,7 @@ function DeploymentsTab() {
         ))}
       </div>
       <Card title="History">
-        <table className="table">
+        <table className="table" tabIndex={0}>
           <caption className="sr-only">Deployments, newest first</caption>
           <thead>
             <tr>

@@ -13,11 +13,16 @@ export type StatusDoc = Ok<'/status.json'>;
 export type Responder = Ok<'/v1/ops/responders'>['responders'][number];
 
 /**
- * The server's clock as seen from the browser: the answer's `now` minus the browser's time when it
- * arrived. Countdowns add it to the browser's clock, so they agree with the server (and with a test
- * that moves the browser's clock).
+ * The server's clock as seen from the browser: the first answer's `now` minus the browser's time
+ * when it arrived, measured once per page load. Countdowns add it to the browser's clock, so they
+ * follow the server's time even when the browser's clock is off, and tick with the browser's clock
+ * in between (a test that moves the browser's clock moves the countdown by exactly that much).
  */
-const withOffset = <T extends { now: string }>(data: T) => ({ ...data, offset: Date.parse(data.now) - Date.now() });
+let offset: number | null = null;
+const withOffset = <T extends { now: string }>(data: T) => {
+  offset ??= Date.parse(data.now) - Date.now();
+  return { ...data, offset };
+};
 
 export const opsKey = (...rest: unknown[]) => ['ops', ...rest];
 
