@@ -30,7 +30,9 @@ function Board({ standings, me, names, caption }: { standings: Standing[]; me: s
       <tbody>
         {standings.map((s) => (
           <tr key={s.userId} className={s.userId === me ? 'g-me' : undefined} aria-current={s.userId === me ? 'true' : undefined}>
-            <td className="g-rank">{s.rank <= 3 ? <span aria-label={`Rank ${s.rank}`}>{['🥇', '🥈', '🥉'][s.rank - 1]}</span> : `#${s.rank}`}</td>
+            <td className="g-rank">
+              <span className={`g-medal g-medal-${Math.min(s.rank, 4)}`}>{s.rank}</span>
+            </td>
             <td>
               {names?.get(s.userId) ?? `Member ${s.userId.slice(0, 8)}`}
               {s.userId === me && <span className="badge g-you">you</span>}

@@ -97,8 +97,8 @@ function Badges({ badges }: { badges: BadgeProgress[] }) {
         <ul className="g-badges" aria-label="Locked badges">
           {locked.map((b) => (
             <li key={b.badge.id} className="g-badge g-badge-locked">
-              <span className="g-badge-icon" aria-hidden="true">
-                🔒
+              <span className="g-badge-icon g-badge-icon-locked" aria-hidden="true">
+                ☆
               </span>
               <div className="g-badge-body">
                 <strong>{b.badge.name}</strong>
@@ -127,7 +127,7 @@ function StreakCalendar({ streak, from, to }: { streak: Calendar['streaks'][numb
     <div className="g-streak" data-testid={`streak-${streak.activity}`}>
       <div className="g-streak-head">
         <h3>
-          <span aria-hidden="true">🔥</span> {title}
+          {title}
         </h3>
         <dl className="g-streak-facts">
           <div>

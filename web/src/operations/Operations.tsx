@@ -14,7 +14,8 @@ export function TargetCountdown({ incident, offset }: { incident: Pick<Incident,
   const c = countdown(incident, now + offset);
   return (
     <span className={`countdown countdown-${c.state}`} role="timer" aria-live="off" data-testid="countdown" data-state={c.state} data-remaining-ms={c.remainingMs}>
-      <span aria-hidden="true">{c.state === 'stopped' ? '⏸' : c.state === 'overdue' ? '⚠' : '⏱'}</span> {c.text}
+      <span className="countdown-dot" aria-hidden="true" />
+      {c.text}
     </span>
   );
 }
