@@ -189,6 +189,8 @@ describe('web app: gamification', () => {
     await streak.locator('td[data-state="active"]').first().waitFor();
     expect(await streak.locator('td[data-state="active"]').count()).toBe(1);
     await expectAccessible(member, 'my progress');
+    await member.getByRole('heading', { name: 'Progress', level: 1 }).scrollIntoViewIfNeeded();
+    await member.evaluate(() => (globalThis as unknown as { scrollTo: (x: number, y: number) => void }).scrollTo(0, 150));
     await screenshot(member, 'gamification');
 
     await member.getByRole('tab', { name: 'Leaderboards' }).click();

@@ -28,41 +28,51 @@ export function Bar({ label, value, max, text }: { label: string; value: number;
 
 function Levels({ profile }: { profile: NonNullable<ReturnType<typeof useProfile>['data']> }) {
   const scored = new Set(profile.points.map((p) => p.persona));
+  const started = profile.levels.filter((l) => scored.has(l.persona) || l.xp > 0).sort((a, b) => b.xp - a.xp);
+  const idle = profile.levels.filter((l) => !started.includes(l));
   return (
-    <div className="g-levels">
-      {[...profile.levels].sort((a, b) => b.xp - a.xp).map((l) => {
-        const metrics = profile.points.filter((p) => p.persona === l.persona);
-        const toNext = l.nextLevelXp === null ? null : l.nextLevelXp - l.xp;
-        return (
-          <div key={l.persona} className={`g-level${scored.has(l.persona) ? '' : ' g-level-idle'}`} data-testid={`level-${l.persona}`}>
-            <div className="g-level-head">
-              <h3>{personaName(l.persona)}</h3>
-              <span className="g-level-badge" aria-label={`Level ${l.level}`}>
-                Lv {l.level}
-              </span>
+    <>
+      {started.length === 0 && <p className="muted">No points yet: the activities your workspace scores (see the leaderboards) start your levels.</p>}
+      <div className="g-levels">
+        {started.map((l) => {
+          const metrics = profile.points.filter((p) => p.persona === l.persona);
+          const toNext = l.nextLevelXp === null ? null : l.nextLevelXp - l.xp;
+          return (
+            <div key={l.persona} className={`g-level${scored.has(l.persona) ? '' : ' g-level-idle'}`} data-testid={`level-${l.persona}`}>
+              <div className="g-level-head">
+                <h3>{personaName(l.persona)}</h3>
+                <span className="g-level-badge" aria-label={`Level ${l.level}`}>
+                  Lv {l.level}
+                </span>
+              </div>
+              <p className="g-points">
+                <strong>{l.xp.toLocaleString('en')}</strong> points
+              </p>
+              <Bar
+                label={l.nextLevelXp === null ? 'Top level reached' : `Progress to level ${l.level + 1}`}
+                value={l.nextLevelXp === null ? 1 : l.xp - l.levelXp}
+                max={l.nextLevelXp === null ? 1 : l.nextLevelXp - l.levelXp}
+                text={toNext === null ? 'max level' : `${toNext.toLocaleString('en')} to go`}
+              />
+              {metrics.length > 0 && (
+                <ul className="plain-list small">
+                  {metrics.map((m) => (
+                    <li key={m.metric}>
+                      {m.metric}: <strong>{m.points.toLocaleString('en')}</strong>
+                    </li>
+                  ))}
+                </ul>
+              )}
             </div>
-            <p className="g-points">
-              <strong>{l.xp.toLocaleString('en')}</strong> points
-            </p>
-            <Bar
-              label={l.nextLevelXp === null ? 'Top level reached' : `Progress to level ${l.level + 1}`}
-              value={l.nextLevelXp === null ? 1 : l.xp - l.levelXp}
-              max={l.nextLevelXp === null ? 1 : l.nextLevelXp - l.levelXp}
-              text={toNext === null ? 'max level' : `${toNext.toLocaleString('en')} to go`}
-            />
-            {metrics.length > 0 && (
-              <ul className="plain-list small">
-                {metrics.map((m) => (
-                  <li key={m.metric}>
-                    {m.metric}: <strong>{m.points.toLocaleString('en')}</strong>
-                  </li>
-                ))}
-              </ul>
-            )}
-          </div>
-        );
-      })}
-    </div>
+          );
+        })}
+      </div>
+      {idle.length > 0 && (
+        <p className="small muted g-idle">
+          Level 1, not started yet: {idle.map((l) => personaName(l.persona)).join(', ')}.
+        </p>
+      )}
+    </>
   );
 }
 
@@ -211,28 +221,30 @@ export function MyProgress({ workspaceId }: { workspaceId: string }) {
       <Card title="Levels">
         <Levels profile={p} />
       </Card>
-      <Card title="Badges">
-        {badges.isPending && <Loading />}
-        {badges.isError && <ErrorMessage error={badges.error} />}
-        {badges.data && <Badges badges={badges.data} />}
-      </Card>
-      <Card title="Streaks">
-        {calendar.isPending && <Loading />}
-        {calendar.isError && <ErrorMessage error={calendar.error} />}
-        {calendar.data && calendar.data.streaks.length === 0 && (
-          <Empty title="No streak yet">
-            <p>Activities such as publishing, deploying or completing a workflow start a streak; keep it going every day (or week) and earn freezes that cover a missed one.</p>
-          </Empty>
-        )}
-        {calendar.data && calendar.data.streaks.length > 0 && (
-          <div className="g-streaks">
-            {calendar.data.streaks.map((s) => (
-              <StreakCalendar key={`${s.activity}|${s.cadence}`} streak={s} from={calendar.data.from} to={calendar.data.to} />
-            ))}
-          </div>
-        )}
-        {calendar.data && <p className="small muted">Days in your time zone, {calendar.data.timezone}.</p>}
-      </Card>
+      <div className="g-columns">
+        <Card title="Badges">
+          {badges.isPending && <Loading />}
+          {badges.isError && <ErrorMessage error={badges.error} />}
+          {badges.data && <Badges badges={badges.data} />}
+        </Card>
+        <Card title="Streaks">
+          {calendar.isPending && <Loading />}
+          {calendar.isError && <ErrorMessage error={calendar.error} />}
+          {calendar.data && calendar.data.streaks.length === 0 && (
+            <Empty title="No streak yet">
+              <p>Activities such as publishing, deploying or completing a workflow start a streak; keep it going every day (or week) and earn freezes that cover a missed one.</p>
+            </Empty>
+          )}
+          {calendar.data && calendar.data.streaks.length > 0 && (
+            <div className="g-streaks">
+              {calendar.data.streaks.map((s) => (
+                <StreakCalendar key={`${s.activity}|${s.cadence}`} streak={s} from={calendar.data.from} to={calendar.data.to} />
+              ))}
+            </div>
+          )}
+          {calendar.data && <p className="small muted">Days in your time zone, {calendar.data.timezone}.</p>}
+        </Card>
+      </div>
       {p.entitlements.length > 0 && (
         <Card title="Rewards unlocked">
           <ul className="plain-list">
