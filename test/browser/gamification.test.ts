@@ -113,6 +113,13 @@ describe('web app: gamification', () => {
     await admin.getByRole('button', { name: 'Create rule' }).click();
     await field(admin, 'Filter (JSONata)').locator('.field-error').waitFor();
     await admin.getByLabel('Filter (JSONata)').fill('');
+    // A streak bonus with a factor above the API's limit: refused beside that field.
+    await admin.getByRole('button', { name: 'Add streak bonus' }).click();
+    await admin.getByLabel('Bonus 1 streak activity').fill('automate');
+    await admin.getByLabel('Bonus 1 factor').fill('12');
+    await admin.getByRole('button', { name: 'Create rule' }).click();
+    await field(admin, 'Bonus 1 factor').locator('.field-error').waitFor();
+    await admin.getByRole('button', { name: 'Remove bonus 1' }).click();
     await admin.getByRole('button', { name: 'Create rule' }).click();
     await admin.getByRole('cell', { name: 'Finished a run', exact: true }).waitFor();
     await admin.getByRole('cell', { name: /40 Automation XP/ }).waitFor();

@@ -32,8 +32,9 @@ interface RuleDraft {
   dailyCap: string;
   streakActivity: string;
   streakCadence: 'daily' | 'weekly';
+  multipliers: { activity: string; cadence: 'daily' | 'weekly'; minStreak: string; factor: string }[];
 }
-const emptyRule: RuleDraft = { name: '', event: '', filter: '', persona: 'vAutomator', metric: '', points: '10', dailyCap: '', streakActivity: '', streakCadence: 'daily' };
+const emptyRule: RuleDraft = { name: '', event: '', filter: '', persona: 'vAutomator', metric: '', points: '10', dailyCap: '', streakActivity: '', streakCadence: 'daily', multipliers: [] };
 const draftOf = (r: Rule): RuleDraft => ({
   name: r.name,
   event: r.event,
@@ -44,6 +45,7 @@ const draftOf = (r: Rule): RuleDraft => ({
   dailyCap: r.dailyCap === null ? '' : String(r.dailyCap),
   streakActivity: r.streak?.activity ?? '',
   streakCadence: (r.streak?.cadence ?? 'daily') as 'daily' | 'weekly',
+  multipliers: r.multipliers.map((m) => ({ activity: m.activity, cadence: m.cadence as 'daily' | 'weekly', minStreak: String(m.minStreak), factor: String(m.factor) })),
 });
 
 function RuleForm({ workspaceId, rule, onDone }: { workspaceId: string; rule: Rule | null; onDone: () => void }) {
@@ -61,6 +63,7 @@ function RuleForm({ workspaceId, rule, onDone }: { workspaceId: string; rule: Ru
         points: num(d.points) as number,
         dailyCap: num(d.dailyCap) ?? null,
         streak: d.streakActivity.trim() ? { activity: d.streakActivity.trim(), cadence: d.streakCadence } : null,
+        multipliers: d.multipliers.map((m) => ({ activity: m.activity.trim(), cadence: m.cadence, minStreak: num(m.minStreak) as number, factor: num(m.factor) as number })),
       };
       return rule
         ? call(api.PATCH(`${base}/rules/{ruleId}`, { params: { path: { workspaceId, ruleId: rule.id } }, body }))
@@ -90,6 +93,27 @@ function RuleForm({ workspaceId, rule, onDone }: { workspaceId: string; rule: Ru
         <Field label="Streak activity" description="Optional: matching events keep this streak going" value={d.streakActivity} onChange={set('streakActivity')} error={err('streak.activity')} />
         <SelectField label="Streak cadence" value={d.streakCadence} onChange={set('streakCadence')} options={[{ value: 'daily', label: 'Daily' }, { value: 'weekly', label: 'Weekly' }]} error={err('streak.cadence')} />
       </div>
+      <fieldset className="schema-form">
+        <legend>Streak bonuses</legend>
+        <p className="small muted">While a member's streak is at least N, this rule's points are multiplied.</p>
+        {d.multipliers.map((m, i) => {
+          const setM = (patch: Partial<typeof m>) => setD({ ...d, multipliers: d.multipliers.map((x, j) => (j === i ? { ...x, ...patch } : x)) });
+          return (
+            <div key={i} className="row">
+              <Field label={`Bonus ${i + 1} streak activity`} value={m.activity} onChange={(v) => setM({ activity: v })} error={err(`multipliers.${i}.activity`)} />
+              <SelectField label={`Bonus ${i + 1} cadence`} value={m.cadence} onChange={(v) => setM({ cadence: v as 'daily' | 'weekly' })} options={[{ value: 'daily', label: 'Daily' }, { value: 'weekly', label: 'Weekly' }]} />
+              <Field label={`Bonus ${i + 1} from streak`} inputMode="numeric" value={m.minStreak} onChange={(v) => setM({ minStreak: v })} error={err(`multipliers.${i}.minStreak`)} />
+              <Field label={`Bonus ${i + 1} factor`} description="1 to 10, e.g. 1.5" inputMode="decimal" value={m.factor} onChange={(v) => setM({ factor: v })} error={err(`multipliers.${i}.factor`)} />
+              <Button variant="danger" onPress={() => setD({ ...d, multipliers: d.multipliers.filter((_, j) => j !== i) })} aria-label={`Remove bonus ${i + 1}`}>
+                Remove
+              </Button>
+            </div>
+          );
+        })}
+        <Button variant="secondary" onPress={() => setD({ ...d, multipliers: [...d.multipliers, { activity: d.streakActivity, cadence: d.streakCadence, minStreak: '3', factor: '1.5' }] })}>
+          Add streak bonus
+        </Button>
+      </fieldset>
       <ErrorMessage error={save.error} />
       <div className="row">
         <Button type="submit" isDisabled={save.isPending}>
