@@ -297,6 +297,19 @@ export function buildCli(): Command {
       await operate('retention.run', {}, 'v01t retention run');
     });
 
+  program
+    .command('db')
+    .description('the database as an operator reads it when it slows (runbook: Database Performance Optimization)')
+    .command('report')
+    .description('top statements (pg_stat_statements) by total and mean time, tables by dead tuples with seq vs index scans, unused indexes, connections vs max_connections')
+    .option('--limit <n>', 'rows per section (1-100)', '10')
+    .option('--json', 'print the report as JSON (the same document as GET /v1/ops/db/report)')
+    .action(async (opts: { limit: string; json?: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new AppError('bad_request', `--limit: a whole number from 1 to 100: ${opts.limit}`);
+      await operate('db.report', { limit, json: Boolean(opts.json) }, 'v01t db report');
+    });
+
   return program;
 }
 

@@ -9,6 +9,8 @@ import { ssoProviderBody } from '../services/orchestrator/sso.routes.js';
 import { publicProvider } from '../services/orchestrator/sso.service.js';
 import { StartupError, type Platform } from './platform.js';
 import { mailDetail, mailSummary } from '../services/orchestrator/mail.service.js';
+import { buildDbReport, formatDbReport } from '../services/ops/db-report.js';
+import { DbReportRepository } from '../services/ops/db-report.repository.js';
 
 /**
  * The operator commands that read or change data (`v01t user create`, `gdpr export`, ...), written
@@ -48,6 +50,7 @@ const COMMANDS = {
   'gdpr.export': z.object({ userId }).strict(),
   'gdpr.erase': z.object({ userId }).strict(),
   'retention.run': z.object({}).strict(),
+  'db.report': z.object({ limit: z.number().int().min(1).max(100), json: z.boolean() }).strict(),
   'sso.add': ssoProviderBody.strict(),
   'sso.list': z.object({}).strict(),
   'sso.remove': z.object({ provider: z.string().min(1).max(64) }).strict(),
@@ -202,6 +205,12 @@ export async function runOperatorCommand(request: OperatorRequest, io: CommandIo
       const { provider } = args as OperatorArgs<'sso.remove'>;
       const row = await access.platform((p) => orchestrator(p).services.sso.removeProvider(provider, { userId: null, ip: null }));
       await io.out(`${JSON.stringify({ removed: { id: row.id, slug: row.slug } })}\n`);
+      return;
+    }
+    case 'db.report': {
+      const a = args as OperatorArgs<'db.report'>;
+      const report = await access.database((db) => buildDbReport(new DbReportRepository(db), { limit: a.limit }));
+      await io.out(a.json ? `${JSON.stringify(report, null, 2)}\n` : formatDbReport(report));
       return;
     }
     case 'retention.run': {

@@ -15,6 +15,8 @@ import { KERNEL_SHARED_SECRETS, SharedSecretRegistry } from '../kernel/auth/shar
 import type { IdentityPort } from '../kernel/auth/principal.js';
 import { loadKeyProvider, SecretBox } from '../kernel/crypto/secret-box.js';
 import { createHttpServer, type App } from '../kernel/http/server.js';
+import { registerGateway, type GatewayUpstream } from '../kernel/http/gateway.js';
+import { PrincipalSigner } from '../kernel/auth/forwarded-principal.js';
 import { opsRoutes, type ReadinessProbe } from '../kernel/http/ops-routes.js';
 import type { ContractDirectory, PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../kernel/module.js';
 import { orchestratorModule, type OrchestratorInstance } from '../services/orchestrator/index.js';
@@ -203,6 +205,8 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       },
     };
     let remoteIdentity: IdentityPort | undefined;
+    /** Services in other processes whose public routes this process forwards, if it is the public entry. */
+    const upstreams: GatewayUpstream[] = [];
     // Services running in other processes (the distributed shape), reached as each manifest's
     // remote.ts declares: their contracts over HTTP, looked up by callers on each use.
     for (const m of Object.values(catalog)) {
@@ -210,6 +214,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       if (!m?.remote || !url) continue;
       if (!config.internal.token) throw new StartupError(`${Object.keys(m.remote.url.variables).join(', ')} needs V01T_INTERNAL_TOKEN, the token of the ${m.name}'s internal API`);
       const side = m.remote.connect(url, config.internal.token);
+      if (m.publicRoutes?.length) upstreams.push({ service: m.name, base: url, prefixes: m.publicRoutes });
       if (side.contract !== undefined) remote.set(m.name, side.contract);
       if (side.identity) remoteIdentity = side.identity;
     }
@@ -245,6 +250,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     identity ??= remoteIdentity;
     if (!identity) throw new StartupError('without the orchestrator in this process, set V01T_ORCHESTRATOR_URL and V01T_INTERNAL_TOKEN so requests can be authenticated');
 
+    const signer = config.internal.token ? new PrincipalSigner(config.internal.token) : undefined;
     const app = await createHttpServer({
       logger,
       metrics,
@@ -257,7 +263,14 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       // Only the process that serves the orchestrator (the public entry) serves the web app.
       webDir: instances.has('orchestrator') ? (config.http.webDir ?? WEB_DIR) : undefined,
       publicUrl: config.http.publicUrl,
+      forwardedPrincipals: signer,
     });
+    // The public entry of the distributed shape: the orchestrator's process forwards the routes of
+    // the services that run elsewhere (ADR 0055).
+    if (instances.has('orchestrator') && upstreams.length) {
+      await registerGateway(app, upstreams, { identity: () => identity!, signer: signer!, publicUrl: config.http.publicUrl, timeoutMs: config.http.gatewayTimeoutMs });
+      logger.info({ upstreams: upstreams.map((u) => `${u.service}=${u.base}`) }, 'gateway: forwarding the routes of services in other processes');
+    }
 
     let migrationsDone = false;
     const probes: ReadinessProbe[] = [

@@ -42,7 +42,11 @@ function pgRun(tool: string, args: string[]): string {
 export class ThrowawayPostgres {
   readonly dataDir: string;
   port = 0;
-  constructor(private readonly dir: string) {
+  /** `extraOptions`: more server settings, e.g. `-c shared_preload_libraries=pg_stat_statements`. */
+  constructor(
+    private readonly dir: string,
+    private readonly extraOptions = '',
+  ) {
     this.dataDir = path.join(dir, 'pgdata');
   }
 
@@ -64,7 +68,7 @@ export class ThrowawayPostgres {
 
   start(): void {
     // fsync off: the suite kills processes, not the machine, so the page cache keeps what was written.
-    const opts = `-p ${this.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${this.dir} -c fsync=off -c max_connections=200`;
+    const opts = `-p ${this.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${this.dir} -c fsync=off -c max_connections=200 ${this.extraOptions}`.trim();
     pgRun('pg_ctl', ['-D', this.dataDir, '-o', opts, '-l', path.join(this.dir, 'postgres.log'), '-w', 'start']);
   }
 

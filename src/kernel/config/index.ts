@@ -73,6 +73,7 @@ export const KERNEL_CONFIG = defineConfig(
       description: 'take the client IP from `X-Forwarded-For` (sign-in limits key on it)',
     }),
     BODY_LIMIT_BYTES: setting(positiveInt.default(1024 * 1024), { description: 'request body limit (413 above it)' }),
+    GATEWAY_TIMEOUT_MS: setting(positiveInt.default(30_000), { description: "distributed shape: how long the public entry waits for the response headers of the service owning a route before answering 504 `upstream_timeout`" }),
     SHUTDOWN_TIMEOUT_MS: setting(positiveInt.default(10_000), { description: 'graceful shutdown deadline after SIGTERM' }),
     V01T_INTERNAL_TOKEN: setting(z.string().min(32, 'must be at least 32 characters').optional(), {
       secret: true,
@@ -125,7 +126,7 @@ export const KERNEL_CONFIG = defineConfig(
   },
   (e, _: void): Omit<KernelConfig, 'servicesExplicit'> => ({
     env: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, bodyLimit: e.BODY_LIMIT_BYTES, trustProxy: e.TRUST_PROXY, publicUrl: e.V01T_PUBLIC_URL, webDir: e.V01T_WEB_DIR },
+    http: { host: e.HOST, port: e.PORT, bodyLimit: e.BODY_LIMIT_BYTES, trustProxy: e.TRUST_PROXY, publicUrl: e.V01T_PUBLIC_URL, webDir: e.V01T_WEB_DIR, gatewayTimeoutMs: e.GATEWAY_TIMEOUT_MS },
     services: e.V01T_SERVICES,
     dataDir: path.resolve(e.V01T_DATA_DIR),
     db: {

@@ -16,7 +16,7 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
  */
 export type KernelConfig = {
   env: 'development' | 'production' | 'test';
-  http: { host: string; port: number; bodyLimit: number; trustProxy: boolean | string | number; publicUrl?: string; webDir?: string };
+  http: { host: string; port: number; bodyLimit: number; trustProxy: boolean | string | number; publicUrl?: string; webDir?: string; gatewayTimeoutMs: number };
   services: ServiceName[];
   /** True when V01T_SERVICES named services (a missing one is then an error, not skipped). */
   servicesExplicit: boolean;

@@ -21,6 +21,7 @@ import type { AnalyticsContract } from './contract.js';
 import { ANALYTICS_ERRORS } from './errors.js';
 import { ANALYTICS_CONFIG, type AnalyticsSettings } from './config.js';
 import { ANALYTICS_EVENTS } from './events.js';
+import { publicOnlyRemote } from '../../kernel/http/public-remote.js';
 
 export const ANALYTICS_PERMISSIONS: PermissionMap = {
   'analytics.read': { description: 'Run analytics queries, read saved reports, dashboards, KPIs and settings', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -38,6 +39,8 @@ export interface AnalyticsInstance extends ServiceInstance {
 
 export const analyticsModule: ServiceModule<AnalyticsSettings> & { create(ctx: ServiceContext<AnalyticsSettings>): Promise<AnalyticsInstance> } = {
   name: 'analytics-engine',
+  publicRoutes: ['/v1/workspaces/:workspaceId/analytics', '/v1/workspaces/:workspaceId/events'],
+  remote: publicOnlyRemote('analytics-engine', 'V01T_ANALYTICS_ENGINE_URL'),
   schema: 'analytics',
   migrations: ANALYTICS_MIGRATIONS,
   permissions: ANALYTICS_PERMISSIONS,

@@ -11,6 +11,8 @@ import { SEVERITIES, sevLabel } from './severity.js';
 import { REMINDER_KINDS } from './incidents.service.js';
 import { OPS_MIGRATIONS } from './migrations.js';
 import { OPS_CONFIG, type OpsSettings } from './config.js';
+import { dbReportRoutes } from './db-report.routes.js';
+import { DbReportRepository } from './db-report.repository.js';
 
 export interface OpsInstance extends ServiceInstance {
   incidents: IncidentService;
@@ -129,6 +131,7 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     tick,
     routes(app) {
       opsHttpRoutes(app, { incidents, deployments, settings, user, responders, clock: ctx.clock });
+      dbReportRoutes(app, { reports: new DbReportRepository(ctx.database), settings });
     },
     async start() {
       if (!hub()) logger.warn('the integration-hub does not run in this process: incident escalations cannot be delivered (see docs/operations.md)');

@@ -89,7 +89,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -7514,7 +7514,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -7523,7 +7523,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -7532,7 +7532,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8094,7 +8094,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8103,7 +8103,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8112,7 +8112,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8269,7 +8269,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8278,7 +8278,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8287,7 +8287,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8627,7 +8627,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8636,7 +8636,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8645,7 +8645,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -9102,7 +9102,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -12450,6 +12450,11 @@ export interface paths {
                                 op?: "eq" | "neq";
                                 value: string;
                             }[];
+                            /**
+                             * @description how the web app draws the trend (display only)
+                             * @enum {string}
+                             */
+                            chart?: "line" | "bar";
                             from: unknown;
                             to: unknown;
                         } | {
@@ -12574,6 +12579,107 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{workspaceId}/analytics/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The event names the workspace has, with counts and property keys, for a query builder */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description default: 90 days before "to" */
+                    from?: unknown;
+                    /** @description default: now */
+                    to?: unknown;
+                };
+                header?: never;
+                path: {
+                    workspaceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            from: string;
+                            /** Format: date-time */
+                            to: string;
+                            events: {
+                                name: string;
+                                count: number;
+                                /** @description ISO 8601 time of the latest event of this name */
+                                lastSeen: string;
+                                /** @description property keys seen on the most recent events of this name (a sample of the range's latest 5,000 events) */
+                                properties: string[];
+                            }[];
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -12709,6 +12815,11 @@ export interface paths {
                                 op?: "eq" | "neq";
                                 value: string;
                             }[];
+                            /**
+                             * @description how the web app draws the trend (display only)
+                             * @enum {string}
+                             */
+                            chart?: "line" | "bar";
                             from: unknown;
                             to: unknown;
                         } | {
@@ -13042,6 +13153,11 @@ export interface paths {
                                 op?: "eq" | "neq";
                                 value: string;
                             }[];
+                            /**
+                             * @description how the web app draws the trend (display only)
+                             * @enum {string}
+                             */
+                            chart?: "line" | "bar";
                             from: unknown;
                             to: unknown;
                         } | {
@@ -16695,7 +16811,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -18042,7 +18158,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -18171,7 +18287,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -18622,6 +18738,162 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ops/db/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Database report: top statements (pg_stat_statements) by total and mean time, tables by dead tuples with seq vs index scans, unused indexes, connections vs max_connections */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            database: {
+                                /** @enum {string} */
+                                kind: "pglite" | "postgres";
+                                version: string;
+                            };
+                            statementsByTotalTime: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    queryid: string;
+                                    calls: number;
+                                    total_ms: number;
+                                    mean_ms: number;
+                                    rows: number;
+                                    query: string;
+                                }[];
+                            };
+                            statementsByMeanTime: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    queryid: string;
+                                    calls: number;
+                                    total_ms: number;
+                                    mean_ms: number;
+                                    rows: number;
+                                    query: string;
+                                }[];
+                            };
+                            tables: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    seq_scan: number;
+                                    idx_scan: number | null;
+                                    n_live_tup: number;
+                                    n_dead_tup: number;
+                                    last_vacuum: string | null;
+                                    last_autovacuum: string | null;
+                                    last_analyze: string | null;
+                                }[];
+                            };
+                            indexUsage: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    indexname: string;
+                                    idx_scan: number;
+                                    idx_tup_read: number;
+                                    idx_tup_fetch: number;
+                                    bytes: number;
+                                    unique: boolean;
+                                }[];
+                            };
+                            unusedIndexes: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    indexname: string;
+                                    idx_scan: number;
+                                    idx_tup_read: number;
+                                    idx_tup_fetch: number;
+                                    bytes: number;
+                                    unique: boolean;
+                                }[];
+                            };
+                            connections: {
+                                available: boolean;
+                                reason?: string;
+                                server: number;
+                                database: number;
+                                max: number;
+                                usedRatio: number;
+                            };
+                            generatedAt: string;
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/hooks/workflows/{token}": {
         parameters: {
             query?: never;
@@ -18816,7 +19088,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;

@@ -35,10 +35,18 @@ const Approvals = lazy(() => import('../runs/Approvals'));
 const Connections = lazy(() => import('../connections/Connections'));
 const NewConnection = lazy(() => import('../connections/NewConnection'));
 const ConnectionPage = lazy(() => import('../connections/ConnectionPage'));
+// issue 16: analytics
+const AnalyticsOverview = lazy(() => import('../analytics/Overview'));
+const AnalyticsExplore = lazy(() => import('../analytics/Explore'));
+const AnalyticsDashboards = lazy(() => import('../analytics/Dashboards'));
+const AnalyticsDashboard = lazy(() => import('../analytics/DashboardPage'));
+const AnalyticsWriteKeys = lazy(() => import('../analytics/WriteKeys'));
+// end issue 16: analytics
 // issue 16: gamification + operations
 const Gamification = lazy(() => import('../gamification/Gamification'));
 const Operations = lazy(() => import('../operations/Operations'));
 const IncidentPage = lazy(() => import('../operations/IncidentPage'));
+// end issue 16: gamification + operations
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -137,10 +145,18 @@ const router = createBrowserRouter([
           { path: '/w/:workspaceId/connections', element: <Connections /> },
           { path: '/w/:workspaceId/connections/new/:connectorId', element: <NewConnection /> },
           { path: '/w/:workspaceId/connections/:connectionId', element: <ConnectionPage /> },
+          // issue 16: analytics
+          { path: '/w/:workspaceId/analytics', element: <AnalyticsOverview /> },
+          { path: '/w/:workspaceId/analytics/explore', element: <AnalyticsExplore /> },
+          { path: '/w/:workspaceId/analytics/dashboards', element: <AnalyticsDashboards /> },
+          { path: '/w/:workspaceId/analytics/dashboards/:dashboardId', element: <AnalyticsDashboard /> },
+          { path: '/w/:workspaceId/analytics/write-keys', element: <AnalyticsWriteKeys /> },
+          // end issue 16: analytics
           // issue 16: gamification + operations
           { path: '/w/:workspaceId/progress', element: <Gamification /> },
           { path: '/operations', element: <Operations /> },
           { path: '/operations/incidents/:incidentId', element: <IncidentPage /> },
+          // end issue 16: gamification + operations
         ],
       },
       { path: '*', element: <NotFound /> },

@@ -73,6 +73,8 @@ export function Layout({ user, children }: { user: { name: string; email: string
               <Link href={`/w/${current.id}/runs`}>Runs</Link>
               <Link href={`/w/${current.id}/approvals`}>Approvals</Link>
               <Link href={`/w/${current.id}/connections`}>Connections</Link>
+              {/* issue 16: analytics */}
+              <Link href={`/w/${current.id}/analytics`}>Analytics</Link>
               <Link href={`/w/${current.id}/members`}>Members</Link>
               <Link href={`/w/${current.id}/audit`}>Audit log</Link>
               <Link href={`/w/${current.id}/settings`}>Settings</Link>
