@@ -272,7 +272,7 @@ export default function IncidentPage() {
             </div>
           )}
         </dl>
-        <div className="row">
+        <div className="row incident-actions">
           {i.status === 'open' && (
             <Button onPress={() => ack.mutate()} isDisabled={ack.isPending}>
               Acknowledge
