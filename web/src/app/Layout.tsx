@@ -1,6 +1,6 @@
 import { useEffect, useState, type ReactNode } from 'react';
 import { Button as AriaButton, Link, ListBox, ListBoxItem, Popover, Select, SelectValue, Label } from 'react-aria-components';
-import { useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
 import { api, call } from '../api/client';
 import { useWorkspaces } from './session';
@@ -24,6 +24,8 @@ export function Layout({ user, children }: { user: { name: string; email: string
   const queryClient = useQueryClient();
   const [theme, setTheme] = useTheme();
   const current = workspaces.data?.find((w) => w.id === workspaceId);
+  // issue 16: gamification + operations — operators (members of the ops workspace) see the console too: asked once per session.
+  const operator = useQuery({ queryKey: ['ops', 'access'], queryFn: () => call(api.GET('/v1/ops/responders')), retry: false, staleTime: Infinity, enabled: !user.platformAdmin });
 
   async function signOut() {
     await call(api.POST('/v1/auth/browser/logout'));
@@ -83,7 +85,7 @@ export function Layout({ user, children }: { user: { name: string; email: string
             </>
           )}
           {/* issue 16: gamification + operations */}
-          {user.platformAdmin && <Link href="/operations">Operations</Link>}
+          {(user.platformAdmin || operator.isSuccess) && <Link href="/operations">Operations</Link>}
         </nav>
         <div className="topbar-end">
           <AriaButton className="btn btn-secondary" onPress={() => setTheme(theme === 'dark' ? 'light' : 'dark')} aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}>
