@@ -14617,6 +14617,232 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workspaces/{workspaceId}/gamification/me/calendar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your streak calendar: the local days each streak activity scored, and the days (weeks) your current streaks bridged with freezes */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Days back from today, in your time zone (the ledger keeps 90) */
+                    days?: number;
+                };
+                header?: never;
+                path: {
+                    workspaceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            timezone: string;
+                            from: string;
+                            to: string;
+                            streaks: {
+                                activity: string;
+                                /** @enum {string} */
+                                cadence: "daily" | "weekly";
+                                current: number;
+                                longest: number;
+                                /** @description Freezes held now */
+                                freezes: number;
+                                alive: boolean;
+                                activeDays: string[];
+                                /** @description First day of each period a freeze covered (a Monday for weekly streaks) */
+                                frozenPeriods: string[];
+                            }[];
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{workspaceId}/gamification/me/badges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The badge catalog from your side: earned (when) or locked, with your progress towards each */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    workspaceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            badges: {
+                                badge: {
+                                    key: string;
+                                    name: string;
+                                    /** @default  */
+                                    description: string;
+                                    /** @default null */
+                                    persona: ("founder" | "vCreator" | "vBuilder" | "vAnalyst" | "vAutomator") | null;
+                                    criteria: {
+                                        /** @enum {string} */
+                                        kind: "count";
+                                        event: string;
+                                        atLeast: number;
+                                    } | {
+                                        /** @enum {string} */
+                                        kind: "streak";
+                                        activity: string;
+                                        /**
+                                         * @default daily
+                                         * @enum {string}
+                                         */
+                                        cadence: "daily" | "weekly";
+                                        atLeast: number;
+                                    } | {
+                                        /** @enum {string} */
+                                        kind: "points";
+                                        metric: string;
+                                        atLeast: number;
+                                        windowDays: number;
+                                    };
+                                    /** Format: uuid */
+                                    id: string;
+                                    createdAt: string;
+                                };
+                                earned: boolean;
+                                awardedAt: string | null;
+                                current: number;
+                                target: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workspaces/{workspaceId}/gamification/me/settings": {
         parameters: {
             query?: never;
@@ -15274,6 +15500,15 @@ export interface paths {
                 };
                 /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -16830,6 +17065,11 @@ export interface paths {
                                 postmortemUrl: string | null;
                             }[];
                             nextCursor: number | null;
+                            /**
+                             * Format: date-time
+                             * @description The server's time of the answer (a countdown to respondBy counts from it)
+                             */
+                            now: string;
                         };
                     };
                 };
@@ -16996,6 +17236,11 @@ export interface paths {
                                     reminder: string | null;
                                 }[];
                             };
+                            /**
+                             * Format: date-time
+                             * @description The server's time of the answer (a countdown to respondBy counts from it)
+                             */
+                            now: string;
                         };
                     };
                 };
@@ -17920,6 +18165,77 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/ops/responders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** People who can take an incident role: you, and the members of the ops workspace whose role holds ops.manage */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            responders: {
+                                /** Format: uuid */
+                                id: string;
+                                name: string;
+                                email: string;
+                                you: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;

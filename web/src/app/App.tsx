@@ -49,6 +49,11 @@ const AnalyticsDashboards = lazy(() => import('../analytics/Dashboards'));
 const AnalyticsDashboard = lazy(() => import('../analytics/DashboardPage'));
 const AnalyticsWriteKeys = lazy(() => import('../analytics/WriteKeys'));
 // end issue 16: analytics
+// issue 16: gamification + operations
+const Gamification = lazy(() => import('../gamification/Gamification'));
+const Operations = lazy(() => import('../operations/Operations'));
+const IncidentPage = lazy(() => import('../operations/IncidentPage'));
+// end issue 16: gamification + operations
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -162,6 +167,11 @@ const router = createBrowserRouter([
           { path: '/w/:workspaceId/analytics/dashboards/:dashboardId', element: <AnalyticsDashboard /> },
           { path: '/w/:workspaceId/analytics/write-keys', element: <AnalyticsWriteKeys /> },
           // end issue 16: analytics
+          // issue 16: gamification + operations
+          { path: '/w/:workspaceId/progress', element: <Gamification /> },
+          { path: '/operations', element: <Operations /> },
+          { path: '/operations/incidents/:incidentId', element: <IncidentPage /> },
+          // end issue 16: gamification + operations
         ],
       },
       { path: '*', element: <NotFound /> },
