@@ -115,12 +115,13 @@ describe('the platform configuration', () => {
 
   it("composes only the slices of the services a process runs (and every remote URL), so another's bad value does not stop it", () => {
     const c = loadPlatformConfig({ V01T_SERVICES: 'workflow-engine', ANALYTICS_FLUSH_BATCH: '0', V01T_ORCHESTRATOR_URL: 'http://orch:8080' });
-    expect(Object.keys(c.settings).sort()).toEqual(['integration-hub.remote', 'orchestrator.remote', 'workflow-engine']);
+    // Where every other service lives is read in every process (the orchestrator's forwards to them, ADR 0055).
+    expect(Object.keys(c.settings).sort()).toEqual(['analytics-engine.remote', 'content-scheduler.remote', 'gamification.remote', 'integration-hub.remote', 'orchestrator.remote', 'workflow-engine.remote', 'workflow-engine'].sort());
     expect(() => ANALYTICS_CONFIG.read(c)).toThrow(/no analytics-engine settings/);
     expect(c.settings['orchestrator.remote']).toBe('http://orch:8080');
     // The orchestrator's processes host ops: its settings come along.
     expect(Object.keys(loadPlatformConfig({ V01T_SERVICES: 'orchestrator' }).settings)).toEqual(expect.arrayContaining(['orchestrator', 'ops']));
-    expect(platformSlices(['gamification']).map((s) => s.key).sort()).toEqual(['integration-hub.remote', 'orchestrator.remote']);
+    expect(platformSlices(['gamification']).map((s) => s.key).sort()).toEqual(['analytics-engine.remote', 'content-scheduler.remote', 'gamification.remote', 'integration-hub.remote', 'orchestrator.remote', 'workflow-engine.remote']);
   });
 
   it('refuses bad values of several services at once, each by name, without their secret values', () => {

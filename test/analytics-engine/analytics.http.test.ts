@@ -300,6 +300,10 @@ describe('KPIs, gauges, personal data and retention', () => {
     await analytics.services.flusher.drain();
     const forecast = await t.inject({ method: 'PUT', url: `/v1/workspaces/${ws}/analytics/kpis/mrr-forecast`, headers: bearer(analyst.token), payload: { currency: 'EUR', points: [{ date: iso(now).slice(0, 10), amount: 50 }] } });
     expect(forecast.json()).toEqual({ saved: 1 });
+    // A day given twice is refused naming it, not a server error.
+    const twice = await t.inject({ method: 'PUT', url: `/v1/workspaces/${ws}/analytics/kpis/mrr-forecast`, headers: bearer(analyst.token), payload: { currency: 'EUR', points: [{ date: '2026-01-01', amount: 1 }, { date: '2026-01-01', amount: 2 }] } });
+    expect(twice.statusCode).toBe(400);
+    expect(problem(twice).errors?.[0]?.path).toBe('body.points.1.date');
     const res = await t.inject({ method: 'GET', url: `/v1/workspaces/${ws}/analytics/kpis?from=${iso(now - 86_400_000)}&to=${iso(now + HOUR)}`, headers: bearer(viewer.token) });
     expect(res.statusCode, res.body).toBe(200);
     const k = res.json();

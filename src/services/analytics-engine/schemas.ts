@@ -202,7 +202,18 @@ export const settingsBody = z.object({ signupEvent: eventName.optional(), activa
 
 export const forecastBody = z.object({
   currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR'),
-  points: z.array(z.object({ date: z.iso.date(), amount: z.number().nonnegative() })).min(1).max(1000),
+  points: z
+    .array(z.object({ date: z.iso.date(), amount: z.number().nonnegative() }))
+    .min(1)
+    .max(1000)
+    .superRefine((points, ctx) => {
+      // One amount per day: a day given twice is ambiguous (and would fail the upsert).
+      const seen = new Set<string>();
+      points.forEach((p, i) => {
+        if (seen.has(p.date)) ctx.addIssue({ code: 'custom', path: [i, 'date'], message: `${p.date} is given twice` });
+        seen.add(p.date);
+      });
+    }),
 });
 
 export const eventCatalogSchema = z.object({
