@@ -40,17 +40,18 @@ function analyticsSettings(config: Config): AnalyticsSettings | undefined {
 }
 
 export function openBackupTarget(config: Config): BackupTarget {
-  const t = backupSettings(config).target;
+  const { target: t, s3: own } = backupSettings(config);
   if (t?.kind === 's3') {
-    const s3 = config.storage.s3;
+    const media = config.storage.s3;
+    const endpoint = own.endpoint ?? media?.endpoint;
     return new S3BackupTarget({
       bucket: t.bucket,
       prefix: t.prefix,
-      endpoint: s3?.endpoint,
-      region: s3?.region ?? 'us-east-1',
-      accessKeyId: s3?.accessKeyId,
-      secretAccessKey: s3?.secretAccessKey,
-      forcePathStyle: s3?.forcePathStyle ?? Boolean(s3?.endpoint),
+      endpoint,
+      region: own.region ?? media?.region ?? 'us-east-1',
+      accessKeyId: own.accessKeyId ?? media?.accessKeyId,
+      secretAccessKey: own.secretAccessKey ?? media?.secretAccessKey,
+      forcePathStyle: media?.forcePathStyle ?? Boolean(endpoint),
       stagingDir: path.join(config.dataDir, 'backup-staging'),
     });
   }

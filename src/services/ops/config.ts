@@ -102,6 +102,10 @@ export const OPS_CONFIG = defineConfig(
       default: 'V01T_DATA_DIR/backups',
       description: 'where `v01t backup` writes and reads backups: a local folder, or an S3 bucket and prefix reached with the S3_ENDPOINT/S3_REGION/S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY settings (ADR 0050)',
     }),
+    BACKUP_S3_ENDPOINT: setting(z.url().optional(), { default: 'S3_ENDPOINT', description: 'S3-compatible endpoint of an s3:// BACKUP_TARGET (backups may live with another provider than the media)' }),
+    BACKUP_S3_REGION: setting(z.string().min(1).optional(), { default: 'S3_REGION', description: 'region of an s3:// BACKUP_TARGET' }),
+    BACKUP_S3_ACCESS_KEY_ID: setting(z.string().min(1).optional(), { default: 'S3_ACCESS_KEY_ID', description: 'access key of an s3:// BACKUP_TARGET (a key that may write but not delete protects backups from a compromised host; prune then runs elsewhere)' }),
+    BACKUP_S3_SECRET_ACCESS_KEY: setting(z.string().min(1).optional(), { secret: true, default: 'S3_SECRET_ACCESS_KEY', description: 'secret key of an s3:// BACKUP_TARGET' }),
     BACKUP_KEY: setting(z.string().optional(), {
       secret: true,
       default: 'derived from the master key (HKDF)',
@@ -130,6 +134,7 @@ export const OPS_CONFIG = defineConfig(
     statusPageTitle: e.V01T_STATUS_PAGE_TITLE,
     backup: {
       target: e.BACKUP_TARGET,
+      s3: { endpoint: e.BACKUP_S3_ENDPOINT, region: e.BACKUP_S3_REGION, accessKeyId: e.BACKUP_S3_ACCESS_KEY_ID, secretAccessKey: e.BACKUP_S3_SECRET_ACCESS_KEY },
       key: e.BACKUP_KEY,
       schedule: e.BACKUP_SCHEDULE,
       drillSchedule: e.BACKUP_DRILL_SCHEDULE,
