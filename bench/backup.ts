@@ -47,8 +47,8 @@ async function one(kind: 'pglite' | 'postgres', events: number, runs: number): P
     // Finished runs as the engine leaves them (inserted in bulk: the bench measures backups, not the engine).
     for (let done = 0; done < runs; done += 50_000) {
       await p.database.query(
-        `INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, outputs, output, created_at, started_at, finished_at)
-         SELECT gen_random_uuid(), $1, $2, 1, 'succeeded', 'manual', jsonb_build_object('order', g, 'customer', md5(g::text)), jsonb_build_object('a', jsonb_build_object('value', 'ok')), '"ok"'::jsonb, now(), now(), now()
+        `INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, outputs, output, created_at, started_at, finished_at, updated_at)
+         SELECT gen_random_uuid(), $1, $2, 1, 'succeeded', 'manual', jsonb_build_object('order', g, 'customer', md5(g::text)), jsonb_build_object('a', jsonb_build_object('value', 'ok')), '"ok"'::jsonb, now(), now(), now(), now()
            FROM generate_series(1, $3::int) g`,
         [ws, wf, Math.min(50_000, runs - done)],
       );
