@@ -23,6 +23,7 @@ import { OPS_CONFIG, type OpsSettings } from '../services/ops/config.js';
 import { ANALYTICS_CONFIG, type AnalyticsSettings } from '../services/analytics-engine/config.js';
 import { BackupRunsRepository, type BackupRun } from '../services/ops/backup-runs.repository.js';
 import { createPlatform, VERSION, type Platform } from './platform.js';
+import { configReference } from './config.js';
 
 /**
  * `v01t backup create | list | verify | restore | prune | drill` (ADR 0050): one consistent,
@@ -145,9 +146,10 @@ export async function createBackup(p: Platform, opts: CreateOptions = {}): Promi
     } finally {
       await storage.close();
     }
+    await writer.add('config/environment.json', Buffer.from(JSON.stringify(environmentRecord(), null, 2)));
     if (kind === 'distributed') {
       notes.push('Redis holds caches, counters, rate limits and leaderboards rebuilt from the database: not backed up');
-      notes.push('Helm values / ConfigMaps are not in this backup: keep them in version control (docs/backup-and-recovery.md)');
+      notes.push('config/environment.json holds the settings (secrets by name only); keep the Helm values file in version control');
     }
     let wrapped: Record<string, unknown> | undefined;
     if (opts.masterKeyPassphrase !== undefined) {
@@ -166,6 +168,25 @@ export async function createBackup(p: Platform, opts: CreateOptions = {}): Promi
     await fsp.rm(scratch, { recursive: true, force: true });
     await target.close();
   }
+}
+
+/**
+ * The settings this process runs with (the ConfigMap of the Helm chart, runbook "Configuration
+ * backups"): every v01t variable set in the environment, URLs without their credentials; secrets
+ * only by name. A restore does not apply it: it tells the operator what to set again.
+ */
+function environmentRecord(): { variables: Record<string, string>; secretsSet: string[] } {
+  const variables: Record<string, string> = {};
+  const secretsSet: string[] = [];
+  for (const slice of configReference().slices) {
+    for (const [name, meta] of Object.entries(slice.variables)) {
+      const value = process.env[name];
+      if (value === undefined) continue;
+      if (meta.secret) secretsSet.push(name);
+      else variables[name] = /^[a-z]+:\/\/[^/]*@/i.test(value) ? value.replace(/\/\/[^/]*@/, '//') : value;
+    }
+  }
+  return { variables, secretsSet: secretsSet.sort() };
 }
 
 export interface BackupSummary {
@@ -474,7 +495,9 @@ export async function runDrill(p: Platform, idArg?: string): Promise<DrillResult
       },
     };
     // Backups are read where the live configuration says; the restore writes into the scratch stores.
-    const readFrom: Config = { ...drillConfig, settings: { ...drillConfig.settings, [OPS_CONFIG.key]: config.settings[OPS_CONFIG.key] } };
+    const liveOps = config.settings[OPS_CONFIG.key] as OpsSettings;
+    const liveTarget = s.target ?? { kind: 'folder' as const, dir: path.join(config.dataDir, 'backups') };
+    const readFrom: Config = { ...drillConfig, settings: { ...drillConfig.settings, [OPS_CONFIG.key]: { ...liveOps, backup: { ...s, target: liveTarget } } } };
     const master = masterKeyBytes(config);
     const restored = await restoreBackup({ ...readFrom, secrets: { ...config.secrets, masterKey: master?.toString('hex') } }, idArg, { force: false });
     backupId = restored.id;

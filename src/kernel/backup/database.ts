@@ -51,10 +51,10 @@ export async function pgDumpConsistent<T>(c: RawClient, url: string, file: strin
     const result = await inside(c);
     const { dbname, env } = connection(url);
     // The runbook's pg_dump, in the custom format (compressed, restorable table by table).
-    await run('pg_dump', ['--format=custom', '--compress=6', '--no-owner', '--no-privileges', `--snapshot=${snap!.s}`, `--file=${file}`, `--dbname=${dbname}`], { env, maxBuffer: 16 * 1024 * 1024 });
+    await run('pg_dump', ['--format=custom', '--compress=6', '--no-owner', '--no-privileges', `--snapshot=${snap!.s}`, `--file=${file}`, `--dbname=${dbname}`], { env, maxBuffer: 16 * 1024 * 1024 }).catch((err: unknown) => {
+      throw toolError('pg_dump', err);
+    });
     return result;
-  } catch (err) {
-    throw toolError('pg_dump', err);
   } finally {
     await c.exec('COMMIT').catch(() => {});
   }
