@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { KernelConfig, ServiceName } from './config/index.js';
 import type { ConfigSlice } from './config/define.js';
 import type { Clock } from './clock.js';
@@ -78,7 +79,7 @@ export interface RetentionRule {
 export interface BackupSink {
   /** A private scratch folder, removed after the backup. */
   readonly scratch: string;
-  add(path: string, source: import('node:stream').Readable | Buffer, meta?: Record<string, string>): Promise<void>;
+  add(path: string, source: Readable | Buffer, meta?: Record<string, string>): Promise<void>;
   addFile(path: string, file: string, meta?: Record<string, string>): Promise<void>;
 }
 
