@@ -342,10 +342,13 @@ export function buildCli(): Command {
             last = Date.now();
             process.stderr.write(`\rverified ${(done / 1048576).toFixed(1)} of ${((total ?? 0) / 1048576).toFixed(1)} MB`);
           },
-        }).catch((err: unknown) => {
-          throw asOperatorError(err);
-        });
-        if (last) process.stderr.write('\n');
+        })
+          .catch((err: unknown) => {
+            throw asOperatorError(err);
+          })
+          .finally(() => {
+            if (last) process.stderr.write('\n');
+          });
         await stdio.out(
           opts.json
             ? `${JSON.stringify(r)}\n`

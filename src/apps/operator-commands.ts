@@ -248,8 +248,7 @@ async function runCommand(request: OperatorRequest, io: CommandIo, access: DataA
     case 'backup.create': {
       const a = args as OperatorArgs<'backup.create'>;
       const progress = progressTo(io, 'backed up');
-      const index = await access.platform((p) => createBackup(p, { masterKeyPassphrase: a.masterKeyPassphrase, progress: progress.report }));
-      progress.end();
+      const index = await access.platform((p) => createBackup(p, { masterKeyPassphrase: a.masterKeyPassphrase, progress: progress.report })).finally(() => progress.end());
       await io.out(a.json ? `${JSON.stringify({ id: index.id, createdAt: index.createdAt, bytes: index.bytes, kind: index.kind, files: index.files })}\n` : `backup ${index.id}: ${index.files} files, ${mb(index.bytes)}\n`);
       return;
     }
@@ -264,8 +263,7 @@ async function runCommand(request: OperatorRequest, io: CommandIo, access: DataA
     case 'backup.verify': {
       const a = args as OperatorArgs<'backup.verify'>;
       const progress = progressTo(io, 'verified');
-      const r = await access.platform((p) => verifyBackup(p.config, a.id, progress.report));
-      progress.end();
+      const r = await access.platform((p) => verifyBackup(p.config, a.id, progress.report)).finally(() => progress.end());
       await io.out(a.json ? `${JSON.stringify({ id: r.id, ok: true, files: r.files, bytes: r.bytes })}\n` : `backup ${r.id} is intact: ${r.files} files, ${mb(r.bytes)} decrypted and checked\n`);
       return;
     }
