@@ -313,76 +313,98 @@ export async function restoreBackup(config: Config, idArg: string | undefined, o
     }
     const analytics = analyticsSettings(config);
     const files = (prefix: string) => manifest.files.filter((f) => f.path.startsWith(prefix));
+    const olapFiles = files('analytics/olap/');
+    const duck = analytics && analytics.store !== 'clickhouse' && analytics.duckdbPath !== ':memory:' ? analytics.duckdbPath : undefined;
+    const pgDir = shape === 'embedded' ? path.join(config.dataDir, 'pg') : undefined;
+    const objects = config.storage.s3 ? undefined : path.join(config.dataDir, 'objects');
+
+    // What the target holds already: nothing is overwritten without --force.
     let movedAside: string | undefined;
-    if (shape === 'embedded') {
-      const pgDir = path.join(config.dataDir, 'pg');
-      const objects = path.join(config.dataDir, 'objects');
-      const duck = analytics && analytics.duckdbPath !== ':memory:' ? analytics.duckdbPath : undefined;
-      const present = [pgDir, objects, analytics?.bufferDir].filter((d): d is string => nonEmptyDir(d));
-      if (duck && fs.existsSync(duck)) present.push(duck);
-      if (present.length && !opts.force) throw new AppError('conflict', `the data folder ${config.dataDir} holds data (${present.map((p) => path.relative(config.dataDir, p) || p).join(', ')}): restore refuses to overwrite it without --force`);
-      if (present.length) {
-        movedAside = path.join(config.dataDir, `pre-restore-${stamp(new Date())}`);
-        ensurePrivateDir(movedAside);
-        for (const p of present) await fsp.rename(p, path.join(movedAside, path.basename(p)));
-        if (duck && fs.existsSync(`${duck}.wal`)) await fsp.rename(`${duck}.wal`, path.join(movedAside, `${path.basename(duck)}.wal`));
-        log(`existing data moved to ${movedAside}\n`);
-      }
-      ensurePrivateDir(config.dataDir);
-      const tarFile = manifest.files.find((f) => f.path === 'database/pglite.tar.gz');
-      if (!tarFile) throw new BackupCorruptError(`backup ${id} has no embedded database`);
-      log('restoring the database\n');
-      const db = await openDatabase({ dataDir: pgDir, pgliteLoadDataDir: new Blob([new Uint8Array(await bufferOf(target, id, key, tarFile))]) });
-      await db.close();
-      for (const f of files('analytics/olap/')) {
-        if (!duck || !f.path.endsWith('.duckdb')) continue;
-        log('restoring the analytics store\n');
-        await fileTo(target, id, key, f, duck);
-      }
-      if (analytics?.bufferDir) for (const f of files('analytics/buffer/')) await fileTo(target, id, key, f, path.join(analytics.bufferDir, path.basename(f.path)));
-    } else {
-      const url = config.db.url!;
-      const client = new pg.Client({ connectionString: url });
+    const local = [pgDir, objects, analytics?.bufferDir].filter((d): d is string => nonEmptyDir(d));
+    if (duck && fs.existsSync(duck)) local.push(duck);
+    const held = local.map((p) => path.relative(config.dataDir, p) || p);
+    let tables = 0;
+    if (shape === 'distributed') {
+      const client = new pg.Client({ connectionString: config.db.url });
       await client.connect();
-      let tables: number;
       try {
         tables = await userTableCount({ query: async (sql) => (await client.query(sql)).rows, exec: async (sql) => void (await client.query(sql)) });
       } finally {
         await client.end();
       }
-      if (tables > 0 && !opts.force) throw new AppError('conflict', `the database holds ${tables} tables: restore refuses to overwrite it without --force`);
-      const dump = manifest.files.find((f) => f.path === 'database/postgres.dump');
-      if (!dump) throw new BackupCorruptError(`backup ${id} has no PostgreSQL dump`);
-      const scratch = await tempDir('v01t-restore-');
+      if (tables > 0) held.push(`${tables} tables in the database`);
+    }
+    if (config.storage.s3 && files('media/').length) {
+      const storage = openObjectStorage({ dataDir: config.dataDir, s3: config.storage.s3 });
       try {
-        log('restoring the database (pg_restore)\n');
-        await fileTo(target, id, key, dump, path.join(scratch, 'postgres.dump'));
-        await pgRestore(url, path.join(scratch, 'postgres.dump'), { clean: tables > 0 });
-        const olapFiles = files('analytics/olap/');
-        if (olapFiles.length && analytics) {
-          log('restoring the analytics store\n');
-          const dir = path.join(scratch, 'olap');
-          for (const f of olapFiles) await fileTo(target, id, key, f, path.join(dir, path.basename(f.path)));
-          const store = await openOlapStore({ clickhouseUrl: analytics.store === 'clickhouse' ? analytics.clickhouseUrl : undefined, duckdbPath: analytics.duckdbPath });
-          try {
-            const names = olapFiles.map((f) => path.basename(f.path));
-            if (store.kind === 'clickhouse') {
-              for (const n of names.filter((x) => x.endsWith('.sql'))) {
-                const [row] = await store.query<{ n: string | number }>(`SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = ${store.dialect.str(n.slice(0, -4))}`);
-                if (Number(row?.n ?? 0) > 0) {
-                  if (!opts.force) throw new AppError('conflict', `ClickHouse already has the table ${n.slice(0, -4)}: restore refuses to overwrite it without --force`);
-                  await store.command(`DROP TABLE IF EXISTS ${n.slice(0, -4).replace(/[^A-Za-z0-9_]/g, '')}`);
-                }
-              }
-            }
-            await store.restore(dir, names);
-          } finally {
-            await store.close();
-          }
+        for await (const k of storage.list()) {
+          held.push(`objects in the media bucket (${k}, ...)`);
+          break;
         }
       } finally {
-        await fsp.rm(scratch, { recursive: true, force: true });
+        await storage.close();
       }
+    }
+    const chTables: string[] = [];
+    const clickhouse = analytics?.store === 'clickhouse' && olapFiles.some((f) => f.path.endsWith('.native')) ? await openOlapStore({ clickhouseUrl: analytics.clickhouseUrl, duckdbPath: analytics.duckdbPath }) : undefined;
+    try {
+      if (clickhouse) {
+        for (const f of olapFiles.filter((x) => x.path.endsWith('.sql'))) {
+          const name = path.basename(f.path, '.sql');
+          const [row] = await clickhouse.query<{ n: string | number }>(`SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = ${clickhouse.dialect.str(name)}`);
+          if (Number(row?.n ?? 0) > 0) chTables.push(name);
+        }
+        if (chTables.length) held.push(`ClickHouse tables ${chTables.join(', ')}`);
+      }
+      if (held.length && !opts.force) throw new AppError('conflict', `the restore target holds data (${held.join('; ')}): restore refuses to overwrite it without --force`);
+      if (local.length) {
+        movedAside = path.join(config.dataDir, `pre-restore-${stamp(new Date())}`);
+        ensurePrivateDir(movedAside);
+        for (const p of local) await fsp.rename(p, path.join(movedAside, path.basename(p)));
+        if (duck && fs.existsSync(`${duck}.wal`)) await fsp.rename(`${duck}.wal`, path.join(movedAside, `${path.basename(duck)}.wal`));
+        log(`existing data moved to ${movedAside}\n`);
+      }
+      ensurePrivateDir(config.dataDir);
+
+      if (pgDir) {
+        const tarFile = manifest.files.find((f) => f.path === 'database/pglite.tar.gz');
+        if (!tarFile) throw new BackupCorruptError(`backup ${id} has no embedded database`);
+        log('restoring the database\n');
+        const db = await openDatabase({ dataDir: pgDir, pgliteLoadDataDir: new Blob([new Uint8Array(await bufferOf(target, id, key, tarFile))]) });
+        await db.close();
+      } else {
+        const dump = manifest.files.find((f) => f.path === 'database/postgres.dump');
+        if (!dump) throw new BackupCorruptError(`backup ${id} has no PostgreSQL dump`);
+        const scratch = await tempDir('v01t-restore-');
+        try {
+          log('restoring the database (pg_restore)\n');
+          await fileTo(target, id, key, dump, path.join(scratch, 'postgres.dump'));
+          await pgRestore(config.db.url!, path.join(scratch, 'postgres.dump'), { clean: tables > 0 });
+        } finally {
+          await fsp.rm(scratch, { recursive: true, force: true });
+        }
+      }
+
+      const duckFile = olapFiles.find((f) => f.path.endsWith('.duckdb'));
+      if (duck && duckFile) {
+        log('restoring the analytics store (DuckDB)\n');
+        await fileTo(target, id, key, duckFile, duck);
+      } else if (clickhouse) {
+        log('restoring the analytics store (ClickHouse)\n');
+        const scratch = await tempDir('v01t-restore-');
+        try {
+          for (const f of olapFiles) await fileTo(target, id, key, f, path.join(scratch, path.basename(f.path)));
+          for (const name of chTables) await clickhouse.command(`DROP TABLE IF EXISTS ${name.replace(/[^A-Za-z0-9_]/g, '')}`);
+          await clickhouse.restore(scratch, olapFiles.map((f) => path.basename(f.path)));
+        } finally {
+          await fsp.rm(scratch, { recursive: true, force: true });
+        }
+      } else if (olapFiles.length) {
+        log(`the analytics store of the backup (${olapFiles[0]!.meta?.store ?? 'olap'}) does not match this configuration's (${analytics?.store ?? 'none'}): not loaded\n`);
+      }
+      if (analytics?.bufferDir) for (const f of files('analytics/buffer/')) await fileTo(target, id, key, f, path.join(analytics.bufferDir, path.basename(f.path)));
+    } finally {
+      await clickhouse?.close();
     }
     const media = files('media/');
     if (media.length) {
