@@ -17,6 +17,17 @@ import { verifyStandard } from '../../src/services/integration-hub/signatures.js
 import type { AnalyticsInstance } from '../../src/services/analytics-engine/index.js';
 import { createTestPlatform, freshPostgresDatabase, TEST_DB, type TestPlatform } from '../helpers/platform.js';
 import { bearer, createWorkspace, signup, type TestUser } from '../helpers/api.js';
+import { freshClickHouseDatabase, TEST_CLICKHOUSE_URL } from '../helpers/olap.js';
+
+/** The distributed shape with ClickHouse when the suite has one (V01T_TEST_CLICKHOUSE_URL). */
+const WITH_CLICKHOUSE = TEST_DB === 'postgres' && Boolean(TEST_CLICKHOUSE_URL);
+const clickhouse: { drop: () => Promise<void> }[] = [];
+async function clickhouseEnv(): Promise<Record<string, string>> {
+  if (!WITH_CLICKHOUSE) return {};
+  const db = await freshClickHouseDatabase();
+  clickhouse.push(db);
+  return { CLICKHOUSE_URL: db.url };
+}
 
 /**
  * Backups end to end (issue 18, ADR 0050) on the shape the suite runs on (PGlite, or PostgreSQL
@@ -94,7 +105,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
 
-  t = await createTestPlatform(env({ V01T_EPHEMERAL: 'false' }));
+  t = await createTestPlatform(env({ V01T_EPHEMERAL: 'false', ...(await clickhouseEnv()) }));
   owner = await signup(t, 'Backup Owner');
   ws = await createWorkspace(t, owner, 'Backed up');
   const conn = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/connections`, headers: bearer(owner.token), payload: { connector: 'webhook', name: 'hook', credentials: { secret: SECRET }, config: { url: receiverUrl } } });
@@ -129,9 +140,10 @@ afterAll(async () => {
   await t?.close();
   await new Promise((r) => receiver?.close(r));
   fs.rmSync(root, { recursive: true, force: true });
+  for (const db of clickhouse) await db.drop();
 });
 
-describe(`backup and restore (${TEST_DB})`, () => {
+describe(`backup and restore (${TEST_DB}${WITH_CLICKHOUSE ? ', ClickHouse' : ''})`, () => {
   let backupId: string;
   let manifestCounts: Record<string, number>;
 
@@ -159,7 +171,8 @@ describe(`backup and restore (${TEST_DB})`, () => {
     const files = verified.manifest.files.map((f) => f.path);
     expect(files).toContain(TEST_DB === 'postgres' ? 'database/postgres.dump' : 'database/pglite.tar.gz');
     expect(files.some((f) => f.startsWith('media/'))).toBe(true);
-    expect(files.some((f) => f.startsWith('analytics/olap/'))).toBe(true);
+    expect(files.some((f) => f.startsWith(WITH_CLICKHOUSE ? 'analytics/olap/analytics_events.native' : 'analytics/olap/analytics.duckdb'))).toBe(true);
+    expect(files).toContain('config/environment.json');
     expect(verified.manifest.migrations.length).toBeGreaterThan(10);
     for (const f of verified.manifest.files) expect(f.sha256).toMatch(/^[0-9a-f]{64}$/);
     // Requests went on during the backup; the manifest counts one moment of them (checked against
@@ -180,7 +193,7 @@ describe(`backup and restore (${TEST_DB})`, () => {
     // The instance is lost.
     const dataDir = fs.mkdtempSync(path.join(root, 'restored-'));
     const pgDb = TEST_DB === 'postgres' ? await freshPostgresDatabase() : undefined;
-    const restoredEnv = env({ V01T_DATA_DIR: dataDir, ...(pgDb ? { DATABASE_URL: pgDb.url, DATABASE_POOL_MAX: '5' } : {}), LOG_LEVEL: 'silent', ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', NODE_ENV: 'test' });
+    const restoredEnv = env({ V01T_DATA_DIR: dataDir, ...(await clickhouseEnv()), ...(pgDb ? { DATABASE_URL: pgDb.url, DATABASE_POOL_MAX: '5' } : {}), LOG_LEVEL: 'silent', ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', NODE_ENV: 'test' });
     const config = loadPlatformConfig(restoredEnv);
     const result = await restoreBackup(config, backupId, { force: false });
     expect(result.id).toBe(backupId);
