@@ -100,7 +100,7 @@ export const OPS_CONFIG = defineConfig(
     BACKUP_TARGET: setting(backupTarget.optional(), {
       type: 'folder or s3://bucket/prefix/',
       default: 'V01T_DATA_DIR/backups',
-      description: 'where `v01t backup` writes and reads backups: a local folder, or an S3 bucket and prefix reached with the S3_ENDPOINT/S3_REGION/S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY settings (ADR 0050)',
+      description: 'where `v01t backup` writes and reads backups: a local folder, or an S3 bucket and prefix reached with the BACKUP_S3_* settings (default: the S3_* media settings) (ADR 0050)',
     }),
     BACKUP_S3_ENDPOINT: setting(z.url().optional(), { default: 'S3_ENDPOINT', description: 'S3-compatible endpoint of an s3:// BACKUP_TARGET (backups may live with another provider than the media)' }),
     BACKUP_S3_REGION: setting(z.string().min(1).optional(), { default: 'S3_REGION', description: 'region of an s3:// BACKUP_TARGET' }),
