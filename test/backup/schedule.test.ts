@@ -59,7 +59,8 @@ describe(`backup schedules (${TEST_DB})`, () => {
     expect(backups).toHaveLength(2);
 
     const metrics = (await t.inject({ method: 'GET', url: '/metrics' })).body;
-    const value = (name: string) => Number(new RegExp(`^${name}(?:\\{service="all"\\})? (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const shape = TEST_DB === 'postgres' ? 'distributed' : 'embedded';
+    const value = (name: string) => Number(new RegExp(`^${name}\\{shape="${shape}",service="all"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
     expect(value('v01t_backup_last_success_timestamp_seconds')).toBe(Date.parse('2026-02-01T02:00:00Z') / 1000);
     expect(value('v01t_backup_size_bytes')).toBe(backups[1]!.bytes);
     expect(value('v01t_restore_drill_last_success_timestamp_seconds')).toBe(Date.parse('2026-02-01T04:00:00Z') / 1000);
@@ -67,7 +68,7 @@ describe(`backup schedules (${TEST_DB})`, () => {
     expect(value('v01t_restore_drill_rto_seconds')).toBeLessThan(300);
     expect(value('v01t_restore_drill_rpo_seconds')).toBe(2 * 3600);
     expect(value('v01t_retention_last_run_timestamp_seconds')).toBe(Date.parse('2026-02-01T02:00:00Z') / 1000);
-    expect(metrics).toMatch(/^v01t_retention_rows_deleted\{class="financial_records",service="all"\} 0$/m);
+    expect(metrics).toMatch(new RegExp(`^v01t_retention_rows_deleted\\{class="financial_records",shape="${shape}",service="all"\\} 0$`, 'm'));
     // The drill's scratch folder is gone.
     expect(fs.existsSync(path.join(root, 'drills')) ? fs.readdirSync(path.join(root, 'drills')) : []).toEqual([]);
   }, 240_000);
