@@ -2,7 +2,8 @@
  * `npm run bench -- api`: GET /v1/me with a valid token on a real `v01t start` (embedded PGlite,
  * or PostgreSQL with `-- api --postgres`), against a bare Fastify hello-world measured in the same
  * run; both servers run in their own process, autocannon in this one. Also: cold start to /ready on
- * an existing data folder, and idle RSS.
+ * an existing data folder, and idle RSS. `-- api --split`: the gateway of the distributed shape
+ * (support/split-gateway.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,19 +14,22 @@ import { fileURLToPath } from 'node:url';
 import type { Figures } from './run.js';
 import { forkServer, rssMb, startV01t, stop } from './support/child.js';
 import { freshDatabase } from './support/postgres.js';
+import { gatewayFigures } from './support/split-gateway.js';
 
 const require = createRequire(import.meta.url);
 const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<{ requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number }>;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-async function load(url: string, headers: Record<string, string>, seconds: number) {
-  const r = await autocannon({ url, headers, connections: 20, duration: seconds, pipelining: 1 });
+async function load(url: string, headers: Record<string, string>, seconds: number, request?: { method: string; body: string }) {
+  const r = await autocannon({ url, headers, connections: 20, duration: seconds, pipelining: 1, ...(request ?? {}) });
   if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   return r;
 }
 
 export default async function api(args: string[]): Promise<Figures> {
   const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.split('=')[1] ?? 10);
+  // `-- api --split`: the distributed shape's public entry against the owning service's own port.
+  if (args.includes('--split')) return gatewayFigures(load, seconds);
   const postgres = args.includes('--postgres');
   const where = postgres ? 'postgres' : 'pglite';
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-api-'));

@@ -46,7 +46,8 @@ async function post(pathname: string, body: unknown, token?: string): Promise<Re
 
 beforeAll(async () => {
   execFileSync(process.execPath, ['scripts/ensure-build.mjs'], { stdio: 'inherit' });
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-clisrv-'));
+  // A folder that does not exist yet: on PostgreSQL with V01T_MASTER_KEY set only the admin socket needs it.
+  dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-clisrv-')), 'data');
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
   env = { V01T_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info', ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1', V01T_MASTER_KEY: randomBytes(32).toString('hex') };
@@ -68,7 +69,7 @@ afterAll(async () => {
     await new Promise((r) => server.once('exit', r));
   }
   await dropDb?.();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
 }, 60_000);
 
 describe('v01t CLI while the server runs on the data folder', { timeout: 600_000 }, () => {

@@ -8,6 +8,7 @@ import { MigrationError } from '../kernel/db/migrate.js';
 import { ConfigError } from '../kernel/config/index.js';
 import { parseOperatorRequest, runOperatorCommand, type CommandIo, type DataAccess, type OperatorRequest } from './operator-commands.js';
 import { StartupError, type Platform } from './platform.js';
+import { ensurePrivateDir } from '../kernel/private-fs.js';
 
 /**
  * The running server's door for operator commands (ADR 0021): a Unix socket in the data folder,
@@ -36,6 +37,9 @@ export interface AdminSocket {
 
 export async function startAdminSocket(platform: Platform, dataDir: string, logger: Logger): Promise<AdminSocket | undefined> {
   const file = adminSocketPath(dataDir);
+  // On PostgreSQL with V01T_MASTER_KEY set nothing else creates the data folder (the distributed
+  // shape): binding in a missing folder failed the start after the server was already listening.
+  ensurePrivateDir(dataDir);
   // sun_path holds 108 bytes on Linux (104 on macOS); a longer path cannot be bound.
   if (Buffer.byteLength(file) > 100) {
     logger.warn({ path: file }, 'admin socket path too long: operator commands (v01t user create, gdpr ...) need this server stopped');

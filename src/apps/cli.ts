@@ -36,7 +36,7 @@ function localAccess(cfg: Config, command: string): DataAccess {
     async database(fn) {
       const lock = !cfg.db.url && !cfg.db.ephemeral ? acquireDataDirLock(cfg.dataDir, command) : undefined;
       try {
-        const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg` });
+        const db = await openDatabase({ url: cfg.db.url, dataDir: cfg.db.url ? undefined : `${cfg.dataDir}/pg`, ssl: cfg.db.ssl });
         try {
           const modules = Object.values(availableModules(() => new Map())).filter((m) => m !== undefined);
           return await fn(db, platformMigrationSets(modules));
@@ -384,7 +384,27 @@ export function buildCli(): Command {
       await operate('retention.run', {}, 'v01t retention run');
     });
 
+  program
+    .command('db')
+    .description('the database as an operator reads it when it slows (runbook: Database Performance Optimization)')
+    .command('report')
+    .description('top statements (pg_stat_statements) by total and mean time, tables by dead tuples with seq vs index scans, unused indexes, connections vs max_connections')
+    .option('--limit <n>', 'rows per section (1-100)', '10')
+    .option('--json', 'print the report as JSON (the same document as GET /v1/ops/db/report)')
+    .action(async (opts: { limit: string; json?: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new AppError('bad_request', `--limit: a whole number from 1 to 100: ${opts.limit}`);
+      await operate('db.report', { limit, json: Boolean(opts.json) }, 'v01t db report');
+    });
+
   return program;
+}
+
+/** A connection-level failure to PostgreSQL (network, authentication, TLS), as node-postgres reports it. */
+function databaseUnreachable(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string') return /self-signed|certificate|SSL|TLS/i.test((err as Error)?.message ?? '');
+  return /^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|28000|28P01|08\w{3}|57P03|3D000)$/.test(code) || /^ERR_TLS|^ERR_SSL|CERT|DEPTH_ZERO/.test(code);
 }
 
 export async function main(argv = process.argv): Promise<void> {
@@ -395,6 +415,9 @@ export async function main(argv = process.argv): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError || err instanceof StartupError || err instanceof MigrationError || err instanceof AppError || err instanceof DataDirLockedError || err instanceof AdminSocketError) {
       console.error(`v01t: ${err.message}`);
+    } else if (databaseUnreachable(err)) {
+      // The server down, refused or refusing us (pg_hba.conf, TLS): say so, without a stack trace.
+      console.error(`v01t: the database cannot be reached or refused the connection: ${(err as Error).message} (check DATABASE_URL and DATABASE_SSL_*)`);
     } else {
       console.error('v01t: unexpected error:', err);
     }

@@ -11,6 +11,8 @@ import { StartupError, type Platform } from './platform.js';
 import { mailDetail, mailSummary } from '../services/orchestrator/mail.service.js';
 import { asOperatorError, createBackup, listBackups, pruneBackups, runDrill, verifyBackup } from './backup.js';
 import { runRetention } from './retention.js';
+import { buildDbReport, formatDbReport } from '../services/ops/db-report.js';
+import { DbReportRepository } from '../services/ops/db-report.repository.js';
 
 /**
  * The operator commands that read or change data (`v01t user create`, `gdpr export`, ...), written
@@ -56,6 +58,7 @@ const COMMANDS = {
   'backup.verify': z.object({ id: backupId.optional(), json: z.boolean() }).strict(),
   'backup.prune': z.object({ dryRun: z.boolean(), json: z.boolean() }).strict(),
   'backup.drill': z.object({ id: backupId.optional(), json: z.boolean() }).strict(),
+  'db.report': z.object({ limit: z.number().int().min(1).max(100), json: z.boolean() }).strict(),
   'sso.add': ssoProviderBody.strict(),
   'sso.list': z.object({}).strict(),
   'sso.remove': z.object({ provider: z.string().min(1).max(64) }).strict(),
@@ -236,6 +239,12 @@ async function runCommand(request: OperatorRequest, io: CommandIo, access: DataA
       const { provider } = args as OperatorArgs<'sso.remove'>;
       const row = await access.platform((p) => orchestrator(p).services.sso.removeProvider(provider, { userId: null, ip: null }));
       await io.out(`${JSON.stringify({ removed: { id: row.id, slug: row.slug } })}\n`);
+      return;
+    }
+    case 'db.report': {
+      const a = args as OperatorArgs<'db.report'>;
+      const report = await access.database((db) => buildDbReport(new DbReportRepository(db), { limit: a.limit }));
+      await io.out(a.json ? `${JSON.stringify(report, null, 2)}\n` : formatDbReport(report));
       return;
     }
     case 'retention.run': {

@@ -15,6 +15,10 @@ import { KERNEL_SHARED_SECRETS, SharedSecretRegistry } from '../kernel/auth/shar
 import type { IdentityPort } from '../kernel/auth/principal.js';
 import { loadKeyProvider, SecretBox } from '../kernel/crypto/secret-box.js';
 import { createHttpServer, type App } from '../kernel/http/server.js';
+import { registerGateway, type GatewayUpstream } from '../kernel/http/gateway.js';
+import { PrincipalSigner } from '../kernel/auth/forwarded-principal.js';
+import { readTlsOptions, TlsConfigError, watchTlsFiles } from '../kernel/http/tls.js';
+import { DatabaseSslError } from '../kernel/db/ssl.js';
 import { opsRoutes, type ReadinessProbe } from '../kernel/http/ops-routes.js';
 import type { ContractDirectory, PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../kernel/module.js';
 import { orchestratorModule, type OrchestratorInstance } from '../services/orchestrator/index.js';
@@ -159,11 +163,12 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     pgliteSharedBuffers: config.db.pgliteSharedBuffers,
     pgliteLoadDataDir: opts.pgliteSnapshot,
     statementTimeoutMs: config.db.statementTimeoutMs,
+    ssl: config.db.ssl,
     applicationName: `v01t-${config.services.length === 1 ? config.services[0] : 'all'}`,
     observe: (queryType, table, seconds) => metrics.dbQueryDuration.observe({ query_type: queryType, table }, seconds),
   }).catch((err: unknown) => {
     lock?.release();
-    throw err;
+    throw err instanceof DatabaseSslError ? new StartupError(err.message) : err;
   });
   const cache = createCache({ redisUrl: config.redis.url, clock, prefix: config.redis.keyPrefix });
   const egress = createEgressClient(config, { clock });
@@ -189,6 +194,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     const secrets = new SecretBox(loadKeyProvider({ masterKey: config.secrets.masterKey, previousKeys: config.secrets.previousKeys, dataDir: config.dataDir }));
     const audit = new AuditLog(database.orm, clock, (action) => metrics.auditEvents.inc({ action }));
     const instances = new Map<string, ServiceInstance>();
+    let stopTlsWatch: (() => void) | undefined;
     const events = new EventBackbone({ db: database.orm, clock, logger: logger.child({ component: 'events' }), config: config.events, metrics });
 
     let identity: IdentityPort | undefined;
@@ -203,6 +209,8 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       },
     };
     let remoteIdentity: IdentityPort | undefined;
+    /** Services in other processes whose public routes this process forwards, if it is the public entry. */
+    const upstreams: GatewayUpstream[] = [];
     // Services running in other processes (the distributed shape), reached as each manifest's
     // remote.ts declares: their contracts over HTTP, looked up by callers on each use.
     for (const m of Object.values(catalog)) {
@@ -210,6 +218,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       if (!m?.remote || !url) continue;
       if (!config.internal.token) throw new StartupError(`${Object.keys(m.remote.url.variables).join(', ')} needs V01T_INTERNAL_TOKEN, the token of the ${m.name}'s internal API`);
       const side = m.remote.connect(url, config.internal.token);
+      if (m.publicRoutes?.length) upstreams.push({ service: m.name, base: url, prefixes: m.publicRoutes });
       if (side.contract !== undefined) remote.set(m.name, side.contract);
       if (side.identity) remoteIdentity = side.identity;
     }
@@ -245,6 +254,14 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     identity ??= remoteIdentity;
     if (!identity) throw new StartupError('without the orchestrator in this process, set V01T_ORCHESTRATOR_URL and V01T_INTERNAL_TOKEN so requests can be authenticated');
 
+    const signer = config.internal.token ? new PrincipalSigner(config.internal.token) : undefined;
+    let tlsOptions: ReturnType<typeof readTlsOptions> | undefined;
+    try {
+      tlsOptions = config.http.tls ? readTlsOptions(config.http.tls) : undefined;
+    } catch (err) {
+      if (err instanceof TlsConfigError) throw new StartupError(err.message);
+      throw err;
+    }
     const app = await createHttpServer({
       logger,
       metrics,
@@ -257,7 +274,18 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       // Only the process that serves the orchestrator (the public entry) serves the web app.
       webDir: instances.has('orchestrator') ? (config.http.webDir ?? WEB_DIR) : undefined,
       publicUrl: config.http.publicUrl,
+      forwardedPrincipals: signer,
+      hsts: config.http.hsts,
+      https: tlsOptions,
     });
+    // A renewed certificate is served to new connections without a restart.
+    if (config.http.tls) stopTlsWatch = watchTlsFiles(app.server as unknown as { setSecureContext(o: object): void }, config.http.tls, config.http.tls.reloadIntervalMs, logger);
+    // The public entry of the distributed shape: the orchestrator's process forwards the routes of
+    // the services that run elsewhere (ADR 0055).
+    if (instances.has('orchestrator') && upstreams.length) {
+      await registerGateway(app, upstreams, { identity: () => identity!, signer: signer!, publicUrl: config.http.publicUrl, timeoutMs: config.http.gatewayTimeoutMs });
+      logger.info({ upstreams: upstreams.map((u) => `${u.service}=${u.base}`) }, 'gateway: forwarding the routes of services in other processes');
+    }
 
     let migrationsDone = false;
     const probes: ReadinessProbe[] = [
@@ -310,6 +338,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
         return app.listen({ host: config.http.host, port: config.http.port });
       },
       async close() {
+        stopTlsWatch?.();
         await app.close();
         await events.stop().catch((err) => logger.error({ err }, 'event backbone stop failed'));
         for (const instance of [...instances.values()].reverse()) await instance.stop?.().catch((err) => logger.error({ err }, 'service stop failed'));

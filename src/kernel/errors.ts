@@ -41,6 +41,9 @@ export const KERNEL_ERRORS = {
   egress_timeout: { status: 504, title: 'The remote service did not answer in time' },
   internal_error: { status: 500, title: 'Internal server error' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
+  upstream_failed: { status: 502, title: 'The service owning this route answered with a broken response' },
+  upstream_unavailable: { status: 503, title: 'The service owning this route cannot be reached' },
+  upstream_timeout: { status: 504, title: 'The service owning this route did not answer in time' },
 } as const satisfies ErrorMap;
 
 type KernelErrors = typeof KERNEL_ERRORS;

@@ -155,5 +155,11 @@ export interface ServiceModule<S = unknown> {
   secrets?: SharedSecretMap;
   /** How other processes reach this service when it runs elsewhere. */
   remote?: RemoteDeclaration;
+  /**
+   * The public paths it serves (find-my-way syntax; each prefix also covers everything below it):
+   * in the distributed shape the public entry forwards them to the service's process (ADR 0055).
+   * Checked against the routes the service registers (test/gateway/route-ownership.test.ts).
+   */
+  publicRoutes?: readonly string[];
   create(ctx: ServiceContext<S>): ServiceInstance | Promise<ServiceInstance>;
 }

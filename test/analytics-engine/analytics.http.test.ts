@@ -229,6 +229,27 @@ describe('queries, reports and dashboards', () => {
     expect(inj.statusCode).toBe(400);
   });
 
+  it('lists the workspace\'s event names and property keys for the query builder, to members only', async () => {
+    const now = t.clock.now().getTime();
+    await analytics.services.flusher.drain();
+    const ok = await ingest({ batch: [track('catalogued', { properties: { plan: 'pro', seats: 3 } }), track('catalogued', { properties: { source: 'ad' } })] }, bearer(analyst.token));
+    expect(ok.statusCode, ok.body).toBe(202);
+    expect(await analytics.services.flusher.drain()).toBe(2);
+    const res = await t.inject({ method: 'GET', url: `/v1/workspaces/${ws}/analytics/events?from=${iso(now - HOUR)}&to=${iso(now + HOUR)}`, headers: bearer(viewer.token) });
+    expect(res.statusCode, res.body).toBe(200);
+    const entry = res.json().events.find((e: { name: string }) => e.name === 'catalogued');
+    expect(entry).toEqual({ name: 'catalogued', count: 2, lastSeen: iso(now), properties: ['plan', 'seats', 'source'] });
+    // Another workspace's member learns nothing: 404 as for any non-member; its own catalog has none of these events.
+    const outside = await t.inject({ method: 'GET', url: `/v1/workspaces/${ws}/analytics/events`, headers: bearer(outsider.token) });
+    expect(outside.statusCode).toBe(404);
+    const theirs = await t.inject({ method: 'GET', url: `/v1/workspaces/${otherWs}/analytics/events`, headers: bearer(outsider.token) });
+    expect(theirs.statusCode, theirs.body).toBe(200);
+    expect(theirs.json().events.map((e: { name: string }) => e.name)).not.toContain('catalogued');
+    const bad = await t.inject({ method: 'GET', url: `/v1/workspaces/${ws}/analytics/events?from=${iso(now)}&to=${iso(now - HOUR)}`, headers: bearer(viewer.token) });
+    expect(bad.statusCode).toBe(400);
+    expect(problem(bad).code).toBe('validation_failed');
+  });
+
   it('saves reports, runs them, arranges them on dashboards, and cleans dashboards when a report goes', async () => {
     const now = t.clock.now().getTime();
     const spec = { kind: 'trends', event: 'skewed', interval: 'day', from: iso(now - 86_400_000), to: iso(now + HOUR) };

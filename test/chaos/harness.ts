@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../helpers/ports.js';
 
@@ -27,6 +27,11 @@ export async function until<T>(what: string, timeoutMs: number, probe: () => Pro
   }
 }
 
+/** The postgres user's uid (-u) or gid (-g), for files the server must own. */
+export function postgresId(flag: '-u' | '-g'): number {
+  return Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+}
+
 function pgBin(): string {
   const base = '/usr/lib/postgresql';
   for (const v of ['18', '17', '16', '15', '14']) if (existsSync(`${base}/${v}/bin/pg_ctl`)) return `${base}/${v}/bin`;
@@ -42,7 +47,16 @@ function pgRun(tool: string, args: string[]): string {
 export class ThrowawayPostgres {
   readonly dataDir: string;
   port = 0;
-  constructor(private readonly dir: string) {
+  /**
+   * `extraOptions`: more server settings, e.g. `-c shared_preload_libraries=pg_stat_statements`;
+   * `hba`: the whole pg_hba.conf (the suite still reaches the server over its Unix socket, which
+   * needs a `local` line).
+   */
+  constructor(
+    private readonly dir: string,
+    private readonly extraOptions = '',
+    private readonly hba?: string,
+  ) {
     this.dataDir = path.join(dir, 'pgdata');
   }
 
@@ -57,14 +71,18 @@ export class ThrowawayPostgres {
       chownSync(this.dir, id('-u'), id('-g'));
     }
     pgRun('initdb', ['-D', this.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+    if (this.hba !== undefined) {
+      writeFileSync(path.join(this.dataDir, 'pg_hba.conf'), this.hba);
+      if (asRoot) chownSync(path.join(this.dataDir, 'pg_hba.conf'), postgresId('-u'), postgresId('-g'));
+    }
     this.port = await freePort();
     this.start();
-    execFileSync(path.join(pgBin(), 'psql'), ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres', '-c', 'CREATE DATABASE v01t'], { stdio: 'ignore' });
+    execFileSync(path.join(pgBin(), 'psql'), ['-h', this.dir, '-p', String(this.port), '-U', 'postgres', '-c', 'CREATE DATABASE v01t'], { stdio: 'ignore' });
   }
 
   start(): void {
     // fsync off: the suite kills processes, not the machine, so the page cache keeps what was written.
-    const opts = `-p ${this.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${this.dir} -c fsync=off -c max_connections=200`;
+    const opts = `-p ${this.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=${this.dir} -c fsync=off -c max_connections=200 ${this.extraOptions}`.trim();
     pgRun('pg_ctl', ['-D', this.dataDir, '-o', opts, '-l', path.join(this.dir, 'postgres.log'), '-w', 'start']);
   }
 

@@ -262,6 +262,36 @@ describe('publisher', () => {
     expect((await outbox('content.post.failed.v1')).find((x) => x.postId === refused.id)).toMatchObject({ outcome: 'failed', errorCode: 'provider_error' });
   });
 
+  it('retries a failed channel on request, once, and only in its own workspace', async () => {
+    const post = await createPost({ body: 'retry me' });
+    await api(owner).post(`/posts/${post.id}/schedule`, { mode: 'now' });
+    f.answers.push(400);
+    expect(await runPublisher()).toMatchObject({ failed: 1 });
+    const failed = (await api(owner).get(`/posts/${post.id}`)).json().post;
+    const targetId = failed.targets[0].id as string;
+    expect(failed.targets[0]).toMatchObject({ status: 'failed', errorCode: 'provider_error' });
+    // Another workspace cannot see (or retry) the target; a reader role cannot retry.
+    const stranger = await signup(t, 'Retry Stranger');
+    const other = await createWorkspace(t, stranger, 'Other');
+    const foreign = await t.inject({ method: 'POST', url: `/v1/workspaces/${other}/posts/${post.id}/targets/${targetId}/retry`, headers: bearer(stranger.token), payload: {} });
+    expect(problem(foreign).code).toBe('not_found');
+    const outsider = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/posts/${post.id}/targets/${targetId}/retry`, headers: bearer(stranger.token), payload: {} });
+    expect([403, 404]).toContain(outsider.statusCode);
+    const unknown = await api(owner).post(`/posts/${post.id}/targets/00000000-0000-4000-8000-000000000000/retry`);
+    expect(problem(unknown).code).toBe('not_found');
+
+    const retried = await api(owner).post(`/posts/${post.id}/targets/${targetId}/retry`);
+    expect(retried.statusCode, retried.body).toBe(200);
+    expect(retried.json().post).toMatchObject({ status: 'scheduled', targets: [{ id: targetId, status: 'scheduled', attempts: 0, error: null, errorCode: null }] });
+    expect(Date.parse(retried.json().post.targets[0].dueAt)).toBe(t.clock.now().getTime());
+    const before = f.deliveries.filter((d) => d.text === 'retry me').length;
+    expect(await runPublisher()).toMatchObject({ published: 1 });
+    expect(f.deliveries.filter((d) => d.text === 'retry me').length).toBe(before + 1);
+    expect((await api(owner).get(`/posts/${post.id}`)).json().post.status).toBe('published');
+    // A published channel is not retried.
+    expect(problem(await api(owner).post(`/posts/${post.id}/targets/${targetId}/retry`)).code).toBe('conflict');
+  });
+
   it('gives up after the configured attempts', async () => {
     const post = await createPost({ body: 'always down' });
     await api(owner).post(`/posts/${post.id}/schedule`, { mode: 'now' });

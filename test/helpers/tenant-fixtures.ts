@@ -79,6 +79,13 @@ export const RESOURCE_FIXTURES: Record<string, (ctx: FixtureContext) => Promise<
     if (res.statusCode !== 201) throw new Error(`post fixture: ${res.statusCode} ${res.body}`);
     return res.json().post.id as string;
   },
+  /** A scheduled channel target of a post (due next year: the publisher leaves it alone). */
+  targetId: async (ctx) => {
+    const postId = await RESOURCE_FIXTURES.postId!(ctx);
+    const res = await ctx.t.inject({ method: 'POST', url: `/v1/workspaces/${ctx.workspaceId}/posts/${postId}/schedule`, headers: bearer(ctx.owner.token), payload: { mode: 'at', scheduledAt: `${new Date().getUTCFullYear() + 1}-06-01T09:00`, timezone: 'UTC' } });
+    if (res.statusCode !== 200) throw new Error(`target fixture: ${res.statusCode} ${res.body}`);
+    return res.json().post.targets[0].id as string;
+  },
   campaignId: async ({ t, owner, workspaceId }) => {
     const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${workspaceId}/campaigns`, headers: bearer(owner.token), payload: { name: 'fixture', startsOn: '2026-01-01', endsOn: '2026-01-14' } });
     if (res.statusCode !== 201) throw new Error(`campaign fixture: ${res.statusCode} ${res.body}`);

@@ -133,6 +133,8 @@ describe('the example rendering (examples/rendered-example.yaml)', () => {
     }
     expect(of('Service').map((d) => d.metadata.name).sort()).toEqual([...enabled.map((n) => `v01t-${n}`), 'v01t-service'].sort());
     expect(of('ConfigMap').map((d) => d.metadata.name)).toEqual([`${environment}-config`]);
+    // The public entry (v01t-service selects the orchestrator) forwards the workflow routes to their pods (ADR 0055).
+    expect((of('ConfigMap')[0] as unknown as { data: Record<string, string> }).data.V01T_WORKFLOW_ENGINE_URL).toBe('http://v01t-workflow-engine:8080');
   });
 
   it('runs each service from the one image with the runbook probes, limits and the environment label', () => {

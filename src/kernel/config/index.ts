@@ -56,6 +56,10 @@ export const KERNEL_CONFIG = defineConfig(
       description: '`postgres://` URL of a real PostgreSQL; switches to the distributed profile',
     }),
     DATABASE_POOL_MAX: setting(positiveInt.max(1000).default(10), { description: 'connection pool size (`database_connections_max`)' }),
+    DATABASE_SSL_MODE: setting(z.enum(['disable', 'require', 'verify-full']).optional(), { default: "unset: as DATABASE_URL's sslmode says", description: "TLS to PostgreSQL (every pool, pg-boss's and `v01t migrate`): `require` encrypts, `verify-full` also checks the server certificate against `DATABASE_SSL_CA` and its host name; overrides sslmode in DATABASE_URL" }),
+    DATABASE_SSL_CA: setting(z.string().min(1).optional(), { type: 'path', description: 'PEM CA certificate(s) the PostgreSQL server certificate must chain to (`verify-full`)' }),
+    DATABASE_SSL_CERT: setting(z.string().min(1).optional(), { type: 'path', description: "PEM client certificate for PostgreSQL's `cert` authentication (the runbook's `ssl_cert`)" }),
+    DATABASE_SSL_KEY: setting(z.string().min(1).optional(), { type: 'path', secret: true, description: 'PEM private key of `DATABASE_SSL_CERT`' }),
     DATABASE_STATEMENT_TIMEOUT_MS: setting(positiveInt.default(30_000), { description: 'statement timeout on PostgreSQL' }),
     MIGRATE_ON_START: setting(bool.default(true), { description: 'apply pending migrations at start (`v01t migrate` does it explicitly)' }),
     PGLITE_SHARED_BUFFERS: setting(z.string().regex(/^\d+(kB|MB|GB)$/, 'a size like 16MB').default('16MB'), { type: 'size (kB, MB, GB)', description: "PGlite's shared buffers (bounds the embedded memory footprint)" }),
@@ -73,6 +77,11 @@ export const KERNEL_CONFIG = defineConfig(
       description: 'take the client IP from `X-Forwarded-For` (sign-in limits key on it)',
     }),
     BODY_LIMIT_BYTES: setting(positiveInt.default(1024 * 1024), { description: 'request body limit (413 above it)' }),
+    TLS_CERT_FILE: setting(z.string().min(1).optional(), { type: 'path', description: 'PEM certificate chain: serve HTTPS, TLS 1.3 only, suites TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256 (runbook), with HSTS; reloaded without a restart when the file changes. Needs `TLS_KEY_FILE`' }),
+    TLS_KEY_FILE: setting(z.string().min(1).optional(), { type: 'path', secret: true, description: 'PEM private key of `TLS_CERT_FILE`' }),
+    TLS_RELOAD_INTERVAL_MS: setting(positiveInt.min(100).default(30_000), { description: 'how often the certificate and key files are checked for a change (a renewed certificate is served to new connections)' }),
+    HSTS: setting(bool.optional(), { default: 'true when TLS is served here or V01T_PUBLIC_URL is https', description: 'send `Strict-Transport-Security: max-age=31536000; includeSubDomains` (set it behind a TLS-terminating proxy)' }),
+    GATEWAY_TIMEOUT_MS: setting(positiveInt.default(30_000), { description: "distributed shape: how long the public entry waits for the response headers of the service owning a route before answering 504 `upstream_timeout`" }),
     SHUTDOWN_TIMEOUT_MS: setting(positiveInt.default(10_000), { description: 'graceful shutdown deadline after SIGTERM' }),
     V01T_INTERNAL_TOKEN: setting(z.string().min(32, 'must be at least 32 characters').optional(), {
       secret: true,
@@ -125,7 +134,9 @@ export const KERNEL_CONFIG = defineConfig(
   },
   (e, _: void): Omit<KernelConfig, 'servicesExplicit'> => ({
     env: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, bodyLimit: e.BODY_LIMIT_BYTES, trustProxy: e.TRUST_PROXY, publicUrl: e.V01T_PUBLIC_URL, webDir: e.V01T_WEB_DIR },
+    http: { host: e.HOST, port: e.PORT, bodyLimit: e.BODY_LIMIT_BYTES, trustProxy: e.TRUST_PROXY, publicUrl: e.V01T_PUBLIC_URL, webDir: e.V01T_WEB_DIR, gatewayTimeoutMs: e.GATEWAY_TIMEOUT_MS,
+      tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE, reloadIntervalMs: e.TLS_RELOAD_INTERVAL_MS } : undefined,
+      hsts: e.HSTS ?? Boolean(e.TLS_CERT_FILE || e.V01T_PUBLIC_URL?.startsWith('https:')) },
     services: e.V01T_SERVICES,
     dataDir: path.resolve(e.V01T_DATA_DIR),
     db: {
@@ -134,6 +145,7 @@ export const KERNEL_CONFIG = defineConfig(
       pgliteSharedBuffers: e.PGLITE_SHARED_BUFFERS,
       poolMax: e.DATABASE_POOL_MAX,
       statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      ssl: e.DATABASE_SSL_MODE ? { mode: e.DATABASE_SSL_MODE, caFile: e.DATABASE_SSL_CA, certFile: e.DATABASE_SSL_CERT, keyFile: e.DATABASE_SSL_KEY } : undefined,
       migrateOnStart: e.MIGRATE_ON_START,
     },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
@@ -183,7 +195,12 @@ export const KERNEL_CONFIG = defineConfig(
       maxQueuedPerWorkspace: e.EXPRESSION_MAX_QUEUED_PER_WORKSPACE,
     },
   }),
-  { check: (e) => (e.V01T_EVENT_BUS === 'kafka' && !e.KAFKA_BROKERS ? [{ variable: 'KAFKA_BROKERS', message: 'required when V01T_EVENT_BUS=kafka' }] : []) },
+  {
+    check: (e) => [
+      ...(e.V01T_EVENT_BUS === 'kafka' && !e.KAFKA_BROKERS ? [{ variable: 'KAFKA_BROKERS', message: 'required when V01T_EVENT_BUS=kafka' }] : []),
+      ...(Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE) ? [{ variable: e.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', message: 'TLS_CERT_FILE and TLS_KEY_FILE go together' }] : []),
+    ],
+  },
 );
 
 /** The slices to compose for a process running these services (chosen by the app entry points). */

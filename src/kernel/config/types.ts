@@ -16,12 +16,27 @@ export type ServiceName = (typeof SERVICE_NAMES)[number];
  */
 export type KernelConfig = {
   env: 'development' | 'production' | 'test';
-  http: { host: string; port: number; bodyLimit: number; trustProxy: boolean | string | number; publicUrl?: string; webDir?: string };
+  http: { host: string; port: number; bodyLimit: number; trustProxy: boolean | string | number; publicUrl?: string;
+    webDir?: string;
+    gatewayTimeoutMs: number;
+    /** HTTPS served by this process (TLS_CERT_FILE, TLS_KEY_FILE). */
+    tls?: { certFile: string; keyFile: string; reloadIntervalMs: number };
+    hsts: boolean;
+  };
   services: ServiceName[];
   /** True when V01T_SERVICES named services (a missing one is then an error, not skipped). */
   servicesExplicit: boolean;
   dataDir: string;
-  db: { url?: string; ephemeral: boolean; pgliteSharedBuffers: string; poolMax: number; statementTimeoutMs: number; migrateOnStart: boolean };
+  db: {
+    url?: string;
+    ephemeral: boolean;
+    pgliteSharedBuffers: string;
+    poolMax: number;
+    statementTimeoutMs: number;
+    migrateOnStart: boolean;
+    /** TLS to PostgreSQL (DATABASE_SSL_MODE, kernel/db/ssl.ts). */
+    ssl?: import('../db/ssl.js').DatabaseSslSettings;
+  };
   redis: { url?: string; keyPrefix: string };
   log: { level: string };
   shutdownTimeoutMs: number;

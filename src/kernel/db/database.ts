@@ -9,6 +9,7 @@ import pg from 'pg';
 import { classifyQuery } from './instrument.js';
 import { installDatabaseErrorScrubbing, scrubDatabaseError } from './redact.js';
 import { ensurePrivateDir } from '../private-fs.js';
+import { postgresConnection, type DatabaseSslSettings } from './ssl.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
 export type DbTx = PgTransaction<PgQueryResultHKT, Record<string, never>, ExtractTablesWithRelations<Record<string, never>>>;
@@ -42,6 +43,8 @@ export interface Database {
    * (after a checkpoint), and what `inside` read in the same transaction (backups, ADR 0050).
    */
   backupSnapshot?<T>(inside: (client: RawClient) => Promise<T>): Promise<{ tar: Blob; result: T }>;
+  /** PostgreSQL only: how to open another pool to the same server (pg-boss), TLS settings included. */
+  readonly connection?: { connectionString: string; ssl?: false | import('node:tls').ConnectionOptions };
   close(): Promise<void>;
 }
 
@@ -57,6 +60,8 @@ export interface DatabaseOptions {
   statementTimeoutMs?: number;
   observe?: QueryObserver;
   applicationName?: string;
+  /** TLS to PostgreSQL (DATABASE_SSL_MODE, ssl.ts). */
+  ssl?: DatabaseSslSettings;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
@@ -101,8 +106,9 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
     }
   }
   const poolMax = opts.poolMax ?? 10;
+  const connection = postgresConnection(opts.url!, opts.ssl);
   const pool = new pg.Pool({
-    connectionString: opts.url,
+    ...connection,
     max: poolMax,
     Client: InstrumentedClient,
     statement_timeout: opts.statementTimeoutMs ?? 30_000,
@@ -137,6 +143,7 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
   };
   return {
     kind: 'postgres',
+    connection,
     orm,
     async query<T>(sql: string, params?: unknown[]) {
       return (await pool.query(sql, params as unknown[])).rows as T[];

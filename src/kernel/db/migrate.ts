@@ -92,7 +92,12 @@ export async function migrate(
 export async function pendingMigrations(db: Database, sets: MigrationSet[]): Promise<string[]> {
   const rows = await db
     .query<{ service: string; id: string }>('SELECT service, id FROM kernel.migrations')
-    .catch(() => [] as { service: string; id: string }[]);
+    // No migrations table yet (a fresh database: every migration pending); any other failure (the
+    // server unreachable, TLS refused) is the caller's to report, not a list of pending migrations.
+    .catch((err: { code?: string }) => {
+      if (err?.code === '42P01' || err?.code === '3F000') return [] as { service: string; id: string }[];
+      throw err;
+    });
   const done = new Set(rows.map((r) => `${r.service}/${r.id}`));
   return sets.flatMap((s) => s.migrations.map((m) => `${s.service}/${m.id}`)).filter((k) => !done.has(k));
 }

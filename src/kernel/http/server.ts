@@ -12,6 +12,7 @@ import { scopeAllows, type PermissionRegistry } from '../auth/permissions.js';
 import type { SharedSecretRegistry } from '../auth/shared-secrets.js';
 import { sameSecret } from '../crypto/compare.js';
 import type { IdentityPort, Principal, WorkspaceAccess } from '../auth/principal.js';
+import { FORWARDED_PRINCIPAL_HEADER, type PrincipalSigner } from '../auth/forwarded-principal.js';
 import { defaultProblemStatuses, problemSchema, sendProblem, toAppError } from './problem.js';
 import { bearerToken, checkCsrf, credentialOf, registerBrowserSupport } from './browser.js';
 import { clientErrorHandler, frameworkErrorHandler } from './client-errors.js';
@@ -19,6 +20,13 @@ import { rejectUnstorableInput } from './input-guard.js';
 import { openApiComponents, openApiTransform, openApiTransformObject } from './openapi.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
+
+/** A route as registered (method, path pattern), and the service it forwards to when it is the gateway's. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  forward?: string;
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -42,6 +50,12 @@ declare module 'fastify' {
     sessionOnly?: boolean;
     /** A browser sign-in route: checks the Origin of the request though it carries no cookie yet. */
     browserSignIn?: boolean;
+    /** The public entry's forwarding route to the service that owns the path (gateway.ts); that service guards it. */
+    forward?: string;
+  }
+  interface FastifyInstance {
+    /** Every route registered so far (the gateway's route-ownership check reads it). */
+    registeredRoutes(): readonly RegisteredRoute[];
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -66,6 +80,10 @@ export interface HttpServerOptions {
   publicUrl?: string;
   /** Send Strict-Transport-Security (the API is served over TLS, here or at a proxy). */
   hsts?: boolean;
+  /** Serve HTTPS with these options (tls.ts: TLS 1.3, the runbook's suites). */
+  https?: import('node:tls').SecureContextOptions & { minVersion?: string; maxVersion?: string; ciphers?: string };
+  /** Verifies the caller the public entry authenticated (`x-v01t-principal`); absent without V01T_INTERNAL_TOKEN. */
+  forwardedPrincipals?: PrincipalSigner;
 }
 
 const WORKSPACE_PREFIX = '/v1/workspaces/:workspaceId';
@@ -82,6 +100,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: opts.bodyLimit,
+    ...(opts.https ? { https: opts.https as never } : {}),
     trustProxy: opts.trustProxy as boolean | string,
     return503OnClosing: true,
     // Per-request lines are off: the onResponse metrics and the error handler's lines carry what matters.
@@ -102,9 +121,12 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
 
   // A second router that only knows which methods exist per path, so a wrong method answers 405.
   const methodIndex = FindMyWay({ ignoreTrailingSlash: true, maxParamLength: 500 });
+  const registered: RegisteredRoute[] = [];
+  app.decorate('registeredRoutes', () => registered);
   app.addHook('onRoute', (route) => {
     const cfg = route.config ?? {};
-    if (route.url.startsWith(WORKSPACE_PREFIX) && !cfg.permission) {
+    for (const m of [route.method].flat()) registered.push({ method: m, url: route.url, forward: cfg.forward });
+    if (route.url.startsWith(WORKSPACE_PREFIX) && !cfg.permission && !cfg.forward) {
       throw new Error(`workspace route ${String(route.method)} ${route.url} must declare config.permission`);
     }
     if (cfg.permission && !opts.permissions.has(cfg.permission)) {
@@ -171,8 +193,11 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
       if (mode === 'optional') return;
       throw new AppError('unauthenticated', 'Send Authorization: Bearer <token>');
     }
-    if (credential.via === 'cookie') checkCsrf(request, { publicUrl: opts.publicUrl, requireToken: true });
-    const principal = await opts.identity().authenticate(credential.token);
+    // Through the public entry (the distributed shape): the gateway authenticated the caller and
+    // checked the browser's Origin; a header that fails verification is ignored.
+    const forwarded = opts.forwardedPrincipals?.verify(request.headers[FORWARDED_PRINCIPAL_HEADER], credential.token);
+    if (credential.via === 'cookie' && !forwarded) checkCsrf(request, { publicUrl: opts.publicUrl, requireToken: true });
+    const principal = forwarded?.principal ?? (await opts.identity().authenticate(credential.token));
     if (!principal) throw new AppError('invalid_token');
     request.principal = principal;
     if (cfg.sessionOnly && principal.tokenKind !== 'session') {
@@ -184,7 +209,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     if (url.startsWith(WORKSPACE_PREFIX)) {
       const workspaceId = (request.params as { workspaceId?: string }).workspaceId ?? '';
       // A malformed id and a workspace the caller is not a member of look the same: 404.
-      const access = UUID.test(workspaceId) ? await opts.identity().workspaceAccess(principal.userId, workspaceId) : null;
+      const vouched = forwarded?.workspace?.workspaceId === workspaceId ? forwarded.workspace : undefined;
+      const access = !UUID.test(workspaceId) ? null : vouched ? vouched.access : await opts.identity().workspaceAccess(principal.userId, workspaceId);
       if (!access) throw new AppError('workspace_not_found');
       request.access = access;
       const permission = cfg.permission!;
@@ -218,7 +244,10 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     request.access = access;
   }
   // After parsing, before validation: text PostgreSQL cannot store is refused for every route at once.
-  app.addHook('preValidation', rejectUnstorableInput);
+  // Forwarded bodies are streams the owning service checks.
+  app.addHook('preValidation', async (request) => {
+    if (!request.routeOptions.config?.forward) await rejectUnstorableInput(request);
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -42,7 +42,7 @@ export class WakeQueue {
         database.kind === 'pglite' && database.pglite
           ? new PgBoss({ ...common, db: fromPglite(database.pglite as never), backend: 'pglite' })
           : // LISTEN/NOTIFY: a job created by another replica wakes this one's worker at once (polling stays the floor).
-            new PgBoss({ ...common, connectionString: this.connectionString(), max: 4, application_name: 'v01t-workflow-queue', useListenNotify: true } as never);
+            new PgBoss({ ...common, ...this.connection(), max: 4, application_name: 'v01t-workflow-queue', useListenNotify: true } as never);
       boss.on('error', (err) => this.o.logger.error({ err }, 'pg-boss error'));
       await boss.start();
       const queueOptions = { retryLimit: 5, retryDelay: 1, retryBackoff: true, retryDelayMax: 60, expireInSeconds: 900, heartbeatSeconds: 10, notify: true };
@@ -63,9 +63,11 @@ export class WakeQueue {
     return this.starting;
   }
 
-  private connectionString(): string {
+  /** The platform pool's server and TLS settings (DATABASE_SSL_MODE applies to pg-boss's pool too). */
+  private connection(): { connectionString: string; ssl?: unknown } {
+    if (this.o.database.connection) return this.o.database.connection;
     if (!this.o.url) throw new Error('pg-boss needs DATABASE_URL on PostgreSQL');
-    return this.o.url;
+    return { connectionString: this.o.url };
   }
 
   /** True once pg-boss is started and its queue cache warm: only then may a transaction enqueue. */

@@ -31,6 +31,7 @@ import { SUBSCRIPTION_EVENTS } from './kpi.service.js';
  */
 export const FINANCIAL_EVENTS: readonly string[] = [...SUBSCRIPTION_EVENTS, 'revenue', 'order.completed', 'payment.succeeded', 'payment.refunded', 'invoice.paid', 'refund'];
 const yearsBefore = (now: Date, years: number) => dayOf(Date.UTC(now.getUTCFullYear() - years, now.getUTCMonth(), now.getUTCDate()));
+import { publicOnlyRemote } from '../../kernel/http/public-remote.js';
 
 export const ANALYTICS_PERMISSIONS: PermissionMap = {
   'analytics.read': { description: 'Run analytics queries, read saved reports, dashboards, KPIs and settings', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -48,6 +49,8 @@ export interface AnalyticsInstance extends ServiceInstance {
 
 export const analyticsModule: ServiceModule<AnalyticsSettings> & { create(ctx: ServiceContext<AnalyticsSettings>): Promise<AnalyticsInstance> } = {
   name: 'analytics-engine',
+  publicRoutes: ['/v1/workspaces/:workspaceId/analytics', '/v1/workspaces/:workspaceId/events'],
+  remote: publicOnlyRemote('analytics-engine', 'V01T_ANALYTICS_ENGINE_URL'),
   schema: 'analytics',
   migrations: ANALYTICS_MIGRATIONS,
   permissions: ANALYTICS_PERMISSIONS,

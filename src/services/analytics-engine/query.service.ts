@@ -1,6 +1,6 @@
 import { AppError } from '../../kernel/errors.js';
-import type { OlapStore } from '../../kernel/olap/index.js';
-import { EVENTS_TABLE, dayOf } from './event-store.js';
+import { PROPERTY_KEY, type OlapStore } from '../../kernel/olap/index.js';
+import { EVENTS_TABLE, dayOf, safeJson } from './event-store.js';
 import type { ActiveUsersSpec, FunnelSpec, QueryResult, QuerySpec, RetentionSpec, TrendsSpec } from './schemas.js';
 
 const T = EVENTS_TABLE.name;
@@ -52,6 +52,11 @@ export class QueryService {
       case 'active_users':
         return this.activeUsers(workspaceId, spec);
     }
+  }
+
+  /** Event names and property keys of the workspace in [from, to). */
+  async catalog(workspaceId: string, from: Date, to: Date): Promise<EventCatalogEntry[]> {
+    return eventCatalog(this.olap, workspaceId, from.getTime(), to.getTime());
   }
 
   private base(workspaceId: string, from: number, to: number, filters: { property: string; op: 'eq' | 'neq'; value: string }[] = []): string {
@@ -268,6 +273,40 @@ export class QueryService {
     }
     return { kind: 'active_users', columns: ['day', 'dau', 'wau', 'mau', 'stickiness'], rows: out };
   }
+}
+
+/** Events sampled for property keys: the most recent ones of the range, enough to see every key in use. */
+export const CATALOG_SAMPLE = 5_000;
+export const CATALOG_MAX_EVENTS = 500;
+
+export interface EventCatalogEntry {
+  name: string;
+  count: number;
+  lastSeen: string;
+  properties: string[];
+}
+
+/** The event names of a workspace with their counts, and the property keys their recent events carry (what a query builder offers). */
+export async function eventCatalog(olap: OlapStore, workspaceId: string, from: number, to: number): Promise<EventCatalogEntry[]> {
+  const d = olap.dialect;
+  const where = `workspace_id = ${d.str(workspaceId)} AND ts >= ${d.int(from)} AND ts < ${d.int(to)}`;
+  const [names, sample] = await Promise.all([
+    olap.query(`SELECT event, count(*) AS n, max(ts) AS last_ts FROM ${T} WHERE ${where} GROUP BY event ORDER BY n DESC, event LIMIT ${d.int(CATALOG_MAX_EVENTS)}`),
+    olap.query(`SELECT event, properties FROM ${T} WHERE ${where} ORDER BY ts DESC LIMIT ${d.int(CATALOG_SAMPLE)}`),
+  ]);
+  const keys = new Map<string, Set<string>>();
+  for (const r of sample) {
+    const event = String(r.event);
+    if (!keys.has(event)) keys.set(event, new Set());
+    const set = keys.get(event)!;
+    for (const k of Object.keys(safeJson(String(r.properties ?? '{}')))) if (PROPERTY_KEY.test(k)) set.add(k);
+  }
+  return names.map((r) => ({
+    name: String(r.event),
+    count: num(r.n),
+    lastSeen: new Date(num(r.last_ts)).toISOString(),
+    properties: [...(keys.get(String(r.event)) ?? [])].sort(),
+  }));
 }
 
 function weekStartMs(ms: number): number {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLICKHOUSE_SKIP_REASON, OLAP_KINDS, openTestOlap, type TestOlap } from '../../../test/helpers/olap.js';
 import { EventStore } from './event-store.js';
 import { QueryService, medianOf, toCsv } from './query.service.js';
+import { MIN } from './fixture.test-data.js';
 import { querySpec } from './schemas.js';
 import { D0, DAY, FIXTURE, W } from './fixture.test-data.js';
 
@@ -107,6 +108,19 @@ for (const { kind, skip } of OLAP_KINDS) {
         ['2026-01-13', 2, 4, 5, 0.4],
         ['2026-01-14', 1, 4, 5, 0.2],
       ]);
+    });
+
+    it('lists the workspace\'s event names with counts and property keys, never another workspace\'s', async () => {
+      const c = await q.catalog(W, new Date(D0), new Date(D0 + 14 * DAY));
+      // view: u1 x2, u2 x2, u3, u4, a1 = 7; purchase: u1, u3 x2, u4 = 4; signup: u1-u4 = 4 (OTHER's purchase of 1000 not counted).
+      expect(c).toEqual([
+        { name: 'view', count: 7, lastSeen: iso(D0 + 8 * DAY + 10 * MIN), properties: ['plan'] },
+        { name: 'purchase', count: 4, lastSeen: iso(D0 + 9 * DAY), properties: ['amount', 'plan'] },
+        { name: 'signup', count: 4, lastSeen: iso(D0 + 8 * DAY), properties: [] },
+      ]);
+      const firstDay = await q.catalog(W, new Date(D0), new Date(D0 + DAY));
+      expect(firstDay.map((e) => [e.name, e.count])).toEqual([['purchase', 1], ['signup', 1], ['view', 1]]);
+      expect(await q.catalog('33333333-3333-4333-8333-333333333333', new Date(D0), new Date(D0 + 14 * DAY))).toEqual([]);
     });
 
     it('exports any result as CSV', async () => {

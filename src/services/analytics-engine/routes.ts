@@ -16,6 +16,7 @@ import {
   dashboardBody,
   dashboardPatch,
   dashboardSchema,
+  eventCatalogSchema,
   forecastBody,
   ingestBody,
   ingestResult,
@@ -144,6 +145,26 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
       const result = await queries.run(req.params.workspaceId, req.body.spec);
       await ran(req, req.params.workspaceId, null, result.kind);
       return sendResult(reply, result, req.query.format);
+    },
+  });
+
+  app.get('/v1/workspaces/:workspaceId/analytics/events', {
+    config: { permission: 'analytics.read' },
+    schema: {
+      tags,
+      summary: 'The event names the workspace has, with counts and property keys, for a query builder',
+      params: ws,
+      querystring: z.object({
+        from: z.coerce.date().optional().describe('default: 90 days before "to"'),
+        to: z.coerce.date().optional().describe('default: now'),
+      }),
+      response: { 200: eventCatalogSchema },
+    },
+    handler: async (req) => {
+      const to = req.query.to ?? clock.now();
+      const from = req.query.from ?? new Date(to.getTime() - 90 * 86_400_000);
+      if (to.getTime() <= from.getTime()) throw new AppError('validation_failed', '"to" must be after "from"', { errors: [{ path: 'querystring.to', message: 'must be after from' }] });
+      return { from, to, events: await queries.catalog(req.params.workspaceId, from, to) };
     },
   });
 

@@ -113,6 +113,8 @@ export const trendsSpec = z.object({
   interval: z.enum(['hour', 'day', 'week', 'month']).default('day'),
   breakdown: propertyKey.optional(),
   filters: z.array(filterSchema).max(10).default([]),
+  /** A display hint kept with a saved report; the query ignores it. */
+  chart: z.enum(['line', 'bar']).optional().describe('how the web app draws the trend (display only)'),
   ...range,
 });
 export const funnelSpec = z.object({
@@ -201,4 +203,17 @@ export const settingsBody = z.object({ signupEvent: eventName.optional(), activa
 export const forecastBody = z.object({
   currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR'),
   points: z.array(z.object({ date: z.iso.date(), amount: z.number().nonnegative() })).min(1).max(1000),
+});
+
+export const eventCatalogSchema = z.object({
+  from: z.date(),
+  to: z.date(),
+  events: z.array(
+    z.object({
+      name: z.string(),
+      count: z.number().int(),
+      lastSeen: z.string().describe('ISO 8601 time of the latest event of this name'),
+      properties: z.array(z.string()).describe('property keys seen on the most recent events of this name (a sample of the range\'s latest 5,000 events)'),
+    }),
+  ),
 });

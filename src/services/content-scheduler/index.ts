@@ -19,6 +19,7 @@ import type { ContentSchedulerContract } from './contract.js';
 import { CONTENT_ERRORS } from './errors.js';
 import { CONTENT_EVENTS } from './events.js';
 import { CONTENT_CONFIG, type ContentSettings } from './config.js';
+import { publicOnlyRemote } from '../../kernel/http/public-remote.js';
 
 export const CONTENT_PERMISSIONS: PermissionMap = {
   'content.read': { description: 'See posts, channels, campaigns, media and the content calendar', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -36,6 +37,8 @@ export interface ContentInstance extends ServiceInstance {
 
 export const contentSchedulerModule: ServiceModule<ContentSettings> & { create(ctx: ServiceContext<ContentSettings>): ContentInstance } = {
   name: 'content-scheduler',
+  publicRoutes: ['/v1/workspaces/:workspaceId/calendar', '/v1/workspaces/:workspaceId/campaigns', '/v1/workspaces/:workspaceId/channels', '/v1/workspaces/:workspaceId/content', '/v1/workspaces/:workspaceId/media', '/v1/workspaces/:workspaceId/posts'],
+  remote: publicOnlyRemote('content-scheduler', 'V01T_CONTENT_SCHEDULER_URL'),
   schema: 'content',
   migrations: CONTENT_MIGRATIONS,
   permissions: CONTENT_PERMISSIONS,

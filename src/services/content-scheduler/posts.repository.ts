@@ -165,6 +165,16 @@ export class PostsRepository {
           VALUES (${t.id}, ${t.workspaceId}, ${t.postId}, ${t.channelId}, ${t.dueAt}, 'scheduled', ${t.now})`);
   }
 
+  /** Puts a failed or skipped target of the post back in line, due now, with fresh attempts; false when none matched. */
+  async retryTarget(workspaceId: string, postId: string, targetId: string, now: string, tx: DbExecutor): Promise<TargetStatus | null> {
+    const [cur] = await rows<{ status: TargetStatus }>(tx, sql`SELECT status FROM content.targets WHERE workspace_id = ${workspaceId} AND post_id = ${postId} AND id = ${targetId} FOR UPDATE`);
+    if (!cur) return null;
+    if (cur.status !== 'failed' && cur.status !== 'skipped') return cur.status;
+    await tx.execute(sql`UPDATE content.targets SET status = 'scheduled', due_at = ${now}, next_attempt_at = NULL, attempts = 0, error_code = NULL, error = NULL,
+          late_by_seconds = NULL, claimed_by = NULL, lease_until = NULL, updated_at = ${now} WHERE id = ${targetId}`);
+    return 'scheduled';
+  }
+
   async markScheduled(postId: string, s: { timezone: string; scheduledLocal: string | null; rrule: string | null }, now: string, tx: DbExecutor): Promise<void> {
     await tx.execute(sql`UPDATE content.posts SET status = 'scheduled', timezone = ${s.timezone}, scheduled_local = ${s.scheduledLocal}, rrule = ${s.rrule}, updated_at = ${now} WHERE id = ${postId}`);
   }

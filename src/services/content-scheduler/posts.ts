@@ -363,6 +363,21 @@ export class PostsService {
     return this.get(workspaceId, postId);
   }
 
+  /** Sends a failed (or skipped) channel target again, now; the provider's last error is cleared. */
+  async retry(workspaceId: string, postId: string, targetId: string, actor: Actor): Promise<Post> {
+    await this.db.transaction(async (tx) => {
+      const p = await this.repo.lock(workspaceId, postId, tx);
+      if (!p) throw notFound('Post');
+      if (p.status !== 'scheduled') throw new AppError('conflict', `Only a scheduled post's failed channel can be retried (the post is ${p.status})`);
+      const now = this.clock.now().toISOString();
+      const was = await this.repo.retryTarget(workspaceId, postId, targetId, now, tx);
+      if (was === null) throw notFound('Target');
+      if (was !== 'scheduled') throw new AppError('conflict', `Only a failed or skipped channel can be retried (it is ${was})`);
+      await this.audit.record({ action: 'content.post.retried', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'post', targetId: postId, data: { targetId } }, tx);
+    });
+    return this.get(workspaceId, postId);
+  }
+
   async cancel(workspaceId: string, postId: string, actor: Actor): Promise<Post> {
     await this.db.transaction(async (tx) => {
       await this.lockEditable(tx, workspaceId, postId);

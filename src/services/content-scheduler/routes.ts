@@ -246,6 +246,11 @@ export function contentRoutes(app: App, deps: ContentRouteDeps): void {
     },
     handler: async (req) => ({ post: postView(await posts.schedule(req.params.workspaceId, req.params.postId, actor(req), req.body)) }),
   });
+  app.post('/v1/workspaces/:workspaceId/posts/:postId/targets/:targetId/retry', {
+    config: { permission: 'content.write' },
+    schema: { tags, summary: 'Publish a failed (or skipped) channel of the post again, now (audited)', params: postParams.extend({ targetId: id }), response: { 200: z.object({ post: postSchema }), ...problemResponses(409) } },
+    handler: async (req) => ({ post: postView(await posts.retry(req.params.workspaceId, req.params.postId, req.params.targetId, actor(req))) }),
+  });
   app.post('/v1/workspaces/:workspaceId/posts/:postId/cancel', {
     config: { permission: 'content.write' },
     schema: { tags, summary: 'Cancel a post before publishing starts', params: postParams, response: { 200: z.object({ post: postSchema }), ...problemResponses(409) } },

@@ -136,7 +136,7 @@ export class ConfigRepository {
     const id = randomUUID();
     await this.db.transaction(async (tx) => {
       const clash = await rows(tx, sql`SELECT 1 FROM gamification.badges WHERE workspace_id = ${workspaceId} AND key = ${input.key} AND archived_at IS NULL`);
-      if (clash.length) throw new AppError('conflict', `A badge with key "${input.key}" exists`);
+      if (clash.length) throw new AppError('conflict', `A badge with key "${input.key}" exists`, { errors: [{ path: 'body.key', message: 'another badge has this key' }] });
       await tx.execute(sql`INSERT INTO gamification.badges (id, workspace_id, key, definition, created_at) VALUES (${id}, ${workspaceId}, ${input.key}, ${JSON.stringify(input)}::jsonb, ${this.clock.now().toISOString()})`);
       await this.bump(tx, workspaceId);
     });
@@ -164,8 +164,19 @@ export class ConfigRepository {
   }
 
   async updateSettings(workspaceId: string, patch: z.infer<typeof settingsPatch>): Promise<GamificationSettings> {
-    if (patch.timezone !== undefined && !isTimeZone(patch.timezone)) throw new AppError('validation_failed', `Unknown time zone "${patch.timezone}"`, { errors: [{ path: 'timezone', message: 'not an IANA time zone' }] });
+    if (patch.timezone !== undefined && !isTimeZone(patch.timezone)) throw new AppError('validation_failed', `Unknown time zone "${patch.timezone}"`, { errors: [{ path: 'body.timezone', message: 'not an IANA time zone' }] });
     const current = await this.settings(workspaceId);
+    if (patch.rewards) {
+      // A reward unlocked by a badge no one can earn would never be granted: name the field.
+      const keys = new Set((await this.listBadges(workspaceId)).map((b) => b.key));
+      const errors = patch.rewards.flatMap((r, i) => ('badge' in r.unlock && !keys.has(r.unlock.badge) ? [{ path: `body.rewards.${i}.unlock.badge`, message: `no badge with key "${r.unlock.badge}"` }] : []));
+      const seen = new Set<string>();
+      patch.rewards.forEach((r, i) => {
+        if (seen.has(r.key)) errors.push({ path: `body.rewards.${i}.key`, message: 'another reward has this key' });
+        seen.add(r.key);
+      });
+      if (errors.length) throw new AppError('validation_failed', `Invalid rewards: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
+    }
     const next = settingsSchema.parse({
       timezone: patch.timezone ?? current.timezone,
       levels: { ...current.levels, ...(patch.levels ?? {}) },

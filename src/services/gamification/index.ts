@@ -15,6 +15,7 @@ import { gamificationRoutes } from './routes.js';
 import { LedgerReadRepository } from './ledger-read.repository.js';
 import { ScoringService } from './scoring.service.js';
 import { GAMIFICATION_EVENTS } from './events.js';
+import { publicOnlyRemote } from '../../kernel/http/public-remote.js';
 
 export const GAMIFICATION_PERMISSIONS: PermissionMap = {
   'gamification.read': { description: 'See profiles, leaderboards, the badge catalog, rules and settings', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -35,6 +36,8 @@ export interface GamificationInstance extends ServiceInstance {
 
 export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): GamificationInstance } = {
   name: 'gamification',
+  publicRoutes: ['/v1/workspaces/:workspaceId/gamification'],
+  remote: publicOnlyRemote('gamification', 'V01T_GAMIFICATION_URL'),
   schema: 'gamification',
   migrations: GAMIFICATION_MIGRATIONS,
   permissions: GAMIFICATION_PERMISSIONS,

@@ -38,6 +38,35 @@ export class ProfileRepository {
     );
   }
 
+  /** Awards since `since` with the rule that gave them (the streak calendar maps rules to activities). */
+  async awardsSince(workspaceId: string, userId: string, since: string): Promise<{ rule_id: string | null; occurred_at: string | Date }[]> {
+    return rows<{ rule_id: string | null; occurred_at: string | Date }>(
+      this.db,
+      sql`SELECT rule_id, occurred_at FROM gamification.ledger WHERE workspace_id = ${workspaceId} AND user_id = ${userId} AND kind = 'award' AND occurred_at >= ${since} ORDER BY occurred_at`,
+    );
+  }
+
+  /** Rule id → streak of its definition, archived rules included (their ledger entries still count). */
+  async ruleStreaks(workspaceId: string): Promise<{ id: string; activity: string | null; cadence: Cadence | null }[]> {
+    return rows<{ id: string; activity: string | null; cadence: Cadence | null }>(
+      this.db,
+      sql`SELECT id, definition->'streak'->>'activity' AS activity, definition->'streak'->>'cadence' AS cadence FROM gamification.rules WHERE workspace_id = ${workspaceId}`,
+    );
+  }
+
+  async eventCounts(workspaceId: string, userId: string): Promise<{ event_name: string; count: string | number }[]> {
+    return rows<{ event_name: string; count: string | number }>(this.db, sql`SELECT event_name, count FROM gamification.event_counts WHERE workspace_id = ${workspaceId} AND user_id = ${userId}`);
+  }
+
+  /** Points of a metric (awards, adjustments and reversals) that occurred in (from, to], as the scoring's badge check counts them. */
+  async pointsBetween(workspaceId: string, userId: string, metric: string, from: string, to: string): Promise<number> {
+    const r = await rows<{ n: string | number | null }>(
+      this.db,
+      sql`SELECT sum(points) AS n FROM gamification.ledger WHERE workspace_id = ${workspaceId} AND user_id = ${userId} AND metric = ${metric} AND occurred_at > ${from} AND occurred_at <= ${to}`,
+    );
+    return Number(r[0]?.n ?? 0);
+  }
+
   async entitlements(workspaceId: string, userId: string): Promise<{ reward_key: string; kind: string; source: string; granted_at: string | Date }[]> {
     return rows<{ reward_key: string; kind: string; source: string; granted_at: string | Date }>(
       this.db,

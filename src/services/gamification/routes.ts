@@ -67,6 +67,48 @@ export function gamificationRoutes(app: App, deps: GamificationRouteDeps): void 
     handler: async (req) => ({ profile: await profiles.profile(req.params.workspaceId, req.principal!.userId) }),
   });
 
+  const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
+  app.get(`${base}/me/calendar`, {
+    config: { permission: 'gamification.read' },
+    schema: {
+      tags,
+      summary: 'Your streak calendar: the local days each streak activity scored, and the days (weeks) your current streaks bridged with freezes',
+      params: ws,
+      querystring: z.object({ days: z.coerce.number().int().min(7).max(90).default(35).describe('Days back from today, in your time zone (the ledger keeps 90)') }),
+      response: {
+        200: z.object({
+          timezone: z.string(),
+          from: day,
+          to: day,
+          streaks: z.array(
+            z.object({
+              activity: z.string(),
+              cadence: z.enum(['daily', 'weekly']),
+              current: z.number().int(),
+              longest: z.number().int(),
+              freezes: z.number().int().describe('Freezes held now'),
+              alive: z.boolean(),
+              activeDays: z.array(day),
+              frozenPeriods: z.array(day).describe('First day of each period a freeze covered (a Monday for weekly streaks)'),
+            }),
+          ),
+        }),
+      },
+    },
+    handler: async (req) => profiles.calendar(req.params.workspaceId, req.principal!.userId, req.query.days),
+  });
+
+  app.get(`${base}/me/badges`, {
+    config: { permission: 'gamification.read' },
+    schema: {
+      tags,
+      summary: 'The badge catalog from your side: earned (when) or locked, with your progress towards each',
+      params: ws,
+      response: { 200: z.object({ badges: z.array(z.object({ badge: badgeSchema, earned: z.boolean(), awardedAt: z.string().nullable(), current: z.number(), target: z.number() })) }) },
+    },
+    handler: async (req) => ({ badges: await profiles.badgeProgress(req.params.workspaceId, req.principal!.userId) }),
+  });
+
   app.put(`${base}/me/settings`, {
     config: { permission: 'gamification.participate' },
     schema: { tags, summary: 'Set your time zone (IANA), which decides your streak days and daily caps', params: ws, body: z.object({ timezone: z.string().min(1).max(64) }), response: { 200: z.object({ timezone: z.string() }) } },
@@ -117,7 +159,7 @@ export function gamificationRoutes(app: App, deps: GamificationRouteDeps): void 
   });
   app.post(`${base}/badges`, {
     config: { permission: 'gamification.manage' },
-    schema: { tags, summary: 'Add a badge (count of an event, streak, or points within a window)', params: ws, body: badgeBody, response: { 201: z.object({ badge: badgeSchema }) } },
+    schema: { tags, summary: 'Add a badge (count of an event, streak, or points within a window)', params: ws, body: badgeBody, response: { 201: z.object({ badge: badgeSchema }), ...problemResponses(409) } },
     handler: async (req, reply) => reply.status(201).send({ badge: await configs.createBadge(req.params.workspaceId, req.body) }),
   });
   app.delete(`${base}/badges/:badgeId`, {

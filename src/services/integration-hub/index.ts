@@ -28,6 +28,7 @@ export interface IntegrationHubInstance extends ServiceInstance {
 
 export const integrationHubModule: ServiceModule<IntegrationHubSettings> & { create(ctx: ServiceContext<IntegrationHubSettings>): IntegrationHubInstance } = {
   name: 'integration-hub',
+  publicRoutes: ['/v1/connectors', '/v1/workspaces/:workspaceId/connections', '/hooks/connections', '/oauth/integrations'],
   schema: 'integration_hub',
   migrations: INTEGRATION_HUB_MIGRATIONS,
   permissions: INTEGRATION_PERMISSIONS,

@@ -13,6 +13,8 @@ import { OPS_MIGRATIONS } from './migrations.js';
 import { OPS_CONFIG, type OpsSettings } from './config.js';
 import { BackupRunsRepository } from './backup-runs.repository.js';
 import { RETENTION_CLASSES } from '../../kernel/module.js';
+import { dbReportRoutes } from './db-report.routes.js';
+import { DbReportRepository } from './db-report.repository.js';
 
 export interface OpsInstance extends ServiceInstance {
   incidents: IncidentService;
@@ -69,6 +71,14 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
   const hub = () => (ctx.contracts.has('integration-hub') ? ctx.contracts.get<IntegrationHubContract>('integration-hub') : null);
   const user = async (id: string) => (ctx.contracts.has('orchestrator') ? ctx.contracts.get<OrchestratorContract>('orchestrator').user(id) : null);
   const logger = ctx.logger.child({ component: 'ops' });
+  const responders = async (me: string) => {
+    if (!ctx.contracts.has('orchestrator')) return [];
+    const orchestrator = ctx.contracts.get<OrchestratorContract>('orchestrator');
+    const managers = settings.workspaceId ? (await orchestrator.members(settings.workspaceId)).filter((m) => (OPS_PERMISSIONS['ops.manage'].roles as readonly string[]).includes(m.role)) : [];
+    const ids = [me, ...managers.map((m) => m.userId).filter((id) => id !== me)];
+    const people = (await Promise.all(ids.map((id) => orchestrator.user(id)))).filter((u): u is { id: string; email: string; name: string } => u !== null);
+    return people.map((u) => ({ id: u.id, name: u.name, email: u.email, you: u.id === me })).sort((a, b) => Number(b.you) - Number(a.you) || a.name.localeCompare(b.name));
+  };
   let refreshOpen: () => Promise<void> = async () => {};
   const refresh = () => refreshOpen().catch((err) => logger.warn({ err }, 'could not count open incidents'));
   const incidents = new IncidentService({
@@ -146,7 +156,8 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     deployments,
     tick,
     routes(app) {
-      opsHttpRoutes(app, { incidents, deployments, settings, user, clock: ctx.clock });
+      opsHttpRoutes(app, { incidents, deployments, settings, user, responders, clock: ctx.clock });
+      dbReportRoutes(app, { reports: new DbReportRepository(ctx.database), settings });
     },
     async start() {
       if (!hub()) logger.warn('the integration-hub does not run in this process: incident escalations cannot be delivered (see docs/operations.md)');

@@ -44,6 +44,8 @@ export interface OpsRouteDeps {
   deployments: DeploymentHistory;
   settings: { workspaceId?: string; statusPageTitle: string };
   user: (id: string) => Promise<{ id: string; name: string } | null>;
+  /** You first, then the ops workspace's members who may manage incidents, by name. */
+  responders: (me: string) => Promise<{ id: string; name: string; email: string; you: boolean }[]>;
   clock: Clock;
 }
 
@@ -113,6 +115,8 @@ const incidentDetail = incidentView.extend({
   ),
 });
 const idParams = z.object({ incidentId: z.uuid() });
+/** The server's clock when it answered: a countdown to `respondBy` runs from it, not from the browser's clock. */
+const serverNow = z.date().describe("The server's time of the answer (a countdown to respondBy counts from it)");
 const severityList = z.array(z.number().int().min(1).max(4)).max(4);
 const routeView = z.object({ connectionId: z.uuid(), severities: z.array(z.number()), immediate: z.array(z.number()), reminders: z.boolean(), updatedAt: z.date(), stale: z.boolean() });
 const routesDocument = z.object({
@@ -177,15 +181,15 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
         cursor: z.coerce.number().int().positive().optional(),
         limit: z.coerce.number().int().min(1).max(200).default(50),
       }),
-      response: { ...problemResponses(403), 200: z.object({ incidents: z.array(incidentView), nextCursor: z.number().nullable() }) },
+      response: { ...problemResponses(403), 200: z.object({ incidents: z.array(incidentView), nextCursor: z.number().nullable(), now: serverNow }) },
     },
-    handler: async (req) => deps.incidents.list({ ...req.query, severity: req.query.severity as 1 | 2 | 3 | 4 | undefined }),
+    handler: async (req) => ({ ...(await deps.incidents.list({ ...req.query, severity: req.query.severity as 1 | 2 | 3 | 4 | undefined })), now: deps.clock.now() }),
   });
 
   app.get('/v1/ops/incidents/:incidentId', {
     config: operator('ops.read'),
-    schema: { tags, summary: 'An incident with its alerts, timeline, public updates and escalation deliveries', params: idParams, response: { ...problemResponses(403), 200: z.object({ incident: incidentDetail }) } },
-    handler: async (req) => ({ incident: await deps.incidents.detail(req.params.incidentId) }),
+    schema: { tags, summary: 'An incident with its alerts, timeline, public updates and escalation deliveries', params: idParams, response: { ...problemResponses(403), 200: z.object({ incident: incidentDetail, now: serverNow }) } },
+    handler: async (req) => ({ incident: await deps.incidents.detail(req.params.incidentId), now: deps.clock.now() }),
   });
 
   app.post('/v1/ops/incidents/:incidentId/acknowledge', {
@@ -248,6 +252,16 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
       response: { ...problemResponses(403, 409), 200: z.object({ incident: incidentView }) },
     },
     handler: async (req) => ({ incident: await deps.incidents.markPostmortemDone(req.params.incidentId, actor(req), req.body.url) }),
+  });
+
+  app.get('/v1/ops/responders', {
+    config: operator('ops.read'),
+    schema: {
+      tags,
+      summary: 'People who can take an incident role: you, and the members of the ops workspace whose role holds ops.manage',
+      response: { ...problemResponses(403), 200: z.object({ responders: z.array(z.object({ id: z.uuid(), name: z.string(), email: z.string(), you: z.boolean() })) }) },
+    },
+    handler: async (req) => ({ responders: await deps.responders(req.principal!.userId) }),
   });
 
   // ---- escalation routes (ADR 0802)

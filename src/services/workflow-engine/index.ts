@@ -14,6 +14,7 @@ import { WorkflowRepository } from './repository.js';
 import { workflowRoutes } from './routes.js';
 import { WorkflowService } from './service.js';
 import { WORKFLOW_EVENTS } from './events.js';
+import { publicOnlyRemote } from '../../kernel/http/public-remote.js';
 
 const everyone = ['owner', 'admin', 'developer', 'analyst', 'viewer'] as const;
 const developersUp = ['owner', 'admin', 'developer'] as const;
@@ -36,6 +37,8 @@ export interface WorkflowEngineInstance extends ServiceInstance {
 
 export const workflowEngineModule: ServiceModule<WorkflowSettings> & { create(ctx: ServiceContext<WorkflowSettings>): WorkflowEngineInstance } = {
   name: 'workflow-engine',
+  publicRoutes: ['/v1/workflow-step-types', '/v1/workspaces/:workspaceId/workflows', '/v1/workspaces/:workspaceId/runs', '/hooks/workflows'],
+  remote: publicOnlyRemote('workflow-engine', 'V01T_WORKFLOW_ENGINE_URL'),
   schema: 'workflow',
   migrations: WORKFLOW_MIGRATIONS,
   permissions: WORKFLOW_PERMISSIONS,

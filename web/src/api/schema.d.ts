@@ -89,7 +89,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -7514,7 +7514,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -7523,7 +7523,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -7532,7 +7532,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8094,7 +8094,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8103,7 +8103,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8112,7 +8112,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8269,7 +8269,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8278,7 +8278,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8287,7 +8287,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -8627,7 +8627,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, provider_error, provider_auth_failed) */
+                /** @description The outbound request failed (application/problem+json; code one of: egress_failed, egress_response_too_large, upstream_failed, provider_error, provider_auth_failed) */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -8636,7 +8636,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8645,7 +8645,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout) */
+                /** @description The remote service did not answer in time (application/problem+json; code one of: egress_timeout, upstream_timeout) */
                 504: {
                     headers: {
                         [name: string]: unknown;
@@ -9102,7 +9102,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -11226,6 +11226,176 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workspaces/{workspaceId}/posts/{postId}/targets/{targetId}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Publish a failed (or skipped) channel of the post again, now (audited) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    workspaceId: string;
+                    postId: string;
+                    targetId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            post: {
+                                /** Format: uuid */
+                                id: string;
+                                /** Format: uuid */
+                                workspaceId: string;
+                                campaignId: string | null;
+                                authorId: string | null;
+                                title: string | null;
+                                body: string;
+                                link: string | null;
+                                mediaIds: string[];
+                                channels: {
+                                    /** Format: uuid */
+                                    channelId: string;
+                                    /** @description Per-channel text replacing the body, or null */
+                                    body: string | null;
+                                }[];
+                                /**
+                                 * @description draft → in_review → approved → scheduled (waiting for its time), then from its per-channel targets: publishing (one is being sent), published (all sent), partially_published (some sent, others failed or skipped), failed (none sent); cancelled at any point before publishing
+                                 * @enum {string}
+                                 */
+                                status: "draft" | "in_review" | "approved" | "scheduled" | "publishing" | "published" | "partially_published" | "failed" | "cancelled";
+                                timezone: string;
+                                /** @description Local wall time (YYYY-MM-DDTHH:MM) in `timezone` */
+                                scheduledAt: string | null;
+                                rrule: string | null;
+                                review: {
+                                    comment: string | null;
+                                    by: string | null;
+                                    at: string | null;
+                                };
+                                /** @description One per channel and occurrence */
+                                targets: {
+                                    /** Format: uuid */
+                                    id: string;
+                                    /** Format: uuid */
+                                    channelId: string;
+                                    /** Format: date-time */
+                                    dueAt: string;
+                                    /** @enum {string} */
+                                    status: "scheduled" | "publishing" | "published" | "failed" | "cancelled" | "skipped";
+                                    attempts: number;
+                                    nextAttemptAt: string | null;
+                                    /** @description The provider's id of the published item */
+                                    externalId: string | null;
+                                    /** @description Where the published item can be seen */
+                                    url: string | null;
+                                    errorCode: string | null;
+                                    error: string | null;
+                                    lateBySeconds: number | null;
+                                    publishedAt: string | null;
+                                }[];
+                                /** Format: date-time */
+                                createdAt: string;
+                                /** Format: date-time */
+                                updatedAt: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Payload too large (application/problem+json; code one of: payload_too_large) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unsupported media type (application/problem+json; code one of: unsupported_media_type) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workspaces/{workspaceId}/posts/{postId}/cancel": {
         parameters: {
             query?: never;
@@ -12450,6 +12620,11 @@ export interface paths {
                                 op?: "eq" | "neq";
                                 value: string;
                             }[];
+                            /**
+                             * @description how the web app draws the trend (display only)
+                             * @enum {string}
+                             */
+                            chart?: "line" | "bar";
                             from: unknown;
                             to: unknown;
                         } | {
@@ -12574,6 +12749,107 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{workspaceId}/analytics/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The event names the workspace has, with counts and property keys, for a query builder */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description default: 90 days before "to" */
+                    from?: unknown;
+                    /** @description default: now */
+                    to?: unknown;
+                };
+                header?: never;
+                path: {
+                    workspaceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            from: string;
+                            /** Format: date-time */
+                            to: string;
+                            events: {
+                                name: string;
+                                count: number;
+                                /** @description ISO 8601 time of the latest event of this name */
+                                lastSeen: string;
+                                /** @description property keys seen on the most recent events of this name (a sample of the range's latest 5,000 events) */
+                                properties: string[];
+                            }[];
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -12709,6 +12985,11 @@ export interface paths {
                                 op?: "eq" | "neq";
                                 value: string;
                             }[];
+                            /**
+                             * @description how the web app draws the trend (display only)
+                             * @enum {string}
+                             */
+                            chart?: "line" | "bar";
                             from: unknown;
                             to: unknown;
                         } | {
@@ -13042,6 +13323,11 @@ export interface paths {
                                 op?: "eq" | "neq";
                                 value: string;
                             }[];
+                            /**
+                             * @description how the web app draws the trend (display only)
+                             * @enum {string}
+                             */
+                            chart?: "line" | "bar";
                             from: unknown;
                             to: unknown;
                         } | {
@@ -14331,6 +14617,232 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workspaces/{workspaceId}/gamification/me/calendar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your streak calendar: the local days each streak activity scored, and the days (weeks) your current streaks bridged with freezes */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Days back from today, in your time zone (the ledger keeps 90) */
+                    days?: number;
+                };
+                header?: never;
+                path: {
+                    workspaceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            timezone: string;
+                            from: string;
+                            to: string;
+                            streaks: {
+                                activity: string;
+                                /** @enum {string} */
+                                cadence: "daily" | "weekly";
+                                current: number;
+                                longest: number;
+                                /** @description Freezes held now */
+                                freezes: number;
+                                alive: boolean;
+                                activeDays: string[];
+                                /** @description First day of each period a freeze covered (a Monday for weekly streaks) */
+                                frozenPeriods: string[];
+                            }[];
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{workspaceId}/gamification/me/badges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The badge catalog from your side: earned (when) or locked, with your progress towards each */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    workspaceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            badges: {
+                                badge: {
+                                    key: string;
+                                    name: string;
+                                    /** @default  */
+                                    description: string;
+                                    /** @default null */
+                                    persona: ("founder" | "vCreator" | "vBuilder" | "vAnalyst" | "vAutomator") | null;
+                                    criteria: {
+                                        /** @enum {string} */
+                                        kind: "count";
+                                        event: string;
+                                        atLeast: number;
+                                    } | {
+                                        /** @enum {string} */
+                                        kind: "streak";
+                                        activity: string;
+                                        /**
+                                         * @default daily
+                                         * @enum {string}
+                                         */
+                                        cadence: "daily" | "weekly";
+                                        atLeast: number;
+                                    } | {
+                                        /** @enum {string} */
+                                        kind: "points";
+                                        metric: string;
+                                        atLeast: number;
+                                        windowDays: number;
+                                    };
+                                    /** Format: uuid */
+                                    id: string;
+                                    createdAt: string;
+                                };
+                                earned: boolean;
+                                awardedAt: string | null;
+                                current: number;
+                                target: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/workspaces/{workspaceId}/gamification/me/settings": {
         parameters: {
             query?: never;
@@ -14988,6 +15500,15 @@ export interface paths {
                 };
                 /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -16460,7 +16981,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -16544,6 +17065,11 @@ export interface paths {
                                 postmortemUrl: string | null;
                             }[];
                             nextCursor: number | null;
+                            /**
+                             * Format: date-time
+                             * @description The server's time of the answer (a countdown to respondBy counts from it)
+                             */
+                            now: string;
                         };
                     };
                 };
@@ -16710,6 +17236,11 @@ export interface paths {
                                     reminder: string | null;
                                 }[];
                             };
+                            /**
+                             * Format: date-time
+                             * @description The server's time of the answer (a countdown to respondBy counts from it)
+                             */
+                            now: string;
                         };
                     };
                 };
@@ -17640,6 +18171,77 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ops/responders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** People who can take an incident role: you, and the members of the ops workspace whose role holds ops.manage */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            responders: {
+                                /** Format: uuid */
+                                id: string;
+                                name: string;
+                                email: string;
+                                you: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/ops/escalation-routes": {
         parameters: {
             query?: never;
@@ -17726,7 +18328,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -17855,7 +18457,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -18306,6 +18908,162 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ops/db/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Database report: top statements (pg_stat_statements) by total and mean time, tables by dead tuples with seq vs index scans, unused indexes, connections vs max_connections */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            database: {
+                                /** @enum {string} */
+                                kind: "pglite" | "postgres";
+                                version: string;
+                            };
+                            statementsByTotalTime: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    queryid: string;
+                                    calls: number;
+                                    total_ms: number;
+                                    mean_ms: number;
+                                    rows: number;
+                                    query: string;
+                                }[];
+                            };
+                            statementsByMeanTime: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    queryid: string;
+                                    calls: number;
+                                    total_ms: number;
+                                    mean_ms: number;
+                                    rows: number;
+                                    query: string;
+                                }[];
+                            };
+                            tables: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    seq_scan: number;
+                                    idx_scan: number | null;
+                                    n_live_tup: number;
+                                    n_dead_tup: number;
+                                    last_vacuum: string | null;
+                                    last_autovacuum: string | null;
+                                    last_analyze: string | null;
+                                }[];
+                            };
+                            indexUsage: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    indexname: string;
+                                    idx_scan: number;
+                                    idx_tup_read: number;
+                                    idx_tup_fetch: number;
+                                    bytes: number;
+                                    unique: boolean;
+                                }[];
+                            };
+                            unusedIndexes: {
+                                available: boolean;
+                                reason?: string;
+                                rows: {
+                                    schemaname: string;
+                                    tablename: string;
+                                    indexname: string;
+                                    idx_scan: number;
+                                    idx_tup_read: number;
+                                    idx_tup_fetch: number;
+                                    bytes: number;
+                                    unique: boolean;
+                                }[];
+                            };
+                            connections: {
+                                available: boolean;
+                                reason?: string;
+                                server: number;
+                                database: number;
+                                max: number;
+                                usedRatio: number;
+                            };
+                            generatedAt: string;
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/hooks/workflows/{token}": {
         parameters: {
             query?: never;
@@ -18500,7 +19258,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;

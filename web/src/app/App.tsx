@@ -20,7 +20,6 @@ const ForgotPassword = lazy(() => import('../auth/ForgotPassword'));
 const ResetPassword = lazy(() => import('../auth/ResetPassword'));
 const VerifyEmail = lazy(() => import('../auth/VerifyEmail'));
 const AcceptInvitation = lazy(() => import('../workspaces/AcceptInvitation'));
-const Home = lazy(() => import('../home/Home'));
 const NewWorkspace = lazy(() => import('../workspaces/NewWorkspace'));
 const Members = lazy(() => import('../workspaces/Members'));
 const WorkspaceSettings = lazy(() => import('../workspaces/WorkspaceSettings'));
@@ -35,6 +34,26 @@ const Approvals = lazy(() => import('../runs/Approvals'));
 const Connections = lazy(() => import('../connections/Connections'));
 const NewConnection = lazy(() => import('../connections/NewConnection'));
 const ConnectionPage = lazy(() => import('../connections/ConnectionPage'));
+// issue 16: content + homes
+const Home = lazy(() => import('../homes/Home'));
+const ContentCalendar = lazy(() => import('../content/Calendar'));
+const Compose = lazy(() => import('../content/Compose'));
+const PostPage = lazy(() => import('../content/PostPage'));
+const Campaigns = lazy(() => import('../content/Campaigns'));
+const Channels = lazy(() => import('../content/Channels'));
+// end issue 16: content + homes
+// issue 16: analytics
+const AnalyticsOverview = lazy(() => import('../analytics/Overview'));
+const AnalyticsExplore = lazy(() => import('../analytics/Explore'));
+const AnalyticsDashboards = lazy(() => import('../analytics/Dashboards'));
+const AnalyticsDashboard = lazy(() => import('../analytics/DashboardPage'));
+const AnalyticsWriteKeys = lazy(() => import('../analytics/WriteKeys'));
+// end issue 16: analytics
+// issue 16: gamification + operations
+const Gamification = lazy(() => import('../gamification/Gamification'));
+const Operations = lazy(() => import('../operations/Operations'));
+const IncidentPage = lazy(() => import('../operations/IncidentPage'));
+// end issue 16: gamification + operations
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -133,6 +152,26 @@ const router = createBrowserRouter([
           { path: '/w/:workspaceId/connections', element: <Connections /> },
           { path: '/w/:workspaceId/connections/new/:connectorId', element: <NewConnection /> },
           { path: '/w/:workspaceId/connections/:connectionId', element: <ConnectionPage /> },
+          // issue 16: content + homes
+          { path: '/w/:workspaceId/content', element: <ContentCalendar /> },
+          { path: '/w/:workspaceId/content/compose', element: <Compose /> },
+          { path: '/w/:workspaceId/content/posts/:postId', element: <PostPage /> },
+          { path: '/w/:workspaceId/content/posts/:postId/edit', element: <Compose /> },
+          { path: '/w/:workspaceId/content/campaigns', element: <Campaigns /> },
+          { path: '/w/:workspaceId/content/channels', element: <Channels /> },
+          // end issue 16: content + homes
+          // issue 16: analytics
+          { path: '/w/:workspaceId/analytics', element: <AnalyticsOverview /> },
+          { path: '/w/:workspaceId/analytics/explore', element: <AnalyticsExplore /> },
+          { path: '/w/:workspaceId/analytics/dashboards', element: <AnalyticsDashboards /> },
+          { path: '/w/:workspaceId/analytics/dashboards/:dashboardId', element: <AnalyticsDashboard /> },
+          { path: '/w/:workspaceId/analytics/write-keys', element: <AnalyticsWriteKeys /> },
+          // end issue 16: analytics
+          // issue 16: gamification + operations
+          { path: '/w/:workspaceId/progress', element: <Gamification /> },
+          { path: '/operations', element: <Operations /> },
+          { path: '/operations/incidents/:incidentId', element: <IncidentPage /> },
+          // end issue 16: gamification + operations
         ],
       },
       { path: '*', element: <NotFound /> },

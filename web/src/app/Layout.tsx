@@ -1,6 +1,6 @@
 import { useEffect, useState, type ReactNode } from 'react';
 import { Button as AriaButton, Link, ListBox, ListBoxItem, Popover, Select, SelectValue, Label } from 'react-aria-components';
-import { useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams } from 'react-router';
 import { api, call } from '../api/client';
 import { useWorkspaces } from './session';
@@ -17,13 +17,15 @@ function useTheme(): [Theme, (t: Theme) => void] {
   return [theme, setTheme];
 }
 
-export function Layout({ user, children }: { user: { name: string; email: string; emailVerified?: boolean }; children: ReactNode }) {
+export function Layout({ user, children }: { user: { name: string; email: string; emailVerified?: boolean; platformAdmin?: boolean }; children: ReactNode }) {
   const { workspaceId } = useParams();
   const workspaces = useWorkspaces();
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const [theme, setTheme] = useTheme();
   const current = workspaces.data?.find((w) => w.id === workspaceId);
+  // issue 16: gamification + operations — operators (members of the ops workspace) see the console too: asked once per session.
+  const operator = useQuery({ queryKey: ['ops', 'access'], queryFn: () => call(api.GET('/v1/ops/responders')), retry: false, staleTime: Infinity, enabled: !user.platformAdmin });
 
   async function signOut() {
     await call(api.POST('/v1/auth/browser/logout'));
@@ -73,11 +75,20 @@ export function Layout({ user, children }: { user: { name: string; email: string
               <Link href={`/w/${current.id}/runs`}>Runs</Link>
               <Link href={`/w/${current.id}/approvals`}>Approvals</Link>
               <Link href={`/w/${current.id}/connections`}>Connections</Link>
+              {/* issue 16: content + homes */}
+              <Link href={`/w/${current.id}/content`}>Calendar</Link>
+              {/* end issue 16: content + homes */}
+              {/* issue 16: analytics */}
+              <Link href={`/w/${current.id}/analytics`}>Analytics</Link>
               <Link href={`/w/${current.id}/members`}>Members</Link>
               <Link href={`/w/${current.id}/audit`}>Audit log</Link>
               <Link href={`/w/${current.id}/settings`}>Settings</Link>
+              {/* issue 16: gamification + operations */}
+              <Link href={`/w/${current.id}/progress`}>Progress</Link>
             </>
           )}
+          {/* issue 16: gamification + operations */}
+          {(user.platformAdmin || operator.isSuccess) && <Link href="/operations">Operations</Link>}
         </nav>
         <div className="topbar-end">
           <AriaButton className="btn btn-secondary" onPress={() => setTheme(theme === 'dark' ? 'light' : 'dark')} aria-label={`Switch to ${theme === 'dark' ? 'light' : 'dark'} theme`}>
