@@ -8,6 +8,7 @@ import pg from 'pg';
 import type { Config } from '../kernel/config/index.js';
 import type { Clock } from '../kernel/clock.js';
 import { openDatabase } from '../kernel/db/database.js';
+import { postgresConnection } from '../kernel/db/ssl.js';
 import { AppError } from '../kernel/errors.js';
 import type { BackupSink } from '../kernel/module.js';
 import { openObjectStorage } from '../kernel/storage/index.js';
@@ -129,7 +130,7 @@ export async function createBackup(p: Platform, opts: CreateOptions = {}): Promi
           await writer.add('database/pglite.tar.gz', Buffer.from(await tar.arrayBuffer()));
         } else {
           const file = path.join(scratch, 'postgres.dump');
-          described = await p.database.withClient((c) => pgDumpConsistent(c, config.db.url!, file, describeDatabase));
+          described = await p.database.withClient((c) => pgDumpConsistent(c, config.db.url!, file, describeDatabase, config.db.ssl));
           await writer.addFile('database/postgres.dump', file, { format: 'pg_dump custom' });
         }
         for (const part of participants) await part.backup.dump(sink);
@@ -325,7 +326,7 @@ export async function restoreBackup(config: Config, idArg: string | undefined, o
     const held = local.map((p) => path.relative(config.dataDir, p) || p);
     let tables = 0;
     if (shape === 'distributed') {
-      const client = new pg.Client({ connectionString: config.db.url });
+      const client = new pg.Client(postgresConnection(config.db.url!, config.db.ssl));
       await client.connect();
       try {
         tables = await userTableCount({ query: async (sql) => (await client.query(sql)).rows, exec: async (sql) => void (await client.query(sql)) });
@@ -379,7 +380,7 @@ export async function restoreBackup(config: Config, idArg: string | undefined, o
         try {
           log('restoring the database (pg_restore)\n');
           await fileTo(target, id, key, dump, path.join(scratch, 'postgres.dump'));
-          await pgRestore(config.db.url!, path.join(scratch, 'postgres.dump'), { clean: tables > 0 });
+          await pgRestore(config.db.url!, path.join(scratch, 'postgres.dump'), { clean: tables > 0, ssl: config.db.ssl });
         } finally {
           await fsp.rm(scratch, { recursive: true, force: true });
         }
@@ -463,9 +464,9 @@ export interface DrillResult {
 }
 
 /** A scratch database on the same PostgreSQL server (the drill needs CREATEDB). */
-async function scratchDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
+async function scratchDatabase(url: string, ssl: Config['db']['ssl']): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `v01t_drill_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
+  const admin = new pg.Client(postgresConnection(url, ssl));
   await admin.connect();
   try {
     await admin.query(`CREATE DATABASE ${name}`);
@@ -477,7 +478,7 @@ async function scratchDatabase(url: string): Promise<{ url: string; drop: () => 
   return {
     url: u.toString(),
     drop: async () => {
-      const c = new pg.Client({ connectionString: url });
+      const c = new pg.Client(postgresConnection(url, ssl));
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => c.end());
     },
@@ -501,7 +502,7 @@ export async function runDrill(p: Platform, idArg?: string): Promise<DrillResult
   let scratchDb: { url: string; drop: () => Promise<void> } | undefined;
   let backupId = idArg ?? '';
   try {
-    if (config.db.url) scratchDb = await scratchDatabase(config.db.url);
+    if (config.db.url) scratchDb = await scratchDatabase(config.db.url, config.db.ssl);
     const analytics = analyticsSettings(config);
     const drillConfig: Config = {
       ...config,

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { RawClient } from '../db/database.js';
+import type { DatabaseSslSettings } from '../db/ssl.js';
 
 const run = promisify(execFile);
 
@@ -33,23 +34,32 @@ export async function userTableCount(c: RawClient): Promise<number> {
  * PostgreSQL tools run with the password in PGPASSWORD, never on the command line (the process
  * list shows arguments to every user of the machine).
  */
-function connection(url: string): { dbname: string; env: NodeJS.ProcessEnv } {
+function connection(url: string, ssl?: DatabaseSslSettings): { dbname: string; env: NodeJS.ProcessEnv } {
   const u = new URL(url);
   const password = decodeURIComponent(u.password);
   u.password = '';
-  return { dbname: u.toString(), env: { ...process.env, ...(password ? { PGPASSWORD: password } : {}) } };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...(password ? { PGPASSWORD: password } : {}) };
+  // DATABASE_SSL_* win over the URL's ssl parameters, as for the platform's pools (kernel/db/ssl.ts).
+  if (ssl) {
+    for (const k of ['sslmode', 'ssl', 'sslcert', 'sslkey', 'sslrootcert', 'sslpassword', 'uselibpqcompat']) u.searchParams.delete(k);
+    env.PGSSLMODE = ssl.mode;
+    if (ssl.caFile) env.PGSSLROOTCERT = ssl.caFile;
+    if (ssl.certFile) env.PGSSLCERT = ssl.certFile;
+    if (ssl.keyFile) env.PGSSLKEY = ssl.keyFile;
+  }
+  return { dbname: u.toString(), env };
 }
 
 /**
  * A REPEATABLE READ transaction whose snapshot pg_dump shares (`--snapshot`): the row counts of the
  * manifest and the dump see the same committed state, while the server keeps serving.
  */
-export async function pgDumpConsistent<T>(c: RawClient, url: string, file: string, inside: (c: RawClient) => Promise<T>): Promise<T> {
+export async function pgDumpConsistent<T>(c: RawClient, url: string, file: string, inside: (c: RawClient) => Promise<T>, ssl?: DatabaseSslSettings): Promise<T> {
   await c.exec('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
   try {
     const [snap] = await c.query<{ s: string }>('SELECT pg_export_snapshot() AS s');
     const result = await inside(c);
-    const { dbname, env } = connection(url);
+    const { dbname, env } = connection(url, ssl);
     // The runbook's pg_dump, in the custom format (compressed, restorable table by table).
     await run('pg_dump', ['--format=custom', '--compress=6', '--no-owner', '--no-privileges', `--snapshot=${snap!.s}`, `--file=${file}`, `--dbname=${dbname}`], { env, maxBuffer: 16 * 1024 * 1024 }).catch((err: unknown) => {
       throw toolError('pg_dump', err);
@@ -60,8 +70,8 @@ export async function pgDumpConsistent<T>(c: RawClient, url: string, file: strin
   }
 }
 
-export async function pgRestore(url: string, file: string, opts: { clean: boolean }): Promise<void> {
-  const { dbname, env } = connection(url);
+export async function pgRestore(url: string, file: string, opts: { clean: boolean; ssl?: DatabaseSslSettings }): Promise<void> {
+  const { dbname, env } = connection(url, opts.ssl);
   try {
     await run('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', ...(opts.clean ? ['--clean', '--if-exists'] : []), `--dbname=${dbname}`, file], { env, maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {
