@@ -103,7 +103,29 @@ describe('the platform configuration', () => {
     });
     expect(CONTENT_CONFIG.read(c)).toEqual({ mediaMaxBytes: 25 * 1024 * 1024, publisherIntervalMs: 1000, publisherBatch: 100, publisherConcurrency: 16, leaseSeconds: 120, maxAttempts: 6 });
     expect(INTEGRATION_HUB_CONFIG.read(c)).toEqual({ mediaMaxBytes: 25 * 1024 * 1024 });
-    expect(OPS_CONFIG.read(c)).toEqual({ alertmanagerToken: undefined, deployToken: undefined, workspaceId: undefined, tickSeconds: 30, timeZone: 'UTC', holidays: undefined, extraHolidays: [], statusPageTitle: 'v01t status' });
+    expect(OPS_CONFIG.read(c)).toEqual({
+      alertmanagerToken: undefined,
+      deployToken: undefined,
+      workspaceId: undefined,
+      tickSeconds: 30,
+      timeZone: 'UTC',
+      holidays: undefined,
+      extraHolidays: [],
+      statusPageTitle: 'v01t status',
+      // Backups and retention (ADR 0050): the runbook's schedules and 7/4/12 GFS.
+      backup: {
+        target: undefined,
+        s3: { endpoint: undefined, region: undefined, accessKeyId: undefined, secretAccessKey: undefined },
+        key: undefined,
+        schedule: '0 2 * * *',
+        drillSchedule: '0 4 1 * *',
+        retentionSchedule: '0 2 * * 0',
+        schedulesEnabled: true,
+        keep: { daily: 7, weekly: 4, monthly: 12 },
+        drillDir: undefined,
+        notifyConnectionId: undefined,
+      },
+    });
     expect(c.egress).toEqual({ allow: [], timeoutMs: 10_000, maxResponseBytes: 5 * 1024 * 1024, rateLimit: { perSecond: 10, burst: 20 } });
     expect(c.expressions).toEqual({ timeoutMs: 1000, memoryMb: 64, maxResultBytes: 1024 * 1024, maxDepth: 500, maxLength: 20_000, workers: 2, maxQueuedPerWorkspace: 8 });
     // Defaults that follow other variables.
@@ -111,6 +133,11 @@ describe('the platform configuration', () => {
     expect(ANALYTICS_CONFIG.read(split)).toMatchObject({ store: 'clickhouse', buffer: 'database', duckdbPath: ':memory:', bufferDir: undefined });
     expect(CONTENT_CONFIG.read(split).mediaMaxBytes).toBe(1000);
     expect(INTEGRATION_HUB_CONFIG.read(split).mediaMaxBytes).toBe(1000);
+    // Backup targets and schedules are checked at start, like every other setting.
+    expect(OPS_CONFIG.read(loadPlatformConfig({ BACKUP_TARGET: 's3://v01t-backups/nightly' })).backup.target).toEqual({ kind: 's3', bucket: 'v01t-backups', prefix: 'nightly/' });
+    expect(OPS_CONFIG.read(loadPlatformConfig({ BACKUP_TARGET: 'relative/dir' })).backup.target).toEqual({ kind: 'folder', dir: path.resolve('relative/dir') });
+    expect(() => loadPlatformConfig({ BACKUP_SCHEDULE: 'every night' })).toThrow(/BACKUP_SCHEDULE/);
+    expect(() => loadPlatformConfig({ BACKUP_TARGET: 's3://Not_A_Bucket' })).toThrow(/BACKUP_TARGET/);
   });
 
   it("composes only the slices of the services a process runs (and every remote URL), so another's bad value does not stop it", () => {

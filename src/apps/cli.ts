@@ -11,6 +11,8 @@ import { runOperatorCommand, type CommandIo, type DataAccess, type OperatorArgs,
 import { createPlatform, platformMigrationSets, StartupError, VERSION, availableModules } from './platform.js';
 import { runServer } from './server.js';
 import { restrictUmask } from '../kernel/private-fs.js';
+import { asOperatorError, restoreBackup } from './backup.js';
+import { readDataDirLock } from '../kernel/db/data-dir-lock.js';
 
 function config(overrides: Partial<Record<string, string>> = {}): Config {
   return loadPlatformConfig({ ...process.env, ...overrides });
@@ -286,6 +288,91 @@ export function buildCli(): Command {
     .argument('<provider>', 'its slug or id')
     .action(async (provider: string) => {
       await operate('sso.remove', { provider }, 'v01t sso remove');
+    });
+
+  const backup = program.command('backup').description('backups, restores and restore drills (docs/backup-and-recovery.md, ADR 0050)');
+  backup
+    .command('create')
+    .description('back up everything the deployment stores to BACKUP_TARGET, encrypted (also while the server runs)')
+    .option('--include-master-key', 'wrap the master key into the backup under a passphrase read from standard input (at least 12 characters)')
+    .option('--json', 'print the new backup as JSON: {id, createdAt, bytes, kind, files}')
+    .action(async (opts: { includeMasterKey?: boolean; json?: boolean }) => {
+      const passphrase = opts.includeMasterKey ? await readStdin() : undefined;
+      if (opts.includeMasterKey && !passphrase) throw new AppError('bad_request', '--include-master-key reads a passphrase from standard input: none was given');
+      await operate('backup.create', { json: Boolean(opts.json), ...(passphrase !== undefined ? { masterKeyPassphrase: passphrase } : {}) }, 'v01t backup create');
+    });
+  backup
+    .command('list')
+    .description('the backups in BACKUP_TARGET, oldest first')
+    .option('--json', 'print an array of {id, createdAt, bytes, kind}')
+    .action(async (opts: { json?: boolean }) => {
+      await operate('backup.list', { json: Boolean(opts.json) }, 'v01t backup list');
+    });
+  backup
+    .command('verify')
+    .description('decrypt every file of a backup and check its size and SHA-256 (exit 1 when anything is wrong)')
+    .argument('[id]', 'the backup id, or latest', 'latest')
+    .option('--json', 'print {id, ok, files, bytes}')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      await operate('backup.verify', { id, json: Boolean(opts.json) }, 'v01t backup verify');
+    });
+  backup
+    .command('restore')
+    .description('restore a backup into V01T_DATA_DIR (embedded) or the configured empty database and stores (distributed); the server must be stopped')
+    .argument('[id]', 'the backup id, or latest', 'latest')
+    .option('--force', 'restore over existing data (embedded: it is moved to V01T_DATA_DIR/pre-restore-<time>; distributed: dropped)')
+    .option('--passphrase-stdin', 'unwrap the master key kept in the backup (made with --include-master-key) with the passphrase from standard input')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, opts: { force?: boolean; passphraseStdin?: boolean; json?: boolean }) => {
+      const cfg = config({ LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+      const passphrase = opts.passphraseStdin ? await readStdin() : undefined;
+      const embedded = !cfg.db.url;
+      if (embedded && cfg.db.ephemeral) throw new AppError('bad_request', 'V01T_EPHEMERAL=true: there is no data folder to restore into');
+      const holder = embedded ? readDataDirLock(cfg.dataDir) : undefined;
+      if (holder) throw new AppError('conflict', `stop the v01t process ${holder.pid} (${holder.command}) using ${cfg.dataDir} before restoring into it`);
+      const lock = embedded ? acquireDataDirLock(cfg.dataDir, 'v01t backup restore') : undefined;
+      try {
+        let last = 0;
+        const r = await restoreBackup(cfg, id, {
+          force: Boolean(opts.force),
+          passphrase,
+          log: (line) => void (opts.json ? undefined : process.stderr.write(line)),
+          progress: (done, total) => {
+            if (opts.json || Date.now() - last < 250) return;
+            last = Date.now();
+            process.stderr.write(`\rverified ${(done / 1048576).toFixed(1)} of ${((total ?? 0) / 1048576).toFixed(1)} MB`);
+          },
+        })
+          .catch((err: unknown) => {
+            throw asOperatorError(err);
+          })
+          .finally(() => {
+            if (last) process.stderr.write('\n');
+          });
+        await stdio.out(
+          opts.json
+            ? `${JSON.stringify(r)}\n`
+            : `restored backup ${r.id} (${r.createdAt}, ${r.files} files)${r.masterKeyRestored ? '; master key written to the data folder' : ''}${r.movedAside ? `; the previous data is in ${r.movedAside}` : ''}\nstart v01t to serve it\n`,
+        );
+      } finally {
+        lock?.release();
+      }
+    });
+  backup
+    .command('prune')
+    .description('delete backups outside the grandfather-father-son set (BACKUP_KEEP_DAILY/WEEKLY/MONTHLY: 7/4/12)')
+    .option('--dry-run', 'only list what would be deleted')
+    .option('--json', 'print {kept, pruned, dryRun}')
+    .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+      await operate('backup.prune', { dryRun: Boolean(opts.dryRun), json: Boolean(opts.json) }, 'v01t backup prune');
+    });
+  backup
+    .command('drill')
+    .description('restore drill: restore a backup (the newest by default) into a scratch folder or database, boot on it, compare, record RTO and RPO')
+    .argument('[id]', 'the backup id, or latest', 'latest')
+    .option('--json', 'print the drill result as JSON')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      await operate('backup.drill', { id, json: Boolean(opts.json) }, 'v01t backup drill');
     });
 
   program

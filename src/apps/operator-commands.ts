@@ -9,6 +9,8 @@ import { ssoProviderBody } from '../services/orchestrator/sso.routes.js';
 import { publicProvider } from '../services/orchestrator/sso.service.js';
 import { StartupError, type Platform } from './platform.js';
 import { mailDetail, mailSummary } from '../services/orchestrator/mail.service.js';
+import { asOperatorError, createBackup, listBackups, pruneBackups, runDrill, verifyBackup } from './backup.js';
+import { runRetention } from './retention.js';
 import { buildDbReport, formatDbReport } from '../services/ops/db-report.js';
 import { DbReportRepository } from '../services/ops/db-report.repository.js';
 
@@ -33,6 +35,7 @@ export interface CommandIo {
 }
 
 const isoDate = z.iso.datetime({ offset: true });
+const backupId = z.string().regex(/^(latest|\d{8}T\d{6}Z-[0-9a-f]{6})$/, 'a backup id (YYYYMMDDTHHMMSSZ-xxxxxx, from backup list) or latest');
 const userId = z.uuid({ error: (i) => `--user-id: not a user id (a UUID): ${String(i.input)}` });
 
 /** Each command's arguments as the CLI sends them: already parsed from flags, checked again here since they may arrive over the socket. */
@@ -50,6 +53,11 @@ const COMMANDS = {
   'gdpr.export': z.object({ userId }).strict(),
   'gdpr.erase': z.object({ userId }).strict(),
   'retention.run': z.object({}).strict(),
+  'backup.create': z.object({ masterKeyPassphrase: z.string().optional(), json: z.boolean() }).strict(),
+  'backup.list': z.object({ json: z.boolean() }).strict(),
+  'backup.verify': z.object({ id: backupId.optional(), json: z.boolean() }).strict(),
+  'backup.prune': z.object({ dryRun: z.boolean(), json: z.boolean() }).strict(),
+  'backup.drill': z.object({ id: backupId.optional(), json: z.boolean() }).strict(),
   'db.report': z.object({ limit: z.number().int().min(1).max(100), json: z.boolean() }).strict(),
   'sso.add': ssoProviderBody.strict(),
   'sso.list': z.object({}).strict(),
@@ -80,7 +88,33 @@ export function parseOperatorRequest(input: unknown): OperatorRequest {
 
 const auditLog = (db: Database) => new AuditLog(db.orm, { now: () => new Date() });
 
+const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+
+/** Progress on stderr, at most every 250 ms: bytes done (of the total when known). */
+function progressTo(io: CommandIo, verb: string) {
+  let last = 0;
+  return {
+    report(done: number, total: number | undefined, file: string) {
+      const now = Date.now();
+      if (now - last < 250) return;
+      last = now;
+      io.err(`\r${verb} ${mb(done)}${total ? ` of ${mb(total)} (${Math.floor((done / total) * 100)}%)` : ''} ${file.slice(0, 60).padEnd(60)}`);
+    },
+    end() {
+      if (last) io.err('\n');
+    },
+  };
+}
+
 export async function runOperatorCommand(request: OperatorRequest, io: CommandIo, access: DataAccess): Promise<void> {
+  try {
+    await runCommand(request, io, access);
+  } catch (err) {
+    throw asOperatorError(err);
+  }
+}
+
+async function runCommand(request: OperatorRequest, io: CommandIo, access: DataAccess): Promise<void> {
   const { command, args } = parseOperatorRequest(request);
   switch (command) {
     case 'migrate': {
@@ -214,14 +248,49 @@ export async function runOperatorCommand(request: OperatorRequest, io: CommandIo
       return;
     }
     case 'retention.run': {
-      const out = await access.platform(async (p) => {
-        const result: Record<string, number> = {};
-        const now = p.ctx.clock.now();
-        for (const instance of p.instances.values()) for (const rule of instance.retention ?? []) result[rule.name] = await rule.purge(now);
-        result[p.events.retentionRule().name] = await p.events.retentionRule().purge(now);
-        return result;
-      });
-      await io.out(`${JSON.stringify({ purged: out })}\n`);
+      const summary = await access.platform((p) => runRetention(p));
+      const purged = Object.fromEntries(summary.rules.map((r) => [r.name, r.deleted]));
+      await io.out(`${JSON.stringify({ purged, byClass: summary.byClass, ...(summary.notified ? { notified: summary.notified } : {}) })}\n`);
+      if (summary.rules.some((r) => r.error)) io.setExitCode(1);
+      return;
+    }
+    case 'backup.create': {
+      const a = args as OperatorArgs<'backup.create'>;
+      const progress = progressTo(io, 'backed up');
+      const index = await access.platform((p) => createBackup(p, { masterKeyPassphrase: a.masterKeyPassphrase, progress: progress.report })).finally(() => progress.end());
+      await io.out(a.json ? `${JSON.stringify({ id: index.id, createdAt: index.createdAt, bytes: index.bytes, kind: index.kind, files: index.files })}\n` : `backup ${index.id}: ${index.files} files, ${mb(index.bytes)}\n`);
+      return;
+    }
+    case 'backup.list': {
+      const a = args as OperatorArgs<'backup.list'>;
+      const list = await access.platform((p) => listBackups(p.config));
+      if (a.json) await io.out(`${JSON.stringify(list.map((b) => ({ id: b.id, createdAt: b.createdAt, bytes: b.bytes, kind: b.kind })))}\n`);
+      else for (const b of list) await io.out(`${b.id}  ${b.createdAt}  ${b.kind.padEnd(11)}  ${mb(b.bytes).padStart(10)}${b.masterKeyIncluded ? '  (master key wrapped inside)' : ''}\n`);
+      if (!a.json && !list.length) io.err('no backups\n');
+      return;
+    }
+    case 'backup.verify': {
+      const a = args as OperatorArgs<'backup.verify'>;
+      const progress = progressTo(io, 'verified');
+      const r = await access.platform((p) => verifyBackup(p.config, a.id, progress.report)).finally(() => progress.end());
+      await io.out(a.json ? `${JSON.stringify({ id: r.id, ok: true, files: r.files, bytes: r.bytes })}\n` : `backup ${r.id} is intact: ${r.files} files, ${mb(r.bytes)} decrypted and checked\n`);
+      return;
+    }
+    case 'backup.prune': {
+      const a = args as OperatorArgs<'backup.prune'>;
+      const r = await access.platform((p) => pruneBackups(p.config, { dryRun: a.dryRun }));
+      if (a.json) await io.out(`${JSON.stringify(r)}\n`);
+      else {
+        for (const id of r.pruned) await io.out(`${a.dryRun ? 'would prune' : 'pruned'} ${id}\n`);
+        await io.out(`${r.kept.length} kept, ${r.pruned.length} ${a.dryRun ? 'would be pruned' : 'pruned'}\n`);
+      }
+      return;
+    }
+    case 'backup.drill': {
+      const a = args as OperatorArgs<'backup.drill'>;
+      const r = await access.platform((p) => runDrill(p, a.id));
+      await io.out(a.json ? `${JSON.stringify(r)}\n` : `drill of ${r.backupId}: ${r.ok ? 'PASSED' : 'FAILED'}; RTO ${r.rtoSeconds.toFixed(1)} s, RPO ${(r.rpoSeconds / 3600).toFixed(1)} h; ${r.checks.rowCounts}\n`);
+      if (!r.ok) io.setExitCode(1);
       return;
     }
   }

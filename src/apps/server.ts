@@ -2,6 +2,7 @@ import type { Config } from '../kernel/config/index.js';
 import { createLogger } from '../kernel/telemetry/logger.js';
 import { startAdminSocket } from './admin-socket.js';
 import { createPlatform } from './platform.js';
+import { BackupScheduler } from './backup-schedule.js';
 
 /**
  * Runs the HTTP server until SIGTERM/SIGINT, then shuts down gracefully: stop accepting
@@ -16,6 +17,9 @@ export async function runServer(config: Config, command = 'v01t start'): Promise
   const address = await platform.listen();
   // Operator commands (v01t user create, gdpr export, ...) reach this process here while it holds the data folder.
   const admin = await startAdminSocket(platform, config.dataDir, logger);
+  // Daily backup + prune, monthly drill, weekly retention cleanup (ADR 0050), where ops runs.
+  const schedules = platform.ops ? new BackupScheduler(platform) : undefined;
+  schedules?.start();
   logger.info(
     { address, services: [...platform.instances.keys()], profile: config.profile, database: platform.database.kind, cache: platform.cache.kind, startupMs: Date.now() - started },
     `v01t listening on ${address}`,
@@ -33,6 +37,7 @@ export async function runServer(config: Config, command = 'v01t start'): Promise
     deadline.unref();
     try {
       await admin?.close();
+      await schedules?.stop();
       await platform.close();
       logger.info('shutdown complete');
       process.exit(0);

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { KernelConfig, ServiceName } from './config/index.js';
 import type { ConfigSlice } from './config/define.js';
 import type { Clock } from './clock.js';
@@ -56,12 +57,40 @@ export interface PersonalDataHandler {
   eraseUser(userId: string): Promise<Record<string, number>>;
 }
 
+/**
+ * The runbook's retention classes (data_retention): user activity logs 90 days, audit logs 7
+ * years, analytics data 3 years, financial records 7 years, user content until the user deletes
+ * it; `operational` is bookkeeping with a shorter life of its own (tokens, dedupe windows, outboxes).
+ */
+export const RETENTION_CLASSES = ['user_activity_logs', 'audit_logs', 'analytics_data', 'financial_records', 'user_content', 'operational'] as const;
+export type RetentionClass = (typeof RETENTION_CLASSES)[number];
+
 /** A retention rule run by the weekly cleanup (runbook: "0 2 * * 0"). */
 export interface RetentionRule {
   name: string;
+  /** The runbook's class of the data (the cleanup's summary and metrics count rows per class). */
+  class: RetentionClass;
   /** How long the data is kept, as the runbook words it (e.g. "90 days", "7 years"). */
   keep: string;
   purge(now: Date): Promise<number>;
+}
+
+/** Where a service's stores outside the database go in a backup (ADR 0050). */
+export interface BackupSink {
+  /** A private scratch folder, removed after the backup. */
+  readonly scratch: string;
+  add(path: string, source: Readable | Buffer, meta?: Record<string, string>): Promise<void>;
+  addFile(path: string, file: string, meta?: Record<string, string>): Promise<void>;
+}
+
+export interface ServiceBackup {
+  /**
+   * Runs fn with the service's stores held still relative to each other (e.g. no batch moving from
+   * its buffer to its OLAP store); the database snapshot and every dump run inside.
+   */
+  quiesce?<T>(fn: () => Promise<T>): Promise<T>;
+  /** Writes the service's own stores beyond the database (OLAP, file buffers) into the backup. */
+  dump(sink: BackupSink): Promise<void>;
 }
 
 export interface ServiceInstance {
@@ -72,6 +101,8 @@ export interface ServiceInstance {
   stop?(): Promise<void>;
   personalData?: PersonalDataHandler;
   retention?: RetentionRule[];
+  /** The service's stores beyond the database, for `v01t backup create` (ADR 0050). */
+  backup?: ServiceBackup;
   /** The in-process implementation of the service's contract client. */
   contract?: unknown;
   /** Only the orchestrator provides identity. */

@@ -91,6 +91,8 @@ describe('Prometheus rules (deploy/prometheus)', () => {
       'MrrForecastDeviation',
       'SuspiciousLoginAttempts',
       'PrivilegeEscalation',
+      'BackupMissing',
+      'RestoreDrillOverdue',
     ]) {
       expect(names).toContain(name);
     }

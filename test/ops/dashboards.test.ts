@@ -25,7 +25,7 @@ const load = (file: string) => JSON.parse(fs.readFileSync(path.join(DEPLOY, 'gra
 const REQUIRED: Record<string, RegExp[]> = {
   'executive.json': [/MRR/, /users/i, /activation/i, /uptime/i, /error rate/i, /response time/i],
   'engineering.json': [/requests per second/i, /error ratio/i, /response time/i, /query time/i, /connection pool/i, /database time/i, /CPU/, /memory/i, /replicas/i],
-  'operations.json': [/firing alerts/i, /alert timeline/i, /open incidents/i, /escalations/i, /deployments/i, /deployment success rate/i, /security events/i, /role changes/i],
+  'operations.json': [/firing alerts/i, /alert timeline/i, /open incidents/i, /escalations/i, /deployments/i, /deployment success rate/i, /security events/i, /role changes/i, /last backup/i, /restore drill/i, /RTO and RPO/i, /retention cleanup/i],
 };
 
 describe('Grafana dashboards (deploy/grafana)', () => {

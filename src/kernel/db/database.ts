@@ -38,6 +38,11 @@ export interface Database {
   connectionStats(): { active: number; max: number };
   /** PGlite only: the whole data directory as a tarball (a migrated template for tests). */
   snapshot?(): Promise<Blob>;
+  /**
+   * PGlite only: a gzipped tarball of the data directory taken while no other transaction runs
+   * (after a checkpoint), and what `inside` read in the same transaction (backups, ADR 0050).
+   */
+  backupSnapshot?<T>(inside: (client: RawClient) => Promise<T>): Promise<{ tar: Blob; result: T }>;
   /** PostgreSQL only: how to open another pool to the same server (pg-boss), TLS settings included. */
   readonly connection?: { connectionString: string; ssl?: false | import('node:tls').ConnectionOptions };
   close(): Promise<void>;
@@ -243,6 +248,14 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
     },
     connectionStats: () => ({ active: inFlight > 0 ? 1 : 0, max: 1 }),
     snapshot: () => client.dumpDataDir('none'),
+    // PGlite serialises transactions: inside one, no other writer runs, so the tarball is the state
+    // this transaction sees. The checkpoint spares the restore a long WAL replay.
+    backupSnapshot: <T>(inside: (c: RawClient) => Promise<T>) =>
+      client.transaction(async (tx) => {
+        const result = await inside(rawFrom(tx as unknown as Queryable));
+        await tx.exec('CHECKPOINT');
+        return { tar: await client.dumpDataDir('gzip'), result };
+      }) as Promise<{ tar: Blob; result: T }>,
     async close() {
       if (!client.closed) await client.close();
     },

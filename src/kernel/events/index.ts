@@ -148,6 +148,7 @@ export class EventBackbone implements EventsPort {
   retentionRule(keepDays = 7) {
     return {
       name: 'kernel.events',
+      class: 'operational' as const,
       keep: `${keepDays} days`,
       purge: async (now: Date): Promise<number> => {
         const cutoff = new Date(now.getTime() - keepDays * 86_400_000).toISOString();

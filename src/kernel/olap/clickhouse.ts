@@ -1,3 +1,7 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { dateLiteralText, ident, intLiteral, type OlapDialect, type OlapRow, type OlapStore, type OlapTableSpec } from './port.js';
 
@@ -91,6 +95,37 @@ export class ClickHouseStore implements OlapStore {
       removed += Number(p.rows);
     }
     return removed;
+  }
+
+  /**
+   * Each table of the database: its DDL and its rows in the Native format (18.16 has no BACKUP;
+   * current servers: `BACKUP DATABASE ... TO Disk(...)`, docs/backup-and-recovery.md). Tables are
+   * read one after the other; the analytics engine holds its flusher still meanwhile.
+   */
+  async backup(dir: string): Promise<string[]> {
+    const tables = await this.query<{ name: string }>(`SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree%' ORDER BY name`);
+    const files: string[] = [];
+    for (const { name } of tables) {
+      const [ddl] = await this.query<{ statement: string }>(`SHOW CREATE TABLE ${ident(name)}`);
+      await fs.promises.writeFile(path.join(dir, `${name}.sql`), String(ddl?.statement ?? ''), { mode: 0o600 });
+      const r = await this.client.exec({ query: `SELECT * FROM ${ident(name)} FORMAT Native` });
+      await pipeline(r.stream as Readable, fs.createWriteStream(path.join(dir, `${name}.native`), { mode: 0o600 }));
+      files.push(`${name}.sql`, `${name}.native`);
+    }
+    return files;
+  }
+
+  async restore(dir: string, files: string[]): Promise<void> {
+    for (const f of files.filter((x) => x.endsWith('.sql'))) {
+      const name = ident(f.slice(0, -4));
+      // SHOW CREATE names the source database: create the table in this one instead.
+      const ddl = (await fs.promises.readFile(path.join(dir, f), 'utf8')).replace(/^CREATE TABLE\s+(?:\S+\.)?\S+/, `CREATE TABLE IF NOT EXISTS ${name}`);
+      await this.command(ddl);
+      if (files.includes(`${name}.native`)) {
+        const r = await this.client.exec({ query: `INSERT INTO ${name} FORMAT Native`, values: fs.createReadStream(path.join(dir, `${name}.native`)) });
+        (r.stream as Readable).resume();
+      }
+    }
   }
 
   async ping(): Promise<void> {

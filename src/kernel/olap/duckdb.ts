@@ -142,6 +142,36 @@ export class DuckDbStore implements OlapStore {
     await this.query('SELECT 1 AS ok');
   }
 
+  /** One statement on the store's only connection: a copy as of one point, appends wait meanwhile. */
+  async backup(dir: string): Promise<string[]> {
+    const file = path.join(dir, 'analytics.duckdb');
+    await this.serial(async () => {
+      const reader = await this.conn.runAndReadAll('SELECT current_database() AS db');
+      const db = String(reader.getRowObjectsJS()[0]?.db ?? 'memory');
+      await this.conn.run(`ATTACH ${duckStr(file)} AS v01t_backup`);
+      try {
+        await this.conn.run(`COPY FROM DATABASE "${db.replace(/"/g, '""')}" TO v01t_backup`);
+      } finally {
+        await this.conn.run('DETACH v01t_backup');
+      }
+    });
+    return ['analytics.duckdb'];
+  }
+
+  async restore(dir: string, files: string[]): Promise<void> {
+    if (!files.includes('analytics.duckdb')) return;
+    await this.serial(async () => {
+      await this.conn.run(`ATTACH ${duckStr(path.join(dir, 'analytics.duckdb'))} AS v01t_restore (READ_ONLY)`);
+      try {
+        const reader = await this.conn.runAndReadAll('SELECT current_database() AS db');
+        const db = String(reader.getRowObjectsJS()[0]?.db ?? 'memory');
+        await this.conn.run(`COPY FROM DATABASE v01t_restore TO "${db.replace(/"/g, '""')}"`);
+      } finally {
+        await this.conn.run('DETACH v01t_restore');
+      }
+    });
+  }
+
   async close(): Promise<void> {
     await this.queue.catch(() => undefined);
     this.conn.closeSync();

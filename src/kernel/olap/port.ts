@@ -61,6 +61,13 @@ export interface OlapStore {
   /** Removes every row whose partition date is before `day` ('YYYY-MM-DD'); returns rows removed. */
   removeBefore(spec: OlapTableSpec, day: string): Promise<number>;
   ping(): Promise<void>;
+  /**
+   * Writes a consistent copy of every table into `dir` (ADR 0050) and returns the file names:
+   * DuckDB one database file (COPY FROM DATABASE), ClickHouse each table's DDL and Native dump.
+   */
+  backup(dir: string): Promise<string[]>;
+  /** Loads what `backup` wrote into this (empty) store; DuckDB's file is restored by copying it instead. */
+  restore(dir: string, files: string[]): Promise<void>;
   close(): Promise<void>;
 }
 

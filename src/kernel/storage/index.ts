@@ -12,6 +12,7 @@ import {
   HeadObjectCommand,
   DeleteObjectCommand,
   HeadBucketCommand,
+  ListObjectsV2Command,
   NoSuchKey,
   NotFound,
 } from '@aws-sdk/client-s3';
@@ -29,6 +30,8 @@ export interface ObjectStorage {
   head(key: string): Promise<{ contentType: string; size: number } | null>;
   /** Removes the object; absent objects are not an error. */
   delete(key: string): Promise<void>;
+  /** Every key stored (backups, ADR 0050), in no particular order. */
+  list(): AsyncIterable<string>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -97,6 +100,24 @@ export class FsObjectStorage implements ObjectStorage {
     await fsp.rm(`${file}.meta`, { force: true });
   }
 
+  async *list(): AsyncIterable<string> {
+    async function* walk(dir: string, base: string): AsyncGenerator<string> {
+      let entries: fs.Dirent[];
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const e of entries) {
+        const rel = base ? `${base}/${e.name}` : e.name;
+        if (e.isDirectory()) yield* walk(path.join(dir, e.name), rel);
+        else if (e.isFile() && !e.name.endsWith('.meta') && !e.name.endsWith('.tmp')) yield rel;
+      }
+    }
+    yield* walk(this.root, '');
+  }
+
   async ping(): Promise<void> {
     await ensurePrivateDirAsync(this.root);
     await fsp.access(this.root, fs.constants.W_OK);
@@ -162,6 +183,15 @@ export class S3ObjectStorage implements ObjectStorage {
 
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key: this.key(key) }));
+  }
+
+  async *list(): AsyncIterable<string> {
+    let token: string | undefined;
+    do {
+      const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: this.cfg.prefix, ContinuationToken: token }));
+      for (const o of r.Contents ?? []) if (o.Key) yield o.Key.slice(this.cfg.prefix.length);
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
   }
 
   async ping(): Promise<void> {

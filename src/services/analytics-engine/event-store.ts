@@ -124,8 +124,16 @@ export class EventStore {
     return n;
   }
 
-  async removeBefore(day: string): Promise<number> {
-    return this.olap.removeBefore(EVENTS_TABLE, day);
+  /** Removes the events before `day`: all of them, or only those whose name is (`only`) or is not (`except`) one of `events`. */
+  async removeBefore(day: string, filter?: { only?: readonly string[]; except?: readonly string[] }): Promise<number> {
+    if (!filter) return this.olap.removeBefore(EVENTS_TABLE, day);
+    const d = this.olap.dialect;
+    const names = (filter.only ?? filter.except ?? []).map((n) => d.str(n)).join(', ');
+    const where = `day < ${d.date(day)} AND event ${filter.only ? 'IN' : 'NOT IN'} (${names})`;
+    const [row] = await this.olap.query(`SELECT count(*) AS n FROM ${EVENTS_TABLE.name} WHERE ${where}`);
+    const n = Number(row?.n ?? 0);
+    if (n > 0) await this.olap.deleteWhere(EVENTS_TABLE.name, where);
+    return n;
   }
 }
 

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { PermissionMap } from '../../kernel/auth/permissions.js';
 import type { ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
 import { openOlapStore } from '../../kernel/olap/index.js';
@@ -21,6 +23,14 @@ import type { AnalyticsContract } from './contract.js';
 import { ANALYTICS_ERRORS } from './errors.js';
 import { ANALYTICS_CONFIG, type AnalyticsSettings } from './config.js';
 import { ANALYTICS_EVENTS } from './events.js';
+import { SUBSCRIPTION_EVENTS } from './kpi.service.js';
+
+/**
+ * Financial records (runbook: 7 years), kept past the 3-year analytics purge: the subscription
+ * events the MRR KPI reads and the revenue events of the common tracking plans.
+ */
+export const FINANCIAL_EVENTS: readonly string[] = [...SUBSCRIPTION_EVENTS, 'revenue', 'order.completed', 'payment.succeeded', 'payment.refunded', 'invoice.paid', 'refund'];
+const yearsBefore = (now: Date, years: number) => dayOf(Date.UTC(now.getUTCFullYear() - years, now.getUTCMonth(), now.getUTCDate()));
 import { publicOnlyRemote } from '../../kernel/http/public-remote.js';
 
 export const ANALYTICS_PERMISSIONS: PermissionMap = {
@@ -97,6 +107,22 @@ export const analyticsModule: ServiceModule<AnalyticsSettings> & { create(ctx: S
         await buffer.close();
         await olap.close();
       },
+      backup: {
+        // No batch moves from the buffer to the store while the database and the store are copied.
+        quiesce: (fn) => flusher.exclusive(fn),
+        async dump(sink) {
+          const dir = path.join(sink.scratch, 'olap');
+          await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+          for (const f of await olap.backup(dir)) await sink.addFile(`analytics/olap/${f}`, path.join(dir, f), { store: olap.kind });
+          // The file buffer's segments: a torn last line is skipped at load, like after a crash.
+          if (cfg.buffer === 'file' && cfg.bufferDir && fs.existsSync(cfg.bufferDir)) {
+            for (const f of (await fs.promises.readdir(cfg.bufferDir)).sort()) {
+              const file = path.join(cfg.bufferDir, f);
+              if ((await fs.promises.stat(file)).isFile()) await sink.addFile(`analytics/buffer/${f}`, file);
+            }
+          }
+        },
+      },
       readiness: { olap: () => olap.ping(), ...(buffer.readiness ? { buffer: () => buffer.readiness!() } : {}) },
       personalData: {
         describes: [
@@ -126,14 +152,19 @@ export const analyticsModule: ServiceModule<AnalyticsSettings> & { create(ctx: S
       retention: [
         {
           name: 'analytics events',
+          class: 'analytics_data',
           keep: '3 years',
-          async purge(now) {
-            const cutoff = new Date(Date.UTC(now.getUTCFullYear() - 3, now.getUTCMonth(), now.getUTCDate()));
-            return store.removeBefore(dayOf(cutoff.getTime()));
-          },
+          purge: (now) => store.removeBefore(yearsBefore(now, 3), { except: FINANCIAL_EVENTS }),
+        },
+        {
+          name: 'analytics subscription and revenue events',
+          class: 'financial_records',
+          keep: '7 years',
+          purge: (now) => store.removeBefore(yearsBefore(now, 7), { only: FINANCIAL_EVENTS }),
         },
         {
           name: 'analytics ingestion dedupe window',
+          class: 'operational',
           keep: `${DEDUPE_WINDOW_DAYS} days`,
           async purge(now) {
             const before = new Date(now.getTime() - DEDUPE_WINDOW_DAYS * DAY);

@@ -102,12 +102,14 @@ export const contentSchedulerModule: ServiceModule<ContentSettings> & { create(c
       retention: [
         {
           name: 'content posts and media (user_content)',
+          class: 'user_content',
           keep: 'until user deletion',
           // Erasure removes a user's content; the weekly cleanup has nothing to expire by age.
           purge: async () => 0,
         },
         {
           name: 'uploaded media never attached to a post',
+          class: 'operational',
           keep: `${UNATTACHED_MEDIA_DAYS} days`,
           purge: (now) => media.removeUnattached(new Date(now.getTime() - UNATTACHED_MEDIA_DAYS * 86_400_000)),
         },

@@ -98,9 +98,9 @@ export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): 
         eraseUser: (userId) => profiles.eraseUser(userId),
       },
       retention: [
-        { name: 'gamification ledger entries and scored event ids', keep: '90 days', purge: (now) => profiles.purgeLedger(new Date(now.getTime() - 90 * DAY)) },
-        { name: 'gamification daily cap counters', keep: '7 days', purge: (now) => profiles.purgeDailyCaps(new Date(now.getTime() - 7 * DAY)) },
-        { name: 'gamification leaderboard archives', keep: '3 years', purge: (now) => profiles.purgeArchive(new Date(Date.UTC(now.getUTCFullYear() - 3, now.getUTCMonth(), now.getUTCDate()))) },
+        { name: 'gamification ledger entries and scored event ids', class: 'user_activity_logs', keep: '90 days', purge: (now) => profiles.purgeLedger(new Date(now.getTime() - 90 * DAY)) },
+        { name: 'gamification daily cap counters', class: 'operational', keep: '7 days', purge: (now) => profiles.purgeDailyCaps(new Date(now.getTime() - 7 * DAY)) },
+        { name: 'gamification leaderboard archives', class: 'analytics_data', keep: '3 years', purge: (now) => profiles.purgeArchive(new Date(Date.UTC(now.getUTCFullYear() - 3, now.getUTCMonth(), now.getUTCDate()))) },
       ],
     };
   },

@@ -92,9 +92,9 @@ export const integrationHubModule: ServiceModule<IntegrationHubSettings> & { cre
         eraseUser: (userId) => repo.eraseActor(userId),
       },
       retention: [
-        { name: 'integration-hub.request_log', keep: '90 days', purge: (now) => repo.purgeRequestLog(new Date(now.getTime() - 90 * DAY)) },
-        { name: 'integration-hub.webhook_deliveries', keep: '30 days', purge: (now) => repo.purgeDeliveries(new Date(now.getTime() - 30 * DAY)) },
-        { name: 'integration-hub.oauth_states', keep: 'until expiry (10 minutes)', purge: (now) => repo.purgeOauthStates(now) },
+        { name: 'integration-hub.request_log', class: 'user_activity_logs', keep: '90 days', purge: (now) => repo.purgeRequestLog(new Date(now.getTime() - 90 * DAY)) },
+        { name: 'integration-hub.webhook_deliveries', class: 'operational', keep: '30 days', purge: (now) => repo.purgeDeliveries(new Date(now.getTime() - 30 * DAY)) },
+        { name: 'integration-hub.oauth_states', class: 'operational', keep: 'until expiry (10 minutes)', purge: (now) => repo.purgeOauthStates(now) },
       ],
     };
   },

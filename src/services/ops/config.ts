@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Cron } from 'croner';
 import type Holidays from 'date-holidays';
 import { z } from 'zod';
-import { defineConfig, positiveInt, setting } from '../../kernel/config/index.js';
+import { defineConfig, envBool, positiveInt, setting } from '../../kernel/config/index.js';
 import { isTimeZone } from '../../kernel/time/zones.js';
 
 /** date-holidays, loaded only when V01T_OPS_HOLIDAYS is set (its data takes ~100 ms to load). */
@@ -41,6 +43,30 @@ const opsExtraHolidays = z.string().transform((v, ctx): string[] => {
   return [...new Set(dates)].sort();
 });
 
+/** A five-field cron expression croner accepts (evaluated in UTC). */
+const cron = z.string().refine((v) => {
+  try {
+    new Cron(v, { timezone: 'UTC', paused: true }).stop();
+    return v.trim().split(/\s+/).length === 5;
+  } catch {
+    return false;
+  }
+}, 'a five-field cron expression, e.g. 0 2 * * *');
+
+/** BACKUP_TARGET: a folder, or s3://bucket/prefix/ (the S3_* connection settings apply). */
+const backupTarget = z.string().min(1).transform((v, ctx) => {
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(v.trim());
+  if (v.startsWith('s3://') && !m) {
+    ctx.addIssue({ code: 'custom', message: 'expected s3://bucket/prefix/ or a folder' });
+    return z.NEVER;
+  }
+  if (!m) return { kind: 'folder' as const, dir: path.resolve(v) };
+  const prefix = m[2] ?? '';
+  return { kind: 's3' as const, bucket: m[1]!, prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/` };
+});
+
+const keep = (n: number) => z.coerce.number().int().min(0).max(1000).default(n);
+
 /**
  * Operations: the Alertmanager webhook's and CI's bearer secrets, the workspace whose
  * integration-hub connections are the escalation targets, the escalation tick, the time zone and
@@ -71,6 +97,31 @@ export const OPS_CONFIG = defineConfig(
     }),
     V01T_OPS_EXTRA_HOLIDAYS: setting(opsExtraHolidays.optional(), { type: 'comma-separated YYYY-MM-DD', description: 'further days off for "next business day" (e.g. `2026-12-24,2026-12-31`)' }),
     V01T_STATUS_PAGE_TITLE: setting(z.string().min(1).max(100).default('v01t status'), { description: 'title of the public status page' }),
+    BACKUP_TARGET: setting(backupTarget.optional(), {
+      type: 'folder or s3://bucket/prefix/',
+      default: 'V01T_DATA_DIR/backups',
+      description: 'where `v01t backup` writes and reads backups: a local folder, or an S3 bucket and prefix reached with the BACKUP_S3_* settings (default: the S3_* media settings) (ADR 0050)',
+    }),
+    BACKUP_S3_ENDPOINT: setting(z.url().optional(), { default: 'S3_ENDPOINT', description: 'S3-compatible endpoint of an s3:// BACKUP_TARGET (backups may live with another provider than the media)' }),
+    BACKUP_S3_REGION: setting(z.string().min(1).optional(), { default: 'S3_REGION', description: 'region of an s3:// BACKUP_TARGET' }),
+    BACKUP_S3_ACCESS_KEY_ID: setting(z.string().min(1).optional(), { default: 'S3_ACCESS_KEY_ID', description: 'access key of an s3:// BACKUP_TARGET (a key that may write but not delete protects backups from a compromised host; prune then runs elsewhere)' }),
+    BACKUP_S3_SECRET_ACCESS_KEY: setting(z.string().min(1).optional(), { secret: true, default: 'S3_SECRET_ACCESS_KEY', description: 'secret key of an s3:// BACKUP_TARGET' }),
+    BACKUP_KEY: setting(z.string().optional(), {
+      secret: true,
+      default: 'derived from the master key (HKDF)',
+      description: '32-byte key (64 hex chars or base64) encrypting backups with AES-256-GCM; unset = a key derived from V01T_MASTER_KEY, so restoring needs the master key (docs/backup-and-recovery.md)',
+    }),
+    BACKUP_SCHEDULE: setting(cron.default('0 2 * * *'), { type: 'cron (UTC)', description: 'when the in-platform daily backup runs (followed by the prune); one replica runs it' }),
+    BACKUP_DRILL_SCHEDULE: setting(cron.default('0 4 1 * *'), { type: 'cron (UTC)', description: 'when the restore drill runs (`v01t backup drill`): the newest backup restored into a scratch folder or database and booted' }),
+    RETENTION_SCHEDULE: setting(cron.default('0 2 * * 0'), { type: 'cron (UTC)', description: "when the retention cleanup runs (runbook: weekly at 2 AM Sunday)" }),
+    BACKUP_SCHEDULES_ENABLED: setting(envBool.default(true), { description: 'run the backup, drill and retention schedules in this process (`false` where another process runs them)' }),
+    BACKUP_KEEP_DAILY: setting(keep(7), { description: 'grandfather-father-son prune: newest daily backups kept' }),
+    BACKUP_KEEP_WEEKLY: setting(keep(4), { description: 'GFS prune: newest Sunday backups kept' }),
+    BACKUP_KEEP_MONTHLY: setting(keep(12), { description: 'GFS prune: newest first-of-the-month backups kept' }),
+    BACKUP_DRILL_DIR: setting(z.string().min(1).optional(), { default: 'a temporary folder', description: 'scratch folder of the embedded restore drill (removed after each drill)' }),
+    RETENTION_NOTIFY_CONNECTION_ID: setting(z.uuid().optional(), {
+      description: 'an integration-hub `email` or `webhook` connection of V01T_OPS_WORKSPACE_ID that receives the weekly retention summary (runbook: data-team@v01t.io)',
+    }),
   },
   (e) => ({
     alertmanagerToken: e.V01T_ALERTMANAGER_TOKEN,
@@ -81,6 +132,18 @@ export const OPS_CONFIG = defineConfig(
     holidays: e.V01T_OPS_HOLIDAYS,
     extraHolidays: e.V01T_OPS_EXTRA_HOLIDAYS ?? [],
     statusPageTitle: e.V01T_STATUS_PAGE_TITLE,
+    backup: {
+      target: e.BACKUP_TARGET,
+      s3: { endpoint: e.BACKUP_S3_ENDPOINT, region: e.BACKUP_S3_REGION, accessKeyId: e.BACKUP_S3_ACCESS_KEY_ID, secretAccessKey: e.BACKUP_S3_SECRET_ACCESS_KEY },
+      key: e.BACKUP_KEY,
+      schedule: e.BACKUP_SCHEDULE,
+      drillSchedule: e.BACKUP_DRILL_SCHEDULE,
+      retentionSchedule: e.RETENTION_SCHEDULE,
+      schedulesEnabled: e.BACKUP_SCHEDULES_ENABLED,
+      keep: { daily: e.BACKUP_KEEP_DAILY, weekly: e.BACKUP_KEEP_WEEKLY, monthly: e.BACKUP_KEEP_MONTHLY },
+      drillDir: e.BACKUP_DRILL_DIR,
+      notifyConnectionId: e.RETENTION_NOTIFY_CONNECTION_ID,
+    },
   }),
 );
 export type OpsSettings = ReturnType<typeof OPS_CONFIG.read>;

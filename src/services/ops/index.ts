@@ -11,6 +11,8 @@ import { SEVERITIES, sevLabel } from './severity.js';
 import { REMINDER_KINDS } from './incidents.service.js';
 import { OPS_MIGRATIONS } from './migrations.js';
 import { OPS_CONFIG, type OpsSettings } from './config.js';
+import { BackupRunsRepository } from './backup-runs.repository.js';
+import { RETENTION_CLASSES } from '../../kernel/module.js';
 import { dbReportRoutes } from './db-report.routes.js';
 import { DbReportRepository } from './db-report.repository.js';
 
@@ -116,6 +118,30 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
   ctx.metrics.labelledGauge('v01t_deployments_total', 'Deployments recorded with v01t deploy record, by environment and result', ['environment', 'result'], async () =>
     (await deployments.counts()).map((d) => ({ labels: { environment: d.environment, result: d.result }, value: d.count })),
   );
+
+  // Backups, drills and retention runs (ADR 0050), read from ops.backup_runs at scrape time: every
+  // replica reports the same, whichever replica or CLI ran them. Absent until the first run.
+  const runs = new BackupRunsRepository(ctx.db);
+  // Labelled by the deployment's shape: an unlabelled gauge would export 0 before the first run,
+  // which reads as "the last backup was in 1970" (BackupMissing on a fresh install).
+  const shape = ctx.database.kind === 'pglite' ? 'embedded' : 'distributed';
+  const latestGauge = (name: string, help: string, read: () => Promise<number | null | undefined>) =>
+    ctx.metrics.labelledGauge(name, help, ['shape'], async () => {
+      const v = await read().catch(() => undefined);
+      return v === null || v === undefined ? [] : [{ labels: { shape }, value: v }];
+    }, 15);
+  const seconds = (d: Date | undefined) => (d ? d.getTime() / 1000 : undefined);
+  latestGauge('v01t_backup_last_success_timestamp_seconds', 'When the newest successful backup finished (v01t backup create or the BACKUP_SCHEDULE run)', async () => seconds((await runs.latest('backup'))?.finishedAt));
+  latestGauge('v01t_backup_size_bytes', 'Bytes of the newest successful backup (before encryption overhead, which is none for AES-GCM)', async () => (await runs.latest('backup'))?.bytes);
+  latestGauge('v01t_restore_drill_last_success_timestamp_seconds', 'When the newest passing restore drill finished', async () => seconds((await runs.latest('drill'))?.finishedAt));
+  latestGauge('v01t_restore_drill_rto_seconds', 'Measured recovery time of the newest passing drill: start of the restore to a ready restored platform', async () => (await runs.latest('drill'))?.rtoSeconds);
+  latestGauge('v01t_restore_drill_rpo_seconds', 'Age of the backup the newest passing drill restored (the data a loss at that moment would have cost)', async () => (await runs.latest('drill'))?.rpoSeconds);
+  latestGauge('v01t_retention_last_run_timestamp_seconds', 'When the newest retention cleanup finished (v01t retention run or RETENTION_SCHEDULE)', async () => seconds((await runs.latest('retention', true))?.finishedAt));
+  ctx.metrics.labelledGauge('v01t_retention_rows_deleted', 'Rows deleted by the newest retention cleanup, by retention class', ['class', 'shape'], async () => {
+    const last = await runs.latest('retention', true).catch(() => undefined);
+    const byClass = (last?.details?.byClass ?? {}) as Record<string, number>;
+    return last ? RETENTION_CLASSES.map((c) => ({ labels: { class: c, shape }, value: Number(byClass[c] ?? 0) })) : [];
+  }, 15);
 
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;

@@ -150,4 +150,30 @@ CREATE TABLE ops.incident_reminders (
 );
 `,
   },
+  {
+    id: '0003_backup_runs',
+    sql: `
+-- Backups, restore drills and retention cleanups (ADR 0050): one row per run, whichever replica or
+-- CLI ran it; the metrics v01t_backup_*, v01t_restore_drill_* and v01t_retention_* read the newest.
+CREATE TABLE ops.backup_runs (
+  id uuid PRIMARY KEY,
+  kind text NOT NULL CHECK (kind IN ('backup', 'drill', 'retention', 'prune')),
+  started_at timestamptz NOT NULL,
+  finished_at timestamptz NOT NULL,
+  ok boolean NOT NULL,
+  backup_id text,
+  bytes bigint,
+  rto_seconds double precision,
+  rpo_seconds double precision,
+  details jsonb NOT NULL DEFAULT '{}'::jsonb,
+  error text
+);
+CREATE INDEX backup_runs_kind_idx ON ops.backup_runs (kind, finished_at DESC);
+-- The schedules' own bookkeeping: the last slot each job ran for, claimed under an advisory lock.
+CREATE TABLE ops.schedule_slots (
+  job text PRIMARY KEY,
+  slot timestamptz NOT NULL
+);
+`,
+  },
 ];

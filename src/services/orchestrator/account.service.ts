@@ -108,25 +108,29 @@ export class AccountService {
   readonly retention: RetentionRule[] = [
     {
       name: 'orchestrator.security_events',
+      class: 'user_activity_logs',
       keep: `${SECURITY_EVENT_RETENTION_DAYS} days`,
       purge: (now) => this.identity.purgeSecurityEvents(new Date(now.getTime() - SECURITY_EVENT_RETENTION_DAYS * 86_400_000)),
     },
     {
       name: 'orchestrator.tokens (expired or revoked)',
+      class: 'operational',
       keep: `${DEAD_TOKEN_RETENTION_DAYS} days after expiry or revocation`,
       purge: (now) => this.identity.purgeDeadTokens(new Date(now.getTime() - DEAD_TOKEN_RETENTION_DAYS * 86_400_000)),
     },
     {
       name: 'orchestrator.mail_outbox (sent or failed)',
+      class: 'operational',
       keep: `${MAIL_RETENTION_DAYS} days`,
       purge: (now) => this.mail.purgeSettled(new Date(now.getTime() - MAIL_RETENTION_DAYS * 86_400_000)),
     },
     {
       name: 'orchestrator.account_tokens (used or expired)',
+      class: 'operational',
       keep: `${DEAD_TOKEN_RETENTION_DAYS} days after use or expiry`,
       purge: (now) => this.mail.purgeAccountTokens(new Date(now.getTime() - DEAD_TOKEN_RETENTION_DAYS * 86_400_000)),
     },
-    { name: 'kernel.audit_log', keep: '7 years', purge: () => this.audit.purgeExpired() },
+    { name: 'kernel.audit_log', class: 'audit_logs', keep: '7 years', purge: () => this.audit.purgeExpired() },
   ];
 
   async exportUser(userId: string): Promise<Record<string, unknown>> {

@@ -143,6 +143,7 @@ export const workflowEngineModule: ServiceModule<WorkflowSettings> & { create(ct
       retention: [
         {
           name: 'workflow.runs',
+          class: 'user_activity_logs',
           keep: `${cfg.runRetentionDays} days after a run finished`,
           purge: (now) => repo.purgeFinishedBefore(new Date(now.getTime() - cfg.runRetentionDays * 86_400_000)),
         },
