@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -349,8 +349,18 @@ describe('chaos in the split shape', { timeout: 15 * 60_000 }, () => {
       'analytics buffer disk full',
       ['analytics-engine'],
       () => {
-        const { bavail, bsize } = statfsSync(bufferDir);
-        writeFileSync(filler, Buffer.alloc(Number(bavail) * Number(bsize)));
+        // Fill to the last byte: the service keeps writing meanwhile, so what statfs reported may
+        // already be gone; ENOSPC is the point of the exercise, not a failure of it.
+        const fd = openSync(filler, 'w');
+        try {
+          const { bavail, bsize } = statfsSync(bufferDir);
+          const chunk = Buffer.alloc(Math.max(4096, Number(bsize)) * 64);
+          for (let left = Number(bavail) * Number(bsize) + chunk.length; left > 0; left -= chunk.length) writeSync(fd, chunk);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+        } finally {
+          closeSync(fd);
+        }
       },
       async () => {
         // Larger than the slack left in the last page of the open segment, which a small line may still fit.
