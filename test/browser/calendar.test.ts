@@ -329,7 +329,7 @@ describe('web app: content calendar and persona homes', () => {
   it('switches between the persona homes', async () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Home' }).click();
     await page.getByRole('tab', { name: 'Founder' }).click();
-    await page.getByTestId('kpi-activation').waitFor();
+    await page.getByRole('listitem', { name: /^Activation rate/ }).waitFor();
     await page.getByRole('heading', { name: 'Open incidents' }).waitFor();
     await expectAccessible(page, 'home (founder)');
     await screenshot(page, 'home-founder');
@@ -368,7 +368,7 @@ describe('web app: content calendar and persona homes', () => {
       [`/w/${workspaceId}/content/campaigns`, `[data-campaign="${campaignId}"]`, 'campaigns'],
       [`/w/${workspaceId}/content/channels`, 'text=Launch hook · Webhook', 'channels'],
       [`/w/${workspaceId}/content/posts/${postId}`, 'tr[data-target]', 'post'],
-      [`/w/${workspaceId}?as=founder`, '[data-testid="kpi-activation"]', 'home (founder)'],
+      [`/w/${workspaceId}?as=founder`, 'ul.an-kpis', 'home (founder)'],
       [`/w/${workspaceId}?as=vCreator`, 'text=Last published', 'home (vCreator)'],
     ] as const) {
       await p.goto(`${server.url}${path}`);

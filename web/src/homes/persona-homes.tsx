@@ -5,6 +5,8 @@ import { api, ApiError, call } from '../api/client';
 import { Card, Empty, ErrorMessage, Loading } from '../ui/ui';
 import { browserZone, ContentStatus, useCampaigns, useCalendar, usePosts, wallTime } from '../content/api';
 import { Bar } from '../content/ContentNav';
+// One rendering of the runbook KPIs, coloured by the same thresholds as the analytics overview.
+import { KpiTiles } from '../analytics/Overview';
 
 // Light homes: tiles, lists and progress bars from the existing APIs, no charting library.
 
@@ -27,82 +29,12 @@ function Restricted({ error, what }: { error: unknown; what: string }) {
   return <ErrorMessage error={error} />;
 }
 
-const pct = (v: number | null | undefined, digits = 1) => (v === null || v === undefined || Number.isNaN(v) ? '—' : `${(v * 100).toFixed(digits)} %`);
-
-function useKpis(workspaceId: string) {
-  return useQuery({
-    queryKey: ['home', workspaceId, 'kpis'],
-    queryFn: () => call(api.GET('/v1/workspaces/{workspaceId}/analytics/kpis', { params: { path: { workspaceId } } })),
-    retry: false,
-  });
-}
-
 function useIncidents() {
   return useQuery({ queryKey: ['home', 'incidents'], queryFn: async () => (await call(api.GET('/v1/ops/incidents', { params: { query: { status: 'active', limit: 5 } } }))).incidents, retry: false });
 }
 
 function useDeployments() {
   return useQuery({ queryKey: ['home', 'deployments'], queryFn: () => call(api.GET('/v1/ops/deployments', { params: { query: { limit: 5 } } })), retry: false });
-}
-
-interface Activation {
-  rate: number | null;
-  status: string;
-  signups: number;
-  activated: number;
-}
-interface MrrDay {
-  date: string;
-  currency: string;
-  mrr: number;
-  forecast: number | null;
-  deviation: number | null;
-  status: string;
-}
-interface ErrorRate {
-  rate: number | null;
-  status: string;
-  requests: number;
-  errors: number;
-}
-
-/** The runbook KPIs as tiles, coloured by their thresholds (computed by the analytics engine). */
-function KpiTiles({ workspaceId }: { workspaceId: string }) {
-  const kpis = useKpis(workspaceId);
-  if (kpis.isPending) return <Loading label="Loading KPIs…" />;
-  if (kpis.isError) return <ErrorMessage error={kpis.error} />;
-  const activation = kpis.data.activation as unknown as Activation;
-  const errorRate = kpis.data.errorRate as unknown as ErrorRate;
-  const daily = kpis.data.mrr.daily as unknown as MrrDay[];
-  const latest = new Map<string, MrrDay>();
-  for (const d of daily) latest.set(d.currency, d);
-  const tone = (s: string): Tone => (s === 'ok' ? 'ok' : s === 'critical' ? 'critical' : s === 'warning' || s === 'below_target' ? 'warning' : 'none');
-  return (
-    <div className="home-tiles" role="list" aria-label="Key figures">
-      <div role="listitem">
-        <Tile label="Activation" value={pct(activation.rate)} detail={activation.rate === null ? 'No signups yet' : `${activation.activated} of ${activation.signups} signups · target > 70 %`} tone={tone(activation.status)} testId="kpi-activation" />
-      </div>
-      {latest.size === 0 && (
-        <div role="listitem">
-          <Tile label="MRR vs forecast" value="—" detail="No revenue events yet" />
-        </div>
-      )}
-      {[...latest.values()].map((m) => (
-        <div role="listitem" key={m.currency}>
-          <Tile
-            label={`MRR (${m.currency})`}
-            value={m.mrr.toLocaleString(undefined, { maximumFractionDigits: 0 })}
-            detail={m.forecast === null ? 'No forecast yet' : `forecast ${m.forecast.toLocaleString(undefined, { maximumFractionDigits: 0 })} · ${m.deviation !== null && m.deviation >= 0 ? '+' : ''}${pct(m.deviation)}`}
-            tone={tone(m.status)}
-            testId={`kpi-mrr-${m.currency}`}
-          />
-        </div>
-      ))}
-      <div role="listitem">
-        <Tile label="Error rate" value={pct(errorRate.rate, 2)} detail={`${errorRate.errors} of ${errorRate.requests} requests · target < 0.1 %`} tone={tone(errorRate.status)} testId="kpi-errors" />
-      </div>
-    </div>
-  );
 }
 
 function Incidents() {
