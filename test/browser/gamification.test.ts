@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { expectAccessible, launchBrowser, newContext, screenshot, startServer, type Server } from './harness.js';
+import { expectAccessible, launchBrowser, newContext, screenshot, startServer, type Server, apiCallIn } from './harness.js';
 
 /**
  * Gamification in Debian's Chromium against a real `v01t start` (issue 16): an owner sets a scoring
@@ -34,19 +34,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** A call to the API from inside the page, as the app makes it: session cookie plus the CSRF token. */
-async function apiCall<T>(page: Page, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  return page.evaluate(
-    async ({ method, path, body }) => {
-      const doc = (globalThis as unknown as { document: { cookie: string } }).document;
-      const csrf = doc.cookie.split('; ').find((c) => c.startsWith('v01t_csrf='))?.slice('v01t_csrf='.length) ?? '';
-      const res = await fetch(path, { method, headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'x-csrf-token': decodeURIComponent(csrf) }, body: body === undefined ? undefined : JSON.stringify(body) });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : null) as never };
-    },
-    { method, path, body },
-  );
-}
+const apiCall = apiCallIn;
 
 async function signUp(page: Page, name: string, email: string) {
   await page.getByLabel('Name').fill(name);

@@ -94,3 +94,17 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 export async function newContext(browser: Browser, opts: { width?: number; dark?: boolean } = {}): Promise<BrowserContext> {
   return browser.newContext({ viewport: { width: opts.width ?? 1280, height: 800 }, colorScheme: opts.dark ? 'dark' : 'light' });
 }
+
+/** A call to the API from inside the page, as the app makes it: session cookie plus the CSRF token. */
+export async function apiCallIn<T>(page: Page, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  return page.evaluate(
+    async ({ method, path, body }) => {
+      const doc = (globalThis as unknown as { document: { cookie: string } }).document;
+      const csrf = doc.cookie.split('; ').find((c) => c.startsWith('v01t_csrf='))?.slice('v01t_csrf='.length) ?? '';
+      const res = await fetch(path, { method, headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'x-csrf-token': decodeURIComponent(csrf) }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await res.text();
+      return { status: res.status, body: (text ? JSON.parse(text) : null) as never };
+    },
+    { method, path, body },
+  );
+}

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { expectAccessible, launchBrowser, newContext, screenshot, startServer, type Server } from './harness.js';
+import { expectAccessible, launchBrowser, newContext, screenshot, startServer, type Server, apiCallIn } from './harness.js';
 
 /**
  * Runs, approvals and connections in Debian's Chromium against a real `v01t start`: a run page that
@@ -56,19 +56,7 @@ afterAll(async () => {
   await new Promise((r) => receiver.close(r));
 });
 
-/** A call to the API from inside the page, as the app makes it: session cookie plus the CSRF token. */
-async function apiCall<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  return page.evaluate(
-    async ({ method, path, body }) => {
-      const doc = (globalThis as unknown as { document: { cookie: string } }).document;
-      const csrf = doc.cookie.split('; ').find((c) => c.startsWith('v01t_csrf='))?.slice('v01t_csrf='.length) ?? '';
-      const res = await fetch(path, { method, headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'x-csrf-token': decodeURIComponent(csrf) }, body: body === undefined ? undefined : JSON.stringify(body) });
-      const text = await res.text();
-      return { status: res.status, body: (text ? JSON.parse(text) : null) as never };
-    },
-    { method, path, body },
-  );
-}
+const apiCall = <T>(method: string, path: string, body?: unknown) => apiCallIn<T>(page, method, path, body);
 
 const nav = () => page.getByRole('navigation', { name: 'Main' });
 
