@@ -67,7 +67,17 @@ describe('container image (deploy/Dockerfile)', () => {
     // The runtime stage takes files only from the build stage, never the source tree.
     for (const c of all(runtime, 'COPY')) expect(c.args, c.args).toMatch(/^--from=build\s/);
     const copied = all(runtime, 'COPY').map((c) => c.args.split(/\s+/)[1]);
-    expect(copied.sort()).toEqual(['/app/bin', '/app/dist/src', '/app/node_modules', '/app/package.json']);
+    expect(copied.sort()).toEqual(['/app/bin', '/app/dist/src', '/app/dist/web', '/app/node_modules', '/app/package.json', '/app/sbom.cdx.json']);
+  });
+
+  it('gives `npm run build` everything it reads (the server and the web app), and ships the SBOM made before the prune', () => {
+    const fromContext = all(build, 'COPY').flatMap((c) => c.args.split(/\s+/).slice(0, -1));
+    const script = (JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.build!;
+    for (const read of [...script.matchAll(/(?:-p|--config)\s+(\S+)/g)].map((m) => m[1]!.split('/')[0]!)) expect(fromContext, `${read} is copied for npm run build`).toContain(read);
+    expect(fromContext).toEqual(expect.arrayContaining(['src', 'web', 'tsconfig.json']));
+    const runs = all(build, 'RUN').map((r) => r.args).join('\n');
+    expect(runs.indexOf('npm run sbom')).toBeGreaterThan(runs.indexOf('npm run build'));
+    expect(runs.indexOf('npm run sbom')).toBeLessThan(runs.indexOf('npm prune'));
   });
 
   it('runs as a non-root user, numerically (Kubernetes runAsNonRoot can verify it)', () => {
