@@ -1,187 +1,165 @@
 /**
- * `npm run bench -- workflow [N] [CONCURRENCY]`: a 3-step workflow (transform, condition, emit)
- * started N times through the HTTP API (in-process inject, CONCURRENCY requests in flight, default
- * 64, as concurrent clients would) on PGlite and on the local PostgreSQL; runs/s from the first
- * start until every run finished, start-to-finish p50/p99 (finished_at - created_at), and the
- * database statements per run by table (from database_query_duration_seconds; pg-boss's own pool
- * on PostgreSQL is not in it). Beside it, in the same process and database, raw pg-boss: N empty
- * jobs sent by CONCURRENCY concurrent senders (one send each, as each API start sends one job)
- * and worked with the same batch size and wake-ups; jobs/s and the runs/raw ratio. The engine
- * batches (one transaction for the starts that arrive together, one for a fetch's fresh runs), so
- * the ratio can exceed 1. Also how long after the last run finished the event-trigger consumer
- * group had consumed every run event (statements are counted until then).
+ * `npm run bench -- workflow [--seconds=S]`: workflow execution as users run it. A real `v01t start`
+ * process (every service loaded, a file-backed data folder; then the same on the local PostgreSQL)
+ * driven over HTTP by autocannon through a webhook trigger, with n8n's anchor workflow
+ * (webhook → set flag → if flag = "yes" → set result), at 10 and 50 connections for S seconds each.
+ *
+ * Figures per shape: webhooks accepted per second; runs completed per second while the load lasted
+ * (the sustained rate: `workflow_runs_total{status="succeeded"}` from /metrics, read before and
+ * after); how long the backlog took to drain once the load stopped; start-to-finish p50/p99 of the
+ * runs (createdAt → finishedAt, read back through the runs API); the same workflow with
+ * `respond: "onCompletion"` at 10 connections (request latency is then the run's). Also start on
+ * an empty data folder to /ready and idle RSS. Baseline in the same run: a bare Fastify accepting
+ * the same POST (support/bare-webhook.ts); n8n's webhook when N8N_BENCH_URL points at its
+ * production webhook URL (the same 4-node workflow, set up by hand).
  */
-import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import fs from 'node:fs';
-import { loadPlatformConfig } from '../src/apps/config.js';
-import { WORKFLOW_CONFIG } from '../src/services/workflow-engine/config.js';
-import { createLogger } from '../src/kernel/telemetry/logger.js';
-import { createPlatform, type Platform } from '../src/apps/platform.js';
-import { TRIGGER_CONSUMER_GROUP, type WorkflowEngineInstance } from '../src/services/workflow-engine/index.js';
-import { freshDatabase } from './support/postgres.js';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Figures } from './run.js';
+import { forkServer, rssMb, startV01t, stop } from './support/child.js';
+import { freshDatabase } from './support/postgres.js';
 
-const pct = (xs: number[], p: number) => xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
+const require = createRequire(import.meta.url);
+interface Result { requests: { average: number; total: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number; '2xx': number }
+const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<Result>;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
+const body = JSON.stringify({ answer: 'yes', who: 'bench' });
 
-/** Statements counted per table by the platform's query observer. */
-async function statementCounts(p: Platform): Promise<Map<string, { n: number; s: number }>> {
-  const m = await p.metrics.registry.getSingleMetric('database_query_duration_seconds')?.get();
-  const out = new Map<string, { n: number; s: number }>();
-  for (const v of m?.values ?? []) {
-    const name = (v as { metricName?: string }).metricName ?? '';
-    const table = String(v.labels.table ?? '?');
-    const cur = out.get(table) ?? { n: 0, s: 0 };
-    if (name.endsWith('_count')) cur.n += v.value;
-    else if (name.endsWith('_sum')) cur.s += v.value;
-    else continue;
-    out.set(table, cur);
-  }
+function post(url: string, connections: number, seconds: number): Promise<Result> {
+  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds, pipelining: 1 });
+}
+
+async function json<T>(res: Response): Promise<T> {
+  if (!res.ok) throw new Error(`${res.url}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+async function succeeded(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(/^workflow_runs_total\{status="succeeded"\} (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+/** Start-to-finish milliseconds of the workflow's runs created at or after `from`, through the runs API. */
+async function runLatencies(base: string, auth: Record<string, string>, ws: string, workflowId: string, from: string): Promise<number[]> {
+  const out: number[] = [];
+  let cursor: string | null = null;
+  do {
+    const q = new URLSearchParams({ workflowId, from, limit: '200', ...(cursor ? { cursor } : {}) });
+    const page: { runs: { createdAt: string; finishedAt: string | null }[]; nextCursor: string | null } = await json(await fetch(`${base}/v1/workspaces/${ws}/runs?${q}`, { headers: auth }));
+    for (const r of page.runs) if (r.finishedAt) out.push(Date.parse(r.finishedAt) - Date.parse(r.createdAt));
+    cursor = page.nextCursor;
+  } while (cursor);
   return out;
 }
 
-/** Runs `total` tasks with at most `limit` in flight. */
-async function bounded(total: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, total) }, async () => {
-      while (next < total) await task(next++);
-    }),
-  );
-}
-
-async function one(kind: 'pglite' | 'postgres', n: number, concurrency: number): Promise<Figures> {
+async function shape(where: 'pglite' | 'postgres', seconds: number): Promise<Figures> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-wf-'));
-  const pg = kind === 'postgres' ? await freshDatabase(process.env.V01T_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test') : undefined;
-  // The shipped default (WORKFLOW_QUEUE_BATCH) unless the environment sets another.
-  const batch = Number(process.env.WORKFLOW_QUEUE_BATCH ?? WORKFLOW_CONFIG.read(loadPlatformConfig({})).queueBatch);
-  const config = loadPlatformConfig({
-    NODE_ENV: 'production',
-    V01T_DATA_DIR: dataDir,
-    V01T_EPHEMERAL: 'true',
-    V01T_MASTER_KEY: randomBytes(32).toString('hex'),
-    LOG_LEVEL: 'silent',
-    ARGON2_MEMORY_KIB: '1024',
-    ARGON2_TIME_COST: '1',
-    V01T_SERVICES: 'orchestrator,workflow-engine',
-    WORKFLOW_QUEUE_BATCH: String(batch),
-    // Default: the per-workspace limit applies (100 runs at once), so every start is decided under its lock.
-    ...(process.env.WORKFLOW_WORKSPACE_CONCURRENCY ? { WORKFLOW_WORKSPACE_CONCURRENCY: process.env.WORKFLOW_WORKSPACE_CONCURRENCY } : {}),
-    ...(pg ? { DATABASE_URL: pg.url, DATABASE_POOL_MAX: '10' } : {}),
-  });
-  const p = await createPlatform({ config, logger: createLogger('silent') });
+  const env: Record<string, string> = { V01T_DATA_DIR: dataDir, LOG_LEVEL: 'warn', V01T_MASTER_KEY: randomBytes(32).toString('hex'), NODE_ENV: 'production' };
+  let dropDb: (() => Promise<void>) | undefined;
+  if (where === 'postgres') {
+    const db = await freshDatabase(process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+    env.DATABASE_URL = db.url;
+    dropDb = db.drop;
+  }
+  const port = 19_000 + Math.floor(Math.random() * 1000);
+  const figures: Figures = {};
+  const { child, readyMs } = await startV01t(env, port);
+  figures[`start_empty_folder_to_ready_ms_${where}`] = readyMs;
   try {
-    await p.startServices();
-    const signup = await p.app.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email: `b${Date.now()}@example.test`, password: 'bench-password-123', name: 'Bench' } });
-    const token = signup.json().token as string;
-    const auth = { authorization: `Bearer ${token}` };
-    const ws = (await p.app.inject({ method: 'POST', url: '/v1/workspaces', headers: auth, payload: { name: 'bench' } })).json().workspace.id as string;
-    const wf = (
-      await p.app.inject({
-        method: 'POST',
-        url: `/v1/workspaces/${ws}/workflows`,
-        headers: auth,
-        payload: {
-          name: 'bench',
-          steps: [
-            { id: 't', type: 'transform', with: { expression: 'input.n * 2' } },
-            { id: 'c', type: 'condition', with: { expression: 'steps.t.output >= 0' } },
-            { id: 'e', type: 'emit', with: { signal: 'bench.done', data: '=steps.t.output' } },
-          ],
-        },
-      })
-    ).json().workflow.id as string;
-    // Warm-up: one run through every path (JIT, caches) before measuring.
-    await p.app.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${wf}/runs`, headers: auth, payload: { input: { n: -1 } } });
-    const deadline = Date.now() + 600_000;
-    const finished = async () => Number((await p.database.query<{ n: string }>("SELECT count(*) AS n FROM workflow.runs WHERE status IN ('succeeded','failed')"))[0]?.n);
-    while ((await finished()) < 1) await new Promise((r) => setTimeout(r, 20));
-
-    const before = await statementCounts(p);
-    const t0 = performance.now();
-    await bounded(n, concurrency, async (i) => {
-      const r = await p.app.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows/${wf}/runs`, headers: auth, payload: { input: { n: i } } });
-      if (r.statusCode !== 202) throw new Error(`start failed: ${r.statusCode} ${r.body}`);
-    });
-    const startedS = (performance.now() - t0) / 1000;
-    for (;;) {
-      if ((await finished()) >= n + 1) break;
-      if (Date.now() > deadline) throw new Error('runs did not finish within 600 s');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    // The run events (3 per run) are delivered to the trigger consumer group asynchronously: how long
-    // after the last run finished every event was relayed and that group's offset reached the head.
-    const caughtUp0 = performance.now();
-    for (;;) {
-      const [lag] = await p.database.query<{ unrelayed: string; behind: string }>(
-        `SELECT (SELECT count(*) FROM kernel.outbox WHERE published_at IS NULL) AS unrelayed,
-                (SELECT coalesce(max(position), 0) FROM kernel.outbox) - (SELECT position FROM kernel.event_consumers WHERE group_name = $1) AS behind`,
-        [TRIGGER_CONSUMER_GROUP],
+    await new Promise((r) => setTimeout(r, 3000));
+    figures[`idle_rss_mb_${where}`] = rssMb(child.pid!);
+    const base = `http://127.0.0.1:${port}`;
+    const signup = await json<{ token: string }>(
+      await fetch(`${base}/v1/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: `bench.${Date.now()}@example.test`, password: 'benchmark password', name: 'Bench' }) }),
+    );
+    const auth = { authorization: `Bearer ${signup.token}`, 'content-type': 'application/json' };
+    const ws = (await json<{ workspace: { id: string } }>(await fetch(`${base}/v1/workspaces`, { method: 'POST', headers: auth, body: JSON.stringify({ name: 'bench' }) }))).workspace.id;
+    const create = async (name: string, respond: 'immediately' | 'onCompletion') =>
+      json<{ workflow: { id: string }; webhook: { url: string } }>(
+        await fetch(`${base}/v1/workspaces/${ws}/workflows`, {
+          method: 'POST',
+          headers: auth,
+          body: JSON.stringify({
+            name,
+            trigger: { type: 'webhook', respond },
+            steps: [
+              { id: 'flag', type: 'transform', with: { expression: '{"flag": input.answer}' } },
+              { id: 'yes', type: 'condition', with: { expression: 'steps.flag.output.flag = "yes"' } },
+              { id: 'result', type: 'transform', with: { expression: '{"result": "accepted"}' } },
+            ],
+          }),
+        }),
       );
-      if (Number(lag?.unrelayed) === 0 && Number(lag?.behind) <= 0) break;
-      if (Date.now() > deadline) throw new Error('the trigger consumer group did not catch up within 600 s');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    const caughtUpMs = performance.now() - caughtUp0;
-    const after = await statementCounts(p);
-    const lat = (await p.database.query<{ ms: string }>("SELECT extract(epoch FROM finished_at - created_at) * 1000 AS ms FROM workflow.runs WHERE input->>'n' <> '-1'")).map((r) => Number(r.ms));
-    const failed = await p.database.query("SELECT 1 FROM workflow.runs WHERE status <> 'succeeded'");
-    let statements = 0;
-    let dbSeconds = 0;
-    const byTable: [string, number][] = [];
-    for (const [table, a] of after) {
-      const b = before.get(table) ?? { n: 0, s: 0 };
-      statements += a.n - b.n;
-      dbSeconds += a.s - b.s;
-      byTable.push([table, (a.n - b.n) / n]);
-    }
-    byTable.sort((x, y) => y[1] - x[1]);
-    console.error(`[workflow bench ${kind}] ${n} runs in ${seconds.toFixed(2)} s (all started after ${startedS.toFixed(2)} s); statements per run ${(statements / n).toFixed(1)}: ${byTable.filter(([, v]) => v >= 0.05).map(([t, v]) => `${t}=${v.toFixed(2)}`).join(' ')}; db time per run ${((dbSeconds / n) * 1000).toFixed(2)} ms`);
+    const queued = await create('anchor', 'immediately');
+    const answered = await create('anchor-respond', 'onCompletion');
+    await post(`${base}${queued.webhook.url}`, 4, 2); // warm-up
 
-    // Raw pg-boss on the same database and instance: same batch size, same wake-ups, same sender concurrency.
-    const queue = (p.instances.get('workflow-engine') as WorkflowEngineInstance).queue;
-    const boss = await queue.raw();
-    await boss.createQueue('bench-raw', { notify: true }).catch(() => {});
-    let done = 0;
-    const workerId = await boss.work('bench-raw', { batchSize: batch, pollingIntervalSeconds: WORKFLOW_CONFIG.read(config).pollSeconds, burstWhenBatchFull: true }, async (jobs) => {
-      done += jobs.length;
-    });
-    const r0 = performance.now();
-    await bounded(n, concurrency, async (i) => {
-      await boss.send('bench-raw', { i });
-      boss.notifyWorker(workerId);
-    });
-    while (done < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    const rawPerS = n / ((performance.now() - r0) / 1000);
-    const runsPerS = n / seconds;
-    return {
-      [`runs_per_s_${kind}`]: runsPerS,
-      [`p50_ms_${kind}`]: pct(lat, 50),
-      [`p99_ms_${kind}`]: pct(lat, 99),
-      [`failed_runs_${kind}`]: failed.length,
-      [`trigger_group_caught_up_after_ms_${kind}`]: caughtUpMs,
-      [`statements_per_run_${kind}`]: statements / n,
-      [`db_ms_per_run_${kind}`]: (dbSeconds / n) * 1000,
-      [`pgboss_raw_jobs_per_s_${kind}`]: rawPerS,
-      [`runs_vs_raw_ratio_${kind}`]: runsPerS / rawPerS,
-    };
+    for (const connections of [10, 50]) {
+      // Let the warm-up's (or the previous level's) runs finish first.
+      const settleDeadline = Date.now() + 300_000;
+      let last = -1;
+      for (let now = await succeeded(base); now !== last && Date.now() < settleDeadline; now = await succeeded(base)) {
+        last = now;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const from = new Date().toISOString();
+      const before = await succeeded(base);
+      const load = await post(`${base}${queued.webhook.url}`, connections, seconds);
+      const duringLoad = (await succeeded(base)) - before;
+      const accepted = load['2xx'];
+      const drain0 = performance.now();
+      while ((await succeeded(base)) - before < accepted) {
+        if (Date.now() > settleDeadline + 300_000) throw new Error(`the backlog did not drain: ${(await succeeded(base)) - before} of ${accepted}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const lat = await runLatencies(base, auth, ws, queued.workflow.id, from);
+      const tag = `c${connections}_${where}`;
+      figures[`webhooks_accepted_per_s_${tag}`] = accepted / seconds;
+      figures[`runs_completed_per_s_during_load_${tag}`] = duringLoad / seconds;
+      figures[`backlog_drain_after_load_ms_${tag}`] = performance.now() - drain0;
+      figures[`run_start_to_finish_p50_ms_${tag}`] = pct(lat, 50);
+      figures[`run_start_to_finish_p99_ms_${tag}`] = pct(lat, 99);
+      figures[`webhook_errors_${tag}`] = load.errors + load.non2xx;
+    }
+
+    const respond = await post(`${base}${answered.webhook.url}`, 10, seconds);
+    figures[`respond_on_completion_req_per_s_c10_${where}`] = respond.requests.average;
+    figures[`respond_on_completion_p50_ms_c10_${where}`] = respond.latency.p50;
+    figures[`respond_on_completion_p99_ms_c10_${where}`] = respond.latency.p99;
+    figures[`respond_on_completion_errors_c10_${where}`] = respond.errors + respond.non2xx;
   } finally {
-    await p.close();
-    await pg?.drop();
+    await stop(child);
+    await dropDb?.();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+  return figures;
 }
 
-export default async function workflowBench(args: string[]): Promise<Figures> {
-  const n = Number(args[0] ?? 2000);
-  const concurrency = Number(args[1] ?? 64);
+export default async function workflow(args: string[]): Promise<Figures> {
+  const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.split('=')[1] ?? 10);
   const only = process.env.WORKFLOW_BENCH_ONLY;
-  return {
-    runs: n,
-    concurrency,
-    ...(only === 'postgres' ? {} : await one('pglite', n, concurrency)),
-    ...(only === 'pglite' ? {} : await one('postgres', n, concurrency)),
-  };
+  const figures: Figures = { seconds_per_level: seconds, load_average_1m: os.loadavg()[0]! };
+  const bare = await forkServer(path.join(here, 'support/bare-webhook.js'));
+  try {
+    await post(`${bare.address}/hooks/bare`, 10, 2);
+    for (const c of [10, 50]) figures[`baseline_bare_fastify_webhooks_per_s_c${c}`] = (await post(`${bare.address}/hooks/bare`, c, seconds))['2xx'] / seconds;
+  } finally {
+    await stop(bare.child);
+  }
+  if (process.env.N8N_BENCH_URL) {
+    for (const c of [10, 50]) {
+      const r = await post(process.env.N8N_BENCH_URL, c, seconds);
+      figures[`n8n_webhooks_answered_per_s_c${c}`] = r['2xx'] / seconds;
+      figures[`n8n_p99_ms_c${c}`] = r.latency.p99;
+    }
+  }
+  if (only !== 'postgres') Object.assign(figures, await shape('pglite', seconds));
+  if (only !== 'pglite') Object.assign(figures, await shape('postgres', seconds));
+  figures.load_average_1m_after = os.loadavg()[0]!;
+  return figures;
 }

@@ -256,6 +256,49 @@ describe('workflow-engine over HTTP', () => {
     expect((await t.inject({ method: 'POST', url: '/hooks/workflows/not-a-real-token-at-all-xx', payload: '{}' })).statusCode).toBe(404);
   });
 
+  it('a webhook with respond: onCompletion answers with the run\'s output, its error, or 202 when the run outlasts the timeout', async () => {
+    // The n8n anchor's shape: webhook → set flag → if flag = "yes" → set result.
+    const flow = await create({
+      name: 'answer',
+      trigger: { type: 'webhook', respond: 'onCompletion', responseTimeoutMs: 10_000 },
+      steps: [
+        { id: 'flag', type: 'transform', with: { expression: '{"flag": input.answer}' } },
+        { id: 'yes', type: 'condition', with: { expression: 'steps.flag.output.flag = "yes"' } },
+        { id: 'result', type: 'transform', with: { expression: '{"result": "accepted", "for": input.who}' } },
+      ],
+    });
+    expect(flow.statusCode, flow.body).toBe(201);
+    const hook = flow.json().webhook.url as string;
+    const done = await t.inject({ method: 'POST', url: hook, headers: { 'content-type': 'application/json' }, payload: { answer: 'yes', who: 'ada' } });
+    expect(done.statusCode, done.body).toBe(200);
+    expect(done.json()).toMatchObject({ status: 'succeeded', output: { result: 'accepted', for: 'ada' }, error: null });
+    // The answer is the run as stored.
+    expect((await getRun(done.json().runId)).output).toEqual({ result: 'accepted', for: 'ada' });
+
+    // A run that fails answers 200 with its status and error, no output.
+    const failing = await create({ name: 'answer-fails', trigger: { type: 'webhook', respond: 'onCompletion' }, steps: [{ id: 'boom', type: 'transform', with: { expression: '$error("no answer for " & input.who)' } }] });
+    const failed = await t.inject({ method: 'POST', url: failing.json().webhook.url, headers: { 'content-type': 'application/json' }, payload: { who: 'bob' } });
+    expect(failed.statusCode, failed.body).toBe(200);
+    expect(failed.json().status).toBe('failed');
+    expect(failed.json().output).toBeUndefined();
+    expect(failed.json().error).toMatch(/no answer for bob/);
+
+    // A run still waiting when the timeout passes: 202 with the run id, and the run goes on.
+    const slow = await create({ name: 'answer-late', trigger: { type: 'webhook', respond: 'onCompletion', responseTimeoutMs: 300 }, steps: [{ id: 'nap', type: 'delay', with: { ms: 3_600_000 } }] });
+    const late = await t.inject({ method: 'POST', url: slow.json().webhook.url, headers: { 'content-type': 'application/json' }, payload: {} });
+    expect(late.statusCode, late.body).toBe(202);
+    expect((await settle(late.json().runId, ['waiting'])).status).toBe('waiting');
+
+    // Out-of-range timeouts are refused when the workflow is saved.
+    const bad = await create({ name: 'answer-bad', trigger: { type: 'webhook', respond: 'onCompletion', responseTimeoutMs: 120_000 }, steps: [{ id: 'x', type: 'transform', with: { expression: '1' } }] });
+    expect(bad.statusCode).toBe(400);
+    expect((await create({ name: 'answer-bad2', trigger: { type: 'webhook', respond: 'later' }, steps: [{ id: 'x', type: 'transform', with: { expression: '1' } }] })).statusCode).toBe(400);
+
+    // The default stays 202 at once.
+    const plain = await create({ name: 'answer-default', trigger: { type: 'webhook' }, steps: [{ id: 'x', type: 'transform', with: { expression: '1' } }] });
+    expect((await t.inject({ method: 'POST', url: plain.json().webhook.url, headers: { 'content-type': 'application/json' }, payload: {} })).statusCode).toBe(202);
+  });
+
   it('fires a schedule once per tick even when two replicas tick at the same moment', async () => {
     const res = await create({ name: 'cron', trigger: { type: 'schedule', cron: '*/5 * * * *', timezone: 'Europe/Berlin' }, steps: [{ id: 'a', type: 'transform', with: { expression: 'input.scheduledAt' } }] });
     expect(res.statusCode, res.body).toBe(201);

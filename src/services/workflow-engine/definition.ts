@@ -14,6 +14,8 @@ import { stepRegistry, type StepRegistry } from './steps/index.js';
 export const STEP_TYPES = stepRegistry.types();
 
 /** What to do with schedule fires that fell while no replica was running. */
+/** When a webhook trigger answers its caller. */
+export const WEBHOOK_RESPOND_MODES = ['immediately', 'onCompletion'] as const;
 export const MISSED_FIRE_POLICIES = ['skip', 'fire_once'] as const;
 
 const retrySchema = z
@@ -36,7 +38,7 @@ const stepSchema = z
   })
   .strict();
 
-const triggerSchema = z.discriminatedUnion('type', [
+export const triggerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('manual') }).strict(),
   z
     .object({
@@ -46,7 +48,15 @@ const triggerSchema = z.discriminatedUnion('type', [
       missedFires: z.enum(MISSED_FIRE_POLICIES).default('skip'),
     })
     .strict(),
-  z.object({ type: z.literal('webhook'), hmac: z.boolean().default(false) }).strict(),
+  z
+    .object({
+      type: z.literal('webhook'),
+      hmac: z.boolean().default(false),
+      /** `immediately`: 202 with the run id once the run is queued. `onCompletion`: the run's output when it finishes within `responseTimeoutMs`, else 202 with the run id. */
+      respond: z.enum(WEBHOOK_RESPOND_MODES).default('immediately'),
+      responseTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+    })
+    .strict(),
   z
     .object({
       type: z.literal('event'),

@@ -68,6 +68,8 @@ export class Executor {
   private readonly detached = new Set<Promise<void>>();
   private readonly detachedBy = new Map<string, number>();
   private readonly steps: StepRegistry;
+  /** Told which runs an advance of this process moved, once its transactions committed. */
+  private readonly settledListeners = new Set<(runIds: string[]) => void>();
   constructor(private readonly o: ExecutorOptions) {
     this.random = o.random ?? Math.random;
     this.steps = o.steps ?? stepRegistry;
@@ -93,6 +95,17 @@ export class Executor {
       advanced += ids.length;
     }
     return advanced;
+  }
+
+  /** Calls `listener` with the runs this process advanced (finished or not), after the advance committed. Returns the unsubscribe. */
+  onSettled(listener: (runIds: string[]) => void): () => void {
+    this.settledListeners.add(listener);
+    return () => this.settledListeners.delete(listener);
+  }
+
+  private emitSettled(runIds: string[]): void {
+    if (runIds.length === 0) return;
+    for (const l of this.settledListeners) l(runIds);
   }
 
   idempotencyKey(runId: string, stepId: string, attempt: number): string {
@@ -124,6 +137,7 @@ export class Executor {
       }
     } finally {
       this.active.delete(runId);
+      this.emitSettled([runId]);
     }
   }
 
@@ -207,6 +221,7 @@ export class Executor {
         return new Set<string>();
       });
       for (const p of plans) if (!done.has(p.run.id)) rest.push({ id: p.run.id, workspaceId: p.run.workspaceId });
+      this.emitSettled([...done]);
     } finally {
       for (const id of mine) this.active.delete(id);
     }

@@ -11,6 +11,7 @@ import type { Logger } from '../../kernel/telemetry/logger.js';
 import { definitionWarnings, parseDefinition, type Definition } from './definition.js';
 import type { Executor } from './executor.js';
 import { evaluate } from './expressions.js';
+import { RunWaiters } from './run-waiters.js';
 import type { WorkflowMetrics } from './metrics.js';
 import { TERMINAL, type RunListQuery, type RunRow, type RunStatus, type WorkflowRepository, type WorkflowRow } from './repository.js';
 
@@ -62,7 +63,14 @@ export class WorkflowService {
     private readonly wakeMany: (runIds: string[], tx: Tx) => Promise<void> = async (ids, tx) => {
       for (const id of ids) await wake(id, null, tx);
     },
-  ) {}
+  ) {
+    executor.onSettled((ids) => this.waiters.settled(ids));
+  }
+
+  /** Runs a webhook caller waits on (respond: onCompletion). */
+  private readonly waiters = new RunWaiters((id) => this.repo.runById(id));
+  /** Saved definitions by workflow and version: a version never changes once saved. */
+  private readonly definitions = new Map<string, Definition>();
 
   /** Trigger-set reads per delivery transaction (see triggerWorkflows); gone with the transaction object. */
   private readonly triggerReads = new WeakMap<object, Map<string, Promise<WorkflowRow[]>>>();
@@ -352,8 +360,27 @@ export class WorkflowService {
         throw new AppError('invalid_json', 'the webhook body must be JSON');
       }
     }
+    const def = await this.savedDefinition(w.id, w.currentVersion);
     const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null } });
-    return run;
+    const trigger = def?.trigger.type === 'webhook' ? def.trigger : null;
+    return { run, respond: trigger?.respond ?? 'immediately', responseTimeoutMs: trigger?.responseTimeoutMs ?? 10_000 };
+  }
+
+  /** The run once finished (succeeded, failed, cancelled, timed out), or null if `timeoutMs` passes first. */
+  awaitRun(runId: string, timeoutMs: number): Promise<RunRow | null> {
+    return this.waiters.wait(runId, timeoutMs);
+  }
+
+  private async savedDefinition(workflowId: string, version: number): Promise<Definition | null> {
+    const key = `${workflowId}:${version}`;
+    const cached = this.definitions.get(key);
+    if (cached) return cached;
+    const def = (await this.repo.definition(workflowId, version)) as Definition | null;
+    if (def) {
+      if (this.definitions.size >= 1000) this.definitions.clear();
+      this.definitions.set(key, def);
+    }
+    return def;
   }
 
   /**

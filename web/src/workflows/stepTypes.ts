@@ -169,7 +169,20 @@ export const TRIGGER_TYPES: { type: string; title: string; description: string; 
     type: 'webhook',
     title: 'Webhook',
     description: 'A secret URL; the JSON body POSTed to it becomes the run’s input. The URL is shown once, when the trigger is saved.',
-    schema: { type: 'object', properties: { hmac: { type: 'boolean', title: 'Require an HMAC signature (X-V01T-Signature)' } } },
+    schema: {
+      type: 'object',
+      properties: {
+        hmac: { type: 'boolean', title: 'Require an HMAC signature (X-V01T-Signature)' },
+        respond: {
+          type: 'string',
+          title: 'Answer the caller',
+          description: 'immediately: 202 with the run id once queued. onCompletion: 200 with the run’s output when it finishes in time, else 202 with the run id',
+          enum: ['immediately', 'onCompletion'],
+          default: 'immediately',
+        },
+        responseTimeoutMs: { type: 'integer', title: 'Wait for the result at most (ms)', description: '100 to 60000; default 10000 (onCompletion only)', minimum: 100, maximum: 60000 },
+      },
+    },
     example: { hmac: false },
   },
   {
