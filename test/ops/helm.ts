@@ -4,6 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { loadAll } from 'js-yaml';
+import { DestinationRule, VirtualService } from '@kubernetes-models/istio/networking.istio.io/v1';
+import { PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ClusterRole, ClusterRoleBinding, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { DEPLOY, readYaml, requireBinary, run } from './tools.js';
 
 /**
@@ -99,7 +106,7 @@ const schemas = new Map<string, ReturnType<Ajv['compile']>>();
 export function chartValues(chart: string, opts: Pick<RenderOptions, 'valuesFiles' | 'set' | 'reuse'> = {}): Values {
   const dir = path.join(CHARTS, chart);
   let values = opts.reuse ?? readYaml<Values>(path.join(dir, 'values.yaml'));
-  for (const f of opts.valuesFiles ?? []) values = mergeValues(values, readYaml(path.join(dir, f))) as Values;
+  for (const f of opts.valuesFiles ?? []) values = mergeValues(values, readYaml(path.resolve(dir, f))) as Values;
   if (opts.set) values = mergeValues(values, opts.set) as Values;
   let validate = schemas.get(chart);
   if (!validate) {
@@ -110,6 +117,13 @@ export function chartValues(chart: string, opts: Pick<RenderOptions, 'valuesFile
     throw new HelmError(`values don't meet the specifications of the schema(s): ${(validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`).join('; ')}`);
   }
   return values;
+}
+
+/** Helm's engine alone: every template of the set parsed together, each non-partial one executed with `top`. */
+export function renderTemplates(templates: Record<string, string>, top: Record<string, unknown>, cluster: K8sObject[] = []): Record<string, string> {
+  const res = run(helmRenderer(), [], { input: JSON.stringify({ templates, top, cluster }) });
+  if (res.status !== 0) throw new HelmError(res.stderr.trim());
+  return JSON.parse(res.stdout) as Record<string, string>;
 }
 
 /** `helm template` / the manifests of `helm upgrade --install`, for a chart under deploy/helm. */
@@ -129,17 +143,45 @@ export function renderChart(chart: string, opts: RenderOptions): Rendered {
     Chart: { Name: meta.name, Version: meta.version, AppVersion: meta.appVersion, Description: meta.description, Type: meta.type, KubeVersion: meta.kubeVersion, APIVersion: meta.apiVersion },
     Capabilities: { KubeVersion: { Version: 'v1.30.0', Major: '1', Minor: '30' } },
   };
-  const res = run(helmRenderer(), [], { input: JSON.stringify({ templates, top, cluster: opts.cluster ?? [] }) });
-  if (res.status !== 0) throw new HelmError(res.stderr.trim());
-  const files = JSON.parse(res.stdout) as Record<string, string>;
+  const files = renderTemplates(templates, top, opts.cluster);
   const objects: K8sObject[] = [];
   for (const name of Object.keys(files).sort()) {
     for (const doc of loadAll(files[name]!)) {
       if (doc == null) continue;
-      const obj = doc as K8sObject;
-      // Helm installs into the release namespace what names none.
-      objects.push(obj);
+      objects.push(doc as K8sObject);
     }
   }
   return { values, objects };
+}
+
+/**
+ * The schema of every kind the charts render: Kubernetes' own (kubernetes-models, generated from
+ * the Kubernetes OpenAPI document) and Istio's CRDs (@kubernetes-models/istio 3.0.1, generated from
+ * the OpenAPI v3 schemas in Istio 1.29.2's manifests/charts/base/files/crd-all.gen.yaml; the exact
+ * npm version pins them).
+ */
+export const MODELS: Record<string, new (o: never) => { validate(): void }> = {
+  'apps/v1/Deployment': Deployment,
+  'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'v1/Service': Service,
+  'v1/ConfigMap': ConfigMap,
+  'v1/ServiceAccount': ServiceAccount,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'networking.istio.io/v1/VirtualService': VirtualService,
+  'networking.istio.io/v1/DestinationRule': DestinationRule,
+  'security.istio.io/v1/PeerAuthentication': PeerAuthentication,
+};
+
+/** Throws unless the object is valid against its kind's schema (an unknown kind throws too). */
+export function validateObject(obj: K8sObject): void {
+  const Model = MODELS[`${obj.apiVersion}/${obj.kind}`];
+  if (!Model) throw new Error(`no schema for ${obj.apiVersion} ${obj.kind}`);
+  try {
+    new Model(obj as never).validate();
+  } catch (e) {
+    throw new Error(`${obj.kind} ${obj.metadata?.name}: ${(e as Error).message}`, { cause: e });
+  }
 }
