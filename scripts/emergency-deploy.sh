@@ -25,6 +25,7 @@
 #   V01T_HELM_TIMEOUT  how long Helm waits for readiness (default 10m)
 #   V01T_BACKUP_DIR    where the ConfigMap backup goes (default the current directory)
 #   V01T_SHIFT_WAIT    passed to shift-traffic.sh (default 300 s before its checks)
+#   V01T_SMOKE_TESTS, V01T_CHECK_METRICS   the checks (default the scripts beside this one)
 #   V01T_DEPLOY_TOKEN  when set, the result (success, failed, rolled_back) is recorded in v01t's
 #                      deployment history: POST $V01T_DEPLOY_URL/v1/ops/deployments
 #   V01T_DEPLOY_URL    v01t's base URL for that (default V01T_SMOKE_URL when it is a URL)
@@ -37,7 +38,7 @@ tag="" dry_run=false
 for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=true ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     -*) echo "emergency-deploy: unknown option $arg" >&2; usage ;;
     *) [ -z "$tag" ] || usage; tag="$arg" ;;
   esac
@@ -52,6 +53,7 @@ entry="${V01T_ENTRY_SERVICE:-v01t-service}"
 chart="${V01T_CHART:-$(cd "$here/.." && pwd)/deploy/helm/v01t}"
 helm_timeout="${V01T_HELM_TIMEOUT:-10m}"
 backup_dir="${V01T_BACKUP_DIR:-.}"
+smoke="${V01T_SMOKE_TESTS:-$here/smoke-tests.sh}"
 smoke_url="${V01T_SMOKE_URL:-}"
 [ -n "$smoke_url" ] || { echo "emergency-deploy: set V01T_SMOKE_URL: the smoke tests are not skipped, even in an emergency" >&2; exit 64; }
 [ -f "$chart/Chart.yaml" ] || { echo "emergency-deploy: no Helm chart at $chart" >&2; exit 64; }
@@ -144,7 +146,7 @@ if ! step "upgrade the idle colour (Helm rolls back itself if pods do not become
   exit 1
 fi
 
-if ! step "smoke tests of $idle before it gets traffic" "$here/smoke-tests.sh" "$colour_url"; then
+if ! step "smoke tests of $idle before it gets traffic" "$smoke" "$colour_url"; then
   echo "emergency-deploy: smoke tests failed; rolling back $release (it has no traffic)" >&2
   step "roll back to the previous revision" helm rollback "$release" 0 --namespace "$namespace" --wait --timeout "$helm_timeout" || true
   record rolled_back

@@ -230,7 +230,7 @@ process.stdout.write(r.stdout); process.stderr.write(r.stderr); process.exit(r.c
 /**
  * Stand-ins for scripts/smoke-tests.sh and scripts/check-metrics.sh: each logs its call to the
  * same log as the tools, takes a snapshot of where traffic points at that moment, and fails on the
- * call numbers listed in FAKE_SMOKE_FAIL / FAKE_METRICS_FAIL (e.g. "2" fails the second call).
+ * call numbers listed in FAKE_SMOKE_FAIL / FAKE_METRICS_FAIL ("2" fails the second call, "all" every one).
  */
 export function fakeChecks(tools: FakeTools, cluster: SimCluster): { smoke: string; metrics: string; snapshots(): Traffic[] } {
   const snaps = path.join(tools.bin, 'snapshots');
@@ -244,7 +244,7 @@ count_file='${tools.bin}/${name}.count'
 n=$(( $(cat "$count_file" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$count_file"
 echo "${name} $*" >> '${tools.bin}/calls.log'
 cp '${cluster.file}' "${snaps}/$(ls '${snaps}' | wc -l | awk '{printf "%04d", $1}').json"
-for f in \${${failVar}:-}; do [ "$f" = "$n" ] && { echo "${name}: failing call $n" >&2; exit 1; }; done
+for f in \${${failVar}:-}; do { [ "$f" = "$n" ] || [ "$f" = all ]; } && { echo "${name}: failing call $n" >&2; exit 1; }; done
 echo "${name}: ok"
 `,
       { mode: 0o755 },
