@@ -205,9 +205,11 @@ export async function fakeTools(cluster: SimCluster): Promise<FakeTools> {
     let body = '';
     req.on('data', (d) => (body += String(d)));
     req.on('end', () => {
-      const args = JSON.parse(body) as string[];
+      const { args, fail } = JSON.parse(body) as { args: string[]; fail?: string };
       fs.appendFileSync(log, `helm ${args.join(' ')}\n`);
-      res.end(JSON.stringify(cluster.helmCli(args)));
+      // HELM_FAIL=upgrade in the caller's environment: the upgrade fails as when pods never get ready.
+      if (fail && fail === args[0]) res.end(JSON.stringify({ code: 1, stdout: '', stderr: 'Error: UPGRADE FAILED: timed out waiting for the condition\n' }));
+      else res.end(JSON.stringify(cluster.helmCli(args)));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -216,7 +218,7 @@ export async function fakeTools(cluster: SimCluster): Promise<FakeTools> {
   fs.writeFileSync(path.join(bin, 'kubectl'), `#!/usr/bin/env bash\nFAKE_CLUSTER='${cluster.file}' FAKE_CALLS='${log}' exec '${process.execPath}' '${kubectl}' "$@"\n`, { mode: 0o755 });
   fs.writeFileSync(
     path.join(bin, 'helm.mjs'),
-    `const r = await fetch('http://127.0.0.1:${port}/', { method: 'POST', body: JSON.stringify(process.argv.slice(2)) }).then((x) => x.json());
+    `const r = await fetch('http://127.0.0.1:${port}/', { method: 'POST', body: JSON.stringify({ args: process.argv.slice(2), fail: process.env.HELM_FAIL }) }).then((x) => x.json());
 process.stdout.write(r.stdout); process.stderr.write(r.stderr); process.exit(r.code);\n`,
   );
   fs.writeFileSync(path.join(bin, 'helm'), `#!/usr/bin/env bash\nexec '${process.execPath}' '${path.join(bin, 'helm.mjs')}' "$@"\n`, { mode: 0o755 });
