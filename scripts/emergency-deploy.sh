@@ -38,7 +38,7 @@ tag="" dry_run=false
 for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=true ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     -*) echo "emergency-deploy: unknown option $arg" >&2; usage ;;
     *) [ -z "$tag" ] || usage; tag="$arg" ;;
   esac

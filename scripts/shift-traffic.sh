@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry_run=true; shift ;;
     --steps) steps="${2:?--steps needs a list such as \"10 50 100\"}"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "shift-traffic: unknown option $1" >&2; usage ;;
     *) [ -z "$target" ] || usage; target="$1"; shift ;;
   esac
