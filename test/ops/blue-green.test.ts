@@ -235,4 +235,16 @@ describe("the runbook's deployment, step by step (docs/operations.md)", () => {
     expect(split.stderr).toContain('traffic is split (blue 50%, green 50%)');
     expect(share(cluster.traffic())).toEqual({ blue: 50, green: 50 });
   }, 120_000);
+
+  it('without Istio the emergency deploy switches the Service selector to the idle colour, and an entry upgrade keeps it', async () => {
+    install(cluster, 'blue', '1.0.0');
+    cluster.upgrade('v01t-entry', 'v01t-entry', { install: true, set: { istio: { enabled: false } } });
+    expect(cluster.traffic().pods.blue).toEqual(['v01t-blue-orchestrator']);
+    const res = await runScript(EMERGENCY, ['hotfix-1'], env());
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(tools.calls()).toContain(`kubectl patch service v01t-service -n production -p {"spec":{"selector":{"colour":"green"}}}`);
+    expect(cluster.traffic()).toMatchObject({ weights: { green: 100 }, images: { green: ['v01t/v01t:hotfix-1'] } });
+    cluster.upgrade('v01t-entry', 'v01t-entry', { reuseValues: true });
+    expect(cluster.traffic()).toMatchObject({ weights: { green: 100 }, pods: { green: ['v01t-green-orchestrator'] } });
+  }, 60_000);
 });
