@@ -2,28 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { fakeTools, SimCluster, type FakeTools } from './cluster-sim.js';
 import { freePort } from './live.js';
 import { REPO, runScript } from './tools.js';
 
 const SMOKE = path.join(REPO, 'scripts', 'smoke-tests.sh');
 const EMERGENCY = path.join(REPO, 'scripts', 'emergency-deploy.sh');
-
-/**
- * Stand-ins for helm and kubectl (neither exists here): they log their arguments and answer as
- * the real tools would for these calls. HELM_FAIL=upgrade makes `helm upgrade` fail.
- */
-function fakeClusterTools(): { bin: string; log: string; calls(): string[] } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-fake-tools-'));
-  const log = path.join(dir, 'calls.log');
-  const tool = (name: string, body: string) => {
-    fs.writeFileSync(path.join(dir, name), `#!/usr/bin/env bash\necho "${name} $*" >> "${log}"\n${body}\n`, { mode: 0o755 });
-  };
-  tool('helm', '[ "$1" = upgrade ] && [ "${HELM_FAIL:-}" = upgrade ] && { echo "Error: UPGRADE FAILED: timed out waiting for the condition" >&2; exit 1; }\nexit 0');
-  tool('kubectl', 'printf "apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: production-config\\ndata:\\n  LOG_LEVEL: info\\n"');
-  return { bin: dir, log, calls: () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : []) };
-}
 
 const DEPLOY_TOKEN = randomBytes(24).toString('hex');
 
@@ -70,73 +56,104 @@ describe('scripts/smoke-tests.sh against a running v01t', () => {
     expect(res.stderr).toContain('FAIL  GET /health');
   });
 
-  describe('scripts/emergency-deploy.sh', () => {
+  describe('scripts/emergency-deploy.sh (helm and kubectl simulated: cluster-sim.ts)', () => {
     const tag = 'hotfix-v20251031-1415';
-    const envFor = (tools: { bin: string }, extra: Record<string, string> = {}) => ({
+    const chart = path.join(REPO, 'deploy', 'helm', 'v01t');
+    let dir: string;
+    let cluster: SimCluster;
+    let tools: FakeTools;
+    let metrics: string;
+    // Blue serves all traffic, green is idle: the emergency deploy goes to green.
+    beforeEach(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-emergency-'));
+      cluster = new SimCluster(path.join(dir, 'cluster.json'));
+      for (const colour of ['blue', 'green']) cluster.upgrade(`v01t-${colour}`, 'v01t', { install: true, valuesFiles: [`values-production-${colour}.yaml`], set: { image: { tag: '1.0.0' } } });
+      cluster.upgrade('v01t-entry', 'v01t-entry', { install: true });
+      tools = await fakeTools(cluster);
+      // Prometheus is not part of this suite: check-metrics.sh has its own (prometheus-live).
+      metrics = path.join(dir, 'check-metrics');
+      fs.writeFileSync(metrics, '#!/usr/bin/env bash\necho "all KPIs within the runbook\'s thresholds"\n', { mode: 0o755 });
+    });
+    afterEach(async () => {
+      await tools.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(tools.bin, { recursive: true, force: true });
+    });
+    const envFor = (extra: Record<string, string> = {}) => ({
       PATH: `${tools.bin}:${process.env.PATH}`,
-      V01T_BACKUP_DIR: tools.bin,
+      V01T_BACKUP_DIR: dir,
       V01T_SMOKE_URL: base,
+      V01T_SMOKE_URL_GREEN: base,
+      V01T_SHIFT_WAIT: '0',
+      V01T_CHECK_METRICS: metrics,
       V01T_DEPLOY_TOKEN: DEPLOY_TOKEN,
       V01T_DEPLOY_URL: base,
       ...extra,
     });
+    const weights = () => cluster.traffic().weights;
     /** The newest deployment in v01t's history (GET /v1/ops/deployments' implementation). */
     const lastRecorded = async () => (await t.platform.ops!.deployments.history({ limit: 1 })).deployments[0];
 
-    it('--dry-run prints the plan and runs nothing', async () => {
-      const tools = fakeClusterTools();
-      const res = await runScript(EMERGENCY, [tag, '--dry-run'], envFor(tools));
+    it('--dry-run prints the plan, reads which colour is idle and changes nothing', async () => {
+      const res = await runScript(EMERGENCY, [tag, '--dry-run'], envFor());
       expect(res.code, res.stdout + res.stderr).toBe(0);
-      expect(res.stdout).toContain(`helm upgrade v01t ${path.join(REPO, 'deploy', 'helm', 'v01t')} --namespace production --reuse-values --set image.tag=${tag} --atomic --wait --timeout 10m`);
+      expect(res.stdout).toContain('to the idle colour, green: release v01t-green');
+      expect(res.stdout).toContain(`helm upgrade --install v01t-green ${chart} --namespace production --reuse-values -f ${chart}/values-production-green.yaml --set image.tag=${tag} --atomic --wait --timeout 10m`);
       expect(res.stdout).toContain(`${path.join(REPO, 'scripts')}/smoke-tests.sh ${base}`);
+      expect(res.stdout).toContain('shift-traffic.sh --steps 100 100');
       expect(res.stdout).toContain('dry run: nothing was changed');
       expect(res.stdout).toContain(`POST ${base}/v1/ops/deployments`);
-      expect(tools.calls()).toEqual([]);
+      expect(tools.calls().every((c) => c.startsWith('kubectl get'))).toBe(true);
+      expect(weights()).toEqual({ blue: 100, green: 0 });
       expect(await lastRecorded()).toBeUndefined();
     });
 
-    it('backs up the config, upgrades, and passes the smoke tests against the deployment', async () => {
-      const tools = fakeClusterTools();
-      const res = await runScript(EMERGENCY, [tag], envFor(tools));
+    it('backs up the config, upgrades the idle colour, passes the smoke tests against it, and moves traffic to it', async () => {
+      const res = await runScript(EMERGENCY, [tag], envFor());
       expect(res.code, res.stdout + res.stderr).toBe(0);
-      const calls = tools.calls();
-      expect(calls[0]).toBe('kubectl get configmap production-config -n production -o yaml');
-      expect(calls[1]).toMatch(new RegExp(`^helm upgrade v01t \\S+/deploy/helm/v01t --namespace production --reuse-values --set image.tag=${tag} --atomic --wait --timeout 10m$`));
-      expect(calls).toHaveLength(2);
-      expect(res.stdout).toContain('smoke tests passed');
-      const backup = fs.readdirSync(tools.bin).find((f) => /^backup-config-\d{8}-\d{4}\.yaml$/.test(f));
-      expect(fs.readFileSync(path.join(tools.bin, backup!), 'utf8')).toContain('kind: ConfigMap');
-      expect(await lastRecorded()).toMatchObject({ version: tag, environment: 'production', result: 'success', via: 'ci', notes: 'scripts/emergency-deploy.sh' });
+      const calls = tools.calls().filter((c) => !c.startsWith('kubectl get virtualservice') && !c.startsWith('kubectl get deployment'));
+      expect(calls[0]).toBe('kubectl get configmap -n production -l app.kubernetes.io/instance=v01t-green -o yaml');
+      expect(calls[1]).toBe(`helm upgrade --install v01t-green ${chart} --namespace production --reuse-values -f ${chart}/values-production-green.yaml --set image.tag=${tag} --atomic --wait --timeout 10m`);
+      expect(calls[2]).toMatch(/^kubectl patch virtualservice v01t-service -n production --type=json .*"value":0},.*"value":100}\]$/);
+      expect(calls).toHaveLength(3);
+      // The smoke tests ran twice: against green before the switch, through the public URL after.
+      expect(res.stdout.match(/smoke tests passed/g)).toHaveLength(2);
+      const backup = fs.readdirSync(dir).find((f) => /^backup-config-\d{8}-\d{4}\.yaml$/.test(f));
+      expect(fs.readFileSync(path.join(dir, backup!), 'utf8')).toContain('name: production-green-config');
+      expect(weights()).toEqual({ blue: 0, green: 100 });
+      expect(cluster.traffic().images.green).toEqual([`v01t/v01t:${tag}`]);
+      expect(await lastRecorded()).toMatchObject({ version: tag, environment: 'production-green', result: 'success', via: 'ci', notes: 'scripts/emergency-deploy.sh' });
     }, 60_000);
 
-    it('rolls back when the smoke tests fail', async () => {
-      const tools = fakeClusterTools();
-      const res = await runScript(EMERGENCY, [tag], envFor(tools, { V01T_SMOKE_URL: `http://127.0.0.1:${await freePort()}`, SMOKE_TIMEOUT: '2' }));
+    it('rolls the idle colour back when its smoke tests fail, and never moves traffic', async () => {
+      const res = await runScript(EMERGENCY, [tag], envFor({ V01T_SMOKE_URL_GREEN: `http://127.0.0.1:${await freePort()}`, SMOKE_TIMEOUT: '2' }));
       expect(res.code).toBe(1);
-      expect(res.stderr).toContain('smoke tests failed; rolling back');
-      expect(tools.calls().at(-1)).toBe('helm rollback v01t 0 --namespace production --wait --timeout 10m');
+      expect(res.stderr).toContain('smoke tests failed; rolling back v01t-green (it has no traffic)');
+      expect(tools.calls().at(-1)).toBe('helm rollback v01t-green 0 --namespace production --wait --timeout 10m');
+      expect(tools.calls().filter((c) => c.startsWith('kubectl patch'))).toEqual([]);
+      expect(cluster.traffic().images.green).toEqual(['v01t/v01t:1.0.0']);
+      expect(weights()).toEqual({ blue: 100, green: 0 });
       expect(await lastRecorded()).toMatchObject({ version: tag, result: 'rolled_back' });
     }, 60_000);
 
     it('stops when helm upgrade fails, before any smoke test', async () => {
-      const tools = fakeClusterTools();
-      const res = await runScript(EMERGENCY, [tag], envFor(tools, { HELM_FAIL: 'upgrade' }));
+      const res = await runScript(EMERGENCY, [tag], envFor({ HELM_FAIL: 'upgrade' }));
       expect(res.code).toBe(1);
       expect(res.stderr).toContain('helm upgrade failed');
       expect(res.stdout).not.toContain('ok    GET /health');
       expect(tools.calls().filter((c) => c.startsWith('helm rollback'))).toEqual([]);
       expect(await lastRecorded()).toMatchObject({ version: tag, result: 'failed' });
+      expect(weights()).toEqual({ blue: 100, green: 0 });
       // A wrong token only warns: the deployment itself is not undone for it.
-      const wrong = await runScript(EMERGENCY, [tag], envFor(tools, { V01T_DEPLOY_TOKEN: 'x'.repeat(40) }));
+      const wrong = await runScript(EMERGENCY, [tag], envFor({ V01T_DEPLOY_TOKEN: 'x'.repeat(40) }));
       expect(wrong.code, wrong.stderr).toBe(0);
       expect(wrong.stderr).toContain("could not record the result (success) in v01t's deployment history");
-    });
+    }, 60_000);
 
     it('refuses a bad tag, or to run without smoke tests', async () => {
-      const tools = fakeClusterTools();
-      expect((await runScript(EMERGENCY, ['-bad tag!'], envFor(tools))).code).toBe(64);
-      expect((await runScript(EMERGENCY, ['bad tag!'], envFor(tools))).code).toBe(64);
-      const noSmoke = await runScript(EMERGENCY, [tag], envFor(tools, { V01T_SMOKE_URL: '' }));
+      expect((await runScript(EMERGENCY, ['-bad tag!'], envFor())).code).toBe(64);
+      expect((await runScript(EMERGENCY, ['bad tag!'], envFor())).code).toBe(64);
+      const noSmoke = await runScript(EMERGENCY, [tag], envFor({ V01T_SMOKE_URL: '' }));
       expect(noSmoke.code).toBe(64);
       expect(noSmoke.stderr).toContain('the smoke tests are not skipped');
       expect(tools.calls()).toEqual([]);

@@ -1,5 +1,12 @@
-{{/* Release-scoped base name, so blue and green releases never collide. */}}
+{{/*
+Release-scoped base name, so blue and green releases never collide. The release must be named
+after its colour (v01t-blue, v01t-green): a release named otherwise (the earlier single `v01t`,
+whose upgrade sent traffic back to blue) is refused before anything is applied (ADR 0056).
+*/}}
 {{- define "v01t.fullname" -}}
+{{- if not (hasSuffix (printf "-%s" .Values.colour) .Release.Name) -}}
+{{- fail (printf "release %q must end in -%s (colour: %s), e.g. v01t-%s" .Release.Name .Values.colour .Values.colour .Values.colour) -}}
+{{- end -}}
 {{- .Release.Name | trunc 40 | trimSuffix "-" -}}
 {{- end -}}
 
@@ -12,6 +19,7 @@ app.kubernetes.io/version: {{ (.root.Values.image.tag | default .root.Chart.AppV
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 environment: {{ .root.Values.environment }}
+colour: {{ .root.Values.colour }}
 {{- if .service }}
 app.kubernetes.io/component: {{ .service }}
 {{- end }}
