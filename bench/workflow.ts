@@ -29,6 +29,7 @@ const autocannon = require('autocannon') as (opts: Record<string, unknown>) => P
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
 const body = JSON.stringify({ answer: 'yes', who: 'bench' });
+const log = (msg: string) => process.stderr.write(`[workflow bench] ${msg}\n`);
 
 function post(url: string, connections: number, seconds: number): Promise<Result> {
   return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds, pipelining: 1 });
@@ -41,7 +42,7 @@ async function json<T>(res: Response): Promise<T> {
 
 async function succeeded(base: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
-  return Number(/^workflow_runs_total\{status="succeeded"\} (\d+)/m.exec(text)?.[1] ?? 0);
+  return Number(/^workflow_runs_total\{[^}]*status="succeeded"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
 }
 
 /** Start-to-finish milliseconds of the workflow's runs created at or after `from`, through the runs API. */
@@ -68,8 +69,10 @@ async function shape(where: 'pglite' | 'postgres', seconds: number): Promise<Fig
   }
   const port = 19_000 + Math.floor(Math.random() * 1000);
   const figures: Figures = {};
+  log(`${where}: starting v01t on an empty data folder`);
   const { child, readyMs } = await startV01t(env, port);
   figures[`start_empty_folder_to_ready_ms_${where}`] = readyMs;
+  log(`${where}: ready after ${Math.round(readyMs)} ms`);
   try {
     await new Promise((r) => setTimeout(r, 3000));
     figures[`idle_rss_mb_${where}`] = rssMb(child.pid!);
@@ -112,9 +115,10 @@ async function shape(where: 'pglite' | 'postgres', seconds: number): Promise<Fig
       const load = await post(`${base}${queued.webhook.url}`, connections, seconds);
       const duringLoad = (await succeeded(base)) - before;
       const accepted = load['2xx'];
+      log(`${where} ${connections} connections: ${accepted} webhooks accepted in ${seconds} s, ${duringLoad} runs finished meanwhile; draining`);
       const drain0 = performance.now();
       while ((await succeeded(base)) - before < accepted) {
-        if (Date.now() > settleDeadline + 300_000) throw new Error(`the backlog did not drain: ${(await succeeded(base)) - before} of ${accepted}`);
+        if (performance.now() - drain0 > 300_000) throw new Error(`the backlog did not drain within 300 s: ${(await succeeded(base)) - before} of ${accepted} runs finished`);
         await new Promise((r) => setTimeout(r, 50));
       }
       const lat = await runLatencies(base, auth, ws, queued.workflow.id, from);
@@ -127,6 +131,7 @@ async function shape(where: 'pglite' | 'postgres', seconds: number): Promise<Fig
       figures[`webhook_errors_${tag}`] = load.errors + load.non2xx;
     }
 
+    log(`${where}: respond onCompletion at 10 connections`);
     const respond = await post(`${base}${answered.webhook.url}`, 10, seconds);
     figures[`respond_on_completion_req_per_s_c10_${where}`] = respond.requests.average;
     figures[`respond_on_completion_p50_ms_c10_${where}`] = respond.latency.p50;
