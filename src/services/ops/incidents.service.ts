@@ -70,6 +70,8 @@ export interface IncidentDeps {
   hub: () => IntegrationHubContract | null;
   /** A platform user by id (the orchestrator's contract), null when unknown. */
   user: (id: string) => Promise<{ id: string; name: string; email: string } | null>;
+  /** After a change the public status page may show committed (its cached copy is dropped). */
+  statusChanged?: () => Promise<void>;
 }
 
 export interface IncidentView {
@@ -192,7 +194,10 @@ export class IncidentService {
   /** One notification of an alert group: opens, updates or resolves the group's open incident. */
   async ingest(p: AlertmanagerWebhook): Promise<IngestResult> {
     const result = await this.ingestInTransaction(p);
-    if (result.action !== 'ignored') this.d.metrics.changed();
+    if (result.action !== 'ignored') {
+      this.d.metrics.changed();
+      await this.d.statusChanged?.();
+    }
     return result;
   }
 
@@ -376,13 +381,14 @@ export class IncidentService {
       return this.view(await this.finishResolve(tx, i, now, actor, resolution ?? null, null));
     });
     this.d.metrics.changed();
+    await this.d.statusChanged?.();
     return resolved;
   }
 
   /** A status page update; only the incident's communications lead posts them. */
   async postPublicUpdate(id: string, actor: Actor, u: { status: PublicStatus; message: string; title?: string; components?: string[] }): Promise<PublicUpdate> {
     const now = this.d.clock.now();
-    return this.d.db.transaction(async (tx) => {
+    const posted = await this.d.db.transaction(async (tx) => {
       const i = await this.requireLocked(tx, id);
       if (!i.roles.communicationsLead) throw new AppError('conflict', 'Assign a communications lead first (POST .../roles); they post the public updates');
       if (i.roles.communicationsLead !== actor.userId) throw new AppError('forbidden', "Only the incident's communications lead posts public updates");
@@ -399,6 +405,8 @@ export class IncidentService {
       await this.d.audit.record({ action: 'incident.public_update', actorId: actor.userId, actorIp: actor.ip, targetType: 'incident', targetId: id, data: { number: i.number, status: u.status } }, tx);
       return update;
     });
+    await this.d.statusChanged?.();
+    return posted;
   }
 
   /** Marks the post-mortem done (optionally with a link to it): its reminder stops. Idempotent. */

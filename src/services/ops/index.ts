@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import { PLATFORM_TENANT } from '../../kernel/cache/layers.js';
 import type { PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
 import type { App } from '../../kernel/http/server.js';
 import type { IntegrationHubContract } from '../integration-hub/contract.js';
@@ -97,6 +98,8 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     publicUrl: ctx.config.http.publicUrl,
     hub,
     user,
+    // The public status page is cached in the api_responses layer (ADR 0059) under a version replaced here.
+    statusChanged: () => ctx.cacheLayers.api_responses.bump(PLATFORM_TENANT).catch((err: Error) => logger.warn({ err: err.message }, 'status page cache not invalidated (its TTL bounds the staleness)')),
   });
   // A platform-wide count kept by every process that runs this module, refreshed from the database
   // on each tick and after each change made here: aggregate replicas with max, not sum. During a
@@ -156,7 +159,7 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     deployments,
     tick,
     routes(app) {
-      opsHttpRoutes(app, { incidents, deployments, settings, user, responders, clock: ctx.clock });
+      opsHttpRoutes(app, { incidents, deployments, settings, user, responders, clock: ctx.clock, responses: ctx.cacheLayers.api_responses });
       dbReportRoutes(app, { reports: new DbReportRepository(ctx.database), settings });
     },
     async start() {

@@ -8,6 +8,7 @@ import { mediaResponse } from '../../kernel/http/openapi.js';
 import { alertmanagerWebhookSchema } from './alertmanager.js';
 import type { IncidentService } from './incidents.service.js';
 import { postMortemMarkdown } from './postmortem.js';
+import { PLATFORM_TENANT, type CacheLayer } from '../../kernel/cache/layers.js';
 import { COMPONENT_IDS, statusDocument, statusHtml } from './status-page.js';
 import { DEPLOYMENT_RESULTS, deploymentInput, type DeploymentHistory } from './deployments.js';
 import { SEVERITIES } from './severity.js';
@@ -47,6 +48,8 @@ export interface OpsRouteDeps {
   /** You first, then the ops workspace's members who may manage incidents, by name. */
   responders: (me: string) => Promise<{ id: string; name: string; email: string; you: boolean }[]>;
   clock: Clock;
+  /** The api_responses cache layer: the public status document, under the version statusChanged replaces. */
+  responses?: CacheLayer;
 }
 
 const tags = ['operations'];
@@ -398,7 +401,8 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
       }),
     ),
   });
-  const doc = () => statusDocument(deps.incidents.repo, deps.clock, deps.settings.statusPageTitle);
+  const compute = () => statusDocument(deps.incidents.repo, deps.clock, deps.settings.statusPageTitle);
+  const doc = () => (deps.responses ? deps.responses.through(PLATFORM_TENANT, 'status', compute, { versioned: true }) : compute());
   app.get('/status.json', {
     config: { auth: 'none' },
     schema: { tags, summary: 'Public status: components and published incident updates', security: [], response: { 200: statusJson } },
