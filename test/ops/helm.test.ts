@@ -8,6 +8,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Service } from 'kubernetes-models/v1';
 import { SERVICE_NAMES } from '../../src/kernel/config/index.js';
+import { CACHE_LAYER_NAMES, CACHE_LAYERS } from '../../src/kernel/cache/layers.js';
 import { DEPLOY, readYaml } from './tools.js';
 
 /**
@@ -84,6 +85,16 @@ describe('Helm chart values (deploy/helm/v01t)', () => {
     expect(defaults.livenessProbe).toEqual({ path: '/health', periodSeconds: 30, timeoutSeconds: 5, failureThreshold: 3 });
     expect((defaults.readinessProbe as { path: string }).path).toBe('/ready');
     expect(readYaml<Values>(path.join(CHART, 'values-production-green.yaml')).environment).toBe('production-green');
+  });
+
+  it("gives each of the runbook's cache layers its Redis instance settings, with the code's TTLs", () => {
+    const layers = (defaults.cache as { layers: Record<string, { ttlSeconds: number; maxmemory: string; maxmemoryPolicy: string; secretKey: string }> }).layers;
+    expect(Object.keys(layers).sort()).toEqual([...CACHE_LAYER_NAMES].sort());
+    for (const name of CACHE_LAYER_NAMES) {
+      expect(layers[name], name).toEqual({ ttlSeconds: CACHE_LAYERS[name].ttlSeconds, maxmemory: CACHE_LAYERS[name].maxMemory, maxmemoryPolicy: CACHE_LAYERS[name].policy, secretKey: `CACHE_${name.toUpperCase()}_REDIS_URL` });
+    }
+    expect(errorsOf(merge(defaults, { config: { CACHE_USER_SESSIONS_REDIS_URL: 'redis://:pw@sessions:6379' } })), 'a layer URL is a secret').not.toEqual([]);
+    expect(errorsOf(merge(defaults, { cache: { layers: { user_sessions: { maxmemoryPolicy: 'least-loved' } } } }))).not.toEqual([]);
   });
 
   it('every .Values path the templates read exists in values.yaml', () => {
