@@ -9,7 +9,7 @@ import { DeploymentHistory } from './deployments.js';
 import { holidayCalendar } from './holidays.js';
 import { OPS_PERMISSIONS, OPS_SHARED_SECRETS, opsHttpRoutes } from './routes.js';
 import { SEVERITIES, sevLabel } from './severity.js';
-import { REMINDER_KINDS } from './incidents.service.js';
+import { REMINDER_KINDS, TIMER_KINDS, TIMERS } from './incidents.service.js';
 import { OPS_MIGRATIONS } from './migrations.js';
 import { OPS_CONFIG, type OpsSettings } from './config.js';
 import { BackupRunsRepository } from './backup-runs.repository.js';
@@ -65,6 +65,13 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     labelNames: ['kind'],
     registers: [ctx.metrics.registry],
   });
+  const timerBreaches = new client.Counter({
+    name: 'v01t_incident_timer_breaches_total',
+    help: "The first minutes' timers passed unmet (acknowledge 5 min, assess 10 min, assemble 15 min from opening; Sev1-3), once per incident and timer",
+    labelNames: ['timer'],
+    registers: [ctx.metrics.registry],
+  });
+  for (const timer of TIMER_KINDS) timerBreaches.inc({ timer }, 0);
   // Present from the start (increase() cannot see a series appear), like the security counters.
   for (const s of SEVERITIES) escalations.inc({ severity: sevLabel(s) }, 0);
   for (const kind of REMINDER_KINDS) reminders.inc({ kind }, 0);
@@ -90,6 +97,7 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     metrics: {
       escalation: (s) => escalations.inc({ severity: sevLabel(s) }),
       reminder: (kind) => reminders.inc({ kind }),
+      timerBreached: (timer) => timerBreaches.inc({ timer }),
       notification: (connector, event, result) => notifications.inc({ connector, event, result }),
       changed: () => void refresh(),
     },
@@ -111,9 +119,18 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     registers: [ctx.metrics.registry],
   });
   for (const s of SEVERITIES) openGauge.set({ severity: sevLabel(s) }, 0);
+  const breachingGauge = new client.Gauge({
+    name: 'v01t_incidents_breaching',
+    help: "Unresolved Sev1-3 incidents past one of the first minutes' timers without having met it, by timer (acknowledge, assess, assemble); refreshed like v01t_incidents_open",
+    labelNames: ['timer'],
+    registers: [ctx.metrics.registry],
+  });
+  for (const timer of TIMER_KINDS) breachingGauge.set({ timer }, 0);
   refreshOpen = async () => {
     const counts = await incidents.repo.openCounts();
     for (const s of SEVERITIES) openGauge.set({ severity: sevLabel(s) }, counts.get(s) ?? 0);
+    const breaching = await incidents.repo.breachingCounts(ctx.clock.now(), TIMERS);
+    for (const timer of TIMER_KINDS) breachingGauge.set({ timer }, breaching[timer]);
   };
   const deployments = new DeploymentHistory(ctx.db, ctx.audit);
   // Deployment history for the Operations dashboard. Read from the audit log at scrape time, since

@@ -55,6 +55,7 @@ export interface OpsRouteDeps {
 const tags = ['operations'];
 
 const roles = z.object({ incidentCommander: z.uuid().nullable(), technicalLead: z.uuid().nullable(), communicationsLead: z.uuid().nullable() });
+const incidentTimer = z.object({ dueAt: z.date(), doneAt: z.date().nullable(), breached: z.boolean() });
 const incidentView = z.object({
   id: z.uuid(),
   number: z.number(),
@@ -80,6 +81,10 @@ const incidentView = z.object({
   internalUpdateDueAt: z.date().nullable(),
   publicUpdateDueAt: z.date().nullable(),
   postmortemDueAt: z.date().nullable(),
+  timers: z
+    .object(Object.fromEntries(['acknowledge', 'assess', 'assemble'].map((k) => [k, incidentTimer])) as Record<'acknowledge' | 'assess' | 'assemble', typeof incidentTimer>)
+    .nullable()
+    .describe("The first minutes (Sev1-3; null for Sev4): acknowledge within 5 minutes of opening, assess (the first internal update) within 10, assemble the team (all three roles) within 15"),
   postmortemDoneAt: z.date().nullable(),
   postmortemDoneBy: z.uuid().nullable(),
   postmortemUrl: z.string().nullable(),
