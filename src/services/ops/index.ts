@@ -133,6 +133,13 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     for (const timer of TIMER_KINDS) breachingGauge.set({ timer }, breaching[timer]);
   };
   const deployments = new DeploymentHistory(ctx.db, ctx.audit);
+  // The Executive dashboard's cost (ADR 0060): a configured figure; cost per user divides it by v01t_active_users.
+  if (settings.infraMonthlyCostUsd !== undefined) {
+    const cost = settings.infraMonthlyCostUsd;
+    ctx.metrics.gauge('v01t_infrastructure_monthly_cost_usd', 'Monthly infrastructure cost in USD (INFRA_MONTHLY_COST_USD)', () => cost);
+  }
+  // Compliance status: GDPR erasures carried out (self-service or `v01t gdpr erase`), read from the audit log like the deployments.
+  ctx.metrics.labelledGauge('v01t_gdpr_erasures_total', 'GDPR erasures carried out (audit action gdpr.user_erased); each is fulfilled when requested', [], async () => [{ labels: {}, value: await deployments.countAction('gdpr.user_erased') }]);
   // Deployment history for the Operations dashboard. Read from the audit log at scrape time, since
   // `v01t deploy record` writes from another process; a count that only grows, hence _total.
   ctx.metrics.labelledGauge('v01t_deployments_total', 'Deployments recorded with v01t deploy record, by environment and result', ['environment', 'result'], async () =>
