@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { Redis } from 'ioredis';
 import client from 'prom-client';
 import type { Clock } from '../clock.js';
+import { AppError } from '../errors.js';
 import type { CoreMetrics } from '../telemetry/metrics.js';
 
 /**
@@ -195,14 +196,20 @@ export class RedisCacheLayer extends BaseLayer {
   protected async write(key: string, value: string, ttlSeconds: number, onlyIfAbsent = false) {
     await this.quiet(null, () => (onlyIfAbsent ? this.client.set(this.prefix + key, value, 'EX', ttlSeconds, 'NX') : this.client.set(this.prefix + key, value, 'EX', ttlSeconds)));
   }
+  /** An invalidation (delete, version bump) that cannot reach Redis is not lost silently: 503, retry shortly. */
+  private async must(command: () => Promise<unknown>): Promise<void> {
+    try {
+      await command();
+    } catch (err) {
+      throw Object.assign(new AppError('service_unavailable', 'The cache is unavailable; retry shortly', { retryAfterSeconds: 2 }), { cause: err });
+    }
+  }
   protected async remove(key: string) {
-    // A delete that cannot reach Redis must not be lost silently: the caller's write would be followed by stale reads.
-    await this.client.del(this.prefix + key);
+    await this.must(() => this.client.del(this.prefix + key));
   }
   override async bump(tenant: string) {
-    // As remove: an invalidation that did not happen is an error, not a miss.
     checkTenant(tenant);
-    await this.client.set(`${this.prefix}${tenant}:~version`, randomUUID(), 'EX', this.ttlSeconds);
+    await this.must(() => this.client.set(`${this.prefix}${tenant}:~version`, randomUUID(), 'EX', this.ttlSeconds));
   }
   async close() {}
 }
