@@ -172,7 +172,13 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     throw err instanceof DatabaseSslError ? new StartupError(err.message) : err;
   });
   const cache = createCache({ redisUrl: config.redis.url, clock, prefix: config.redis.keyPrefix });
-  const cacheLayers = createCacheLayers({ layers: config.cache, keyPrefix: config.redis.keyPrefix }, clock, metrics, (layer, err) => logger.warn({ layer, err: err.message }, 'cache layer unavailable: computing without it'));
+  // A cache layer's Redis away: reads compute without it; said at most every 10 s per layer, not per request.
+  const cacheWarned = new Map<string, number>();
+  const cacheLayers = createCacheLayers({ layers: config.cache, keyPrefix: config.redis.keyPrefix }, clock, metrics, (layer, err) => {
+    if (Date.now() - (cacheWarned.get(layer) ?? 0) < 10_000) return;
+    cacheWarned.set(layer, Date.now());
+    logger.warn({ layer, err: err.message }, 'cache layer unavailable: computing without it');
+  });
   const egress = createEgressClient(config, { clock });
   const closeAll = async () => {
     await egress.close().catch(() => {});
