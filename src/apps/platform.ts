@@ -7,6 +7,7 @@ import { openDatabase, type Database } from '../kernel/db/database.js';
 import { acquireDataDirLock } from '../kernel/db/data-dir-lock.js';
 import { migrate, pendingMigrations, type MigrationSet } from '../kernel/db/migrate.js';
 import { createCache, type Cache } from '../kernel/cache/index.js';
+import { createCacheLayers } from '../kernel/cache/layers.js';
 import { createLogger, type Logger } from '../kernel/telemetry/logger.js';
 import { CoreMetrics } from '../kernel/telemetry/metrics.js';
 import { AuditLog, AUDIT_MIGRATIONS } from '../kernel/audit/index.js';
@@ -171,10 +172,18 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     throw err instanceof DatabaseSslError ? new StartupError(err.message) : err;
   });
   const cache = createCache({ redisUrl: config.redis.url, clock, prefix: config.redis.keyPrefix });
+  // A cache layer's Redis away: reads compute without it; said at most every 10 s per layer, not per request.
+  const cacheWarned = new Map<string, number>();
+  const cacheLayers = createCacheLayers({ layers: config.cache, keyPrefix: config.redis.keyPrefix }, clock, metrics, (layer, err) => {
+    if (Date.now() - (cacheWarned.get(layer) ?? 0) < 10_000) return;
+    cacheWarned.set(layer, Date.now());
+    logger.warn({ layer, err: err.message }, 'cache layer unavailable: computing without it');
+  });
   const egress = createEgressClient(config, { clock });
   const closeAll = async () => {
     await egress.close().catch(() => {});
     await cache.close().catch(() => {});
+    await cacheLayers.close().catch(() => {});
     await database.close().catch(() => {});
     lock?.release();
   };
@@ -230,6 +239,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       database,
       db: database.orm,
       cache,
+      cacheLayers,
       clock,
       logger,
       metrics,

@@ -5,6 +5,7 @@ import type { Clock } from './clock.js';
 import type { Database, Db } from './db/database.js';
 import type { Migration } from './db/migrate.js';
 import type { Cache } from './cache/index.js';
+import type { CacheLayers } from './cache/layers.js';
 import type { Logger } from './telemetry/logger.js';
 import type { CoreMetrics } from './telemetry/metrics.js';
 import type { AuditLog } from './audit/index.js';
@@ -27,6 +28,8 @@ export interface ServiceContext<S = unknown> {
   database: Database;
   db: Db;
   cache: Cache;
+  /** The runbook's named cache layers (api_responses, user_sessions, analytics_data; ADR 0059). */
+  cacheLayers: CacheLayers;
   clock: Clock;
   logger: Logger;
   metrics: CoreMetrics;

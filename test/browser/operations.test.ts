@@ -146,6 +146,16 @@ describe('web app: operations console', () => {
     expect(await countdown().textContent()).toBe(text);
     await expect.poll(() => page.getByRole('button', { name: 'Acknowledge' }).count()).toBe(0);
     await page.locator('.timeline-item', { hasText: 'acknowledged' }).first().waitFor();
+    // The first minutes (ADR 0060): acknowledged in time; 22 minutes on, nobody assessed or formed the team.
+    expect(await page.getByTestId('timer-acknowledge').textContent()).toMatch(/^Acknowledge \(< 5 min\)done /);
+    expect(await page.getByTestId('timer-acknowledge').textContent()).not.toMatch(/late|breaching/);
+    await expect.poll(() => page.getByTestId('timer-assess').textContent()).toMatch(/breaching$/);
+    expect(await page.getByTestId('timer-assemble').textContent()).toMatch(/breaching$/);
+    // The console's list says so too.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Operations' }).click();
+    await expect.poll(() => page.getByTestId('breaching').textContent()).toBe('late: assess (10 min), assemble the team (15 min)');
+    await page.getByRole('link', { name: /#1 ApiErrorBudgetBurn/ }).click();
+    await page.getByRole('heading', { name: /Incident #1: ApiErrorBudgetBurn/ }).waitFor();
   });
 
   it('takes the three roles, writes a note and a status page update that the status page preview shows', async () => {
@@ -157,6 +167,10 @@ describe('web app: operations console', () => {
     await page.getByLabel('Note', { exact: true }).fill('Rolled back api to the previous image; error rate falling.');
     await page.getByRole('button', { name: 'Add note' }).click();
     await page.locator('.timeline-item', { hasText: 'Rolled back api to the previous image' }).waitFor();
+    // Assessed (the note) and the team formed: no timer breaching any more.
+    await expect.poll(() => page.getByTestId('timer-assemble').textContent()).toMatch(/done/);
+    expect(await page.getByTestId('timer-assess').textContent()).toMatch(/done/);
+    expect(await page.getByText('breaching').count()).toBe(0);
 
     // The first public update needs a public title: the API's error is shown beside the field.
     await page.getByLabel('Public message').fill('Some API requests fail; we are on it.');

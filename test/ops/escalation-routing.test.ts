@@ -60,10 +60,13 @@ describe('per-severity escalation routes and the communication cadence (ADR 0802
       .filter((m) => m.text.includes(`Incident ${i.number}:`))
       .map((m) => {
         const status = /Status: (.*)/.exec(m.text)![1]!;
-        const reminder = /^REMINDER: (internal update|status page update|post-mortem)/i.exec(status);
+        const reminder = /^REMINDER: (internal update|status page update|post-mortem|acknowledgement|impact assessment|response team)/i.exec(status);
         return `vp:${reminder ? `reminder:${reminder[1]!.toLowerCase()}` : status}`;
       }),
   ];
+
+  /** Pages, notices, tickets and follow-ups: the deliveries that are not reminders. */
+  const pages = (i: { id: string; number: number }) => deliveries(i).filter((d) => !d.includes('reminder'));
 
   let f: OpsFixture;
   beforeAll(async () => {
@@ -171,10 +174,13 @@ describe('per-severity escalation routes and the communication cadence (ADR 0802
     expect((await incident(i.id)).timeline.map((e: { kind: string }) => e.kind)).toEqual(['opened', 'notified', 'notification_sent']);
 
     clock.set('2026-01-05T09:14:59Z');
-    expect(await tick()).toMatchObject({ escalated: 0, sent: 0 });
+    // Not acknowledged at 5 minutes, not assessed at 10 (ADR 0060): reminded to the VP's reminder route only.
+    expect(await tick()).toMatchObject({ escalated: 0, sent: 2 });
+    expect(deliveries(i).filter((d) => d.includes('reminder')).sort()).toEqual(['vp:reminder:acknowledgement', 'vp:reminder:impact assessment']);
     clock.set('2026-01-05T09:15:00Z');
-    expect(await tick()).toMatchObject({ escalated: 1, sent: 3, failed: 0 });
-    expect(deliveries(i).sort()).toEqual(['ceo:opened', 'fallback:escalated', 'pd:trigger', 'vp:ESCALATED (not acknowledged in time)']);
+    // The escalation (3 pages), the team not formed and the first internal update (2 reminders).
+    expect(await tick()).toMatchObject({ escalated: 1, sent: 5, failed: 0 });
+    expect(pages(i).sort()).toEqual(['ceo:opened', 'fallback:escalated', 'pd:trigger', 'vp:ESCALATED (not acknowledged in time)']);
     const escalated = (await incident(i.id)).timeline.find((e: { kind: string }) => e.kind === 'escalated');
     expect(escalated.text).toBe('Not acknowledged within 15 minutes (Sev1 target): escalating to PagerDuty on-call (pagerduty), Unrouted (webhook), VP Engineering (email) (CEO (webhook) notified at open)');
 
@@ -189,6 +195,7 @@ describe('per-severity escalation routes and the communication cadence (ADR 0802
     await act(i.id, 'postmortem/done', {});
     await tick();
     expect(deliveries(i).filter((d) => /:resolved?$/.test(d)).sort()).toEqual(['ceo:resolved', 'fallback:resolved', 'pd:resolve', 'vp:resolved']);
+    expect(deliveries(i).filter((d) => d.includes('reminder'))).toHaveLength(4);
   });
 
   it('Sev3: only the team lead (routed for Sev3) and the unrouted connection are paged, at 2 hours', async () => {
@@ -200,11 +207,13 @@ describe('per-severity escalation routes and the communication cadence (ADR 0802
     expect(await tick()).toMatchObject({ escalated: 0 });
     clock.set('2026-01-07T11:00:00Z');
     expect(await tick()).toMatchObject({ escalated: 1, failed: 0 });
-    expect(deliveries(i).sort()).toEqual(['fallback:escalated', 'lead:escalated']);
+    expect(pages(i).sort()).toEqual(['fallback:escalated', 'lead:escalated']);
+    // The first minutes' timers still unmet at the 10:59 tick (the note came after assess was due, between ticks).
+    expect(deliveries(i).filter((d) => d.includes('reminder')).sort()).toEqual(['lead:reminder:acknowledge', 'lead:reminder:assemble']);
     await act(i.id, 'resolve', {});
     await act(i.id, 'postmortem/done', { url: 'https://wiki.example.test/pm/pod-memory' });
     await tick();
-    expect(deliveries(i).sort()).toEqual(['fallback:escalated', 'fallback:resolved', 'lead:escalated', 'lead:resolved']);
+    expect(pages(i).sort()).toEqual(['fallback:escalated', 'fallback:resolved', 'lead:escalated', 'lead:resolved']);
     expect(pd.events.filter((e) => e.dedup_key === `v01t-incident-${i.id}`)).toEqual([]);
   });
 
@@ -246,7 +255,7 @@ describe('per-severity escalation routes and the communication cadence (ADR 0802
     expect(await tick()).toMatchObject({ escalated: 1, sent: 5, failed: 0 });
     expect(deliveries(sev2).sort()).toEqual(['ceo:escalated', 'fallback:escalated', 'lead:escalated', 'pd:trigger', 'vp:ESCALATED (not acknowledged in time)']);
     // Without a reminder route the cadence is tracked (due times, the counter) but nothing is sent.
-    expect((await incident(sev2.id)).internalUpdateDueAt).toBe('2026-01-12T09:30:00.000Z');
+    expect((await incident(sev2.id)).internalUpdateDueAt).toBe('2026-01-12T09:15:00.000Z');
     expect(deliveries(sev2).filter((d) => d.includes('reminder'))).toEqual([]);
     for (const i of [sev2, sev4]) await act(i.id, 'resolve', {});
     await act(sev2.id, 'postmortem/done', {});
@@ -268,25 +277,32 @@ describe('per-severity escalation routes and the communication cadence (ADR 0802
     const i = await open('DatabaseDown', { severity: 'critical' });
     const reminders = () => deliveries(i).filter((d) => d.includes('reminder'));
     await tick();
-    expect(await incident(i.id)).toMatchObject({ internalUpdateDueAt: '2026-01-13T09:30:00.000Z', publicUpdateDueAt: '2026-01-13T09:30:00.000Z', postmortemDueAt: null });
+    expect(await incident(i.id)).toMatchObject({ internalUpdateDueAt: '2026-01-13T09:15:00.000Z', publicUpdateDueAt: '2026-01-13T09:30:00.000Z', postmortemDueAt: null });
     await act(i.id, 'acknowledge');
 
-    clock.set('2026-01-13T09:29:59Z');
+    clock.set('2026-01-13T09:09:59Z');
     await tick();
     expect(reminders()).toEqual([]);
+    // Not assessed at 10 minutes (ADR 0060); at 15 the team is not formed and the first internal update is due.
+    clock.set('2026-01-13T09:10:00Z');
+    await tick();
+    expect(reminders()).toEqual(['vp:reminder:impact assessment']);
+    clock.set('2026-01-13T09:15:00Z');
+    await tick();
+    expect(reminders().slice(1).sort()).toEqual(['vp:reminder:internal update', 'vp:reminder:response team']);
     clock.set('2026-01-13T09:30:00Z');
     await tick();
-    expect(reminders().sort()).toEqual(['vp:reminder:internal update', 'vp:reminder:status page update']);
+    expect(reminders().slice(3)).toEqual(['vp:reminder:status page update']);
     // The same window is reminded once, however many ticks see it.
-    for (const at of ['09:31', '09:45', '09:59']) {
+    for (const at of ['09:31', '09:40', '09:44']) {
       clock.set(`2026-01-13T${at}:00Z`);
       await tick();
     }
-    expect(reminders()).toHaveLength(2);
-    // The next internal window (every 30 minutes) at 10:00; the status page's is hourly (10:30).
-    clock.set('2026-01-13T10:00:00Z');
+    expect(reminders()).toHaveLength(4);
+    // The next internal window (every 30 minutes) at 09:45; the status page's is hourly (10:30).
+    clock.set('2026-01-13T09:45:00Z');
     await tick();
-    expect(reminders().sort()).toEqual(['vp:reminder:internal update', 'vp:reminder:internal update', 'vp:reminder:status page update']);
+    expect(reminders().filter((r) => r.endsWith('internal update'))).toHaveLength(2);
     // A note at 10:05 moves the internal update due to 10:35.
     clock.set('2026-01-13T10:05:00Z');
     await act(i.id, 'notes', { text: 'Failover in progress' });
@@ -300,9 +316,11 @@ describe('per-severity escalation routes and the communication cadence (ADR 0802
     expect(reminders().filter((r) => r.endsWith('internal update'))).toHaveLength(3);
     const timeline = (await incident(i.id)).timeline.filter((e: { kind: string }) => e.kind === 'reminder');
     expect(timeline.map((e: { at: string; data: { reminder: string; dueAt: string } }) => `${e.at} ${e.data.reminder} due ${e.data.dueAt}`)).toEqual([
-      '2026-01-13T09:30:00.000Z internal_update due 2026-01-13T09:30:00.000Z',
+      '2026-01-13T09:10:00.000Z assess due 2026-01-13T09:10:00.000Z',
+      '2026-01-13T09:15:00.000Z internal_update due 2026-01-13T09:15:00.000Z',
+      '2026-01-13T09:15:00.000Z assemble due 2026-01-13T09:15:00.000Z',
       '2026-01-13T09:30:00.000Z public_update due 2026-01-13T09:30:00.000Z',
-      '2026-01-13T10:00:00.000Z internal_update due 2026-01-13T10:00:00.000Z',
+      '2026-01-13T09:45:00.000Z internal_update due 2026-01-13T09:45:00.000Z',
       '2026-01-13T10:30:00.000Z public_update due 2026-01-13T10:30:00.000Z',
       '2026-01-13T10:35:00.000Z internal_update due 2026-01-13T10:35:00.000Z',
     ]);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SERVICE_NAMES } from '../../src/kernel/config/index.js';
+import { CACHE_LAYER_NAMES, CACHE_LAYERS } from '../../src/kernel/cache/layers.js';
 import { CHARTS, chartValues, HelmError, mergeValues, renderChart, renderTemplates, validateObject, type K8sObject, type Values } from './helm.js';
 import { readYaml } from './tools.js';
 
@@ -119,6 +120,16 @@ describe('chart values (deploy/helm/v01t, deploy/helm/v01t-entry)', () => {
     expect((defaults.readinessProbe as { path: string }).path).toBe('/ready');
     expect(chartValues('v01t', { valuesFiles: ['values-production-green.yaml'] })).toMatchObject({ colour: 'green', environment: 'production-green' });
     expect(chartValues('v01t', { valuesFiles: ['values-production-blue.yaml'] })).toMatchObject({ colour: 'blue', environment: 'production' });
+  });
+
+  it("gives each of the runbook's cache layers its Redis instance settings, with the code's TTLs", () => {
+    const layers = (defaults.cache as { layers: Record<string, { ttlSeconds: number; maxmemory: string; maxmemoryPolicy: string; secretKey: string }> }).layers;
+    expect(Object.keys(layers).sort()).toEqual([...CACHE_LAYER_NAMES].sort());
+    for (const name of CACHE_LAYER_NAMES) {
+      expect(layers[name], name).toEqual({ ttlSeconds: CACHE_LAYERS[name].ttlSeconds, maxmemory: CACHE_LAYERS[name].maxMemory, maxmemoryPolicy: CACHE_LAYERS[name].policy, secretKey: `CACHE_${name.toUpperCase()}_REDIS_URL` });
+    }
+    expect(errorsOf('v01t', { config: { CACHE_USER_SESSIONS_REDIS_URL: 'redis://:pw@sessions:6379' } }), 'a layer URL is a secret').toMatch(/schema/);
+    expect(errorsOf('v01t', { cache: { layers: { user_sessions: { maxmemoryPolicy: 'least-loved' } } } })).toMatch(/schema/);
   });
 
   it('every .Values path the templates read exists in values.yaml', () => {

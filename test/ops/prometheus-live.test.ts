@@ -70,12 +70,18 @@ describe('dashboards and rules against a real Prometheus scraping a running v01t
 
   beforeAll(async () => {
     // Forwarded addresses let the test fail sign-ins from a "remote" address without blocking itself.
-    t = await createTestPlatform({ TRUST_PROXY: 'true', LOGIN_MAX_FAILURES_PER_IP: '3' });
+    // A monthly cost figure and a platform workspace: the Executive dashboard's cost per user (ADR 0060).
+    t = await createTestPlatform({ TRUST_PROXY: 'true', LOGIN_MAX_FAILURES_PER_IP: '3', INFRA_MONTHLY_COST_USD: '1234.5', ANALYTICS_PLATFORM_WORKSPACE_ID: '66666666-6666-4666-8666-666666666666' });
     base = await t.platform.app.listen({ port: 0, host: '127.0.0.1' });
     // Deployment history, as `v01t deploy record` writes it (before the first scrape: the gauge caches its read).
     for (const result of ['success', 'failed'] as const) {
       await t.platform.ctx.audit.record({ action: DEPLOYMENT_ACTION, targetType: 'deployment', targetId: '1.4.2', data: { version: '1.4.2', environment: 'production', result } });
     }
+    // One GDPR erasure (self-service), also before the first scrape: its gauge reads the audit log.
+    const leaving = await t.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email: `leaving.${Date.now()}@example.test`, password: 'pw-leaving-long-enough-1', name: 'Leaving' } });
+    expect(leaving.statusCode).toBe(201);
+    const erased = await t.inject({ method: 'DELETE', url: '/v1/me', headers: { authorization: `Bearer ${leaving.json().token}` }, payload: { password: 'pw-leaving-long-enough-1' } });
+    expect(erased.statusCode, erased.body).toBe(200);
     prom = new LivePrometheus();
     await prom.start(new URL(base).host, 'all');
     await pollUntil('the first scrape of v01t', async () => ((await prom.count('up{job="v01t"} == 1')) > 0 ? true : undefined), 30_000);
@@ -165,6 +171,19 @@ describe('dashboards and rules against a real Prometheus scraping a running v01t
     expect(line(after.stdout, 'Critical alerts firing')).toMatch(/CRITICAL$/);
     expect(after.code).toBe(1);
   }, 150_000);
+
+  it('the cost, incident-timer and compliance panels read what v01t exports', async () => {
+    const value = async (expr: string) => {
+      const res = (await (await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent(expr)}`)).json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+      return res.data.result.map((r) => ({ ...r.metric, value: Number(r.value[1]) }));
+    };
+    expect(await value('max(v01t_infrastructure_monthly_cost_usd)')).toEqual([{ value: 1234.5 }]);
+    // Active users of the platform workspace: a number (0 before the first flush), so cost per user is one too.
+    expect((await value('max(v01t_active_users)'))[0]!.value).toBeGreaterThanOrEqual(0);
+    expect(await value('max by (timer) (v01t_incidents_breaching)')).toEqual(expect.arrayContaining(['acknowledge', 'assess', 'assemble'].map((timer) => ({ timer, value: 0 }))));
+    expect(await value('max(v01t_gdpr_erasures_total)')).toEqual([{ value: 1 }]);
+    await pollUntil('failed sign-ins in the compliance panel', async () => (((await value('sum(increase(v01t_security_events_total{kind="login_failed"}[24h]))'))[0]?.value ?? 0) > 0 ? true : undefined), 30_000);
+  });
 
   // Before the outage: the gauge reads the audit log (cached 30 s), so after the database closes
   // its series ends once the cache expires, which on a loaded machine can be before this runs.

@@ -34,6 +34,8 @@ const services = z
     return names as ServiceName[];
   });
 
+const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
+
 /** The kernel's variables: what every process reads whichever services it runs. */
 export const KERNEL_CONFIG = defineConfig(
   'kernel',
@@ -64,13 +66,34 @@ export const KERNEL_CONFIG = defineConfig(
     MIGRATE_ON_START: setting(bool.default(true), { description: 'apply pending migrations at start (`v01t migrate` does it explicitly)' }),
     PGLITE_SHARED_BUFFERS: setting(z.string().regex(/^\d+(kB|MB|GB)$/, 'a size like 16MB').default('16MB'), { type: 'size (kB, MB, GB)', description: "PGlite's shared buffers (bounds the embedded memory footprint)" }),
     V01T_EPHEMERAL: setting(bool.default(false), { description: 'embedded database in memory only (demos, tests)' }),
-    REDIS_URL: setting(z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(), {
+    REDIS_URL: setting(redisUrl.optional(), {
       type: 'URL',
       default: 'unset: in-process cache',
       secret: true,
       description: 'Redis for cache, token lookups, login counters, rate limits and leaderboards (shared by replicas)',
     }),
     REDIS_KEY_PREFIX: setting(z.string().regex(/^[\w:.-]{1,64}$/).default('v01t:'), { description: 'key prefix in Redis' }),
+    CACHE_API_RESPONSES_REDIS_URL: setting(redisUrl.optional(), {
+      type: 'URL',
+      default: 'REDIS_URL',
+      secret: true,
+      description: 'Redis instance of the `api_responses` cache layer (300 s; the runbook configures it `allkeys-lru`, `maxmemory 2 GB`); unset without REDIS_URL: in process',
+    }),
+    CACHE_API_RESPONSES_MAX_BYTES: setting(positiveInt.default(32 * 1024 * 1024), { description: 'bound of the in-process `api_responses` layer (least recently used entries are evicted above it)' }),
+    CACHE_USER_SESSIONS_REDIS_URL: setting(redisUrl.optional(), {
+      type: 'URL',
+      default: 'REDIS_URL',
+      secret: true,
+      description: 'Redis instance of the `user_sessions` cache layer (3600 s; the runbook configures it `volatile-ttl`, `maxmemory 1 GB`); unset without REDIS_URL: in process',
+    }),
+    CACHE_USER_SESSIONS_MAX_BYTES: setting(positiveInt.default(16 * 1024 * 1024), { description: 'bound of the in-process `user_sessions` layer (least recently used entries are evicted above it)' }),
+    CACHE_ANALYTICS_DATA_REDIS_URL: setting(redisUrl.optional(), {
+      type: 'URL',
+      default: 'REDIS_URL',
+      secret: true,
+      description: 'Redis instance of the `analytics_data` cache layer (1800 s; the runbook configures it `allkeys-lru`, `maxmemory 4 GB`); unset without REDIS_URL: in process',
+    }),
+    CACHE_ANALYTICS_DATA_MAX_BYTES: setting(positiveInt.default(64 * 1024 * 1024), { description: 'bound of the in-process `analytics_data` layer (least recently used entries are evicted above it)' }),
     LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), { description: 'pino level; logs are JSON with request ids, secrets redacted' }),
     TRUST_PROXY: setting(trustProxy.default(false), {
       type: 'true, false, a hop count or a CIDR list',
@@ -149,6 +172,11 @@ export const KERNEL_CONFIG = defineConfig(
       migrateOnStart: e.MIGRATE_ON_START,
     },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    cache: {
+      api_responses: { redisUrl: e.CACHE_API_RESPONSES_REDIS_URL ?? e.REDIS_URL, maxBytes: e.CACHE_API_RESPONSES_MAX_BYTES },
+      user_sessions: { redisUrl: e.CACHE_USER_SESSIONS_REDIS_URL ?? e.REDIS_URL, maxBytes: e.CACHE_USER_SESSIONS_MAX_BYTES },
+      analytics_data: { redisUrl: e.CACHE_ANALYTICS_DATA_REDIS_URL ?? e.REDIS_URL, maxBytes: e.CACHE_ANALYTICS_DATA_MAX_BYTES },
+    },
     log: { level: e.LOG_LEVEL },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     internal: { token: e.V01T_INTERNAL_TOKEN },

@@ -38,6 +38,8 @@ export type KernelConfig = {
     ssl?: import('../db/ssl.js').DatabaseSslSettings;
   };
   redis: { url?: string; keyPrefix: string };
+  /** The runbook's cache layers (ADR 0059): per layer, its Redis (else in process, bounded by maxBytes). */
+  cache: import('../cache/layers.js').CacheLayersConfig['layers'];
   log: { level: string };
   shutdownTimeoutMs: number;
   /** The distributed shape: the shared token of the internal APIs (where each service answers is its remote.ts's). */

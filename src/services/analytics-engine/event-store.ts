@@ -67,7 +67,11 @@ export function toRow(e: StoredEvent): OlapRow {
 
 /** Writes and housekeeping of the event table; the queries live in query.service.ts. */
 export class EventStore {
-  constructor(readonly olap: OlapStore) {}
+  constructor(
+    readonly olap: OlapStore,
+    /** Told after each write: the workspaces whose events changed, or 'all' (the analytics result cache's versions). */
+    private readonly onChange: (workspaces: Iterable<string> | 'all') => Promise<void> = async () => {},
+  ) {}
 
   async init(): Promise<void> {
     await this.olap.ensureTable(EVENTS_TABLE);
@@ -75,6 +79,7 @@ export class EventStore {
 
   async insert(events: StoredEvent[]): Promise<void> {
     await this.olap.insert(EVENTS_TABLE, events.map(toRow));
+    await this.onChange(events.map((e) => e.workspaceId));
   }
 
   async countBatch(batchId: string): Promise<number> {
@@ -92,6 +97,7 @@ export class EventStore {
 
   async deleteBatch(batchId: string): Promise<void> {
     await this.olap.deleteWhere(EVENTS_TABLE.name, `batch_id = ${this.olap.dialect.str(batchId)}`);
+    await this.onChange('all');
   }
 
   /** Rows of a user: by user id, by the person they were merged into, or by their linked anonymous ids. */
@@ -121,18 +127,24 @@ export class EventStore {
     const [row] = await this.olap.query(`SELECT count(*) AS n FROM ${EVENTS_TABLE.name} WHERE ${where}`);
     const n = Number(row?.n ?? 0);
     if (n > 0) await this.olap.deleteWhere(EVENTS_TABLE.name, where);
+    if (n > 0) await this.onChange('all');
     return n;
   }
 
   /** Removes the events before `day`: all of them, or only those whose name is (`only`) or is not (`except`) one of `events`. */
   async removeBefore(day: string, filter?: { only?: readonly string[]; except?: readonly string[] }): Promise<number> {
-    if (!filter) return this.olap.removeBefore(EVENTS_TABLE, day);
+    if (!filter) {
+      const removed = await this.olap.removeBefore(EVENTS_TABLE, day);
+      if (removed > 0) await this.onChange('all');
+      return removed;
+    }
     const d = this.olap.dialect;
     const names = (filter.only ?? filter.except ?? []).map((n) => d.str(n)).join(', ');
     const where = `day < ${d.date(day)} AND event ${filter.only ? 'IN' : 'NOT IN'} (${names})`;
     const [row] = await this.olap.query(`SELECT count(*) AS n FROM ${EVENTS_TABLE.name} WHERE ${where}`);
     const n = Number(row?.n ?? 0);
     if (n > 0) await this.olap.deleteWhere(EVENTS_TABLE.name, where);
+    if (n > 0) await this.onChange('all');
     return n;
   }
 }

@@ -9,6 +9,7 @@ const DAY = 86_400_000;
 interface Snapshot {
   at: number;
   activation: number;
+  activeUsers: number;
   mrr: Record<string, number>;
   deviation: Record<string, number>;
 }
@@ -32,13 +33,14 @@ export function registerKpiGauges(opts: {
   const compute = async (): Promise<Snapshot> => {
     const now = opts.clock.now().getTime();
     const ws = opts.platformWorkspaceId;
-    if (!ws) return { at: now, activation: NaN, mrr: {}, deviation: {} };
+    if (!ws) return { at: now, activation: NaN, activeUsers: NaN, mrr: {}, deviation: {} };
     // The cohort that signed up 14 to 7 days ago is the latest one whose 7-day window is complete.
     const activation = await opts.kpis.activation(ws, now - 2 * ACTIVATION_WINDOW_DAYS * DAY, now - ACTIVATION_WINDOW_DAYS * DAY);
     const mrr = await opts.kpis.mrr(ws, now - DAY + 1, now + 1);
     const deviation: Record<string, number> = {};
     for (const d of mrr.daily) deviation[d.currency] = d.deviation ?? NaN;
-    return { at: now, activation: activation.rate ?? NaN, mrr: mrr.current, deviation };
+    const activeUsers = await opts.kpis.activeUsers(ws, now - 30 * DAY, now + 1);
+    return { at: now, activation: activation.rate ?? NaN, activeUsers, mrr: mrr.current, deviation };
   };
   const current = async (): Promise<Snapshot | undefined> => {
     const now = opts.clock.now().getTime();
@@ -60,6 +62,14 @@ export function registerKpiGauges(opts: {
     registers: [opts.registry],
     async collect() {
       this.set((await current())?.activation ?? NaN);
+    },
+  });
+  new client.Gauge({
+    name: 'v01t_active_users',
+    help: 'Users of the platform workspace with at least one event in the last 30 days (the divisor of cost per user)',
+    registers: [opts.registry],
+    async collect() {
+      this.set((await current())?.activeUsers ?? NaN);
     },
   });
   new client.Gauge({

@@ -9,6 +9,7 @@ import { FileBuffer } from './file-buffer.js';
 import type { IngestBuffer } from './ingest-buffer.js';
 import { EventStore, dayOf } from './event-store.js';
 import { Flusher } from './flusher.js';
+import { AnalyticsResultCache } from './result-cache.js';
 import { IngestService, WriteKeyService } from './ingest.service.js';
 import { QueryService } from './query.service.js';
 import { ReportsService } from './reports.service.js';
@@ -60,7 +61,8 @@ export const analyticsModule: ServiceModule<AnalyticsSettings> & { create(ctx: S
   async create(ctx) {
     const cfg = ctx.settings;
     const olap = await openOlapStore({ clickhouseUrl: cfg.store === 'clickhouse' ? cfg.clickhouseUrl : undefined, duckdbPath: cfg.duckdbPath });
-    const store = new EventStore(olap);
+    const results = new AnalyticsResultCache(ctx.cacheLayers.analytics_data, ctx.logger);
+    const store = new EventStore(olap, (workspaces) => results.changed(workspaces));
     await store.init();
     const identities = new BufferRepository(ctx.database);
     const buffer: IngestBuffer =
@@ -97,7 +99,7 @@ export const analyticsModule: ServiceModule<AnalyticsSettings> & { create(ctx: S
         },
       },
       routes(app) {
-        analyticsRoutes(app, { ingest, writeKeys, queries, reports, kpis, settings, clock: ctx.clock, events: ctx.events });
+        analyticsRoutes(app, { ingest, writeKeys, queries, reports, kpis, settings, clock: ctx.clock, events: ctx.events, results });
       },
       async start() {
         flusher.start();

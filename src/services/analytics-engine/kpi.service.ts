@@ -69,6 +69,15 @@ export class KpiService {
     return this.errorRateSnapshot.value;
   }
 
+  /** Identified users (a userId) with at least one event in [from, to). */
+  async activeUsers(workspaceId: string, from: number, to: number): Promise<number> {
+    const d = this.olap.dialect;
+    const [r] = await this.olap.query(
+      `SELECT count(DISTINCT person_id) AS n FROM ${EVENTS_TABLE.name} WHERE workspace_id = ${d.str(workspaceId)} AND user_id <> '' AND ts >= ${d.int(from)} AND ts < ${d.int(to)}`,
+    );
+    return Number(r?.n ?? 0);
+  }
+
   async activation(workspaceId: string, from: number, to: number): Promise<ActivationKpi> {
     const s = await this.settings.get(workspaceId);
     const base: Omit<ActivationKpi, 'status'> = { signupEvent: s.signupEvent, activationEvent: s.activationEvent, windowDays: ACTIVATION_WINDOW_DAYS, signups: 0, activated: 0, rate: null, weekly: [] };

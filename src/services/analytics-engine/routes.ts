@@ -10,6 +10,7 @@ import type { QueryService } from './query.service.js';
 import { toCsv } from './query.service.js';
 import type { ReportsService } from './reports.service.js';
 import type { KpiService } from './kpi.service.js';
+import type { AnalyticsResultCache } from './result-cache.js';
 import type { SettingsRepository } from './settings.repository.js';
 import {
   MAX_BATCH_BYTES,
@@ -40,6 +41,8 @@ export interface AnalyticsRouteDeps {
   queries: QueryService;
   reports: ReportsService;
   kpis: KpiService;
+  /** Query and KPI results in the analytics_data cache layer (ADR 0059). */
+  results: AnalyticsResultCache;
   settings: SettingsRepository;
   clock: Clock;
   events: EventPublisher;
@@ -59,7 +62,8 @@ export function writeKeyOf(req: FastifyRequest): string | null {
 }
 
 export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
-  const { ingest, writeKeys, queries, reports, kpis, settings, clock, events } = deps;
+  const { ingest, writeKeys, queries, reports, kpis, settings, clock, events, results } = deps;
+  const run = (workspaceId: string, spec: Parameters<QueryService['run']>[1]) => results.run(workspaceId, 'query', spec, () => queries.run(workspaceId, spec));
   // Other services (gamification) may score analysis work; the event says which report ran, never its data.
   const ran = (req: FastifyRequest, workspaceId: string, reportId: string | null, kind: string) =>
     events.publish({ name: 'analytics.report.run.v1', workspaceId, actorId: req.principal?.userId ?? null, payload: { reportId, kind } });
@@ -142,7 +146,7 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
       response: { 200: resultResponse },
     },
     handler: async (req, reply) => {
-      const result = await queries.run(req.params.workspaceId, req.body.spec);
+      const result = await run(req.params.workspaceId, req.body.spec);
       await ran(req, req.params.workspaceId, null, result.kind);
       return sendResult(reply, result, req.query.format);
     },
@@ -204,7 +208,7 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
       const report = await reports.getReport(req.params.workspaceId, req.params.reportId);
       const spec = querySpec.safeParse(report.spec);
       if (!spec.success) throw new AppError('conflict', 'The saved spec no longer validates; update the report');
-      const result = await queries.run(req.params.workspaceId, spec.data);
+      const result = await run(req.params.workspaceId, spec.data);
       await ran(req, req.params.workspaceId, report.id, result.kind);
       return sendResult(reply, result, req.query.format);
     },
@@ -249,12 +253,20 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
   app.put('/v1/workspaces/:workspaceId/analytics/settings', {
     config: { permission: 'analytics.write' },
     schema: { tags, params: ws, body: settingsBody, response: { 200: z.object({ settings: settingsSchema }) } },
-    handler: async (req) => ({ settings: await settings.update(req.params.workspaceId, req.body) }),
+    handler: async (req) => {
+      const updated = await settings.update(req.params.workspaceId, req.body);
+      await results.changed([req.params.workspaceId]);
+      return { settings: updated };
+    },
   });
   app.put('/v1/workspaces/:workspaceId/analytics/kpis/mrr-forecast', {
     config: { permission: 'analytics.write' },
     schema: { tags, summary: 'Supply the MRR forecast of a currency by day (replaces the trend forecast on those days)', params: ws, body: forecastBody, response: { 200: z.object({ saved: z.number().int() }) } },
-    handler: async (req) => ({ saved: await settings.putForecast(req.params.workspaceId, req.body.currency, req.body.points) }),
+    handler: async (req) => {
+      const saved = await settings.putForecast(req.params.workspaceId, req.body.currency, req.body.points);
+      await results.changed([req.params.workspaceId]);
+      return { saved };
+    },
   });
 
   const kpiQuery = z.object({
@@ -284,8 +296,17 @@ export function analyticsRoutes(app: App, deps: AnalyticsRouteDeps): void {
       if (to.getTime() <= from.getTime()) throw new AppError('validation_failed', '"to" must be after "from"', { errors: [{ path: 'querystring.to', message: 'must be after from' }] });
       if (to.getTime() - from.getTime() > 3 * 366 * 86_400_000) throw new AppError('validation_failed', 'The range is limited to three years');
       const w = req.params.workspaceId;
-      const [activation, mrr, errorRate] = await Promise.all([kpis.activation(w, from.getTime(), to.getTime()), kpis.mrr(w, from.getTime(), to.getTime()), kpis.errorRateSnapshotValue()]);
-      return { from, to, activation: activation as unknown as Record<string, unknown>, mrr: mrr as never, errorRate: errorRate as unknown as Record<string, unknown> };
+      // Keyed by the range as asked: a default range ("the last 30 days") is the one of its computation,
+      // at most the layer's TTL ago, and recomputed as soon as the workspace's data changes.
+      const asked = { from: req.query.from?.toISOString() ?? null, to: req.query.to?.toISOString() ?? null };
+      const [cached, errorRate] = await Promise.all([
+        results.run(w, 'kpis', asked, async () => {
+          const [activation, mrr] = await Promise.all([kpis.activation(w, from.getTime(), to.getTime()), kpis.mrr(w, from.getTime(), to.getTime())]);
+          return { from: from.toISOString(), to: to.toISOString(), activation, mrr };
+        }),
+        kpis.errorRateSnapshotValue(),
+      ]);
+      return { from: new Date(cached.from), to: new Date(cached.to), activation: cached.activation as unknown as Record<string, unknown>, mrr: cached.mrr as never, errorRate: errorRate as unknown as Record<string, unknown> };
     },
   });
 }

@@ -82,7 +82,7 @@ export const OPS_CONFIG = defineConfig(
     }),
     V01T_DEPLOY_TOKEN: setting(z.string().min(32, 'must be at least 32 characters').optional(), { secret: true, description: 'bearer secret (≥ 32 chars) CI uses for `POST /v1/ops/deployments`' }),
     V01T_OPS_WORKSPACE_ID: setting(z.uuid().optional(), {
-      description: 'the workspace whose active `pagerduty`, `webhook` and `email` connections receive incident escalations; its owners, admins and developers are operators',
+      description: 'the workspace whose active `pagerduty`, `webhook`, `email` and `slack` connections receive incident escalations; its owners, admins and developers are operators',
     }),
     V01T_OPS_TICK_SECONDS: setting(positiveInt.max(3600).default(30), { description: 'how often the escalation loop runs' }),
     V01T_OPS_TIMEZONE: setting(z.string().refine(isTimeZone, 'an IANA time zone, e.g. Europe/Berlin').default('UTC'), {
@@ -96,6 +96,10 @@ export const OPS_CONFIG = defineConfig(
         'public holidays skipped by "next business day": a date-holidays calendar, e.g. `DE`, `DE-BY`, `US-LA-NO` (type *public* only; bank holidays, optional days and observances are business days); an unknown code stops the start',
     }),
     V01T_OPS_EXTRA_HOLIDAYS: setting(opsExtraHolidays.optional(), { type: 'comma-separated YYYY-MM-DD', description: 'further days off for "next business day" (e.g. `2026-12-24,2026-12-31`)' }),
+    INFRA_MONTHLY_COST_USD: setting(z.coerce.number().nonnegative().max(1e12).optional(), {
+      default: 'unset: no cost gauge',
+      description: "the infrastructure's monthly cost in USD, exported as `v01t_infrastructure_monthly_cost_usd` for the Executive dashboard's cost and cost per user (a Prometheus recording rule of the same name from a cost exporter serves as well)",
+    }),
     V01T_STATUS_PAGE_TITLE: setting(z.string().min(1).max(100).default('v01t status'), { description: 'title of the public status page' }),
     BACKUP_TARGET: setting(backupTarget.optional(), {
       type: 'folder or s3://bucket/prefix/',
@@ -132,6 +136,7 @@ export const OPS_CONFIG = defineConfig(
     holidays: e.V01T_OPS_HOLIDAYS,
     extraHolidays: e.V01T_OPS_EXTRA_HOLIDAYS ?? [],
     statusPageTitle: e.V01T_STATUS_PAGE_TITLE,
+    infraMonthlyCostUsd: e.INFRA_MONTHLY_COST_USD,
     backup: {
       target: e.BACKUP_TARGET,
       s3: { endpoint: e.BACKUP_S3_ENDPOINT, region: e.BACKUP_S3_REGION, accessKeyId: e.BACKUP_S3_ACCESS_KEY_ID, secretAccessKey: e.BACKUP_S3_SECRET_ACCESS_KEY },

@@ -53,6 +53,12 @@ export class DeploymentHistory {
   }
 
   /** Deployments counted by environment and result (the v01t_deployments_total series). */
+  /** Audit log entries of one action (the compliance gauges). */
+  async countAction(action: string): Promise<number> {
+    const [r] = rowsOf<{ n: string | number }>(await this.db.execute(sql`SELECT count(*) AS n FROM kernel.audit_log WHERE action = ${action}`));
+    return Number(r?.n ?? 0);
+  }
+
   async counts(): Promise<{ environment: string; result: string; count: number }[]> {
     const rows = rowsOf<{ environment: string | null; result: string | null; n: string | number }>(
       await this.db.execute(

@@ -12,7 +12,9 @@ export type PublicStatus = 'investigating' | 'identified' | 'monitoring' | 'reso
 export type NotificationEvent = 'trigger' | 'acknowledge' | 'resolve' | 'open' | 'ticket' | 'reminder';
 /** Events that start a connection's involvement in an incident (it then hears the acknowledge and resolve). */
 export const FIRST_EVENTS = ['trigger', 'open', 'ticket'] as const;
-export type ReminderKind = 'internal_update' | 'public_update' | 'postmortem';
+/** Communication cadence (0802) and the first minutes' timers (ADR 0060: acknowledge, assess, assemble). */
+export type ReminderKind = 'internal_update' | 'public_update' | 'postmortem' | TimerKind;
+export type TimerKind = 'acknowledge' | 'assess' | 'assemble';
 
 /** A connection's opt-in by severities (ADR 0802). */
 export interface EscalationRoute {
@@ -55,6 +57,8 @@ type IncidentRowRaw = {
   postmortem_done_at: string | Date | null;
   postmortem_done_by: string | null;
   postmortem_url: string | null;
+  first_update_at: string | Date | null;
+  team_assembled_at: string | Date | null;
 };
 
 export interface IncidentRow {
@@ -85,6 +89,10 @@ export interface IncidentRow {
   postmortemDoneAt: Date | null;
   postmortemDoneBy: string | null;
   postmortemUrl: string | null;
+  /** The first internal update (note or status page update): the impact assessment. */
+  firstUpdateAt: Date | null;
+  /** When the incident commander, technical lead and communications lead were first all assigned. */
+  teamAssembledAt: Date | null;
 }
 
 const toIncident = (r: IncidentRowRaw): IncidentRow => ({
@@ -115,6 +123,8 @@ const toIncident = (r: IncidentRowRaw): IncidentRow => ({
   postmortemDoneAt: date(r.postmortem_done_at),
   postmortemDoneBy: r.postmortem_done_by,
   postmortemUrl: r.postmortem_url,
+  firstUpdateAt: date(r.first_update_at),
+  teamAssembledAt: date(r.team_assembled_at),
 });
 
 export interface AlertRow {
@@ -420,12 +430,14 @@ export class IncidentsRepository {
    * Incidents a communication reminder may be due for: unresolved Sev1-3 whose internal update
    * (or, for Sev1, status page update) is due, and resolved ones whose post-mortem is due and not done.
    */
-  async cadenceCandidates(ex: DbExecutor, now: Date, internalMs: number, firstPublicMs: number, publicMs: number): Promise<IncidentRow[]> {
+  async cadenceCandidates(ex: DbExecutor, now: Date, firstInternalMs: number, internalMs: number, firstPublicMs: number, publicMs: number): Promise<IncidentRow[]> {
     const n = iso(now);
     const r = await rows<IncidentRowRaw>(
       ex,
       sql`SELECT * FROM ops.incidents WHERE
-            (status <> 'resolved' AND severity <= 3 AND COALESCE(last_update_at, opened_at) <= ${n}::timestamptz - ${internalMs} * interval '1 millisecond')
+            (status <> 'resolved' AND severity <= 3 AND (
+               (last_update_at IS NULL AND opened_at <= ${n}::timestamptz - ${firstInternalMs} * interval '1 millisecond')
+            OR last_update_at <= ${n}::timestamptz - ${internalMs} * interval '1 millisecond'))
          OR (status <> 'resolved' AND severity = 1 AND (
                (last_public_update_at IS NULL AND opened_at <= ${n}::timestamptz - ${firstPublicMs} * interval '1 millisecond')
             OR last_public_update_at <= ${n}::timestamptz - ${publicMs} * interval '1 millisecond'))
@@ -434,6 +446,33 @@ export class IncidentsRepository {
           ORDER BY opened_at LIMIT 200`,
     );
     return r.map(toIncident);
+  }
+
+  /** Unresolved Sev1-3 incidents past one of the first minutes' timers without having met it (ADR 0060). */
+  async timerCandidates(ex: DbExecutor, now: Date, timers: Record<TimerKind, number>): Promise<IncidentRow[]> {
+    const past = (ms: number) => sql`opened_at <= ${iso(now)}::timestamptz - ${ms} * interval '1 millisecond'`;
+    const r = await rows<IncidentRowRaw>(
+      ex,
+      sql`SELECT * FROM ops.incidents WHERE status <> 'resolved' AND severity <= 3 AND (
+            (acknowledged_at IS NULL AND ${past(timers.acknowledge)})
+         OR (first_update_at IS NULL AND ${past(timers.assess)})
+         OR (team_assembled_at IS NULL AND ${past(timers.assemble)}))
+          ORDER BY opened_at LIMIT 200`,
+    );
+    return r.map(toIncident);
+  }
+
+  /** Unresolved Sev1-3 incidents breaching each timer now (the v01t_incidents_breaching gauge). */
+  async breachingCounts(now: Date, timers: Record<TimerKind, number>): Promise<Record<TimerKind, number>> {
+    const past = (ms: number) => sql`opened_at <= ${iso(now)}::timestamptz - ${ms} * interval '1 millisecond'`;
+    const [r] = await rows<Record<TimerKind, string | number>>(
+      this.db,
+      sql`SELECT count(*) FILTER (WHERE acknowledged_at IS NULL AND ${past(timers.acknowledge)}) AS acknowledge,
+                 count(*) FILTER (WHERE first_update_at IS NULL AND ${past(timers.assess)}) AS assess,
+                 count(*) FILTER (WHERE team_assembled_at IS NULL AND ${past(timers.assemble)}) AS assemble
+          FROM ops.incidents WHERE status <> 'resolved' AND severity <= 3`,
+    );
+    return { acknowledge: Number(r?.acknowledge ?? 0), assess: Number(r?.assess ?? 0), assemble: Number(r?.assemble ?? 0) };
   }
 
   /** Records a reminder window; false when it was already reminded (by this or another replica). */

@@ -12,6 +12,7 @@ import {
   ROLE_COLUMNS,
   type EscalationRoute,
   type ReminderKind,
+  type TimerKind,
   type AlertRow,
   type IncidentRole,
   type IncidentRow,
@@ -23,12 +24,14 @@ import {
 } from './incidents.repository.js';
 
 /** The connectors an escalation can go through (connections of the ops workspace). */
-export const ESCALATION_CONNECTORS = ['pagerduty', 'webhook', 'email'] as const;
+export const ESCALATION_CONNECTORS = ['pagerduty', 'webhook', 'email', 'slack'] as const;
 const LEASE_MS = 2 * 60_000;
 const MINUTE = 60_000;
 /** The runbook's communication plan (Incident Response, Step 4). */
 export const CADENCE = {
-  /** Internal updates every 30 minutes until resolved (Sev1-3). */
+  /** The first internal update (Slack #incidents: "initial assessment") within 15 minutes (Sev1-3)... */
+  firstInternalUpdateMs: 15 * MINUTE,
+  /** ...then internal updates every 30 minutes until resolved. */
   internalUpdateMs: 30 * MINUTE,
   /** The status page's initial notification within 30 minutes (Sev1)... */
   firstPublicUpdateMs: 30 * MINUTE,
@@ -38,6 +41,13 @@ export const CADENCE = {
   postmortemMs: 24 * 60 * MINUTE,
 } as const;
 export const REMINDER_KINDS: readonly ReminderKind[] = ['internal_update', 'public_update', 'postmortem'];
+/**
+ * The first minutes of an incident (runbook, Incident Response step 2; ADR 0060), from its opening,
+ * for Sev1-3: acknowledge the alert, assess the impact (the first internal update: a timeline note
+ * or a status page update), form the response team (commander, technical lead, communications lead).
+ */
+export const TIMERS: Record<TimerKind, number> = { acknowledge: 5 * MINUTE, assess: 10 * MINUTE, assemble: 15 * MINUTE };
+export const TIMER_KINDS = Object.keys(TIMERS) as TimerKind[];
 /** Delivery attempts before a notification is given up (backoff 30 s doubling: about 15 minutes). */
 export const MAX_DELIVERY_ATTEMPTS = 6;
 
@@ -50,6 +60,8 @@ export interface OpsMetrics {
   escalation(severity: Severity): void;
   /** A communication reminder was due (one per overdue window). */
   reminder(kind: ReminderKind): void;
+  /** One of the first minutes' timers passed unmet (once per incident and timer). */
+  timerBreached(timer: TimerKind): void;
   notification(connector: string, event: NotificationEvent, result: 'sent' | 'retry' | 'failed'): void;
   /** Incidents were opened, acknowledged or resolved (the open-incidents gauge re-reads). */
   changed(): void;
@@ -70,6 +82,8 @@ export interface IncidentDeps {
   hub: () => IntegrationHubContract | null;
   /** A platform user by id (the orchestrator's contract), null when unknown. */
   user: (id: string) => Promise<{ id: string; name: string; email: string } | null>;
+  /** After a change the public status page may show committed (its cached copy is dropped). */
+  statusChanged?: () => Promise<void>;
 }
 
 export interface IncidentView {
@@ -102,6 +116,8 @@ export interface IncidentView {
   publicUpdateDueAt: Date | null;
   /** The post-mortem is due by then (24 h after resolution, Sev1-3; null before resolution and for Sev4). */
   postmortemDueAt: Date | null;
+  /** The first minutes' timers (ADR 0060); null for Sev4. */
+  timers: Record<TimerKind, IncidentTimer> | null;
   postmortemDoneAt: Date | null;
   postmortemDoneBy: string | null;
   postmortemUrl: string | null;
@@ -181,6 +197,7 @@ export class IncidentService {
       roles: i.roles,
       publicTitle: i.publicTitle,
       ...dueTimes(i),
+      timers: timersOf(i, now),
       postmortemDoneAt: i.postmortemDoneAt,
       postmortemDoneBy: i.postmortemDoneBy,
       postmortemUrl: i.postmortemUrl,
@@ -192,7 +209,10 @@ export class IncidentService {
   /** One notification of an alert group: opens, updates or resolves the group's open incident. */
   async ingest(p: AlertmanagerWebhook): Promise<IngestResult> {
     const result = await this.ingestInTransaction(p);
-    if (result.action !== 'ignored') this.d.metrics.changed();
+    if (result.action !== 'ignored') {
+      this.d.metrics.changed();
+      await this.d.statusChanged?.();
+    }
     return result;
   }
 
@@ -320,7 +340,7 @@ export class IncidentService {
       });
       // Whoever was paged hears that someone took it (chat and email recipients get the resolution only).
       for (const t of await this.repo.triggeredTargets(tx, id, ['trigger', 'open'])) {
-        if (t.connector === 'pagerduty' || t.connector === 'webhook') await this.repo.enqueueNotification(tx, { incidentId: id, ...t, event: 'acknowledge', now });
+        if (t.connector === 'pagerduty' || t.connector === 'webhook' || t.connector === 'slack') await this.repo.enqueueNotification(tx, { incidentId: id, ...t, event: 'acknowledge', now });
       }
       await this.d.audit.record({ action: 'incident.acknowledged', actorId: actor.userId, actorIp: actor.ip, targetType: 'incident', targetId: id, data: { number: i.number, severity: sevLabel(i.severity), late } }, tx);
       return this.view(updated);
@@ -352,6 +372,8 @@ export class IncidentService {
         });
       }
       if (Object.keys(set).length === 0) return this.view(i);
+      const after = { ...i.roles, ...Object.fromEntries(entries) };
+      if (!i.teamAssembledAt && after.incidentCommander && after.technicalLead && after.communicationsLead) set.team_assembled_at = now.toISOString();
       const updated = await this.repo.update(tx, id, set, now);
       await this.d.audit.record({ action: 'incident.roles_assigned', actorId: actor.userId, actorIp: actor.ip, targetType: 'incident', targetId: id, data: { number: i.number, ...roles } }, tx);
       return this.view(updated);
@@ -361,9 +383,9 @@ export class IncidentService {
   async addNote(id: string, actor: Actor, text: string): Promise<TimelineEntry> {
     const now = this.d.clock.now();
     return this.d.db.transaction(async (tx) => {
-      await this.requireLocked(tx, id);
+      const i = await this.requireLocked(tx, id);
       await this.repo.addTimeline(tx, id, { at: now, kind: 'note', actorId: actor.userId, text });
-      await this.repo.update(tx, id, { last_update_at: now }, now);
+      await this.repo.update(tx, id, { last_update_at: now, ...(i.firstUpdateAt ? {} : { first_update_at: now }) }, now);
       return (await this.repo.timeline(tx, id)).filter((t) => t.kind === 'note').at(-1)!;
     });
   }
@@ -376,13 +398,14 @@ export class IncidentService {
       return this.view(await this.finishResolve(tx, i, now, actor, resolution ?? null, null));
     });
     this.d.metrics.changed();
+    await this.d.statusChanged?.();
     return resolved;
   }
 
   /** A status page update; only the incident's communications lead posts them. */
   async postPublicUpdate(id: string, actor: Actor, u: { status: PublicStatus; message: string; title?: string; components?: string[] }): Promise<PublicUpdate> {
     const now = this.d.clock.now();
-    return this.d.db.transaction(async (tx) => {
+    const posted = await this.d.db.transaction(async (tx) => {
       const i = await this.requireLocked(tx, id);
       if (!i.roles.communicationsLead) throw new AppError('conflict', 'Assign a communications lead first (POST .../roles); they post the public updates');
       if (i.roles.communicationsLead !== actor.userId) throw new AppError('forbidden', "Only the incident's communications lead posts public updates");
@@ -390,7 +413,7 @@ export class IncidentService {
         throw new AppError('validation_failed', 'The first public update needs a public title', { errors: [{ path: 'body.title', message: 'required on the first public update' }] });
       }
       // A status page update is also an internal update (the timeline shows it).
-      const set: Record<string, string | string[] | Date> = { last_update_at: now, last_public_update_at: now };
+      const set: Record<string, string | string[] | Date> = { last_update_at: now, last_public_update_at: now, ...(i.firstUpdateAt ? {} : { first_update_at: now }) };
       if (u.title) set.public_title = u.title;
       if (u.components) set.components = u.components;
       await this.repo.update(tx, id, set, now);
@@ -399,6 +422,8 @@ export class IncidentService {
       await this.d.audit.record({ action: 'incident.public_update', actorId: actor.userId, actorIp: actor.ip, targetType: 'incident', targetId: id, data: { number: i.number, status: u.status } }, tx);
       return update;
     });
+    await this.d.statusChanged?.();
+    return posted;
   }
 
   /** Marks the post-mortem done (optionally with a link to it): its reminder stops. Idempotent. */
@@ -642,7 +667,9 @@ export class IncidentService {
     const { workspaceId, connections } = routed;
     const reminded: ReminderKind[] = [];
     await this.d.db.transaction(async (tx) => {
-      for (const i of await this.repo.cadenceCandidates(tx, now, CADENCE.internalUpdateMs, CADENCE.firstPublicUpdateMs, CADENCE.publicUpdateMs)) {
+      const cadence = await this.repo.cadenceCandidates(tx, now, CADENCE.firstInternalUpdateMs, CADENCE.internalUpdateMs, CADENCE.firstPublicUpdateMs, CADENCE.publicUpdateMs);
+      const timed = (await this.repo.timerCandidates(tx, now, TIMERS)).filter((t) => !cadence.some((c) => c.id === t.id));
+      for (const i of [...cadence, ...timed]) {
         for (const [kind, dueAt] of dueWindows(i, now)) {
           const targets = routing.reminder(connections, i.severity);
           if (!(await this.repo.recordReminder(tx, i.id, kind, dueAt, now, targets.length))) continue;
@@ -656,7 +683,10 @@ export class IncidentService {
         }
       }
     });
-    for (const kind of reminded) this.d.metrics.reminder(kind);
+    for (const kind of reminded) {
+      if ((TIMER_KINDS as string[]).includes(kind)) this.d.metrics.timerBreached(kind as TimerKind);
+      else this.d.metrics.reminder(kind);
+    }
   }
 
   private async deliverDue(): Promise<{ sent: number; failed: number }> {
@@ -752,6 +782,10 @@ export class IncidentService {
         .join('\n');
       // The email connection's config.defaultTo are the recipients; the key makes a retry send once.
       await hub.publish(n.workspaceId, n.connectionId, { title: `${summary} - ${verb}`.slice(0, 200), text }, key);
+    } else if (n.connector === 'slack') {
+      // The runbook's #incidents channel: the connection's incoming webhook (its URL is a credential,
+      // encrypted in the hub's vault; the post goes through the egress guard). A retry may post twice.
+      await hub.runAction(n.workspaceId, n.connectionId, 'incomingWebhook', { text: slackText(n.event, i, summary, reminder, link) });
     } else {
       throw new AppError('bad_request', `connector ${n.connector} is not an escalation target`);
     }
@@ -790,6 +824,25 @@ export class IncidentService {
   }
 }
 
+const SLACK_LEAD: Record<NotificationEvent, string> = {
+  trigger: ':rotating_light: *Escalated*: not acknowledged in time',
+  open: ':rotating_light: *Opened*',
+  ticket: ':memo: *Bug ticket* (Sev4, not paged)',
+  reminder: ':alarm_clock: *Reminder*',
+  acknowledge: ':eyes: *Acknowledged*',
+  resolve: ':white_check_mark: *Resolved*',
+};
+
+/** A message for Slack #incidents (mrkdwn; <, > and & escaped as Slack asks). */
+export function slackText(event: NotificationEvent, i: IncidentRow, summary: string, reminder: { kind: ReminderKind; dueAt: string } | null, link: string | undefined): string {
+  const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const lead = reminder ? `${SLACK_LEAD.reminder}: ${esc(REMINDER_TEXT[reminder.kind])} was due ${reminder.dueAt}` : SLACK_LEAD[event];
+  return [
+    `${lead} | ${link ? `<${link}|${esc(summary)}>` : `*${esc(summary)}*`}`,
+    `Severity ${sevLabel(i.severity)} (${SEVERITY_INFO[i.severity].name}), response target ${SEVERITY_INFO[i.severity].responseTime} | opened ${i.openedAt.toISOString()}${i.components.length ? ` | ${esc(i.components.join(', '))}` : ''}`,
+  ].join('\n');
+}
+
 const WEBHOOK_TYPE: Record<NotificationEvent, string> = { trigger: 'escalated', open: 'opened', ticket: 'ticket', reminder: 'reminder', acknowledge: 'acknowledged', resolve: 'resolved' };
 const EMAIL_VERB: Record<NotificationEvent, string> = {
   trigger: 'ESCALATED (not acknowledged in time)',
@@ -803,6 +856,9 @@ export const REMINDER_TEXT: Record<ReminderKind, string> = {
   internal_update: 'Internal update (every 30 minutes until resolved)',
   public_update: 'Status page update (Sev1: within 30 minutes, then hourly)',
   postmortem: 'Post-mortem (within 24 hours of resolution)',
+  acknowledge: 'Acknowledgement (within 5 minutes of opening)',
+  assess: 'Impact assessment, the first internal update (within 10 minutes of opening)',
+  assemble: 'Response team: incident commander, technical lead and communications lead (within 15 minutes of opening)',
 };
 
 const list = (cs: { name: string; connector: string }[]) => cs.map((t) => `${t.name} (${t.connector})`).join(', ');
@@ -812,7 +868,7 @@ export function dueTimes(i: IncidentRow): { internalUpdateDueAt: Date | null; pu
   const open = i.status !== 'resolved';
   const at = (d: Date, ms: number) => new Date(d.getTime() + ms);
   return {
-    internalUpdateDueAt: open && i.severity <= 3 ? at(i.lastUpdateAt ?? i.openedAt, CADENCE.internalUpdateMs) : null,
+    internalUpdateDueAt: open && i.severity <= 3 ? (i.lastUpdateAt ? at(i.lastUpdateAt, CADENCE.internalUpdateMs) : at(i.openedAt, CADENCE.firstInternalUpdateMs)) : null,
     publicUpdateDueAt:
       open && i.severity === 1 ? (i.lastPublicUpdateAt ? at(i.lastPublicUpdateAt, CADENCE.publicUpdateMs) : at(i.openedAt, CADENCE.firstPublicUpdateMs)) : null,
     postmortemDueAt: i.status === 'resolved' ? i.postmortemDueAt : null,
@@ -829,9 +885,33 @@ export function dueWindows(i: IncidentRow, now: Date): [ReminderKind, Date][] {
   const d = dueTimes(i);
   const window = (due: Date, period: number) => new Date(due.getTime() + Math.floor((now.getTime() - due.getTime()) / period) * period);
   if (d.internalUpdateDueAt && d.internalUpdateDueAt <= now) out.push(['internal_update', window(d.internalUpdateDueAt, CADENCE.internalUpdateMs)]);
+  for (const [kind, t] of Object.entries(timersOf(i, now) ?? {}) as [TimerKind, IncidentTimer][]) if (t.doneAt === null && t.breached && i.status !== 'resolved') out.push([kind, t.dueAt]);
   if (d.publicUpdateDueAt && d.publicUpdateDueAt <= now) out.push(['public_update', window(d.publicUpdateDueAt, CADENCE.publicUpdateMs)]);
   if (d.postmortemDueAt && !i.postmortemDoneAt && d.postmortemDueAt <= now) out.push(['postmortem', d.postmortemDueAt]);
   return out;
+}
+
+export interface IncidentTimer {
+  dueAt: Date;
+  /** When it was met (null: not yet). */
+  doneAt: Date | null;
+  /** Met late, or unmet past its due time while the incident is unresolved. */
+  breached: boolean;
+}
+
+/** The first minutes' timers of a Sev1-3 incident (null for Sev4, which follows bug tracking). */
+export function timersOf(i: IncidentRow, now: Date): Record<TimerKind, IncidentTimer> | null {
+  if (i.severity > 3) return null;
+  const done: Record<TimerKind, Date | null> = { acknowledge: i.acknowledgedAt, assess: i.firstUpdateAt, assemble: i.teamAssembledAt };
+  // A resolved incident stops its clocks at the resolution.
+  const end = i.status === 'resolved' && i.resolvedAt ? i.resolvedAt : now;
+  return Object.fromEntries(
+    TIMER_KINDS.map((k) => {
+      const dueAt = new Date(i.openedAt.getTime() + TIMERS[k]);
+      const doneAt = done[k];
+      return [k, { dueAt, doneAt, breached: doneAt ? doneAt.getTime() > dueAt.getTime() : end.getTime() >= dueAt.getTime() }];
+    }),
+  ) as Record<TimerKind, IncidentTimer>;
 }
 
 export const ROLE_NAMES: Record<IncidentRole, string> = { incidentCommander: 'Incident Commander', technicalLead: 'Technical Lead', communicationsLead: 'Communications Lead' };

@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import { PLATFORM_TENANT } from '../../kernel/cache/layers.js';
 import type { PersonalDataHandler, ServiceContext, ServiceInstance, ServiceModule } from '../../kernel/module.js';
 import type { App } from '../../kernel/http/server.js';
 import type { IntegrationHubContract } from '../integration-hub/contract.js';
@@ -8,7 +9,7 @@ import { DeploymentHistory } from './deployments.js';
 import { holidayCalendar } from './holidays.js';
 import { OPS_PERMISSIONS, OPS_SHARED_SECRETS, opsHttpRoutes } from './routes.js';
 import { SEVERITIES, sevLabel } from './severity.js';
-import { REMINDER_KINDS } from './incidents.service.js';
+import { REMINDER_KINDS, TIMER_KINDS, TIMERS } from './incidents.service.js';
 import { OPS_MIGRATIONS } from './migrations.js';
 import { OPS_CONFIG, type OpsSettings } from './config.js';
 import { BackupRunsRepository } from './backup-runs.repository.js';
@@ -64,6 +65,13 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     labelNames: ['kind'],
     registers: [ctx.metrics.registry],
   });
+  const timerBreaches = new client.Counter({
+    name: 'v01t_incident_timer_breaches_total',
+    help: "The first minutes' timers passed unmet (acknowledge 5 min, assess 10 min, assemble 15 min from opening; Sev1-3), once per incident and timer",
+    labelNames: ['timer'],
+    registers: [ctx.metrics.registry],
+  });
+  for (const timer of TIMER_KINDS) timerBreaches.inc({ timer }, 0);
   // Present from the start (increase() cannot see a series appear), like the security counters.
   for (const s of SEVERITIES) escalations.inc({ severity: sevLabel(s) }, 0);
   for (const kind of REMINDER_KINDS) reminders.inc({ kind }, 0);
@@ -89,6 +97,7 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     metrics: {
       escalation: (s) => escalations.inc({ severity: sevLabel(s) }),
       reminder: (kind) => reminders.inc({ kind }),
+      timerBreached: (timer) => timerBreaches.inc({ timer }),
       notification: (connector, event, result) => notifications.inc({ connector, event, result }),
       changed: () => void refresh(),
     },
@@ -97,6 +106,8 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     publicUrl: ctx.config.http.publicUrl,
     hub,
     user,
+    // The public status page is cached in the api_responses layer (ADR 0059) under a version replaced here.
+    statusChanged: () => ctx.cacheLayers.api_responses.bump(PLATFORM_TENANT).catch((err: Error) => logger.warn({ err: err.message }, 'status page cache not invalidated (its TTL bounds the staleness)')),
   });
   // A platform-wide count kept by every process that runs this module, refreshed from the database
   // on each tick and after each change made here: aggregate replicas with max, not sum. During a
@@ -108,11 +119,27 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     registers: [ctx.metrics.registry],
   });
   for (const s of SEVERITIES) openGauge.set({ severity: sevLabel(s) }, 0);
+  const breachingGauge = new client.Gauge({
+    name: 'v01t_incidents_breaching',
+    help: "Unresolved Sev1-3 incidents past one of the first minutes' timers without having met it, by timer (acknowledge, assess, assemble); refreshed like v01t_incidents_open",
+    labelNames: ['timer'],
+    registers: [ctx.metrics.registry],
+  });
+  for (const timer of TIMER_KINDS) breachingGauge.set({ timer }, 0);
   refreshOpen = async () => {
     const counts = await incidents.repo.openCounts();
     for (const s of SEVERITIES) openGauge.set({ severity: sevLabel(s) }, counts.get(s) ?? 0);
+    const breaching = await incidents.repo.breachingCounts(ctx.clock.now(), TIMERS);
+    for (const timer of TIMER_KINDS) breachingGauge.set({ timer }, breaching[timer]);
   };
   const deployments = new DeploymentHistory(ctx.db, ctx.audit);
+  // The Executive dashboard's cost (ADR 0060): a configured figure; cost per user divides it by v01t_active_users.
+  if (settings.infraMonthlyCostUsd !== undefined) {
+    const cost = settings.infraMonthlyCostUsd;
+    ctx.metrics.gauge('v01t_infrastructure_monthly_cost_usd', 'Monthly infrastructure cost in USD (INFRA_MONTHLY_COST_USD)', () => cost);
+  }
+  // Compliance status: GDPR erasures carried out (self-service or `v01t gdpr erase`), read from the audit log like the deployments.
+  ctx.metrics.labelledGauge('v01t_gdpr_erasures_total', 'GDPR erasures carried out (audit action gdpr.user_erased); each is fulfilled when requested', [], async () => [{ labels: {}, value: await deployments.countAction('gdpr.user_erased') }]);
   // Deployment history for the Operations dashboard. Read from the audit log at scrape time, since
   // `v01t deploy record` writes from another process; a count that only grows, hence _total.
   ctx.metrics.labelledGauge('v01t_deployments_total', 'Deployments recorded with v01t deploy record, by environment and result', ['environment', 'result'], async () =>
@@ -156,7 +183,7 @@ function createOps(ctx: ServiceContext<OpsSettings>): OpsInstance {
     deployments,
     tick,
     routes(app) {
-      opsHttpRoutes(app, { incidents, deployments, settings, user, responders, clock: ctx.clock });
+      opsHttpRoutes(app, { incidents, deployments, settings, user, responders, clock: ctx.clock, responses: ctx.cacheLayers.api_responses });
       dbReportRoutes(app, { reports: new DbReportRepository(ctx.database), settings });
     },
     async start() {

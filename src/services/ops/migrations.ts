@@ -176,4 +176,19 @@ CREATE TABLE ops.schedule_slots (
 );
 `,
   },
+  {
+    id: '0004_incident_timers',
+    sql: `
+-- The first minutes of an incident (ADR 0060): acknowledge < 5 min, assess < 10 min (the first
+-- internal update), assemble the team < 15 min (all three roles assigned); a breach is reminded once.
+ALTER TABLE ops.incidents ADD COLUMN first_update_at timestamptz, ADD COLUMN team_assembled_at timestamptz;
+UPDATE ops.incidents i SET
+  first_update_at = (SELECT min(t.at) FROM ops.incident_timeline t WHERE t.incident_id = i.id AND t.kind IN ('note', 'public_update')),
+  team_assembled_at = CASE WHEN commander_id IS NOT NULL AND technical_lead_id IS NOT NULL AND communications_lead_id IS NOT NULL
+    THEN (SELECT max(t.at) FROM ops.incident_timeline t WHERE t.incident_id = i.id AND t.kind = 'role_assigned') END;
+ALTER TABLE ops.incident_reminders DROP CONSTRAINT incident_reminders_kind_check;
+ALTER TABLE ops.incident_reminders ADD CONSTRAINT incident_reminders_kind_check
+  CHECK (kind IN ('internal_update', 'public_update', 'postmortem', 'acknowledge', 'assess', 'assemble'));
+`,
+  },
 ];

@@ -8,6 +8,7 @@ import { mediaResponse } from '../../kernel/http/openapi.js';
 import { alertmanagerWebhookSchema } from './alertmanager.js';
 import type { IncidentService } from './incidents.service.js';
 import { postMortemMarkdown } from './postmortem.js';
+import { PLATFORM_TENANT, type CacheLayer } from '../../kernel/cache/layers.js';
 import { COMPONENT_IDS, statusDocument, statusHtml } from './status-page.js';
 import { DEPLOYMENT_RESULTS, deploymentInput, type DeploymentHistory } from './deployments.js';
 import { SEVERITIES } from './severity.js';
@@ -47,11 +48,14 @@ export interface OpsRouteDeps {
   /** You first, then the ops workspace's members who may manage incidents, by name. */
   responders: (me: string) => Promise<{ id: string; name: string; email: string; you: boolean }[]>;
   clock: Clock;
+  /** The api_responses cache layer: the public status document, under the version statusChanged replaces. */
+  responses?: CacheLayer;
 }
 
 const tags = ['operations'];
 
 const roles = z.object({ incidentCommander: z.uuid().nullable(), technicalLead: z.uuid().nullable(), communicationsLead: z.uuid().nullable() });
+const incidentTimer = z.object({ dueAt: z.date(), doneAt: z.date().nullable(), breached: z.boolean() });
 const incidentView = z.object({
   id: z.uuid(),
   number: z.number(),
@@ -77,6 +81,10 @@ const incidentView = z.object({
   internalUpdateDueAt: z.date().nullable(),
   publicUpdateDueAt: z.date().nullable(),
   postmortemDueAt: z.date().nullable(),
+  timers: z
+    .object(Object.fromEntries(['acknowledge', 'assess', 'assemble'].map((k) => [k, incidentTimer])) as Record<'acknowledge' | 'assess' | 'assemble', typeof incidentTimer>)
+    .nullable()
+    .describe("The first minutes (Sev1-3; null for Sev4): acknowledge within 5 minutes of opening, assess (the first internal update) within 10, assemble the team (all three roles) within 15"),
   postmortemDoneAt: z.date().nullable(),
   postmortemDoneBy: z.uuid().nullable(),
   postmortemUrl: z.string().nullable(),
@@ -398,7 +406,8 @@ export function opsHttpRoutes(app: App, deps: OpsRouteDeps): void {
       }),
     ),
   });
-  const doc = () => statusDocument(deps.incidents.repo, deps.clock, deps.settings.statusPageTitle);
+  const compute = () => statusDocument(deps.incidents.repo, deps.clock, deps.settings.statusPageTitle);
+  const doc = () => (deps.responses ? deps.responses.through(PLATFORM_TENANT, 'status', compute, { versioned: true }) : compute());
   app.get('/status.json', {
     config: { auth: 'none' },
     schema: { tags, summary: 'Public status: components and published incident updates', security: [], response: { 200: statusJson } },

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../../kernel/audit/index.js';
-import type { Cache } from '../../kernel/cache/index.js';
+import { PLATFORM_TENANT, type CacheLayer } from '../../kernel/cache/layers.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import { AppError } from '../../kernel/errors.js';
@@ -58,7 +58,8 @@ export class AuthService implements IdentityPort {
     private readonly guard: LoginGuard,
     private readonly mfa: MfaService,
     private readonly audit: AuditLog,
-    private readonly cache: Cache,
+    /** The `user_sessions` cache layer: token lookups, workspace access, profiles (ADR 0059). */
+    private readonly sessions: CacheLayer,
     private readonly clock: Clock,
     private readonly permissions: PermissionRegistry,
     private readonly opts: { sessionTtlHours: number; signupEnabled: boolean; ssoOnly: boolean },
@@ -201,7 +202,7 @@ export class AuthService implements IdentityPort {
     if (token.length > 200 || !/^v01t_(s|pat)_[\w-]+$/.test(token)) return null;
     const hash = sha256(token);
     const now = this.clock.now();
-    const cached = await this.cache.get(`tok:${hash}`);
+    const cached = await this.sessions.get(PLATFORM_TENANT, `tok:${hash}`);
     if (cached) {
       const c = JSON.parse(cached) as Principal & { expiresAt: number | null };
       if (c.expiresAt === null || c.expiresAt > now.getTime()) {
@@ -221,34 +222,34 @@ export class AuthService implements IdentityPort {
     };
     const expiresAt = found.token.expiresAt?.getTime() ?? null;
     const ttl = expiresAt === null ? PRINCIPAL_CACHE_SECONDS : Math.min(PRINCIPAL_CACHE_SECONDS, Math.ceil((expiresAt - now.getTime()) / 1000));
-    await this.cache.set(`tok:${hash}`, JSON.stringify({ ...principal, expiresAt }), ttl);
+    await this.sessions.set(PLATFORM_TENANT, `tok:${hash}`, JSON.stringify({ ...principal, expiresAt }), ttl);
     // last_used_at is refreshed at most once per cache period per token.
     await this.repo.touchToken(found.token.id, now);
     return principal;
   }
 
   async workspaceAccess(userId: string, workspaceId: string): Promise<WorkspaceAccess | null> {
-    const key = `acc:${workspaceId}:${userId}`;
-    const cached = await this.cache.get(key);
+    const key = `acc:${userId}`;
+    const cached = await this.sessions.get(workspaceId, key);
     if (cached) return cached === 'none' ? null : { workspaceId, ...(JSON.parse(cached) as Omit<WorkspaceAccess, 'workspaceId'>) };
     const access = await this.workspaces.access(userId, workspaceId);
-    await this.cache.set(key, access ? JSON.stringify(access) : 'none', ACCESS_CACHE_SECONDS);
+    await this.sessions.set(workspaceId, key, access ? JSON.stringify(access) : 'none', ACCESS_CACHE_SECONDS);
     return access ? { workspaceId, ...access } : null;
   }
 
   async forgetAccess(workspaceId: string, userIds: string[]): Promise<void> {
-    await Promise.all(userIds.map((u) => this.cache.del(`acc:${workspaceId}:${u}`)));
+    await Promise.all(userIds.map((u) => this.sessions.del(workspaceId, `acc:${u}`)));
   }
 
   /** Drops cached token lookups (after revocation, MFA or admin changes). */
   async forget(hashes: string[]): Promise<void> {
-    await Promise.all(hashes.map((h) => this.cache.del(`tok:${h}`)));
+    await Promise.all(hashes.map((h) => this.sessions.del(PLATFORM_TENANT, `tok:${h}`)));
   }
 
   /** Drops every cached view of a user (tokens, profile) after MFA, admin or account changes. */
   async forgetUser(userId: string, hashes?: string[]): Promise<void> {
     await this.forget(hashes ?? (await this.repo.liveTokenHashesOfUser(userId)));
-    await this.cache.del(`usr:${userId}`);
+    await this.sessions.del(PLATFORM_TENANT, `usr:${userId}`);
   }
 
   async user(userId: string): Promise<UserRow> {
@@ -259,20 +260,20 @@ export class AuthService implements IdentityPort {
 
   /** The public profile, cached briefly: GET /v1/me is the hottest authenticated read. */
   async profile(userId: string): Promise<PublicUser> {
-    const cached = await this.cache.get(`usr:${userId}`);
+    const cached = await this.sessions.get(PLATFORM_TENANT, `usr:${userId}`);
     if (cached) {
       const p = JSON.parse(cached) as PublicUser & { createdAt: string };
       return { ...p, createdAt: new Date(p.createdAt) };
     }
     const profile = publicUser(await this.user(userId));
-    await this.cache.set(`usr:${userId}`, JSON.stringify(profile), PRINCIPAL_CACHE_SECONDS);
+    await this.sessions.set(PLATFORM_TENANT, `usr:${userId}`, JSON.stringify(profile), PRINCIPAL_CACHE_SECONDS);
     return profile;
   }
 
   async updateProfile(userId: string, patch: { name?: string }): Promise<UserRow> {
     const u = await this.repo.updateUser(userId, { ...(patch.name ? { name: patch.name.trim() } : {}), updatedAt: this.clock.now() });
     if (!u) throw new AppError('invalid_token');
-    await this.cache.del(`usr:${userId}`);
+    await this.sessions.del(PLATFORM_TENANT, `usr:${userId}`);
     return u;
   }
 

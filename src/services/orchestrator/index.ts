@@ -71,7 +71,7 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
       // AuthService and MfaService need each other's effects (MFA changes drop cached principals).
       const late: { auth?: AuthService; recovery?: RecoveryService } = {};
       const mfa = new MfaService(ctx.db, identityRepo, ctx.secrets, ctx.audit, ctx.clock, (userId) => late.auth!.forgetUser(userId), guard);
-      const auth = (late.auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cache, ctx.clock, ctx.permissions, {
+      const auth = (late.auth = new AuthService(ctx.db, identityRepo, workspacesRepo, hasher, guard, mfa, ctx.audit, ctx.cacheLayers.user_sessions, ctx.clock, ctx.permissions, {
         sessionTtlHours: a.sessionTtlHours,
         signupEnabled: a.signupEnabled,
         ssoOnly: a.ssoOnly,

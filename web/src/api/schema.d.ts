@@ -17060,6 +17060,27 @@ export interface paths {
                                 internalUpdateDueAt: string | null;
                                 publicUpdateDueAt: string | null;
                                 postmortemDueAt: string | null;
+                                /** @description The first minutes (Sev1-3; null for Sev4): acknowledge within 5 minutes of opening, assess (the first internal update) within 10, assemble the team (all three roles) within 15 */
+                                timers: {
+                                    acknowledge: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assess: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assemble: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                } | null;
                                 postmortemDoneAt: string | null;
                                 postmortemDoneBy: string | null;
                                 postmortemUrl: string | null;
@@ -17178,6 +17199,27 @@ export interface paths {
                                 internalUpdateDueAt: string | null;
                                 publicUpdateDueAt: string | null;
                                 postmortemDueAt: string | null;
+                                /** @description The first minutes (Sev1-3; null for Sev4): acknowledge within 5 minutes of opening, assess (the first internal update) within 10, assemble the team (all three roles) within 15 */
+                                timers: {
+                                    acknowledge: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assess: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assemble: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                } | null;
                                 postmortemDoneAt: string | null;
                                 postmortemDoneBy: string | null;
                                 postmortemUrl: string | null;
@@ -17360,6 +17402,27 @@ export interface paths {
                                 internalUpdateDueAt: string | null;
                                 publicUpdateDueAt: string | null;
                                 postmortemDueAt: string | null;
+                                /** @description The first minutes (Sev1-3; null for Sev4): acknowledge within 5 minutes of opening, assess (the first internal update) within 10, assemble the team (all three roles) within 15 */
+                                timers: {
+                                    acknowledge: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assess: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assemble: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                } | null;
                                 postmortemDoneAt: string | null;
                                 postmortemDoneBy: string | null;
                                 postmortemUrl: string | null;
@@ -17516,6 +17579,27 @@ export interface paths {
                                 internalUpdateDueAt: string | null;
                                 publicUpdateDueAt: string | null;
                                 postmortemDueAt: string | null;
+                                /** @description The first minutes (Sev1-3; null for Sev4): acknowledge within 5 minutes of opening, assess (the first internal update) within 10, assemble the team (all three roles) within 15 */
+                                timers: {
+                                    acknowledge: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assess: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assemble: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                } | null;
                                 postmortemDoneAt: string | null;
                                 postmortemDoneBy: string | null;
                                 postmortemUrl: string | null;
@@ -17798,6 +17882,27 @@ export interface paths {
                                 internalUpdateDueAt: string | null;
                                 publicUpdateDueAt: string | null;
                                 postmortemDueAt: string | null;
+                                /** @description The first minutes (Sev1-3; null for Sev4): acknowledge within 5 minutes of opening, assess (the first internal update) within 10, assemble the team (all three roles) within 15 */
+                                timers: {
+                                    acknowledge: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assess: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assemble: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                } | null;
                                 postmortemDoneAt: string | null;
                                 postmortemDoneBy: string | null;
                                 postmortemUrl: string | null;
@@ -18084,6 +18189,27 @@ export interface paths {
                                 internalUpdateDueAt: string | null;
                                 publicUpdateDueAt: string | null;
                                 postmortemDueAt: string | null;
+                                /** @description The first minutes (Sev1-3; null for Sev4): acknowledge within 5 minutes of opening, assess (the first internal update) within 10, assemble the team (all three roles) within 15 */
+                                timers: {
+                                    acknowledge: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assess: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                    assemble: {
+                                        /** Format: date-time */
+                                        dueAt: string;
+                                        doneAt: string | null;
+                                        breached: boolean;
+                                    };
+                                } | null;
                                 postmortemDoneAt: string | null;
                                 postmortemDoneBy: string | null;
                                 postmortemUrl: string | null;

@@ -5,7 +5,8 @@ import { useParams } from 'react-router';
 import { api, ApiError, call } from '../api/client';
 import { SelectField } from '../ui/SchemaForm';
 import { Button, Card, ErrorMessage, Field, Loading, Page } from '../ui/ui';
-import { dateTime, opsKey, useIncident, useResponders, type IncidentDetail } from './api';
+import { dateTime, opsKey, useIncident, useNow, useResponders, type IncidentDetail } from './api';
+import { breachingTimers } from './countdown';
 import { SeverityBadge, TargetCountdown } from './Operations';
 
 const ROLES = [
@@ -22,6 +23,32 @@ const COMPONENTS = [
   { id: 'analytics', name: 'Analytics' },
   { id: 'gamification', name: 'Gamification' },
 ];
+
+/** The runbook's first minutes (ADR 0060). */
+const FIRST_MINUTES = { acknowledge: 'Acknowledge (< 5 min)', assess: 'Assess impact (< 10 min)', assemble: 'Assemble the team (< 15 min)' } as const;
+
+/** The first minutes' timers: met (on time or late), or breaching live by the clock. */
+function FirstMinutes({ incident, offset }: { incident: IncidentDetail; offset: number }) {
+  const now = useNow();
+  const late = breachingTimers(incident, now + offset);
+  return (
+    <>
+      {(['acknowledge', 'assess', 'assemble'] as const).map((k) => {
+        const t = incident.timers![k];
+        return (
+          <div key={k} data-testid={`timer-${k}`}>
+            <dt>{FIRST_MINUTES[k]}</dt>
+            <dd>
+              {t.doneAt ? `done ${dateTime(t.doneAt)} ` : `due ${dateTime(t.dueAt)} `}
+              {t.doneAt && t.breached && <span className="badge badge-failed">late</span>}
+              {late.includes(k) && <span className="badge badge-failed">breaching</span>}
+            </dd>
+          </div>
+        );
+      })}
+    </>
+  );
+}
 
 function MultilineField({ label, value, onChange, error, description, isRequired }: { label: string; value: string; onChange: (v: string) => void; error?: string; description?: string; isRequired?: boolean }) {
   return (
@@ -247,6 +274,7 @@ export default function IncidentPage() {
             <dt>Escalated</dt>
             <dd>{i.escalatedAt ? dateTime(i.escalatedAt) : '—'}</dd>
           </div>
+          {i.timers && <FirstMinutes incident={i} offset={q.data.offset} />}
           {i.internalUpdateDueAt && (
             <div>
               <dt>Next internal update due</dt>

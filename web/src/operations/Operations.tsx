@@ -6,7 +6,7 @@ import { api, ApiError, call } from '../api/client';
 import { SelectField } from '../ui/SchemaForm';
 import { Button, Card, Empty, ErrorMessage, Loading, Page } from '../ui/ui';
 import { dateTime, opsKey, SEVERITY_NAMES, useIncidents, useNow, type Incident, type RoutesDocument, type StatusDoc } from './api';
-import { countdown } from './countdown';
+import { breachingTimers, countdown } from './countdown';
 
 /** The response-target countdown: ticks with the browser's clock corrected by the server's offset; frozen once acknowledged. */
 export function TargetCountdown({ incident, offset }: { incident: Pick<Incident, 'respondBy' | 'acknowledgedAt' | 'resolvedAt' | 'responseTarget'>; offset: number }) {
@@ -22,6 +22,19 @@ export function TargetCountdown({ incident, offset }: { incident: Pick<Incident,
 
 export function SeverityBadge({ level }: { level: number }) {
   return <span className={`badge sev sev-${level}`}>{SEVERITY_NAMES[level] ?? `Sev${level}`}</span>;
+}
+
+const TIMER_LABEL: Record<string, string> = { acknowledge: 'acknowledge (5 min)', assess: 'assess (10 min)', assemble: 'assemble the team (15 min)' };
+
+export function BreachBadge({ incident, offset }: { incident: Pick<Incident, 'status' | 'timers'>; offset: number }) {
+  const now = useNow();
+  const late = breachingTimers(incident, now + offset);
+  if (!late.length) return null;
+  return (
+    <span className="badge badge-failed" data-testid="breaching">
+      late: {late.map((k) => TIMER_LABEL[k] ?? k).join(', ')}
+    </span>
+  );
 }
 
 function IncidentsTab() {
@@ -63,6 +76,7 @@ function IncidentsTab() {
                   <span className={`badge badge-${i.status}`}>{i.status}</span>
                   <span className="muted">opened {dateTime(i.openedAt)}</span>
                   {i.components.length > 0 && <span className="muted">· {i.components.join(', ')}</span>}
+                  <BreachBadge incident={i} offset={list.data.offset} />
                 </div>
               </div>
               {i.status !== 'resolved' && <TargetCountdown incident={i} offset={list.data.offset} />}

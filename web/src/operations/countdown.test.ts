@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countdown, duration } from './countdown';
+import { breachingTimers, countdown, duration } from './countdown';
 
 const opened = Date.parse('2026-01-05T09:00:00Z');
 const incident = { respondBy: '2026-01-05T09:15:00.000Z', acknowledgedAt: null, resolvedAt: null };
@@ -23,5 +23,20 @@ describe('response-target countdown', () => {
   it('formats hours and days', () => {
     expect(duration(4_000_000)).toBe('1:06:40');
     expect(duration(2 * 86_400_000 + 3_600_000)).toBe('2 d 1 h');
+  });
+});
+
+describe("the first minutes' timers", () => {
+  const timers = {
+    acknowledge: { dueAt: '2026-01-05T09:05:00.000Z', doneAt: null, breached: false },
+    assess: { dueAt: '2026-01-05T09:10:00.000Z', doneAt: '2026-01-05T09:08:00.000Z', breached: false },
+    assemble: { dueAt: '2026-01-05T09:15:00.000Z', doneAt: null, breached: false },
+  };
+  it('are breaching once due and not met, by the clock, until resolved', () => {
+    expect(breachingTimers({ status: 'open', timers }, opened + 4 * 60_000)).toEqual([]);
+    expect(breachingTimers({ status: 'open', timers }, opened + 5 * 60_000)).toEqual(['acknowledge']);
+    expect(breachingTimers({ status: 'acknowledged', timers: { ...timers, acknowledge: { ...timers.acknowledge, doneAt: '2026-01-05T09:06:00.000Z', breached: true } } }, opened + 16 * 60_000)).toEqual(['assemble']);
+    expect(breachingTimers({ status: 'resolved', timers }, opened + 16 * 60_000)).toEqual([]);
+    expect(breachingTimers({ status: 'open', timers: null }, opened + 16 * 60_000)).toEqual([]);
   });
 });

@@ -40,3 +40,18 @@ export function countdown(i: CountdownInput, nowMs: number): Countdown {
   const left = target - nowMs;
   return left >= 0 ? { state: 'running', remainingMs: left, text: `${duration(left)} left to respond` } : { state: 'overdue', remainingMs: left, text: `Overdue by ${duration(left)}` };
 }
+
+export type TimerKey = 'acknowledge' | 'assess' | 'assemble';
+export interface TimersInput {
+  status: string;
+  timers: Record<TimerKey, { dueAt: string; doneAt: string | null; breached: boolean }> | null;
+}
+
+/**
+ * The first minutes' timers (ADR 0060) an incident is past without having met them, at `now`: the
+ * server says which were breached when it answered, the browser's clock moves them on in between.
+ */
+export function breachingTimers(i: TimersInput, now: number): TimerKey[] {
+  if (i.status === 'resolved' || !i.timers) return [];
+  return (Object.keys(i.timers) as TimerKey[]).filter((k) => i.timers![k].doneAt === null && (i.timers![k].breached || now >= Date.parse(i.timers![k].dueAt)));
+}
