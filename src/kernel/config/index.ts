@@ -114,6 +114,11 @@ export const KERNEL_CONFIG = defineConfig(
     S3_SECRET_ACCESS_KEY: setting(z.string().min(1).optional(), { secret: true, description: 'S3 secret key' }),
     S3_FORCE_PATH_STYLE: setting(bool.optional(), { default: 'true with S3_ENDPOINT', description: 'path-style bucket addressing (local S3-compatible servers need it)' }),
     S3_PREFIX: setting(z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'empty or a path ending in /').default(''), { description: 'key prefix inside the bucket (empty or ending in /)' }),
+    S3_SSE: setting(z.enum(['AES256', 'aws:kms', 'none']).default('AES256'), {
+      description:
+        'server-side encryption requested on every object v01t writes to S3 (media and backups): `AES256` = SSE-S3 (the runbook), `aws:kms` = SSE-KMS (with S3_SSE_KMS_KEY_ID, else the account’s `aws/s3` key), `none` for S3-compatible servers without encryption support',
+    }),
+    S3_SSE_KMS_KEY_ID: setting(z.string().min(1).optional(), { default: "unset: the account's aws/s3 key", description: 'KMS key id, alias or ARN for `S3_SSE=aws:kms`' }),
     V01T_EVENT_BUS: setting(z.enum(['postgres', 'kafka']).optional(), { default: 'kafka when KAFKA_BROKERS is set, else postgres', description: 'the event backbone between services' }),
     V01T_EVENT_POLL_MS: setting(positiveInt.max(60_000).default(200), { description: 'outbox relay and postgres bus polling period' }),
     V01T_EVENT_MAX_ATTEMPTS: setting(positiveInt.max(100).default(5), { description: 'attempts of a consumer group to handle an event before it is dead-lettered' }),
@@ -171,8 +176,10 @@ export const KERNEL_CONFIG = defineConfig(
             // Local S3-compatible servers (s3rver, Swift, MinIO) do not serve virtual-host-style bucket names.
             forcePathStyle: e.S3_FORCE_PATH_STYLE ?? Boolean(e.S3_ENDPOINT),
             prefix: e.S3_PREFIX,
+            sse: { mode: e.S3_SSE, kmsKeyId: e.S3_SSE_KMS_KEY_ID },
           }
         : undefined,
+      sse: { mode: e.S3_SSE, kmsKeyId: e.S3_SSE_KMS_KEY_ID },
     },
     events: {
       bus: e.V01T_EVENT_BUS ?? (e.KAFKA_BROKERS ? 'kafka' : 'postgres'),
@@ -198,6 +205,7 @@ export const KERNEL_CONFIG = defineConfig(
   {
     check: (e) => [
       ...(e.V01T_EVENT_BUS === 'kafka' && !e.KAFKA_BROKERS ? [{ variable: 'KAFKA_BROKERS', message: 'required when V01T_EVENT_BUS=kafka' }] : []),
+      ...(e.S3_SSE_KMS_KEY_ID && e.S3_SSE !== 'aws:kms' ? [{ variable: 'S3_SSE_KMS_KEY_ID', message: 'applies only with S3_SSE=aws:kms' }] : []),
       ...(Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE) ? [{ variable: e.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', message: 'TLS_CERT_FILE and TLS_KEY_FILE go together' }] : []),
     ],
   },
