@@ -93,6 +93,13 @@ export const KERNEL_CONFIG = defineConfig(
       description: "32-byte master key (64 hex chars or base64) wrapping every secret's data key. **Set it in production**; replicas must share it",
     }),
     V01T_MASTER_KEY_PREVIOUS: setting(z.string().optional(), { secret: true, description: 'old master keys (comma-separated) still accepted while rotating' }),
+    KEY_PROVIDER: setting(z.enum(['local', 'aws-kms']).default('local'), {
+      description:
+        "what wraps every secret's data key: `local` = the master key (V01T_MASTER_KEY or the data folder's key file); `aws-kms` = a data key of AWS KMS (GenerateDataKey under AWS_KMS_KEY_ID), stored wrapped in the database and unwrapped with Decrypt at start (ADR 0057)",
+    }),
+    AWS_KMS_KEY_ID: setting(z.string().min(1).optional(), { type: 'key id, ARN or alias', description: 'the KMS key of `KEY_PROVIDER=aws-kms`; changing it generates a new data key at the next start (then `v01t keys rotate`)' }),
+    AWS_KMS_REGION: setting(z.string().min(1).optional(), { default: "the SDK's (AWS_REGION)", description: 'region of AWS_KMS_KEY_ID; credentials come from the AWS default chain (IRSA, instance role, AWS_* variables)' }),
+    AWS_KMS_ENDPOINT: setting(z.url().optional(), { default: "unset: the region's", description: 'a KMS endpoint other than the region’s public one (a VPC endpoint)' }),
     V01T_EGRESS_ALLOW: setting(z.string().optional(), {
       type: 'comma-separated hosts, IPs, CIDRs',
       description: 'hosts (`api.internal`, `*.corp.example`), IPs and CIDRs outbound requests may reach even though private; everything else non-public is refused with `egress_blocked`',
@@ -157,7 +164,12 @@ export const KERNEL_CONFIG = defineConfig(
     log: { level: e.LOG_LEVEL },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     internal: { token: e.V01T_INTERNAL_TOKEN },
-    secrets: { masterKey: e.V01T_MASTER_KEY, previousKeys: e.V01T_MASTER_KEY_PREVIOUS },
+    secrets: {
+      masterKey: e.V01T_MASTER_KEY,
+      previousKeys: e.V01T_MASTER_KEY_PREVIOUS,
+      provider: e.KEY_PROVIDER,
+      ...(e.KEY_PROVIDER === 'aws-kms' ? { awsKms: { keyId: e.AWS_KMS_KEY_ID!, region: e.AWS_KMS_REGION, endpoint: e.AWS_KMS_ENDPOINT } } : {}),
+    },
     egress: {
       allow: (e.V01T_EGRESS_ALLOW ?? '').split(/[,\s]+/).map((x) => x.trim()).filter(Boolean),
       timeoutMs: e.EGRESS_TIMEOUT_MS,
@@ -205,6 +217,7 @@ export const KERNEL_CONFIG = defineConfig(
   {
     check: (e) => [
       ...(e.V01T_EVENT_BUS === 'kafka' && !e.KAFKA_BROKERS ? [{ variable: 'KAFKA_BROKERS', message: 'required when V01T_EVENT_BUS=kafka' }] : []),
+      ...(e.KEY_PROVIDER === 'aws-kms' && !e.AWS_KMS_KEY_ID ? [{ variable: 'AWS_KMS_KEY_ID', message: 'required when KEY_PROVIDER=aws-kms' }] : []),
       ...(e.S3_SSE_KMS_KEY_ID && e.S3_SSE !== 'aws:kms' ? [{ variable: 'S3_SSE_KMS_KEY_ID', message: 'applies only with S3_SSE=aws:kms' }] : []),
       ...(Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE) ? [{ variable: e.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', message: 'TLS_CERT_FILE and TLS_KEY_FILE go together' }] : []),
     ],

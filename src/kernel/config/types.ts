@@ -48,7 +48,7 @@ export type KernelConfig = {
   shutdownTimeoutMs: number;
   /** The distributed shape: the shared token of the internal APIs (where each service answers is its remote.ts's). */
   internal: { token?: string };
-  secrets: { masterKey?: string; previousKeys?: string };
+  secrets: { masterKey?: string; previousKeys?: string; provider: 'local' | 'aws-kms'; awsKms?: { keyId: string; region?: string; endpoint?: string } };
   /** Outbound HTTP (the kernel's egress guard, `ctx.egress`). */
   egress: {
     allow: string[];
