@@ -31,7 +31,10 @@ let token = '';
 let ws = '';
 const ports: number[] = [];
 
-async function call(method: string, url: string, body?: unknown): Promise<{ status: number; json: any }> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies of several endpoints, read field by field
+type Json = any;
+
+async function call(method: string, url: string, body?: unknown): Promise<{ status: number; json: Json }> {
   const res = await fetch(`${base}${url}`, {
     method,
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },

@@ -3,7 +3,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AwsKmsKeyProvider, wrappedKeyId, type KeyRingStore, type WrappedKey } from './aws-kms.js';
 import { LocalKeyProvider, SecretBox, SecretBoxError } from './secret-box.js';
 import { startFakeKms, type FakeKms } from '../../../test/helpers/fake-kms.js';
-import { createTestPlatform } from '../../../test/helpers/platform.js';
 
 /**
  * KEY_PROVIDER=aws-kms against a local peer speaking KMS's JSON 1.1 protocol: the official
@@ -112,25 +111,4 @@ describe('AWS KMS key provider', () => {
     expect(moved.split('.')[1]).toBe(p.currentKeyId());
     expect(await new SecretBox(await open(ring, { keyId: 'other-key' })).decrypt(moved, 'ctx')).toBe('from the master key');
   });
-
-  it('the platform with KEY_PROVIDER=aws-kms stores the wrapped key in kernel.key_ring and serves secrets', async () => {
-    process.env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
-    const env = { KEY_PROVIDER: 'aws-kms', AWS_KMS_KEY_ID: 'alias/v01t-secrets', AWS_KMS_REGION: 'eu-west-1', AWS_KMS_ENDPOINT: kms.endpoint };
-    await expect(createTestPlatform({ KEY_PROVIDER: 'aws-kms' })).rejects.toThrow(/AWS_KMS_KEY_ID: required when KEY_PROVIDER=aws-kms/);
-    const t = await createTestPlatform(env);
-    try {
-      const rows = await t.platform.database.query<{ id: string; provider: string; kms_key_id: string; wrapped: Uint8Array }>('SELECT id, provider, kms_key_id, wrapped FROM kernel.key_ring');
-      expect(rows).toHaveLength(1);
-      expect(rows[0]).toMatchObject({ provider: 'aws-kms', kms_key_id: 'alias/v01t-secrets', id: t.platform.ctx.secrets.keys.currentKeyId() });
-      const c = await t.platform.ctx.secrets.encrypt('webhook secret', 'integration-hub:x');
-      expect(c.split('.')[1]).toBe(rows[0]!.id);
-      expect(await t.platform.ctx.secrets.decrypt(c, 'integration-hub:x')).toBe('webhook secret');
-      expect(kms.calls.map((x) => x.target)).toEqual(['TrentService.GenerateDataKey']);
-    } finally {
-      await t.close();
-    }
-    kms.failWith = 'AccessDeniedException';
-    await expect(createTestPlatform(env)).rejects.toThrow(/KEY_PROVIDER=aws-kms: the data key under alias\/v01t-secrets cannot be generated or unwrapped: .*AccessDeniedException/);
-  }, 60_000);
 });

@@ -76,7 +76,7 @@ describe.each(adapters)('object storage contract: %s', (_name, make) => {
 });
 
 describe('S3 server-side encryption (S3_SSE) on the wire', () => {
-  const puts = (requests: { method: string; headers: Record<string, unknown> }[]) => requests.filter((r) => r.method === 'PUT');
+  const puts = (requests: { method: string; url: string; headers: Record<string, unknown> }[]) => requests.filter((r) => r.method === 'PUT');
   const sseHeaders = (h: Record<string, unknown>) => ({ sse: h['x-amz-server-side-encryption'], key: h['x-amz-server-side-encryption-aws-kms-key-id'] });
 
   it('the configuration asks for SSE-S3 unless told otherwise, and refuses a KMS key without aws:kms', () => {
