@@ -233,8 +233,8 @@ describe('failover: primary killed, standby promoted, address switched, v01t not
     const d = await failOver(primary, standby, 'asynchronous, standby 1 s behind', { link, ms: 1000 });
     // Acknowledged by the primary while its WAL could not reach the standby: gone with the primary.
     expect(d.lost).toBeGreaterThan(0);
-    // What the standby had received before the link was held survived (a few ms of slack for WAL in flight).
-    expect(d.lostAt.every((at) => at > d.heldAt - 50)).toBe(true);
+    // What the standby had received before the link was held survived (slack for WAL still in flight on a busy machine).
+    expect(d.lostAt.every((at) => at > d.heldAt - 250)).toBe(true);
     expect(d.rtoSeconds).toBeLessThan(30);
   }, 120_000);
 });
