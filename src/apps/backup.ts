@@ -55,6 +55,7 @@ export function openBackupTarget(config: Config): BackupTarget {
       secretAccessKey: own.secretAccessKey ?? media?.secretAccessKey,
       forcePathStyle: media?.forcePathStyle ?? Boolean(endpoint),
       stagingDir: path.join(config.dataDir, 'backup-staging'),
+      sse: config.storage.sse,
     });
   }
   return new LocalBackupTarget(t?.dir ?? path.join(config.dataDir, 'backups'));
@@ -510,7 +511,7 @@ export async function runDrill(p: Platform, idArg?: string): Promise<DrillResult
       db: { ...config.db, url: scratchDb?.url, ephemeral: false, migrateOnStart: true },
       http: { ...config.http, port: 0 },
       // The drill never writes into the production bucket or ClickHouse: media and DuckDB go to the scratch folder.
-      storage: { s3: undefined },
+      storage: { s3: undefined, sse: config.storage.sse },
       settings: {
         ...config.settings,
         [OPS_CONFIG.key]: { ...(config.settings[OPS_CONFIG.key] as OpsSettings), backup: { ...s, schedulesEnabled: false } },

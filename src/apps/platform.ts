@@ -14,7 +14,8 @@ import { AuditLog, AUDIT_MIGRATIONS } from '../kernel/audit/index.js';
 import { PermissionRegistry } from '../kernel/auth/permissions.js';
 import { KERNEL_SHARED_SECRETS, SharedSecretRegistry } from '../kernel/auth/shared-secrets.js';
 import type { IdentityPort } from '../kernel/auth/principal.js';
-import { loadKeyProvider, SecretBox } from '../kernel/crypto/secret-box.js';
+import { existingLocalKeys, loadKeyProvider, SecretBox, type KeyProvider } from '../kernel/crypto/secret-box.js';
+import { AwsKmsKeyProvider, databaseKeyRing, KEY_RING_MIGRATIONS } from '../kernel/crypto/aws-kms.js';
 import { createHttpServer, type App } from '../kernel/http/server.js';
 import { registerGateway, type GatewayUpstream } from '../kernel/http/gateway.js';
 import { PrincipalSigner } from '../kernel/auth/forwarded-principal.js';
@@ -60,7 +61,7 @@ export const VERSION: string = (() => {
   return '0.0.0';
 })();
 
-export const KERNEL_MIGRATIONS: MigrationSet = { service: 'kernel', migrations: AUDIT_MIGRATIONS };
+export const KERNEL_MIGRATIONS: MigrationSet = { service: 'kernel', migrations: [...AUDIT_MIGRATIONS, ...KEY_RING_MIGRATIONS] };
 export const KERNEL_EVENT_MIGRATIONS: MigrationSet = EVENTS_MIGRATION_SET;
 
 /** Every service this build can run, and the modules they host. A service not listed here is not built yet. */
@@ -180,7 +181,9 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     logger.warn({ layer, err: err.message }, 'cache layer unavailable: computing without it');
   });
   const egress = createEgressClient(config, { clock });
+  let closeKeys = () => {};
   const closeAll = async () => {
+    closeKeys();
     await egress.close().catch(() => {});
     await cache.close().catch(() => {});
     await cacheLayers.close().catch(() => {});
@@ -200,7 +203,16 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
 
     const permissions = new PermissionRegistry(...modules.map((m) => m.permissions ?? {}));
     const sharedSecrets = new SharedSecretRegistry(config, KERNEL_SHARED_SECRETS, ...modules.map((m) => m.secrets ?? {}));
-    const secrets = new SecretBox(loadKeyProvider({ masterKey: config.secrets.masterKey, previousKeys: config.secrets.previousKeys, dataDir: config.dataDir }));
+    const localKeys = { masterKey: config.secrets.masterKey, previousKeys: config.secrets.previousKeys, dataDir: config.dataDir };
+    let keyProvider: KeyProvider;
+    if (config.secrets.awsKms) {
+      const kms = await AwsKmsKeyProvider.open({ ...config.secrets.awsKms, store: databaseKeyRing(database), legacy: existingLocalKeys(localKeys) }).catch((err: unknown) => {
+        throw new StartupError(`KEY_PROVIDER=aws-kms: the data key under ${config.secrets.awsKms!.keyId} cannot be generated or unwrapped: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      closeKeys = () => kms.close();
+      keyProvider = kms;
+    } else keyProvider = loadKeyProvider(localKeys);
+    const secrets = new SecretBox(keyProvider);
     const audit = new AuditLog(database.orm, clock, (action) => metrics.auditEvents.inc({ action }));
     const instances = new Map<string, ServiceInstance>();
     let stopTlsWatch: (() => void) | undefined;

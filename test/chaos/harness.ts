@@ -32,14 +32,14 @@ export function postgresId(flag: '-u' | '-g'): number {
   return Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
 }
 
-function pgBin(): string {
+export function pgBin(): string {
   const base = '/usr/lib/postgresql';
   for (const v of ['18', '17', '16', '15', '14']) if (existsSync(`${base}/${v}/bin/pg_ctl`)) return `${base}/${v}/bin`;
   throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)');
 }
 
 /** Runs a PostgreSQL tool as the postgres user when we are root (initdb refuses root). */
-function pgRun(tool: string, args: string[]): string {
+export function pgRun(tool: string, args: string[]): string {
   const bin = path.join(pgBin(), tool);
   return asRoot ? execFileSync('runuser', ['-u', 'postgres', '--', bin, ...args], { encoding: 'utf8' }) : execFileSync(bin, args, { encoding: 'utf8' });
 }

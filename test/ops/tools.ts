@@ -14,6 +14,7 @@ const PACKAGE_OF: Record<string, string> = {
   amtool: 'prometheus-alertmanager',
   'prometheus-alertmanager': 'prometheus-alertmanager',
   shellcheck: 'shellcheck',
+  haproxy: 'haproxy',
 };
 
 /**

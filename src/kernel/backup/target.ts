@@ -4,6 +4,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ensurePrivateDirAsync } from '../private-fs.js';
+import { sseParams } from '../storage/index.js';
+import type { S3Encryption } from '../config/types.js';
 
 /**
  * Where backups live (BACKUP_TARGET): a local folder or an S3 bucket/prefix. A backup is a folder
@@ -79,6 +81,8 @@ export interface S3TargetConfig {
   forcePathStyle: boolean;
   /** Local folder for assembling a backup before upload. */
   stagingDir: string;
+  /** Server-side encryption of every uploaded file (S3_SSE; SSE-S3 when unset). The files are AES-256-GCM encrypted by v01t before upload as well. */
+  sse?: S3Encryption;
 }
 
 export class S3BackupTarget implements BackupTarget {
@@ -109,7 +113,7 @@ export class S3BackupTarget implements BackupTarget {
     for (const f of [...files, 'index.json']) {
       const p = path.join(staged, ...f.split('/'));
       const size = (await fsp.stat(p)).size;
-      await this.client.send(new PutObjectCommand({ Bucket: this.cfg.bucket, Key: `${this.cfg.prefix}${id}/${f}`, Body: fs.createReadStream(p), ContentLength: size, ContentType: 'application/octet-stream' }));
+      await this.client.send(new PutObjectCommand({ Bucket: this.cfg.bucket, Key: `${this.cfg.prefix}${id}/${f}`, Body: fs.createReadStream(p), ContentLength: size, ContentType: 'application/octet-stream', ...sseParams(this.cfg.sse) }));
     }
     await fsp.rm(staged, { recursive: true, force: true });
   }

@@ -116,6 +116,13 @@ export const KERNEL_CONFIG = defineConfig(
       description: "32-byte master key (64 hex chars or base64) wrapping every secret's data key. **Set it in production**; replicas must share it",
     }),
     V01T_MASTER_KEY_PREVIOUS: setting(z.string().optional(), { secret: true, description: 'old master keys (comma-separated) still accepted while rotating' }),
+    KEY_PROVIDER: setting(z.enum(['local', 'aws-kms']).default('local'), {
+      description:
+        "what wraps every secret's data key: `local` = the master key (V01T_MASTER_KEY or the data folder's key file); `aws-kms` = a data key of AWS KMS (GenerateDataKey under AWS_KMS_KEY_ID), stored wrapped in the database and unwrapped with Decrypt at start (ADR 0057)",
+    }),
+    AWS_KMS_KEY_ID: setting(z.string().min(1).optional(), { type: 'key id, ARN or alias', description: 'the KMS key of `KEY_PROVIDER=aws-kms`; changing it generates a new data key at the next start (then `v01t keys rotate`)' }),
+    AWS_KMS_REGION: setting(z.string().min(1).optional(), { default: "the SDK's (AWS_REGION)", description: 'region of AWS_KMS_KEY_ID; credentials come from the AWS default chain (IRSA, instance role, AWS_* variables)' }),
+    AWS_KMS_ENDPOINT: setting(z.url().optional(), { default: "unset: the region's", description: 'a KMS endpoint other than the region’s public one (a VPC endpoint)' }),
     V01T_EGRESS_ALLOW: setting(z.string().optional(), {
       type: 'comma-separated hosts, IPs, CIDRs',
       description: 'hosts (`api.internal`, `*.corp.example`), IPs and CIDRs outbound requests may reach even though private; everything else non-public is refused with `egress_blocked`',
@@ -137,6 +144,11 @@ export const KERNEL_CONFIG = defineConfig(
     S3_SECRET_ACCESS_KEY: setting(z.string().min(1).optional(), { secret: true, description: 'S3 secret key' }),
     S3_FORCE_PATH_STYLE: setting(bool.optional(), { default: 'true with S3_ENDPOINT', description: 'path-style bucket addressing (local S3-compatible servers need it)' }),
     S3_PREFIX: setting(z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'empty or a path ending in /').default(''), { description: 'key prefix inside the bucket (empty or ending in /)' }),
+    S3_SSE: setting(z.enum(['AES256', 'aws:kms', 'none']).default('AES256'), {
+      description:
+        'server-side encryption requested on every object v01t writes to S3 (media and backups): `AES256` = SSE-S3 (the runbook), `aws:kms` = SSE-KMS (with S3_SSE_KMS_KEY_ID, else the account’s `aws/s3` key), `none` for S3-compatible servers without encryption support',
+    }),
+    S3_SSE_KMS_KEY_ID: setting(z.string().min(1).optional(), { default: "unset: the account's aws/s3 key", description: 'KMS key id, alias or ARN for `S3_SSE=aws:kms`' }),
     V01T_EVENT_BUS: setting(z.enum(['postgres', 'kafka']).optional(), { default: 'kafka when KAFKA_BROKERS is set, else postgres', description: 'the event backbone between services' }),
     V01T_EVENT_POLL_MS: setting(positiveInt.max(60_000).default(200), { description: 'outbox relay and postgres bus polling period' }),
     V01T_EVENT_MAX_ATTEMPTS: setting(positiveInt.max(100).default(5), { description: 'attempts of a consumer group to handle an event before it is dead-lettered' }),
@@ -180,7 +192,12 @@ export const KERNEL_CONFIG = defineConfig(
     log: { level: e.LOG_LEVEL },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     internal: { token: e.V01T_INTERNAL_TOKEN },
-    secrets: { masterKey: e.V01T_MASTER_KEY, previousKeys: e.V01T_MASTER_KEY_PREVIOUS },
+    secrets: {
+      masterKey: e.V01T_MASTER_KEY,
+      previousKeys: e.V01T_MASTER_KEY_PREVIOUS,
+      provider: e.KEY_PROVIDER,
+      ...(e.KEY_PROVIDER === 'aws-kms' ? { awsKms: { keyId: e.AWS_KMS_KEY_ID!, region: e.AWS_KMS_REGION, endpoint: e.AWS_KMS_ENDPOINT } } : {}),
+    },
     egress: {
       allow: (e.V01T_EGRESS_ALLOW ?? '').split(/[,\s]+/).map((x) => x.trim()).filter(Boolean),
       timeoutMs: e.EGRESS_TIMEOUT_MS,
@@ -199,8 +216,10 @@ export const KERNEL_CONFIG = defineConfig(
             // Local S3-compatible servers (s3rver, Swift, MinIO) do not serve virtual-host-style bucket names.
             forcePathStyle: e.S3_FORCE_PATH_STYLE ?? Boolean(e.S3_ENDPOINT),
             prefix: e.S3_PREFIX,
+            sse: { mode: e.S3_SSE, kmsKeyId: e.S3_SSE_KMS_KEY_ID },
           }
         : undefined,
+      sse: { mode: e.S3_SSE, kmsKeyId: e.S3_SSE_KMS_KEY_ID },
     },
     events: {
       bus: e.V01T_EVENT_BUS ?? (e.KAFKA_BROKERS ? 'kafka' : 'postgres'),
@@ -226,6 +245,8 @@ export const KERNEL_CONFIG = defineConfig(
   {
     check: (e) => [
       ...(e.V01T_EVENT_BUS === 'kafka' && !e.KAFKA_BROKERS ? [{ variable: 'KAFKA_BROKERS', message: 'required when V01T_EVENT_BUS=kafka' }] : []),
+      ...(e.KEY_PROVIDER === 'aws-kms' && !e.AWS_KMS_KEY_ID ? [{ variable: 'AWS_KMS_KEY_ID', message: 'required when KEY_PROVIDER=aws-kms' }] : []),
+      ...(e.S3_SSE_KMS_KEY_ID && e.S3_SSE !== 'aws:kms' ? [{ variable: 'S3_SSE_KMS_KEY_ID', message: 'applies only with S3_SSE=aws:kms' }] : []),
       ...(Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE) ? [{ variable: e.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE', message: 'TLS_CERT_FILE and TLS_KEY_FILE go together' }] : []),
     ],
   },

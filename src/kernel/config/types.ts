@@ -1,3 +1,9 @@
+/** S3 server-side encryption: SSE-S3 (`AES256`), SSE-KMS (`aws:kms`, with a key or the account's `aws/s3` key) or none. */
+export interface S3Encryption {
+  mode: 'AES256' | 'aws:kms' | 'none';
+  kmsKeyId?: string;
+}
+
 /** Every service v01t can run; `V01T_SERVICES` and `v01t serve` pick from these. */
 export const SERVICE_NAMES = [
   'orchestrator',
@@ -44,7 +50,7 @@ export type KernelConfig = {
   shutdownTimeoutMs: number;
   /** The distributed shape: the shared token of the internal APIs (where each service answers is its remote.ts's). */
   internal: { token?: string };
-  secrets: { masterKey?: string; previousKeys?: string };
+  secrets: { masterKey?: string; previousKeys?: string; provider: 'local' | 'aws-kms'; awsKms?: { keyId: string; region?: string; endpoint?: string } };
   /** Outbound HTTP (the kernel's egress guard, `ctx.egress`). */
   egress: {
     allow: string[];
@@ -55,7 +61,11 @@ export type KernelConfig = {
   };
   profile: 'embedded' | 'distributed';
   /** Object storage: the data folder (default) or an S3 bucket when S3_BUCKET is set. */
-  storage: { s3?: { bucket: string; endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean; prefix: string } };
+  storage: {
+    s3?: { bucket: string; endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean; prefix: string; sse: S3Encryption };
+    /** Server-side encryption of every object v01t writes to S3 (media and backups): S3_SSE, S3_SSE_KMS_KEY_ID. */
+    sse: S3Encryption;
+  };
   /** Event backbone: postgres (default) or kafka (when KAFKA_BROKERS is set or V01T_EVENT_BUS=kafka). */
   events: {
     bus: 'postgres' | 'kafka';

@@ -109,6 +109,16 @@ export function parseMasterKey(value: string): Buffer {
  * first start with mode 0600. V01T_MASTER_KEY_PREVIOUS (comma-separated) keeps old keys readable
  * during a rotation.
  */
+/** The local master keys that exist, without creating a key file (values written before a move to KMS). */
+export function existingLocalKeys(opts: { masterKey?: string; previousKeys?: string; dataDir: string }): LocalKeyProvider | undefined {
+  const previous = (opts.previousKeys ?? '').split(',').map((s) => s.trim()).filter(Boolean).map(parseMasterKey);
+  if (opts.masterKey) return new LocalKeyProvider(parseMasterKey(opts.masterKey), previous);
+  const file = path.join(opts.dataDir, 'master.key');
+  if (fs.existsSync(file)) return new LocalKeyProvider(parseMasterKey(fs.readFileSync(file, 'utf8')), previous);
+  const [first, ...rest] = previous;
+  return first ? new LocalKeyProvider(first, rest) : undefined;
+}
+
 export function loadKeyProvider(opts: { masterKey?: string; previousKeys?: string; dataDir: string }): LocalKeyProvider {
   const previous = (opts.previousKeys ?? '').split(',').map((s) => s.trim()).filter(Boolean).map(parseMasterKey);
   if (opts.masterKey) return new LocalKeyProvider(parseMasterKey(opts.masterKey), previous);

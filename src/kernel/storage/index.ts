@@ -16,6 +16,7 @@ import {
   NoSuchKey,
   NotFound,
 } from '@aws-sdk/client-s3';
+import type { S3Encryption } from '../config/types.js';
 
 /**
  * The kernel's object storage port: the local filesystem under the data folder (embedded) or an
@@ -38,7 +39,19 @@ export interface ObjectStorage {
 
 export interface StorageConfig {
   dataDir: string;
-  s3?: { bucket: string; endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean; prefix: string };
+  s3?: { bucket: string; endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string; forcePathStyle: boolean; prefix: string; sse?: S3Encryption };
+}
+
+/**
+ * The server-side encryption parameters of a PutObject (or CreateMultipartUpload): SSE-S3 unless
+ * told otherwise (S3_SSE), so an object is never written unencrypted by omission. The SDK sends
+ * them as `x-amz-server-side-encryption` and `x-amz-server-side-encryption-aws-kms-key-id`.
+ */
+export function sseParams(sse: S3Encryption | undefined): { ServerSideEncryption?: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string } {
+  const mode = sse?.mode ?? 'AES256';
+  if (mode === 'none') return {};
+  if (mode === 'aws:kms') return { ServerSideEncryption: 'aws:kms', ...(sse?.kmsKeyId ? { SSEKMSKeyId: sse.kmsKeyId } : {}) };
+  return { ServerSideEncryption: 'AES256' };
 }
 
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
@@ -157,6 +170,7 @@ export class S3ObjectStorage implements ObjectStorage {
         Body: payload,
         ContentType: opts.contentType,
         ContentLength: Buffer.isBuffer(payload) ? payload.length : opts.contentLength,
+        ...sseParams(this.cfg.sse),
       }),
     );
   }
