@@ -38,7 +38,9 @@ export type KernelConfig = {
     ssl?: import('../db/ssl.js').DatabaseSslSettings;
   };
   redis: { url?: string; keyPrefix: string };
-  log: { level: string };
+  log: { level: string; format: 'pino' | 'ecs'; access: boolean; serviceName: string };
+  /** OpenTelemetry tracing (OTEL_* variables; off without an endpoint). */
+  tracing: import('../telemetry/tracing.js').TracingSettings;
   shutdownTimeoutMs: number;
   /** The distributed shape: the shared token of the internal APIs (where each service answers is its remote.ts's). */
   internal: { token?: string };
