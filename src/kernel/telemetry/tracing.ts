@@ -178,11 +178,12 @@ export function injectTraceHeaders(headers: Record<string, string>): void {
 }
 
 /** The context a carried `traceparent` (or incoming headers) stands for; the root context without one. */
-export function contextFrom(carrier: { traceparent?: unknown; tracestate?: unknown; [k: string]: unknown } | undefined): Context | undefined {
+export function contextFrom(carrier: object | undefined): Context | undefined {
   if (!enabled) return undefined;
-  const tp = carrier?.traceparent;
+  const c = carrier as { traceparent?: unknown; tracestate?: unknown } | undefined;
+  const tp = c?.traceparent;
   if (typeof tp !== 'string') return ROOT_CONTEXT;
-  const ts = carrier?.tracestate;
+  const ts = c?.tracestate;
   return propagation.extract(ROOT_CONTEXT, typeof ts === 'string' ? { traceparent: tp, tracestate: ts } : { traceparent: tp });
 }
 
