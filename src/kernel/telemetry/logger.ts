@@ -65,9 +65,9 @@ const ECS_BINDINGS: Record<string, string> = {
   reqId: 'http.request.id',
   service: 'v01t.service',
   component: 'v01t.component',
-  pid: 'process.pid',
-  hostname: 'host.hostname',
 };
+const ECS_BINDING_KEYS = new RegExp(`,"(${Object.keys(ECS_BINDINGS).join('|')})":`, 'g');
+const CHINDINGS = pino.symbols.chindingsSym as symbol;
 
 /** An error as ECS `error.*` fields (the same scrubbing as serializeError). */
 function ecsError(err: unknown): Record<string, unknown> {
@@ -92,9 +92,14 @@ export function createLogger(level: string, destination?: pino.DestinationStream
           const ids = activeTraceIds();
           return ids ? { 'trace.id': ids.traceId, 'span.id': ids.spanId } : {};
         },
+        // A child's bindings (Fastify's reqId, a service's name) are serialised once when it is made:
+        // their keys are renamed in that JSON fragment (a key cannot occur inside a JSON string value).
+        onChild: (child) => {
+          const holder = child as unknown as Record<symbol, string>;
+          holder[CHINDINGS] = holder[CHINDINGS]!.replace(ECS_BINDING_KEYS, (_m, k: string) => `,"${ECS_BINDINGS[k]}":`);
+        },
         formatters: {
           level: (label) => ({ 'log.level': label }),
-          bindings: (b) => Object.fromEntries(Object.entries(b).map(([k, v]) => [ECS_BINDINGS[k] ?? k, v])),
           log: (obj) => {
             if (!('err' in obj) && !('reqId' in obj)) return obj;
             const { err, reqId, ...rest } = obj as { err?: unknown; reqId?: unknown };
