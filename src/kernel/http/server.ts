@@ -131,7 +131,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     trustProxy: opts.trustProxy as boolean | string,
     ...(tracingEnabled() ? { serverFactory: tracedServerFactory(opts.https) } : {}),
     return503OnClosing: true,
-    // Per-request lines are off: the onResponse metrics and the error handler's lines carry what matters.
+    // Fastify's own per-request lines are off: the onResponse hook writes one access line (LOG_ACCESS, ECS fields) instead.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: (req) => {
