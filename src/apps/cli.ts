@@ -13,6 +13,8 @@ import { runServer } from './server.js';
 import { restrictUmask } from '../kernel/private-fs.js';
 import { asOperatorError, restoreBackup } from './backup.js';
 import { readDataDirLock } from '../kernel/db/data-dir-lock.js';
+import pino from 'pino';
+import { loggerFor } from '../kernel/telemetry/logger.js';
 
 function config(overrides: Partial<Record<string, string>> = {}): Config {
   return loadPlatformConfig({ ...process.env, ...overrides });
@@ -48,7 +50,8 @@ function localAccess(cfg: Config, command: string): DataAccess {
       }
     },
     async platform(fn) {
-      const p = await createPlatform({ config: cfg, command });
+      // The command's answer is standard output (JSON with --json): its platform logs (audit lines included) go to standard error.
+      const p = await createPlatform({ config: cfg, command, logger: loggerFor(cfg.log, pino.destination({ dest: 2, sync: true })) });
       try {
         return await fn(p);
       } finally {

@@ -8,7 +8,8 @@ import { acquireDataDirLock } from '../kernel/db/data-dir-lock.js';
 import { migrate, pendingMigrations, type MigrationSet } from '../kernel/db/migrate.js';
 import { createCache, type Cache } from '../kernel/cache/index.js';
 import { createCacheLayers } from '../kernel/cache/layers.js';
-import { createLogger, type Logger } from '../kernel/telemetry/logger.js';
+import { loggerFor, type Logger } from '../kernel/telemetry/logger.js';
+import { auditLogFields } from '../kernel/telemetry/siem.js';
 import { CoreMetrics } from '../kernel/telemetry/metrics.js';
 import { AuditLog, AUDIT_MIGRATIONS } from '../kernel/audit/index.js';
 import { PermissionRegistry } from '../kernel/auth/permissions.js';
@@ -131,7 +132,7 @@ export class StartupError extends Error {
 export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
   const { config } = opts;
   const clock = opts.clock ?? systemClock;
-  const logger = opts.logger ?? createLogger(config.log.level);
+  const logger = opts.logger ?? loggerFor(config.log);
   const metrics = new CoreMetrics({ serviceLabel: config.services.length === 1 ? config.services[0] : 'all' });
   const personalData = new Map<string, PersonalDataHandler>();
   const catalog = availableModules(() => personalData);
@@ -213,7 +214,12 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       keyProvider = kms;
     } else keyProvider = loadKeyProvider(localKeys);
     const secrets = new SecretBox(keyProvider);
-    const audit = new AuditLog(database.orm, clock, (action) => metrics.auditEvents.inc({ action }));
+    // Each appended entry is also an audit line for the SIEM (ECS fields, docs/siem.md).
+    const auditLines = logger.child({ component: 'audit' });
+    const audit = new AuditLog(database.orm, clock, (entry) => {
+      metrics.auditEvents.inc({ action: entry.action });
+      auditLines.info(auditLogFields(entry), `audit ${entry.action}`);
+    });
     const instances = new Map<string, ServiceInstance>();
     let stopTlsWatch: (() => void) | undefined;
     const events = new EventBackbone({ db: database.orm, clock, logger: logger.child({ component: 'events' }), config: config.events, metrics });
@@ -298,6 +304,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       publicUrl: config.http.publicUrl,
       forwardedPrincipals: signer,
       hsts: config.http.hsts,
+      accessLog: config.log.access,
       https: tlsOptions,
     });
     // A renewed certificate is served to new connections without a restart.

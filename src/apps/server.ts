@@ -1,7 +1,8 @@
 import type { Config } from '../kernel/config/index.js';
-import { createLogger } from '../kernel/telemetry/logger.js';
+import { loggerFor } from '../kernel/telemetry/logger.js';
+import { startTracing } from '../kernel/telemetry/tracing.js';
 import { startAdminSocket } from './admin-socket.js';
-import { createPlatform } from './platform.js';
+import { createPlatform, VERSION } from './platform.js';
 import { BackupScheduler } from './backup-schedule.js';
 
 /**
@@ -10,8 +11,10 @@ import { BackupScheduler } from './backup-schedule.js';
  * SHUTDOWN_TIMEOUT_MS, stop background work, close pools.
  */
 export async function runServer(config: Config, command = 'v01t start'): Promise<void> {
-  const logger = createLogger(config.log.level);
+  const logger = loggerFor(config.log);
   const started = Date.now();
+  // Before the platform: its HTTP server, database and queue look whether tracing is on when built.
+  const tracing = await startTracing(config.tracing, { version: VERSION, logger });
   const platform = await createPlatform({ config, logger, command });
   await platform.startServices();
   const address = await platform.listen();
@@ -39,6 +42,7 @@ export async function runServer(config: Config, command = 'v01t start'): Promise
       await admin?.close();
       await schedules?.stop();
       await platform.close();
+      await tracing.shutdown();
       logger.info('shutdown complete');
       process.exit(0);
     } catch (err) {

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { loadPlatformConfig } from '../../src/apps/config.js';
 import { ManualClock } from '../../src/kernel/clock.js';
-import { createLogger } from '../../src/kernel/telemetry/logger.js';
+import { loggerFor } from '../../src/kernel/telemetry/logger.js';
 import { createPlatform, type Platform, type PlatformOptions } from '../../src/apps/platform.js';
 import { checkResponses, OpenApiContract, type OpenApiDocument } from './openapi-contract.js';
 
@@ -77,7 +77,7 @@ export async function createTestPlatform(
   const config = loadPlatformConfig({ ...base, ...env });
   const snapshotFile = TEST_DB === 'pglite' ? inject('pgliteSnapshot') : undefined;
   const pgliteSnapshot = snapshotFile && !env.DATABASE_URL ? new Blob([fs.readFileSync(snapshotFile)]) : undefined;
-  const platform = await createPlatform({ config, clock, logger: createLogger(config.log.level, opts.logDestination), extraRoutes: opts.extraRoutes, pgliteSnapshot });
+  const platform = await createPlatform({ config, clock, logger: loggerFor(config.log, opts.logDestination), extraRoutes: opts.extraRoutes, pgliteSnapshot });
   // Every response a suite sees must match the document the server publishes (docs/openapi.json
   // is that document, kept in sync by npm run lint), so the contract cannot drift from the code.
   let contract: OpenApiContract | undefined;

@@ -152,8 +152,8 @@ export class AuditLog {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    /** Called after each append (the metrics counter behind the privilege-escalation alert). */
-    private readonly onRecorded?: (action: string) => void,
+    /** Called after each append (the metrics counter behind the privilege-escalation alert, the audit log line). */
+    private readonly onRecorded?: (entry: AuditEntry) => void,
   ) {}
 
   /** Appends an entry; pass the caller's transaction so the entry commits with the change. */
@@ -185,7 +185,7 @@ export class AuditLog {
     });
     // Counted after the append's own transaction; an outer caller's transaction may still roll
     // back, so the counter can run ahead of the table, which errs on the side of alerting.
-    this.onRecorded?.(entry.action);
+    this.onRecorded?.(entry);
     return entry;
   }
 

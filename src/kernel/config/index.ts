@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { cleanEnv, ConfigError, defineConfig, envBool as bool, port, positiveInt, setting, validateSlices, type ConfigSlice } from './define.js';
 import { SERVICE_NAMES, type Config, type KernelConfig, type ServiceName } from './types.js';
+import { TRACE_SAMPLERS, tracingSettings } from '../telemetry/tracing.js';
 
 export { SERVICE_NAMES, type Config, type KernelConfig, type ServiceName } from './types.js';
 export { ConfigError, configReferenceMarkdown, defineConfig, envBool, port, positiveInt, setting, type ConfigIssue, type ConfigSlice, type Setting } from './define.js';
@@ -95,6 +96,22 @@ export const KERNEL_CONFIG = defineConfig(
     }),
     CACHE_ANALYTICS_DATA_MAX_BYTES: setting(positiveInt.default(64 * 1024 * 1024), { description: 'bound of the in-process `analytics_data` layer (least recently used entries are evicted above it)' }),
     LOG_LEVEL: setting(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), { description: 'pino level; logs are JSON with request ids, secrets redacted' }),
+    LOG_FORMAT: setting(z.enum(['pino', 'ecs']).default('pino'), {
+      description: 'shape of the JSON log lines: `pino` (`time`, `level`, `msg`) or `ecs` (Elastic Common Schema: `@timestamp`, `log.level`, `message`, `service.name`, `trace.id`) for a SIEM (docs/siem.md); audit, security and access lines carry the same ECS event fields in both',
+    }),
+    LOG_ACCESS: setting(bool.optional(), { default: 'true with LOG_FORMAT=ecs, else false', description: 'one access line per HTTP request (method, path, status, duration, client IP, user; docs/siem.md)' }),
+    OTEL_EXPORTER_OTLP_ENDPOINT: setting(z.url().optional(), {
+      type: 'URL',
+      default: 'unset: tracing off (no SDK loaded)',
+      description: 'OpenTelemetry collector (OTLP/HTTP, protobuf; e.g. `http://otel-collector:4318`): setting it turns tracing on, spans go to `<endpoint>/v1/traces` (docs/observability.md). `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TIMEOUT` are read by the exporter as the specification says',
+    }),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: setting(z.url().optional(), { type: 'URL', description: 'the full traces URL, used as is (overrides `OTEL_EXPORTER_OTLP_ENDPOINT`)' }),
+    OTEL_TRACES_SAMPLER: setting(z.enum(TRACE_SAMPLERS).default('parentbased_traceidratio'), { description: 'head sampler; parent-based samplers follow the sampled flag of an incoming `traceparent`' }),
+    OTEL_TRACES_SAMPLER_ARG: setting(z.coerce.number().min(0).max(1).default(0.1), { type: 'number 0..1', description: 'ratio of new traces kept by the traceidratio samplers (the runbook samples 10 %)' }),
+    OTEL_SERVICE_NAME: setting(z.string().min(1).optional(), { default: 'v01t', description: 'the `service.name` resource attribute of spans (and `service.name` of ECS log lines)' }),
+    OTEL_SDK_DISABLED: setting(bool.default(false), { description: 'turns tracing off even with an endpoint set' }),
+    OTEL_TRACES_EXPORTER: setting(z.enum(['otlp', 'none']).default('otlp'), { description: '`none` turns tracing off even with an endpoint set' }),
+    OTEL_BSP_SCHEDULE_DELAY: setting(positiveInt.max(600_000).default(5000), { description: 'milliseconds between two exports of the batch span processor' }),
     TRUST_PROXY: setting(trustProxy.default(false), {
       type: 'true, false, a hop count or a CIDR list',
       description: 'take the client IP from `X-Forwarded-For` (sign-in limits key on it)',
@@ -189,7 +206,8 @@ export const KERNEL_CONFIG = defineConfig(
       user_sessions: { redisUrl: e.CACHE_USER_SESSIONS_REDIS_URL ?? e.REDIS_URL, maxBytes: e.CACHE_USER_SESSIONS_MAX_BYTES },
       analytics_data: { redisUrl: e.CACHE_ANALYTICS_DATA_REDIS_URL ?? e.REDIS_URL, maxBytes: e.CACHE_ANALYTICS_DATA_MAX_BYTES },
     },
-    log: { level: e.LOG_LEVEL },
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, access: e.LOG_ACCESS ?? e.LOG_FORMAT === 'ecs', serviceName: e.OTEL_SERVICE_NAME ?? 'v01t' },
+    tracing: tracingSettings(e),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     internal: { token: e.V01T_INTERNAL_TOKEN },
     secrets: {

@@ -46,7 +46,9 @@ export type KernelConfig = {
   redis: { url?: string; keyPrefix: string };
   /** The runbook's cache layers (ADR 0059): per layer, its Redis (else in process, bounded by maxBytes). */
   cache: import('../cache/layers.js').CacheLayersConfig['layers'];
-  log: { level: string };
+  log: { level: string; format: 'pino' | 'ecs'; access: boolean; serviceName: string };
+  /** OpenTelemetry tracing (OTEL_* variables; off without an endpoint). */
+  tracing: import('../telemetry/tracing.js').TracingSettings;
   shutdownTimeoutMs: number;
   /** The distributed shape: the shared token of the internal APIs (where each service answers is its remote.ts's). */
   internal: { token?: string };

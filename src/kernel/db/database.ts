@@ -7,6 +7,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
 import { classifyQuery } from './instrument.js';
+import { failSpan, SpanKind, startSpan, tracingEnabled } from '../telemetry/tracing.js';
 import { installDatabaseErrorScrubbing, scrubDatabaseError } from './redact.js';
 import { ensurePrivateDir } from '../private-fs.js';
 import { postgresConnection, type DatabaseSslSettings } from './ssl.js';
@@ -69,12 +70,25 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
   return opts.url ? openPostgres(opts) : openPglite(opts);
 }
 
-function timer(observe: QueryObserver | undefined, sql: string | undefined): () => void {
-  if (!observe || !sql) return () => {};
+/**
+ * Times a statement for `database_query_duration_seconds` and, with tracing on and a span active,
+ * opens a client span named by the statement's kind and table: never its text or values (ADR 0008).
+ */
+function timer(observe: QueryObserver | undefined, sql: string | undefined): (err?: unknown) => void {
+  if (!sql || (!observe && !tracingEnabled())) return () => {};
   const start = process.hrtime.bigint();
-  return () => {
-    const { queryType, table } = classifyQuery(sql);
-    observe(queryType, table, Number(process.hrtime.bigint() - start) / 1e9);
+  const { queryType, table } = classifyQuery(sql);
+  const traced = startSpan(`${queryType} ${table}`, {
+    kind: SpanKind.CLIENT,
+    childOnly: true,
+    attributes: { 'db.system.name': 'postgresql', 'db.operation.name': queryType, 'db.collection.name': table },
+  });
+  return (err?: unknown) => {
+    observe?.(queryType, table, Number(process.hrtime.bigint() - start) / 1e9);
+    if (traced) {
+      if (err) failSpan(traced.span, err);
+      traced.span.end();
+    }
   };
 }
 
@@ -94,15 +108,22 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
       if (cbIndex >= 0) {
         const cb = args[cbIndex] as (...r: unknown[]) => void;
         args[cbIndex] = (...r: unknown[]) => {
-          done();
+          done(r[0]);
           cb(scrubDatabaseError(r[0]), ...r.slice(1));
         };
         return (super.query as (...a: unknown[]) => unknown)(...args);
       }
       const result = (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
-      return result.finally(done).catch((err) => {
-        throw scrubDatabaseError(err);
-      });
+      return result.then(
+        (value) => {
+          done();
+          return value;
+        },
+        (err: unknown) => {
+          done(err);
+          throw scrubDatabaseError(err);
+        },
+      );
     }
   }
   const poolMax = opts.poolMax ?? 10;
@@ -191,13 +212,15 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
           return async (sql: string, params?: unknown[], o?: unknown) => {
             const done = timer(observe, sql);
             inFlight++;
+            let failed: unknown;
             try {
               return await t.query(sql, params as unknown[], o as never);
             } catch (err) {
+              failed = err;
               throw scrubDatabaseError(err);
             } finally {
               inFlight--;
-              done();
+              done(failed);
             }
           };
         }
@@ -205,13 +228,15 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
           return async (sql: string, o?: unknown) => {
             const done = timer(observe, sql);
             inFlight++;
+            let failed: unknown;
             try {
               return await t.exec(sql, o as never);
             } catch (err) {
+              failed = err;
               throw scrubDatabaseError(err);
             } finally {
               inFlight--;
-              done();
+              done(failed);
             }
           };
         }

@@ -4,6 +4,7 @@ import ipaddr from 'ipaddr.js';
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { AppError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
+import { injectTraceHeaders, SpanKind, tracingEnabled, withSpan } from '../telemetry/tracing.js';
 
 /**
  * The one outbound HTTP client of v01t (connectors, OAuth token calls, the workflow `http` step).
@@ -391,7 +392,19 @@ export class EgressClient {
   }
 
   /** Performs the request with checks, retries, rate limit and breaker; throws AppError egress_* codes. */
-  async request(req: EgressRequest): Promise<EgressResponse> {
+  request(req: EgressRequest): Promise<EgressResponse> {
+    if (!tracingEnabled()) return this.perform(req);
+    // One client span per call (its retries and redirects included); the host only, never the path or query (a webhook URL's path is its secret).
+    const method = (req.method ?? 'GET').toUpperCase();
+    return withSpan(method, { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'server.address': safeHost(req.url), ...(req.connector ? { 'v01t.connector': req.connector } : {}) } }, async (span) => {
+      const res = await this.perform(req);
+      span?.setAttribute('http.response.status_code', res.status);
+      if (res.attempts > 1) span?.setAttribute('http.request.resend_count', res.attempts - 1);
+      return res;
+    });
+  }
+
+  private async perform(req: EgressRequest): Promise<EgressResponse> {
     const started = performance.now();
     const method = (req.method ?? 'GET').toUpperCase();
     let observedUrl: URL | null = null;
@@ -498,6 +511,8 @@ export class EgressClient {
       // The Agent carries the default timeouts; per-request values only when they differ (each
       // option costs on the hot path). A string URL is cheaper for undici than a URL object.
       const custom = timeoutMs !== this.opts.timeoutMs;
+      // The receiver continues the trace (W3C traceparent of the egress span; nothing with tracing off).
+      injectTraceHeaders(headers);
       res = await undiciRequest(url.href, {
         dispatcher: this.agent,
         method: method as 'GET',

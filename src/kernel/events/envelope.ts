@@ -11,6 +11,8 @@ export interface EventEnvelope<N extends EventName = EventName> {
   workspaceId: string | null;
   actorId?: string | null;
   payload: EventCatalog[N];
+  /** W3C trace context of the publishing span (tracing on, ADR 0058): a delivery's span continues that trace. */
+  traceparent?: string;
 }
 
 /** An event to publish; id and occurredAt are filled in unless given. */

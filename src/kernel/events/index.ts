@@ -5,6 +5,7 @@ import type { Db, DbExecutor } from '../db/database.js';
 import type { MigrationSet } from '../db/migrate.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { CoreMetrics } from '../telemetry/metrics.js';
+import { contextFrom, SpanKind, withSpan } from '../telemetry/tracing.js';
 import { eventNames, isEventName, type EventName } from './catalog.js';
 import { retryDelayMs } from './deliver.js';
 import type { EventEnvelope, EventHandler, EventsPort, NewEvent } from './envelope.js';
@@ -32,6 +33,20 @@ export interface EventBackboneOptions {
   config: EventsConfig;
   /** Where lag gauges go; omitted in tests that build a second replica on one registry. */
   metrics?: CoreMetrics;
+}
+
+/** With tracing on, each delivery to a group is a consumer span continuing the publisher's trace (the envelope's traceparent). */
+function tracedHandler(group: string, handler: EventHandler): EventHandler {
+  return (event, hctx) =>
+    withSpan(
+      `deliver ${event.name}`,
+      {
+        kind: SpanKind.CONSUMER,
+        parent: contextFrom(event),
+        attributes: { 'messaging.system': 'v01t', 'messaging.operation.type': 'process', 'messaging.destination.name': event.name, 'messaging.consumer.group.name': group, 'messaging.message.id': event.id, 'v01t.delivery.attempt': hctx.attempt },
+      },
+      () => handler(event, hctx),
+    );
 }
 
 /**
@@ -73,9 +88,10 @@ export class EventBackbone implements EventsPort {
     if (this.subscriptions.has(group)) throw new Error(`consumer group "${group}" is subscribed twice`);
     const unknown = names.filter((n) => !isEventName(n));
     if (unknown.length || !names.length) throw new Error(`consumer group "${group}": unknown or no event names (${unknown.join(', ')})`);
-    this.subscriptions.set(group, { names, handler: handler as EventHandler });
+    const traced = tracedHandler(group, handler as EventHandler);
+    this.subscriptions.set(group, { names, handler: traced });
     this.bus.track(group, names);
-    if (this.started) void this.bus.startConsumer(group, names, handler as EventHandler).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
+    if (this.started) void this.bus.startConsumer(group, names, traced).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
   }
 
   /** Starts the relay loop and every subscribed consumer group. */

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
 import type { Migration } from '../db/migrate.js';
 import { AppError } from '../errors.js';
+import { currentTraceparent } from '../telemetry/tracing.js';
 import { eventSchema, type EventName } from './catalog.js';
 import type { AnyEnvelope, EventEnvelope, EventPublisher, NewEvent } from './envelope.js';
 
@@ -61,6 +62,11 @@ CREATE TABLE kernel.event_dead_letters (
 );
 `,
   },
+  {
+    // The trace an event belongs to (tracing on): the consumer's delivery span continues it.
+    id: '0002_outbox_traceparent',
+    sql: `ALTER TABLE kernel.outbox ADD COLUMN traceparent text;`,
+  },
 ];
 
 /** Held (transaction-scoped) by whichever replica relays; one relay at a time keeps positions ordered. */
@@ -77,6 +83,7 @@ export interface OutboxRow {
   actor_id: string | null;
   payload: unknown;
   position: string | number | null;
+  traceparent?: string | null;
 }
 
 export function envelopeOf(r: OutboxRow): AnyEnvelope {
@@ -87,6 +94,7 @@ export function envelopeOf(r: OutboxRow): AnyEnvelope {
     workspaceId: r.workspace_id,
     actorId: r.actor_id,
     payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as never,
+    ...(r.traceparent ? { traceparent: r.traceparent } : {}),
   };
 }
 
@@ -102,8 +110,8 @@ export class Outbox implements EventPublisher {
   async publish<N extends EventName>(event: NewEvent<N>, tx?: DbExecutor): Promise<EventEnvelope<N>> {
     const envelope = this.envelope(event);
     await (tx ?? this.db).execute(sql`
-      INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload)
-      VALUES (${envelope.id}, ${envelope.name}, ${envelope.occurredAt}, ${envelope.workspaceId}, ${envelope.actorId ?? null}, ${JSON.stringify(envelope.payload)}::jsonb)`);
+      INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload, traceparent)
+      VALUES (${envelope.id}, ${envelope.name}, ${envelope.occurredAt}, ${envelope.workspaceId}, ${envelope.actorId ?? null}, ${JSON.stringify(envelope.payload)}::jsonb, ${envelope.traceparent ?? null})`);
     if (!tx) this.onPublished();
     return envelope;
   }
@@ -113,10 +121,10 @@ export class Outbox implements EventPublisher {
     if (!events.length) return [];
     const envelopes = events.map((e) => this.envelope(e));
     const rows = sql.join(
-      envelopes.map((e) => sql`(${e.id}, ${e.name}, ${e.occurredAt}, ${e.workspaceId}, ${e.actorId ?? null}, ${JSON.stringify(e.payload)}::jsonb)`),
+      envelopes.map((e) => sql`(${e.id}, ${e.name}, ${e.occurredAt}, ${e.workspaceId}, ${e.actorId ?? null}, ${JSON.stringify(e.payload)}::jsonb, ${e.traceparent ?? null})`),
       sql`, `,
     );
-    await (tx ?? this.db).execute(sql`INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload) VALUES ${rows}`);
+    await (tx ?? this.db).execute(sql`INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload, traceparent) VALUES ${rows}`);
     if (!tx) this.onPublished();
     return envelopes;
   }
@@ -138,6 +146,8 @@ export class Outbox implements EventPublisher {
       actorId: event.actorId ?? null,
       payload: parsed.data as EventEnvelope<N>['payload'],
     };
+    const traceparent = currentTraceparent();
+    if (traceparent) envelope.traceparent = traceparent;
     return envelope;
   }
 }

@@ -7,6 +7,7 @@ import { INTERNAL_TOKEN_HEADER } from './internal-client.js';
 import { checkCsrf, credentialOf } from './browser.js';
 import { sendProblem } from './problem.js';
 import type { App } from './server.js';
+import { injectTraceHeaders, tracingEnabled } from '../telemetry/tracing.js';
 
 /**
  * The public entry of the distributed shape (ADR 0055): the orchestrator's process forwards each
@@ -111,6 +112,12 @@ export async function registerGateway(app: App, upstreams: readonly GatewayUpstr
             out['x-forwarded-proto'] = req.protocol;
             const xff = typeof headers['x-forwarded-for'] === 'string' ? `${headers['x-forwarded-for']}, ` : '';
             out['x-forwarded-for'] = `${xff}${req.ip}`;
+            // The owning service continues this process's request span, not the caller's.
+            if (tracingEnabled()) {
+              delete out.traceparent;
+              delete out.tracestate;
+              injectTraceHeaders(out as Record<string, string>);
+            }
             return out as never;
           },
           retryDelay: ({ req, res, err, attempt }) => (res === null || res === undefined) && err && RETRYABLE.has(req.method ?? '') && attempt < 2 && errorCodes(err).some((c) => CONNECT_FAILURES.has(c) || c === 'ECONNRESET' || c === 'UND_ERR_SOCKET') ? 50 * (attempt + 1) : null,

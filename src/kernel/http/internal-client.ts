@@ -1,4 +1,5 @@
 import { AppError, errorDef, type ErrorCode } from '../errors.js';
+import { injectTraceHeaders } from '../telemetry/tracing.js';
 
 /** The header carrying V01T_INTERNAL_TOKEN on calls between the processes of one installation. */
 export const INTERNAL_TOKEN_HEADER = 'x-v01t-internal-token';
@@ -12,10 +13,12 @@ const PROBLEM_FIELDS = new Set(['type', 'title', 'status', 'detail', 'code', 'in
  */
 export async function postInternal(service: string, baseUrl: string, token: string, path: string, body: unknown, timeoutMs: number): Promise<{ res: Response; text: string }> {
   let res: Response;
+  const headers: Record<string, string> = { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: token };
+  injectTraceHeaders(headers);
   try {
     res = await fetch(new URL(path, baseUrl), {
       method: 'POST',
-      headers: { 'content-type': 'application/json', [INTERNAL_TOKEN_HEADER]: token },
+      headers,
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });

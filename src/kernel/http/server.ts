@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -7,6 +8,8 @@ import FindMyWay from 'find-my-way';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from '../telemetry/logger.js';
 import type { CoreMetrics } from '../telemetry/metrics.js';
+import { accessLogFields } from '../telemetry/siem.js';
+import { activeSpan, contextFrom, runIn, SpanKind, startSpan, tracingEnabled } from '../telemetry/tracing.js';
 import { AppError } from '../errors.js';
 import { scopeAllows, type PermissionRegistry } from '../auth/permissions.js';
 import type { SharedSecretRegistry } from '../auth/shared-secrets.js';
@@ -84,6 +87,30 @@ export interface HttpServerOptions {
   https?: import('node:tls').SecureContextOptions & { minVersion?: string; maxVersion?: string; ciphers?: string };
   /** Verifies the caller the public entry authenticated (`x-v01t-principal`); absent without V01T_INTERNAL_TOKEN. */
   forwardedPrincipals?: PrincipalSigner;
+  /** One access line per request (LOG_ACCESS; ECS fields, docs/siem.md). */
+  accessLog?: boolean;
+}
+
+/**
+ * With tracing on, the node server runs each request inside a server span (continuing an incoming
+ * `traceparent`), so every hook, handler, statement and outbound call of the request is its child.
+ * Named `METHOD /route` once the route is known; ended when the response is closed.
+ */
+function tracedServerFactory(tls: HttpServerOptions['https']) {
+  return (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+    const traced = (req: IncomingMessage, res: ServerResponse) => {
+      const method = req.method ?? 'GET';
+      const started = startSpan(method, { kind: SpanKind.SERVER, parent: contextFrom(req.headers), attributes: { 'http.request.method': method } });
+      if (!started) return handler(req, res);
+      res.once('close', () => {
+        started.span.setAttribute('http.response.status_code', res.statusCode);
+        if (res.statusCode >= 500) started.span.setStatus({ code: 2 });
+        started.span.end();
+      });
+      runIn(started.context, () => handler(req, res));
+    };
+    return (tls ? https.createServer(tls as https.ServerOptions, traced) : http.createServer(traced)) as unknown as RawServerDefault;
+  };
 }
 
 const WORKSPACE_PREFIX = '/v1/workspaces/:workspaceId';
@@ -102,8 +129,9 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     bodyLimit: opts.bodyLimit,
     ...(opts.https ? { https: opts.https as never } : {}),
     trustProxy: opts.trustProxy as boolean | string,
+    ...(tracingEnabled() ? { serverFactory: tracedServerFactory(opts.https) } : {}),
     return503OnClosing: true,
-    // Per-request lines are off: the onResponse metrics and the error handler's lines carry what matters.
+    // Fastify's own per-request lines are off: the onResponse hook writes one access line (LOG_ACCESS, ECS fields) instead.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: (req) => {
@@ -166,6 +194,17 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true }, staticCSP: true });
   const appShell = await registerBrowserSupport(app, { webDir: opts.webDir, hsts: opts.hsts ?? false });
+
+  if (tracingEnabled()) {
+    app.addHook('onRequest', async (request) => {
+      const route = request.routeOptions.url;
+      const span = activeSpan();
+      if (span && route) {
+        span.setAttribute('http.route', route);
+        span.updateName(`${request.method} ${route}`);
+      }
+    });
+  }
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
@@ -254,6 +293,22 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     const labels = { method: request.method, route, status: String(reply.statusCode) };
     opts.metrics.httpRequests.inc(labels);
     opts.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+    if (opts.accessLog) {
+      request.log.info(
+        accessLogFields({
+          method: request.method,
+          url: request.url,
+          route: request.routeOptions.url,
+          status: reply.statusCode,
+          durationMs: reply.elapsedTime,
+          ip: request.ip,
+          userId: request.principal?.userId,
+          userAgent: request.headers['user-agent'],
+          workspaceId: request.access ? (request.params as { workspaceId?: string }).workspaceId : undefined,
+        }),
+        'http request',
+      );
+    }
   });
 
   app.setErrorHandler((err, request, reply) => {

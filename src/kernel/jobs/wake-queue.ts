@@ -2,6 +2,12 @@ import { sql } from 'drizzle-orm';
 import { PgBoss, fromDrizzle, fromPglite } from 'pg-boss';
 import type { Database, DbExecutor } from '../db/database.js';
 import type { Logger } from '../telemetry/logger.js';
+import { contextFrom, currentTraceparent, failSpan, runIn, SpanKind, startSpan, tracingEnabled } from '../telemetry/tracing.js';
+import type { Context, Span } from '@opentelemetry/api';
+
+/** Runs the work of one id inside the span of the job that carried it (as is with tracing off). */
+export type JobScope = <T>(id: string, fn: () => T) => T;
+const untraced: JobScope = (_id, fn) => fn();
 
 export interface WakeQueueOptions {
   /** The pg-boss queue's name (e.g. workflow-run). */
@@ -79,14 +85,23 @@ export class WakeQueue {
     await this.ensure();
   }
 
+  /** The job's data: the id, and with tracing on the W3C trace context of the enqueuing span (the worker's span continues it). */
+  private data(id: string, traceparent = currentTraceparent()): Record<string, unknown> {
+    return traceparent ? { [this.o.idKey]: id, traceparent } : { [this.o.idKey]: id };
+  }
+
   /** Enqueues a wake-up; pass the caller's transaction so the job commits with the state change. */
   async wake(id: string, at: Date | null, tx?: DbExecutor): Promise<void> {
     const boss = await this.ensure();
-    await boss.send(this.o.queue, { [this.o.idKey]: id }, { ...(at ? { startAfter: at } : {}), ...(tx ? { db: fromDrizzle(tx as never, sql as never) } : {}) });
+    await boss.send(this.o.queue, this.data(id), { ...(at ? { startAfter: at } : {}), ...(tx ? { db: fromDrizzle(tx as never, sql as never) } : {}) });
   }
 
-  /** Hands each fetched batch's ids to `handler` at once (the workflow executor advances fresh runs of a batch together). */
-  async work(handler: (ids: string[]) => Promise<void>): Promise<void> {
+  /**
+   * Hands each fetched batch's ids to `handler` at once (the workflow executor advances fresh runs
+   * of a batch together). With tracing on, each job is a consumer span continuing the trace that
+   * enqueued it; `within(id, fn)` runs the work of one id inside its job's span.
+   */
+  async work(handler: (ids: string[], within: JobScope) => Promise<void>): Promise<void> {
     const boss = await this.ensure();
     if (this.working) return;
     this.working = true;
@@ -96,8 +111,28 @@ export class WakeQueue {
     const options = { batchSize: this.o.batchSize, pollingIntervalSeconds: this.o.pollingIntervalSeconds, notifyPollingIntervalSeconds: this.o.pollingIntervalSeconds, burstWhenBatchFull: true, localConcurrency };
     this.workerId = await boss.work<Record<string, unknown>>(this.o.queue, options, async (jobs) => {
       const ids = jobs.flatMap((j) => (typeof j.data?.[this.o.idKey] === 'string' ? [j.data[this.o.idKey] as string] : []));
+      if (!ids.length) return;
       // A failure fails the batch and pg-boss retries it; the handler must be idempotent per id, so repeating the others is harmless.
-      if (ids.length) await handler(ids);
+      if (!tracingEnabled()) return handler(ids, untraced);
+      const spans = new Map<string, { span: Span; context: Context }>();
+      for (const j of jobs) {
+        const id = j.data?.[this.o.idKey];
+        if (typeof id !== 'string' || spans.has(id)) continue;
+        const s = startSpan(`process ${this.o.queue}`, {
+          kind: SpanKind.CONSUMER,
+          parent: contextFrom(j.data),
+          attributes: { 'messaging.system': 'pg-boss', 'messaging.operation.type': 'process', 'messaging.destination.name': this.o.queue, 'messaging.message.id': j.id, [`v01t.${this.o.idKey}`]: id },
+        });
+        if (s) spans.set(id, s);
+      }
+      try {
+        await handler(ids, (id, fn) => runIn(spans.get(id)?.context, fn));
+      } catch (err) {
+        for (const s of spans.values()) failSpan(s.span, err);
+        throw err;
+      } finally {
+        for (const s of spans.values()) s.span.end();
+      }
     });
   }
 
@@ -105,7 +140,8 @@ export class WakeQueue {
   async wakeMany(ids: string[], tx: DbExecutor): Promise<void> {
     if (!ids.length) return;
     const boss = await this.ensure();
-    await boss.insert(this.o.queue, ids.map((id) => ({ data: { [this.o.idKey]: id } })), { db: fromDrizzle(tx as never, sql as never) });
+    const traceparent = currentTraceparent();
+    await boss.insert(this.o.queue, ids.map((id) => ({ data: this.data(id, traceparent) })), { db: fromDrizzle(tx as never, sql as never) });
   }
 
   /** Wakes this process's worker now (a job was just enqueued here and committed) instead of at its next poll. */

@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import { scrubDatabaseError, WITHHELD } from '../db/redact.js';
+import { activeTraceIds } from './tracing.js';
 
 export type { Logger };
 
@@ -45,7 +46,70 @@ export function serializeError(err: unknown): unknown {
   return out;
 }
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+export type LogFormat = 'pino' | 'ecs';
+
+export interface LogOptions {
+  /** `pino` (default: time, level, msg) or `ecs` (Elastic Common Schema envelope; ADR 0058, docs/siem.md). */
+  format?: LogFormat;
+  /** ECS `service.name` (OTEL_SERVICE_NAME). */
+  serviceName?: string;
+}
+
+/** The `LOG_*` settings of the configuration as logger options. */
+export function loggerFor(log: { level: string; format: LogFormat; serviceName: string }, destination?: pino.DestinationStream): Logger {
+  return createLogger(log.level, destination, { format: log.format, serviceName: log.serviceName });
+}
+
+/** Binding keys of child loggers renamed in ECS lines (ECS names, or custom fields under `v01t.`). */
+const ECS_BINDINGS: Record<string, string> = {
+  reqId: 'http.request.id',
+  service: 'v01t.service',
+  component: 'v01t.component',
+};
+const ECS_BINDING_KEYS = new RegExp(`,"(${Object.keys(ECS_BINDINGS).join('|')})":`, 'g');
+const CHINDINGS = pino.symbols.chindingsSym as symbol;
+
+/** An error as ECS `error.*` fields (the same scrubbing as serializeError). */
+function ecsError(err: unknown): Record<string, unknown> {
+  const e = serializeError(err) as { type?: string; message?: string; stack?: string; code?: unknown } | unknown;
+  if (!e || typeof e !== 'object') return { 'error.message': String(e) };
+  const o = e as { type?: string; message?: string; stack?: string; code?: unknown };
+  return { 'error.type': o.type, 'error.message': o.message, 'error.stack_trace': o.stack, ...(o.code !== undefined ? { 'error.code': String(o.code) } : {}) };
+}
+
+export function createLogger(level: string, destination?: pino.DestinationStream, opts: LogOptions = {}): Logger {
+  if (opts.format === 'ecs') {
+    return pino(
+      {
+        level,
+        messageKey: 'message',
+        base: { 'service.name': opts.serviceName ?? 'v01t', 'ecs.version': '8.11.0' },
+        redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+        serializers: { err: serializeError },
+        timestamp: () => `,"@timestamp":"${new Date().toISOString()}"`,
+        // The trace of the active span (tracing on): correlates a line with its trace in Tempo/Jaeger.
+        mixin: () => {
+          const ids = activeTraceIds();
+          return ids ? { 'trace.id': ids.traceId, 'span.id': ids.spanId } : {};
+        },
+        // A child's bindings (Fastify's reqId, a service's name) are serialised once when it is made:
+        // their keys are renamed in that JSON fragment (a key cannot occur inside a JSON string value).
+        onChild: (child) => {
+          const holder = child as unknown as Record<symbol, string>;
+          holder[CHINDINGS] = holder[CHINDINGS]!.replace(ECS_BINDING_KEYS, (_m, k: string) => `,"${ECS_BINDINGS[k]}":`);
+        },
+        formatters: {
+          level: (label) => ({ 'log.level': label }),
+          log: (obj) => {
+            if (!('err' in obj) && !('reqId' in obj)) return obj;
+            const { err, reqId, ...rest } = obj as { err?: unknown; reqId?: unknown };
+            return { ...rest, ...(reqId !== undefined ? { 'http.request.id': reqId } : {}), ...(err !== undefined ? ecsError(err) : {}) };
+          },
+        },
+      },
+      destination,
+    );
+  }
   return pino(
     {
       level,
@@ -53,6 +117,10 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       serializers: { err: serializeError },
       timestamp: pino.stdTimeFunctions.isoTime,
+      mixin: () => {
+        const ids = activeTraceIds();
+        return ids ? { trace_id: ids.traceId, span_id: ids.spanId } : {};
+      },
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,

@@ -9,6 +9,7 @@ import { AppError } from '../../kernel/errors.js';
 import type { IntegrationHubContract, PublishMedia, PublishResult } from '../integration-hub/contract.js';
 import type { CampaignsRepository } from './campaigns.repository.js';
 import type { ClaimedTargetRow, PublisherRepository, PublishedValues } from './publisher.repository.js';
+import { withSpan } from '../../kernel/telemetry/tracing.js';
 
 /** Codes after which the same request may succeed later (conflict: the hub is still publishing this key); the rest are refusals for good. */
 const TRANSIENT_CODES = new Set(['conflict', 'egress_timeout', 'egress_failed', 'egress_rate_limited', 'egress_circuit_open', 'service_unavailable', 'rate_limited', 'internal_error']);
@@ -172,7 +173,12 @@ export class Publisher {
       while (i < claimed.length) {
         const t = claimed[i++]!;
         if (i === claimed.length) opts.onDispatched?.(claimed.length);
-        const outcome = await this.attempt(t);
+        // With tracing on: a span per publishing attempt (the hub's outbound call is its child).
+        const outcome = await withSpan('publish post', { attributes: { 'v01t.post.target.id': t.id, 'v01t.workspace.id': t.workspace_id, 'v01t.connection.id': t.connection_id } }, async (span) => {
+          const o = await this.attempt(t);
+          span?.setAttribute('v01t.publish.outcome', o.kind);
+          return o;
+        });
         // Read `pending` only now: a flush during the attempt has handed the previous array to the recorder.
         pending.push({ t, outcome });
         if (pending.length >= RECORD_BATCH) flush();

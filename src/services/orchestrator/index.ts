@@ -67,7 +67,7 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
         loginsPerIpPerMinute: a.loginMaxPerIpPerMinute,
         passwordResetsPerIpPerHour: a.passwordResetPerIpPerHour,
         passwordResetsPerEmailPerHour: a.passwordResetPerEmailPerHour,
-      });
+      }, ctx.logger.child({ component: 'security' }));
       // AuthService and MfaService need each other's effects (MFA changes drop cached principals).
       const late: { auth?: AuthService; recovery?: RecoveryService } = {};
       const mfa = new MfaService(ctx.db, identityRepo, ctx.secrets, ctx.audit, ctx.clock, (userId) => late.auth!.forgetUser(userId), guard);

@@ -1,7 +1,9 @@
 import type { AttemptOutcome, AttemptPolicy, Cache } from '../../kernel/cache/index.js';
 import type { Clock } from '../../kernel/clock.js';
 import { AppError } from '../../kernel/errors.js';
+import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { CoreMetrics } from '../../kernel/telemetry/metrics.js';
+import { securityLogFields } from '../../kernel/telemetry/siem.js';
 import { normalizeEmail, type IdentityRepository } from './identity.repository.js';
 import { sha256 } from './secrets.js';
 
@@ -54,6 +56,8 @@ export class LoginGuard {
     private readonly repo: IdentityRepository,
     private readonly metrics: CoreMetrics,
     private readonly policy: LoginGuardPolicy,
+    /** Where each security event is also written as a line for the SIEM (ECS fields, docs/siem.md). */
+    private readonly logger?: Logger,
   ) {
     this.ipPolicy = { blockAfter: policy.maxFailuresPerIp + 1, windowSeconds: policy.windowSeconds, blockSeconds: policy.blockSeconds };
     this.accountPolicy = {
@@ -184,6 +188,7 @@ export class LoginGuard {
 
   async event(kind: string, e: { ip?: string; userId?: string; email?: string; detail?: Record<string, unknown> }): Promise<void> {
     this.metrics.securityEvents.inc({ kind });
+    this.logger?.info(securityLogFields({ kind, ip: e.ip, userId: e.userId, detail: e.detail }), `security ${kind}`);
     await this.repo.insertSecurityEvent({
       occurredAt: this.clock.now(),
       kind,

@@ -3,7 +3,9 @@ import type { Clock } from '../../kernel/clock.js';
 import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import type { EventName } from '../../kernel/events/catalog.js';
 import type { EventPublisher, NewEvent } from '../../kernel/events/envelope.js';
+import type { JobScope } from '../../kernel/jobs/wake-queue.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
+import { failSpan, runIn, startSpan, withSpan } from '../../kernel/telemetry/tracing.js';
 import type { Definition, StepDef } from './definition.js';
 import { evaluate, ExpressionError, resolveTemplate, type StepEvaluation } from './expressions.js';
 import type { HttpPort, IntegrationPort } from './http-port.js';
@@ -166,8 +168,8 @@ export class Executor {
    * job is done once the run is handed over: the run's lease, not the job, keeps it safe (a crash
    * leaves an orphan that the sweep wakes and the next claim takes over, see ADR 0320).
    */
-  async dispatch(runIds: string[]): Promise<void> {
-    const rest = await this.advanceFresh(runIds);
+  async dispatch(runIds: string[], within: JobScope = (_id, fn) => fn()): Promise<void> {
+    const rest = await this.advanceFresh(runIds, within);
     const now = this.o.clock.now().getTime();
     for (const run of rest) {
       if ((this.detachedBy.get(run.workspaceId) ?? 0) >= MAX_DETACHED_PER_WORKSPACE) {
@@ -176,7 +178,7 @@ export class Executor {
       }
       while (this.detached.size >= MAX_DETACHED) await Promise.race(this.detached);
       this.detachedBy.set(run.workspaceId, (this.detachedBy.get(run.workspaceId) ?? 0) + 1);
-      const p: Promise<void> = this.advance(run.id, { fresh: false })
+      const p: Promise<void> = within(run.id, () => this.advance(run.id, { fresh: false }))
         .catch((err) => this.o.logger.error({ err, runId: run.id }, 'advancing a run failed; its lease runs out and the sweep takes it up again'))
         .finally(() => {
           this.detached.delete(p);
@@ -196,7 +198,7 @@ export class Executor {
   }
 
   /** The fresh-run batch of advanceMany; returns the runs left for the normal path. */
-  private async advanceFresh(runIds: string[]): Promise<{ id: string; workspaceId: string }[]> {
+  private async advanceFresh(runIds: string[], within: JobScope = (_id, fn) => fn()): Promise<{ id: string; workspaceId: string }[]> {
     const mine: string[] = [];
     for (const id of new Set(runIds)) {
       if (this.active.has(id)) this.active.set(id, true);
@@ -209,7 +211,7 @@ export class Executor {
     try {
       const plans: FreshPlan[] = [];
       for (const run of await this.o.repo.runsByIds(mine)) {
-        const plan = await this.planFresh(run).catch((err) => {
+        const plan = await within(run.id, () => this.runSpan(run.id, () => this.planFresh(run))).catch((err) => {
           this.o.logger.warn({ err, runId: run.id }, 'could not compute a fresh run in memory; advancing it step by step');
           return null;
         });
@@ -272,7 +274,16 @@ export class Executor {
     return plan ? (await this.writeFresh([plan])).has(runId) : false;
   }
 
-  private async advanceOnce(runId: string, tryFresh: boolean): Promise<void> {
+  /** A span per advance of a run (tracing on): the steps it runs are its children. */
+  private runSpan<T>(runId: string, fn: () => Promise<T>): Promise<T> {
+    return withSpan('workflow run', { attributes: { 'v01t.workflow.run.id': runId } }, fn);
+  }
+
+  private advanceOnce(runId: string, tryFresh: boolean): Promise<void> {
+    return this.runSpan(runId, () => this.advanceOnceTraced(runId, tryFresh));
+  }
+
+  private async advanceOnceTraced(runId: string, tryFresh: boolean): Promise<void> {
     const { repo, clock } = this.o;
     if (tryFresh && (await this.tryInOneTransaction(runId))) return;
     const claimed = await repo.claim(runId, this.o.workerId, clock.now(), this.o.leaseMs);
@@ -472,89 +483,101 @@ export class Executor {
       const t0 = process.hrtime.bigint();
       /** The effect's `running` attempt, once recorded. */
       const effectAttempt: { id?: string } = {};
+      // With tracing on: a span per step, active while the step runs (an http step's request is its child).
+      const stepSpan = startSpan(`workflow step ${step.id}`, { attributes: { 'v01t.workflow.step.id': step.id, 'v01t.workflow.step.type': step.type, 'v01t.workflow.step.attempt': attempt } });
       try {
-        let output: unknown;
-        let next = this.nextAfter(def, step);
-        switch (module.kind) {
-          case 'pure': {
-            // Pure steps hold no attempt open: over the workspace's share they come back later instead of queueing.
-            const result = await module.execute({
-              run,
-              step,
-              context: ctx,
-              next,
-              signal: (name, data) => w.recordSignal(name, data, step.id),
-              ...this.expressions(run, step, ctx, { inProcessOnly: oneTransaction, admission: 'reject' }),
-            });
-            output = result.output;
-            if (result.next !== undefined) next = result.next;
-            break;
-          }
-          case 'wait': {
-            const outcome = await this.waitStep(run, step, module, w, ctx);
-            if (outcome.kind === 'waiting') return;
-            if (outcome.kind === 'failed') {
-              await w.flush({ wait: null });
-              return void (await this.finish(run, 'failed', null, outcome.error));
+        try {
+          let output: unknown;
+          let next = this.nextAfter(def, step);
+          const ran = await runIn(stepSpan?.context, async (): Promise<'stop' | 'next'> => {
+            switch (module.kind) {
+              case 'pure': {
+                // Pure steps hold no attempt open: over the workspace's share they come back later instead of queueing.
+                const result = await module.execute({
+                  run,
+                  step,
+                  context: ctx,
+                  next,
+                  signal: (name, data) => w.recordSignal(name, data, step.id),
+                  ...this.expressions(run, step, ctx, { inProcessOnly: oneTransaction, admission: 'reject' }),
+                });
+                output = result.output;
+                if (result.next !== undefined) next = result.next;
+                break;
+              }
+              case 'wait': {
+                const outcome = await this.waitStep(run, step, module, w, ctx);
+                if (outcome.kind === 'waiting') return 'stop';
+                if (outcome.kind === 'failed') {
+                  await w.flush({ wait: null });
+                  await this.finish(run, 'failed', null, outcome.error);
+                  return 'stop';
+                }
+                output = outcome.output;
+                w.wait = null;
+                break;
+              }
+              case 'effect': {
+                await w.flush({ status: 'running' });
+                output = await this.sideEffect(run, step, module, attempt, key, ctx, effectAttempt);
+                break;
+              }
             }
-            output = outcome.output;
-            w.wait = null;
-            break;
+            return 'next';
+          });
+          if (ran === 'stop') return;
+          this.o.metrics.stepDuration.observe({ type: step.type }, Number(process.hrtime.bigint() - t0) / 1e9);
+          w.recordOutput(step.id, output);
+          if (module.kind === 'effect') {
+            await this.o.db.transaction(async (tx) => {
+              if (effectAttempt.id) await repo.finishAttempt(effectAttempt.id, 'succeeded', output, null, clock.now(), tx);
+              if (!(await repo.updateRun(run.id, { outputs: w.outputs, currentStep: next, stepAttempt: 1, wait: null }, clock.now(), tx))) throw new RunGone();
+            });
+          } else {
+            w.recordAttempt({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'succeeded', key, input: null, output, error: null, startedAt: started, finishedAt: clock.now() });
           }
-          case 'effect': {
-            await w.flush({ status: 'running' });
-            output = await this.sideEffect(run, step, module, attempt, key, ctx, effectAttempt);
-            break;
+          w.stepId = next;
+          w.attempt = 1;
+        } catch (thrown) {
+          if (stepSpan && !(thrown instanceof RunGone) && !(thrown instanceof StepInProgress)) failSpan(stepSpan.span, thrown);
+          if (thrown instanceof RunGone) throw thrown;
+          // The batched path computes only what runs in process; the run goes the normal way instead.
+          if (oneTransaction && thrown instanceof ExpressionError && thrown.code === 'expression_needs_isolation') throw new NotInOneTransaction();
+          // The workspace's share of the expression workers is taken (its other runs' slow expressions):
+          // the same attempt later, without using up an attempt and without holding this worker.
+          const err = thrown instanceof ExpressionError && thrown.code === 'expression_busy' && !oneTransaction ? new StepInProgress(thrown.message, EXPRESSION_BUSY_RECHECK_MS) : thrown;
+          if (err instanceof StepInProgress) {
+            // Same attempt, same key, later: the attempt stays `running`.
+            const until = new Date(clock.now().getTime() + err.afterMs);
+            await this.o.db.transaction(async (tx) => {
+              await w.flush({ wait: { kind: 'retry', stepId: step.id, until: until.toISOString() }, stepAttempt: attempt, currentStep: step.id }, tx);
+              await this.o.wake(run.id, this.wakeAt(run, until), tx);
+            });
+            return;
           }
+          this.o.metrics.stepDuration.observe({ type: step.type }, Number(process.hrtime.bigint() - t0) / 1e9);
+          const message = err instanceof ExpressionError ? err.message : `steps.${step.id}: ${(err as Error).message}`;
+          const retriable = !(err instanceof ExpressionError) && !(err instanceof StepError && !err.retriable);
+          const maxAttempts = step.retry?.maxAttempts ?? 1;
+          if (module.kind === 'effect') {
+            if (effectAttempt.id) await repo.finishAttempt(effectAttempt.id, 'failed', null, message, clock.now());
+          } else {
+            w.recordAttempt({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'failed', key, input: null, output: null, error: message, startedAt: started, finishedAt: clock.now() });
+          }
+          if (retriable && attempt < maxAttempts) {
+            const until = new Date(clock.now().getTime() + this.backoffMs(step, attempt));
+            const retryWait: Wait = { kind: 'retry', stepId: step.id, until: until.toISOString() };
+            await this.o.db.transaction(async (tx) => {
+              await w.flush({ wait: retryWait, stepAttempt: attempt + 1, currentStep: step.id }, tx);
+              await this.o.wake(run.id, this.wakeAt(run, until), tx);
+            });
+            return;
+          }
+          await w.flush({ currentStep: step.id, stepAttempt: attempt });
+          return void (await this.finish(run, 'failed', null, message));
         }
-        this.o.metrics.stepDuration.observe({ type: step.type }, Number(process.hrtime.bigint() - t0) / 1e9);
-        w.recordOutput(step.id, output);
-        if (module.kind === 'effect') {
-          await this.o.db.transaction(async (tx) => {
-            if (effectAttempt.id) await repo.finishAttempt(effectAttempt.id, 'succeeded', output, null, clock.now(), tx);
-            if (!(await repo.updateRun(run.id, { outputs: w.outputs, currentStep: next, stepAttempt: 1, wait: null }, clock.now(), tx))) throw new RunGone();
-          });
-        } else {
-          w.recordAttempt({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'succeeded', key, input: null, output, error: null, startedAt: started, finishedAt: clock.now() });
-        }
-        w.stepId = next;
-        w.attempt = 1;
-      } catch (thrown) {
-        if (thrown instanceof RunGone) throw thrown;
-        // The batched path computes only what runs in process; the run goes the normal way instead.
-        if (oneTransaction && thrown instanceof ExpressionError && thrown.code === 'expression_needs_isolation') throw new NotInOneTransaction();
-        // The workspace's share of the expression workers is taken (its other runs' slow expressions):
-        // the same attempt later, without using up an attempt and without holding this worker.
-        const err = thrown instanceof ExpressionError && thrown.code === 'expression_busy' && !oneTransaction ? new StepInProgress(thrown.message, EXPRESSION_BUSY_RECHECK_MS) : thrown;
-        if (err instanceof StepInProgress) {
-          // Same attempt, same key, later: the attempt stays `running`.
-          const until = new Date(clock.now().getTime() + err.afterMs);
-          await this.o.db.transaction(async (tx) => {
-            await w.flush({ wait: { kind: 'retry', stepId: step.id, until: until.toISOString() }, stepAttempt: attempt, currentStep: step.id }, tx);
-            await this.o.wake(run.id, this.wakeAt(run, until), tx);
-          });
-          return;
-        }
-        this.o.metrics.stepDuration.observe({ type: step.type }, Number(process.hrtime.bigint() - t0) / 1e9);
-        const message = err instanceof ExpressionError ? err.message : `steps.${step.id}: ${(err as Error).message}`;
-        const retriable = !(err instanceof ExpressionError) && !(err instanceof StepError && !err.retriable);
-        const maxAttempts = step.retry?.maxAttempts ?? 1;
-        if (module.kind === 'effect') {
-          if (effectAttempt.id) await repo.finishAttempt(effectAttempt.id, 'failed', null, message, clock.now());
-        } else {
-          w.recordAttempt({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'failed', key, input: null, output: null, error: message, startedAt: started, finishedAt: clock.now() });
-        }
-        if (retriable && attempt < maxAttempts) {
-          const until = new Date(clock.now().getTime() + this.backoffMs(step, attempt));
-          const retryWait: Wait = { kind: 'retry', stepId: step.id, until: until.toISOString() };
-          await this.o.db.transaction(async (tx) => {
-            await w.flush({ wait: retryWait, stepAttempt: attempt + 1, currentStep: step.id }, tx);
-            await this.o.wake(run.id, this.wakeAt(run, until), tx);
-          });
-          return;
-        }
-        await w.flush({ currentStep: step.id, stepAttempt: attempt });
-        return void (await this.finish(run, 'failed', null, message));
+      } finally {
+        stepSpan?.span.end();
       }
     }
     // Nothing written yet: the whole run is handed back for writeFresh.

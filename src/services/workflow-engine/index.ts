@@ -113,7 +113,7 @@ export const workflowEngineModule: ServiceModule<WorkflowSettings> & { create(ct
       },
       async start() {
         stopping = false;
-        await queue.work((runIds) => executor.dispatch(runIds));
+        await queue.work((runIds, within) => executor.dispatch(runIds, within));
         // Runs whose worker died (lease ran out) get a wake-up; the next claim is the takeover.
         every(Math.max(500, Math.floor(cfg.leaseMs / 3)), 'orphaned run sweep', async () => {
           for (const id of await repo.orphaned(ctx.clock.now())) await queue.wake(id, null);
