@@ -12,3 +12,16 @@ export async function bufferPlatformEvent(tx: DbExecutor, workspaceId: string, m
       VALUES (${workspaceId}::uuid, ${messageId}, ${receivedAt}::timestamptz, ${JSON.stringify(event)}::jsonb)
       ON CONFLICT (workspace_id, message_id) DO NOTHING`);
 }
+
+/** bufferPlatformEvent for many events in one statement (a delivery batch), in the delivery's transaction. */
+export async function bufferPlatformEvents(tx: DbExecutor, receivedAt: string, rows: { workspaceId: string; messageId: string; event: BufferedEvent }[]): Promise<void> {
+  if (!rows.length) return;
+  const values = sql.join(
+    rows.map((r) => sql`(${r.workspaceId}::uuid, ${r.messageId}, ${receivedAt}::timestamptz, ${JSON.stringify(r.event)}::jsonb)`),
+    sql`, `,
+  );
+  await tx.execute(sql`
+      INSERT INTO analytics.event_buffer (workspace_id, message_id, received_at, payload)
+      VALUES ${values}
+      ON CONFLICT (workspace_id, message_id) DO NOTHING`);
+}
