@@ -329,7 +329,7 @@ export class WorkflowRepository {
 
   async runsByIds(ids: string[], ex: DbExecutor = this.db): Promise<RunRow[]> {
     if (!ids.length) return [];
-    return rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE id IN (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})`)).map(toRun);
+    return rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[])`)).map(toRun);
   }
 
   /**
@@ -508,12 +508,27 @@ export class WorkflowRepository {
   /** Attempts of any number of runs in one INSERT. */
   async insertAttemptsOfRuns(attempts: (NewAttempt & { runId: string })[], ex: DbExecutor): Promise<void> {
     if (!attempts.length) return;
-    const values = attempts.map(
-      (a) => sql`(${a.id}, ${a.runId}, ${a.stepId}, ${a.stepType}, ${a.attempt}, ${a.status}, ${a.key}, ${JSON.stringify(a.input ?? null)}::jsonb, ${JSON.stringify(a.output ?? null)}::jsonb,
-        ${a.error}, ${a.startedAt.toISOString()}, ${a.finishedAt ? a.finishedAt.toISOString() : null})`,
+    // One JSON parameter for the whole batch: the statement's text is the same for any batch size (no per-row parameters to build, send and parse).
+    const rows = JSON.stringify(
+      attempts.map((a) => ({
+        id: a.id,
+        run_id: a.runId,
+        step_id: a.stepId,
+        step_type: a.stepType,
+        attempt: a.attempt,
+        status: a.status,
+        key: a.key,
+        input: a.input ?? null,
+        output: a.output ?? null,
+        error: a.error,
+        started_at: a.startedAt.toISOString(),
+        finished_at: a.finishedAt ? a.finishedAt.toISOString() : null,
+      })),
     );
     await ex.execute(sql`INSERT INTO workflow.step_attempts (id, run_id, step_id, step_type, attempt, status, idempotency_key, input, output, error, started_at, finished_at)
-      VALUES ${sql.join(values, sql`, `)}
+      SELECT (e.doc->>'id')::uuid, (e.doc->>'run_id')::uuid, e.doc->>'step_id', e.doc->>'step_type', (e.doc->>'attempt')::int, e.doc->>'status', e.doc->>'key',
+        e.doc->'input', e.doc->'output', e.doc->>'error', (e.doc->>'started_at')::timestamptz, (e.doc->>'finished_at')::timestamptz
+      FROM jsonb_array_elements(${rows}::jsonb) AS e(doc)
       ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error, finished_at = EXCLUDED.finished_at`);
   }
 
