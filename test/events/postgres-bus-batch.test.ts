@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/kernel/clock.js';
 import { openDatabase, type Database, type Db } from '../../src/kernel/db/database.js';
 import { migrate } from '../../src/kernel/db/migrate.js';
-import type { EventEnvelope, EventHandler } from '../../src/kernel/events/envelope.js';
+import { batchHandler, type EventEnvelope, type EventHandler } from '../../src/kernel/events/envelope.js';
 import { EVENTS_MIGRATION_SET } from '../../src/kernel/events/index.js';
 import { Outbox } from '../../src/kernel/events/outbox.js';
 import { PostgresBus, type PostgresBusOptions } from '../../src/kernel/events/postgres-bus.js';
@@ -147,6 +147,48 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     expect(busStatements.length / events.length).toBeLessThan(0.25);
     expect(await deliveries(g)).toEqual(events.map((e) => e.id).sort());
     expect(Number((await consumer(g)).position)).toBe(await head());
+  });
+
+  it('hands a batch-capable handler the batch in one call (one statement for 30 events); a failing batch call falls back to the single-event handler', async () => {
+    const bus = makeBus();
+    const g = await newGroup(bus, 'many');
+    const { calls, handler: each } = recordingHandler(g, (e) => (e.payload as { runId: string }).runId === 'm7');
+    const batches: string[][] = [];
+    let failBatch = false;
+    const handler = batchHandler(each, async (events, ctx) => {
+      batches.push(events.map((e) => e.id));
+      const values = sql.join(events.map((e) => sql`(${g}, ${e.id}, 1)`), sql`, `);
+      await ctx.tx.execute(sql`INSERT INTO public.test_effects (group_name, event_id, attempt) VALUES ${values}`);
+      if (failBatch) throw new Error('batch boom');
+    });
+    const events = await publish(
+      bus,
+      Array.from({ length: 30 }, (_, i) => `b${i}`),
+    );
+    recording = true;
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 30, busy: false, more: false });
+    recording = false;
+    expect(batches).toEqual([events.map((e) => e.id)]);
+    expect(calls).toEqual([]);
+    expect(statements.filter((s) => s.table === 'public.test_effects')).toHaveLength(1);
+    expect(transactions).toBe(1);
+    expect(await effectCount(g)).toEqual(new Map(events.map((e) => [e.id, 1])));
+    expect(Number((await consumer(g)).position)).toBe(await head());
+
+    // The batch call throws: rolled back, then event by event through the single-event handler, whose failure (m7) is retried alone.
+    failBatch = true;
+    batches.length = 0;
+    const more = await publish(
+      bus,
+      Array.from({ length: 10 }, (_, i) => `m${i}`),
+    );
+    const r = await bus.pollOnce(g, [NAME], handler);
+    expect(r).toMatchObject({ handled: 7, busy: false, more: false });
+    expect(batches).toHaveLength(1);
+    expect(calls.map((c) => c.id)).toEqual(more.slice(0, 8).map((e) => e.id));
+    const counts = await effectCount(g);
+    for (const e of more.slice(0, 7)) expect(counts.get(e.id)).toBe(1);
+    expect(counts.has(more[7]!.id)).toBe(false);
   });
 
   it('a handler failing at event k: earlier events stay committed once, k is rolled back, later ones wait; the retry handles k and the rest exactly once', async () => {

@@ -167,4 +167,51 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(await eventsOf(victim)).not.toContain('workflow.run.succeeded.v1');
     for (const id of [ids[0]!, ids[2]!]) expect((await getRun(ws, id)).status).toBe('succeeded');
   });
+
+  it('remembers a webhook token per process, and the run insert itself rejects a token, version or state changed elsewhere', async () => {
+    const ws = await createWorkspace(t, owner);
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows`, headers: bearer(owner.token), payload: { ...pure, name: 'hooked', trigger: { type: 'webhook' } } });
+    expect(res.statusCode, res.body).toBe(201);
+    const wf = res.json().workflow.id as string;
+    const url = res.json().webhook.url as string;
+    const lookups = vi.spyOn(WorkflowRepository.prototype, 'workflowByWebhook');
+    const hook = () => t.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '{"n": 1}' });
+    const runsOf = async () => Number((await t.platform.database.query<{ n: string }>('SELECT count(*) AS n FROM workflow.runs WHERE workflow_id = $1', [wf]))[0]!.n);
+
+    for (let i = 0; i < 3; i++) expect((await hook()).statusCode).toBe(202);
+    // Read once, then served from the cache.
+    expect(lookups).toHaveBeenCalledTimes(1);
+
+    // Another process disables it (straight in the database, this process is not told): refused, nothing inserted.
+    await t.platform.database.query('UPDATE workflow.workflows SET enabled = false WHERE id = $1', [wf]);
+    const disabled = await hook();
+    expect(disabled.statusCode, disabled.body).toBe(409);
+    expect(await runsOf()).toBe(3);
+    await t.platform.database.query('UPDATE workflow.workflows SET enabled = true WHERE id = $1', [wf]);
+    expect((await hook()).statusCode).toBe(202);
+    expect(await runsOf()).toBe(4);
+
+    // Another process saves a new version answering on completion: the cached entry is stale and read again.
+    await t.platform.database.query(
+      `WITH w AS (UPDATE workflow.workflows SET current_version = current_version + 1 WHERE id = $1 RETURNING current_version)
+       INSERT INTO workflow.versions (workflow_id, version, definition, created_at)
+       SELECT $1, w.current_version, jsonb_set(v.definition, '{trigger}', '{"type": "webhook", "respond": "onCompletion", "responseTimeoutMs": 1}'::jsonb), now()
+       FROM w, workflow.versions v WHERE v.workflow_id = $1 AND v.version = w.current_version - 1`,
+      [wf],
+    );
+    const calls = lookups.mock.calls.length;
+    const answered = await hook();
+    expect([200, 202]).toContain(answered.statusCode);
+    expect(lookups.mock.calls.length).toBe(calls + 1);
+    const run = (await t.platform.database.query<{ version: number }>('SELECT version FROM workflow.runs WHERE id = $1', [answered.json().runId]))[0]!;
+    expect(run.version).toBe(2);
+
+    // Another process moves the webhook to a new token: the old one is gone at once.
+    await t.platform.database.query("UPDATE workflow.workflows SET webhook_token_hash = 'rotated elsewhere' WHERE id = $1", [wf]);
+    const before = await runsOf();
+    const gone = await hook();
+    expect(gone.statusCode, gone.body).toBe(404);
+    expect(problem(gone).code).toBe('not_found');
+    expect(await runsOf()).toBe(before);
+  });
 });

@@ -33,12 +33,9 @@ export async function deliverOnce(
  */
 export async function claimDeliveries(executor: DbExecutor, group: string, eventIds: string[]): Promise<Set<string>> {
   if (!eventIds.length) return new Set();
-  const values = sql.join(
-    eventIds.map((id) => sql`(${group}, ${id}::uuid)`),
-    sql`, `,
-  );
   const rows = rowsOf<{ event_id: string }>(
-    await executor.execute(sql`INSERT INTO kernel.event_deliveries (group_name, event_id) VALUES ${values} ON CONFLICT DO NOTHING RETURNING event_id`),
+    await executor.execute(sql`INSERT INTO kernel.event_deliveries (group_name, event_id)
+      SELECT ${group}, unnest(string_to_array(${eventIds.join(',')}, ',')::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id`),
   );
   return new Set(rows.map((r) => r.event_id));
 }

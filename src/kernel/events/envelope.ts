@@ -39,6 +39,26 @@ export interface HandlerContext {
 
 export type EventHandler<N extends EventName = EventName> = (event: EventEnvelope<N>, ctx: HandlerContext) => Promise<void>;
 
+/**
+ * A handler that can also take a batch transaction's events in one call (`many`, e.g. one
+ * multi-row INSERT instead of one per event). The postgres bus calls `many` with the events it
+ * claimed in a batch transaction, on that transaction; a throw rolls the batch back and the events
+ * are then delivered one by one through the single-event function (which alone sees `attempt`),
+ * as for any failed batch. Other buses call the single-event function only. Both must write the
+ * same thing.
+ */
+export type BatchCapableHandler<N extends EventName = EventName> = EventHandler<N> & {
+  many: (events: EventEnvelope<N>[], ctx: { tx: DbTx }) => Promise<void>;
+};
+
+/** Builds a BatchCapableHandler from its single-event and its batch form. */
+export function batchHandler<N extends EventName>(
+  each: EventHandler<N>,
+  many: (events: EventEnvelope<N>[], ctx: { tx: DbTx }) => Promise<void>,
+): BatchCapableHandler<N> {
+  return Object.assign(each, { many });
+}
+
 export interface EventPublisher {
   /**
    * Writes the event to the outbox. Pass the caller's drizzle transaction so the event commits

@@ -120,11 +120,11 @@ export class Outbox implements EventPublisher {
   async publishMany(events: NewEvent<EventName>[], tx?: DbExecutor): Promise<EventEnvelope<EventName>[]> {
     if (!events.length) return [];
     const envelopes = events.map((e) => this.envelope(e));
-    const rows = sql.join(
-      envelopes.map((e) => sql`(${e.id}, ${e.name}, ${e.occurredAt}, ${e.workspaceId}, ${e.actorId ?? null}, ${JSON.stringify(e.payload)}::jsonb, ${e.traceparent ?? null})`),
-      sql`, `,
-    );
-    await (tx ?? this.db).execute(sql`INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload, traceparent) VALUES ${rows}`);
+    // One JSON parameter, rows inserted in array order (seq follows it): the same statement text for any number of events.
+    const rows = JSON.stringify(envelopes.map((e) => ({ id: e.id, name: e.name, occurred_at: e.occurredAt, workspace_id: e.workspaceId, actor_id: e.actorId ?? null, payload: e.payload, traceparent: e.traceparent ?? null })));
+    await (tx ?? this.db).execute(sql`INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload, traceparent)
+      SELECT (e.doc->>'id')::uuid, e.doc->>'name', (e.doc->>'occurred_at')::timestamptz, e.doc->>'workspace_id', e.doc->>'actor_id', e.doc->'payload', e.doc->>'traceparent'
+      FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS e(doc, ord) ORDER BY e.ord`);
     if (!tx) this.onPublished();
     return envelopes;
   }

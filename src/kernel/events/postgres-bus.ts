@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EventName } from './catalog.js';
-import type { EventHandler } from './envelope.js';
+import type { BatchCapableHandler, EventHandler } from './envelope.js';
 import { claimDeliveries, deliverOnce, errorText, recordDeadLetter, releaseClaims } from './deliver.js';
 import { envelopeOf, RELAY_LOCK_KEY, rowsOf, type OutboxRow } from './outbox.js';
 
@@ -251,6 +251,14 @@ export class PostgresBus implements BusAdapter {
     return this.o.db.transaction(async (tx) => {
       const ids = [...new Set(rows.map((r) => r.id))];
       const claimed = await claimDeliveries(tx, ctx.group, ids);
+      const many = (ctx.handler as Partial<BatchCapableHandler>).many;
+      if (many) {
+        // The whole batch in one call, in row order, each claimed event once; a throw falls back to per-event delivery.
+        const events = rows.map(envelopeOf).filter((e) => claimed.delete(e.id));
+        if (events.length) await many(events, { tx });
+        await this.advance(tx, ctx.group, end ?? Number(rows[rows.length - 1]!.position), null);
+        return { consumed: rows.length, handled: events.length };
+      }
       let handled = 0;
       let consumed = 0;
       for (const row of rows) {

@@ -1,8 +1,8 @@
 import { eventNames, type EventName } from '../../kernel/events/catalog.js';
-import type { EventsPort } from '../../kernel/events/envelope.js';
+import { batchHandler, type EventEnvelope, type EventsPort } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { BufferedEvent } from './ingest-buffer.js';
-import { bufferPlatformEvent } from './platform-events.repository.js';
+import { bufferPlatformEvent, bufferPlatformEvents } from './platform-events.repository.js';
 
 export const PLATFORM_EVENTS_GROUP = 'analytics-engine.platform-events';
 
@@ -19,23 +19,41 @@ export const analyticsNameOf = (busName: string) => busName.replace(/\.v\d+$/, '
 export function subscribePlatformEvents(events: EventsPort, opts: { platformWorkspaceId?: string; logger: Logger }): void {
   const names = eventNames().filter((n) => !n.startsWith('analytics.'));
   if (names.length === 0) return;
-  events.subscribe<EventName>(PLATFORM_EVENTS_GROUP, names, async (event, ctx) => {
+  const buffered = (event: EventEnvelope): { workspaceId: string; messageId: string; event: BufferedEvent } | null => {
     const workspaceId = event.workspaceId ?? opts.platformWorkspaceId;
-    if (!workspaceId) return;
+    if (!workspaceId) return null;
     const payload = (event.payload ?? {}) as Record<string, unknown>;
     const userId = event.actorId ?? (typeof payload.userId === 'string' ? payload.userId : null);
-    const buffered: BufferedEvent = {
-      type: 'track',
-      event: analyticsNameOf(event.name),
-      userId: userId ?? `system:${event.name.split('.')[0]}`,
-      anonymousId: null,
-      previousId: null,
-      ts: Date.parse(event.occurredAt),
-      properties: payload,
+    return {
+      workspaceId,
       messageId: event.id,
+      event: {
+        type: 'track',
+        event: analyticsNameOf(event.name),
+        userId: userId ?? `system:${event.name.split('.')[0]}`,
+        anonymousId: null,
+        previousId: null,
+        ts: Date.parse(event.occurredAt),
+        properties: payload,
+        messageId: event.id,
+      },
     };
-    // Through the delivery's transaction: the buffered row commits exactly when the event counts as handled.
-    await bufferPlatformEvent(ctx.tx, workspaceId, event.id, new Date().toISOString(), buffered);
-  });
+  };
+  // Through the delivery's transaction: the buffered rows commit exactly when the events count as handled.
+  events.subscribe<EventName>(
+    PLATFORM_EVENTS_GROUP,
+    names,
+    batchHandler(
+      async (event, ctx) => {
+        const row = buffered(event);
+        if (row) await bufferPlatformEvent(ctx.tx, row.workspaceId, row.messageId, new Date().toISOString(), row.event);
+      },
+      // A delivery batch's events in one INSERT.
+      async (batch, ctx) => {
+        const rows = batch.flatMap((e) => buffered(e) ?? []);
+        await bufferPlatformEvents(ctx.tx, new Date().toISOString(), rows);
+      },
+    ),
+  );
   opts.logger.debug({ group: PLATFORM_EVENTS_GROUP, names: names.length }, 'analytics subscribed to platform events');
 }

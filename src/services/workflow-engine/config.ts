@@ -7,7 +7,7 @@ export const WORKFLOW_CONFIG = defineConfig(
   {
     WORKFLOW_LEASE_MS: setting(positiveInt.min(1000).max(600_000).default(10_000), { description: "lease of a run being processed; another worker takes the run over when it lapses" }),
     WORKFLOW_WORKSPACE_CONCURRENCY: setting(z.coerce.number().int().min(0).max(100_000).default(100), { description: 'runs of one workspace processed at once (0: no limit)' }),
-    WORKFLOW_QUEUE_BATCH: setting(positiveInt.max(500).default(20), { description: 'runs a queue worker fetches at once' }),
+    WORKFLOW_QUEUE_BATCH: setting(positiveInt.max(500).default(100), { description: 'runs a queue worker fetches at once (fresh runs of pure steps in a fetch are finished by one transaction)' }),
     WORKFLOW_QUEUE_WORKERS: setting(positiveInt.max(16).optional(), { default: '2 on PostgreSQL, 1 on PGlite', description: 'queue workers per process (each fetches and advances its own batch)' }),
     WORKFLOW_POLL_SECONDS: setting(z.coerce.number().min(0.5).max(60).default(0.5), { description: 'queue polling interval' }),
     WORKFLOW_SCHEDULER_TICK_MS: setting(positiveInt.min(100).max(60_000).default(1000), { description: 'period of the schedule and wake-up scheduler' }),

@@ -159,6 +159,16 @@ const toAttempt = (r: any): AttemptRow => ({
 });
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
+/**
+ * What a start read from a cache must still find in the same statement that inserts the run: the
+ * workflow still answers to this webhook token hash and is still at this version (so the cached
+ * secret, respond mode and token are current; disabled or deleted is checked for every start).
+ */
+export interface StartGuard {
+  tokenHash: string;
+  version: number;
+}
+
 export class WorkflowRepository {
   constructor(private readonly db: Db) {}
 
@@ -256,22 +266,24 @@ export class WorkflowRepository {
       now: Date;
       triggerRef?: Record<string, unknown> | null;
       chainDepth?: number;
+      guard?: StartGuard | null;
     },
     ex: DbExecutor,
   ): Promise<{ run: RunRow; created: boolean } | null> {
     const now = r.now.toISOString();
     const ref = r.triggerRef ? JSON.stringify(r.triggerRef) : null;
+    const guard = r.guard ? sql`AND w.webhook_token_hash = ${r.guard.tokenHash} AND w.current_version = ${r.guard.version}` : sql``;
     const inserted = rowsOf(
       await ex.execute(sql`INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, idempotency_key, created_by, created_at, updated_at, trigger_ref, chain_depth)
         SELECT ${r.id}, w.workspace_id, w.id, w.current_version, 'queued', ${r.trigger}, ${JSON.stringify(r.input ?? {})}::jsonb, ${r.idempotencyKey}, ${r.createdBy}, ${now}, ${now}, ${ref}::jsonb, ${r.chainDepth ?? 0}
-        FROM workflow.workflows w WHERE w.id = ${r.workflowId} AND w.workspace_id = ${r.workspaceId} AND w.enabled AND w.deleted_at IS NULL
+        FROM workflow.workflows w WHERE w.id = ${r.workflowId} AND w.workspace_id = ${r.workspaceId} AND w.enabled AND w.deleted_at IS NULL ${guard}
         ON CONFLICT (workflow_id, idempotency_key) DO NOTHING RETURNING *`),
     );
     if (inserted[0]) return { run: toRun(inserted[0]), created: true };
     if (r.idempotencyKey === null) return null;
     const existing = rowsOf(
       await ex.execute(sql`SELECT r.* FROM workflow.runs r JOIN workflow.workflows w ON w.id = r.workflow_id
-        WHERE r.workflow_id = ${r.workflowId} AND r.workspace_id = ${r.workspaceId} AND r.idempotency_key = ${r.idempotencyKey} AND w.enabled AND w.deleted_at IS NULL`),
+        WHERE r.workflow_id = ${r.workflowId} AND r.workspace_id = ${r.workspaceId} AND r.idempotency_key = ${r.idempotencyKey} AND w.enabled AND w.deleted_at IS NULL ${guard}`),
     );
     return existing[0] ? { run: toRun(existing[0]), created: false } : null;
   }
@@ -280,21 +292,36 @@ export class WorkflowRepository {
    * insertRun for many starts in one statement (the API's group commit): each row is inserted only
    * for an enabled, not deleted workflow of its workspace, at its current version; a row whose
    * idempotency key exists already (or repeats one earlier in the batch) is skipped. Returns the
-   * rows inserted; the caller settles the others one by one with insertRun.
+   * rows inserted; the caller settles the others one by one with insertRun. A start with a `guard`
+   * (a webhook start from a cached token lookup) is inserted only while the workflow still has that
+   * token and that current version.
    */
   async insertRuns(
-    rs: { id: string; workspaceId: string; workflowId: string; trigger: string; input: unknown; idempotencyKey: string | null; createdBy: string | null; now: Date }[],
+    rs: { id: string; workspaceId: string; workflowId: string; trigger: string; input: unknown; idempotencyKey: string | null; createdBy: string | null; now: Date; guard?: StartGuard | null }[],
     ex: DbExecutor,
   ): Promise<RunRow[]> {
     if (!rs.length) return [];
     const rows = JSON.stringify(
-      rs.map((r, i) => ({ ord: i, id: r.id, workspace_id: r.workspaceId, workflow_id: r.workflowId, trigger: r.trigger, input: r.input ?? {}, idempotency_key: r.idempotencyKey, created_by: r.createdBy, at: r.now.toISOString() })),
+      rs.map((r, i) => ({
+        ord: i,
+        id: r.id,
+        workspace_id: r.workspaceId,
+        workflow_id: r.workflowId,
+        trigger: r.trigger,
+        input: r.input ?? {},
+        idempotency_key: r.idempotencyKey,
+        created_by: r.createdBy,
+        at: r.now.toISOString(),
+        token_hash: r.guard?.tokenHash ?? null,
+        version: r.guard?.version ?? null,
+      })),
     );
     return rowsOf(
       await ex.execute(sql`INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, idempotency_key, created_by, created_at, updated_at, chain_depth)
         SELECT v.id, w.workspace_id, w.id, w.current_version, 'queued', v.trigger, v.input, v.idempotency_key, v.created_by, v.at, v.at, 0
-        FROM jsonb_to_recordset(${rows}::jsonb) AS v(ord int, id uuid, workspace_id uuid, workflow_id uuid, trigger text, input jsonb, idempotency_key text, created_by uuid, at timestamptz)
+        FROM jsonb_to_recordset(${rows}::jsonb) AS v(ord int, id uuid, workspace_id uuid, workflow_id uuid, trigger text, input jsonb, idempotency_key text, created_by uuid, at timestamptz, token_hash text, version int)
         JOIN workflow.workflows w ON w.id = v.workflow_id AND w.workspace_id = v.workspace_id AND w.enabled AND w.deleted_at IS NULL
+          AND (v.token_hash IS NULL OR (w.webhook_token_hash = v.token_hash AND w.current_version = v.version))
         ORDER BY v.ord
         ON CONFLICT (workflow_id, idempotency_key) DO NOTHING RETURNING *`),
     ).map(toRun);
@@ -302,7 +329,7 @@ export class WorkflowRepository {
 
   async runsByIds(ids: string[], ex: DbExecutor = this.db): Promise<RunRow[]> {
     if (!ids.length) return [];
-    return rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE id IN (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})`)).map(toRun);
+    return rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[])`)).map(toRun);
   }
 
   /**
@@ -481,12 +508,27 @@ export class WorkflowRepository {
   /** Attempts of any number of runs in one INSERT. */
   async insertAttemptsOfRuns(attempts: (NewAttempt & { runId: string })[], ex: DbExecutor): Promise<void> {
     if (!attempts.length) return;
-    const values = attempts.map(
-      (a) => sql`(${a.id}, ${a.runId}, ${a.stepId}, ${a.stepType}, ${a.attempt}, ${a.status}, ${a.key}, ${JSON.stringify(a.input ?? null)}::jsonb, ${JSON.stringify(a.output ?? null)}::jsonb,
-        ${a.error}, ${a.startedAt.toISOString()}, ${a.finishedAt ? a.finishedAt.toISOString() : null})`,
+    // One JSON parameter for the whole batch: the statement's text is the same for any batch size (no per-row parameters to build, send and parse).
+    const rows = JSON.stringify(
+      attempts.map((a) => ({
+        id: a.id,
+        run_id: a.runId,
+        step_id: a.stepId,
+        step_type: a.stepType,
+        attempt: a.attempt,
+        status: a.status,
+        key: a.key,
+        input: a.input ?? null,
+        output: a.output ?? null,
+        error: a.error,
+        started_at: a.startedAt.toISOString(),
+        finished_at: a.finishedAt ? a.finishedAt.toISOString() : null,
+      })),
     );
     await ex.execute(sql`INSERT INTO workflow.step_attempts (id, run_id, step_id, step_type, attempt, status, idempotency_key, input, output, error, started_at, finished_at)
-      VALUES ${sql.join(values, sql`, `)}
+      SELECT (e.doc->>'id')::uuid, (e.doc->>'run_id')::uuid, e.doc->>'step_id', e.doc->>'step_type', (e.doc->>'attempt')::int, e.doc->>'status', e.doc->>'key',
+        e.doc->'input', e.doc->'output', e.doc->>'error', (e.doc->>'started_at')::timestamptz, (e.doc->>'finished_at')::timestamptz
+      FROM jsonb_array_elements(${rows}::jsonb) AS e(doc)
       ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error, finished_at = EXCLUDED.finished_at`);
   }
 

@@ -13,7 +13,7 @@ import type { Executor } from './executor.js';
 import { evaluate } from './expressions.js';
 import { RunWaiters } from './run-waiters.js';
 import type { WorkflowMetrics } from './metrics.js';
-import { TERMINAL, type RunListQuery, type RunRow, type RunStatus, type WorkflowRepository, type WorkflowRow } from './repository.js';
+import { TERMINAL, type RunListQuery, type RunRow, type RunStatus, type StartGuard, type WorkflowRepository, type WorkflowRow } from './repository.js';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -33,12 +33,26 @@ const SCHEDULE_GRACE_MS = 60_000;
 /** Starts written together at most (the rest wait for the next batch). */
 const MAX_START_BATCH = 500;
 
+/** Webhook tokens remembered per process (see WorkflowService.webhook); the map starts over when full. */
+const MAX_CACHED_HOOKS = 10_000;
+
+/** A webhook workflow as read by its token hash, with the definition of its current version. */
+interface HookEntry {
+  workflow: WorkflowRow & { webhookSecretEnc: string | null };
+  def: Definition | null;
+}
+
+/** A start from a cached webhook lookup found the workflow changed (token, version, enabled, deleted): look it up again. */
+class StaleWebhook extends Error {}
+
+type StartOpts = { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean; triggerRef?: Record<string, unknown>; chainDepth?: number; guard?: StartGuard };
+
 interface PendingStart {
   id: string;
   workspaceId: string;
   workflowId: string;
   input: unknown;
-  opts: { trigger: string; idempotencyKey?: string | null; actor: Actor };
+  opts: StartOpts;
   resolve: (r: { run: RunRow; created: boolean }) => void;
   reject: (err: unknown) => void;
 }
@@ -74,6 +88,14 @@ export class WorkflowService {
 
   /** Trigger-set reads per delivery transaction (see triggerWorkflows); gone with the transaction object. */
   private readonly triggerReads = new WeakMap<object, Map<string, Promise<WorkflowRow[]>>>();
+
+  /**
+   * Webhook workflows by token hash (see webhook). Never trusted alone: a start made from an entry
+   * inserts its run only while the workflow still has that token and version (StartGuard), in the
+   * insert itself, so a change made by any process is seen by the next start; changes made here
+   * also drop the entry at once.
+   */
+  private readonly hooks = new Map<string, HookEntry>();
 
   /** Starts waiting for the next group commit (see startRun). */
   private startBatch: PendingStart[] = [];
@@ -145,6 +167,7 @@ export class WorkflowService {
       await this.audit.record({ action: 'workflow.updated', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow', targetId: id, data: { version: v } }, tx);
       return v;
     });
+    this.forgetHooks(id);
     const hook = webhook as { token: string; secret: string | null } | null;
     return {
       workflow: { ...(await this.get(workspaceId, id)), version },
@@ -155,12 +178,14 @@ export class WorkflowService {
 
   async setEnabled(workspaceId: string, id: string, enabled: boolean, actor: Actor) {
     if (!(await this.repo.setEnabled(workspaceId, id, enabled, this.clock.now()))) throw notFound('Workflow');
+    this.forgetHooks(id);
     await this.audit.record({ action: enabled ? 'workflow.enabled' : 'workflow.disabled', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow', targetId: id });
     return this.get(workspaceId, id);
   }
 
   async remove(workspaceId: string, id: string, actor: Actor) {
     if (!(await this.repo.softDelete(workspaceId, id, this.clock.now()))) throw notFound('Workflow');
+    this.forgetHooks(id);
     await this.audit.record({ action: 'workflow.deleted', workspaceId, actorId: actor.userId, actorIp: actor.ip, targetType: 'workflow', targetId: id });
   }
 
@@ -180,7 +205,7 @@ export class WorkflowService {
     workspaceId: string,
     workflowId: string,
     input: unknown,
-    opts: { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean; triggerRef?: Record<string, unknown>; chainDepth?: number },
+    opts: StartOpts,
     tx?: Tx,
   ): Promise<{ run: RunRow; created: boolean }> {
     if (tx || opts.triggerRef || opts.chainDepth) return this.startOne(workspaceId, workflowId, input, opts, tx);
@@ -207,7 +232,7 @@ export class WorkflowService {
       try {
         created = await this.db.transaction(async (ex) => {
           const rows = await this.repo.insertRuns(
-            batch.map((b) => ({ id: b.id, workspaceId: b.workspaceId, workflowId: b.workflowId, trigger: b.opts.trigger, input: b.input ?? {}, idempotencyKey: b.opts.idempotencyKey ?? null, createdBy: b.opts.actor.userId, now })),
+            batch.map((b) => ({ id: b.id, workspaceId: b.workspaceId, workflowId: b.workflowId, trigger: b.opts.trigger, input: b.input ?? {}, idempotencyKey: b.opts.idempotencyKey ?? null, createdBy: b.opts.actor.userId, now, guard: b.opts.guard })),
             ex,
           );
           await this.wakeMany(rows.map((r) => r.id), ex);
@@ -236,17 +261,18 @@ export class WorkflowService {
     workspaceId: string,
     workflowId: string,
     input: unknown,
-    opts: { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean; triggerRef?: Record<string, unknown>; chainDepth?: number },
+    opts: StartOpts,
     tx?: Tx,
   ): Promise<{ run: RunRow; created: boolean }> {
     if (!tx) await this.prepareQueue();
     const write = async (ex: Tx) => {
       // One statement in the common case: the run is inserted only for an enabled workflow of the workspace, at its current version.
       const r = await this.repo.insertRun(
-        { id: randomUUID(), workspaceId, workflowId, trigger: opts.trigger, input: input ?? {}, idempotencyKey: opts.idempotencyKey ?? null, createdBy: opts.actor.userId, now: this.clock.now(), triggerRef: opts.triggerRef, chainDepth: opts.chainDepth },
+        { id: randomUUID(), workspaceId, workflowId, trigger: opts.trigger, input: input ?? {}, idempotencyKey: opts.idempotencyKey ?? null, createdBy: opts.actor.userId, now: this.clock.now(), triggerRef: opts.triggerRef, chainDepth: opts.chainDepth, guard: opts.guard },
         ex,
       );
       if (r === null) {
+        if (opts.guard) throw new StaleWebhook();
         const w = await this.repo.getWorkflow(workspaceId, workflowId, ex);
         if (!w) throw notFound('Workflow');
         throw new AppError('conflict', 'the workflow is disabled');
@@ -343,10 +369,35 @@ export class WorkflowService {
     throw new AppError('conflict', detail);
   }
 
-  /** Webhook trigger: the token names the workflow; HMAC-SHA256 of the raw body when the workflow requires it. */
+  /**
+   * Webhook trigger: the token names the workflow; HMAC-SHA256 of the raw body when the workflow
+   * requires it. The token's workflow and definition come from this process's cache when it has
+   * them (no read per call); the run's insert then checks that the workflow still has this token
+   * and version, and when it does not, the call starts over from the database.
+   */
   async webhook(token: string, rawBody: string, signature: string | undefined, idempotencyKey: string | undefined) {
-    const w = await this.repo.workflowByWebhook(hashToken(token));
+    const tokenHash = hashToken(token);
+    const cached = this.hooks.get(tokenHash);
+    if (cached) {
+      try {
+        return await this.webhookWith(cached, rawBody, signature, idempotencyKey, { tokenHash, version: cached.workflow.currentVersion });
+      } catch (err) {
+        if (!(err instanceof StaleWebhook)) throw err;
+        this.hooks.delete(tokenHash);
+      }
+    }
+    const w = await this.repo.workflowByWebhook(tokenHash);
     if (!w || w.triggerType !== 'webhook') throw notFound('Webhook');
+    const entry: HookEntry = { workflow: w, def: await this.savedDefinition(w.id, w.currentVersion) };
+    if (w.enabled) {
+      if (this.hooks.size >= MAX_CACHED_HOOKS) this.hooks.clear();
+      this.hooks.set(tokenHash, entry);
+    }
+    return this.webhookWith(entry, rawBody, signature, idempotencyKey);
+  }
+
+  private async webhookWith(entry: HookEntry, rawBody: string, signature: string | undefined, idempotencyKey: string | undefined, guard?: StartGuard) {
+    const { workflow: w, def } = entry;
     if (w.webhookSecretEnc) {
       const secret = await this.secrets.decrypt(w.webhookSecretEnc, `workflow-webhook:${w.id}`);
       const expected = `sha256=${createHmac('sha256', secret).update(rawBody).digest('hex')}`;
@@ -360,10 +411,14 @@ export class WorkflowService {
         throw new AppError('invalid_json', 'the webhook body must be JSON');
       }
     }
-    const def = await this.savedDefinition(w.id, w.currentVersion);
-    const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null } });
+    const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null }, guard });
     const trigger = def?.trigger.type === 'webhook' ? def.trigger : null;
     return { run, respond: trigger?.respond ?? 'immediately', responseTimeoutMs: trigger?.responseTimeoutMs ?? 10_000 };
+  }
+
+  /** Drops this process's cached webhook lookups of a workflow (it changed here). */
+  private forgetHooks(workflowId: string): void {
+    for (const [hash, e] of this.hooks) if (e.workflow.id === workflowId) this.hooks.delete(hash);
   }
 
   /** The run once finished (succeeded, failed, cancelled, timed out), or null if `timeoutMs` passes first. */
