@@ -106,7 +106,7 @@ export class GdprRequestService {
     const data = await this.account.exportUser(userId);
     const entry = await this.audit.record({ action: 'gdpr.user_exported', actorId: opts.by.actorId, actorIp: opts.by.ip, targetType: 'user', targetId: userId, data: { requestId: request.id, services: Object.keys(data).filter((k) => k !== 'exportedAt' && k !== 'userId') } });
     await this.repo.linkAudit(request.id, entry.id);
-    return { request: await this.transition(request.id, opts.by, 'completed', { resolution: 'exported' }), data };
+    return { request: await this.transition(request.id, opts.by, 'completed', { resolution: 'exported', selfService: opts.channel === 'self_service' }), data };
   }
 
   /** Erasure (art. 17): erases the user in every service and completes the request (new, or an open one given by id). */
@@ -114,9 +114,9 @@ export class GdprRequestService {
     const request = await this.requestFor('erasure', userId, opts);
     const { erased, auditEntryId } = await this.account.eraseUser(userId, opts.by, request.id);
     await this.repo.linkAudit(request.id, auditEntryId);
-    // The subject's own erasure is nobody's handling: recorded without a handler, as the audit entry is.
+    // The subject's own erasure: the audit entry carries no actor (the account is gone), as gdpr.user_erased does.
     const by = opts.by.actorId === userId ? { ...opts.by, actorId: null } : opts.by;
-    return { request: await this.transition(request.id, by, 'completed', { resolution: `erased in ${Object.keys(erased).length} services` }), erased };
+    return { request: await this.transition(request.id, by, 'completed', { resolution: `erased in ${Object.keys(erased).length} services`, selfService: opts.channel === 'self_service' }), erased };
   }
 
   /** Open counts by kind and overdue at the clock's now (v01t_gdpr_requests_open / _overdue). */
@@ -173,7 +173,7 @@ export class GdprRequestService {
           dueAt: new Date(receivedAt.getTime() + GDPR_ANSWER_DAYS * 86_400_000),
           status,
           recordedBy: by.actorId,
-          handledBy: status === 'in_progress' ? by.actorId : null,
+          handledBy: status === 'in_progress' && input.channel !== 'self_service' ? by.actorId : null,
         },
         tx,
       );
@@ -183,7 +183,8 @@ export class GdprRequestService {
     });
   }
 
-  private async transition(id: string, by: Actor, to: GdprRequestStatus, extra: { refusalReason?: string; resolution?: string | null; userId?: string }): Promise<GdprRequestView> {
+  /** `selfService`: the subject fulfilled it in the web app, so no operator handled it (handledBy stays null). */
+  private async transition(id: string, by: Actor, to: GdprRequestStatus, extra: { refusalReason?: string; resolution?: string | null; userId?: string; selfService?: boolean }): Promise<GdprRequestView> {
     const row = await this.db.transaction(async (tx) => {
       const r = await this.repo.byId(id, tx, true);
       if (!r) throw new AppError('not_found', 'No GDPR request with this id');
@@ -194,7 +195,7 @@ export class GdprRequestService {
         { action, actorId: by.actorId, actorIp: by.ip, targetType: 'gdpr_request', targetId: id, data: { kind: r.kind, ...(extra.refusalReason ? { reason: extra.refusalReason } : {}), ...(extra.resolution ? { resolution: extra.resolution } : {}) } },
         tx,
       );
-      return this.repo.update(id, { status: to, handledBy: by.actorId, at: this.clock.now(), refusalReason: extra.refusalReason, resolution: extra.resolution, auditId: entry.id, userId: extra.userId }, tx);
+      return this.repo.update(id, { status: to, handledBy: extra.selfService ? null : by.actorId, at: this.clock.now(), refusalReason: extra.refusalReason, resolution: extra.resolution, auditId: entry.id, userId: extra.userId }, tx);
     });
     return this.view(row);
   }
