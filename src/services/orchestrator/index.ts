@@ -94,7 +94,16 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
       const gdpr = new GdprRequestService(ctx.db, gdprRepo, identityRepo, account, ctx.audit, ctx.clock);
       // The compliance row of the Operations dashboard (ADR 0064): read from the register at scrape
       // time, so every replica reports the same (aggregate with max) and a CLI write shows at once.
-      const gdprCounts = () => gdpr.openCounts();
+      // During a database outage the last counts read stay exported, as v01t_incidents_open does.
+      let lastGdprCounts: Awaited<ReturnType<GdprRequestService['openCounts']>> | undefined;
+      const gdprCounts = async () => {
+        try {
+          return (lastGdprCounts = await gdpr.openCounts());
+        } catch (err) {
+          if (lastGdprCounts) return lastGdprCounts;
+          throw err;
+        }
+      };
       ctx.metrics.labelledGauge('v01t_gdpr_requests_open', 'GDPR data subject requests received and not yet completed or refused, by kind', ['kind'], async () => {
         const counts = await gdprCounts();
         return GDPR_REQUEST_KINDS.map((kind) => ({ labels: { kind }, value: counts.find((c) => c.kind === kind)?.open ?? 0 }));
