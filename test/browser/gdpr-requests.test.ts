@@ -12,7 +12,7 @@ import { expectAccessible, launchBrowser, newContext, startServer, type Server }
 const PASSWORD = 'gdpr test password 12345';
 let server: Server;
 let browser: Browser;
-let contexts: BrowserContext[] = [];
+const contexts: BrowserContext[] = [];
 
 function v01t(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
