@@ -145,6 +145,55 @@ describe('v01t CLI while the server runs on the data folder', { timeout: 600_000
     expect((await post('/v1/auth/login', { email: 'someone@example.test', password: someone.password })).status).toBe(401);
     // The server kept serving throughout.
     expect((await fetch(`${baseUrl}/health`)).status).toBe(200);
+    // Both were recorded in the GDPR requests register as completed requests (ADR 0064).
+    const closed = await v01t(['gdpr', 'request', 'list', '--status', 'completed']);
+    expect(closed.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((r: { kind: string; channel: string; userId: string }) => [r.kind, r.channel, r.userId])).toEqual([
+      ['erasure', 'cli', someone.id],
+      ['access', 'cli', someone.id],
+    ]);
+  });
+
+  it('keeps the GDPR requests register through the admin socket: record an emailed request, list the overdue, answer it with gdpr export --request, refuse another', async () => {
+    const created = await v01t(['user', 'create', '--email', 'subject@example.test', '--name', 'Subject']);
+    const subject = JSON.parse(created.stdout) as { id: string };
+    // Received 40 days ago: past its one-month deadline.
+    const received = new Date(Date.now() - 40 * 86_400_000).toISOString().slice(0, 10);
+    const added = await v01t(['gdpr', 'request', 'add', '--kind', 'access', '--email', 'Subject@example.test', '--received', received, '--details', 'asked by email']);
+    expect(added.code, added.stderr).toBe(0);
+    const request = JSON.parse(added.stdout) as { id: string; number: number; dueAt: string };
+    expect(request).toMatchObject({ kind: 'access', userId: subject.id, email: 'Subject@example.test', channel: 'email', status: 'received', overdue: true, details: 'asked by email' });
+    expect(Date.parse(request.dueAt)).toBe(Date.parse(`${received}T00:00:00Z`) + 30 * 86_400_000);
+    expect(serverLog).toContain('"command":"gdpr.request.add"');
+    const objection = JSON.parse((await v01t(['gdpr', 'request', 'add', '--kind', 'objection', '--email', 'stranger@example.test'])).stdout) as { number: number };
+
+    const overdue = await v01t(['gdpr', 'request', 'list', '--status', 'overdue']);
+    expect(overdue.code, overdue.stderr).toBe(0);
+    expect(overdue.stdout.trim().split('\n').map((l) => JSON.parse(l).number)).toEqual([request.number]);
+    expect(overdue.stderr).toMatch(/^1 request\(s\), 1 overdue$/m);
+    const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^v01t_gdpr_requests_overdue(\{[^}]*\})? 1$/m);
+    expect(metrics).toMatch(/^v01t_gdpr_requests_open\{[^}]*kind="objection"[^}]*\} 1$/m);
+
+    const bad = await v01t(['gdpr', 'request', 'add', '--kind', 'access']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--user-id or --email/);
+
+    // The export answers the request and completes it.
+    const exported = await v01t(['gdpr', 'export', '--user-id', subject.id, '--request', `#${request.number}`]);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(JSON.parse(exported.stdout)).toMatchObject({ userId: subject.id });
+    expect(exported.stderr).toContain(`GDPR request #${request.number} (access) completed`);
+    const twice = await v01t(['gdpr', 'request', 'complete', String(request.number)]);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(/is already completed/);
+
+    const refused = await v01t(['gdpr', 'request', 'refuse', String(objection.number), '--reason', 'No account holds this address']);
+    expect(refused.code, refused.stderr).toBe(0);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ status: 'refused', refusalReason: 'No account holds this address' });
+    const open = await v01t(['gdpr', 'request', 'list']);
+    expect(open.stdout).toBe('');
+    expect(open.stderr).toMatch(/^0 request\(s\)$/m);
+    expect(await (await fetch(`${baseUrl}/metrics`)).text()).toMatch(/^v01t_gdpr_requests_overdue(\{[^}]*\})? 0$/m);
   });
 
   it.runIf(TEST_DB === 'pglite')('a second v01t start on the same data folder fails, naming the running one', async () => {

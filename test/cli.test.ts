@@ -48,7 +48,7 @@ afterAll(async () => {
 
 describe('v01t CLI', { timeout: 240_000 }, () => {
   it('prints --help for every command', async () => {
-    for (const cmd of [[], ['start'], ['serve'], ['migrate'], ['user', 'create'], ['audit', 'verify'], ['gdpr', 'export'], ['gdpr', 'erase'], ['retention', 'run']]) {
+    for (const cmd of [[], ['start'], ['serve'], ['migrate'], ['user', 'create'], ['audit', 'verify'], ['gdpr', 'export'], ['gdpr', 'erase'], ['gdpr', 'request', 'add'], ['gdpr', 'request', 'list'], ['retention', 'run']]) {
       const r = await v01t([...cmd, '--help']);
       expect(r.code, cmd.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/^Usage: v01t/);

@@ -15,6 +15,7 @@ import { asOperatorError, restoreBackup } from './backup.js';
 import { readDataDirLock } from '../kernel/db/data-dir-lock.js';
 import pino from 'pino';
 import { loggerFor } from '../kernel/telemetry/logger.js';
+import { GDPR_REQUEST_KINDS, GDPR_REQUEST_STATUSES } from '../services/orchestrator/gdpr-requests.repository.js';
 
 function config(overrides: Partial<Record<string, string>> = {}): Config {
   return loadPlatformConfig({ ...process.env, ...overrides });
@@ -216,19 +217,74 @@ export function buildCli(): Command {
   const gdpr = program.command('gdpr').description('data subject requests (runbook: GDPR Compliance Procedures)');
   gdpr
     .command('export')
-    .description('print every piece of personal data kept about a user, as JSON')
+    .description('print every piece of personal data kept about a user, as JSON; completes the access request given with --request, or records a completed one')
     .requiredOption('--user-id <id>', 'the user id')
-    .action(async (opts: { userId: string }) => {
-      await operate('gdpr.export', { userId: opts.userId }, 'v01t gdpr export');
+    .option('--request <number>', 'the GDPR request this export answers (its number or id, from gdpr request list)')
+    .action(async (opts: { userId: string; request?: string }) => {
+      await operate('gdpr.export', { userId: opts.userId, ...(opts.request ? { request: opts.request } : {}) }, 'v01t gdpr export');
     });
   gdpr
     .command('erase')
-    .description('erase a user in every service (right to be forgotten)')
+    .description('erase a user in every service (right to be forgotten); completes the erasure request given with --request, or records a completed one')
     .requiredOption('--user-id <id>', 'the user id')
+    .option('--request <number>', 'the GDPR request this erasure answers (its number or id, from gdpr request list)')
     .option('--confirm', 'required: confirms the erasure')
-    .action(async (opts: { userId: string; confirm?: boolean }) => {
+    .action(async (opts: { userId: string; request?: string; confirm?: boolean }) => {
       if (!opts.confirm) throw new AppError('bad_request', 'refusing to erase without --confirm');
-      await operate('gdpr.erase', { userId: opts.userId }, 'v01t gdpr erase');
+      await operate('gdpr.erase', { userId: opts.userId, ...(opts.request ? { request: opts.request } : {}) }, 'v01t gdpr erase');
+    });
+  // The register of data subject requests (ADR 0064): due 30 days after receipt (GDPR art. 12(3)).
+  const gdprRequest = gdpr.command('request').description('the register of data subject requests: record one received by email, list, complete, refuse (GET/POST /v1/admin/gdpr-requests)');
+  gdprRequest
+    .command('add')
+    .description('record a request received outside the web app (an email); prints it as JSON with its due date')
+    .addOption(new Option('--kind <kind>', 'what is asked (GDPR art. 15/20, 17, 16, 18, 21)').choices([...GDPR_REQUEST_KINDS]).makeOptionMandatory())
+    .option('--user-id <id>', 'the account concerned')
+    .option('--email <address>', 'the requester\'s address (matched to an account when one holds it)')
+    .option('--details <text>', 'what was asked, in short')
+    .option('--received <date>', 'when it arrived (YYYY-MM-DD or an ISO time; default now): the 30 days count from it')
+    .action(async (opts: { kind: (typeof GDPR_REQUEST_KINDS)[number]; userId?: string; email?: string; details?: string; received?: string }) => {
+      if (!opts.userId && !opts.email) throw new AppError('bad_request', '--user-id or --email: whose request it is');
+      const receivedAt = opts.received ? parseAuditDate('--received', opts.received, false).toISOString() : undefined;
+      await operate(
+        'gdpr.request.add',
+        { kind: opts.kind, ...(opts.userId ? { userId: opts.userId } : {}), ...(opts.email ? { email: opts.email } : {}), ...(opts.details ? { details: opts.details } : {}), ...(receivedAt ? { receivedAt } : {}) },
+        'v01t gdpr request add',
+      );
+    });
+  gdprRequest
+    .command('list')
+    .description('print requests as JSON lines: open ones by due date (default), overdue, or by status')
+    .addOption(new Option('--status <status>', 'which requests').choices(['open', 'overdue', 'all', ...GDPR_REQUEST_STATUSES]).default('open'))
+    .addOption(new Option('--kind <kind>', 'only this kind').choices([...GDPR_REQUEST_KINDS]))
+    .option('--limit <n>', 'how many (1-1000)', '100')
+    .action(async (opts: { status: 'open'; kind?: (typeof GDPR_REQUEST_KINDS)[number]; limit: string }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AppError('bad_request', `--limit: a whole number from 1 to 1000: ${opts.limit}`);
+      await operate('gdpr.request.list', { status: opts.status, limit, ...(opts.kind ? { kind: opts.kind } : {}) }, 'v01t gdpr request list');
+    });
+  gdprRequest
+    .command('start')
+    .description('mark a received request in progress')
+    .argument('<request>', 'its number (12 or #12) or id')
+    .action(async (id: string) => {
+      await operate('gdpr.request.start', { id }, 'v01t gdpr request start');
+    });
+  gdprRequest
+    .command('complete')
+    .description('mark a request completed (an export or erasure: run gdpr export|erase --request instead, which completes it)')
+    .argument('<request>', 'its number (12 or #12) or id')
+    .option('--resolution <text>', 'what was done')
+    .action(async (id: string, opts: { resolution?: string }) => {
+      await operate('gdpr.request.complete', { id, ...(opts.resolution ? { resolution: opts.resolution } : {}) }, 'v01t gdpr request complete');
+    });
+  gdprRequest
+    .command('refuse')
+    .description('refuse a request, with the reason given to the requester (GDPR art. 12(4))')
+    .argument('<request>', 'its number (12 or #12) or id')
+    .requiredOption('--reason <text>', 'why (e.g. identity not confirmed)')
+    .action(async (id: string, opts: { reason: string }) => {
+      await operate('gdpr.request.refuse', { id, reason: opts.reason }, 'v01t gdpr request refuse');
     });
 
   const sso = program.command('sso').description('OpenID Connect single sign-on providers (Keycloak, Authentik, ...; ADR 0042)');

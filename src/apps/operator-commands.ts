@@ -13,6 +13,8 @@ import { asOperatorError, createBackup, listBackups, pruneBackups, runDrill, ver
 import { runRetention } from './retention.js';
 import { buildDbReport, formatDbReport } from '../services/ops/db-report.js';
 import { DbReportRepository } from '../services/ops/db-report.repository.js';
+import { GDPR_REQUEST_KINDS, GDPR_REQUEST_STATUSES } from '../services/orchestrator/gdpr-requests.repository.js';
+import type { GdprRequestView } from '../services/orchestrator/gdpr-requests.service.js';
 
 /**
  * The operator commands that read or change data (`v01t user create`, `gdpr export`, ...), written
@@ -37,6 +39,7 @@ export interface CommandIo {
 const isoDate = z.iso.datetime({ offset: true });
 const backupId = z.string().regex(/^(latest|\d{8}T\d{6}Z-[0-9a-f]{6})$/, 'a backup id (YYYYMMDDTHHMMSSZ-xxxxxx, from backup list) or latest');
 const userId = z.uuid({ error: (i) => `--user-id: not a user id (a UUID): ${String(i.input)}` });
+const gdprRequestRef = z.string().regex(/^(#?\d{1,15}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/, 'a GDPR request number (12 or #12) or id');
 
 /** Each command's arguments as the CLI sends them: already parsed from flags, checked again here since they may arrive over the socket. */
 const COMMANDS = {
@@ -50,8 +53,22 @@ const COMMANDS = {
   'keys.rotate': z.object({}).strict(),
   'deploy.record': z.object({ version: z.string(), environment: z.string(), result: z.enum(DEPLOYMENT_RESULTS), notes: z.string().optional() }).strict(),
   'deploy.history': z.object({ environment: z.string().optional(), limit: z.number().int().min(1).max(500) }).strict(),
-  'gdpr.export': z.object({ userId }).strict(),
-  'gdpr.erase': z.object({ userId }).strict(),
+  'gdpr.export': z.object({ userId, request: gdprRequestRef.optional() }).strict(),
+  'gdpr.erase': z.object({ userId, request: gdprRequestRef.optional() }).strict(),
+  'gdpr.request.add': z
+    .object({
+      kind: z.enum(GDPR_REQUEST_KINDS),
+      userId: userId.optional(),
+      email: z.email({ error: (i) => `--email: not an email address: ${String(i.input)}` }).max(254).optional(),
+      details: z.string().min(1).max(5000).optional(),
+      receivedAt: isoDate.optional(),
+    })
+    .strict()
+    .refine((a) => a.userId || a.email, { message: '--user-id or --email: whose request it is' }),
+  'gdpr.request.list': z.object({ status: z.enum(['open', 'overdue', 'all', ...GDPR_REQUEST_STATUSES]), kind: z.enum(GDPR_REQUEST_KINDS).optional(), limit: z.number().int().min(1).max(1000) }).strict(),
+  'gdpr.request.start': z.object({ id: gdprRequestRef }).strict(),
+  'gdpr.request.complete': z.object({ id: gdprRequestRef, resolution: z.string().min(1).max(5000).optional() }).strict(),
+  'gdpr.request.refuse': z.object({ id: gdprRequestRef, reason: z.string().min(1, { error: '--reason: say why the request is refused' }).max(5000) }).strict(),
   'retention.run': z.object({}).strict(),
   'backup.create': z.object({ masterKeyPassphrase: z.string().optional(), json: z.boolean() }).strict(),
   'backup.list': z.object({ json: z.boolean() }).strict(),
@@ -212,16 +229,54 @@ async function runCommand(request: OperatorRequest, io: CommandIo, access: DataA
       await io.out(`${JSON.stringify(out, null, 2)}\n`);
       return;
     }
+    // Each export and erasure answers a request in the register (ADR 0064): the one given with
+    // --request (recorded when it arrived), or a new one recorded now, completed either way.
     case 'gdpr.export': {
-      const { userId } = args as OperatorArgs<'gdpr.export'>;
-      const out = await access.platform((p) => orchestrator(p).services.account.exportUser(userId));
-      await io.out(`${JSON.stringify(out, null, 2)}\n`);
+      const a = args as OperatorArgs<'gdpr.export'>;
+      const out = await access.platform(async (p) => {
+        const gdpr = orchestrator(p).services.gdpr;
+        return gdpr.fulfilAccess(a.userId, { requestId: a.request ? await gdpr.resolve(a.request) : undefined, channel: 'cli', by: OPERATOR });
+      });
+      await io.out(`${JSON.stringify(out.data, null, 2)}\n`);
+      io.err(`GDPR request #${out.request.number} (access) completed\n`);
       return;
     }
     case 'gdpr.erase': {
-      const { userId } = args as OperatorArgs<'gdpr.erase'>;
-      const out = await access.platform((p) => orchestrator(p).services.account.eraseUser(userId, { actorId: null, ip: null }));
-      await io.out(`${JSON.stringify({ erased: out })}\n`);
+      const a = args as OperatorArgs<'gdpr.erase'>;
+      const out = await access.platform(async (p) => {
+        const gdpr = orchestrator(p).services.gdpr;
+        return gdpr.fulfilErasure(a.userId, { requestId: a.request ? await gdpr.resolve(a.request) : undefined, channel: 'cli', by: OPERATOR });
+      });
+      await io.out(`${JSON.stringify({ erased: out.erased, request: { id: out.request.id, number: out.request.number, status: out.request.status } })}\n`);
+      return;
+    }
+    case 'gdpr.request.add': {
+      const a = args as OperatorArgs<'gdpr.request.add'>;
+      const r = await access.platform((p) =>
+        orchestrator(p).services.gdpr.record({ kind: a.kind, userId: a.userId, email: a.email, details: a.details, receivedAt: a.receivedAt ? new Date(a.receivedAt) : undefined, channel: 'email' }, OPERATOR),
+      );
+      await io.out(`${JSON.stringify(gdprRequestLine(r))}\n`);
+      return;
+    }
+    case 'gdpr.request.list': {
+      const a = args as OperatorArgs<'gdpr.request.list'>;
+      const list = await access.platform((p) => orchestrator(p).services.gdpr.list({ status: a.status === 'all' ? undefined : a.status, kind: a.kind, limit: a.limit }));
+      for (const r of list) await io.out(`${JSON.stringify(gdprRequestLine(r))}\n`);
+      io.err(`${list.length} request(s)${list.some((r) => r.overdue) ? `, ${list.filter((r) => r.overdue).length} overdue` : ''}\n`);
+      return;
+    }
+    case 'gdpr.request.start':
+    case 'gdpr.request.complete':
+    case 'gdpr.request.refuse': {
+      const a = args as { id: string; resolution?: string; reason?: string };
+      const r = await access.platform(async (p) => {
+        const gdpr = orchestrator(p).services.gdpr;
+        const id = await gdpr.resolve(a.id);
+        if (command === 'gdpr.request.start') return gdpr.start(id, OPERATOR);
+        if (command === 'gdpr.request.complete') return gdpr.complete(id, OPERATOR, a.resolution);
+        return gdpr.refuse(id, OPERATOR, a.reason!);
+      });
+      await io.out(`${JSON.stringify(gdprRequestLine(r))}\n`);
       return;
     }
     case 'sso.add': {
@@ -295,6 +350,26 @@ async function runCommand(request: OperatorRequest, io: CommandIo, access: DataA
     }
   }
 }
+
+/** The operator at the CLI: no account (the audit entries carry no actor). */
+const OPERATOR = { actorId: null, ip: null };
+
+const gdprRequestLine = (r: GdprRequestView) => ({
+  id: r.id,
+  number: r.number,
+  kind: r.kind,
+  userId: r.userId,
+  email: r.email,
+  channel: r.channel,
+  status: r.status,
+  receivedAt: r.receivedAt,
+  dueAt: r.dueAt,
+  overdue: r.overdue,
+  ...(r.details ? { details: r.details } : {}),
+  ...(r.refusalReason ? { refusalReason: r.refusalReason } : {}),
+  ...(r.resolution ? { resolution: r.resolution } : {}),
+  ...(r.closedAt ? { closedAt: r.closedAt } : {}),
+});
 
 function orchestrator(p: Platform): NonNullable<Platform['orchestrator']> {
   if (!p.orchestrator) throw new StartupError('the orchestrator is not available in this process');

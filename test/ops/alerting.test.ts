@@ -32,7 +32,7 @@ const RUNBOOK_ALERTS = [
 ];
 
 /** The runbook's alert addresses, which are the Alertmanager receivers. */
-const TEAMS = ['engineering-critical', 'database-team', 'oncall-team', 'infrastructure', 'product-team', 'finance', 'engineering'];
+const TEAMS = ['engineering-critical', 'database-team', 'oncall-team', 'infrastructure', 'product-team', 'finance', 'data-team', 'engineering'];
 
 interface UnitTestFile {
   rule_files: string[];
@@ -93,6 +93,7 @@ describe('Prometheus rules (deploy/prometheus)', () => {
       'PrivilegeEscalation',
       'BackupMissing',
       'RestoreDrillOverdue',
+      'GdprRequestOverdue',
     ]) {
       expect(names).toContain(name);
     }

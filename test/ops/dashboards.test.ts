@@ -25,7 +25,7 @@ const load = (file: string) => JSON.parse(fs.readFileSync(path.join(DEPLOY, 'gra
 const REQUIRED: Record<string, RegExp[]> = {
   'executive.json': [/MRR/, /users/i, /activation/i, /uptime/i, /error rate/i, /response time/i, /infrastructure cost/i, /cost per user/i, /active users/i],
   'engineering.json': [/requests per second/i, /error ratio/i, /response time/i, /query time/i, /connection pool/i, /database time/i, /CPU/, /memory/i, /replicas/i],
-  'operations.json': [/firing alerts/i, /alert timeline/i, /open incidents/i, /escalations/i, /deployments/i, /deployment success rate/i, /security events/i, /role changes/i, /last backup/i, /restore drill/i, /RTO and RPO/i, /retention cleanup/i, /breaching the first-minutes timers/i, /compliance: last backup/i, /compliance: last restore drill/i, /compliance: last retention run/i, /GDPR/, /failed logins/i],
+  'operations.json': [/firing alerts/i, /alert timeline/i, /open incidents/i, /escalations/i, /deployments/i, /deployment success rate/i, /security events/i, /role changes/i, /last backup/i, /restore drill/i, /RTO and RPO/i, /retention cleanup/i, /breaching the first-minutes timers/i, /compliance: last backup/i, /compliance: last restore drill/i, /compliance: last retention run/i, /GDPR/, /compliance: open GDPR requests/i, /compliance: overdue GDPR requests/i, /failed logins/i],
 };
 
 describe('Grafana dashboards (deploy/grafana)', () => {

@@ -87,6 +87,9 @@ describe('GDPR scripts (scripts/gdpr-*.sh)', () => {
     const data = JSON.parse(res.stdout) as { userId: string };
     expect(data.userId).toBe(userId);
     expect(res.stdout).toContain('subject@example.test');
+    // Recorded in the register as a completed access request (ADR 0064).
+    const listed = await cli(['gdpr', 'request', 'list', '--status', 'completed']);
+    expect(listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; userId: string; channel: string })).toEqual([expect.objectContaining({ kind: 'access', userId, channel: 'cli' })]);
   }, 180_000);
 
   it('gdpr-data-export.sh refuses other formats and malformed ids', async () => {
@@ -154,9 +157,13 @@ describe('GDPR scripts (scripts/gdpr-*.sh)', () => {
     const refused = await runScript(script('gdpr-data-deletion.sh'), ['--user-id', userId], env);
     expect(refused.code).toBe(64);
     expect(refused.stderr).toContain('without --confirm');
-    const erased = await runScript(script('gdpr-data-deletion.sh'), ['--user-id', userId, '--confirm'], env);
+    // The request arrived by email and was recorded in the register; the script's erasure answers it.
+    const asked = await cli(['gdpr', 'request', 'add', '--kind', 'erasure', '--user-id', userId, '--details', 'asked by email']);
+    expect(asked.code, asked.stderr).toBe(0);
+    const { number } = JSON.parse(asked.stdout) as { number: number };
+    const erased = await runScript(script('gdpr-data-deletion.sh'), ['--user-id', userId, '--confirm', '--request', String(number)], env);
     expect(erased.code, erased.stderr).toBe(0);
-    expect(JSON.parse(erased.stdout)).toHaveProperty('erased');
+    expect(JSON.parse(erased.stdout)).toMatchObject({ erased: expect.any(Object), request: { number, status: 'completed' } });
 
     // Nothing about the person is left to export (the CLI may also answer that there is no such user).
     const file = path.join(dataDir, 'after-erasure.json');

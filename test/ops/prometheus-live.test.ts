@@ -82,6 +82,11 @@ describe('dashboards and rules against a real Prometheus scraping a running v01t
     expect(leaving.statusCode).toBe(201);
     const erased = await t.inject({ method: 'DELETE', url: '/v1/me', headers: { authorization: `Bearer ${leaving.json().token}` }, payload: { password: 'pw-leaving-long-enough-1' } });
     expect(erased.statusCode, erased.body).toBe(200);
+    // The GDPR requests register (ADR 0064): one request received by email 31 days ago (overdue) and
+    // one today, both open; the self-service erasure above is recorded completed.
+    const gdpr = t.platform.orchestrator!.services.gdpr;
+    await gdpr.record({ kind: 'access', email: 'late.requester@example.test', channel: 'email', receivedAt: new Date(t.clock.now().getTime() - 31 * 86_400_000) }, { actorId: null, ip: null });
+    await gdpr.record({ kind: 'rectification', email: 'new.requester@example.test', channel: 'email' }, { actorId: null, ip: null });
     prom = new LivePrometheus();
     await prom.start(new URL(base).host, 'all');
     await pollUntil('the first scrape of v01t', async () => ((await prom.count('up{job="v01t"} == 1')) > 0 ? true : undefined), 30_000);
@@ -182,6 +187,20 @@ describe('dashboards and rules against a real Prometheus scraping a running v01t
     expect((await value('max(v01t_active_users)'))[0]!.value).toBeGreaterThanOrEqual(0);
     expect(await value('max by (timer) (v01t_incidents_breaching)')).toEqual(expect.arrayContaining(['acknowledge', 'assess', 'assemble'].map((timer) => ({ timer, value: 0 }))));
     expect(await value('max(v01t_gdpr_erasures_total)')).toEqual([{ value: 1 }]);
+    // The compliance row's GDPR requests panels, with the dashboard's own expressions.
+    const panel = (title: string) => dashboardExprs().find((e) => e.where === `operations.json: ${title}`)!.expr;
+    expect(await value(panel('Compliance: open GDPR requests'))).toEqual([{ value: 2 }]);
+    expect(await value(panel('Compliance: overdue GDPR requests'))).toEqual([{ value: 1 }]);
+    expect(await value('max by (kind) (v01t_gdpr_requests_open)')).toEqual(
+      expect.arrayContaining([
+        { kind: 'access', value: 1 },
+        { kind: 'rectification', value: 1 },
+        { kind: 'erasure', value: 0 },
+      ]),
+    );
+    // GdprRequestOverdue's measured quantity is above its threshold (it fires after its 15 minutes).
+    const overdueRule = alertRules().find((r) => r.alert === 'GdprRequestOverdue')!;
+    expect(await value(measured(overdueRule.expr))).toEqual([{ value: 1 }]);
     await pollUntil('failed sign-ins in the compliance panel', async () => (((await value('sum(increase(v01t_security_events_total{kind="login_failed"}[24h]))'))[0]?.value ?? 0) > 0 ? true : undefined), 30_000);
   });
 

@@ -223,6 +223,13 @@ export class AuditLog {
     return rows.map(toEntry);
   }
 
+  /** The entries with these ids, oldest first (a record's linked entries, e.g. a GDPR request's). */
+  async byIds(ids: readonly string[]): Promise<AuditEntry[]> {
+    if (!ids.length) return [];
+    const list = sql.join(ids.map((id) => sql`${id}`), sql`, `);
+    return rowsOf<Row>(await this.db.execute(sql`SELECT * FROM kernel.audit_log WHERE id IN (${list}) ORDER BY seq`)).map(toEntry);
+  }
+
   /**
    * Walks the chain from the oldest entry; returns the first broken link. The oldest remaining
    * entry's prev_hash is taken as the anchor (older entries may have been removed by retention).

@@ -139,13 +139,23 @@ export class AccountService {
     return out;
   }
 
-  /** Erases the user everywhere; the orchestrator goes last, since it holds the account. */
-  async eraseUser(userId: string, by: { actorId: string | null; ip: string | null }): Promise<Record<string, Record<string, number>>> {
+  /**
+   * Erases the user everywhere; the orchestrator goes last, since it holds the account. Callers go
+   * through GdprRequestService.fulfilErasure, which records the request the erasure answers.
+   */
+  async eraseUser(userId: string, by: { actorId: string | null; ip: string | null }, requestId?: string): Promise<{ erased: Record<string, Record<string, number>>; auditEntryId: string }> {
     if (!(await this.identity.userById(userId))) throw new AppError('not_found', 'No such user');
     const result: Record<string, Record<string, number>> = {};
     const entries = [...this.handlers()].sort(([a], [b]) => (a === 'orchestrator' ? 1 : b === 'orchestrator' ? -1 : a.localeCompare(b)));
     for (const [service, handler] of entries) result[service] = await handler.eraseUser(userId);
-    await this.audit.record({ action: 'gdpr.user_erased', actorId: by.actorId === userId ? null : by.actorId, actorIp: by.ip, targetType: 'user', targetId: userId, data: { services: Object.keys(result) } });
-    return result;
+    const entry = await this.audit.record({
+      action: 'gdpr.user_erased',
+      actorId: by.actorId === userId ? null : by.actorId,
+      actorIp: by.ip,
+      targetType: 'user',
+      targetId: userId,
+      data: { services: Object.keys(result), ...(requestId ? { requestId } : {}) },
+    });
+    return { erased: result, auditEntryId: entry.id };
   }
 }

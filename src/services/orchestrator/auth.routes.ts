@@ -5,7 +5,7 @@ import { AppError } from '../../kernel/errors.js';
 import type { AuthService } from './auth.service.js';
 import { publicUser } from './auth.service.js';
 import type { MfaService } from './mfa.service.js';
-import type { AccountService } from './account.service.js';
+import type { GdprRequestService } from './gdpr-requests.service.js';
 import {
   apiTokenSchema,
   createTokenBody,
@@ -17,8 +17,8 @@ import {
   userSchema,
 } from './schemas.js';
 
-export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService; account: AccountService }): void {
-  const { auth, mfa, account } = deps;
+export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService; gdpr: GdprRequestService }): void {
+  const { auth, mfa, gdpr } = deps;
   const tags = ['auth'];
 
   app.post('/v1/auth/signup', {
@@ -141,22 +141,26 @@ export function authRoutes(app: App, deps: { auth: AuthService; mfa: MfaService;
 
   app.get('/v1/me/export', {
     config: { sessionOnly: true },
-    schema: { tags: meTags, summary: 'Export every piece of personal data v01t keeps about you (GDPR art. 15/20)', response: { 200: z.record(z.string(), z.unknown()) } },
-    handler: async (req) => account.exportUser(req.principal!.userId),
+    schema: {
+      tags: meTags,
+      summary: 'Export every piece of personal data v01t keeps about you (GDPR art. 15/20); recorded in the GDPR requests register as a completed access request',
+      response: { 200: z.record(z.string(), z.unknown()) },
+    },
+    handler: async (req) => (await gdpr.fulfilAccess(req.principal!.userId, { channel: 'self_service', by: { actorId: req.principal!.userId, ip: req.ip } })).data,
   });
 
   app.delete('/v1/me', {
     config: { sessionOnly: true },
     schema: {
       tags: meTags,
-      summary: 'Erase your account and personal data in every service (GDPR art. 17)',
+      summary: 'Erase your account and personal data in every service (GDPR art. 17); recorded in the GDPR requests register as a completed erasure request',
       body: z.object({ password: z.string().min(1).max(256) }),
       response: { ...problemResponses(401, 409, 429), 200: z.object({ erased: z.record(z.string(), z.record(z.string(), z.number())) }) },
     },
     handler: async (req) => {
       const user = await auth.user(req.principal!.userId);
       if (!(await auth.confirmPassword(user, req.body.password, req.ip))) throw new AppError('invalid_credentials', 'The password is wrong');
-      return { erased: await account.eraseUser(user.id, { actorId: user.id, ip: req.ip }) };
+      return { erased: (await gdpr.fulfilErasure(user.id, { channel: 'self_service', by: { actorId: user.id, ip: req.ip } })).erased };
     },
   });
 }

@@ -25,6 +25,9 @@ import { MailRepository } from './mail.repository.js';
 import { PlatformMail } from './mail.service.js';
 import { RecoveryService } from './recovery.service.js';
 import { recoveryRoutes } from './recovery.routes.js';
+import { GdprRequestsRepository, GDPR_REQUEST_KINDS } from './gdpr-requests.repository.js';
+import { GDPR_REQUEST_RETENTION_YEARS, GdprRequestService } from './gdpr-requests.service.js';
+import { gdprRequestRoutes } from './gdpr-requests.routes.js';
 
 /** Where the orchestrator finds the personal-data handlers of every loaded service (set by the app). */
 export interface OrchestratorExtras {
@@ -34,7 +37,7 @@ export interface OrchestratorExtras {
 export interface OrchestratorInstance extends ServiceInstance {
   identity: AuthService;
   contract: OrchestratorContract;
-  services: { auth: AuthService; account: AccountService; workspaces: WorkspacesService; mfa: MfaService; recovery: RecoveryService; mail: PlatformMail; mailbox: MailRepository; sso: SsoService };
+  services: { auth: AuthService; account: AccountService; gdpr: GdprRequestService; workspaces: WorkspacesService; mfa: MfaService; recovery: RecoveryService; mail: PlatformMail; mailbox: MailRepository; sso: SsoService };
 }
 
 export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<OrchestratorSettings> & { create(ctx: ServiceContext<OrchestratorSettings>): OrchestratorInstance } {
@@ -87,6 +90,27 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
       const account = new AccountService(ctx.db, identityRepo, workspacesRepo, ctx.audit, ctx.clock, extras.personalDataHandlers, async (userId, hashes) =>
         authService.forgetUser(userId, hashes),
       ctx.events, mailRepo);
+      const gdprRepo = new GdprRequestsRepository(ctx.db);
+      const gdpr = new GdprRequestService(ctx.db, gdprRepo, identityRepo, account, ctx.audit, ctx.clock);
+      // The compliance row of the Operations dashboard (ADR 0064): read from the register at scrape
+      // time, so every replica reports the same (aggregate with max) and a CLI write shows at once.
+      // During a database outage the last counts read stay exported, as v01t_incidents_open does.
+      let lastGdprCounts: Awaited<ReturnType<GdprRequestService['openCounts']>> | undefined;
+      const gdprCounts = async () => {
+        try {
+          return (lastGdprCounts = await gdpr.openCounts());
+        } catch (err) {
+          if (lastGdprCounts) return lastGdprCounts;
+          throw err;
+        }
+      };
+      ctx.metrics.labelledGauge('v01t_gdpr_requests_open', 'GDPR data subject requests received and not yet completed or refused, by kind', ['kind'], async () => {
+        const counts = await gdprCounts();
+        return GDPR_REQUEST_KINDS.map((kind) => ({ labels: { kind }, value: counts.find((c) => c.kind === kind)?.open ?? 0 }));
+      }, 0);
+      ctx.metrics.labelledGauge('v01t_gdpr_requests_overdue', 'Open GDPR requests past their due time (received + 30 days; GDPR art. 12(3))', [], async () => [
+        { labels: {}, value: (await gdprCounts()).reduce((n, c) => n + c.overdue, 0) },
+      ], 0);
       const sso = new SsoService(ctx.db, new SsoRepository(ctx.db), identityRepo, workspacesRepo, ctx.secrets, ctx.egress, ctx.clock, ctx.audit, guard, ctx.events, (w, u) => authService.forgetAccess(w, u), {
         flowTtlSeconds: a.ssoFlowTtlSeconds,
       });
@@ -105,8 +129,17 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
         contract,
         // SSO links are the account's too: exported with it, deleted with it (ON DELETE CASCADE).
         personalData: {
-          describes: [...account.personalData.describes, 'single sign-on links (provider, subject, email)'],
-          exportUser: async (userId) => ({ ...(await account.personalData.exportUser(userId)), ssoLinks: await sso.linksOfUser(userId) }),
+          describes: [
+            ...account.personalData.describes,
+            'single sign-on links (provider, subject, email)',
+            `GDPR requests register: the data subject's user id and email address, the request's kind, details and dates, who handled it; kept ${GDPR_REQUEST_RETENTION_YEARS} years after the request closed as evidence of the answer (legal obligation, GDPR art. 5(2)), also after the account is erased`,
+          ],
+          exportUser: async (userId) => {
+            const own = await account.personalData.exportUser(userId);
+            const email = (own.user as { email?: string } | undefined)?.email ?? null;
+            const requests = (await gdprRepo.ofSubject(userId, email)).map((r) => ({ kind: r.kind, channel: r.channel, receivedAt: r.receivedAt, dueAt: r.dueAt, status: r.status, closedAt: r.closedAt, refusalReason: r.refusalReason, details: r.details }));
+            return { ...own, ssoLinks: await sso.linksOfUser(userId), gdprRequests: requests };
+          },
           eraseUser: (userId) => account.personalData.eraseUser(userId),
         },
         // `v01t keys rotate`: MFA secrets and SSO client secrets are the orchestrator's encrypted values.
@@ -125,8 +158,16 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
           const fromSso = await sso.rewrapSecrets();
           return { rewrapped: rewrapped + fromSso.rewrapped, unchanged: unchanged + fromSso.unchanged };
         },
-        retention: account.retention,
-        services: { auth: authService, account, workspaces, mfa, recovery, mail, mailbox: mailRepo, sso },
+        retention: [
+          ...account.retention,
+          {
+            name: 'orchestrator.gdpr_requests (closed)',
+            class: 'operational',
+            keep: `${GDPR_REQUEST_RETENTION_YEARS} years after the request closed`,
+            purge: (now) => gdprRepo.purgeClosed(new Date(Date.UTC(now.getUTCFullYear() - GDPR_REQUEST_RETENTION_YEARS, now.getUTCMonth(), now.getUTCDate(), now.getUTCHours(), now.getUTCMinutes()))),
+          },
+        ],
+        services: { auth: authService, account, gdpr, workspaces, mfa, recovery, mail, mailbox: mailRepo, sso },
         async start() {
           mail.start();
         },
@@ -135,7 +176,8 @@ export function orchestratorModule(extras: OrchestratorExtras): ServiceModule<Or
         },
         routes(app) {
           ssoRoutes(app, { sso, auth: authService, publicUrl: ctx.config.http.publicUrl, flowTtlSeconds: a.ssoFlowTtlSeconds });
-          authRoutes(app, { auth: authService, mfa, account });
+          authRoutes(app, { auth: authService, mfa, gdpr });
+          gdprRequestRoutes(app, { gdpr, clock: ctx.clock });
           browserSessionRoutes(app, { auth: authService });
           workspaceRoutes(app, { workspaces, audit: ctx.audit });
           adminRoutes(app, { identity: identityRepo });

@@ -188,4 +188,38 @@ CREATE TABLE orchestrator.sso_flows (
 CREATE INDEX sso_flows_expiry_idx ON orchestrator.sso_flows (expires_at);
 `,
   },
+  {
+    id: '0004_gdpr_requests',
+    sql: `
+-- The register of data subject requests (ADR 0064): what was asked (GDPR art. 15-21), by whom,
+-- when, the one-month answer deadline, and how it ended. Kept after the account is erased (the
+-- evidence that it was), 3 years after it closed; no foreign key to users for that reason.
+CREATE TABLE orchestrator.gdpr_requests (
+  id uuid PRIMARY KEY,
+  number bigserial UNIQUE,
+  kind text NOT NULL CHECK (kind IN ('access', 'erasure', 'rectification', 'restriction', 'objection')),
+  -- The data subject: an account (user_id) and/or an address; the address is kept as given.
+  user_id uuid,
+  email text,
+  channel text NOT NULL CHECK (channel IN ('self_service', 'email', 'cli', 'api')),
+  details text,
+  received_at timestamptz NOT NULL,
+  due_at timestamptz NOT NULL,
+  status text NOT NULL CHECK (status IN ('received', 'in_progress', 'completed', 'refused')),
+  refusal_reason text,
+  resolution text,
+  recorded_by uuid,
+  handled_by uuid,
+  started_at timestamptz,
+  closed_at timestamptz,
+  -- kernel.audit_log ids of every step (received, started, the export or erasure, completed/refused).
+  audit_ids uuid[] NOT NULL DEFAULT '{}',
+  CHECK (user_id IS NOT NULL OR email IS NOT NULL),
+  CHECK (status <> 'refused' OR refusal_reason IS NOT NULL)
+);
+CREATE INDEX gdpr_requests_open_idx ON orchestrator.gdpr_requests (due_at) WHERE status IN ('received', 'in_progress');
+CREATE INDEX gdpr_requests_user_idx ON orchestrator.gdpr_requests (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX gdpr_requests_closed_idx ON orchestrator.gdpr_requests (closed_at) WHERE closed_at IS NOT NULL;
+`,
+  },
 ];

@@ -276,6 +276,84 @@ function Tokens() {
   );
 }
 
+const REQUEST_KIND: Record<string, string> = {
+  access: 'Copy of my data',
+  erasure: 'Account deletion',
+  rectification: 'Correction',
+  restriction: 'Restriction of processing',
+  objection: 'Objection to processing',
+};
+
+/** The user's data subject requests (the register, ADR 0064) and a form for what an operator answers. */
+function MyRequests() {
+  const queryClient = useQueryClient();
+  const requests = useQuery({ queryKey: ['me', 'gdpr-requests'], queryFn: () => call(api.GET('/v1/me/gdpr-requests')) });
+  const [kind, setKind] = useState<'rectification' | 'restriction' | 'objection'>('rectification');
+  const [details, setDetails] = useState('');
+  const ask = useMutation({
+    mutationFn: () => call(api.POST('/v1/me/gdpr-requests', { body: { kind, details } })),
+    onSuccess: () => {
+      setDetails('');
+      void queryClient.invalidateQueries({ queryKey: ['me', 'gdpr-requests'] });
+    },
+  });
+  return (
+    <Card title="Your privacy requests">
+      <p>Ask us to correct your data, to restrict its processing, or object to it: we answer within one month (GDPR art. 16, 18, 21).</p>
+      <Form
+        className="stack"
+        aria-label="Privacy request"
+        onSubmit={(e: FormEvent) => {
+          e.preventDefault();
+          ask.mutate();
+        }}
+      >
+        <RadioGroup value={kind} onChange={(v) => setKind(v as typeof kind)} className="row">
+          <Label>Request</Label>
+          <Radio value="rectification">Correct my data</Radio>
+          <Radio value="restriction">Restrict processing</Radio>
+          <Radio value="objection">Object to processing</Radio>
+        </RadioGroup>
+        <Field label="What should we do?" value={details} onChange={setDetails} isRequired error={fieldError(ask.error, 'details')} />
+        <div className="row">
+          <Button type="submit" variant="secondary" isDisabled={ask.isPending}>
+            Send request
+          </Button>
+          {ask.isSuccess && <span role="status">Request sent: due {new Date(ask.data.request.dueAt).toLocaleDateString()}.</span>}
+        </div>
+        <ErrorMessage error={ask.error} />
+      </Form>
+      {requests.isPending && <Loading />}
+      {requests.isError && <ErrorMessage error={requests.error} />}
+      {requests.data && requests.data.requests.length > 0 && (
+        <table className="table" aria-label="Your privacy requests">
+          <thead>
+            <tr>
+              <th>Request</th>
+              <th>Made</th>
+              <th>Answer due</th>
+              <th>Status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {requests.data.requests.map((r) => (
+              <tr key={r.id}>
+                <td>{REQUEST_KIND[r.kind] ?? r.kind}</td>
+                <td>{new Date(r.receivedAt).toLocaleDateString()}</td>
+                <td>{new Date(r.dueAt).toLocaleDateString()}</td>
+                <td>
+                  {r.status.replace('_', ' ')}
+                  {r.refusalReason && <div className="small muted">{r.refusalReason}</div>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Card>
+  );
+}
+
 function MyData() {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
@@ -283,6 +361,8 @@ function MyData() {
   const exportData = useMutation({
     mutationFn: () => call(api.GET('/v1/me/export')),
     onSuccess: (data) => {
+      // The export is recorded as a completed request: show it in the list.
+      void queryClient.invalidateQueries({ queryKey: ['me', 'gdpr-requests'] });
       const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }));
       const a = document.createElement('a');
       a.href = url;
@@ -300,7 +380,7 @@ function MyData() {
   });
   return (
     <Card title="Your data">
-      <p>Download everything v01t keeps about you in every service (GDPR art. 15 and 20).</p>
+      <p>Download everything v01t keeps about you in every service (GDPR art. 15 and 20). Each download and a deletion are recorded in our register of privacy requests.</p>
       <Button variant="secondary" onPress={() => exportData.mutate()} isDisabled={exportData.isPending}>
         {exportData.isPending ? 'Preparing…' : 'Download my data'}
       </Button>
@@ -350,6 +430,7 @@ export default function Account() {
       <Password />
       <Tokens />
       <MyData />
+      <MyRequests />
     </Page>
   );
 }

@@ -1582,7 +1582,7 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        /** Erase your account and personal data in every service (GDPR art. 17) */
+        /** Erase your account and personal data in every service (GDPR art. 17); recorded in the GDPR requests register as a completed erasure request */
         delete: {
             parameters: {
                 query?: never;
@@ -2133,7 +2133,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Export every piece of personal data v01t keeps about you (GDPR art. 15/20) */
+        /** Export every piece of personal data v01t keeps about you (GDPR art. 15/20); recorded in the GDPR requests register as a completed access request */
         get: {
             parameters: {
                 query?: never;
@@ -2185,6 +2185,1044 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/gdpr-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GDPR requests register: open ones by due date (status=open, the default), overdue ones, or by status; platform admins only */
+        get: {
+            parameters: {
+                query?: {
+                    status?: "open" | "overdue" | "all" | "received" | "in_progress" | "completed" | "refused";
+                    kind?: "access" | "erasure" | "rectification" | "restriction" | "objection";
+                    userId?: string;
+                    /** @description number of the last request of the previous page (status all, completed, refused) */
+                    cursor?: number;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            requests: {
+                                /** Format: uuid */
+                                id: string;
+                                number: number;
+                                /**
+                                 * @description access (art. 15/20: a copy of the data, an export), erasure (art. 17), rectification (16), restriction (18), objection (21)
+                                 * @enum {string}
+                                 */
+                                kind: "access" | "erasure" | "rectification" | "restriction" | "objection";
+                                userId: string | null;
+                                email: string | null;
+                                /** @enum {string} */
+                                channel: "self_service" | "email" | "cli" | "api";
+                                details: string | null;
+                                /** Format: date-time */
+                                receivedAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description receivedAt + 30 days (GDPR art. 12(3): one month)
+                                 */
+                                dueAt: string;
+                                /** @enum {string} */
+                                status: "received" | "in_progress" | "completed" | "refused";
+                                /** @description Open (received or in progress) and past dueAt */
+                                overdue: boolean;
+                                refusalReason: string | null;
+                                resolution: string | null;
+                                recordedBy: string | null;
+                                handledBy: string | null;
+                                startedAt: string | null;
+                                closedAt: string | null;
+                            }[];
+                            nextCursor: number | null;
+                            /**
+                             * Format: date-time
+                             * @description The server's time of the answer (overdue is judged against it)
+                             */
+                            now: string;
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Record a data subject request received outside the web app (an email): due 30 days after receipt; platform admins only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        kind: "access" | "erasure" | "rectification" | "restriction" | "objection";
+                        /** Format: uuid */
+                        userId?: string;
+                        /** Format: email */
+                        email?: string;
+                        details?: string;
+                        /** @description When the request arrived (default: now); the deadline counts from it */
+                        receivedAt?: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request: {
+                                /** Format: uuid */
+                                id: string;
+                                number: number;
+                                /**
+                                 * @description access (art. 15/20: a copy of the data, an export), erasure (art. 17), rectification (16), restriction (18), objection (21)
+                                 * @enum {string}
+                                 */
+                                kind: "access" | "erasure" | "rectification" | "restriction" | "objection";
+                                userId: string | null;
+                                email: string | null;
+                                /** @enum {string} */
+                                channel: "self_service" | "email" | "cli" | "api";
+                                details: string | null;
+                                /** Format: date-time */
+                                receivedAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description receivedAt + 30 days (GDPR art. 12(3): one month)
+                                 */
+                                dueAt: string;
+                                /** @enum {string} */
+                                status: "received" | "in_progress" | "completed" | "refused";
+                                /** @description Open (received or in progress) and past dueAt */
+                                overdue: boolean;
+                                refusalReason: string | null;
+                                resolution: string | null;
+                                recordedBy: string | null;
+                                handledBy: string | null;
+                                startedAt: string | null;
+                                closedAt: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Payload too large (application/problem+json; code one of: payload_too_large) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unsupported media type (application/problem+json; code one of: unsupported_media_type) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/gdpr-requests/{requestId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One GDPR request with its audit trail (received, started, the export or erasure, completed or refused); platform admins only */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    requestId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request: {
+                                /** Format: uuid */
+                                id: string;
+                                number: number;
+                                /**
+                                 * @description access (art. 15/20: a copy of the data, an export), erasure (art. 17), rectification (16), restriction (18), objection (21)
+                                 * @enum {string}
+                                 */
+                                kind: "access" | "erasure" | "rectification" | "restriction" | "objection";
+                                userId: string | null;
+                                email: string | null;
+                                /** @enum {string} */
+                                channel: "self_service" | "email" | "cli" | "api";
+                                details: string | null;
+                                /** Format: date-time */
+                                receivedAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description receivedAt + 30 days (GDPR art. 12(3): one month)
+                                 */
+                                dueAt: string;
+                                /** @enum {string} */
+                                status: "received" | "in_progress" | "completed" | "refused";
+                                /** @description Open (received or in progress) and past dueAt */
+                                overdue: boolean;
+                                refusalReason: string | null;
+                                resolution: string | null;
+                                recordedBy: string | null;
+                                handledBy: string | null;
+                                startedAt: string | null;
+                                closedAt: string | null;
+                            };
+                            audit: {
+                                /** Format: uuid */
+                                id: string;
+                                seq: number;
+                                /** Format: date-time */
+                                occurredAt: string;
+                                action: string;
+                                actorId: string | null;
+                                data: {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                            /**
+                             * Format: date-time
+                             * @description The server's time of the answer (overdue is judged against it)
+                             */
+                            now: string;
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/gdpr-requests/{requestId}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a received request in progress (you handle it); platform admins only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    requestId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request: {
+                                /** Format: uuid */
+                                id: string;
+                                number: number;
+                                /**
+                                 * @description access (art. 15/20: a copy of the data, an export), erasure (art. 17), rectification (16), restriction (18), objection (21)
+                                 * @enum {string}
+                                 */
+                                kind: "access" | "erasure" | "rectification" | "restriction" | "objection";
+                                userId: string | null;
+                                email: string | null;
+                                /** @enum {string} */
+                                channel: "self_service" | "email" | "cli" | "api";
+                                details: string | null;
+                                /** Format: date-time */
+                                receivedAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description receivedAt + 30 days (GDPR art. 12(3): one month)
+                                 */
+                                dueAt: string;
+                                /** @enum {string} */
+                                status: "received" | "in_progress" | "completed" | "refused";
+                                /** @description Open (received or in progress) and past dueAt */
+                                overdue: boolean;
+                                refusalReason: string | null;
+                                resolution: string | null;
+                                recordedBy: string | null;
+                                handledBy: string | null;
+                                startedAt: string | null;
+                                closedAt: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Payload too large (application/problem+json; code one of: payload_too_large) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unsupported media type (application/problem+json; code one of: unsupported_media_type) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/gdpr-requests/{requestId}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a request completed, saying what was done (an export or erasure is best run with v01t gdpr export|erase --request, which completes it); platform admins only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    requestId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        resolution?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request: {
+                                /** Format: uuid */
+                                id: string;
+                                number: number;
+                                /**
+                                 * @description access (art. 15/20: a copy of the data, an export), erasure (art. 17), rectification (16), restriction (18), objection (21)
+                                 * @enum {string}
+                                 */
+                                kind: "access" | "erasure" | "rectification" | "restriction" | "objection";
+                                userId: string | null;
+                                email: string | null;
+                                /** @enum {string} */
+                                channel: "self_service" | "email" | "cli" | "api";
+                                details: string | null;
+                                /** Format: date-time */
+                                receivedAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description receivedAt + 30 days (GDPR art. 12(3): one month)
+                                 */
+                                dueAt: string;
+                                /** @enum {string} */
+                                status: "received" | "in_progress" | "completed" | "refused";
+                                /** @description Open (received or in progress) and past dueAt */
+                                overdue: boolean;
+                                refusalReason: string | null;
+                                resolution: string | null;
+                                recordedBy: string | null;
+                                handledBy: string | null;
+                                startedAt: string | null;
+                                closedAt: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Payload too large (application/problem+json; code one of: payload_too_large) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unsupported media type (application/problem+json; code one of: unsupported_media_type) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/gdpr-requests/{requestId}/refuse": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Refuse a request with the reason given to the requester (art. 12(4): e.g. identity not confirmed, manifestly unfounded); platform admins only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    requestId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        reason: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request: {
+                                /** Format: uuid */
+                                id: string;
+                                number: number;
+                                /**
+                                 * @description access (art. 15/20: a copy of the data, an export), erasure (art. 17), rectification (16), restriction (18), objection (21)
+                                 * @enum {string}
+                                 */
+                                kind: "access" | "erasure" | "rectification" | "restriction" | "objection";
+                                userId: string | null;
+                                email: string | null;
+                                /** @enum {string} */
+                                channel: "self_service" | "email" | "cli" | "api";
+                                details: string | null;
+                                /** Format: date-time */
+                                receivedAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description receivedAt + 30 days (GDPR art. 12(3): one month)
+                                 */
+                                dueAt: string;
+                                /** @enum {string} */
+                                status: "received" | "in_progress" | "completed" | "refused";
+                                /** @description Open (received or in progress) and past dueAt */
+                                overdue: boolean;
+                                refusalReason: string | null;
+                                resolution: string | null;
+                                recordedBy: string | null;
+                                handledBy: string | null;
+                                startedAt: string | null;
+                                closedAt: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found (application/problem+json; code one of: not_found, workspace_not_found) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict (application/problem+json; code one of: conflict, email_taken, already_member, last_owner, mfa_already_enabled, mfa_not_enabled, sso_provider_exists, connection_needs_reauth, media_missing) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Payload too large (application/problem+json; code one of: payload_too_large) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unsupported media type (application/problem+json; code one of: unsupported_media_type) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/gdpr-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your data subject requests (exports, erasure, and those you sent for an operator to handle), newest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            requests: {
+                                /** Format: uuid */
+                                id: string;
+                                number: number;
+                                /**
+                                 * @description access (art. 15/20: a copy of the data, an export), erasure (art. 17), rectification (16), restriction (18), objection (21)
+                                 * @enum {string}
+                                 */
+                                kind: "access" | "erasure" | "rectification" | "restriction" | "objection";
+                                userId: string | null;
+                                email: string | null;
+                                /** @enum {string} */
+                                channel: "self_service" | "email" | "cli" | "api";
+                                details: string | null;
+                                /** Format: date-time */
+                                receivedAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description receivedAt + 30 days (GDPR art. 12(3): one month)
+                                 */
+                                dueAt: string;
+                                /** @enum {string} */
+                                status: "received" | "in_progress" | "completed" | "refused";
+                                /** @description Open (received or in progress) and past dueAt */
+                                overdue: boolean;
+                                refusalReason: string | null;
+                                resolution: string | null;
+                                recordedBy: string | null;
+                                handledBy: string | null;
+                                startedAt: string | null;
+                                closedAt: string | null;
+                            }[];
+                            /**
+                             * Format: date-time
+                             * @description The server's time of the answer (overdue is judged against it)
+                             */
+                            now: string;
+                        };
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Ask for a rectification, a restriction of processing, or object to processing (GDPR art. 16, 18, 21): an operator answers within 30 days. Exports and erasure are self-service (GET /v1/me/export, DELETE /v1/me). */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        kind: "rectification" | "restriction" | "objection";
+                        details: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Created */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request: {
+                                /** Format: uuid */
+                                id: string;
+                                number: number;
+                                /**
+                                 * @description access (art. 15/20: a copy of the data, an export), erasure (art. 17), rectification (16), restriction (18), objection (21)
+                                 * @enum {string}
+                                 */
+                                kind: "access" | "erasure" | "rectification" | "restriction" | "objection";
+                                userId: string | null;
+                                email: string | null;
+                                /** @enum {string} */
+                                channel: "self_service" | "email" | "cli" | "api";
+                                details: string | null;
+                                /** Format: date-time */
+                                receivedAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description receivedAt + 30 days (GDPR art. 12(3): one month)
+                                 */
+                                dueAt: string;
+                                /** @enum {string} */
+                                status: "received" | "in_progress" | "completed" | "refused";
+                                /** @description Open (received or in progress) and past dueAt */
+                                overdue: boolean;
+                                refusalReason: string | null;
+                                resolution: string | null;
+                                recordedBy: string | null;
+                                handledBy: string | null;
+                                startedAt: string | null;
+                                closedAt: string | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Bad request (application/problem+json; code one of: bad_request, invalid_json, validation_failed, invalid_text, nesting_too_deep, connector_unknown, oauth_state_invalid) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Authentication required (application/problem+json; code one of: unauthenticated, invalid_token, invalid_credentials, mfa_required, invalid_otp, sso_failed, invalid_write_key, webhook_signature_invalid) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Forbidden (application/problem+json; code one of: forbidden, csrf_failed, insufficient_scope, mfa_enrollment_required, signup_disabled, email_unverified, sso_only, sso_not_provisioned) */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Payload too large (application/problem+json; code one of: payload_too_large) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unsupported media type (application/problem+json; code one of: unsupported_media_type) */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Internal server error (application/problem+json; code one of: internal_error) */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;

@@ -7,6 +7,8 @@ import { SelectField } from '../ui/SchemaForm';
 import { Button, Card, Empty, ErrorMessage, Loading, Page } from '../ui/ui';
 import { dateTime, opsKey, SEVERITY_NAMES, useIncidents, useNow, type Incident, type RoutesDocument, type StatusDoc } from './api';
 import { breachingTimers, countdown } from './countdown';
+import { GdprRequestsTab } from './GdprRequests';
+import { useMe } from '../app/session';
 
 /** The response-target countdown: ticks with the browser's clock corrected by the server's offset; frozen once acknowledged. */
 export function TargetCountdown({ incident, offset }: { incident: Pick<Incident, 'respondBy' | 'acknowledgedAt' | 'resolvedAt' | 'responseTarget'>; offset: number }) {
@@ -316,13 +318,14 @@ export function StatusPreview() {
   );
 }
 
-const TABS = ['incidents', 'routes', 'deployments', 'status'] as const;
+const TABS = ['incidents', 'routes', 'deployments', 'status', 'gdpr'] as const;
 
-/** The operations console: incidents, escalation routes, the deployment history and the public status page. */
+/** The operations console: incidents, escalation routes, the deployment history, the public status page and (platform admins) the GDPR requests register. */
 export default function Operations() {
   const [params, setParams] = useSearchParams();
+  const platformAdmin = useMe().data?.platformAdmin ?? false;
   const requested = params.get('tab') as (typeof TABS)[number] | null;
-  const tab = requested && TABS.includes(requested) ? requested : 'incidents';
+  const tab = requested && TABS.includes(requested) && (requested !== 'gdpr' || platformAdmin) ? requested : 'incidents';
   const select = (k: Key) => setParams(k === 'incidents' ? {} : { tab: String(k) }, { replace: true });
   return (
     <Page title="Operations">
@@ -340,6 +343,11 @@ export default function Operations() {
           <Tab id="status" className="tab">
             Status page
           </Tab>
+          {platformAdmin && (
+            <Tab id="gdpr" className="tab">
+              GDPR requests
+            </Tab>
+          )}
         </TabList>
         <TabPanel id="incidents">
           <IncidentsTab />
@@ -353,6 +361,11 @@ export default function Operations() {
         <TabPanel id="status">
           <StatusPreview />
         </TabPanel>
+        {platformAdmin && (
+          <TabPanel id="gdpr">
+            <GdprRequestsTab />
+          </TabPanel>
+        )}
       </Tabs>
     </Page>
   );
