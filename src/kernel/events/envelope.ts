@@ -37,6 +37,20 @@ export interface HandlerContext {
 
 export type EventHandler<N extends EventName = EventName> = (event: EventEnvelope<N>, ctx: HandlerContext) => Promise<void>;
 
+/**
+ * A consumer group's handler for several events at once (postgres bus): called with the claimed
+ * events of one batch transaction, in delivery order, on that transaction. It must have the same
+ * effects as the group's per-event handler called for each event in order: when it throws, the
+ * batch is rolled back and delivered again event by event through the per-event handler, which
+ * also books failures, retries and dead letters per event.
+ */
+export type BatchEventHandler<N extends EventName = EventName> = (events: EventEnvelope<N>[], ctx: { tx: DbTx }) => Promise<void>;
+
+export interface SubscribeOptions<N extends EventName = EventName> {
+  /** Handles a batch transaction's events in one call (postgres bus; Kafka calls the per-event handler). */
+  batch?: BatchEventHandler<N>;
+}
+
 export interface EventPublisher {
   /**
    * Writes the event to the outbox. Pass the caller's drizzle transaction so the event commits
@@ -53,5 +67,5 @@ export interface EventsPort extends EventPublisher {
    * Registers a consumer group. Several replicas registering the same group share its events
    * (each event handled once per group); different groups each see every event.
    */
-  subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>): void;
+  subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>, options?: SubscribeOptions<N>): void;
 }

@@ -7,7 +7,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { CoreMetrics } from '../telemetry/metrics.js';
 import { eventNames, isEventName, type EventName } from './catalog.js';
 import { retryDelayMs } from './deliver.js';
-import type { EventEnvelope, EventHandler, EventsPort, NewEvent } from './envelope.js';
+import type { BatchEventHandler, EventEnvelope, EventHandler, EventsPort, NewEvent, SubscribeOptions } from './envelope.js';
 import { KafkaBus } from './kafka-bus.js';
 import { EVENT_MIGRATIONS, Outbox, rowsOf } from './outbox.js';
 import { PostgresBus, type BusAdapter } from './postgres-bus.js';
@@ -42,7 +42,7 @@ export interface EventBackboneOptions {
 export class EventBackbone implements EventsPort {
   readonly outbox: Outbox;
   readonly bus: BusAdapter;
-  private readonly subscriptions = new Map<string, { names: EventName[]; handler: EventHandler }>();
+  private readonly subscriptions = new Map<string, { names: EventName[]; handler: EventHandler; batch?: BatchEventHandler }>();
   private started = false;
   private relayTimer?: NodeJS.Timeout;
   private relayRunning?: Promise<void>;
@@ -68,14 +68,15 @@ export class EventBackbone implements EventsPort {
     return this.outbox.publishMany(events, tx);
   }
 
-  subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>): void {
+  subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>, options: SubscribeOptions<N> = {}): void {
     if (!/^[a-z0-9][a-z0-9._-]{0,99}$/.test(group)) throw new Error(`invalid consumer group name "${group}"`);
     if (this.subscriptions.has(group)) throw new Error(`consumer group "${group}" is subscribed twice`);
     const unknown = names.filter((n) => !isEventName(n));
     if (unknown.length || !names.length) throw new Error(`consumer group "${group}": unknown or no event names (${unknown.join(', ')})`);
-    this.subscriptions.set(group, { names, handler: handler as EventHandler });
+    const batch = options.batch as BatchEventHandler | undefined;
+    this.subscriptions.set(group, { names, handler: handler as EventHandler, batch });
     this.bus.track(group, names);
-    if (this.started) void this.bus.startConsumer(group, names, handler as EventHandler).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
+    if (this.started) void this.bus.startConsumer(group, names, handler as EventHandler, batch).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
   }
 
   /** Starts the relay loop and every subscribed consumer group. */
@@ -83,7 +84,7 @@ export class EventBackbone implements EventsPort {
     if (this.started) return;
     this.started = true;
     this.stopping = false;
-    for (const [group, s] of this.subscriptions) await this.bus.startConsumer(group, s.names, s.handler);
+    for (const [group, s] of this.subscriptions) await this.bus.startConsumer(group, s.names, s.handler, s.batch);
     this.scheduleRelay(0);
   }
 
