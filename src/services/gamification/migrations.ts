@@ -206,6 +206,15 @@ CREATE TABLE gamification.score_counts (
 
 CREATE FUNCTION gamification.score_counts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- Bucket rows are shared by every member of a board, and one statement fires its INSERT and its
+  -- UPDATE trigger separately: writers of a workspace's scores therefore queue on one lock per
+  -- workspace (taken in workspace order, held to commit) before touching its buckets, so two
+  -- transactions never take bucket rows in opposite orders (no deadlock).
+  IF TG_OP = 'DELETE' THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w::text, 0)) FROM (SELECT DISTINCT workspace_id AS w FROM old_rows ORDER BY 1) x;
+  ELSE
+    PERFORM pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w::text, 0)) FROM (SELECT DISTINCT workspace_id AS w FROM new_rows ORDER BY 1) x;
+  END IF;
   IF TG_OP = 'INSERT' THEN
     INSERT INTO gamification.score_counts AS c (workspace_id, board, period, lvl, bucket, members)
       SELECT r.workspace_id, r.board, r.period, l.lvl, r.score >> l.lvl, count(*)

@@ -149,6 +149,12 @@ export class ScoringRepository {
   /** Score changes for the given boards and periods (PostgreSQL rows; marks for the Redis projection when used). */
   async addScores(entries: ScoreDelta[], markForRedis: boolean, tx: DbExecutor): Promise<void> {
     if (!entries.length) return;
+    // Several workspaces in one statement: take their score locks (migration 0002) in workspace order first.
+    const workspaces = [...new Set(entries.map((e) => e.workspaceId.toLowerCase()))].sort();
+    if (workspaces.length > 1) {
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))
+        FROM (SELECT w FROM unnest(ARRAY[${sql.join(workspaces.map((w) => sql`${w}`), sql`, `)}]::text[]) AS w ORDER BY w) x`);
+    }
     const values = sql.join(
       entries.map((e) => sql`(${e.workspaceId}::uuid, ${e.board}, ${e.period}, ${e.userId}::uuid, ${e.delta}::bigint)`),
       sql`, `,
