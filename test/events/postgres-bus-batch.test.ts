@@ -149,6 +149,41 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     expect(Number((await consumer(g)).position)).toBe(await head());
   });
 
+  it('a group with a batch handler gets each batch transaction\'s claimed events in one call; when it throws, the batch is delivered event by event', async () => {
+    const bus = makeBus({ txMaxEvents: 4 });
+    const g = await newGroup(bus, 'batchfn');
+    const { calls, handler } = recordingHandler(g, (e, attempt) => (e.payload as { runId: string }).runId === 'b5' && attempt === 1);
+    const batches: string[][] = [];
+    let failBatch = true;
+    const batch = async (events: EventEnvelope[], ctx: { tx: Parameters<EventHandler>[1]['tx'] }) => {
+      batches.push(events.map((e) => e.id));
+      for (const e of events) await ctx.tx.execute(sql`INSERT INTO public.test_effects (group_name, event_id, attempt) VALUES (${g}, ${e.id}, 0)`);
+      if (failBatch && events.some((e) => (e.payload as { runId: string }).runId === 'b5')) throw new Error('batch boom');
+    };
+    const events = await publish(
+      bus,
+      Array.from({ length: 7 }, (_, i) => `b${i}`),
+    );
+    const ids = events.map((e) => e.id);
+    // A duplicate id already delivered is not handed to the batch handler again.
+    await database.query('INSERT INTO kernel.event_deliveries (group_name, event_id) VALUES ($1, $2)', [g, ids[1]]);
+
+    const r = await bus.pollOnce(g, [NAME], handler, batch);
+    // Chunk 1 (b0..b3) in one call, b1 left out; chunk 2 (b4..b6) threw and was rolled back, then re-run
+    // through the per-event handler up to the failure: b4 committed, b5 failed its attempt 1.
+    expect(batches).toEqual([[ids[0], ids[2], ids[3]], [ids[4], ids[5], ids[6]]]);
+    expect(calls.map((c) => c.id)).toEqual([ids[4], ids[5]]);
+    expect(r).toMatchObject({ handled: 4, busy: false, retryInMs: 1000 });
+    expect(await effectCount(g)).toEqual(new Map([[ids[0], 1], [ids[2], 1], [ids[3], 1], [ids[4], 1]]));
+
+    failBatch = false;
+    const r2 = await bus.pollOnce(g, [NAME], handler, batch);
+    expect(r2).toMatchObject({ handled: 2, busy: false });
+    expect(batches.at(-1)).toEqual([ids[5], ids[6]]);
+    expect(await effectCount(g)).toEqual(new Map(ids.filter((_, i) => i !== 1).map((id) => [id, 1])));
+    expect(Number((await consumer(g)).position)).toBe(await head());
+  });
+
   it('a handler failing at event k: earlier events stay committed once, k is rolled back, later ones wait; the retry handles k and the rest exactly once', async () => {
     const bus = makeBus();
     const g = await newGroup(bus, 'fail');
