@@ -15,7 +15,7 @@ import { AuditLog, AUDIT_MIGRATIONS } from '../src/kernel/audit/index.js';
 import { systemClock } from '../src/kernel/clock.js';
 import { openDatabase } from '../src/kernel/db/database.js';
 import { migrate } from '../src/kernel/db/migrate.js';
-import { EventBackbone, EVENTS_MIGRATION_SET, type EventEnvelope } from '../src/kernel/events/index.js';
+import { EventBackbone, EVENTS_MIGRATION_SET } from '../src/kernel/events/index.js';
 import { createLogger } from '../src/kernel/telemetry/logger.js';
 import { ConfigRepository } from '../src/services/gamification/config.repository.js';
 import { DEFAULT_RULES } from '../src/services/gamification/defaults.js';
@@ -115,6 +115,7 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     }
     // Steady state: autovacuum would have set the visibility map, which index-only rank counts need.
     await database.query('VACUUM ANALYZE gamification.scores');
+    await database.query('VACUUM ANALYZE gamification.score_counts');
     figures.load_s_postgres = (performance.now() - t0) / 1000;
     const rd = new RedisLeaderboard(redis, new LeaderboardRepository(db), prefix);
     const t1 = performance.now();

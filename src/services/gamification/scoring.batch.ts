@@ -10,7 +10,9 @@ import type { Rule } from './schemas.js';
 import { emptyStreak, streakAt, touchStreak, type StreakState } from './streaks.js';
 import { LEADERBOARD_PERIODS, dayString, localDayNumber, periodIndex, periodKey, type Cadence } from './time.js';
 import type { BatchScoringRepository, ScoreDelta, ScoringRepository } from './scoring.repository.js';
-import type { Outcome } from './scoring.service.js';
+
+/** What scoring one event came to (the bus counts these in v01t_gamification_events_total). */
+export type Outcome = { status: 'skipped' | 'duplicate' } | { status: 'scored'; entries: { ruleId: string; points: number }[] };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY = 86_400_000;

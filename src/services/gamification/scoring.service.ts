@@ -12,7 +12,7 @@ import type { Rule } from './schemas.js';
 import { emptyStreak, streakAt, touchStreak, type StreakState } from './streaks.js';
 import { LEADERBOARD_PERIODS, isTimeZone, localDayNumber, periodIndex, periodKey, type Cadence } from './time.js';
 import { BatchScoringRepository, type ScoringRepository, type StreakRow } from './scoring.repository.js';
-import { scoreBatch } from './scoring.batch.js';
+import { scoreBatch, type Outcome } from './scoring.batch.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -22,7 +22,7 @@ export interface ScoringOptions {
   onAwarded?: (persona: string, points: number) => void;
 }
 
-export type Outcome = { status: 'skipped' | 'duplicate' } | { status: 'scored'; entries: { ruleId: string; points: number }[] };
+export type { Outcome };
 
 const toState = (r: StreakRow | undefined): StreakState =>
   r ? { current: r.current, longest: r.longest, lastPeriod: r.last_period, freezes: r.freezes, freezesUsed: r.freezes_used } : emptyStreak();

@@ -19199,7 +19199,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Webhook trigger: the JSON body becomes the run input */
+        /**
+         * Webhook trigger: the JSON body becomes the run input
+         * @description With the trigger's `respond: "immediately"` (the default) the answer is 202 once the run is queued. With `respond: "onCompletion"` the call waits for the run: 200 with its status and output (or error) when it finishes within the trigger's `responseTimeoutMs`, else 202 with the run id (the run goes on; read it with GET /v1/workspaces/{workspaceId}/runs/{runId}).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -19211,7 +19214,23 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description The run was queued (or, for a repeated Idempotency-Key, the first run) */
+                /** @description respond: onCompletion, and the run finished in time: its final status, with the last step's output when it succeeded or the error when it did not */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            runId: string;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "waiting" | "succeeded" | "failed" | "cancelled" | "timed_out";
+                            output?: unknown;
+                            error: string | null;
+                        };
+                    };
+                };
+                /** @description The run was queued (or, for a repeated Idempotency-Key, the first run); with respond: onCompletion, it did not finish within the timeout */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -19607,6 +19626,13 @@ export interface components {
                 type: "webhook";
                 /** @default false */
                 hmac: boolean;
+                /**
+                 * @default immediately
+                 * @enum {string}
+                 */
+                respond: "immediately" | "onCompletion";
+                /** @default 10000 */
+                responseTimeoutMs: number;
             } | {
                 /** @constant */
                 type: "event";
@@ -19867,6 +19893,13 @@ export interface components {
                 type: "webhook";
                 /** @default false */
                 hmac: boolean;
+                /**
+                 * @default immediately
+                 * @enum {string}
+                 */
+                respond: "immediately" | "onCompletion";
+                /** @default 10000 */
+                responseTimeoutMs: number;
             } | {
                 /** @constant */
                 type: "event";
