@@ -1,16 +1,21 @@
 /**
- * `npm run bench -- gamification [events] [members]`: rule evaluation throughput (1M events through
- * the default rules plus a JSONata-filtered one), leaderboard top-10 and around-me latency p99 with
- * 1M members on Redis and on PostgreSQL (same rows in both), and end-to-end scoring on PostgreSQL
- * (ledger, caps, streaks, balances, leaderboards, badges in one transaction per event).
+ * `npm run bench -- gamification [events] [members] [scored]`: rule evaluation throughput (`events`,
+ * default 1M, through the default rules plus a JSONata-filtered one), leaderboard top-10 and
+ * around-me latency with `members` (default 1M, seeded with generate_series) on Redis and on
+ * PostgreSQL (same rows in both; PostgreSQL also with the pre-ADR-0062 count of the rows above as
+ * the baseline), and end-to-end scoring (ledger, caps, streaks, balances, leaderboards, levels,
+ * badges) of `scored` events (default 20,000) on PostgreSQL and on PGlite: through the postgres bus
+ * with the batch handler (what the platform runs) beside the per-event path (one transaction per
+ * event, the baseline, measured for at most ~10 s).
  */
 import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { AuditLog, AUDIT_MIGRATIONS } from '../src/kernel/audit/index.js';
 import { systemClock } from '../src/kernel/clock.js';
 import { openDatabase } from '../src/kernel/db/database.js';
 import { migrate } from '../src/kernel/db/migrate.js';
-import { EventBackbone, EVENTS_MIGRATION_SET, type EventEnvelope } from '../src/kernel/events/index.js';
+import { EventBackbone, EVENTS_MIGRATION_SET } from '../src/kernel/events/index.js';
 import { createLogger } from '../src/kernel/telemetry/logger.js';
 import { ConfigRepository } from '../src/services/gamification/config.repository.js';
 import { DEFAULT_RULES } from '../src/services/gamification/defaults.js';
@@ -21,6 +26,14 @@ import { GAMIFICATION_MIGRATIONS } from '../src/services/gamification/migrations
 import { RuleSet, pointsWithBonus } from '../src/services/gamification/rules.js';
 import { ruleSchema } from '../src/services/gamification/schemas.js';
 import { ScoringService } from '../src/services/gamification/scoring.service.js';
+import { PostgresBus } from '../src/kernel/events/postgres-bus.js';
+import type { Db } from '../src/kernel/db/database.js';
+import type { EventName, NewEvent } from '../src/kernel/events/index.js';
+// The event catalog: what the scored events and the events scoring publishes are validated against.
+import '../src/services/gamification/events.js';
+import '../src/services/workflow-engine/events.js';
+import '../src/services/content-scheduler/events.js';
+import '../src/services/analytics-engine/events.js';
 import { freshDatabase } from './support/postgres.js';
 
 const PG_URL = process.env.V01T_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -72,6 +85,7 @@ async function ruleEvaluation(events: number): Promise<number> {
 export default async function bench(args: string[]): Promise<Record<string, number>> {
   const events = Number(args[0] ?? 1_000_000);
   const members = Number(args[1] ?? 1_000_000);
+  const scored = Number(args[2] ?? 20_000);
   const figures: Record<string, number> = {};
   figures.rule_eval_events_per_s = await ruleEvaluation(events);
   figures.rule_eval_events = events;
@@ -101,6 +115,7 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     }
     // Steady state: autovacuum would have set the visibility map, which index-only rank counts need.
     await database.query('VACUUM ANALYZE gamification.scores');
+    await database.query('VACUUM ANALYZE gamification.score_counts');
     figures.load_s_postgres = (performance.now() - t0) / 1000;
     const rd = new RedisLeaderboard(redis, new LeaderboardRepository(db), prefix);
     const t1 = performance.now();
@@ -127,39 +142,24 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     put('noop_roundtrip', 'postgres', await timed(500, () => database.query('SELECT 1')));
     put('top10', 'postgres', await timed(500, () => pg.top(ref, 10)));
     put('around_me', 'postgres', await timed(300, (i) => pg.around(ref, pick(i), 5)));
+    figures[`around_me_p99_ms_postgres_${label(members)}`] = figures.around_me_p99_ms_postgres!;
+    // Baseline: the same answer with the rank counted over every row above (the query before ADR 0062).
+    const repo = new LeaderboardRepository(db);
+    const scan = await timed(30, async (i) => {
+      const me = pick(i);
+      const mine = (await repo.score(ref, me))!;
+      const [byScan, byCounts] = [await repo.countAboveByScan(ref, mine, me), await repo.countAbove(ref, mine, me)];
+      if (byScan !== byCounts) throw new Error(`ranks disagree for ${me}: ${byScan} by scan, ${byCounts} from bucket counts`);
+    });
+    figures[`around_me_by_scan_p99_ms_postgres_${label(members)}`] = p99(scan);
+    figures[`around_me_by_scan_p50_ms_postgres_${label(members)}`] = p50(scan);
 
-    // End to end on PostgreSQL: one delivery transaction per event, as the bus runs it.
-    const logger = createLogger('silent');
-    const events = new EventBackbone({ db, clock: systemClock, logger, config: { bus: 'postgres', pollMs: 1000, maxAttempts: 3, kafka: { brokers: [], clientId: 'b', topicPrefix: 'b.', partitions: 1 } } });
-    const scoring = new ScoringService(db, new ScoringRepository(db), new ConfigRepository(db, systemClock), events, new AuditLog(db, systemClock), systemClock, { redis: true });
-    const users = Array.from({ length: 200 }, () => randomUUID());
-    const scoredEvents = 3000;
-    const envelopes: EventEnvelope[] = Array.from({ length: scoredEvents }, (_, i) => ({
-      id: randomUUID(),
-      name: 'workflow.run.succeeded.v1',
-      occurredAt: new Date().toISOString(),
-      workspaceId,
-      actorId: users[i % users.length]!,
-      payload: { runId: `r${i}`, workflowId: 'wf', workflowVersion: 1, durationMs: 5 },
+    Object.assign(figures, await scoringThroughput(db, 'postgres', scored, async () => {
+      const t3 = performance.now();
+      let drained = 0;
+      for (let n; (n = await rd.drain(1000)) > 0; ) drained += n;
+      figures.redis_projection_entries_per_s = drained / ((performance.now() - t3) / 1000);
     }));
-    await db.transaction((tx) => scoring.handle(envelopes[0]!, tx)); // seeds the workspace
-    const t2 = performance.now();
-    let next = 1;
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        while (next < envelopes.length) {
-          const e = envelopes[next++]!;
-          await db.transaction((tx) => scoring.handle(e, tx));
-        }
-      }),
-    );
-    figures.scored_events_per_s_postgres = (scoredEvents - 1) / ((performance.now() - t2) / 1000);
-    const t3 = performance.now();
-    let drained = 0;
-    for (let n; (n = await rd.drain(1000)) > 0; ) drained += n;
-    figures.redis_projection_entries_per_s = drained / ((performance.now() - t3) / 1000);
-    const [ledger] = await database.query<{ n: string }>('SELECT count(*) AS n FROM gamification.ledger');
-    if (Number(ledger!.n) !== scoredEvents) throw new Error(`expected ${scoredEvents} ledger entries, found ${ledger!.n}`);
   } finally {
     const keys = await redis.keys(`${prefix}*`);
     if (keys.length) await redis.del(...keys);
@@ -167,5 +167,87 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     await database.close();
     await fresh.drop();
   }
+  const embedded = await openDatabase({});
+  try {
+    await migrate(embedded, [{ service: 'kernel', migrations: AUDIT_MIGRATIONS }, EVENTS_MIGRATION_SET, { service: 'gamification', migrations: GAMIFICATION_MIGRATIONS }]);
+    Object.assign(figures, await scoringThroughput(embedded.orm, 'pglite', Math.max(1000, Math.round(scored / 4))));
+  } finally {
+    await embedded.close();
+  }
   return figures;
 }
+
+const label = (n: number) => (n >= 1_000_000 && n % 1_000_000 === 0 ? `${n / 1_000_000}m` : n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
+
+/** A realistic mix: workflow runs and deployments, posts, campaigns, reports and insights from 2,000 members. */
+function eventMix(workspaceId: string, n: number): NewEvent<EventName>[] {
+  const users = Array.from({ length: 2000 }, () => randomUUID());
+  const kinds: Pick<NewEvent<EventName>, 'name' | 'payload'>[] = [
+    { name: 'workflow.run.succeeded.v1', payload: { runId: 'r', workflowId: 'wf', workflowVersion: 1, durationMs: 5 } },
+    { name: 'workflow.run.succeeded.v1', payload: { runId: 'r', workflowId: 'wf', workflowVersion: 1, durationMs: 5 } },
+    { name: 'workflow.deployment.succeeded.v1', payload: { deploymentId: 'd', workflowId: 'wf', environment: 'prod' } },
+    { name: 'content.post.published.v1', payload: { postId: 'p', channel: 'linkedin' } },
+    { name: 'content.campaign.launched.v1', payload: { campaignId: 'c', name: 'C', channels: ['x'] } },
+    { name: 'analytics.report.run.v1', payload: { reportId: null, kind: 'funnel' } },
+  ] as never;
+  const start = Date.now() - 20 * 86_400_000;
+  return Array.from({ length: n }, (_, i) => ({ ...kinds[i % kinds.length]!, workspaceId, actorId: users[(i * 7919) % users.length]!, occurredAt: new Date(start + Math.floor((i / n) * 20 * 86_400_000)) }));
+}
+
+/**
+ * Scored events per second on one engine: the per-event path (a transaction per event, four at a
+ * time on PostgreSQL, as the old consumer ran) for at most ~10 s, then the bus with the batch
+ * handler draining `n` published events. Each in its own workspace; the answers are checked.
+ */
+async function scoringThroughput(db: Db, engine: 'postgres' | 'pglite', n: number, afterBus?: () => Promise<void>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const logger = createLogger('silent');
+  const events = new EventBackbone({ db, clock: systemClock, logger, config: { bus: 'postgres', pollMs: 1000, maxAttempts: 3, kafka: { brokers: [], clientId: 'b', topicPrefix: 'b.', partitions: 1 } } });
+  const scoring = new ScoringService(db, new ScoringRepository(db), new ConfigRepository(db, systemClock), events, new AuditLog(db, systemClock), systemClock, { redis: engine === 'postgres' });
+
+  // Baseline: the per-event path.
+  const old = eventMix(randomUUID(), n).map((e, i) => ({ ...e, id: randomUUID(), occurredAt: e.occurredAt!.toISOString(), actorId: e.actorId!, workspaceId: e.workspaceId!, i }));
+  await db.transaction((tx) => scoring.handle(old[0] as never, tx)); // seeds the workspace
+  let next = 1;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: engine === 'postgres' ? 4 : 1 }, async () => {
+      while (next < old.length && performance.now() - t0 < 10_000) {
+        const e = old[next++]!;
+        await db.transaction((tx) => scoring.handle(e as never, tx));
+      }
+    }),
+  );
+  out[`scored_events_per_s_${engine}_per_event`] = (next - 1) / ((performance.now() - t0) / 1000);
+
+  // The platform's path: published, relayed, consumed by the gamification group in batch transactions.
+  const workspaceId = randomUUID();
+  const mix = eventMix(workspaceId, n);
+  for (let i = 0; i < mix.length; i += 1000) await events.publishMany(mix.slice(i, i + 1000));
+  while ((await events.bus.relayOnce()) > 0);
+  const bus = events.bus as PostgresBus;
+  const group = 'gamification.scoring';
+  await bus.ensureGroup(group);
+  const names = [...new Set(mix.map((e) => e.name))];
+  // Seeding the workspace's rules is part of the first batch either way; start at the group's head.
+  const t1 = performance.now();
+  let handled = 0;
+  for (;;) {
+    const r = await bus.pollOnce(
+      group,
+      names,
+      async (e, { tx }) => void (await scoring.handle(e, tx)),
+      async (batch, { tx }) => void (await scoring.handleBatch(batch, tx)),
+    );
+    handled += r.handled;
+    if (!r.more && r.handled === 0) break;
+  }
+  out[`scored_events_per_s_${engine}`] = handled / ((performance.now() - t1) / 1000);
+  out[`scored_events_${engine}`] = handled;
+  const [check] = rowsOfQuery(await db.execute(sql`SELECT count(*)::int AS n FROM gamification.processed_events WHERE workspace_id = ${workspaceId}`));
+  if (handled !== n || Number(check!.n) !== n) throw new Error(`${engine}: expected ${n} scored events, handled ${handled}, recorded ${check!.n}`);
+  await afterBus?.();
+  return out;
+}
+
+const rowsOfQuery = (r: unknown) => (r as { rows: { n: number }[] }).rows;

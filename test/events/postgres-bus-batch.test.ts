@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/kernel/clock.js';
 import { openDatabase, type Database, type Db } from '../../src/kernel/db/database.js';
 import { migrate } from '../../src/kernel/db/migrate.js';
-import { batchHandler, type EventEnvelope, type EventHandler } from '../../src/kernel/events/envelope.js';
+import type { EventEnvelope, EventHandler } from '../../src/kernel/events/envelope.js';
 import { EVENTS_MIGRATION_SET } from '../../src/kernel/events/index.js';
 import { Outbox } from '../../src/kernel/events/outbox.js';
 import { PostgresBus, type PostgresBusOptions } from '../../src/kernel/events/postgres-bus.js';
@@ -149,24 +149,24 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     expect(Number((await consumer(g)).position)).toBe(await head());
   });
 
-  it('hands a batch-capable handler the batch in one call (one statement for 30 events); a failing batch call falls back to the single-event handler', async () => {
+  it('hands the batch handler a whole batch in one call (one statement for 30 events); a failing batch call falls back to the single-event handler', async () => {
     const bus = makeBus();
     const g = await newGroup(bus, 'many');
-    const { calls, handler: each } = recordingHandler(g, (e) => (e.payload as { runId: string }).runId === 'm7');
+    const { calls, handler } = recordingHandler(g, (e) => (e.payload as { runId: string }).runId === 'm7');
     const batches: string[][] = [];
     let failBatch = false;
-    const handler = batchHandler(each, async (events, ctx) => {
+    const batch = async (events: EventEnvelope[], ctx: { tx: Parameters<EventHandler>[1]['tx'] }) => {
       batches.push(events.map((e) => e.id));
       const values = sql.join(events.map((e) => sql`(${g}, ${e.id}, 1)`), sql`, `);
       await ctx.tx.execute(sql`INSERT INTO public.test_effects (group_name, event_id, attempt) VALUES ${values}`);
       if (failBatch) throw new Error('batch boom');
-    });
+    };
     const events = await publish(
       bus,
       Array.from({ length: 30 }, (_, i) => `b${i}`),
     );
     recording = true;
-    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 30, busy: false, more: false });
+    expect(await bus.pollOnce(g, [NAME], handler, batch)).toEqual({ handled: 30, busy: false, more: false });
     recording = false;
     expect(batches).toEqual([events.map((e) => e.id)]);
     expect(calls).toEqual([]);
@@ -182,13 +182,48 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
       bus,
       Array.from({ length: 10 }, (_, i) => `m${i}`),
     );
-    const r = await bus.pollOnce(g, [NAME], handler);
+    const r = await bus.pollOnce(g, [NAME], handler, batch);
     expect(r).toMatchObject({ handled: 7, busy: false, more: false });
     expect(batches).toHaveLength(1);
     expect(calls.map((c) => c.id)).toEqual(more.slice(0, 8).map((e) => e.id));
     const counts = await effectCount(g);
     for (const e of more.slice(0, 7)) expect(counts.get(e.id)).toBe(1);
     expect(counts.has(more[7]!.id)).toBe(false);
+  });
+
+  it('a group with a batch handler gets each batch transaction\'s claimed events in one call; when it throws, the batch is delivered event by event', async () => {
+    const bus = makeBus({ txMaxEvents: 4 });
+    const g = await newGroup(bus, 'batchfn');
+    const { calls, handler } = recordingHandler(g, (e, attempt) => (e.payload as { runId: string }).runId === 'b5' && attempt === 1);
+    const batches: string[][] = [];
+    let failBatch = true;
+    const batch = async (events: EventEnvelope[], ctx: { tx: Parameters<EventHandler>[1]['tx'] }) => {
+      batches.push(events.map((e) => e.id));
+      for (const e of events) await ctx.tx.execute(sql`INSERT INTO public.test_effects (group_name, event_id, attempt) VALUES (${g}, ${e.id}, 0)`);
+      if (failBatch && events.some((e) => (e.payload as { runId: string }).runId === 'b5')) throw new Error('batch boom');
+    };
+    const events = await publish(
+      bus,
+      Array.from({ length: 7 }, (_, i) => `b${i}`),
+    );
+    const ids = events.map((e) => e.id);
+    // A duplicate id already delivered is not handed to the batch handler again.
+    await database.query('INSERT INTO kernel.event_deliveries (group_name, event_id) VALUES ($1, $2)', [g, ids[1]]);
+
+    const r = await bus.pollOnce(g, [NAME], handler, batch);
+    // Chunk 1 (b0..b3) in one call, b1 left out; chunk 2 (b4..b6) threw and was rolled back, then re-run
+    // through the per-event handler up to the failure: b4 committed, b5 failed its attempt 1.
+    expect(batches).toEqual([[ids[0], ids[2], ids[3]], [ids[4], ids[5], ids[6]]]);
+    expect(calls.map((c) => c.id)).toEqual([ids[4], ids[5]]);
+    expect(r).toMatchObject({ handled: 4, busy: false, retryInMs: 1000 });
+    expect(await effectCount(g)).toEqual(new Map([[ids[0], 1], [ids[2], 1], [ids[3], 1], [ids[4], 1]]));
+
+    failBatch = false;
+    const r2 = await bus.pollOnce(g, [NAME], handler, batch);
+    expect(r2).toMatchObject({ handled: 2, busy: false });
+    expect(batches.at(-1)).toEqual([ids[5], ids[6]]);
+    expect(await effectCount(g)).toEqual(new Map(ids.filter((_, i) => i !== 1).map((id) => [id, 1])));
+    expect(Number((await consumer(g)).position)).toBe(await head());
   });
 
   it('a handler failing at event k: earlier events stay committed once, k is rolled back, later ones wait; the retry handles k and the rest exactly once', async () => {

@@ -40,23 +40,17 @@ export interface HandlerContext {
 export type EventHandler<N extends EventName = EventName> = (event: EventEnvelope<N>, ctx: HandlerContext) => Promise<void>;
 
 /**
- * A handler that can also take a batch transaction's events in one call (`many`, e.g. one
- * multi-row INSERT instead of one per event). The postgres bus calls `many` with the events it
- * claimed in a batch transaction, on that transaction; a throw rolls the batch back and the events
- * are then delivered one by one through the single-event function (which alone sees `attempt`),
- * as for any failed batch. Other buses call the single-event function only. Both must write the
- * same thing.
+ * A consumer group's handler for several events at once (postgres bus): called with the claimed
+ * events of one batch transaction, in delivery order, on that transaction. It must have the same
+ * effects as the group's per-event handler called for each event in order: when it throws, the
+ * batch is rolled back and delivered again event by event through the per-event handler, which
+ * also books failures, retries and dead letters per event.
  */
-export type BatchCapableHandler<N extends EventName = EventName> = EventHandler<N> & {
-  many: (events: EventEnvelope<N>[], ctx: { tx: DbTx }) => Promise<void>;
-};
+export type BatchEventHandler<N extends EventName = EventName> = (events: EventEnvelope<N>[], ctx: { tx: DbTx }) => Promise<void>;
 
-/** Builds a BatchCapableHandler from its single-event and its batch form. */
-export function batchHandler<N extends EventName>(
-  each: EventHandler<N>,
-  many: (events: EventEnvelope<N>[], ctx: { tx: DbTx }) => Promise<void>,
-): BatchCapableHandler<N> {
-  return Object.assign(each, { many });
+export interface SubscribeOptions<N extends EventName = EventName> {
+  /** Handles a batch transaction's events in one call (postgres bus; Kafka calls the per-event handler). */
+  batch?: BatchEventHandler<N>;
 }
 
 export interface EventPublisher {
@@ -75,5 +69,5 @@ export interface EventsPort extends EventPublisher {
    * Registers a consumer group. Several replicas registering the same group share its events
    * (each event handled once per group); different groups each see every event.
    */
-  subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>): void;
+  subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>, options?: SubscribeOptions<N>): void;
 }

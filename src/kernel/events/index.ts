@@ -8,7 +8,7 @@ import type { CoreMetrics } from '../telemetry/metrics.js';
 import { contextFrom, SpanKind, withSpan } from '../telemetry/tracing.js';
 import { eventNames, isEventName, type EventName } from './catalog.js';
 import { retryDelayMs } from './deliver.js';
-import type { EventEnvelope, EventHandler, EventsPort, NewEvent } from './envelope.js';
+import type { BatchEventHandler, EventEnvelope, EventHandler, EventsPort, NewEvent, SubscribeOptions } from './envelope.js';
 import { KafkaBus } from './kafka-bus.js';
 import { EVENT_MIGRATIONS, Outbox, rowsOf } from './outbox.js';
 import { PostgresBus, type BusAdapter } from './postgres-bus.js';
@@ -57,7 +57,7 @@ function tracedHandler(group: string, handler: EventHandler): EventHandler {
 export class EventBackbone implements EventsPort {
   readonly outbox: Outbox;
   readonly bus: BusAdapter;
-  private readonly subscriptions = new Map<string, { names: EventName[]; handler: EventHandler }>();
+  private readonly subscriptions = new Map<string, { names: EventName[]; handler: EventHandler; batch?: BatchEventHandler }>();
   private started = false;
   private relayTimer?: NodeJS.Timeout;
   private relayRunning?: Promise<void>;
@@ -83,15 +83,16 @@ export class EventBackbone implements EventsPort {
     return this.outbox.publishMany(events, tx);
   }
 
-  subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>): void {
+  subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>, options: SubscribeOptions<N> = {}): void {
     if (!/^[a-z0-9][a-z0-9._-]{0,99}$/.test(group)) throw new Error(`invalid consumer group name "${group}"`);
     if (this.subscriptions.has(group)) throw new Error(`consumer group "${group}" is subscribed twice`);
     const unknown = names.filter((n) => !isEventName(n));
     if (unknown.length || !names.length) throw new Error(`consumer group "${group}": unknown or no event names (${unknown.join(', ')})`);
     const traced = tracedHandler(group, handler as EventHandler);
-    this.subscriptions.set(group, { names, handler: traced });
+    const batch = options.batch as BatchEventHandler | undefined;
+    this.subscriptions.set(group, { names, handler: traced, batch });
     this.bus.track(group, names);
-    if (this.started) void this.bus.startConsumer(group, names, traced).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
+    if (this.started) void this.bus.startConsumer(group, names, traced, batch).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
   }
 
   /** Starts the relay loop and every subscribed consumer group. */
@@ -99,7 +100,7 @@ export class EventBackbone implements EventsPort {
     if (this.started) return;
     this.started = true;
     this.stopping = false;
-    for (const [group, s] of this.subscriptions) await this.bus.startConsumer(group, s.names, s.handler);
+    for (const [group, s] of this.subscriptions) await this.bus.startConsumer(group, s.names, s.handler, s.batch);
     this.scheduleRelay(0);
   }
 

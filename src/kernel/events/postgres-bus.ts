@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EventName } from './catalog.js';
-import type { BatchCapableHandler, EventHandler } from './envelope.js';
+import type { BatchEventHandler, EventHandler } from './envelope.js';
 import { claimDeliveries, deliverOnce, errorText, recordDeadLetter, releaseClaims } from './deliver.js';
 import { envelopeOf, RELAY_LOCK_KEY, rowsOf, type OutboxRow } from './outbox.js';
 
@@ -13,7 +13,7 @@ export interface BusAdapter {
   /** Moves committed outbox rows onto the bus; returns how many. No-op when another replica holds the relay lock. */
   relayOnce(): Promise<number>;
   /** Starts consuming for a group (background). */
-  startConsumer(group: string, names: EventName[], handler: EventHandler): Promise<void>;
+  startConsumer(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler): Promise<void>;
   stop(): Promise<void>;
   /** Unconsumed events per group subscribed in this process. */
   lag(): Promise<Map<string, number>>;
@@ -52,9 +52,18 @@ class HandlerFailed extends Error {
   }
 }
 
+/** A group's batch handler threw (the batch transaction is rolled back and re-run event by event). */
+class BatchHandlerFailed extends Error {
+  constructor(readonly error: unknown) {
+    super(`batch handler failed: ${errorText(error)}`);
+  }
+}
+
 interface PollContext {
   group: string;
   handler: EventHandler;
+  /** The group's batch handler, when it has one: called once per batch transaction instead of `handler` per event. */
+  batch?: BatchEventHandler;
   /** The group's offset when the poll began (a retry never moves it back past this). */
   from: number;
   /** The attempt number an event's delivery in this poll is. */
@@ -129,7 +138,7 @@ export class PostgresBus implements BusAdapter {
     for (const l of this.loops.values()) l.wake();
   }
 
-  async startConsumer(group: string, names: EventName[], handler: EventHandler): Promise<void> {
+  async startConsumer(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler): Promise<void> {
     if (this.loops.has(group)) throw new Error(`consumer group ${group} is already running in this process`);
     await this.ensureGroup(group);
     this.known.add(group);
@@ -150,7 +159,7 @@ export class PostgresBus implements BusAdapter {
         let waitMs = this.o.pollMs;
         state.pending = false;
         try {
-          const r = await this.pollOnce(group, names, handler);
+          const r = await this.pollOnce(group, names, handler, batch);
           if (r.more) waitMs = 0;
           if (r.retryInMs !== undefined) waitMs = r.retryInMs;
         } catch (err) {
@@ -186,7 +195,7 @@ export class PostgresBus implements BusAdapter {
    * rolled back and re-run in the per-event mode (one transaction per event, as before batching) up
    * to the failing event, whose failure is then booked without calling its handler again.
    */
-  async pollOnce(group: string, names: EventName[], handler: EventHandler): Promise<PollResult> {
+  async pollOnce(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler): Promise<PollResult> {
     const db = this.o.db;
     const [g] = rowsOf<{ position: string; failing_event_id: string | null; failing_attempts: number; head: string }>(
       await db.execute(sql`
@@ -208,7 +217,7 @@ export class PostgresBus implements BusAdapter {
     // Nothing more that matches up to head: the last transaction jumps the offset there, so lag reads zero and the next scan starts late.
     const end = full ? undefined : head;
     const attemptOf = (id: string) => (g.failing_event_id === id ? g.failing_attempts + 1 : 1);
-    const ctx: PollContext = { group, handler, from, attemptOf };
+    const ctx: PollContext = { group, handler, batch, from, attemptOf };
     let handled = 0;
     let atEnd = false;
     let i = 0;
@@ -223,7 +232,8 @@ export class PostgresBus implements BusAdapter {
         // Rolled back: re-run per event up to the failing one (all of them when the failure was not a handler's).
         const upTo = err instanceof HandlerFailed ? err.index + 1 : chunk.length;
         const known = err instanceof HandlerFailed ? { eventId: err.eventId, error: err.error } : undefined;
-        if (!(err instanceof HandlerFailed)) this.o.logger.warn({ err, group }, 'batch delivery failed; delivering that batch event by event');
+        if (err instanceof BatchHandlerFailed) this.o.logger.warn({ err: err.error, group }, 'batch handler failed; delivering that batch event by event');
+        else if (!(err instanceof HandlerFailed)) this.o.logger.warn({ err, group }, 'batch delivery failed; delivering that batch event by event');
         const step = await this.deliverEach(ctx, chunk.slice(0, upTo), known);
         handled += step.handled;
         if (step.stop) return { ...step.stop, handled };
@@ -251,16 +261,21 @@ export class PostgresBus implements BusAdapter {
     return this.o.db.transaction(async (tx) => {
       const ids = [...new Set(rows.map((r) => r.id))];
       const claimed = await claimDeliveries(tx, ctx.group, ids);
-      const many = (ctx.handler as Partial<BatchCapableHandler>).many;
-      if (many) {
-        // The whole batch in one call, in row order, each claimed event once; a throw falls back to per-event delivery.
-        const events = rows.map(envelopeOf).filter((e) => claimed.delete(e.id));
-        if (events.length) await many(events, { tx });
-        await this.advance(tx, ctx.group, end ?? Number(rows[rows.length - 1]!.position), null);
-        return { consumed: rows.length, handled: events.length };
-      }
       let handled = 0;
       let consumed = 0;
+      if (ctx.batch) {
+        // One call for the whole chunk (no early stop): a batch handler's cost barely grows with its size.
+        const events = rows.map(envelopeOf).filter((e) => claimed.delete(e.id));
+        if (events.length) {
+          try {
+            await ctx.batch(events as never, { tx });
+          } catch (err) {
+            throw new BatchHandlerFailed(err);
+          }
+        }
+        await this.advance(tx, ctx.group, end !== undefined ? end : Number(rows[rows.length - 1]!.position), null);
+        return { consumed: rows.length, handled: events.length };
+      }
       for (const row of rows) {
         const event = envelopeOf(row);
         consumed++;

@@ -1,5 +1,5 @@
 import { eventNames, type EventName } from '../../kernel/events/catalog.js';
-import { batchHandler, type EventEnvelope, type EventsPort } from '../../kernel/events/envelope.js';
+import type { EventEnvelope, EventsPort } from '../../kernel/events/envelope.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { BufferedEvent } from './ingest-buffer.js';
 import { bufferPlatformEvent, bufferPlatformEvents } from './platform-events.repository.js';
@@ -43,17 +43,17 @@ export function subscribePlatformEvents(events: EventsPort, opts: { platformWork
   events.subscribe<EventName>(
     PLATFORM_EVENTS_GROUP,
     names,
-    batchHandler(
-      async (event, ctx) => {
-        const row = buffered(event);
-        if (row) await bufferPlatformEvent(ctx.tx, row.workspaceId, row.messageId, new Date().toISOString(), row.event);
-      },
-      // A delivery batch's events in one INSERT.
-      async (batch, ctx) => {
+    async (event, ctx) => {
+      const row = buffered(event);
+      if (row) await bufferPlatformEvent(ctx.tx, row.workspaceId, row.messageId, new Date().toISOString(), row.event);
+    },
+    {
+      // A delivery batch's events in one INSERT (postgres bus; the same rows as the per-event handler).
+      batch: async (batch, ctx) => {
         const rows = batch.flatMap((e) => buffered(e) ?? []);
         await bufferPlatformEvents(ctx.tx, new Date().toISOString(), rows);
       },
-    ),
+    },
   );
   opts.logger.debug({ group: PLATFORM_EVENTS_GROUP, names: names.length }, 'analytics subscribed to platform events');
 }

@@ -52,10 +52,21 @@ export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): 
     const scoring = new ScoringService(ctx.db, new ScoringRepository(ctx.db), configs, ctx.events, ctx.audit, ctx.clock, { redis: redis !== null, onAwarded: (persona, points) => awarded.inc({ persona }, points) });
     const profiles = new ProfileService(new ProfileRepository(ctx.db), configs, scoring, redis ?? pg, pg, redis, ctx.clock);
 
-    ctx.events.subscribe(CONSUMER_GROUP, consumedEvents(), async (event, { tx }) => {
-      const outcome = await scoring.handle(event, tx);
-      handled.inc({ outcome: outcome.status });
-    });
+    // A batch transaction's events are scored together (set-based statements); the per-event
+    // handler is the bus's fallback when a batch fails, and Kafka's handler.
+    ctx.events.subscribe(
+      CONSUMER_GROUP,
+      consumedEvents(),
+      async (event, { tx }) => {
+        const outcome = await scoring.handle(event, tx);
+        handled.inc({ outcome: outcome.status });
+      },
+      {
+        batch: async (events, { tx }) => {
+          for (const outcome of await scoring.handleBatch(events, tx)) handled.inc({ outcome: outcome.status });
+        },
+      },
+    );
 
     let timers: NodeJS.Timeout[] = [];
     let draining: Promise<unknown> | undefined;

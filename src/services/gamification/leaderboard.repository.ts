@@ -22,8 +22,34 @@ export class LeaderboardRepository {
     return mine ? Number(mine.score) : null;
   }
 
-  /** How many entries rank above (score, user id) — ties broken by user id descending. */
+  /**
+   * How many entries rank above (score, user id), ties broken by user id descending, from the
+   * maintained bucket counts (migration 0002, ADR 0062): members of higher 2^24-wide buckets, of
+   * higher 2^16-wide buckets in the same 2^24 one, of higher 2^8-wide buckets in the same 2^16
+   * one, and an index range count of the entries above in the entry's own 2^8-wide bucket. Each
+   * part reads at most 256 bucket rows (the first: one per 2^24 points), so the cost does not
+   * grow with the board, only with how many members share the entry's 256-wide score bucket.
+   * (`score >= s` is implied by the row comparison but tells the planner how narrow the range is;
+   * without it PostgreSQL estimates a large part of the board and starts parallel workers.)
+   */
   async countAbove(ref: BoardRef, score: number, userId: string): Promise<number> {
+    const s = BigInt(score);
+    const b = (shift: bigint) => (s >> shift).toString();
+    const next = (shift: bigint) => (((s >> shift) + 1n) << 8n).toString();
+    const [{ above }] = (await rows<{ above: string | number }>(
+      this.db,
+      sql`SELECT
+            coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${where(ref)} AND lvl = 24 AND bucket > ${b(24n)}::bigint), 0)
+          + coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${where(ref)} AND lvl = 16 AND bucket > ${b(16n)}::bigint AND bucket < ${next(24n)}::bigint), 0)
+          + coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${where(ref)} AND lvl = 8 AND bucket > ${b(8n)}::bigint AND bucket < ${next(16n)}::bigint), 0)
+          + (SELECT count(*) FROM gamification.scores WHERE ${where(ref)} AND (score, user_id) > (${score}::bigint, ${userId}::uuid)
+               AND score >= ${score}::bigint AND score < ${next(8n)}::bigint) AS above`,
+    )) as [{ above: string | number }];
+    return Number(above);
+  }
+
+  /** The same count by scanning every entry above (the query before ADR 0062; kept as the reference in tests and the bench). */
+  async countAboveByScan(ref: BoardRef, score: number, userId: string): Promise<number> {
     const [{ above }] = (await rows<{ above: string | number }>(
       this.db,
       sql`SELECT count(*) AS above FROM gamification.scores WHERE ${where(ref)} AND (score, user_id) > (${score}::bigint, ${userId}::uuid)`,

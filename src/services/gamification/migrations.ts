@@ -186,4 +186,70 @@ CREATE TABLE gamification.leaderboard_archive (
 );
 `,
   },
+  {
+    id: '0002_score_counts',
+    sql: `
+-- A maintained rank structure for the PostgreSQL leaderboard (ADR 0062): members per score
+-- bucket at three widths (2^8, 2^16, 2^24). A rank is the sum of a few hundred bucket rows at
+-- most plus an index range count inside the member's own 256-wide bucket, instead of a count of
+-- every row above. Kept by statement-level triggers, so every writer of gamification.scores
+-- (scoring, adjustments, reversals, archiving, erasure) keeps it exact in its own transaction.
+CREATE TABLE gamification.score_counts (
+  workspace_id uuid NOT NULL,
+  board text NOT NULL,
+  period text NOT NULL,
+  lvl smallint NOT NULL,
+  bucket bigint NOT NULL,
+  members bigint NOT NULL,
+  PRIMARY KEY (workspace_id, board, period, lvl, bucket) INCLUDE (members)
+);
+
+CREATE FUNCTION gamification.score_counts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- Bucket rows are shared by every member of a board, and one statement fires its INSERT and its
+  -- UPDATE trigger separately: writers of a workspace's scores therefore queue on one lock per
+  -- workspace (taken in workspace order, held to commit) before touching its buckets, so two
+  -- transactions never take bucket rows in opposite orders (no deadlock).
+  IF TG_OP = 'DELETE' THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w::text, 0)) FROM (SELECT DISTINCT workspace_id AS w FROM old_rows ORDER BY 1) x;
+  ELSE
+    PERFORM pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w::text, 0)) FROM (SELECT DISTINCT workspace_id AS w FROM new_rows ORDER BY 1) x;
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO gamification.score_counts AS c (workspace_id, board, period, lvl, bucket, members)
+      SELECT r.workspace_id, r.board, r.period, l.lvl, r.score >> l.lvl, count(*)
+      FROM new_rows r CROSS JOIN (VALUES (8::smallint), (16::smallint), (24::smallint)) AS l(lvl)
+      GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+      ON CONFLICT (workspace_id, board, period, lvl, bucket) DO UPDATE SET members = c.members + EXCLUDED.members;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO gamification.score_counts AS c (workspace_id, board, period, lvl, bucket, members)
+      SELECT r.workspace_id, r.board, r.period, l.lvl, r.score >> l.lvl, -count(*)
+      FROM old_rows r CROSS JOIN (VALUES (8::smallint), (16::smallint), (24::smallint)) AS l(lvl)
+      GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+      ON CONFLICT (workspace_id, board, period, lvl, bucket) DO UPDATE SET members = c.members + EXCLUDED.members;
+  ELSE
+    -- A score that stays in its buckets (most increments) writes nothing.
+    INSERT INTO gamification.score_counts AS c (workspace_id, board, period, lvl, bucket, members)
+      SELECT r.workspace_id, r.board, r.period, l.lvl, r.score >> l.lvl, sum(r.d)
+      FROM (SELECT workspace_id, board, period, score, 1 AS d FROM new_rows
+            UNION ALL SELECT workspace_id, board, period, score, -1 AS d FROM old_rows) r
+      CROSS JOIN (VALUES (8::smallint), (16::smallint), (24::smallint)) AS l(lvl)
+      GROUP BY 1, 2, 3, 4, 5 HAVING sum(r.d) <> 0 ORDER BY 1, 2, 3, 4, 5
+      ON CONFLICT (workspace_id, board, period, lvl, bucket) DO UPDATE SET members = c.members + EXCLUDED.members;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER scores_counted_insert AFTER INSERT ON gamification.scores REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION gamification.score_counts_sync();
+CREATE TRIGGER scores_counted_update AFTER UPDATE ON gamification.scores REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION gamification.score_counts_sync();
+CREATE TRIGGER scores_counted_delete AFTER DELETE ON gamification.scores REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION gamification.score_counts_sync();
+
+INSERT INTO gamification.score_counts (workspace_id, board, period, lvl, bucket, members)
+  SELECT s.workspace_id, s.board, s.period, l.lvl, s.score >> l.lvl, count(*)
+  FROM gamification.scores s CROSS JOIN (VALUES (8::smallint), (16::smallint), (24::smallint)) AS l(lvl)
+  GROUP BY 1, 2, 3, 4, 5;
+`,
+  },
 ];

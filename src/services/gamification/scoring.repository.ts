@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import { rows } from '../../kernel/db/rows.js';
 import type { Persona } from '../../kernel/auth/permissions.js';
@@ -149,6 +149,12 @@ export class ScoringRepository {
   /** Score changes for the given boards and periods (PostgreSQL rows; marks for the Redis projection when used). */
   async addScores(entries: ScoreDelta[], markForRedis: boolean, tx: DbExecutor): Promise<void> {
     if (!entries.length) return;
+    // Several workspaces in one statement: take their score locks (migration 0002) in workspace order first.
+    const workspaces = [...new Set(entries.map((e) => e.workspaceId.toLowerCase()))].sort();
+    if (workspaces.length > 1) {
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))
+        FROM (SELECT w FROM unnest(ARRAY[${sql.join(workspaces.map((w) => sql`${w}`), sql`, `)}]::text[]) AS w ORDER BY w) x`);
+    }
     const values = sql.join(
       entries.map((e) => sql`(${e.workspaceId}::uuid, ${e.board}, ${e.period}, ${e.userId}::uuid, ${e.delta}::bigint)`),
       sql`, `,
@@ -209,5 +215,189 @@ export class ScoringRepository {
             ON CONFLICT DO NOTHING RETURNING badge_id`,
     );
     return awarded.length > 0;
+  }
+}
+
+/** Keys of the batch reads: (workspace, user) plus one more column. */
+export interface UserKey {
+  workspaceId: string;
+  userId: string;
+}
+
+const tuples = (list: SQL[]) => sql.join(list, sql`, `);
+const pairKey = (k: UserKey) => sql`(${k.workspaceId}::uuid, ${k.userId}::uuid)`;
+
+/**
+ * The set-based statements of batch scoring (ScoringService.handleBatch): each reads or writes the
+ * rows of a whole batch of events in one statement, in the caller's transaction. Locking reads
+ * (FOR UPDATE) take the same rows the per-event path locks one by one; writes of counters add
+ * deltas (so they commute with the per-event path and with adjustments), writes of state computed
+ * from a locked read (streaks, levels) store the value.
+ */
+export class BatchScoringRepository {
+  /** Records the events as processed; returns the ids that were not processed before. */
+  async markProcessed(events: { id: string; workspaceId: string }[], now: string, tx: DbExecutor): Promise<Set<string>> {
+    if (!events.length) return new Set();
+    const fresh = await rows<{ event_id: string }>(
+      tx,
+      sql`INSERT INTO gamification.processed_events (event_id, workspace_id, processed_at)
+          VALUES ${tuples(events.map((e) => sql`(${e.id}::uuid, ${e.workspaceId}::uuid, ${now}::timestamptz)`))}
+          ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+    );
+    return new Set(fresh.map((r) => r.event_id));
+  }
+
+  async userTimezones(keys: UserKey[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; timezone: string }[]> {
+    if (!keys.length) return [];
+    return rows(tx, sql`SELECT workspace_id, user_id, timezone FROM gamification.user_settings WHERE (workspace_id, user_id) IN (${tuples(keys.map(pairKey))})`);
+  }
+
+  /** Adds `n` to each (workspace, user, event name) count; returns the new totals. */
+  async addCounts(counts: (UserKey & { eventName: string; n: number })[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; event_name: string; count: string | number }[]> {
+    if (!counts.length) return [];
+    return rows(
+      tx,
+      sql`INSERT INTO gamification.event_counts (workspace_id, user_id, event_name, count)
+          VALUES ${tuples(counts.map((c) => sql`(${c.workspaceId}::uuid, ${c.userId}::uuid, ${c.eventName}, ${c.n}::bigint)`))}
+          ON CONFLICT (workspace_id, user_id, event_name) DO UPDATE SET count = gamification.event_counts.count + EXCLUDED.count
+          RETURNING workspace_id, user_id, event_name, count`,
+    );
+  }
+
+  async lockStreaks(keys: (UserKey & { activity: string; cadence: Cadence })[], tx: DbExecutor): Promise<(StreakRow & { workspace_id: string; user_id: string; activity: string; cadence: Cadence })[]> {
+    if (!keys.length) return [];
+    return rows(
+      tx,
+      sql`SELECT workspace_id, user_id, activity, cadence, current, longest, last_period, freezes, freezes_used FROM gamification.streaks
+          WHERE (workspace_id, user_id, activity, cadence) IN (${tuples(keys.map((k) => sql`(${k.workspaceId}::uuid, ${k.userId}::uuid, ${k.activity}, ${k.cadence})`))})
+          ORDER BY workspace_id, user_id, activity, cadence FOR UPDATE`,
+    );
+  }
+
+  async saveStreaks(
+    list: (UserKey & { activity: string; cadence: Cadence; state: { current: number; longest: number; lastPeriod: number | null; freezes: number; freezesUsed: number } })[],
+    now: string,
+    tx: DbExecutor,
+  ): Promise<void> {
+    if (!list.length) return;
+    await tx.execute(sql`INSERT INTO gamification.streaks (workspace_id, user_id, activity, cadence, current, longest, last_period, freezes, freezes_used, updated_at)
+        VALUES ${tuples(
+          list.map(
+            (s) =>
+              sql`(${s.workspaceId}::uuid, ${s.userId}::uuid, ${s.activity}, ${s.cadence}, ${s.state.current}::int, ${s.state.longest}::int, ${s.state.lastPeriod}::int, ${s.state.freezes}::int, ${s.state.freezesUsed}::int, ${now}::timestamptz)`,
+          ),
+        )}
+        ON CONFLICT (workspace_id, user_id, activity, cadence) DO UPDATE SET current = EXCLUDED.current, longest = EXCLUDED.longest, last_period = EXCLUDED.last_period,
+          freezes = EXCLUDED.freezes, freezes_used = EXCLUDED.freezes_used, updated_at = EXCLUDED.updated_at`);
+  }
+
+  async lockDailyCaps(keys: (UserKey & { ruleId: string; day: string })[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; rule_id: string; day: string; points: number }[]> {
+    if (!keys.length) return [];
+    return rows(
+      tx,
+      sql`SELECT workspace_id, user_id, rule_id, to_char(day, 'YYYY-MM-DD') AS day, points FROM gamification.daily_caps
+          WHERE (workspace_id, user_id, rule_id, day) IN (${tuples(keys.map((k) => sql`(${k.workspaceId}::uuid, ${k.userId}::uuid, ${k.ruleId}::uuid, ${k.day}::date)`))})
+          ORDER BY workspace_id, user_id, rule_id, day FOR UPDATE`,
+    );
+  }
+
+  async addToDailyCaps(list: (UserKey & { ruleId: string; day: string; points: number })[], tx: DbExecutor): Promise<void> {
+    if (!list.length) return;
+    await tx.execute(sql`INSERT INTO gamification.daily_caps (workspace_id, user_id, rule_id, day, points)
+        VALUES ${tuples(list.map((c) => sql`(${c.workspaceId}::uuid, ${c.userId}::uuid, ${c.ruleId}::uuid, ${c.day}::date, ${c.points}::int)`))}
+        ON CONFLICT (workspace_id, user_id, rule_id, day) DO UPDATE SET points = gamification.daily_caps.points + EXCLUDED.points`);
+  }
+
+  /** (event id, rule id) pairs of these events already in the ledger. */
+  async awardedPairs(eventIds: string[], tx: DbExecutor): Promise<{ event_id: string; rule_id: string }[]> {
+    if (!eventIds.length) return [];
+    return rows(tx, sql`SELECT event_id, rule_id FROM gamification.ledger WHERE event_id IN (${tuples(eventIds.map((id) => sql`${id}::uuid`))})`);
+  }
+
+  async insertAwards(
+    list: { id: string; workspaceId: string; userId: string; persona: Persona; metric: string; points: number; eventId: string; eventName: string; ruleId: string; occurredAt: string; recordedAt: string }[],
+    tx: DbExecutor,
+  ): Promise<void> {
+    if (!list.length) return;
+    await tx.execute(sql`INSERT INTO gamification.ledger (id, workspace_id, user_id, persona, metric, points, kind, event_id, event_name, rule_id, occurred_at, recorded_at)
+        VALUES ${tuples(
+          list.map(
+            (e) =>
+              sql`(${e.id}::uuid, ${e.workspaceId}::uuid, ${e.userId}::uuid, ${e.persona}, ${e.metric}, ${e.points}::int, 'award', ${e.eventId}::uuid, ${e.eventName}, ${e.ruleId}::uuid, ${e.occurredAt}::timestamptz, ${e.recordedAt}::timestamptz)`,
+          ),
+        )}
+        ON CONFLICT (event_id, rule_id) DO NOTHING`);
+  }
+
+  /** Total points per (workspace, user, persona): the XP levels are computed from. */
+  async personaXp(keys: (UserKey & { persona: Persona })[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; persona: Persona; xp: string | number }[]> {
+    if (!keys.length) return [];
+    return rows(
+      tx,
+      sql`SELECT workspace_id, user_id, persona, sum(points) AS xp FROM gamification.balances
+          WHERE (workspace_id, user_id, persona) IN (${tuples(keys.map((k) => sql`(${k.workspaceId}::uuid, ${k.userId}::uuid, ${k.persona})`))})
+          GROUP BY workspace_id, user_id, persona`,
+    );
+  }
+
+  async addToBalances(list: (UserKey & { persona: Persona; metric: string; delta: number })[], tx: DbExecutor): Promise<void> {
+    if (!list.length) return;
+    await tx.execute(sql`INSERT INTO gamification.balances (workspace_id, user_id, persona, metric, points)
+        VALUES ${tuples(list.map((b) => sql`(${b.workspaceId}::uuid, ${b.userId}::uuid, ${b.persona}, ${b.metric}, ${b.delta}::bigint)`))}
+        ON CONFLICT (workspace_id, user_id, persona, metric) DO UPDATE SET points = gamification.balances.points + EXCLUDED.points`);
+  }
+
+  async lockLevels(keys: (UserKey & { persona: Persona })[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; persona: Persona; level: number }[]> {
+    if (!keys.length) return [];
+    return rows(
+      tx,
+      sql`SELECT workspace_id, user_id, persona, level FROM gamification.levels
+          WHERE (workspace_id, user_id, persona) IN (${tuples(keys.map((k) => sql`(${k.workspaceId}::uuid, ${k.userId}::uuid, ${k.persona})`))})
+          ORDER BY workspace_id, user_id, persona FOR UPDATE`,
+    );
+  }
+
+  async saveLevels(list: (UserKey & { persona: Persona; level: number })[], tx: DbExecutor): Promise<void> {
+    if (!list.length) return;
+    await tx.execute(sql`INSERT INTO gamification.levels (workspace_id, user_id, persona, level)
+        VALUES ${tuples(list.map((l) => sql`(${l.workspaceId}::uuid, ${l.userId}::uuid, ${l.persona}, ${l.level}::int)`))}
+        ON CONFLICT (workspace_id, user_id, persona) DO UPDATE SET level = EXCLUDED.level`);
+  }
+
+  async heldBadges(keys: UserKey[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; badge_id: string }[]> {
+    if (!keys.length) return [];
+    return rows(tx, sql`SELECT workspace_id, user_id, badge_id FROM gamification.user_badges WHERE (workspace_id, user_id) IN (${tuples(keys.map(pairKey))})`);
+  }
+
+  async awardBadges(list: (UserKey & { badgeId: string })[], now: string, tx: DbExecutor): Promise<void> {
+    if (!list.length) return;
+    await tx.execute(sql`INSERT INTO gamification.user_badges (workspace_id, user_id, badge_id, awarded_at)
+        VALUES ${tuples(list.map((b) => sql`(${b.workspaceId}::uuid, ${b.userId}::uuid, ${b.badgeId}::uuid, ${now}::timestamptz)`))} ON CONFLICT DO NOTHING`);
+  }
+
+  async heldEntitlements(keys: UserKey[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; reward_key: string }[]> {
+    if (!keys.length) return [];
+    return rows(tx, sql`SELECT workspace_id, user_id, reward_key FROM gamification.entitlements WHERE (workspace_id, user_id) IN (${tuples(keys.map(pairKey))})`);
+  }
+
+  async grantEntitlements(list: (UserKey & { rewardKey: string; kind: string; source: string })[], now: string, tx: DbExecutor): Promise<void> {
+    if (!list.length) return;
+    await tx.execute(sql`INSERT INTO gamification.entitlements (workspace_id, user_id, reward_key, kind, source, granted_at)
+        VALUES ${tuples(list.map((e) => sql`(${e.workspaceId}::uuid, ${e.userId}::uuid, ${e.rewardKey}, ${e.kind}, ${e.source}, ${now}::timestamptz)`))} ON CONFLICT DO NOTHING`);
+  }
+
+  /** Points of a metric per (workspace, user, metric, window) in (since, until], one answer per window in the order given. */
+  async pointsInWindows(windows: (UserKey & { metric: string; since: string; until: string })[], tx: DbExecutor): Promise<number[]> {
+    if (!windows.length) return [];
+    const found = await rows<{ i: number; total: string | number }>(
+      tx,
+      sql`SELECT w.i, (SELECT coalesce(sum(l.points), 0) FROM gamification.ledger l
+                        WHERE l.workspace_id = w.ws AND l.user_id = w.u AND l.metric = w.m AND l.occurred_at > w.since AND l.occurred_at <= w.until) AS total
+          FROM (VALUES ${tuples(windows.map((w, i) => sql`(${i}::int, ${w.workspaceId}::uuid, ${w.userId}::uuid, ${w.metric}, ${w.since}::timestamptz, ${w.until}::timestamptz)`))})
+            AS w(i, ws, u, m, since, until)`,
+    );
+    const out = new Array<number>(windows.length).fill(0);
+    for (const r of found) out[Number(r.i)] = Number(r.total);
+    return out;
   }
 }

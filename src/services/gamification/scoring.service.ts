@@ -11,7 +11,8 @@ import { pointsWithBonus } from './rules.js';
 import type { Rule } from './schemas.js';
 import { emptyStreak, streakAt, touchStreak, type StreakState } from './streaks.js';
 import { LEADERBOARD_PERIODS, isTimeZone, localDayNumber, periodIndex, periodKey, type Cadence } from './time.js';
-import type { ScoringRepository, StreakRow } from './scoring.repository.js';
+import { BatchScoringRepository, type ScoringRepository, type StreakRow } from './scoring.repository.js';
+import { scoreBatch, type Outcome } from './scoring.batch.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -21,7 +22,7 @@ export interface ScoringOptions {
   onAwarded?: (persona: string, points: number) => void;
 }
 
-export type Outcome = { status: 'skipped' | 'duplicate' } | { status: 'scored'; entries: { ruleId: string; points: number }[] };
+export type { Outcome };
 
 const toState = (r: StreakRow | undefined): StreakState =>
   r ? { current: r.current, longest: r.longest, lastPeriod: r.last_period, freezes: r.freezes, freezesUsed: r.freezes_used } : emptyStreak();
@@ -57,7 +58,21 @@ export class ScoringService {
     await this.repo.setUserTimezone(workspaceId, userId, timezone);
   }
 
-  /** Scores one event inside `tx`. */
+  private readonly batchRepo = new BatchScoringRepository();
+
+  /**
+   * Scores several events inside `tx` with a fixed number of set-based statements (scoring.batch.ts):
+   * the same effects and outcomes as calling `handle` for each event in order.
+   */
+  async handleBatch(events: EventEnvelope[], tx: Tx): Promise<Outcome[]> {
+    return scoreBatch(
+      { repo: this.repo, batch: this.batchRepo, configs: this.configs, events: this.events, clock: this.clock, redis: this.opts.redis, onAwarded: this.opts.onAwarded },
+      events,
+      tx,
+    );
+  }
+
+  /** Scores one event inside `tx` (the per-event path: the bus's fallback when a batch fails). */
   async handle(event: EventEnvelope, tx: Tx): Promise<Outcome> {
     const workspaceId = event.workspaceId;
     const userId = event.actorId;

@@ -1,0 +1,310 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../kernel/clock.js';
+import type { Tx } from '../../kernel/db/transaction.js';
+import type { EventEnvelope, EventName, EventPublisher, NewEvent } from '../../kernel/events/index.js';
+import type { Persona } from '../../kernel/auth/permissions.js';
+import type { ConfigRepository, WorkspaceConfig } from './config.repository.js';
+import { levelFor } from './levels.js';
+import { pointsWithBonus } from './rules.js';
+import type { Rule } from './schemas.js';
+import { emptyStreak, streakAt, touchStreak, type StreakState } from './streaks.js';
+import { LEADERBOARD_PERIODS, dayString, localDayNumber, periodIndex, periodKey, type Cadence } from './time.js';
+import type { BatchScoringRepository, ScoreDelta, ScoringRepository } from './scoring.repository.js';
+
+/** What scoring one event came to (the bus counts these in v01t_gamification_events_total). */
+export type Outcome = { status: 'skipped' | 'duplicate' } | { status: 'scored'; entries: { ruleId: string; points: number }[] };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DAY = 86_400_000;
+
+export interface BatchDeps {
+  repo: ScoringRepository;
+  batch: BatchScoringRepository;
+  configs: ConfigRepository;
+  events: EventPublisher;
+  clock: Clock;
+  redis: boolean;
+  onAwarded?: (persona: string, points: number) => void;
+}
+
+interface Item {
+  index: number;
+  event: EventEnvelope;
+  workspaceId: string;
+  userId: string;
+  /** The event's actor and workspace ids as given (published payloads carry them unchanged). */
+  actor: string;
+  ws: string;
+  config: WorkspaceConfig;
+  at: Date;
+  day: number;
+  matched: Rule[];
+  count: number;
+}
+
+const k = (...parts: (string | number)[]) => parts.join('|');
+
+/**
+ * Scores a batch of events in one transaction with a fixed number of statements whatever the
+ * batch size: every row the per-event path (ScoringService.handle) reads is read for the whole
+ * batch at once (locking reads stay locking), the events are then applied one by one in memory in
+ * delivery order, exactly as the per-event path would apply them against the database, and the
+ * result is written with one set-based statement per table. The answers (ledger, balances,
+ * levels, streaks, caps, badges, rewards, scores, published events and their order) are the same
+ * as scoring the events one by one in the same order; test/gamification/batch-scoring.test.ts
+ * holds the two paths to that.
+ */
+export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx): Promise<Outcome[]> {
+  const outcomes: Outcome[] = events.map(() => ({ status: 'skipped' }));
+  const now = d.clock.now().toISOString();
+  const candidates = events
+    .map((event, index) => ({ event, index }))
+    .filter(({ event }) => event.workspaceId && event.actorId && UUID.test(event.actorId) && UUID.test(event.id));
+  if (!candidates.length) return outcomes;
+
+  // Processed-event marks: one INSERT; an id seen twice in the batch counts once (the first).
+  const firstOf = new Map<string, number>();
+  for (const c of candidates) if (!firstOf.has(c.event.id.toLowerCase())) firstOf.set(c.event.id.toLowerCase(), c.index);
+  const fresh = await d.batch.markProcessed(
+    [...firstOf.keys()].map((id) => ({ id, workspaceId: events[firstOf.get(id)!]!.workspaceId! })),
+    now,
+    tx,
+  );
+  const accepted = candidates.filter(({ event, index }) => {
+    const id = event.id.toLowerCase();
+    const ok = fresh.has(id) && firstOf.get(id) === index;
+    if (!ok) outcomes[index] = { status: 'duplicate' };
+    return ok;
+  });
+  if (!accepted.length) return outcomes;
+
+  const configs = new Map<string, WorkspaceConfig>();
+  for (const { event } of accepted) if (!configs.has(event.workspaceId!)) configs.set(event.workspaceId!, await d.configs.load(tx, event.workspaceId!));
+
+  const pairs = new Map<string, { workspaceId: string; userId: string }>();
+  for (const { event } of accepted) {
+    const [workspaceId, userId] = [event.workspaceId!.toLowerCase(), event.actorId!.toLowerCase()];
+    pairs.set(k(workspaceId, userId), { workspaceId, userId });
+  }
+  const zones = new Map((await d.batch.userTimezones([...pairs.values()], tx)).map((r) => [k(r.workspace_id, r.user_id), r.timezone]));
+
+  // Event counts: one upsert adding each key's number of events; the k-th event of a key sees total − n + k.
+  const countN = new Map<string, { workspaceId: string; userId: string; eventName: string; n: number }>();
+  for (const { event } of accepted) {
+    const [workspaceId, userId] = [event.workspaceId!.toLowerCase(), event.actorId!.toLowerCase()];
+    const key = k(workspaceId, userId, event.name);
+    const c = countN.get(key) ?? { workspaceId, userId, eventName: event.name, n: 0 };
+    c.n++;
+    countN.set(key, c);
+  }
+  const counted = new Map<string, number>();
+  for (const r of await d.batch.addCounts([...countN.values()], tx)) counted.set(k(r.workspace_id, r.user_id, r.event_name), Number(r.count) - countN.get(k(r.workspace_id, r.user_id, r.event_name))!.n);
+
+  const items: Item[] = [];
+  for (const { event, index } of accepted) {
+    const workspaceId = event.workspaceId!.toLowerCase();
+    const userId = event.actorId!.toLowerCase();
+    const config = configs.get(event.workspaceId!)!;
+    const at = new Date(event.occurredAt);
+    const day = localDayNumber(at, zones.get(k(workspaceId, userId)) ?? config.settings.timezone);
+    const ck = k(workspaceId, userId, event.name);
+    const count = counted.get(ck)! + 1;
+    counted.set(ck, count);
+    const matched = await config.ruleSet.match({ name: event.name, payload: event.payload, actorId: event.actorId, occurredAt: event.occurredAt });
+    items.push({ index, event, workspaceId, userId, actor: event.actorId!, ws: event.workspaceId!, config, at, day, matched, count });
+  }
+
+  // Everything the items may read, read once (locking where the per-event path locks).
+  const streakKeys = new Map<string, { workspaceId: string; userId: string; activity: string; cadence: Cadence }>();
+  const capKeys = new Map<string, { workspaceId: string; userId: string; ruleId: string; day: string }>();
+  const personaKeys = new Map<string, { workspaceId: string; userId: string; persona: Persona }>();
+  for (const it of items) {
+    const { workspaceId, userId } = it;
+    for (const rule of it.matched) {
+      const streaks = [...(rule.streak ? [rule.streak] : []), ...rule.multipliers];
+      for (const s of streaks) streakKeys.set(k(workspaceId, userId, s.activity, s.cadence), { workspaceId, userId, activity: s.activity, cadence: s.cadence });
+      if (rule.dailyCap !== null) capKeys.set(k(workspaceId, userId, rule.id, dayString(it.day)), { workspaceId, userId, ruleId: rule.id, day: dayString(it.day) });
+      personaKeys.set(k(workspaceId, userId, rule.persona), { workspaceId, userId, persona: rule.persona });
+    }
+  }
+  const streakState = new Map<string, StreakState>();
+  for (const r of await d.batch.lockStreaks([...streakKeys.values()], tx)) {
+    streakState.set(k(r.workspace_id, r.user_id, r.activity, r.cadence), { current: r.current, longest: r.longest, lastPeriod: r.last_period, freezes: r.freezes, freezesUsed: r.freezes_used });
+  }
+  const capUsed = new Map<string, number>();
+  for (const r of await d.batch.lockDailyCaps([...capKeys.values()], tx)) capUsed.set(k(r.workspace_id, r.user_id, r.rule_id, r.day), r.points);
+  const awardedBefore = new Set((await d.batch.awardedPairs(items.map((i) => i.event.id), tx)).map((r) => k(r.event_id, r.rule_id)));
+  const xp = new Map<string, number>();
+  for (const r of await d.batch.personaXp([...personaKeys.values()], tx)) xp.set(k(r.workspace_id, r.user_id, r.persona), Number(r.xp));
+  const levels = new Map<string, number>();
+  for (const r of await d.batch.lockLevels([...personaKeys.values()], tx)) levels.set(k(r.workspace_id, r.user_id, r.persona), r.level);
+  const anyBadges = [...configs.values()].some((c) => c.badges.length > 0);
+  const anyRewards = [...configs.values()].some((c) => c.settings.rewards.length > 0);
+  const users = [...new Map(items.map((i) => [k(i.workspaceId, i.userId), { workspaceId: i.workspaceId, userId: i.userId }])).values()];
+  const badgesHeld = new Set(anyBadges ? (await d.batch.heldBadges(users, tx)).map((r) => k(r.workspace_id, r.user_id, r.badge_id)) : []);
+  const entitled = new Set(anyRewards ? (await d.batch.heldEntitlements(users, tx)).map((r) => k(r.workspace_id, r.user_id, r.reward_key)) : []);
+  // Points badges: the committed part of each window the items may ask about (a superset: every
+  // matched metric, whether or not a cap leaves points); this batch's own entries are added in memory.
+  const windows: { workspaceId: string; userId: string; metric: string; since: string; until: string }[] = [];
+  const windowOf = new Map<string, number>();
+  for (const [n, it] of items.entries()) {
+    const metrics = new Set(it.matched.map((r) => r.metric));
+    for (const badge of it.config.badges) {
+      const c = badge.criteria;
+      if (c.kind !== 'points' || !metrics.has(c.metric) || badgesHeld.has(k(it.workspaceId, it.userId, badge.id))) continue;
+      windowOf.set(k(n, badge.id), windows.length);
+      windows.push({ workspaceId: it.workspaceId, userId: it.userId, metric: c.metric, since: new Date(it.at.getTime() - c.windowDays * DAY).toISOString(), until: it.at.toISOString() });
+    }
+  }
+  const committedInWindow = await d.batch.pointsInWindows(windows, tx);
+
+  // Apply the items in order, in memory.
+  const touchedStreaks = new Set<string>();
+  const capAdded = new Map<string, number>();
+  const savedLevels = new Set<string>();
+  const awards: Parameters<BatchScoringRepository['insertAwards']>[0] = [];
+  const batchLedger = new Map<string, { at: number; points: number }[]>();
+  const balances = new Map<string, { workspaceId: string; userId: string; persona: Persona; metric: string; delta: number }>();
+  const scores = new Map<string, ScoreDelta>();
+  const badgeAwards: { workspaceId: string; userId: string; badgeId: string }[] = [];
+  const grants: { workspaceId: string; userId: string; rewardKey: string; kind: string; source: string }[] = [];
+  const publish: NewEvent<EventName>[] = [];
+
+  const grant = (it: Item, rewardKey: string, kind: string, source: string) => {
+    const key = k(it.workspaceId, it.userId, rewardKey);
+    if (entitled.has(key)) return;
+    entitled.add(key);
+    grants.push({ workspaceId: it.workspaceId, userId: it.userId, rewardKey, kind, source });
+    publish.push({ name: 'gamification.reward.granted.v1', workspaceId: it.ws, actorId: it.actor, payload: { userId: it.actor, rewardKey, kind } });
+  };
+
+  const credit = (it: Item, persona: Persona, metric: string, delta: number) => {
+    const { workspaceId, userId, config } = it;
+    const bk = k(workspaceId, userId, persona, metric);
+    const b = balances.get(bk) ?? { workspaceId, userId, persona, metric, delta: 0 };
+    b.delta += delta;
+    balances.set(bk, b);
+    const day = localDayNumber(it.at, config.settings.timezone);
+    for (const board of ['workspace', persona]) {
+      for (const p of LEADERBOARD_PERIODS) {
+        const period = periodKey(p, day);
+        const sk = k(workspaceId, board, period, userId);
+        const s = scores.get(sk) ?? { workspaceId, board, period, userId, delta: 0 };
+        s.delta += delta;
+        scores.set(sk, s);
+      }
+    }
+    if (delta > 0) d.onAwarded?.(persona, delta);
+    const pk = k(workspaceId, userId, persona);
+    const total = (xp.get(pk) ?? 0) + delta;
+    xp.set(pk, total);
+    const stored = levels.get(pk) ?? null;
+    const previous = stored ?? 1;
+    const level = levelFor(config.settings.levels[persona], total);
+    if (level === previous && stored !== null) return;
+    levels.set(pk, level);
+    savedLevels.add(pk);
+    for (let l = previous + 1; l <= level; l++) {
+      publish.push({ name: 'gamification.level.up.v1', workspaceId: it.ws, actorId: it.actor, payload: { userId: it.actor, persona, level: l, previousLevel: l - 1, xp: total } });
+    }
+    if (level > previous) {
+      for (const reward of config.settings.rewards) {
+        if ('level' in reward.unlock && reward.unlock.persona === persona && reward.unlock.level <= level) grant(it, reward.key, reward.kind, `level:${persona}:${reward.unlock.level}`);
+      }
+    }
+  };
+
+  for (const [n, it] of items.entries()) {
+    const { workspaceId, userId, config, day, matched, event } = it;
+    const streakOf = (activity: string, cadence: Cadence) => streakState.get(k(workspaceId, userId, activity, cadence)) ?? emptyStreak();
+    const touched: { activity: string; cadence: Cadence; state: StreakState }[] = [];
+    for (const rule of matched) {
+      if (!rule.streak) continue;
+      const { activity, cadence } = rule.streak;
+      if (touched.some((t) => t.activity === activity && t.cadence === cadence)) continue;
+      const { state } = touchStreak(streakOf(activity, cadence), periodIndex(day, cadence), config.settings.freezes);
+      streakState.set(k(workspaceId, userId, activity, cadence), state);
+      touchedStreaks.add(k(workspaceId, userId, activity, cadence));
+      touched.push({ activity, cadence, state });
+    }
+    const entries: { ruleId: string; points: number }[] = [];
+    const metrics = new Set<string>();
+    for (const rule of matched) {
+      const { points } = pointsWithBonus(rule, (a, c) => streakAt(streakOf(a, c), periodIndex(day, c)).current);
+      let granted = points;
+      if (rule.dailyCap !== null) {
+        const ck = k(workspaceId, userId, rule.id, dayString(day));
+        const used = capUsed.get(ck) ?? 0;
+        granted = Math.max(0, Math.min(points, rule.dailyCap - used));
+        if (granted > 0) {
+          capUsed.set(ck, used + granted);
+          capAdded.set(ck, (capAdded.get(ck) ?? 0) + granted);
+        }
+      }
+      if (granted <= 0) continue;
+      if (awardedBefore.has(k(event.id.toLowerCase(), rule.id))) continue;
+      awards.push({
+        id: randomUUID(),
+        workspaceId,
+        userId,
+        persona: rule.persona,
+        metric: rule.metric,
+        points: granted,
+        eventId: event.id,
+        eventName: event.name,
+        ruleId: rule.id,
+        occurredAt: it.at.toISOString(),
+        recordedAt: d.clock.now().toISOString(),
+      });
+      const lk = k(workspaceId, userId, rule.metric);
+      batchLedger.set(lk, [...(batchLedger.get(lk) ?? []), { at: it.at.getTime(), points: granted }]);
+      entries.push({ ruleId: rule.id, points: granted });
+      metrics.add(rule.metric);
+      credit(it, rule.persona, rule.metric, granted);
+    }
+
+    for (const badge of config.badges) {
+      const bk = k(workspaceId, userId, badge.id);
+      if (badgesHeld.has(bk)) continue; // awarding again would change nothing
+      const c = badge.criteria;
+      let earned = false;
+      if (c.kind === 'count') earned = event.name === c.event && it.count >= c.atLeast;
+      else if (c.kind === 'streak') earned = touched.some((t) => t.activity === c.activity && t.cadence === c.cadence && t.state.current >= c.atLeast);
+      else if (c.kind === 'points' && metrics.has(c.metric)) {
+        const since = it.at.getTime() - c.windowDays * DAY;
+        const until = it.at.getTime();
+        let total = committedInWindow[windowOf.get(k(n, badge.id))!]!;
+        for (const e of batchLedger.get(k(workspaceId, userId, c.metric)) ?? []) if (e.at > since && e.at <= until) total += e.points;
+        earned = total >= c.atLeast;
+      }
+      if (!earned) continue;
+      badgesHeld.add(bk);
+      badgeAwards.push({ workspaceId, userId, badgeId: badge.id });
+      publish.push({ name: 'gamification.badge.awarded.v1', workspaceId: it.ws, actorId: it.actor, payload: { userId: it.actor, badgeId: badge.id, badgeKey: badge.key, name: badge.name } });
+      for (const reward of config.settings.rewards) {
+        if ('badge' in reward.unlock && reward.unlock.badge === badge.key) grant(it, reward.key, reward.kind, `badge:${badge.key}`);
+      }
+    }
+    outcomes[it.index] = { status: 'scored', entries };
+  }
+
+  // One statement per table, keys sorted so concurrent writers lock rows in one order.
+  const sorted = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  await d.batch.saveStreaks(
+    [...touchedStreaks].sort().map((key) => ({ ...streakKeys.get(key)!, state: streakState.get(key)! })),
+    now,
+    tx,
+  );
+  await d.batch.addToDailyCaps(sorted(new Map([...capAdded].map(([key, points]) => [key, { ...capKeys.get(key)!, points }]))), tx);
+  await d.batch.insertAwards(awards, tx);
+  await d.batch.addToBalances(sorted(balances), tx);
+  await d.repo.addScores(sorted(scores), d.redis, tx);
+  await d.batch.saveLevels([...savedLevels].sort().map((key) => ({ ...personaKeys.get(key)!, level: levels.get(key)! })), tx);
+  await d.batch.awardBadges(badgeAwards, now, tx);
+  await d.batch.grantEntitlements(grants, now, tx);
+  if (publish.length) {
+    if (d.events.publishMany) await d.events.publishMany(publish, tx);
+    else for (const e of publish) await d.events.publish(e, tx);
+  }
+  return outcomes;
+}
