@@ -4,7 +4,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { REPO, runScript } from './tools.js';
+import { REPO, runProcess, runScript } from './tools.js';
 
 /**
  * The runbook's GDPR scripts over the real CLI (bin/v01t.js on the built code, as CI builds it)
@@ -63,17 +63,8 @@ afterAll(async () => {
 });
 
 /** Runs the CLI itself (to set up data the scripts then read). */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { spawn } = await import('node:child_process');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO, 'bin', 'v01t.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += String(d)));
-    child.stderr.on('data', (d) => (stderr += String(d)));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runProcess(process.execPath, [path.join(REPO, 'bin', 'v01t.js'), ...args], env);
 }
 
 describe('GDPR scripts (scripts/gdpr-*.sh)', () => {

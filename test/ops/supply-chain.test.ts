@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, requireBinary, runScript } from './tools.js';
+import { REPO, requireBinary, runProcess, runScript } from './tools.js';
 
 /**
  * The supply-chain checks .ci/run makes: the runbook's `npm audit --audit-level moderate` (real npm,
@@ -17,17 +16,7 @@ import { REPO, requireBinary, runScript } from './tools.js';
 interface Advisory { id: number; url: string; title: string; severity: string; vulnerable_versions: string }
 interface Run { code: number; stdout: string; stderr: string }
 
-function runNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += String(d)));
-    child.stderr.on('data', (d) => (stderr += String(d)));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const runNode = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => runProcess(process.execPath, args, env);
 
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
 const lock = JSON.parse(fs.readFileSync(path.join(REPO, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };

@@ -71,10 +71,10 @@ export function alertRules(): AlertRule[] {
   return allRules().filter((r): r is AlertRule => 'alert' in r);
 }
 
-/** Runs a script asynchronously (the v01t under test answers in this same process). */
-export function runScript(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs a program asynchronously (the v01t or peer under test answers in this same process), collecting its output. */
+export function runProcess(bin: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd: string = REPO): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [file, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += String(d)));
@@ -82,4 +82,9 @@ export function runScript(file: string, args: string[], env: NodeJS.ProcessEnv =
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/** Runs a bash script asynchronously. */
+export function runScript(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runProcess('bash', [file, ...args], env);
 }
