@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { END, START, barChart, isBaseline, renderReport, spliceReport, type BenchResult } from '../bench/support/report.js';
+import { END, HEADLINE, START, barChart, headlineChart, isBaseline, renderReport, spliceReport, type BenchResult } from '../bench/support/report.js';
 
 const result = (key: string, figures?: Record<string, number>, error?: string): BenchResult => ({
   key,
@@ -41,7 +41,8 @@ describe('benchmark report (npm run bench -- all)', () => {
       charts,
       dir,
     );
-    expect(fs.readdirSync(charts).sort()).toEqual(['workflow-latency.svg', 'workflow-throughput.svg']);
+    expect(fs.readdirSync(charts).sort()).toEqual(['headline.svg', 'workflow-latency.svg', 'workflow-throughput.svg']);
+    expect(md).toContain(`](benchmarks/headline.svg)`);
     expect(md).toContain('![workflow throughput](benchmarks/workflow-throughput.svg)');
     expect(md).toContain('| `runs_completed_per_s_during_load_c50_postgres` | 434.56 |');
     expect(md).toContain('| `baseline_bare_fastify_webhooks_per_s_c50` (baseline) | 9,984 |');
@@ -58,5 +59,21 @@ describe('benchmark report (npm run bench -- all)', () => {
     expect(twice.split(START)).toHaveLength(2);
     expect(twice).toContain('| `runs_completed_per_s_during_load_c50_postgres` | 500 |');
     expect(twice).toContain('Hand-written history.');
+  });
+
+  it('draws the README headline from the workflow figures, n8n in grey when measured, nothing without figures', () => {
+    const figures = { runs_completed_per_s_during_load_c50_postgres: 1010.25, runs_completed_per_s_during_load_c50_pglite: 381.25, n8n_webhooks_answered_per_s_c50: 58 };
+    const svg = headlineChart([result('workflow', figures)])!;
+    expect(svg).toContain('v01t, PostgreSQL');
+    expect(svg).toContain('v01t embedded (PGlite)');
+    expect(svg).toContain('n8n (SQLite, regular mode)');
+    expect(svg).toContain('1,010');
+    expect(svg.match(/fill="#9aa0a6"/g)).toHaveLength(1);
+    expect(svg.match(/fill="#3b5bdb"/g)).toHaveLength(2);
+    const without = headlineChart([result('workflow', { runs_completed_per_s_during_load_c50_postgres: 1010.25 })])!;
+    expect(without).not.toContain('n8n (SQLite');
+    expect(headlineChart([result('cache', { kpi_req_per_s_cached_memory: 5 })])).toBeNull();
+    expect(headlineChart([result('workflow', undefined, 'exit 1')])).toBeNull();
+    expect(HEADLINE.figures.map(([n]) => n)).toContain('n8n_webhooks_answered_per_s_c50');
   });
 });

@@ -36,8 +36,34 @@ function fmt(v: number): string {
   return String(Math.round(v * 100) / 100);
 }
 
-/** A horizontal bar chart of the given figures, baselines in grey; null when there is nothing to draw. */
-export function barChart(title: string, unit: string, figures: [string, number][]): string | null {
+/**
+ * The one chart the README shows: completed runs per second of n8n's anchor workflow through the
+ * whole platform at 50 connections, each shape beside n8n (when measured) and a bare Fastify.
+ */
+export const HEADLINE = {
+  key: 'workflow',
+  file: 'headline.svg',
+  title: "Completed workflow runs per second (n8n's 4-node anchor, webhook, 50 connections)",
+  figures: [
+    ['runs_completed_per_s_during_load_c50_postgres', 'v01t, PostgreSQL'],
+    ['runs_completed_per_s_during_load_c50_pglite', 'v01t embedded (PGlite)'],
+    ['n8n_webhooks_answered_per_s_c50', 'n8n (SQLite, regular mode)'],
+  ] as [string, string][],
+};
+
+/** The headline chart from the stored results, or null when its benchmark has no figures yet. */
+export function headlineChart(results: BenchResult[]): string | null {
+  const figures = results.find((r) => r.key === HEADLINE.key)?.figures;
+  if (!figures) return null;
+  const rows = HEADLINE.figures.filter(([n]) => Number.isFinite(figures[n])).map(([n, label]) => [label, figures[n]!, isBaseline(n)] as [string, number, boolean]);
+  return barChart(HEADLINE.title, 'runs/s', rows);
+}
+
+/**
+ * A horizontal bar chart of the given figures, baselines in grey (told by name, or by the third
+ * element when the label is not a figure name); null when there is nothing to draw.
+ */
+export function barChart(title: string, unit: string, figures: ([string, number] | [string, number, boolean])[]): string | null {
   if (figures.length === 0) return null;
   const rows = [...figures].reverse();
   const height = 70 + rows.length * 26;
@@ -52,7 +78,7 @@ export function barChart(title: string, unit: string, figures: [string, number][
     series: [
       {
         type: 'bar',
-        data: rows.map(([n, v]) => ({ value: Math.round(v * 100) / 100, itemStyle: { color: isBaseline(n) ? '#9aa0a6' : '#3b5bdb' } })),
+        data: rows.map(([n, v, base]) => ({ value: Math.round(v * 100) / 100, itemStyle: { color: (base ?? isBaseline(n)) ? '#9aa0a6' : '#3b5bdb' } })),
         label: { show: true, position: 'right', fontSize: 10, formatter: (p: { value: number }) => fmt(p.value) },
       },
     ],
@@ -71,6 +97,11 @@ export function renderReport(results: BenchResult[], chartsDir: string, docsDir:
   out.push('| benchmark | finished (UTC) | took | load average | cores | Node |', '|---|---|---|---|---|---|');
   for (const r of results) out.push(`| [${r.key}](#bench-${r.key}) | ${r.finishedAt.slice(0, 16).replace('T', ' ')} | ${Math.round(r.durationS)} s | ${r.loadAverage.start.toFixed(2)} → ${r.loadAverage.end.toFixed(2)} | ${r.machine.cpus} | ${r.machine.node} |`);
   out.push('');
+  const headline = headlineChart(results);
+  if (headline) {
+    fs.writeFileSync(path.join(chartsDir, HEADLINE.file), headline);
+    out.push(`![${HEADLINE.title}](${rel(path.join(chartsDir, HEADLINE.file))})`, '');
+  }
   for (const r of results) {
     out.push(`### <a id="bench-${r.key}"></a>${r.key}`, '', `\`npm run bench -- ${[r.bench, ...r.args].join(' ')}\``, '');
     if (r.error || !r.figures) {
