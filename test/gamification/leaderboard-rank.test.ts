@@ -71,12 +71,12 @@ describe('leaderboard rank from bucket counts', () => {
     ]);
   }, 60_000);
 
-  it('answers around-me with the same neighbours and ranks as before, ties included', async () => {
+  it('answers around-me in one statement with the same neighbours and ranks as a full sort, ties, negatives and bucket boundaries included', async () => {
     const repo = new LeaderboardRepository(db());
     const board = new PostgresLeaderboard(repo);
     const ref: BoardRef = { workspaceId: randomUUID(), board: 'workspace', period: 'week:2026-W48' };
-    const users = Array.from({ length: 40 }, () => randomUUID());
-    await put(ref, users.map((userId, i) => ({ userId, score: [5, 5, 5, 5, 260, 255][i % 6]! })));
+    const users = Array.from({ length: 60 }, () => randomUUID());
+    await put(ref, users.map((userId, i) => ({ userId, score: i < 40 ? [5, 5, 5, 5, 260, 255][i % 6]! : BOUNDARY_SCORES[i - 40]! })));
     const ordered = (await rows<{ user_id: string; score: string }>(db(), sql`SELECT s.user_id, s.score::text AS score FROM gamification.scores s WHERE s.workspace_id = ${ref.workspaceId} AND s.period = ${ref.period} ORDER BY s.score DESC, s.user_id DESC`)).map(
       (r, i) => ({ rank: i + 1, userId: r.user_id, score: Number(r.score) }),
     );
@@ -86,5 +86,7 @@ describe('leaderboard rank from bucket counts', () => {
       expect(got).toEqual({ me, neighbours: ordered.slice(Math.max(0, i - 3), i + 4) });
     }
     expect(await board.around(ref, randomUUID(), 3)).toBeNull();
+    // A radius wider than the board: everyone, in order.
+    expect((await board.around(ref, ordered[30]!.userId, 100))!.neighbours).toEqual(ordered);
   }, 60_000);
 });

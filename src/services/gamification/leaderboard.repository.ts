@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../kernel/db/database.js';
 import { rows } from '../../kernel/db/rows.js';
 
@@ -33,19 +33,32 @@ export class LeaderboardRepository {
    * without it PostgreSQL estimates a large part of the board and starts parallel workers.)
    */
   async countAbove(ref: BoardRef, score: number, userId: string): Promise<number> {
-    const s = BigInt(score);
-    const b = (shift: bigint) => (s >> shift).toString();
-    const next = (shift: bigint) => (((s >> shift) + 1n) << 8n).toString();
-    const [{ above }] = (await rows<{ above: string | number }>(
-      this.db,
-      sql`SELECT
-            coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${where(ref)} AND lvl = 24 AND bucket > ${b(24n)}::bigint), 0)
-          + coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${where(ref)} AND lvl = 16 AND bucket > ${b(16n)}::bigint AND bucket < ${next(24n)}::bigint), 0)
-          + coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${where(ref)} AND lvl = 8 AND bucket > ${b(8n)}::bigint AND bucket < ${next(16n)}::bigint), 0)
-          + (SELECT count(*) FROM gamification.scores WHERE ${where(ref)} AND (score, user_id) > (${score}::bigint, ${userId}::uuid)
-               AND score >= ${score}::bigint AND score < ${next(8n)}::bigint) AS above`,
-    )) as [{ above: string | number }];
+    const [{ above }] = (await rows<{ above: string | number }>(this.db, sql`SELECT ${rankAbove(ref, sql`${score}::bigint`, sql`${userId}::uuid`)} AS above`)) as [{ above: string | number }];
     return Number(above);
+  }
+
+  /**
+   * Around-me in one statement: the member's score (primary key), the number of entries above it
+   * (`rankAbove`, from the bucket counts) and up to `radius` neighbours on each side (keyset reads
+   * on the rank index). One row per entry: `side` 0 for the member (with `above`), 1 above
+   * (nearest first), -1 below (nearest first); no rows when the member is not on the board.
+   */
+  async around(ref: BoardRef, userId: string, radius: number): Promise<AroundRow[]> {
+    const u = sql`${userId}::uuid`;
+    return rows<AroundRow>(
+      this.db,
+      sql`WITH me AS MATERIALIZED (SELECT score FROM gamification.scores WHERE ${where(ref)} AND user_id = ${u})
+          SELECT 0 AS side, 0::bigint AS n, ${u} AS user_id, me.score, ${rankAbove(ref, sql`me.score`, u)} AS above FROM me
+          UNION ALL
+          SELECT 1, a.n, a.user_id, a.score, NULL FROM me, LATERAL (
+            SELECT user_id, score, row_number() OVER (ORDER BY score ASC, user_id ASC) AS n FROM gamification.scores WHERE ${where(ref)} AND (score, user_id) > (me.score, ${u})
+            ORDER BY score ASC, user_id ASC LIMIT ${radius}) a
+          UNION ALL
+          SELECT -1, b.n, b.user_id, b.score, NULL FROM me, LATERAL (
+            SELECT user_id, score, row_number() OVER (ORDER BY score DESC, user_id DESC) AS n FROM gamification.scores WHERE ${where(ref)} AND (score, user_id) < (me.score, ${u})
+            ORDER BY score DESC, user_id DESC LIMIT ${radius}) b
+          ORDER BY side DESC, n`,
+    );
   }
 
   /** The same count by scanning every entry above (the query before ADR 0062; kept as the reference in tests and the bench). */
@@ -55,24 +68,6 @@ export class LeaderboardRepository {
       sql`SELECT count(*) AS above FROM gamification.scores WHERE ${where(ref)} AND (score, user_id) > (${score}::bigint, ${userId}::uuid)`,
     )) as [{ above: string | number }];
     return Number(above);
-  }
-
-  /** Up to `limit` entries just above (score, user id), nearest first. */
-  async above(ref: BoardRef, score: number, userId: string, limit: number): Promise<ScoreRow[]> {
-    return rows<ScoreRow>(
-      this.db,
-      sql`SELECT user_id, score FROM gamification.scores WHERE ${where(ref)} AND (score, user_id) > (${score}::bigint, ${userId}::uuid)
-          ORDER BY score ASC, user_id ASC LIMIT ${limit}`,
-    );
-  }
-
-  /** Up to `limit` entries just below (score, user id), nearest first. */
-  async below(ref: BoardRef, score: number, userId: string, limit: number): Promise<ScoreRow[]> {
-    return rows<ScoreRow>(
-      this.db,
-      sql`SELECT user_id, score FROM gamification.scores WHERE ${where(ref)} AND (score, user_id) < (${score}::bigint, ${userId}::uuid)
-          ORDER BY score DESC, user_id DESC LIMIT ${limit}`,
-    );
   }
 
   async size(ref: BoardRef): Promise<number> {
@@ -123,6 +118,26 @@ export interface BoardRef {
   workspaceId: string;
   board: string;
   period: string;
+}
+
+export type AroundRow = { side: number; user_id: string; score: string | number; above: string | number | null };
+
+/**
+ * How many entries rank above (score s, user id u), ties broken by user id descending, from the
+ * maintained bucket counts (migration 0002, ADR 0062): members of higher 2^24-wide buckets, of
+ * higher 2^16-wide buckets in the same 2^24 one, of higher 2^8-wide buckets in the same 2^16 one,
+ * and an index range count of the entries above in s's own 2^8-wide bucket. Each part reads at
+ * most 256 bucket rows (the first: one per 2^24 points), so the cost does not grow with the
+ * board, only with how many members share s's 256-wide score bucket. `score >= s` is implied by
+ * the row comparison but bounds the index range for the planner (without it PostgreSQL estimates
+ * a large part of the board and starts parallel workers). `s` may be a column of the statement.
+ */
+function rankAbove(ref: BoardRef, s: SQL, u: SQL): SQL {
+  return sql`(coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${where(ref)} AND lvl = 24 AND bucket > (${s} >> 24)), 0)
+    + coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${where(ref)} AND lvl = 16 AND bucket > (${s} >> 16) AND bucket < (((${s} >> 24) + 1) << 8)), 0)
+    + coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${where(ref)} AND lvl = 8 AND bucket > (${s} >> 8) AND bucket < (((${s} >> 16) + 1) << 8)), 0)
+    + (SELECT count(*) FROM gamification.scores WHERE ${where(ref)} AND (score, user_id) > (${s}, ${u})
+         AND score >= ${s} AND score < (((${s} >> 8) + 1) << 8)))`;
 }
 
 const where = (ref: BoardRef) => sql`workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period}`;
