@@ -248,7 +248,8 @@ function eventMix(workspaceId: string, n: number): NewEvent<EventName>[] {
  * handler draining `n` published events. Each in its own workspace; the answers are checked.
  */
 export async function scoringThroughput(db: Db, engine: 'postgres' | 'pglite', n: number, afterBus?: () => Promise<void>, baselineMs = 10_000): Promise<Record<string, number>> {
-  const batchMax = Number(process.env.V01T_BENCH_GAMIFICATION_BATCH ?? 50);
+  // The service's default GAMIFICATION_SCORING_BATCH (500 on PostgreSQL, 200 on PGlite) unless V01T_BENCH_GAMIFICATION_BATCH says otherwise.
+  const batchMax = Number(process.env.V01T_BENCH_GAMIFICATION_BATCH ?? (engine === 'pglite' ? 200 : 500));
   const out: Record<string, number> = {};
   const logger = createLogger('silent');
   const events = new EventBackbone({ db, clock: systemClock, logger, config: { bus: 'postgres', pollMs: 1000, maxAttempts: 3, kafka: { brokers: [], clientId: 'b', topicPrefix: 'b.', partitions: 1 } } });

@@ -213,7 +213,7 @@ export class PostgresBus implements BusAdapter {
     if (head <= from) return { handled: 0, busy: false, more: false };
     const nameList = sql.join(names.map((n) => sql`${n}`), sql`, `);
     const perTx = batch && batchMax ? Math.max(1, batchMax) : this.txMaxEvents;
-    const readMax = Math.max(this.batchSize, perTx);
+    const readMax = batch && batchMax ? Math.max(this.batchSize, perTx) : this.batchSize;
     const rows = rowsOf<OutboxRow>(
       await db.execute(sql`SELECT * FROM kernel.outbox WHERE position > ${from} AND position <= ${head}
                            AND name IN (${nameList}) ORDER BY position LIMIT ${readMax}`),

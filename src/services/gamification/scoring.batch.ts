@@ -38,6 +38,10 @@ interface Item {
   config: WorkspaceConfig;
   at: Date;
   day: number;
+  /** `day` as a date string (the daily-cap key). */
+  dayKey: string;
+  /** The leaderboard period keys of the event (workspace calendar), computed on first credit. */
+  periods?: string[];
   matched: Rule[];
   count: number;
 }
@@ -109,7 +113,7 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     const count = counted.get(ck)! + 1;
     counted.set(ck, count);
     const matched = await config.ruleSet.match({ name: event.name, payload: event.payload, actorId: event.actorId, occurredAt: event.occurredAt });
-    items.push({ index, event, workspaceId, userId, actor: event.actorId!, ws: event.workspaceId!, config, at, day, matched, count });
+    items.push({ index, event, workspaceId, userId, actor: event.actorId!, ws: event.workspaceId!, config, at, day, dayKey: dayString(day), matched, count });
   }
 
   // Everything the items may read, read once (locking where the per-event path locks).
@@ -121,7 +125,7 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     for (const rule of it.matched) {
       const streaks = [...(rule.streak ? [rule.streak] : []), ...rule.multipliers];
       for (const s of streaks) streakKeys.set(k(workspaceId, userId, s.activity, s.cadence), { workspaceId, userId, activity: s.activity, cadence: s.cadence });
-      if (rule.dailyCap !== null) capKeys.set(k(workspaceId, userId, rule.id, dayString(it.day)), { workspaceId, userId, ruleId: rule.id, day: dayString(it.day) });
+      if (rule.dailyCap !== null) capKeys.set(k(workspaceId, userId, rule.id, it.dayKey), { workspaceId, userId, ruleId: rule.id, day: it.dayKey });
       personaKeys.set(k(workspaceId, userId, rule.persona), { workspaceId, userId, persona: rule.persona });
     }
   }
@@ -196,10 +200,12 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     const b = balances.get(bk) ?? { workspaceId, userId, persona, metric, delta: 0 };
     b.delta += delta;
     balances.set(bk, b);
-    const day = localDayNumber(it.at, config.settings.timezone);
+    if (!it.periods) {
+      const day = localDayNumber(it.at, config.settings.timezone);
+      it.periods = LEADERBOARD_PERIODS.map((p) => periodKey(p, day));
+    }
     for (const board of ['workspace', persona]) {
-      for (const p of LEADERBOARD_PERIODS) {
-        const period = periodKey(p, day);
+      for (const period of it.periods) {
         const sk = k(workspaceId, board, period, userId);
         const s = scores.get(sk) ?? { workspaceId, board, period, userId, delta: 0 };
         s.delta += delta;
@@ -245,7 +251,7 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
       const { points } = pointsWithBonus(rule, (a, c) => streakAt(streakOf(a, c), periodIndex(day, c)).current);
       let granted = points;
       if (rule.dailyCap !== null) {
-        const ck = k(workspaceId, userId, rule.id, dayString(day));
+        const ck = k(workspaceId, userId, rule.id, it.dayKey);
         const used = capUsed.get(ck) ?? 0;
         granted = Math.max(0, Math.min(points, rule.dailyCap - used));
         if (granted > 0) {
