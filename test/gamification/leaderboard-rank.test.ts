@@ -72,8 +72,9 @@ describe('leaderboard rank from bucket counts', () => {
   }, 60_000);
 
   it('answers around-me in one statement with the same neighbours and ranks as a full sort, ties, negatives and bucket boundaries included', async () => {
-    const repo = new LeaderboardRepository(db());
-    const board = new PostgresLeaderboard(repo);
+    // The platform's way (a named prepared statement on PostgreSQL) and through drizzle: the same answers.
+    const board = new PostgresLeaderboard(new LeaderboardRepository(db(), t.platform.database));
+    const viaDrizzle = new PostgresLeaderboard(new LeaderboardRepository(db()));
     const ref: BoardRef = { workspaceId: randomUUID(), board: 'workspace', period: 'week:2026-W48' };
     const users = Array.from({ length: 60 }, () => randomUUID());
     await put(ref, users.map((userId, i) => ({ userId, score: i < 40 ? [5, 5, 5, 5, 260, 255][i % 6]! : BOUNDARY_SCORES[i - 40]! })));
@@ -84,6 +85,7 @@ describe('leaderboard rank from bucket counts', () => {
       const got = await board.around(ref, me.userId, 3);
       const i = me.rank - 1;
       expect(got).toEqual({ me, neighbours: ordered.slice(Math.max(0, i - 3), i + 4) });
+      expect(await viaDrizzle.around(ref, me.userId, 3)).toEqual(got);
     }
     expect(await board.around(ref, randomUUID(), 3)).toBeNull();
     // A radius wider than the board: everyone, in order.

@@ -46,7 +46,7 @@ export const gamificationModule: ServiceModule<GamificationSettings> & { create(
   config: GAMIFICATION_CONFIG,
   create(ctx) {
     const configs = new ConfigRepository(ctx.db, ctx.clock);
-    const boards = new LeaderboardRepository(ctx.db);
+    const boards = new LeaderboardRepository(ctx.db, ctx.database);
     const pg = new PostgresLeaderboard(boards);
     const redis = ctx.cache instanceof RedisCache ? new RedisLeaderboard(ctx.cache.client, boards, ctx.config.redis.keyPrefix) : null;
     const awarded = new client.Counter({ name: 'v01t_gamification_points_awarded_total', help: 'Points awarded by rules, adjustments excluded', labelNames: ['persona'], registers: [ctx.metrics.registry] });
