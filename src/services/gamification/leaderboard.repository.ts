@@ -119,11 +119,12 @@ const BOARD = `workspace_id = $1::uuid AND board = $2::text AND period = $3::tex
 
 /**
  * How many entries rank above (score s, user id u) on the board, ties broken by user id
- * descending, from the maintained bucket counts (migration 0002, ADR 0062): members of higher
- * 2^24-wide buckets, of higher 2^16-wide buckets in the same 2^24 one, of higher 2^8-wide buckets
- * in the same 2^16 one, and an index range count of the entries above in s's own 2^8-wide bucket.
- * Each part reads at most 256 bucket rows (the first: one per 2^24 points), so the cost does not
- * grow with the board, only with how many members share s's 256-wide score bucket. `score >= s`
+ * descending, from the maintained bucket counts (migrations 0002 and 0003, ADR 0062 and 0069):
+ * members of higher 2^24-wide buckets, of higher 2^16-wide buckets in the same 2^24 one, of higher
+ * 2^8-wide buckets in the same 2^16 one, of higher 2^4-wide buckets in the same 2^8 one, and an
+ * index range count of the entries above in s's own 2^4-wide bucket. Each sum reads at most 256
+ * bucket rows (the first: one per 2^24 points; the last at most 16), so the cost does not grow
+ * with the board, only with how many members share s's 16-wide score bucket. `score >= s`
  * is implied by the row comparison but bounds the index range for the planner (without it
  * PostgreSQL estimates a large part of the board and starts parallel workers). `s` and `u` are SQL
  * expressions (parameters, or a column of the statement).
@@ -131,8 +132,9 @@ const BOARD = `workspace_id = $1::uuid AND board = $2::text AND period = $3::tex
 const rankAbove = (s: string, u: string) => `(coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${BOARD} AND lvl = 24 AND bucket > (${s} >> 24)), 0)
    + coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${BOARD} AND lvl = 16 AND bucket > (${s} >> 16) AND bucket < (((${s} >> 24) + 1) << 8)), 0)
    + coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${BOARD} AND lvl = 8 AND bucket > (${s} >> 8) AND bucket < (((${s} >> 16) + 1) << 8)), 0)
+   + coalesce((SELECT sum(members) FROM gamification.score_counts WHERE ${BOARD} AND lvl = 4 AND bucket > (${s} >> 4) AND bucket < (((${s} >> 8) + 1) << 4)), 0)
    + (SELECT count(*) FROM gamification.scores WHERE ${BOARD} AND (score, user_id) > (${s}, ${u})
-        AND score >= ${s} AND score < (((${s} >> 8) + 1) << 8)))`;
+        AND score >= ${s} AND score < (((${s} >> 4) + 1) << 4)))`;
 
 /** The rank count of ($4 score, $5 user id). */
 const COUNT_ABOVE = `SELECT ${rankAbove('$4::bigint', '$5::uuid')} AS above`;
