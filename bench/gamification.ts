@@ -71,21 +71,28 @@ export const statements = {
   },
 };
 
-/** CPU time (user + system, ms) of the PostgreSQL server processes serving `db`'s database (Linux /proc; null elsewhere). */
-async function serverCpuMs(db: Db): Promise<number | null> {
+/**
+ * CPU time (user + system, ms) per PostgreSQL server process serving `db`'s database (Linux /proc;
+ * null elsewhere). Compare two readings per process: a pooled connection that closed in between
+ * (idle timeout) is simply absent from the second.
+ */
+async function serverCpuMs(db: Db): Promise<Map<number, number> | null> {
   const pids = rowsOf<{ pid: number }>(await db.execute(sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`)).map((r) => r.pid);
-  let ticks = 0;
+  const out = new Map<number, number>();
   try {
     for (const pid of pids) {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
+      out.set(pid, (Number(f[11]) + Number(f[12])) * 10); // USER_HZ = 100 on Linux
     }
   } catch {
     return null;
   }
-  return ticks * 10; // USER_HZ = 100 on Linux
+  return out;
 }
+
+/** CPU ms the server processes spent between two readings (processes that started in between count from 0). */
+const cpuBetween = (a: Map<number, number>, b: Map<number, number>) => [...b].reduce((sum, [pid, ms]) => sum + ms - (a.get(pid) ?? 0), 0);
 
 const quantile = (q: number) => (samples: number[]) => {
   const s = [...samples].sort((a, b) => a - b);
@@ -304,7 +311,7 @@ export async function scoringThroughput(db: Db, engine: 'postgres' | 'pglite', n
   // Node's CPU (for PGlite this includes the database itself, which runs in this process).
   out[`node_cpu_ms_per_1k_events_${engine}`] = ((cpu.user + cpu.system) / 1000 / handled) * 1000;
   const server1 = engine === 'postgres' ? await serverCpuMs(db) : null;
-  if (server0 !== null && server1 !== null) out[`server_cpu_ms_per_1k_events_${engine}`] = ((server1 - server0) / handled) * 1000;
+  if (server0 && server1) out[`server_cpu_ms_per_1k_events_${engine}`] = (cpuBetween(server0, server1) / handled) * 1000;
   const breakdown = [...statements.byKind.entries()].sort(([, a], [, b]) => b.s - a.s);
   console.error(`${engine}: ${handled} events, ${total.n} statements, ${(total.s * 1000).toFixed(0)} ms in statements (client-side, incl. round trips)`);
   for (const [kind, e] of breakdown) console.error(`  ${kind.padEnd(44)} ${String(e.n).padStart(6)} × ${((e.s / e.n) * 1000).toFixed(2).padStart(7)} ms = ${(e.s * 1000).toFixed(0).padStart(6)} ms`);
