@@ -296,7 +296,8 @@ export class BatchScoringRepository {
     users: UserKey[],
     tx: DbExecutor,
   ): Promise<{ counts: { workspace_id: string; user_id: string; event_name: string; count: number }[]; zones: { workspace_id: string; user_id: string; timezone: string }[] }> {
-    const [r] = await rows<{ counts: BatchState['caps'] | null; zones: { workspace_id: string; user_id: string; timezone: string }[] | null }>(
+    type Counted = { workspace_id: string; user_id: string; event_name: string; count: number };
+    const [r] = await rows<{ counts: Counted[] | null; zones: { workspace_id: string; user_id: string; timezone: string }[] | null }>(
       tx,
       sql`WITH c AS (
             INSERT INTO gamification.event_counts AS t (workspace_id, user_id, event_name, count)
@@ -307,7 +308,7 @@ export class BatchScoringRepository {
                  (SELECT json_agg(z) FROM (SELECT s.workspace_id, s.user_id, s.timezone FROM gamification.user_settings s
                     JOIN ${recs(users.map((u) => ({ ws: u.workspaceId, u: u.userId })), 'ws uuid, u uuid')} ON s.workspace_id = r.ws AND s.user_id = r.u) z) AS zones`,
     );
-    return { counts: (r?.counts ?? []) as never, zones: r?.zones ?? [] };
+    return { counts: r?.counts ?? [], zones: r?.zones ?? [] };
   }
 
   /**
