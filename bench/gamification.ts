@@ -9,6 +9,7 @@
  * event, the baseline, measured for at most ~10 s).
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { AuditLog, AUDIT_MIGRATIONS } from '../src/kernel/audit/index.js';
@@ -38,6 +39,60 @@ import { freshDatabase } from './support/postgres.js';
 
 const PG_URL = process.env.V01T_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.V01T_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * Statement counts and client-side time per statement kind while `on` (the load-independent
+ * measures: statements per event, and which statements the time goes to).
+ */
+export const statements = {
+  on: false,
+  byKind: new Map<string, { n: number; s: number }>(),
+  observe(queryType: string, table: string, seconds: number) {
+    if (!statements.on) return;
+    const key = `${queryType} ${table}`;
+    const e = statements.byKind.get(key) ?? { n: 0, s: 0 };
+    e.n++;
+    e.s += seconds;
+    statements.byKind.set(key, e);
+  },
+  start() {
+    statements.byKind.clear();
+    statements.on = true;
+  },
+  stop(): { n: number; s: number } {
+    statements.on = false;
+    let n = 0;
+    let s = 0;
+    for (const e of statements.byKind.values()) {
+      n += e.n;
+      s += e.s;
+    }
+    return { n, s };
+  },
+};
+
+/**
+ * CPU time (user + system, ms) per PostgreSQL server process serving `db`'s database (Linux /proc;
+ * null elsewhere). Compare two readings per process: a pooled connection that closed in between
+ * (idle timeout) is simply absent from the second.
+ */
+async function serverCpuMs(db: Db): Promise<Map<number, number> | null> {
+  const pids = rowsOf<{ pid: number }>(await db.execute(sql`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`)).map((r) => r.pid);
+  const out = new Map<number, number>();
+  try {
+    for (const pid of pids) {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(pid, (Number(f[11]) + Number(f[12])) * 10); // USER_HZ = 100 on Linux
+    }
+  } catch {
+    return null;
+  }
+  return out;
+}
+
+/** CPU ms the server processes spent between two readings (processes that started in between count from 0). */
+const cpuBetween = (a: Map<number, number>, b: Map<number, number>) => [...b].reduce((sum, [pid, ms]) => sum + ms - (a.get(pid) ?? 0), 0);
 
 const quantile = (q: number) => (samples: number[]) => {
   const s = [...samples].sort((a, b) => a - b);
@@ -91,7 +146,7 @@ export default async function bench(args: string[]): Promise<Record<string, numb
   figures.rule_eval_events = events;
 
   const fresh = await freshDatabase(PG_URL);
-  const database = await openDatabase({ url: fresh.url, poolMax: 4, statementTimeoutMs: 600_000 });
+  const database = await openDatabase({ url: fresh.url, poolMax: 4, statementTimeoutMs: 600_000, observe: statements.observe });
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
   const prefix = `v01t-bench:${randomUUID()}:`;
   try {
@@ -121,7 +176,7 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     const t1 = performance.now();
     await rd.rebuild(ref);
     figures.load_s_redis = (performance.now() - t1) / 1000;
-    const pg = new PostgresLeaderboard(new LeaderboardRepository(db));
+    const pg = new PostgresLeaderboard(new LeaderboardRepository(db, database));
     figures.members_postgres = await pg.size(ref);
     figures.members_redis = await rd.size(ref);
 
@@ -139,9 +194,9 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     put('noop_roundtrip', 'redis', await timed(2000, () => redis.ping()));
     put('top10', 'redis', await timed(2000, () => rd.top(ref, 10)));
     put('around_me', 'redis', await timed(2000, (i) => rd.around(ref, pick(i), 5)));
-    put('noop_roundtrip', 'postgres', await timed(500, () => database.query('SELECT 1')));
+    put('noop_roundtrip', 'postgres', await timed(1000, () => database.query('SELECT 1')));
     put('top10', 'postgres', await timed(500, () => pg.top(ref, 10)));
-    put('around_me', 'postgres', await timed(300, (i) => pg.around(ref, pick(i), 5)));
+    put('around_me', 'postgres', await timed(1000, (i) => pg.around(ref, pick(i), 5)));
     figures[`around_me_p99_ms_postgres_${label(members)}`] = figures.around_me_p99_ms_postgres!;
     // Baseline: the same answer with the rank counted over every row above (the query before ADR 0062).
     const repo = new LeaderboardRepository(db);
@@ -167,7 +222,7 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     await database.close();
     await fresh.drop();
   }
-  const embedded = await openDatabase({});
+  const embedded = await openDatabase({ observe: statements.observe });
   try {
     await migrate(embedded, [{ service: 'kernel', migrations: AUDIT_MIGRATIONS }, EVENTS_MIGRATION_SET, { service: 'gamification', migrations: GAMIFICATION_MIGRATIONS }]);
     Object.assign(figures, await scoringThroughput(embedded.orm, 'pglite', Math.max(1000, Math.round(scored / 4))));
@@ -199,7 +254,9 @@ function eventMix(workspaceId: string, n: number): NewEvent<EventName>[] {
  * time on PostgreSQL, as the old consumer ran) for at most ~10 s, then the bus with the batch
  * handler draining `n` published events. Each in its own workspace; the answers are checked.
  */
-async function scoringThroughput(db: Db, engine: 'postgres' | 'pglite', n: number, afterBus?: () => Promise<void>): Promise<Record<string, number>> {
+export async function scoringThroughput(db: Db, engine: 'postgres' | 'pglite', n: number, afterBus?: () => Promise<void>, baselineMs = 10_000): Promise<Record<string, number>> {
+  // The service's default GAMIFICATION_SCORING_BATCH (500 on PostgreSQL, 200 on PGlite) unless V01T_BENCH_GAMIFICATION_BATCH says otherwise.
+  const batchMax = Number(process.env.V01T_BENCH_GAMIFICATION_BATCH ?? (engine === 'pglite' ? 200 : 500));
   const out: Record<string, number> = {};
   const logger = createLogger('silent');
   const events = new EventBackbone({ db, clock: systemClock, logger, config: { bus: 'postgres', pollMs: 1000, maxAttempts: 3, kafka: { brokers: [], clientId: 'b', topicPrefix: 'b.', partitions: 1 } } });
@@ -212,7 +269,7 @@ async function scoringThroughput(db: Db, engine: 'postgres' | 'pglite', n: numbe
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: engine === 'postgres' ? 4 : 1 }, async () => {
-      while (next < old.length && performance.now() - t0 < 10_000) {
+      while (next < old.length && performance.now() - t0 < baselineMs) {
         const e = old[next++]!;
         await db.transaction((tx) => scoring.handle(e as never, tx));
       }
@@ -230,6 +287,9 @@ async function scoringThroughput(db: Db, engine: 'postgres' | 'pglite', n: numbe
   await bus.ensureGroup(group);
   const names = [...new Set(mix.map((e) => e.name))];
   // Seeding the workspace's rules is part of the first batch either way; start at the group's head.
+  const cpu0 = process.cpuUsage();
+  const server0 = engine === 'postgres' ? await serverCpuMs(db) : null;
+  statements.start();
   const t1 = performance.now();
   let handled = 0;
   for (;;) {
@@ -238,12 +298,23 @@ async function scoringThroughput(db: Db, engine: 'postgres' | 'pglite', n: numbe
       names,
       async (e, { tx }) => void (await scoring.handle(e, tx)),
       async (batch, { tx }) => void (await scoring.handleBatch(batch, tx)),
+      batchMax,
     );
     handled += r.handled;
     if (!r.more && r.handled === 0) break;
   }
   out[`scored_events_per_s_${engine}`] = handled / ((performance.now() - t1) / 1000);
+  const total = statements.stop();
+  const cpu = process.cpuUsage(cpu0);
   out[`scored_events_${engine}`] = handled;
+  out[`statements_per_event_${engine}`] = total.n / handled;
+  // Node's CPU (for PGlite this includes the database itself, which runs in this process).
+  out[`node_cpu_ms_per_1k_events_${engine}`] = ((cpu.user + cpu.system) / 1000 / handled) * 1000;
+  const server1 = engine === 'postgres' ? await serverCpuMs(db) : null;
+  if (server0 && server1) out[`server_cpu_ms_per_1k_events_${engine}`] = (cpuBetween(server0, server1) / handled) * 1000;
+  const breakdown = [...statements.byKind.entries()].sort(([, a], [, b]) => b.s - a.s);
+  console.error(`${engine}: ${handled} events, ${total.n} statements, ${(total.s * 1000).toFixed(0)} ms in statements (client-side, incl. round trips)`);
+  for (const [kind, e] of breakdown) console.error(`  ${kind.padEnd(44)} ${String(e.n).padStart(6)} × ${((e.s / e.n) * 1000).toFixed(2).padStart(7)} ms = ${(e.s * 1000).toFixed(0).padStart(6)} ms`);
   const [check] = rowsOfQuery(await db.execute(sql`SELECT count(*)::int AS n FROM gamification.processed_events WHERE workspace_id = ${workspaceId}`));
   if (handled !== n || Number(check!.n) !== n) throw new Error(`${engine}: expected ${n} scored events, handled ${handled}, recorded ${check!.n}`);
   await afterBus?.();
@@ -251,3 +322,4 @@ async function scoringThroughput(db: Db, engine: 'postgres' | 'pglite', n: numbe
 }
 
 const rowsOfQuery = (r: unknown) => (r as { rows: { n: number }[] }).rows;
+const rowsOf = <T>(r: unknown) => (r as { rows: T[] }).rows;

@@ -148,7 +148,7 @@ describe('the platform configuration', () => {
     expect(c.settings['orchestrator.remote']).toBe('http://orch:8080');
     // The orchestrator's processes host ops: its settings come along.
     expect(Object.keys(loadPlatformConfig({ V01T_SERVICES: 'orchestrator' }).settings)).toEqual(expect.arrayContaining(['orchestrator', 'ops']));
-    expect(platformSlices(['gamification']).map((s) => s.key).sort()).toEqual(['analytics-engine.remote', 'content-scheduler.remote', 'gamification.remote', 'integration-hub.remote', 'orchestrator.remote', 'workflow-engine.remote']);
+    expect(platformSlices(['gamification']).map((s) => s.key).sort()).toEqual(['analytics-engine.remote', 'content-scheduler.remote', 'gamification', 'gamification.remote', 'integration-hub.remote', 'orchestrator.remote', 'workflow-engine.remote']);
   });
 
   it('refuses bad values of several services at once, each by name, without their secret values', () => {

@@ -149,6 +149,37 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     expect(Number((await consumer(g)).position)).toBe(await head());
   });
 
+  it('gives a batch handler up to batchMax events per transaction (reading that many), in log order, without the per-event handler', async () => {
+    const bus = makeBus({ txMaxEvents: 5, batchSize: 10 });
+    const g = await newGroup(bus, 'max');
+    const { calls, handler } = recordingHandler(g);
+    const sizes: number[] = [];
+    const seen: string[] = [];
+    const batch = async (events: EventEnvelope[]) => {
+      sizes.push(events.length);
+      seen.push(...events.map((e) => e.id));
+    };
+    const events = await publish(
+      bus,
+      Array.from({ length: 57 }, (_, i) => `x${i}`),
+    );
+    // 57 events with batchMax 25: one poll reads 25 (more than the bus's batchSize of 10) and hands them over in one call.
+    expect(await bus.pollOnce(g, [NAME], handler, batch, 25)).toEqual({ handled: 25, busy: false, more: true });
+    expect(await bus.pollOnce(g, [NAME], handler, batch, 25)).toEqual({ handled: 25, busy: false, more: true });
+    expect(await bus.pollOnce(g, [NAME], handler, batch, 25)).toEqual({ handled: 7, busy: false, more: false });
+    expect(sizes).toEqual([25, 25, 7]);
+    expect(transactions).toBe(3);
+    expect(seen).toEqual(events.map((e) => e.id));
+    expect(calls).toEqual([]);
+    expect(Number((await consumer(g)).position)).toBe(await head());
+    // Without batchMax the bus's own txMaxEvents (5) bounds a batch transaction.
+    const more = await publish(bus, ['y0', 'y1', 'y2', 'y3', 'y4', 'y5', 'y6']);
+    sizes.length = 0;
+    expect(await bus.pollOnce(g, [NAME], handler, batch)).toEqual({ handled: 7, busy: false, more: false });
+    expect(sizes).toEqual([5, 2]);
+    expect(seen.slice(-7)).toEqual(more.map((e) => e.id));
+  });
+
   it('hands the batch handler a whole batch in one call (one statement for 30 events); a failing batch call falls back to the single-event handler', async () => {
     const bus = makeBus();
     const g = await newGroup(bus, 'many');

@@ -22,7 +22,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const BOUNDARY_SCORES = [-70_000, -257, -256, -255, -1, 0, 1, 10, 10, 10, 255, 256, 257, 65_535, 65_536, 65_537, 16_777_215, 16_777_216, 16_777_217, 3_000_000_000];
+const BOUNDARY_SCORES = [-70_000, -257, -256, -255, -17, -16, -15, -1, 0, 1, 10, 10, 10, 15, 16, 17, 31, 32, 255, 256, 257, 65_535, 65_536, 65_537, 16_777_215, 16_777_216, 16_777_217, 3_000_000_000];
 
 async function put(ref: BoardRef, entries: { userId: string; score: number }[]): Promise<void> {
   if (!entries.length) return;
@@ -55,7 +55,7 @@ describe('leaderboard rank from bucket counts', () => {
     expect(await expectRanksAgree(repo, ref)).toBe(160);
 
     // Updates that stay in their buckets, cross 2^8, 2^16 and 2^24 boundaries, and go negative.
-    await put(ref, users.slice(0, 60).map((userId, i) => ({ userId, score: [11, 256, 65_536, 16_777_216, -300, 10][i % 6]! })));
+    await put(ref, users.slice(0, 60).map((userId, i) => ({ userId, score: [11, 256, 65_536, 16_777_216, -300, 10, 16, 47][i % 8]! })));
     expect(await expectRanksAgree(repo, ref)).toBe(160);
     // Increments as the scoring writes them.
     await db().execute(sql`UPDATE gamification.scores SET score = score + 7 WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND user_id IN (${sql.join(users.slice(50, 90).map((u) => sql`${u}::uuid`), sql`, `)})`);
@@ -65,18 +65,20 @@ describe('leaderboard rank from bucket counts', () => {
     // The bucket counts hold exactly the board's members at each width.
     const counts = await rows<{ lvl: number; n: string }>(db(), sql`SELECT lvl, sum(members)::text AS n FROM gamification.score_counts WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period} GROUP BY lvl ORDER BY lvl`);
     expect(counts.map((c) => [c.lvl, c.n])).toEqual([
+      [4, '140'],
       [8, '140'],
       [16, '140'],
       [24, '140'],
     ]);
   }, 60_000);
 
-  it('answers around-me with the same neighbours and ranks as before, ties included', async () => {
-    const repo = new LeaderboardRepository(db());
-    const board = new PostgresLeaderboard(repo);
+  it('answers around-me in one statement with the same neighbours and ranks as a full sort, ties, negatives and bucket boundaries included', async () => {
+    // The platform's way (a named prepared statement on PostgreSQL) and through drizzle: the same answers.
+    const board = new PostgresLeaderboard(new LeaderboardRepository(db(), t.platform.database));
+    const viaDrizzle = new PostgresLeaderboard(new LeaderboardRepository(db()));
     const ref: BoardRef = { workspaceId: randomUUID(), board: 'workspace', period: 'week:2026-W48' };
-    const users = Array.from({ length: 40 }, () => randomUUID());
-    await put(ref, users.map((userId, i) => ({ userId, score: [5, 5, 5, 5, 260, 255][i % 6]! })));
+    const users = Array.from({ length: 60 }, () => randomUUID());
+    await put(ref, users.map((userId, i) => ({ userId, score: i < 30 ? [5, 5, 5, 5, 260, 255][i % 6]! : BOUNDARY_SCORES[(i - 30) % BOUNDARY_SCORES.length]! })));
     const ordered = (await rows<{ user_id: string; score: string }>(db(), sql`SELECT s.user_id, s.score::text AS score FROM gamification.scores s WHERE s.workspace_id = ${ref.workspaceId} AND s.period = ${ref.period} ORDER BY s.score DESC, s.user_id DESC`)).map(
       (r, i) => ({ rank: i + 1, userId: r.user_id, score: Number(r.score) }),
     );
@@ -84,7 +86,10 @@ describe('leaderboard rank from bucket counts', () => {
       const got = await board.around(ref, me.userId, 3);
       const i = me.rank - 1;
       expect(got).toEqual({ me, neighbours: ordered.slice(Math.max(0, i - 3), i + 4) });
+      expect(await viaDrizzle.around(ref, me.userId, 3)).toEqual(got);
     }
     expect(await board.around(ref, randomUUID(), 3)).toBeNull();
+    // A radius wider than the board: everyone, in order.
+    expect((await board.around(ref, ordered[30]!.userId, 100))!.neighbours).toEqual(ordered);
   }, 60_000);
 });

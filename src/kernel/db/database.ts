@@ -31,6 +31,11 @@ export interface Database {
   readonly pglite?: Pick<PGlite, 'query' | 'exec'>;
   readonly orm: Db;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * A hot read as a named prepared statement: PostgreSQL parses and plans it once per pooled
+   * connection (`name` must always come with the same `sql`); PGlite runs it as a plain query.
+   */
+  prepared<T = Record<string, unknown>>(name: string, sql: string, params: unknown[]): Promise<T[]>;
   /** Runs fn on one dedicated connection (session-level locks, multi-statement SQL). */
   withClient<T>(fn: (client: RawClient) => Promise<T>): Promise<T>;
   /** Runs fn in a transaction on one dedicated connection. */
@@ -169,6 +174,9 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
     async query<T>(sql: string, params?: unknown[]) {
       return (await pool.query(sql, params as unknown[])).rows as T[];
     },
+    async prepared<T>(name: string, sql: string, params: unknown[]) {
+      return (await pool.query({ name, text: sql, values: params })).rows as T[];
+    },
     withClient,
     withTransaction: (fn) =>
       withClient(async (c) => {
@@ -264,6 +272,9 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
     orm,
     async query<T>(sql: string, params?: unknown[]) {
       return (await instrumented.query<T>(sql, params as unknown[])).rows;
+    },
+    async prepared<T>(_name: string, sql: string, params: unknown[]) {
+      return (await instrumented.query<T>(sql, params)).rows;
     },
     withClient: (fn) => fn(rawFrom(instrumented)),
     withTransaction: (fn) =>

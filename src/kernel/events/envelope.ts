@@ -51,6 +51,8 @@ export type BatchEventHandler<N extends EventName = EventName> = (events: EventE
 export interface SubscribeOptions<N extends EventName = EventName> {
   /** Handles a batch transaction's events in one call (postgres bus; Kafka calls the per-event handler). */
   batch?: BatchEventHandler<N>;
+  /** Most events per batch transaction for `batch` (postgres bus; default 50). */
+  batchMax?: number;
 }
 
 export interface EventPublisher {

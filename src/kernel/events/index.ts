@@ -57,7 +57,7 @@ function tracedHandler(group: string, handler: EventHandler): EventHandler {
 export class EventBackbone implements EventsPort {
   readonly outbox: Outbox;
   readonly bus: BusAdapter;
-  private readonly subscriptions = new Map<string, { names: EventName[]; handler: EventHandler; batch?: BatchEventHandler }>();
+  private readonly subscriptions = new Map<string, { names: EventName[]; handler: EventHandler; batch?: BatchEventHandler; batchMax?: number }>();
   private started = false;
   private relayTimer?: NodeJS.Timeout;
   private relayRunning?: Promise<void>;
@@ -90,9 +90,9 @@ export class EventBackbone implements EventsPort {
     if (unknown.length || !names.length) throw new Error(`consumer group "${group}": unknown or no event names (${unknown.join(', ')})`);
     const traced = tracedHandler(group, handler as EventHandler);
     const batch = options.batch as BatchEventHandler | undefined;
-    this.subscriptions.set(group, { names, handler: traced, batch });
+    this.subscriptions.set(group, { names, handler: traced, batch, batchMax: options.batchMax });
     this.bus.track(group, names);
-    if (this.started) void this.bus.startConsumer(group, names, traced, batch).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
+    if (this.started) void this.bus.startConsumer(group, names, traced, batch, options.batchMax).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
   }
 
   /** Starts the relay loop and every subscribed consumer group. */
@@ -100,7 +100,7 @@ export class EventBackbone implements EventsPort {
     if (this.started) return;
     this.started = true;
     this.stopping = false;
-    for (const [group, s] of this.subscriptions) await this.bus.startConsumer(group, s.names, s.handler, s.batch);
+    for (const [group, s] of this.subscriptions) await this.bus.startConsumer(group, s.names, s.handler, s.batch, s.batchMax);
     this.scheduleRelay(0);
   }
 

@@ -13,7 +13,8 @@ export interface BusAdapter {
   /** Moves committed outbox rows onto the bus; returns how many. No-op when another replica holds the relay lock. */
   relayOnce(): Promise<number>;
   /** Starts consuming for a group (background). */
-  startConsumer(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler): Promise<void>;
+  /** `batchMax`: most events per batch transaction for this group's batch handler (postgres bus; default its txMaxEvents). */
+  startConsumer(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler, batchMax?: number): Promise<void>;
   stop(): Promise<void>;
   /** Unconsumed events per group subscribed in this process. */
   lag(): Promise<Map<string, number>>;
@@ -138,7 +139,7 @@ export class PostgresBus implements BusAdapter {
     for (const l of this.loops.values()) l.wake();
   }
 
-  async startConsumer(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler): Promise<void> {
+  async startConsumer(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler, batchMax?: number): Promise<void> {
     if (this.loops.has(group)) throw new Error(`consumer group ${group} is already running in this process`);
     await this.ensureGroup(group);
     this.known.add(group);
@@ -159,7 +160,7 @@ export class PostgresBus implements BusAdapter {
         let waitMs = this.o.pollMs;
         state.pending = false;
         try {
-          const r = await this.pollOnce(group, names, handler, batch);
+          const r = await this.pollOnce(group, names, handler, batch, batchMax);
           if (r.more) waitMs = 0;
           if (r.retryInMs !== undefined) waitMs = r.retryInMs;
         } catch (err) {
@@ -193,9 +194,11 @@ export class PostgresBus implements BusAdapter {
    * only while this replica still owns the lease (fencing): a replica that lost its lease rolls the
    * whole batch back instead of committing over the new owner. When a handler throws, the batch is
    * rolled back and re-run in the per-event mode (one transaction per event, as before batching) up
-   * to the failing event, whose failure is then booked without calling its handler again.
+   * to the failing event, whose failure is then booked without calling its handler again. With a
+   * batch handler and `batchMax`, up to `batchMax` events go to one batch transaction (and a poll
+   * reads at least that many).
    */
-  async pollOnce(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler): Promise<PollResult> {
+  async pollOnce(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler, batchMax?: number): Promise<PollResult> {
     const db = this.o.db;
     const [g] = rowsOf<{ position: string; failing_event_id: string | null; failing_attempts: number; head: string }>(
       await db.execute(sql`
@@ -209,11 +212,13 @@ export class PostgresBus implements BusAdapter {
     const from = Number(g.position);
     if (head <= from) return { handled: 0, busy: false, more: false };
     const nameList = sql.join(names.map((n) => sql`${n}`), sql`, `);
+    const perTx = batch && batchMax ? Math.max(1, batchMax) : this.txMaxEvents;
+    const readMax = batch && batchMax ? Math.max(this.batchSize, perTx) : this.batchSize;
     const rows = rowsOf<OutboxRow>(
       await db.execute(sql`SELECT * FROM kernel.outbox WHERE position > ${from} AND position <= ${head}
-                           AND name IN (${nameList}) ORDER BY position LIMIT ${this.batchSize}`),
+                           AND name IN (${nameList}) ORDER BY position LIMIT ${readMax}`),
     );
-    const full = rows.length === this.batchSize;
+    const full = rows.length === readMax;
     // Nothing more that matches up to head: the last transaction jumps the offset there, so lag reads zero and the next scan starts late.
     const end = full ? undefined : head;
     const attemptOf = (id: string) => (g.failing_event_id === id ? g.failing_attempts + 1 : 1);
@@ -222,7 +227,7 @@ export class PostgresBus implements BusAdapter {
     let atEnd = false;
     let i = 0;
     while (i < rows.length) {
-      const chunk = rows.slice(i, i + this.txMaxEvents);
+      const chunk = rows.slice(i, i + perTx);
       const last = i + chunk.length === rows.length;
       let r: { consumed: number; handled: number };
       try {

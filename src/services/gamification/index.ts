@@ -16,6 +16,7 @@ import { LedgerReadRepository } from './ledger-read.repository.js';
 import { ScoringService } from './scoring.service.js';
 import { GAMIFICATION_EVENTS } from './events.js';
 import { publicOnlyRemote } from '../../kernel/http/public-remote.js';
+import { GAMIFICATION_CONFIG, type GamificationSettings } from './config.js';
 
 export const GAMIFICATION_PERMISSIONS: PermissionMap = {
   'gamification.read': { description: 'See profiles, leaderboards, the badge catalog, rules and settings', roles: ['owner', 'admin', 'developer', 'analyst', 'viewer'] },
@@ -34,7 +35,7 @@ export interface GamificationInstance extends ServiceInstance {
   services: { configs: ConfigRepository; scoring: ScoringService; profiles: ProfileService; redis: RedisLeaderboard | null; pg: PostgresLeaderboard };
 }
 
-export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): GamificationInstance } = {
+export const gamificationModule: ServiceModule<GamificationSettings> & { create(ctx: ServiceContext<GamificationSettings>): GamificationInstance } = {
   name: 'gamification',
   publicRoutes: ['/v1/workspaces/:workspaceId/gamification'],
   remote: publicOnlyRemote('gamification', 'V01T_GAMIFICATION_URL'),
@@ -42,9 +43,10 @@ export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): 
   migrations: GAMIFICATION_MIGRATIONS,
   permissions: GAMIFICATION_PERMISSIONS,
   events: GAMIFICATION_EVENTS,
+  config: GAMIFICATION_CONFIG,
   create(ctx) {
     const configs = new ConfigRepository(ctx.db, ctx.clock);
-    const boards = new LeaderboardRepository(ctx.db);
+    const boards = new LeaderboardRepository(ctx.db, ctx.database);
     const pg = new PostgresLeaderboard(boards);
     const redis = ctx.cache instanceof RedisCache ? new RedisLeaderboard(ctx.cache.client, boards, ctx.config.redis.keyPrefix) : null;
     const awarded = new client.Counter({ name: 'v01t_gamification_points_awarded_total', help: 'Points awarded by rules, adjustments excluded', labelNames: ['persona'], registers: [ctx.metrics.registry] });
@@ -52,8 +54,8 @@ export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): 
     const scoring = new ScoringService(ctx.db, new ScoringRepository(ctx.db), configs, ctx.events, ctx.audit, ctx.clock, { redis: redis !== null, onAwarded: (persona, points) => awarded.inc({ persona }, points) });
     const profiles = new ProfileService(new ProfileRepository(ctx.db), configs, scoring, redis ?? pg, pg, redis, ctx.clock);
 
-    // A batch transaction's events are scored together (set-based statements); the per-event
-    // handler is the bus's fallback when a batch fails, and Kafka's handler.
+    // A batch transaction's events are scored together (four set-based statements per batch, ADR
+    // 0069); the per-event handler is the bus's fallback when a batch fails, and Kafka's handler.
     ctx.events.subscribe(
       CONSUMER_GROUP,
       consumedEvents(),
@@ -65,6 +67,7 @@ export const gamificationModule: ServiceModule & { create(ctx: ServiceContext): 
         batch: async (events, { tx }) => {
           for (const outcome of await scoring.handleBatch(events, tx)) handled.inc({ outcome: outcome.status });
         },
+        batchMax: ctx.settings.scoringBatch ?? (ctx.database.kind === 'pglite' ? 200 : 500),
       },
     );
 

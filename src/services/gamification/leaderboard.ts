@@ -30,13 +30,15 @@ export class PostgresLeaderboard implements LeaderboardStore {
     return r.map((x, i) => ({ rank: i + 1, userId: x.user_id, score: Number(x.score) }));
   }
 
+  /** One statement (LeaderboardRepository.around): the rank from bucket counts and the neighbours from index scans. */
   async around(ref: BoardRef, userId: string, radius: number) {
-    const score = await this.repo.score(ref, userId);
-    if (score === null) return null;
-    const rank = (await this.repo.countAbove(ref, score, userId)) + 1;
-    const up = await this.repo.above(ref, score, userId, radius);
-    const down = await this.repo.below(ref, score, userId, radius);
-    const me = { rank, userId, score };
+    const found = await this.repo.around(ref, userId, radius);
+    const mine = found.find((r) => Number(r.side) === 0);
+    if (!mine) return null;
+    const rank = Number(mine.above) + 1;
+    const me = { rank, userId, score: Number(mine.score) };
+    const up = found.filter((r) => Number(r.side) === 1);
+    const down = found.filter((r) => Number(r.side) === -1);
     const neighbours = [
       ...up.map((x, i) => ({ rank: rank - i - 1, userId: x.user_id, score: Number(x.score) })).reverse(),
       me,

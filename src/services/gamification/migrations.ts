@@ -252,4 +252,52 @@ INSERT INTO gamification.score_counts (workspace_id, board, period, lvl, bucket,
   GROUP BY 1, 2, 3, 4, 5;
 `,
   },
+  {
+    id: '0003_score_counts_16',
+    sql: `
+-- A fourth, finer bucket width (2^4) for the rank (ADR 0069): the count of entries inside the
+-- member's own bucket then scans at most 16 scores' members instead of 256 scores' (at 1M members
+-- over 100,000 scores ~80 index entries instead of ~1,300), for one more sum of at most 16 rows.
+CREATE OR REPLACE FUNCTION gamification.score_counts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- Bucket rows are shared by every member of a board, and one statement fires its INSERT and its
+  -- UPDATE trigger separately: writers of a workspace's scores therefore queue on one lock per
+  -- workspace (taken in workspace order, held to commit) before touching its buckets, so two
+  -- transactions never take bucket rows in opposite orders (no deadlock).
+  IF TG_OP = 'DELETE' THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w::text, 0)) FROM (SELECT DISTINCT workspace_id AS w FROM old_rows ORDER BY 1) x;
+  ELSE
+    PERFORM pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w::text, 0)) FROM (SELECT DISTINCT workspace_id AS w FROM new_rows ORDER BY 1) x;
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO gamification.score_counts AS c (workspace_id, board, period, lvl, bucket, members)
+      SELECT r.workspace_id, r.board, r.period, l.lvl, r.score >> l.lvl, count(*)
+      FROM new_rows r CROSS JOIN (VALUES (4::smallint), (8::smallint), (16::smallint), (24::smallint)) AS l(lvl)
+      GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+      ON CONFLICT (workspace_id, board, period, lvl, bucket) DO UPDATE SET members = c.members + EXCLUDED.members;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO gamification.score_counts AS c (workspace_id, board, period, lvl, bucket, members)
+      SELECT r.workspace_id, r.board, r.period, l.lvl, r.score >> l.lvl, -count(*)
+      FROM old_rows r CROSS JOIN (VALUES (4::smallint), (8::smallint), (16::smallint), (24::smallint)) AS l(lvl)
+      GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+      ON CONFLICT (workspace_id, board, period, lvl, bucket) DO UPDATE SET members = c.members + EXCLUDED.members;
+  ELSE
+    -- A score that stays in its buckets (most increments) writes nothing.
+    INSERT INTO gamification.score_counts AS c (workspace_id, board, period, lvl, bucket, members)
+      SELECT r.workspace_id, r.board, r.period, l.lvl, r.score >> l.lvl, sum(r.d)
+      FROM (SELECT workspace_id, board, period, score, 1 AS d FROM new_rows
+            UNION ALL SELECT workspace_id, board, period, score, -1 AS d FROM old_rows) r
+      CROSS JOIN (VALUES (4::smallint), (8::smallint), (16::smallint), (24::smallint)) AS l(lvl)
+      GROUP BY 1, 2, 3, 4, 5 HAVING sum(r.d) <> 0 ORDER BY 1, 2, 3, 4, 5
+      ON CONFLICT (workspace_id, board, period, lvl, bucket) DO UPDATE SET members = c.members + EXCLUDED.members;
+  END IF;
+  RETURN NULL;
+END $$;
+
+INSERT INTO gamification.score_counts (workspace_id, board, period, lvl, bucket, members)
+  SELECT s.workspace_id, s.board, s.period, 4, s.score >> 4, count(*)
+  FROM gamification.scores s
+  GROUP BY 1, 2, 3, 4, 5;
+`,
+  },
 ];

@@ -9,7 +9,7 @@ import { pointsWithBonus } from './rules.js';
 import type { Rule } from './schemas.js';
 import { emptyStreak, streakAt, touchStreak, type StreakState } from './streaks.js';
 import { LEADERBOARD_PERIODS, dayString, localDayNumber, periodIndex, periodKey, type Cadence } from './time.js';
-import type { BatchScoringRepository, ScoreDelta, ScoringRepository } from './scoring.repository.js';
+import type { BatchScoringRepository, BatchWrites, PointsWindow, ScoreDelta, ScoringRepository } from './scoring.repository.js';
 
 /** What scoring one event came to (the bus counts these in v01t_gamification_events_total). */
 export type Outcome = { status: 'skipped' | 'duplicate' } | { status: 'scored'; entries: { ruleId: string; points: number }[] };
@@ -38,6 +38,10 @@ interface Item {
   config: WorkspaceConfig;
   at: Date;
   day: number;
+  /** `day` as a date string (the daily-cap key). */
+  dayKey: string;
+  /** The leaderboard period keys of the event (workspace calendar), computed on first credit. */
+  periods?: string[];
   matched: Rule[];
   count: number;
 }
@@ -82,23 +86,21 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
   for (const { event } of accepted) if (!configs.has(event.workspaceId!)) configs.set(event.workspaceId!, await d.configs.load(tx, event.workspaceId!));
 
   const pairs = new Map<string, { workspaceId: string; userId: string }>();
-  for (const { event } of accepted) {
-    const [workspaceId, userId] = [event.workspaceId!.toLowerCase(), event.actorId!.toLowerCase()];
-    pairs.set(k(workspaceId, userId), { workspaceId, userId });
-  }
-  const zones = new Map((await d.batch.userTimezones([...pairs.values()], tx)).map((r) => [k(r.workspace_id, r.user_id), r.timezone]));
-
   // Event counts: one upsert adding each key's number of events; the k-th event of a key sees total − n + k.
   const countN = new Map<string, { workspaceId: string; userId: string; eventName: string; n: number }>();
   for (const { event } of accepted) {
     const [workspaceId, userId] = [event.workspaceId!.toLowerCase(), event.actorId!.toLowerCase()];
+    pairs.set(k(workspaceId, userId), { workspaceId, userId });
     const key = k(workspaceId, userId, event.name);
     const c = countN.get(key) ?? { workspaceId, userId, eventName: event.name, n: 0 };
     c.n++;
     countN.set(key, c);
   }
+  const sorted = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  const countsAndZones = await d.batch.countAndZones(sorted(countN), [...pairs.values()], tx);
+  const zones = new Map(countsAndZones.zones.map((r) => [k(r.workspace_id, r.user_id), r.timezone]));
   const counted = new Map<string, number>();
-  for (const r of await d.batch.addCounts([...countN.values()], tx)) counted.set(k(r.workspace_id, r.user_id, r.event_name), Number(r.count) - countN.get(k(r.workspace_id, r.user_id, r.event_name))!.n);
+  for (const r of countsAndZones.counts) counted.set(k(r.workspace_id, r.user_id, r.event_name), Number(r.count) - countN.get(k(r.workspace_id, r.user_id, r.event_name))!.n);
 
   const items: Item[] = [];
   for (const { event, index } of accepted) {
@@ -111,7 +113,7 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     const count = counted.get(ck)! + 1;
     counted.set(ck, count);
     const matched = await config.ruleSet.match({ name: event.name, payload: event.payload, actorId: event.actorId, occurredAt: event.occurredAt });
-    items.push({ index, event, workspaceId, userId, actor: event.actorId!, ws: event.workspaceId!, config, at, day, matched, count });
+    items.push({ index, event, workspaceId, userId, actor: event.actorId!, ws: event.workspaceId!, config, at, day, dayKey: dayString(day), matched, count });
   }
 
   // Everything the items may read, read once (locking where the per-event path locks).
@@ -123,46 +125,60 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     for (const rule of it.matched) {
       const streaks = [...(rule.streak ? [rule.streak] : []), ...rule.multipliers];
       for (const s of streaks) streakKeys.set(k(workspaceId, userId, s.activity, s.cadence), { workspaceId, userId, activity: s.activity, cadence: s.cadence });
-      if (rule.dailyCap !== null) capKeys.set(k(workspaceId, userId, rule.id, dayString(it.day)), { workspaceId, userId, ruleId: rule.id, day: dayString(it.day) });
+      if (rule.dailyCap !== null) capKeys.set(k(workspaceId, userId, rule.id, it.dayKey), { workspaceId, userId, ruleId: rule.id, day: it.dayKey });
       personaKeys.set(k(workspaceId, userId, rule.persona), { workspaceId, userId, persona: rule.persona });
     }
   }
-  const streakState = new Map<string, StreakState>();
-  for (const r of await d.batch.lockStreaks([...streakKeys.values()], tx)) {
-    streakState.set(k(r.workspace_id, r.user_id, r.activity, r.cadence), { current: r.current, longest: r.longest, lastPeriod: r.last_period, freezes: r.freezes, freezesUsed: r.freezes_used });
-  }
-  const capUsed = new Map<string, number>();
-  for (const r of await d.batch.lockDailyCaps([...capKeys.values()], tx)) capUsed.set(k(r.workspace_id, r.user_id, r.rule_id, r.day), r.points);
-  const awardedBefore = new Set((await d.batch.awardedPairs(items.map((i) => i.event.id), tx)).map((r) => k(r.event_id, r.rule_id)));
-  const xp = new Map<string, number>();
-  for (const r of await d.batch.personaXp([...personaKeys.values()], tx)) xp.set(k(r.workspace_id, r.user_id, r.persona), Number(r.xp));
-  const levels = new Map<string, number>();
-  for (const r of await d.batch.lockLevels([...personaKeys.values()], tx)) levels.set(k(r.workspace_id, r.user_id, r.persona), r.level);
   const anyBadges = [...configs.values()].some((c) => c.badges.length > 0);
   const anyRewards = [...configs.values()].some((c) => c.settings.rewards.length > 0);
   const users = [...new Map(items.map((i) => [k(i.workspaceId, i.userId), { workspaceId: i.workspaceId, userId: i.userId }])).values()];
-  const badgesHeld = new Set(anyBadges ? (await d.batch.heldBadges(users, tx)).map((r) => k(r.workspace_id, r.user_id, r.badge_id)) : []);
-  const entitled = new Set(anyRewards ? (await d.batch.heldEntitlements(users, tx)).map((r) => k(r.workspace_id, r.user_id, r.reward_key)) : []);
   // Points badges: the committed part of each window the items may ask about (a superset: every
-  // matched metric, whether or not a cap leaves points); this batch's own entries are added in memory.
-  const windows: { workspaceId: string; userId: string; metric: string; since: string; until: string }[] = [];
+  // matched metric, whether or not a cap leaves points or the badge is held); this batch's own
+  // entries are added in memory.
+  const windows: PointsWindow[] = [];
   const windowOf = new Map<string, number>();
   for (const [n, it] of items.entries()) {
     const metrics = new Set(it.matched.map((r) => r.metric));
     for (const badge of it.config.badges) {
       const c = badge.criteria;
-      if (c.kind !== 'points' || !metrics.has(c.metric) || badgesHeld.has(k(it.workspaceId, it.userId, badge.id))) continue;
+      if (c.kind !== 'points' || !metrics.has(c.metric)) continue;
       windowOf.set(k(n, badge.id), windows.length);
       windows.push({ workspaceId: it.workspaceId, userId: it.userId, metric: c.metric, since: new Date(it.at.getTime() - c.windowDays * DAY).toISOString(), until: it.at.toISOString() });
     }
   }
-  const committedInWindow = await d.batch.pointsInWindows(windows, tx);
+  const read = await d.batch.readState(
+    {
+      streaks: sorted(streakKeys),
+      caps: sorted(capKeys),
+      eventIds: items.map((i) => i.event.id),
+      personas: sorted(personaKeys),
+      users,
+      badges: anyBadges,
+      entitlements: anyRewards,
+      windows,
+    },
+    tx,
+  );
+  const streakState = new Map<string, StreakState>();
+  for (const r of read.streaks) {
+    streakState.set(k(r.workspace_id, r.user_id, r.activity, r.cadence), { current: r.current, longest: r.longest, lastPeriod: r.last_period, freezes: r.freezes, freezesUsed: r.freezes_used });
+  }
+  const capUsed = new Map<string, number>();
+  for (const r of read.caps) capUsed.set(k(r.workspace_id, r.user_id, r.rule_id, r.day), r.points);
+  const awardedBefore = new Set(read.awarded.map((r) => k(r.event_id, r.rule_id)));
+  const xp = new Map<string, number>();
+  for (const r of read.xp) xp.set(k(r.workspace_id, r.user_id, r.persona), r.xp);
+  const levels = new Map<string, number>();
+  for (const r of read.levels) levels.set(k(r.workspace_id, r.user_id, r.persona), r.level);
+  const badgesHeld = new Set(read.badges.map((r) => k(r.workspace_id, r.user_id, r.badge_id)));
+  const entitled = new Set(read.entitlements.map((r) => k(r.workspace_id, r.user_id, r.reward_key)));
+  const committedInWindow = read.windows;
 
   // Apply the items in order, in memory.
   const touchedStreaks = new Set<string>();
   const capAdded = new Map<string, number>();
   const savedLevels = new Set<string>();
-  const awards: Parameters<BatchScoringRepository['insertAwards']>[0] = [];
+  const awards: BatchWrites['awards'] = [];
   const batchLedger = new Map<string, { at: number; points: number }[]>();
   const balances = new Map<string, { workspaceId: string; userId: string; persona: Persona; metric: string; delta: number }>();
   const scores = new Map<string, ScoreDelta>();
@@ -184,10 +200,12 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     const b = balances.get(bk) ?? { workspaceId, userId, persona, metric, delta: 0 };
     b.delta += delta;
     balances.set(bk, b);
-    const day = localDayNumber(it.at, config.settings.timezone);
+    if (!it.periods) {
+      const day = localDayNumber(it.at, config.settings.timezone);
+      it.periods = LEADERBOARD_PERIODS.map((p) => periodKey(p, day));
+    }
     for (const board of ['workspace', persona]) {
-      for (const p of LEADERBOARD_PERIODS) {
-        const period = periodKey(p, day);
+      for (const period of it.periods) {
         const sk = k(workspaceId, board, period, userId);
         const s = scores.get(sk) ?? { workspaceId, board, period, userId, delta: 0 };
         s.delta += delta;
@@ -233,7 +251,7 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
       const { points } = pointsWithBonus(rule, (a, c) => streakAt(streakOf(a, c), periodIndex(day, c)).current);
       let granted = points;
       if (rule.dailyCap !== null) {
-        const ck = k(workspaceId, userId, rule.id, dayString(day));
+        const ck = k(workspaceId, userId, rule.id, it.dayKey);
         const used = capUsed.get(ck) ?? 0;
         granted = Math.max(0, Math.min(points, rule.dailyCap - used));
         if (granted > 0) {
@@ -288,20 +306,22 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     outcomes[it.index] = { status: 'scored', entries };
   }
 
-  // One statement per table, keys sorted so concurrent writers lock rows in one order.
-  const sorted = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
-  await d.batch.saveStreaks(
-    [...touchedStreaks].sort().map((key) => ({ ...streakKeys.get(key)!, state: streakState.get(key)! })),
+  // One statement for every table, keys sorted so concurrent writers lock rows in one order.
+  await d.batch.write(
+    {
+      streaks: [...touchedStreaks].sort().map((key) => ({ ...streakKeys.get(key)!, state: streakState.get(key)! })),
+      caps: sorted(new Map([...capAdded].map(([key, points]) => [key, { ...capKeys.get(key)!, points }]))),
+      awards,
+      balances: sorted(balances),
+      scores: sorted(scores),
+      levels: [...savedLevels].sort().map((key) => ({ ...personaKeys.get(key)!, level: levels.get(key)! })),
+      badges: badgeAwards,
+      entitlements: grants,
+    },
+    d.redis,
     now,
     tx,
   );
-  await d.batch.addToDailyCaps(sorted(new Map([...capAdded].map(([key, points]) => [key, { ...capKeys.get(key)!, points }]))), tx);
-  await d.batch.insertAwards(awards, tx);
-  await d.batch.addToBalances(sorted(balances), tx);
-  await d.repo.addScores(sorted(scores), d.redis, tx);
-  await d.batch.saveLevels([...savedLevels].sort().map((key) => ({ ...personaKeys.get(key)!, level: levels.get(key)! })), tx);
-  await d.batch.awardBadges(badgeAwards, now, tx);
-  await d.batch.grantEntitlements(grants, now, tx);
   if (publish.length) {
     if (d.events.publishMany) await d.events.publishMany(publish, tx);
     else for (const e of publish) await d.events.publish(e, tx);

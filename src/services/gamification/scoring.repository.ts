@@ -149,12 +149,7 @@ export class ScoringRepository {
   /** Score changes for the given boards and periods (PostgreSQL rows; marks for the Redis projection when used). */
   async addScores(entries: ScoreDelta[], markForRedis: boolean, tx: DbExecutor): Promise<void> {
     if (!entries.length) return;
-    // Several workspaces in one statement: take their score locks (migration 0002) in workspace order first.
-    const workspaces = [...new Set(entries.map((e) => e.workspaceId.toLowerCase()))].sort();
-    if (workspaces.length > 1) {
-      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))
-        FROM (SELECT w FROM unnest(ARRAY[${sql.join(workspaces.map((w) => sql`${w}`), sql`, `)}]::text[]) AS w ORDER BY w) x`);
-    }
+    await lockScoreWriters(entries, tx);
     const values = sql.join(
       entries.map((e) => sql`(${e.workspaceId}::uuid, ${e.board}, ${e.period}, ${e.userId}::uuid, ${e.delta}::bigint)`),
       sql`, `,
@@ -218,21 +213,66 @@ export class ScoringRepository {
   }
 }
 
-/** Keys of the batch reads: (workspace, user) plus one more column. */
+/**
+ * Several workspaces in one statement: takes their score locks (migration 0002) in workspace
+ * order first, so the triggers' per-workspace locks never wait in opposite orders.
+ */
+async function lockScoreWriters(entries: ScoreDelta[], tx: DbExecutor): Promise<void> {
+  const workspaces = [...new Set(entries.map((e) => e.workspaceId.toLowerCase()))].sort();
+  if (workspaces.length < 2) return;
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))
+    FROM (SELECT w FROM json_array_elements_text(${JSON.stringify(workspaces)}::json) AS j(w) ORDER BY w) x`);
+}
+
+/** Keys of the batch reads: (workspace, user) plus more columns. */
 export interface UserKey {
   workspaceId: string;
   userId: string;
 }
 
-const tuples = (list: SQL[]) => sql.join(list, sql`, `);
-const pairKey = (k: UserKey) => sql`(${k.workspaceId}::uuid, ${k.userId}::uuid)`;
+/**
+ * A list as one JSON parameter read back as rows (`json_to_recordset`): one parameter whatever the
+ * batch size, so the statement text is fixed and neither drizzle nor the server handles a
+ * parameter per value. `cols` declares the record's columns; the objects carry the same keys.
+ */
+const recs = (list: object[], cols: string) => sql`json_to_recordset(${JSON.stringify(list)}::json) AS r(${sql.raw(cols)})`;
+
+export type StreakKey = UserKey & { activity: string; cadence: Cadence };
+export type CapKey = UserKey & { ruleId: string; day: string };
+export type PersonaKey = UserKey & { persona: Persona };
+export type PointsWindow = UserKey & { metric: string; since: string; until: string };
+
+/** What a batch reads before applying its events (ScoringRepository's per-event reads, for every key at once). */
+export interface BatchState {
+  streaks: (StreakRow & { workspace_id: string; user_id: string; activity: string; cadence: Cadence })[];
+  caps: { workspace_id: string; user_id: string; rule_id: string; day: string; points: number }[];
+  awarded: { event_id: string; rule_id: string }[];
+  xp: { workspace_id: string; user_id: string; persona: Persona; xp: number }[];
+  levels: { workspace_id: string; user_id: string; persona: Persona; level: number }[];
+  badges: { workspace_id: string; user_id: string; badge_id: string }[];
+  entitlements: { workspace_id: string; user_id: string; reward_key: string }[];
+  /** One total per window, in the order given. */
+  windows: number[];
+}
+
+/** Everything a batch writes (one statement, BatchScoringRepository.write). */
+export interface BatchWrites {
+  streaks: (StreakKey & { state: { current: number; longest: number; lastPeriod: number | null; freezes: number; freezesUsed: number } })[];
+  caps: (CapKey & { points: number })[];
+  awards: { id: string; workspaceId: string; userId: string; persona: Persona; metric: string; points: number; eventId: string; eventName: string; ruleId: string; occurredAt: string; recordedAt: string }[];
+  balances: (PersonaKey & { metric: string; delta: number })[];
+  scores: ScoreDelta[];
+  levels: (PersonaKey & { level: number })[];
+  badges: (UserKey & { badgeId: string })[];
+  entitlements: (UserKey & { rewardKey: string; kind: string; source: string })[];
+}
 
 /**
- * The set-based statements of batch scoring (ScoringService.handleBatch): each reads or writes the
- * rows of a whole batch of events in one statement, in the caller's transaction. Locking reads
- * (FOR UPDATE) take the same rows the per-event path locks one by one; writes of counters add
- * deltas (so they commute with the per-event path and with adjustments), writes of state computed
- * from a locked read (streaks, levels) store the value.
+ * The set-based statements of batch scoring (ScoringService.handleBatch): four statements per batch
+ * whatever its size, each taking its rows as one JSON parameter. Locking reads (FOR UPDATE) take
+ * the rows the per-event path locks one by one, in key order; writes of counters add deltas (so
+ * they commute with the per-event path and with adjustments), writes of state computed from a
+ * locked read (streaks, levels) store the value.
  */
 export class BatchScoringRepository {
   /** Records the events as processed; returns the ids that were not processed before. */
@@ -241,163 +281,159 @@ export class BatchScoringRepository {
     const fresh = await rows<{ event_id: string }>(
       tx,
       sql`INSERT INTO gamification.processed_events (event_id, workspace_id, processed_at)
-          VALUES ${tuples(events.map((e) => sql`(${e.id}::uuid, ${e.workspaceId}::uuid, ${now}::timestamptz)`))}
+          SELECT r.id, r.ws, ${now}::timestamptz FROM ${recs(events.map((e) => ({ id: e.id, ws: e.workspaceId })), 'id uuid, ws uuid')}
           ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
     );
     return new Set(fresh.map((r) => r.event_id));
   }
 
-  async userTimezones(keys: UserKey[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; timezone: string }[]> {
-    if (!keys.length) return [];
-    return rows(tx, sql`SELECT workspace_id, user_id, timezone FROM gamification.user_settings WHERE (workspace_id, user_id) IN (${tuples(keys.map(pairKey))})`);
-  }
-
-  /** Adds `n` to each (workspace, user, event name) count; returns the new totals. */
-  async addCounts(counts: (UserKey & { eventName: string; n: number })[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; event_name: string; count: string | number }[]> {
-    if (!counts.length) return [];
-    return rows(
-      tx,
-      sql`INSERT INTO gamification.event_counts (workspace_id, user_id, event_name, count)
-          VALUES ${tuples(counts.map((c) => sql`(${c.workspaceId}::uuid, ${c.userId}::uuid, ${c.eventName}, ${c.n}::bigint)`))}
-          ON CONFLICT (workspace_id, user_id, event_name) DO UPDATE SET count = gamification.event_counts.count + EXCLUDED.count
-          RETURNING workspace_id, user_id, event_name, count`,
-    );
-  }
-
-  async lockStreaks(keys: (UserKey & { activity: string; cadence: Cadence })[], tx: DbExecutor): Promise<(StreakRow & { workspace_id: string; user_id: string; activity: string; cadence: Cadence })[]> {
-    if (!keys.length) return [];
-    return rows(
-      tx,
-      sql`SELECT workspace_id, user_id, activity, cadence, current, longest, last_period, freezes, freezes_used FROM gamification.streaks
-          WHERE (workspace_id, user_id, activity, cadence) IN (${tuples(keys.map((k) => sql`(${k.workspaceId}::uuid, ${k.userId}::uuid, ${k.activity}, ${k.cadence})`))})
-          ORDER BY workspace_id, user_id, activity, cadence FOR UPDATE`,
-    );
-  }
-
-  async saveStreaks(
-    list: (UserKey & { activity: string; cadence: Cadence; state: { current: number; longest: number; lastPeriod: number | null; freezes: number; freezesUsed: number } })[],
-    now: string,
+  /**
+   * Adds `n` to each (workspace, user, event name) count and reads the users' time zones, in one
+   * statement: the new count totals and the zones set.
+   */
+  async countAndZones(
+    counts: (UserKey & { eventName: string; n: number })[],
+    users: UserKey[],
     tx: DbExecutor,
-  ): Promise<void> {
-    if (!list.length) return;
-    await tx.execute(sql`INSERT INTO gamification.streaks (workspace_id, user_id, activity, cadence, current, longest, last_period, freezes, freezes_used, updated_at)
-        VALUES ${tuples(
-          list.map(
-            (s) =>
-              sql`(${s.workspaceId}::uuid, ${s.userId}::uuid, ${s.activity}, ${s.cadence}, ${s.state.current}::int, ${s.state.longest}::int, ${s.state.lastPeriod}::int, ${s.state.freezes}::int, ${s.state.freezesUsed}::int, ${now}::timestamptz)`,
-          ),
+  ): Promise<{ counts: { workspace_id: string; user_id: string; event_name: string; count: number }[]; zones: { workspace_id: string; user_id: string; timezone: string }[] }> {
+    type Counted = { workspace_id: string; user_id: string; event_name: string; count: number };
+    const [r] = await rows<{ counts: Counted[] | null; zones: { workspace_id: string; user_id: string; timezone: string }[] | null }>(
+      tx,
+      sql`WITH c AS (
+            INSERT INTO gamification.event_counts AS t (workspace_id, user_id, event_name, count)
+            SELECT r.ws, r.u, r.e, r.n FROM ${recs(counts.map((c) => ({ ws: c.workspaceId, u: c.userId, e: c.eventName, n: c.n })), 'ws uuid, u uuid, e text, n bigint')}
+            ON CONFLICT (workspace_id, user_id, event_name) DO UPDATE SET count = t.count + EXCLUDED.count
+            RETURNING workspace_id, user_id, event_name, count)
+          SELECT (SELECT json_agg(c) FROM c) AS counts,
+                 (SELECT json_agg(z) FROM (SELECT s.workspace_id, s.user_id, s.timezone FROM gamification.user_settings s
+                    JOIN ${recs(users.map((u) => ({ ws: u.workspaceId, u: u.userId })), 'ws uuid, u uuid')} ON s.workspace_id = r.ws AND s.user_id = r.u) z) AS zones`,
+    );
+    return { counts: r?.counts ?? [], zones: r?.zones ?? [] };
+  }
+
+  /**
+   * Every row the batch's events may read, in one statement: streaks, daily caps and levels locked
+   * (FOR UPDATE, each in key order, as the per-event path locks them), the (event, rule) pairs
+   * already in the ledger, XP per persona, held badges and rewards, and the committed ledger sum of
+   * each points-badge window.
+   */
+  async readState(
+    keys: { streaks: StreakKey[]; caps: CapKey[]; eventIds: string[]; personas: PersonaKey[]; users: UserKey[]; badges: boolean; entitlements: boolean; windows: PointsWindow[] },
+    tx: DbExecutor,
+  ): Promise<BatchState> {
+    const [r] = await rows<Record<keyof BatchState, unknown[] | null>>(
+      tx,
+      sql`WITH
+          st AS (SELECT t.workspace_id, t.user_id, t.activity, t.cadence, t.current, t.longest, t.last_period, t.freezes, t.freezes_used
+                 FROM gamification.streaks t JOIN ${recs(keys.streaks.map((k) => ({ ws: k.workspaceId, u: k.userId, a: k.activity, c: k.cadence })), 'ws uuid, u uuid, a text, c text')}
+                   ON t.workspace_id = r.ws AND t.user_id = r.u AND t.activity = r.a AND t.cadence = r.c
+                 ORDER BY t.workspace_id, t.user_id, t.activity, t.cadence FOR UPDATE OF t),
+          ca AS (SELECT t.workspace_id, t.user_id, t.rule_id, to_char(t.day, 'YYYY-MM-DD') AS day, t.points
+                 FROM gamification.daily_caps t JOIN ${recs(keys.caps.map((k) => ({ ws: k.workspaceId, u: k.userId, rule: k.ruleId, d: k.day })), 'ws uuid, u uuid, rule uuid, d date')}
+                   ON t.workspace_id = r.ws AND t.user_id = r.u AND t.rule_id = r.rule AND t.day = r.d
+                 ORDER BY t.workspace_id, t.user_id, t.rule_id, t.day FOR UPDATE OF t),
+          lv AS (SELECT t.workspace_id, t.user_id, t.persona, t.level
+                 FROM gamification.levels t JOIN ${recs(keys.personas.map((k) => ({ ws: k.workspaceId, u: k.userId, p: k.persona })), 'ws uuid, u uuid, p text')}
+                   ON t.workspace_id = r.ws AND t.user_id = r.u AND t.persona = r.p
+                 ORDER BY t.workspace_id, t.user_id, t.persona FOR UPDATE OF t)
+          SELECT (SELECT json_agg(st) FROM st) AS streaks,
+                 (SELECT json_agg(ca) FROM ca) AS caps,
+                 (SELECT json_agg(lv) FROM lv) AS levels,
+                 (SELECT json_agg(x) FROM (SELECT l.event_id, l.rule_id FROM gamification.ledger l
+                    WHERE l.event_id IN (SELECT value::uuid FROM json_array_elements_text(${JSON.stringify(keys.eventIds)}::json))) x) AS awarded,
+                 (SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.persona, sum(b.points) AS xp FROM gamification.balances b
+                    JOIN ${recs(keys.personas.map((k) => ({ ws: k.workspaceId, u: k.userId, p: k.persona })), 'ws uuid, u uuid, p text')}
+                      ON b.workspace_id = r.ws AND b.user_id = r.u AND b.persona = r.p
+                    GROUP BY b.workspace_id, b.user_id, b.persona) x) AS xp,
+                 ${
+                   keys.badges
+                     ? sql`(SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.badge_id FROM gamification.user_badges b
+                    JOIN ${recs(keys.users.map((k) => ({ ws: k.workspaceId, u: k.userId })), 'ws uuid, u uuid')} ON b.workspace_id = r.ws AND b.user_id = r.u) x)`
+                     : sql`NULL::json`
+                 } AS badges,
+                 ${
+                   keys.entitlements
+                     ? sql`(SELECT json_agg(x) FROM (SELECT e.workspace_id, e.user_id, e.reward_key FROM gamification.entitlements e
+                    JOIN ${recs(keys.users.map((k) => ({ ws: k.workspaceId, u: k.userId })), 'ws uuid, u uuid')} ON e.workspace_id = r.ws AND e.user_id = r.u) x)`
+                     : sql`NULL::json`
+                 } AS entitlements,
+                 (SELECT json_agg(x.total ORDER BY x.i) FROM (
+                    SELECT r.i, (SELECT coalesce(sum(l.points), 0) FROM gamification.ledger l
+                                 WHERE l.workspace_id = r.ws AND l.user_id = r.u AND l.metric = r.m AND l.occurred_at > r.since AND l.occurred_at <= r.until) AS total
+                    FROM ${recs(keys.windows.map((w, i) => ({ i, ws: w.workspaceId, u: w.userId, m: w.metric, since: w.since, until: w.until })), 'i int, ws uuid, u uuid, m text, since timestamptz, until timestamptz')}) x) AS windows`,
+    );
+    const list = <T>(v: unknown[] | null | undefined) => (v ?? []) as T[];
+    return {
+      streaks: list(r?.streaks),
+      caps: list(r?.caps),
+      awarded: list(r?.awarded),
+      xp: list<BatchState['xp'][number]>(r?.xp).map((x) => ({ ...x, xp: Number(x.xp) })),
+      levels: list(r?.levels),
+      badges: list(r?.badges),
+      entitlements: list(r?.entitlements),
+      windows: list<number | string>(r?.windows).map(Number),
+    };
+  }
+
+  /**
+   * Every write of the batch in one statement (a data-modifying CTE per table that has rows):
+   * streaks and levels store the computed value, caps, balances and scores add deltas, ledger
+   * entries, badges and rewards insert. Rows come sorted by key (the caller sorts them), so
+   * concurrent writers lock them in one order. The score_counts triggers fire once, at its end.
+   */
+  async write(w: BatchWrites, markForRedis: boolean, now: string, tx: DbExecutor): Promise<void> {
+    const parts: SQL[] = [];
+    if (w.streaks.length)
+      parts.push(sql`INSERT INTO gamification.streaks AS t (workspace_id, user_id, activity, cadence, current, longest, last_period, freezes, freezes_used, updated_at)
+        SELECT r.ws, r.u, r.a, r.c, r.cur, r.lng, r.lp, r.fz, r.fu, ${now}::timestamptz FROM ${recs(
+          w.streaks.map((s) => ({ ws: s.workspaceId, u: s.userId, a: s.activity, c: s.cadence, cur: s.state.current, lng: s.state.longest, lp: s.state.lastPeriod, fz: s.state.freezes, fu: s.state.freezesUsed })),
+          'ws uuid, u uuid, a text, c text, cur int, lng int, lp int, fz int, fu int',
         )}
         ON CONFLICT (workspace_id, user_id, activity, cadence) DO UPDATE SET current = EXCLUDED.current, longest = EXCLUDED.longest, last_period = EXCLUDED.last_period,
           freezes = EXCLUDED.freezes, freezes_used = EXCLUDED.freezes_used, updated_at = EXCLUDED.updated_at`);
-  }
-
-  async lockDailyCaps(keys: (UserKey & { ruleId: string; day: string })[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; rule_id: string; day: string; points: number }[]> {
-    if (!keys.length) return [];
-    return rows(
-      tx,
-      sql`SELECT workspace_id, user_id, rule_id, to_char(day, 'YYYY-MM-DD') AS day, points FROM gamification.daily_caps
-          WHERE (workspace_id, user_id, rule_id, day) IN (${tuples(keys.map((k) => sql`(${k.workspaceId}::uuid, ${k.userId}::uuid, ${k.ruleId}::uuid, ${k.day}::date)`))})
-          ORDER BY workspace_id, user_id, rule_id, day FOR UPDATE`,
-    );
-  }
-
-  async addToDailyCaps(list: (UserKey & { ruleId: string; day: string; points: number })[], tx: DbExecutor): Promise<void> {
-    if (!list.length) return;
-    await tx.execute(sql`INSERT INTO gamification.daily_caps (workspace_id, user_id, rule_id, day, points)
-        VALUES ${tuples(list.map((c) => sql`(${c.workspaceId}::uuid, ${c.userId}::uuid, ${c.ruleId}::uuid, ${c.day}::date, ${c.points}::int)`))}
-        ON CONFLICT (workspace_id, user_id, rule_id, day) DO UPDATE SET points = gamification.daily_caps.points + EXCLUDED.points`);
-  }
-
-  /** (event id, rule id) pairs of these events already in the ledger. */
-  async awardedPairs(eventIds: string[], tx: DbExecutor): Promise<{ event_id: string; rule_id: string }[]> {
-    if (!eventIds.length) return [];
-    return rows(tx, sql`SELECT event_id, rule_id FROM gamification.ledger WHERE event_id IN (${tuples(eventIds.map((id) => sql`${id}::uuid`))})`);
-  }
-
-  async insertAwards(
-    list: { id: string; workspaceId: string; userId: string; persona: Persona; metric: string; points: number; eventId: string; eventName: string; ruleId: string; occurredAt: string; recordedAt: string }[],
-    tx: DbExecutor,
-  ): Promise<void> {
-    if (!list.length) return;
-    await tx.execute(sql`INSERT INTO gamification.ledger (id, workspace_id, user_id, persona, metric, points, kind, event_id, event_name, rule_id, occurred_at, recorded_at)
-        VALUES ${tuples(
-          list.map(
-            (e) =>
-              sql`(${e.id}::uuid, ${e.workspaceId}::uuid, ${e.userId}::uuid, ${e.persona}, ${e.metric}, ${e.points}::int, 'award', ${e.eventId}::uuid, ${e.eventName}, ${e.ruleId}::uuid, ${e.occurredAt}::timestamptz, ${e.recordedAt}::timestamptz)`,
-          ),
+    if (w.caps.length)
+      parts.push(sql`INSERT INTO gamification.daily_caps AS t (workspace_id, user_id, rule_id, day, points)
+        SELECT r.ws, r.u, r.rule, r.d, r.p FROM ${recs(w.caps.map((c) => ({ ws: c.workspaceId, u: c.userId, rule: c.ruleId, d: c.day, p: c.points })), 'ws uuid, u uuid, rule uuid, d date, p int')}
+        ON CONFLICT (workspace_id, user_id, rule_id, day) DO UPDATE SET points = t.points + EXCLUDED.points`);
+    if (w.awards.length)
+      parts.push(sql`INSERT INTO gamification.ledger (id, workspace_id, user_id, persona, metric, points, kind, event_id, event_name, rule_id, occurred_at, recorded_at)
+        SELECT r.id, r.ws, r.u, r.p, r.m, r.pts, 'award', r.ev, r.en, r.rule, r.oa, r.ra FROM ${recs(
+          w.awards.map((e) => ({ id: e.id, ws: e.workspaceId, u: e.userId, p: e.persona, m: e.metric, pts: e.points, ev: e.eventId, en: e.eventName, rule: e.ruleId, oa: e.occurredAt, ra: e.recordedAt })),
+          'id uuid, ws uuid, u uuid, p text, m text, pts int, ev uuid, en text, rule uuid, oa timestamptz, ra timestamptz',
         )}
         ON CONFLICT (event_id, rule_id) DO NOTHING`);
-  }
-
-  /** Total points per (workspace, user, persona): the XP levels are computed from. */
-  async personaXp(keys: (UserKey & { persona: Persona })[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; persona: Persona; xp: string | number }[]> {
-    if (!keys.length) return [];
-    return rows(
-      tx,
-      sql`SELECT workspace_id, user_id, persona, sum(points) AS xp FROM gamification.balances
-          WHERE (workspace_id, user_id, persona) IN (${tuples(keys.map((k) => sql`(${k.workspaceId}::uuid, ${k.userId}::uuid, ${k.persona})`))})
-          GROUP BY workspace_id, user_id, persona`,
-    );
-  }
-
-  async addToBalances(list: (UserKey & { persona: Persona; metric: string; delta: number })[], tx: DbExecutor): Promise<void> {
-    if (!list.length) return;
-    await tx.execute(sql`INSERT INTO gamification.balances (workspace_id, user_id, persona, metric, points)
-        VALUES ${tuples(list.map((b) => sql`(${b.workspaceId}::uuid, ${b.userId}::uuid, ${b.persona}, ${b.metric}, ${b.delta}::bigint)`))}
-        ON CONFLICT (workspace_id, user_id, persona, metric) DO UPDATE SET points = gamification.balances.points + EXCLUDED.points`);
-  }
-
-  async lockLevels(keys: (UserKey & { persona: Persona })[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; persona: Persona; level: number }[]> {
-    if (!keys.length) return [];
-    return rows(
-      tx,
-      sql`SELECT workspace_id, user_id, persona, level FROM gamification.levels
-          WHERE (workspace_id, user_id, persona) IN (${tuples(keys.map((k) => sql`(${k.workspaceId}::uuid, ${k.userId}::uuid, ${k.persona})`))})
-          ORDER BY workspace_id, user_id, persona FOR UPDATE`,
-    );
-  }
-
-  async saveLevels(list: (UserKey & { persona: Persona; level: number })[], tx: DbExecutor): Promise<void> {
-    if (!list.length) return;
-    await tx.execute(sql`INSERT INTO gamification.levels (workspace_id, user_id, persona, level)
-        VALUES ${tuples(list.map((l) => sql`(${l.workspaceId}::uuid, ${l.userId}::uuid, ${l.persona}, ${l.level}::int)`))}
+    if (w.balances.length)
+      parts.push(sql`INSERT INTO gamification.balances AS t (workspace_id, user_id, persona, metric, points)
+        SELECT r.ws, r.u, r.p, r.m, r.d FROM ${recs(w.balances.map((b) => ({ ws: b.workspaceId, u: b.userId, p: b.persona, m: b.metric, d: b.delta })), 'ws uuid, u uuid, p text, m text, d bigint')}
+        ON CONFLICT (workspace_id, user_id, persona, metric) DO UPDATE SET points = t.points + EXCLUDED.points`);
+    if (w.scores.length) {
+      const scores = JSON.stringify(w.scores.map((e) => ({ ws: e.workspaceId, b: e.board, p: e.period, u: e.userId, d: e.delta })));
+      parts.push(sql`INSERT INTO gamification.scores AS t (workspace_id, board, period, user_id, score)
+        SELECT r.ws, r.b, r.p, r.u, r.d FROM json_to_recordset(${scores}::json) AS r(ws uuid, b text, p text, u uuid, d bigint)
+        ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = t.score + EXCLUDED.score`);
+      if (markForRedis)
+        parts.push(sql`INSERT INTO gamification.board_sync (workspace_id, board, period, user_id)
+          SELECT r.ws, r.b, r.p, r.u FROM json_to_recordset(${scores}::json) AS r(ws uuid, b text, p text, u uuid) ON CONFLICT DO NOTHING`);
+    }
+    if (w.levels.length)
+      parts.push(sql`INSERT INTO gamification.levels AS t (workspace_id, user_id, persona, level)
+        SELECT r.ws, r.u, r.p, r.l FROM ${recs(w.levels.map((l) => ({ ws: l.workspaceId, u: l.userId, p: l.persona, l: l.level })), 'ws uuid, u uuid, p text, l int')}
         ON CONFLICT (workspace_id, user_id, persona) DO UPDATE SET level = EXCLUDED.level`);
-  }
-
-  async heldBadges(keys: UserKey[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; badge_id: string }[]> {
-    if (!keys.length) return [];
-    return rows(tx, sql`SELECT workspace_id, user_id, badge_id FROM gamification.user_badges WHERE (workspace_id, user_id) IN (${tuples(keys.map(pairKey))})`);
-  }
-
-  async awardBadges(list: (UserKey & { badgeId: string })[], now: string, tx: DbExecutor): Promise<void> {
-    if (!list.length) return;
-    await tx.execute(sql`INSERT INTO gamification.user_badges (workspace_id, user_id, badge_id, awarded_at)
-        VALUES ${tuples(list.map((b) => sql`(${b.workspaceId}::uuid, ${b.userId}::uuid, ${b.badgeId}::uuid, ${now}::timestamptz)`))} ON CONFLICT DO NOTHING`);
-  }
-
-  async heldEntitlements(keys: UserKey[], tx: DbExecutor): Promise<{ workspace_id: string; user_id: string; reward_key: string }[]> {
-    if (!keys.length) return [];
-    return rows(tx, sql`SELECT workspace_id, user_id, reward_key FROM gamification.entitlements WHERE (workspace_id, user_id) IN (${tuples(keys.map(pairKey))})`);
-  }
-
-  async grantEntitlements(list: (UserKey & { rewardKey: string; kind: string; source: string })[], now: string, tx: DbExecutor): Promise<void> {
-    if (!list.length) return;
-    await tx.execute(sql`INSERT INTO gamification.entitlements (workspace_id, user_id, reward_key, kind, source, granted_at)
-        VALUES ${tuples(list.map((e) => sql`(${e.workspaceId}::uuid, ${e.userId}::uuid, ${e.rewardKey}, ${e.kind}, ${e.source}, ${now}::timestamptz)`))} ON CONFLICT DO NOTHING`);
-  }
-
-  /** Points of a metric per (workspace, user, metric, window) in (since, until], one answer per window in the order given. */
-  async pointsInWindows(windows: (UserKey & { metric: string; since: string; until: string })[], tx: DbExecutor): Promise<number[]> {
-    if (!windows.length) return [];
-    const found = await rows<{ i: number; total: string | number }>(
-      tx,
-      sql`SELECT w.i, (SELECT coalesce(sum(l.points), 0) FROM gamification.ledger l
-                        WHERE l.workspace_id = w.ws AND l.user_id = w.u AND l.metric = w.m AND l.occurred_at > w.since AND l.occurred_at <= w.until) AS total
-          FROM (VALUES ${tuples(windows.map((w, i) => sql`(${i}::int, ${w.workspaceId}::uuid, ${w.userId}::uuid, ${w.metric}, ${w.since}::timestamptz, ${w.until}::timestamptz)`))})
-            AS w(i, ws, u, m, since, until)`,
+    if (w.badges.length)
+      parts.push(sql`INSERT INTO gamification.user_badges (workspace_id, user_id, badge_id, awarded_at)
+        SELECT r.ws, r.u, r.b, ${now}::timestamptz FROM ${recs(w.badges.map((b) => ({ ws: b.workspaceId, u: b.userId, b: b.badgeId })), 'ws uuid, u uuid, b uuid')} ON CONFLICT DO NOTHING`);
+    if (w.entitlements.length)
+      parts.push(sql`INSERT INTO gamification.entitlements (workspace_id, user_id, reward_key, kind, source, granted_at)
+        SELECT r.ws, r.u, r.k, r.kind, r.src, ${now}::timestamptz FROM ${recs(
+          w.entitlements.map((e) => ({ ws: e.workspaceId, u: e.userId, k: e.rewardKey, kind: e.kind, src: e.source })),
+          'ws uuid, u uuid, k text, kind text, src text',
+        )} ON CONFLICT DO NOTHING`);
+    if (!parts.length) return;
+    if (w.scores.length) await lockScoreWriters(w.scores, tx);
+    const ctes = sql.join(
+      parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`),
+      sql`, `,
     );
-    const out = new Array<number>(windows.length).fill(0);
-    for (const r of found) out[Number(r.i)] = Number(r.total);
-    return out;
+    await tx.execute(sql`WITH ${ctes} SELECT 1`);
   }
 }
