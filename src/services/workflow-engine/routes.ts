@@ -179,7 +179,8 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
         const { token } = req.params as { token: string };
         const { run, respond, responseTimeoutMs } = await svc.webhook(token, raw, req.headers['x-v01t-signature'] as string | undefined, req.headers['idempotency-key'] as string | undefined);
         if (respond === 'onCompletion') {
-          const done = await svc.awaitRun(run.id, responseTimeoutMs);
+          // Finished in the transaction that started it (pure steps): answered from the row it wrote.
+          const done = svc.isTerminal(run.status) ? run : await svc.awaitRun(run.id, responseTimeoutMs);
           if (done) return reply.status(200).send({ runId: done.id, status: done.status, output: done.status === 'succeeded' ? done.output : undefined, error: done.error });
         }
         return reply.status(202).send({ runId: run.id, status: run.status });

@@ -45,7 +45,21 @@ interface HookEntry {
 /** A start from a cached webhook lookup found the workflow changed (token, version, enabled, deleted): look it up again. */
 class StaleWebhook extends Error {}
 
-type StartOpts = { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean; triggerRef?: Record<string, unknown>; chainDepth?: number; guard?: StartGuard };
+type StartOpts = {
+  trigger: string;
+  idempotencyKey?: string | null;
+  actor: Actor;
+  requireEnabled?: boolean;
+  triggerRef?: Record<string, unknown>;
+  chainDepth?: number;
+  guard?: StartGuard;
+  /**
+   * Finish the run in the transaction that inserts it when it is still at this version (a webhook
+   * that waits for the result of pure steps, see flushStarts). Only in the group commit; a start
+   * written alone is queued as usual.
+   */
+  finishWith?: { def: Definition; version: number };
+};
 
 interface PendingStart {
   id: string;
@@ -229,15 +243,28 @@ export class WorkflowService {
     try {
       const now = this.clock.now();
       let created = new Map<string, RunRow>();
+      let committed: (() => void) | undefined;
       try {
         created = await this.db.transaction(async (ex) => {
           const rows = await this.repo.insertRuns(
             batch.map((b) => ({ id: b.id, workspaceId: b.workspaceId, workflowId: b.workflowId, trigger: b.opts.trigger, input: b.input ?? {}, idempotencyKey: b.opts.idempotencyKey ?? null, createdBy: b.opts.actor.userId, now, guard: b.opts.guard })),
             ex,
           );
-          await this.wakeMany(rows.map((r) => r.id), ex);
-          return new Map(rows.map((r) => [r.id, r]));
+          // Runs a webhook caller waits for (respond: onCompletion, pure steps) are computed now and
+          // commit finished with their start: no queue pick-up between the caller and its answer.
+          // Any the executor does not finish here is queued like the others.
+          const finishWith = new Map(batch.flatMap((b) => (b.opts.finishWith ? [[b.id, b.opts.finishWith] as const] : [])));
+          const here = rows.flatMap((run) => {
+            const f = finishWith.get(run.id);
+            return f && f.version === run.version ? [{ run, def: f.def }] : [];
+          });
+          const finished = here.length ? await this.executor.finishStarted(here, ex) : null;
+          await this.wakeMany(rows.filter((r) => !finished?.done.has(r.id)).map((r) => r.id), ex);
+          committed = finished?.committed;
+          // A run finished here is answered as it was written (RETURNING), status succeeded.
+          return new Map(rows.map((r) => [r.id, finished?.done.get(r.id) ?? r]));
         });
+        committed?.();
       } catch (err) {
         this.logger.debug({ err, starts: batch.length }, 'a batch of run starts failed; writing each on its own');
       }
@@ -411,9 +438,11 @@ export class WorkflowService {
         throw new AppError('invalid_json', 'the webhook body must be JSON');
       }
     }
-    const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null }, guard });
     const trigger = def?.trigger.type === 'webhook' ? def.trigger : null;
-    return { run, respond: trigger?.respond ?? 'immediately', responseTimeoutMs: trigger?.responseTimeoutMs ?? 10_000 };
+    const respond = trigger?.respond ?? 'immediately';
+    const finishWith = respond === 'onCompletion' && def && this.executor.runsInOneTransaction(def) ? { def, version: w.currentVersion } : undefined;
+    const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null }, guard, finishWith });
+    return { run, respond, responseTimeoutMs: trigger?.responseTimeoutMs ?? 10_000 };
   }
 
   /** Drops this process's cached webhook lookups of a workflow (it changed here). */
