@@ -267,4 +267,41 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(await getRun(ws, id)).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: 100 } });
     expect(await eventsOf(id)).toEqual(['workflow.run.started.v1', 'workflow.signal.v1', 'workflow.run.succeeded.v1']);
   });
+
+  it('refuses a webhook that would queue a run while its workspace\'s oldest queued run has waited longer than the bound (503 workflow_queue_full, Retry-After), and accepts again once the queue caught up', async () => {
+    const ws = await createWorkspace(t, owner);
+    const other = await createWorkspace(t, owner);
+    const hookIn = async (workspace: string, def: object) => {
+      const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${workspace}/workflows`, headers: bearer(owner.token), payload: def });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json().webhook.url as string;
+    };
+    const post = (url: string, payload: object) => t.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+    const queued = await hookIn(ws, { ...pure, name: 'queued', trigger: { type: 'webhook' } });
+    const elsewhere = await hookIn(other, { ...pure, name: 'elsewhere', trigger: { type: 'webhook' } });
+    const answering = await hookIn(ws, { ...pure, name: 'answers', trigger: { type: 'webhook', respond: 'onCompletion' } });
+    const runsIn = async (workspace: string) => Number((await t.platform.database.query<{ n: string }>('SELECT count(*) AS n FROM workflow.runs WHERE workspace_id = $1', [workspace]))[0]!.n);
+
+    const first = await post(queued, { n: 1 });
+    expect(first.statusCode, first.body).toBe(202);
+    // Nothing advances the queue here: the run waits, and past the bound (default 2,000 ms) the next start is refused.
+    t.clock.advance(2_500);
+    const before = await runsIn(ws);
+    const refused = await post(queued, { n: 2 });
+    expect(refused.statusCode, refused.body).toBe(503);
+    expect(problem(refused).code).toBe('workflow_queue_full');
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(await runsIn(ws)).toBe(before);
+    // Another workspace's webhooks are not held up, nor a webhook that waits for its result (it never queues).
+    expect((await post(elsewhere, { n: 3 })).statusCode).toBe(202);
+    const answered = await post(answering, { n: 4 });
+    expect(answered.statusCode, answered.body).toBe(200);
+    expect(answered.json().output).toEqual({ signal: 'batch.done', data: 8 });
+
+    // Once the queue has run the old run, the workspace's webhooks are accepted again (the ages are read again after 250 ms).
+    await engine.executor.drain();
+    expect((await getRun(ws, first.json().runId)).status).toBe('succeeded');
+    t.clock.advance(300);
+    expect((await post(queued, { n: 5 })).statusCode).toBe(202);
+  });
 });

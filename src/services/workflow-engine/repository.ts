@@ -558,6 +558,14 @@ export class WorkflowRepository {
     return Number(r?.n ?? 0);
   }
 
+  /** The creation time of each workspace's oldest run queued and due (not held by a concurrency limit), for webhook backpressure. */
+  async oldestQueuedByWorkspace(): Promise<Map<string, number>> {
+    const rows = rowsOf<{ workspace_id: string; oldest: string | Date }>(
+      await this.db.execute(sql`SELECT workspace_id, min(created_at) AS oldest FROM workflow.runs WHERE status = 'queued' AND wait IS NULL GROUP BY workspace_id`),
+    );
+    return new Map(rows.map((r) => [r.workspace_id, new Date(r.oldest).getTime()]));
+  }
+
   async queueStats(now: Date): Promise<{ depth: number; oldestAgeSeconds: number }> {
     const [r] = rowsOf<{ n: string; oldest: string | Date | null }>(
       await this.db.execute(sql`SELECT count(*) AS n, min(created_at) AS oldest FROM workflow.runs WHERE status = 'queued'`),

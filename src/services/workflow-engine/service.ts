@@ -30,6 +30,9 @@ const triggerEventOf = (def: Definition): string | null => (def.trigger.type ===
 /** A schedule fire older than this counts as missed (the process was down), not merely late. */
 const SCHEDULE_GRACE_MS = 60_000;
 
+/** How often the webhook backpressure re-reads the queue's oldest runs (per process). */
+const BACKLOG_READ_MS = 250;
+
 /** Starts written together at most (the rest wait for the next batch). */
 const MAX_START_BATCH = 500;
 
@@ -91,6 +94,8 @@ export class WorkflowService {
     private readonly wakeMany: (runIds: string[], tx: Tx) => Promise<void> = async (ids, tx) => {
       for (const id of ids) await wake(id, null, tx);
     },
+    /** Webhook backpressure (see admitQueued); 0 turns it off. */
+    private readonly backpressure: { maxQueuedAgeMs: number } = { maxQueuedAgeMs: 0 },
   ) {
     executor.onSettled((ids) => this.waiters.settled(ids));
   }
@@ -441,8 +446,42 @@ export class WorkflowService {
     const trigger = def?.trigger.type === 'webhook' ? def.trigger : null;
     const respond = trigger?.respond ?? 'immediately';
     const finishWith = respond === 'onCompletion' && def && this.executor.runsInOneTransaction(def) ? { def, version: w.currentVersion } : undefined;
+    if (!finishWith) await this.admitQueued(w.workspaceId);
     const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null }, guard, finishWith });
     return { run, respond, responseTimeoutMs: trigger?.responseTimeoutMs ?? 10_000 };
+  }
+
+  /** The oldest due queued run per workspace, as last read, and the read under way. */
+  private backlog: { readAt: number; oldest: Map<string, number> } | null = null;
+  private backlogRead: Promise<void> | undefined;
+
+  /**
+   * Backpressure for webhooks that queue their run: refused with 503 `workflow_queue_full` and
+   * Retry-After while the workspace's oldest run queued and due has waited longer than
+   * WORKFLOW_WEBHOOK_MAX_QUEUED_AGE_MS, so a backlog cannot keep growing for as long as a load
+   * lasts and a run that is accepted is run within about that long. The ages are read at most
+   * every BACKLOG_READ_MS per process (one grouped statement, served from the index on status).
+   * A webhook that waits for its result (respond: onCompletion) is not queued and not refused:
+   * its caller waits, which is backpressure enough.
+   */
+  private async admitQueued(workspaceId: string): Promise<void> {
+    const max = this.backpressure.maxQueuedAgeMs;
+    if (max <= 0) return;
+    const now = this.clock.now().getTime();
+    if (!this.backlog || now - this.backlog.readAt >= BACKLOG_READ_MS || now < this.backlog.readAt) {
+      this.backlogRead ??= this.repo
+        .oldestQueuedByWorkspace()
+        .then((oldest) => {
+          this.backlog = { readAt: now, oldest };
+        })
+        .finally(() => (this.backlogRead = undefined));
+      await this.backlogRead;
+    }
+    const oldest = this.backlog?.oldest.get(workspaceId);
+    if (oldest !== undefined && now - oldest > max) {
+      this.metrics.webhooksRefused.inc();
+      throw new AppError('workflow_queue_full', `runs of this workspace have waited ${Math.round((now - oldest) / 1000)} s in the queue (the limit is ${max} ms); the run was not started, retry later`, { retryAfterSeconds: 1 });
+    }
   }
 
   /** Drops this process's cached webhook lookups of a workflow (it changed here). */
