@@ -9,7 +9,17 @@
  * after); how long the backlog took to drain once the load stopped; start-to-finish p50/p99 of the
  * runs (createdAt → finishedAt, read back through the runs API); the same workflow with
  * `respond: "onCompletion"` at 10 connections (request latency is then the run's). Also start on
- * an empty data folder to /ready and idle RSS. Baseline in the same run: a bare Fastify accepting
+ * an empty data folder to /ready and idle RSS. Per level, the server's CPU ms (process_cpu_seconds_total)
+ * and platform statements (database_query_duration_seconds_count; pg-boss's own pool on PostgreSQL is
+ * not in it) per completed run: the load-independent measures.
+ *
+ * `--sustained=S` (default 30, 0 skips): 50 connections for S seconds with the backlog (runs accepted,
+ * not finished) sampled every second; reports accepted→finished p50/p99 from the database, the
+ * backlog's maximum, its first- and last-third means and its growth (runs/s), completed runs/s, and
+ * webhooks refused by backpressure (503 workflow_queue_full). `--levels=10,50` picks the short
+ * levels (empty: none) and `--no-baseline` skips the bare Fastify; BENCH_SERVER_NODE_ARGS passes
+ * node options to the server (e.g. `--cpu-prof --cpu-prof-dir=DIR`), WORKFLOW_BENCH_TRACE=1 logs the
+ * samples and WORKFLOW_BENCH_METRICS_DIR keeps the server's /metrics at the end. Baseline in the same run: a bare Fastify accepting
  * the same POST (support/bare-webhook.ts); n8n's webhook when N8N_BENCH_URL points at its
  * production webhook URL (the same 4-node workflow, set up by hand).
  */
