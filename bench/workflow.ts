@@ -51,18 +51,21 @@ async function json<T>(res: Response): Promise<T> {
 }
 
 /** The server's counters that the figures use, from one /metrics scrape. */
-interface Scrape { queued: number; succeeded: number; finished: number; cpuSeconds: number; statements: number }
+interface Scrape { queued: number; succeeded: number; finished: number; cpuSeconds: number; statements: number; eventLag: number }
 async function scrape(base: string): Promise<Scrape> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const runs = (status: string) => Number(new RegExp(`^workflow_runs_total\\{[^}]*status="${status}"[^}]*\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
   let statements = 0;
   for (const m of text.matchAll(/^database_query_duration_seconds_count\{[^}]*\} (\d+)/gm)) statements += Number(m[1]);
+  let eventLag = 0;
+  for (const m of text.matchAll(/^v01t_event_consumer_lag\{[^}]*\} (\d+)/gm)) eventLag += Number(m[1]);
   return {
     queued: runs('queued'),
     succeeded: runs('succeeded'),
     finished: runs('succeeded') + runs('failed') + runs('cancelled') + runs('timed_out'),
     cpuSeconds: Number(/^process_cpu_seconds_total(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? 0),
     statements,
+    eventLag,
   };
 }
 const succeeded = async (base: string) => (await scrape(base)).succeeded;
@@ -125,6 +128,11 @@ async function sustain(base: string, auth: Record<string, string>, ws: string, w
     if (performance.now() - drain0 > 300_000) throw new Error('the sustained backlog did not drain within 300 s');
     await new Promise((r) => setTimeout(r, 50));
   }
+  const drainMs = performance.now() - drain0;
+  // The event consumers (analytics, gamification, event triggers) behind at the end of the load, and how long until they caught up.
+  const eventLagAtEnd = during.eventLag;
+  const eventDrainMs = await waitQuiet(base);
+  // CPU and statements per run include the consumers' work on the runs' events.
   const end = await scrape(base);
   const lat = await runLatencies(base, auth, ws, wf.workflow.id, from);
   const third = Math.max(1, Math.floor(samples.length / 3));
@@ -146,21 +154,25 @@ async function sustain(base: string, auth: Record<string, string>, ws: string, w
     [`${tag}_backlog_last_third_mean_runs`]: mean(last),
     [`${tag}_backlog_growth_runs_per_s`]: slope(samples.slice(third)),
     [`${tag}_backlog_growth_first_to_last_third_runs_per_s`]: span > 0 ? (mean(last) - mean(first)) / (span * (2 / 3)) : 0,
-    [`${tag}_drain_after_load_ms`]: performance.now() - drain0,
+    [`${tag}_drain_after_load_ms`]: drainMs,
+    [`${tag}_event_consumer_lag_at_end_events`]: eventLagAtEnd,
+    [`${tag}_event_consumers_caught_up_after_ms`]: drainMs + eventDrainMs,
     [`${tag}_server_cpu_ms_per_run`]: ((end.cpuSeconds - start.cpuSeconds) * 1000) / done,
     [`${tag}_statements_per_run`]: (end.statements - start.statements) / done,
     [`${tag}_errors`]: load.errors,
   };
 }
 
-/** Until the finished-run counter stops moving (the previous phase's runs are done). */
-async function waitQuiet(base: string): Promise<void> {
-  const deadline = Date.now() + 300_000;
+/** Until the finished-run counter stops moving and the event consumers have caught up (the previous phase's work is done). */
+async function waitQuiet(base: string): Promise<number> {
+  const t0 = performance.now();
+  const deadline = Date.now() + 120_000;
   let last = -1;
-  for (let now = (await scrape(base)).finished; now !== last && Date.now() < deadline; now = (await scrape(base)).finished) {
-    last = now;
+  for (let now = await scrape(base); (now.finished !== last || now.eventLag > 0) && Date.now() < deadline; now = await scrape(base)) {
+    last = now.finished;
     await new Promise((r) => setTimeout(r, 500));
   }
+  return performance.now() - t0;
 }
 
 async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: number, levels: number[]): Promise<Figures> {
@@ -210,13 +222,8 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
     await post(`${base}${queued.webhook.url}`, 4, 2); // warm-up
 
     for (const connections of levels) {
-      // Let the warm-up's (or the previous level's) runs finish first.
-      const settleDeadline = Date.now() + 300_000;
-      let last = -1;
-      for (let now = await succeeded(base); now !== last && Date.now() < settleDeadline; now = await succeeded(base)) {
-        last = now;
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      // Let the warm-up's (or the previous level's) runs and their events finish first.
+      await waitQuiet(base);
       const from = new Date().toISOString();
       const start = await scrape(base);
       const before = start.succeeded;
@@ -229,6 +236,8 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
         if (performance.now() - drain0 > 300_000) throw new Error(`the backlog did not drain within 300 s: ${(await succeeded(base)) - before} of ${accepted} runs finished`);
         await new Promise((r) => setTimeout(r, 50));
       }
+      const drainMs = performance.now() - drain0;
+      await waitQuiet(base); // the consumers' work on the runs' events counts in CPU and statements per run
       const end = await scrape(base);
       const lat = await runLatencies(base, auth, ws, queued.workflow.id, from);
       const tag = `c${connections}_${where}`;
@@ -237,7 +246,7 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
       figures[`statements_per_run_${tag}`] = (end.statements - start.statements) / done;
       figures[`webhooks_accepted_per_s_${tag}`] = accepted / seconds;
       figures[`runs_completed_per_s_during_load_${tag}`] = duringLoad / seconds;
-      figures[`backlog_drain_after_load_ms_${tag}`] = performance.now() - drain0;
+      figures[`backlog_drain_after_load_ms_${tag}`] = drainMs;
       figures[`run_start_to_finish_p50_ms_${tag}`] = pct(lat, 50);
       figures[`run_start_to_finish_p99_ms_${tag}`] = pct(lat, 99);
       figures[`webhook_errors_${tag}`] = load.errors + load.non2xx;
@@ -249,6 +258,7 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
     await waitQuiet(base);
     const r0 = await scrape(base);
     const respond = await post(`${base}${answered.webhook.url}`, 10, seconds);
+    await waitQuiet(base);
     const r1 = await scrape(base);
     const answeredRuns = Math.max(1, respond['2xx']);
     figures[`respond_on_completion_server_cpu_ms_per_run_c10_${where}`] = ((r1.cpuSeconds - r0.cpuSeconds) * 1000) / answeredRuns;
