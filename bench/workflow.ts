@@ -9,7 +9,17 @@
  * after); how long the backlog took to drain once the load stopped; start-to-finish p50/p99 of the
  * runs (createdAt → finishedAt, read back through the runs API); the same workflow with
  * `respond: "onCompletion"` at 10 connections (request latency is then the run's). Also start on
- * an empty data folder to /ready and idle RSS. Baseline in the same run: a bare Fastify accepting
+ * an empty data folder to /ready and idle RSS. Per level, the server's CPU ms (process_cpu_seconds_total)
+ * and platform statements (database_query_duration_seconds_count; pg-boss's own pool on PostgreSQL is
+ * not in it) per completed run: the load-independent measures.
+ *
+ * `--sustained=S` (default 30, 0 skips): 50 connections for S seconds with the backlog (runs accepted,
+ * not finished) sampled every second; reports accepted→finished p50/p99 from the database, the
+ * backlog's maximum, its first- and last-third means and its growth (runs/s), completed runs/s, and
+ * webhooks refused by backpressure (503 workflow_queue_full). `--levels=10,50` picks the short
+ * levels (empty: none) and `--no-baseline` skips the bare Fastify; BENCH_SERVER_NODE_ARGS passes
+ * node options to the server (e.g. `--cpu-prof --cpu-prof-dir=DIR`), WORKFLOW_BENCH_TRACE=1 logs the
+ * samples and WORKFLOW_BENCH_METRICS_DIR keeps the server's /metrics at the end. Baseline in the same run: a bare Fastify accepting
  * the same POST (support/bare-webhook.ts); n8n's webhook when N8N_BENCH_URL points at its
  * production webhook URL (the same 4-node workflow, set up by hand).
  */
@@ -40,9 +50,35 @@ async function json<T>(res: Response): Promise<T> {
   return (await res.json()) as T;
 }
 
-async function succeeded(base: string): Promise<number> {
+/** The server's counters that the figures use, from one /metrics scrape. */
+interface Scrape { queued: number; succeeded: number; finished: number; cpuSeconds: number; statements: number; eventLag: number }
+async function scrape(base: string): Promise<Scrape> {
   const text = await (await fetch(`${base}/metrics`)).text();
-  return Number(/^workflow_runs_total\{[^}]*status="succeeded"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+  const runs = (status: string) => Number(new RegExp(`^workflow_runs_total\\{[^}]*status="${status}"[^}]*\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  let statements = 0;
+  for (const m of text.matchAll(/^database_query_duration_seconds_count\{[^}]*\} (\d+)/gm)) statements += Number(m[1]);
+  let eventLag = 0;
+  for (const m of text.matchAll(/^v01t_event_consumer_lag\{[^}]*\} (\d+)/gm)) eventLag += Number(m[1]);
+  return {
+    queued: runs('queued'),
+    succeeded: runs('succeeded'),
+    finished: runs('succeeded') + runs('failed') + runs('cancelled') + runs('timed_out'),
+    cpuSeconds: Number(/^process_cpu_seconds_total(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1] ?? 0),
+    statements,
+    eventLag,
+  };
+}
+const succeeded = async (base: string) => (await scrape(base)).succeeded;
+
+/** Least-squares slope of (t seconds, y) samples. */
+function slope(xs: { t: number; y: number }[]): number {
+  const n = xs.length;
+  if (n < 2) return 0;
+  const mt = xs.reduce((a, p) => a + p.t, 0) / n;
+  const my = xs.reduce((a, p) => a + p.y, 0) / n;
+  const num = xs.reduce((a, p) => a + (p.t - mt) * (p.y - my), 0);
+  const den = xs.reduce((a, p) => a + (p.t - mt) ** 2, 0);
+  return den ? num / den : 0;
 }
 
 /** Start-to-finish milliseconds of the workflow's runs created at or after `from`, through the runs API. */
@@ -58,7 +94,88 @@ async function runLatencies(base: string, auth: Record<string, string>, ws: stri
   return out;
 }
 
-async function shape(where: 'pglite' | 'postgres', seconds: number): Promise<Figures> {
+/**
+ * Sustained load: 50 connections for `seconds`, the backlog (runs accepted and not finished, from the
+ * server's counters) sampled every second. A bounded queue shows as a flat backlog: its growth is the
+ * slope of a least-squares line through the samples of the last two thirds (the first third is the
+ * ramp-up), and the first third's mean against the last third's. Accepted→finished is the run's
+ * createdAt (the webhook's insert, committed before it was answered) to its finishedAt, from the database.
+ */
+async function sustain(base: string, auth: Record<string, string>, ws: string, wf: { workflow: { id: string }; webhook: { url: string } }, where: string, seconds: number): Promise<Figures> {
+  await waitQuiet(base);
+  log(`${where}: sustained 50 connections for ${seconds} s`);
+  const from = new Date().toISOString();
+  const start = await scrape(base);
+  const t0 = performance.now();
+  const samples: { t: number; y: number }[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (!sampling) break;
+      const s = await scrape(base);
+      samples.push({ t: (performance.now() - t0) / 1000, y: s.queued - start.queued - (s.finished - start.finished) });
+      if (process.env.WORKFLOW_BENCH_TRACE) log(`t=${samples.at(-1)!.t.toFixed(1)} s accepted ${s.queued - start.queued} finished ${s.finished - start.finished} backlog ${samples.at(-1)!.y} cpu ${(s.cpuSeconds - start.cpuSeconds).toFixed(2)} s statements ${s.statements - start.statements}`);
+    }
+  })();
+  const load = await post(`${base}${wf.webhook.url}`, 50, seconds);
+  sampling = false;
+  await sampler;
+  const during = await scrape(base);
+  const drain0 = performance.now();
+  const accepted = during.queued - start.queued;
+  while ((await scrape(base)).finished - start.finished < accepted) {
+    if (performance.now() - drain0 > 300_000) throw new Error('the sustained backlog did not drain within 300 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const drainMs = performance.now() - drain0;
+  // The event consumers (analytics, gamification, event triggers) behind at the end of the load, and how long until they caught up.
+  const eventLagAtEnd = during.eventLag;
+  const eventDrainMs = await waitQuiet(base);
+  // CPU and statements per run include the consumers' work on the runs' events.
+  const end = await scrape(base);
+  const lat = await runLatencies(base, auth, ws, wf.workflow.id, from);
+  const third = Math.max(1, Math.floor(samples.length / 3));
+  const mean = (xs: { y: number }[]) => xs.reduce((a, p) => a + p.y, 0) / Math.max(1, xs.length);
+  const first = samples.slice(0, third);
+  const last = samples.slice(-third);
+  const span = (last.at(-1)?.t ?? 0) - (first[0]?.t ?? 0);
+  const tag = `sustained_c50_${where}`;
+  const done = Math.max(1, end.succeeded - start.succeeded);
+  return {
+    [`${tag}_seconds`]: seconds,
+    [`${tag}_webhooks_accepted_per_s`]: load['2xx'] / seconds,
+    [`${tag}_webhooks_refused_per_s`]: load.non2xx / seconds,
+    [`${tag}_runs_completed_per_s`]: (during.finished - start.finished) / seconds,
+    [`${tag}_accepted_to_finished_p50_ms`]: pct(lat, 50),
+    [`${tag}_accepted_to_finished_p99_ms`]: pct(lat, 99),
+    [`${tag}_backlog_max_runs`]: Math.max(0, ...samples.map((p) => p.y)),
+    [`${tag}_backlog_first_third_mean_runs`]: mean(first),
+    [`${tag}_backlog_last_third_mean_runs`]: mean(last),
+    [`${tag}_backlog_growth_runs_per_s`]: slope(samples.slice(third)),
+    [`${tag}_backlog_growth_first_to_last_third_runs_per_s`]: span > 0 ? (mean(last) - mean(first)) / (span * (2 / 3)) : 0,
+    [`${tag}_drain_after_load_ms`]: drainMs,
+    [`${tag}_event_consumer_lag_at_end_events`]: eventLagAtEnd,
+    [`${tag}_event_consumers_caught_up_after_ms`]: drainMs + eventDrainMs,
+    [`${tag}_server_cpu_ms_per_run`]: ((end.cpuSeconds - start.cpuSeconds) * 1000) / done,
+    [`${tag}_statements_per_run`]: (end.statements - start.statements) / done,
+    [`${tag}_errors`]: load.errors,
+  };
+}
+
+/** Until the finished-run counter stops moving and the event consumers have caught up (the previous phase's work is done). */
+async function waitQuiet(base: string): Promise<number> {
+  const t0 = performance.now();
+  const deadline = Date.now() + 120_000;
+  let last = -1;
+  for (let now = await scrape(base); (now.finished !== last || now.eventLag > 0) && Date.now() < deadline; now = await scrape(base)) {
+    last = now.finished;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return performance.now() - t0;
+}
+
+async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: number, levels: number[]): Promise<Figures> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-wf-'));
   const env: Record<string, string> = { V01T_DATA_DIR: dataDir, LOG_LEVEL: 'warn', V01T_MASTER_KEY: randomBytes(32).toString('hex'), NODE_ENV: 'production' };
   let dropDb: (() => Promise<void>) | undefined;
@@ -70,6 +187,8 @@ async function shape(where: 'pglite' | 'postgres', seconds: number): Promise<Fig
   const port = 19_000 + Math.floor(Math.random() * 1000);
   const figures: Figures = {};
   log(`${where}: starting v01t on an empty data folder`);
+  // BENCH_SERVER_NODE_ARGS: node options for the server process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  if (process.env.BENCH_SERVER_NODE_ARGS) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${process.env.BENCH_SERVER_NODE_ARGS}`.trim();
   const { child, readyMs } = await startV01t(env, port);
   figures[`start_empty_folder_to_ready_ms_${where}`] = readyMs;
   log(`${where}: ready after ${Math.round(readyMs)} ms`);
@@ -102,16 +221,12 @@ async function shape(where: 'pglite' | 'postgres', seconds: number): Promise<Fig
     const answered = await create('anchor-respond', 'onCompletion');
     await post(`${base}${queued.webhook.url}`, 4, 2); // warm-up
 
-    for (const connections of [10, 50]) {
-      // Let the warm-up's (or the previous level's) runs finish first.
-      const settleDeadline = Date.now() + 300_000;
-      let last = -1;
-      for (let now = await succeeded(base); now !== last && Date.now() < settleDeadline; now = await succeeded(base)) {
-        last = now;
-        await new Promise((r) => setTimeout(r, 500));
-      }
+    for (const connections of levels) {
+      // Let the warm-up's (or the previous level's) runs and their events finish first.
+      await waitQuiet(base);
       const from = new Date().toISOString();
-      const before = await succeeded(base);
+      const start = await scrape(base);
+      const before = start.succeeded;
       const load = await post(`${base}${queued.webhook.url}`, connections, seconds);
       const duringLoad = (await succeeded(base)) - before;
       const accepted = load['2xx'];
@@ -121,22 +236,39 @@ async function shape(where: 'pglite' | 'postgres', seconds: number): Promise<Fig
         if (performance.now() - drain0 > 300_000) throw new Error(`the backlog did not drain within 300 s: ${(await succeeded(base)) - before} of ${accepted} runs finished`);
         await new Promise((r) => setTimeout(r, 50));
       }
+      const drainMs = performance.now() - drain0;
+      await waitQuiet(base); // the consumers' work on the runs' events counts in CPU and statements per run
+      const end = await scrape(base);
       const lat = await runLatencies(base, auth, ws, queued.workflow.id, from);
       const tag = `c${connections}_${where}`;
+      const done = Math.max(1, end.succeeded - start.succeeded);
+      figures[`server_cpu_ms_per_run_${tag}`] = ((end.cpuSeconds - start.cpuSeconds) * 1000) / done;
+      figures[`statements_per_run_${tag}`] = (end.statements - start.statements) / done;
       figures[`webhooks_accepted_per_s_${tag}`] = accepted / seconds;
       figures[`runs_completed_per_s_during_load_${tag}`] = duringLoad / seconds;
-      figures[`backlog_drain_after_load_ms_${tag}`] = performance.now() - drain0;
+      figures[`backlog_drain_after_load_ms_${tag}`] = drainMs;
       figures[`run_start_to_finish_p50_ms_${tag}`] = pct(lat, 50);
       figures[`run_start_to_finish_p99_ms_${tag}`] = pct(lat, 99);
       figures[`webhook_errors_${tag}`] = load.errors + load.non2xx;
     }
 
+    if (sustained > 0) Object.assign(figures, await sustain(base, auth, ws, queued, where, sustained));
+
     log(`${where}: respond onCompletion at 10 connections`);
+    await waitQuiet(base);
+    const r0 = await scrape(base);
     const respond = await post(`${base}${answered.webhook.url}`, 10, seconds);
+    await waitQuiet(base);
+    const r1 = await scrape(base);
+    const answeredRuns = Math.max(1, respond['2xx']);
+    figures[`respond_on_completion_server_cpu_ms_per_run_c10_${where}`] = ((r1.cpuSeconds - r0.cpuSeconds) * 1000) / answeredRuns;
+    figures[`respond_on_completion_statements_per_run_c10_${where}`] = (r1.statements - r0.statements) / answeredRuns;
     figures[`respond_on_completion_req_per_s_c10_${where}`] = respond.requests.average;
     figures[`respond_on_completion_p50_ms_c10_${where}`] = respond.latency.p50;
     figures[`respond_on_completion_p99_ms_c10_${where}`] = respond.latency.p99;
     figures[`respond_on_completion_errors_c10_${where}`] = respond.errors + respond.non2xx;
+    // WORKFLOW_BENCH_METRICS_DIR: keep the server's /metrics at the end (statement time by table, for profiling).
+    if (process.env.WORKFLOW_BENCH_METRICS_DIR) fs.writeFileSync(path.join(process.env.WORKFLOW_BENCH_METRICS_DIR, `metrics-${where}.txt`), await (await fetch(`${base}/metrics`)).text());
   } finally {
     await stop(child);
     await dropDb?.();
@@ -147,8 +279,17 @@ async function shape(where: 'pglite' | 'postgres', seconds: number): Promise<Fig
 
 export default async function workflow(args: string[]): Promise<Figures> {
   const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.split('=')[1] ?? 10);
+  const sustained = Number(args.find((a) => a.startsWith('--sustained='))?.split('=')[1] ?? 30);
   const only = process.env.WORKFLOW_BENCH_ONLY;
-  const figures: Figures = { seconds_per_level: seconds, load_average_1m: os.loadavg()[0]! };
+  const figures: Figures = { seconds_per_level: seconds, sustained_seconds: sustained, load_average_1m: os.loadavg()[0]! };
+  // --levels=10,50 (default) and --no-baseline shorten a run while working on one figure.
+  const levels = (args.find((a) => a.startsWith('--levels='))?.split('=')[1] ?? '10,50').split(',').filter(Boolean).map(Number);
+  if (args.includes('--no-baseline')) {
+    if (only !== 'postgres') Object.assign(figures, await shape('pglite', seconds, sustained, levels));
+    if (only !== 'pglite') Object.assign(figures, await shape('postgres', seconds, sustained, levels));
+    figures.load_average_1m_after = os.loadavg()[0]!;
+    return figures;
+  }
   const bare = await forkServer(path.join(here, 'support/bare-webhook.js'));
   try {
     await post(`${bare.address}/hooks/bare`, 10, 2);
@@ -163,8 +304,8 @@ export default async function workflow(args: string[]): Promise<Figures> {
       figures[`n8n_p99_ms_c${c}`] = r.latency.p99;
     }
   }
-  if (only !== 'postgres') Object.assign(figures, await shape('pglite', seconds));
-  if (only !== 'pglite') Object.assign(figures, await shape('postgres', seconds));
+  if (only !== 'postgres') Object.assign(figures, await shape('pglite', seconds, sustained, levels));
+  if (only !== 'pglite') Object.assign(figures, await shape('postgres', seconds, sustained, levels));
   figures.load_average_1m_after = os.loadavg()[0]!;
   return figures;
 }

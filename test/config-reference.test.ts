@@ -88,7 +88,7 @@ describe('the platform configuration', () => {
       passwordResetPerIpPerHour: 20,
       passwordResetPerEmailPerHour: 3,
     });
-    expect(WORKFLOW_CONFIG.read(c)).toEqual({ leaseMs: 10_000, workspaceConcurrency: 100, queueBatch: 100, queueWorkers: undefined, pollSeconds: 0.5, schedulerTickMs: 1000, runRetentionDays: 90, quarantineAfter: 3 });
+    expect(WORKFLOW_CONFIG.read(c)).toEqual({ leaseMs: 10_000, workspaceConcurrency: 100, queueBatch: 100, queueWorkers: undefined, pollSeconds: 0.5, schedulerTickMs: 1000, runRetentionDays: 90, quarantineAfter: 3, webhookMaxQueuedAgeMs: 2000 });
     expect(ANALYTICS_CONFIG.read(c)).toEqual({
       store: 'duckdb',
       clickhouseUrl: undefined,

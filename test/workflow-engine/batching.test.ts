@@ -214,4 +214,94 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(problem(gone).code).toBe('not_found');
     expect(await runsOf()).toBe(before);
   });
+
+  it('finishes a webhook run of pure steps that waits for its result (respond: onCompletion) in the transaction that starts it, exactly once; any other run is queued', async () => {
+    const ws = await createWorkspace(t, owner);
+    const hookOf = async (def: object) => {
+      const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows`, headers: bearer(owner.token), payload: def });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json().webhook.url as string;
+    };
+    const post = (url: string, payload: object) => t.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+    const jobsOf = async (runIds: string[]) =>
+      Number((await t.platform.database.query<{ n: string }>("SELECT count(*) AS n FROM pgboss.job WHERE name = 'workflow-run' AND data->>'runId' = ANY($1::text[])", [runIds]))[0]!.n);
+    const answering = await hookOf({ ...pure, name: 'answers', trigger: { type: 'webhook', respond: 'onCompletion', responseTimeoutMs: 300 } });
+
+    // The queue is not started here (nothing drains): the answers can only come from the start's own transaction.
+    const inserted = vi.spyOn(WorkflowRepository.prototype, 'insertRuns');
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => post(answering, { n: i })));
+    for (const [i, a] of answers.entries()) {
+      expect(a.statusCode, a.body).toBe(200);
+      expect(a.json()).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: i * 2 }, error: null });
+    }
+    expect(inserted.mock.calls.length).toBeLessThan(12); // still group-committed
+    const ids = answers.map((a) => a.json().runId as string);
+    for (const [i, id] of ids.entries()) {
+      const run = await getRun(ws, id);
+      // The answer is the run as stored.
+      expect(run).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: i * 2 }, trigger: 'webhook' });
+      expect(run.steps.map((s: { stepId: string; status: string }) => `${s.stepId}:${s.status}`)).toEqual(['t:succeeded', 'c:succeeded', 'e:succeeded']);
+      expect(await eventsOf(id)).toEqual(['workflow.run.started.v1', 'workflow.signal.v1', 'workflow.run.succeeded.v1']);
+    }
+    // Finished with their start: no queue wake-up, and a later sweep finds nothing to do.
+    expect(await jobsOf(ids)).toBe(0);
+    await engine.executor.drain();
+    for (const id of ids) expect(await eventsOf(id)).toHaveLength(3);
+
+    // A run that cannot be finished in memory (its expression fails) is queued, with its wake-up, and the queue fails it as before.
+    const failing = await hookOf({ name: 'fails', trigger: { type: 'webhook', respond: 'onCompletion', responseTimeoutMs: 300 }, steps: [{ id: 'boom', type: 'transform', with: { expression: '$error("no")' } }] });
+    const late = await post(failing, {});
+    expect(late.statusCode, late.body).toBe(202);
+    expect(late.json().status).toBe('queued');
+    expect(await jobsOf([late.json().runId])).toBe(1);
+    await engine.executor.drain();
+    expect((await getRun(ws, late.json().runId)).status).toBe('failed');
+
+    // When finishing in the start's transaction fails, the starts are written again on their own and queued: nothing is lost, and the queue runs them once.
+    vi.spyOn(engine.executor, 'finishStarted').mockRejectedValueOnce(new Error('boom'));
+    const retried = await post(answering, { n: 50 });
+    expect(retried.statusCode, retried.body).toBe(202);
+    const id = retried.json().runId as string;
+    expect(await jobsOf([id])).toBe(1);
+    await engine.executor.drain();
+    expect(await getRun(ws, id)).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: 100 } });
+    expect(await eventsOf(id)).toEqual(['workflow.run.started.v1', 'workflow.signal.v1', 'workflow.run.succeeded.v1']);
+  });
+
+  it('refuses a webhook that would queue a run while its workspace\'s oldest queued run has waited longer than the bound (503 workflow_queue_full, Retry-After), and accepts again once the queue caught up', async () => {
+    const ws = await createWorkspace(t, owner);
+    const other = await createWorkspace(t, owner);
+    const hookIn = async (workspace: string, def: object) => {
+      const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${workspace}/workflows`, headers: bearer(owner.token), payload: def });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json().webhook.url as string;
+    };
+    const post = (url: string, payload: object) => t.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+    const queued = await hookIn(ws, { ...pure, name: 'queued', trigger: { type: 'webhook' } });
+    const elsewhere = await hookIn(other, { ...pure, name: 'elsewhere', trigger: { type: 'webhook' } });
+    const answering = await hookIn(ws, { ...pure, name: 'answers', trigger: { type: 'webhook', respond: 'onCompletion' } });
+    const runsIn = async (workspace: string) => Number((await t.platform.database.query<{ n: string }>('SELECT count(*) AS n FROM workflow.runs WHERE workspace_id = $1', [workspace]))[0]!.n);
+
+    const first = await post(queued, { n: 1 });
+    expect(first.statusCode, first.body).toBe(202);
+    // Nothing advances the queue here: the run waits, and past the bound (default 2,000 ms) the next start is refused.
+    t.clock.advance(2_500);
+    const before = await runsIn(ws);
+    const refused = await post(queued, { n: 2 });
+    expect(refused.statusCode, refused.body).toBe(503);
+    expect(problem(refused).code).toBe('workflow_queue_full');
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(await runsIn(ws)).toBe(before);
+    // Another workspace's webhooks are not held up, nor a webhook that waits for its result (it never queues).
+    expect((await post(elsewhere, { n: 3 })).statusCode).toBe(202);
+    const answered = await post(answering, { n: 4 });
+    expect(answered.statusCode, answered.body).toBe(200);
+    expect(answered.json().output).toEqual({ signal: 'batch.done', data: 8 });
+
+    // Once the queue has run the old run, the workspace's webhooks are accepted again (the ages are read again after 250 ms).
+    await engine.executor.drain();
+    expect((await getRun(ws, first.json().runId)).status).toBe('succeeded');
+    t.clock.advance(300);
+    expect((await post(queued, { n: 5 })).statusCode).toBe(202);
+  });
 });

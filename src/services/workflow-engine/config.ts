@@ -12,6 +12,9 @@ export const WORKFLOW_CONFIG = defineConfig(
     WORKFLOW_POLL_SECONDS: setting(z.coerce.number().min(0.5).max(60).default(0.5), { description: 'queue polling interval' }),
     WORKFLOW_SCHEDULER_TICK_MS: setting(positiveInt.min(100).max(60_000).default(1000), { description: 'period of the schedule and wake-up scheduler' }),
     WORKFLOW_RUN_RETENTION_DAYS: setting(positiveInt.max(3650).default(90), { description: 'finished runs older than this are purged by the weekly cleanup' }),
+    WORKFLOW_WEBHOOK_MAX_QUEUED_AGE_MS: setting(z.coerce.number().int().min(0).max(3_600_000).default(2000), {
+      description: "backpressure: a webhook that would queue a run is refused (503 `workflow_queue_full`, Retry-After) while its workspace's oldest queued run has waited longer than this (0: never refuse)",
+    }),
     WORKFLOW_QUARANTINE_AFTER: setting(positiveInt.max(100).default(3), { description: 'interrupted takeovers (worker crashed or lost its lease) after which a run is failed as `run_quarantined`' }),
   },
   (e) => ({
@@ -23,6 +26,7 @@ export const WORKFLOW_CONFIG = defineConfig(
     schedulerTickMs: e.WORKFLOW_SCHEDULER_TICK_MS,
     runRetentionDays: e.WORKFLOW_RUN_RETENTION_DAYS,
     quarantineAfter: e.WORKFLOW_QUARANTINE_AFTER,
+    webhookMaxQueuedAgeMs: e.WORKFLOW_WEBHOOK_MAX_QUEUED_AGE_MS,
   }),
 );
 export type WorkflowSettings = ReturnType<typeof WORKFLOW_CONFIG.read>;

@@ -197,6 +197,44 @@ export class Executor {
     clearTimeout(timer);
   }
 
+  /**
+   * True when a fresh run of this definition can be computed in memory and finished by one
+   * transaction (pure steps, no concurrency limit): what `finishStarted` does.
+   */
+  runsInOneTransaction(def: Definition): boolean {
+    return !this.limited(def) && this.allPure(def);
+  }
+
+  /**
+   * Finishes just-inserted fresh runs inside the transaction `tx` that inserted them (a webhook
+   * that waits for the result, respond: onCompletion): each is computed in memory as a queue
+   * worker would (planFresh) and claimed and finished by the same statements as writeFresh's, so
+   * the run commits finished, with its attempts and events, or not at all. The runs are new to
+   * this transaction, so no other worker can hold them. Returns the ids finished; the caller
+   * enqueues a wake-up for the others (a step that needs a worker process, ...), which then go the
+   * normal way. Call `committed` once `tx` committed (metrics, waiters).
+   */
+  async finishStarted(runs: { run: RunRow; def: Definition }[], tx: Tx): Promise<{ done: Map<string, RunRow>; committed: () => void }> {
+    const plans: FreshPlan[] = [];
+    for (const { run, def } of runs) {
+      // The definition comes with the run (a read here, outside `tx`, would wait for `tx` on PGlite's one connection).
+      const plan = await this.runSpan(run.id, () => this.planFresh(run, def)).catch((err) => {
+        this.o.logger.warn({ err, runId: run.id }, 'could not compute a started run in memory; the queue advances it step by step');
+        return null;
+      });
+      if (plan) plans.push(plan);
+    }
+    const done = new Map<string, RunRow>();
+    const ids = await this.writeFreshIn(plans, tx, done);
+    return {
+      done,
+      committed: () => {
+        this.countFresh(ids);
+        this.emitSettled([...ids]);
+      },
+    };
+  }
+
   /** The fresh-run batch of advanceMany; returns the runs left for the normal path. */
   private async advanceFresh(runIds: string[], within: JobScope = (_id, fn) => fn()): Promise<{ id: string; workspaceId: string }[]> {
     const mine: string[] = [];
@@ -211,6 +249,8 @@ export class Executor {
     try {
       const plans: FreshPlan[] = [];
       for (const run of await this.o.repo.runsByIds(mine)) {
+        // Finished already (a duplicate or late wake-up): nothing to do.
+        if (TERMINAL.has(run.status)) continue;
         const plan = await within(run.id, () => this.runSpan(run.id, () => this.planFresh(run))).catch((err) => {
           this.o.logger.warn({ err, runId: run.id }, 'could not compute a fresh run in memory; advancing it step by step');
           return null;
@@ -231,9 +271,9 @@ export class Executor {
   }
 
   /** The in-memory outcome of a fresh run of pure steps, or null when it needs the normal path. */
-  private async planFresh(run: RunRow): Promise<FreshPlan | null> {
+  private async planFresh(run: RunRow, known?: Definition): Promise<FreshPlan | null> {
     if (run.status !== 'queued' || run.startedAt || run.takeovers > 0) return null;
-    const def = await this.definition(run.workflowId, run.version);
+    const def = known ?? (await this.definition(run.workflowId, run.version));
     if (!def || this.limited(def) || !this.allPure(def)) return null;
     const started = await this.start(run, def);
     try {
@@ -247,24 +287,32 @@ export class Executor {
   /** Claims and finishes the planned runs in one transaction; returns the ids written (the others were taken or cancelled meanwhile). */
   private async writeFresh(plans: FreshPlan[]): Promise<Set<string>> {
     if (!plans.length) return new Set();
+    const done = await this.o.db.transaction((tx) => this.writeFreshIn(plans, tx));
+    this.countFresh(done);
+    return done;
+  }
+
+  private countFresh(done: Set<string>): void {
+    if (!done.size) return;
+    this.o.metrics.runs.inc({ status: 'started' }, done.size);
+    this.o.metrics.runs.inc({ status: 'succeeded' }, done.size);
+  }
+
+  /** writeFresh's statements, in `tx`. */
+  private async writeFreshIn(plans: FreshPlan[], tx: Tx, stored?: Map<string, RunRow>): Promise<Set<string>> {
+    if (!plans.length) return new Set();
     const { repo, clock } = this.o;
     const now = clock.now();
-    const done = await this.o.db.transaction(async (tx) => {
-      const written = await repo.finishFresh(
-        plans.map((p) => ({ id: p.run.id, status: 'succeeded' as const, outputs: p.outputs, output: p.output, stepAttempt: p.stepAttempt, startedAt: p.startedAt, deadlineAt: p.deadlineAt, finishedAt: now })),
-        tx,
-      );
-      const ok = plans.filter((p) => written.has(p.run.id));
-      await repo.insertAttemptsOfRuns(ok.flatMap((p) => p.attempts.map((a) => ({ ...a, runId: p.run.id }))), tx);
-      // Per run in order: started, its signals, the outcome.
-      await this.publishAll(ok.flatMap((p) => [...p.events, this.outcomeEvent(p.run, 'succeeded', null, now.getTime() - p.startedAt.getTime())]), tx);
-      return written;
-    });
-    if (done.size) {
-      this.o.metrics.runs.inc({ status: 'started' }, done.size);
-      this.o.metrics.runs.inc({ status: 'succeeded' }, done.size);
-    }
-    return done;
+    const written = await repo.finishFresh(
+      plans.map((p) => ({ id: p.run.id, status: 'succeeded' as const, outputs: p.outputs, output: p.output, stepAttempt: p.stepAttempt, startedAt: p.startedAt, deadlineAt: p.deadlineAt, finishedAt: now })),
+      tx,
+      stored,
+    );
+    const ok = plans.filter((p) => written.has(p.run.id));
+    await repo.insertAttemptsOfRuns(ok.flatMap((p) => p.attempts.map((a) => ({ ...a, runId: p.run.id }))), tx);
+    // Per run in order: started, its signals, the outcome.
+    await this.publishAll(ok.flatMap((p) => [...p.events, this.outcomeEvent(p.run, 'succeeded', null, now.getTime() - p.startedAt.getTime())]), tx);
+    return written;
   }
 
   /** A fresh run computed in memory and written by writeFresh (used by the single-run path too). */
@@ -436,10 +484,13 @@ export class Executor {
    */
   private async runSteps(run: RunRow, def: Definition, deferredStart: DeferredStart | null, oneTransaction = false): Promise<FreshPlan | void> {
     const { repo, clock } = this.o;
+    // Computed in memory for one write (oneTransaction): nothing may be written on the way, and no
+    // transaction opened (the caller may hold one already: finishStarted). Such a path gives the run back.
+    const transaction = <T>(fn: (tx: Tx) => Promise<T>): Promise<T> => (oneTransaction ? Promise.reject(new NotInOneTransaction()) : this.o.db.transaction(fn));
     const w = new RunWrites(
       {
         repo,
-        transaction: (fn) => this.o.db.transaction(fn),
+        transaction,
         now: () => clock.now(),
         publishAll: (events, ex) => this.publishAll(events, ex),
         countStarted: () => this.o.metrics.runs.inc({ status: 'started' }),
@@ -529,7 +580,7 @@ export class Executor {
           this.o.metrics.stepDuration.observe({ type: step.type }, Number(process.hrtime.bigint() - t0) / 1e9);
           w.recordOutput(step.id, output);
           if (module.kind === 'effect') {
-            await this.o.db.transaction(async (tx) => {
+            await transaction(async (tx) => {
               if (effectAttempt.id) await repo.finishAttempt(effectAttempt.id, 'succeeded', output, null, clock.now(), tx);
               if (!(await repo.updateRun(run.id, { outputs: w.outputs, currentStep: next, stepAttempt: 1, wait: null }, clock.now(), tx))) throw new RunGone();
             });
@@ -549,7 +600,7 @@ export class Executor {
           if (err instanceof StepInProgress) {
             // Same attempt, same key, later: the attempt stays `running`.
             const until = new Date(clock.now().getTime() + err.afterMs);
-            await this.o.db.transaction(async (tx) => {
+            await transaction(async (tx) => {
               await w.flush({ wait: { kind: 'retry', stepId: step.id, until: until.toISOString() }, stepAttempt: attempt, currentStep: step.id }, tx);
               await this.o.wake(run.id, this.wakeAt(run, until), tx);
             });
@@ -567,7 +618,7 @@ export class Executor {
           if (retriable && attempt < maxAttempts) {
             const until = new Date(clock.now().getTime() + this.backoffMs(step, attempt));
             const retryWait: Wait = { kind: 'retry', stepId: step.id, until: until.toISOString() };
-            await this.o.db.transaction(async (tx) => {
+            await transaction(async (tx) => {
               await w.flush({ wait: retryWait, stepAttempt: attempt + 1, currentStep: step.id }, tx);
               await this.o.wake(run.id, this.wakeAt(run, until), tx);
             });
@@ -583,7 +634,7 @@ export class Executor {
     // Nothing written yet: the whole run is handed back for writeFresh.
     if (oneTransaction) return w.plan();
     // Everything since the last write, the position and the outcome: one transaction.
-    await this.o.db.transaction(async (tx) => {
+    await transaction(async (tx) => {
       const { position, events } = await w.writePending({ currentStep: null }, tx, true);
       const done = await this.finish({ ...run, outputs: w.outputs }, 'succeeded', w.lastOutput, null, { tx, patch: position, events, releaseWaits: this.limited(def) });
       if (!done) throw new RunGone();

@@ -14,6 +14,7 @@ import { WorkflowRepository } from './repository.js';
 import { workflowRoutes } from './routes.js';
 import { WorkflowService } from './service.js';
 import { WORKFLOW_EVENTS } from './events.js';
+import { WORKFLOW_ERRORS } from './errors.js';
 import { publicOnlyRemote } from '../../kernel/http/public-remote.js';
 
 const everyone = ['owner', 'admin', 'developer', 'analyst', 'viewer'] as const;
@@ -43,6 +44,7 @@ export const workflowEngineModule: ServiceModule<WorkflowSettings> & { create(ct
   migrations: WORKFLOW_MIGRATIONS,
   permissions: WORKFLOW_PERMISSIONS,
   events: WORKFLOW_EVENTS,
+  errors: WORKFLOW_ERRORS,
   config: WORKFLOW_CONFIG,
   create(ctx) {
     const cfg = ctx.settings;
@@ -66,7 +68,7 @@ export const workflowEngineModule: ServiceModule<WorkflowSettings> & { create(ct
       workspaceConcurrency: cfg.workspaceConcurrency,
       quarantineAfter: cfg.quarantineAfter,
     });
-    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready(), () => queue.notifyLocal(), (ids, tx) => queue.wakeMany(ids, tx));
+    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready(), () => queue.notifyLocal(), (ids, tx) => queue.wakeMany(ids, tx), { maxQueuedAgeMs: cfg.webhookMaxQueuedAgeMs });
 
     // Event triggers: every event of a workspace may start that workspace's event workflows. The
     // handler runs in the bus's delivery transaction and does every read and write (pg-boss enqueue

@@ -4,6 +4,7 @@ import type { CoreMetrics } from '../../kernel/telemetry/metrics.js';
 export interface WorkflowMetrics {
   runs: client.Counter<'status'>;
   stepDuration: client.Histogram<'type'>;
+  webhooksRefused: client.Counter;
 }
 
 export function workflowMetrics(metrics: CoreMetrics, queueStats: () => Promise<{ depth: number; oldestAgeSeconds: number }>): WorkflowMetrics {
@@ -34,6 +35,7 @@ export function workflowMetrics(metrics: CoreMetrics, queueStats: () => Promise<
   });
   return {
     runs: new client.Counter({ name: 'workflow_runs_total', help: 'Workflow runs by status reached (started, succeeded, failed, cancelled, timed_out)', labelNames: ['status'], registers }),
+    webhooksRefused: new client.Counter({ name: 'workflow_webhooks_refused_total', help: 'Webhook calls refused by backpressure (503 workflow_queue_full: the workspace\'s queued runs waited too long)', registers }),
     stepDuration: new client.Histogram({
       name: 'workflow_step_duration_seconds',
       help: 'Duration of workflow step attempts, by step type',

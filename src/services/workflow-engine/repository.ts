@@ -341,6 +341,8 @@ export class WorkflowRepository {
   async finishFresh(
     rs: { id: string; status: RunStatus; outputs: Record<string, unknown>; output: unknown; stepAttempt: number; startedAt: Date; deadlineAt: Date | null; finishedAt: Date }[],
     ex: DbExecutor,
+    /** When given, receives the runs as written (RETURNING the whole row instead of the id). */
+    stored?: Map<string, RunRow>,
   ): Promise<Set<string>> {
     if (!rs.length) return new Set();
     const rows = JSON.stringify(
@@ -360,8 +362,9 @@ export class WorkflowRepository {
           wait = NULL, error = NULL, started_at = v.started_at, deadline_at = v.deadline_at, finished_at = v.finished_at, updated_at = v.finished_at,
           lease_owner = NULL, lease_until = NULL
         FROM jsonb_to_recordset(${rows}::jsonb) AS v(id uuid, status text, outputs jsonb, output jsonb, step_attempt int, started_at timestamptz, deadline_at timestamptz, finished_at timestamptz)
-        WHERE r.id = v.id AND r.status = 'queued' AND r.lease_owner IS NULL RETURNING r.id`),
+        WHERE r.id = v.id AND r.status = 'queued' AND r.lease_owner IS NULL RETURNING ${stored ? sql`r.*` : sql`r.id`}`),
     );
+    if (stored) for (const r of written) stored.set(r.id, toRun(r as never));
     return new Set(written.map((r) => r.id));
   }
 
@@ -553,6 +556,14 @@ export class WorkflowRepository {
       await ex.execute(sql`SELECT count(*) AS n FROM workflow.runs WHERE workspace_id = ${workspaceId} AND status = 'running' AND id <> ${excludeRunId}`),
     );
     return Number(r?.n ?? 0);
+  }
+
+  /** The creation time of each workspace's oldest run queued and due (not held by a concurrency limit), for webhook backpressure. */
+  async oldestQueuedByWorkspace(): Promise<Map<string, number>> {
+    const rows = rowsOf<{ workspace_id: string; oldest: string | Date }>(
+      await this.db.execute(sql`SELECT workspace_id, min(created_at) AS oldest FROM workflow.runs WHERE status = 'queued' AND wait IS NULL GROUP BY workspace_id`),
+    );
+    return new Map(rows.map((r) => [r.workspace_id, new Date(r.oldest).getTime()]));
   }
 
   async queueStats(now: Date): Promise<{ depth: number; oldestAgeSeconds: number }> {

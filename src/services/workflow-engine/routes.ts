@@ -163,7 +163,7 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
         tags,
         summary: 'Webhook trigger: the JSON body becomes the run input',
         description:
-          'With the trigger\'s `respond: "immediately"` (the default) the answer is 202 once the run is queued. With `respond: "onCompletion"` the call waits for the run: 200 with its status and output (or error) when it finishes within the trigger\'s `responseTimeoutMs`, else 202 with the run id (the run goes on; read it with GET /v1/workspaces/{workspaceId}/runs/{runId}).',
+          'With the trigger\'s `respond: "immediately"` (the default) the answer is 202 once the run is queued. With `respond: "onCompletion"` the call waits for the run: 200 with its status and output (or error) when it finishes within the trigger\'s `responseTimeoutMs`, else 202 with the run id (the run goes on; read it with GET /v1/workspaces/{workspaceId}/runs/{runId}). Backpressure: 503 `workflow_queue_full` with Retry-After while the workspace\'s oldest queued run has waited longer than WORKFLOW_WEBHOOK_MAX_QUEUED_AGE_MS (the run is not started).',
         security: [],
         params: z.object({ token: z.string().min(20).max(200) }),
         response: {
@@ -171,7 +171,7 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
             .object({ runId: z.uuid(), status: z.enum(RUN_STATUSES), output: z.unknown().optional(), error: z.string().nullable() })
             .describe('respond: onCompletion, and the run finished in time: its final status, with the last step\'s output when it succeeded or the error when it did not'),
           202: z.object({ runId: z.uuid(), status: z.enum(RUN_STATUSES) }).describe('The run was queued (or, for a repeated Idempotency-Key, the first run); with respond: onCompletion, it did not finish within the timeout'),
-          ...problemResponses(401, 409),
+          ...problemResponses(401, 409, 503),
         },
       },
       handler: async (req, reply) => {
@@ -179,7 +179,8 @@ export function workflowRoutes(app: App, svc: WorkflowService): void {
         const { token } = req.params as { token: string };
         const { run, respond, responseTimeoutMs } = await svc.webhook(token, raw, req.headers['x-v01t-signature'] as string | undefined, req.headers['idempotency-key'] as string | undefined);
         if (respond === 'onCompletion') {
-          const done = await svc.awaitRun(run.id, responseTimeoutMs);
+          // Finished in the transaction that started it (pure steps): answered from the row it wrote.
+          const done = svc.isTerminal(run.status) ? run : await svc.awaitRun(run.id, responseTimeoutMs);
           if (done) return reply.status(200).send({ runId: done.id, status: done.status, output: done.status === 'succeeded' ? done.output : undefined, error: done.error });
         }
         return reply.status(202).send({ runId: run.id, status: run.status });

@@ -30,6 +30,9 @@ const triggerEventOf = (def: Definition): string | null => (def.trigger.type ===
 /** A schedule fire older than this counts as missed (the process was down), not merely late. */
 const SCHEDULE_GRACE_MS = 60_000;
 
+/** How often the webhook backpressure re-reads the queue's oldest runs (per process). */
+const BACKLOG_READ_MS = 250;
+
 /** Starts written together at most (the rest wait for the next batch). */
 const MAX_START_BATCH = 500;
 
@@ -45,7 +48,21 @@ interface HookEntry {
 /** A start from a cached webhook lookup found the workflow changed (token, version, enabled, deleted): look it up again. */
 class StaleWebhook extends Error {}
 
-type StartOpts = { trigger: string; idempotencyKey?: string | null; actor: Actor; requireEnabled?: boolean; triggerRef?: Record<string, unknown>; chainDepth?: number; guard?: StartGuard };
+type StartOpts = {
+  trigger: string;
+  idempotencyKey?: string | null;
+  actor: Actor;
+  requireEnabled?: boolean;
+  triggerRef?: Record<string, unknown>;
+  chainDepth?: number;
+  guard?: StartGuard;
+  /**
+   * Finish the run in the transaction that inserts it when it is still at this version (a webhook
+   * that waits for the result of pure steps, see flushStarts). Only in the group commit; a start
+   * written alone is queued as usual.
+   */
+  finishWith?: { def: Definition; version: number };
+};
 
 interface PendingStart {
   id: string;
@@ -77,6 +94,8 @@ export class WorkflowService {
     private readonly wakeMany: (runIds: string[], tx: Tx) => Promise<void> = async (ids, tx) => {
       for (const id of ids) await wake(id, null, tx);
     },
+    /** Webhook backpressure (see admitQueued); 0 turns it off. */
+    private readonly backpressure: { maxQueuedAgeMs: number } = { maxQueuedAgeMs: 0 },
   ) {
     executor.onSettled((ids) => this.waiters.settled(ids));
   }
@@ -229,15 +248,28 @@ export class WorkflowService {
     try {
       const now = this.clock.now();
       let created = new Map<string, RunRow>();
+      let committed: (() => void) | undefined;
       try {
         created = await this.db.transaction(async (ex) => {
           const rows = await this.repo.insertRuns(
             batch.map((b) => ({ id: b.id, workspaceId: b.workspaceId, workflowId: b.workflowId, trigger: b.opts.trigger, input: b.input ?? {}, idempotencyKey: b.opts.idempotencyKey ?? null, createdBy: b.opts.actor.userId, now, guard: b.opts.guard })),
             ex,
           );
-          await this.wakeMany(rows.map((r) => r.id), ex);
-          return new Map(rows.map((r) => [r.id, r]));
+          // Runs a webhook caller waits for (respond: onCompletion, pure steps) are computed now and
+          // commit finished with their start: no queue pick-up between the caller and its answer.
+          // Any the executor does not finish here is queued like the others.
+          const finishWith = new Map(batch.flatMap((b) => (b.opts.finishWith ? [[b.id, b.opts.finishWith] as const] : [])));
+          const here = rows.flatMap((run) => {
+            const f = finishWith.get(run.id);
+            return f && f.version === run.version ? [{ run, def: f.def }] : [];
+          });
+          const finished = here.length ? await this.executor.finishStarted(here, ex) : null;
+          await this.wakeMany(rows.filter((r) => !finished?.done.has(r.id)).map((r) => r.id), ex);
+          committed = finished?.committed;
+          // A run finished here is answered as it was written (RETURNING), status succeeded.
+          return new Map(rows.map((r) => [r.id, finished?.done.get(r.id) ?? r]));
         });
+        committed?.();
       } catch (err) {
         this.logger.debug({ err, starts: batch.length }, 'a batch of run starts failed; writing each on its own');
       }
@@ -411,9 +443,45 @@ export class WorkflowService {
         throw new AppError('invalid_json', 'the webhook body must be JSON');
       }
     }
-    const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null }, guard });
     const trigger = def?.trigger.type === 'webhook' ? def.trigger : null;
-    return { run, respond: trigger?.respond ?? 'immediately', responseTimeoutMs: trigger?.responseTimeoutMs ?? 10_000 };
+    const respond = trigger?.respond ?? 'immediately';
+    const finishWith = respond === 'onCompletion' && def && this.executor.runsInOneTransaction(def) ? { def, version: w.currentVersion } : undefined;
+    if (!finishWith) await this.admitQueued(w.workspaceId);
+    const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null }, guard, finishWith });
+    return { run, respond, responseTimeoutMs: trigger?.responseTimeoutMs ?? 10_000 };
+  }
+
+  /** The oldest due queued run per workspace, as last read, and the read under way. */
+  private backlog: { readAt: number; oldest: Map<string, number> } | null = null;
+  private backlogRead: Promise<void> | undefined;
+
+  /**
+   * Backpressure for webhooks that queue their run: refused with 503 `workflow_queue_full` and
+   * Retry-After while the workspace's oldest run queued and due has waited longer than
+   * WORKFLOW_WEBHOOK_MAX_QUEUED_AGE_MS, so a backlog cannot keep growing for as long as a load
+   * lasts and a run that is accepted is run within about that long. The ages are read at most
+   * every BACKLOG_READ_MS per process (one grouped statement, served from the index on status).
+   * A webhook that waits for its result (respond: onCompletion) is not queued and not refused:
+   * its caller waits, which is backpressure enough.
+   */
+  private async admitQueued(workspaceId: string): Promise<void> {
+    const max = this.backpressure.maxQueuedAgeMs;
+    if (max <= 0) return;
+    const now = this.clock.now().getTime();
+    if (!this.backlog || now - this.backlog.readAt >= BACKLOG_READ_MS || now < this.backlog.readAt) {
+      this.backlogRead ??= this.repo
+        .oldestQueuedByWorkspace()
+        .then((oldest) => {
+          this.backlog = { readAt: now, oldest };
+        })
+        .finally(() => (this.backlogRead = undefined));
+      await this.backlogRead;
+    }
+    const oldest = this.backlog?.oldest.get(workspaceId);
+    if (oldest !== undefined && now - oldest > max) {
+      this.metrics.webhooksRefused.inc();
+      throw new AppError('workflow_queue_full', `runs of this workspace have waited ${Math.round((now - oldest) / 1000)} s in the queue (the limit is ${max} ms); the run was not started, retry later`, { retryAfterSeconds: 1 });
+    }
   }
 
   /** Drops this process's cached webhook lookups of a workflow (it changed here). */

@@ -89,7 +89,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -8561,7 +8561,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -9141,7 +9141,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -9316,7 +9316,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -9674,7 +9674,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -10140,7 +10140,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -18019,7 +18019,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -19492,7 +19492,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -19621,7 +19621,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -20239,7 +20239,7 @@ export interface paths {
         put?: never;
         /**
          * Webhook trigger: the JSON body becomes the run input
-         * @description With the trigger's `respond: "immediately"` (the default) the answer is 202 once the run is queued. With `respond: "onCompletion"` the call waits for the run: 200 with its status and output (or error) when it finishes within the trigger's `responseTimeoutMs`, else 202 with the run id (the run goes on; read it with GET /v1/workspaces/{workspaceId}/runs/{runId}).
+         * @description With the trigger's `respond: "immediately"` (the default) the answer is 202 once the run is queued. With `respond: "onCompletion"` the call waits for the run: 200 with its status and output (or error) when it finishes within the trigger's `responseTimeoutMs`, else 202 with the run id (the run goes on; read it with GET /v1/workspaces/{workspaceId}/runs/{runId}). Backpressure: 503 `workflow_queue_full` with Retry-After while the workspace's oldest queued run has waited longer than WORKFLOW_WEBHOOK_MAX_QUEUED_AGE_MS (the run is not started).
          */
         post: {
             parameters: {
@@ -20345,6 +20345,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -20441,7 +20450,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, analytics_buffer_unavailable) */
+                /** @description The remote service is failing; requests are paused (application/problem+json; code one of: egress_circuit_open, service_unavailable, upstream_unavailable, workflow_queue_full, analytics_buffer_unavailable) */
                 503: {
                     headers: {
                         [name: string]: unknown;
