@@ -30,6 +30,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** Extra node flags for the publisher processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them. */
 const WORKER_NODE_ARGS = (process.env.V01T_BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
+/** V01T_BENCH_PUBLISHER_SERVICES=integration-hub,content-scheduler: publisher processes without the orchestrator (the bench's own process serves it). */
+const PUBLISHER_SERVICES = process.env.V01T_BENCH_PUBLISHER_SERVICES;
 /** How long after the publishers' spawn the first target is due (V01T_BENCH_LEAD_MS). */
 const LEAD_MS = Number(process.env.V01T_BENCH_LEAD_MS ?? 3_000);
 /** V01T_BENCH_SPAWN=sequential: each publisher is started once the previous one is ready (the bench before ADR 0071). */
@@ -47,6 +49,7 @@ interface WorkerLine {
   firstClaimAt?: number | null;
   cpuMs?: number;
   cpuAfterReadyMs?: number;
+  statementsAfterReady?: Record<string, number>;
 }
 
 const quantile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN);
@@ -71,14 +74,17 @@ async function run(targets: number, workers: number): Promise<Figures> {
     ARGON2_MEMORY_KIB: '1024',
     ARGON2_TIME_COST: '1',
     LOG_LEVEL: 'warn',
-    CONTENT_PUBLISHER_INTERVAL_MS: '100',
+    // The publisher's own defaults for its period (1 s) and look-ahead (2 s): claiming ahead, a short period buys no punctuality.
+    ...(process.env.V01T_BENCH_INTERVAL_MS ? { CONTENT_PUBLISHER_INTERVAL_MS: process.env.V01T_BENCH_INTERVAL_MS } : {}),
     CONTENT_PUBLISHER_BATCH: process.env.V01T_BENCH_BATCH ?? '200',
     CONTENT_PUBLISHER_CONCURRENCY: process.env.V01T_BENCH_CONCURRENCY ?? '64',
   };
   const children: ChildProcess[] = [];
   const timelines = new Map<number, WorkerLine>();
-  const setupConfig = loadPlatformConfig({ ...env, MIGRATE_ON_START: 'true', PORT: '0' });
+  const internalToken = randomBytes(24).toString('hex');
+  const setupConfig = loadPlatformConfig({ ...env, MIGRATE_ON_START: 'true', PORT: '0', HOST: '127.0.0.1', V01T_INTERNAL_TOKEN: internalToken });
   const setup = await createPlatform({ config: setupConfig, logger: createLogger('warn') });
+  let setupClosed = false;
   try {
     const inject = setup.app.inject.bind(setup.app);
     const su = await inject({ method: 'POST', url: '/v1/auth/signup', payload: { email: 'bench@example.test', password: `pw-${randomBytes(8).toString('hex')}`, name: 'Bench' } });
@@ -93,7 +99,14 @@ async function run(targets: number, workers: number): Promise<Figures> {
       if (ch.statusCode !== 201) throw new Error(`channel: ${ch.statusCode} ${ch.body}`);
       channelIds.push(ch.json().channel.id);
     }
-    await setup.close();
+    // Publishers without the orchestrator (V01T_BENCH_PUBLISHER_SERVICES) reach this process's for identity, as in the split shape.
+    const publisherEnv: Record<string, string> = { MIGRATE_ON_START: 'false' };
+    if (PUBLISHER_SERVICES) {
+      Object.assign(publisherEnv, { V01T_SERVICES: PUBLISHER_SERVICES, V01T_INTERNAL_TOKEN: internalToken, V01T_ORCHESTRATOR_URL: await setup.listen() });
+    } else {
+      await setup.close();
+      setupClosed = true;
+    }
 
     // The publishers start at once (cold processes on a shared machine), and the first targets are
     // due LEAD_MS after their spawn: their start-up is part of the lateness measured.
@@ -103,7 +116,7 @@ async function run(targets: number, workers: number): Promise<Figures> {
     let start = spawnedAt + LEAD_MS;
     const ready: Promise<void>[] = [];
     for (let i = 0; i < workers; i++) {
-      const child = spawn(process.execPath, [...WORKER_NODE_ARGS, path.join(here, 'support', 'scheduler-worker.js')], { env: { ...process.env, ...env, MIGRATE_ON_START: 'false' }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [...WORKER_NODE_ARGS, path.join(here, 'support', 'scheduler-worker.js')], { env: { ...process.env, ...env, ...publisherEnv }, stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(child);
       // V01T_BENCH_WORKER_LOG=<file>: keep the publishers' logs (stdout) for a look afterwards.
       if (process.env.V01T_BENCH_WORKER_LOG) child.stdout!.pipe(fs.createWriteStream(`${process.env.V01T_BENCH_WORKER_LOG}.${i}`, { flags: 'a' }));
@@ -205,6 +218,10 @@ async function run(targets: number, workers: number): Promise<Figures> {
       return `${b}s:${quantile(l, 0.5).toFixed(0)}/${quantile(l, 0.99).toFixed(0)}/${l[l.length - 1]!.toFixed(0)}`;
     });
     console.error(`[scheduler ${suffix}] lateness p50/p99/max ms per second of due time: ${bucketLines.join(' ')}`);
+    const statementsByKind: Record<string, number> = {};
+    for (const t of perProcess) for (const [k, n] of Object.entries(t.statementsAfterReady ?? {})) statementsByKind[k] = (statementsByKind[k] ?? 0) + n;
+    const statementsTotal = Object.values(statementsByKind).reduce((a, b) => a + b, 0);
+    console.error(`[scheduler ${suffix}] statements after ready, all processes: ${Object.entries(statementsByKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`);
     console.error(`[scheduler ${suffix}] load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
     const max = (xs: number[]) => Math.max(...xs.filter((x) => Number.isFinite(x)));
@@ -230,10 +247,12 @@ async function run(targets: number, workers: number): Promise<Figures> {
       [`publisher_first_publish_after_due_ms_max_${suffix}`]: max(perProcess.map((t) => t.firstPublishAt - firstDue)),
       // Load-independent: the publishers' CPU time (all processes, after ready) per published post.
       [`publisher_cpu_ms_per_post_${suffix}`]: cpuAfterReady / ok.length,
+      [`publisher_statements_per_post_${suffix}`]: statementsTotal / ok.length,
     };
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)))));
+    if (!setupClosed) await setup.close();
     await fake.close();
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
     await admin.end();

@@ -31,9 +31,19 @@ if (repo) {
 await platform.startServices();
 const readyAt = Date.now();
 const cpuAtReady = process.cpuUsage();
+/** Statements run so far (the database_query_duration_seconds histogram's count), by statement type and table. */
+const statements = async () => {
+  const m = await platform.metrics.dbQueryDuration.get();
+  const counts: Record<string, number> = {};
+  for (const v of m.values) if (v.metricName?.endsWith('_count')) counts[`${v.labels.query_type} ${v.labels.table}`] = (counts[`${v.labels.query_type} ${v.labels.table}`] ?? 0) + v.value;
+  return counts;
+};
+const statementsAtReady = await statements();
 process.stdout.write(`${JSON.stringify({ phase: 'ready', pid: process.pid, spawnedAt, importedAt, createdAt, readyAt, cpuToReadyMs: (cpuAtReady.user + cpuAtReady.system) / 1000 })}\n`);
-process.on('SIGTERM', () => {
+process.on('SIGTERM', async () => {
   const cpu = process.cpuUsage();
-  process.stdout.write(`${JSON.stringify({ phase: 'stopped', pid: process.pid, firstClaimAt, cpuMs: (cpu.user + cpu.system) / 1000, cpuAfterReadyMs: (cpu.user + cpu.system - cpuAtReady.user - cpuAtReady.system) / 1000 })}\n`);
+  const now = await statements();
+  const statementsAfterReady = Object.fromEntries(Object.entries(now).map(([k, n]) => [k, n - (statementsAtReady[k] ?? 0)]).filter(([, n]) => (n as number) > 0));
+  process.stdout.write(`${JSON.stringify({ phase: 'stopped', pid: process.pid, statementsAfterReady, firstClaimAt, cpuMs: (cpu.user + cpu.system) / 1000, cpuAfterReadyMs: (cpu.user + cpu.system - cpuAtReady.user - cpuAtReady.system) / 1000 })}\n`);
   void platform.close().finally(() => process.exit(0));
 });

@@ -13,7 +13,7 @@ export const CONTENT_CONFIG = defineConfig(
   {
     CONTENT_MEDIA_MAX_BYTES: mediaMaxBytes,
     CONTENT_PUBLISHER_INTERVAL_MS: setting(positiveInt.max(60_000).default(1_000), { description: "period of the publisher's claim loop" }),
-    CONTENT_PUBLISHER_LOOKAHEAD_MS: setting(z.coerce.number().int().min(0).max(60_000).default(1_000), {
+    CONTENT_PUBLISHER_LOOKAHEAD_MS: setting(z.coerce.number().int().min(0).max(60_000).default(2_000), {
       description:
         'the publisher claims targets due within this many ms and sends each at its due time (0: only targets already due); a post can no longer be edited or cancelled once claimed. At most half the lease',
     }),
