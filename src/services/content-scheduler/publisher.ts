@@ -134,9 +134,9 @@ export class Publisher {
     // claims while the first one's last publishes are still in flight (no idle tail per pass).
     // Claiming ahead, a pass holds targets until they are due: the next pass is timed from this
     // one's claim instead of its end (else what falls due meanwhile would wait for a claim), so up
-    // to lookahead / interval + 1 passes run at once, each holding what falls due in one interval.
+    // to lookahead / interval + 1 passes (at most 16) run at once, each holding what falls due in one interval.
     // A full batch is a backlog, not a look-ahead: it chains as above (at most two passes).
-    const passesAhead = Math.ceil(this.lookaheadMs / this.opts.intervalMs) + 1;
+    const passesAhead = Math.min(16, Math.ceil(this.lookaheadMs / this.opts.intervalMs) + 1);
     const launch = () => {
       if (this.stopped) return;
       let chained = false;
