@@ -1,12 +1,20 @@
 /**
  * `npm run bench -- scheduler [targets] [publishers]`: 10,000 targets (default) due evenly over one
- * minute starting 3 s after setup, on 50 webhook channels (real integration-hub connections to a
- * local fake receiver), published by one and then by three publisher processes (default "1,3") on
- * the local PostgreSQL. Each process: CONTENT_PUBLISHER_BATCH 200, _CONCURRENCY 64, _INTERVAL_MS
- * 100, DATABASE_POOL_MAX 20 (V01T_BENCH_BATCH / _CONCURRENCY / _POOL_MAX override). Figures per
- * run: published per second (first due time to last confirmation), lateness p50/p99/max
- * (published_at − due_at, from the database), deliveries the receiver got twice (duplicates),
- * targets not published before the deadline; plus the receiver's own requests/s as a baseline.
+ * minute on 50 webhook channels (real integration-hub connections to a local fake receiver),
+ * published by one and then by three publisher processes (default "1,3") on the local PostgreSQL.
+ * The publishers of a run are spawned at once and the first target is due 3 s after their spawn
+ * (V01T_BENCH_LEAD_MS), so their start-up counts in the lateness (V01T_BENCH_SPAWN=sequential: each
+ * spawned once the previous one is ready, the targets inserted after all are, as before ADR 0071).
+ * Each process: CONTENT_PUBLISHER_BATCH 200, _CONCURRENCY 64, DATABASE_POOL_MAX 20, the publisher's
+ * default period and look-ahead (V01T_BENCH_BATCH / _CONCURRENCY / _POOL_MAX / _INTERVAL_MS and
+ * CONTENT_PUBLISHER_LOOKAHEAD_MS override; V01T_BENCH_PUBLISHER_SERVICES runs the publishers
+ * without the orchestrator, which the bench's own process then serves). Figures per run: published
+ * per second (first due time to last confirmation), lateness p50/p99/max (published_at − due_at,
+ * from the database), deliveries the receiver got twice (duplicates), targets not published
+ * before the deadline, the slowest process's timeline (spawn → ready, first claim and first
+ * publish after the first due time, CPU to ready) and the load-independent CPU ms and statements
+ * per published post; plus the receiver's own requests/s as a baseline. It also prints each
+ * process's timeline, the lateness per second of due time and the statements by kind (stderr).
  * V01T_BENCH_WORKER_NODE_ARGS (e.g. --cpu-prof) and V01T_BENCH_WORKER_LOG=<file> help profiling.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
