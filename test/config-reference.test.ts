@@ -101,7 +101,8 @@ describe('the platform configuration', () => {
       platformWorkspaceId: undefined,
       kpiRefreshSeconds: 60,
     });
-    expect(CONTENT_CONFIG.read(c)).toEqual({ mediaMaxBytes: 25 * 1024 * 1024, publisherIntervalMs: 1000, publisherBatch: 100, publisherConcurrency: 16, leaseSeconds: 120, maxAttempts: 6 });
+    // The look-ahead is new (ADR 0071); 0 is the behaviour before it.
+    expect(CONTENT_CONFIG.read(c)).toEqual({ mediaMaxBytes: 25 * 1024 * 1024, publisherIntervalMs: 1000, publisherLookaheadMs: 2000, publisherBatch: 100, publisherConcurrency: 16, leaseSeconds: 120, maxAttempts: 6 });
     expect(INTEGRATION_HUB_CONFIG.read(c)).toEqual({ mediaMaxBytes: 25 * 1024 * 1024 });
     expect(OPS_CONFIG.read(c)).toEqual({
       alertmanagerToken: undefined,

@@ -64,6 +64,9 @@ export async function createTestPlatform(
     // Suites sign many users up and in from one injected address; the suites of these limits set their own.
     SIGNUP_MAX_PER_IP_PER_HOUR: '1000000',
     LOGIN_MAX_PER_IP_PER_MINUTE: '1000000',
+    // Suites move the manual clock themselves: the publisher claims only what is due (its
+    // look-ahead, which sleeps until a target is due, has its own suite with an injected sleep).
+    CONTENT_PUBLISHER_LOOKAHEAD_MS: '0',
   };
   if (TEST_DB === 'postgres') {
     pgDb = await freshPostgresDatabase();

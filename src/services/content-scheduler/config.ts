@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { defineConfig, positiveInt, setting } from '../../kernel/config/index.js';
 
 /**
@@ -12,6 +13,10 @@ export const CONTENT_CONFIG = defineConfig(
   {
     CONTENT_MEDIA_MAX_BYTES: mediaMaxBytes,
     CONTENT_PUBLISHER_INTERVAL_MS: setting(positiveInt.max(60_000).default(1_000), { description: "period of the publisher's claim loop" }),
+    CONTENT_PUBLISHER_LOOKAHEAD_MS: setting(z.coerce.number().int().min(0).max(60_000).default(2_000), {
+      description:
+        'the publisher claims targets due within this many ms and sends each at its due time (0: only targets already due); a post can no longer be edited or cancelled once claimed. At most half the lease',
+    }),
     CONTENT_PUBLISHER_BATCH: setting(positiveInt.max(10_000).default(100), { description: 'due publications claimed at once' }),
     CONTENT_PUBLISHER_CONCURRENCY: setting(positiveInt.max(256).default(16), { description: 'publications sent at once per process' }),
     CONTENT_PUBLISH_LEASE_SECONDS: setting(positiveInt.max(86_400).default(120), { description: 'after this a `publishing` target is re-checked by another replica' }),
@@ -20,6 +25,7 @@ export const CONTENT_CONFIG = defineConfig(
   (e) => ({
     mediaMaxBytes: e.CONTENT_MEDIA_MAX_BYTES,
     publisherIntervalMs: e.CONTENT_PUBLISHER_INTERVAL_MS,
+    publisherLookaheadMs: e.CONTENT_PUBLISHER_LOOKAHEAD_MS,
     publisherBatch: e.CONTENT_PUBLISHER_BATCH,
     publisherConcurrency: e.CONTENT_PUBLISHER_CONCURRENCY,
     leaseSeconds: e.CONTENT_PUBLISH_LEASE_SECONDS,

@@ -62,6 +62,7 @@ export const contentSchedulerModule: ServiceModule<ContentSettings> & { create(c
       leaseSeconds: cfg.leaseSeconds,
       maxAttempts: cfg.maxAttempts,
       intervalMs: cfg.publisherIntervalMs,
+      lookaheadMs: cfg.publisherLookaheadMs,
       loadMedia: (workspaceId, ids) => media.forPublish(workspaceId, ids),
     });
 

@@ -9,6 +9,8 @@ export interface ClaimedTargetRow {
   post_id: string;
   channel_id: string;
   due_at: Date;
+  /** When this attempt may go out: the retry time if any, else the due time (claims may run ahead of it). */
+  run_at: Date;
   attempts: number;
   status: string;
   connection_id: string;
@@ -53,30 +55,34 @@ export class PublisherRepository {
     return expired.map((e) => e.id);
   }
 
-  /** Claims up to `limit` due targets, earliest first. */
-  async claimDue(workerId: string, nowIso: string, lease: string, limit: number): Promise<string[]> {
+  /**
+   * Claims up to `limit` targets due by `dueByIso` (now, or a little ahead of it: the publisher's
+   * look-ahead), earliest first.
+   */
+  async claimDue(workerId: string, nowIso: string, lease: string, limit: number, dueByIso: string = nowIso): Promise<string[]> {
     const due = await rows<{ id: string }>(
       this.db,
       sql`UPDATE content.targets t SET status = 'publishing', lease_until = ${lease}, claimed_by = ${workerId}, attempts = t.attempts + 1, updated_at = ${nowIso}
-              FROM (SELECT id FROM content.targets WHERE status = 'scheduled' AND COALESCE(next_attempt_at, due_at) <= ${nowIso}
+              FROM (SELECT id FROM content.targets WHERE status = 'scheduled' AND COALESCE(next_attempt_at, due_at) <= ${dueByIso}
                     ORDER BY COALESCE(next_attempt_at, due_at) LIMIT ${limit} FOR UPDATE SKIP LOCKED) d
               WHERE t.id = d.id RETURNING t.id`,
     );
     return due.map((d) => d.id);
   }
 
-  /** The claimed targets this worker still holds, with their channel and post. */
+  /** The claimed targets this worker still holds, with their channel and post, in the order they may go out. */
   async claimed(workerId: string, ids: string[]): Promise<ClaimedTargetRow[]> {
     return rows<ClaimedTargetRow>(
       this.db,
-      sql`SELECT t.id, t.workspace_id, t.post_id, t.channel_id, t.due_at, t.attempts, t.status,
+      sql`SELECT t.id, t.workspace_id, t.post_id, t.channel_id, t.due_at, COALESCE(t.next_attempt_at, t.due_at) AS run_at, t.attempts, t.status,
                c.connection_id, c.connector, c.late_policy, c.late_grace_seconds,
                p.title, p.body, p.link, array_to_string(p.media_ids, ',') AS media_ids, (p.rrule IS NOT NULL) AS recurring, p.campaign_id, p.author_id, pc.body_override
         FROM content.targets t
         JOIN content.channels c ON c.id = t.channel_id
         JOIN content.posts p ON p.id = t.post_id
         LEFT JOIN content.post_channels pc ON pc.post_id = t.post_id AND pc.channel_id = t.channel_id
-        WHERE t.id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[]) AND t.claimed_by = ${workerId}`,
+        WHERE t.id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[]) AND t.claimed_by = ${workerId}
+        ORDER BY run_at`,
     );
   }
 

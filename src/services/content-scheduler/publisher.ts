@@ -32,6 +32,14 @@ export interface PublisherOptions {
   leaseSeconds: number;
   maxAttempts: number;
   intervalMs: number;
+  /**
+   * Claim ahead: a pass also claims the targets due within this many ms and sends each at its due
+   * time, so the work is in hand when the time comes instead of waiting for the next pass (0: only
+   * targets already due). Capped at half the lease, so a claimed target is sent well inside it.
+   */
+  lookaheadMs?: number;
+  /** Waits this many ms (until a claimed-ahead target is due); tests pass one that moves their clock. */
+  sleep?: (ms: number) => Promise<void>;
   workerId?: string;
   /** Reads a post's media (bytes through the storage port) for publishing; throws media_missing when one is gone. */
   loadMedia?: (workspaceId: string, mediaIds: string[]) => Promise<PublishMedia[]>;
@@ -72,6 +80,8 @@ export function registerPublisherMetrics(registry: client.Registry, dueUnpublish
 
 type ClaimedRow = Omit<ClaimedTargetRow, 'media_ids'> & { media_ids: string[]; recheck: boolean };
 
+const wallClockSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 type Outcome =
   | { kind: 'published'; result: PublishResult; at: Date }
   | { kind: 'retry'; code: string; message: string; delayMs?: number; countsAsAttempt: boolean }
@@ -97,6 +107,8 @@ export class Publisher {
   private timer: NodeJS.Timeout | null = null;
   private readonly running = new Set<Promise<unknown>>();
   private stopped = true;
+  private readonly lookaheadMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(
     private readonly db: Transactor,
@@ -111,6 +123,8 @@ export class Publisher {
     private readonly opts: PublisherOptions,
   ) {
     this.workerId = opts.workerId ?? `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.lookaheadMs = Math.min(opts.lookaheadMs ?? 0, (opts.leaseSeconds * 1000) / 2);
+    this.sleep = opts.sleep ?? wallClockSleep;
   }
 
   start(): void {
@@ -118,6 +132,11 @@ export class Publisher {
     this.stopped = false;
     // Passes overlap by at most one: once a full pass has handed out its last target, the next pass
     // claims while the first one's last publishes are still in flight (no idle tail per pass).
+    // Claiming ahead, a pass holds targets until they are due: the next pass is timed from this
+    // one's claim instead of its end (else what falls due meanwhile would wait for a claim), so up
+    // to lookahead / interval + 1 passes (at most 16) run at once, each holding what falls due in one interval.
+    // A full batch is a backlog, not a look-ahead: it chains as above (at most two passes).
+    const passesAhead = Math.min(16, Math.ceil(this.lookaheadMs / this.opts.intervalMs) + 1);
     const launch = () => {
       if (this.stopped) return;
       let chained = false;
@@ -126,7 +145,10 @@ export class Publisher {
         chained = true;
         this.timer = setTimeout(launch, delayMs);
       };
-      const pass: Promise<unknown> = this.runOnce({ onDispatched: (claimed) => claimed >= this.opts.batch && this.running.size < 2 && next(0) })
+      const pass: Promise<unknown> = this.runOnce({
+        onClaimed: (claimed) => this.lookaheadMs > 0 && claimed > 0 && claimed < this.opts.batch && this.running.size < passesAhead && next(this.opts.intervalMs),
+        onDispatched: (claimed) => claimed >= this.opts.batch && this.running.size < 2 && next(0),
+      })
         // A full batch means more is due: go again at once instead of waiting for the interval.
         .then((s) => next(s.claimed >= this.opts.batch ? 0 : this.opts.intervalMs))
         .catch((err) => {
@@ -150,10 +172,11 @@ export class Publisher {
    * One pass: re-check expired leases, claim due targets, publish them `concurrency` at a time and
    * record the outcomes in groups (one transaction per RECORD_BATCH outcomes, see record()).
    */
-  async runOnce(opts: { onDispatched?: (claimed: number) => void } = {}): Promise<RunSummary> {
+  async runOnce(opts: { onClaimed?: (claimed: number) => void; onDispatched?: (claimed: number) => void } = {}): Promise<RunSummary> {
     const summary: RunSummary = { claimed: 0, published: 0, retried: 0, failed: 0, skipped: 0, rechecked: 0 };
     const claimed = await this.claim();
     summary.claimed = claimed.length;
+    opts.onClaimed?.(claimed.length);
     summary.rechecked = claimed.filter((c) => c.recheck).length;
     let pending: { t: ClaimedRow; outcome: Outcome }[] = [];
     let recording: Promise<void> = Promise.resolve();
@@ -173,6 +196,9 @@ export class Publisher {
       while (i < claimed.length) {
         const t = claimed[i++]!;
         if (i === claimed.length) opts.onDispatched?.(claimed.length);
+        // Claimed ahead: sent at its time, not before (targets come in the order they may go out).
+        const wait = new Date(t.run_at).getTime() - this.clock.now().getTime();
+        if (wait > 0) await this.sleep(wait);
         // With tracing on: a span per publishing attempt (the hub's outbound call is its child).
         const outcome = await withSpan('publish post', { attributes: { 'v01t.post.target.id': t.id, 'v01t.workspace.id': t.workspace_id, 'v01t.connection.id': t.connection_id } }, async (span) => {
           const o = await this.attempt(t);
@@ -194,15 +220,17 @@ export class Publisher {
     const now = this.clock.now();
     const nowIso = now.toISOString();
     const lease = new Date(now.getTime() + this.opts.leaseSeconds * 1000).toISOString();
+    const dueBy = new Date(now.getTime() + this.lookaheadMs).toISOString();
     // A target whose lease ran out was being published by a worker that died or hung: it is
     // taken over and re-checked through the hub with the same idempotency key, which answers
     // with the first confirmed result instead of publishing again.
     const expired = await this.repo.claimExpired(this.workerId, nowIso, lease, this.opts.batch);
     const room = this.opts.batch - expired.length;
-    const due = room > 0 ? await this.repo.claimDue(this.workerId, nowIso, lease, room) : [];
+    const due = room > 0 ? await this.repo.claimDue(this.workerId, nowIso, lease, room, dueBy) : [];
     const ids = [...expired, ...due];
     if (!ids.length) return [];
     const recheck = new Set(expired);
+    // In the order they may go out (the statement's ORDER BY run_at): a re-check is due already.
     const details = await this.repo.claimed(this.workerId, ids);
     return details.map((d) => ({ ...d, media_ids: d.media_ids ? d.media_ids.split(',') : [], recurring: Boolean(d.recurring), recheck: recheck.has(d.id) }));
   }
