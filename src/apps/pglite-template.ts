@@ -5,6 +5,7 @@
  * after the server is built; does nothing when the template of these migrations exists.
  */
 import { buildPgliteTemplate } from '../kernel/db/pglite-template.js';
+import { installWakeQueueSchema } from '../kernel/jobs/wake-queue.js';
 import { restrictUmask } from '../kernel/private-fs.js';
 import { availableModules, PGLITE_TEMPLATE_DIR, platformMigrationSets } from './platform.js';
 
@@ -12,5 +13,5 @@ restrictUmask();
 const root = process.argv[2] ?? PGLITE_TEMPLATE_DIR;
 if (!root) throw new Error('no template folder: pass one');
 const modules = Object.values(availableModules(() => new Map())).filter((m) => m !== undefined);
-const { dir, built } = await buildPgliteTemplate(root, platformMigrationSets(modules));
+const { dir, built } = await buildPgliteTemplate(root, platformMigrationSets(modules), installWakeQueueSchema);
 process.stderr.write(built ? `v01t: embedded database template ready in ${dir}\n` : '');

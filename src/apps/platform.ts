@@ -167,8 +167,9 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
   const pgDir = config.db.url || config.db.ephemeral ? undefined : path.join(config.dataDir, 'pg');
   const migrationSets = platformMigrationSets(modules);
   if (pgDir && config.db.migrateOnStart && !opts.pgliteSnapshot && !existsSync(pgDir)) {
+    const templates = !config.db.pgliteTemplate ? undefined : opts.pgliteTemplateDir === undefined ? PGLITE_TEMPLATE_DIR : (opts.pgliteTemplateDir ?? undefined);
     try {
-      const seeded = await timings.time('seed', async () => seedFromPgliteTemplate(opts.pgliteTemplateDir === undefined ? PGLITE_TEMPLATE_DIR : (opts.pgliteTemplateDir ?? undefined), migrationSets, pgDir));
+      const seeded = await timings.time('seed', () => seedFromPgliteTemplate(templates, migrationSets, pgDir));
       if (seeded) logger.info({ dataDir: config.dataDir }, 'new data folder: embedded database copied from the build\'s template');
       else logger.info({ dataDir: config.dataDir }, "new data folder: initialising the embedded database (initdb, several seconds; `npm run build` prepares a template that skips it)");
     } catch (err) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { migrate, migrationChecksum, type MigrationSet } from './migrate.js';
-import { openDatabase } from './database.js';
+import { openDatabase, type Database } from './database.js';
 import { PRIVATE_DIR_MODE } from '../private-fs.js';
 
 /**
@@ -13,6 +13,9 @@ import { PRIVATE_DIR_MODE } from '../private-fs.js';
  * of a second. The template is named by a key over the PGlite version and every migration's
  * checksum: a template of another build is never used (the start falls back to initdb + migrate).
  */
+
+/** Bumped when what a template holds besides the migrations changes (2: pg-boss's schema). */
+const TEMPLATE_FORMAT = 2;
 
 let pgliteVersionCache: string | undefined;
 /** The installed PGlite's version: a data directory is only portable within one PGlite build. */
@@ -36,7 +39,7 @@ export function pgliteVersion(): string {
  */
 export function pgliteTemplateKey(sets: MigrationSet[]): string {
   const lines = sets.flatMap((set) => set.migrations.map((m) => `${set.service}/${m.id} ${migrationChecksum(m.sql)}`)).sort();
-  return createHash('sha256').update(`pglite ${pgliteVersion()}\n${lines.join('\n')}`).digest('hex').slice(0, 16);
+  return createHash('sha256').update(`template ${TEMPLATE_FORMAT}\npglite ${pgliteVersion()}\n${lines.join('\n')}`).digest('hex').slice(0, 16);
 }
 
 const isTemplate = (dir: string) => fs.existsSync(path.join(dir, 'PG_VERSION')) && fs.existsSync(path.join(dir, '.v01t-template'));
@@ -46,7 +49,12 @@ const isTemplate = (dir: string) => fs.existsSync(path.join(dir, 'PG_VERSION')) 
  * templates of other builds. Returns its folder. Written under a temporary name and renamed, so a
  * template is whole or absent.
  */
-export async function buildPgliteTemplate(root: string, sets: MigrationSet[]): Promise<{ dir: string; built: boolean }> {
+export async function buildPgliteTemplate(
+  root: string,
+  sets: MigrationSet[],
+  /** What else a first start would install (pg-boss's schema), after the migrations. */
+  prepare?: (db: Database) => Promise<void>,
+): Promise<{ dir: string; built: boolean }> {
   const key = pgliteTemplateKey(sets);
   const dir = path.join(root, key);
   if (isTemplate(dir)) return { dir, built: false };
@@ -56,6 +64,7 @@ export async function buildPgliteTemplate(root: string, sets: MigrationSet[]): P
   const db = await openDatabase({ dataDir: tmp });
   try {
     await migrate(db, sets);
+    await prepare?.(db);
     // Everything in the data files: a copy opens without WAL to replay.
     await db.query('CHECKPOINT');
   } finally {
@@ -68,22 +77,34 @@ export async function buildPgliteTemplate(root: string, sets: MigrationSet[]): P
   return { dir, built: true };
 }
 
-function fsyncPath(p: string): void {
-  const fd = fs.openSync(p, 'r');
+async function fsyncPath(p: string): Promise<void> {
+  const handle = await fs.promises.open(p, 'r');
   try {
-    fs.fsyncSync(fd);
+    await handle.sync();
   } finally {
-    fs.closeSync(fd);
+    await handle.close();
   }
 }
 
-function fsyncTree(dir: string): void {
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) fsyncTree(full);
-    else if (entry.isFile()) fsyncPath(full);
-  }
-  fsyncPath(dir);
+/** Flushes every file and folder under dir, 16 at a time (one by one, a cluster's 1,300 files take seconds). */
+async function fsyncTree(dir: string): Promise<void> {
+  const paths: string[] = [];
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) paths.push(full);
+    }
+    paths.push(d);
+  };
+  walk(dir);
+  // Folders after the files in them (walk pushes each folder after its contents).
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < paths.length) await fsyncPath(paths[next++]!);
+    }),
+  );
 }
 
 /**
@@ -92,7 +113,7 @@ function fsyncTree(dir: string): void {
  * initdb's own sync guarantees), and renamed into place, so a crash leaves either no database
  * (the next start seeds again) or a whole one, never half a copy. Returns whether it seeded.
  */
-export function seedFromPgliteTemplate(root: string | undefined, sets: MigrationSet[], pgDir: string): boolean {
+export async function seedFromPgliteTemplate(root: string | undefined, sets: MigrationSet[], pgDir: string): Promise<boolean> {
   if (!root || fs.existsSync(pgDir)) return false;
   const dir = path.join(root, pgliteTemplateKey(sets));
   if (!isTemplate(dir)) return false;
@@ -101,8 +122,8 @@ export function seedFromPgliteTemplate(root: string | undefined, sets: Migration
   const tmp = `${pgDir}.seeding`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.cpSync(dir, tmp, { recursive: true, filter: (src) => path.basename(src) !== '.v01t-template' });
-  fsyncTree(tmp);
+  await fsyncTree(tmp);
   fs.renameSync(tmp, pgDir);
-  fsyncPath(parent);
+  await fsyncPath(parent);
   return true;
 }
