@@ -46,8 +46,9 @@ export async function openOlapStore(opts: OlapOptions): Promise<OlapStore> {
 
 /**
  * A DuckDB store opened by its first use: every method waits for the one opening (a failed
- * opening is tried again by the next use). Before that, `ping` checks that the database file's
- * folder can be written, without loading DuckDB; `close` closes it only if it was opened.
+ * opening is tried again by the next use). Before that, `ping` checks that the database file (or
+ * the folder it will be created in) can be written, without loading DuckDB; `close` closes it only
+ * if it was opened.
  */
 export class LazyOlapStore implements OlapStore {
   readonly kind = 'duckdb' as const;
@@ -102,9 +103,12 @@ export class LazyOlapStore implements OlapStore {
     if (this.opening) return (await this.opening).ping();
     if (this.closed) throw new Error('the analytics store is closed');
     if (this.file === ':memory:') return;
-    const file = path.resolve(this.file);
-    // The file (when it exists) and its folder must be writable for the first use to open it.
-    await fs.promises.access(fs.existsSync(file) ? file : path.dirname(file), fs.constants.R_OK | fs.constants.W_OK);
+    // The file, or the nearest folder that exists on its way (the opening creates the missing
+    // ones), must be writable for the first use to open it.
+    let target = path.resolve(this.file);
+    while (!fs.existsSync(target) && path.dirname(target) !== target) target = path.dirname(target);
+    await fs.promises.access(target, fs.constants.R_OK | fs.constants.W_OK);
+    if (target !== path.resolve(this.file) && !(await fs.promises.stat(target)).isDirectory()) throw new Error(`${target} is not a folder: the analytics database cannot be created under it`);
   }
   async close(): Promise<void> {
     this.closed = true;
