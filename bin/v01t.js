@@ -13,7 +13,11 @@ if (
   !process.execArgv.some((a) => a.startsWith(SEMI_SPACE)) &&
   !(process.env.NODE_OPTIONS ?? '').includes(SEMI_SPACE)
 ) {
-  process.execve(process.execPath, [process.execPath, `${SEMI_SPACE}=16`, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  try {
+    process.execve(process.execPath, [process.execPath, `${SEMI_SPACE}=16`, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  } catch {
+    // Not on this platform (Windows): V8's default sizes.
+  }
 }
 
 const bundle = new URL('../dist/v01t.js', import.meta.url);

@@ -171,7 +171,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     try {
       const seeded = await timings.time('seed', () => seedFromPgliteTemplate(templates, migrationSets, pgDir));
       if (seeded) logger.info({ dataDir: config.dataDir }, 'new data folder: embedded database copied from the build\'s template');
-      else logger.info({ dataDir: config.dataDir }, "new data folder: initialising the embedded database (initdb, several seconds; `npm run build` prepares a template that skips it)");
+      else logger.info({ dataDir: config.dataDir }, "new data folder: initialising the embedded database (initdb, several seconds; the build step of `npm start` prepares a template that skips it)");
     } catch (err) {
       lock?.release();
       throw err;
