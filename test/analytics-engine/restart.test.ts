@@ -88,7 +88,8 @@ for (const { buffer, skip } of kinds) {
       const ingest = analyticsOf(second).services.ingest;
       // Before anything is flushed: the replayed buffer knows the messageIds.
       expect(await ingest.ingest(ws, batch)).toEqual({ accepted: 0, duplicates: 5, errors: [] });
-      expect(olap.opened).toBe(true);
+      // The file buffer's duplicate check read the stored messageIds from DuckDB; the database buffer's is in the database.
+      expect(olap.opened).toBe(buffer === 'file');
       await second.platform.startServices();
       await until(async () => (await storedCount(second, ws)) >= 5);
       await analyticsOf(second).services.flusher.stop();
