@@ -20,6 +20,7 @@ interface Planned { key: string; bench: string; args: string[]; quick: string[] 
 /** Every benchmark, with its full and its quick inputs. */
 export const PLAN: Planned[] = [
   { key: 'workflow', bench: 'workflow', args: [], quick: ['--seconds=4', '--sustained=20'] },
+  { key: 'start', bench: 'start', args: [], quick: ['--runs=1'] },
   { key: 'workflow-inprocess', bench: 'workflow-inprocess', args: [], quick: ['1000'] },
   { key: 'api', bench: 'api', args: [], quick: ['--seconds=3'] },
   { key: 'api-split', bench: 'api', args: ['--split'], quick: ['--split', '--seconds=3'] },

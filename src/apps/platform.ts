@@ -6,6 +6,7 @@ import { systemClock, type Clock } from '../kernel/clock.js';
 import { openDatabase, type Database } from '../kernel/db/database.js';
 import { acquireDataDirLock } from '../kernel/db/data-dir-lock.js';
 import { migrate, pendingMigrations, type MigrationSet } from '../kernel/db/migrate.js';
+import { seedFromPgliteTemplate } from '../kernel/db/pglite-template.js';
 import { createCache, type Cache } from '../kernel/cache/index.js';
 import { createCacheLayers } from '../kernel/cache/layers.js';
 import { loggerFor, type Logger } from '../kernel/telemetry/logger.js';
@@ -35,31 +36,30 @@ import { createEgressClient } from '../kernel/egress/index.js';
 import { registerErrors } from '../kernel/errors.js';
 import { configureExpressionGuard } from '../kernel/expressions/index.js';
 import { opsModule, type OpsInstance } from '../services/ops/index.js';
+import { StartupTimings } from './startup-timings.js';
 
-/** The built web app: dist/web beside package.json, whether this module runs from src/ (tests) or dist/src/. */
-export const WEB_DIR: string | undefined = (() => {
+/** The folder of v01t's package.json, whether this module runs from src/ (tests), dist/src/ or the dist/v01t.js bundle. */
+const PACKAGE_ROOT: string | undefined = (() => {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'dist', 'web');
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
     dir = path.dirname(dir);
   }
   return undefined;
 })();
 
+/** The built web app: dist/web beside package.json. */
+export const WEB_DIR: string | undefined = PACKAGE_ROOT && path.join(PACKAGE_ROOT, 'dist', 'web');
+
+/** Where the build leaves the pre-initialised embedded database (scripts/ensure-build.mjs, ADR 0065). */
+export const PGLITE_TEMPLATE_DIR: string | undefined = PACKAGE_ROOT && path.join(PACKAGE_ROOT, 'dist', 'pglite-template');
+
 export const VERSION: string = (() => {
   try {
-    const here = path.dirname(fileURLToPath(import.meta.url));
-    for (const up of ['../..', '../../..']) {
-      try {
-        return (JSON.parse(readFileSync(path.join(here, up, 'package.json'), 'utf8')) as { version: string }).version;
-      } catch {
-        /* try the next level */
-      }
-    }
+    return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT ?? '.', 'package.json'), 'utf8')) as { version: string }).version;
   } catch {
-    /* fall through */
+    return '0.0.0';
   }
-  return '0.0.0';
 })();
 
 export const KERNEL_MIGRATIONS: MigrationSet = { service: 'kernel', migrations: [...AUDIT_MIGRATIONS, ...KEY_RING_MIGRATIONS] };
@@ -99,6 +99,8 @@ export interface PlatformOptions {
   pgliteSnapshot?: Blob;
   /** What this process runs, named in the data folder's lock for whoever finds it taken (e.g. `v01t start`). */
   command?: string;
+  /** Embedded only: where pre-initialised databases are (default PGLITE_TEMPLATE_DIR; null: none, always initdb). */
+  pgliteTemplateDir?: string | null;
 }
 
 export interface Platform {
@@ -116,6 +118,8 @@ export interface Platform {
   personalData: Map<string, PersonalDataHandler>;
   migrationSets: MigrationSet[];
   events: EventBackbone;
+  /** Milliseconds per start phase (database, migrations, each service's create/start, routes). */
+  startupPhasesMs: Record<string, number>;
   /** Starts background work of every service. */
   startServices(): Promise<void>;
   listen(): Promise<string>;
@@ -159,9 +163,23 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
   // The embedded data folder is one process's (ADR 0021): a second server or a CLI fails here with
   // the holder's PID instead of inside PGlite or DuckDB.
   const lock = !config.db.url && !config.db.ephemeral ? acquireDataDirLock(config.dataDir, opts.command ?? 'v01t') : undefined;
-  const database = await openDatabase({
+  const timings = new StartupTimings();
+  const pgDir = config.db.url || config.db.ephemeral ? undefined : path.join(config.dataDir, 'pg');
+  const migrationSets = platformMigrationSets(modules);
+  if (pgDir && config.db.migrateOnStart && !opts.pgliteSnapshot && !existsSync(pgDir)) {
+    const templates = !config.db.pgliteTemplate ? undefined : opts.pgliteTemplateDir === undefined ? PGLITE_TEMPLATE_DIR : (opts.pgliteTemplateDir ?? undefined);
+    try {
+      const seeded = await timings.time('seed', () => seedFromPgliteTemplate(templates, migrationSets, pgDir));
+      if (seeded) logger.info({ dataDir: config.dataDir }, 'new data folder: embedded database copied from the build\'s template');
+      else logger.info({ dataDir: config.dataDir }, "new data folder: initialising the embedded database (initdb, several seconds; the build step of `npm start` prepares a template that skips it)");
+    } catch (err) {
+      lock?.release();
+      throw err;
+    }
+  }
+  const database = await timings.time('database', () => openDatabase({
     url: config.db.url,
-    dataDir: config.db.url || config.db.ephemeral ? undefined : path.join(config.dataDir, 'pg'),
+    dataDir: pgDir,
     poolMax: config.db.poolMax,
     pgliteSharedBuffers: config.db.pgliteSharedBuffers,
     pgliteLoadDataDir: opts.pgliteSnapshot,
@@ -169,7 +187,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     ssl: config.db.ssl,
     applicationName: `v01t-${config.services.length === 1 ? config.services[0] : 'all'}`,
     observe: (queryType, table, seconds) => metrics.dbQueryDuration.observe({ query_type: queryType, table }, seconds),
-  }).catch((err: unknown) => {
+  })).catch((err: unknown) => {
     lock?.release();
     throw err instanceof DatabaseSslError ? new StartupError(err.message) : err;
   });
@@ -196,9 +214,8 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     metrics.gauge('database_connections_active', 'Database connections in use', () => database.connectionStats().active);
     metrics.gauge('database_connections_max', 'Database connection pool size', () => database.connectionStats().max);
 
-    const migrationSets = platformMigrationSets(modules);
     if (config.db.migrateOnStart) {
-      const { applied } = await migrate(database, migrationSets, (msg) => logger.info(msg));
+      const { applied } = await timings.time('migrations', () => migrate(database, migrationSets, (msg) => logger.info(msg)));
       if (applied.length) logger.info({ count: applied.length }, 'migrations applied');
     }
 
@@ -274,7 +291,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     };
 
     for (const m of modules) {
-      const instance = await m.create({ ...ctx, settings: m.config ? settings[m.config.key] : undefined, logger: logger.child({ service: m.name }) });
+      const instance = await timings.time(`create ${m.name}`, async () => m.create({ ...ctx, settings: m.config ? settings[m.config.key] : undefined, logger: logger.child({ service: m.name }) }));
       instances.set(m.name, instance);
       if (instance.personalData) personalData.set(m.name, instance.personalData);
       if (instance.identity) identity = instance.identity;
@@ -337,9 +354,11 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       for (const [probe, check] of Object.entries(instance.readiness ?? {})) probes.push({ name: `${name}.${probe}`, check });
     }
     opsRoutes(app, { probes, registry: metrics.registry });
-    for (const instance of instances.values()) await instance.routes?.(app);
-    opts.extraRoutes?.(app);
-    await app.ready();
+    await timings.time('routes', async () => {
+      for (const instance of instances.values()) await instance.routes?.(app);
+      opts.extraRoutes?.(app);
+      await app.ready();
+    });
 
     let started = false;
     return {
@@ -356,12 +375,13 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       personalData,
       migrationSets,
       events,
+      startupPhasesMs: timings.phases,
       async startServices() {
         if (started) return;
         started = true;
-        for (const instance of instances.values()) await instance.start?.();
+        for (const [name, instance] of instances) await timings.time(`start ${name}`, async () => instance.start?.());
         // After the services: they subscribe while creating or starting, consumers start with all groups known.
-        await events.start();
+        await timings.time('events', () => events.start());
       },
       async listen() {
         return app.listen({ host: config.http.host, port: config.http.port });

@@ -13,6 +13,7 @@ import { BackupScheduler } from './backup-schedule.js';
 export async function runServer(config: Config, command = 'v01t start'): Promise<void> {
   const logger = loggerFor(config.log);
   const started = Date.now();
+  const imported = Math.round(performance.now());
   // Before the platform: its HTTP server, database and queue look whether tracing is on when built.
   const tracing = await startTracing(config.tracing, { version: VERSION, logger });
   const platform = await createPlatform({ config, logger, command });
@@ -24,7 +25,7 @@ export async function runServer(config: Config, command = 'v01t start'): Promise
   const schedules = platform.ops ? new BackupScheduler(platform) : undefined;
   schedules?.start();
   logger.info(
-    { address, services: [...platform.instances.keys()], profile: config.profile, database: platform.database.kind, cache: platform.cache.kind, startupMs: Date.now() - started },
+    { address, services: [...platform.instances.keys()], profile: config.profile, database: platform.database.kind, cache: platform.cache.kind, startupMs: Date.now() - started, startupPhasesMs: { imports: imported, ...platform.startupPhasesMs } },
     `v01t listening on ${address}`,
   );
 

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TEST_DB, createTestPlatform, freshPostgresDatabase, type TestPlatform } from '../helpers/platform.js';
 import { bearer, createWorkspace, signup } from '../helpers/api.js';
 import type { AnalyticsInstance } from '../../src/services/analytics-engine/index.js';
+import { LazyOlapStore } from '../../src/kernel/olap/index.js';
 
 /**
  * A platform is closed right after answering 202 (its flush loop never ran for those events; the
@@ -78,9 +79,17 @@ for (const { buffer, skip } of kinds) {
 
       const second = await createTestPlatform(env);
       const closeSecond = closeOnce(second);
+      // DuckDB opens on first use (ADR 0065): not at start, but for the first event's duplicate check.
+      const olap = analyticsOf(second).services.store.olap as LazyOlapStore;
+      expect(olap).toBeInstanceOf(LazyOlapStore);
+      expect(olap.opened).toBe(false);
+      await second.inject({ method: 'GET', url: '/ready' });
+      expect(olap.opened, 'the readiness probe does not load DuckDB').toBe(false);
       const ingest = analyticsOf(second).services.ingest;
       // Before anything is flushed: the replayed buffer knows the messageIds.
       expect(await ingest.ingest(ws, batch)).toEqual({ accepted: 0, duplicates: 5, errors: [] });
+      // The file buffer's duplicate check read the stored messageIds from DuckDB; the database buffer's is in the database.
+      expect(olap.opened).toBe(buffer === 'file');
       await second.platform.startServices();
       await until(async () => (await storedCount(second, ws)) >= 5);
       await analyticsOf(second).services.flusher.stop();

@@ -66,6 +66,9 @@ export const KERNEL_CONFIG = defineConfig(
     DATABASE_STATEMENT_TIMEOUT_MS: setting(positiveInt.default(30_000), { description: 'statement timeout on PostgreSQL' }),
     MIGRATE_ON_START: setting(bool.default(true), { description: 'apply pending migrations at start (`v01t migrate` does it explicitly)' }),
     PGLITE_SHARED_BUFFERS: setting(z.string().regex(/^\d+(kB|MB|GB)$/, 'a size like 16MB').default('16MB'), { type: 'size (kB, MB, GB)', description: "PGlite's shared buffers (bounds the embedded memory footprint)" }),
+    PGLITE_TEMPLATE: setting(bool.default(true), {
+      description: "a new embedded database is copied from the build's pre-initialised one (`dist/pglite-template/`, made by `npm start`'s build step: initdb + migrations) instead of running initdb, seconds faster; false: always initdb",
+    }),
     V01T_EPHEMERAL: setting(bool.default(false), { description: 'embedded database in memory only (demos, tests)' }),
     REDIS_URL: setting(redisUrl.optional(), {
       type: 'URL',
@@ -195,6 +198,7 @@ export const KERNEL_CONFIG = defineConfig(
       url: e.DATABASE_URL,
       ephemeral: e.V01T_EPHEMERAL,
       pgliteSharedBuffers: e.PGLITE_SHARED_BUFFERS,
+      pgliteTemplate: e.PGLITE_TEMPLATE,
       poolMax: e.DATABASE_POOL_MAX,
       statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
       ssl: e.DATABASE_SSL_MODE ? { mode: e.DATABASE_SSL_MODE, caFile: e.DATABASE_SSL_CA, certFile: e.DATABASE_SSL_CERT, keyFile: e.DATABASE_SSL_KEY } : undefined,

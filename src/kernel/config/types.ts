@@ -37,6 +37,8 @@ export type KernelConfig = {
     url?: string;
     ephemeral: boolean;
     pgliteSharedBuffers: string;
+    /** Seed a new embedded database from the build's template (PGLITE_TEMPLATE, ADR 0065). */
+    pgliteTemplate: boolean;
     poolMax: number;
     statementTimeoutMs: number;
     migrateOnStart: boolean;

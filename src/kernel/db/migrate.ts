@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS kernel.migrations (
   PRIMARY KEY (service, id)
 );`;
 
-const checksum = (sql: string) => createHash('sha256').update(sql).digest('hex').slice(0, 16);
+/** The checksum recorded with an applied migration (a changed migration is refused). */
+export const migrationChecksum = (sql: string): string => createHash('sha256').update(sql).digest('hex').slice(0, 16);
 
 export class MigrationError extends Error {
   constructor(message: string) {
@@ -52,7 +53,7 @@ export async function migrate(
       for (const set of sets) {
         for (const m of [...set.migrations].sort((a, b) => a.id.localeCompare(b.id))) {
           const key = `${set.service}/${m.id}`;
-          const sum = checksum(m.sql);
+          const sum = migrationChecksum(m.sql);
           const existing = done.get(key);
           if (existing) {
             if (existing !== sum) {

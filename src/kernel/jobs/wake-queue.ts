@@ -25,6 +25,20 @@ export interface WakeQueueOptions {
   pollingIntervalSeconds: number;
 }
 
+const BOSS_OPTIONS = { schema: 'pgboss', superviseIntervalSeconds: 5, monitorIntervalSeconds: 5, schedule: false, migrate: true } as const;
+
+/**
+ * Installs pg-boss's schema on an embedded database, as the queue's first start would: the build's
+ * pre-initialised database (ADR 0065) carries it, so a first start does not spend a second on it.
+ * A pg-boss of another version migrates it at start like any older schema.
+ */
+export async function installWakeQueueSchema(database: Database): Promise<void> {
+  if (database.kind !== 'pglite' || !database.pglite) return;
+  const boss = new PgBoss({ ...BOSS_OPTIONS, db: fromPglite(database.pglite as never), backend: 'pglite', supervise: false });
+  await boss.start();
+  await boss.stop({ graceful: false, close: false });
+}
+
 /**
  * A queue of wake-ups over pg-boss on the platform's database (its own `pgboss` schema; on PGlite
  * through pg-boss's PGlite adapter, on PostgreSQL through its own small pool). A job is a wake-up
@@ -43,7 +57,7 @@ export class WakeQueue {
   private ensure(): Promise<PgBoss> {
     this.starting ??= (async () => {
       const { database } = this.o;
-      const common = { schema: 'pgboss', superviseIntervalSeconds: 5, monitorIntervalSeconds: 5, schedule: false, migrate: true } as const;
+      const common = BOSS_OPTIONS;
       const boss =
         database.kind === 'pglite' && database.pglite
           ? new PgBoss({ ...common, db: fromPglite(database.pglite as never), backend: 'pglite' })

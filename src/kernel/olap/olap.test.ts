@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OlapStore, OlapTableSpec } from './index.js';
+import { LazyOlapStore, openOlapStore, type OlapStore, type OlapTableSpec } from './index.js';
 import { CLICKHOUSE_SKIP_REASON, OLAP_KINDS, openTestOlap, type TestOlap } from '../../../test/helpers/olap.js';
 
 const spec: OlapTableSpec = {
@@ -90,3 +90,57 @@ for (const { kind, skip } of OLAP_KINDS) {
     });
   });
 }
+
+describe('DuckDB opened on first use (ADR 0065)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-lazy-olap-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('opens at the first use, prepares its tables before it, keeps what was written, and answers ping before it without opening', async () => {
+    const file = path.join(dir, 'a.duckdb');
+    let prepared = 0;
+    const store = await openOlapStore({ duckdbPath: file, lazy: true, prepare: async (s) => (prepared++, s.ensureTable(spec)) });
+    expect(store).toBeInstanceOf(LazyOlapStore);
+    const lazy = store as LazyOlapStore;
+    await store.ping();
+    expect(lazy.opened).toBe(false);
+    expect(fs.existsSync(file)).toBe(false);
+    expect(store.dialect.str("it's")).toBe("'it''s'");
+    // Two first uses at once: one opening, one preparation.
+    await Promise.all([store.insert(spec, rows.slice(0, 1)), store.insert(spec, rows.slice(1, 2))]);
+    expect(prepared).toBe(1);
+    expect(lazy.opened).toBe(true);
+    expect(await store.query('SELECT count(*) AS n FROM things')).toEqual([{ n: 2 }]);
+    await store.close();
+    await expect(store.query('SELECT 1')).rejects.toThrow(/closed/);
+
+    const again = await openOlapStore({ duckdbPath: file, lazy: true, prepare: (s) => s.ensureTable(spec) });
+    expect(await again.query('SELECT count(*) AS n FROM things')).toEqual([{ n: 2 }]);
+    await again.close();
+  });
+
+  it('tries a failed opening again at the next use, and fails ping when the file cannot be created', async () => {
+    let attempts = 0;
+    const store = await openOlapStore({
+      duckdbPath: path.join(dir, 'b.duckdb'),
+      lazy: true,
+      prepare: async (s) => {
+        if (++attempts === 1) throw new Error('first opening fails');
+        await s.ensureTable(spec);
+      },
+    });
+    await expect(store.query('SELECT 1')).rejects.toThrow(/first opening fails/);
+    expect((store as LazyOlapStore).opened).toBe(false);
+    expect(await store.query('SELECT count(*) AS n FROM things')).toEqual([{ n: 0 }]);
+    expect(attempts).toBe(2);
+    await store.close();
+
+    // A folder still to be made is fine (the opening makes it); a file where a folder should be is not.
+    const later = await openOlapStore({ duckdbPath: path.join(dir, 'made-later', 'c.duckdb'), lazy: true });
+    await later.ping();
+    await later.close();
+    fs.writeFileSync(path.join(dir, 'a-file'), '');
+    const blocked = await openOlapStore({ duckdbPath: path.join(dir, 'a-file', 'c.duckdb'), lazy: true });
+    await expect(blocked.ping()).rejects.toThrow(/not a folder/);
+    await blocked.close();
+  });
+});

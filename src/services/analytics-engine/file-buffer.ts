@@ -183,8 +183,24 @@ export class FileBuffer implements IngestBuffer {
       this.sealed.push({ seq: Number(seq), id: id!, file, events, bytes: 0, suspect: true });
       this.pending += events;
     }
-    const since = this.opts.now() - this.opts.dedupeWindowMs;
-    for (const r of await this.opts.storedMessageIds(since)) this.recent.add(r.workspaceId, r.messageId, r.receivedAt);
+  }
+
+  private storedIds?: Promise<void>;
+  /**
+   * The messageIds already in the store (within the dedupe window), read once, by the first append:
+   * the store (DuckDB) opens on first use, not at start (ADR 0065). Appends wait for it, so no event
+   * is accepted without the duplicate check; a failed read is tried again by the next append.
+   */
+  private loadStoredIds(): Promise<void> {
+    this.storedIds ??= (async () => {
+      const since = this.opts.now() - this.opts.dedupeWindowMs;
+      for (const r of await this.opts.storedMessageIds(since)) this.recent.add(r.workspaceId, r.messageId, r.receivedAt);
+    })().catch((err: unknown) => {
+      this.storedIds = undefined;
+      this.opts.logger.error({ err }, 'analytics: the stored messageIds cannot be read for the duplicate check');
+      throw new AppError('analytics_buffer_unavailable', 'The ingestion buffer cannot check for duplicates until the analytics store opens; retry later', { retryAfterSeconds: 30 });
+    });
+    return this.storedIds;
   }
 
   /** Runs fn after every earlier exclusive operation (writes, sealing, rewriting). */
@@ -197,6 +213,7 @@ export class FileBuffer implements IngestBuffer {
   async append(workspaceId: string, receivedAt: Date, events: BufferedEvent[]): Promise<Set<string>> {
     if (this.broken) throw new AppError('analytics_buffer_unavailable', 'The ingestion buffer cannot store events until it is repaired; retry later', { retryAfterSeconds: 30 });
     if (this.closed) throw new Error('the analytics buffer is closed');
+    await this.loadStoredIds();
     const at = receivedAt.getTime();
     const accepted: BufferedEvent[] = [];
     for (const e of events) {

@@ -60,10 +60,16 @@ export const analyticsModule: ServiceModule<AnalyticsSettings> & { create(ctx: S
   config: ANALYTICS_CONFIG,
   async create(ctx) {
     const cfg = ctx.settings;
-    const olap = await openOlapStore({ clickhouseUrl: cfg.store === 'clickhouse' ? cfg.clickhouseUrl : undefined, duckdbPath: cfg.duckdbPath });
+    // DuckDB opens on first use (an event to dedupe or flush, a query): an idle analytics costs
+    // neither its load time nor its memory (ADR 0065). Its table is made as it opens.
+    const olap = await openOlapStore({
+      clickhouseUrl: cfg.store === 'clickhouse' ? cfg.clickhouseUrl : undefined,
+      duckdbPath: cfg.duckdbPath,
+      lazy: true,
+      prepare: (s) => new EventStore(s).init(),
+    });
     const results = new AnalyticsResultCache(ctx.cacheLayers.analytics_data, ctx.logger);
     const store = new EventStore(olap, (workspaces) => results.changed(workspaces));
-    await store.init();
     const identities = new BufferRepository(ctx.database);
     const buffer: IngestBuffer =
       cfg.buffer === 'file'
