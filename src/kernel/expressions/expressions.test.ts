@@ -96,8 +96,9 @@ describe('expression guard', () => {
     expect(results.loop).toBe('expression_timeout');
     delete results.loop;
     expect(results).toEqual(Object.fromEntries(bombs));
-    // The bombs ran in worker processes: this loop was never held (a blocked loop shows seconds here).
-    expect(lag).toBeLessThan(150);
+    // The bombs ran in worker processes: this loop was never held. Held, it would show at least the
+    // endless loop's 1,000 ms limit; on a loaded 2-core machine scheduling alone shows up to ~200 ms.
+    expect(lag).toBeLessThan(500);
     // Killed workers are replaced: the guard keeps working.
     expect(await g.evaluate('$sum([1..10])', null)).toBe(55);
   });
