@@ -147,6 +147,58 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     expect(busStatements.length / events.length).toBeLessThan(0.25);
     expect(await deliveries(g)).toEqual(events.map((e) => e.id).sort());
     expect(Number((await consumer(g)).position)).toBe(await head());
+
+    // The lease is fresh: the next polls skip its renewal (an idle poll is one read, a poll with work read, claim, advance).
+    statements = [];
+    recording = true;
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: false, more: false });
+    const more = await publish(bus, ['c30', 'c31']);
+    statements = [];
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 2, busy: false, more: false });
+    recording = false;
+    expect(calls.slice(30).map((c) => c.id)).toEqual(more.map((e) => e.id));
+    expect(statements.filter((s) => s.table !== 'public.test_effects').map((s) => `${s.queryType} ${s.table}`).filter((s) => !s.startsWith('transaction'))).toEqual([
+      'select kernel.outbox',
+      'insert kernel.event_deliveries',
+      'update kernel.event_consumers',
+    ]);
+    expect(Number((await consumer(g)).position)).toBe(await head());
+  });
+
+  it('renews the lease every poll with renewAfterMs 0; a replica whose lease was taken over while it thought it fresh commits nothing and reports busy', async () => {
+    const eager = makeBus({ renewAfterMs: 0 });
+    const ge = await newGroup(eager, 'eager');
+    const { handler: he } = recordingHandler(ge);
+    await eager.pollOnce(ge, [NAME], he);
+    statements = [];
+    recording = true;
+    await eager.pollOnce(ge, [NAME], he);
+    recording = false;
+    expect(statements.map((s) => `${s.queryType} ${s.table}`)).toContain('update kernel.event_consumers');
+
+    const bus = makeBus();
+    const g = await newGroup(bus, 'deposed');
+    const { calls, handler } = recordingHandler(g);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: false, more: false });
+    const before = await consumer(g);
+    // The lease ran out (the process stalled) and another replica took the group; this one's copy still looks fresh.
+    await database.query("UPDATE kernel.event_consumers SET owner = 'another-replica', lease_until = now() + interval '15 seconds' WHERE group_name = $1", [g]);
+    const events = await publish(bus, ['x0', 'x1']);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: true, more: false });
+    expect(await effects(g)).toEqual([]);
+    expect(await deliveries(g)).toEqual([]);
+    expect(await consumer(g)).toMatchObject({ position: before.position, owner: 'another-replica' });
+    // The next poll renews (and finds the group held), so it stays off the group until the new owner lets go.
+    statements = [];
+    recording = true;
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: true, more: false });
+    recording = false;
+    expect(statements.map((s) => `${s.queryType} ${s.table}`)).toEqual(['update kernel.event_consumers']);
+    await database.query('UPDATE kernel.event_consumers SET owner = NULL, lease_until = NULL WHERE group_name = $1', [g]);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 2, busy: false, more: false });
+    // Called in the deposed batch (rolled back by the fenced offset update) and again now; written once.
+    expect(calls.map((c) => c.id)).toEqual([...events, ...events].map((e) => e.id));
+    expect(await effectCount(g)).toEqual(new Map(events.map((e) => [e.id, 1])));
   });
 
   it('gives a batch handler up to batchMax events per transaction (reading that many), in log order, without the per-event handler', async () => {
@@ -315,7 +367,8 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
   });
 
   it('skips events already delivered to the group (redelivery) and handles an event id twice in one batch once', async () => {
-    const bus = makeBus();
+    // The offset is rewound behind the bus's back below: renew (and read it) every poll.
+    const bus = makeBus({ renewAfterMs: 0 });
     const g = await newGroup(bus, 'dup');
     const { calls, handler } = recordingHandler(g);
     const events = await publish(bus, ['d0', 'd1', 'd2']);
