@@ -6,7 +6,7 @@ import type { Db, DbExecutor } from '../db/database.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EventName } from './catalog.js';
 import type { BatchEventHandler, EventHandler } from './envelope.js';
-import { claimDeliveries, deliverOnce, errorText, recordDeadLetter, releaseClaims } from './deliver.js';
+import { deliverOnce, errorText, recordDeadLetter, releaseClaims } from './deliver.js';
 import { envelopeOf, RELAY_LOCK_KEY, rowsOf, type OutboxRow } from './outbox.js';
 
 export interface BusAdapter {
@@ -237,7 +237,11 @@ export class PostgresBus implements BusAdapter {
       await this.o.db.execute(sql`
         UPDATE kernel.event_consumers
         SET owner = ${this.replicaId}, lease_until = now() + make_interval(secs => ${this.leaseMs / 1000}), updated_at = now()
-        WHERE group_name = ${group} AND (owner IS NULL OR owner = ${this.replicaId} OR lease_until < now())
+        WHERE group_name = (
+          -- A row locked by the owner's batch transaction is busy: skip it rather than wait for that batch.
+          SELECT group_name FROM kernel.event_consumers
+          WHERE group_name = ${group} AND (owner IS NULL OR owner = ${this.replicaId} OR lease_until < now()) FOR UPDATE SKIP LOCKED
+        )
         RETURNING position, failing_event_id, failing_attempts`),
     );
     if (!g) {
@@ -330,17 +334,21 @@ export class PostgresBus implements BusAdapter {
   }
 
   /**
-   * One batch transaction: claims the delivery rows of `rows` in one INSERT, runs the handler for
-   * each claimed event on the transaction itself, then moves the offset (to `end` when every row
-   * was delivered and `end` is given, else to the last delivered row) while this replica holds the
-   * lease. Stops early (and commits what it did) after `txMaxMs`. A throwing handler rolls the
-   * whole transaction back and surfaces as HandlerFailed; a lost lease as LeaseLost.
+   * One batch transaction: moves the offset (fenced on the lease) and claims the delivery rows of
+   * `rows` in one statement, runs the handler for each claimed event on the transaction itself and
+   * commits. The offset goes to `end` when given (every matching row up to the head is in `rows`),
+   * else to the last row. The offset row stays locked by this transaction from its first statement,
+   * so no replica takes the group over in the middle of a batch; a replica that lost its lease before
+   * the batch claims nothing and calls no handler (LeaseLost). Stops early (and commits what it did)
+   * after `txMaxMs`: the claims of the rows not reached are given back and the offset set to the last
+   * row delivered. A throwing handler rolls the whole transaction back and surfaces as HandlerFailed.
    */
   private async deliverBatch(ctx: PollContext, rows: OutboxRow[], end: number | undefined): Promise<{ consumed: number; handled: number; position: number }> {
     const started = this.clock.now().getTime();
     return this.o.db.transaction(async (tx) => {
       const ids = [...new Set(rows.map((r) => r.id))];
-      const claimed = await claimDeliveries(tx, ctx.group, ids);
+      const planned = end !== undefined ? end : Number(rows[rows.length - 1]!.position);
+      const claimed = await this.advanceAndClaim(tx, ctx.group, planned, ids);
       let handled = 0;
       let consumed = 0;
       if (ctx.batch) {
@@ -353,9 +361,7 @@ export class PostgresBus implements BusAdapter {
             throw new BatchHandlerFailed(err);
           }
         }
-        const position = end !== undefined ? end : Number(rows[rows.length - 1]!.position);
-        await this.advance(tx, ctx.group, position, null);
-        return { consumed: rows.length, handled: events.length, position };
+        return { consumed: rows.length, handled: events.length, position: planned };
       }
       for (const row of rows) {
         const event = envelopeOf(row);
@@ -371,12 +377,40 @@ export class PostgresBus implements BusAdapter {
         }
         if (consumed < rows.length && this.clock.now().getTime() - started >= this.txMaxMs) break;
       }
-      // Stopped early: the rows not reached were claimed above but not delivered; give their claims back.
-      if (consumed < rows.length && claimed.size) await releaseClaims(tx, ctx.group, [...claimed]);
-      const position = consumed === rows.length && end !== undefined ? end : Number(rows[consumed - 1]!.position);
-      await this.advance(tx, ctx.group, position, null);
+      if (consumed === rows.length) return { consumed, handled, position: planned };
+      // Stopped early: the rows not reached were claimed above but not delivered; give their claims back
+      // and set the offset (moved to `planned` above, in this same transaction) back to the last row delivered.
+      if (claimed.size) await releaseClaims(tx, ctx.group, [...claimed]);
+      const position = Number(rows[consumed - 1]!.position);
+      await tx.execute(sql`UPDATE kernel.event_consumers SET position = ${position} WHERE group_name = ${ctx.group} AND owner = ${this.replicaId}`);
       return { consumed, handled, position };
     });
+  }
+
+  /**
+   * The first statement of a batch transaction: the fenced offset update (which locks the group's
+   * row until commit) and the claim of the delivery rows, in one statement; the claim happens only if
+   * the update did. Returns the ids claimed now (the others were delivered before); LeaseLost when
+   * this replica no longer owns the group.
+   */
+  private async advanceAndClaim(tx: DbExecutor, group: string, position: number, eventIds: string[]): Promise<Set<string>> {
+    const rows = rowsOf<{ event_id: string }>(
+      await tx.execute(sql`
+        WITH moved AS (
+          UPDATE kernel.event_consumers SET position = greatest(position, ${position}), updated_at = now(),
+            failing_event_id = NULL, failing_attempts = 0, last_error = NULL
+          WHERE group_name = ${group} AND owner = ${this.replicaId} RETURNING 1
+        )
+        INSERT INTO kernel.event_deliveries (group_name, event_id)
+        SELECT ${group}, unnest(string_to_array(${eventIds.join(',')}, ',')::uuid[]) WHERE EXISTS (SELECT 1 FROM moved)
+        ON CONFLICT DO NOTHING RETURNING event_id`),
+    );
+    if (!rows.length) {
+      // Nothing claimed: every event was delivered before (then the offset moved), or the lease is gone.
+      const [c] = rowsOf<{ owner: string | null }>(await tx.execute(sql`SELECT owner FROM kernel.event_consumers WHERE group_name = ${group}`));
+      if (c?.owner !== this.replicaId) throw new LeaseLost(group);
+    }
+    return new Set(rows.map((r) => r.event_id));
   }
 
   /**
@@ -398,11 +432,11 @@ export class PostgresBus implements BusAdapter {
       const attempt = ctx.attemptOf(event.id);
       try {
         if (known && known.eventId === event.id) throw known.error;
-        // Claim, then offset: the order of a batch transaction, so a deposed owner's batch and this cannot deadlock.
+        // Offset, then claim: the order of a batch transaction (whose first statement does both), so a
+        // deposed owner claims nothing and calls no handler, and two transactions take their locks in one order.
         const outcome = await db.transaction(async (tx) => {
-          const o = await deliverOnce(tx, group, event, ctx.handler, attempt);
           await this.advance(tx, group, position, null);
-          return o;
+          return deliverOnce(tx, group, event, ctx.handler, attempt);
         });
         this.moved(group, position, null);
         if (outcome === 'handled') handled++;
