@@ -211,12 +211,12 @@ export class PostgresBus implements BusAdapter {
 
   /**
    * Processes one batch for a group. The group is held through a lease (owner + lease_until, renewed
-   * every poll) rather than a row lock held across handlers, and the rows read are delivered in
+   * once a third of its TTL has passed) rather than a row lock held across polls, and the rows read are delivered in
    * batch transactions of at most `txMaxEvents` events / `txMaxMs` (so a PGlite transaction, which
-   * holds the only connection, stays short). A batch transaction claims every delivery row in one
-   * INSERT, runs the handlers on the transaction itself (no savepoints) and moves the offset once,
-   * only while this replica still owns the lease (fencing): a replica that lost its lease rolls the
-   * whole batch back instead of committing over the new owner. When a handler throws, the batch is
+   * holds the only connection, stays short). A batch transaction moves the offset (only while this
+   * replica still owns the lease: fencing) and claims every delivery row in one statement, then runs
+   * the handlers on the transaction itself (no savepoints): a replica that lost its lease claims
+   * nothing and calls no handler. When a handler throws, the batch is
    * rolled back and re-run in the per-event mode (one transaction per event, as before batching) up
    * to the failing event, whose failure is then booked without calling its handler again. With a
    * batch handler and `batchMax`, up to `batchMax` events go to one batch transaction (and a poll
