@@ -135,18 +135,68 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     const busStatements = statements.filter((s) => s.table !== 'public.test_effects');
     const handlerStatements = statements.filter((s) => s.table === 'public.test_effects');
     expect(handlerStatements).toHaveLength(30);
-    // Lease (+ head), read, claim, advance; PostgreSQL's pool also shows BEGIN and COMMIT. Per event the
+    // Lease, read (+ head), advance-and-claim (one statement); PostgreSQL's pool also shows BEGIN and COMMIT. Per event the
     // per-event mode would add BEGIN, UPDATE, SAVEPOINT, INSERT, RELEASE, COMMIT (4 of them seen on PGlite).
     expect(busStatements.map((s) => `${s.queryType} ${s.table}`).filter((s) => !s.startsWith('transaction'))).toEqual([
       'update kernel.event_consumers',
       'select kernel.outbox',
       'insert kernel.event_deliveries',
-      'update kernel.event_consumers',
     ]);
     expect(busStatements.length).toBeLessThanOrEqual(6);
     expect(busStatements.length / events.length).toBeLessThan(0.25);
     expect(await deliveries(g)).toEqual(events.map((e) => e.id).sort());
     expect(Number((await consumer(g)).position)).toBe(await head());
+
+    // The lease is fresh: the next polls skip its renewal (an idle poll is one read, a poll with work two statements).
+    statements = [];
+    recording = true;
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: false, more: false });
+    const more = await publish(bus, ['c30', 'c31']);
+    statements = [];
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 2, busy: false, more: false });
+    recording = false;
+    expect(calls.slice(30).map((c) => c.id)).toEqual(more.map((e) => e.id));
+    expect(statements.filter((s) => s.table !== 'public.test_effects').map((s) => `${s.queryType} ${s.table}`).filter((s) => !s.startsWith('transaction'))).toEqual([
+      'select kernel.outbox',
+      'insert kernel.event_deliveries',
+    ]);
+    expect(Number((await consumer(g)).position)).toBe(await head());
+  });
+
+  it('renews the lease every poll with renewAfterMs 0; a replica whose lease was taken over while it thought it fresh commits nothing and reports busy', async () => {
+    const eager = makeBus({ renewAfterMs: 0 });
+    const ge = await newGroup(eager, 'eager');
+    const { handler: he } = recordingHandler(ge);
+    await eager.pollOnce(ge, [NAME], he);
+    statements = [];
+    recording = true;
+    await eager.pollOnce(ge, [NAME], he);
+    recording = false;
+    expect(statements.map((s) => `${s.queryType} ${s.table}`)).toContain('update kernel.event_consumers');
+
+    const bus = makeBus();
+    const g = await newGroup(bus, 'deposed');
+    const { calls, handler } = recordingHandler(g);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: false, more: false });
+    const before = await consumer(g);
+    // The lease ran out (the process stalled) and another replica took the group; this one's copy still looks fresh.
+    await database.query("UPDATE kernel.event_consumers SET owner = 'another-replica', lease_until = now() + interval '15 seconds' WHERE group_name = $1", [g]);
+    const events = await publish(bus, ['x0', 'x1']);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: true, more: false });
+    expect(await effects(g)).toEqual([]);
+    expect(await deliveries(g)).toEqual([]);
+    expect(await consumer(g)).toMatchObject({ position: before.position, owner: 'another-replica' });
+    // The next poll renews (and finds the group held), so it stays off the group until the new owner lets go.
+    statements = [];
+    recording = true;
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: true, more: false });
+    recording = false;
+    expect(statements.map((s) => `${s.queryType} ${s.table}`)).toEqual(['update kernel.event_consumers']);
+    await database.query('UPDATE kernel.event_consumers SET owner = NULL, lease_until = NULL WHERE group_name = $1', [g]);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 2, busy: false, more: false });
+    // The deposed batch's first statement (offset, fenced on the owner) failed: no claim, no handler call.
+    expect(calls.map((c) => c.id)).toEqual(events.map((e) => e.id));
+    expect(await effectCount(g)).toEqual(new Map(events.map((e) => [e.id, 1])));
   });
 
   it('gives a batch handler up to batchMax events per transaction (reading that many), in log order, without the per-event handler', async () => {
@@ -315,7 +365,8 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
   });
 
   it('skips events already delivered to the group (redelivery) and handles an event id twice in one batch once', async () => {
-    const bus = makeBus();
+    // The offset is rewound behind the bus's back below: renew (and read it) every poll.
+    const bus = makeBus({ renewAfterMs: 0 });
     const g = await newGroup(bus, 'dup');
     const { calls, handler } = recordingHandler(g);
     const events = await publish(bus, ['d0', 'd1', 'd2']);
@@ -341,29 +392,35 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     expect((await effectCount(g)).get(twice)).toBe(1);
   });
 
-  it('a lease lost in the middle of a batch commits nothing of it', async () => {
+  it('no replica takes a group over in the middle of a batch: the batch holds the group row from its first statement (PostgreSQL: a takeover is told busy at once)', async () => {
     const bus = makeBus();
+    const other = makeBus();
     const g = await newGroup(bus, 'lease');
+    expect(await bus.pollOnce(g, [NAME], recordingHandler(g).handler)).toEqual({ handled: 0, busy: false, more: false });
+    // The lease has run out in the database while this replica's copy is still fresh (a stalled process).
+    await database.query("UPDATE kernel.event_consumers SET lease_until = now() - interval '1 minute' WHERE group_name = $1", [g]);
     const events = await publish(bus, ['l0', 'l1', 'l2', 'l3']);
     const ids = events.map((e) => e.id);
-    const before = await consumer(g);
-    let steal = true;
     const { calls, handler: record } = recordingHandler(g);
+    let takeover: unknown;
     const handler: EventHandler = async (e, ctx) => {
       await record(e, ctx);
-      // While l2 is handled, another replica takes the group over (seen by the offset's fenced UPDATE).
-      if (steal && e.id === ids[2]) await ctx.tx.execute(sql`UPDATE kernel.event_consumers SET owner = 'another-replica' WHERE group_name = ${g}`);
+      // While l2 is handled another replica tries to take the expired lease (PGlite has one connection: no one else can).
+      if (TEST_DB === 'postgres' && e.id === ids[2]) takeover = await other.pollOnce(g, [NAME], recordingHandler(g).handler);
     };
-    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: true, more: false });
-    expect(await effects(g)).toEqual([]);
-    expect(await deliveries(g)).toEqual([]);
-    expect((await consumer(g)).position).toBe(before.position);
-    expect(calls.map((c) => c.id)).toEqual(ids);
-
-    steal = false;
-    calls.length = 0;
     expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 4, busy: false, more: false });
+    if (TEST_DB === 'postgres') expect(takeover).toEqual({ handled: 0, busy: true, more: false });
+    expect(calls.map((c) => c.id)).toEqual(ids);
     expect(await effectCount(g)).toEqual(new Map(ids.map((id) => [id, 1])));
+    expect(Number((await consumer(g)).position)).toBe(await head());
+    // Once the batch committed, the expired lease can be taken over.
+    expect(await other.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: false, more: false });
+    expect((await consumer(g)).owner).not.toBeNull();
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: false, more: false });
+    const more = await publish(bus, ['l4']);
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: true, more: false });
+    expect(await other.pollOnce(g, [NAME], handler)).toEqual({ handled: 1, busy: false, more: false });
+    expect(calls.at(-1)!.id).toBe(more[0]!.id);
   });
 
   it('caps a batch transaction by event count and by time (injected clock); claims of events not reached are given back', async () => {
@@ -384,6 +441,26 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     expect(await deliveries(g)).toEqual([...ids].sort());
     expect(await effectCount(g)).toEqual(new Map(ids.map((id) => [id, 1])));
     expect(Number((await consumer(g)).position)).toBe(await head());
+  });
+
+  it('a batch stopped by time leaves the offset at the last event it delivered (not where its first statement put it)', async () => {
+    const bus = makeBus({ txMaxEvents: 3, txMaxMs: 100 });
+    const g = await newGroup(bus, 'capoffset');
+    const { calls, handler: record } = recordingHandler(g, (e, attempt) => e.id === ids[2] && attempt === 1);
+    const events = await publish(bus, ['q0', 'q1', 'q2', 'q3']);
+    const ids = events.map((e) => e.id);
+    const handler: EventHandler = async (e, ctx) => {
+      if (e.id === ids[1]) clock.advance(150);
+      await record(e, ctx);
+    };
+    // [q0 q1] by time (q2's claim given back, the offset set back to q1), then [q2 q3] where q2 fails and waits.
+    expect(await bus.pollOnce(g, [NAME], handler)).toMatchObject({ handled: 2, busy: false, retryInMs: 1000 });
+    expect(await consumer(g)).toMatchObject({ failing_event_id: ids[2], failing_attempts: 1 });
+    expect(Number((await consumer(g)).position)).toBe((await positionOf(ids[2]!)) - 1);
+    // Had the offset stayed at q2 (where the first batch's first statement put it), q2 would be skipped now.
+    expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 2, busy: false, more: false });
+    expect(calls.filter((c) => c.id === ids[2]).map((c) => c.attempt)).toEqual([1, 2]);
+    expect(await effectCount(g)).toEqual(new Map(ids.map((id) => [id, 1])));
   });
 
   it('reads batchSize events per poll and says there are more; the offset stops at the last one read', async () => {

@@ -27,19 +27,6 @@ export async function deliverOnce(
   });
 }
 
-/**
- * Claims the (group, event id) delivery rows of several events in one statement; returns the ids
- * claimed now (the others were delivered before). The postgres bus's batch transactions use it.
- */
-export async function claimDeliveries(executor: DbExecutor, group: string, eventIds: string[]): Promise<Set<string>> {
-  if (!eventIds.length) return new Set();
-  const rows = rowsOf<{ event_id: string }>(
-    await executor.execute(sql`INSERT INTO kernel.event_deliveries (group_name, event_id)
-      SELECT ${group}, unnest(string_to_array(${eventIds.join(',')}, ',')::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id`),
-  );
-  return new Set(rows.map((r) => r.event_id));
-}
-
 /** Gives back claims made in the same transaction for events that were not delivered after all. */
 export async function releaseClaims(executor: DbExecutor, group: string, eventIds: string[]): Promise<void> {
   if (!eventIds.length) return;

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { sql } from 'drizzle-orm';
 import { systemClock, type Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EventName } from './catalog.js';
 import type { BatchEventHandler, EventHandler } from './envelope.js';
-import { claimDeliveries, deliverOnce, errorText, recordDeadLetter, releaseClaims } from './deliver.js';
+import { deliverOnce, errorText, recordDeadLetter, releaseClaims } from './deliver.js';
 import { envelopeOf, RELAY_LOCK_KEY, rowsOf, type OutboxRow } from './outbox.js';
 
 export interface BusAdapter {
@@ -86,6 +87,21 @@ export interface PostgresBusOptions {
   txMaxMs?: number;
   /** Time source of txMaxMs (default: the system clock). */
   clock?: Clock;
+  /**
+   * A poll renews the group's lease only when the last renewal is this old (default a third of
+   * leaseMs; 0: every poll). In between the owner reads its offset from memory: it is the only writer
+   * of the group's row while it holds the lease, and every write is fenced on `owner` anyway.
+   */
+  renewAfterMs?: number;
+}
+
+/** What the owner of a group knows of its row while its lease is fresh (it is the only writer then). */
+interface HeldLease {
+  /** performance.now() just before the renewing UPDATE was sent (lease_until is at least leaseMs after it). */
+  renewedAt: number;
+  position: number;
+  failingEventId: string | null;
+  failingAttempts: number;
 }
 
 /**
@@ -103,6 +119,9 @@ export class PostgresBus implements BusAdapter {
   private readonly txMaxMs: number;
   private readonly clock: Clock;
   private readonly replicaId = randomUUID();
+  private readonly renewAfterMs: number;
+  /** Groups whose lease this replica renewed lately, with their offset as this replica last wrote it. */
+  private readonly leases = new Map<string, HeldLease>();
   /** Groups subscribed in this process (lag is reported for these, running or not). */
   private readonly known = new Set<string>();
 
@@ -112,6 +131,7 @@ export class PostgresBus implements BusAdapter {
     this.txMaxEvents = Math.max(1, o.txMaxEvents ?? 50);
     this.txMaxMs = o.txMaxMs ?? 100;
     this.clock = o.clock ?? systemClock;
+    this.renewAfterMs = Math.min(o.renewAfterMs ?? this.leaseMs / 3, this.leaseMs / 2);
   }
 
   track(group: string): void {
@@ -119,6 +139,10 @@ export class PostgresBus implements BusAdapter {
   }
 
   async relayOnce(): Promise<number> {
+    // Idle (most polls): one indexed read instead of BEGIN, the lock, the UPDATE and COMMIT. A row
+    // committed just after this read is stamped by the next relay run, as one committed after the UPDATE would be.
+    const [pending] = rowsOf<{ any: boolean }>(await this.o.db.execute(sql`SELECT EXISTS (SELECT 1 FROM kernel.outbox WHERE published_at IS NULL) AS any`));
+    if (!pending?.any) return 0;
     return this.o.db.transaction(async (tx) => {
       const [lock] = rowsOf<{ ok: boolean }>(await tx.execute(sql`SELECT pg_try_advisory_xact_lock(${RELAY_LOCK_KEY}) AS ok`));
       if (!lock?.ok) return 0;
@@ -187,41 +211,85 @@ export class PostgresBus implements BusAdapter {
 
   /**
    * Processes one batch for a group. The group is held through a lease (owner + lease_until, renewed
-   * every poll) rather than a row lock held across handlers, and the rows read are delivered in
+   * once a third of its TTL has passed) rather than a row lock held across polls, and the rows read are delivered in
    * batch transactions of at most `txMaxEvents` events / `txMaxMs` (so a PGlite transaction, which
-   * holds the only connection, stays short). A batch transaction claims every delivery row in one
-   * INSERT, runs the handlers on the transaction itself (no savepoints) and moves the offset once,
-   * only while this replica still owns the lease (fencing): a replica that lost its lease rolls the
-   * whole batch back instead of committing over the new owner. When a handler throws, the batch is
+   * holds the only connection, stays short). A batch transaction moves the offset (only while this
+   * replica still owns the lease: fencing) and claims every delivery row in one statement, then runs
+   * the handlers on the transaction itself (no savepoints): a replica that lost its lease claims
+   * nothing and calls no handler. When a handler throws, the batch is
    * rolled back and re-run in the per-event mode (one transaction per event, as before batching) up
    * to the failing event, whose failure is then booked without calling its handler again. With a
    * batch handler and `batchMax`, up to `batchMax` events go to one batch transaction (and a poll
    * reads at least that many).
    */
   async pollOnce(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler, batchMax?: number): Promise<PollResult> {
-    const db = this.o.db;
-    const [g] = rowsOf<{ position: string; failing_event_id: string | null; failing_attempts: number; head: string }>(
-      await db.execute(sql`
+    try {
+      return await this.poll(group, names, handler, batch, batchMax);
+    } catch (err) {
+      // Whatever went wrong, the next poll renews the lease and reads the offset from the database again.
+      this.leases.delete(group);
+      throw err;
+    }
+  }
+
+  /** The group's lease: renewed (and the offset read) when the last renewal is older than renewAfterMs, else from memory. */
+  private async lease(group: string): Promise<HeldLease | undefined> {
+    const held = this.leases.get(group);
+    if (held && performance.now() - held.renewedAt < this.renewAfterMs) return held;
+    const renewedAt = performance.now();
+    const [g] = rowsOf<{ position: string; failing_event_id: string | null; failing_attempts: number }>(
+      await this.o.db.execute(sql`
         UPDATE kernel.event_consumers
         SET owner = ${this.replicaId}, lease_until = now() + make_interval(secs => ${this.leaseMs / 1000}), updated_at = now()
-        WHERE group_name = ${group} AND (owner IS NULL OR owner = ${this.replicaId} OR lease_until < now())
-        RETURNING position, failing_event_id, failing_attempts, (SELECT coalesce(max(position), 0) FROM kernel.outbox) AS head`),
+        WHERE group_name = (
+          -- A row locked by the owner's batch transaction is busy: skip it rather than wait for that batch.
+          SELECT group_name FROM kernel.event_consumers
+          WHERE group_name = ${group} AND (owner IS NULL OR owner = ${this.replicaId} OR lease_until < now()) FOR UPDATE SKIP LOCKED
+        )
+        RETURNING position, failing_event_id, failing_attempts`),
     );
+    if (!g) {
+      this.leases.delete(group);
+      return undefined;
+    }
+    const lease: HeldLease = { renewedAt, position: Number(g.position), failingEventId: g.failing_event_id, failingAttempts: g.failing_attempts };
+    this.leases.set(group, lease);
+    return lease;
+  }
+
+  /** Books an offset write that committed (the in-memory copy follows the row: greatest(), failure fields replaced). */
+  private moved(group: string, position: number, failure: { eventId: string; attempts: number } | null): void {
+    const held = this.leases.get(group);
+    if (!held) return;
+    held.position = Math.max(held.position, position);
+    held.failingEventId = failure?.eventId ?? null;
+    held.failingAttempts = failure?.attempts ?? 0;
+  }
+
+  private async poll(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler, batchMax?: number): Promise<PollResult> {
+    const db = this.o.db;
+    const g = await this.lease(group);
     if (!g) return { handled: 0, busy: true, more: false };
-    const head = Number(g.head);
-    const from = Number(g.position);
-    if (head <= from) return { handled: 0, busy: false, more: false };
+    const from = g.position;
+    const failing = { id: g.failingEventId, attempts: g.failingAttempts };
     const nameList = sql.join(names.map((n) => sql`${n}`), sql`, `);
     const perTx = batch && batchMax ? Math.max(1, batchMax) : this.txMaxEvents;
     const readMax = batch && batchMax ? Math.max(this.batchSize, perTx) : this.batchSize;
-    const rows = rowsOf<OutboxRow>(
-      await db.execute(sql`SELECT * FROM kernel.outbox WHERE position > ${from} AND position <= ${head}
-                           AND name IN (${nameList}) ORDER BY position LIMIT ${readMax}`),
+    // The head and the matching rows after the offset in one statement, so one snapshot: every matching
+    // row up to that head is among the rows read (unless the read is full), which is what lets the offset jump to it.
+    const read = rowsOf<OutboxRow & { bus_head: string | number }>(
+      await db.execute(sql`WITH h AS (SELECT coalesce(max(position), 0) AS bus_head FROM kernel.outbox)
+        SELECT h.bus_head, o.* FROM h LEFT JOIN LATERAL (
+          SELECT * FROM kernel.outbox WHERE position > ${from} AND position <= h.bus_head AND name IN (${nameList}) ORDER BY position LIMIT ${readMax}
+        ) o ON true`),
     );
+    const head = Number(read[0]?.bus_head ?? 0);
+    if (head <= from) return { handled: 0, busy: false, more: false };
+    const rows: OutboxRow[] = read.filter((r) => r.id !== null);
     const full = rows.length === readMax;
     // Nothing more that matches up to head: the last transaction jumps the offset there, so lag reads zero and the next scan starts late.
     const end = full ? undefined : head;
-    const attemptOf = (id: string) => (g.failing_event_id === id ? g.failing_attempts + 1 : 1);
+    const attemptOf = (id: string) => (failing.id === id ? failing.attempts + 1 : 1);
     const ctx: PollContext = { group, handler, batch, from, attemptOf };
     let handled = 0;
     let atEnd = false;
@@ -229,11 +297,14 @@ export class PostgresBus implements BusAdapter {
     while (i < rows.length) {
       const chunk = rows.slice(i, i + perTx);
       const last = i + chunk.length === rows.length;
-      let r: { consumed: number; handled: number };
+      let r: { consumed: number; handled: number; position: number };
       try {
         r = await this.deliverBatch(ctx, chunk, last ? end : undefined);
       } catch (err) {
-        if (err instanceof LeaseLost) return { handled, busy: true, more: false };
+        if (err instanceof LeaseLost) {
+          this.leases.delete(group);
+          return { handled, busy: true, more: false };
+        }
         // Rolled back: re-run per event up to the failing one (all of them when the failure was not a handler's).
         const upTo = err instanceof HandlerFailed ? err.index + 1 : chunk.length;
         const known = err instanceof HandlerFailed ? { eventId: err.eventId, error: err.error } : undefined;
@@ -241,31 +312,47 @@ export class PostgresBus implements BusAdapter {
         else if (!(err instanceof HandlerFailed)) this.o.logger.warn({ err, group }, 'batch delivery failed; delivering that batch event by event');
         const step = await this.deliverEach(ctx, chunk.slice(0, upTo), known);
         handled += step.handled;
-        if (step.stop) return { ...step.stop, handled };
+        if (step.stop) {
+          if (step.stop.busy) this.leases.delete(group);
+          return { ...step.stop, handled };
+        }
         i += upTo;
         atEnd = false;
         continue;
       }
+      this.moved(group, r.position, null);
       handled += r.handled;
       i += r.consumed;
       atEnd = end !== undefined && i === rows.length;
     }
-    if (!full && !atEnd) await this.advance(db, group, head, null).catch((err) => (err instanceof LeaseLost ? undefined : Promise.reject(err)));
+    if (!full && !atEnd) {
+      try {
+        await this.advance(db, group, head, null);
+        this.moved(group, head, null);
+      } catch (err) {
+        if (!(err instanceof LeaseLost)) throw err;
+        this.leases.delete(group);
+      }
+    }
     return { handled, busy: false, more: full };
   }
 
   /**
-   * One batch transaction: claims the delivery rows of `rows` in one INSERT, runs the handler for
-   * each claimed event on the transaction itself, then moves the offset (to `end` when every row
-   * was delivered and `end` is given, else to the last delivered row) while this replica holds the
-   * lease. Stops early (and commits what it did) after `txMaxMs`. A throwing handler rolls the
-   * whole transaction back and surfaces as HandlerFailed; a lost lease as LeaseLost.
+   * One batch transaction: moves the offset (fenced on the lease) and claims the delivery rows of
+   * `rows` in one statement, runs the handler for each claimed event on the transaction itself and
+   * commits. The offset goes to `end` when given (every matching row up to the head is in `rows`),
+   * else to the last row. The offset row stays locked by this transaction from its first statement,
+   * so no replica takes the group over in the middle of a batch; a replica that lost its lease before
+   * the batch claims nothing and calls no handler (LeaseLost). Stops early (and commits what it did)
+   * after `txMaxMs`: the claims of the rows not reached are given back and the offset set to the last
+   * row delivered. A throwing handler rolls the whole transaction back and surfaces as HandlerFailed.
    */
-  private async deliverBatch(ctx: PollContext, rows: OutboxRow[], end: number | undefined): Promise<{ consumed: number; handled: number }> {
+  private async deliverBatch(ctx: PollContext, rows: OutboxRow[], end: number | undefined): Promise<{ consumed: number; handled: number; position: number }> {
     const started = this.clock.now().getTime();
     return this.o.db.transaction(async (tx) => {
       const ids = [...new Set(rows.map((r) => r.id))];
-      const claimed = await claimDeliveries(tx, ctx.group, ids);
+      const planned = end !== undefined ? end : Number(rows[rows.length - 1]!.position);
+      const claimed = await this.advanceAndClaim(tx, ctx.group, planned, ids);
       let handled = 0;
       let consumed = 0;
       if (ctx.batch) {
@@ -278,8 +365,7 @@ export class PostgresBus implements BusAdapter {
             throw new BatchHandlerFailed(err);
           }
         }
-        await this.advance(tx, ctx.group, end !== undefined ? end : Number(rows[rows.length - 1]!.position), null);
-        return { consumed: rows.length, handled: events.length };
+        return { consumed: rows.length, handled: events.length, position: planned };
       }
       for (const row of rows) {
         const event = envelopeOf(row);
@@ -295,12 +381,40 @@ export class PostgresBus implements BusAdapter {
         }
         if (consumed < rows.length && this.clock.now().getTime() - started >= this.txMaxMs) break;
       }
-      // Stopped early: the rows not reached were claimed above but not delivered; give their claims back.
-      if (consumed < rows.length && claimed.size) await releaseClaims(tx, ctx.group, [...claimed]);
-      const position = consumed === rows.length && end !== undefined ? end : Number(rows[consumed - 1]!.position);
-      await this.advance(tx, ctx.group, position, null);
-      return { consumed, handled };
+      if (consumed === rows.length) return { consumed, handled, position: planned };
+      // Stopped early: the rows not reached were claimed above but not delivered; give their claims back
+      // and set the offset (moved to `planned` above, in this same transaction) back to the last row delivered.
+      if (claimed.size) await releaseClaims(tx, ctx.group, [...claimed]);
+      const position = Number(rows[consumed - 1]!.position);
+      await tx.execute(sql`UPDATE kernel.event_consumers SET position = ${position} WHERE group_name = ${ctx.group} AND owner = ${this.replicaId}`);
+      return { consumed, handled, position };
     });
+  }
+
+  /**
+   * The first statement of a batch transaction: the fenced offset update (which locks the group's
+   * row until commit) and the claim of the delivery rows, in one statement; the claim happens only if
+   * the update did. Returns the ids claimed now (the others were delivered before); LeaseLost when
+   * this replica no longer owns the group.
+   */
+  private async advanceAndClaim(tx: DbExecutor, group: string, position: number, eventIds: string[]): Promise<Set<string>> {
+    const rows = rowsOf<{ event_id: string }>(
+      await tx.execute(sql`
+        WITH moved AS (
+          UPDATE kernel.event_consumers SET position = greatest(position, ${position}), updated_at = now(),
+            failing_event_id = NULL, failing_attempts = 0, last_error = NULL
+          WHERE group_name = ${group} AND owner = ${this.replicaId} RETURNING 1
+        )
+        INSERT INTO kernel.event_deliveries (group_name, event_id)
+        SELECT ${group}, unnest(string_to_array(${eventIds.join(',')}, ',')::uuid[]) WHERE EXISTS (SELECT 1 FROM moved)
+        ON CONFLICT DO NOTHING RETURNING event_id`),
+    );
+    if (!rows.length) {
+      // Nothing claimed: every event was delivered before (then the offset moved), or the lease is gone.
+      const [c] = rowsOf<{ owner: string | null }>(await tx.execute(sql`SELECT owner FROM kernel.event_consumers WHERE group_name = ${group}`));
+      if (c?.owner !== this.replicaId) throw new LeaseLost(group);
+    }
+    return new Set(rows.map((r) => r.event_id));
   }
 
   /**
@@ -322,12 +436,13 @@ export class PostgresBus implements BusAdapter {
       const attempt = ctx.attemptOf(event.id);
       try {
         if (known && known.eventId === event.id) throw known.error;
-        // Claim, then offset: the order of a batch transaction, so a deposed owner's batch and this cannot deadlock.
+        // Offset, then claim: the order of a batch transaction (whose first statement does both), so a
+        // deposed owner claims nothing and calls no handler, and two transactions take their locks in one order.
         const outcome = await db.transaction(async (tx) => {
-          const o = await deliverOnce(tx, group, event, ctx.handler, attempt);
           await this.advance(tx, group, position, null);
-          return o;
+          return deliverOnce(tx, group, event, ctx.handler, attempt);
         });
+        this.moved(group, position, null);
         if (outcome === 'handled') handled++;
       } catch (err) {
         if (err instanceof LeaseLost) return { handled, stop: { handled, busy: true, more: false } };
@@ -337,10 +452,12 @@ export class PostgresBus implements BusAdapter {
             await this.advance(tx, group, position, null);
             await recordDeadLetter(tx, group, event, err, attempt);
           });
+          this.moved(group, position, null);
           continue;
         }
         this.o.logger.warn({ err, group, eventId: event.id, name: event.name, attempt }, 'event handler failed; will retry');
         await this.advance(db, group, position - 1, { eventId: event.id, attempts: attempt, error: errorText(err) }, ctx.from);
+        this.moved(group, Math.max(position - 1, ctx.from), { eventId: event.id, attempts: attempt });
         return { handled, stop: { handled, busy: false, more: false, retryInMs: this.o.retryDelayMs(attempt) } };
       }
     }
@@ -367,6 +484,7 @@ export class PostgresBus implements BusAdapter {
 
   /** Gives the group's lease back so another replica can take it at once. */
   private async release(group: string): Promise<void> {
+    this.leases.delete(group);
     await this.o.db.execute(sql`UPDATE kernel.event_consumers SET owner = NULL, lease_until = NULL WHERE group_name = ${group} AND owner = ${this.replicaId}`);
   }
 
@@ -390,6 +508,7 @@ export class PostgresBus implements BusAdapter {
     }
     await Promise.all([...this.loops.values()].map((l) => l.done));
     for (const group of this.loops.keys()) await this.release(group).catch(() => {});
+    this.leases.clear();
     this.loops.clear();
     this.known.clear();
   }
