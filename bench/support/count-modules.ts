@@ -4,6 +4,7 @@
  * built-ins) and, on SIGUSR2, writes the count to V01T_BENCH_MODULE_COUNT_FILE. Sent right after
  * /ready answers 200, it is the number of modules a start loads: a load-independent measure of
  * start-up work (ADR 0073). Only that extra start runs with it; the timed starts do not.
+ * test/start-footprint.test.ts uses it too (`packageNames`: which packages a start loaded).
  */
 import fs from 'node:fs';
 import { registerHooks } from 'node:module';
@@ -16,6 +17,6 @@ registerHooks({
   },
 });
 process.on('SIGUSR2', () => {
-  const packages = new Set([...seen].map((u) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u)?.[1]).filter(Boolean));
-  fs.writeFileSync(process.env.V01T_BENCH_MODULE_COUNT_FILE!, JSON.stringify({ modules: seen.size, packages: packages.size }));
+  const packages = new Set([...seen].map((u) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u)?.[1]).filter((p): p is string => !!p));
+  fs.writeFileSync(process.env.V01T_BENCH_MODULE_COUNT_FILE!, JSON.stringify({ modules: seen.size, packages: packages.size, packageNames: [...packages].sort() }));
 });
