@@ -18,5 +18,8 @@ registerHooks({
 });
 process.on('SIGUSR2', () => {
   const packages = new Set([...seen].map((u) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u)?.[1]).filter((p): p is string => !!p));
-  fs.writeFileSync(process.env.V01T_BENCH_MODULE_COUNT_FILE!, JSON.stringify({ modules: seen.size, packages: packages.size, packageNames: [...packages].sort() }));
+  // Written whole, then renamed: the reader waits for the file to exist.
+  const file = process.env.V01T_BENCH_MODULE_COUNT_FILE!;
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify({ modules: seen.size, packages: packages.size, packageNames: [...packages].sort() }));
+  fs.renameSync(`${file}.tmp`, file);
 });
