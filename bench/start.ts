@@ -8,7 +8,8 @@
  *   - PostgreSQL, cold (a new database) and warm (a restart on it).
  * Each start reports its milliseconds to ready, the CPU milliseconds the process spent until then
  * (user + system, from /proc: the load-independent measure), and its resident memory 3 s after
- * ready (idle). The best of N runs is kept for times, the median for memory. Baselines in the same
+ * ready (idle). The best of N runs is kept for times, the median for memory. One more cold start
+ * of each shape counts the modules (files) and packages loaded at ready (ADR 0073). Baselines in the same
  * run: a bare Node process (its RSS) and a bare Fastify (spawn to listening, RSS). With the clone
  * part, a fresh `git clone` of this checkout (node_modules linked) runs `npm start` until /ready,
  * build included.
@@ -50,6 +51,28 @@ async function waitReady(child: ChildProcess, port: number, started: number, tim
 }
 
 interface StartFigures { readyMs: number; cpuMs: number; idleRssMb: number }
+
+/** One start with the module counter preloaded (bench/support/count-modules.ts): files and packages loaded at ready. */
+async function modulesAtReady(env: Record<string, string>): Promise<{ modules: number; packages: number }> {
+  const port = 19_000 + Math.floor(Math.random() * 1000);
+  const out = path.join(os.tmpdir(), `v01t-bench-modules-${process.pid}-${port}.json`);
+  const hook = path.join(here, 'support', 'count-modules.js');
+  const nodeOptions = `${process.env.NODE_OPTIONS ?? ''} --import=${hook}`.trim();
+  const child = spawn(process.execPath, ['bin/v01t.js', 'start'], {
+    cwd: repo,
+    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', NODE_OPTIONS: nodeOptions, V01T_BENCH_MODULE_COUNT_FILE: out },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    await waitReady(child, port, performance.now());
+    child.kill('SIGUSR2');
+    for (let i = 0; i < 200 && !fs.existsSync(out); i++) await sleep(10);
+    return JSON.parse(fs.readFileSync(out, 'utf8')) as { modules: number; packages: number };
+  } finally {
+    await stop(child);
+    fs.rmSync(out, { force: true });
+  }
+}
 
 async function startOnce(env: Record<string, string>): Promise<StartFigures> {
   const port = 19_000 + Math.floor(Math.random() * 1000);
@@ -165,6 +188,18 @@ export default async function run(args: string[]): Promise<Figures> {
     figures[`${name}_to_ready_ms`] = f.readyMs;
     figures[`${name}_cpu_to_ready_ms`] = f.cpuMs;
     figures[`${name}_idle_rss_mb`] = f.idleRssMb;
+  }
+  // Modules loaded at ready (load-independent): one more cold start of each shape, with the counter.
+  for (const [name, fresh] of [['embedded', embedded()], ['postgres', postgres()]] as const) {
+    const one = await fresh();
+    try {
+      const m = await modulesAtReady(one.env);
+      log(`${name}: ${m.modules} modules from ${m.packages} packages loaded at ready`);
+      figures[`${name}_modules_at_ready_count`] = m.modules;
+      figures[`${name}_packages_at_ready_count`] = m.packages;
+    } finally {
+      await one.drop();
+    }
   }
   figures.embedded_template_cold_speedup_ratio = figures.embedded_cold_no_template_to_ready_ms! / figures.embedded_cold_to_ready_ms!;
 

@@ -3,7 +3,7 @@
 // half minute. Types are checked by `npm run lint` (tsc --noEmit) and in CI, not on every start;
 // tsconfig.json's isolatedModules makes tsc refuse what a file-by-file transpile cannot compile.
 //   node scripts/transpile.mjs            compile everything
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -34,10 +34,17 @@ await build({
 // hundreds of small modules each cost the ESM loader time and memory (ADR 0065: 1.4 s and 230 MB
 // of imports become about 0.6 s and 110 MB). Other packages stay external: some find their
 // files beside their own modules (__dirname), and native ones cannot be bundled.
+// Code split: what the source imports with `import()` (the database engine of the configuration,
+// DuckDB or ClickHouse, …) goes to chunks under dist/v01t-chunks/ that load on that call, so the
+// packages they import stay unloaded until then (ADR 0073). Without splitting esbuild would hoist
+// their imports to the top of the one file. Old chunks are removed first (names carry hashes).
 const inline = ['drizzle-orm'];
+rmSync('dist/v01t-chunks', { recursive: true, force: true });
 await build({
-  entryPoints: ['src/apps/cli.ts'],
-  outfile: 'dist/v01t.js',
+  entryPoints: { v01t: 'src/apps/cli.ts' },
+  outdir: 'dist',
+  splitting: true,
+  chunkNames: 'v01t-chunks/[name]-[hash]',
   bundle: true,
   format: 'esm',
   platform: 'node',

@@ -32,9 +32,20 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 }, 60_000);
 
-/** Runs `v01t start` from the clone until /ready, then stops it; returns its log. */
-async function startAndStop(env: Record<string, string>): Promise<{ log: string; listening: { startupPhasesMs: Record<string, number> } }> {
+/**
+ * Runs `v01t start` from the clone until /ready, then stops it; returns its log. With `countModules`
+ * the start bench's module counter is preloaded and read right after ready (the packages loaded).
+ */
+async function startAndStop(
+  env: Record<string, string>,
+  opts: { countModules?: boolean } = {},
+): Promise<{ log: string; listening: { startupPhasesMs: Record<string, number> }; packagesAtReady?: string[] }> {
   const port = await freePort();
+  const countFile = path.join(clone, `modules-${port}.json`);
+  if (opts.countModules) {
+    env = { ...env, NODE_OPTIONS: `--import=${path.join(clone, 'dist', 'bench', 'support', 'count-modules.js')}`, V01T_BENCH_MODULE_COUNT_FILE: countFile };
+  }
+  let packagesAtReady: string[] | undefined;
   const server = spawn(process.execPath, ['bin/v01t.js', 'start'], { cwd: clone, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   server.stdout!.on('data', (d: Buffer) => (log += d.toString()));
@@ -48,6 +59,11 @@ async function startAndStop(env: Record<string, string>): Promise<{ log: string;
       if (ok) break;
       await new Promise((r) => setTimeout(r, 100));
     }
+    if (opts.countModules) {
+      server.kill('SIGUSR2');
+      for (let i = 0; i < 500 && !fs.existsSync(countFile); i++) await new Promise((r) => setTimeout(r, 10));
+      packagesAtReady = (JSON.parse(fs.readFileSync(countFile, 'utf8')) as { packageNames: string[] }).packageNames;
+    }
   } finally {
     if (server.exitCode === null) {
       server.kill('SIGTERM');
@@ -56,7 +72,7 @@ async function startAndStop(env: Record<string, string>): Promise<{ log: string;
   }
   const line = log.split('\n').find((l) => l.includes('"v01t listening on'));
   expect(line, log).toBeDefined();
-  return { log, listening: JSON.parse(line!) };
+  return { log, listening: JSON.parse(line!), packagesAtReady };
 }
 
 describe('npm start on a fresh clone', { timeout: 300_000 }, () => {
@@ -105,6 +121,26 @@ describe('npm start on a fresh clone', { timeout: 300_000 }, () => {
     expect(second.log).not.toContain('applied migration');
     expect(second.log).not.toContain('new data folder');
     expect(Object.keys(second.listening.startupPhasesMs)).not.toContain('seed');
+  });
+
+  it('loads no adapter package the configuration does not use, in the built bundle (ADR 0073)', async () => {
+    const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-start-')), 'data');
+    cleanups.push(() => fs.rmSync(path.dirname(dataDir), { recursive: true, force: true }));
+    const env: Record<string, string> = { V01T_DATA_DIR: dataDir, V01T_MASTER_KEY: randomBytes(32).toString('hex') };
+    if (TEST_DB === 'postgres') {
+      const db = await freshPostgresDatabase();
+      cleanups.push(db.drop);
+      env.DATABASE_URL = db.url;
+    }
+    const { packagesAtReady } = await startAndStop(env, { countModules: true });
+    // What serving needs is there (the counter works), and the database engine configured.
+    expect(packagesAtReady).toEqual(expect.arrayContaining(['fastify', 'pg-boss', TEST_DB === 'postgres' ? 'pg' : '@electric-sql/pglite']));
+    // No Kafka, Redis, S3, KMS, ClickHouse, SMTP, DuckDB until used; no outbound HTTP client, SSO
+    // or gateway proxy until used; not the other database engine.
+    for (const lazy of ['kafkajs', 'ioredis', '@aws-sdk/client-s3', '@aws-sdk/client-kms', '@clickhouse/client', 'nodemailer', '@duckdb/node-api', 'undici', 'openid-client', '@fastify/reply-from']) {
+      expect(packagesAtReady).not.toContain(lazy);
+    }
+    if (TEST_DB === 'postgres') expect(packagesAtReady).not.toContain('@electric-sql/pglite');
   });
 
   it('without the template (PGLITE_TEMPLATE=false), runs initdb and the migrations itself', async () => {

@@ -67,8 +67,8 @@ describe('container image (deploy/Dockerfile)', () => {
     // The runtime stage takes files only from the build stage, never the source tree.
     for (const c of all(runtime, 'COPY')) expect(c.args, c.args).toMatch(/^--from=build\s/);
     const copied = all(runtime, 'COPY').map((c) => c.args.split(/\s+/)[1]);
-    // dist/v01t.js: the CLI bundle bin/v01t.js loads (ADR 0065).
-    expect(copied.sort()).toEqual(['/app/bin', '/app/dist/src', '/app/dist/v01t.js', '/app/dist/web', '/app/node_modules', '/app/package.json', '/app/sbom.cdx.json']);
+    // dist/v01t.js: the CLI bundle bin/v01t.js loads (ADR 0065), and the chunks it imports on first use (ADR 0073).
+    expect(copied.sort()).toEqual(['/app/bin', '/app/dist/src', '/app/dist/v01t-chunks', '/app/dist/v01t.js', '/app/dist/web', '/app/node_modules', '/app/package.json', '/app/sbom.cdx.json']);
   });
 
   it('gives `npm run build` everything it reads (the server and the web app), and ships the SBOM made before the prune', () => {

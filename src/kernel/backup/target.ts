@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { ensurePrivateDirAsync } from '../private-fs.js';
-import { sseParams } from '../storage/index.js';
+import { s3Sdk, sseParams } from '../storage/index.js';
 import type { S3Encryption } from '../config/types.js';
 
 /**
@@ -88,7 +88,7 @@ export interface S3TargetConfig {
 export class S3BackupTarget implements BackupTarget {
   private readonly client: S3Client;
   constructor(private readonly cfg: S3TargetConfig) {
-    this.client = new S3Client({
+    this.client = new (s3Sdk().S3Client)({
       region: cfg.region,
       endpoint: cfg.endpoint,
       forcePathStyle: cfg.forcePathStyle,
@@ -113,7 +113,7 @@ export class S3BackupTarget implements BackupTarget {
     for (const f of [...files, 'index.json']) {
       const p = path.join(staged, ...f.split('/'));
       const size = (await fsp.stat(p)).size;
-      await this.client.send(new PutObjectCommand({ Bucket: this.cfg.bucket, Key: `${this.cfg.prefix}${id}/${f}`, Body: fs.createReadStream(p), ContentLength: size, ContentType: 'application/octet-stream', ...sseParams(this.cfg.sse) }));
+      await this.client.send(new (s3Sdk().PutObjectCommand)({ Bucket: this.cfg.bucket, Key: `${this.cfg.prefix}${id}/${f}`, Body: fs.createReadStream(p), ContentLength: size, ContentType: 'application/octet-stream', ...sseParams(this.cfg.sse) }));
     }
     await fsp.rm(staged, { recursive: true, force: true });
   }
@@ -121,7 +121,7 @@ export class S3BackupTarget implements BackupTarget {
     const out: string[] = [];
     let token: string | undefined;
     do {
-      const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: prefix, ContinuationToken: token }));
+      const r = await this.client.send(new (s3Sdk().ListObjectsV2Command)({ Bucket: this.cfg.bucket, Prefix: prefix, ContinuationToken: token }));
       for (const o of r.Contents ?? []) if (o.Key) out.push(o.Key);
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
@@ -137,7 +137,7 @@ export class S3BackupTarget implements BackupTarget {
   }
   async read(id: string, file: string) {
     assertBackupId(id);
-    const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: `${this.cfg.prefix}${id}/${file}` }));
+    const r = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.cfg.bucket, Key: `${this.cfg.prefix}${id}/${file}` }));
     return r.Body as Readable;
   }
   async remove(id: string) {
@@ -145,7 +145,7 @@ export class S3BackupTarget implements BackupTarget {
     // index.json first: a half-removed backup is no longer listed.
     const keys = (await this.keys(`${this.cfg.prefix}${id}/`)).sort((a, b) => Number(b.endsWith('/index.json')) - Number(a.endsWith('/index.json')));
     // One by one: DeleteObjects needs a Content-MD5 some S3-compatible servers insist on.
-    for (const Key of keys) await this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key }));
+    for (const Key of keys) await this.client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: this.cfg.bucket, Key }));
   }
   async close() {
     this.client.destroy();

@@ -1,6 +1,10 @@
-import { Redis } from 'ioredis';
+import type * as IoRedis from 'ioredis';
+import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../clock.js';
 import { AppError } from '../errors.js';
+import { lazyPackage } from '../lazy-package.js';
+
+const ioredis = lazyPackage<typeof IoRedis>('ioredis');
 
 /**
  * Small key-value port used for token lookups, login counters and rate limits.
@@ -207,7 +211,7 @@ export class RedisCache implements Cache {
     private readonly prefix = 'v01t:',
     private readonly clock: Clock = systemClock,
   ) {
-    this.client = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    this.client = new (ioredis().Redis)(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
     // Connection errors surface through ping() and failing commands; an 'error' listener keeps them from crashing the process.
     this.client.on('error', () => {});
   }

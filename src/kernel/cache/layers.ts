@@ -1,9 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { Redis } from 'ioredis';
+import type * as IoRedis from 'ioredis';
+import type { Redis } from 'ioredis';
 import client from 'prom-client';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
+import { lazyPackage } from '../lazy-package.js';
+
+const ioredis = lazyPackage<typeof IoRedis>('ioredis');
 import type { CoreMetrics } from '../telemetry/metrics.js';
 
 /**
@@ -232,7 +236,7 @@ export function createCacheLayers(config: CacheLayersConfig, clock: Clock, metri
     if (redisUrl) {
       let c = clients.get(redisUrl);
       if (!c) {
-        c = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true });
+        c = new (ioredis().Redis)(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true });
         c.on('error', () => {});
         clients.set(redisUrl, c);
       }

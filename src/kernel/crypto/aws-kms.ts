@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto';
-import { DecryptCommand, GenerateDataKeyCommand, KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import type * as ClientKms from '@aws-sdk/client-kms';
+import type { KMSClient, KMSClientConfig } from '@aws-sdk/client-kms';
 import type { Database } from '../db/database.js';
 import type { Migration } from '../db/migrate.js';
+import { lazyPackage } from '../lazy-package.js';
 import { LocalKeyProvider, SecretBoxError, type KeyProvider } from './secret-box.js';
+
+/** The AWS SDK's KMS client, loaded only with KEY_PROVIDER=aws-kms (ADR 0073). */
+const kmsSdk = lazyPackage<typeof ClientKms>('@aws-sdk/client-kms');
 
 /**
  * KEY_PROVIDER=aws-kms (ADR 0057): the key that wraps every SecretBox value's data key is itself a
@@ -110,12 +115,12 @@ export class AwsKmsKeyProvider implements KeyProvider {
 
   /** Loads (Decrypt) every stored key and makes sure one under opts.keyId exists (GenerateDataKey). */
   static async open(opts: AwsKmsOptions): Promise<AwsKmsKeyProvider> {
-    const client = new KMSClient({ region: opts.region, endpoint: opts.endpoint, credentials: opts.credentials, maxAttempts: 3 });
+    const client = new (kmsSdk().KMSClient)({ region: opts.region, endpoint: opts.endpoint, credentials: opts.credentials, maxAttempts: 3 });
     const p = new AwsKmsKeyProvider(client, opts);
     try {
       const current = await opts.store.currentOrCreate(opts.keyId, async () => {
         p.calls.generateDataKey++;
-        const r = await client.send(new GenerateDataKeyCommand({ KeyId: opts.keyId, KeySpec: 'AES_256', EncryptionContext: { ...KMS_ENCRYPTION_CONTEXT } }));
+        const r = await client.send(new (kmsSdk().GenerateDataKeyCommand)({ KeyId: opts.keyId, KeySpec: 'AES_256', EncryptionContext: { ...KMS_ENCRYPTION_CONTEXT } }));
         if (!r.CiphertextBlob || r.Plaintext?.length !== 32) throw new SecretBoxError('KMS GenerateDataKey returned no 32-byte key');
         // The plaintext of a key just made is cached here, so the start needs no Decrypt of it.
         p.keys.set(wrappedKeyId(Buffer.from(r.CiphertextBlob)), Buffer.from(r.Plaintext));
@@ -134,7 +139,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
   private async decrypt(k: WrappedKey): Promise<void> {
     this.calls.decrypt++;
     // KeyId is given so that KMS refuses a blob of another key instead of decrypting it silently.
-    const r = await this.client.send(new DecryptCommand({ CiphertextBlob: k.wrapped, KeyId: k.kmsKeyId, EncryptionContext: { ...KMS_ENCRYPTION_CONTEXT } }));
+    const r = await this.client.send(new (kmsSdk().DecryptCommand)({ CiphertextBlob: k.wrapped, KeyId: k.kmsKeyId, EncryptionContext: { ...KMS_ENCRYPTION_CONTEXT } }));
     if (r.Plaintext?.length !== 32) throw new SecretBoxError(`KMS Decrypt of data key ${k.id} returned no 32-byte key`);
     this.keys.set(k.id, Buffer.from(r.Plaintext));
   }

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+// Each engine (and drizzle's adapter for it) is imported by the open function that uses it: a
+// PostgreSQL process never loads PGlite, an embedded one never loads pg (ADR 0073).
+import type { PGlite } from '@electric-sql/pglite';
+import type { PoolClient } from 'pg';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
-import pg from 'pg';
 import { classifyQuery } from './instrument.js';
 import { failSpan, SpanKind, startSpan, tracingEnabled } from '../telemetry/tracing.js';
 import { installDatabaseErrorScrubbing, scrubDatabaseError } from './redact.js';
@@ -98,6 +98,7 @@ function timer(observe: QueryObserver | undefined, sql: string | undefined): (er
 }
 
 async function openPostgres(opts: DatabaseOptions): Promise<Database> {
+  const [{ default: pg }, { drizzle: drizzlePg }] = await Promise.all([import('pg'), import('drizzle-orm/node-postgres')]);
   const observe = opts.observe;
   // Every query of the pool, in or out of a transaction, passes through this client class.
   class InstrumentedClient extends pg.Client {
@@ -151,7 +152,7 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
     client.on('error', () => {});
   });
   const orm = drizzlePg({ client: pool }) as unknown as Db;
-  const rawFrom = (c: pg.PoolClient): RawClient => ({
+  const rawFrom = (c: PoolClient): RawClient => ({
     async query<T>(sql: string, params?: unknown[]) {
       return (await c.query(sql, params as unknown[])).rows as T[];
     },
@@ -201,6 +202,7 @@ async function openPostgres(opts: DatabaseOptions): Promise<Database> {
 }
 
 async function openPglite(opts: DatabaseOptions): Promise<Database> {
+  const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
   if (opts.dataDir) ensurePrivateDir(path.dirname(opts.dataDir));
   const client = await PGlite.create({
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),

@@ -1,10 +1,14 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import type * as Undici from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { AppError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
 import { injectTraceHeaders, SpanKind, tracingEnabled, withSpan } from '../telemetry/tracing.js';
+import { lazyPackage } from '../lazy-package.js';
+
+const undici = lazyPackage<typeof Undici>('undici');
 
 /**
  * The one outbound HTTP client of v01t (connectors, OAuth token calls, the workflow `http` step).
@@ -345,7 +349,9 @@ function findLookupBlocked(err: unknown): LookupBlocked | null {
 
 export class EgressClient {
   readonly policy: EgressPolicy;
-  private readonly agent: Agent;
+  /** Made by the first request: undici (~110 modules) is loaded when something is sent (ADR 0073). */
+  private agentValue?: Agent;
+  private readonly createAgent: () => Agent;
   private readonly opts: typeof DEFAULTS & EgressOptions;
   private readonly clock: Clock;
   private readonly buckets = new Map<string, TokenBucket>();
@@ -358,7 +364,8 @@ export class EgressClient {
     const resolve =
       options.resolve ??
       ((hostname: string) => dns.promises.lookup(hostname, { all: true, verbatim: true }) as Promise<{ address: string; family: number }[]>);
-    this.agent = new Agent({
+    this.createAgent = () =>
+      new (undici().Agent)({
       connections: 128,
       keepAliveTimeout: 10_000,
       headersTimeout: this.opts.timeoutMs,
@@ -387,8 +394,12 @@ export class EgressClient {
     });
   }
 
+  private get agent(): Agent {
+    return (this.agentValue ??= this.createAgent());
+  }
+
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.agentValue?.close();
   }
 
   /** Performs the request with checks, retries, rate limit and breaker; throws AppError egress_* codes. */
@@ -513,7 +524,7 @@ export class EgressClient {
       const custom = timeoutMs !== this.opts.timeoutMs;
       // The receiver continues the trace (W3C traceparent of the egress span; nothing with tracing off).
       injectTraceHeaders(headers);
-      res = await undiciRequest(url.href, {
+      res = await undici().request(url.href, {
         dispatcher: this.agent,
         method: method as 'GET',
         headers,

@@ -1,5 +1,9 @@
 import { sql } from 'drizzle-orm';
-import { Kafka, logLevel, type Admin, type Consumer, type KafkaConfig, type Producer } from 'kafkajs';
+import type * as KafkaJs from 'kafkajs';
+import type { Admin, Consumer, Kafka, KafkaConfig, Producer } from 'kafkajs';
+import { lazyPackage } from '../lazy-package.js';
+
+const kafkajs = lazyPackage<typeof KafkaJs>('kafkajs');
 import type { Db } from '../db/database.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { EventName } from './catalog.js';
@@ -45,14 +49,14 @@ export class KafkaBus implements BusAdapter {
       clientId: o.clientId,
       brokers: o.brokers,
       // kafkajs's own errors (a consumer crash, a failed rejoin) go to the platform's log; its chatter does not.
-      logLevel: logLevel.ERROR,
+      logLevel: kafkajs().logLevel.ERROR,
       logCreator: () => (entry) => {
         const { message, ...extra } = entry.log;
         this.o.logger.warn({ kafkajs: entry.namespace, ...extra }, `kafkajs: ${message}`);
       },
       retry: { retries: 8, initialRetryTime: 200 },
     };
-    this.kafka = o.kafka ? o.kafka(config) : new Kafka(config);
+    this.kafka = o.kafka ? o.kafka(config) : new (kafkajs().Kafka)(config);
   }
 
   topicOf(name: string): string {

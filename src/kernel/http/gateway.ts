@@ -1,5 +1,4 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import replyFrom from '@fastify/reply-from';
 import { AppError } from '../errors.js';
 import type { IdentityPort } from '../auth/principal.js';
 import { FORWARDED_PRINCIPAL_HEADER, type ForwardedPrincipal, type PrincipalSigner } from '../auth/forwarded-principal.js';
@@ -88,6 +87,8 @@ async function forwardedPrincipal(request: FastifyRequest, opts: GatewayOptions)
 }
 
 export async function registerGateway(app: App, upstreams: readonly GatewayUpstream[], opts: GatewayOptions): Promise<void> {
+  // Loaded only in the distributed shape's entry process, which forwards (ADR 0073): it brings undici.
+  const { default: replyFrom } = await import('@fastify/reply-from');
   for (const upstream of upstreams) {
     await app.register(async (scope) => {
       // Bodies go on as the client sent them: no parsing, no size limit beyond the owner's own.

@@ -2,10 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type * as ClickHouseJs from '@clickhouse/client';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { lazyPackage } from '../lazy-package.js';
 import { dateLiteralText, ident, intLiteral, type OlapDialect, type OlapRow, type OlapStore, type OlapTableSpec } from './port.js';
 
 // ClickHouse string literals treat the backslash as an escape character, so it is escaped too.
+/** Loaded only with CLICKHOUSE_URL; the bundle would otherwise import it at start (ADR 0073). */
+const clickhouse = lazyPackage<typeof ClickHouseJs>('@clickhouse/client');
+
 const chStr = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\0/g, '')}'`;
 
 export const clickHouseDialect: OlapDialect = {
@@ -37,7 +42,7 @@ export class ClickHouseStore implements OlapStore {
   private constructor(private readonly client: ClickHouseClient) {}
 
   static async open(url: string): Promise<ClickHouseStore> {
-    const client = createClient({ url, request_timeout: 60_000, compression: { request: false, response: false } });
+    const client = clickhouse().createClient({ url, request_timeout: 60_000, compression: { request: false, response: false } });
     return new ClickHouseStore(client);
   }
 

@@ -1,10 +1,15 @@
 import path from 'node:path';
 import { ensurePrivateDir, makeFilePrivate } from '../private-fs.js';
-import { DuckDBInstance, type DuckDBConnection, dateValue } from '@duckdb/node-api';
+import type * as DuckDbApi from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { lazyPackage } from '../lazy-package.js';
 import { ident, normaliseValue, type OlapRow, type OlapStore, type OlapTableSpec } from './port.js';
 import { duckDbDialect, duckStr } from './duckdb-dialect.js';
 
 export { duckDbDialect };
+
+/** Loaded by the first use of the store (ADR 0065); the bundle would otherwise import it at start (ADR 0073). */
+const duckdb = lazyPackage<typeof DuckDbApi>('@duckdb/node-api');
 
 const SQL_TYPE = { string: 'VARCHAR', int64: 'BIGINT', float64: 'DOUBLE', date: 'DATE' } as const;
 const DAY_MS = 86_400_000;
@@ -37,7 +42,7 @@ export class DuckDbStore implements OlapStore {
 
   static async open(file: string): Promise<DuckDbStore> {
     if (file !== ':memory:') ensurePrivateDir(path.dirname(path.resolve(file)));
-    const instance = await DuckDBInstance.create(file);
+    const instance = await duckdb().DuckDBInstance.create(file);
     if (file !== ':memory:') makeFilePrivate(path.resolve(file));
     const conn = await instance.connect();
     return new DuckDbStore(instance, conn);
@@ -76,7 +81,7 @@ export class DuckDbStore implements OlapStore {
                   appender.appendDouble(Number(v ?? 0));
                   break;
                 case 'date':
-                  appender.appendDate(dateValue(daysOf(String(v))));
+                  appender.appendDate(duckdb().dateValue(daysOf(String(v))));
                   break;
               }
             }

@@ -5,18 +5,13 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ensurePrivateDirAsync, PRIVATE_FILE_MODE } from '../private-fs.js';
-import {
-  S3Client,
-  PutObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  DeleteObjectCommand,
-  HeadBucketCommand,
-  ListObjectsV2Command,
-  NoSuchKey,
-  NotFound,
-} from '@aws-sdk/client-s3';
+import type * as ClientS3 from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { lazyPackage } from '../lazy-package.js';
 import type { S3Encryption } from '../config/types.js';
+
+/** The AWS SDK's S3 client, loaded only when a bucket is configured (ADR 0073). */
+export const s3Sdk = lazyPackage<typeof ClientS3>('@aws-sdk/client-s3');
 
 /**
  * The kernel's object storage port: the local filesystem under the data folder (embedded) or an
@@ -143,7 +138,7 @@ export class S3ObjectStorage implements ObjectStorage {
   readonly kind = 's3' as const;
   private readonly client: S3Client;
   constructor(private readonly cfg: NonNullable<StorageConfig['s3']>) {
-    this.client = new S3Client({
+    this.client = new (s3Sdk().S3Client)({
       region: cfg.region,
       endpoint: cfg.endpoint,
       forcePathStyle: cfg.forcePathStyle,
@@ -164,7 +159,7 @@ export class S3ObjectStorage implements ObjectStorage {
     // A stream of unknown length cannot be signed for a single PUT; buffer it (uploads are size-limited by callers).
     const payload = Buffer.isBuffer(body) ? body : opts.contentLength === undefined ? await streamToBuffer(body) : body;
     await this.client.send(
-      new PutObjectCommand({
+      new (s3Sdk().PutObjectCommand)({
         Bucket: this.cfg.bucket,
         Key: this.key(key),
         Body: payload,
@@ -177,7 +172,7 @@ export class S3ObjectStorage implements ObjectStorage {
 
   async head(key: string): Promise<{ contentType: string; size: number } | null> {
     try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.cfg.bucket, Key: this.key(key) }));
+      const r = await this.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: this.cfg.bucket, Key: this.key(key) }));
       return { contentType: r.ContentType ?? 'application/octet-stream', size: Number(r.ContentLength ?? 0) };
     } catch (err) {
       if (isMissing(err)) return null;
@@ -187,7 +182,7 @@ export class S3ObjectStorage implements ObjectStorage {
 
   async get(key: string) {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: this.key(key) }));
+      const r = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.cfg.bucket, Key: this.key(key) }));
       return { body: r.Body as Readable, contentType: r.ContentType ?? 'application/octet-stream', size: Number(r.ContentLength ?? 0) };
     } catch (err) {
       if (isMissing(err)) return null;
@@ -196,20 +191,20 @@ export class S3ObjectStorage implements ObjectStorage {
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.cfg.bucket, Key: this.key(key) }));
+    await this.client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: this.cfg.bucket, Key: this.key(key) }));
   }
 
   async *list(): AsyncIterable<string> {
     let token: string | undefined;
     do {
-      const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.cfg.bucket, Prefix: this.cfg.prefix, ContinuationToken: token }));
+      const r = await this.client.send(new (s3Sdk().ListObjectsV2Command)({ Bucket: this.cfg.bucket, Prefix: this.cfg.prefix, ContinuationToken: token }));
       for (const o of r.Contents ?? []) if (o.Key) yield o.Key.slice(this.cfg.prefix.length);
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
   }
 
   async ping(): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.cfg.bucket }));
+    await this.client.send(new (s3Sdk().HeadBucketCommand)({ Bucket: this.cfg.bucket }));
   }
 
   async close(): Promise<void> {
@@ -218,7 +213,7 @@ export class S3ObjectStorage implements ObjectStorage {
 }
 
 function isMissing(err: unknown): boolean {
-  if (err instanceof NoSuchKey || err instanceof NotFound) return true;
+  if (err instanceof s3Sdk().NoSuchKey || err instanceof s3Sdk().NotFound) return true;
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }

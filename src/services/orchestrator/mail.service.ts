@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import nodemailer, { type Transporter } from 'nodemailer';
+import type NodeMailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import client from 'prom-client';
 import type { Clock } from '../../kernel/clock.js';
+import { lazyPackage } from '../../kernel/lazy-package.js';
 import type { Tx } from '../../kernel/db/transaction.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { CoreMetrics } from '../../kernel/telemetry/metrics.js';
 import type { MailRepository, MailRow } from './mail.repository.js';
 import { MAIL_TEMPLATES, renderMail, type MailTemplate, type MailVars } from './mail.templates.js';
+
+/** Loaded by the first mail sent (ADR 0073). */
+const nodemailer = lazyPackage<typeof NodeMailer>('nodemailer');
 
 export interface MailSettings {
   smtpUrl?: string;
@@ -168,7 +173,7 @@ export class PlatformMail {
   }
 
   private async deliver(mail: MailRow): Promise<void> {
-    this.transport ??= nodemailer.createTransport(this.transportUrl());
+    this.transport ??= nodemailer().createTransport(this.transportUrl());
     const messageId = this.messageId(mail);
     try {
       await this.transport.sendMail({ from: this.settings.from, to: mail.toAddress, subject: mail.subject, text: mail.textBody, html: mail.htmlBody, messageId });

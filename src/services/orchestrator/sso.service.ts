@@ -1,5 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import * as oidc from 'openid-client';
+import type * as Oidc from 'openid-client';
 import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { SecretBox } from '../../kernel/crypto/secret-box.js';
@@ -14,6 +14,10 @@ import type { LoginGuard } from './login-guard.js';
 import type { SsoFlowRow, SsoProviderRow, SsoRepository } from './sso.repository.js';
 import type { SsoGroupRole } from './schema.js';
 import { sha256 } from './secrets.js';
+
+/** openid-client (with jose) is loaded by the first SSO sign-in, not at start (ADR 0073). */
+let openidClientModule: Promise<typeof Oidc> | undefined;
+const openidClient = () => (openidClientModule ??= import('openid-client'));
 
 /** What an admin gives to add a provider (API and `v01t sso add`). */
 export interface SsoProviderInput {
@@ -78,7 +82,7 @@ export const NO_PASSWORD = 'sso:no-password';
  * clock, through its clock-skew option) and nonce; this class decides which account it is.
  */
 export class SsoService {
-  private readonly discovered = new Map<string, { at: number; version: number; server: oidc.ServerMetadata }>();
+  private readonly discovered = new Map<string, { at: number; version: number; server: Oidc.ServerMetadata }>();
 
   constructor(
     private readonly db: Transactor,
@@ -184,7 +188,7 @@ export class SsoService {
     if (!p || !p.enabled) throw notFound('SSO provider');
     const now = this.clock.now();
     await this.repo.deleteExpiredFlows(now);
-    const config = await this.configuration(p);
+    const [config, oidc] = await Promise.all([this.configuration(p), openidClient()]);
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
     const verifier = oidc.randomPKCECodeVerifier();
@@ -232,7 +236,7 @@ export class SsoService {
       flowProvider = p;
       const providerError = query.get('error');
       if (providerError) throw fail('provider_error', `The provider refused the sign-in: ${providerError.slice(0, 100)}`);
-      const config = await this.configuration(p);
+      const [config, oidc] = await Promise.all([this.configuration(p), openidClient()]);
       const currentUrl = new URL(flow.redirectUri);
       for (const [k, v] of query) currentUrl.searchParams.append(k, v);
       let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
@@ -359,13 +363,14 @@ export class SsoService {
    * clock-skew option moves openid-client's "now" to the injected clock, so ID-token expiry is
    * judged on the same time as everything else.
    */
-  private async configuration(p: SsoProviderRow): Promise<oidc.Configuration> {
+  private async configuration(p: SsoProviderRow): Promise<Oidc.Configuration> {
+    const oidc = await openidClient();
     const secret = await this.secrets.decrypt(p.clientSecret, secretContext(p.id));
-    const metadata: Partial<oidc.ClientMetadata> = { client_secret: secret, [oidc.clockSkew]: Math.round((this.clock.now().getTime() - Date.now()) / 1000) };
+    const metadata: Partial<Oidc.ClientMetadata> = { client_secret: secret, [oidc.clockSkew]: Math.round((this.clock.now().getTime() - Date.now()) / 1000) };
     const insecure = new URL(p.issuerUrl).protocol === 'http:';
     let cached = this.discovered.get(p.id);
     if (!cached || cached.version !== p.updatedAt.getTime() || Date.now() - cached.at > 3600_000) {
-      let discovered: oidc.Configuration;
+      let discovered: Oidc.Configuration;
       try {
         discovered = await oidc.discovery(new URL(p.issuerUrl), p.clientId, metadata, oidc.ClientSecretBasic(secret), {
           [oidc.customFetch]: this.fetch,
@@ -390,7 +395,7 @@ export class SsoService {
   }
 
   /** openid-client's fetch, answered by the guarded egress client (SSRF guard, V01T_EGRESS_ALLOW, timeouts, size limit). */
-  private readonly fetch: oidc.CustomFetch = async (url, options) => {
+  private readonly fetch: Oidc.CustomFetch = async (url, options) => {
     const headers: Record<string, string> = {};
     new Headers(options.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => (headers[k] = v));
     const b = options.body;

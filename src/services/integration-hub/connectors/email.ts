@@ -1,8 +1,12 @@
-import nodemailer from 'nodemailer';
+import type NodeMailer from 'nodemailer';
 import { z } from 'zod';
 import { AppError } from '../../../kernel/errors.js';
+import { lazyPackage } from '../../../kernel/lazy-package.js';
 import { action, type Connector, type ConnectorContext } from './types.js';
 import type { PublishContent } from '../contract.js';
+
+/** Loaded by the first use of an email connection (ADR 0073). */
+const nodemailer = lazyPackage<typeof NodeMailer>('nodemailer');
 
 const credentials = z.object({ username: z.string().min(1).optional(), password: z.string().optional() });
 const config = z.object({
@@ -22,7 +26,7 @@ type Ctx = ConnectorContext<z.infer<typeof credentials>, z.infer<typeof config>>
 async function transport(ctx: Ctx) {
   const address = await ctx.checkHost(ctx.config.host);
   const c = ctx.config;
-  return nodemailer.createTransport({
+  return nodemailer().createTransport({
     host: address,
     port: c.port,
     secure: c.secure,
