@@ -361,6 +361,38 @@ describe('leaderboards', () => {
     }
   });
 
+  it('answers around-me on Redis while a drain moves the member (rank and range read as one)', async () => {
+    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
+    const writer = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
+    const prefix = `v01t-test:${randomUUID()}:`;
+    try {
+      const rd = new RedisLeaderboard(redis, new LeaderboardRepository(db()), prefix);
+      const ref = { workspaceId: randomUUID(), board: 'workspace', period: 'all' };
+      const key = rd.key(ref);
+      const me = randomUUID();
+      const others = Array.from({ length: 40 }, () => randomUUID());
+      await writer.zadd(key, 50, me, ...others.flatMap((u, i) => [i * 2.5, u]));
+      await writer.set(`${key}:ready`, '1');
+      // Other members' scores jump across the member's while around-me is asked, as a drain does.
+      let stop = false;
+      const churn = (async () => {
+        for (let i = 0; !stop; i++) await writer.zadd(key, i % 2 ? 0 : 100, others[i % others.length]!, (i + 7) % 2 ? 100 : 0, others[(i + 7) % others.length]!);
+      })();
+      for (let i = 0; i < 300; i++) {
+        const found = (await rd.around(ref, me, i % 3))!;
+        expect(found.me).toMatchObject({ userId: me, score: 50 });
+        expect(found.neighbours.map((n) => n.rank)).toEqual(found.neighbours.map((_, j) => found.neighbours[0]!.rank + j));
+      }
+      stop = true;
+      await churn;
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+      writer.disconnect();
+    }
+  });
+
   it('serves top N and around-me per workspace and persona, per period, and archives closed periods', async () => {
     const other = randomUUID();
     const lbWs = await createWorkspace(t, owner, 'Leagues');

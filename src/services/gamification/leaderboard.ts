@@ -52,6 +52,14 @@ export class PostgresLeaderboard implements LeaderboardStore {
   }
 }
 
+/** A member's 0-based rank and the entries `radius` above and below it, read atomically. */
+const AROUND_ME_SCRIPT = `
+local r = redis.call('ZREVRANK', KEYS[1], ARGV[1])
+if not r then return false end
+local start = math.max(0, r - tonumber(ARGV[2]))
+return { start, redis.call('ZREVRANGE', KEYS[1], start, r + tonumber(ARGV[2]), 'WITHSCORES') }
+`;
+
 /**
  * Sorted sets projected from gamification.scores. Scoring transactions mark changed entries in
  * gamification.board_sync; `drain()` copies their committed scores (absolute values, so a repeat
@@ -113,10 +121,11 @@ export class RedisLeaderboard implements LeaderboardStore {
 
   async around(ref: BoardRef, userId: string, radius: number) {
     const key = await this.ready(ref);
-    const rank0 = await this.redis.zrevrank(key, userId);
-    if (rank0 === null) return null;
-    const start = Math.max(0, rank0 - radius);
-    const flat = await this.redis.zrevrange(key, start, rank0 + radius, 'WITHSCORES');
+    // The rank and the range in one script: read apart, a drain copying new scores in between could
+    // move the member out of the range it was ranked for (a profile then failed with a 500).
+    const found = (await this.redis.eval(AROUND_ME_SCRIPT, 1, key, userId, String(radius))) as [number, string[]] | null;
+    if (!found) return null;
+    const [start, flat] = found;
     const neighbours: Standing[] = [];
     for (let i = 0; i < flat.length; i += 2) neighbours.push({ rank: start + i / 2 + 1, userId: flat[i]!, score: Number(flat[i + 1]) });
     const me = neighbours.find((s) => s.userId === userId)!;
