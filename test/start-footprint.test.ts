@@ -75,6 +75,19 @@ async function startAndStop(
   return { log, listening: JSON.parse(line!), packagesAtReady };
 }
 
+/** An empty data folder (and, on PostgreSQL, a new database) for one start, removed afterwards. */
+async function freshStartEnv(): Promise<Record<string, string>> {
+  const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-start-')), 'data');
+  cleanups.push(() => fs.rmSync(path.dirname(dataDir), { recursive: true, force: true }));
+  const env: Record<string, string> = { V01T_DATA_DIR: dataDir, V01T_MASTER_KEY: randomBytes(32).toString('hex') };
+  if (TEST_DB === 'postgres') {
+    const db = await freshPostgresDatabase();
+    cleanups.push(db.drop);
+    env.DATABASE_URL = db.url;
+  }
+  return env;
+}
+
 describe('npm start on a fresh clone', { timeout: 300_000 }, () => {
   it('prints a progress line for each build step, with its duration, and builds nothing the second time', () => {
     // On standard error; the template and the web app are built side by side, so their lines interleave.
@@ -95,14 +108,7 @@ describe('npm start on a fresh clone', { timeout: 300_000 }, () => {
   });
 
   it('starts on an empty data folder from the template, and restarts without applying a migration', async () => {
-    const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-start-')), 'data');
-    cleanups.push(() => fs.rmSync(path.dirname(dataDir), { recursive: true, force: true }));
-    const env: Record<string, string> = { V01T_DATA_DIR: dataDir, V01T_MASTER_KEY: randomBytes(32).toString('hex') };
-    if (TEST_DB === 'postgres') {
-      const db = await freshPostgresDatabase();
-      cleanups.push(db.drop);
-      env.DATABASE_URL = db.url;
-    }
+    const env = await freshStartEnv();
     const first = await startAndStop(env);
     const phases = Object.keys(first.listening.startupPhasesMs);
     expect(phases).toEqual(expect.arrayContaining(['imports', 'database', 'migrations', 'create analytics-engine', 'routes', 'events']));
@@ -124,14 +130,7 @@ describe('npm start on a fresh clone', { timeout: 300_000 }, () => {
   });
 
   it('loads no adapter package the configuration does not use, in the built bundle (ADR 0073)', async () => {
-    const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-start-')), 'data');
-    cleanups.push(() => fs.rmSync(path.dirname(dataDir), { recursive: true, force: true }));
-    const env: Record<string, string> = { V01T_DATA_DIR: dataDir, V01T_MASTER_KEY: randomBytes(32).toString('hex') };
-    if (TEST_DB === 'postgres') {
-      const db = await freshPostgresDatabase();
-      cleanups.push(db.drop);
-      env.DATABASE_URL = db.url;
-    }
+    const env = await freshStartEnv();
     const { packagesAtReady } = await startAndStop(env, { countModules: true });
     // What serving needs is there (the counter works), and the database engine configured.
     expect(packagesAtReady).toEqual(expect.arrayContaining(['fastify', 'pg-boss', TEST_DB === 'postgres' ? 'pg' : '@electric-sql/pglite']));

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createWorkspace, signup } from '../helpers/api.js';
-import { startFakeChannel, webhookChannel, type FakeChannel } from './fake-channel.js';
+import { drainPublisher, startFakeChannel, webhookChannel, type FakeChannel } from './fake-channel.js';
 import type { ContentInstance } from '../../src/services/content-scheduler/index.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
 import { CoreMetrics } from '../../src/kernel/telemetry/metrics.js';
@@ -142,14 +142,7 @@ describe('publisher claims ahead and publishes at the due time', () => {
     const sleeps: number[] = [];
     const a = publisher('ahead-a', counting, { lookaheadMs: 1_000, batch: 7, concurrency: 3, sleep: clockSleep(sleeps) });
     const b = publisher('ahead-b', counting, { lookaheadMs: 1_000, batch: 7, concurrency: 3, sleep: clockSleep(sleeps) });
-    const drain = async (p: Publisher) => {
-      let published = 0;
-      for (;;) {
-        const s = await p.runOnce();
-        published += s.published;
-        if (s.claimed === 0) return published;
-      }
-    };
+    const drain = drainPublisher;
     const [pa, pb] = await Promise.all([drain(a), drain(b)]);
     expect(pa + pb).toBe(N);
     expect(pa).toBeGreaterThan(0);

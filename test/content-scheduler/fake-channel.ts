@@ -24,3 +24,13 @@ export async function webhookChannel(t: TestPlatform, owner: TestUser, workspace
   if (ch.statusCode !== 201) throw new Error(`channel: ${ch.statusCode} ${ch.body}`);
   return { connectionId, channelId: ch.json().channel.id as string };
 }
+
+/** Runs a publisher's passes until one claims nothing; returns how many posts it published. */
+export async function drainPublisher(p: { runOnce(): Promise<{ claimed: number; published: number }> }): Promise<number> {
+  let published = 0;
+  for (;;) {
+    const s = await p.runOnce();
+    published += s.published;
+    if (s.claimed === 0) return published;
+  }
+}

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPlatform, TEST_DB, type TestPlatform } from '../helpers/platform.js';
 import { createWorkspace, signup } from '../helpers/api.js';
-import { startFakeChannel, webhookChannel, type FakeChannel } from './fake-channel.js';
+import { drainPublisher, startFakeChannel, webhookChannel, type FakeChannel } from './fake-channel.js';
 import { openDatabase, type Database } from '../../src/kernel/db/database.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
 import { CoreMetrics } from '../../src/kernel/telemetry/metrics.js';
@@ -71,14 +71,7 @@ describe.skipIf(TEST_DB !== 'postgres')('two publishers on PostgreSQL', () => {
       });
     const a = make(t.platform.ctx.db, 'publisher-a');
     const b = make(second.orm, 'publisher-b');
-    const drain = async (p: Publisher) => {
-      let published = 0;
-      for (;;) {
-        const s = await p.runOnce();
-        published += s.published;
-        if (s.claimed === 0) return published;
-      }
-    };
+    const drain = drainPublisher;
     // The hub throttles each connection (10/s): throttled targets wait without using an attempt.
     let pa = 0;
     let pb = 0;
