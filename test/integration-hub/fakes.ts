@@ -38,6 +38,14 @@ export interface Fakes {
   tokenAnswers: { status: number; body: Record<string, unknown> }[];
   tokenCalls: number;
   webhookSecret: string;
+  /** Messages the fake Slack holds, newest last, as conversations.history returns them. */
+  slackMessages: { channel: string; ts: string; at: number; text: string; user: string; metadata?: unknown; files?: { id: string; name: string }[] }[];
+  /** Slack stores this many next chat.postMessage / files.completeUploadExternal calls and never answers them. */
+  slackSwallow: number;
+  /** Errors chat.postMessage answers with (ok:false, nothing posted), consumed in order. */
+  slackPostErrors: string[];
+  /** Errors conversations.history answers with (ok:false), consumed in order. */
+  slackHistoryErrors: string[];
   mails: { from: string; to: string[]; data: string; user?: string }[];
   smtpPort: number;
   close(): Promise<void>;
@@ -46,7 +54,7 @@ export interface Fakes {
 const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 
 export async function startFakes(): Promise<Fakes> {
-  const f: Fakes = { base: '', calls: [], uploads: [], mastodonProcessing: 0, tokenAnswers: [], tokenCalls: 0, webhookSecret: `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`, mails: [], smtpPort: 0, close: async () => {} };
+  const f: Fakes = { base: '', calls: [], uploads: [], mastodonProcessing: 0, tokenAnswers: [], tokenCalls: 0, webhookSecret: `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`, slackMessages: [], slackSwallow: 0, slackPostErrors: [], slackHistoryErrors: [], mails: [], smtpPort: 0, close: async () => {} };
   let issueNo = 41;
   let mediaNo = 200;
   let statusNo = 110;
@@ -100,7 +108,25 @@ export async function startFakes(): Promise<Fakes> {
         if (method === 'auth.test') return json(res, 200, { ok: true, team: 'T', user: 'bot', team_id: 'T1', user_id: 'U1' });
         if (method === 'chat.postMessage') {
           if (!parsed.channel) return json(res, 200, { ok: false, error: 'channel_not_found' });
+          const refused = f.slackPostErrors.shift();
+          if (refused) return json(res, 200, { ok: false, error: refused });
+          f.slackMessages.push({ channel: String(parsed.channel), ts: '1712345678.000100', at: Date.now() / 1000, text: String(parsed.text), user: 'U1', ...(parsed.metadata ? { metadata: parsed.metadata } : {}) });
+          // Posted, but the answer never leaves (the connection stays open until the client gives up).
+          if (f.slackSwallow > 0 && f.slackSwallow--) return;
           return json(res, 200, { ok: true, channel: parsed.channel, ts: '1712345678.000100', message: { text: parsed.text, type: 'message' } });
+        }
+        if (method === 'conversations.history') {
+          const error = f.slackHistoryErrors.shift();
+          if (error) return json(res, 200, { ok: false, error });
+          const oldest = Number(parsed.oldest ?? 0);
+          const withMeta = parsed.include_all_metadata === true;
+          // Newest first, like Slack; one page (the fake holds few messages). The fake's ts values are
+          // fixed strings, so `oldest` is compared with when the message was posted.
+          const messages = f.slackMessages
+            .filter((m) => m.channel === parsed.channel && m.at >= oldest)
+            .reverse()
+            .map(({ channel: _c, at: _a, metadata, ...m }) => ({ type: 'message', ...m, ...(withMeta && metadata ? { metadata } : {}) }));
+          return json(res, 200, { ok: true, messages, has_more: false, response_metadata: { next_cursor: '' } });
         }
         if (method === 'chat.getPermalink') return json(res, 200, { ok: true, channel: parsed.channel, permalink: `https://team.slack.com/archives/${String(parsed.channel)}/p1712345678000100` });
         // External upload flow: form parameters, not JSON.
@@ -123,6 +149,8 @@ export async function startFakes(): Promise<Fakes> {
           if (!form.get('channel_id')) return json(res, 200, { ok: false, error: 'channel_not_found' });
           if (!files.length || files.some((x) => !slackPending.get(x.id)?.uploaded)) return json(res, 200, { ok: false, error: 'file_upload_not_completed' });
           for (const x of files) f.uploads.push(slackPending.get(x.id)!.uploaded!);
+          f.slackMessages.push({ channel: String(form.get('channel_id')), ts: '1712345678.000200', at: Date.now() / 1000, text: form.get('initial_comment') ?? '', user: 'U1', files: files.map((x) => ({ id: x.id, name: slackPending.get(x.id)!.filename })) });
+          if (f.slackSwallow > 0 && f.slackSwallow--) return;
           return json(res, 200, { ok: true, files: files.map((x) => ({ id: x.id, title: x.title ?? '', permalink: `https://team.slack.com/files/U1/${x.id}/${x.title ?? 'file'}`, initial_comment: form.get('initial_comment'), channel: form.get('channel_id') })) });
         }
         return json(res, 200, { ok: false, error: 'unknown_method' });

@@ -105,7 +105,7 @@ describe('OAuth 2.0 authorisation code + PKCE + state', () => {
     const start = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/connections/${c.connection.id}/oauth/start`, headers: bearer(owner.token), payload: {} });
     const url = new URL(start.json().authorizeUrl);
     expect(url.pathname).toBe('/slack-auth/oauth/v2/authorize');
-    expect(url.searchParams.get('scope')).toBe('chat:write,channels:read,files:write');
+    expect(url.searchParams.get('scope')).toBe('chat:write,channels:read,files:write,channels:history,groups:history');
     const cb = await t.inject({ method: 'GET', url: `/oauth/integrations/callback?state=${url.searchParams.get('state')}&code=slack-code` });
     expect(cb.statusCode, cb.body).toBe(200);
     const post = await act(c.connection.id, 'postMessage', { text: 'hi' });

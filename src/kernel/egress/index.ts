@@ -6,12 +6,24 @@
 import type { Config } from '../config/index.js';
 import type { Clock } from '../clock.js';
 import { EgressClient, type EgressObservation } from './client.js';
+import { AppError } from '../errors.js';
 
 export { EGRESS_ALLOW_HINT, EgressClient, EgressPolicy, describeRateLimit, extractRawHost, retryAfterMs } from './client.js';
 export type { EgressObservation, EgressOptions, EgressRateLimit, EgressRequest, EgressResponse } from './client.js';
 
 /** Codes a blocked or failed outbound call carries (AppError.code). */
 export const EGRESS_ERROR_CODES = ['egress_blocked', 'egress_timeout', 'egress_failed', 'egress_rate_limited', 'egress_circuit_open', 'egress_response_too_large'] as const;
+
+/**
+ * Whether a failed call may still have taken effect at the receiver: the request went out and no
+ * answer (or no readable one) came back. Blocked, rate-limited and never-connected calls did not
+ * reach it; an answer with an error status is the receiver's own word.
+ */
+export function outcomeUnknown(err: unknown): boolean {
+  if (!(err instanceof AppError)) return false;
+  if (err.code === 'egress_timeout' || err.code === 'egress_response_too_large') return true;
+  return err.code === 'egress_failed' && !err.extra.neverConnected;
+}
 
 /**
  * The guarded client configured from the platform configuration (V01T_EGRESS_ALLOW,

@@ -131,7 +131,10 @@ export class ConnectionsRepository {
 
   /**
    * Takes the idempotency key of a publication (kind 'publish') or an action run (kind 'action'):
-   * inserts a pending row, or retakes a pending one whose claimer died (claimed before staleBefore).
+   * inserts a pending row, or retakes a pending one whose claimer died (claimed before staleBefore)
+   * or an 'uncertain' one (an attempt that ended without knowing the outcome, ADR 0079). A retaken
+   * row may already have been published by the earlier attempt: `previousAttemptAt` says when that
+   * attempt was claimed, so the caller can look for its item before publishing again.
    * Not claimed: another caller holds it, or it is confirmed (the row carries the first result).
    */
   async claimPublication(
@@ -141,19 +144,29 @@ export class ConnectionsRepository {
     staleBefore: Date,
     kind: Publication['kind'] = 'publish',
     action: string | null = null,
-  ): Promise<{ claimed: boolean; row: Publication | null }> {
+  ): Promise<{ claimed: boolean; row: Publication | null; previousAttemptAt?: Date }> {
     const inserted = await this.db.insert(publications).values({ connectionId, kind, idempotencyKey: key, action, status: 'pending', claimedAt: now }).onConflictDoNothing().returning();
     if (inserted[0]) return { claimed: true, row: inserted[0] };
     const same = and(eq(publications.connectionId, connectionId), eq(publications.kind, kind), eq(publications.idempotencyKey, key));
-    // A pending claim older than staleBefore belonged to a process that died mid-publish: retake it.
+    const existing = (await this.db.select().from(publications).where(same).limit(1))[0] ?? null;
+    const retakable = existing && (existing.status === 'uncertain' || (existing.status === 'pending' && existing.claimedAt < staleBefore));
+    if (!retakable) return { claimed: false, row: existing };
+    // Retaken only if nobody else retook it meanwhile (status and claim time unchanged since the read).
     const retaken = await this.db
       .update(publications)
-      .set({ claimedAt: now, action })
-      .where(and(same, eq(publications.status, 'pending'), lt(publications.claimedAt, staleBefore)))
+      .set({ status: 'pending', claimedAt: now, action })
+      .where(and(same, eq(publications.status, existing.status), eq(publications.claimedAt, existing.claimedAt)))
       .returning();
-    if (retaken[0]) return { claimed: true, row: retaken[0] };
-    const existing = (await this.db.select().from(publications).where(same).limit(1))[0] ?? null;
-    return { claimed: false, row: existing };
+    if (retaken[0]) return { claimed: true, row: retaken[0], previousAttemptAt: existing.claimedAt };
+    return { claimed: false, row: (await this.db.select().from(publications).where(same).limit(1))[0] ?? null };
+  }
+
+  /** Keeps the key of a publish whose outcome is unknown: the next claim retakes it as a retry (ADR 0079). */
+  async markPublicationUncertain(connectionId: string, key: string): Promise<void> {
+    await this.db
+      .update(publications)
+      .set({ status: 'uncertain' })
+      .where(and(eq(publications.connectionId, connectionId), eq(publications.kind, 'publish'), eq(publications.idempotencyKey, key), eq(publications.status, 'pending')));
   }
 
   async confirmPublication(connectionId: string, key: string, externalId: string, url: string | null, at: Date): Promise<void> {

@@ -9,7 +9,7 @@ import type { AuditLog } from '../../kernel/audit/index.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import type { EventPublisher } from '../../kernel/events/envelope.js';
 import { AppError, notFound, type FieldError } from '../../kernel/errors.js';
-import { EGRESS_ALLOW_HINT, type EgressClient, type EgressObservation, type EgressRequest } from '../../kernel/egress/index.js';
+import { EGRESS_ALLOW_HINT, outcomeUnknown, type EgressClient, type EgressObservation, type EgressRequest } from '../../kernel/egress/index.js';
 import type { ConnectionsRepository } from './connections.repository.js';
 import type { ConnectionRow } from './schema.js';
 import type { Vault } from './vault.js';
@@ -522,12 +522,16 @@ export class ConnectionsService {
     }
     try {
       const ctx = await this.prepare(row, actor);
-      const result = await connector.publish(ctx, content, idempotencyKey);
+      const retry = claim.previousAttemptAt ? { previousAttemptAt: claim.previousAttemptAt } : undefined;
+      const result = await connector.publish(ctx, content, idempotencyKey, retry);
       await this.repo.confirmPublication(row.id, idempotencyKey, result.externalId, result.url, this.clock.now());
       return result;
     } catch (err) {
-      // Not confirmed by the provider: free the key so a retry may publish.
-      await this.repo.releasePublication(row.id, idempotencyKey).catch(() => {});
+      // Refused by the provider: free the key so a retry publishes afresh. Outcome unknown (no
+      // answer, or the connection dropped after the request went out): keep the key as uncertain,
+      // so the retry first looks for what this attempt may have published (ADR 0079).
+      if (outcomeUnknown(err)) await this.repo.markPublicationUncertain(row.id, idempotencyKey).catch(() => {});
+      else await this.repo.releasePublication(row.id, idempotencyKey).catch(() => {});
       throw err;
     }
   }

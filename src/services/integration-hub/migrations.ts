@@ -106,4 +106,14 @@ ALTER TABLE integration_hub.connections ADD CONSTRAINT connections_rate_limit_co
 ALTER TABLE integration_hub.oauth_states ADD COLUMN return_to text;
 `,
   },
+  {
+    id: '0005_publication_uncertain',
+    sql: `
+-- A publish whose outcome is unknown (no answer, the connection dropped after sending) keeps its
+-- key as 'uncertain' instead of freeing it: the retry asks the connector to look for the first
+-- attempt's item before publishing again. ADR 0079.
+ALTER TABLE integration_hub.publications DROP CONSTRAINT IF EXISTS publications_status_check;
+ALTER TABLE integration_hub.publications ADD CONSTRAINT publications_status_check CHECK (status IN ('pending', 'confirmed', 'uncertain'));
+`,
+  },
 ];

@@ -66,7 +66,8 @@ export const publications = integrationHub.table(
     /** 'publish' (publish) or 'action' (runAction with an idempotency key): separate key spaces. */
     kind: text('kind', { enum: ['publish', 'action'] }).notNull().default('publish'),
     idempotencyKey: text('idempotency_key').notNull(),
-    status: text('status', { enum: ['pending', 'confirmed'] }).notNull(),
+    /** 'uncertain': a publish attempt ended without knowing whether the provider published (ADR 0079). */
+    status: text('status', { enum: ['pending', 'confirmed', 'uncertain'] }).notNull(),
     /** The action a kind='action' key was used for, and its first successful output. */
     action: text('action'),
     output: jsonb('output').$type<Record<string, unknown>>(),

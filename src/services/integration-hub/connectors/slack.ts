@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { action, type Connector, type ConnectorContext } from './types.js';
+import { AppError } from '../../../kernel/errors.js';
+import { action, type Connector, type ConnectorContext, type PublishRetry } from './types.js';
 import { composeText, jsonHeaders, providerError, trimSlash } from './util.js';
 import { bearerOf, oauthCredentials } from './oauth-credentials.js';
 import { verifySlack } from '../signatures.js';
@@ -26,7 +27,9 @@ function slackJson<T>(res: EgressResponse): T & { ok: true } {
   const body = res.json<{ ok: boolean; error?: string }>();
   if (!body.ok) {
     const e = body.error ?? 'unknown_error';
-    throw providerError('Slack', { ...res, status: ['invalid_auth', 'not_authed', 'token_revoked', 'token_expired', 'account_inactive'].includes(e) ? 401 : 502 }, e);
+    const err = providerError('Slack', { ...res, status: ['invalid_auth', 'not_authed', 'token_revoked', 'token_expired', 'account_inactive'].includes(e) ? 401 : 502 }, e);
+    err.extra.slackError = e;
+    throw err;
   }
   return body as T & { ok: true };
 }
@@ -41,11 +44,57 @@ async function call<T>(ctx: Ctx, method: string, body: Record<string, unknown>):
   return slackJson<T>(res);
 }
 
-async function postMessage(ctx: Ctx, channel: string | undefined, text: string) {
+/** The message metadata type a publication carries its idempotency key in (ADR 0079). */
+const PUBLICATION_EVENT = 'v01t_publication';
+
+async function postMessage(ctx: Ctx, channel: string | undefined, text: string, idempotencyKey?: string) {
   const ch = channel ?? ctx.config.channel;
   if (!ch) throw providerError('Slack', { status: 400 } as EgressResponse, 'no channel given and no default channel configured');
-  const r = await call<{ channel: string; ts: string }>(ctx, 'chat.postMessage', { channel: ch, text });
+  const metadata = idempotencyKey ? { metadata: { event_type: PUBLICATION_EVENT, event_payload: { idempotency_key: idempotencyKey } } } : {};
+  const r = await call<{ channel: string; ts: string }>(ctx, 'chat.postMessage', { channel: ch, text, ...metadata });
   return { channel: r.channel, ts: r.ts };
+}
+
+interface HistoryMessage {
+  ts: string;
+  user?: string;
+  metadata?: { event_type?: string; event_payload?: { idempotency_key?: unknown } };
+  files?: { id: string; name?: string }[];
+}
+
+/** Errors that mean the history cannot be read with this token, now or later (no point retrying). */
+const HISTORY_REFUSALS = new Set(['missing_scope', 'not_in_channel', 'channel_not_found', 'not_allowed_token_type']);
+const HISTORY_PAGES = 10;
+
+/**
+ * A retry of a publication whose first attempt may have reached Slack (it timed out): Slack's
+ * Web API takes no idempotency key, so the channel's messages since that attempt are read
+ * (conversations.history, needs channels:history / groups:history) and the first attempt's message
+ * returned if it is there. A text message carries the key in its metadata; a file share cannot, so it
+ * is recognised as this bot's share of the same file names. null: not there, or the history cannot
+ * be read with this token (then the publication goes ahead, as before this check existed).
+ */
+async function findEarlierAttempt(ctx: Ctx, channel: string, idempotencyKey: string, retry: PublishRetry, media: PublishMedia[] | undefined): Promise<HistoryMessage | null> {
+  const botUser = media?.length ? (await call<{ user_id: string }>(ctx, 'auth.test', {})).user_id : null;
+  const names = media?.map((m) => m.filename).join('\n');
+  const oldest = ((retry.previousAttemptAt.getTime() - 60_000) / 1000).toFixed(6);
+  let cursor: string | undefined;
+  for (let page = 0; page < HISTORY_PAGES; page++) {
+    let r: { messages: HistoryMessage[]; response_metadata?: { next_cursor?: string } };
+    try {
+      r = await call(ctx, 'conversations.history', { channel, oldest, limit: 200, include_all_metadata: true, ...(cursor ? { cursor } : {}) });
+    } catch (err) {
+      if (err instanceof AppError && HISTORY_REFUSALS.has(String(err.extra.slackError))) return null;
+      throw err;
+    }
+    for (const m of r.messages) {
+      if (m.metadata?.event_type === PUBLICATION_EVENT && m.metadata.event_payload?.idempotency_key === idempotencyKey) return m;
+      if (botUser && m.user === botUser && m.files?.map((f) => f.name).join('\n') === names) return m;
+    }
+    cursor = r.response_metadata?.next_cursor || undefined;
+    if (!cursor) return null;
+  }
+  return null;
 }
 
 /** Web API methods that take form parameters (the files.* upload methods). */
@@ -113,12 +162,20 @@ export const slackConnector: Connector = {
       },
     }),
   },
-  async publish(ctx: Ctx, content: PublishContent) {
+  async publish(ctx: Ctx, content: PublishContent, idempotencyKey: string, retry?: PublishRetry) {
+    if (retry && ctx.config.channel) {
+      const earlier = await findEarlierAttempt(ctx, ctx.config.channel, idempotencyKey, retry, content.media);
+      if (earlier) {
+        const link = await call<{ permalink: string }>(ctx, 'chat.getPermalink', { channel: ctx.config.channel, message_ts: earlier.ts }).catch(() => null);
+        const externalId = earlier.files?.length ? `${ctx.config.channel}/files/${earlier.files.map((f) => f.id).join(',')}` : `${ctx.config.channel}/${earlier.ts}`;
+        return { externalId, url: link?.permalink ?? null };
+      }
+    }
     if (content.media?.length) {
       const shared = await shareFiles(ctx, undefined, composeText(content), content.media);
       return { externalId: `${shared.channel}/files/${shared.fileIds.join(',')}`, url: shared.permalink };
     }
-    const m = await postMessage(ctx, undefined, composeText(content));
+    const m = await postMessage(ctx, undefined, composeText(content), idempotencyKey);
     const link = await call<{ permalink: string }>(ctx, 'chat.getPermalink', { channel: m.channel, message_ts: m.ts }).catch(() => null);
     return { externalId: `${m.channel}/${m.ts}`, url: link?.permalink ?? null };
   },
@@ -132,7 +189,8 @@ export const slackConnector: Connector = {
   oauth: {
     authorizeUrl: (c) => `${trimSlash(String(c.authorizeBaseUrl ?? 'https://slack.com'))}/oauth/v2/authorize`,
     tokenUrl: (c) => `${trimSlash(String(c.baseUrl ?? 'https://slack.com/api'))}/oauth.v2.access`,
-    scopes: ['chat:write', 'channels:read', 'files:write'],
+    // channels:history / groups:history: a retried publication looks for its first attempt (ADR 0079).
+    scopes: ['chat:write', 'channels:read', 'files:write', 'channels:history', 'groups:history'],
     scopeSeparator: ',',
   },
 };

@@ -39,6 +39,10 @@ export interface OAuthSpec {
   scopeSeparator: string;
 }
 
+export interface PublishRetry {
+  previousAttemptAt: Date;
+}
+
 export interface Connector {
   id: string;
   name: string;
@@ -48,7 +52,13 @@ export interface Connector {
   config: z.ZodType;
   actions: Record<string, ConnectorAction>;
   canPublish: boolean;
-  publish?(ctx: ConnectorContext<never, never>, content: PublishContent, idempotencyKey: string): Promise<PublishResult>;
+  /**
+   * Publishes `content`. `retry` is set when an earlier attempt with this key may have published
+   * (it timed out, or its process died mid-call): a connector whose provider has no idempotency key
+   * looks for that attempt's item (posted since `previousAttemptAt`) and returns it instead of
+   * publishing twice (ADR 0079).
+   */
+  publish?(ctx: ConnectorContext<never, never>, content: PublishContent, idempotencyKey: string, retry?: PublishRetry): Promise<PublishResult>;
   /** Throws when the connection does not work (bad credentials, unreachable). */
   health(ctx: ConnectorContext<never, never>): Promise<void>;
   inbound?: InboundVerifier;
