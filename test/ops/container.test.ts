@@ -68,7 +68,14 @@ describe('container image (deploy/Dockerfile)', () => {
     for (const c of all(runtime, 'COPY')) expect(c.args, c.args).toMatch(/^--from=build\s/);
     const copied = all(runtime, 'COPY').map((c) => c.args.split(/\s+/)[1]);
     // dist/v01t.js: the CLI bundle bin/v01t.js loads (ADR 0065), and the chunks it imports on first use (ADR 0073).
-    expect(copied.sort()).toEqual(['/app/bin', '/app/dist/src', '/app/dist/v01t-chunks', '/app/dist/v01t.js', '/app/dist/web', '/app/node_modules', '/app/package.json', '/app/sbom.cdx.json']);
+    // dist/pglite-template: the embedded database a first start copies instead of running initdb (ADR 0065).
+    expect(copied.sort()).toEqual(['/app/bin', '/app/dist/pglite-template', '/app/dist/src', '/app/dist/v01t-chunks', '/app/dist/v01t.js', '/app/dist/web', '/app/node_modules', '/app/package.json', '/app/sbom.cdx.json']);
+    // The template is prepared by the built script, into the folder the runtime copies, after the build made it.
+    const template = /node (dist\/src\/apps\/pglite-template\.js) (\S+)/.exec(runs);
+    expect(template, 'the build stage prepares the PGlite template').not.toBeNull();
+    expect(template![2]).toBe('dist/pglite-template');
+    expect(runs.indexOf(template![0])).toBeGreaterThan(runs.indexOf('npm run build'));
+    expect(fs.existsSync(path.join(REPO, 'src/apps/pglite-template.ts'))).toBe(true);
   });
 
   it('gives `npm run build` everything it reads (the server and the web app), and ships the SBOM made before the prune', () => {
