@@ -33,6 +33,17 @@ export interface ScoreDelta {
 export class ScoringRepository {
   constructor(private readonly db: Db) {}
 
+  /**
+   * Takes the workspaces' score locks (the per-workspace advisory lock of migration 0002), in
+   * workspace order, held to commit. Every writer of a workspace's scoring state (event scoring, a
+   * batch, an adjustment, a reversal, archiving, erasure) takes it before its first row lock, so
+   * two writers never hold rows the other waits for (ADR 0075); the score triggers' own take of it
+   * is then a re-entry.
+   */
+  async lockWorkspaces(workspaceIds: string[], tx: DbExecutor): Promise<void> {
+    await lockWorkspaces(workspaceIds, tx);
+  }
+
   async userTimezone(workspaceId: string, userId: string, ex: DbExecutor = this.db): Promise<string | null> {
     const [r] = await rows<{ timezone: string }>(ex, sql`SELECT timezone FROM gamification.user_settings WHERE workspace_id = ${workspaceId} AND user_id = ${userId}`);
     return r?.timezone ?? null;
@@ -214,14 +225,28 @@ export class ScoringRepository {
 }
 
 /**
- * Several workspaces in one statement: takes their score locks (migration 0002) in workspace
- * order first, so the triggers' per-workspace locks never wait in opposite orders.
+ * Takes the workspaces' score locks (migration 0002) in workspace order: the same lock the score
+ * triggers take, so writers queue on it before their first row lock (ScoringRepository.lockWorkspaces).
+ */
+export async function lockWorkspaces(workspaceIds: string[], tx: DbExecutor): Promise<void> {
+  const workspaces = [...new Set(workspaceIds.map((w) => w.toLowerCase()))].sort();
+  if (!workspaces.length) return;
+  if (workspaces.length === 1) {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || ${workspaces[0]}::uuid::text, 0))`);
+    return;
+  }
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))
+    FROM (SELECT w FROM unnest(${arrayLiteral(workspaces)}::uuid[]) AS j(w) ORDER BY w) x`);
+}
+
+/**
+ * Several workspaces in one statement: takes their score locks in workspace order first, so the
+ * triggers' per-workspace locks never wait in opposite orders.
  */
 async function lockScoreWriters(entries: ScoreDelta[], tx: DbExecutor): Promise<void> {
-  const workspaces = [...new Set(entries.map((e) => e.workspaceId.toLowerCase()))].sort();
+  const workspaces = [...new Set(entries.map((e) => e.workspaceId.toLowerCase()))];
   if (workspaces.length < 2) return;
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))
-    FROM (SELECT w FROM json_array_elements_text(${JSON.stringify(workspaces)}::json) AS j(w) ORDER BY w) x`);
+  await lockWorkspaces(workspaces, tx);
 }
 
 /** Keys of the batch reads: (workspace, user) plus more columns. */
@@ -477,7 +502,6 @@ export class BatchScoringRepository {
           ['src', 'text', (e) => e.source],
         ])} ON CONFLICT DO NOTHING`);
     if (!parts.length) return;
-    if (w.scores.length) await lockScoreWriters(w.scores, tx);
     const ctes = sql.join(
       [...(scoreRows ? [sql`s AS MATERIALIZED (${scoreRows})`] : []), ...parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`)],
       sql`, `,
