@@ -42,6 +42,8 @@ function prng(seed: number) {
 /** A workspace with the defaults plus a filtered rule, a points badge, badge and level rewards and a steep level curve. */
 async function configure(ws: string, users: string[]): Promise<void> {
   await g.configs.createRule(ws, ruleBody.parse({ name: 'LinkedIn posts', event: 'content.post.published.v1', filter: 'payload.channel = "linkedin"', persona: 'vCreator', metric: 'Reach Points', points: 7, dailyCap: 30, multipliers: [{ activity: 'publish', cadence: 'daily', minStreak: 2, factor: 2 }] }));
+  // A metric with the characters an array literal must quote (the batch sends its rows as arrays, ADR 0075).
+  await g.configs.createRule(ws, ruleBody.parse({ name: 'Insights', event: 'analytics.insight.created.v1', persona: 'vAnalyst', metric: 'Insight "points", {x} \\ NULL', points: 3, dailyCap: 9 }));
   await g.configs.createRule(ws, ruleBody.parse({ name: 'Failed runs', event: 'workflow.run.failed.v1', persona: 'vAutomator', metric: 'Automation XP', points: 1, streak: { activity: 'automate', cadence: 'daily' } }));
   await g.configs.createBadge(ws, badgeBody.parse({ key: 'reach-50', name: 'Reach 50', criteria: { kind: 'points', metric: 'Reach Points', atLeast: 50, windowDays: 3 } }));
   await g.configs.createBadge(ws, badgeBody.parse({ key: 'xp-300', name: 'XP 300', criteria: { kind: 'points', metric: 'Automation XP', atLeast: 300, windowDays: 7 } }));
@@ -203,6 +205,7 @@ describe('batch scoring', () => {
     expect(sa.badges.some((b) => b.endsWith(':first-automation'))).toBe(true);
     expect(sa.entitlements.map((e) => e.reward_key)).toEqual(expect.arrayContaining(['reach-flair', 'automator-5']));
     expect(sa.ledger.some((l) => l.rule_id === 'LinkedIn posts' && l.points === 14)).toBe(true); // a streak bonus applied
+    expect(sa.balances.some((b) => b.metric === 'Insight "points", {x} \\ NULL')).toBe(true);
   }, 120_000);
 
   it('changes nothing when a batch is delivered again, alone or mixed with new events', async () => {

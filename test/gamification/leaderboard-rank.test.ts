@@ -62,6 +62,17 @@ describe('leaderboard rank from bucket counts', () => {
     await db().execute(sql`DELETE FROM gamification.scores WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND user_id IN (${sql.join(users.slice(100, 120).map((u) => sql`${u}::uuid`), sql`, `)})`);
     expect(await expectRanksAgree(repo, ref)).toBe(140);
 
+    // Every bucket row the triggers keep equals a recount of the scores at its width (none missing, none extra).
+    const kept = await rows<{ lvl: number; b: string; members: string }>(
+      db(),
+      sql`SELECT lvl, bucket::text AS b, members::text FROM gamification.score_counts WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period} AND members <> 0 ORDER BY lvl, bucket`,
+    );
+    const recount = await rows<{ lvl: number; b: string; members: string }>(
+      db(),
+      sql`SELECT l.lvl, (s.score >> l.lvl)::text AS b, count(*)::text AS members FROM gamification.scores s CROSS JOIN (VALUES (4), (8), (16), (24)) AS l(lvl)
+          WHERE s.workspace_id = ${ref.workspaceId} AND s.board = ${ref.board} AND s.period = ${ref.period} GROUP BY 1, s.score >> l.lvl ORDER BY 1, s.score >> l.lvl`,
+    );
+    expect(kept).toEqual(recount);
     // The bucket counts hold exactly the board's members at each width.
     const counts = await rows<{ lvl: number; n: string }>(db(), sql`SELECT lvl, sum(members)::text AS n FROM gamification.score_counts WHERE workspace_id = ${ref.workspaceId} AND board = ${ref.board} AND period = ${ref.period} GROUP BY lvl ORDER BY lvl`);
     expect(counts.map((c) => [c.lvl, c.n])).toEqual([

@@ -300,4 +300,55 @@ INSERT INTO gamification.score_counts (workspace_id, board, period, lvl, bucket,
   GROUP BY 1, 2, 3, 4, 5;
 `,
   },
+  {
+    id: '0004_cheaper_score_writes',
+    sql: `
+-- ADR 0075: the bucket counts aggregate the changed rows once, at the finest width (2^4), and roll
+-- those sums up to 2^8, 2^16 and 2^24 (floor shifts compose: (s >> 4) >> (l - 4) = s >> l), instead
+-- of aggregating every row at each of the four widths. An increment that stays inside its 16-wide
+-- bucket (+1 and -1 in the same bucket) drops out before the roll-up. Same rows written as before.
+CREATE OR REPLACE FUNCTION gamification.score_counts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- Writers of a workspace's scores queue on one lock per workspace (taken in workspace order, held
+  -- to commit) before touching its buckets (migration 0002).
+  IF TG_OP = 'DELETE' THEN
+    PERFORM pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w::text, 0)) FROM (SELECT DISTINCT workspace_id AS w FROM old_rows ORDER BY 1) x;
+  ELSE
+    PERFORM pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w::text, 0)) FROM (SELECT DISTINCT workspace_id AS w FROM new_rows ORDER BY 1) x;
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO gamification.score_counts AS c (workspace_id, board, period, lvl, bucket, members)
+      SELECT f.workspace_id, f.board, f.period, l.lvl, f.b >> (l.lvl - 4), sum(f.n)
+      FROM (SELECT workspace_id, board, period, score >> 4 AS b, count(*) AS n FROM new_rows GROUP BY 1, 2, 3, 4) f
+      CROSS JOIN (VALUES (4::smallint), (8::smallint), (16::smallint), (24::smallint)) AS l(lvl)
+      GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+      ON CONFLICT (workspace_id, board, period, lvl, bucket) DO UPDATE SET members = c.members + EXCLUDED.members;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO gamification.score_counts AS c (workspace_id, board, period, lvl, bucket, members)
+      SELECT f.workspace_id, f.board, f.period, l.lvl, f.b >> (l.lvl - 4), -sum(f.n)
+      FROM (SELECT workspace_id, board, period, score >> 4 AS b, count(*) AS n FROM old_rows GROUP BY 1, 2, 3, 4) f
+      CROSS JOIN (VALUES (4::smallint), (8::smallint), (16::smallint), (24::smallint)) AS l(lvl)
+      GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+      ON CONFLICT (workspace_id, board, period, lvl, bucket) DO UPDATE SET members = c.members + EXCLUDED.members;
+  ELSE
+    -- A score that stays in its 16-wide bucket (most increments) cancels out in f and writes nothing.
+    INSERT INTO gamification.score_counts AS c (workspace_id, board, period, lvl, bucket, members)
+      SELECT f.workspace_id, f.board, f.period, l.lvl, f.b >> (l.lvl - 4), sum(f.n)
+      FROM (SELECT workspace_id, board, period, b, sum(d) AS n
+            FROM (SELECT workspace_id, board, period, score >> 4 AS b, 1 AS d FROM new_rows
+                  UNION ALL SELECT workspace_id, board, period, score >> 4 AS b, -1 AS d FROM old_rows) r
+            GROUP BY 1, 2, 3, 4 HAVING sum(d) <> 0) f
+      CROSS JOIN (VALUES (4::smallint), (8::smallint), (16::smallint), (24::smallint)) AS l(lvl)
+      GROUP BY 1, 2, 3, 4, 5 HAVING sum(f.n) <> 0 ORDER BY 1, 2, 3, 4, 5
+      ON CONFLICT (workspace_id, board, period, lvl, bucket) DO UPDATE SET members = c.members + EXCLUDED.members;
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- Every award wrote an index entry for its NULL reverses (a UNIQUE constraint indexes NULLs too):
+-- the same uniqueness over the reversals only (the reversal check's lookup, reverses = $1, uses it).
+ALTER TABLE gamification.ledger DROP CONSTRAINT ledger_reverses_key;
+CREATE UNIQUE INDEX ledger_reverses_idx ON gamification.ledger (reverses) WHERE reverses IS NOT NULL;
+`,
+  },
 ];

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../../kernel/db/database.js';
 import { rows } from '../../kernel/db/rows.js';
+import { lockWorkspaces } from './scoring.repository.js';
 import type { Cadence } from './time.js';
 
 /** Every table holding a user's gamification data, in the order erasure deletes them. */
@@ -86,6 +87,8 @@ export class ProfileRepository {
           SELECT workspace_id, board, period, row_number() OVER (ORDER BY score DESC, user_id DESC), user_id, score, ${now}
           FROM gamification.scores WHERE workspace_id = ${ref.workspace_id} AND board = ${ref.board} AND period = ${ref.period}
           ON CONFLICT DO NOTHING`);
+      // The workspace's score lock first, as every scoring writer takes it (ADR 0075).
+      await lockWorkspaces([ref.workspace_id], tx);
       await tx.execute(sql`DELETE FROM gamification.scores WHERE workspace_id = ${ref.workspace_id} AND board = ${ref.board} AND period = ${ref.period}`);
       await tx.execute(sql`DELETE FROM gamification.board_sync WHERE workspace_id = ${ref.workspace_id} AND board = ${ref.board} AND period = ${ref.period}`);
     });
@@ -115,6 +118,13 @@ export class ProfileRepository {
     const counts: Record<string, number> = {};
     await this.db.transaction(async (tx) => {
       await tx.execute(sql`SELECT set_config('v01t.gamification_purge', 'on', true)`);
+      // The score locks of the user's workspaces first, as every scoring writer takes them (ADR 0075).
+      const workspaces = await rows<{ w: string }>(
+        tx,
+        sql`SELECT workspace_id::text AS w FROM gamification.event_counts WHERE user_id = ${userId} UNION SELECT workspace_id::text FROM gamification.balances WHERE user_id = ${userId}
+            UNION SELECT workspace_id::text FROM gamification.scores WHERE user_id = ${userId}`,
+      );
+      await lockWorkspaces(workspaces.map((r) => r.w), tx);
       for (const table of USER_TABLES) {
         const r = await rows<{ n: string | number }>(tx, sql`WITH d AS (DELETE FROM ${sql.raw(`gamification.${table}`)} WHERE user_id = ${userId} RETURNING 1) SELECT count(*) AS n FROM d`);
         counts[table] = Number(r[0]?.n ?? 0);

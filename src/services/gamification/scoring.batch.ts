@@ -66,6 +66,14 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     .filter(({ event }) => event.workspaceId && event.actorId && UUID.test(event.actorId) && UUID.test(event.id));
   if (!candidates.length) return outcomes;
 
+  // The workspaces' score locks before any row (ADR 0075): adjustments, reversals, archiving and
+  // erasure take them first too, so none of them holds a row this batch waits for while waiting for
+  // a row the batch holds (levels, streaks and caps are locked in the read, balances in the write).
+  await d.repo.lockWorkspaces(
+    candidates.map(({ event }) => event.workspaceId!),
+    tx,
+  );
+
   // Processed-event marks: one INSERT; an id seen twice in the batch counts once (the first).
   const firstOf = new Map<string, number>();
   for (const c of candidates) if (!firstOf.has(c.event.id.toLowerCase())) firstOf.set(c.event.id.toLowerCase(), c.index);
@@ -306,7 +314,7 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     outcomes[it.index] = { status: 'scored', entries };
   }
 
-  // One statement for every table, keys sorted so concurrent writers lock rows in one order.
+  // One statement for every table, keys sorted so concurrent writers lock rows in one order (the workspace locks taken first make that order moot among scoring writers).
   await d.batch.write(
     {
       streaks: [...touchedStreaks].sort().map((key) => ({ ...streakKeys.get(key)!, state: streakState.get(key)! })),

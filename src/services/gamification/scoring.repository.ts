@@ -33,6 +33,17 @@ export interface ScoreDelta {
 export class ScoringRepository {
   constructor(private readonly db: Db) {}
 
+  /**
+   * Takes the workspaces' score locks (the per-workspace advisory lock of migration 0002), in
+   * workspace order, held to commit. Every writer of a workspace's scoring state (event scoring, a
+   * batch, an adjustment, a reversal, archiving, erasure) takes it before its first row lock, so
+   * two writers never hold rows the other waits for (ADR 0075); the score triggers' own take of it
+   * is then a re-entry.
+   */
+  async lockWorkspaces(workspaceIds: string[], tx: DbExecutor): Promise<void> {
+    await lockWorkspaces(workspaceIds, tx);
+  }
+
   async userTimezone(workspaceId: string, userId: string, ex: DbExecutor = this.db): Promise<string | null> {
     const [r] = await rows<{ timezone: string }>(ex, sql`SELECT timezone FROM gamification.user_settings WHERE workspace_id = ${workspaceId} AND user_id = ${userId}`);
     return r?.timezone ?? null;
@@ -214,14 +225,28 @@ export class ScoringRepository {
 }
 
 /**
- * Several workspaces in one statement: takes their score locks (migration 0002) in workspace
- * order first, so the triggers' per-workspace locks never wait in opposite orders.
+ * Takes the workspaces' score locks (migration 0002) in workspace order: the same lock the score
+ * triggers take, so writers queue on it before their first row lock (ScoringRepository.lockWorkspaces).
+ */
+export async function lockWorkspaces(workspaceIds: string[], tx: DbExecutor): Promise<void> {
+  const workspaces = [...new Set(workspaceIds.map((w) => w.toLowerCase()))].sort();
+  if (!workspaces.length) return;
+  if (workspaces.length === 1) {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || ${workspaces[0]}::uuid::text, 0))`);
+    return;
+  }
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))
+    FROM (SELECT w FROM unnest(${arrayLiteral(workspaces)}::uuid[]) AS j(w) ORDER BY w) x`);
+}
+
+/**
+ * Several workspaces in one statement: takes their score locks in workspace order first, so the
+ * triggers' per-workspace locks never wait in opposite orders.
  */
 async function lockScoreWriters(entries: ScoreDelta[], tx: DbExecutor): Promise<void> {
-  const workspaces = [...new Set(entries.map((e) => e.workspaceId.toLowerCase()))].sort();
+  const workspaces = [...new Set(entries.map((e) => e.workspaceId.toLowerCase()))];
   if (workspaces.length < 2) return;
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))
-    FROM (SELECT w FROM json_array_elements_text(${JSON.stringify(workspaces)}::json) AS j(w) ORDER BY w) x`);
+  await lockWorkspaces(workspaces, tx);
 }
 
 /** Keys of the batch reads: (workspace, user) plus more columns. */
@@ -230,12 +255,38 @@ export interface UserKey {
   userId: string;
 }
 
+/** One column of a list sent as an array: its name in the statement, its PostgreSQL type, its value per row. */
+type Col<T> = readonly [name: string, type: string, get: (row: T) => string | number | null];
+
 /**
- * A list as one JSON parameter read back as rows (`json_to_recordset`): one parameter whatever the
- * batch size, so the statement text is fixed and neither drizzle nor the server handles a
- * parameter per value. `cols` declares the record's columns; the objects carry the same keys.
+ * A PostgreSQL array literal of the values (`{"a","b",NULL,3}`), sent as one text parameter: the
+ * server parses it with the element type's input function, cheaper than decoding a JSON record
+ * per row (ADR 0075), and no per-row key names cross the wire.
  */
-const recs = (list: object[], cols: string) => sql`json_to_recordset(${JSON.stringify(list)}::json) AS r(${sql.raw(cols)})`;
+export function arrayLiteral(values: readonly (string | number | null)[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i) out += ',';
+    if (v === null || v === undefined) out += 'NULL';
+    else if (typeof v === 'number') out += String(v);
+    else out += /["\\]/.test(v) ? `"${v.replace(/["\\]/g, '\\$&')}"` : `"${v}"`;
+  }
+  return out + '}';
+}
+
+/**
+ * A list as one array parameter per column read back as rows (`unnest($1::uuid[], $2::text[], …)`):
+ * a fixed number of parameters whatever the batch size, so the statement text is fixed and neither
+ * drizzle nor the server handles a parameter per value.
+ */
+function recs<T>(list: readonly T[], cols: readonly Col<T>[]): SQL {
+  const arrays = cols.map(([, type, get]) => sql`${arrayLiteral(list.map(get))}::${sql.raw(type)}[]`);
+  return sql`unnest(${sql.join(arrays, sql`, `)}) AS r(${sql.raw(cols.map(([name]) => name).join(', '))})`;
+}
+
+const WS = <T extends UserKey>(): Col<T> => ['ws', 'uuid', (r) => r.workspaceId];
+const U = <T extends UserKey>(): Col<T> => ['u', 'uuid', (r) => r.userId];
 
 export type StreakKey = UserKey & { activity: string; cadence: Cadence };
 export type CapKey = UserKey & { ruleId: string; day: string };
@@ -281,7 +332,7 @@ export class BatchScoringRepository {
     const fresh = await rows<{ event_id: string }>(
       tx,
       sql`INSERT INTO gamification.processed_events (event_id, workspace_id, processed_at)
-          SELECT r.id, r.ws, ${now}::timestamptz FROM ${recs(events.map((e) => ({ id: e.id, ws: e.workspaceId })), 'id uuid, ws uuid')}
+          SELECT r.id, r.ws, ${now}::timestamptz FROM ${recs(events, [['id', 'uuid', (e) => e.id], ['ws', 'uuid', (e) => e.workspaceId]])}
           ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
     );
     return new Set(fresh.map((r) => r.event_id));
@@ -301,12 +352,12 @@ export class BatchScoringRepository {
       tx,
       sql`WITH c AS (
             INSERT INTO gamification.event_counts AS t (workspace_id, user_id, event_name, count)
-            SELECT r.ws, r.u, r.e, r.n FROM ${recs(counts.map((c) => ({ ws: c.workspaceId, u: c.userId, e: c.eventName, n: c.n })), 'ws uuid, u uuid, e text, n bigint')}
+            SELECT r.ws, r.u, r.e, r.n FROM ${recs(counts, [WS(), U(), ['e', 'text', (c) => c.eventName], ['n', 'bigint', (c) => c.n]])}
             ON CONFLICT (workspace_id, user_id, event_name) DO UPDATE SET count = t.count + EXCLUDED.count
             RETURNING workspace_id, user_id, event_name, count)
           SELECT (SELECT json_agg(c) FROM c) AS counts,
                  (SELECT json_agg(z) FROM (SELECT s.workspace_id, s.user_id, s.timezone FROM gamification.user_settings s
-                    JOIN ${recs(users.map((u) => ({ ws: u.workspaceId, u: u.userId })), 'ws uuid, u uuid')} ON s.workspace_id = r.ws AND s.user_id = r.u) z) AS zones`,
+                    JOIN ${recs(users, [WS(), U()])} ON s.workspace_id = r.ws AND s.user_id = r.u) z) AS zones`,
     );
     return { counts: r?.counts ?? [], zones: r?.zones ?? [] };
   }
@@ -325,42 +376,45 @@ export class BatchScoringRepository {
       tx,
       sql`WITH
           st AS (SELECT t.workspace_id, t.user_id, t.activity, t.cadence, t.current, t.longest, t.last_period, t.freezes, t.freezes_used
-                 FROM gamification.streaks t JOIN ${recs(keys.streaks.map((k) => ({ ws: k.workspaceId, u: k.userId, a: k.activity, c: k.cadence })), 'ws uuid, u uuid, a text, c text')}
+                 FROM gamification.streaks t JOIN ${recs(keys.streaks, [WS(), U(), ['a', 'text', (k) => k.activity], ['c', 'text', (k) => k.cadence]])}
                    ON t.workspace_id = r.ws AND t.user_id = r.u AND t.activity = r.a AND t.cadence = r.c
                  ORDER BY t.workspace_id, t.user_id, t.activity, t.cadence FOR UPDATE OF t),
           ca AS (SELECT t.workspace_id, t.user_id, t.rule_id, to_char(t.day, 'YYYY-MM-DD') AS day, t.points
-                 FROM gamification.daily_caps t JOIN ${recs(keys.caps.map((k) => ({ ws: k.workspaceId, u: k.userId, rule: k.ruleId, d: k.day })), 'ws uuid, u uuid, rule uuid, d date')}
+                 FROM gamification.daily_caps t JOIN ${recs(keys.caps, [WS(), U(), ['rule', 'uuid', (k) => k.ruleId], ['d', 'date', (k) => k.day]])}
                    ON t.workspace_id = r.ws AND t.user_id = r.u AND t.rule_id = r.rule AND t.day = r.d
                  ORDER BY t.workspace_id, t.user_id, t.rule_id, t.day FOR UPDATE OF t),
           lv AS (SELECT t.workspace_id, t.user_id, t.persona, t.level
-                 FROM gamification.levels t JOIN ${recs(keys.personas.map((k) => ({ ws: k.workspaceId, u: k.userId, p: k.persona })), 'ws uuid, u uuid, p text')}
+                 FROM gamification.levels t JOIN ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
                    ON t.workspace_id = r.ws AND t.user_id = r.u AND t.persona = r.p
                  ORDER BY t.workspace_id, t.user_id, t.persona FOR UPDATE OF t)
           SELECT (SELECT json_agg(st) FROM st) AS streaks,
                  (SELECT json_agg(ca) FROM ca) AS caps,
                  (SELECT json_agg(lv) FROM lv) AS levels,
                  (SELECT json_agg(x) FROM (SELECT l.event_id, l.rule_id FROM gamification.ledger l
-                    WHERE l.event_id IN (SELECT value::uuid FROM json_array_elements_text(${JSON.stringify(keys.eventIds)}::json))) x) AS awarded,
+                    WHERE l.event_id = ANY(${arrayLiteral(keys.eventIds)}::uuid[])) x) AS awarded,
                  (SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.persona, sum(b.points) AS xp FROM gamification.balances b
-                    JOIN ${recs(keys.personas.map((k) => ({ ws: k.workspaceId, u: k.userId, p: k.persona })), 'ws uuid, u uuid, p text')}
+                    JOIN ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
                       ON b.workspace_id = r.ws AND b.user_id = r.u AND b.persona = r.p
                     GROUP BY b.workspace_id, b.user_id, b.persona) x) AS xp,
                  ${
                    keys.badges
                      ? sql`(SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.badge_id FROM gamification.user_badges b
-                    JOIN ${recs(keys.users.map((k) => ({ ws: k.workspaceId, u: k.userId })), 'ws uuid, u uuid')} ON b.workspace_id = r.ws AND b.user_id = r.u) x)`
+                    JOIN ${recs(keys.users, [WS(), U()])} ON b.workspace_id = r.ws AND b.user_id = r.u) x)`
                      : sql`NULL::json`
                  } AS badges,
                  ${
                    keys.entitlements
                      ? sql`(SELECT json_agg(x) FROM (SELECT e.workspace_id, e.user_id, e.reward_key FROM gamification.entitlements e
-                    JOIN ${recs(keys.users.map((k) => ({ ws: k.workspaceId, u: k.userId })), 'ws uuid, u uuid')} ON e.workspace_id = r.ws AND e.user_id = r.u) x)`
+                    JOIN ${recs(keys.users, [WS(), U()])} ON e.workspace_id = r.ws AND e.user_id = r.u) x)`
                      : sql`NULL::json`
                  } AS entitlements,
                  (SELECT json_agg(x.total ORDER BY x.i) FROM (
                     SELECT r.i, (SELECT coalesce(sum(l.points), 0) FROM gamification.ledger l
                                  WHERE l.workspace_id = r.ws AND l.user_id = r.u AND l.metric = r.m AND l.occurred_at > r.since AND l.occurred_at <= r.until) AS total
-                    FROM ${recs(keys.windows.map((w, i) => ({ i, ws: w.workspaceId, u: w.userId, m: w.metric, since: w.since, until: w.until })), 'i int, ws uuid, u uuid, m text, since timestamptz, until timestamptz')}) x) AS windows`,
+                    FROM ${recs(
+                      keys.windows.map((w, i) => ({ ...w, i })),
+                      [['i', 'int', (w) => w.i], WS(), U(), ['m', 'text', (w) => w.metric], ['since', 'timestamptz', (w) => w.since], ['until', 'timestamptz', (w) => w.until]],
+                    )}) x) AS windows`,
     );
     const list = <T>(v: unknown[] | null | undefined) => (v ?? []) as T[];
     return {
@@ -385,53 +439,71 @@ export class BatchScoringRepository {
     const parts: SQL[] = [];
     if (w.streaks.length)
       parts.push(sql`INSERT INTO gamification.streaks AS t (workspace_id, user_id, activity, cadence, current, longest, last_period, freezes, freezes_used, updated_at)
-        SELECT r.ws, r.u, r.a, r.c, r.cur, r.lng, r.lp, r.fz, r.fu, ${now}::timestamptz FROM ${recs(
-          w.streaks.map((s) => ({ ws: s.workspaceId, u: s.userId, a: s.activity, c: s.cadence, cur: s.state.current, lng: s.state.longest, lp: s.state.lastPeriod, fz: s.state.freezes, fu: s.state.freezesUsed })),
-          'ws uuid, u uuid, a text, c text, cur int, lng int, lp int, fz int, fu int',
-        )}
+        SELECT r.ws, r.u, r.a, r.c, r.cur, r.lng, r.lp, r.fz, r.fu, ${now}::timestamptz FROM ${recs(w.streaks, [
+          WS(),
+          U(),
+          ['a', 'text', (s) => s.activity],
+          ['c', 'text', (s) => s.cadence],
+          ['cur', 'int', (s) => s.state.current],
+          ['lng', 'int', (s) => s.state.longest],
+          ['lp', 'int', (s) => s.state.lastPeriod],
+          ['fz', 'int', (s) => s.state.freezes],
+          ['fu', 'int', (s) => s.state.freezesUsed],
+        ])}
         ON CONFLICT (workspace_id, user_id, activity, cadence) DO UPDATE SET current = EXCLUDED.current, longest = EXCLUDED.longest, last_period = EXCLUDED.last_period,
           freezes = EXCLUDED.freezes, freezes_used = EXCLUDED.freezes_used, updated_at = EXCLUDED.updated_at`);
     if (w.caps.length)
       parts.push(sql`INSERT INTO gamification.daily_caps AS t (workspace_id, user_id, rule_id, day, points)
-        SELECT r.ws, r.u, r.rule, r.d, r.p FROM ${recs(w.caps.map((c) => ({ ws: c.workspaceId, u: c.userId, rule: c.ruleId, d: c.day, p: c.points })), 'ws uuid, u uuid, rule uuid, d date, p int')}
+        SELECT r.ws, r.u, r.rule, r.d, r.p FROM ${recs(w.caps, [WS(), U(), ['rule', 'uuid', (c) => c.ruleId], ['d', 'date', (c) => c.day], ['p', 'int', (c) => c.points]])}
         ON CONFLICT (workspace_id, user_id, rule_id, day) DO UPDATE SET points = t.points + EXCLUDED.points`);
     if (w.awards.length)
       parts.push(sql`INSERT INTO gamification.ledger (id, workspace_id, user_id, persona, metric, points, kind, event_id, event_name, rule_id, occurred_at, recorded_at)
-        SELECT r.id, r.ws, r.u, r.p, r.m, r.pts, 'award', r.ev, r.en, r.rule, r.oa, r.ra FROM ${recs(
-          w.awards.map((e) => ({ id: e.id, ws: e.workspaceId, u: e.userId, p: e.persona, m: e.metric, pts: e.points, ev: e.eventId, en: e.eventName, rule: e.ruleId, oa: e.occurredAt, ra: e.recordedAt })),
-          'id uuid, ws uuid, u uuid, p text, m text, pts int, ev uuid, en text, rule uuid, oa timestamptz, ra timestamptz',
-        )}
+        SELECT r.id, r.ws, r.u, r.p, r.m, r.pts, 'award', r.ev, r.en, r.rule, r.oa, r.ra FROM ${recs(w.awards, [
+          ['id', 'uuid', (e) => e.id],
+          WS(),
+          U(),
+          ['p', 'text', (e) => e.persona],
+          ['m', 'text', (e) => e.metric],
+          ['pts', 'int', (e) => e.points],
+          ['ev', 'uuid', (e) => e.eventId],
+          ['en', 'text', (e) => e.eventName],
+          ['rule', 'uuid', (e) => e.ruleId],
+          ['oa', 'timestamptz', (e) => e.occurredAt],
+          ['ra', 'timestamptz', (e) => e.recordedAt],
+        ])}
         ON CONFLICT (event_id, rule_id) DO NOTHING`);
     if (w.balances.length)
       parts.push(sql`INSERT INTO gamification.balances AS t (workspace_id, user_id, persona, metric, points)
-        SELECT r.ws, r.u, r.p, r.m, r.d FROM ${recs(w.balances.map((b) => ({ ws: b.workspaceId, u: b.userId, p: b.persona, m: b.metric, d: b.delta })), 'ws uuid, u uuid, p text, m text, d bigint')}
+        SELECT r.ws, r.u, r.p, r.m, r.d FROM ${recs(w.balances, [WS(), U(), ['p', 'text', (b) => b.persona], ['m', 'text', (b) => b.metric], ['d', 'bigint', (b) => b.delta]])}
         ON CONFLICT (workspace_id, user_id, persona, metric) DO UPDATE SET points = t.points + EXCLUDED.points`);
+    let scoreRows: SQL | null = null;
     if (w.scores.length) {
-      const scores = JSON.stringify(w.scores.map((e) => ({ ws: e.workspaceId, b: e.board, p: e.period, u: e.userId, d: e.delta })));
+      // Decoded once: the score upsert and the Redis marks read the same rows.
+      scoreRows = sql`SELECT * FROM ${recs(w.scores, [WS(), ['b', 'text', (e) => e.board], ['p', 'text', (e) => e.period], U(), ['d', 'bigint', (e) => e.delta]])}`;
       parts.push(sql`INSERT INTO gamification.scores AS t (workspace_id, board, period, user_id, score)
-        SELECT r.ws, r.b, r.p, r.u, r.d FROM json_to_recordset(${scores}::json) AS r(ws uuid, b text, p text, u uuid, d bigint)
+        SELECT r.ws, r.b, r.p, r.u, r.d FROM s r
         ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = t.score + EXCLUDED.score`);
-      if (markForRedis)
-        parts.push(sql`INSERT INTO gamification.board_sync (workspace_id, board, period, user_id)
-          SELECT r.ws, r.b, r.p, r.u FROM json_to_recordset(${scores}::json) AS r(ws uuid, b text, p text, u uuid) ON CONFLICT DO NOTHING`);
+      if (markForRedis) parts.push(sql`INSERT INTO gamification.board_sync (workspace_id, board, period, user_id) SELECT r.ws, r.b, r.p, r.u FROM s r ON CONFLICT DO NOTHING`);
     }
     if (w.levels.length)
       parts.push(sql`INSERT INTO gamification.levels AS t (workspace_id, user_id, persona, level)
-        SELECT r.ws, r.u, r.p, r.l FROM ${recs(w.levels.map((l) => ({ ws: l.workspaceId, u: l.userId, p: l.persona, l: l.level })), 'ws uuid, u uuid, p text, l int')}
+        SELECT r.ws, r.u, r.p, r.l FROM ${recs(w.levels, [WS(), U(), ['p', 'text', (l) => l.persona], ['l', 'int', (l) => l.level]])}
         ON CONFLICT (workspace_id, user_id, persona) DO UPDATE SET level = EXCLUDED.level`);
     if (w.badges.length)
       parts.push(sql`INSERT INTO gamification.user_badges (workspace_id, user_id, badge_id, awarded_at)
-        SELECT r.ws, r.u, r.b, ${now}::timestamptz FROM ${recs(w.badges.map((b) => ({ ws: b.workspaceId, u: b.userId, b: b.badgeId })), 'ws uuid, u uuid, b uuid')} ON CONFLICT DO NOTHING`);
+        SELECT r.ws, r.u, r.b, ${now}::timestamptz FROM ${recs(w.badges, [WS(), U(), ['b', 'uuid', (b) => b.badgeId]])} ON CONFLICT DO NOTHING`);
     if (w.entitlements.length)
       parts.push(sql`INSERT INTO gamification.entitlements (workspace_id, user_id, reward_key, kind, source, granted_at)
-        SELECT r.ws, r.u, r.k, r.kind, r.src, ${now}::timestamptz FROM ${recs(
-          w.entitlements.map((e) => ({ ws: e.workspaceId, u: e.userId, k: e.rewardKey, kind: e.kind, src: e.source })),
-          'ws uuid, u uuid, k text, kind text, src text',
-        )} ON CONFLICT DO NOTHING`);
+        SELECT r.ws, r.u, r.k, r.kind, r.src, ${now}::timestamptz FROM ${recs(w.entitlements, [
+          WS(),
+          U(),
+          ['k', 'text', (e) => e.rewardKey],
+          ['kind', 'text', (e) => e.kind],
+          ['src', 'text', (e) => e.source],
+        ])} ON CONFLICT DO NOTHING`);
     if (!parts.length) return;
-    if (w.scores.length) await lockScoreWriters(w.scores, tx);
     const ctes = sql.join(
-      parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`),
+      [...(scoreRows ? [sql`s AS MATERIALIZED (${scoreRows})`] : []), ...parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`)],
       sql`, `,
     );
     await tx.execute(sql`WITH ${ctes} SELECT 1`);

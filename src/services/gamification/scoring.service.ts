@@ -77,6 +77,8 @@ export class ScoringService {
     const workspaceId = event.workspaceId;
     const userId = event.actorId;
     if (!workspaceId || !userId || !UUID.test(userId) || !UUID.test(event.id)) return { status: 'skipped' };
+    // The workspace's score lock before any row (ADR 0075): the order every scoring writer keeps.
+    await this.repo.lockWorkspaces([workspaceId], tx);
     if (!(await this.repo.markProcessed(event.id, workspaceId, this.clock.now().toISOString(), tx))) return { status: 'duplicate' };
 
     const config = await this.configs.load(tx, workspaceId);
@@ -228,6 +230,7 @@ export class ScoringService {
     if (input.points === 0) throw new AppError('validation_failed', 'An adjustment must change the balance', { errors: [{ path: 'points', message: 'must not be 0' }] });
     const entryId = randomUUID();
     await this.db.transaction(async (tx) => {
+      await this.repo.lockWorkspaces([workspaceId], tx);
       const config = await this.configs.load(tx, workspaceId);
       const s: Subject = { workspaceId, userId: input.userId, config };
       const now = this.clock.now();
@@ -257,6 +260,7 @@ export class ScoringService {
   async reverse(workspaceId: string, entryId: string, reason: string, actor: { userId: string; ip?: string }): Promise<{ entryId: string }> {
     const reversalId = randomUUID();
     await this.db.transaction(async (tx) => {
+      await this.repo.lockWorkspaces([workspaceId], tx);
       const e = await this.repo.ledgerEntry(workspaceId, entryId, tx);
       if (!e) throw notFound('Ledger entry');
       if (e.kind === 'reversal') throw new AppError('conflict', 'A reversal cannot be reversed; adjust instead');

@@ -29,6 +29,8 @@ class MemoryScoring implements Partial<ScoringRepository> {
   private see = (tx: unknown) => void this.txSeen.add(tx);
 
   userTimezone = async () => null;
+  locked: string[] = [];
+  lockWorkspaces = async (ids: string[], tx: Tx) => (this.see(tx), void this.locked.push(...ids));
   markProcessed = async (eventId: string, _ws: string, _now: string, tx: Tx) => (this.see(tx), this.processed.has(eventId) ? false : (this.processed.add(eventId), true));
   countEvent = async (_ws: string, _u: string, name: string, tx: Tx) => {
     this.see(tx);
@@ -100,6 +102,7 @@ describe('ScoringService (in-memory repository)', () => {
     // Both boards (workspace and persona) in every period, in the delivery's transaction.
     expect(new Set(repo.scores.map((s) => s.board))).toEqual(new Set(['workspace', 'vAutomator']));
     expect([...repo.txSeen]).toEqual([TX]);
+    expect(repo.locked).toEqual([WS, WS]); // the workspace's score lock first, for each delivery
   });
 
   it('grants what the daily cap leaves, then nothing until the next day', async () => {
