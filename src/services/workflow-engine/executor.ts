@@ -200,7 +200,7 @@ export class Executor {
   /**
    * True when a fresh run of this definition can be computed in memory before it is inserted and
    * inserted finished, with its events, by one statement (pure steps, no concurrency limit, and an
-   * event publisher that can write its events within that statement): what `insertFinished` does.
+   * event publisher that can write its events within that statement): what `finishStarted` does.
    */
   runsInOneTransaction(def: Definition): boolean {
     return typeof this.o.events.insertWithin === 'function' && !this.limited(def) && this.allPure(def);
@@ -232,7 +232,7 @@ export class Executor {
    * token hash, still answers to that webhook token) and its idempotency key is new; the others,
    * missing from the answer, are written by the caller the normal way. Returns the runs as written.
    */
-  async insertFinished(plans: { plan: FreshPlan; tokenHash: string | null }[]): Promise<Map<string, RunRow>> {
+  async finishStarted(plans: { plan: FreshPlan; tokenHash: string | null }[]): Promise<Map<string, RunRow>> {
     const insertWithin = this.o.events.insertWithin;
     if (!plans.length || !insertWithin) return new Map();
     const now = this.o.clock.now();

@@ -257,7 +257,7 @@ export class WorkflowService {
       const plans = finishing.length ? await this.executor.planStarts(finishing.map((b) => ({ run: this.startingRun(b, now), def: b.opts.finishWith!.def }))) : new Map<string, FreshPlan>();
       const [finished, queued] = await Promise.all([
         this.executor
-          .insertFinished(finishing.flatMap((b) => (plans.has(b.id) ? [{ plan: plans.get(b.id)!, tokenHash: b.opts.guard?.tokenHash ?? null }] : [])))
+          .finishStarted(finishing.flatMap((b) => (plans.has(b.id) ? [{ plan: plans.get(b.id)!, tokenHash: b.opts.guard?.tokenHash ?? null }] : [])))
           .catch((err: unknown) => {
             this.logger.debug({ err, starts: plans.size }, 'inserting a batch of finished runs failed; writing each start on its own');
             return new Map<string, RunRow>();
