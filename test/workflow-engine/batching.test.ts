@@ -305,11 +305,20 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(finished).toHaveBeenCalled();
     expect(await rows()).toEqual({ runs: 1, attempts: 3, events: 3 });
 
+    // Finished and queued starts in one batch: the statement and the queued starts' transaction run side by side, each caller gets its own answer.
+    const manual = await create(ws, { ...pure, name: 'manual' });
+    const mixed = await Promise.all([...Array.from({ length: 4 }, (_, i) => post({ n: 10 + i })), ...Array.from({ length: 4 }, (_, i) => startReq(ws, manual, { n: 20 + i }))]);
+    for (const [i, r] of mixed.slice(0, 4).entries()) expect(r.json(), r.body).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: (10 + i) * 2 } });
+    for (const r of mixed.slice(4)) expect(r.json().run?.status, r.body).toBe('queued');
+    await engine.executor.drain();
+    for (const [i, r] of mixed.slice(4).entries()) expect(await getRun(ws, r.json().run.id)).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: (20 + i) * 2 } });
+    expect(await rows()).toEqual({ runs: 5, attempts: 15, events: 15 });
+
     // Disabled elsewhere (this process still has the token cached): refused, nothing written.
     await t.platform.database.query('UPDATE workflow.workflows SET enabled = false WHERE id = $1', [wf]);
     const refused = await post({ n: 4 });
     expect(refused.statusCode, refused.body).toBe(409);
-    expect(await rows()).toEqual({ runs: 1, attempts: 3, events: 3 });
+    expect(await rows()).toEqual({ runs: 5, attempts: 15, events: 15 });
     await t.platform.database.query('UPDATE workflow.workflows SET enabled = true WHERE id = $1', [wf]);
 
     // Computed before it is stored, the run sees its input as a queued run reads it back (jsonb's key order).
