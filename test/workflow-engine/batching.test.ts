@@ -215,7 +215,7 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(await runsOf()).toBe(before);
   });
 
-  it('finishes a webhook run of pure steps that waits for its result (respond: onCompletion) in the transaction that starts it, exactly once; any other run is queued', async () => {
+  it('finishes a webhook run of pure steps that waits for its result (respond: onCompletion) in the statement that inserts it, exactly once; any other run is queued', async () => {
     const ws = await createWorkspace(t, owner);
     const hookOf = async (def: object) => {
       const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows`, headers: bearer(owner.token), payload: def });
@@ -227,14 +227,24 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
       Number((await t.platform.database.query<{ n: string }>("SELECT count(*) AS n FROM pgboss.job WHERE name = 'workflow-run' AND data->>'runId' = ANY($1::text[])", [runIds]))[0]!.n);
     const answering = await hookOf({ ...pure, name: 'answers', trigger: { type: 'webhook', respond: 'onCompletion', responseTimeoutMs: 300 } });
 
-    // The queue is not started here (nothing drains): the answers can only come from the start's own transaction.
-    const inserted = vi.spyOn(WorkflowRepository.prototype, 'insertRuns');
+    // The queue is not started here (nothing drains): the answers can only come from the start's own statement.
+    expect((await post(answering, { n: -1 })).statusCode).toBe(200); // the token's lookup, once
+    const inserted = vi.spyOn(WorkflowRepository.prototype, 'insertFinishedRuns');
+    const queuedInserts = vi.spyOn(WorkflowRepository.prototype, 'insertRuns');
+    const statements = vi.spyOn(t.platform.database.orm, 'execute');
+    const transactions = vi.spyOn(t.platform.database.orm, 'transaction');
     const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => post(answering, { n: i })));
     for (const [i, a] of answers.entries()) {
       expect(a.statusCode, a.body).toBe(200);
       expect(a.json()).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: i * 2 }, error: null });
     }
     expect(inserted.mock.calls.length).toBeLessThan(12); // still group-committed
+    // One statement per batch, committed on its own: no transaction, no queued insert, nothing else.
+    expect(statements).toHaveBeenCalledTimes(inserted.mock.calls.length);
+    expect(transactions).not.toHaveBeenCalled();
+    expect(queuedInserts).not.toHaveBeenCalled();
+    statements.mockRestore();
+    transactions.mockRestore();
     const ids = answers.map((a) => a.json().runId as string);
     for (const [i, id] of ids.entries()) {
       const run = await getRun(ws, id);
@@ -257,8 +267,8 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     await engine.executor.drain();
     expect((await getRun(ws, late.json().runId)).status).toBe('failed');
 
-    // When finishing in the start's transaction fails, the starts are written again on their own and queued: nothing is lost, and the queue runs them once.
-    vi.spyOn(engine.executor, 'finishStarted').mockRejectedValueOnce(new Error('boom'));
+    // When inserting the finished runs fails, the starts are written again on their own and queued: nothing is lost, and the queue runs them once.
+    vi.spyOn(WorkflowRepository.prototype, 'insertFinishedRuns').mockRejectedValueOnce(new Error('boom'));
     const retried = await post(answering, { n: 50 });
     expect(retried.statusCode, retried.body).toBe(202);
     const id = retried.json().runId as string;
@@ -266,6 +276,65 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     await engine.executor.drain();
     expect(await getRun(ws, id)).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: 100 } });
     expect(await eventsOf(id)).toEqual(['workflow.run.started.v1', 'workflow.signal.v1', 'workflow.run.succeeded.v1']);
+  });
+
+  it('a webhook run finished in its insert: a repeated Idempotency-Key answers the first run and writes nothing more, a disabled workflow writes nothing, and it computes from its input as stored', async () => {
+    const ws = await createWorkspace(t, owner);
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows`, headers: bearer(owner.token), payload: { ...pure, name: 'keyed', trigger: { type: 'webhook', respond: 'onCompletion' } } });
+    expect(res.statusCode, res.body).toBe(201);
+    const wf = res.json().workflow.id as string;
+    const url = res.json().webhook.url as string;
+    const post = (payload: object, key?: string) => t.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) }, payload });
+    const count = async (table: string, where: string) => Number((await t.platform.database.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE ${where}`, [wf]))[0]!.n);
+    const rows = async () => ({
+      runs: await count('workflow.runs', 'workflow_id = $1'),
+      attempts: await count('workflow.step_attempts a JOIN workflow.runs r ON r.id = a.run_id', 'r.workflow_id = $1'),
+      events: await count('kernel.outbox', "payload->>'workflowId' = $1::text OR payload->>'runId' IN (SELECT id::text FROM workflow.runs WHERE workflow_id = $1::text::uuid)"),
+    });
+    const finished = vi.spyOn(WorkflowRepository.prototype, 'insertFinishedRuns');
+
+    // The same key twice in one batch and once more later: one run, one set of attempts and events; every caller gets that run.
+    const first = await Promise.all([post({ n: 1 }, 'k1'), post({ n: 2 }, 'k1')]);
+    const again = await post({ n: 3 }, 'k1');
+    const runIds = new Set([...first, again].map((r) => r.json().runId as string));
+    expect(runIds.size).toBe(1);
+    for (const r of [...first, again]) {
+      expect(r.statusCode, r.body).toBe(200);
+      expect(r.json().status).toBe('succeeded');
+    }
+    expect(finished).toHaveBeenCalled();
+    expect(await rows()).toEqual({ runs: 1, attempts: 3, events: 3 });
+
+    // Finished and queued starts in one batch: the statement and the queued starts' transaction run side by side, each caller gets its own answer.
+    const manual = await create(ws, { ...pure, name: 'manual' });
+    const mixed = await Promise.all([...Array.from({ length: 4 }, (_, i) => post({ n: 10 + i })), ...Array.from({ length: 4 }, (_, i) => startReq(ws, manual, { n: 20 + i }))]);
+    for (const [i, r] of mixed.slice(0, 4).entries()) expect(r.json(), r.body).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: (10 + i) * 2 } });
+    for (const r of mixed.slice(4)) expect(r.json().run?.status, r.body).toBe('queued');
+    await engine.executor.drain();
+    for (const [i, r] of mixed.slice(4).entries()) expect(await getRun(ws, r.json().run.id)).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: (20 + i) * 2 } });
+    expect(await rows()).toEqual({ runs: 5, attempts: 15, events: 15 });
+
+    // Disabled elsewhere (this process still has the token cached): refused, nothing written.
+    await t.platform.database.query('UPDATE workflow.workflows SET enabled = false WHERE id = $1', [wf]);
+    const refused = await post({ n: 4 });
+    expect(refused.statusCode, refused.body).toBe(409);
+    expect(await rows()).toEqual({ runs: 5, attempts: 15, events: 15 });
+    await t.platform.database.query('UPDATE workflow.workflows SET enabled = true WHERE id = $1', [wf]);
+
+    // Computed before it is stored, the run sees its input as a queued run reads it back (jsonb's key order).
+    const keys = { name: 'keys', steps: [{ id: 'k', type: 'transform', with: { expression: '$keys(input)' } }] };
+    const waits = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows`, headers: bearer(owner.token), payload: { ...keys, trigger: { type: 'webhook', respond: 'onCompletion' } } });
+    const queues = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows`, headers: bearer(owner.token), payload: { ...keys, name: 'keys queued', trigger: { type: 'webhook' } } });
+    const body = '{"zz": 1, "a": 2, "é": 3, "b": {"yy": 1, "x": 2}}';
+    const answered = await t.inject({ method: 'POST', url: waits.json().webhook.url, headers: { 'content-type': 'application/json' }, payload: body });
+    expect(answered.statusCode, answered.body).toBe(200);
+    const queued = await t.inject({ method: 'POST', url: queues.json().webhook.url, headers: { 'content-type': 'application/json' }, payload: body });
+    expect(queued.statusCode, queued.body).toBe(202);
+    await engine.executor.drain();
+    const stored = await getRun(ws, queued.json().runId);
+    expect(stored.status).toBe('succeeded');
+    expect(answered.json().output).toEqual(stored.output);
+    expect(answered.json().output).toEqual(['a', 'b', 'zz', 'é']);
   });
 
   it('refuses a webhook that would queue a run while its workspace\'s oldest queued run has waited longer than the bound (503 workflow_queue_full, Retry-After), and accepts again once the queue caught up', async () => {

@@ -1,3 +1,4 @@
+import type { SQL } from 'drizzle-orm';
 import type { DbExecutor, DbTx } from '../db/database.js';
 import type { EventCatalog, EventName } from './catalog.js';
 
@@ -63,6 +64,12 @@ export interface EventPublisher {
   publish<N extends EventName>(event: NewEvent<N>, tx?: DbExecutor): Promise<EventEnvelope<N>>;
   /** Several events in one outbox INSERT (same validation and transaction rules as publish). */
   publishMany?(events: NewEvent<EventName>[], tx?: DbExecutor): Promise<EventEnvelope<EventName>[]>;
+  /**
+   * The outbox INSERT of these events, for a repository to run as a data-modifying CTE of its own
+   * statement (the events then commit with that statement's rows; same validation as publish):
+   * event i is written only when `scopes[i]` is among the text values the SQL `among` yields.
+   */
+  insertWithin?(events: NewEvent<EventName>[], scopes: string[], among: SQL): SQL;
 }
 
 /** The `events` member of ServiceContext. */

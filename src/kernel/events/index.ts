@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import client from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
@@ -81,6 +81,10 @@ export class EventBackbone implements EventsPort {
 
   publishMany(events: NewEvent<EventName>[], tx?: DbExecutor): Promise<EventEnvelope<EventName>[]> {
     return this.outbox.publishMany(events, tx);
+  }
+
+  insertWithin(events: NewEvent<EventName>[], scopes: string[], among: SQL): SQL {
+    return this.outbox.insertWithin(events, scopes, among);
   }
 
   subscribe<N extends EventName>(group: string, names: N[], handler: EventHandler<N>, options: SubscribeOptions<N> = {}): void {

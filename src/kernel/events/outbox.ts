@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
 import type { Migration } from '../db/migrate.js';
@@ -127,6 +127,21 @@ export class Outbox implements EventPublisher {
       FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS e(doc, ord) ORDER BY e.ord`);
     if (!tx) this.onPublished();
     return envelopes;
+  }
+
+  /**
+   * The outbox INSERT of these events as SQL for a data-modifying CTE of the caller's own statement
+   * (ADR 0077: a run inserted finished, its attempts and its events in one autocommitted statement),
+   * validated like publishMany and in array order. Event i is written only when `scopes[i]` is among
+   * the text values `among` yields (e.g. the ids that statement's INSERT returned), so the events of
+   * a row the statement skipped are not written either. Nothing is written until the caller runs it.
+   */
+  insertWithin(events: NewEvent<EventName>[], scopes: string[], among: SQL): SQL {
+    const envelopes = events.map((e) => this.envelope(e));
+    const rows = JSON.stringify(envelopes.map((e, i) => ({ id: e.id, name: e.name, occurred_at: e.occurredAt, workspace_id: e.workspaceId, actor_id: e.actorId ?? null, payload: e.payload, traceparent: e.traceparent ?? null, scope: scopes[i] })));
+    return sql`INSERT INTO kernel.outbox (id, name, occurred_at, workspace_id, actor_id, payload, traceparent)
+      SELECT (e.doc->>'id')::uuid, e.doc->>'name', (e.doc->>'occurred_at')::timestamptz, e.doc->>'workspace_id', e.doc->>'actor_id', e.doc->'payload', e.doc->>'traceparent'
+      FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS e(doc, ord) WHERE e.doc->>'scope' IN (${among}) ORDER BY e.ord`;
   }
 
   private envelope<N extends EventName>(event: NewEvent<N>): EventEnvelope<N> {

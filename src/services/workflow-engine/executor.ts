@@ -198,41 +198,60 @@ export class Executor {
   }
 
   /**
-   * True when a fresh run of this definition can be computed in memory and finished by one
-   * transaction (pure steps, no concurrency limit): what `finishStarted` does.
+   * True when a fresh run of this definition can be computed in memory before it is inserted and
+   * inserted finished, with its events, by one statement (pure steps, no concurrency limit, and an
+   * event publisher that can write its events within that statement): what `finishStarted` does.
    */
   runsInOneTransaction(def: Definition): boolean {
-    return !this.limited(def) && this.allPure(def);
+    return typeof this.o.events.insertWithin === 'function' && !this.limited(def) && this.allPure(def);
   }
 
   /**
-   * Finishes just-inserted fresh runs inside the transaction `tx` that inserted them (a webhook
-   * that waits for the result, respond: onCompletion): each is computed in memory as a queue
-   * worker would (planFresh) and claimed and finished by the same statements as writeFresh's, so
-   * the run commits finished, with its attempts and events, or not at all. The runs are new to
-   * this transaction, so no other worker can hold them. Returns the ids finished; the caller
-   * enqueues a wake-up for the others (a step that needs a worker process, ...), which then go the
-   * normal way. Call `committed` once `tx` committed (metrics, waiters).
+   * Computes runs about to be inserted (a webhook that waits for the result, respond: onCompletion)
+   * in memory, as a queue worker would (planFresh) with the definition they were started with: the
+   * plans of the runs that can be finished that way, by run id. A run missing from the answer (an
+   * expression that needs an isolated worker, a failing step, whose failure is written step by
+   * step) is inserted queued instead and goes the normal way.
    */
-  async finishStarted(runs: { run: RunRow; def: Definition }[], tx: Tx): Promise<{ done: Map<string, RunRow>; committed: () => void }> {
-    const plans: FreshPlan[] = [];
+  async planStarts(runs: { run: RunRow; def: Definition }[]): Promise<Map<string, FreshPlan>> {
+    const plans = new Map<string, FreshPlan>();
     for (const { run, def } of runs) {
-      // The definition comes with the run (a read here, outside `tx`, would wait for `tx` on PGlite's one connection).
       const plan = await this.runSpan(run.id, () => this.planFresh(run, def)).catch((err) => {
-        this.o.logger.warn({ err, runId: run.id }, 'could not compute a started run in memory; the queue advances it step by step');
+        this.o.logger.warn({ err, runId: run.id }, 'could not compute a started run in memory; it is queued and advanced step by step');
         return null;
       });
-      if (plan) plans.push(plan);
+      if (plan) plans.set(run.id, plan);
     }
-    const done = new Map<string, RunRow>();
-    const ids = await this.writeFreshIn(plans, tx, done);
-    return {
-      done,
-      committed: () => {
-        this.countFresh(ids);
-        this.emitSettled([...ids]);
-      },
-    };
+    return plans;
+  }
+
+  /**
+   * Inserts planned runs (planStarts) finished, with their attempts and their events (started,
+   * signals, outcome, in order per run), in one statement that commits on its own (ADR 0077). A run
+   * is inserted only while its workflow is enabled and still at the run's version (and, with a
+   * token hash, still answers to that webhook token) and its idempotency key is new; the others,
+   * missing from the answer, are written by the caller the normal way. Returns the runs as written.
+   */
+  async finishStarted(plans: { plan: FreshPlan; tokenHash: string | null }[]): Promise<Map<string, RunRow>> {
+    const insertWithin = this.o.events.insertWithin;
+    if (!plans.length || !insertWithin) return new Map();
+    const now = this.o.clock.now();
+    const events = plans.flatMap(({ plan: p }) => [...p.events, this.outcomeEvent(p.run, 'succeeded', null, now.getTime() - p.startedAt.getTime())].map((event) => ({ event, runId: p.run.id })));
+    const written = await this.o.repo.insertFinishedRuns(
+      plans.map(({ plan: p, tokenHash }) => ({ run: p.run, tokenHash, outputs: p.outputs, output: p.output, stepAttempt: p.stepAttempt, startedAt: p.startedAt, deadlineAt: p.deadlineAt, finishedAt: now })),
+      plans.flatMap(({ plan: p }) => p.attempts.map((a) => ({ ...a, runId: p.run.id }))),
+      (runIds) =>
+        insertWithin.call(
+          this.o.events,
+          events.map((e) => e.event),
+          events.map((e) => e.runId),
+          runIds,
+        ),
+    );
+    const done = new Map(written.map((r) => [r.id, r]));
+    this.countFresh(new Set(done.keys()));
+    this.emitSettled([...done.keys()]);
+    return done;
   }
 
   /** The fresh-run batch of advanceMany; returns the runs left for the normal path. */
@@ -485,7 +504,7 @@ export class Executor {
   private async runSteps(run: RunRow, def: Definition, deferredStart: DeferredStart | null, oneTransaction = false): Promise<FreshPlan | void> {
     const { repo, clock } = this.o;
     // Computed in memory for one write (oneTransaction): nothing may be written on the way, and no
-    // transaction opened (the caller may hold one already: finishStarted). Such a path gives the run back.
+    // transaction opened (planStarts computes a run not inserted yet). Such a path gives the run back.
     const transaction = <T>(fn: (tx: Tx) => Promise<T>): Promise<T> => (oneTransaction ? Promise.reject(new NotInOneTransaction()) : this.o.db.transaction(fn));
     const w = new RunWrites(
       {

@@ -327,6 +327,80 @@ export class WorkflowRepository {
     ).map(toRun);
   }
 
+  /**
+   * Inserts runs already finished (ADR 0077: a webhook that waits for the result of pure steps,
+   * computed before its insert), with their attempts and their events, in one statement: outside a
+   * transaction it commits on its own, so the answer costs one round trip and one commit. A row is
+   * inserted only for an enabled, not deleted workflow of its workspace still at the version it was
+   * computed for (and, with `tokenHash`, still answering to that webhook token); a row whose
+   * idempotency key exists already (or repeats one earlier in the batch) is skipped, and so are its
+   * attempts and events. `events(runIds)` is the outbox INSERT (the event backbone's insertWithin)
+   * limited to the run ids that SQL yields. Returns the runs as written.
+   */
+  async insertFinishedRuns(
+    rs: { run: RunRow; tokenHash: string | null; outputs: Record<string, unknown>; output: unknown; stepAttempt: number; startedAt: Date; deadlineAt: Date | null; finishedAt: Date }[],
+    attempts: (NewAttempt & { runId: string })[],
+    events: (runIds: SQL) => SQL,
+    ex: DbExecutor = this.db,
+  ): Promise<RunRow[]> {
+    if (!rs.length) return [];
+    const runs = JSON.stringify(
+      rs.map((r, i) => ({
+        ord: i,
+        id: r.run.id,
+        workspace_id: r.run.workspaceId,
+        workflow_id: r.run.workflowId,
+        version: r.run.version,
+        trigger: r.run.trigger,
+        input: r.run.input ?? {},
+        outputs: r.outputs,
+        output: r.output ?? null,
+        step_attempt: r.stepAttempt,
+        idempotency_key: r.run.idempotencyKey,
+        created_by: r.run.createdBy,
+        created_at: r.run.createdAt,
+        started_at: r.startedAt.toISOString(),
+        deadline_at: r.deadlineAt ? r.deadlineAt.toISOString() : null,
+        finished_at: r.finishedAt.toISOString(),
+        token_hash: r.tokenHash,
+      })),
+    );
+    const steps = JSON.stringify(
+      attempts.map((a) => ({
+        id: a.id,
+        run_id: a.runId,
+        step_id: a.stepId,
+        step_type: a.stepType,
+        attempt: a.attempt,
+        status: a.status,
+        key: a.key,
+        input: a.input ?? null,
+        output: a.output ?? null,
+        error: a.error,
+        started_at: a.startedAt.toISOString(),
+        finished_at: a.finishedAt ? a.finishedAt.toISOString() : null,
+      })),
+    );
+    return rowsOf(
+      await ex.execute(sql`WITH r AS (
+          INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, outputs, output, step_attempt, idempotency_key, created_by, created_at, started_at, deadline_at, finished_at, updated_at, chain_depth)
+          SELECT v.id, w.workspace_id, w.id, w.current_version, 'succeeded', v.trigger, v.input, v.outputs, v.output, v.step_attempt, v.idempotency_key, v.created_by, v.created_at, v.started_at, v.deadline_at, v.finished_at, v.finished_at, 0
+          FROM jsonb_to_recordset(${runs}::jsonb) AS v(ord int, id uuid, workspace_id uuid, workflow_id uuid, version int, trigger text, input jsonb, outputs jsonb, output jsonb, step_attempt int, idempotency_key text,
+            created_by uuid, created_at timestamptz, started_at timestamptz, deadline_at timestamptz, finished_at timestamptz, token_hash text)
+          JOIN workflow.workflows w ON w.id = v.workflow_id AND w.workspace_id = v.workspace_id AND w.enabled AND w.deleted_at IS NULL AND w.current_version = v.version
+            AND (v.token_hash IS NULL OR w.webhook_token_hash = v.token_hash)
+          ORDER BY v.ord
+          ON CONFLICT (workflow_id, idempotency_key) DO NOTHING RETURNING *
+        ), a AS (
+          INSERT INTO workflow.step_attempts (id, run_id, step_id, step_type, attempt, status, idempotency_key, input, output, error, started_at, finished_at)
+          SELECT (e.doc->>'id')::uuid, (e.doc->>'run_id')::uuid, e.doc->>'step_id', e.doc->>'step_type', (e.doc->>'attempt')::int, e.doc->>'status', e.doc->>'key',
+            e.doc->'input', e.doc->'output', e.doc->>'error', (e.doc->>'started_at')::timestamptz, (e.doc->>'finished_at')::timestamptz
+          FROM jsonb_array_elements(${steps}::jsonb) AS e(doc) WHERE (e.doc->>'run_id')::uuid IN (SELECT id FROM r)
+        ), o AS (${events(sql`SELECT id::text FROM r`)})
+        SELECT * FROM r`),
+    ).map(toRun);
+  }
+
   async runsByIds(ids: string[], ex: DbExecutor = this.db): Promise<RunRow[]> {
     if (!ids.length) return [];
     return rowsOf(await ex.execute(sql`SELECT * FROM workflow.runs WHERE id = ANY(string_to_array(${ids.join(',')}, ',')::uuid[])`)).map(toRun);

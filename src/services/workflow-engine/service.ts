@@ -10,6 +10,8 @@ import type { EventEnvelope, EventPublisher } from '../../kernel/events/envelope
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import { definitionWarnings, parseDefinition, type Definition } from './definition.js';
 import type { Executor } from './executor.js';
+import type { FreshPlan } from './run-writes.js';
+import { asJsonb } from '../../kernel/db/jsonb.js';
 import { evaluate } from './expressions.js';
 import { RunWaiters } from './run-waiters.js';
 import type { WorkflowMetrics } from './metrics.js';
@@ -57,9 +59,9 @@ type StartOpts = {
   chainDepth?: number;
   guard?: StartGuard;
   /**
-   * Finish the run in the transaction that inserts it when it is still at this version (a webhook
-   * that waits for the result of pure steps, see flushStarts). Only in the group commit; a start
-   * written alone is queued as usual.
+   * Compute the run before its insert and insert it finished, when its workflow is still at this
+   * version (a webhook that waits for the result of pure steps, see flushStarts). Only in the group
+   * commit; a start written alone is queued as usual.
    */
   finishWith?: { def: Definition; version: number };
 };
@@ -247,38 +249,29 @@ export class WorkflowService {
     const batch = this.startBatch.splice(0, MAX_START_BATCH);
     try {
       const now = this.clock.now();
-      let created = new Map<string, RunRow>();
-      let committed: (() => void) | undefined;
-      try {
-        created = await this.db.transaction(async (ex) => {
-          const rows = await this.repo.insertRuns(
-            batch.map((b) => ({ id: b.id, workspaceId: b.workspaceId, workflowId: b.workflowId, trigger: b.opts.trigger, input: b.input ?? {}, idempotencyKey: b.opts.idempotencyKey ?? null, createdBy: b.opts.actor.userId, now, guard: b.opts.guard })),
-            ex,
-          );
-          // Runs a webhook caller waits for (respond: onCompletion, pure steps) are computed now and
-          // commit finished with their start: no queue pick-up between the caller and its answer.
-          // Any the executor does not finish here is queued like the others.
-          const finishWith = new Map(batch.flatMap((b) => (b.opts.finishWith ? [[b.id, b.opts.finishWith] as const] : [])));
-          const here = rows.flatMap((run) => {
-            const f = finishWith.get(run.id);
-            return f && f.version === run.version ? [{ run, def: f.def }] : [];
-          });
-          const finished = here.length ? await this.executor.finishStarted(here, ex) : null;
-          await this.wakeMany(rows.filter((r) => !finished?.done.has(r.id)).map((r) => r.id), ex);
-          committed = finished?.committed;
-          // A run finished here is answered as it was written (RETURNING), status succeeded.
-          return new Map(rows.map((r) => [r.id, finished?.done.get(r.id) ?? r]));
-        });
-        committed?.();
-      } catch (err) {
-        this.logger.debug({ err, starts: batch.length }, 'a batch of run starts failed; writing each on its own');
-      }
-      if (created.size) {
-        this.metrics.runs.inc({ status: 'queued' }, created.size);
-        this.enqueued();
-      }
+      // Runs a webhook caller waits for (respond: onCompletion, pure steps) are computed before their
+      // insert and inserted finished, with their attempts and events, by one statement that commits
+      // on its own (ADR 0077): one round trip, no queue pick-up between the caller and its answer.
+      // Any the executor cannot finish that way is queued with the others, in one transaction.
+      const finishing = batch.filter((b) => b.opts.finishWith);
+      const plans = finishing.length ? await this.executor.planStarts(finishing.map((b) => ({ run: this.startingRun(b, now), def: b.opts.finishWith!.def }))) : new Map<string, FreshPlan>();
+      const [finished, queued] = await Promise.all([
+        this.executor
+          .finishStarted(finishing.flatMap((b) => (plans.has(b.id) ? [{ plan: plans.get(b.id)!, tokenHash: b.opts.guard?.tokenHash ?? null }] : [])))
+          .catch((err: unknown) => {
+            this.logger.debug({ err, starts: plans.size }, 'inserting a batch of finished runs failed; writing each start on its own');
+            return new Map<string, RunRow>();
+          }),
+        this.insertQueued(
+          batch.filter((b) => !plans.has(b.id)),
+          now,
+        ),
+      ]);
+      if (finished.size + queued.size) this.metrics.runs.inc({ status: 'queued' }, finished.size + queued.size);
+      if (queued.size) this.enqueued();
       for (const b of batch) {
-        const run = created.get(b.id);
+        // A run finished here is answered as it was written (RETURNING), status succeeded.
+        const run = finished.get(b.id) ?? queued.get(b.id);
         if (run) b.resolve({ run, created: true });
         else this.startOne(b.workspaceId, b.workflowId, b.input, b.opts).then(b.resolve, b.reject);
       }
@@ -286,6 +279,58 @@ export class WorkflowService {
       this.startFlush = 'idle';
       this.scheduleStarts();
     }
+  }
+
+  /** Starts of a batch inserted queued, with their immediate wake-ups, in one transaction; empty when it failed (each is then written on its own). */
+  private async insertQueued(batch: PendingStart[], now: Date): Promise<Map<string, RunRow>> {
+    if (!batch.length) return new Map();
+    try {
+      return await this.db.transaction(async (ex) => {
+        const rows = await this.repo.insertRuns(
+          batch.map((b) => ({ id: b.id, workspaceId: b.workspaceId, workflowId: b.workflowId, trigger: b.opts.trigger, input: b.input ?? {}, idempotencyKey: b.opts.idempotencyKey ?? null, createdBy: b.opts.actor.userId, now, guard: b.opts.guard })),
+          ex,
+        );
+        await this.wakeMany(
+          rows.map((r) => r.id),
+          ex,
+        );
+        return new Map(rows.map((r) => [r.id, r]));
+      });
+    } catch (err) {
+      this.logger.debug({ err, starts: batch.length }, 'a batch of run starts failed; writing each on its own');
+      return new Map();
+    }
+  }
+
+  /**
+   * The run a start would insert (insertRuns), as its row would read back: queued at the version it
+   * was started for, its input as jsonb gives it back. It is computed from before it exists.
+   */
+  private startingRun(b: PendingStart, now: Date): RunRow {
+    return {
+      id: b.id,
+      workspaceId: b.workspaceId,
+      workflowId: b.workflowId,
+      version: b.opts.finishWith!.version,
+      status: 'queued',
+      trigger: b.opts.trigger,
+      input: asJsonb(b.input ?? {}),
+      outputs: {},
+      output: null,
+      currentStep: null,
+      stepAttempt: 0,
+      wait: null,
+      error: null,
+      idempotencyKey: b.opts.idempotencyKey ?? null,
+      takeovers: 0,
+      createdBy: b.opts.actor.userId,
+      createdAt: now.toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      deadlineAt: null,
+      triggerRef: null,
+      chainDepth: 0,
+    };
   }
 
   /** One start in its own (or the caller's) transaction. */
