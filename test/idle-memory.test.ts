@@ -19,18 +19,28 @@ function fakeProbe(heapMb: number) {
 }
 
 describe('IdleMemoryReducer (ADR 0078)', () => {
-  it('reduces once the process is idle after its start, and not again until the heap has grown', () => {
+  it('reduces once the process is idle after its start, and again only after a busy period that grew the heap', () => {
     const { state, probe } = fakeProbe(95);
     const reducer = new IdleMemoryReducer({ probe, growthBytes: 16 * MB });
     const first = reducer.check();
     expect(first).toEqual({ beforeBytes: 95 * MB, afterBytes: 40 * MB, ms: expect.any(Number) });
     expect(state.reductions).toBe(1);
-    // Idle, grown by less than 16 MB since: nothing to give back.
-    state.heapMb = 50;
+    // Still idle, the heap regrowing (the pollers): no collection over and over while idle.
+    state.heapMb = 70;
     expect(reducer.check()).toBeUndefined();
     expect(state.reductions).toBe(1);
-    // A busy period grew it; once idle again, one more.
+    // A busy period, grown by less than 16 MB since: nothing worth a pause.
+    state.heapMb = 50;
+    state.utilization = 0.8;
+    expect(reducer.check()).toBeUndefined();
+    state.utilization = 0;
+    expect(reducer.check()).toBeUndefined();
+    expect(state.reductions).toBe(1);
+    // A busy period that grew it: once idle again, one more.
+    state.utilization = 0.8;
     state.heapMb = 100;
+    expect(reducer.check()).toBeUndefined();
+    state.utilization = 0;
     expect(reducer.check()).toBeDefined();
     expect(state.reductions).toBe(2);
   });

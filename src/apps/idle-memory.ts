@@ -11,11 +11,13 @@ import vm from 'node:vm';
  * generation at idle) because nothing asks it to shrink them: its memory reducer did not run in
  * 30 s of idling. One memory-reducing collection (V8's "last resort" flavour: full, compacting,
  * shrinking the young generation to 1 MB) gives that back. It runs only when the event loop was
- * idle over the last interval (utilisation below `idleBelow`) and the heap has grown by
- * `growthBytes` since the last one, so a busy process never takes it, and an idle one once after
- * each busy period. It pauses the event loop for the collection (measured 40–120 ms for this
- * heap); a request arriving then waits that long, once. Under load the young generation grows
- * back to its maximum as before.
+ * idle over the last interval (utilisation below `idleBelow`), the heap has grown by `growthBytes`
+ * since the last one, and a busy interval came between (the start counts as one): a busy process
+ * never takes it, an idle one once after each busy period, not over and over while it idles (its
+ * pollers' survivors regrow the heap by ~17 MB within 30 s and a poll now and then keeps the loop
+ * busy for a second: with a 16 MB threshold that brought a collection every ~30 s; 32 MB does not). It pauses the event loop for the collection (240–370 ms measured at load
+ * average 4–5, ~50 MB of heap); a request arriving then waits that long, once. Under load the young
+ * generation grows back to its maximum as before.
  */
 export interface IdleMemoryProbe {
   /** Event-loop utilisation (0–1) since the previous call. */
@@ -84,19 +86,25 @@ export class IdleMemoryReducer {
   private readonly onReduce?: (r: IdleMemoryReduction) => void;
   /** The resident heap after the last reduction (0 before the first: a start is growth). */
   private baseline = 0;
+  /** A busy interval since the last reduction (the start is one). */
+  private sawBusy = true;
   private timer?: NodeJS.Timeout;
 
   constructor(opts: IdleMemoryReducerOptions = {}) {
     this.probe = opts.probe ?? processProbe();
     this.intervalMs = opts.intervalMs ?? 1000;
     this.idleBelow = opts.idleBelow ?? 0.1;
-    this.growthBytes = opts.growthBytes ?? 16 * 1024 * 1024;
+    this.growthBytes = opts.growthBytes ?? 32 * 1024 * 1024;
     this.onReduce = opts.onReduce;
   }
 
-  /** One look: reduces if the last interval was idle and the heap grew since the last reduction. */
+  /** One look: reduces if the last interval was idle after a busy one and the heap grew since the last reduction. */
   check(): IdleMemoryReduction | undefined {
-    if (this.probe.busy() >= this.idleBelow) return undefined;
+    if (this.probe.busy() >= this.idleBelow) {
+      this.sawBusy = true;
+      return undefined;
+    }
+    if (!this.sawBusy) return undefined;
     const beforeBytes = this.probe.heapResident();
     if (beforeBytes - this.baseline < this.growthBytes) return undefined;
     const started = performance.now();
@@ -104,6 +112,7 @@ export class IdleMemoryReducer {
     const ms = performance.now() - started;
     const afterBytes = this.probe.heapResident();
     this.baseline = afterBytes;
+    this.sawBusy = false;
     // The collection itself kept the loop busy: not counted as the next interval's load.
     this.probe.busy();
     const reduction = { beforeBytes, afterBytes, ms };
