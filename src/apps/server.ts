@@ -4,6 +4,7 @@ import { startTracing } from '../kernel/telemetry/tracing.js';
 import { startAdminSocket } from './admin-socket.js';
 import { createPlatform, VERSION } from './platform.js';
 import { BackupScheduler } from './backup-schedule.js';
+import { IdleMemoryReducer } from './idle-memory.js';
 
 /**
  * Runs the HTTP server until SIGTERM/SIGINT, then shuts down gracefully: stop accepting
@@ -28,12 +29,18 @@ export async function runServer(config: Config, command = 'v01t start'): Promise
     { address, services: [...platform.instances.keys()], profile: config.profile, database: platform.database.kind, cache: platform.cache.kind, startupMs: Date.now() - started, startupPhasesMs: { imports: imported, ...platform.startupPhasesMs } },
     `v01t listening on ${address}`,
   );
+  // Memory the start (and later each busy period) grew and no longer uses, given back once idle (ADR 0078).
+  const idleMemory = new IdleMemoryReducer({
+    onReduce: (r) => logger.debug({ heapMbBefore: Math.round(r.beforeBytes / 1048576), heapMbAfter: Math.round(r.afterBytes / 1048576), ms: Math.round(r.ms) }, 'idle: heap reduced'),
+  });
+  idleMemory.start();
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    idleMemory.stop();
     const deadline = setTimeout(() => {
       logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
       process.exit(1);

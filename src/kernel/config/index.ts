@@ -65,7 +65,7 @@ export const KERNEL_CONFIG = defineConfig(
     DATABASE_SSL_KEY: setting(z.string().min(1).optional(), { type: 'path', secret: true, description: 'PEM private key of `DATABASE_SSL_CERT`' }),
     DATABASE_STATEMENT_TIMEOUT_MS: setting(positiveInt.default(30_000), { description: 'statement timeout on PostgreSQL' }),
     MIGRATE_ON_START: setting(bool.default(true), { description: 'apply pending migrations at start (`v01t migrate` does it explicitly)' }),
-    PGLITE_SHARED_BUFFERS: setting(z.string().regex(/^\d+(kB|MB|GB)$/, 'a size like 16MB').default('16MB'), { type: 'size (kB, MB, GB)', description: "PGlite's shared buffers (bounds the embedded memory footprint)" }),
+    PGLITE_SHARED_BUFFERS: setting(z.string().regex(/^\d+(kB|MB|GB)$/, 'a size like 16MB').default('8MB'), { type: 'size (kB, MB, GB)', description: "PGlite's shared buffers (bounds the embedded memory footprint: all of it is resident from the start)" }),
     PGLITE_TEMPLATE: setting(bool.default(true), {
       description: "a new embedded database is copied from the build's pre-initialised one (`dist/pglite-template/`, made by `npm start`'s build step: initdb + migrations) instead of running initdb, seconds faster; false: always initdb",
     }),

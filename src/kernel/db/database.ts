@@ -207,7 +207,7 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
   const client = await PGlite.create({
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.pgliteLoadDataDir ? { loadDataDir: opts.pgliteLoadDataDir } : {}),
-    postgresqlconf: `shared_buffers=${opts.pgliteSharedBuffers ?? '16MB'}`,
+    postgresqlconf: `shared_buffers=${opts.pgliteSharedBuffers ?? '8MB'}`,
   });
   // PGlite creates its folder itself, with the umask's mode: narrowed once it exists.
   if (opts.dataDir && fs.existsSync(opts.dataDir)) ensurePrivateDir(opts.dataDir);

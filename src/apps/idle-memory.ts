@@ -1,0 +1,134 @@
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+/**
+ * Gives memory back to the system once the process goes idle after work (its start, a burst of
+ * load), as V8's own memory reducer would if it ran for a server (ADR 0078).
+ *
+ * A start grows V8's young generation to its maximum (two 32 MB semi-spaces, bin/v01t.js) and
+ * leaves start-up garbage in the old one; V8 keeps both resident (~45 MB of an empty young
+ * generation at idle) because nothing asks it to shrink them: its memory reducer did not run in
+ * 30 s of idling. One memory-reducing collection (V8's "last resort" flavour: full, compacting,
+ * shrinking the young generation to 1 MB) gives that back. It runs only when the event loop was
+ * idle over the last interval (utilisation below `idleBelow`), the heap has grown by `growthBytes`
+ * since the last one, and a busy interval came between (the start counts as one): a busy process
+ * never takes it, an idle one once after each busy period, not over and over while it idles (its
+ * pollers' survivors regrow the heap by ~17 MB within 30 s and a poll now and then keeps the loop
+ * busy for a second: with a 16 MB threshold that brought a collection every ~30 s; 32 MB does not). It pauses the event loop for the collection (240–370 ms measured at load
+ * average 4–5, ~50 MB of heap); a request arriving then waits that long, once. Under load the young
+ * generation grows back to its maximum as before.
+ */
+export interface IdleMemoryProbe {
+  /** Event-loop utilisation (0–1) since the previous call. */
+  busy(): number;
+  /** Bytes of V8 heap resident now. */
+  heapResident(): number;
+  /** A full, memory-reducing collection. */
+  reduce(): void;
+}
+
+export interface IdleMemoryReduction {
+  beforeBytes: number;
+  afterBytes: number;
+  ms: number;
+}
+
+export interface IdleMemoryReducerOptions {
+  probe?: IdleMemoryProbe;
+  intervalMs?: number;
+  idleBelow?: number;
+  growthBytes?: number;
+  onReduce?: (r: IdleMemoryReduction) => void;
+}
+
+type GcFunction = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async'; flavor?: 'regular' | 'last-resort' }) => void;
+
+/**
+ * V8's `gc()`, taken from a fresh context so that the main context's global does not get one (as
+ * `--expose-gc` would give every module). undefined where V8 refuses the flag at run time.
+ */
+function v8Gc(): GcFunction | undefined {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    return vm.runInNewContext('gc') as GcFunction;
+  } catch {
+    return undefined;
+  } finally {
+    v8.setFlagsFromString('--no-expose-gc');
+  }
+}
+
+/** The probe of this process: event-loop utilisation, V8's resident heap, a last-resort collection. */
+export function processProbe(): IdleMemoryProbe {
+  let last: EventLoopUtilization = performance.eventLoopUtilization();
+  let gc: GcFunction | undefined | null = null;
+  return {
+    busy() {
+      const now = performance.eventLoopUtilization();
+      const delta = performance.eventLoopUtilization(now, last);
+      last = now;
+      return delta.utilization;
+    },
+    heapResident: () => v8.getHeapStatistics().total_physical_size,
+    reduce() {
+      if (gc === null) gc = v8Gc();
+      gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    },
+  };
+}
+
+export class IdleMemoryReducer {
+  private readonly probe: IdleMemoryProbe;
+  private readonly intervalMs: number;
+  private readonly idleBelow: number;
+  private readonly growthBytes: number;
+  private readonly onReduce?: (r: IdleMemoryReduction) => void;
+  /** The resident heap after the last reduction (0 before the first: a start is growth). */
+  private baseline = 0;
+  /** A busy interval since the last reduction (the start is one). */
+  private sawBusy = true;
+  private timer?: NodeJS.Timeout;
+
+  constructor(opts: IdleMemoryReducerOptions = {}) {
+    this.probe = opts.probe ?? processProbe();
+    this.intervalMs = opts.intervalMs ?? 1000;
+    this.idleBelow = opts.idleBelow ?? 0.1;
+    this.growthBytes = opts.growthBytes ?? 32 * 1024 * 1024;
+    this.onReduce = opts.onReduce;
+  }
+
+  /** One look: reduces if the last interval was idle after a busy one and the heap grew since the last reduction. */
+  check(): IdleMemoryReduction | undefined {
+    if (this.probe.busy() >= this.idleBelow) {
+      this.sawBusy = true;
+      return undefined;
+    }
+    if (!this.sawBusy) return undefined;
+    const beforeBytes = this.probe.heapResident();
+    if (beforeBytes - this.baseline < this.growthBytes) return undefined;
+    const started = performance.now();
+    this.probe.reduce();
+    const ms = performance.now() - started;
+    const afterBytes = this.probe.heapResident();
+    this.baseline = afterBytes;
+    this.sawBusy = false;
+    // The collection itself kept the loop busy: not counted as the next interval's load.
+    this.probe.busy();
+    const reduction = { beforeBytes, afterBytes, ms };
+    this.onReduce?.(reduction);
+    return reduction;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.probe.busy(); // the interval starts now
+    this.timer = setInterval(() => this.check(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

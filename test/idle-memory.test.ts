@@ -1,0 +1,76 @@
+import v8 from 'node:v8';
+import { describe, expect, it } from 'vitest';
+import { IdleMemoryReducer, processProbe, type IdleMemoryProbe } from '../src/apps/idle-memory.js';
+
+const MB = 1024 * 1024;
+
+/** A probe whose load and heap the test sets; counts the reductions asked for. */
+function fakeProbe(heapMb: number) {
+  const state = { utilization: 0, heapMb, reductions: 0, afterReduceMb: 40 };
+  const probe: IdleMemoryProbe = {
+    busy: () => state.utilization,
+    heapResident: () => state.heapMb * MB,
+    reduce: () => {
+      state.reductions++;
+      state.heapMb = state.afterReduceMb;
+    },
+  };
+  return { state, probe };
+}
+
+describe('IdleMemoryReducer (ADR 0078)', () => {
+  it('reduces once the process is idle after its start, and again only after a busy period that grew the heap', () => {
+    const { state, probe } = fakeProbe(95);
+    const reducer = new IdleMemoryReducer({ probe, growthBytes: 16 * MB });
+    const first = reducer.check();
+    expect(first).toEqual({ beforeBytes: 95 * MB, afterBytes: 40 * MB, ms: expect.any(Number) });
+    expect(state.reductions).toBe(1);
+    // Still idle, the heap regrowing (the pollers): no collection over and over while idle.
+    state.heapMb = 70;
+    expect(reducer.check()).toBeUndefined();
+    expect(state.reductions).toBe(1);
+    // A busy period, grown by less than 16 MB since: nothing worth a pause.
+    state.heapMb = 50;
+    state.utilization = 0.8;
+    expect(reducer.check()).toBeUndefined();
+    state.utilization = 0;
+    expect(reducer.check()).toBeUndefined();
+    expect(state.reductions).toBe(1);
+    // A busy period that grew it: once idle again, one more.
+    state.utilization = 0.8;
+    state.heapMb = 100;
+    expect(reducer.check()).toBeUndefined();
+    state.utilization = 0;
+    expect(reducer.check()).toBeDefined();
+    expect(state.reductions).toBe(2);
+  });
+
+  it('never collects while the event loop is busy', () => {
+    const { state, probe } = fakeProbe(120);
+    const reducer = new IdleMemoryReducer({ probe, idleBelow: 0.1 });
+    state.utilization = 0.5;
+    expect(reducer.check()).toBeUndefined();
+    state.utilization = 0.1;
+    expect(reducer.check()).toBeUndefined();
+    expect(state.reductions).toBe(0);
+    state.utilization = 0.02;
+    expect(reducer.check()).toBeDefined();
+    expect(state.reductions).toBe(1);
+  });
+
+  it("this process's reduction gives back an emptied young generation, without a global gc", () => {
+    const youngResident = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.physical_space_size;
+    // Objects that survive scavenges make V8 grow the young generation; then they die.
+    let keep: unknown[][] = [];
+    for (let round = 0; round < 40; round++) {
+      keep.push(Array.from({ length: 20_000 }, (_, i) => ({ i, s: `x${i}` })));
+      if (keep.length > 8) keep = keep.slice(-8);
+    }
+    keep = [];
+    const before = youngResident();
+    processProbe().reduce();
+    expect(youngResident()).toBeLessThan(before);
+    expect(youngResident()).toBeLessThanOrEqual(2 * MB);
+    expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
+  });
+});
