@@ -31,7 +31,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Figures } from './run.js';
 import { forkServer, rssMb, startV01t, stop } from './support/child.js';
-import { freshDatabase } from './support/postgres.js';
+import { freshDatabase, serverSide, type ServerSide } from './support/postgres.js';
 
 const require = createRequire(import.meta.url);
 interface Result { requests: { average: number; total: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number; '2xx': number }
@@ -101,10 +101,11 @@ async function runLatencies(base: string, auth: Record<string, string>, ws: stri
  * ramp-up), and the first third's mean against the last third's. Accepted→finished is the run's
  * createdAt (the webhook's insert, committed before it was answered) to its finishedAt, from the database.
  */
-async function sustain(base: string, auth: Record<string, string>, ws: string, wf: { workflow: { id: string }; webhook: { url: string } }, where: string, seconds: number): Promise<Figures> {
+async function sustain(base: string, auth: Record<string, string>, ws: string, wf: { workflow: { id: string }; webhook: { url: string } }, where: string, seconds: number, dbUrl?: string): Promise<Figures> {
   await waitQuiet(base);
   log(`${where}: sustained 50 connections for ${seconds} s`);
   const from = new Date().toISOString();
+  const pgStart = dbUrl ? await serverSide(dbUrl) : null;
   const start = await scrape(base);
   const t0 = performance.now();
   const samples: { t: number; y: number }[] = [];
@@ -134,6 +135,7 @@ async function sustain(base: string, auth: Record<string, string>, ws: string, w
   const eventDrainMs = await waitQuiet(base);
   // CPU and statements per run include the consumers' work on the runs' events.
   const end = await scrape(base);
+  const pgEnd = dbUrl ? await serverSide(dbUrl) : null;
   const lat = await runLatencies(base, auth, ws, wf.workflow.id, from);
   const third = Math.max(1, Math.floor(samples.length / 3));
   const mean = (xs: { y: number }[]) => xs.reduce((a, p) => a + p.y, 0) / Math.max(1, xs.length);
@@ -159,7 +161,16 @@ async function sustain(base: string, auth: Record<string, string>, ws: string, w
     [`${tag}_event_consumers_caught_up_after_ms`]: drainMs + eventDrainMs,
     [`${tag}_server_cpu_ms_per_run`]: ((end.cpuSeconds - start.cpuSeconds) * 1000) / done,
     [`${tag}_statements_per_run`]: (end.statements - start.statements) / done,
+    ...(pgStart && pgEnd ? pgPerRun(tag, pgStart, pgEnd, done) : {}),
     [`${tag}_errors`]: load.errors,
+  };
+}
+
+/** PostgreSQL's side per completed run: its backends' CPU (local server only) and its commits, pg-boss's pool included. */
+function pgPerRun(tag: string, a: ServerSide, b: ServerSide, done: number): Figures {
+  return {
+    [`${tag}_postgres_backend_cpu_ms_per_run`]: (b.cpuMs - a.cpuMs) / done,
+    [`${tag}_postgres_commits_per_run`]: (b.commits - a.commits) / done,
   };
 }
 
@@ -179,9 +190,10 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-wf-'));
   const env: Record<string, string> = { V01T_DATA_DIR: dataDir, LOG_LEVEL: 'warn', V01T_MASTER_KEY: randomBytes(32).toString('hex'), NODE_ENV: 'production' };
   let dropDb: (() => Promise<void>) | undefined;
+  let dbUrl: string | undefined;
   if (where === 'postgres') {
     const db = await freshDatabase(process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
-    env.DATABASE_URL = db.url;
+    env.DATABASE_URL = dbUrl = db.url;
     dropDb = db.drop;
   }
   const port = 19_000 + Math.floor(Math.random() * 1000);
@@ -252,7 +264,7 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
       figures[`webhook_errors_${tag}`] = load.errors + load.non2xx;
     }
 
-    if (sustained > 0) Object.assign(figures, await sustain(base, auth, ws, queued, where, sustained));
+    if (sustained > 0) Object.assign(figures, await sustain(base, auth, ws, queued, where, sustained, dbUrl));
 
     log(`${where}: respond onCompletion at 10 connections`);
     await waitQuiet(base);

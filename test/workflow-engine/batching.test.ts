@@ -268,6 +268,65 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(await eventsOf(id)).toEqual(['workflow.run.started.v1', 'workflow.signal.v1', 'workflow.run.succeeded.v1']);
   });
 
+  it('finishes a respond: immediately webhook run of pure steps with its start: 202 after the commit, exactly once, the same steps and events as the queue; any other run is queued', async () => {
+    const ws = await createWorkspace(t, owner);
+    const hookOf = async (def: object) => {
+      const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows`, headers: bearer(owner.token), payload: def });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json().webhook.url as string;
+    };
+    const post = (url: string, payload: object) => t.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+    const jobsOf = async (runIds: string[]) =>
+      Number((await t.platform.database.query<{ n: string }>("SELECT count(*) AS n FROM pgboss.job WHERE name = 'workflow-run' AND data->>'runId' = ANY($1::text[])", [runIds]))[0]!.n);
+    const immediate = await hookOf({ ...pure, name: 'immediate', trigger: { type: 'webhook' } });
+
+    // The queue is not started here (nothing drains): a finished run can only come from the start's own transaction.
+    const inserted = vi.spyOn(WorkflowRepository.prototype, 'insertRuns');
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => post(immediate, { n: i })));
+    for (const a of answers) {
+      expect(a.statusCode, a.body).toBe(202);
+      expect(a.json()).toEqual({ runId: expect.any(String), status: 'succeeded' });
+    }
+    expect(inserted.mock.calls.length).toBeLessThan(12); // still group-committed
+    const ids = answers.map((a) => a.json().runId as string);
+    for (const [i, id] of ids.entries()) {
+      expect(await getRun(ws, id)).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: i * 2 }, trigger: 'webhook' });
+      const run = await getRun(ws, id);
+      expect(run.steps.map((s: { stepId: string; status: string; attempt: number }) => `${s.stepId}:${s.status}:${s.attempt}`)).toEqual(['t:succeeded:1', 'c:succeeded:1', 'e:succeeded:1']);
+      expect(await eventsOf(id)).toEqual(['workflow.run.started.v1', 'workflow.signal.v1', 'workflow.run.succeeded.v1']);
+    }
+    expect(await jobsOf(ids)).toBe(0);
+    await engine.executor.drain();
+    for (const id of ids) expect(await eventsOf(id)).toHaveLength(3);
+
+    // A run that fails is queued with its wake-up (its failure is written step by step, retries as configured), and the queue fails it as before.
+    const failing = await hookOf({ name: 'fails', trigger: { type: 'webhook' }, steps: [{ id: 'boom', type: 'transform', with: { expression: '$error("no")' } }] });
+    const late = await post(failing, {});
+    expect(late.statusCode, late.body).toBe(202);
+    expect(late.json().status).toBe('queued');
+    expect(await jobsOf([late.json().runId])).toBe(1);
+    await engine.executor.drain();
+    expect((await getRun(ws, late.json().runId)).status).toBe('failed');
+
+    // A step that is not pure (a delay) queues the run as before.
+    const waits = await hookOf({ name: 'waits', trigger: { type: 'webhook' }, steps: [{ id: 'd', type: 'delay', with: { ms: 60_000 } }] });
+    const waiting = await post(waits, {});
+    expect(waiting.statusCode, waiting.body).toBe(202);
+    expect(waiting.json().status).toBe('queued');
+    expect(await jobsOf([waiting.json().runId])).toBe(1);
+
+    // When finishing in the start's transaction fails, the start is written again on its own and queued: nothing is lost, and the queue runs it once.
+    vi.spyOn(engine.executor, 'finishStarted').mockRejectedValueOnce(new Error('boom'));
+    const retried = await post(immediate, { n: 50 });
+    expect(retried.statusCode, retried.body).toBe(202);
+    expect(retried.json().status).toBe('queued');
+    const id = retried.json().runId as string;
+    expect(await jobsOf([id])).toBe(1);
+    await engine.executor.drain();
+    expect(await getRun(ws, id)).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: 100 } });
+    expect(await eventsOf(id)).toEqual(['workflow.run.started.v1', 'workflow.signal.v1', 'workflow.run.succeeded.v1']);
+  });
+
   it('refuses a webhook that would queue a run while its workspace\'s oldest queued run has waited longer than the bound (503 workflow_queue_full, Retry-After), and accepts again once the queue caught up', async () => {
     const ws = await createWorkspace(t, owner);
     const other = await createWorkspace(t, owner);
@@ -277,7 +336,8 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
       return res.json().webhook.url as string;
     };
     const post = (url: string, payload: object) => t.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
-    const queued = await hookIn(ws, { ...pure, name: 'queued', trigger: { type: 'webhook' } });
+    // A concurrency limit keeps the run off the in-start finish (ADR 0076): it is queued.
+    const queued = await hookIn(ws, { ...pure, name: 'queued', concurrency: 10, trigger: { type: 'webhook' } });
     const elsewhere = await hookIn(other, { ...pure, name: 'elsewhere', trigger: { type: 'webhook' } });
     const answering = await hookIn(ws, { ...pure, name: 'answers', trigger: { type: 'webhook', respond: 'onCompletion' } });
     const runsIn = async (workspace: string) => Number((await t.platform.database.query<{ n: string }>('SELECT count(*) AS n FROM workflow.runs WHERE workspace_id = $1', [workspace]))[0]!.n);

@@ -445,10 +445,21 @@ export class WorkflowService {
     }
     const trigger = def?.trigger.type === 'webhook' ? def.trigger : null;
     const respond = trigger?.respond ?? 'immediately';
-    const finishWith = respond === 'onCompletion' && def && this.executor.runsInOneTransaction(def) ? { def, version: w.currentVersion } : undefined;
+    const finishWith = respond === 'onCompletion' && def && this.executor.runsInOneTransaction(def) ? { def, version: w.currentVersion } : this.finishImmediateInStart(respond, def, w.currentVersion);
     if (!finishWith) await this.admitQueued(w.workspaceId);
     const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null }, guard, finishWith });
     return { run, respond, responseTimeoutMs: trigger?.responseTimeoutMs ?? 10_000 };
+  }
+
+  /**
+   * A `respond: "immediately"` webhook whose steps are all pure (and no concurrency limit) commits its
+   * run finished with its start too, through the same group-commit path as onCompletion
+   * (Executor.finishStarted): no queue job, no fetch, no second transaction. The caller is still
+   * answered 202 once the start committed; the run is then already succeeded. A run that would fail,
+   * retry or needs a worker process is queued as before, in the same transaction (ADR 0076).
+   */
+  private finishImmediateInStart(respond: string, def: Definition | null, version: number): StartOpts['finishWith'] {
+    return respond === 'immediately' && def && this.executor.runsInOneTransaction(def) ? { def, version } : undefined;
   }
 
   /** The oldest due queued run per workspace, as last read, and the read under way. */
