@@ -19,7 +19,8 @@
  * webhooks refused by backpressure (503 workflow_queue_full). `--levels=10,50` picks the short
  * levels (empty: none) and `--no-baseline` skips the bare Fastify; BENCH_SERVER_NODE_ARGS passes
  * node options to the server (e.g. `--cpu-prof --cpu-prof-dir=DIR`), WORKFLOW_BENCH_TRACE=1 logs the
- * samples and WORKFLOW_BENCH_METRICS_DIR keeps the server's /metrics at the end. Baseline in the same run: a bare Fastify accepting
+ * samples, WORKFLOW_BENCH_METRICS_DIR keeps the server's /metrics at the end and WORKFLOW_BENCH_RATE=R holds the
+ * sustained load at R webhooks/s (A/B of CPU and statements per run at the same rate). Baseline in the same run: a bare Fastify accepting
  * the same POST (support/bare-webhook.ts); n8n's webhook when N8N_BENCH_URL points at its
  * production webhook URL (the same 4-node workflow, set up by hand).
  */
@@ -41,8 +42,8 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 const body = JSON.stringify({ answer: 'yes', who: 'bench' });
 const log = (msg: string) => process.stderr.write(`[workflow bench] ${msg}\n`);
 
-function post(url: string, connections: number, seconds: number): Promise<Result> {
-  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds, pipelining: 1 });
+function post(url: string, connections: number, seconds: number, overallRate?: number): Promise<Result> {
+  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds, pipelining: 1, ...(overallRate ? { overallRate } : {}) });
 }
 
 async function json<T>(res: Response): Promise<T> {
@@ -119,7 +120,9 @@ async function sustain(base: string, auth: Record<string, string>, ws: string, w
       if (process.env.WORKFLOW_BENCH_TRACE) log(`t=${samples.at(-1)!.t.toFixed(1)} s accepted ${s.queued - start.queued} finished ${s.finished - start.finished} backlog ${samples.at(-1)!.y} cpu ${(s.cpuSeconds - start.cpuSeconds).toFixed(2)} s statements ${s.statements - start.statements}`);
     }
   })();
-  const load = await post(`${base}${wf.webhook.url}`, 50, seconds);
+  // WORKFLOW_BENCH_RATE=R: the sustained load at a fixed R webhooks/s instead of as fast as 50 connections go, so that
+  // CPU and statements per run of two builds compare at the same rate whatever else the machine is doing.
+  const load = await post(`${base}${wf.webhook.url}`, 50, seconds, Number(process.env.WORKFLOW_BENCH_RATE) || undefined);
   sampling = false;
   await sampler;
   const during = await scrape(base);

@@ -145,6 +145,33 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(later).toEqual([]);
   });
 
+  it('reads the trigger sets of a whole delivery batch in one statement (every workspace and name in it) and starts the same runs as event by event', async () => {
+    const ws = await createWorkspace(t, owner);
+    const other = await createWorkspace(t, owner);
+    const onSignal = await create(ws, { name: 'on-signal', trigger: { type: 'event', event: 'workflow.signal.v1' }, steps: [{ id: 't', type: 'transform', with: { expression: 'input.payload.data' } }] });
+    const filtered = await create(ws, { name: 'on-big-signal', trigger: { type: 'event', event: 'workflow.signal.v1', filter: 'payload.data > 2' }, steps: [{ id: 't', type: 'transform', with: { expression: '1' } }] });
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${other}/workflows`, headers: bearer(owner.token), payload: { name: 'elsewhere', trigger: { type: 'event', event: 'workflow.run.started.v1' }, steps: [{ id: 't', type: 'transform', with: { expression: '1' } }] } });
+    expect(res.statusCode, res.body).toBe(201);
+    const elsewhere = res.json().workflow.id as string;
+    const each = vi.spyOn(WorkflowRepository.prototype, 'eventWorkflows');
+    const batched = vi.spyOn(WorkflowRepository.prototype, 'eventWorkflowsOf');
+    const event = (workspaceId: string, name: string, payload: object) => ({ id: randomUUID(), name: name as never, occurredAt: t.clock.now().toISOString(), workspaceId, actorId: null, payload: payload as never });
+    const signal = (workspaceId: string, n: number) => event(workspaceId, 'workflow.signal.v1', { signal: 's', data: n, runId: randomUUID(), workflowId: randomUUID(), stepId: 'x' });
+    const started = (workspaceId: string) => event(workspaceId, 'workflow.run.started.v1', { runId: randomUUID(), workflowId: randomUUID(), workflowVersion: 1, trigger: 'manual' });
+    const batch = [signal(ws, 1), started(other), signal(ws, 3), started(ws), signal(other, 5), { ...signal(ws, 7), workspaceId: null }];
+    await t.platform.database.orm.transaction((tx) => engine.service.onEvents(batch as never, tx));
+    expect(batched).toHaveBeenCalledTimes(1);
+    expect(each).not.toHaveBeenCalled();
+    const runs = await t.platform.database.query<{ workflow_id: string; idempotency_key: string }>(
+      'SELECT workflow_id, idempotency_key FROM workflow.runs WHERE workflow_id = ANY($1::uuid[]) ORDER BY created_at, idempotency_key',
+      [[onSignal, filtered, elsewhere]],
+    );
+    const key = (e: { id: string }) => `event:${e.id}`;
+    expect(runs.map((r) => `${r.workflow_id} ${r.idempotency_key}`).sort()).toEqual(
+      [`${onSignal} ${key(batch[0]!)}`, `${onSignal} ${key(batch[2]!)}`, `${filtered} ${key(batch[2]!)}`, `${elsewhere} ${key(batch[1]!)}`].sort(),
+    );
+  });
+
   it('leaves alone a run cancelled between the read and the batch write (the write is the claim)', async () => {
     const ws = await createWorkspace(t, owner);
     const wf = await create(ws, pure);

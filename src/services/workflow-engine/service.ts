@@ -613,6 +613,27 @@ export class WorkflowService {
   }
 
   /**
+   * A delivery batch's events (the trigger group's batch handler): the trigger sets of all its
+   * (workspace, event name) pairs are read in one statement into the transaction's memo, then each
+   * event is handled in order as onEvent would alone. Same trigger sets as the per-name reads
+   * (as of the batch's first read), one statement instead of one per name (ADR 0076).
+   */
+  async onEvents(events: EventEnvelope[], tx: Tx): Promise<void> {
+    let memo = this.triggerReads.get(tx);
+    if (!memo) this.triggerReads.set(tx, (memo = new Map()));
+    const pairs = new Map<string, { workspaceId: string; name: string }>();
+    for (const e of events) {
+      const key = e.workspaceId ? `${e.workspaceId} ${e.name}` : null;
+      if (key && !memo.has(key)) pairs.set(key, { workspaceId: e.workspaceId!, name: e.name });
+    }
+    if (pairs.size) {
+      const rows = await this.repo.eventWorkflowsOf([...pairs.values()], tx);
+      for (const [key, p] of pairs) memo.set(key, Promise.resolve(rows.filter((w) => w.workspaceId === p.workspaceId && w.triggerEvent === p.name)));
+    }
+    for (const e of events) await this.onEvent(e, tx);
+  }
+
+  /**
    * The event workflows of (workspace, event name), read once per delivery transaction: the bus
    * hands a batch of events to the handler in one transaction, and 200 events of one workspace
    * need one lookup per name, not 200. Within a batch the trigger set is as of its first read
