@@ -68,7 +68,7 @@ export const workflowEngineModule: ServiceModule<WorkflowSettings> & { create(ct
       workspaceConcurrency: cfg.workspaceConcurrency,
       quarantineAfter: cfg.quarantineAfter,
     });
-    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready(), () => queue.notifyLocal(), (ids, tx) => queue.wakeMany(ids, tx), { maxQueuedAgeMs: cfg.webhookMaxQueuedAgeMs });
+    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready(), () => queue.notifyLocal(), (ids, tx) => queue.wakeMany(ids, tx), { maxQueuedAgeMs: cfg.webhookMaxQueuedAgeMs, immediateInStart: ctx.database.kind === 'pglite' });
 
     // Event triggers: every event of a workspace may start that workspace's event workflows. The
     // handler runs in the bus's delivery transaction and does every read and write (pg-boss enqueue
