@@ -139,24 +139,23 @@ export class PostgresBus implements BusAdapter {
   }
 
   async relayOnce(): Promise<number> {
-    // One statement in its own transaction (ADR 0076; before: an EXISTS read, then BEGIN, the lock, the
-    // UPDATE and COMMIT). The lock is a one-time filter evaluated before the scan, so no row is
-    // locked or stamped unless this relay holds it, and it is held until the statement commits: a
-    // relay taking it next assigns positions after these, as before. A row committed after the
-    // statement's snapshot is stamped by the next run, as one committed after the UPDATE was before;
-    // a row another relay stamped meanwhile fails the re-check of `published_at IS NULL` under FOR
-    // UPDATE and is skipped. Idle it writes nothing (an UPDATE of no rows), as the read before did.
-    const stamped = rowsOf<{ seq: string }>(
-      await this.o.db.execute(sql`
-        WITH next AS (
-          SELECT seq FROM kernel.outbox
-          WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock(${RELAY_LOCK_KEY}))
-          ORDER BY seq LIMIT 1000 FOR UPDATE
-        )
-        UPDATE kernel.outbox o SET position = nextval('kernel.outbox_position_seq'), published_at = now()
-        FROM next WHERE o.seq = next.seq RETURNING o.seq`),
-    );
-    return stamped.length;
+    // Idle (most polls): one indexed read instead of BEGIN, the lock, the UPDATE and COMMIT. A row
+    // committed just after this read is stamped by the next relay run, as one committed after the UPDATE would be.
+    const [pending] = rowsOf<{ any: boolean }>(await this.o.db.execute(sql`SELECT EXISTS (SELECT 1 FROM kernel.outbox WHERE published_at IS NULL) AS any`));
+    if (!pending?.any) return 0;
+    return this.o.db.transaction(async (tx) => {
+      const [lock] = rowsOf<{ ok: boolean }>(await tx.execute(sql`SELECT pg_try_advisory_xact_lock(${RELAY_LOCK_KEY}) AS ok`));
+      if (!lock?.ok) return 0;
+      const stamped = rowsOf<{ seq: string }>(
+        await tx.execute(sql`
+          WITH next AS (
+            SELECT seq FROM kernel.outbox WHERE published_at IS NULL ORDER BY seq LIMIT 1000 FOR UPDATE
+          )
+          UPDATE kernel.outbox o SET position = nextval('kernel.outbox_position_seq'), published_at = now()
+          FROM next WHERE o.seq = next.seq RETURNING o.seq`),
+      );
+      return stamped.length;
+    });
   }
 
   /** Wakes every consumer loop in this process (after the relay stamped new positions). */
