@@ -19,7 +19,8 @@
  * webhooks refused by backpressure (503 workflow_queue_full). `--levels=10,50` picks the short
  * levels (empty: none) and `--no-baseline` skips the bare Fastify; BENCH_SERVER_NODE_ARGS passes
  * node options to the server (e.g. `--cpu-prof --cpu-prof-dir=DIR`), WORKFLOW_BENCH_TRACE=1 logs the
- * samples and WORKFLOW_BENCH_METRICS_DIR keeps the server's /metrics at the end. Baseline in the same run: a bare Fastify accepting
+ * samples, WORKFLOW_BENCH_METRICS_DIR keeps the server's /metrics at the end and WORKFLOW_BENCH_RATE=R holds the
+ * sustained load at R webhooks/s (A/B of CPU and statements per run at the same rate). Baseline in the same run: a bare Fastify accepting
  * the same POST (support/bare-webhook.ts); n8n's webhook when N8N_BENCH_URL points at its
  * production webhook URL (the same 4-node workflow, set up by hand).
  */
@@ -31,7 +32,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Figures } from './run.js';
 import { forkServer, rssMb, startV01t, stop } from './support/child.js';
-import { freshDatabase } from './support/postgres.js';
+import { freshDatabase, serverSide, type ServerSide } from './support/postgres.js';
 
 const require = createRequire(import.meta.url);
 interface Result { requests: { average: number; total: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number; '2xx': number }
@@ -41,8 +42,8 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 const body = JSON.stringify({ answer: 'yes', who: 'bench' });
 const log = (msg: string) => process.stderr.write(`[workflow bench] ${msg}\n`);
 
-function post(url: string, connections: number, seconds: number): Promise<Result> {
-  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds, pipelining: 1 });
+function post(url: string, connections: number, seconds: number, overallRate?: number): Promise<Result> {
+  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds, pipelining: 1, ...(overallRate ? { overallRate } : {}) });
 }
 
 async function json<T>(res: Response): Promise<T> {
@@ -101,10 +102,11 @@ async function runLatencies(base: string, auth: Record<string, string>, ws: stri
  * ramp-up), and the first third's mean against the last third's. Accepted→finished is the run's
  * createdAt (the webhook's insert, committed before it was answered) to its finishedAt, from the database.
  */
-async function sustain(base: string, auth: Record<string, string>, ws: string, wf: { workflow: { id: string }; webhook: { url: string } }, where: string, seconds: number): Promise<Figures> {
+async function sustain(base: string, auth: Record<string, string>, ws: string, wf: { workflow: { id: string }; webhook: { url: string } }, where: string, seconds: number, dbUrl?: string): Promise<Figures> {
   await waitQuiet(base);
   log(`${where}: sustained 50 connections for ${seconds} s`);
   const from = new Date().toISOString();
+  const pgStart = dbUrl ? await serverSide(dbUrl) : null;
   const start = await scrape(base);
   const t0 = performance.now();
   const samples: { t: number; y: number }[] = [];
@@ -118,7 +120,9 @@ async function sustain(base: string, auth: Record<string, string>, ws: string, w
       if (process.env.WORKFLOW_BENCH_TRACE) log(`t=${samples.at(-1)!.t.toFixed(1)} s accepted ${s.queued - start.queued} finished ${s.finished - start.finished} backlog ${samples.at(-1)!.y} cpu ${(s.cpuSeconds - start.cpuSeconds).toFixed(2)} s statements ${s.statements - start.statements}`);
     }
   })();
-  const load = await post(`${base}${wf.webhook.url}`, 50, seconds);
+  // WORKFLOW_BENCH_RATE=R: the sustained load at a fixed R webhooks/s instead of as fast as 50 connections go, so that
+  // CPU and statements per run of two builds compare at the same rate whatever else the machine is doing.
+  const load = await post(`${base}${wf.webhook.url}`, 50, seconds, Number(process.env.WORKFLOW_BENCH_RATE) || undefined);
   sampling = false;
   await sampler;
   const during = await scrape(base);
@@ -134,6 +138,7 @@ async function sustain(base: string, auth: Record<string, string>, ws: string, w
   const eventDrainMs = await waitQuiet(base);
   // CPU and statements per run include the consumers' work on the runs' events.
   const end = await scrape(base);
+  const pgEnd = dbUrl ? await serverSide(dbUrl) : null;
   const lat = await runLatencies(base, auth, ws, wf.workflow.id, from);
   const third = Math.max(1, Math.floor(samples.length / 3));
   const mean = (xs: { y: number }[]) => xs.reduce((a, p) => a + p.y, 0) / Math.max(1, xs.length);
@@ -159,7 +164,16 @@ async function sustain(base: string, auth: Record<string, string>, ws: string, w
     [`${tag}_event_consumers_caught_up_after_ms`]: drainMs + eventDrainMs,
     [`${tag}_server_cpu_ms_per_run`]: ((end.cpuSeconds - start.cpuSeconds) * 1000) / done,
     [`${tag}_statements_per_run`]: (end.statements - start.statements) / done,
+    ...(pgStart && pgEnd ? pgPerRun(tag, pgStart, pgEnd, done) : {}),
     [`${tag}_errors`]: load.errors,
+  };
+}
+
+/** PostgreSQL's side per completed run: its backends' CPU (local server only) and its commits, pg-boss's pool included. */
+function pgPerRun(tag: string, a: ServerSide, b: ServerSide, done: number): Figures {
+  return {
+    [`${tag}_postgres_backend_cpu_ms_per_run`]: (b.cpuMs - a.cpuMs) / done,
+    [`${tag}_postgres_commits_per_run`]: (b.commits - a.commits) / done,
   };
 }
 
@@ -179,9 +193,10 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-wf-'));
   const env: Record<string, string> = { V01T_DATA_DIR: dataDir, LOG_LEVEL: 'warn', V01T_MASTER_KEY: randomBytes(32).toString('hex'), NODE_ENV: 'production' };
   let dropDb: (() => Promise<void>) | undefined;
+  let dbUrl: string | undefined;
   if (where === 'postgres') {
     const db = await freshDatabase(process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
-    env.DATABASE_URL = db.url;
+    env.DATABASE_URL = dbUrl = db.url;
     dropDb = db.drop;
   }
   const port = 19_000 + Math.floor(Math.random() * 1000);
@@ -252,7 +267,7 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
       figures[`webhook_errors_${tag}`] = load.errors + load.non2xx;
     }
 
-    if (sustained > 0) Object.assign(figures, await sustain(base, auth, ws, queued, where, sustained));
+    if (sustained > 0) Object.assign(figures, await sustain(base, auth, ws, queued, where, sustained, dbUrl));
 
     log(`${where}: respond onCompletion at 10 connections`);
     await waitQuiet(base);

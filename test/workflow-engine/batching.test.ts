@@ -145,6 +145,33 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(later).toEqual([]);
   });
 
+  it('reads the trigger sets of a whole delivery batch in one statement (every workspace and name in it) and starts the same runs as event by event', async () => {
+    const ws = await createWorkspace(t, owner);
+    const other = await createWorkspace(t, owner);
+    const onSignal = await create(ws, { name: 'on-signal', trigger: { type: 'event', event: 'workflow.signal.v1' }, steps: [{ id: 't', type: 'transform', with: { expression: 'input.payload.data' } }] });
+    const filtered = await create(ws, { name: 'on-big-signal', trigger: { type: 'event', event: 'workflow.signal.v1', filter: 'payload.data > 2' }, steps: [{ id: 't', type: 'transform', with: { expression: '1' } }] });
+    const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${other}/workflows`, headers: bearer(owner.token), payload: { name: 'elsewhere', trigger: { type: 'event', event: 'workflow.run.started.v1' }, steps: [{ id: 't', type: 'transform', with: { expression: '1' } }] } });
+    expect(res.statusCode, res.body).toBe(201);
+    const elsewhere = res.json().workflow.id as string;
+    const each = vi.spyOn(WorkflowRepository.prototype, 'eventWorkflows');
+    const batched = vi.spyOn(WorkflowRepository.prototype, 'eventWorkflowsOf');
+    const event = (workspaceId: string, name: string, payload: object) => ({ id: randomUUID(), name: name as never, occurredAt: t.clock.now().toISOString(), workspaceId, actorId: null, payload: payload as never });
+    const signal = (workspaceId: string, n: number) => event(workspaceId, 'workflow.signal.v1', { signal: 's', data: n, runId: randomUUID(), workflowId: randomUUID(), stepId: 'x' });
+    const started = (workspaceId: string) => event(workspaceId, 'workflow.run.started.v1', { runId: randomUUID(), workflowId: randomUUID(), workflowVersion: 1, trigger: 'manual' });
+    const batch = [signal(ws, 1), started(other), signal(ws, 3), started(ws), signal(other, 5), { ...signal(ws, 7), workspaceId: null }];
+    await t.platform.database.orm.transaction((tx) => engine.service.onEvents(batch as never, tx));
+    expect(batched).toHaveBeenCalledTimes(1);
+    expect(each).not.toHaveBeenCalled();
+    const runs = await t.platform.database.query<{ workflow_id: string; idempotency_key: string }>(
+      'SELECT workflow_id, idempotency_key FROM workflow.runs WHERE workflow_id = ANY($1::uuid[]) ORDER BY created_at, idempotency_key',
+      [[onSignal, filtered, elsewhere]],
+    );
+    const key = (e: { id: string }) => `event:${e.id}`;
+    expect(runs.map((r) => `${r.workflow_id} ${r.idempotency_key}`).sort()).toEqual(
+      [`${onSignal} ${key(batch[0]!)}`, `${onSignal} ${key(batch[2]!)}`, `${filtered} ${key(batch[2]!)}`, `${elsewhere} ${key(batch[1]!)}`].sort(),
+    );
+  });
+
   it('leaves alone a run cancelled between the read and the batch write (the write is the claim)', async () => {
     const ws = await createWorkspace(t, owner);
     const wf = await create(ws, pure);
@@ -337,6 +364,75 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(answered.json().output).toEqual(['a', 'b', 'zz', 'é']);
   });
 
+  it('finishes a respond: immediately webhook run of pure steps with its start when embedded: 202 after the commit, exactly once, the same steps and events as the queue; any other run is queued', async () => {
+    const embedded = t.platform.database.kind === 'pglite';
+    const ws = await createWorkspace(t, owner);
+    const hookOf = async (def: object) => {
+      const res = await t.inject({ method: 'POST', url: `/v1/workspaces/${ws}/workflows`, headers: bearer(owner.token), payload: def });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json().webhook.url as string;
+    };
+    const post = (url: string, payload: object) => t.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+    const jobsOf = async (runIds: string[]) =>
+      Number((await t.platform.database.query<{ n: string }>("SELECT count(*) AS n FROM pgboss.job WHERE name = 'workflow-run' AND data->>'runId' = ANY($1::text[])", [runIds]))[0]!.n);
+    const immediate = await hookOf({ ...pure, name: 'immediate', trigger: { type: 'webhook' } });
+
+    // The queue is not started here (nothing drains): a finished run can only come from the start's own transaction.
+    // Queued starts go through insertRuns, finished ones through insertFinishedRuns (ADR 0077).
+    const inserted = vi.spyOn(WorkflowRepository.prototype, 'insertRuns');
+    const insertedFinished = vi.spyOn(WorkflowRepository.prototype, 'insertFinishedRuns');
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => post(immediate, { n: i })));
+    for (const a of answers) {
+      expect(a.statusCode, a.body).toBe(202);
+      // On PostgreSQL the run is queued as before (ADR 0076: the queued path is as fast there).
+      expect(a.json()).toEqual({ runId: expect.any(String), status: embedded ? 'succeeded' : 'queued' });
+    }
+    // Still group-committed: fewer inserts than starts, each through the path its runs take.
+    const inserts = inserted.mock.calls.length + insertedFinished.mock.calls.length;
+    expect(inserts).toBeGreaterThan(0);
+    expect(inserts).toBeLessThan(12);
+    expect(embedded ? insertedFinished : inserted).toHaveBeenCalled();
+    const ids = answers.map((a) => a.json().runId as string);
+    expect(await jobsOf(ids)).toBe(embedded ? 0 : 12);
+    if (!embedded) await engine.executor.drain();
+    for (const [i, id] of ids.entries()) {
+      expect(await getRun(ws, id)).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: i * 2 }, trigger: 'webhook' });
+      const run = await getRun(ws, id);
+      expect(run.steps.map((s: { stepId: string; status: string; attempt: number }) => `${s.stepId}:${s.status}:${s.attempt}`)).toEqual(['t:succeeded:1', 'c:succeeded:1', 'e:succeeded:1']);
+      expect(await eventsOf(id)).toEqual(['workflow.run.started.v1', 'workflow.signal.v1', 'workflow.run.succeeded.v1']);
+    }
+    await engine.executor.drain();
+    for (const id of ids) expect(await eventsOf(id)).toHaveLength(3);
+
+    // A run that fails is queued with its wake-up (its failure is written step by step, retries as configured), and the queue fails it as before.
+    const failing = await hookOf({ name: 'fails', trigger: { type: 'webhook' }, steps: [{ id: 'boom', type: 'transform', with: { expression: '$error("no")' } }] });
+    const late = await post(failing, {});
+    expect(late.statusCode, late.body).toBe(202);
+    expect(late.json().status).toBe('queued');
+    expect(await jobsOf([late.json().runId])).toBe(1);
+    await engine.executor.drain();
+    expect((await getRun(ws, late.json().runId)).status).toBe('failed');
+
+    // A step that is not pure (a delay) queues the run as before.
+    const waits = await hookOf({ name: 'waits', trigger: { type: 'webhook' }, steps: [{ id: 'd', type: 'delay', with: { ms: 60_000 } }] });
+    const waiting = await post(waits, {});
+    expect(waiting.statusCode, waiting.body).toBe(202);
+    expect(waiting.json().status).toBe('queued');
+    expect(await jobsOf([waiting.json().runId])).toBe(1);
+
+    if (!embedded) return;
+    // When finishing in the start's transaction fails, the start is written again on its own and queued: nothing is lost, and the queue runs it once.
+    vi.spyOn(engine.executor, 'finishStarted').mockRejectedValueOnce(new Error('boom'));
+    const retried = await post(immediate, { n: 50 });
+    expect(retried.statusCode, retried.body).toBe(202);
+    expect(retried.json().status).toBe('queued');
+    const id = retried.json().runId as string;
+    expect(await jobsOf([id])).toBe(1);
+    await engine.executor.drain();
+    expect(await getRun(ws, id)).toMatchObject({ status: 'succeeded', output: { signal: 'batch.done', data: 100 } });
+    expect(await eventsOf(id)).toEqual(['workflow.run.started.v1', 'workflow.signal.v1', 'workflow.run.succeeded.v1']);
+  });
+
   it('refuses a webhook that would queue a run while its workspace\'s oldest queued run has waited longer than the bound (503 workflow_queue_full, Retry-After), and accepts again once the queue caught up', async () => {
     const ws = await createWorkspace(t, owner);
     const other = await createWorkspace(t, owner);
@@ -346,7 +442,8 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
       return res.json().webhook.url as string;
     };
     const post = (url: string, payload: object) => t.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
-    const queued = await hookIn(ws, { ...pure, name: 'queued', trigger: { type: 'webhook' } });
+    // A concurrency limit keeps the run off the in-start finish (ADR 0076): it is queued.
+    const queued = await hookIn(ws, { ...pure, name: 'queued', concurrency: 10, trigger: { type: 'webhook' } });
     const elsewhere = await hookIn(other, { ...pure, name: 'elsewhere', trigger: { type: 'webhook' } });
     const answering = await hookIn(ws, { ...pure, name: 'answers', trigger: { type: 'webhook', respond: 'onCompletion' } });
     const runsIn = async (workspace: string) => Number((await t.platform.database.query<{ n: string }>('SELECT count(*) AS n FROM workflow.runs WHERE workspace_id = $1', [workspace]))[0]!.n);

@@ -52,7 +52,7 @@ export const triggerSchema = z.discriminatedUnion('type', [
     .object({
       type: z.literal('webhook'),
       hmac: z.boolean().default(false),
-      /** `immediately`: 202 with the run id once the run is queued. `onCompletion`: the run's output when it finishes within `responseTimeoutMs`, else 202 with the run id. */
+      /** `immediately`: 202 with the run id once the run is stored (queued; embedded, already finished when every step is pure, ADR 0076). `onCompletion`: the run's output when it finishes within `responseTimeoutMs`, else 202 with the run id. */
       respond: z.enum(WEBHOOK_RESPOND_MODES).default('immediately'),
       responseTimeoutMs: z.number().int().min(100).max(60_000).default(10_000),
     })

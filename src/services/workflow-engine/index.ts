@@ -68,16 +68,29 @@ export const workflowEngineModule: ServiceModule<WorkflowSettings> & { create(ct
       workspaceConcurrency: cfg.workspaceConcurrency,
       quarantineAfter: cfg.quarantineAfter,
     });
-    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready(), () => queue.notifyLocal(), (ids, tx) => queue.wakeMany(ids, tx), { maxQueuedAgeMs: cfg.webhookMaxQueuedAgeMs });
+    const service = new WorkflowService(ctx.db, repo, executor, (runId, at, tx) => queue.wake(runId, at, tx), ctx.events, ctx.audit, ctx.secrets, ctx.clock, metrics, ctx.logger, () => queue.ready(), () => queue.notifyLocal(), (ids, tx) => queue.wakeMany(ids, tx), { maxQueuedAgeMs: cfg.webhookMaxQueuedAgeMs, immediateInStart: ctx.database.kind === 'pglite' });
 
     // Event triggers: every event of a workspace may start that workspace's event workflows. The
     // handler runs in the bus's delivery transaction and does every read and write (pg-boss enqueue
     // included) through it; pg-boss is started in start(), before the backbone starts consumers.
-    ctx.events.subscribe(TRIGGER_CONSUMER_GROUP, eventNames(), async (event, { tx }) => {
-      if (!event.workspaceId) return;
-      if (!queue.isReady()) throw new Error('the workflow run queue is not started yet; the event will be redelivered');
-      await service.onEvent(event, tx);
-    });
+    // A delivery batch reads the trigger sets of all its (workspace, event name) pairs at once (onEvents); a failing batch is
+    // delivered again event by event through the per-event handler, as before.
+    const notReady = () => new Error('the workflow run queue is not started yet; the event will be redelivered');
+    ctx.events.subscribe(
+      TRIGGER_CONSUMER_GROUP,
+      eventNames(),
+      async (event, { tx }) => {
+        if (!event.workspaceId) return;
+        if (!queue.isReady()) throw notReady();
+        await service.onEvent(event, tx);
+      },
+      {
+        batch: async (events, { tx }) => {
+          if (!queue.isReady()) throw notReady();
+          await service.onEvents(events, tx);
+        },
+      },
+    );
 
     const timers: NodeJS.Timeout[] = [];
     let stopping = false;

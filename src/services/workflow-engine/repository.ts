@@ -222,6 +222,18 @@ export class WorkflowRepository {
     ).map(toWorkflow);
   }
 
+  /** eventWorkflows for several (workspace, event name) pairs in one statement (a delivery batch's). */
+  async eventWorkflowsOf(pairs: { workspaceId: string; name: string }[], ex: DbExecutor): Promise<WorkflowRow[]> {
+    if (!pairs.length) return [];
+    const keys = JSON.stringify(pairs.map((p) => ({ w: p.workspaceId, n: p.name })));
+    return rowsOf(
+      await ex.execute(
+        sql`SELECT w.* FROM workflow.workflows w JOIN jsonb_to_recordset(${keys}::jsonb) AS k(w uuid, n text) ON w.workspace_id = k.w AND w.trigger_event = k.n
+            WHERE w.trigger_type = 'event' AND w.enabled AND w.deleted_at IS NULL`,
+      ),
+    ).map(toWorkflow);
+  }
+
   async setEnabled(workspaceId: string, id: string, enabled: boolean, now: Date): Promise<boolean> {
     const r = rowsOf(await this.db.execute(sql`UPDATE workflow.workflows SET enabled = ${enabled}, updated_at = ${now.toISOString()} WHERE id = ${id} AND workspace_id = ${workspaceId} AND deleted_at IS NULL RETURNING id`));
     return r.length > 0;

@@ -20239,7 +20239,7 @@ export interface paths {
         put?: never;
         /**
          * Webhook trigger: the JSON body becomes the run input
-         * @description With the trigger's `respond: "immediately"` (the default) the answer is 202 once the run is queued. With `respond: "onCompletion"` the call waits for the run: 200 with its status and output (or error) when it finishes within the trigger's `responseTimeoutMs`, else 202 with the run id (the run goes on; read it with GET /v1/workspaces/{workspaceId}/runs/{runId}). Backpressure: 503 `workflow_queue_full` with Retry-After while the workspace's oldest queued run has waited longer than WORKFLOW_WEBHOOK_MAX_QUEUED_AGE_MS (the run is not started).
+         * @description With the trigger's `respond: "immediately"` (the default) the answer is 202 once the run is stored: queued, or (embedded) already finished when every step is pure (`status` says which). With `respond: "onCompletion"` the call waits for the run: 200 with its status and output (or error) when it finishes within the trigger's `responseTimeoutMs`, else 202 with the run id (the run goes on; read it with GET /v1/workspaces/{workspaceId}/runs/{runId}). Backpressure: 503 `workflow_queue_full` with Retry-After while the workspace's oldest queued run has waited longer than WORKFLOW_WEBHOOK_MAX_QUEUED_AGE_MS (the run is not started).
          */
         post: {
             parameters: {
