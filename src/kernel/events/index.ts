@@ -5,7 +5,7 @@ import type { Db, DbExecutor } from '../db/database.js';
 import type { MigrationSet } from '../db/migrate.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { CoreMetrics } from '../telemetry/metrics.js';
-import { contextFrom, SpanKind, withSpan } from '../telemetry/tracing.js';
+import { contextFrom, failSpan, runIn, SpanKind, startSpan, tracingEnabled, withSpan } from '../telemetry/tracing.js';
 import { eventNames, isEventName, type EventName } from './catalog.js';
 import { retryDelayMs } from './deliver.js';
 import type { BatchEventHandler, EventEnvelope, EventHandler, EventsPort, NewEvent, SubscribeOptions } from './envelope.js';
@@ -47,6 +47,32 @@ function tracedHandler(group: string, handler: EventHandler): EventHandler {
       },
       () => handler(event, hctx),
     );
+}
+
+/**
+ * With tracing on, each event of a batch delivery is a consumer span too, in its publisher's trace:
+ * the spans open together, end when the batch's handler settles (failed together if it throws),
+ * and the handler's own work runs under the first event's span.
+ */
+function tracedBatch(group: string, batch: BatchEventHandler): BatchEventHandler {
+  return async (events, hctx) => {
+    if (!tracingEnabled() || events.length === 0) return batch(events, hctx);
+    const spans = events.map((event) =>
+      startSpan(`deliver ${event.name}`, {
+        kind: SpanKind.CONSUMER,
+        parent: contextFrom(event),
+        attributes: { 'messaging.system': 'v01t', 'messaging.operation.type': 'process', 'messaging.destination.name': event.name, 'messaging.consumer.group.name': group, 'messaging.message.id': event.id, 'messaging.batch.message_count': events.length },
+      }),
+    );
+    try {
+      return await runIn(spans[0]?.context, () => batch(events, hctx));
+    } catch (err) {
+      for (const s of spans) if (s) failSpan(s.span, err);
+      throw err;
+    } finally {
+      for (const s of spans) s?.span.end();
+    }
+  };
 }
 
 /**
@@ -93,7 +119,7 @@ export class EventBackbone implements EventsPort {
     const unknown = names.filter((n) => !isEventName(n));
     if (unknown.length || !names.length) throw new Error(`consumer group "${group}": unknown or no event names (${unknown.join(', ')})`);
     const traced = tracedHandler(group, handler as EventHandler);
-    const batch = options.batch as BatchEventHandler | undefined;
+    const batch = options.batch ? tracedBatch(group, options.batch as BatchEventHandler) : undefined;
     this.subscriptions.set(group, { names, handler: traced, batch, batchMax: options.batchMax });
     this.bus.track(group, names);
     if (this.started) void this.bus.startConsumer(group, names, traced, batch, options.batchMax).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
