@@ -169,6 +169,26 @@ export interface StartGuard {
   version: number;
 }
 
+/** Step attempts as the one JSON parameter the attempt inserts read (json_to_recordset column names). */
+function attemptRowsJson(attempts: (NewAttempt & { runId: string })[]): string {
+  return JSON.stringify(
+    attempts.map((a) => ({
+      id: a.id,
+      run_id: a.runId,
+      step_id: a.stepId,
+      step_type: a.stepType,
+      attempt: a.attempt,
+      status: a.status,
+      key: a.key,
+      input: a.input ?? null,
+      output: a.output ?? null,
+      error: a.error,
+      started_at: a.startedAt.toISOString(),
+      finished_at: a.finishedAt ? a.finishedAt.toISOString() : null,
+    })),
+  );
+}
+
 export class WorkflowRepository {
   constructor(private readonly db: Db) {}
 
@@ -377,22 +397,7 @@ export class WorkflowRepository {
         token_hash: r.tokenHash,
       })),
     );
-    const steps = JSON.stringify(
-      attempts.map((a) => ({
-        id: a.id,
-        run_id: a.runId,
-        step_id: a.stepId,
-        step_type: a.stepType,
-        attempt: a.attempt,
-        status: a.status,
-        key: a.key,
-        input: a.input ?? null,
-        output: a.output ?? null,
-        error: a.error,
-        started_at: a.startedAt.toISOString(),
-        finished_at: a.finishedAt ? a.finishedAt.toISOString() : null,
-      })),
-    );
+    const steps = attemptRowsJson(attempts);
     return rowsOf(
       await ex.execute(sql`WITH r AS (
           INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, outputs, output, step_attempt, idempotency_key, created_by, created_at, started_at, deadline_at, finished_at, updated_at, chain_depth)
@@ -598,22 +603,7 @@ export class WorkflowRepository {
   async insertAttemptsOfRuns(attempts: (NewAttempt & { runId: string })[], ex: DbExecutor): Promise<void> {
     if (!attempts.length) return;
     // One JSON parameter for the whole batch: the statement's text is the same for any batch size (no per-row parameters to build, send and parse).
-    const rows = JSON.stringify(
-      attempts.map((a) => ({
-        id: a.id,
-        run_id: a.runId,
-        step_id: a.stepId,
-        step_type: a.stepType,
-        attempt: a.attempt,
-        status: a.status,
-        key: a.key,
-        input: a.input ?? null,
-        output: a.output ?? null,
-        error: a.error,
-        started_at: a.startedAt.toISOString(),
-        finished_at: a.finishedAt ? a.finishedAt.toISOString() : null,
-      })),
-    );
+    const rows = attemptRowsJson(attempts);
     await ex.execute(sql`INSERT INTO workflow.step_attempts (id, run_id, step_id, step_type, attempt, status, idempotency_key, input, output, error, started_at, finished_at)
       SELECT (e.doc->>'id')::uuid, (e.doc->>'run_id')::uuid, e.doc->>'step_id', e.doc->>'step_type', (e.doc->>'attempt')::int, e.doc->>'status', e.doc->>'key',
         e.doc->'input', e.doc->'output', e.doc->>'error', (e.doc->>'started_at')::timestamptz, (e.doc->>'finished_at')::timestamptz
