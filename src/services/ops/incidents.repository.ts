@@ -344,6 +344,16 @@ export class IncidentsRepository {
     return r.map(toIncident);
   }
 
+  /**
+   * Serialises the escalation loop's deciding transactions (announce, escalate, remind) across
+   * replicas and concurrent ticks. Their row claims skip locked rows, so without it one tick's
+   * announce could hide an incident from another tick's escalation while a third held it for its
+   * reminders, and no tick would escalate it that round. Held until the transaction ends.
+   */
+  async lockTick(ex: DbExecutor): Promise<void> {
+    await ex.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('v01t.ops.incidents.tick', 0))`);
+  }
+
   /** Open, unacknowledged, not yet escalated incidents whose response target passed; locked for this transaction. */
   async dueForEscalation(ex: DbExecutor, now: Date, limit: number): Promise<IncidentRow[]> {
     const r = await rows<IncidentRowRaw>(

@@ -592,6 +592,7 @@ export class IncidentService {
     const now = this.d.clock.now();
     const { workspaceId, connections, problem } = routed;
     await this.d.db.transaction(async (tx) => {
+      await this.repo.lockTick(tx);
       for (const i of await this.repo.dueForAnnouncement(tx, 50)) {
         await this.repo.update(tx, i.id, { announced_severity: i.severity }, now);
         if (i.severity === 4) {
@@ -626,6 +627,7 @@ export class IncidentService {
     const { workspaceId, connections, problem } = routed;
     const none: Severity[] = [];
     const escalated = await this.d.db.transaction(async (tx) => {
+      await this.repo.lockTick(tx);
       const due = await this.repo.dueForEscalation(tx, now, 50);
       for (const i of due) {
         await this.repo.update(tx, i.id, { escalated_at: now }, now);
@@ -667,6 +669,7 @@ export class IncidentService {
     const { workspaceId, connections } = routed;
     const reminded: ReminderKind[] = [];
     await this.d.db.transaction(async (tx) => {
+      await this.repo.lockTick(tx);
       const cadence = await this.repo.cadenceCandidates(tx, now, CADENCE.firstInternalUpdateMs, CADENCE.internalUpdateMs, CADENCE.firstPublicUpdateMs, CADENCE.publicUpdateMs);
       const timed = (await this.repo.timerCandidates(tx, now, TIMERS)).filter((t) => !cadence.some((c) => c.id === t.id));
       for (const i of [...cadence, ...timed]) {
