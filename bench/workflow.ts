@@ -20,7 +20,9 @@
  * levels (empty: none) and `--no-baseline` skips the bare Fastify; BENCH_SERVER_NODE_ARGS passes
  * node options to the server (e.g. `--cpu-prof --cpu-prof-dir=DIR`), WORKFLOW_BENCH_TRACE=1 logs the
  * samples, WORKFLOW_BENCH_METRICS_DIR keeps the server's /metrics at the end and WORKFLOW_BENCH_RATE=R holds the
- * sustained load at R webhooks/s (A/B of CPU and statements per run at the same rate). Baseline in the same run: a bare Fastify accepting
+ * sustained load at R webhooks/s (A/B of CPU and statements per run at the same rate). The onCompletion
+ * phase also lays the server's GC pauses (support/gc-probe.ts, preloaded) over each answer: the GC
+ * pause inside the p99 answer, scavenges per second and the longest, GC pause per answer (ADR 0082). Baseline in the same run: a bare Fastify accepting
  * the same POST (support/bare-webhook.ts); n8n's webhook when N8N_BENCH_URL points at its
  * production webhook URL (the same 4-node workflow, set up by hand).
  */
@@ -32,18 +34,23 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Figures } from './run.js';
 import { forkServer, rssMb, startV01t, stop } from './support/child.js';
+import { GC_MAJOR, GC_MINOR, gcInAnswers } from './support/gc-probe.js';
 import { freshDatabase, serverSide, type ServerSide } from './support/postgres.js';
 
 const require = createRequire(import.meta.url);
 interface Result { requests: { average: number; total: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number; '2xx': number }
-const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<Result>;
+type Run = Promise<Result> & { on(event: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): void };
+const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Run;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
 const body = JSON.stringify({ answer: 'yes', who: 'bench' });
 const log = (msg: string) => process.stderr.write(`[workflow bench] ${msg}\n`);
 
-function post(url: string, connections: number, seconds: number, overallRate?: number): Promise<Result> {
-  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds, pipelining: 1, ...(overallRate ? { overallRate } : {}) });
+function post(url: string, connections: number, seconds: number, overallRate?: number, answers?: [number, number][]): Promise<Result> {
+  const run = autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds, pipelining: 1, ...(overallRate ? { overallRate } : {}) });
+  // Each answer's end (epoch ms) and latency, to lay the server's GC pauses over (gc-probe.ts).
+  if (answers) run.on('response', (_client, _status, _bytes, ms) => answers.push([Date.now(), ms]));
+  return run;
 }
 
 async function json<T>(res: Response): Promise<T> {
@@ -204,6 +211,10 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
   log(`${where}: starting v01t on an empty data folder`);
   // BENCH_SERVER_NODE_ARGS: node options for the server process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   if (process.env.BENCH_SERVER_NODE_ARGS) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${process.env.BENCH_SERVER_NODE_ARGS}`.trim();
+  // The server's GC pauses, for the onCompletion answers' share of them (written on SIGUSR2).
+  const gcOut = `${dataDir}-gc-pauses.json`;
+  env.GC_PROBE_OUT = gcOut;
+  env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? ''} --import ${JSON.stringify(path.join(here, 'support/gc-probe.js'))}`.trim();
   const { child, readyMs } = await startV01t(env, port);
   figures[`start_empty_folder_to_ready_ms_${where}`] = readyMs;
   log(`${where}: ready after ${Math.round(readyMs)} ms`);
@@ -272,7 +283,11 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
     log(`${where}: respond onCompletion at 10 connections`);
     await waitQuiet(base);
     const r0 = await scrape(base);
-    const respond = await post(`${base}${answered.webhook.url}`, 10, seconds);
+    const answers: [number, number][] = [];
+    const respondFrom = Date.now();
+    const respond = await post(`${base}${answered.webhook.url}`, 10, seconds, undefined, answers);
+    const respondTo = Date.now();
+    child.kill('SIGUSR2');
     await waitQuiet(base);
     const r1 = await scrape(base);
     const answeredRuns = Math.max(1, respond['2xx']);
@@ -282,12 +297,24 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
     figures[`respond_on_completion_p50_ms_c10_${where}`] = respond.latency.p50;
     figures[`respond_on_completion_p99_ms_c10_${where}`] = respond.latency.p99;
     figures[`respond_on_completion_errors_c10_${where}`] = respond.errors + respond.non2xx;
+    // How much of the slow answers' time the server spent paused for GC (ADR 0082): the GC pause inside
+    // the p99 answer's interval is what the semi-space size moves; the rest of the tail is elsewhere.
+    if (fs.existsSync(gcOut)) {
+      const pauses = (JSON.parse(fs.readFileSync(gcOut, 'utf8')) as [number, number, number][]).filter(([at]) => at >= respondFrom - 1000 && at <= respondTo);
+      const minor = pauses.filter((p) => p[2] === GC_MINOR);
+      figures[`respond_on_completion_gc_ms_in_answer_p99_c10_${where}`] = pct(gcInAnswers(answers, pauses), 99);
+      figures[`respond_on_completion_scavenges_per_s_c10_${where}`] = minor.length / seconds;
+      figures[`respond_on_completion_scavenge_max_ms_c10_${where}`] = Math.max(0, ...minor.map((p) => p[1]));
+      figures[`respond_on_completion_gc_pause_ms_per_answer_c10_${where}`] = pauses.reduce((a, p) => a + p[1], 0) / answeredRuns;
+      figures[`respond_on_completion_major_gcs_c10_${where}`] = pauses.filter((p) => p[2] === GC_MAJOR).length;
+    }
     // WORKFLOW_BENCH_METRICS_DIR: keep the server's /metrics at the end (statement time by table, for profiling).
     if (process.env.WORKFLOW_BENCH_METRICS_DIR) fs.writeFileSync(path.join(process.env.WORKFLOW_BENCH_METRICS_DIR, `metrics-${where}.txt`), await (await fetch(`${base}/metrics`)).text());
   } finally {
     await stop(child);
     await dropDb?.();
     fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(gcOut, { force: true });
   }
   return figures;
 }

@@ -6,9 +6,14 @@ import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 // V8 sizes the young generation from the machine's memory (128 MB on a 24 GB machine), and a
-// server that allocates keeps all of it resident. 32 MB semi-spaces halve that at no measurable
-// CPU cost (16 MB cost ~8 % more CPU in the workflow bench; ADR 0065); NODE_OPTIONS or a flag of
-// the command line choose otherwise.
+// server that allocates keeps all of it resident: 32 MB semi-spaces halve that at no measurable CPU
+// cost (ADR 0065). Each young-generation collection (scavenge) also pauses every request in flight,
+// for a time that grows with the semi-space: on PostgreSQL under load, 32 MB meant a scavenge every
+// ~300 ms of 10–60 ms, 13–30 ms of the p99 webhook answer; 8 MB scavenges four times as often for
+// a quarter of the pause and halves the GC inside the p99 answer (ADR 0082). So the distributed
+// shape (DATABASE_URL set) gets 8 MB. The embedded shape keeps 32 MB: there PGlite's synchronous
+// work on the main thread makes the tail, GC is a small part of it, and 8 MB cost 4–10 % more CPU
+// per run (ADR 0082). NODE_OPTIONS or a flag of the command line choose otherwise.
 //
 // glibc's malloc raises its trim threshold each time a large block is freed (to twice the block,
 // up to 64 MB), after which each of its arenas keeps that much freed memory at its top resident.
@@ -22,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 // Both need a new process image (same PID, same signals), replaced before anything is loaded.
 const SEMI_SPACE = '--max-semi-space-size';
 const MALLOC_TUNABLES = 'glibc.malloc.trim_threshold=1048576:glibc.malloc.mmap_threshold=33554432';
-const flags = !process.execArgv.some((a) => a.startsWith(SEMI_SPACE)) && !(process.env.NODE_OPTIONS ?? '').includes(SEMI_SPACE) ? [`${SEMI_SPACE}=32`] : [];
+const flags = !process.execArgv.some((a) => a.startsWith(SEMI_SPACE)) && !(process.env.NODE_OPTIONS ?? '').includes(SEMI_SPACE) ? [`${SEMI_SPACE}=${process.env.DATABASE_URL ? 8 : 32}`] : [];
 const env = process.platform === 'linux' && process.env.GLIBC_TUNABLES === undefined ? { GLIBC_TUNABLES: MALLOC_TUNABLES } : {};
 if (typeof process.execve === 'function' && (flags.length > 0 || Object.keys(env).length > 0)) {
   try {
