@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 // ~300 ms of 10–60 ms, 13–30 ms of the p99 webhook answer; 8 MB scavenges four times as often for
 // a quarter of the pause and halves the GC inside the p99 answer (ADR 0082). So the distributed
 // shape (DATABASE_URL set) gets 8 MB. The embedded shape keeps 32 MB: there PGlite's synchronous
-// work on the main thread makes the tail, GC is a small part of it, and 8 MB cost 4–10 % more CPU
+// work on the main thread makes the tail, GC is a small part of it, and 8 MB cost 16–34 % more CPU
 // per run (ADR 0082). NODE_OPTIONS or a flag of the command line choose otherwise.
 //
 // glibc's malloc raises its trim threshold each time a large block is freed (to twice the block,
