@@ -356,8 +356,8 @@ export class BatchScoringRepository {
             ON CONFLICT (workspace_id, user_id, event_name) DO UPDATE SET count = t.count + EXCLUDED.count
             RETURNING workspace_id, user_id, event_name, count)
           SELECT (SELECT json_agg(c) FROM c) AS counts,
-                 (SELECT json_agg(z) FROM (SELECT s.workspace_id, s.user_id, s.timezone FROM gamification.user_settings s
-                    JOIN ${recs(users, [WS(), U()])} ON s.workspace_id = r.ws AND s.user_id = r.u) z) AS zones`,
+                 (SELECT json_agg(z) FROM (SELECT s.workspace_id, s.user_id, s.timezone FROM ${recs(users, [WS(), U()])}
+                    CROSS JOIN LATERAL (SELECT s.workspace_id, s.user_id, s.timezone FROM gamification.user_settings s WHERE s.workspace_id = r.ws AND s.user_id = r.u OFFSET 0) s) z) AS zones`,
     );
     return { counts: r?.counts ?? [], zones: r?.zones ?? [] };
   }
@@ -366,7 +366,10 @@ export class BatchScoringRepository {
    * Every row the batch's events may read, in one statement: streaks, daily caps and levels locked
    * (FOR UPDATE, each in key order, as the per-event path locks them), the (event, rule) pairs
    * already in the ledger, XP per persona, held badges and rewards, and the committed ledger sum of
-   * each points-badge window.
+   * each points-badge window. Every read is a key lookup per row of the batch (`CROSS JOIN LATERAL`
+   * on the table's primary or unique index; `OFFSET 0` keeps PostgreSQL from flattening the
+   * unlocked ones into a join), so its cost follows the batch, not the tables: as joins the planner
+   * hashed or sorted whole tables (ADR 0081).
    */
   async readState(
     keys: { streaks: StreakKey[]; caps: CapKey[]; eventIds: string[]; personas: PersonaKey[]; users: UserKey[]; badges: boolean; entitlements: boolean; windows: PointsWindow[] },
@@ -375,37 +378,33 @@ export class BatchScoringRepository {
     const [r] = await rows<Record<keyof BatchState, unknown[] | null>>(
       tx,
       sql`WITH
-          st AS (SELECT t.workspace_id, t.user_id, t.activity, t.cadence, t.current, t.longest, t.last_period, t.freezes, t.freezes_used
-                 FROM gamification.streaks t JOIN ${recs(keys.streaks, [WS(), U(), ['a', 'text', (k) => k.activity], ['c', 'text', (k) => k.cadence]])}
-                   ON t.workspace_id = r.ws AND t.user_id = r.u AND t.activity = r.a AND t.cadence = r.c
-                 ORDER BY t.workspace_id, t.user_id, t.activity, t.cadence FOR UPDATE OF t),
-          ca AS (SELECT t.workspace_id, t.user_id, t.rule_id, to_char(t.day, 'YYYY-MM-DD') AS day, t.points
-                 FROM gamification.daily_caps t JOIN ${recs(keys.caps, [WS(), U(), ['rule', 'uuid', (k) => k.ruleId], ['d', 'date', (k) => k.day]])}
-                   ON t.workspace_id = r.ws AND t.user_id = r.u AND t.rule_id = r.rule AND t.day = r.d
-                 ORDER BY t.workspace_id, t.user_id, t.rule_id, t.day FOR UPDATE OF t),
-          lv AS (SELECT t.workspace_id, t.user_id, t.persona, t.level
-                 FROM gamification.levels t JOIN ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
-                   ON t.workspace_id = r.ws AND t.user_id = r.u AND t.persona = r.p
-                 ORDER BY t.workspace_id, t.user_id, t.persona FOR UPDATE OF t)
+          st AS (SELECT t.* FROM ${recs(keys.streaks, [WS(), U(), ['a', 'text', (k) => k.activity], ['c', 'text', (k) => k.cadence]])}
+                 CROSS JOIN LATERAL (SELECT t.workspace_id, t.user_id, t.activity, t.cadence, t.current, t.longest, t.last_period, t.freezes, t.freezes_used
+                   FROM gamification.streaks t WHERE t.workspace_id = r.ws AND t.user_id = r.u AND t.activity = r.a AND t.cadence = r.c FOR UPDATE) t),
+          ca AS (SELECT t.* FROM ${recs(keys.caps, [WS(), U(), ['rule', 'uuid', (k) => k.ruleId], ['d', 'date', (k) => k.day]])}
+                 CROSS JOIN LATERAL (SELECT t.workspace_id, t.user_id, t.rule_id, to_char(t.day, 'YYYY-MM-DD') AS day, t.points
+                   FROM gamification.daily_caps t WHERE t.workspace_id = r.ws AND t.user_id = r.u AND t.rule_id = r.rule AND t.day = r.d FOR UPDATE) t),
+          lv AS (SELECT t.* FROM ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
+                 CROSS JOIN LATERAL (SELECT t.workspace_id, t.user_id, t.persona, t.level
+                   FROM gamification.levels t WHERE t.workspace_id = r.ws AND t.user_id = r.u AND t.persona = r.p FOR UPDATE) t)
           SELECT (SELECT json_agg(st) FROM st) AS streaks,
                  (SELECT json_agg(ca) FROM ca) AS caps,
                  (SELECT json_agg(lv) FROM lv) AS levels,
-                 (SELECT json_agg(x) FROM (SELECT l.event_id, l.rule_id FROM gamification.ledger l
-                    WHERE l.event_id = ANY(${arrayLiteral(keys.eventIds)}::uuid[])) x) AS awarded,
-                 (SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.persona, sum(b.points) AS xp FROM gamification.balances b
-                    JOIN ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
-                      ON b.workspace_id = r.ws AND b.user_id = r.u AND b.persona = r.p
-                    GROUP BY b.workspace_id, b.user_id, b.persona) x) AS xp,
+                 (SELECT json_agg(x) FROM (SELECT l.event_id, l.rule_id FROM unnest(${arrayLiteral(keys.eventIds)}::uuid[]) AS r(e)
+                    CROSS JOIN LATERAL (SELECT l.event_id, l.rule_id FROM gamification.ledger l WHERE l.event_id = r.e OFFSET 0) l) x) AS awarded,
+                 (SELECT json_agg(x) FROM (SELECT r.ws AS workspace_id, r.u AS user_id, r.p AS persona, b.xp FROM ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
+                    CROSS JOIN LATERAL (SELECT sum(b.points) AS xp FROM gamification.balances b
+                      WHERE b.workspace_id = r.ws AND b.user_id = r.u AND b.persona = r.p HAVING count(*) > 0) b) x) AS xp,
                  ${
                    keys.badges
-                     ? sql`(SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.badge_id FROM gamification.user_badges b
-                    JOIN ${recs(keys.users, [WS(), U()])} ON b.workspace_id = r.ws AND b.user_id = r.u) x)`
+                     ? sql`(SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.badge_id FROM ${recs(keys.users, [WS(), U()])}
+                    CROSS JOIN LATERAL (SELECT b.workspace_id, b.user_id, b.badge_id FROM gamification.user_badges b WHERE b.workspace_id = r.ws AND b.user_id = r.u OFFSET 0) b) x)`
                      : sql`NULL::json`
                  } AS badges,
                  ${
                    keys.entitlements
-                     ? sql`(SELECT json_agg(x) FROM (SELECT e.workspace_id, e.user_id, e.reward_key FROM gamification.entitlements e
-                    JOIN ${recs(keys.users, [WS(), U()])} ON e.workspace_id = r.ws AND e.user_id = r.u) x)`
+                     ? sql`(SELECT json_agg(x) FROM (SELECT e.workspace_id, e.user_id, e.reward_key FROM ${recs(keys.users, [WS(), U()])}
+                    CROSS JOIN LATERAL (SELECT e.workspace_id, e.user_id, e.reward_key FROM gamification.entitlements e WHERE e.workspace_id = r.ws AND e.user_id = r.u OFFSET 0) e) x)`
                      : sql`NULL::json`
                  } AS entitlements,
                  (SELECT json_agg(x.total ORDER BY x.i) FROM (
