@@ -40,8 +40,8 @@ export class ScoringRepository {
    * two writers never hold rows the other waits for (ADR 0075); the score triggers' own take of it
    * is then a re-entry.
    */
-  async lockWorkspaces(workspaceIds: string[], tx: DbExecutor): Promise<void> {
-    await lockWorkspaces(workspaceIds, tx);
+  async lockWorkspaces(workspaceIds: string[], tx: DbExecutor, opts?: LockOptions): Promise<void> {
+    await lockWorkspaces(workspaceIds, tx, opts);
   }
 
   async userTimezone(workspaceId: string, userId: string, ex: DbExecutor = this.db): Promise<string | null> {
@@ -228,15 +228,26 @@ export class ScoringRepository {
  * Takes the workspaces' score locks (migration 0002) in workspace order: the same lock the score
  * triggers take, so writers queue on it before their first row lock (ScoringRepository.lockWorkspaces).
  */
-export async function lockWorkspaces(workspaceIds: string[], tx: DbExecutor): Promise<void> {
+export async function lockWorkspaces(workspaceIds: string[], tx: DbExecutor, opts?: LockOptions): Promise<void> {
   const workspaces = [...new Set(workspaceIds.map((w) => w.toLowerCase()))].sort();
   if (!workspaces.length) return;
+  const jit = opts?.jitOff ? sql`, set_config('jit', 'off', true)` : sql``;
   if (workspaces.length === 1) {
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || ${workspaces[0]}::uuid::text, 0))`);
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || ${workspaces[0]}::uuid::text, 0))${jit}`);
     return;
   }
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))${jit}
     FROM (SELECT w FROM unnest(${arrayLiteral(workspaces)}::uuid[]) AS j(w) ORDER BY w) x`);
+}
+
+export interface LockOptions {
+  /**
+   * Also turn JIT compilation off for the rest of the transaction (`SET LOCAL jit = off`, in the
+   * same statement). A batch's statements take a few hundred keys each as arrays; their cost
+   * estimates pass jit_above_cost (100,000) as the tables grow, and compiling then took 30-77 ms
+   * per statement, for statements that run in 5-20 ms (ADR 0081).
+   */
+  jitOff?: boolean;
 }
 
 /**
@@ -390,8 +401,8 @@ export class BatchScoringRepository {
           SELECT (SELECT json_agg(st) FROM st) AS streaks,
                  (SELECT json_agg(ca) FROM ca) AS caps,
                  (SELECT json_agg(lv) FROM lv) AS levels,
-                 (SELECT json_agg(x) FROM (SELECT l.event_id, l.rule_id FROM unnest(${arrayLiteral(keys.eventIds)}::uuid[]) AS r(e)
-                    CROSS JOIN LATERAL (SELECT l.event_id, l.rule_id FROM gamification.ledger l WHERE l.event_id = r.e OFFSET 0) l) x) AS awarded,
+                 (SELECT json_agg(x) FROM (SELECT l.event_id, l.rule_id FROM gamification.ledger l
+                    WHERE l.event_id = ANY(${arrayLiteral(keys.eventIds)}::uuid[])) x) AS awarded,
                  (SELECT json_agg(x) FROM (SELECT r.ws AS workspace_id, r.u AS user_id, r.p AS persona, b.xp FROM ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
                     CROSS JOIN LATERAL (SELECT sum(b.points) AS xp FROM gamification.balances b
                       WHERE b.workspace_id = r.ws AND b.user_id = r.u AND b.persona = r.p HAVING count(*) > 0) b) x) AS xp,
