@@ -489,7 +489,30 @@ export class BatchScoringRepository {
     let scoreRows: SQL | null = null;
     if (w.scores.length) {
       // Decoded once: the score upsert and the Redis marks read the same rows.
-      scoreRows = sql`SELECT * FROM ${recs(w.scores, [WS(), ['b', 'text', (e) => e.board], ['p', 'text', (e) => e.period], U(), ['d', 'bigint', (e) => e.delta]])}`;
+      // A member's six rows (two boards, three periods) share one (workspace, user) pair: the pairs go
+      // once, and each row names its pair by number (a third of the bytes; the uuids parsed once).
+      const pairOf = new Map<string, number>();
+      const pairs: { ws: string; u: string }[] = [];
+      const pairNo = w.scores.map((e) => {
+        const key = `${e.workspaceId}|${e.userId}`;
+        let n = pairOf.get(key);
+        if (n === undefined) {
+          pairs.push({ ws: e.workspaceId, u: e.userId });
+          pairOf.set(key, (n = pairs.length));
+        }
+        return n;
+      });
+      scoreRows = sql`SELECT m.ws[r.i] AS ws, r.b, r.p, m.u[r.i] AS u, r.d
+        FROM (SELECT ${arrayLiteral(pairs.map((x) => x.ws))}::uuid[] AS ws, ${arrayLiteral(pairs.map((x) => x.u))}::uuid[] AS u OFFSET 0) m,
+        ${recs(
+          w.scores.map((e, i) => ({ e, i: pairNo[i]! })),
+          [
+            ['i', 'int', (x) => x.i],
+            ['b', 'text', (x) => x.e.board],
+            ['p', 'text', (x) => x.e.period],
+            ['d', 'bigint', (x) => x.e.delta],
+          ],
+        )}`;
       parts.push(sql`INSERT INTO gamification.scores AS t (workspace_id, board, period, user_id, score)
         SELECT r.ws, r.b, r.p, r.u, r.d FROM s r
         ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = t.score + EXCLUDED.score`);
