@@ -243,4 +243,19 @@ describe('batch scoring', () => {
       [w1, '3'],
     ]);
   }, 30_000);
+
+  it('scores a batch with JIT compilation off for the rest of its transaction, and only there', async () => {
+    // A batch's statements take their keys as arrays; on large tables their cost estimates pass
+    // jit_above_cost and compiling them cost more than running them (ADR 0081).
+    const ws = randomUUID();
+    const ev = { id: randomUUID(), name: 'workflow.run.succeeded.v1', occurredAt: t.clock.now().toISOString(), workspaceId: ws, actorId: randomUUID(), payload: { runId: 'r', workflowId: 'wf', workflowVersion: 1, durationMs: 1 } } as EventEnvelope;
+    const jit = async (ex: Parameters<typeof rows>[0]) => (await rows<{ jit: string }>(ex, sql`SELECT current_setting('jit') AS jit`))[0]!.jit;
+    const before = await jit(db());
+    const inside = await db().transaction(async (tx) => {
+      await g.scoring.handleBatch([ev], tx);
+      return jit(tx);
+    });
+    expect(inside).toBe('off');
+    expect(await jit(db())).toBe(before);
+  }, 30_000);
 });

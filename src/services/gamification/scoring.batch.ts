@@ -37,6 +37,8 @@ interface Item {
   ws: string;
   config: WorkspaceConfig;
   at: Date;
+  /** The zone `day` is reckoned in: the user's, else the workspace's. */
+  zone: string;
   day: number;
   /** `day` as a date string (the daily-cap key). */
   dayKey: string;
@@ -69,9 +71,12 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
   // The workspaces' score locks before any row (ADR 0075): adjustments, reversals, archiving and
   // erasure take them first too, so none of them holds a row this batch waits for while waiting for
   // a row the batch holds (levels, streaks and caps are locked in the read, balances in the write).
+  // JIT off for the batch's statements (ADR 0081): their array parameters make large cost estimates
+  // on large tables, and compiling costs more than running them.
   await d.repo.lockWorkspaces(
     candidates.map(({ event }) => event.workspaceId!),
     tx,
+    { jitOff: true },
   );
 
   // Processed-event marks: one INSERT; an id seen twice in the batch counts once (the first).
@@ -104,7 +109,8 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     c.n++;
     countN.set(key, c);
   }
-  const sorted = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  // Keys sorted with the default comparison (UTF-16 code units, as `<` compares them), then looked up: cheaper than a comparator over entries.
+  const sorted = <T>(m: Map<string, T>) => [...m.keys()].sort().map((key) => m.get(key)!);
   const countsAndZones = await d.batch.countAndZones(sorted(countN), [...pairs.values()], tx);
   const zones = new Map(countsAndZones.zones.map((r) => [k(r.workspace_id, r.user_id), r.timezone]));
   const counted = new Map<string, number>();
@@ -116,12 +122,13 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     const userId = event.actorId!.toLowerCase();
     const config = configs.get(event.workspaceId!)!;
     const at = new Date(event.occurredAt);
-    const day = localDayNumber(at, zones.get(k(workspaceId, userId)) ?? config.settings.timezone);
+    const zone = zones.get(k(workspaceId, userId)) ?? config.settings.timezone;
+    const day = localDayNumber(at, zone);
     const ck = k(workspaceId, userId, event.name);
     const count = counted.get(ck)! + 1;
     counted.set(ck, count);
     const matched = await config.ruleSet.match({ name: event.name, payload: event.payload, actorId: event.actorId, occurredAt: event.occurredAt });
-    items.push({ index, event, workspaceId, userId, actor: event.actorId!, ws: event.workspaceId!, config, at, day, dayKey: dayString(day), matched, count });
+    items.push({ index, event, workspaceId, userId, actor: event.actorId!, ws: event.workspaceId!, config, at, zone, day, dayKey: dayString(day), matched, count });
   }
 
   // Everything the items may read, read once (locking where the per-event path locks).
@@ -209,12 +216,13 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     b.delta += delta;
     balances.set(bk, b);
     if (!it.periods) {
-      const day = localDayNumber(it.at, config.settings.timezone);
+      // Leaderboard periods follow the workspace calendar; most users have no zone of their own, and then it is `day`.
+      const day = it.zone === config.settings.timezone ? it.day : localDayNumber(it.at, config.settings.timezone);
       it.periods = LEADERBOARD_PERIODS.map((p) => periodKey(p, day));
     }
     for (const board of ['workspace', persona]) {
       for (const period of it.periods) {
-        const sk = k(workspaceId, board, period, userId);
+        const sk = `${workspaceId}|${board}|${period}|${userId}`;
         const s = scores.get(sk) ?? { workspaceId, board, period, userId, delta: 0 };
         s.delta += delta;
         scores.set(sk, s);

@@ -40,8 +40,8 @@ export class ScoringRepository {
    * two writers never hold rows the other waits for (ADR 0075); the score triggers' own take of it
    * is then a re-entry.
    */
-  async lockWorkspaces(workspaceIds: string[], tx: DbExecutor): Promise<void> {
-    await lockWorkspaces(workspaceIds, tx);
+  async lockWorkspaces(workspaceIds: string[], tx: DbExecutor, opts?: LockOptions): Promise<void> {
+    await lockWorkspaces(workspaceIds, tx, opts);
   }
 
   async userTimezone(workspaceId: string, userId: string, ex: DbExecutor = this.db): Promise<string | null> {
@@ -228,15 +228,26 @@ export class ScoringRepository {
  * Takes the workspaces' score locks (migration 0002) in workspace order: the same lock the score
  * triggers take, so writers queue on it before their first row lock (ScoringRepository.lockWorkspaces).
  */
-export async function lockWorkspaces(workspaceIds: string[], tx: DbExecutor): Promise<void> {
+export async function lockWorkspaces(workspaceIds: string[], tx: DbExecutor, opts?: LockOptions): Promise<void> {
   const workspaces = [...new Set(workspaceIds.map((w) => w.toLowerCase()))].sort();
   if (!workspaces.length) return;
+  const jit = opts?.jitOff ? sql`, set_config('jit', 'off', true)` : sql``;
   if (workspaces.length === 1) {
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || ${workspaces[0]}::uuid::text, 0))`);
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || ${workspaces[0]}::uuid::text, 0))${jit}`);
     return;
   }
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended('gamification.scores:' || w, 0))${jit}
     FROM (SELECT w FROM unnest(${arrayLiteral(workspaces)}::uuid[]) AS j(w) ORDER BY w) x`);
+}
+
+export interface LockOptions {
+  /**
+   * Also turn JIT compilation off for the rest of the transaction (`SET LOCAL jit = off`, in the
+   * same statement). A batch's statements take a few hundred keys each as arrays; their cost
+   * estimates pass jit_above_cost (100,000) as the tables grow, and compiling then took 30-77 ms
+   * per statement, for statements that run in 5-20 ms (ADR 0081).
+   */
+  jitOff?: boolean;
 }
 
 /**
@@ -356,8 +367,8 @@ export class BatchScoringRepository {
             ON CONFLICT (workspace_id, user_id, event_name) DO UPDATE SET count = t.count + EXCLUDED.count
             RETURNING workspace_id, user_id, event_name, count)
           SELECT (SELECT json_agg(c) FROM c) AS counts,
-                 (SELECT json_agg(z) FROM (SELECT s.workspace_id, s.user_id, s.timezone FROM gamification.user_settings s
-                    JOIN ${recs(users, [WS(), U()])} ON s.workspace_id = r.ws AND s.user_id = r.u) z) AS zones`,
+                 (SELECT json_agg(z) FROM (SELECT s.workspace_id, s.user_id, s.timezone FROM ${recs(users, [WS(), U()])}
+                    CROSS JOIN LATERAL (SELECT s.workspace_id, s.user_id, s.timezone FROM gamification.user_settings s WHERE s.workspace_id = r.ws AND s.user_id = r.u OFFSET 0) s) z) AS zones`,
     );
     return { counts: r?.counts ?? [], zones: r?.zones ?? [] };
   }
@@ -366,7 +377,10 @@ export class BatchScoringRepository {
    * Every row the batch's events may read, in one statement: streaks, daily caps and levels locked
    * (FOR UPDATE, each in key order, as the per-event path locks them), the (event, rule) pairs
    * already in the ledger, XP per persona, held badges and rewards, and the committed ledger sum of
-   * each points-badge window.
+   * each points-badge window. Every read is a key lookup per row of the batch (`CROSS JOIN LATERAL`
+   * on the table's primary or unique index; `OFFSET 0` keeps PostgreSQL from flattening the
+   * unlocked ones into a join), so its cost follows the batch, not the tables: as joins the planner
+   * hashed or sorted whole tables (ADR 0081).
    */
   async readState(
     keys: { streaks: StreakKey[]; caps: CapKey[]; eventIds: string[]; personas: PersonaKey[]; users: UserKey[]; badges: boolean; entitlements: boolean; windows: PointsWindow[] },
@@ -375,37 +389,33 @@ export class BatchScoringRepository {
     const [r] = await rows<Record<keyof BatchState, unknown[] | null>>(
       tx,
       sql`WITH
-          st AS (SELECT t.workspace_id, t.user_id, t.activity, t.cadence, t.current, t.longest, t.last_period, t.freezes, t.freezes_used
-                 FROM gamification.streaks t JOIN ${recs(keys.streaks, [WS(), U(), ['a', 'text', (k) => k.activity], ['c', 'text', (k) => k.cadence]])}
-                   ON t.workspace_id = r.ws AND t.user_id = r.u AND t.activity = r.a AND t.cadence = r.c
-                 ORDER BY t.workspace_id, t.user_id, t.activity, t.cadence FOR UPDATE OF t),
-          ca AS (SELECT t.workspace_id, t.user_id, t.rule_id, to_char(t.day, 'YYYY-MM-DD') AS day, t.points
-                 FROM gamification.daily_caps t JOIN ${recs(keys.caps, [WS(), U(), ['rule', 'uuid', (k) => k.ruleId], ['d', 'date', (k) => k.day]])}
-                   ON t.workspace_id = r.ws AND t.user_id = r.u AND t.rule_id = r.rule AND t.day = r.d
-                 ORDER BY t.workspace_id, t.user_id, t.rule_id, t.day FOR UPDATE OF t),
-          lv AS (SELECT t.workspace_id, t.user_id, t.persona, t.level
-                 FROM gamification.levels t JOIN ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
-                   ON t.workspace_id = r.ws AND t.user_id = r.u AND t.persona = r.p
-                 ORDER BY t.workspace_id, t.user_id, t.persona FOR UPDATE OF t)
+          st AS (SELECT t.* FROM ${recs(keys.streaks, [WS(), U(), ['a', 'text', (k) => k.activity], ['c', 'text', (k) => k.cadence]])}
+                 CROSS JOIN LATERAL (SELECT t.workspace_id, t.user_id, t.activity, t.cadence, t.current, t.longest, t.last_period, t.freezes, t.freezes_used
+                   FROM gamification.streaks t WHERE t.workspace_id = r.ws AND t.user_id = r.u AND t.activity = r.a AND t.cadence = r.c FOR UPDATE) t),
+          ca AS (SELECT t.* FROM ${recs(keys.caps, [WS(), U(), ['rule', 'uuid', (k) => k.ruleId], ['d', 'date', (k) => k.day]])}
+                 CROSS JOIN LATERAL (SELECT t.workspace_id, t.user_id, t.rule_id, to_char(t.day, 'YYYY-MM-DD') AS day, t.points
+                   FROM gamification.daily_caps t WHERE t.workspace_id = r.ws AND t.user_id = r.u AND t.rule_id = r.rule AND t.day = r.d FOR UPDATE) t),
+          lv AS (SELECT t.* FROM ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
+                 CROSS JOIN LATERAL (SELECT t.workspace_id, t.user_id, t.persona, t.level
+                   FROM gamification.levels t WHERE t.workspace_id = r.ws AND t.user_id = r.u AND t.persona = r.p FOR UPDATE) t)
           SELECT (SELECT json_agg(st) FROM st) AS streaks,
                  (SELECT json_agg(ca) FROM ca) AS caps,
                  (SELECT json_agg(lv) FROM lv) AS levels,
                  (SELECT json_agg(x) FROM (SELECT l.event_id, l.rule_id FROM gamification.ledger l
                     WHERE l.event_id = ANY(${arrayLiteral(keys.eventIds)}::uuid[])) x) AS awarded,
-                 (SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.persona, sum(b.points) AS xp FROM gamification.balances b
-                    JOIN ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
-                      ON b.workspace_id = r.ws AND b.user_id = r.u AND b.persona = r.p
-                    GROUP BY b.workspace_id, b.user_id, b.persona) x) AS xp,
+                 (SELECT json_agg(x) FROM (SELECT r.ws AS workspace_id, r.u AS user_id, r.p AS persona, b.xp FROM ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
+                    CROSS JOIN LATERAL (SELECT sum(b.points) AS xp FROM gamification.balances b
+                      WHERE b.workspace_id = r.ws AND b.user_id = r.u AND b.persona = r.p HAVING count(*) > 0) b) x) AS xp,
                  ${
                    keys.badges
-                     ? sql`(SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.badge_id FROM gamification.user_badges b
-                    JOIN ${recs(keys.users, [WS(), U()])} ON b.workspace_id = r.ws AND b.user_id = r.u) x)`
+                     ? sql`(SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.badge_id FROM ${recs(keys.users, [WS(), U()])}
+                    CROSS JOIN LATERAL (SELECT b.workspace_id, b.user_id, b.badge_id FROM gamification.user_badges b WHERE b.workspace_id = r.ws AND b.user_id = r.u OFFSET 0) b) x)`
                      : sql`NULL::json`
                  } AS badges,
                  ${
                    keys.entitlements
-                     ? sql`(SELECT json_agg(x) FROM (SELECT e.workspace_id, e.user_id, e.reward_key FROM gamification.entitlements e
-                    JOIN ${recs(keys.users, [WS(), U()])} ON e.workspace_id = r.ws AND e.user_id = r.u) x)`
+                     ? sql`(SELECT json_agg(x) FROM (SELECT e.workspace_id, e.user_id, e.reward_key FROM ${recs(keys.users, [WS(), U()])}
+                    CROSS JOIN LATERAL (SELECT e.workspace_id, e.user_id, e.reward_key FROM gamification.entitlements e WHERE e.workspace_id = r.ws AND e.user_id = r.u OFFSET 0) e) x)`
                      : sql`NULL::json`
                  } AS entitlements,
                  (SELECT json_agg(x.total ORDER BY x.i) FROM (
@@ -479,7 +489,30 @@ export class BatchScoringRepository {
     let scoreRows: SQL | null = null;
     if (w.scores.length) {
       // Decoded once: the score upsert and the Redis marks read the same rows.
-      scoreRows = sql`SELECT * FROM ${recs(w.scores, [WS(), ['b', 'text', (e) => e.board], ['p', 'text', (e) => e.period], U(), ['d', 'bigint', (e) => e.delta]])}`;
+      // A member's six rows (two boards, three periods) share one (workspace, user) pair: the pairs go
+      // once, and each row names its pair by number (a third of the bytes; the uuids parsed once).
+      const pairOf = new Map<string, number>();
+      const pairs: { ws: string; u: string }[] = [];
+      const pairNo = w.scores.map((e) => {
+        const key = `${e.workspaceId}|${e.userId}`;
+        let n = pairOf.get(key);
+        if (n === undefined) {
+          pairs.push({ ws: e.workspaceId, u: e.userId });
+          pairOf.set(key, (n = pairs.length));
+        }
+        return n;
+      });
+      scoreRows = sql`SELECT m.ws[r.i] AS ws, r.b, r.p, m.u[r.i] AS u, r.d
+        FROM (SELECT ${arrayLiteral(pairs.map((x) => x.ws))}::uuid[] AS ws, ${arrayLiteral(pairs.map((x) => x.u))}::uuid[] AS u OFFSET 0) m,
+        ${recs(
+          w.scores.map((e, i) => ({ e, i: pairNo[i]! })),
+          [
+            ['i', 'int', (x) => x.i],
+            ['b', 'text', (x) => x.e.board],
+            ['p', 'text', (x) => x.e.period],
+            ['d', 'bigint', (x) => x.e.delta],
+          ],
+        )}`;
       parts.push(sql`INSERT INTO gamification.scores AS t (workspace_id, board, period, user_id, score)
         SELECT r.ws, r.b, r.p, r.u, r.d FROM s r
         ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = t.score + EXCLUDED.score`);

@@ -3,13 +3,26 @@ import { isTimeZone, zoneFormatter } from '../../kernel/time/zones.js';
  * Calendar periods in an IANA time zone. Days are calendar dates, never "24 hours since", so a
  * 23- or 25-hour DST day is still one day and a streak survives the clock change.
  */
-const formatter = (timeZone: string) => zoneFormatter(timeZone, { year: 'numeric', month: '2-digit', day: '2-digit' }, 'en-CA');
+const formatters = new Map<string, Intl.DateTimeFormat>();
+/** The zone's date formatter, cached here by zone name (zoneFormatter keys its cache by the options too, a JSON string per call). */
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = zoneFormatter(timeZone, { year: 'numeric', month: '2-digit', day: '2-digit' }, 'en-CA');
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
 
 export { isTimeZone };
 
 /** Days since 1970-01-01 of the calendar date `at` falls on in `timeZone`. */
 export function localDayNumber(at: Date, timeZone: string): number {
-  const parts = formatter(timeZone).formatToParts(at);
+  const f = formatter(timeZone);
+  // en-CA formats the date as "2026-11-23": parsing that string is about half the cost of formatToParts.
+  const ymd = /^(\d{4,})-(\d{2})-(\d{2})$/.exec(f.format(at));
+  if (ymd) return Math.floor(Date.UTC(Number(ymd[1]), Number(ymd[2]) - 1, Number(ymd[3])) / 86_400_000);
+  const parts = f.formatToParts(at);
   const get = (type: string) => Number(parts.find((p) => p.type === type)!.value);
   return Math.floor(Date.UTC(get('year'), get('month') - 1, get('day')) / 86_400_000);
 }
