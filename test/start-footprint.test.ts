@@ -146,10 +146,12 @@ describe('npm start on a fresh clone', { timeout: 300_000 }, () => {
   it("publishes its start phases on the diagnostics channel v01t:server, which the scheduler bench's probe reads (ADR 0080)", async () => {
     const env = await freshStartEnv();
     // The probe the scheduler bench preloads into each publisher: a line at ready, one more on SIGTERM.
-    const { log } = await startAndStop(env, { preload: 'dist/bench/support/scheduler-worker.js' });
+    const { log, listening } = await startAndStop(env, { preload: 'dist/bench/support/scheduler-worker.js' });
     const lines = log.split('\n').filter((l) => l.startsWith('{"phase"')).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const ready = lines.find((l) => l.phase === 'ready') as { pid: number; importedAt: number; createdAt: number; readyAt: number; cpuToReadyMs: number } | undefined;
+    const ready = lines.find((l) => l.phase === 'ready') as { pid: number; address: string; importedAt: number; createdAt: number; readyAt: number; cpuToReadyMs: number } | undefined;
     expect(ready, log).toBeDefined();
+    // What the probe saw is the server itself: the address it listens on, as its own log says.
+    expect(ready!.address).toBe((listening as unknown as { address: string }).address);
     expect(ready!.importedAt).toBeGreaterThan(0);
     expect(ready!.createdAt).toBeGreaterThanOrEqual(ready!.importedAt);
     expect(ready!.readyAt).toBeGreaterThanOrEqual(ready!.createdAt);

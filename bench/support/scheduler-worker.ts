@@ -17,6 +17,7 @@ interface PlatformView {
 interface ServerPhase {
   phase: 'starting' | 'created' | 'ready';
   platform?: PlatformView;
+  address?: string;
 }
 
 let importedAt = 0;
@@ -66,7 +67,7 @@ diagnostics.subscribe('v01t:server', (message) => {
     cpuAtReady = process.cpuUsage();
     void statements().then((s) => {
       statementsAtReady = s;
-      process.stdout.write(`${JSON.stringify({ phase: 'ready', pid: process.pid, importedAt, createdAt, readyAt, cpuToImportedMs: cpuImportedMs, cpuToCreatedMs: cpuCreatedMs, cpuToReadyMs: (cpuAtReady!.user + cpuAtReady!.system) / 1000 })}\n`);
+      process.stdout.write(`${JSON.stringify({ phase: 'ready', pid: process.pid, address: m.address, importedAt, createdAt, readyAt, cpuToImportedMs: cpuImportedMs, cpuToCreatedMs: cpuCreatedMs, cpuToReadyMs: (cpuAtReady!.user + cpuAtReady!.system) / 1000 })}\n`);
     });
   }
 });
