@@ -2,7 +2,10 @@
  * `npm run bench -- scheduler [targets] [publishers]`: 10,000 targets (default) due evenly over one
  * minute on 50 webhook channels (real integration-hub connections to a local fake receiver),
  * published by one and then by three publisher processes (default "1,3") on the local PostgreSQL.
- * The publishers of a run are spawned at once and the first target is due 3 s after their spawn
+ * Each publisher is the production process, `node bin/v01t.js start` with V01T_SERVICES (the
+ * launcher, the one-file bundle and Node's compile cache; its own data folder and port, as a pod
+ * has), with the bench's probe preloaded (bench/support/scheduler-worker.ts, ADR 0080), which
+ * reports its timeline and CPU. The publishers of a run are spawned at once and the first target is due 3 s after their spawn
  * (V01T_BENCH_LEAD_MS), so their start-up counts in the lateness (V01T_BENCH_SPAWN=sequential: each
  * spawned once the previous one is ready, the targets inserted after all are, as before ADR 0071).
  * Each process: CONTENT_PUBLISHER_BATCH 200, _CONCURRENCY 64, DATABASE_POOL_MAX 20, the publisher's
@@ -22,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import { loadPlatformConfig } from '../src/apps/config.js';
@@ -45,7 +48,11 @@ const LEAD_MS = Number(process.env.V01T_BENCH_LEAD_MS ?? 3_000);
 /** V01T_BENCH_SPAWN=sequential: each publisher is started once the previous one is ready (the bench before ADR 0071). */
 const SEQUENTIAL = process.env.V01T_BENCH_SPAWN === 'sequential';
 
-/** What a publisher process prints (bench/support/scheduler-worker.ts); times are epoch ms. */
+/** The CLI as installed (`v01t`, bin/v01t.js) and the probe each publisher preloads (bench/support/scheduler-worker.ts). */
+const CLI = path.resolve(here, '..', '..', 'bin', 'v01t.js');
+const PROBE = pathToFileURL(path.join(here, 'support', 'scheduler-worker.js')).href;
+
+/** What a publisher process prints (its probe, bench/support/scheduler-worker.ts; spawnedAt is the bench's); times are epoch ms. */
 interface WorkerLine {
   phase: 'ready' | 'stopped';
   pid: number;
@@ -124,7 +131,15 @@ async function run(targets: number, workers: number): Promise<Figures> {
     let start = spawnedAt + LEAD_MS;
     const ready: Promise<void>[] = [];
     for (let i = 0; i < workers; i++) {
-      const child = spawn(process.execPath, [...WORKER_NODE_ARGS, path.join(here, 'support', 'scheduler-worker.js')], { env: { ...process.env, ...env, ...publisherEnv }, stdio: ['ignore', 'pipe', 'inherit'] });
+      // The production process (`v01t start`: the launcher, the bundle, the compile cache) with the
+      // bench's probe preloaded; each with its own data folder and port, as each pod has.
+      const ownDir = path.join(dataDir, `publisher-${i}`);
+      fs.mkdirSync(ownDir);
+      const childSpawnedAt = Date.now();
+      const child = spawn(process.execPath, [...WORKER_NODE_ARGS, `--import=${PROBE}`, CLI, 'start'], {
+        env: { ...process.env, ...env, ...publisherEnv, V01T_DATA_DIR: ownDir, PORT: '0', HOST: '127.0.0.1' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       children.push(child);
       // V01T_BENCH_WORKER_LOG=<file>: keep the publishers' logs (stdout) for a look afterwards.
       if (process.env.V01T_BENCH_WORKER_LOG) child.stdout!.pipe(fs.createWriteStream(`${process.env.V01T_BENCH_WORKER_LOG}.${i}`, { flags: 'a' }));
@@ -138,7 +153,7 @@ async function run(targets: number, workers: number): Promise<Figures> {
             buffered = buffered.slice(nl + 1);
             if (!line.startsWith('{"phase"')) continue;
             const msg = JSON.parse(line) as WorkerLine;
-            timelines.set(msg.pid, { ...timelines.get(msg.pid), ...msg });
+            timelines.set(msg.pid, { ...timelines.get(msg.pid), ...msg, spawnedAt: childSpawnedAt });
             if (msg.phase === 'ready') resolve();
           }
         });

@@ -38,13 +38,14 @@ afterAll(async () => {
  */
 async function startAndStop(
   env: Record<string, string>,
-  opts: { countModules?: boolean } = {},
+  opts: { countModules?: boolean; preload?: string } = {},
 ): Promise<{ log: string; listening: { startupPhasesMs: Record<string, number> }; packagesAtReady?: string[] }> {
   const port = await freePort();
   const countFile = path.join(clone, `modules-${port}.json`);
   if (opts.countModules) {
     env = { ...env, NODE_OPTIONS: `--import=${path.join(clone, 'dist', 'bench', 'support', 'count-modules.js')}`, V01T_BENCH_MODULE_COUNT_FILE: countFile };
   }
+  if (opts.preload) env = { ...env, NODE_OPTIONS: `--import=${path.join(clone, opts.preload)}` };
   let packagesAtReady: string[] | undefined;
   const server = spawn(process.execPath, ['bin/v01t.js', 'start'], { cwd: clone, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
@@ -140,6 +141,25 @@ describe('npm start on a fresh clone', { timeout: 300_000 }, () => {
       expect(packagesAtReady).not.toContain(lazy);
     }
     if (TEST_DB === 'postgres') expect(packagesAtReady).not.toContain('@electric-sql/pglite');
+  });
+
+  it("publishes its start phases on the diagnostics channel v01t:server, which the scheduler bench's probe reads (ADR 0080)", async () => {
+    const env = await freshStartEnv();
+    // The probe the scheduler bench preloads into each publisher: a line at ready, one more on SIGTERM.
+    const { log, listening } = await startAndStop(env, { preload: 'dist/bench/support/scheduler-worker.js' });
+    const lines = log.split('\n').filter((l) => l.startsWith('{"phase"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const ready = lines.find((l) => l.phase === 'ready') as { pid: number; address: string; importedAt: number; createdAt: number; readyAt: number; cpuToReadyMs: number } | undefined;
+    expect(ready, log).toBeDefined();
+    // What the probe saw is the server itself: the address it listens on, as its own log says.
+    expect(ready!.address).toBe((listening as unknown as { address: string }).address);
+    expect(ready!.importedAt).toBeGreaterThan(0);
+    expect(ready!.createdAt).toBeGreaterThanOrEqual(ready!.importedAt);
+    expect(ready!.readyAt).toBeGreaterThanOrEqual(ready!.createdAt);
+    expect(ready!.cpuToReadyMs).toBeGreaterThan(0);
+    const stopped = lines.find((l) => l.phase === 'stopped') as { pid: number; cpuMs: number; statementsAfterReady: Record<string, number> } | undefined;
+    expect(stopped, log).toBeDefined();
+    expect(stopped!.pid).toBe(ready!.pid);
+    expect(stopped!.cpuMs).toBeGreaterThanOrEqual(ready!.cpuToReadyMs);
   });
 
   it('without the template (PGLITE_TEMPLATE=false), runs initdb and the migrations itself', async () => {

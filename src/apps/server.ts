@@ -1,3 +1,4 @@
+import diagnostics from 'node:diagnostics_channel';
 import type { Config } from '../kernel/config/index.js';
 import { loggerFor } from '../kernel/telemetry/logger.js';
 import { startTracing } from '../kernel/telemetry/tracing.js';
@@ -5,6 +6,15 @@ import { startAdminSocket } from './admin-socket.js';
 import { createPlatform, VERSION } from './platform.js';
 import { BackupScheduler } from './backup-schedule.js';
 import { IdleMemoryReducer } from './idle-memory.js';
+
+/**
+ * The server's start, phase by phase, on the diagnostics channel `v01t:server` (ADR 0080): a
+ * subscriber preloaded with `node --import` (the scheduler bench's publisher probe) sees
+ * `{ phase: 'starting' }` once the CLI's modules are loaded, `{ phase: 'created', platform }` before
+ * the services start and `{ phase: 'ready', platform, address }` once it listens. Nothing is
+ * published without a subscriber.
+ */
+export const SERVER_CHANNEL = diagnostics.channel('v01t:server');
 
 /**
  * Runs the HTTP server until SIGTERM/SIGINT, then shuts down gracefully: stop accepting
@@ -15,11 +25,14 @@ export async function runServer(config: Config, command = 'v01t start'): Promise
   const logger = loggerFor(config.log);
   const started = Date.now();
   const imported = Math.round(performance.now());
+  if (SERVER_CHANNEL.hasSubscribers) SERVER_CHANNEL.publish({ phase: 'starting' });
   // Before the platform: its HTTP server, database and queue look whether tracing is on when built.
   const tracing = await startTracing(config.tracing, { version: VERSION, logger });
   const platform = await createPlatform({ config, logger, command });
+  if (SERVER_CHANNEL.hasSubscribers) SERVER_CHANNEL.publish({ phase: 'created', platform });
   await platform.startServices();
   const address = await platform.listen();
+  if (SERVER_CHANNEL.hasSubscribers) SERVER_CHANNEL.publish({ phase: 'ready', platform, address });
   // Operator commands (v01t user create, gdpr export, ...) reach this process here while it holds the data folder.
   const admin = await startAdminSocket(platform, config.dataDir, logger);
   // Daily backup + prune, monthly drill, weekly retention cleanup (ADR 0050), where ops runs.
