@@ -3,16 +3,8 @@ import { isTimeZone, zoneFormatter } from '../../kernel/time/zones.js';
  * Calendar periods in an IANA time zone. Days are calendar dates, never "24 hours since", so a
  * 23- or 25-hour DST day is still one day and a streak survives the clock change.
  */
-const formatters = new Map<string, Intl.DateTimeFormat>();
-/** The zone's date formatter, cached here by zone name (zoneFormatter keys its cache by the options too, a JSON string per call). */
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = zoneFormatter(timeZone, { year: 'numeric', month: '2-digit', day: '2-digit' }, 'en-CA');
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
+const YMD: Intl.DateTimeFormatOptions = { year: 'numeric', month: '2-digit', day: '2-digit' };
+const formatter = (timeZone: string): Intl.DateTimeFormat => zoneFormatter(timeZone, YMD, 'en-CA');
 
 export { isTimeZone };
 
