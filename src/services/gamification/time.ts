@@ -1,10 +1,9 @@
-import { isTimeZone, zoneFormatter } from '../../kernel/time/zones.js';
+import { DATE_PARTS, isTimeZone, zoneFormatter } from '../../kernel/time/zones.js';
 /**
  * Calendar periods in an IANA time zone. Days are calendar dates, never "24 hours since", so a
  * 23- or 25-hour DST day is still one day and a streak survives the clock change.
  */
-const YMD: Intl.DateTimeFormatOptions = { year: 'numeric', month: '2-digit', day: '2-digit' };
-const formatter = (timeZone: string): Intl.DateTimeFormat => zoneFormatter(timeZone, YMD, 'en-CA');
+const formatter = (timeZone: string): Intl.DateTimeFormat => zoneFormatter(timeZone, DATE_PARTS, 'en-CA');
 
 export { isTimeZone };
 

@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import { zoneFormatter } from '../../kernel/time/zones.js';
+import { DATE_PARTS, zoneFormatter } from '../../kernel/time/zones.js';
 import type { HolidayCalendar } from './holidays.js';
 
 /**
@@ -21,11 +21,9 @@ const FIXED_TARGET_MS: Partial<Record<Severity, number>> = { 1: 15 * MINUTE, 2: 
 /** "Next business day" ends at this local hour (Monday to Friday) in the operations time zone. */
 export const BUSINESS_DAY_END_HOUR = 17;
 
-const YMD: Intl.DateTimeFormatOptions = { year: 'numeric', month: '2-digit', day: '2-digit' };
-
 /** The calendar date (YYYY-MM-DD) `at` falls on in `timeZone`. */
 export function localDate(at: Date, timeZone: string): string {
-  const parts = Object.fromEntries(zoneFormatter(timeZone, YMD).formatToParts(at).map((p) => [p.type, p.value]));
+  const parts = Object.fromEntries(zoneFormatter(timeZone, DATE_PARTS).formatToParts(at).map((p) => [p.type, p.value]));
   return `${parts.year}-${parts.month}-${parts.day}`;
 }
 
