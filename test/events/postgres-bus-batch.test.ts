@@ -230,6 +230,31 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     expect(seen.slice(-7)).toEqual(more.map((e) => e.id));
   });
 
+  it('a consumer working through a backlog lets timers (and HTTP requests) run between its polls, even on PGlite', async () => {
+    // pollMs is long: the loop only sleeps once the backlog is consumed, so a timer that fires before
+    // then fired because the loop yielded between polls. On PGlite every statement resolves as a
+    // microtask: a loop that never yielded kept this timer (and every request) waiting to the end.
+    const bus = makeBus({ batchSize: 10, pollMs: 60_000 });
+    const g = await newGroup(bus, 'yield');
+    const { handler } = recordingHandler(g);
+    const events = await publish(
+      bus,
+      Array.from({ length: 40 }, (_, i) => `y${i}`),
+    );
+    const seen: string[] = [];
+    let allSeen!: () => void;
+    const done = new Promise<void>((resolve) => (allSeen = resolve));
+    const batch = async (batchEvents: EventEnvelope[]) => {
+      seen.push(...batchEvents.map((e) => e.id));
+      if (seen.length === events.length) allSeen();
+    };
+    await bus.startConsumer(g, [NAME], handler, batch, 10);
+    const seenWhenTimerRan = await new Promise<number>((resolve) => setTimeout(() => resolve(seen.length), 0));
+    await done;
+    expect(seenWhenTimerRan).toBeLessThan(events.length);
+    expect(seen).toEqual(events.map((e) => e.id));
+  });
+
   it('hands the batch handler a whole batch in one call (one statement for 30 events); a failing batch call falls back to the single-event handler', async () => {
     const bus = makeBus();
     const g = await newGroup(bus, 'many');

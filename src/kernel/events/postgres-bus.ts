@@ -9,6 +9,12 @@ import type { BatchEventHandler, EventHandler } from './envelope.js';
 import { deliverOnce, errorText, recordDeadLetter, releaseClaims } from './deliver.js';
 import { envelopeOf, RELAY_LOCK_KEY, rowsOf, type OutboxRow } from './outbox.js';
 
+/**
+ * Resolves after the event loop's next check phase (setImmediate): timers, I/O callbacks and
+ * HTTP requests that are due run before the caller goes on.
+ */
+export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export interface BusAdapter {
   readonly kind: 'postgres' | 'kafka';
   /** Moves committed outbox rows onto the bus; returns how many. No-op when another replica holds the relay lock. */
@@ -191,7 +197,12 @@ export class PostgresBus implements BusAdapter {
           this.o.logger.error({ err, group }, 'event consumer poll failed');
         }
         if (state.stop) break;
-        if (waitMs > 0 && !(state.pending && waitMs === this.o.pollMs)) {
+        if (waitMs <= 0 || (state.pending && waitMs === this.o.pollMs)) {
+          // Polling again at once: let the event loop run first. On PGlite every statement resolves
+          // as a microtask, so a loop that never waits on a timer or I/O would keep HTTP requests and
+          // timers from running until the whole backlog was consumed (ADR 0083).
+          await yieldToEventLoop();
+        } else {
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, waitMs);
             wake = () => {
