@@ -58,6 +58,30 @@ describe('IdleMemoryReducer (ADR 0078)', () => {
     expect(state.reductions).toBe(1);
   });
 
+  it('measures the main thread by its CPU time, not by wall time it waited (ADR 0085)', () => {
+    const probe = processProbe();
+    probe.busy();
+    // The thread holds the loop for 300 ms without running (as when it waits for one of a loaded
+    // machine's cores): the event loop's utilisation says ~100 % busy, the thread's CPU time ~0.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    expect(probe.busy()).toBeLessThan(0.25);
+    // Computing for 300 ms is busy by either measure.
+    const until = performance.now() + 300;
+    let x = 0;
+    while (performance.now() < until) x += Math.sqrt(x + 1);
+    expect(x).toBeGreaterThan(0);
+    expect(probe.busy()).toBeGreaterThan(0.5);
+  });
+
+  it('takes a main thread under a quarter busy as idle by default (the idle platform uses 5–18 %)', () => {
+    const { state, probe } = fakeProbe(120);
+    const reducer = new IdleMemoryReducer({ probe });
+    state.utilization = 0.3;
+    expect(reducer.check()).toBeUndefined();
+    state.utilization = 0.18;
+    expect(reducer.check()).toBeDefined();
+  });
+
   it("this process's reduction gives back an emptied young generation, without a global gc", () => {
     const youngResident = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.physical_space_size;
     // Objects that survive scavenges make V8 grow the young generation; then they die.
