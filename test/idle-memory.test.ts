@@ -58,6 +58,34 @@ describe('IdleMemoryReducer (ADR 0078)', () => {
     expect(state.reductions).toBe(1);
   });
 
+  it('measures the main thread by its CPU time, not by wall time it waited (ADR 0085)', () => {
+    const probe = processProbe();
+    probe.busy();
+    // The thread holds the loop for 300 ms without running (as when it waits for one of a loaded
+    // machine's cores): the event loop's utilisation says ~100 % busy, the thread's CPU time ~0.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    expect(probe.busy()).toBeLessThan(0.25);
+    // Computing (200 ms of this thread's CPU) is busy, however long a loaded machine stretches it.
+    const cpuMs = () => {
+      const u = process.threadCpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    const until = cpuMs() + 200;
+    let x = 0;
+    while (cpuMs() < until) for (let i = 0; i < 10_000; i++) x += Math.sqrt(x + i);
+    expect(x).toBeGreaterThan(0);
+    expect(probe.busy()).toBeGreaterThan(0.1);
+  });
+
+  it('takes a main thread under a quarter busy as idle by default (the idle platform uses 5–18 %)', () => {
+    const { state, probe } = fakeProbe(120);
+    const reducer = new IdleMemoryReducer({ probe });
+    state.utilization = 0.3;
+    expect(reducer.check()).toBeUndefined();
+    state.utilization = 0.18;
+    expect(reducer.check()).toBeDefined();
+  });
+
   it("this process's reduction gives back an emptied young generation, without a global gc", () => {
     const youngResident = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.physical_space_size;
     // Objects that survive scavenges make V8 grow the young generation; then they die.

@@ -108,6 +108,11 @@ describe('npm start on a fresh clone', { timeout: 300_000 }, () => {
     expect(again.stderr).toBe('');
   });
 
+  it('builds a bundle of Latin-1 text only, which V8 keeps as one byte per character (ADR 0085)', () => {
+    const files = [path.join(clone, 'dist', 'v01t.js'), ...fs.readdirSync(path.join(clone, 'dist', 'v01t-chunks')).filter((f) => f.endsWith('.js')).map((f) => path.join(clone, 'dist', 'v01t-chunks', f))];
+    for (const file of files) expect(/[^\u0000-\u00ff]/.exec(fs.readFileSync(file, 'utf8'))?.[0], file).toBeUndefined();
+  });
+
   it('starts on an empty data folder from the template, and restarts without applying a migration', async () => {
     const env = await freshStartEnv();
     const first = await startAndStop(env);

@@ -10,8 +10,9 @@ import vm from 'node:vm';
  * leaves start-up garbage in the old one; V8 keeps both resident (~45 MB of an empty young
  * generation at idle) because nothing asks it to shrink them: its memory reducer did not run in
  * 30 s of idling. One memory-reducing collection (V8's "last resort" flavour: full, compacting,
- * shrinking the young generation to 1 MB) gives that back. It runs only when the event loop was
- * idle over the last interval (utilisation below `idleBelow`), the heap has grown by `growthBytes`
+ * shrinking the young generation to 1 MB) gives that back. It runs only when the main thread was
+ * idle over the last interval (its CPU share below `idleBelow`, 25 %: the idle platform's pollers
+ * take 5–18 %, a loaded one 50–100 %; ADR 0085), the heap has grown by `growthBytes`
  * since the last one, and a busy interval came between (the start counts as one): a busy process
  * never takes it, an idle one once after each busy period, not over and over while it idles (its
  * pollers' survivors regrow the heap by ~17 MB within 30 s and a poll now and then keeps the loop
@@ -20,7 +21,10 @@ import vm from 'node:vm';
  * generation grows back to its maximum as before.
  */
 export interface IdleMemoryProbe {
-  /** Event-loop utilisation (0–1) since the previous call. */
+  /**
+   * How busy the main thread was since the previous call (0–1): its CPU time over the wall time
+   * (the event loop's utilisation where Node cannot tell a thread's CPU time).
+   */
   busy(): number;
   /** Bytes of V8 heap resident now. */
   heapResident(): number;
@@ -59,17 +63,45 @@ function v8Gc(): GcFunction | undefined {
   }
 }
 
-/** The probe of this process: event-loop utilisation, V8's resident heap, a last-resort collection. */
-export function processProbe(): IdleMemoryProbe {
+/**
+ * The main thread's CPU share since the previous call. Not the event loop's utilisation: that counts
+ * wall time, and on a machine whose cores are shared the idle platform's pollers (~20 PGlite
+ * statements a second, 5–10 % of a core) stretch to 10–35 % of the wall time while their thread
+ * waits for a core, so an idle process at load average 5–6 never looked idle to a 10 % threshold
+ * and kept its start's ~45 MB of young generation (ADR 0085). CPU time is what the thread did,
+ * whatever the machine's load. undefined where Node has no per-thread CPU time (before 22.19/23.9).
+ */
+function threadCpuShare(): (() => number) | undefined {
+  if (typeof process.threadCpuUsage !== 'function') return undefined;
+  let lastCpu = process.threadCpuUsage();
+  let lastWall = performance.now();
+  return () => {
+    const cpu = process.threadCpuUsage();
+    const wall = performance.now();
+    const share = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000 / Math.max(1, wall - lastWall);
+    lastCpu = cpu;
+    lastWall = wall;
+    return share;
+  };
+}
+
+/** The event loop's utilisation since the previous call (where threadCpuShare is unavailable). */
+function loopUtilisation(): () => number {
   let last: EventLoopUtilization = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const delta = performance.eventLoopUtilization(now, last);
+    last = now;
+    return delta.utilization;
+  };
+}
+
+/** The probe of this process: the main thread's CPU share, V8's resident heap, a last-resort collection. */
+export function processProbe(): IdleMemoryProbe {
+  const busy = threadCpuShare() ?? loopUtilisation();
   let gc: GcFunction | undefined | null = null;
   return {
-    busy() {
-      const now = performance.eventLoopUtilization();
-      const delta = performance.eventLoopUtilization(now, last);
-      last = now;
-      return delta.utilization;
-    },
+    busy,
     heapResident: () => v8.getHeapStatistics().total_physical_size,
     reduce() {
       if (gc === null) gc = v8Gc();
@@ -93,7 +125,7 @@ export class IdleMemoryReducer {
   constructor(opts: IdleMemoryReducerOptions = {}) {
     this.probe = opts.probe ?? processProbe();
     this.intervalMs = opts.intervalMs ?? 1000;
-    this.idleBelow = opts.idleBelow ?? 0.1;
+    this.idleBelow = opts.idleBelow ?? 0.25;
     this.growthBytes = opts.growthBytes ?? 32 * 1024 * 1024;
     this.onReduce = opts.onReduce;
   }
