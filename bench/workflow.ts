@@ -283,6 +283,7 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
     log(`${where}: respond onCompletion at 10 connections`);
     await waitQuiet(base);
     const r0 = await scrape(base);
+    const pg0 = dbUrl ? await serverSide(dbUrl) : null;
     const answers: [number, number][] = [];
     const respondFrom = Date.now();
     const respond = await post(`${base}${answered.webhook.url}`, 10, seconds, undefined, answers);
@@ -290,7 +291,10 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
     child.kill('SIGUSR2');
     await waitQuiet(base);
     const r1 = await scrape(base);
+    const pg1 = dbUrl ? await serverSide(dbUrl) : null;
     const answeredRuns = Math.max(1, respond['2xx']);
+    // CPU per answer on both sides, the consumers' work on the runs' events included: the load-independent figure.
+    if (pg0 && pg1) figures[`respond_on_completion_postgres_backend_cpu_ms_per_run_c10_${where}`] = (pg1.cpuMs - pg0.cpuMs) / answeredRuns;
     figures[`respond_on_completion_server_cpu_ms_per_run_c10_${where}`] = ((r1.cpuSeconds - r0.cpuSeconds) * 1000) / answeredRuns;
     figures[`respond_on_completion_statements_per_run_c10_${where}`] = (r1.statements - r0.statements) / answeredRuns;
     figures[`respond_on_completion_req_per_s_c10_${where}`] = respond.requests.average;
