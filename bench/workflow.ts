@@ -20,8 +20,9 @@
  * levels (empty: none) and `--no-baseline` skips the bare Fastify; BENCH_SERVER_NODE_ARGS passes
  * node options to the server (e.g. `--cpu-prof --cpu-prof-dir=DIR`), WORKFLOW_BENCH_TRACE=1 logs the
  * samples, WORKFLOW_BENCH_METRICS_DIR keeps the server's /metrics at the end and WORKFLOW_BENCH_RATE=R holds the
- * sustained load at R webhooks/s (A/B of CPU and statements per run at the same rate). The onCompletion
- * phase also lays the server's GC pauses (support/gc-probe.ts, preloaded) over each answer: the GC
+ * sustained load at R webhooks/s (A/B of CPU and statements per run at the same rate), WORKFLOW_BENCH_RESPOND_RATE=R
+ * the onCompletion phase at R requests/s. The onCompletion
+ * phase (server and, on PostgreSQL, its backends' CPU per answer) also lays the server's GC pauses (support/gc-probe.ts, preloaded) over each answer: the GC
  * pause inside the p99 answer, scavenges per second and the longest, GC pause per answer (ADR 0082). Baseline in the same run: a bare Fastify accepting
  * the same POST (support/bare-webhook.ts); n8n's webhook when N8N_BENCH_URL points at its
  * production webhook URL (the same 4-node workflow, set up by hand).
@@ -286,7 +287,8 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
     const pg0 = dbUrl ? await serverSide(dbUrl) : null;
     const answers: [number, number][] = [];
     const respondFrom = Date.now();
-    const respond = await post(`${base}${answered.webhook.url}`, 10, seconds, undefined, answers);
+    // WORKFLOW_BENCH_RESPOND_RATE=R: the 10 connections send R requests/s in all, so CPU and statements per answer of two builds compare at one rate.
+    const respond = await post(`${base}${answered.webhook.url}`, 10, seconds, Number(process.env.WORKFLOW_BENCH_RESPOND_RATE) || undefined, answers);
     const respondTo = Date.now();
     child.kill('SIGUSR2');
     await waitQuiet(base);
