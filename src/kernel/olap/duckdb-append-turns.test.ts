@@ -1,7 +1,7 @@
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { APPEND_ROWS_PER_TURN, DuckDbStore } from './duckdb.js';
-import type { OlapTableSpec } from './port.js';
+import type { OlapRow, OlapTableSpec } from './port.js';
 
 const spec: OlapTableSpec = {
   name: 'turns',
@@ -59,7 +59,7 @@ describe('DuckDB appends a large batch in turns of the event loop', () => {
   });
 
   it('writes none of a batch whose row fails after a turn', async () => {
-    const rows: Record<string, unknown>[] = rowsOf(2 * APPEND_ROWS_PER_TURN, 10_000);
+    const rows: OlapRow[] = rowsOf(2 * APPEND_ROWS_PER_TURN, 10_000);
     rows[APPEND_ROWS_PER_TURN + 3] = { k: 'bad', n: 1, day: 'not a date' };
     await expect(store.insert(spec, rows)).rejects.toThrow();
     const [row] = await store.query<{ c: unknown }>('SELECT count(*) AS c FROM turns WHERE n >= 10000');
