@@ -20,8 +20,9 @@
  * levels (empty: none) and `--no-baseline` skips the bare Fastify; BENCH_SERVER_NODE_ARGS passes
  * node options to the server (e.g. `--cpu-prof --cpu-prof-dir=DIR`), WORKFLOW_BENCH_TRACE=1 logs the
  * samples, WORKFLOW_BENCH_METRICS_DIR keeps the server's /metrics at the end and WORKFLOW_BENCH_RATE=R holds the
- * sustained load at R webhooks/s (A/B of CPU and statements per run at the same rate). The onCompletion
- * phase also lays the server's GC pauses (support/gc-probe.ts, preloaded) over each answer: the GC
+ * sustained load at R webhooks/s (A/B of CPU and statements per run at the same rate), WORKFLOW_BENCH_RESPOND_RATE=R
+ * the onCompletion phase at R requests/s. The onCompletion
+ * phase (server and, on PostgreSQL, its backends' CPU per answer) also lays the server's GC pauses (support/gc-probe.ts, preloaded) over each answer: the GC
  * pause inside the p99 answer, scavenges per second and the longest, GC pause per answer (ADR 0082). Baseline in the same run: a bare Fastify accepting
  * the same POST (support/bare-webhook.ts); n8n's webhook when N8N_BENCH_URL points at its
  * production webhook URL (the same 4-node workflow, set up by hand).
@@ -283,14 +284,19 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
     log(`${where}: respond onCompletion at 10 connections`);
     await waitQuiet(base);
     const r0 = await scrape(base);
+    const pg0 = dbUrl ? await serverSide(dbUrl) : null;
     const answers: [number, number][] = [];
     const respondFrom = Date.now();
-    const respond = await post(`${base}${answered.webhook.url}`, 10, seconds, undefined, answers);
+    // WORKFLOW_BENCH_RESPOND_RATE=R: the 10 connections send R requests/s in all, so CPU and statements per answer of two builds compare at one rate.
+    const respond = await post(`${base}${answered.webhook.url}`, 10, seconds, Number(process.env.WORKFLOW_BENCH_RESPOND_RATE) || undefined, answers);
     const respondTo = Date.now();
     child.kill('SIGUSR2');
     await waitQuiet(base);
     const r1 = await scrape(base);
+    const pg1 = dbUrl ? await serverSide(dbUrl) : null;
     const answeredRuns = Math.max(1, respond['2xx']);
+    // CPU per answer on both sides, the consumers' work on the runs' events included: the load-independent figure.
+    if (pg0 && pg1) figures[`respond_on_completion_postgres_backend_cpu_ms_per_run_c10_${where}`] = (pg1.cpuMs - pg0.cpuMs) / answeredRuns;
     figures[`respond_on_completion_server_cpu_ms_per_run_c10_${where}`] = ((r1.cpuSeconds - r0.cpuSeconds) * 1000) / answeredRuns;
     figures[`respond_on_completion_statements_per_run_c10_${where}`] = (r1.statements - r0.statements) / answeredRuns;
     figures[`respond_on_completion_req_per_s_c10_${where}`] = respond.requests.average;

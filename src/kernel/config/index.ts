@@ -171,6 +171,9 @@ export const KERNEL_CONFIG = defineConfig(
     S3_SSE_KMS_KEY_ID: setting(z.string().min(1).optional(), { default: "unset: the account's aws/s3 key", description: 'KMS key id, alias or ARN for `S3_SSE=aws:kms`' }),
     V01T_EVENT_BUS: setting(z.enum(['postgres', 'kafka']).optional(), { default: 'kafka when KAFKA_BROKERS is set, else postgres', description: 'the event backbone between services' }),
     V01T_EVENT_POLL_MS: setting(positiveInt.max(60_000).default(200), { description: 'outbox relay and postgres bus polling period' }),
+    V01T_EVENT_RELAY_GATHER_MS: setting(z.coerce.number().int().min(0).max(1000).default(100), {
+      description: 'while the outbox relay keeps finding new events, it waits this long between runs, so each run and each consumer poll takes more events at once (0: back to back); a full run goes again at once',
+    }),
     V01T_EVENT_MAX_ATTEMPTS: setting(positiveInt.max(100).default(5), { description: 'attempts of a consumer group to handle an event before it is dead-lettered' }),
     KAFKA_BROKERS: setting(z.string().regex(/^[^\s,]+:\d+(,[^\s,]+:\d+)*$/, 'must be a comma-separated list of host:port').optional(), {
       type: 'comma-separated host:port',
@@ -246,6 +249,7 @@ export const KERNEL_CONFIG = defineConfig(
     events: {
       bus: e.V01T_EVENT_BUS ?? (e.KAFKA_BROKERS ? 'kafka' : 'postgres'),
       pollMs: e.V01T_EVENT_POLL_MS,
+      relayGatherMs: e.V01T_EVENT_RELAY_GATHER_MS,
       maxAttempts: e.V01T_EVENT_MAX_ATTEMPTS,
       kafka: {
         brokers: (e.KAFKA_BROKERS ?? '').split(',').filter(Boolean),

@@ -74,6 +74,8 @@ export type KernelConfig = {
   events: {
     bus: 'postgres' | 'kafka';
     pollMs: number;
+    /** While the relay keeps finding events, the pause between its runs (ADR 0084). */
+    relayGatherMs: number;
     maxAttempts: number;
     kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number };
   };

@@ -11,7 +11,7 @@ import { retryDelayMs } from './deliver.js';
 import type { BatchEventHandler, EventEnvelope, EventHandler, EventsPort, NewEvent, SubscribeOptions } from './envelope.js';
 import { KafkaBus } from './kafka-bus.js';
 import { EVENT_MIGRATIONS, Outbox, rowsOf } from './outbox.js';
-import { PostgresBus, type BusAdapter } from './postgres-bus.js';
+import { PostgresBus, type BusAdapter, type PostgresBusOptions } from './postgres-bus.js';
 
 export * from './catalog.js';
 export * from './envelope.js';
@@ -22,6 +22,13 @@ export const EVENTS_MIGRATION_SET: MigrationSet = { service: 'kernel.events', mi
 export interface EventsConfig {
   bus: 'postgres' | 'kafka';
   pollMs: number;
+  /**
+   * While the relay keeps finding events, it runs again after this pause instead of at once (ADR
+   * 0084): each run stamps the events committed meanwhile together and wakes the consumer groups once
+   * for all of them. A run that took as many events as it may (a backlog) goes again at once. 0 or
+   * unset: back to back, as before.
+   */
+  relayGatherMs?: number;
   maxAttempts: number;
   kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number };
 }
@@ -33,6 +40,8 @@ export interface EventBackboneOptions {
   config: EventsConfig;
   /** Where lag gauges go; omitted in tests that build a second replica on one registry. */
   metrics?: CoreMetrics;
+  /** Batch sizes of the postgres bus (ADR 0084: larger on a PostgreSQL server than PGlite's defaults). */
+  postgresBus?: Pick<PostgresBusOptions, 'batchSize' | 'txMaxEvents'>;
 }
 
 /** With tracing on, each delivery to a group is a consumer span continuing the publisher's trace (the envelope's traceparent). */
@@ -88,6 +97,8 @@ export class EventBackbone implements EventsPort {
   private relayTimer?: NodeJS.Timeout;
   private relayRunning?: Promise<void>;
   private relayAgain = false;
+  /** The next relay run is the end of a gather pause (a nudge then waits for it instead of running at once). */
+  private relayGathering = false;
   private stopping = false;
 
   constructor(private readonly o: EventBackboneOptions) {
@@ -96,7 +107,7 @@ export class EventBackbone implements EventsPort {
     this.bus =
       o.config.bus === 'kafka'
         ? new KafkaBus({ ...common, ...o.config.kafka, names: eventNames() })
-        : new PostgresBus({ ...common, pollMs: o.config.pollMs, clock: o.clock });
+        : new PostgresBus({ ...common, pollMs: o.config.pollMs, clock: o.clock, ...o.postgresBus });
     this.outbox.onPublished = () => this.nudgeRelay();
     if (o.metrics) this.registerMetrics(o.metrics);
   }
@@ -155,19 +166,24 @@ export class EventBackbone implements EventsPort {
       this.relayAgain = true;
       return;
     }
+    // A run is already due at the end of the gather pause: it takes this publish's events too.
+    if (this.relayGathering) return;
     this.scheduleRelay(0);
   }
 
-  private scheduleRelay(delayMs: number): void {
+  private scheduleRelay(delayMs: number, gathering = false): void {
     if (this.relayTimer) clearTimeout(this.relayTimer);
+    this.relayGathering = gathering;
     this.relayTimer = setTimeout(() => {
       this.relayTimer = undefined;
+      this.relayGathering = false;
       if (this.stopping) return;
       this.relayAgain = false;
       let next = this.o.config.pollMs;
       this.relayRunning = this.relayOnce()
         .then((n) => {
-          if (n > 0 || this.relayAgain) next = 0;
+          // Events keep coming: gather the next ones for a moment (a full run means a backlog: at once).
+          if (n > 0 || this.relayAgain) next = n >= this.bus.relayMax ? 0 : (this.o.config.relayGatherMs ?? 0);
         })
         .catch((err) => {
           this.o.logger.error({ err }, 'event relay failed; retrying');
@@ -175,7 +191,7 @@ export class EventBackbone implements EventsPort {
         })
         .finally(() => {
           this.relayRunning = undefined;
-          if (!this.stopping) this.scheduleRelay(next);
+          if (!this.stopping) this.scheduleRelay(next, next > 0 && next < this.o.config.pollMs);
         });
     }, delayMs);
   }

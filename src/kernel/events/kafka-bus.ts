@@ -36,6 +36,7 @@ export interface KafkaBusOptions {
  */
 export class KafkaBus implements BusAdapter {
   readonly kind = 'kafka' as const;
+  readonly relayMax = 500;
   private readonly kafka: Kafka;
   private producer?: Producer;
   private admin?: Admin;
@@ -100,7 +101,7 @@ export class KafkaBus implements BusAdapter {
       const [lock] = rowsOf<{ ok: boolean }>(await tx.execute(sql`SELECT pg_try_advisory_xact_lock(${RELAY_LOCK_KEY}) AS ok`));
       if (!lock?.ok) return 0;
       const rows = rowsOf<OutboxRow>(
-        await tx.execute(sql`SELECT * FROM kernel.outbox WHERE published_at IS NULL ORDER BY seq LIMIT 500 FOR UPDATE`),
+        await tx.execute(sql`SELECT * FROM kernel.outbox WHERE published_at IS NULL ORDER BY seq LIMIT ${this.relayMax} FOR UPDATE`),
       );
       if (!rows.length) return 0;
       const byTopic = new Map<string, { key: string; value: string; headers: Record<string, string> }[]>();

@@ -17,6 +17,8 @@ export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => se
 
 export interface BusAdapter {
   readonly kind: 'postgres' | 'kafka';
+  /** Most outbox rows one relayOnce() moves onto the bus. */
+  readonly relayMax: number;
   /** Moves committed outbox rows onto the bus; returns how many. No-op when another replica holds the relay lock. */
   relayOnce(): Promise<number>;
   /** Starts consuming for a group (background). */
@@ -118,6 +120,7 @@ interface HeldLease {
  */
 export class PostgresBus implements BusAdapter {
   readonly kind = 'postgres' as const;
+  readonly relayMax = 1000;
   private readonly loops = new Map<string, { stop: boolean; pending: boolean; wake: () => void; done: Promise<void> }>();
   private readonly batchSize: number;
   private readonly leaseMs: number;
@@ -155,7 +158,7 @@ export class PostgresBus implements BusAdapter {
       const stamped = rowsOf<{ seq: string }>(
         await tx.execute(sql`
           WITH next AS (
-            SELECT seq FROM kernel.outbox WHERE published_at IS NULL ORDER BY seq LIMIT 1000 FOR UPDATE
+            SELECT seq FROM kernel.outbox WHERE published_at IS NULL ORDER BY seq LIMIT ${this.relayMax} FOR UPDATE
           )
           UPDATE kernel.outbox o SET position = nextval('kernel.outbox_position_seq'), published_at = now()
           FROM next WHERE o.seq = next.seq RETURNING o.seq`),

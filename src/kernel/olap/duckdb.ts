@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ensurePrivateDir, makeFilePrivate } from '../private-fs.js';
 import type * as DuckDbApi from '@duckdb/node-api';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -13,6 +14,13 @@ const duckdb = lazyPackage<typeof DuckDbApi>('@duckdb/node-api');
 
 const SQL_TYPE = { string: 'VARCHAR', int64: 'BIGINT', float64: 'DOUBLE', date: 'DATE' } as const;
 const DAY_MS = 86_400_000;
+/**
+ * Rows appended between two turns of the event loop (ADR 0084). Appending is synchronous: the
+ * analytics flusher's batch of a few thousand events held the loop for 15-35 ms, and every
+ * request in flight waited for it. The batch stays one transaction (the appender and BEGIN are
+ * held across the turns; the connection serves one statement at a time anyway).
+ */
+export const APPEND_ROWS_PER_TURN = 500;
 const dayNumbers = new Map<string, number>();
 /** Days since 1970-01-01 of a 'YYYY-MM-DD' value, cached (appends ask once per row). */
 function daysOf(value: string): number {
@@ -67,7 +75,9 @@ export class DuckDbStore implements OlapStore {
       try {
         const appender = await this.conn.createAppender(ident(spec.name));
         try {
-          for (const row of rows) {
+          for (let i = 0; i < rows.length; i++) {
+            if (i > 0 && i % APPEND_ROWS_PER_TURN === 0) await nextTurn();
+            const row = rows[i]!;
             for (const col of spec.columns) {
               const v = row[col.name];
               switch (col.type) {

@@ -1,0 +1,77 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../../src/kernel/clock.js';
+import type { Db } from '../../src/kernel/db/database.js';
+import { EventBackbone, type EventsConfig } from '../../src/kernel/events/index.js';
+import { createLogger } from '../../src/kernel/telemetry/logger.js';
+
+/**
+ * The relay loop's pacing (ADR 0084), on timers faked by vitest: while the relay keeps finding
+ * events it pauses `relayGatherMs` between runs, and a publish during that pause waits for it; a
+ * full run (a backlog) and an idle one keep their old timing. The bus is never reached: its
+ * relayOnce is replaced by a script of how many rows each run stamped.
+ */
+describe('event relay gathering', () => {
+  const backbones: EventBackbone[] = [];
+  beforeEach(() => void vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] }));
+  afterEach(async () => {
+    for (const b of backbones.splice(0)) {
+      const stopped = b.stop();
+      await vi.runOnlyPendingTimersAsync();
+      await stopped;
+    }
+    vi.useRealTimers();
+  });
+
+  /** A backbone whose relay runs stamp `script[i]` rows (then 0); returns the times (fake ms) of its runs. */
+  async function relaying(script: number[], relayGatherMs?: number) {
+    const config: EventsConfig = { bus: 'postgres', pollMs: 200, maxAttempts: 3, kafka: { brokers: [], clientId: 't', topicPrefix: 't.', partitions: 1 }, ...(relayGatherMs === undefined ? {} : { relayGatherMs }) };
+    const b = new EventBackbone({ db: {} as Db, clock: new ManualClock('2026-01-05T09:00:00Z'), logger: createLogger('silent'), config });
+    backbones.push(b);
+    const runs: number[] = [];
+    const t0 = Date.now();
+    vi.spyOn(b.bus, 'relayOnce').mockImplementation(async () => {
+      runs.push(Date.now() - t0);
+      return script.shift() ?? 0;
+    });
+    await b.start();
+    return { runs, nudge: () => b.outbox.onPublished() };
+  }
+
+  it('pauses between runs that find events, and a publish during the pause waits for it', async () => {
+    const { runs, nudge } = await relaying([5, 7, 3], 50);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(runs).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(10);
+    nudge(); // a publish 10 ms into the pause: no run before the pause ends
+    await vi.advanceTimersByTimeAsync(20);
+    expect(runs).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(runs).toEqual([0, 50]);
+    await vi.advanceTimersByTimeAsync(100);
+    // 7 then 3 rows: each run after a pause; then an empty run, after which the relay polls every pollMs.
+    expect(runs).toEqual([0, 50, 100, 150]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(runs).toEqual([0, 50, 100, 150, 350]);
+  });
+
+  it('runs again at once after a full run (a backlog), and at once on a publish while idle', async () => {
+    const { runs, nudge } = await relaying([1000, 1000, 4], 50);
+    await vi.advanceTimersByTimeAsync(5);
+    // Back to back (a timer of 0 ms fires after 1 ms) after each full run.
+    expect(runs).toEqual([0, 1, 2]);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(runs).toEqual([0, 1, 2, 52]);
+    await vi.advanceTimersByTimeAsync(30);
+    nudge(); // idle (the last run found nothing): a publish is relayed at once
+    await vi.advanceTimersByTimeAsync(1);
+    expect(runs).toEqual([0, 1, 2, 52, 85]);
+  });
+
+  it('without relayGatherMs runs back to back while it finds events, as before', async () => {
+    const { runs } = await relaying([5, 7]);
+    await vi.advanceTimersByTimeAsync(5);
+    expect(runs).toEqual([0, 1, 2]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(runs).toEqual([0, 1, 2, 202]);
+  });
+});
