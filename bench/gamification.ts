@@ -27,7 +27,8 @@ import { GAMIFICATION_MIGRATIONS } from '../src/services/gamification/migrations
 import { RuleSet, pointsWithBonus } from '../src/services/gamification/rules.js';
 import { ruleSchema } from '../src/services/gamification/schemas.js';
 import { ScoringService } from '../src/services/gamification/scoring.service.js';
-import { PostgresBus, yieldToEventLoop } from '../src/kernel/events/postgres-bus.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { PostgresBus } from '../src/kernel/events/postgres-bus.js';
 import type { Db } from '../src/kernel/db/database.js';
 import type { EventName, NewEvent } from '../src/kernel/events/index.js';
 // The event catalog: what the scored events and the events scoring publishes are validated against.
@@ -303,7 +304,7 @@ export async function scoringThroughput(db: Db, engine: 'postgres' | 'pglite', n
     handled += r.handled;
     if (!r.more && r.handled === 0) break;
     // As the consumer loop does between polls (ADR 0083): timers and requests run between batches.
-    await yieldToEventLoop();
+    await nextTurn();
   }
   out[`scored_events_per_s_${engine}`] = handled / ((performance.now() - t1) / 1000);
   const total = statements.stop();

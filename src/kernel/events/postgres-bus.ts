@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sql } from 'drizzle-orm';
 import { systemClock, type Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
@@ -8,12 +9,6 @@ import type { EventName } from './catalog.js';
 import type { BatchEventHandler, EventHandler } from './envelope.js';
 import { deliverOnce, errorText, recordDeadLetter, releaseClaims } from './deliver.js';
 import { envelopeOf, RELAY_LOCK_KEY, rowsOf, type OutboxRow } from './outbox.js';
-
-/**
- * Resolves after the event loop's next check phase (setImmediate): timers, I/O callbacks and
- * HTTP requests that are due run before the caller goes on.
- */
-export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export interface BusAdapter {
   readonly kind: 'postgres' | 'kafka';
@@ -204,7 +199,7 @@ export class PostgresBus implements BusAdapter {
           // Polling again at once: let the event loop run first. On PGlite every statement resolves
           // as a microtask, so a loop that never waits on a timer or I/O would keep HTTP requests and
           // timers from running until the whole backlog was consumed (ADR 0083).
-          await yieldToEventLoop();
+          await nextTurn();
         } else {
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, waitMs);
