@@ -306,7 +306,26 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
     // How much of the slow answers' time the server spent paused for GC (ADR 0082): the GC pause inside
     // the p99 answer's interval is what the semi-space size moves; the rest of the tail is elsewhere.
     if (fs.existsSync(gcOut)) {
-      const pauses = (JSON.parse(fs.readFileSync(gcOut, 'utf8')) as [number, number, number][]).filter(([at]) => at >= respondFrom - 1000 && at <= respondTo);
+      const probe = JSON.parse(fs.readFileSync(gcOut, 'utf8')) as { pauses: [number, number, number][]; stalls: [number, number, number, number][]; timeOrigin: number; monotonicOriginUs: number };
+      // WORKFLOW_BENCH_PROBE_KEEP=FILE: keep the probe's pauses and stalls with the answers (for attributing them to a CPU profile).
+      if (process.env.WORKFLOW_BENCH_PROBE_KEEP) fs.writeFileSync(process.env.WORKFLOW_BENCH_PROBE_KEEP, JSON.stringify({ ...probe, answers, respondFrom, respondTo }));
+      const pauses = probe.pauses.filter(([at]) => at >= respondFrom - 1000 && at <= respondTo);
+      // Event-loop stalls during the load (ADR 0087): counted by the main thread's CPU inside them (the
+      // synchronous stretch, load-independent) and by how late the loop was (wall, load-dependent), per 1,000 answers.
+      const stalls = probe.stalls.filter(([at]) => at >= respondFrom && at <= respondTo);
+      const per1000 = (n: number) => (n * 1000) / answeredRuns;
+      for (const ms of [5, 10, 20]) {
+        figures[`respond_on_completion_loop_blocks_over_${ms}ms_cpu_per_1000_c10_${where}`] = per1000(stalls.filter((x) => x[2] > ms).length);
+        figures[`respond_on_completion_loop_stalls_over_${ms}ms_wall_per_1000_c10_${where}`] = per1000(stalls.filter((x) => x[1] > ms).length);
+      }
+      figures[`respond_on_completion_loop_block_max_cpu_ms_c10_${where}`] = Math.max(0, ...stalls.map((x) => x[2]));
+      // Where the stalls' time went, per answer: the main thread on CPU, runnable but waiting for a core, or neither (blocked, or waiting for GC helper threads).
+      const stallMs = stalls.reduce((a, x) => a + x[1], 0);
+      const onCpu = stalls.reduce((a, x) => a + x[2], 0);
+      const runQueue = stalls.reduce((a, x) => a + x[3], 0);
+      figures[`respond_on_completion_loop_stall_ms_per_answer_c10_${where}`] = stallMs / answeredRuns;
+      figures[`respond_on_completion_loop_stall_cpu_ms_per_answer_c10_${where}`] = onCpu / answeredRuns;
+      figures[`respond_on_completion_loop_stall_run_queue_ms_per_answer_c10_${where}`] = runQueue / answeredRuns;
       const minor = pauses.filter((p) => p[2] === GC_MINOR);
       figures[`respond_on_completion_gc_ms_in_answer_p99_c10_${where}`] = pct(gcInAnswers(answers, pauses), 99);
       figures[`respond_on_completion_scavenges_per_s_c10_${where}`] = minor.length / seconds;

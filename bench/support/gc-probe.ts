@@ -1,11 +1,19 @@
 /**
  * Preloaded into a benchmarked server (`NODE_OPTIONS=--import <this file>`, with GC_PROBE_OUT set):
- * records each V8 garbage collection's start (epoch ms), pause (ms) and kind, and writes them as
- * JSON to GC_PROBE_OUT when the process gets SIGUSR2. The workflow bench lays the pauses over each
- * answer's own interval: how much of an answer's latency was spent paused for GC (ADR 0082).
+ * records each V8 garbage collection's start (epoch ms), pause (ms) and kind, and each event-loop
+ * stall (a 2 ms timer late by more than 3 ms: its start in epoch ms, how late, the main thread's
+ * CPU ms during it and, on Linux, the ms it was runnable but waiting for a core), and writes them as JSON to GC_PROBE_OUT when the process gets SIGUSR2. The
+ * workflow bench lays the pauses over each answer's own interval: how much of an answer's latency was
+ * spent paused for GC (ADR 0082). A stall's main-thread CPU is the synchronous stretch the loop ran
+ * (or GC'd) without answering anything; the part of a stall without CPU is the thread waiting for a
+ * core (or blocked), which depends on the machine's load (ADR 0087).
  */
 import fs from 'node:fs';
 import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
+
+/** The probe's timer period (ms); a tick later than this plus STALL_MIN_MS is a stall. */
+const TICK_MS = 2;
+const STALL_MIN_MS = 3;
 
 const out = process.env.GC_PROBE_OUT;
 if (out) {
@@ -14,7 +22,39 @@ if (out) {
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) pauses.push([origin + e.startTime, e.duration, (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0]);
   }).observe({ entryTypes: ['gc'] });
-  process.on('SIGUSR2', () => fs.writeFileSync(out, JSON.stringify(pauses)));
+  // [start epoch ms, late ms, main-thread CPU ms, ms runnable but waiting for a core] per stall.
+  const stalls: [number, number, number, number][] = [];
+  // Linux: the main thread's CPU and run-queue wait (ns) from schedstat; elsewhere CPU only.
+  const sched = (() => {
+    try {
+      const fd = fs.openSync('/proc/thread-self/schedstat', 'r');
+      const buf = Buffer.alloc(128);
+      return (): [number, number] => {
+        const n = fs.readSync(fd, buf, 0, buf.length, 0);
+        const [cpu, wait] = buf.toString('latin1', 0, n).split(' ');
+        return [Number(cpu) / 1e6, Number(wait) / 1e6];
+      };
+    } catch {
+      return (): [number, number] => {
+        const u = process.threadCpuUsage();
+        return [(u.user + u.system) / 1000, 0];
+      };
+    }
+  })();
+  let last = performance.now();
+  let [lastCpu, lastWait] = sched();
+  setInterval(() => {
+    const now = performance.now();
+    const [cpu, wait] = sched();
+    const late = now - last - TICK_MS;
+    if (late > STALL_MIN_MS) stalls.push([origin + last, late, cpu - lastCpu, wait - lastWait]);
+    last = now;
+    lastCpu = cpu;
+    lastWait = wait;
+  }, TICK_MS).unref();
+  // The monotonic clock (µs) at timeOrigin: a --cpu-prof profile's sample times are on that clock, so stalls can be laid over samples.
+  const monotonicOriginUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+  process.on('SIGUSR2', () => fs.writeFileSync(out, JSON.stringify({ pauses, stalls, timeOrigin: origin, monotonicOriginUs })));
 }
 
 /** V8's GC kinds as perf_hooks reports them (NODE_PERFORMANCE_GC_*). */
