@@ -1,6 +1,7 @@
 import jsonata from 'jsonata';
 import { analyze, type ExpressionShape } from './analyze.js';
 import { ExpressionLimitError } from './errors.js';
+import { compileFast, NOT_FAST } from './fast.js';
 import { ExpressionPool } from './pool.js';
 
 /** Limits on every user expression (kernel config `expressions`, EXPRESSION_* variables). */
@@ -57,6 +58,8 @@ class OverBudget extends Error {}
 export interface Compiled {
   expr: jsonata.Expression;
   shape: ExpressionShape;
+  /** The direct evaluator of the smallest expressions (fast.ts, ADR 0087); null for the rest. */
+  fast: ((input: unknown) => unknown) | null;
 }
 
 export interface EvaluateOptions {
@@ -120,7 +123,7 @@ export class ExpressionGuard {
         if (++b.steps > IN_PROCESS_STEPS || ((b.steps & 255) === 0 && performance.now() - b.started > IN_PROCESS_MS)) throw new OverBudget();
       });
     }
-    const c = { expr, shape };
+    const c = { expr, shape, fast: shape.cheap ? compileFast(expr.ast()) : null };
     if (this.cache.size >= 5000) this.cache.clear();
     this.cache.set(source, c);
     return c;
@@ -129,6 +132,11 @@ export class ExpressionGuard {
   async evaluate(source: string, input: unknown, opts: EvaluateOptions = {}): Promise<unknown> {
     const started = Date.now();
     const c = this.compile(source);
+    if (c.fast) {
+      // Literals, field paths, `=` and object constructors: JSONata's result without its asynchronous evaluator's allocations.
+      const value = c.fast(input);
+      if (value !== NOT_FAST) return this.plain(value);
+    }
     if (c.shape.cheap) {
       const r = await this.inProcess(c, input);
       if (r.done) return r.value;
@@ -169,13 +177,18 @@ export class ExpressionGuard {
       if (err instanceof RangeError) throw new ExpressionLimitError('expression_too_large', err.message);
       throw new ExpressionLimitError('expression_failed', String((err as Error)?.message ?? err));
     }
-    if (value === undefined) return { done: true, value: null };
+    return { done: true, value: this.plain(value) };
+  }
+
+  /** An in-process result as plain JSON (no match is null), within the result size limit. */
+  private plain(value: unknown): unknown {
+    if (value === undefined) return null;
     const json = JSON.stringify(value);
-    if (json === undefined) return { done: true, value: null };
+    if (json === undefined) return null;
     if (json.length > this.limits.maxResultBytes && Buffer.byteLength(json) > this.limits.maxResultBytes) {
       throw new ExpressionLimitError('expression_too_large', `the result is ${Buffer.byteLength(json)} bytes (at most ${this.limits.maxResultBytes})`);
     }
-    return { done: true, value: JSON.parse(json) };
+    return JSON.parse(json);
   }
 
   /** Worker processes alive now. */
