@@ -23,7 +23,10 @@
  * sustained load at R webhooks/s (A/B of CPU and statements per run at the same rate), WORKFLOW_BENCH_RESPOND_RATE=R
  * the onCompletion phase at R requests/s. The onCompletion
  * phase (server and, on PostgreSQL, its backends' CPU per answer) also lays the server's GC pauses (support/gc-probe.ts, preloaded) over each answer: the GC
- * pause inside the p99 answer, scavenges per second and the longest, GC pause per answer (ADR 0082). Baseline in the same run: a bare Fastify accepting
+ * pause inside the p99 answer, scavenges per second and the longest, GC pause per answer (ADR 0082); and the event loop's stalls during
+ * that load (a 2 ms timer late by more than 3 ms): blocks by the main thread's CPU inside them (over 5/10/20 ms, per 1,000 answers,
+ * load-independent), stalls by wall time, and stall ms per answer split into main-thread CPU and run-queue wait (ADR 0087).
+ * WORKFLOW_BENCH_PROBE_KEEP=FILE keeps the probe's data with each answer, to lay over a `--cpu-prof` profile. Baseline in the same run: a bare Fastify accepting
  * the same POST (support/bare-webhook.ts); n8n's webhook when N8N_BENCH_URL points at its
  * production webhook URL (the same 4-node workflow, set up by hand).
  */
