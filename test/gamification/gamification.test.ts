@@ -8,7 +8,8 @@ import { TEST_REDIS_URL, createTestPlatform, type TestPlatform } from '../helper
 import type { GamificationInstance } from '../../src/services/gamification/index.js';
 import { PostgresLeaderboard, RedisLeaderboard } from '../../src/services/gamification/leaderboard.js';
 import { LeaderboardRepository } from '../../src/services/gamification/leaderboard.repository.js';
-import { ScoringRepository } from '../../src/services/gamification/scoring.repository.js';
+import { BatchScoringRepository, ScoringRepository } from '../../src/services/gamification/scoring.repository.js';
+import { ProfileRepository } from '../../src/services/gamification/profile.repository.js';
 import { rows } from '../../src/kernel/db/rows.js';
 
 let t: TestPlatform;
@@ -354,6 +355,63 @@ describe('leaderboards', () => {
       // Redis lost its data: the board is rebuilt from PostgreSQL on the next read.
       await redis.del(rd.key(ref), `${rd.key(ref)}:ready`);
       expect(await new RedisLeaderboard(redis, boards, prefix).top(ref, 10)).toEqual(top);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+
+  it('marks a member once per set of changed entries and copies every entry to Redis, archived boards left out (ADR 0088)', async () => {
+    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
+    const prefix = `v01t-test:${randomUUID()}:`;
+    try {
+      const boards = new LeaderboardRepository(db());
+      const rd = new RedisLeaderboard(redis, boards, prefix);
+      const workspaceId = randomUUID();
+      const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+      const award = (userId: string, persona: string, week: string, delta: number) =>
+        ['workspace', persona].flatMap((board) => ['all', week, 'month:2026-11'].map((period) => ({ workspaceId, board, period, userId, delta })));
+      // a: two awards in one week (two personas); b: the same plus a late award in the week before; c: one entry (per-event path).
+      const scores = [
+        ...award(a, 'vAutomator', 'week:2026-W48', 5),
+        ...award(a, 'vCreator', 'week:2026-W48', 7),
+        ...award(b, 'vAutomator', 'week:2026-W48', 3),
+        ...award(b, 'vCreator', 'week:2026-W47', 2),
+      ].sort((x, y) => `${x.userId}|${x.board}|${x.period}`.localeCompare(`${y.userId}|${y.board}|${y.period}`));
+      const merged = [...new Map(scores.map((s) => [`${s.userId}|${s.board}|${s.period}`, s])).values()].map((s) => ({
+        ...s,
+        delta: scores.filter((x) => x.userId === s.userId && x.board === s.board && x.period === s.period).reduce((n, x) => n + x.delta, 0),
+      }));
+      await db().transaction(async (tx) => {
+        await new BatchScoringRepository().write({ streaks: [], caps: [], awards: [], balances: [], scores: merged, levels: [], badges: [], entitlements: [] }, true, t.clock.now().toISOString(), tx);
+        await new ScoringRepository(db()).addScores([{ workspaceId, board: 'vAnalyst', period: 'all', userId: c, delta: 4 }], true, tx);
+      });
+      const marks = await rows<{ user_id: string; boards: string[]; periods: string[] }>(
+        db(),
+        sql`SELECT user_id, boards, periods FROM gamification.board_sync WHERE workspace_id = ${workspaceId} ORDER BY user_id, boards, periods`,
+      );
+      const of = (u: string) => marks.filter((m) => m.user_id === u).map((m) => [m.boards, m.periods]);
+      expect(of(a)).toEqual([[['vAutomator', 'vCreator', 'workspace'], ['all', 'month:2026-11', 'week:2026-W48']]]);
+      expect(of(b).sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)))).toEqual([
+        [['vAutomator', 'vCreator', 'workspace'], ['all', 'month:2026-11']],
+        [['vAutomator', 'workspace'], ['week:2026-W48']],
+        [['vCreator', 'workspace'], ['week:2026-W47']],
+      ]);
+      expect(of(c)).toEqual([[['vAnalyst'], ['all']]]);
+
+      // The closed week W47 is archived while its marks are pending: its entries are not copied.
+      await new ProfileRepository(db()).archiveBoard({ workspace_id: workspaceId, board: 'vCreator', period: 'week:2026-W47' }, t.clock.now().toISOString());
+      while ((await rd.drain(2)) > 0);
+      const pg = new PostgresLeaderboard(boards);
+      const live = await rows<{ board: string; period: string }>(db(), sql`SELECT DISTINCT board, period FROM gamification.scores WHERE workspace_id = ${workspaceId} ORDER BY 1, 2`);
+      expect(live.length).toBe(11);
+      for (const { board, period } of live) {
+        const ref = { workspaceId, board, period };
+        expect(await redis.zrevrange(rd.key(ref), 0, -1, 'WITHSCORES'), `${board} ${period}`).toEqual((await pg.top(ref, 100)).flatMap((s) => [s.userId, String(s.score)]));
+      }
+      // Only the live boards have keys (no ready markers yet: nothing was read).
+      expect((await redis.keys(`${prefix}*`)).sort()).toEqual(live.map((r) => rd.key({ workspaceId, ...r })).sort());
     } finally {
       const keys = await redis.keys(`${prefix}*`);
       if (keys.length) await redis.del(...keys);
