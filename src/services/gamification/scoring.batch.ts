@@ -197,6 +197,8 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
   const batchLedger = new Map<string, { at: number; points: number }[]>();
   const balances = new Map<string, { workspaceId: string; userId: string; persona: Persona; metric: string; delta: number }>();
   const scores = new Map<string, ScoreDelta>();
+  // Redis marks (ADR 0088): per member and set of periods, the boards credited in them; every pair is a changed score.
+  const marks = new Map<string, { workspaceId: string; userId: string; boards: Set<string>; periods: string[] }>();
   const badgeAwards: { workspaceId: string; userId: string; badgeId: string }[] = [];
   const grants: { workspaceId: string; userId: string; rewardKey: string; kind: string; source: string }[] = [];
   const publish: NewEvent<EventName>[] = [];
@@ -227,6 +229,12 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
         s.delta += delta;
         scores.set(sk, s);
       }
+    }
+    if (d.redis) {
+      const mk = `${workspaceId}|${userId}|${it.periods.join('|')}`;
+      let m = marks.get(mk);
+      if (!m) marks.set(mk, (m = { workspaceId, userId, boards: new Set(), periods: [...it.periods].sort() }));
+      m.boards.add('workspace').add(persona);
     }
     if (delta > 0) d.onAwarded?.(persona, delta);
     const pk = k(workspaceId, userId, persona);
@@ -330,6 +338,7 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
       awards,
       balances: sorted(balances),
       scores: sorted(scores),
+      marks: sorted(marks).map((m) => ({ ...m, boards: [...m.boards].sort() })),
       levels: [...savedLevels].sort().map((key) => ({ ...personaKeys.get(key)!, level: levels.get(key)! })),
       badges: badgeAwards,
       entitlements: grants,

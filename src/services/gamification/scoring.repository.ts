@@ -371,6 +371,8 @@ export interface BatchWrites {
   awards: { id: string; workspaceId: string; userId: string; persona: Persona; metric: string; points: number; eventId: string; eventName: string; ruleId: string; occurredAt: string; recordedAt: string }[];
   balances: (PersonaKey & { metric: string; delta: number })[];
   scores: ScoreDelta[];
+  /** The Redis marks of `scores` (exact, as `marksOf` gives them); computed from `scores` when absent. */
+  marks?: ScoreMark[];
   levels: (PersonaKey & { level: number })[];
   badges: (UserKey & { badgeId: string })[];
   entitlements: (UserKey & { rewardKey: string; kind: string; source: string })[];
@@ -564,7 +566,7 @@ export class BatchScoringRepository {
       // One mark per member and set of changed entries (ADR 0088), not one per entry.
       if (markForRedis)
         parts.push(sql`INSERT INTO gamification.board_sync (workspace_id, user_id, boards, periods)
-          SELECT r.ws, r.u, r.b::text[], r.p::text[] FROM ${recs(marksOf(w.scores), [WS(), U(), ['b', 'text', (m) => arrayLiteral(m.boards)], ['p', 'text', (m) => arrayLiteral(m.periods)]])}
+          SELECT r.ws, r.u, r.b::text[], r.p::text[] FROM ${recs(w.marks ?? marksOf(w.scores), [WS(), U(), ['b', 'text', (m) => arrayLiteral(m.boards)], ['p', 'text', (m) => arrayLiteral(m.periods)]])}
           ON CONFLICT DO NOTHING`);
     }
     if (w.levels.length)
