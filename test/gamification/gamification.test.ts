@@ -385,6 +385,9 @@ describe('leaderboards', () => {
         ...s,
         delta: scores.filter((x) => x.userId === s.userId && x.board === s.board && x.period === s.period).reduce((n, x) => n + x.delta, 0),
       }));
+      // A board name an array literal must quote (marks carry their boards as text[]).
+      const odd = 'Odd "board", {x} \\ null';
+      merged.push({ workspaceId, board: odd, period: 'all', userId: c, delta: 2 });
       // The marks are read before commit: a drain timer of the platform may take them right after.
       const marks = await db().transaction(async (tx) => {
         await new BatchScoringRepository().write({ streaks: [], caps: [], awards: [], balances: [], scores: merged, levels: [], badges: [], entitlements: [] }, true, t.clock.now().toISOString(), tx);
@@ -398,7 +401,10 @@ describe('leaderboards', () => {
         [['vAutomator', 'workspace'], ['week:2026-W48']],
         [['vCreator', 'workspace'], ['week:2026-W47']],
       ]);
-      expect(of(c)).toEqual([[['vAnalyst'], ['all']]]);
+      expect(of(c)).toEqual([
+        [[odd], ['all']],
+        [['vAnalyst'], ['all']],
+      ]);
 
       // The closed week W47 is archived while its marks are pending: its entries are not copied.
       await new ProfileRepository(db()).archiveBoard({ workspace_id: workspaceId, board: 'vCreator', period: 'week:2026-W47' }, t.clock.now().toISOString());
@@ -406,7 +412,7 @@ describe('leaderboards', () => {
       while ((await rd.drain(2)) > 0);
       const pg = new PostgresLeaderboard(boards);
       const live = await rows<{ board: string; period: string }>(db(), sql`SELECT DISTINCT board, period FROM gamification.scores WHERE workspace_id = ${workspaceId} ORDER BY 1, 2`);
-      expect(live.length).toBe(11);
+      expect(live.length).toBe(12);
       for (const { board, period } of live) {
         const ref = { workspaceId, board, period };
         expect(await redis.zrevrange(rd.key(ref), 0, -1, 'WITHSCORES'), `${board} ${period}`).toEqual((await pg.top(ref, 100)).flatMap((s) => [s.userId, String(s.score)]));

@@ -334,6 +334,15 @@ export function arrayLiteral(values: readonly (string | number | null)[]): strin
 }
 
 /**
+ * A text[] literal of names (a mark's boards or periods) for one element of an outer array literal:
+ * plain names (letters, digits, `_:.-`) go unquoted, so the outer literal escapes no quotes; any
+ * other name (or one PostgreSQL would read as NULL) goes through `arrayLiteral`.
+ */
+function nameList(values: readonly string[]): string {
+  return values.every((v) => /^[\w:.-]+$/.test(v) && !/^null$/i.test(v)) ? `{${values.join(',')}}` : arrayLiteral(values);
+}
+
+/**
  * A list as one array parameter per column read back as rows (`unnest($1::uuid[], $2::text[], …)`):
  * a fixed number of parameters whatever the batch size, so the statement text is fixed and neither
  * drizzle nor the server handles a parameter per value.
@@ -535,12 +544,14 @@ export class BatchScoringRepository {
       parts.push(sql`INSERT INTO gamification.balances AS t (workspace_id, user_id, persona, metric, points)
         SELECT r.ws, r.u, r.p, r.m, r.d FROM ${recs(w.balances, [WS(), U(), ['p', 'text', (b) => b.persona], ['m', 'text', (b) => b.metric], ['d', 'bigint', (b) => b.delta]])}
         ON CONFLICT (workspace_id, user_id, persona, metric) DO UPDATE SET points = t.points + EXCLUDED.points`);
+    const pre: SQL[] = [];
     if (w.scores.length) {
-      // A member's six rows (two boards, three periods) share one (workspace, user) pair: the pairs go
-      // once, and each row names its pair by number (a third of the bytes; the uuids parsed once).
+      // A member's six rows (two boards, three periods) and its Redis marks share one (workspace, user)
+      // pair: the pairs go once (CTE m), and each row names its pair by number (a third of the bytes;
+      // the uuids parsed once).
       const pairOf = new Map<string, number>();
       const pairs: { ws: string; u: string }[] = [];
-      const pairNo = w.scores.map((e) => {
+      const pairNo = (e: UserKey) => {
         const key = `${e.workspaceId}|${e.userId}`;
         let n = pairOf.get(key);
         if (n === undefined) {
@@ -548,25 +559,26 @@ export class BatchScoringRepository {
           pairOf.set(key, (n = pairs.length));
         }
         return n;
-      });
-      const scoreRows = sql`SELECT m.ws[r.i] AS ws, r.b, r.p, m.u[r.i] AS u, r.d
-        FROM (SELECT ${arrayLiteral(pairs.map((x) => x.ws))}::uuid[] AS ws, ${arrayLiteral(pairs.map((x) => x.u))}::uuid[] AS u OFFSET 0) m,
-        ${recs(
-          w.scores.map((e, i) => ({ e, i: pairNo[i]! })),
-          [
-            ['i', 'int', (x) => x.i],
-            ['b', 'text', (x) => x.e.board],
-            ['p', 'text', (x) => x.e.period],
-            ['d', 'bigint', (x) => x.e.delta],
-          ],
-        )}`;
-      parts.push(sql`INSERT INTO gamification.scores AS t (workspace_id, board, period, user_id, score)
-        SELECT r.ws, r.b, r.p, r.u, r.d FROM (${scoreRows}) r
-        ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = t.score + EXCLUDED.score`);
+      };
+      const scores = w.scores.map((e) => ({ e, i: pairNo(e) }));
       // One mark per member and set of changed entries (ADR 0088), not one per entry.
-      if (markForRedis)
+      const marks = markForRedis ? (w.marks ?? marksOf(w.scores)).map((m) => ({ m, i: pairNo(m) })) : [];
+      pre.push(sql`m AS MATERIALIZED (SELECT ${arrayLiteral(pairs.map((x) => x.ws))}::uuid[] AS ws, ${arrayLiteral(pairs.map((x) => x.u))}::uuid[] AS u)`);
+      parts.push(sql`INSERT INTO gamification.scores AS t (workspace_id, board, period, user_id, score)
+        SELECT m.ws[r.i], r.b, r.p, m.u[r.i], r.d FROM m, ${recs(scores, [
+          ['i', 'int', (x) => x.i],
+          ['b', 'text', (x) => x.e.board],
+          ['p', 'text', (x) => x.e.period],
+          ['d', 'bigint', (x) => x.e.delta],
+        ])}
+        ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = t.score + EXCLUDED.score`);
+      if (marks.length)
         parts.push(sql`INSERT INTO gamification.board_sync (workspace_id, user_id, boards, periods)
-          SELECT r.ws, r.u, r.b::text[], r.p::text[] FROM ${recs(w.marks ?? marksOf(w.scores), [WS(), U(), ['b', 'text', (m) => arrayLiteral(m.boards)], ['p', 'text', (m) => arrayLiteral(m.periods)]])}
+          SELECT m.ws[r.i], m.u[r.i], r.b::text[], r.p::text[] FROM m, ${recs(marks, [
+            ['i', 'int', (x) => x.i],
+            ['b', 'text', (x) => nameList(x.m.boards)],
+            ['p', 'text', (x) => nameList(x.m.periods)],
+          ])}
           ON CONFLICT DO NOTHING`);
     }
     if (w.levels.length)
@@ -586,10 +598,7 @@ export class BatchScoringRepository {
           ['src', 'text', (e) => e.source],
         ])} ON CONFLICT DO NOTHING`);
     if (!parts.length) return;
-    const ctes = sql.join(
-      parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`),
-      sql`, `,
-    );
+    const ctes = sql.join([...pre, ...parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`)], sql`, `);
     await tx.execute(sql`WITH ${ctes} SELECT 1`);
   }
 }
