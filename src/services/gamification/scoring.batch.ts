@@ -44,6 +44,8 @@ interface Item {
   dayKey: string;
   /** The leaderboard period keys of the event (workspace calendar), computed on first credit. */
   periods?: string[];
+  /** The personas the event credited (their boards and the workspace's changed in `periods`). */
+  personas?: Set<string>;
   matched: Rule[];
   count: number;
 }
@@ -197,8 +199,6 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
   const batchLedger = new Map<string, { at: number; points: number }[]>();
   const balances = new Map<string, { workspaceId: string; userId: string; persona: Persona; metric: string; delta: number }>();
   const scores = new Map<string, ScoreDelta>();
-  // Redis marks (ADR 0088): per member and set of periods, the boards credited in them; every pair is a changed score.
-  const marks = new Map<string, { workspaceId: string; userId: string; boards: Set<string>; periods: string[] }>();
   const badgeAwards: { workspaceId: string; userId: string; badgeId: string }[] = [];
   const grants: { workspaceId: string; userId: string; rewardKey: string; kind: string; source: string }[] = [];
   const publish: NewEvent<EventName>[] = [];
@@ -230,12 +230,7 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
         scores.set(sk, s);
       }
     }
-    if (d.redis) {
-      const mk = `${workspaceId}|${userId}|${it.periods.join('|')}`;
-      let m = marks.get(mk);
-      if (!m) marks.set(mk, (m = { workspaceId, userId, boards: new Set(), periods: [...it.periods].sort() }));
-      m.boards.add('workspace').add(persona);
-    }
+    (it.personas ??= new Set()).add(persona);
     if (delta > 0) d.onAwarded?.(persona, delta);
     const pk = k(workspaceId, userId, persona);
     const total = (xp.get(pk) ?? 0) + delta;
@@ -328,6 +323,19 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
       }
     }
     outcomes[it.index] = { status: 'scored', entries };
+  }
+
+  // Redis marks (ADR 0088): per member and set of periods, the boards credited in them (the workspace's
+  // and each credited persona's); every pair of a mark is a changed score.
+  const marks = new Map<string, { workspaceId: string; userId: string; boards: Set<string>; periods: string[] }>();
+  if (d.redis) {
+    for (const it of items) {
+      if (!it.personas) continue;
+      const mk = `${it.workspaceId}|${it.userId}|${it.periods!.join('|')}`;
+      let m = marks.get(mk);
+      if (!m) marks.set(mk, (m = { workspaceId: it.workspaceId, userId: it.userId, boards: new Set(['workspace']), periods: [...it.periods!].sort() }));
+      for (const p of it.personas) m.boards.add(p);
+    }
   }
 
   // One statement for every table, keys sorted so concurrent writers lock rows in one order (the workspace locks taken first make that order moot among scoring writers).
