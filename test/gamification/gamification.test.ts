@@ -8,7 +8,9 @@ import { TEST_REDIS_URL, createTestPlatform, type TestPlatform } from '../helper
 import type { GamificationInstance } from '../../src/services/gamification/index.js';
 import { PostgresLeaderboard, RedisLeaderboard } from '../../src/services/gamification/leaderboard.js';
 import { LeaderboardRepository } from '../../src/services/gamification/leaderboard.repository.js';
-import { ScoringRepository } from '../../src/services/gamification/scoring.repository.js';
+import { BatchScoringRepository, ScoringRepository } from '../../src/services/gamification/scoring.repository.js';
+import { ProfileRepository } from '../../src/services/gamification/profile.repository.js';
+import { ScoringService } from '../../src/services/gamification/scoring.service.js';
 import { rows } from '../../src/kernel/db/rows.js';
 
 let t: TestPlatform;
@@ -354,6 +356,113 @@ describe('leaderboards', () => {
       // Redis lost its data: the board is rebuilt from PostgreSQL on the next read.
       await redis.del(rd.key(ref), `${rd.key(ref)}:ready`);
       expect(await new RedisLeaderboard(redis, boards, prefix).top(ref, 10)).toEqual(top);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+
+  it('marks a member once per set of changed entries and copies every entry to Redis, archived boards left out (ADR 0088)', async () => {
+    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
+    const prefix = `v01t-test:${randomUUID()}:`;
+    try {
+      const boards = new LeaderboardRepository(db());
+      // The platform's own projection when it has one (its drain timer runs too), else one of this test's.
+      const rd = g.redis ?? new RedisLeaderboard(redis, boards, prefix);
+      const workspaceId = randomUUID();
+      const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+      const award = (userId: string, persona: string, week: string, delta: number) =>
+        ['workspace', persona].flatMap((board) => ['all', week, 'month:2026-11'].map((period) => ({ workspaceId, board, period, userId, delta })));
+      // a: two awards in one week (two personas); b: the same plus a late award in the week before; c: one entry (per-event path).
+      const scores = [
+        ...award(a, 'vAutomator', 'week:2026-W48', 5),
+        ...award(a, 'vCreator', 'week:2026-W48', 7),
+        ...award(b, 'vAutomator', 'week:2026-W48', 3),
+        ...award(b, 'vCreator', 'week:2026-W47', 2),
+      ].sort((x, y) => `${x.userId}|${x.board}|${x.period}`.localeCompare(`${y.userId}|${y.board}|${y.period}`));
+      const merged = [...new Map(scores.map((s) => [`${s.userId}|${s.board}|${s.period}`, s])).values()].map((s) => ({
+        ...s,
+        delta: scores.filter((x) => x.userId === s.userId && x.board === s.board && x.period === s.period).reduce((n, x) => n + x.delta, 0),
+      }));
+      // A board name an array literal must quote (marks carry their boards as text[]).
+      const odd = 'Odd "board", {x} \\ null';
+      merged.push({ workspaceId, board: odd, period: 'all', userId: c, delta: 2 });
+      // The marks are read before commit: a drain timer of the platform may take them right after.
+      const marks = await db().transaction(async (tx) => {
+        await new BatchScoringRepository().write({ streaks: [], caps: [], awards: [], balances: [], scores: merged, levels: [], badges: [], entitlements: [] }, true, t.clock.now().toISOString(), tx);
+        await new ScoringRepository(db()).addScores([{ workspaceId, board: 'vAnalyst', period: 'all', userId: c, delta: 4 }], true, tx);
+        return rows<{ user_id: string; boards: string[]; periods: string[] }>(tx, sql`SELECT user_id, boards, periods FROM gamification.board_sync WHERE workspace_id = ${workspaceId} ORDER BY user_id, boards, periods`);
+      });
+      const of = (u: string) => marks.filter((m) => m.user_id === u).map((m) => [m.boards, m.periods]);
+      expect(of(a)).toEqual([[['vAutomator', 'vCreator', 'workspace'], ['all', 'month:2026-11', 'week:2026-W48']]]);
+      expect(of(b).sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)))).toEqual([
+        [['vAutomator', 'vCreator', 'workspace'], ['all', 'month:2026-11']],
+        [['vAutomator', 'workspace'], ['week:2026-W48']],
+        [['vCreator', 'workspace'], ['week:2026-W47']],
+      ]);
+      expect(of(c)).toEqual([
+        [[odd], ['all']],
+        [['vAnalyst'], ['all']],
+      ]);
+
+      // The closed week W47 is archived while its marks are pending: its entries are not copied.
+      await new ProfileRepository(db()).archiveBoard({ workspace_id: workspaceId, board: 'vCreator', period: 'week:2026-W47' }, t.clock.now().toISOString());
+      await rd.remove({ workspaceId, board: 'vCreator', period: 'week:2026-W47' }); // as archiveClosedPeriods does
+      while ((await rd.drain(2)) > 0);
+      const pg = new PostgresLeaderboard(boards);
+      const live = await rows<{ board: string; period: string }>(db(), sql`SELECT DISTINCT board, period FROM gamification.scores WHERE workspace_id = ${workspaceId} ORDER BY 1, 2`);
+      expect(live.length).toBe(12);
+      for (const { board, period } of live) {
+        const ref = { workspaceId, board, period };
+        expect(await redis.zrevrange(rd.key(ref), 0, -1, 'WITHSCORES'), `${board} ${period}`).toEqual((await pg.top(ref, 100)).flatMap((s) => [s.userId, String(s.score)]));
+      }
+      // Only the live boards have keys (no ready markers yet: nothing was read).
+      expect((await redis.keys(rd.key({ workspaceId, board: '*', period: '*' }))).sort()).toEqual(live.map((r) => rd.key({ workspaceId, ...r })).sort());
+      for (const key of await redis.keys(rd.key({ workspaceId, board: '*', period: '*' }))) await redis.del(key);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+
+  it('projects a scoring batch to Redis through its marks: one per member and set of periods (ADR 0088)', async () => {
+    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
+    const prefix = `v01t-test:${randomUUID()}:`;
+    try {
+      const boards = new LeaderboardRepository(db());
+      const rd = g.redis ?? new RedisLeaderboard(redis, boards, prefix);
+      const scoring = new ScoringService(db(), new ScoringRepository(db()), g.configs, t.platform.ctx.events, t.platform.ctx.audit, t.clock, { redis: true });
+      const workspaceId = randomUUID();
+      const [a, b] = [randomUUID(), randomUUID()];
+      const at = (iso: string) => ({ workspaceId, occurredAt: new Date(iso).toISOString() });
+      const batch = [
+        envelope('workflow.run.succeeded.v1', a, { runId: 'r', workflowId: 'wf', workflowVersion: 1, durationMs: 5 }, at('2026-11-23T09:00:00Z')),
+        envelope('content.post.published.v1', a, { postId: 'p', channel: 'x' }, at('2026-11-23T10:00:00Z')),
+        envelope('workflow.run.succeeded.v1', b, { runId: 'r', workflowId: 'wf', workflowVersion: 1, durationMs: 5 }, at('2026-11-23T11:00:00Z')),
+        envelope('content.post.published.v1', b, { postId: 'p', channel: 'x' }, at('2026-11-18T10:00:00Z')), // late: the week before
+      ];
+      const marks = await db().transaction(async (tx) => {
+        await scoring.handleBatch(batch, tx);
+        return rows<{ user_id: string; boards: string[]; periods: string[] }>(tx, sql`SELECT user_id, boards, periods FROM gamification.board_sync WHERE workspace_id = ${workspaceId} ORDER BY user_id, periods`);
+      });
+      expect(marks.filter((m) => m.user_id === a).map((m) => [m.boards, m.periods])).toEqual([[['vAutomator', 'vCreator', 'workspace'], ['all', 'month:2026-11', 'week:2026-W48']]]);
+      expect(marks.filter((m) => m.user_id === b).map((m) => [m.boards, m.periods])).toEqual([
+        [['vCreator', 'workspace'], ['all', 'month:2026-11', 'week:2026-W47']],
+        [['vAutomator', 'workspace'], ['all', 'month:2026-11', 'week:2026-W48']],
+      ]);
+      while ((await rd.drain(1)) > 0);
+      const pg = new PostgresLeaderboard(boards);
+      const live = await rows<{ board: string; period: string }>(db(), sql`SELECT DISTINCT board, period FROM gamification.scores WHERE workspace_id = ${workspaceId} ORDER BY 1, 2`);
+      expect(live.length).toBe(11);
+      for (const { board, period } of live) {
+        const ref = { workspaceId, board, period };
+        expect(await redis.zrevrange(rd.key(ref), 0, -1, 'WITHSCORES'), `${board} ${period}`).toEqual((await pg.top(ref, 100)).flatMap((s) => [s.userId, String(s.score)]));
+      }
+      const keys = await redis.keys(rd.key({ workspaceId, board: '*', period: '*' }));
+      expect(keys.length).toBe(live.length);
+      for (const key of keys) await redis.del(key);
     } finally {
       const keys = await redis.keys(`${prefix}*`);
       if (keys.length) await redis.del(...keys);

@@ -73,23 +73,25 @@ export class LeaderboardRepository {
   }
 
   /**
-   * Takes up to `batchSize` marks of changed entries and hands them to `project` with their
-   * committed scores (null: the entry is gone), in one transaction: if `project` throws, the
-   * marks are rolled back and taken again on the next call.
+   * Takes up to `batchSize` marks and hands their changed entries (every pair of a mark's boards ×
+   * periods, ADR 0088) to `project` with their committed scores (null: the entry is gone), in one
+   * transaction: if `project` throws, the marks are rolled back and taken again on the next call.
    */
   async drainMarks(batchSize: number, project: (changed: SyncedScoreRow[]) => Promise<void>): Promise<number> {
     return this.db.transaction(async (tx) => {
       const changed = await rows<SyncedScoreRow>(
         tx,
         sql`WITH picked AS (
-              SELECT workspace_id, board, period, user_id FROM gamification.board_sync
-              ORDER BY workspace_id, board, period, user_id LIMIT ${batchSize} FOR UPDATE SKIP LOCKED),
+              SELECT workspace_id, user_id, boards, periods FROM gamification.board_sync
+              ORDER BY workspace_id, user_id, boards, periods LIMIT ${batchSize} FOR UPDATE SKIP LOCKED),
             gone AS (
               DELETE FROM gamification.board_sync b USING picked p
-              WHERE b.workspace_id = p.workspace_id AND b.board = p.board AND b.period = p.period AND b.user_id = p.user_id
-              RETURNING b.workspace_id, b.board, b.period, b.user_id)
-            SELECT g.workspace_id, g.board, g.period, g.user_id, s.score FROM gone g
-            LEFT JOIN gamification.scores s ON s.workspace_id = g.workspace_id AND s.board = g.board AND s.period = g.period AND s.user_id = g.user_id`,
+              WHERE b.workspace_id = p.workspace_id AND b.user_id = p.user_id AND b.boards = p.boards AND b.periods = p.periods
+              RETURNING b.workspace_id, b.user_id, b.boards, b.periods),
+            entries AS (
+              SELECT DISTINCT g.workspace_id, x.board, y.period, g.user_id FROM gone g, unnest(g.boards) AS x(board), unnest(g.periods) AS y(period))
+            SELECT e.workspace_id, e.board, e.period, e.user_id, s.score FROM entries e
+            LEFT JOIN gamification.scores s ON s.workspace_id = e.workspace_id AND s.board = e.board AND s.period = e.period AND s.user_id = e.user_id`,
       );
       if (!changed.length) return 0;
       await project(changed);

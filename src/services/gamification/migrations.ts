@@ -351,4 +351,25 @@ ALTER TABLE gamification.ledger DROP CONSTRAINT ledger_reverses_key;
 CREATE UNIQUE INDEX ledger_reverses_idx ON gamification.ledger (reverses) WHERE reverses IS NOT NULL;
 `,
   },
+  {
+    id: '0005_board_sync_per_member',
+    sql: `
+-- ADR 0088: one Redis mark per member and set of changed entries instead of one per (board, period)
+-- entry. A mark names the boards and the periods whose every pair (board, period) the writer
+-- changed for the member; the drain copies each pair's committed score, as it copied each entry's.
+-- A scored award changes its member's entry on two boards in three periods: one mark instead of six.
+CREATE TABLE gamification.board_sync_0005 (
+  workspace_id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  boards text[] NOT NULL,
+  periods text[] NOT NULL,
+  PRIMARY KEY (workspace_id, user_id, boards, periods)
+);
+INSERT INTO gamification.board_sync_0005 (workspace_id, user_id, boards, periods)
+  SELECT workspace_id, user_id, ARRAY[board], ARRAY[period] FROM gamification.board_sync;
+DROP TABLE gamification.board_sync;
+ALTER TABLE gamification.board_sync_0005 RENAME TO board_sync;
+ALTER INDEX gamification.board_sync_0005_pkey RENAME TO board_sync_pkey;
+`,
+  },
 ];

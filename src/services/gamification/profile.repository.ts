@@ -89,8 +89,11 @@ export class ProfileRepository {
           ON CONFLICT DO NOTHING`);
       // The workspace's score lock first, as every scoring writer takes it (ADR 0075).
       await lockWorkspaces([ref.workspace_id], tx);
+      // The board's projection marks are locked, not deleted: a mark also names the member's other
+      // boards and periods (ADR 0088). A drain holding one finishes its copy first; a later drain
+      // finds this board's entries gone and removes them (from a key already removed).
+      await tx.execute(sql`SELECT 1 FROM gamification.board_sync WHERE workspace_id = ${ref.workspace_id} AND ${ref.board} = ANY(boards) AND ${ref.period} = ANY(periods) FOR UPDATE`);
       await tx.execute(sql`DELETE FROM gamification.scores WHERE workspace_id = ${ref.workspace_id} AND board = ${ref.board} AND period = ${ref.period}`);
-      await tx.execute(sql`DELETE FROM gamification.board_sync WHERE workspace_id = ${ref.workspace_id} AND board = ${ref.board} AND period = ${ref.period}`);
     });
   }
 

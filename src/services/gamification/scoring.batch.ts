@@ -44,6 +44,8 @@ interface Item {
   dayKey: string;
   /** The leaderboard period keys of the event (workspace calendar), computed on first credit. */
   periods?: string[];
+  /** The personas the event credited (their boards and the workspace's changed in `periods`). */
+  personas?: Set<string>;
   matched: Rule[];
   count: number;
 }
@@ -228,6 +230,7 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
         scores.set(sk, s);
       }
     }
+    (it.personas ??= new Set()).add(persona);
     if (delta > 0) d.onAwarded?.(persona, delta);
     const pk = k(workspaceId, userId, persona);
     const total = (xp.get(pk) ?? 0) + delta;
@@ -322,6 +325,19 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
     outcomes[it.index] = { status: 'scored', entries };
   }
 
+  // Redis marks (ADR 0088): per member and set of periods, the boards credited in them (the workspace's
+  // and each credited persona's); every pair of a mark is a changed score.
+  const marks = new Map<string, { workspaceId: string; userId: string; boards: Set<string>; periods: string[] }>();
+  if (d.redis) {
+    for (const it of items) {
+      if (!it.personas) continue;
+      const mk = `${it.workspaceId}|${it.userId}|${it.periods!.join('|')}`;
+      let m = marks.get(mk);
+      if (!m) marks.set(mk, (m = { workspaceId: it.workspaceId, userId: it.userId, boards: new Set(['workspace']), periods: [...it.periods!].sort() }));
+      for (const p of it.personas) m.boards.add(p);
+    }
+  }
+
   // One statement for every table, keys sorted so concurrent writers lock rows in one order (the workspace locks taken first make that order moot among scoring writers).
   await d.batch.write(
     {
@@ -330,6 +346,7 @@ export async function scoreBatch(d: BatchDeps, events: EventEnvelope[], tx: Tx):
       awards,
       balances: sorted(balances),
       scores: sorted(scores),
+      marks: sorted(marks).map((m) => ({ ...m, boards: [...m.boards].sort() })),
       levels: [...savedLevels].sort().map((key) => ({ ...personaKeys.get(key)!, level: levels.get(key)! })),
       badges: badgeAwards,
       entitlements: grants,

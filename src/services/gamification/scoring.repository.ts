@@ -25,6 +25,50 @@ export interface ScoreDelta {
 }
 
 /**
+ * A Redis projection mark (gamification.board_sync, ADR 0088): the member's entries on every pair
+ * (board, period) of `boards` × `periods` changed and are to be copied to Redis.
+ */
+export interface ScoreMark {
+  workspaceId: string;
+  userId: string;
+  boards: string[];
+  periods: string[];
+}
+
+/**
+ * The marks of a set of score changes, exact: every pair of a mark's boards × periods is a changed
+ * entry, and every changed entry is in a mark. Per member, the periods changed on the same set of
+ * boards share one mark. An award changes two boards in three periods, so a member's awards of a
+ * batch in one week usually come to one mark (a late event in another week adds one).
+ */
+export function marksOf(entries: readonly ScoreDelta[]): ScoreMark[] {
+  // member → period → boards
+  const members = new Map<string, { workspaceId: string; userId: string; periods: Map<string, Set<string>> }>();
+  for (const e of entries) {
+    const mk = `${e.workspaceId}|${e.userId}`;
+    let m = members.get(mk);
+    if (!m) members.set(mk, (m = { workspaceId: e.workspaceId, userId: e.userId, periods: new Map() }));
+    let boards = m.periods.get(e.period);
+    if (!boards) m.periods.set(e.period, (boards = new Set()));
+    boards.add(e.board);
+  }
+  const out: ScoreMark[] = [];
+  for (const m of members.values()) {
+    // boards (as a key) → periods
+    const byBoards = new Map<string, { boards: string[]; periods: string[] }>();
+    for (const [period, set] of m.periods) {
+      const boards = [...set].sort();
+      const key = boards.join('\u0000');
+      const g = byBoards.get(key);
+      if (g) g.periods.push(period);
+      else byBoards.set(key, { boards, periods: [period] });
+    }
+    for (const g of byBoards.values()) out.push({ workspaceId: m.workspaceId, userId: m.userId, boards: g.boards, periods: g.periods.sort() });
+  }
+  return out;
+}
+
+/**
  * The scoring writes: processed events, counts, streaks, daily caps, ledger, balances, levels,
  * leaderboard scores, badges and entitlements. Every method runs in the caller's transaction
  * (for a bus delivery, the delivery's own), one statement per call as before the move: scoring is
@@ -168,8 +212,11 @@ export class ScoringRepository {
     await tx.execute(sql`INSERT INTO gamification.scores (workspace_id, board, period, user_id, score) VALUES ${values}
     ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = gamification.scores.score + EXCLUDED.score`);
     if (markForRedis) {
-      const marks = sql.join(entries.map((e) => sql`(${e.workspaceId}::uuid, ${e.board}, ${e.period}, ${e.userId}::uuid)`), sql`, `);
-      await tx.execute(sql`INSERT INTO gamification.board_sync (workspace_id, board, period, user_id) VALUES ${marks} ON CONFLICT DO NOTHING`);
+      const marks = sql.join(
+        marksOf(entries).map((m) => sql`(${m.workspaceId}::uuid, ${m.userId}::uuid, ${arrayLiteral(m.boards)}::text[], ${arrayLiteral(m.periods)}::text[])`),
+        sql`, `,
+      );
+      await tx.execute(sql`INSERT INTO gamification.board_sync (workspace_id, user_id, boards, periods) VALUES ${marks} ON CONFLICT DO NOTHING`);
     }
   }
 
@@ -287,6 +334,15 @@ export function arrayLiteral(values: readonly (string | number | null)[]): strin
 }
 
 /**
+ * A text[] literal of names (a mark's boards or periods) for one element of an outer array literal:
+ * plain names (letters, digits, `_:.-`) go unquoted, so the outer literal escapes no quotes; any
+ * other name (or one PostgreSQL would read as NULL) goes through `arrayLiteral`.
+ */
+function nameList(values: readonly string[]): string {
+  return values.every((v) => /^[\w:.-]+$/.test(v) && !/^null$/i.test(v)) ? `{${values.join(',')}}` : arrayLiteral(values);
+}
+
+/**
  * A list as one array parameter per column read back as rows (`unnest($1::uuid[], $2::text[], …)`):
  * a fixed number of parameters whatever the batch size, so the statement text is fixed and neither
  * drizzle nor the server handles a parameter per value.
@@ -324,6 +380,8 @@ export interface BatchWrites {
   awards: { id: string; workspaceId: string; userId: string; persona: Persona; metric: string; points: number; eventId: string; eventName: string; ruleId: string; occurredAt: string; recordedAt: string }[];
   balances: (PersonaKey & { metric: string; delta: number })[];
   scores: ScoreDelta[];
+  /** The Redis marks of `scores` (exact, as `marksOf` gives them); computed from `scores` when absent. */
+  marks?: ScoreMark[];
   levels: (PersonaKey & { level: number })[];
   badges: (UserKey & { badgeId: string })[];
   entitlements: (UserKey & { rewardKey: string; kind: string; source: string })[];
@@ -486,14 +544,14 @@ export class BatchScoringRepository {
       parts.push(sql`INSERT INTO gamification.balances AS t (workspace_id, user_id, persona, metric, points)
         SELECT r.ws, r.u, r.p, r.m, r.d FROM ${recs(w.balances, [WS(), U(), ['p', 'text', (b) => b.persona], ['m', 'text', (b) => b.metric], ['d', 'bigint', (b) => b.delta]])}
         ON CONFLICT (workspace_id, user_id, persona, metric) DO UPDATE SET points = t.points + EXCLUDED.points`);
-    let scoreRows: SQL | null = null;
+    const pre: SQL[] = [];
     if (w.scores.length) {
-      // Decoded once: the score upsert and the Redis marks read the same rows.
-      // A member's six rows (two boards, three periods) share one (workspace, user) pair: the pairs go
-      // once, and each row names its pair by number (a third of the bytes; the uuids parsed once).
+      // A member's six rows (two boards, three periods) and its Redis marks share one (workspace, user)
+      // pair: the pairs go once (CTE m), and each row names its pair by number (a third of the bytes;
+      // the uuids parsed once).
       const pairOf = new Map<string, number>();
       const pairs: { ws: string; u: string }[] = [];
-      const pairNo = w.scores.map((e) => {
+      const pairNo = (e: UserKey) => {
         const key = `${e.workspaceId}|${e.userId}`;
         let n = pairOf.get(key);
         if (n === undefined) {
@@ -501,22 +559,27 @@ export class BatchScoringRepository {
           pairOf.set(key, (n = pairs.length));
         }
         return n;
-      });
-      scoreRows = sql`SELECT m.ws[r.i] AS ws, r.b, r.p, m.u[r.i] AS u, r.d
-        FROM (SELECT ${arrayLiteral(pairs.map((x) => x.ws))}::uuid[] AS ws, ${arrayLiteral(pairs.map((x) => x.u))}::uuid[] AS u OFFSET 0) m,
-        ${recs(
-          w.scores.map((e, i) => ({ e, i: pairNo[i]! })),
-          [
-            ['i', 'int', (x) => x.i],
-            ['b', 'text', (x) => x.e.board],
-            ['p', 'text', (x) => x.e.period],
-            ['d', 'bigint', (x) => x.e.delta],
-          ],
-        )}`;
+      };
+      const scores = w.scores.map((e) => ({ e, i: pairNo(e) }));
+      // One mark per member and set of changed entries (ADR 0088), not one per entry.
+      const marks = markForRedis ? (w.marks ?? marksOf(w.scores)).map((m) => ({ m, i: pairNo(m) })) : [];
+      pre.push(sql`m AS MATERIALIZED (SELECT ${arrayLiteral(pairs.map((x) => x.ws))}::uuid[] AS ws, ${arrayLiteral(pairs.map((x) => x.u))}::uuid[] AS u)`);
       parts.push(sql`INSERT INTO gamification.scores AS t (workspace_id, board, period, user_id, score)
-        SELECT r.ws, r.b, r.p, r.u, r.d FROM s r
+        SELECT m.ws[r.i], r.b, r.p, m.u[r.i], r.d FROM m, ${recs(scores, [
+          ['i', 'int', (x) => x.i],
+          ['b', 'text', (x) => x.e.board],
+          ['p', 'text', (x) => x.e.period],
+          ['d', 'bigint', (x) => x.e.delta],
+        ])}
         ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = t.score + EXCLUDED.score`);
-      if (markForRedis) parts.push(sql`INSERT INTO gamification.board_sync (workspace_id, board, period, user_id) SELECT r.ws, r.b, r.p, r.u FROM s r ON CONFLICT DO NOTHING`);
+      if (marks.length)
+        parts.push(sql`INSERT INTO gamification.board_sync (workspace_id, user_id, boards, periods)
+          SELECT m.ws[r.i], m.u[r.i], r.b::text[], r.p::text[] FROM m, ${recs(marks, [
+            ['i', 'int', (x) => x.i],
+            ['b', 'text', (x) => nameList(x.m.boards)],
+            ['p', 'text', (x) => nameList(x.m.periods)],
+          ])}
+          ON CONFLICT DO NOTHING`);
     }
     if (w.levels.length)
       parts.push(sql`INSERT INTO gamification.levels AS t (workspace_id, user_id, persona, level)
@@ -535,10 +598,7 @@ export class BatchScoringRepository {
           ['src', 'text', (e) => e.source],
         ])} ON CONFLICT DO NOTHING`);
     if (!parts.length) return;
-    const ctes = sql.join(
-      [...(scoreRows ? [sql`s AS MATERIALIZED (${scoreRows})`] : []), ...parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`)],
-      sql`, `,
-    );
+    const ctes = sql.join([...pre, ...parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`)], sql`, `);
     await tx.execute(sql`WITH ${ctes} SELECT 1`);
   }
 }
