@@ -24,11 +24,25 @@ import { fileURLToPath } from 'node:url';
 // larger block mapped and faulted in afresh). ADR 0078. GLIBC_TUNABLES already set is left as it
 // is; other C libraries ignore the variable.
 //
-// Both need a new process image (same PID, same signals), replaced before anything is loaded.
+// The embedded shape runs PostgreSQL compiled to WebAssembly (PGlite). V8 runs its functions in
+// Liftoff code first and recompiles a hot one with TurboFan on background threads, by default as
+// many at once as its worker pool has threads (four). A restart's own statements make ~30 of PGlite's
+// largest functions hot (the executor's and planner's, 40–100 KB each); compiling them in parallel
+// took 1.5–2.0 s of CPU before /ready, beside the main thread's 1.4–1.7 s, so on two cores the start
+// competed with its own compiler. One compilation at a time leaves the main thread its core: the
+// same functions are compiled, in turn, and finish after ready instead (ADR 0089). Not for the
+// distributed shape (no WebAssembly there). A value given on the command line is left as it is.
+//
+// All need a new process image (same PID, same signals), replaced before anything is loaded.
 const SEMI_SPACE = '--max-semi-space-size';
+const WASM_TASKS = '--wasm-num-compilation-tasks';
 const MALLOC_TUNABLES = 'glibc.malloc.trim_threshold=1048576:glibc.malloc.mmap_threshold=33554432';
 const flags = !process.execArgv.some((a) => a.startsWith(SEMI_SPACE)) && !(process.env.NODE_OPTIONS ?? '').includes(SEMI_SPACE) ? [`${SEMI_SPACE}=${process.env.DATABASE_URL ? 8 : 32}`] : [];
 const env = process.platform === 'linux' && process.env.GLIBC_TUNABLES === undefined ? { GLIBC_TUNABLES: MALLOC_TUNABLES } : {};
+if (!process.env.DATABASE_URL && !process.execArgv.some((a) => a.startsWith(WASM_TASKS))) {
+  flags.push(`${WASM_TASKS}=1`);
+  env.V01T_WASM_TASKS_UNTIL_READY = '1';
+}
 if (typeof process.execve === 'function' && (flags.length > 0 || Object.keys(env).length > 0)) {
   try {
     process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, ...env });

@@ -42,3 +42,14 @@ describe('bin/v01t.js: the young generation per shape (ADR 0065, ADR 0082)', () 
     expect(fromEnv.filter((a) => a.startsWith('--max-semi-space-size'))).toEqual([]);
   });
 });
+
+describe("bin/v01t.js: PGlite's background compilation does not take both cores during a start (ADR 0089)", () => {
+  it("compiles PGlite's hot functions one at a time in the embedded shape", () => {
+    expect(execArgvOf({})).toContain('--wasm-num-compilation-tasks=1');
+  });
+
+  it('leaves the distributed shape (no WebAssembly) and a value chosen on the command line alone', () => {
+    expect(execArgvOf({ DATABASE_URL: 'postgres://v01t@127.0.0.1:1/none' }).filter((a) => a.startsWith('--wasm-num-compilation-tasks'))).toEqual([]);
+    expect(execArgvOf({}, ['--wasm-num-compilation-tasks=2']).filter((a) => a.startsWith('--wasm-num-compilation-tasks'))).toEqual(['--wasm-num-compilation-tasks=2']);
+  });
+});

@@ -1,4 +1,5 @@
 import diagnostics from 'node:diagnostics_channel';
+import v8 from 'node:v8';
 import type { Config } from '../kernel/config/index.js';
 import { loggerFor } from '../kernel/telemetry/logger.js';
 import { startTracing } from '../kernel/telemetry/tracing.js';
@@ -42,6 +43,12 @@ export async function runServer(config: Config, command = 'v01t start'): Promise
     { address, services: [...platform.instances.keys()], profile: config.profile, database: platform.database.kind, cache: platform.cache.kind, startupMs: Date.now() - started, startupPhasesMs: { imports: imported, ...platform.startupPhasesMs } },
     `v01t listening on ${address}`,
   );
+  // The launcher held V8 to one WebAssembly compilation at a time until here (bin/v01t.js, ADR
+  // 0089): PGlite's functions made hot by the start are compiled in parallel again from now on.
+  if (process.env.V01T_WASM_TASKS_UNTIL_READY === '1') {
+    delete process.env.V01T_WASM_TASKS_UNTIL_READY;
+    v8.setFlagsFromString('--wasm-num-compilation-tasks=128');
+  }
   // Memory the start (and later each busy period) grew and no longer uses, given back once idle
   // (ADR 0078). Embedded only: its collection pauses the loop for a few hundred milliseconds, which
   // a publisher process of the distributed shape (no footprint aim, a memory limit of its own) pays
