@@ -13,6 +13,19 @@ import { ProfileRepository } from '../../src/services/gamification/profile.repos
 import { ScoringService } from '../../src/services/gamification/scoring.service.js';
 import { rows } from '../../src/kernel/db/rows.js';
 
+/** A Redis client and a key prefix of the test's own; the prefix's keys are deleted and the client closed afterwards. */
+async function withTestRedis(fn: (redis: Redis, prefix: string) => Promise<void>): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
+  const prefix = `v01t-test:${randomUUID()}:`;
+  try {
+    await fn(redis, prefix);
+  } finally {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  }
+}
+
 let t: TestPlatform;
 let g: GamificationInstance['services'];
 let owner: TestUser;
@@ -325,9 +338,7 @@ describe('badges, levels and rewards', () => {
 
 describe('leaderboards', () => {
   it('gives the same answers on PostgreSQL and on Redis for the same input, ties included', async () => {
-    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
-    const prefix = `v01t-test:${randomUUID()}:`;
-    try {
+    await withTestRedis(async (redis, prefix) => {
       const boards = new LeaderboardRepository(db());
       const pg = new PostgresLeaderboard(boards);
       const rd = new RedisLeaderboard(redis, boards, prefix);
@@ -356,17 +367,11 @@ describe('leaderboards', () => {
       // Redis lost its data: the board is rebuilt from PostgreSQL on the next read.
       await redis.del(rd.key(ref), `${rd.key(ref)}:ready`);
       expect(await new RedisLeaderboard(redis, boards, prefix).top(ref, 10)).toEqual(top);
-    } finally {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-    }
+    });
   });
 
   it('marks a member once per set of changed entries and copies every entry to Redis, archived boards left out (ADR 0088)', async () => {
-    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
-    const prefix = `v01t-test:${randomUUID()}:`;
-    try {
+    await withTestRedis(async (redis, prefix) => {
       const boards = new LeaderboardRepository(db());
       // The platform's own projection when it has one (its drain timer runs too), else one of this test's.
       const rd = g.redis ?? new RedisLeaderboard(redis, boards, prefix);
@@ -420,17 +425,11 @@ describe('leaderboards', () => {
       // Only the live boards have keys (no ready markers yet: nothing was read).
       expect((await redis.keys(rd.key({ workspaceId, board: '*', period: '*' }))).sort()).toEqual(live.map((r) => rd.key({ workspaceId, ...r })).sort());
       for (const key of await redis.keys(rd.key({ workspaceId, board: '*', period: '*' }))) await redis.del(key);
-    } finally {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-    }
+    });
   });
 
   it('projects a scoring batch to Redis through its marks: one per member and set of periods (ADR 0088)', async () => {
-    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
-    const prefix = `v01t-test:${randomUUID()}:`;
-    try {
+    await withTestRedis(async (redis, prefix) => {
       const boards = new LeaderboardRepository(db());
       const rd = g.redis ?? new RedisLeaderboard(redis, boards, prefix);
       const scoring = new ScoringService(db(), new ScoringRepository(db()), g.configs, t.platform.ctx.events, t.platform.ctx.audit, t.clock, { redis: true });
@@ -463,18 +462,12 @@ describe('leaderboards', () => {
       const keys = await redis.keys(rd.key({ workspaceId, board: '*', period: '*' }));
       expect(keys.length).toBe(live.length);
       for (const key of keys) await redis.del(key);
-    } finally {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-    }
+    });
   });
 
   it('answers around-me on Redis while a drain moves the member (rank and range read as one)', async () => {
-    const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
     const writer = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
-    const prefix = `v01t-test:${randomUUID()}:`;
-    try {
+    await withTestRedis(async (redis, prefix) => {
       const rd = new RedisLeaderboard(redis, new LeaderboardRepository(db()), prefix);
       const ref = { workspaceId: randomUUID(), board: 'workspace', period: 'all' };
       const key = rd.key(ref);
@@ -494,12 +487,7 @@ describe('leaderboards', () => {
       }
       stop = true;
       await churn;
-    } finally {
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-      writer.disconnect();
-    }
+    }).finally(() => writer.disconnect());
   });
 
   it('serves top N and around-me per workspace and persona, per period, and archives closed periods', async () => {
