@@ -362,6 +362,7 @@ export default async function workflow(args: string[]): Promise<Figures> {
   // --levels=10,50 (default) and --no-baseline shorten a run while working on one figure.
   const levels = (args.find((a) => a.startsWith('--levels='))?.split('=')[1] ?? '10,50').split(',').filter(Boolean).map(Number);
   if (args.includes('--respond-only')) {
+    figures.sustained_seconds = 0;
     if (only === 'pglite') Object.assign(figures, await shape('pglite', seconds, 0, [], true));
     else Object.assign(figures, await shape('postgres', seconds, 0, [], true));
     figures.load_average_1m_after = os.loadavg()[0]!;
