@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/kernel/clock.js';
 import type { Db } from '../../src/kernel/db/database.js';
 import { EventBackbone, type EventsConfig } from '../../src/kernel/events/index.js';
-import { foreground } from '../../src/kernel/foreground.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
 
 /**
@@ -24,15 +23,8 @@ describe('event relay gathering', () => {
   });
 
   /** A backbone whose relay runs stamp `script[i]` rows (then 0); returns the times (fake ms) of its runs. */
-  async function relaying(script: number[], relayGatherMs?: number, relayGatherBusyMs?: number) {
-    const config: EventsConfig = {
-      bus: 'postgres',
-      pollMs: 200,
-      maxAttempts: 3,
-      kafka: { brokers: [], clientId: 't', topicPrefix: 't.', partitions: 1 },
-      ...(relayGatherMs === undefined ? {} : { relayGatherMs }),
-      ...(relayGatherBusyMs === undefined ? {} : { relayGatherBusyMs }),
-    };
+  async function relaying(script: number[], relayGatherMs?: number) {
+    const config: EventsConfig = { bus: 'postgres', pollMs: 200, maxAttempts: 3, kafka: { brokers: [], clientId: 't', topicPrefix: 't.', partitions: 1 }, ...(relayGatherMs === undefined ? {} : { relayGatherMs }) };
     const b = new EventBackbone({ db: {} as Db, clock: new ManualClock('2026-01-05T09:00:00Z'), logger: createLogger('silent'), config });
     backbones.push(b);
     const runs: number[] = [];
@@ -95,21 +87,5 @@ describe('event relay gathering', () => {
     expect(runs).toEqual([0, 300]);
     await vi.advanceTimersByTimeAsync(300);
     expect(runs).toEqual([0, 300, 600]);
-  });
-
-  it('gathers for relayGatherBusyMs while a caller waits on an answer, then for relayGatherMs again (ADR 0090)', async () => {
-    const { runs } = await relaying([5, 7, 3, 2], 50, 300);
-    let answer!: () => void;
-    const waiting = foreground.during(() => new Promise<void>((r) => (answer = r)));
-    await vi.advanceTimersByTimeAsync(299);
-    expect(runs).toEqual([0]);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(runs).toEqual([0, 300]);
-    answer();
-    await waiting;
-    await vi.advanceTimersByTimeAsync(300);
-    expect(runs).toEqual([0, 300, 600]);
-    await vi.advanceTimersByTimeAsync(50);
-    expect(runs).toEqual([0, 300, 600, 650]);
   });
 });

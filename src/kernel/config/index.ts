@@ -174,10 +174,6 @@ export const KERNEL_CONFIG = defineConfig(
     V01T_EVENT_RELAY_GATHER_MS: setting(z.coerce.number().int().min(0).max(1000).default(100), {
       description: 'while the outbox relay keeps finding new events, it waits this long between runs, so each run and each consumer poll takes more events at once (0: back to back); a full run goes again at once',
     }),
-    V01T_EVENT_RELAY_GATHER_BUSY_MS: setting(z.coerce.number().int().min(0).max(1000).default(300), {
-      description:
-        'the relay\'s pause between runs that find events instead of V01T_EVENT_RELAY_GATHER_MS while a caller of this process waits on an answer (a webhook with respond: onCompletion): fewer relay runs and consumer transactions compete with the answers for the cores (ADR 0090)',
-    }),
     V01T_EVENT_MAX_ATTEMPTS: setting(positiveInt.max(100).default(5), { description: 'attempts of a consumer group to handle an event before it is dead-lettered' }),
     KAFKA_BROKERS: setting(z.string().regex(/^[^\s,]+:\d+(,[^\s,]+:\d+)*$/, 'must be a comma-separated list of host:port').optional(), {
       type: 'comma-separated host:port',
@@ -254,7 +250,6 @@ export const KERNEL_CONFIG = defineConfig(
       bus: e.V01T_EVENT_BUS ?? (e.KAFKA_BROKERS ? 'kafka' : 'postgres'),
       pollMs: e.V01T_EVENT_POLL_MS,
       relayGatherMs: e.V01T_EVENT_RELAY_GATHER_MS,
-      relayGatherBusyMs: e.V01T_EVENT_RELAY_GATHER_BUSY_MS,
       maxAttempts: e.V01T_EVENT_MAX_ATTEMPTS,
       kafka: {
         brokers: (e.KAFKA_BROKERS ?? '').split(',').filter(Boolean),

@@ -76,8 +76,6 @@ export type KernelConfig = {
     pollMs: number;
     /** While the relay keeps finding events, the pause between its runs (ADR 0084). */
     relayGatherMs: number;
-    /** The same pause while callers of this process wait on an answer (ADR 0090). */
-    relayGatherBusyMs: number;
     maxAttempts: number;
     kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number };
   };

@@ -4,7 +4,6 @@ import type { Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
 import type { MigrationSet } from '../db/migrate.js';
 import type { Logger } from '../telemetry/logger.js';
-import { foreground } from '../foreground.js';
 import type { CoreMetrics } from '../telemetry/metrics.js';
 import { contextFrom, failSpan, runIn, SpanKind, startSpan, tracingEnabled, withSpan } from '../telemetry/tracing.js';
 import { eventNames, isEventName, type EventName } from './catalog.js';
@@ -30,12 +29,6 @@ export interface EventsConfig {
    * unset: back to back, as before.
    */
   relayGatherMs?: number;
-  /**
-   * The gather pause instead while callers of this process wait on an answer (`foreground.busy()`,
-   * ADR 0090): fewer relay runs and consumer transactions compete with the answers for the cores.
-   * Unset: relayGatherMs always.
-   */
-  relayGatherBusyMs?: number;
   maxAttempts: number;
   kafka: { brokers: string[]; clientId: string; topicPrefix: string; partitions: number };
 }
@@ -192,7 +185,7 @@ export class EventBackbone implements EventsPort {
         .then((n) => {
           // Events keep coming: gather the next ones for a moment (a full run means a backlog: at once).
           if (n > 0 || this.relayAgain) {
-            next = n >= this.bus.relayMax ? 0 : this.gatherMs();
+            next = n >= this.bus.relayMax ? 0 : (this.o.config.relayGatherMs ?? 0);
             // A pause as long as the poll period or longer is a gather pause too (ADR 0090).
             gathering = next > 0;
           }
@@ -206,12 +199,6 @@ export class EventBackbone implements EventsPort {
           if (!this.stopping) this.scheduleRelay(next, gathering);
         });
     }, delayMs);
-  }
-
-  /** The gather pause: longer while callers of this process wait on an answer (ADR 0090). */
-  private gatherMs(): number {
-    const { relayGatherMs = 0, relayGatherBusyMs } = this.o.config;
-    return relayGatherBusyMs !== undefined && foreground.busy() ? Math.max(relayGatherMs, relayGatherBusyMs) : relayGatherMs;
   }
 
   /** Readiness of the bus itself: Kafka answering (the postgres bus is the database, probed apart). */

@@ -7,7 +7,6 @@ import type { SecretBox } from '../../kernel/crypto/secret-box.js';
 import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import { AppError, notFound } from '../../kernel/errors.js';
 import type { EventEnvelope, EventPublisher } from '../../kernel/events/envelope.js';
-import { foreground } from '../../kernel/foreground.js';
 import type { Logger } from '../../kernel/telemetry/logger.js';
 import { definitionWarnings, parseDefinition, type Definition } from './definition.js';
 import type { Executor } from './executor.js';
@@ -494,9 +493,7 @@ export class WorkflowService {
     const respond = trigger?.respond ?? 'immediately';
     const finishWith = respond === 'onCompletion' && def && this.executor.runsInOneTransaction(def) ? { def, version: w.currentVersion } : this.finishImmediateInStart(respond, def, w.currentVersion);
     if (!finishWith) await this.admitQueued(w.workspaceId);
-    const start = () => this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null }, guard, finishWith });
-    // The caller waits for this run's answer: background work holds back meanwhile (ADR 0090).
-    const { run } = await (respond === 'onCompletion' ? foreground.during(start) : start());
+    const { run } = await this.startRun(w.workspaceId, w.id, input, { trigger: 'webhook', idempotencyKey: idempotencyKey ? `webhook:${idempotencyKey}` : null, actor: { userId: null }, guard, finishWith });
     return { run, respond, responseTimeoutMs: trigger?.responseTimeoutMs ?? 10_000 };
   }
 
@@ -554,7 +551,7 @@ export class WorkflowService {
 
   /** The run once finished (succeeded, failed, cancelled, timed out), or null if `timeoutMs` passes first. */
   awaitRun(runId: string, timeoutMs: number): Promise<RunRow | null> {
-    return foreground.during(() => this.waiters.wait(runId, timeoutMs));
+    return this.waiters.wait(runId, timeoutMs);
   }
 
   private async savedDefinition(workflowId: string, version: number): Promise<Definition | null> {
