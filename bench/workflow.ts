@@ -26,7 +26,12 @@
  * pause inside the p99 answer, scavenges per second and the longest, GC pause per answer (ADR 0082); and the event loop's stalls during
  * that load (a 2 ms timer late by more than 3 ms): blocks by the main thread's CPU inside them (over 5/10/20 ms, per 1,000 answers,
  * load-independent), stalls by wall time, and stall ms per answer split into main-thread CPU and run-queue wait (ADR 0087).
- * WORKFLOW_BENCH_PROBE_KEEP=FILE keeps the probe's data with each answer, to lay over a `--cpu-prof` profile. Baseline in the same run: a bare Fastify accepting
+ * WORKFLOW_BENCH_PROBE_KEEP=FILE keeps the probe's data with each answer, to lay over a `--cpu-prof` profile.
+ * WORKFLOW_BENCH_ONLY=postgres|pglite runs one shape. `--respond-only` is the quickest A/B of the onCompletion answer (about 25 s a run):
+ * PostgreSQL only (unless WORKFLOW_BENCH_ONLY says otherwise), no baseline, no short levels, no sustained load, no idle-RSS wait,
+ * a 2 s warm-up on the onCompletion webhook itself, then its phase. WORKFLOW_BENCH_SERVER_DIR=DIR starts DIR's build (`bin/v01t.js`
+ * there, e.g. a worktree of main with its dist) instead of this checkout's, so that one bench alternates two builds:
+ * `WORKFLOW_BENCH_SERVER_DIR=../main-base npm run bench -- workflow --respond-only`. Baseline in the same run: a bare Fastify accepting
  * the same POST (support/bare-webhook.ts); n8n's webhook when N8N_BENCH_URL points at its
  * production webhook URL (the same 4-node workflow, set up by hand).
  */
@@ -200,7 +205,7 @@ async function waitQuiet(base: string): Promise<number> {
   return performance.now() - t0;
 }
 
-async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: number, levels: number[]): Promise<Figures> {
+async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: number, levels: number[], respondOnly = false): Promise<Figures> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-bench-wf-'));
   const env: Record<string, string> = { V01T_DATA_DIR: dataDir, LOG_LEVEL: 'warn', V01T_MASTER_KEY: randomBytes(32).toString('hex'), NODE_ENV: 'production' };
   let dropDb: (() => Promise<void>) | undefined;
@@ -219,12 +224,14 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
   const gcOut = `${dataDir}-gc-pauses.json`;
   env.GC_PROBE_OUT = gcOut;
   env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? ''} --import ${JSON.stringify(path.join(here, 'support/gc-probe.js'))}`.trim();
-  const { child, readyMs } = await startV01t(env, port);
+  const { child, readyMs } = await startV01t(env, port, ['start'], process.env.WORKFLOW_BENCH_SERVER_DIR || undefined);
   figures[`start_empty_folder_to_ready_ms_${where}`] = readyMs;
   log(`${where}: ready after ${Math.round(readyMs)} ms`);
   try {
-    await new Promise((r) => setTimeout(r, 3000));
-    figures[`idle_rss_mb_${where}`] = rssMb(child.pid!);
+    if (!respondOnly) {
+      await new Promise((r) => setTimeout(r, 3000));
+      figures[`idle_rss_mb_${where}`] = rssMb(child.pid!);
+    }
     const base = `http://127.0.0.1:${port}`;
     const signup = await json<{ token: string }>(
       await fetch(`${base}/v1/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: `bench.${Date.now()}@example.test`, password: 'benchmark password', name: 'Bench' }) }),
@@ -249,7 +256,7 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
       );
     const queued = await create('anchor', 'immediately');
     const answered = await create('anchor-respond', 'onCompletion');
-    await post(`${base}${queued.webhook.url}`, 4, 2); // warm-up
+    await post(`${base}${respondOnly ? answered.webhook.url : queued.webhook.url}`, respondOnly ? 10 : 4, 2); // warm-up
 
     for (const connections of levels) {
       // Let the warm-up's (or the previous level's) runs and their events finish first.
@@ -354,6 +361,13 @@ export default async function workflow(args: string[]): Promise<Figures> {
   const figures: Figures = { seconds_per_level: seconds, sustained_seconds: sustained, load_average_1m: os.loadavg()[0]! };
   // --levels=10,50 (default) and --no-baseline shorten a run while working on one figure.
   const levels = (args.find((a) => a.startsWith('--levels='))?.split('=')[1] ?? '10,50').split(',').filter(Boolean).map(Number);
+  if (args.includes('--respond-only')) {
+    figures.sustained_seconds = 0;
+    if (only === 'pglite') Object.assign(figures, await shape('pglite', seconds, 0, [], true));
+    else Object.assign(figures, await shape('postgres', seconds, 0, [], true));
+    figures.load_average_1m_after = os.loadavg()[0]!;
+    return figures;
+  }
   if (args.includes('--no-baseline')) {
     if (only !== 'postgres') Object.assign(figures, await shape('pglite', seconds, sustained, levels));
     if (only !== 'pglite') Object.assign(figures, await shape('postgres', seconds, sustained, levels));

@@ -11,9 +11,10 @@ export function forkServer(script: string, env: Record<string, string> = {}): Pr
 }
 
 /** Starts `v01t start` (or another command, e.g. `serve workflow-engine`) and measures the time until /ready answers 200. */
-export async function startV01t(env: Record<string, string>, port: number, command: string[] = ['start']): Promise<{ child: ChildProcess; readyMs: number }> {
+/** `cwd`: the checkout whose build runs (default this one), e.g. another worktree's for an A/B of two builds. */
+export async function startV01t(env: Record<string, string>, port: number, command: string[] = ['start'], cwd?: string): Promise<{ child: ChildProcess; readyMs: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['bin/v01t.js', ...command], { env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, ['bin/v01t.js', ...command], { cwd, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`v01t exited with ${child.exitCode}`);

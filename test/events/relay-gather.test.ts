@@ -74,4 +74,18 @@ describe('event relay gathering', () => {
     await vi.advanceTimersByTimeAsync(200);
     expect(runs).toEqual([0, 1, 2, 202]);
   });
+
+  it('a pause as long as the poll period or longer is a gather pause too: a publish during it waits for its end (ADR 0090)', async () => {
+    const { runs, nudge } = await relaying([5, 7], 300);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(runs).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(250);
+    nudge(); // a publish 250 ms into the pause, past the poll period (200 ms)
+    await vi.advanceTimersByTimeAsync(49);
+    expect(runs).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(runs).toEqual([0, 300]);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(runs).toEqual([0, 300, 600]);
+  });
 });

@@ -180,10 +180,15 @@ export class EventBackbone implements EventsPort {
       if (this.stopping) return;
       this.relayAgain = false;
       let next = this.o.config.pollMs;
+      let gathering = false;
       this.relayRunning = this.relayOnce()
         .then((n) => {
           // Events keep coming: gather the next ones for a moment (a full run means a backlog: at once).
-          if (n > 0 || this.relayAgain) next = n >= this.bus.relayMax ? 0 : (this.o.config.relayGatherMs ?? 0);
+          if (n > 0 || this.relayAgain) {
+            next = n >= this.bus.relayMax ? 0 : (this.o.config.relayGatherMs ?? 0);
+            // A pause as long as the poll period or longer is a gather pause too (ADR 0090).
+            gathering = next > 0;
+          }
         })
         .catch((err) => {
           this.o.logger.error({ err }, 'event relay failed; retrying');
@@ -191,7 +196,7 @@ export class EventBackbone implements EventsPort {
         })
         .finally(() => {
           this.relayRunning = undefined;
-          if (!this.stopping) this.scheduleRelay(next, next > 0 && next < this.o.config.pollMs);
+          if (!this.stopping) this.scheduleRelay(next, gathering);
         });
     }, delayMs);
   }
