@@ -8,9 +8,18 @@
  * with the batch handler (what the platform runs) beside the per-event path (one transaction per
  * event, the baseline, measured for at most ~10 s). With V01T_BENCH_GAMIFICATION_DRAIN=1 the Redis
  * projection drains every 250 ms while PostgreSQL scores, as the service runs it.
+ *
+ * PGlite scores twice: in memory (`_pglite` figures, the bench's figure since ADR 0083) and in a
+ * data folder on disk (`_pglite_data_folder`, what `npm start` runs; ADR 0093: PGlite's in-memory
+ * file system costs about a quarter of the in-memory figure's CPU), the latter without the
+ * per-event baseline. V01T_BENCH_GAMIFICATION_ONLY=pglite runs only these two PGlite scoring phases
+ * (no rule evaluation, leaderboards or PostgreSQL; ~30 s) for quick A/B runs; to run one build's
+ * PGlite phase against another's dist, see bench/sizing/pglite-scoring.mjs.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { AuditLog, AUDIT_MIGRATIONS } from '../src/kernel/audit/index.js';
@@ -144,6 +153,7 @@ export default async function bench(args: string[]): Promise<Record<string, numb
   const members = Number(args[1] ?? 1_000_000);
   const scored = Number(args[2] ?? 20_000);
   const figures: Record<string, number> = {};
+  if (process.env.V01T_BENCH_GAMIFICATION_ONLY === 'pglite') return Object.assign(figures, await pgliteScoring(scored));
   figures.rule_eval_events_per_s = await ruleEvaluation(events);
   figures.rule_eval_events = events;
 
@@ -237,14 +247,37 @@ export default async function bench(args: string[]): Promise<Record<string, numb
     await database.close();
     await fresh.drop();
   }
-  const embedded = await openDatabase({ observe: statements.observe });
+  return Object.assign(figures, await pgliteScoring(scored));
+}
+
+/**
+ * PGlite's scoring figures: `scored / 4` events in memory (with the per-event baseline), then the
+ * same in a fresh data folder under the OS temp directory (removed after), as `npm start` runs it.
+ */
+async function pgliteScoring(scored: number): Promise<Record<string, number>> {
+  const n = Math.max(1000, Math.round(scored / 4));
+  const out: Record<string, number> = {};
+  const dir = mkdtempSync(path.join(tmpdir(), 'v01t-bench-gamification-'));
+  try {
+    for (const dataDir of [undefined, path.join(dir, 'db')]) await pgliteOnce(dataDir, n, out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+async function pgliteOnce(dataDir: string | undefined, n: number, out: Record<string, number>): Promise<void> {
+  const embedded = await openDatabase({ observe: statements.observe, ...(dataDir ? { dataDir } : {}) });
   try {
     await migrate(embedded, [{ service: 'kernel', migrations: AUDIT_MIGRATIONS }, EVENTS_MIGRATION_SET, { service: 'gamification', migrations: GAMIFICATION_MIGRATIONS }]);
-    Object.assign(figures, await scoringThroughput(embedded.orm, 'pglite', Math.max(1000, Math.round(scored / 4))));
+    const figures = await scoringThroughput(embedded.orm, 'pglite', n, undefined, dataDir ? 0 : undefined);
+    for (const [key, value] of Object.entries(figures)) {
+      if (!dataDir) out[key] = value;
+      else if (!key.endsWith('_per_event')) out[`${key}_data_folder`] = value;
+    }
   } finally {
     await embedded.close();
   }
-  return figures;
 }
 
 const label = (n: number) => (n >= 1_000_000 && n % 1_000_000 === 0 ? `${n / 1_000_000}m` : n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
