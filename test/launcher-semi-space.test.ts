@@ -1,9 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from './helpers/ports.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'v01t-launcher-'));
@@ -51,5 +52,74 @@ describe("bin/v01t.js: PGlite's background compilation does not take both cores 
   it('leaves the distributed shape (no WebAssembly) and a value chosen on the command line alone', () => {
     expect(execArgvOf({ DATABASE_URL: 'postgres://v01t@127.0.0.1:1/none' }).filter((a) => a.startsWith('--wasm-num-compilation-tasks'))).toEqual([]);
     expect(execArgvOf({}, ['--wasm-num-compilation-tasks=2']).filter((a) => a.startsWith('--wasm-num-compilation-tasks'))).toEqual(['--wasm-num-compilation-tasks=2']);
+  });
+});
+
+// Preloaded into the server: reports each change of the WebAssembly compile-task flag as it is made,
+// with the time since the server's `ready` phase (diagnostics channel v01t:server, ADR 0080).
+const flagProbe = path.join(dir, 'wasm-flags.mjs');
+fs.writeFileSync(
+  flagProbe,
+  [
+    'import diagnostics from "node:diagnostics_channel";',
+    'import v8 from "node:v8";',
+    'let readyAt;',
+    'diagnostics.channel("v01t:server").subscribe((m) => { if (m.phase === "ready") readyAt = performance.now(); });',
+    'const set = v8.setFlagsFromString;',
+    'v8.setFlagsFromString = (flags) => {',
+    '  if (/wasm-num-compilation-tasks/.test(flags)) process.stderr.write("WASMFLAG " + JSON.stringify({ flags, afterReadyMs: readyAt === undefined ? null : performance.now() - readyAt, execArgv: process.execArgv, envLeft: process.env.V01T_WASM_TASKS_UNTIL_READY ?? null }) + "\\n");',
+    '  return set(flags);',
+    '};',
+  ].join('\n'),
+);
+
+describe('the embedded server after ready (ADR 0089, ADR 0092)', () => {
+  it('sets V8 back to parallel WebAssembly compilation once it serves, and drops the launcher\'s marker', { timeout: 120_000 }, async () => {
+    const port = await freePort();
+    const data = fs.mkdtempSync(path.join(dir, 'data-'));
+    const base = { ...process.env };
+    delete base.DATABASE_URL;
+    const server = spawn(process.execPath, [path.join(ROOT, 'bin/v01t.js'), 'start'], {
+      cwd: ROOT,
+      env: { ...base, NODE_OPTIONS: `--import ${flagProbe}`, V01T_DATA_DIR: data, V01T_MASTER_KEY: 'ab'.repeat(32), PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    server.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+    server.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const restores = () =>
+      log
+        .split('\n')
+        .filter((l) => l.startsWith('WASMFLAG '))
+        .map((l) => JSON.parse(l.slice('WASMFLAG '.length)) as { flags: string; afterReadyMs: number | null; execArgv: string[]; envLeft: string | null });
+    try {
+      // Ready within 90 s; the restore within 20 s of that.
+      let deadline = Date.now() + 90_000;
+      let ready = false;
+      while (Date.now() < deadline && !(ready && restores().length > 0)) {
+        if (server.exitCode !== null) throw new Error(`the server exited with ${server.exitCode}:\n${log}`);
+        if (!ready && (await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.status === 200, () => false))) {
+          ready = true;
+          deadline = Date.now() + 20_000;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(ready, log).toBe(true);
+      const [restore, ...more] = restores();
+      expect(restore, log).toBeDefined();
+      // Started with one compilation at a time (the launcher), set back to V8's default once serving.
+      expect(restore!.execArgv).toContain('--wasm-num-compilation-tasks=1');
+      expect(restore!.flags).toBe('--wasm-num-compilation-tasks=128');
+      expect(restore!.afterReadyMs).not.toBeNull();
+      expect(restore!.afterReadyMs!).toBeGreaterThanOrEqual(0);
+      // The marker between the launcher and the server is gone before the flag is set (children do not inherit it).
+      expect(restore!.envLeft).toBeNull();
+      expect(more).toEqual([]);
+    } finally {
+      if (server.exitCode === null) {
+        server.kill('SIGTERM');
+        await new Promise((r) => server.once('exit', r));
+      }
+    }
   });
 });

@@ -120,8 +120,11 @@ export interface Platform {
   events: EventBackbone;
   /** Milliseconds per start phase (database, migrations, each service's create/start, routes). */
   startupPhasesMs: Record<string, number>;
-  /** Starts background work of every service. */
-  startServices(): Promise<void>;
+  /**
+   * Starts background work of every service. `firstEventPassInMs`: the event relay's and consumers'
+   * first passes that much later instead of at once (the server: the poll period, ADR 0092).
+   */
+  startServices(opts?: { firstEventPassInMs?: number }): Promise<void>;
   listen(): Promise<string>;
   close(): Promise<void>;
 }
@@ -379,12 +382,12 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       migrationSets,
       events,
       startupPhasesMs: timings.phases,
-      async startServices() {
+      async startServices(startOpts = {}) {
         if (started) return;
         started = true;
         for (const [name, instance] of instances) await timings.time(`start ${name}`, async () => instance.start?.());
         // After the services: they subscribe while creating or starting, consumers start with all groups known.
-        await timings.time('events', () => events.start());
+        await timings.time('events', () => events.start({ firstPassInMs: startOpts.firstEventPassInMs }));
       },
       async listen() {
         return app.listen({ host: config.http.host, port: config.http.port });

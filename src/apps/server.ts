@@ -31,7 +31,11 @@ export async function runServer(config: Config, command = 'v01t start'): Promise
   const tracing = await startTracing(config.tracing, { version: VERSION, logger });
   const platform = await createPlatform({ config, logger, command });
   if (SERVER_CHANNEL.hasSubscribers) SERVER_CHANNEL.publish({ phase: 'created', platform });
-  await platform.startServices();
+  // The event relay and consumers start as if each had just polled: their first passes (reads of
+  // the outbox and of each group's backlog, nothing a readiness check needs) come one poll period
+  // after the start instead of ahead of /ready's own statements on PGlite's one connection; an event
+  // committed meanwhile still relays and wakes them at once (ADR 0092).
+  await platform.startServices({ firstEventPassInMs: config.events.pollMs });
   const address = await platform.listen();
   if (SERVER_CHANNEL.hasSubscribers) SERVER_CHANNEL.publish({ phase: 'ready', platform, address });
   // Operator commands (v01t user create, gdpr export, ...) reach this process here while it holds the data folder.

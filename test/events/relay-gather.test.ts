@@ -3,6 +3,8 @@ import { ManualClock } from '../../src/kernel/clock.js';
 import type { Db } from '../../src/kernel/db/database.js';
 import { EventBackbone, type EventsConfig } from '../../src/kernel/events/index.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
+// Registers the event name the consumer tests subscribe to.
+import '../../src/services/workflow-engine/events.js';
 
 /**
  * The relay loop's pacing (ADR 0084), on timers faked by vitest: while the relay keeps finding
@@ -87,5 +89,70 @@ describe('event relay gathering', () => {
     expect(runs).toEqual([0, 300]);
     await vi.advanceTimersByTimeAsync(300);
     expect(runs).toEqual([0, 300, 600]);
+  });
+
+  it('a serving start (ADR 0092) runs the first relay and consumer polls a poll period later, and a publish still relays and wakes them at once', async () => {
+    const config: EventsConfig = { bus: 'postgres', pollMs: 200, maxAttempts: 3, kafka: { brokers: [], clientId: 't', topicPrefix: 't.', partitions: 1 } };
+    const b = new EventBackbone({ db: {} as Db, clock: new ManualClock('2026-01-05T09:00:00Z'), logger: createLogger('silent'), config });
+    backbones.push(b);
+    const t0 = Date.now();
+    const runs: number[] = [];
+    const polls: number[] = [];
+    const script = [0, 3];
+    vi.spyOn(b.bus, 'relayOnce').mockImplementation(async () => {
+      runs.push(Date.now() - t0);
+      return script.shift() ?? 0;
+    });
+    const bus = b.bus as unknown as { ensureGroup(g: string): Promise<void>; pollOnce(): Promise<{ more: boolean }> };
+    const registered: string[] = [];
+    vi.spyOn(bus, 'ensureGroup').mockImplementation(async (g) => void registered.push(g));
+    vi.spyOn(bus, 'pollOnce').mockImplementation(async () => {
+      polls.push(Date.now() - t0);
+      return { more: false };
+    });
+    b.subscribe('deferred', ['workflow.run.started.v1'], async () => {});
+    await b.start({ firstPassInMs: 200 });
+    // The group is registered before start() returns; nothing reads the outbox or the backlog yet.
+    expect(registered).toEqual(['deferred']);
+    await vi.advanceTimersByTimeAsync(150);
+    expect(runs).toEqual([]);
+    expect(polls).toEqual([]);
+    // The first passes a poll period after the start, as if each had just run.
+    await vi.advanceTimersByTimeAsync(50);
+    expect(runs).toEqual([200]);
+    expect(polls).toEqual([200]);
+    // Then as before: a publish relays at once, and what it relayed wakes the consumer at once.
+    await vi.advanceTimersByTimeAsync(30);
+    b.outbox.onPublished();
+    await vi.advanceTimersByTimeAsync(1);
+    // (the relay found rows, so it runs again at once: no gather pause configured)
+    expect(runs).toEqual([200, 230, 231]);
+    expect(polls).toEqual([200, 230]);
+  });
+
+  it('a publish before the deferred first pass relays and wakes the consumers at once', async () => {
+    const config: EventsConfig = { bus: 'postgres', pollMs: 200, maxAttempts: 3, kafka: { brokers: [], clientId: 't', topicPrefix: 't.', partitions: 1 } };
+    const b = new EventBackbone({ db: {} as Db, clock: new ManualClock('2026-01-05T09:00:00Z'), logger: createLogger('silent'), config });
+    backbones.push(b);
+    const t0 = Date.now();
+    const runs: number[] = [];
+    const polls: number[] = [];
+    vi.spyOn(b.bus, 'relayOnce').mockImplementation(async () => {
+      runs.push(Date.now() - t0);
+      return runs.length === 1 ? 2 : 0;
+    });
+    const bus = b.bus as unknown as { ensureGroup(g: string): Promise<void>; pollOnce(): Promise<{ more: boolean }> };
+    vi.spyOn(bus, 'ensureGroup').mockImplementation(async () => {});
+    vi.spyOn(bus, 'pollOnce').mockImplementation(async () => {
+      polls.push(Date.now() - t0);
+      return { more: false };
+    });
+    b.subscribe('deferred', ['workflow.run.started.v1'], async () => {});
+    await b.start({ firstPassInMs: 200 });
+    await vi.advanceTimersByTimeAsync(40);
+    b.outbox.onPublished();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(runs).toEqual([40, 41]);
+    expect(polls).toEqual([40]);
   });
 });

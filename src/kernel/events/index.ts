@@ -136,13 +136,19 @@ export class EventBackbone implements EventsPort {
     if (this.started) void this.bus.startConsumer(group, names, traced, batch, options.batchMax).catch((err) => this.o.logger.error({ err, group }, 'consumer start failed'));
   }
 
-  /** Starts the relay loop and every subscribed consumer group. */
-  async start(): Promise<void> {
+  /**
+   * Starts the relay loop and every subscribed consumer group. With `firstPassInMs` (a serving
+   * process: the poll period, ADR 0092) the relay's and the postgres bus consumers' first passes
+   * come that much later, as if each had just run, instead of at once; a publish in this process
+   * still relays at once and wakes the consumers. Without it (tests, commands) they run at once.
+   */
+  async start(opts: { firstPassInMs?: number } = {}): Promise<void> {
     if (this.started) return;
     this.started = true;
     this.stopping = false;
-    for (const [group, s] of this.subscriptions) await this.bus.startConsumer(group, s.names, s.handler, s.batch, s.batchMax);
-    this.scheduleRelay(0);
+    const first = Math.max(0, opts.firstPassInMs ?? 0);
+    for (const [group, s] of this.subscriptions) await this.bus.startConsumer(group, s.names, s.handler, s.batch, s.batchMax, first);
+    this.scheduleRelay(first);
   }
 
   async stop(): Promise<void> {

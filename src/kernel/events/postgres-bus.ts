@@ -18,7 +18,8 @@ export interface BusAdapter {
   relayOnce(): Promise<number>;
   /** Starts consuming for a group (background). */
   /** `batchMax`: most events per batch transaction for this group's batch handler (postgres bus; default its txMaxEvents). */
-  startConsumer(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler, batchMax?: number): Promise<void>;
+  /** `firstPollInMs` (postgres bus): the loop's first poll that long after the start, or sooner when woken (default: at once). */
+  startConsumer(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler, batchMax?: number, firstPollInMs?: number): Promise<void>;
   stop(): Promise<void>;
   /** Unconsumed events per group subscribed in this process. */
   lag(): Promise<Map<string, number>>;
@@ -167,7 +168,7 @@ export class PostgresBus implements BusAdapter {
     for (const l of this.loops.values()) l.wake();
   }
 
-  async startConsumer(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler, batchMax?: number): Promise<void> {
+  async startConsumer(group: string, names: EventName[], handler: EventHandler, batch?: BatchEventHandler, batchMax?: number, firstPollInMs = 0): Promise<void> {
     if (this.loops.has(group)) throw new Error(`consumer group ${group} is already running in this process`);
     await this.ensureGroup(group);
     this.known.add(group);
@@ -184,6 +185,20 @@ export class PostgresBus implements BusAdapter {
     };
     this.loops.set(group, state);
     state.done = (async () => {
+      // A serving process starts its loops as if each had just polled (ADR 0092): the first poll
+      // comes a poll period later, or at once when a relay wakes the group (an event committed here),
+      // so the start's readiness checks do not queue behind every group's first read on PGlite's one
+      // connection. The group is registered (above) before this returns either way.
+      if (firstPollInMs > 0) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, firstPollInMs);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        wake = () => {};
+      }
       while (!state.stop) {
         let waitMs = this.o.pollMs;
         state.pending = false;
