@@ -8,7 +8,8 @@
  *   - PostgreSQL, cold (a new database) and warm (a restart on it).
  * Each start reports its milliseconds to ready, the CPU milliseconds the process spent until then
  * (user + system, from /proc: the load-independent measure), and its resident memory 3 s after
- * ready (idle). The best of N runs is kept for times, the median for memory. One more cold start
+ * ready (idle); one more embedded restart is left idle for a minute and its memory read 3, 30 and 60 s
+ * after ready (`embedded_warm_rss_mb_*s_after_ready`, the settled figure). The best of N runs is kept for times, the median for memory. One more cold start
  * of each shape counts the modules (files) and packages loaded at ready (ADR 0073). Baselines in the same
  * run: a bare Node process (its RSS) and a bare Fastify (spawn to listening, RSS). With the clone
  * part, a fresh `git clone` of this checkout (node_modules linked) runs `npm start` until /ready,
@@ -83,6 +84,28 @@ async function startOnce(env: Record<string, string>): Promise<StartFigures> {
     const cpu = cpuMs(child.pid!);
     await sleep(3000);
     return { readyMs, cpuMs: cpu, idleRssMb: rssMb(child.pid!) };
+  } finally {
+    await stop(child);
+  }
+}
+
+/**
+ * An embedded restart left idle: resident memory 3, 30 and 60 s after ready. The idle figures above
+ * are read 3 s after ready; the process's pollers then regrow the heap by some MB and compiles left
+ * queued at ready run (ADR 0092), so the settled figure is the one an idle install shows.
+ */
+async function settledRss(env: Record<string, string>, at: number[]): Promise<number[]> {
+  const port = 19_000 + Math.floor(Math.random() * 1000);
+  const child = spawn(process.execPath, ['bin/v01t.js', 'start'], { cwd: repo, env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    await waitReady(child, port, performance.now());
+    const ready = performance.now();
+    const out: number[] = [];
+    for (const s of at) {
+      await sleep(Math.max(0, s * 1000 - (performance.now() - ready)));
+      out.push(rssMb(child.pid!));
+    }
+    return out;
   } finally {
     await stop(child);
   }
@@ -188,6 +211,19 @@ export default async function run(args: string[]): Promise<Figures> {
     figures[`${name}_to_ready_ms`] = f.readyMs;
     figures[`${name}_cpu_to_ready_ms`] = f.cpuMs;
     figures[`${name}_idle_rss_mb`] = f.idleRssMb;
+  }
+  // Settled: the same embedded restart left idle for a minute.
+  {
+    const one = await embedded()();
+    try {
+      await startOnce(one.env); // the first start makes the data the restart finds
+      const at = [3, 30, 60];
+      const rss = await settledRss(one.env, at);
+      log(`embedded restart left idle: RSS ${rss.map((r, i) => `${Math.round(r)} MB at ${at[i]} s`).join(', ')} after ready`);
+      at.forEach((s, i) => (figures[`embedded_warm_rss_mb_${s}s_after_ready`] = rss[i]!));
+    } finally {
+      await one.drop();
+    }
   }
   // Modules loaded at ready (load-independent): one more cold start of each shape, with the counter.
   for (const [name, fresh] of [['embedded', embedded()], ['postgres', postgres()]] as const) {
