@@ -4,13 +4,16 @@
 // runs one pass (`DatabaseMaintenance.runPass`: every table past autovacuum's formulas) and prints,
 // per table, the statement's milliseconds, dead tuples before and after and the size before and
 // after, then the pass's total and the CPU it took (process.cpuUsage), with the load average.
-// Run: node bench/sizing/pglite-maintenance.mjs [dist=dist] [events=5000] [baselineMs=2000]
+// With rounds > 1, scores `events` again after the pass, `rounds` times, and prints the size of the
+// database's tables after each round; V01T_BENCH_NO_PASS=1 runs the same rounds without any pass
+// (the old code), to compare how the files grow.
+// Run: node bench/sizing/pglite-maintenance.mjs [dist=dist] [events=5000] [baselineMs=2000] [rounds=1]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { scoringModules } from './scoring-modules.mjs';
 
-const [dist = 'dist', events = '5000', baselineMs = '2000'] = process.argv.slice(2);
+const [dist = 'dist', events = '5000', baselineMs = '2000', rounds = '1'] = process.argv.slice(2);
 const { scoringThroughput, openDatabase, migrate, migrationSets, at } = await scoringModules(dist);
 const { DatabaseMaintenance } = await at('src/apps/db-maintenance.js');
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
@@ -21,12 +24,27 @@ const tableStats = async () => {
   const rows = await db.query(`SELECT schemaname || '.' || relname AS name, n_live_tup::int AS live, n_dead_tup::int AS dead, pg_total_relation_size(relid)::int AS bytes FROM pg_stat_all_tables WHERE schemaname NOT IN ('pg_toast', 'information_schema')`);
   return new Map(rows.map((r) => [r.name, r]));
 };
+// Each round's bus is another replica: the previous round's lease on the consumer group is let go.
+const nextRound = () => db.query('UPDATE kernel.event_consumers SET owner = NULL, lease_until = NULL');
+const totalKb = (stats) => Math.round([...stats.values()].reduce((n, r) => n + r.bytes, 0) / 1024);
 try {
   await migrate(db, migrationSets);
   const load0 = load();
   await scoringThroughput(db.orm, 'pglite', Number(events), undefined, Number(baselineMs));
   const before = await tableStats();
   const logger = { debug: () => {}, info: () => {}, warn: (o, m) => console.error(m, o) };
+  if (process.env.V01T_BENCH_NO_PASS === '1') {
+    // The old code: the same rounds, no pass at all.
+    console.log(JSON.stringify({ round: 1, pass: false, tablesKb: totalKb(before) }));
+    for (let r = 2; r <= Number(rounds); r++) {
+      await nextRound();
+      await scoringThroughput(db.orm, 'pglite', Number(events), undefined, Number(baselineMs));
+      console.log(JSON.stringify({ round: r, pass: false, tablesKb: totalKb(await tableStats()) }));
+    }
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  }
   const maintenance = new DatabaseMaintenance({ database: db, logger, busy: () => 0 });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -61,6 +79,15 @@ try {
   const t1 = performance.now();
   const again = await maintenance.runPass();
   console.log(JSON.stringify({ secondPassTables: again.length, secondPassMs: Math.round(performance.now() - t1) }));
+  console.log(JSON.stringify({ round: 1, pass: true, tablesKb: totalKb(after) }));
+  for (let r = 2; r <= Number(rounds); r++) {
+    await nextRound();
+    await scoringThroughput(db.orm, 'pglite', Number(events), undefined, Number(baselineMs));
+    const grown = await tableStats();
+    const t = performance.now();
+    const roundSteps = await maintenance.runPass();
+    console.log(JSON.stringify({ round: r, pass: true, tablesKb: totalKb(grown), passMs: Math.round(performance.now() - t), maxTableMs: Math.round(Math.max(...roundSteps.map((s) => s.ms))) }));
+  }
 } finally {
   await db.close();
   rmSync(dir, { recursive: true, force: true });
