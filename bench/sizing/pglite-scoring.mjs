@@ -9,19 +9,10 @@
 // page misses per table.
 // Run: node bench/sizing/pglite-scoring.mjs [dist=dist] [events=5000] [baselineMs=10000]
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { scoringModules } from './scoring-modules.mjs';
 
 const [dist = 'dist', events = '5000', baselineMs = '10000'] = process.argv.slice(2);
-const at = (p) => import(pathToFileURL(path.resolve(dist, p)).href);
-const [{ scoringThroughput, statements }, { openDatabase }, { migrate }, { AUDIT_MIGRATIONS }, { EVENTS_MIGRATION_SET }, { GAMIFICATION_MIGRATIONS }] = await Promise.all([
-  at('bench/gamification.js'),
-  at('src/kernel/db/database.js'),
-  at('src/kernel/db/migrate.js'),
-  at('src/kernel/audit/index.js'),
-  at('src/kernel/events/index.js'),
-  at('src/services/gamification/migrations.js'),
-]);
+const { scoringThroughput, statements, openDatabase, migrate, migrationSets } = await scoringModules(dist);
 const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
 // V01T_BENCH_STATEMENT_SPLIT=1: the three `unnest` statements of a batch (countAndZones, readState,
 // write, in that order after the bus's poll) timed apart, printed after the figures.
@@ -39,7 +30,7 @@ const observe = (queryType, table, seconds) => {
 };
 const db = await openDatabase({ observe, ...(process.env.V01T_BENCH_PGLITE_DIR ? { dataDir: process.env.V01T_BENCH_PGLITE_DIR } : {}) });
 try {
-  await migrate(db, [{ service: 'kernel', migrations: AUDIT_MIGRATIONS }, EVENTS_MIGRATION_SET, { service: 'gamification', migrations: GAMIFICATION_MIGRATIONS }]);
+  await migrate(db, migrationSets);
   const figures = await scoringThroughput(db.orm, 'pglite', Number(events), undefined, Number(baselineMs));
   const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   console.log(JSON.stringify({ dist, load: `${load0}→${load1}`, ...figures }));

@@ -7,6 +7,7 @@ import { startAdminSocket } from './admin-socket.js';
 import { createPlatform, VERSION } from './platform.js';
 import { BackupScheduler } from './backup-schedule.js';
 import { IdleMemoryReducer } from './idle-memory.js';
+import { DatabaseMaintenance } from './db-maintenance.js';
 
 /**
  * The server's start, phase by phase, on the diagnostics channel `v01t:server` (ADR 0080): a
@@ -64,6 +65,14 @@ export async function runServer(config: Config, command = 'v01t start'): Promise
         })
       : undefined;
   idleMemory?.start();
+  // PGlite runs PostgreSQL in single-user mode, without autovacuum: this pass vacuums and analyses
+  // the tables past autovacuum's thresholds, one a second, preferably while idle (ADR 0094).
+  const maintenanceMinutes = config.db.pgliteMaintenanceIntervalMinutes;
+  const maintenance =
+    platform.database.kind === 'pglite' && maintenanceMinutes > 0
+      ? new DatabaseMaintenance({ database: platform.database, logger: logger.child({ component: 'db-maintenance' }), clock: platform.ctx.clock, metrics: platform.metrics, intervalMs: maintenanceMinutes * 60_000 })
+      : undefined;
+  maintenance?.start();
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -77,6 +86,8 @@ export async function runServer(config: Config, command = 'v01t start'): Promise
     }, config.shutdownTimeoutMs);
     deadline.unref();
     try {
+      // Before the database closes: the VACUUM or ANALYZE in flight finishes first.
+      await maintenance?.stop();
       await admin?.close();
       await schedules?.stop();
       await platform.close();

@@ -66,6 +66,9 @@ export const KERNEL_CONFIG = defineConfig(
     DATABASE_STATEMENT_TIMEOUT_MS: setting(positiveInt.default(30_000), { description: 'statement timeout on PostgreSQL' }),
     MIGRATE_ON_START: setting(bool.default(true), { description: 'apply pending migrations at start (`v01t migrate` does it explicitly)' }),
     PGLITE_SHARED_BUFFERS: setting(z.string().regex(/^\d+(kB|MB|GB)$/, 'a size like 16MB').default('8MB'), { type: 'size (kB, MB, GB)', description: "PGlite's shared buffers (bounds the embedded memory footprint: all of it is resident from the start)" }),
+    PGLITE_MAINTENANCE_INTERVAL_MINUTES: setting(z.coerce.number().int().min(0).max(1440).default(10), {
+      description: "embedded only (PGlite has no autovacuum): how often `v01t start` looks for tables past autovacuum's thresholds and runs `VACUUM (ANALYZE)` or `ANALYZE` on them, one table a second, preferably while idle (ADR 0094); 0: never",
+    }),
     PGLITE_TEMPLATE: setting(bool.default(true), {
       description: "a new embedded database is copied from the build's pre-initialised one (`dist/pglite-template/`, made by `npm start`'s build step: initdb + migrations) instead of running initdb, seconds faster; false: always initdb",
     }),
@@ -202,6 +205,7 @@ export const KERNEL_CONFIG = defineConfig(
       ephemeral: e.V01T_EPHEMERAL,
       pgliteSharedBuffers: e.PGLITE_SHARED_BUFFERS,
       pgliteTemplate: e.PGLITE_TEMPLATE,
+      pgliteMaintenanceIntervalMinutes: e.PGLITE_MAINTENANCE_INTERVAL_MINUTES,
       poolMax: e.DATABASE_POOL_MAX,
       statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
       ssl: e.DATABASE_SSL_MODE ? { mode: e.DATABASE_SSL_MODE, caFile: e.DATABASE_SSL_CA, certFile: e.DATABASE_SSL_CERT, keyFile: e.DATABASE_SSL_KEY } : undefined,

@@ -39,6 +39,8 @@ export type KernelConfig = {
     pgliteSharedBuffers: string;
     /** Seed a new embedded database from the build's template (PGLITE_TEMPLATE, ADR 0065). */
     pgliteTemplate: boolean;
+    /** Embedded database maintenance every so many minutes, 0: off (PGLITE_MAINTENANCE_INTERVAL_MINUTES, ADR 0094). */
+    pgliteMaintenanceIntervalMinutes: number;
     poolMax: number;
     statementTimeoutMs: number;
     migrateOnStart: boolean;
