@@ -184,20 +184,24 @@ export class PostgresBus implements BusAdapter {
       done: Promise.resolve(),
     };
     this.loops.set(group, state);
+    // Waits ms, or less when the group is woken (a relay found its events, or stop()).
+    const sleepUnlessWoken = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      }).finally(() => {
+        wake = () => {};
+      });
     state.done = (async () => {
       // A serving process starts its loops as if each had just polled (ADR 0092): the first poll
       // comes a poll period later, or at once when a relay wakes the group (an event committed here),
       // so the start's readiness checks do not queue behind every group's first read on PGlite's one
       // connection. The group is registered (above) before this returns either way.
       if (firstPollInMs > 0) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, firstPollInMs);
-          wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-        wake = () => {};
+        await sleepUnlessWoken(firstPollInMs);
       }
       while (!state.stop) {
         let waitMs = this.o.pollMs;
@@ -216,14 +220,7 @@ export class PostgresBus implements BusAdapter {
           // timers from running until the whole backlog was consumed (ADR 0083).
           await nextTurn();
         } else {
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, waitMs);
-            wake = () => {
-              clearTimeout(t);
-              resolve();
-            };
-          });
-          wake = () => {};
+          await sleepUnlessWoken(waitMs);
         }
       }
     })();
