@@ -24,8 +24,8 @@ describe('event relay gathering', () => {
     vi.useRealTimers();
   });
 
-  /** A backbone whose relay runs stamp `script[i]` rows (then 0); returns the times (fake ms) of its runs. */
-  async function relaying(script: number[], relayGatherMs?: number) {
+  /** A backbone whose relay runs stamp `script[i]` rows (then 0), not started; `runs` gets the times (fake ms) of its runs. */
+  function scripted(script: number[], relayGatherMs?: number) {
     const config: EventsConfig = { bus: 'postgres', pollMs: 200, maxAttempts: 3, kafka: { brokers: [], clientId: 't', topicPrefix: 't.', partitions: 1 }, ...(relayGatherMs === undefined ? {} : { relayGatherMs }) };
     const b = new EventBackbone({ db: {} as Db, clock: new ManualClock('2026-01-05T09:00:00Z'), logger: createLogger('silent'), config });
     backbones.push(b);
@@ -35,8 +35,34 @@ describe('event relay gathering', () => {
       runs.push(Date.now() - t0);
       return script.shift() ?? 0;
     });
+    return { b, runs, t0 };
+  }
+
+  /** scripted(), started: returns the times of its relay runs and a publish. */
+  async function relaying(script: number[], relayGatherMs?: number) {
+    const { b, runs } = scripted(script, relayGatherMs);
     await b.start();
     return { runs, nudge: () => b.outbox.onPublished() };
+  }
+
+  /**
+   * scripted() with one consumer group on the postgres bus (its polls find nothing), started as a
+   * serving process starts (first passes a poll period later, ADR 0092): the times of relay runs and
+   * polls, and the groups registered when start() returned.
+   */
+  async function deferredStart(script: number[]) {
+    const { b, runs, t0 } = scripted(script);
+    const polls: number[] = [];
+    const bus = b.bus as unknown as { ensureGroup(g: string): Promise<void>; pollOnce(): Promise<{ more: boolean }> };
+    const registered: string[] = [];
+    vi.spyOn(bus, 'ensureGroup').mockImplementation(async (g) => void registered.push(g));
+    vi.spyOn(bus, 'pollOnce').mockImplementation(async () => {
+      polls.push(Date.now() - t0);
+      return { more: false };
+    });
+    b.subscribe('deferred', ['workflow.run.started.v1'], async () => {});
+    await b.start({ firstPassInMs: 200 });
+    return { runs, polls, registered: [...registered], nudge: () => b.outbox.onPublished() };
   }
 
   it('pauses between runs that find events, and a publish during the pause waits for it', async () => {
@@ -92,26 +118,7 @@ describe('event relay gathering', () => {
   });
 
   it('a serving start (ADR 0092) runs the first relay and consumer polls a poll period later, and a publish still relays and wakes them at once', async () => {
-    const config: EventsConfig = { bus: 'postgres', pollMs: 200, maxAttempts: 3, kafka: { brokers: [], clientId: 't', topicPrefix: 't.', partitions: 1 } };
-    const b = new EventBackbone({ db: {} as Db, clock: new ManualClock('2026-01-05T09:00:00Z'), logger: createLogger('silent'), config });
-    backbones.push(b);
-    const t0 = Date.now();
-    const runs: number[] = [];
-    const polls: number[] = [];
-    const script = [0, 3];
-    vi.spyOn(b.bus, 'relayOnce').mockImplementation(async () => {
-      runs.push(Date.now() - t0);
-      return script.shift() ?? 0;
-    });
-    const bus = b.bus as unknown as { ensureGroup(g: string): Promise<void>; pollOnce(): Promise<{ more: boolean }> };
-    const registered: string[] = [];
-    vi.spyOn(bus, 'ensureGroup').mockImplementation(async (g) => void registered.push(g));
-    vi.spyOn(bus, 'pollOnce').mockImplementation(async () => {
-      polls.push(Date.now() - t0);
-      return { more: false };
-    });
-    b.subscribe('deferred', ['workflow.run.started.v1'], async () => {});
-    await b.start({ firstPassInMs: 200 });
+    const { runs, polls, registered, nudge } = await deferredStart([0, 3]);
     // The group is registered before start() returns; nothing reads the outbox or the backlog yet.
     expect(registered).toEqual(['deferred']);
     await vi.advanceTimersByTimeAsync(150);
@@ -123,7 +130,7 @@ describe('event relay gathering', () => {
     expect(polls).toEqual([200]);
     // Then as before: a publish relays at once, and what it relayed wakes the consumer at once.
     await vi.advanceTimersByTimeAsync(30);
-    b.outbox.onPublished();
+    nudge();
     await vi.advanceTimersByTimeAsync(1);
     // (the relay found rows, so it runs again at once: no gather pause configured)
     expect(runs).toEqual([200, 230, 231]);
@@ -131,26 +138,9 @@ describe('event relay gathering', () => {
   });
 
   it('a publish before the deferred first pass relays and wakes the consumers at once', async () => {
-    const config: EventsConfig = { bus: 'postgres', pollMs: 200, maxAttempts: 3, kafka: { brokers: [], clientId: 't', topicPrefix: 't.', partitions: 1 } };
-    const b = new EventBackbone({ db: {} as Db, clock: new ManualClock('2026-01-05T09:00:00Z'), logger: createLogger('silent'), config });
-    backbones.push(b);
-    const t0 = Date.now();
-    const runs: number[] = [];
-    const polls: number[] = [];
-    vi.spyOn(b.bus, 'relayOnce').mockImplementation(async () => {
-      runs.push(Date.now() - t0);
-      return runs.length === 1 ? 2 : 0;
-    });
-    const bus = b.bus as unknown as { ensureGroup(g: string): Promise<void>; pollOnce(): Promise<{ more: boolean }> };
-    vi.spyOn(bus, 'ensureGroup').mockImplementation(async () => {});
-    vi.spyOn(bus, 'pollOnce').mockImplementation(async () => {
-      polls.push(Date.now() - t0);
-      return { more: false };
-    });
-    b.subscribe('deferred', ['workflow.run.started.v1'], async () => {});
-    await b.start({ firstPassInMs: 200 });
+    const { runs, polls, nudge } = await deferredStart([2]);
     await vi.advanceTimersByTimeAsync(40);
-    b.outbox.onPublished();
+    nudge();
     await vi.advanceTimersByTimeAsync(1);
     expect(runs).toEqual([40, 41]);
     expect(polls).toEqual([40]);
