@@ -26,6 +26,20 @@ async function withTestRedis(fn: (redis: Redis, prefix: string) => Promise<void>
   }
 }
 
+/**
+ * Every board and period the workspace has scores on in PostgreSQL, each asserted the same in Redis
+ * (members and scores, in rank order); returns them.
+ */
+async function expectRedisMatchesPostgres(redis: Redis, rd: RedisLeaderboard, boards: LeaderboardRepository, workspaceId: string): Promise<{ board: string; period: string }[]> {
+  const pg = new PostgresLeaderboard(boards);
+  const live = await rows<{ board: string; period: string }>(db(), sql`SELECT DISTINCT board, period FROM gamification.scores WHERE workspace_id = ${workspaceId} ORDER BY 1, 2`);
+  for (const { board, period } of live) {
+    const ref = { workspaceId, board, period };
+    expect(await redis.zrevrange(rd.key(ref), 0, -1, 'WITHSCORES'), `${board} ${period}`).toEqual((await pg.top(ref, 100)).flatMap((s) => [s.userId, String(s.score)]));
+  }
+  return live;
+}
+
 let t: TestPlatform;
 let g: GamificationInstance['services'];
 let owner: TestUser;
@@ -415,13 +429,8 @@ describe('leaderboards', () => {
       await new ProfileRepository(db()).archiveBoard({ workspace_id: workspaceId, board: 'vCreator', period: 'week:2026-W47' }, t.clock.now().toISOString());
       await rd.remove({ workspaceId, board: 'vCreator', period: 'week:2026-W47' }); // as archiveClosedPeriods does
       while ((await rd.drain(2)) > 0);
-      const pg = new PostgresLeaderboard(boards);
-      const live = await rows<{ board: string; period: string }>(db(), sql`SELECT DISTINCT board, period FROM gamification.scores WHERE workspace_id = ${workspaceId} ORDER BY 1, 2`);
+      const live = await expectRedisMatchesPostgres(redis, rd, boards, workspaceId);
       expect(live.length).toBe(12);
-      for (const { board, period } of live) {
-        const ref = { workspaceId, board, period };
-        expect(await redis.zrevrange(rd.key(ref), 0, -1, 'WITHSCORES'), `${board} ${period}`).toEqual((await pg.top(ref, 100)).flatMap((s) => [s.userId, String(s.score)]));
-      }
       // Only the live boards have keys (no ready markers yet: nothing was read).
       expect((await redis.keys(rd.key({ workspaceId, board: '*', period: '*' }))).sort()).toEqual(live.map((r) => rd.key({ workspaceId, ...r })).sort());
       for (const key of await redis.keys(rd.key({ workspaceId, board: '*', period: '*' }))) await redis.del(key);
@@ -452,13 +461,8 @@ describe('leaderboards', () => {
         [['vAutomator', 'workspace'], ['all', 'month:2026-11', 'week:2026-W48']],
       ]);
       while ((await rd.drain(1)) > 0);
-      const pg = new PostgresLeaderboard(boards);
-      const live = await rows<{ board: string; period: string }>(db(), sql`SELECT DISTINCT board, period FROM gamification.scores WHERE workspace_id = ${workspaceId} ORDER BY 1, 2`);
+      const live = await expectRedisMatchesPostgres(redis, rd, boards, workspaceId);
       expect(live.length).toBe(11);
-      for (const { board, period } of live) {
-        const ref = { workspaceId, board, period };
-        expect(await redis.zrevrange(rd.key(ref), 0, -1, 'WITHSCORES'), `${board} ${period}`).toEqual((await pg.top(ref, 100)).flatMap((s) => [s.userId, String(s.score)]));
-      }
       const keys = await redis.keys(rd.key({ workspaceId, board: '*', period: '*' }));
       expect(keys.length).toBe(live.length);
       for (const key of keys) await redis.del(key);
