@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import client from 'prom-client';
 import { systemClock, type Clock } from '../kernel/clock.js';
 import type { Database } from '../kernel/db/database.js';
@@ -308,7 +309,7 @@ export class DatabaseMaintenance {
       this.running = step;
       steps.push(await step);
       this.running = undefined;
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
     return steps;
   }
