@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Figures } from './run.js';
-import { forkServer, rssMb, stop } from './support/child.js';
+import { cpuMs, forkServer, rssMb, stop } from './support/child.js';
 import { freshDatabase } from './support/postgres.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -30,12 +30,6 @@ const repo = path.resolve(here, '..', '..');
 const log = (msg: string) => process.stderr.write(`[start bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-
-/** CPU milliseconds (user + system) a process has spent, from /proc/PID/stat. */
-function cpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
 
 async function waitReady(child: ChildProcess, port: number, started: number, timeoutMs = 120_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;

@@ -10,6 +10,12 @@ export function forkServer(script: string, env: Record<string, string> = {}): Pr
   });
 }
 
+/** CPU milliseconds (user + system) a process has spent, from /proc/PID/stat: the load-independent measure of a start. */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 /** Starts `v01t start` (or another command, e.g. `serve workflow-engine`) and measures the time until /ready answers 200. */
 /** `cwd`: the checkout whose build runs (default this one), e.g. another worktree's for an A/B of two builds. */
 export async function startV01t(env: Record<string, string>, port: number, command: string[] = ['start'], cwd?: string): Promise<{ child: ChildProcess; readyMs: number }> {

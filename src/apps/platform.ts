@@ -169,16 +169,16 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
   const timings = new StartupTimings();
   const pgDir = config.db.url || config.db.ephemeral ? undefined : path.join(config.dataDir, 'pg');
   const migrationSets = platformMigrationSets(modules);
+  // A new data folder is copied from the build's template on libuv's thread pool while PGlite's
+  // modules load (ADR 0097); the database opens once the copy is whole and in place.
+  let seeding: Promise<boolean> | undefined;
   if (pgDir && config.db.migrateOnStart && !opts.pgliteSnapshot && !existsSync(pgDir)) {
     const templates = !config.db.pgliteTemplate ? undefined : opts.pgliteTemplateDir === undefined ? PGLITE_TEMPLATE_DIR : (opts.pgliteTemplateDir ?? undefined);
-    try {
-      const seeded = await timings.time('seed', () => seedFromPgliteTemplate(templates, migrationSets, pgDir));
+    seeding = timings.time('seed', () => seedFromPgliteTemplate(templates, migrationSets, pgDir)).then((seeded) => {
       if (seeded) logger.info({ dataDir: config.dataDir }, 'new data folder: embedded database copied from the build\'s template');
       else logger.info({ dataDir: config.dataDir }, "new data folder: initialising the embedded database (initdb, several seconds; the build step of `npm start` prepares a template that skips it)");
-    } catch (err) {
-      lock?.release();
-      throw err;
-    }
+      return seeded;
+    });
   }
   const database = await timings.time('database', () => openDatabase({
     url: config.db.url,
@@ -186,6 +186,7 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     poolMax: config.db.poolMax,
     pgliteSharedBuffers: config.db.pgliteSharedBuffers,
     pgliteLoadDataDir: opts.pgliteSnapshot,
+    pgliteDataDirReady: seeding,
     statementTimeoutMs: config.db.statementTimeoutMs,
     ssl: config.db.ssl,
     applicationName: `v01t-${config.services.length === 1 ? config.services[0] : 'all'}`,
@@ -217,9 +218,15 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
     metrics.gauge('database_connections_active', 'Database connections in use', () => database.connectionStats().active);
     metrics.gauge('database_connections_max', 'Database connection pool size', () => database.connectionStats().max);
 
-    if (config.db.migrateOnStart) {
+    // A folder seeded from the template holds every migration of this build already: the
+    // template's key is the checksum of each, so checking them again would only repeat its work.
+    // Either way the migrations are known applied, and /ready's check need not read them again.
+    const seeded = (await seeding) === true;
+    let migrationsDone = seeded;
+    if (config.db.migrateOnStart && !seeded) {
       const { applied } = await timings.time('migrations', () => migrate(database, migrationSets, (msg) => logger.info(msg)));
       if (applied.length) logger.info({ count: applied.length }, 'migrations applied');
+      migrationsDone = true;
     }
 
     const permissions = new PermissionRegistry(...modules.map((m) => m.permissions ?? {}));
@@ -339,7 +346,6 @@ export async function createPlatform(opts: PlatformOptions): Promise<Platform> {
       logger.info({ upstreams: upstreams.map((u) => `${u.service}=${u.base}`) }, 'gateway: forwarding the routes of services in other processes');
     }
 
-    let migrationsDone = false;
     const probes: ReadinessProbe[] = [
       { name: 'database', check: () => database.ping() },
       {

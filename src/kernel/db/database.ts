@@ -62,6 +62,11 @@ export interface DatabaseOptions {
   pgliteSharedBuffers?: string;
   /** PGlite only: start from this data directory tarball (see Database.snapshot) instead of initdb. */
   pgliteLoadDataDir?: Blob;
+  /**
+   * PGlite only: what must finish before `dataDir` is opened (a new data folder being copied from
+   * the template); PGlite's modules are loaded meanwhile (ADR 0097). A rejection fails the open.
+   */
+  pgliteDataDirReady?: Promise<unknown>;
   poolMax?: number;
   statementTimeoutMs?: number;
   observe?: QueryObserver;
@@ -214,7 +219,7 @@ function pgliteConf(opts: Pick<DatabaseOptions, 'pgliteSharedBuffers'>): string 
 }
 
 async function openPglite(opts: DatabaseOptions): Promise<Database> {
-  const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
+  const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite'), opts.pgliteDataDirReady]);
   if (opts.dataDir) ensurePrivateDir(path.dirname(opts.dataDir));
   const client = await PGlite.create({
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
