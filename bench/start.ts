@@ -9,7 +9,8 @@
  * Each start reports its milliseconds to ready, the CPU milliseconds the process spent until then
  * (user + system, from /proc: the load-independent measure), and its resident memory 3 s after
  * ready (idle); one more embedded restart is left idle for a minute and its memory read 3, 30 and 60 s
- * after ready (`embedded_warm_rss_mb_*s_after_ready`, the settled figure). The best of N runs is kept for times, the median for memory. One more cold start
+ * after ready (`embedded_warm_rss_mb_*s_after_ready`, the settled figure). The best of N runs is kept for times, the median for memory;
+ * the medians of the times are beside (`_median`): one start alone, as the workflow bench takes, compares with those (ADR 0097). One more cold start
  * of each shape counts the modules (files) and packages loaded at ready (ADR 0073). Baselines in the same
  * run: a bare Node process (its RSS) and a bare Fastify (spawn to listening, RSS). With the clone
  * part, a fresh `git clone` of this checkout (node_modules linked) runs `npm start` until /ready,
@@ -46,6 +47,8 @@ async function waitReady(child: ChildProcess, port: number, started: number, tim
 }
 
 interface StartFigures { readyMs: number; cpuMs: number; idleRssMb: number }
+/** The best start of a series (times) and its medians: one start alone, as the workflow bench takes, compares with the median (ADR 0097). */
+interface SeriesFigures extends StartFigures { medianReadyMs: number; medianCpuMs: number }
 
 /** One start with the module counter preloaded (bench/support/count-modules.ts): files and packages loaded at ready. */
 async function modulesAtReady(env: Record<string, string>): Promise<{ modules: number; packages: number }> {
@@ -106,7 +109,7 @@ async function settledRss(env: Record<string, string>, at: number[]): Promise<nu
 }
 
 /** N starts; cold ones each on a new data folder / database (made by `fresh`), warm ones on the same after a first start. */
-async function series(label: string, runs: number, fresh: () => Promise<{ env: Record<string, string>; drop: () => Promise<void> }>, warm: boolean): Promise<StartFigures> {
+async function series(label: string, runs: number, fresh: () => Promise<{ env: Record<string, string>; drop: () => Promise<void> }>, warm: boolean): Promise<SeriesFigures> {
   const all: StartFigures[] = [];
   const shared = warm ? await fresh() : undefined;
   try {
@@ -124,7 +127,13 @@ async function series(label: string, runs: number, fresh: () => Promise<{ env: R
   } finally {
     await shared?.drop();
   }
-  return { readyMs: Math.min(...all.map((f) => f.readyMs)), cpuMs: Math.min(...all.map((f) => f.cpuMs)), idleRssMb: median(all.map((f) => f.idleRssMb)) };
+  return {
+    readyMs: Math.min(...all.map((f) => f.readyMs)),
+    cpuMs: Math.min(...all.map((f) => f.cpuMs)),
+    idleRssMb: median(all.map((f) => f.idleRssMb)),
+    medianReadyMs: median(all.map((f) => f.readyMs)),
+    medianCpuMs: median(all.map((f) => f.cpuMs)),
+  };
 }
 
 const baseEnv = () => ({ LOG_LEVEL: 'warn', V01T_MASTER_KEY: randomBytes(32).toString('hex'), NODE_ENV: 'production' });
@@ -205,6 +214,10 @@ export default async function run(args: string[]): Promise<Figures> {
     figures[`${name}_to_ready_ms`] = f.readyMs;
     figures[`${name}_cpu_to_ready_ms`] = f.cpuMs;
     figures[`${name}_idle_rss_mb`] = f.idleRssMb;
+    if (name !== 'embedded_cold_no_template') {
+      figures[`${name}_to_ready_ms_median`] = f.medianReadyMs;
+      figures[`${name}_cpu_to_ready_ms_median`] = f.medianCpuMs;
+    }
   }
   // Settled: the same embedded restart left idle for a minute.
   {
