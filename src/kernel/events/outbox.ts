@@ -86,11 +86,11 @@ export interface OutboxRow {
   traceparent?: string | null;
 }
 
-export function envelopeOf(r: OutboxRow): AnyEnvelope {
+export function envelopeOf(r: Omit<OutboxRow, 'seq'>): AnyEnvelope {
   return {
     id: r.id,
     name: r.name as EventName,
-    occurredAt: new Date(r.occurred_at).toISOString(),
+    occurredAt: (r.occurred_at instanceof Date ? r.occurred_at : new Date(r.occurred_at)).toISOString(),
     workspaceId: r.workspace_id,
     actorId: r.actor_id,
     payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as never,
