@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
@@ -7,6 +6,7 @@ import { AppError } from '../errors.js';
 import { currentTraceparent } from '../telemetry/tracing.js';
 import { eventSchema, type EventName } from './catalog.js';
 import type { AnyEnvelope, EventEnvelope, EventPublisher, NewEvent } from './envelope.js';
+import { uuidV4 } from '../crypto/uuid.js';
 
 /**
  * The outbox is both the hand-off point (business write + event row in one transaction) and, on
@@ -154,7 +154,7 @@ export class Outbox implements EventPublisher {
       });
     }
     const envelope: EventEnvelope<N> = {
-      id: event.id ?? randomUUID(),
+      id: event.id ?? uuidV4(),
       name: event.name,
       occurredAt: (event.occurredAt ?? this.clock.now()).toISOString(),
       workspaceId: event.workspaceId ?? null,
