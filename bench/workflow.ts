@@ -318,7 +318,7 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
     // How much of the slow answers' time the server spent paused for GC (ADR 0082): the GC pause inside
     // the p99 answer's interval is what the semi-space size moves; the rest of the tail is elsewhere.
     if (fs.existsSync(gcOut)) {
-      const probe = JSON.parse(fs.readFileSync(gcOut, 'utf8')) as { pauses: [number, number, number][]; stalls: [number, number, number, number][]; timeOrigin: number; monotonicOriginUs: number };
+      const probe = JSON.parse(fs.readFileSync(gcOut, 'utf8')) as { pauses: [number, number, number][]; stalls: [number, number, number, number][]; allocations?: [number, number][]; timeOrigin: number; monotonicOriginUs: number };
       // WORKFLOW_BENCH_PROBE_KEEP=FILE: keep the probe's pauses and stalls with the answers (for attributing them to a CPU profile).
       if (process.env.WORKFLOW_BENCH_PROBE_KEEP) fs.writeFileSync(process.env.WORKFLOW_BENCH_PROBE_KEEP, JSON.stringify({ ...probe, answers, respondFrom, respondTo }));
       const pauses = probe.pauses.filter(([at]) => at >= respondFrom - 1000 && at <= respondTo);
@@ -344,6 +344,13 @@ async function shape(where: 'pglite' | 'postgres', seconds: number, sustained: n
       figures[`respond_on_completion_scavenge_max_ms_c10_${where}`] = Math.max(0, ...minor.map((p) => p[1]));
       figures[`respond_on_completion_gc_pause_ms_per_answer_c10_${where}`] = pauses.reduce((a, p) => a + p[1], 0) / answeredRuns;
       figures[`respond_on_completion_major_gcs_c10_${where}`] = pauses.filter((p) => p[2] === GC_MAJOR).length;
+      // JS heap bytes allocated per answer (ADR 0096): the probe's half-second slices that ended during the load
+      // (the consumers' work on the answers' events runs in the same slices, at most 100 ms behind).
+      const slices = (probe.allocations ?? []).filter(([at]) => at > respondFrom + 500 && at <= respondTo);
+      if (slices.length) {
+        const inSlices = answers.filter(([end]) => end > slices[0]![0] - 500 && end <= slices[slices.length - 1]![0]).length;
+        figures[`respond_on_completion_allocated_kb_per_answer_c10_${where}`] = slices.reduce((a, x) => a + x[1], 0) / 1024 / Math.max(1, inSlices);
+      }
     }
     // WORKFLOW_BENCH_METRICS_DIR: keep the server's /metrics at the end (statement time by table, for profiling).
     if (process.env.WORKFLOW_BENCH_METRICS_DIR) fs.writeFileSync(path.join(process.env.WORKFLOW_BENCH_METRICS_DIR, `metrics-${where}.txt`), await (await fetch(`${base}/metrics`)).text());

@@ -11,6 +11,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
+import v8 from 'node:v8';
 
 /** The probe's timer period (ms); a tick later than this plus STALL_MIN_MS is a stall. */
 const TICK_MS = 2;
@@ -65,9 +66,31 @@ if (out) {
     startStallTimer();
   };
   diagnostics.subscribe('v01t:server', onServer);
+  // Bytes allocated on the JS heap (ADR 0096), per half second: [end epoch ms, bytes]. V8 has no running
+  // total, so a GC profiler restarted every 500 ms gives each collection's used heap before and after it;
+  // what was allocated is the growth of the used heap between collections (and since the last one).
+  const allocations: [number, number][] = [];
+  let gcs = new v8.GCProfiler();
+  gcs.start();
+  let usedAtStart = v8.getHeapStatistics().used_heap_size;
+  setInterval(() => {
+    const r = gcs.stop();
+    const usedNow = v8.getHeapStatistics().used_heap_size;
+    gcs = new v8.GCProfiler();
+    gcs.start();
+    let bytes = 0;
+    let prev = usedAtStart;
+    for (const s of r?.statistics ?? []) {
+      bytes += Math.max(0, s.beforeGC.heapStatistics.usedHeapSize - prev);
+      prev = s.afterGC.heapStatistics.usedHeapSize;
+    }
+    bytes += Math.max(0, usedNow - prev);
+    allocations.push([Date.now(), bytes]);
+    usedAtStart = usedNow;
+  }, 500).unref();
   // The monotonic clock (µs) at timeOrigin: a --cpu-prof profile's sample times are on that clock, so stalls can be laid over samples.
   const monotonicOriginUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
-  process.on('SIGUSR2', () => fs.writeFileSync(out, JSON.stringify({ pauses, stalls, timeOrigin: origin, monotonicOriginUs })));
+  process.on('SIGUSR2', () => fs.writeFileSync(out, JSON.stringify({ pauses, stalls, allocations, timeOrigin: origin, monotonicOriginUs })));
 }
 
 /** V8's GC kinds as perf_hooks reports them (NODE_PERFORMANCE_GC_*). */

@@ -10,6 +10,7 @@ import { Outbox } from '../../src/kernel/events/outbox.js';
 import { PostgresBus, type PostgresBusOptions } from '../../src/kernel/events/postgres-bus.js';
 import { createLogger } from '../../src/kernel/telemetry/logger.js';
 import { freshPostgresDatabase, TEST_DB } from '../helpers/platform.js';
+import { waitFor } from './poll.js';
 
 /**
  * The postgres bus's batch transactions, driven poll by poll (no consumer loop, no sleeps) on a
@@ -18,6 +19,7 @@ import { freshPostgresDatabase, TEST_DB } from '../helpers/platform.js';
  */
 const NAME = 'workflow.run.started.v1' as const;
 const started = (runId: string) => ({ runId, workflowId: 'wf-1', workflowVersion: 1, trigger: 'manual' });
+const SUCCEEDED = 'workflow.run.succeeded.v1' as const;
 
 describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => {
   let database: Database;
@@ -253,6 +255,8 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     await done;
     expect(seenWhenTimerRan).toBeLessThan(events.length);
     expect(seen).toEqual(events.map((e) => e.id));
+    // Its loop may still be between polls: stopped here, it cannot take the next tests' events (same name).
+    await bus.stop();
   });
 
   it('hands the batch handler a whole batch in one call (one statement for 30 events); a failing batch call falls back to the single-event handler', async () => {
@@ -531,5 +535,122 @@ describe(`postgres bus batch delivery (${TEST_DB})`, { timeout: 60_000 }, () => 
     expect(await bus.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: false, more: false });
     expect(Number((await consumer(g)).position)).toBe(await head());
     expect(await other.pollOnce(g, [NAME], handler)).toEqual({ handled: 0, busy: true, more: false });
+  });
+  describe('one outbox read shared by the groups of a process (ADR 0096)', () => {
+    /** Publishes events alternating NAME (even i) and SUCCEEDED (odd i), relays them; returns them in log order. */
+    const publishMixed = async (bus: PostgresBus, prefix: string, n: number, from = 0) => {
+      const out: EventEnvelope[] = [];
+      for (let i = from; i < from + n; i++) {
+        const runId = `${prefix}${i}`;
+        const e = i % 2 === 0 ? { name: NAME, workspaceId: null, payload: started(runId) } : { name: SUCCEEDED, workspaceId: null, payload: { runId, workflowId: 'wf-1', workflowVersion: 1, durationMs: 1 } };
+        out.push((await outbox.publish(e as never)) as EventEnvelope);
+      }
+      await bus.relayOnce();
+      return out;
+    };
+    const outboxReads = () => statements.filter((s) => s.queryType === 'select' && s.table === 'kernel.outbox').length;
+    const ids = (events: EventEnvelope[]) => events.map((e) => e.id);
+
+    it('groups woken together by the relay share one read; each gets the events of its own names after its own offset, in log order', async () => {
+      const bus = makeBus({ pollMs: 60_000 });
+      const groups = [
+        { g: await newGroup(bus, 'share-started'), names: [NAME] },
+        { g: await newGroup(bus, 'share-both'), names: [NAME, SUCCEEDED] },
+        { g: await newGroup(bus, 'share-succeeded'), names: [SUCCEEDED] },
+      ].map((x) => ({ ...x, ...recordingHandler(x.g) }));
+      // Each group's lease taken by an idle poll; the loops then sleep until woken (as after a relay run that found nothing).
+      for (const x of groups) expect(await bus.pollOnce(x.g, x.names as never, x.handler)).toEqual({ handled: 0, busy: false, more: false });
+      for (const x of groups) await bus.startConsumer(x.g, x.names as never, x.handler, undefined, undefined, 60_000);
+      const events = await publishMixed(bus, 'share', 7);
+      const h = await head();
+      statements = [];
+      recording = true;
+      bus.wakeAll();
+      await waitFor(async () => (await Promise.all(groups.map((x) => consumer(x.g)))).every((c) => Number(c.position) === h), { what: 'every group at the head' });
+      recording = false;
+      expect(outboxReads()).toBe(1);
+      expect(groups[0]!.calls.map((c) => c.id)).toEqual(ids(events.filter((e) => e.name === NAME)));
+      expect(groups[1]!.calls.map((c) => c.id)).toEqual(ids(events));
+      expect(groups[2]!.calls.map((c) => c.id)).toEqual(ids(events.filter((e) => e.name === SUCCEEDED)));
+      for (const x of groups) expect(await deliveries(x.g)).toEqual([...new Set(x.calls.map((c) => c.id))].sort());
+      await bus.stop();
+    });
+
+    it('a group far behind another gets every event once and in order, and the group ahead is not held back by it', async () => {
+      const bus = makeBus({ batchSize: 10, txMaxEvents: 10 });
+      const behind = { g: await newGroup(bus, 'behind'), names: [NAME, SUCCEEDED] };
+      const odd = { g: await newGroup(bus, 'odd'), names: [SUCCEEDED] };
+      const ahead = { g: await newGroup(bus, 'ahead'), names: [NAME, SUCCEEDED] };
+      const groups = [behind, odd, ahead].map((x) => ({ ...x, ...recordingHandler(x.g) }));
+      const poll = (x: (typeof groups)[number]) => bus.pollOnce(x.g, x.names as never, x.handler);
+      for (const x of groups) expect(await poll(x)).toEqual({ handled: 0, busy: false, more: false });
+      const first = await publishMixed(bus, 'far', 24);
+      // The group ahead consumes these on its own first.
+      while ((await poll(groups[2]!)).more);
+      const events = [...first, ...(await publishMixed(bus, 'far', 4, 24))];
+      const readsPerRound: number[] = [];
+      for (;;) {
+        statements = [];
+        recording = true;
+        const results = await Promise.all(groups.map(poll));
+        recording = false;
+        readsPerRound.push(outboxReads());
+        expect(results.every((r) => !r.busy && r.retryInMs === undefined)).toBe(true);
+        if (!results.some((r) => r.more)) break;
+      }
+      // Round 1: one read from the group behind (full at its 10th row); the group ahead, past all of it,
+      // reads on its own and gets its 4 new events at once. Then one shared read per round.
+      expect(readsPerRound).toEqual([2, 1, 1]);
+      expect(groups[0]!.calls.map((c) => c.id)).toEqual(ids(events));
+      expect(groups[1]!.calls.map((c) => c.id)).toEqual(ids(events.filter((e) => e.name === SUCCEEDED)));
+      expect(groups[2]!.calls.map((c) => c.id)).toEqual(ids(events));
+      const h = await head();
+      for (const x of groups) {
+        expect(Number((await consumer(x.g)).position)).toBe(h);
+        expect(await effectCount(x.g)).toEqual(new Map(x.calls.map((c) => [c.id, 1])));
+      }
+    });
+
+    it('after a crash a new replica resumes each group where it stopped (a failing group at its failing event); the crashed one commits nothing', async () => {
+      const crashed = makeBus();
+      const ok = { g: await newGroup(crashed, 'resume-ok') };
+      const failing = { g: await newGroup(crashed, 'resume-fail') };
+      const okH = recordingHandler(ok.g);
+      const failH = recordingHandler(failing.g, (e, attempt) => (e.payload as { runId: string }).runId === 'k2' && attempt === 1);
+      const events = await publish(crashed, ['k0', 'k1', 'k2', 'k3', 'k4']);
+      const [r1ok, r1fail] = await Promise.all([crashed.pollOnce(ok.g, [NAME], okH.handler), crashed.pollOnce(failing.g, [NAME], failH.handler)]);
+      expect(r1ok).toEqual({ handled: 5, busy: false, more: false });
+      expect(r1fail).toEqual({ handled: 2, busy: false, more: false, retryInMs: 1000 });
+      // The replica dies without giving its leases back; they run out.
+      await database.query(`UPDATE kernel.event_consumers SET lease_until = now() - interval '1 second' WHERE group_name IN ($1, $2)`, [ok.g, failing.g]);
+      const restarted = makeBus();
+      const later = await publish(restarted, ['k5', 'k6']);
+      const [r2ok, r2fail] = await Promise.all([restarted.pollOnce(ok.g, [NAME], okH.handler), restarted.pollOnce(failing.g, [NAME], failH.handler)]);
+      expect(r2ok).toEqual({ handled: 2, busy: false, more: false });
+      expect(r2fail).toEqual({ handled: 5, busy: false, more: false });
+      // The crashed replica, still thinking its leases fresh, polls both together: nothing claimed, nothing handled.
+      const more = await publish(restarted, ['k7']);
+      expect(await Promise.all([crashed.pollOnce(ok.g, [NAME], okH.handler), crashed.pollOnce(failing.g, [NAME], failH.handler)])).toEqual([
+        { handled: 0, busy: true, more: false },
+        { handled: 0, busy: true, more: false },
+      ]);
+      statements = [];
+      recording = true;
+      expect(await Promise.all([restarted.pollOnce(ok.g, [NAME], okH.handler), restarted.pollOnce(failing.g, [NAME], failH.handler)])).toEqual([
+        { handled: 1, busy: false, more: false },
+        { handled: 1, busy: false, more: false },
+      ]);
+      recording = false;
+      expect(outboxReads()).toBe(1);
+      const all = ids([...events, ...later, ...more]);
+      expect(okH.calls.map((c) => c.id)).toEqual(all);
+      expect(failH.calls.filter((c) => c.id === all[2]).map((c) => c.attempt)).toEqual([1, 2]);
+      for (const g of [ok.g, failing.g]) {
+        expect(await effectCount(g)).toEqual(new Map(all.map((id) => [id, 1])));
+        expect(await deliveries(g)).toEqual([...all].sort());
+        expect(await consumer(g)).toMatchObject({ failing_event_id: null, failing_attempts: 0 });
+        expect(Number((await consumer(g)).position)).toBe(await head());
+      }
+    });
   });
 });

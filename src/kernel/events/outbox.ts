@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
 import type { Clock } from '../clock.js';
 import type { Db, DbExecutor } from '../db/database.js';
@@ -7,6 +6,7 @@ import { AppError } from '../errors.js';
 import { currentTraceparent } from '../telemetry/tracing.js';
 import { eventSchema, type EventName } from './catalog.js';
 import type { AnyEnvelope, EventEnvelope, EventPublisher, NewEvent } from './envelope.js';
+import { uuidV4 } from '../crypto/uuid.js';
 
 /**
  * The outbox is both the hand-off point (business write + event row in one transaction) and, on
@@ -86,11 +86,11 @@ export interface OutboxRow {
   traceparent?: string | null;
 }
 
-export function envelopeOf(r: OutboxRow): AnyEnvelope {
+export function envelopeOf(r: Omit<OutboxRow, 'seq'>): AnyEnvelope {
   return {
     id: r.id,
     name: r.name as EventName,
-    occurredAt: new Date(r.occurred_at).toISOString(),
+    occurredAt: (r.occurred_at instanceof Date ? r.occurred_at : new Date(r.occurred_at)).toISOString(),
     workspaceId: r.workspace_id,
     actorId: r.actor_id,
     payload: (typeof r.payload === 'string' ? JSON.parse(r.payload) : r.payload) as never,
@@ -154,7 +154,7 @@ export class Outbox implements EventPublisher {
       });
     }
     const envelope: EventEnvelope<N> = {
-      id: event.id ?? randomUUID(),
+      id: event.id ?? uuidV4(),
       name: event.name,
       occurredAt: (event.occurredAt ?? this.clock.now()).toISOString(),
       workspaceId: event.workspaceId ?? null,

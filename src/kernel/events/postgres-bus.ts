@@ -10,6 +10,9 @@ import type { BatchEventHandler, EventHandler } from './envelope.js';
 import { deliverOnce, errorText, recordDeadLetter, releaseClaims } from './deliver.js';
 import { envelopeOf, RELAY_LOCK_KEY, rowsOf, type OutboxRow } from './outbox.js';
 
+/** An outbox row as a consumer's read returns it. */
+type PolledRow = Omit<OutboxRow, 'seq'>;
+
 export interface BusAdapter {
   readonly kind: 'postgres' | 'kafka';
   /** Most outbox rows one relayOnce() moves onto the bus. */
@@ -63,6 +66,21 @@ class BatchHandlerFailed extends Error {
   constructor(readonly error: unknown) {
     super(`batch handler failed: ${errorText(error)}`);
   }
+}
+
+/** A group's share of an outbox read (see PostgresBus.read). */
+interface GroupRead {
+  head: number;
+  rows: PolledRow[];
+  cover: number | undefined;
+}
+
+interface ReadRequest {
+  from: number;
+  names: EventName[];
+  readMax: number;
+  resolve: (r: GroupRead) => void;
+  reject: (err: unknown) => void;
 }
 
 interface PollContext {
@@ -129,6 +147,10 @@ export class PostgresBus implements BusAdapter {
   private readonly leases = new Map<string, HeldLease>();
   /** Groups subscribed in this process (lag is reported for these, running or not). */
   private readonly known = new Set<string>();
+  /** Reads asked for in this turn of the event loop, sent together as one (see read()). */
+  private reads: ReadRequest[] = [];
+  /** Each group's names as a set (keyed by the group's names array, the same one every poll). */
+  private readonly nameSets = new WeakMap<EventName[], Set<string>>();
 
   constructor(private readonly o: PostgresBusOptions) {
     this.batchSize = o.batchSize ?? 200;
@@ -293,23 +315,15 @@ export class PostgresBus implements BusAdapter {
     if (!g) return { handled: 0, busy: true, more: false };
     const from = g.position;
     const failing = { id: g.failingEventId, attempts: g.failingAttempts };
-    const nameList = sql.join(names.map((n) => sql`${n}`), sql`, `);
     const perTx = batch && batchMax ? Math.max(1, batchMax) : this.txMaxEvents;
     const readMax = batch && batchMax ? Math.max(this.batchSize, perTx) : this.batchSize;
-    // The head and the matching rows after the offset in one statement, so one snapshot: every matching
-    // row up to that head is among the rows read (unless the read is full), which is what lets the offset jump to it.
-    const read = rowsOf<OutboxRow & { bus_head: string | number }>(
-      await db.execute(sql`WITH h AS (SELECT coalesce(max(position), 0) AS bus_head FROM kernel.outbox)
-        SELECT h.bus_head, o.* FROM h LEFT JOIN LATERAL (
-          SELECT * FROM kernel.outbox WHERE position > ${from} AND position <= h.bus_head AND name IN (${nameList}) ORDER BY position LIMIT ${readMax}
-        ) o ON true`),
-    );
-    const head = Number(read[0]?.bus_head ?? 0);
+    const { head, rows, cover } = await this.read(from, names, readMax);
     if (head <= from) return { handled: 0, busy: false, more: false };
-    const rows: OutboxRow[] = read.filter((r) => r.id !== null);
-    const full = rows.length === readMax;
-    // Nothing more that matches up to head: the last transaction jumps the offset there, so lag reads zero and the next scan starts late.
-    const end = full ? undefined : head;
+    // `cover`: every matching row up to it is in `rows`, so the last transaction may jump the offset there
+    // (the head when nothing more matches; lag then reads zero and the next scan starts late). Undefined:
+    // the read was full for this group, and its offset goes to the last row delivered.
+    const full = cover === undefined || cover < head;
+    const end = cover;
     const attemptOf = (id: string) => (failing.id === id ? failing.attempts + 1 : 1);
     const ctx: PollContext = { group, handler, batch, from, attemptOf };
     let handled = 0;
@@ -346,16 +360,91 @@ export class PostgresBus implements BusAdapter {
       i += r.consumed;
       atEnd = end !== undefined && i === rows.length;
     }
-    if (!full && !atEnd) {
+    if (end !== undefined && !atEnd) {
       try {
-        await this.advance(db, group, head, null);
-        this.moved(group, head, null);
+        await this.advance(db, group, end, null);
+        this.moved(group, end, null);
       } catch (err) {
         if (!(err instanceof LeaseLost)) throw err;
         this.leases.delete(group);
       }
     }
     return { handled, busy: false, more: full };
+  }
+
+  /**
+   * The rows after `from` of the given names, up to `readMax`, with the head, in one snapshot. The
+   * groups of this process that ask in the same turn of the event loop (the relay wakes them
+   * together) share one read (ADR 0096): it starts at the lowest of their offsets and takes the
+   * union of their names, and each group gets the rows after its own offset of its own names.
+   * `cover`: every row of this group's names after `from` and up to it is among `rows` (the head
+   * unless the read was full); undefined when the group's rows filled its `readMax` (the old `full`).
+   */
+  private read(from: number, names: EventName[], readMax: number): Promise<GroupRead> {
+    return new Promise<GroupRead>((resolve, reject) => {
+      this.reads.push({ from, names, readMax, resolve, reject });
+      // The first request of a turn sends the read at the end of that turn, with every request made meanwhile.
+      if (this.reads.length === 1) void nextTurn().then(() => this.flushReads());
+    });
+  }
+
+  private async flushReads(): Promise<void> {
+    const asked = this.reads.splice(0);
+    try {
+      const shared = await this.readRows(
+        Math.min(...asked.map((a) => a.from)),
+        asked.length === 1 ? asked[0]!.names : [...new Set(asked.flatMap((a) => a.names))],
+        Math.max(...asked.map((a) => a.readMax)),
+      );
+      // A full read holds every matching row only up to its last one.
+      const upTo = shared.full ? shared.positions[shared.positions.length - 1]! : shared.head;
+      for (const a of asked) {
+        if (upTo <= a.from && shared.head > a.from) {
+          // A group past every row of a full read (another group is far behind): a read of its own.
+          this.readAlone(a);
+          continue;
+        }
+        const names = asked.length === 1 ? undefined : this.nameSet(a.names);
+        const rows: PolledRow[] = [];
+        for (let i = 0; i < shared.rows.length && rows.length < a.readMax; i++) {
+          if (shared.positions[i]! > a.from && (!names || names.has(shared.rows[i]!.name))) rows.push(shared.rows[i]!);
+        }
+        a.resolve({ head: shared.head, rows, cover: rows.length === a.readMax ? undefined : upTo });
+      }
+    } catch (err) {
+      for (const a of asked) a.reject(err);
+    }
+  }
+
+  private nameSet(names: EventName[]): Set<string> {
+    let set = this.nameSets.get(names);
+    if (!set) this.nameSets.set(names, (set = new Set(names)));
+    return set;
+  }
+
+  private readAlone(a: ReadRequest): void {
+    this.readRows(a.from, a.names, a.readMax).then(
+      (r) => a.resolve({ head: r.head, rows: r.rows, cover: r.full ? undefined : r.head }),
+      (err: unknown) => a.reject(err),
+    );
+  }
+
+  /** The head and up to `limit` rows of `names` after `from` in one statement (one snapshot). */
+  private async readRows(from: number, names: EventName[], limit: number): Promise<{ head: number; rows: PolledRow[]; positions: number[]; full: boolean }> {
+    const nameList = sql.join(names.map((n) => sql`${n}`), sql`, `);
+    // The head and the matching rows after the offset in one statement, so one snapshot: every matching
+    // row up to that head is among the rows read (unless the read is full), which is what lets the offset jump to it.
+    // Only the columns an envelope needs (not seq or published_at: fewer fields and Dates parsed per row).
+    const read = rowsOf<PolledRow & { bus_head: string | number }>(
+      await this.o.db.execute(sql`WITH h AS (SELECT coalesce(max(position), 0) AS bus_head FROM kernel.outbox)
+        SELECT h.bus_head, o.* FROM h LEFT JOIN LATERAL (
+          SELECT id, name, occurred_at, workspace_id, actor_id, payload, position, traceparent FROM kernel.outbox
+          WHERE position > ${from} AND position <= h.bus_head AND name IN (${nameList}) ORDER BY position LIMIT ${limit}
+        ) o ON true`),
+    );
+    const head = Number(read[0]?.bus_head ?? 0);
+    const rows: PolledRow[] = read.filter((r) => r.id !== null);
+    return { head, rows, positions: rows.map((r) => Number(r.position)), full: rows.length === limit };
   }
 
   /**
@@ -368,7 +457,7 @@ export class PostgresBus implements BusAdapter {
    * after `txMaxMs`: the claims of the rows not reached are given back and the offset set to the last
    * row delivered. A throwing handler rolls the whole transaction back and surfaces as HandlerFailed.
    */
-  private async deliverBatch(ctx: PollContext, rows: OutboxRow[], end: number | undefined): Promise<{ consumed: number; handled: number; position: number }> {
+  private async deliverBatch(ctx: PollContext, rows: PolledRow[], end: number | undefined): Promise<{ consumed: number; handled: number; position: number }> {
     const started = this.clock.now().getTime();
     return this.o.db.transaction(async (tx) => {
       const ids = [...new Set(rows.map((r) => r.id))];
@@ -445,7 +534,7 @@ export class PostgresBus implements BusAdapter {
    */
   private async deliverEach(
     ctx: PollContext,
-    rows: OutboxRow[],
+    rows: PolledRow[],
     known?: { eventId: string; error: unknown },
   ): Promise<{ handled: number; stop?: PollResult }> {
     const db = this.o.db;

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
@@ -21,6 +20,7 @@ import { bearerToken, checkCsrf, credentialOf, registerBrowserSupport } from './
 import { clientErrorHandler, frameworkErrorHandler } from './client-errors.js';
 import { rejectUnstorableInput } from './input-guard.js';
 import { openApiComponents, openApiTransform, openApiTransformObject } from './openapi.js';
+import { uuidV4 } from '../crypto/uuid.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
 
@@ -136,7 +136,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<App> {
     requestIdHeader: false,
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && /^[\w.:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+      return typeof incoming === 'string' && /^[\w.:-]{1,128}$/.test(incoming) ? incoming : uuidV4();
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 500 },
     ajv: { customOptions: { removeAdditional: false } },

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../kernel/clock.js';
 import type { Transactor, Tx } from '../../kernel/db/transaction.js';
 import type { EventName } from '../../kernel/events/catalog.js';
@@ -14,6 +13,7 @@ import { TERMINAL, type RunRow, type RunStatus, type Wait, type WorkflowReposito
 import { NotInOneTransaction, RunGone, RunWrites, startedEvent, type DeferredStart, type FreshPlan } from './run-writes.js';
 import { stepRegistry, type StepRegistry } from './steps/index.js';
 import { StepError, StepInProgress, type EffectStepModule, type Expressions, type WaitStepModule } from './steps/types.js';
+import { uuidV4 } from '../../kernel/crypto/uuid.js';
 
 
 export interface ExecutorOptions {
@@ -604,7 +604,7 @@ export class Executor {
               if (!(await repo.updateRun(run.id, { outputs: w.outputs, currentStep: next, stepAttempt: 1, wait: null }, clock.now(), tx))) throw new RunGone();
             });
           } else {
-            w.recordAttempt({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'succeeded', key, input: null, output, error: null, startedAt: started, finishedAt: clock.now() });
+            w.recordAttempt({ id: uuidV4(), stepId: step.id, stepType: step.type, attempt, status: 'succeeded', key, input: null, output, error: null, startedAt: started, finishedAt: clock.now() });
           }
           w.stepId = next;
           w.attempt = 1;
@@ -632,7 +632,7 @@ export class Executor {
           if (module.kind === 'effect') {
             if (effectAttempt.id) await repo.finishAttempt(effectAttempt.id, 'failed', null, message, clock.now());
           } else {
-            w.recordAttempt({ id: randomUUID(), stepId: step.id, stepType: step.type, attempt, status: 'failed', key, input: null, output: null, error: message, startedAt: started, finishedAt: clock.now() });
+            w.recordAttempt({ id: uuidV4(), stepId: step.id, stepType: step.type, attempt, status: 'failed', key, input: null, output: null, error: message, startedAt: started, finishedAt: clock.now() });
           }
           if (retriable && attempt < maxAttempts) {
             const until = new Date(clock.now().getTime() + this.backoffMs(step, attempt));
@@ -698,7 +698,7 @@ export class Executor {
     const exprs = this.expressions(run, step, ctx);
     const input = (await exprs.resolve(module.attemptInput ? module.attemptInput(step.with) : step.with, 'with')) as Record<string, unknown>;
     if (!existing) {
-      attemptRow.id = randomUUID();
+      attemptRow.id = uuidV4();
       await repo.insertAttempts(run.id, [{ id: attemptRow.id, stepId: step.id, stepType: step.type, attempt, status: 'running', key, input, output: null, error: null, startedAt: clock.now(), finishedAt: null }]);
     }
     const remaining = run.deadlineAt ? Date.parse(run.deadlineAt) - clock.now().getTime() : Infinity;

@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { sameSecret } from '../../kernel/crypto/compare.js';
 import { Cron } from 'croner';
 import type { AuditLog } from '../../kernel/audit/index.js';
@@ -16,6 +16,7 @@ import { evaluate } from './expressions.js';
 import { RunWaiters } from './run-waiters.js';
 import type { WorkflowMetrics } from './metrics.js';
 import { TERMINAL, type RunListQuery, type RunRow, type RunStatus, type StartGuard, type WorkflowRepository, type WorkflowRow } from './repository.js';
+import { uuidV4 } from '../../kernel/crypto/uuid.js';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -125,7 +126,7 @@ export class WorkflowService {
 
   async create(workspaceId: string, raw: unknown, actor: Actor) {
     const def = parseDefinition(raw);
-    const id = randomUUID();
+    const id = uuidV4();
     const now = this.clock.now();
     const webhook = def.trigger.type === 'webhook' ? this.newWebhook(def.trigger.hmac) : null;
     const secretEnc = webhook?.secret ? await this.secrets.encrypt(webhook.secret, `workflow-webhook:${id}`) : null;
@@ -233,7 +234,7 @@ export class WorkflowService {
     if (tx || opts.triggerRef || opts.chainDepth) return this.startOne(workspaceId, workflowId, input, opts, tx);
     await this.prepareQueue();
     return new Promise((resolve, reject) => {
-      this.startBatch.push({ workspaceId, workflowId, input, opts, id: randomUUID(), resolve, reject });
+      this.startBatch.push({ workspaceId, workflowId, input, opts, id: uuidV4(), resolve, reject });
       this.scheduleStarts();
     });
   }
@@ -346,7 +347,7 @@ export class WorkflowService {
     const write = async (ex: Tx) => {
       // One statement in the common case: the run is inserted only for an enabled workflow of the workspace, at its current version.
       const r = await this.repo.insertRun(
-        { id: randomUUID(), workspaceId, workflowId, trigger: opts.trigger, input: input ?? {}, idempotencyKey: opts.idempotencyKey ?? null, createdBy: opts.actor.userId, now: this.clock.now(), triggerRef: opts.triggerRef, chainDepth: opts.chainDepth, guard: opts.guard },
+        { id: uuidV4(), workspaceId, workflowId, trigger: opts.trigger, input: input ?? {}, idempotencyKey: opts.idempotencyKey ?? null, createdBy: opts.actor.userId, now: this.clock.now(), triggerRef: opts.triggerRef, chainDepth: opts.chainDepth, guard: opts.guard },
         ex,
       );
       if (r === null) {
