@@ -456,7 +456,8 @@ export interface BatchWrites {
 
 /**
  * The set-based statements of batch scoring (ScoringService.handleBatch): four statements per batch
- * whatever its size, each taking its rows as one JSON parameter. Locking reads (FOR UPDATE) take
+ * whatever its size, each taking its rows as arrays (`recs`: members by pair number, few-valued
+ * columns as dictionaries, ADR 0098). Locking reads (FOR UPDATE) take
  * the rows the per-event path locks one by one, in key order; writes of counters add deltas (so
  * they commute with the per-event path and with adjustments), writes of state computed from a
  * locked read (streaks, levels) store the value.
