@@ -230,6 +230,33 @@ describe('batch scoring', () => {
     expect(await state(ws, index)).toEqual(reference);
   }, 60_000);
 
+  it('awards no rule twice for an event whose processed mark retention removed, as the per-event path', async () => {
+    // With the mark gone only the ledger's (event, rule) pairs know the event was scored: the batch
+    // reads them by event id (ADR 0098), the per-event path meets them as an insert conflict.
+    const users = Array.from({ length: 3 }, () => randomUUID());
+    const ws = randomUUID();
+    await configure(ws, users);
+    const { list, index } = envelopes(ws, stream(4, users, 90));
+    const purgeMarks = () => db().execute(sql`DELETE FROM gamification.processed_events WHERE workspace_id = ${ws}`);
+    await scoreOneByOne(list);
+    const once = await state(ws, index);
+    await purgeMarks();
+    const single = await scoreOneByOne(list);
+    const sa = await state(ws, index);
+    await reset(ws);
+    await scoreInBatches(list, 11);
+    await purgeMarks();
+    const inBatches = await scoreInBatches(list, 13);
+    const sb = await state(ws, index);
+
+    expect(await mapOutcomes(ws, inBatches)).toEqual(await mapOutcomes(ws, single));
+    expect(sb).toEqual(sa);
+    expect(single.every((o) => o.status !== 'scored' || o.entries.length === 0)).toBe(true);
+    expect(sa.ledger).toEqual(once.ledger);
+    expect(sa.balances).toEqual(once.balances);
+    expect(sa.scores).toEqual(once.scores);
+  }, 60_000);
+
   it('keeps workspaces apart within one batch', async () => {
     const user = randomUUID();
     const [w1, w2] = [randomUUID(), randomUUID()];

@@ -313,8 +313,13 @@ export interface UserKey {
   userId: string;
 }
 
-/** One column of a list sent as an array: its name in the statement, its PostgreSQL type, its value per row. */
-type Col<T> = readonly [name: string, type: string, get: (row: T) => string | number | null];
+/**
+ * One column of a list sent as an array: its name in the statement, its PostgreSQL type, its value
+ * per row, and `dict` for a column with few distinct values (a rule id, a persona, a metric, an event
+ * name, a board, a period, a day): its distinct values go once and each row names its value by number
+ * (ADR 0098).
+ */
+type Col<T> = readonly [name: string, type: string, get: (row: T) => string | number | null, dict?: 'dict'];
 
 /**
  * A PostgreSQL array literal of the values (`{"a","b",NULL,3}`), sent as one text parameter: the
@@ -343,17 +348,79 @@ function nameList(values: readonly string[]): string {
 }
 
 /**
- * A list as one array parameter per column read back as rows (`unnest($1::uuid[], $2::text[], …)`):
- * a fixed number of parameters whatever the batch size, so the statement text is fixed and neither
- * drizzle nor the server handles a parameter per value.
+ * The (workspace, user) pairs of one statement (ADR 0098; the score rows' `m` of ADR 0081 and 0088
+ * for every list): each pair goes once, in the CTE `m` (`ws[]`, `u[]`), and each row of a list names
+ * its pair by number, instead of two uuids (78 bytes of text, two uuid parses) per row of every list.
+ * A batch names its ~200 members in ~1,300 rows per statement.
  */
-function recs<T>(list: readonly T[], cols: readonly Col<T>[]): SQL {
-  const arrays = cols.map(([, type, get]) => sql`${arrayLiteral(list.map(get))}::${sql.raw(type)}[]`);
-  return sql`unnest(${sql.join(arrays, sql`, `)}) AS r(${sql.raw(cols.map(([name]) => name).join(', '))})`;
+class Pairs {
+  private readonly numbers = new Map<string, number>();
+  private readonly ws: string[] = [];
+  private readonly u: string[] = [];
+
+  no(key: UserKey): number {
+    const k = `${key.workspaceId}|${key.userId}`;
+    let n = this.numbers.get(k);
+    if (n === undefined) {
+      this.ws.push(key.workspaceId);
+      this.u.push(key.userId);
+      this.numbers.set(k, (n = this.ws.length));
+    }
+    return n;
+  }
+
+  /** The CTE `m`, first in the statement's WITH: built after every list that names a pair. */
+  cte(): SQL {
+    return sql`m AS MATERIALIZED (SELECT ${arrayLiteral(this.ws)}::uuid[] AS ws, ${arrayLiteral(this.u)}::uuid[] AS u)`;
+  }
 }
 
-const WS = <T extends UserKey>(): Col<T> => ['ws', 'uuid', (r) => r.workspaceId];
-const U = <T extends UserKey>(): Col<T> => ['u', 'uuid', (r) => r.userId];
+/**
+ * A list as one array parameter per column read back as rows `r` (`unnest($1::uuid[], $2::text[], …)`):
+ * a fixed number of parameters whatever the batch size, so the statement text is fixed and neither
+ * drizzle nor the server handles a parameter per value. With `pairs`, each row's (workspace, user)
+ * goes as its pair's number (`r.ws`, `r.u` read from `m`); a `dict` column goes as its distinct
+ * values plus a number per row. Rows keep the list's order.
+ */
+function recs<T>(list: readonly T[], cols: readonly Col<T>[], pairs?: Pairs): SQL {
+  const names: string[] = [];
+  const arrays: SQL[] = [];
+  const select: SQL[] = [];
+  let plain = !pairs;
+  if (pairs) {
+    names.push('pn');
+    // byPair() is the only caller with pairs, and its rows are UserKeys.
+    arrays.push(sql`${arrayLiteral(list.map((row) => pairs.no(row as UserKey)))}::int[]`);
+    select.push(sql`m.ws[x.pn] AS ws, m.u[x.pn] AS u`);
+  }
+  for (const [name, type, get, dict] of cols) {
+    names.push(name);
+    if (!dict) {
+      arrays.push(sql`${arrayLiteral(list.map(get))}::${sql.raw(type)}[]`);
+      select.push(sql.raw(`x.${name}`));
+      continue;
+    }
+    plain = false;
+    const numbers = new Map<string | number | null, number>();
+    const values: (string | number | null)[] = [];
+    const refs = list.map((row) => {
+      const v = get(row);
+      let n = numbers.get(v);
+      if (n === undefined) {
+        values.push(v);
+        numbers.set(v, (n = values.length));
+      }
+      return n;
+    });
+    arrays.push(sql`${arrayLiteral(refs)}::int[]`);
+    select.push(sql`(${arrayLiteral(values)}::${sql.raw(type)}[])[x.${sql.raw(name)}] AS ${sql.raw(name)}`);
+  }
+  if (plain) return sql`unnest(${sql.join(arrays, sql`, `)}) AS r(${sql.raw(names.join(', '))})`;
+  return sql`(SELECT ${sql.join(select, sql`, `)} FROM ${pairs ? sql`m, ` : sql``}unnest(${sql.join(arrays, sql`, `)}) AS x(${sql.raw(names.join(', '))})) r`;
+}
+
+/** `recs` of a list of (workspace, user) keys: `r.ws` and `r.u` through the statement's pairs, then `cols`. */
+const byPair = <T extends UserKey>(pairs: Pairs, list: readonly T[], cols: readonly Col<T>[] = []): SQL => recs(list, cols, pairs);
 
 export type StreakKey = UserKey & { activity: string; cadence: Cadence };
 export type CapKey = UserKey & { ruleId: string; day: string };
@@ -389,7 +456,8 @@ export interface BatchWrites {
 
 /**
  * The set-based statements of batch scoring (ScoringService.handleBatch): four statements per batch
- * whatever its size, each taking its rows as one JSON parameter. Locking reads (FOR UPDATE) take
+ * whatever its size, each taking its rows as arrays (`recs`: members by pair number, few-valued
+ * columns as dictionaries, ADR 0098). Locking reads (FOR UPDATE) take
  * the rows the per-event path locks one by one, in key order; writes of counters add deltas (so
  * they commute with the per-event path and with adjustments), writes of state computed from a
  * locked read (streaks, levels) store the value.
@@ -401,7 +469,7 @@ export class BatchScoringRepository {
     const fresh = await rows<{ event_id: string }>(
       tx,
       sql`INSERT INTO gamification.processed_events (event_id, workspace_id, processed_at)
-          SELECT r.id, r.ws, ${now}::timestamptz FROM ${recs(events, [['id', 'uuid', (e) => e.id], ['ws', 'uuid', (e) => e.workspaceId]])}
+          SELECT r.id, r.ws, ${now}::timestamptz FROM ${recs(events, [['id', 'uuid', (e) => e.id], ['ws', 'uuid', (e) => e.workspaceId, 'dict']])}
           ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
     );
     return new Set(fresh.map((r) => r.event_id));
@@ -417,15 +485,18 @@ export class BatchScoringRepository {
     tx: DbExecutor,
   ): Promise<{ counts: { workspace_id: string; user_id: string; event_name: string; count: number }[]; zones: { workspace_id: string; user_id: string; timezone: string }[] }> {
     type Counted = { workspace_id: string; user_id: string; event_name: string; count: number };
+    const pairs = new Pairs();
+    const countRows = byPair(pairs, counts, [['e', 'text', (c) => c.eventName, 'dict'], ['n', 'bigint', (c) => c.n]]);
+    const userRows = byPair(pairs, users);
     const [r] = await rows<{ counts: Counted[] | null; zones: { workspace_id: string; user_id: string; timezone: string }[] | null }>(
       tx,
-      sql`WITH c AS (
+      sql`WITH ${pairs.cte()}, c AS (
             INSERT INTO gamification.event_counts AS t (workspace_id, user_id, event_name, count)
-            SELECT r.ws, r.u, r.e, r.n FROM ${recs(counts, [WS(), U(), ['e', 'text', (c) => c.eventName], ['n', 'bigint', (c) => c.n]])}
+            SELECT r.ws, r.u, r.e, r.n FROM ${countRows}
             ON CONFLICT (workspace_id, user_id, event_name) DO UPDATE SET count = t.count + EXCLUDED.count
             RETURNING workspace_id, user_id, event_name, count)
           SELECT (SELECT json_agg(c) FROM c) AS counts,
-                 (SELECT json_agg(z) FROM (SELECT s.workspace_id, s.user_id, s.timezone FROM ${recs(users, [WS(), U()])}
+                 (SELECT json_agg(z) FROM (SELECT s.workspace_id, s.user_id, s.timezone FROM ${userRows}
                     CROSS JOIN LATERAL (SELECT s.workspace_id, s.user_id, s.timezone FROM gamification.user_settings s WHERE s.workspace_id = r.ws AND s.user_id = r.u OFFSET 0) s) z) AS zones`,
     );
     return { counts: r?.counts ?? [], zones: r?.zones ?? [] };
@@ -438,51 +509,74 @@ export class BatchScoringRepository {
    * each points-badge window. Every read is a key lookup per row of the batch (`CROSS JOIN LATERAL`
    * on the table's primary or unique index; `OFFSET 0` keeps PostgreSQL from flattening the
    * unlocked ones into a join), so its cost follows the batch, not the tables: as joins the planner
-   * hashed or sorted whole tables (ADR 0081).
+   * hashed or sorted whole tables (ADR 0081). The ledger's (event, rule) pairs too: as
+   * `event_id = ANY(…)` PGlite, whose tables are analysed only by the maintenance pass (ADR 0094),
+   * scanned the whole ledger every batch (ADR 0098).
    */
   async readState(
     keys: { streaks: StreakKey[]; caps: CapKey[]; eventIds: string[]; personas: PersonaKey[]; users: UserKey[]; badges: boolean; entitlements: boolean; windows: PointsWindow[] },
     tx: DbExecutor,
   ): Promise<BatchState> {
+    const pairs = new Pairs();
+    const persona: Col<PersonaKey> = ['p', 'text', (k) => k.persona, 'dict'];
+    const streakRows = byPair(pairs, keys.streaks, [
+      ['a', 'text', (k) => k.activity, 'dict'],
+      ['c', 'text', (k) => k.cadence, 'dict'],
+    ]);
+    const capRows = byPair(pairs, keys.caps, [
+      ['rule', 'uuid', (k) => k.ruleId, 'dict'],
+      ['d', 'date', (k) => k.day, 'dict'],
+    ]);
+    const levelRows = byPair(pairs, keys.personas, [persona]);
+    const xpRows = byPair(pairs, keys.personas, [persona]);
+    const badgeRows = keys.badges ? byPair(pairs, keys.users) : null;
+    const entitlementRows = keys.entitlements ? byPair(pairs, keys.users) : null;
+    const windowRows = byPair(
+      pairs,
+      keys.windows.map((w, i) => ({ ...w, i })),
+      [
+        ['i', 'int', (w) => w.i],
+        ['m', 'text', (w) => w.metric, 'dict'],
+        ['since', 'timestamptz', (w) => w.since],
+        ['until', 'timestamptz', (w) => w.until],
+      ],
+    );
     const [r] = await rows<Record<keyof BatchState, unknown[] | null>>(
       tx,
-      sql`WITH
-          st AS (SELECT t.* FROM ${recs(keys.streaks, [WS(), U(), ['a', 'text', (k) => k.activity], ['c', 'text', (k) => k.cadence]])}
+      sql`WITH ${pairs.cte()},
+          st AS (SELECT t.* FROM ${streakRows}
                  CROSS JOIN LATERAL (SELECT t.workspace_id, t.user_id, t.activity, t.cadence, t.current, t.longest, t.last_period, t.freezes, t.freezes_used
                    FROM gamification.streaks t WHERE t.workspace_id = r.ws AND t.user_id = r.u AND t.activity = r.a AND t.cadence = r.c FOR UPDATE) t),
-          ca AS (SELECT t.* FROM ${recs(keys.caps, [WS(), U(), ['rule', 'uuid', (k) => k.ruleId], ['d', 'date', (k) => k.day]])}
+          ca AS (SELECT t.* FROM ${capRows}
                  CROSS JOIN LATERAL (SELECT t.workspace_id, t.user_id, t.rule_id, to_char(t.day, 'YYYY-MM-DD') AS day, t.points
                    FROM gamification.daily_caps t WHERE t.workspace_id = r.ws AND t.user_id = r.u AND t.rule_id = r.rule AND t.day = r.d FOR UPDATE) t),
-          lv AS (SELECT t.* FROM ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
+          lv AS (SELECT t.* FROM ${levelRows}
                  CROSS JOIN LATERAL (SELECT t.workspace_id, t.user_id, t.persona, t.level
                    FROM gamification.levels t WHERE t.workspace_id = r.ws AND t.user_id = r.u AND t.persona = r.p FOR UPDATE) t)
           SELECT (SELECT json_agg(st) FROM st) AS streaks,
                  (SELECT json_agg(ca) FROM ca) AS caps,
                  (SELECT json_agg(lv) FROM lv) AS levels,
-                 (SELECT json_agg(x) FROM (SELECT l.event_id, l.rule_id FROM gamification.ledger l
-                    WHERE l.event_id = ANY(${arrayLiteral(keys.eventIds)}::uuid[])) x) AS awarded,
-                 (SELECT json_agg(x) FROM (SELECT r.ws AS workspace_id, r.u AS user_id, r.p AS persona, b.xp FROM ${recs(keys.personas, [WS(), U(), ['p', 'text', (k) => k.persona]])}
+                 (SELECT json_agg(x) FROM (SELECT l.event_id, l.rule_id FROM unnest(${arrayLiteral(keys.eventIds)}::uuid[]) AS e(id)
+                    CROSS JOIN LATERAL (SELECT l.event_id, l.rule_id FROM gamification.ledger l WHERE l.event_id = e.id OFFSET 0) l) x) AS awarded,
+                 (SELECT json_agg(x) FROM (SELECT r.ws AS workspace_id, r.u AS user_id, r.p AS persona, b.xp FROM ${xpRows}
                     CROSS JOIN LATERAL (SELECT sum(b.points) AS xp FROM gamification.balances b
                       WHERE b.workspace_id = r.ws AND b.user_id = r.u AND b.persona = r.p HAVING count(*) > 0) b) x) AS xp,
                  ${
-                   keys.badges
-                     ? sql`(SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.badge_id FROM ${recs(keys.users, [WS(), U()])}
+                   badgeRows
+                     ? sql`(SELECT json_agg(x) FROM (SELECT b.workspace_id, b.user_id, b.badge_id FROM ${badgeRows}
                     CROSS JOIN LATERAL (SELECT b.workspace_id, b.user_id, b.badge_id FROM gamification.user_badges b WHERE b.workspace_id = r.ws AND b.user_id = r.u OFFSET 0) b) x)`
                      : sql`NULL::json`
                  } AS badges,
                  ${
-                   keys.entitlements
-                     ? sql`(SELECT json_agg(x) FROM (SELECT e.workspace_id, e.user_id, e.reward_key FROM ${recs(keys.users, [WS(), U()])}
+                   entitlementRows
+                     ? sql`(SELECT json_agg(x) FROM (SELECT e.workspace_id, e.user_id, e.reward_key FROM ${entitlementRows}
                     CROSS JOIN LATERAL (SELECT e.workspace_id, e.user_id, e.reward_key FROM gamification.entitlements e WHERE e.workspace_id = r.ws AND e.user_id = r.u OFFSET 0) e) x)`
                      : sql`NULL::json`
                  } AS entitlements,
                  (SELECT json_agg(x.total ORDER BY x.i) FROM (
                     SELECT r.i, (SELECT coalesce(sum(l.points), 0) FROM gamification.ledger l
                                  WHERE l.workspace_id = r.ws AND l.user_id = r.u AND l.metric = r.m AND l.occurred_at > r.since AND l.occurred_at <= r.until) AS total
-                    FROM ${recs(
-                      keys.windows.map((w, i) => ({ ...w, i })),
-                      [['i', 'int', (w) => w.i], WS(), U(), ['m', 'text', (w) => w.metric], ['since', 'timestamptz', (w) => w.since], ['until', 'timestamptz', (w) => w.until]],
-                    )}) x) AS windows`,
+                    FROM ${windowRows}) x) AS windows`,
     );
     const list = <T>(v: unknown[] | null | undefined) => (v ?? []) as T[];
     return {
@@ -502,16 +596,17 @@ export class BatchScoringRepository {
    * streaks and levels store the computed value, caps, balances and scores add deltas, ledger
    * entries, badges and rewards insert. Rows come sorted by key (the caller sorts them), so
    * concurrent writers lock them in one order. The score_counts triggers fire once, at its end.
+   * Every list names its member by the statement's pair number (CTE `m`; a member's six score rows
+   * and its Redis marks too, ADR 0081, 0088, 0098).
    */
   async write(w: BatchWrites, markForRedis: boolean, now: string, tx: DbExecutor): Promise<void> {
+    const pairs = new Pairs();
     const parts: SQL[] = [];
     if (w.streaks.length)
       parts.push(sql`INSERT INTO gamification.streaks AS t (workspace_id, user_id, activity, cadence, current, longest, last_period, freezes, freezes_used, updated_at)
-        SELECT r.ws, r.u, r.a, r.c, r.cur, r.lng, r.lp, r.fz, r.fu, ${now}::timestamptz FROM ${recs(w.streaks, [
-          WS(),
-          U(),
-          ['a', 'text', (s) => s.activity],
-          ['c', 'text', (s) => s.cadence],
+        SELECT r.ws, r.u, r.a, r.c, r.cur, r.lng, r.lp, r.fz, r.fu, ${now}::timestamptz FROM ${byPair(pairs, w.streaks, [
+          ['a', 'text', (s) => s.activity, 'dict'],
+          ['c', 'text', (s) => s.cadence, 'dict'],
           ['cur', 'int', (s) => s.state.current],
           ['lng', 'int', (s) => s.state.longest],
           ['lp', 'int', (s) => s.state.lastPeriod],
@@ -522,83 +617,71 @@ export class BatchScoringRepository {
           freezes = EXCLUDED.freezes, freezes_used = EXCLUDED.freezes_used, updated_at = EXCLUDED.updated_at`);
     if (w.caps.length)
       parts.push(sql`INSERT INTO gamification.daily_caps AS t (workspace_id, user_id, rule_id, day, points)
-        SELECT r.ws, r.u, r.rule, r.d, r.p FROM ${recs(w.caps, [WS(), U(), ['rule', 'uuid', (c) => c.ruleId], ['d', 'date', (c) => c.day], ['p', 'int', (c) => c.points]])}
+        SELECT r.ws, r.u, r.rule, r.d, r.p FROM ${byPair(pairs, w.caps, [
+          ['rule', 'uuid', (c) => c.ruleId, 'dict'],
+          ['d', 'date', (c) => c.day, 'dict'],
+          ['p', 'int', (c) => c.points],
+        ])}
         ON CONFLICT (workspace_id, user_id, rule_id, day) DO UPDATE SET points = t.points + EXCLUDED.points`);
     if (w.awards.length)
       parts.push(sql`INSERT INTO gamification.ledger (id, workspace_id, user_id, persona, metric, points, kind, event_id, event_name, rule_id, occurred_at, recorded_at)
-        SELECT r.id, r.ws, r.u, r.p, r.m, r.pts, 'award', r.ev, r.en, r.rule, r.oa, r.ra FROM ${recs(w.awards, [
+        SELECT r.id, r.ws, r.u, r.p, r.m, r.pts, 'award', r.ev, r.en, r.rule, r.oa, r.ra FROM ${byPair(pairs, w.awards, [
           ['id', 'uuid', (e) => e.id],
-          WS(),
-          U(),
-          ['p', 'text', (e) => e.persona],
-          ['m', 'text', (e) => e.metric],
+          ['p', 'text', (e) => e.persona, 'dict'],
+          ['m', 'text', (e) => e.metric, 'dict'],
           ['pts', 'int', (e) => e.points],
           ['ev', 'uuid', (e) => e.eventId],
-          ['en', 'text', (e) => e.eventName],
-          ['rule', 'uuid', (e) => e.ruleId],
+          ['en', 'text', (e) => e.eventName, 'dict'],
+          ['rule', 'uuid', (e) => e.ruleId, 'dict'],
           ['oa', 'timestamptz', (e) => e.occurredAt],
-          ['ra', 'timestamptz', (e) => e.recordedAt],
+          ['ra', 'timestamptz', (e) => e.recordedAt, 'dict'],
         ])}
         ON CONFLICT (event_id, rule_id) DO NOTHING`);
     if (w.balances.length)
       parts.push(sql`INSERT INTO gamification.balances AS t (workspace_id, user_id, persona, metric, points)
-        SELECT r.ws, r.u, r.p, r.m, r.d FROM ${recs(w.balances, [WS(), U(), ['p', 'text', (b) => b.persona], ['m', 'text', (b) => b.metric], ['d', 'bigint', (b) => b.delta]])}
+        SELECT r.ws, r.u, r.p, r.m, r.d FROM ${byPair(pairs, w.balances, [
+          ['p', 'text', (b) => b.persona, 'dict'],
+          ['m', 'text', (b) => b.metric, 'dict'],
+          ['d', 'bigint', (b) => b.delta],
+        ])}
         ON CONFLICT (workspace_id, user_id, persona, metric) DO UPDATE SET points = t.points + EXCLUDED.points`);
-    const pre: SQL[] = [];
     if (w.scores.length) {
-      // A member's six rows (two boards, three periods) and its Redis marks share one (workspace, user)
-      // pair: the pairs go once (CTE m), and each row names its pair by number (a third of the bytes;
-      // the uuids parsed once).
-      const pairOf = new Map<string, number>();
-      const pairs: { ws: string; u: string }[] = [];
-      const pairNo = (e: UserKey) => {
-        const key = `${e.workspaceId}|${e.userId}`;
-        let n = pairOf.get(key);
-        if (n === undefined) {
-          pairs.push({ ws: e.workspaceId, u: e.userId });
-          pairOf.set(key, (n = pairs.length));
-        }
-        return n;
-      };
-      const scores = w.scores.map((e) => ({ e, i: pairNo(e) }));
-      // One mark per member and set of changed entries (ADR 0088), not one per entry.
-      const marks = markForRedis ? (w.marks ?? marksOf(w.scores)).map((m) => ({ m, i: pairNo(m) })) : [];
-      pre.push(sql`m AS MATERIALIZED (SELECT ${arrayLiteral(pairs.map((x) => x.ws))}::uuid[] AS ws, ${arrayLiteral(pairs.map((x) => x.u))}::uuid[] AS u)`);
       parts.push(sql`INSERT INTO gamification.scores AS t (workspace_id, board, period, user_id, score)
-        SELECT m.ws[r.i], r.b, r.p, m.u[r.i], r.d FROM m, ${recs(scores, [
-          ['i', 'int', (x) => x.i],
-          ['b', 'text', (x) => x.e.board],
-          ['p', 'text', (x) => x.e.period],
-          ['d', 'bigint', (x) => x.e.delta],
+        SELECT r.ws, r.b, r.p, r.u, r.d FROM ${byPair(pairs, w.scores, [
+          ['b', 'text', (e) => e.board, 'dict'],
+          ['p', 'text', (e) => e.period, 'dict'],
+          ['d', 'bigint', (e) => e.delta],
         ])}
         ON CONFLICT (workspace_id, board, period, user_id) DO UPDATE SET score = t.score + EXCLUDED.score`);
+      // One mark per member and set of changed entries (ADR 0088), not one per entry.
+      const marks = markForRedis ? (w.marks ?? marksOf(w.scores)) : [];
       if (marks.length)
         parts.push(sql`INSERT INTO gamification.board_sync (workspace_id, user_id, boards, periods)
-          SELECT m.ws[r.i], m.u[r.i], r.b::text[], r.p::text[] FROM m, ${recs(marks, [
-            ['i', 'int', (x) => x.i],
-            ['b', 'text', (x) => nameList(x.m.boards)],
-            ['p', 'text', (x) => nameList(x.m.periods)],
+          SELECT r.ws, r.u, r.b::text[], r.p::text[] FROM ${byPair(pairs, marks, [
+            ['b', 'text', (m) => nameList(m.boards), 'dict'],
+            ['p', 'text', (m) => nameList(m.periods), 'dict'],
           ])}
           ON CONFLICT DO NOTHING`);
     }
     if (w.levels.length)
       parts.push(sql`INSERT INTO gamification.levels AS t (workspace_id, user_id, persona, level)
-        SELECT r.ws, r.u, r.p, r.l FROM ${recs(w.levels, [WS(), U(), ['p', 'text', (l) => l.persona], ['l', 'int', (l) => l.level]])}
+        SELECT r.ws, r.u, r.p, r.l FROM ${byPair(pairs, w.levels, [
+          ['p', 'text', (l) => l.persona, 'dict'],
+          ['l', 'int', (l) => l.level],
+        ])}
         ON CONFLICT (workspace_id, user_id, persona) DO UPDATE SET level = EXCLUDED.level`);
     if (w.badges.length)
       parts.push(sql`INSERT INTO gamification.user_badges (workspace_id, user_id, badge_id, awarded_at)
-        SELECT r.ws, r.u, r.b, ${now}::timestamptz FROM ${recs(w.badges, [WS(), U(), ['b', 'uuid', (b) => b.badgeId]])} ON CONFLICT DO NOTHING`);
+        SELECT r.ws, r.u, r.b, ${now}::timestamptz FROM ${byPair(pairs, w.badges, [['b', 'uuid', (b) => b.badgeId, 'dict']])} ON CONFLICT DO NOTHING`);
     if (w.entitlements.length)
       parts.push(sql`INSERT INTO gamification.entitlements (workspace_id, user_id, reward_key, kind, source, granted_at)
-        SELECT r.ws, r.u, r.k, r.kind, r.src, ${now}::timestamptz FROM ${recs(w.entitlements, [
-          WS(),
-          U(),
-          ['k', 'text', (e) => e.rewardKey],
-          ['kind', 'text', (e) => e.kind],
-          ['src', 'text', (e) => e.source],
+        SELECT r.ws, r.u, r.k, r.kind, r.src, ${now}::timestamptz FROM ${byPair(pairs, w.entitlements, [
+          ['k', 'text', (e) => e.rewardKey, 'dict'],
+          ['kind', 'text', (e) => e.kind, 'dict'],
+          ['src', 'text', (e) => e.source, 'dict'],
         ])} ON CONFLICT DO NOTHING`);
     if (!parts.length) return;
-    const ctes = sql.join([...pre, ...parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`)], sql`, `);
+    const ctes = sql.join([pairs.cte(), ...parts.map((p, i) => sql`${sql.raw(`w${i}`)} AS (${p})`)], sql`, `);
     await tx.execute(sql`WITH ${ctes} SELECT 1`);
   }
 }
