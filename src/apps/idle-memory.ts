@@ -30,6 +30,11 @@ export interface IdleMemoryProbe {
   heapResident(): number;
   /** A full, memory-reducing collection. */
   reduce(): void;
+  /**
+   * Holds the young generation at its size (true) or lets it grow again as V8 sees fit (false).
+   * Optional: a probe without it leaves the young generation to V8.
+   */
+  holdYoung?(hold: boolean): void;
 }
 
 export interface IdleMemoryReduction {
@@ -107,6 +112,28 @@ export function processProbe(): IdleMemoryProbe {
       if (gc === null) gc = v8Gc();
       gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     },
+    holdYoung: youngGenerationHold(),
+  };
+}
+
+const GROWTH_FACTOR = '--semi-space-growth-factor';
+
+/**
+ * V8 grows the young generation (doubling its semi-spaces) each time the bytes surviving its
+ * scavenges since the last growth exceed its capacity, and shrinks it only in a full collection.
+ * An idle process's pollers keep a few hundred kB alive across each of their ~2 scavenges a
+ * second, so after the idle reduction took it to 1 MB it doubled back towards its 32 MB maximum
+ * within a minute (ADR 0095). V8 reads its growth factor when it grows: 1 holds the young generation
+ * at its size, V8's default (2) lets it grow again. Left alone when the command line or NODE_OPTIONS
+ * chose a factor. undefined if V8 refuses the flag.
+ */
+function youngGenerationHold(): ((hold: boolean) => void) | undefined {
+  if (process.execArgv.some((a) => a.startsWith(GROWTH_FACTOR)) || (process.env.NODE_OPTIONS ?? '').includes(GROWTH_FACTOR)) return undefined;
+  let held = false;
+  return (hold) => {
+    if (hold === held) return;
+    v8.setFlagsFromString(`${GROWTH_FACTOR}=${hold ? 1 : 2}`);
+    held = hold;
   };
 }
 
@@ -130,12 +157,17 @@ export class IdleMemoryReducer {
     this.onReduce = opts.onReduce;
   }
 
-  /** One look: reduces if the last interval was idle after a busy one and the heap grew since the last reduction. */
+  /**
+   * One look. A busy interval lets the young generation grow; an idle one holds it at its size, and
+   * reduces if it follows a busy one and the heap grew by `growthBytes` since the last reduction.
+   */
   check(): IdleMemoryReduction | undefined {
     if (this.probe.busy() >= this.idleBelow) {
       this.sawBusy = true;
+      this.probe.holdYoung?.(false);
       return undefined;
     }
+    this.probe.holdYoung?.(true);
     if (!this.sawBusy) return undefined;
     const beforeBytes = this.probe.heapResident();
     if (beforeBytes - this.baseline < this.growthBytes) return undefined;
