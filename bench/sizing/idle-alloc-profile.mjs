@@ -24,7 +24,7 @@ if (out) {
       const byStack = new Map();
       const walk = (node, stack) => {
         const f = node.callFrame;
-        const here = `${f.functionName || '(anon)'} ${f.url.replace(/^.*\/(node_modules\/|dist\/|node:)/, '$1')}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
+        const here = `${f.functionName || '(anon)'} ${f.url.replace(/^.*?\/(node_modules\/|dist\/)/, '$1')}:${f.lineNumber + 1}:${f.columnNumber + 1}`;
         const next = [...stack, { here, app: /\/dist\/|\/src\//.test(f.url) && !f.url.includes('node_modules') }];
         if (node.selfSize > 0) {
           bySelf.set(here, (bySelf.get(here) ?? 0) + node.selfSize);

@@ -17,8 +17,9 @@ import vm from 'node:vm';
  * never takes it, an idle one once after each busy period, not over and over while it idles (its
  * pollers' survivors regrow the heap by ~17 MB within 30 s and a poll now and then keeps the loop
  * busy for a second: with a 16 MB threshold that brought a collection every ~30 s; 32 MB does not). It pauses the event loop for the collection (240–370 ms measured at load
- * average 4–5, ~50 MB of heap); a request arriving then waits that long, once. Under load the young
- * generation grows back to its maximum as before.
+ * average 4–5, ~50 MB of heap); a request arriving then waits that long, once. While idle the young
+ * generation is held at its size (ADR 0095: otherwise the pollers' survivors doubled it back to its
+ * 32 MB semi-spaces within minutes); under load it grows back to its maximum as before.
  */
 export interface IdleMemoryProbe {
   /**
