@@ -33,15 +33,26 @@ import { fileURLToPath } from 'node:url';
 // same functions are compiled, in turn, and finish after ready instead (ADR 0089). Not for the
 // distributed shape (no WebAssembly there). A value given on the command line is left as it is.
 //
+// The embedded shape also runs V8's background work (the compiles above, GC helper tasks) on one
+// worker thread instead of Node's default four. glibc gives each thread that allocates its own
+// malloc arena, and a compile's hundreds of MB of short-lived zone memory, freed, stay resident in
+// the arena that held them wherever a longer-lived block sits above them (the trim threshold returns
+// only an arena's top). With four workers an idle restart kept 88-113 MB of memory outside V8's heap,
+// varying with which threads had compiled what; with one, 83-87 MB, and 191 MB resident at 3 s
+// instead of 195-214 (ADR 0095), at no CPU to ready nor per run measured on two cores (which the main
+// thread and one worker fill). Not for the distributed shape; a pool size given to Node is left as is.
+//
 // All need a new process image (same PID, same signals), replaced before anything is loaded.
 const SEMI_SPACE = '--max-semi-space-size';
 const WASM_TASKS = '--wasm-num-compilation-tasks';
+const POOL_SIZE = '--v8-pool-size';
 const MALLOC_TUNABLES = 'glibc.malloc.trim_threshold=1048576:glibc.malloc.mmap_threshold=33554432';
 const flags = !process.execArgv.some((a) => a.startsWith(SEMI_SPACE)) && !(process.env.NODE_OPTIONS ?? '').includes(SEMI_SPACE) ? [`${SEMI_SPACE}=${process.env.DATABASE_URL ? 8 : 32}`] : [];
 const env = process.platform === 'linux' && process.env.GLIBC_TUNABLES === undefined ? { GLIBC_TUNABLES: MALLOC_TUNABLES } : {};
 if (!process.env.DATABASE_URL && !process.execArgv.some((a) => a.startsWith(WASM_TASKS))) {
   flags.push(`${WASM_TASKS}=1`);
   env.V01T_WASM_TASKS_UNTIL_READY = '1';
+  if (!process.execArgv.some((a) => a.startsWith(POOL_SIZE)) && !(process.env.NODE_OPTIONS ?? '').includes(POOL_SIZE)) flags.push(`${POOL_SIZE}=1`);
 }
 if (typeof process.execve === 'function' && (flags.length > 0 || Object.keys(env).length > 0)) {
   try {

@@ -101,4 +101,44 @@ describe('IdleMemoryReducer (ADR 0078)', () => {
     expect(youngResident()).toBeLessThanOrEqual(2 * MB);
     expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
   });
+
+  it('holds the young generation while idle and lets it grow while busy (ADR 0095)', () => {
+    const { state, probe } = fakeProbe(95);
+    const holds: boolean[] = [];
+    probe.holdYoung = (hold) => holds.push(hold);
+    const reducer = new IdleMemoryReducer({ probe });
+    reducer.check(); // idle: held, reduced
+    reducer.check(); // still idle
+    state.utilization = 0.8;
+    reducer.check(); // busy: let grow
+    state.utilization = 0;
+    reducer.check();
+    expect(holds).toEqual([true, true, false, true]);
+  });
+
+  it("this process's hold keeps the young generation at its reduced size while survivors would grow it", () => {
+    const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_available_size + v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_used_size;
+    // Objects that survive a few scavenges each, as an idle process's pollers keep in flight.
+    const churn = () => {
+      let keep: unknown[][] = [];
+      for (let round = 0; round < 60; round++) {
+        keep.push(Array.from({ length: 20_000 }, (_, i) => ({ i, s: `x${i}` })));
+        if (keep.length > 4) keep = keep.slice(-4);
+      }
+    };
+    const probe = processProbe();
+    expect(probe.holdYoung).toBeDefined();
+    try {
+      probe.reduce();
+      const reduced = young();
+      probe.holdYoung!(true);
+      churn();
+      expect(young()).toBeLessThanOrEqual(reduced);
+      probe.holdYoung!(false);
+      churn();
+      expect(young()).toBeGreaterThan(2 * reduced);
+    } finally {
+      probe.holdYoung!(false);
+    }
+  });
 });

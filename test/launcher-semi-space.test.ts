@@ -55,6 +55,17 @@ describe("bin/v01t.js: PGlite's background compilation does not take both cores 
   });
 });
 
+describe("bin/v01t.js: V8's background work on one worker thread in the embedded shape (ADR 0095)", () => {
+  it('starts the embedded shape with a pool of one, fewer malloc arenas kept resident', () => {
+    expect(execArgvOf({})).toContain('--v8-pool-size=1');
+  });
+
+  it('leaves the distributed shape and a pool size chosen on the command line alone', () => {
+    expect(execArgvOf({ DATABASE_URL: 'postgres://v01t@127.0.0.1:1/none' }).filter((a) => a.startsWith('--v8-pool-size'))).toEqual([]);
+    expect(execArgvOf({}, ['--v8-pool-size=2']).filter((a) => a.startsWith('--v8-pool-size'))).toEqual(['--v8-pool-size=2']);
+  });
+});
+
 // Preloaded into the server: reports each change of the WebAssembly compile-task flag as it is made,
 // with the time since the server's `ready` phase (diagnostics channel v01t:server, ADR 0080).
 const flagProbe = path.join(dir, 'wasm-flags.mjs');

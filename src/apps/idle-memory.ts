@@ -17,8 +17,9 @@ import vm from 'node:vm';
  * never takes it, an idle one once after each busy period, not over and over while it idles (its
  * pollers' survivors regrow the heap by ~17 MB within 30 s and a poll now and then keeps the loop
  * busy for a second: with a 16 MB threshold that brought a collection every ~30 s; 32 MB does not). It pauses the event loop for the collection (240–370 ms measured at load
- * average 4–5, ~50 MB of heap); a request arriving then waits that long, once. Under load the young
- * generation grows back to its maximum as before.
+ * average 4–5, ~50 MB of heap); a request arriving then waits that long, once. While idle the young
+ * generation is held at its size (ADR 0095: otherwise the pollers' survivors doubled it back to its
+ * 32 MB semi-spaces within minutes); under load it grows back to its maximum as before.
  */
 export interface IdleMemoryProbe {
   /**
@@ -30,6 +31,11 @@ export interface IdleMemoryProbe {
   heapResident(): number;
   /** A full, memory-reducing collection. */
   reduce(): void;
+  /**
+   * Holds the young generation at its size (true) or lets it grow again as V8 sees fit (false).
+   * Optional: a probe without it leaves the young generation to V8.
+   */
+  holdYoung?(hold: boolean): void;
 }
 
 export interface IdleMemoryReduction {
@@ -107,6 +113,28 @@ export function processProbe(): IdleMemoryProbe {
       if (gc === null) gc = v8Gc();
       gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     },
+    holdYoung: youngGenerationHold(),
+  };
+}
+
+const GROWTH_FACTOR = '--semi-space-growth-factor';
+
+/**
+ * V8 grows the young generation (doubling its semi-spaces) each time the bytes surviving its
+ * scavenges since the last growth exceed its capacity, and shrinks it only in a full collection.
+ * An idle process's pollers keep a few hundred kB alive across each of their ~2 scavenges a
+ * second, so after the idle reduction took it to 1 MB it doubled back towards its 32 MB maximum
+ * within a minute (ADR 0095). V8 reads its growth factor when it grows: 1 holds the young generation
+ * at its size, V8's default (2) lets it grow again. Left alone when the command line or NODE_OPTIONS
+ * chose a factor. undefined if V8 refuses the flag.
+ */
+function youngGenerationHold(): ((hold: boolean) => void) | undefined {
+  if (process.execArgv.some((a) => a.startsWith(GROWTH_FACTOR)) || (process.env.NODE_OPTIONS ?? '').includes(GROWTH_FACTOR)) return undefined;
+  let held = false;
+  return (hold) => {
+    if (hold === held) return;
+    v8.setFlagsFromString(`${GROWTH_FACTOR}=${hold ? 1 : 2}`);
+    held = hold;
   };
 }
 
@@ -130,12 +158,17 @@ export class IdleMemoryReducer {
     this.onReduce = opts.onReduce;
   }
 
-  /** One look: reduces if the last interval was idle after a busy one and the heap grew since the last reduction. */
+  /**
+   * One look. A busy interval lets the young generation grow; an idle one holds it at its size, and
+   * reduces if it follows a busy one and the heap grew by `growthBytes` since the last reduction.
+   */
   check(): IdleMemoryReduction | undefined {
     if (this.probe.busy() >= this.idleBelow) {
       this.sawBusy = true;
+      this.probe.holdYoung?.(false);
       return undefined;
     }
+    this.probe.holdYoung?.(true);
     if (!this.sawBusy) return undefined;
     const beforeBytes = this.probe.heapResident();
     if (beforeBytes - this.baseline < this.growthBytes) return undefined;

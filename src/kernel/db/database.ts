@@ -2,11 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 // Each engine (and drizzle's adapter for it) is imported by the open function that uses it: a
 // PostgreSQL process never loads PGlite, an embedded one never loads pg (ADR 0073).
-import type { PGlite } from '@electric-sql/pglite';
+import type { PGlite, QueryOptions } from '@electric-sql/pglite';
 import type { PoolClient } from 'pg';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import { classifyQuery } from './instrument.js';
+import { useDrizzleParsers } from './pglite-parsers.js';
 import { failSpan, SpanKind, startSpan, tracingEnabled } from '../telemetry/tracing.js';
 import { installDatabaseErrorScrubbing, scrubDatabaseError } from './redact.js';
 import { ensurePrivateDir } from '../private-fs.js';
@@ -219,7 +220,7 @@ function pgliteConf(opts: Pick<DatabaseOptions, 'pgliteSharedBuffers'>): string 
 }
 
 async function openPglite(opts: DatabaseOptions): Promise<Database> {
-  const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite'), opts.pgliteDataDirReady]);
+  const [{ PGlite, types }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite'), opts.pgliteDataDirReady]);
   if (opts.dataDir) ensurePrivateDir(path.dirname(opts.dataDir));
   const client = await PGlite.create({
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
@@ -230,6 +231,9 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
   if (opts.dataDir && fs.existsSync(opts.dataDir)) ensurePrivateDir(opts.dataDir);
   const observe = opts.observe;
   let inFlight = 0;
+  // drizzle's per-query parsers made PGlite copy its whole parser table for every ORM statement:
+  // the instance's parsers are drizzle's now, and other queries get PGlite's parsing back (ADR 0095).
+  const parsing = useDrizzleParsers(client, types as never);
   // PGlite runs one statement at a time; wrap query/exec (and those of transactions) to time them.
   type Queryable = Pick<PGlite, 'query' | 'exec'>;
   const wrap = <Q extends Queryable>(target: Q): Q =>
@@ -241,7 +245,9 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
             inFlight++;
             let failed: unknown;
             try {
-              return await t.query(sql, params as unknown[], o as never);
+              const run = parsing.options(o as QueryOptions | undefined);
+              const result = await t.query(sql, params as unknown[], run.options);
+              return run.reparse ? parsing.reparse(result) : result;
             } catch (err) {
               failed = err;
               throw scrubDatabaseError(err);
@@ -257,7 +263,9 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
             inFlight++;
             let failed: unknown;
             try {
-              return await t.exec(sql, o as never);
+              const run = parsing.options(o as QueryOptions | undefined);
+              const results = await t.exec(sql, run.options);
+              return run.reparse ? results.map((r) => parsing.reparse(r)) : results;
             } catch (err) {
               failed = err;
               throw scrubDatabaseError(err);
@@ -307,7 +315,7 @@ async function openPglite(opts: DatabaseOptions): Promise<Database> {
     // this transaction sees. The checkpoint spares the restore a long WAL replay.
     backupSnapshot: <T>(inside: (c: RawClient) => Promise<T>) =>
       client.transaction(async (tx) => {
-        const result = await inside(rawFrom(tx as unknown as Queryable));
+        const result = await inside(rawFrom(wrap(tx as unknown as Queryable)));
         await tx.exec('CHECKPOINT');
         return { tar: await client.dumpDataDir('gzip'), result };
       }) as Promise<{ tar: Blob; result: T }>,
