@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { WorkflowEngineInstance } from '../../src/services/workflow-engine/index.js';
-import { WorkflowRepository } from '../../src/services/workflow-engine/repository.js';
+import { WorkflowRepository, type RunRow } from '../../src/services/workflow-engine/repository.js';
 import { bearer, createWorkspace, problem, signup, type TestUser } from '../helpers/api.js';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform.js';
 
@@ -272,6 +272,14 @@ describe('workflow batching: group-committed starts and batch-finished fresh run
     expect(queuedInserts).not.toHaveBeenCalled();
     statements.mockRestore();
     transactions.mockRestore();
+    // The runs it returns (the statement reads back only id and output, ADR 0099) are the rows as stored: every field, in jsonb's key order.
+    const returned = (await Promise.all(inserted.mock.results.map((r) => r.value as Promise<RunRow[]>))).flat();
+    expect(returned).toHaveLength(12);
+    for (const r of returned) {
+      const stored = await WorkflowRepository.prototype.runById.call(inserted.mock.contexts[0], r.id);
+      expect(r).toEqual(stored);
+      expect(JSON.stringify(r)).toBe(JSON.stringify(stored));
+    }
     const ids = answers.map((a) => a.json().runId as string);
     for (const [i, id] of ids.entries()) {
       const run = await getRun(ws, id);

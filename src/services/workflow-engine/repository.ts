@@ -1,6 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db, DbExecutor } from '../../kernel/db/database.js';
 import { rowsOf } from '../../kernel/db/rows.js';
+import { asJsonb } from '../../kernel/db/jsonb.js';
 import type { Definition } from './definition.js';
 
 export const RUN_STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
@@ -118,6 +119,32 @@ const toWorkflow = (r: any): WorkflowRow => ({
   createdAt: iso(r.created_at)!,
   updatedAt: iso(r.updated_at)!,
 });
+
+/**
+ * A run insertFinishedRuns wrote, as `SELECT *` would read it back, from what it inserted: the
+ * workflow, workspace and version are the run's (the insert's join requires them), status
+ * succeeded, no current step, wait, error, takeovers, trigger ref or chain depth (the insert sets
+ * none). `output` is the row's, as the database returned it; `outputs` is normalized as jsonb
+ * stores it (asJsonb, like the run's input), and the timestamps are the ISO strings inserted.
+ */
+function finishedRun(r: { run: RunRow; outputs: Record<string, unknown>; stepAttempt: number; startedAt: Date; deadlineAt: Date | null; finishedAt: Date }, output: unknown): RunRow {
+  return {
+    ...r.run,
+    status: 'succeeded',
+    outputs: asJsonb(r.outputs),
+    output: json(output),
+    currentStep: null,
+    stepAttempt: r.stepAttempt,
+    wait: null,
+    error: null,
+    takeovers: 0,
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: r.finishedAt.toISOString(),
+    deadlineAt: r.deadlineAt ? r.deadlineAt.toISOString() : null,
+    triggerRef: null,
+    chainDepth: 0,
+  };
+}
 
 export const toRun = (r: any): RunRow => ({
   id: r.id,
@@ -367,7 +394,9 @@ export class WorkflowRepository {
    * computed for (and, with `tokenHash`, still answering to that webhook token); a row whose
    * idempotency key exists already (or repeats one earlier in the batch) is skipped, and so are its
    * attempts and events. `events(runIds)` is the outbox INSERT (the event backbone's insertWithin)
-   * limited to the run ids that SQL yields. Returns the runs as written.
+   * limited to the run ids that SQL yields. Returns the runs as written: the statement returns only
+   * each row's id and `output` (the answer's bytes, as jsonb gives them back); the rest is what was
+   * inserted (finishedRun), not 25 columns parsed per run (ADR 0099).
    */
   async insertFinishedRuns(
     rs: { run: RunRow; tokenHash: string | null; outputs: Record<string, unknown>; output: unknown; stepAttempt: number; startedAt: Date; deadlineAt: Date | null; finishedAt: Date }[],
@@ -398,7 +427,7 @@ export class WorkflowRepository {
       })),
     );
     const steps = attemptRowsJson(attempts);
-    return rowsOf(
+    const written = rowsOf<{ id: string; output: unknown }>(
       await ex.execute(sql`WITH r AS (
           INSERT INTO workflow.runs (id, workspace_id, workflow_id, version, status, trigger, input, outputs, output, step_attempt, idempotency_key, created_by, created_at, started_at, deadline_at, finished_at, updated_at, chain_depth)
           SELECT v.id, w.workspace_id, w.id, w.current_version, 'succeeded', v.trigger, v.input, v.outputs, v.output, v.step_attempt, v.idempotency_key, v.created_by, v.created_at, v.started_at, v.deadline_at, v.finished_at, v.finished_at, 0
@@ -407,15 +436,17 @@ export class WorkflowRepository {
           JOIN workflow.workflows w ON w.id = v.workflow_id AND w.workspace_id = v.workspace_id AND w.enabled AND w.deleted_at IS NULL AND w.current_version = v.version
             AND (v.token_hash IS NULL OR w.webhook_token_hash = v.token_hash)
           ORDER BY v.ord
-          ON CONFLICT (workflow_id, idempotency_key) DO NOTHING RETURNING *
+          ON CONFLICT (workflow_id, idempotency_key) DO NOTHING RETURNING id, output
         ), a AS (
           INSERT INTO workflow.step_attempts (id, run_id, step_id, step_type, attempt, status, idempotency_key, input, output, error, started_at, finished_at)
           SELECT (e.doc->>'id')::uuid, (e.doc->>'run_id')::uuid, e.doc->>'step_id', e.doc->>'step_type', (e.doc->>'attempt')::int, e.doc->>'status', e.doc->>'key',
             e.doc->'input', e.doc->'output', e.doc->>'error', (e.doc->>'started_at')::timestamptz, (e.doc->>'finished_at')::timestamptz
           FROM jsonb_array_elements(${steps}::jsonb) AS e(doc) WHERE (e.doc->>'run_id')::uuid IN (SELECT id FROM r)
         ), o AS (${events(sql`SELECT id::text FROM r`)})
-        SELECT * FROM r`),
-    ).map(toRun);
+        SELECT id, output FROM r`),
+    );
+    const byId = new Map(rs.map((r) => [r.run.id, r]));
+    return written.map((w) => finishedRun(byId.get(w.id)!, w.output));
   }
 
   async runsByIds(ids: string[], ex: DbExecutor = this.db): Promise<RunRow[]> {
